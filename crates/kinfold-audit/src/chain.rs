@@ -1,0 +1,339 @@
+//! The per-tenant hash chain (L6).
+//!
+//! Each entry's hash is SHA-256 over `kinfold-audit-v1\n` followed by the canonical JSON of the
+//! entry, which includes the previous entry's hash. Canonical JSON here is serde_json's output
+//! of [`Canonical`]: fields in declaration order, object keys inside the event sorted (serde_json
+//! maps are BTreeMaps), no whitespace.
+//!
+//! Every so often a checkpoint signs `(chain, seq, hash, at)` with an Ed25519 key kept apart from
+//! the master key. A checkpoint pins the chain up to `seq`: rows edited, deleted, reordered or
+//! cut before it are detected even if an attacker recomputes every hash, because they cannot
+//! sign a new checkpoint. Exported checkpoints extend this to truncation after the last one
+//! stored in the database.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::event::{Category, Event};
+
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// An event before it joins a chain.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    /// Tenant ID, or [`crate::SYSTEM_CHAIN`].
+    pub chain: String,
+    pub at_ms: i64,
+    pub actor: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub device: Option<String>,
+    pub event: Event,
+}
+
+/// An entry as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    pub chain: String,
+    pub seq: i64,
+    pub at_ms: i64,
+    pub category: String,
+    pub kind: String,
+    pub actor: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub device: Option<String>,
+    /// The event as JSON text.
+    pub event: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Serialize)]
+struct Canonical<'a> {
+    chain: &'a str,
+    seq: i64,
+    at_ms: i64,
+    category: &'a str,
+    kind: &'a str,
+    actor: &'a Option<String>,
+    ip: &'a Option<String>,
+    user_agent: &'a Option<String>,
+    device: &'a Option<String>,
+    event: serde_json::Value,
+    prev_hash: &'a str,
+}
+
+impl Draft {
+    pub fn new(chain: impl Into<String>, at_ms: i64, event: Event) -> Self {
+        Self { chain: chain.into(), at_ms, actor: None, ip: None, user_agent: None, device: None, event }
+    }
+
+    pub fn category(&self) -> Category {
+        self.event.category()
+    }
+
+    /// Links this draft after `(prev_seq, prev_hash)`.
+    pub fn link(self, prev_seq: i64, prev_hash: &str) -> Entry {
+        let event = serde_json::to_string(&self.event).unwrap_or_default();
+        let mut entry = Entry {
+            chain: self.chain,
+            seq: prev_seq + 1,
+            at_ms: self.at_ms,
+            category: self.event.category().as_str().to_owned(),
+            kind: self.event.kind(),
+            actor: self.actor,
+            ip: self.ip,
+            user_agent: self.user_agent,
+            device: self.device,
+            event,
+            prev_hash: prev_hash.to_owned(),
+            hash: String::new(),
+        };
+        entry.hash = entry.compute_hash();
+        entry
+    }
+}
+
+impl Entry {
+    pub fn compute_hash(&self) -> String {
+        let event: serde_json::Value =
+            serde_json::from_str(&self.event).unwrap_or(serde_json::Value::String(self.event.clone()));
+        let canonical = Canonical {
+            chain: &self.chain,
+            seq: self.seq,
+            at_ms: self.at_ms,
+            category: &self.category,
+            kind: &self.kind,
+            actor: &self.actor,
+            ip: &self.ip,
+            user_agent: &self.user_agent,
+            device: &self.device,
+            event,
+            prev_hash: &self.prev_hash,
+        };
+        let mut h = Sha256::new();
+        h.update(b"kinfold-audit-v1\n");
+        h.update(serde_json::to_vec(&canonical).unwrap_or_default());
+        hex::encode(h.finalize())
+    }
+}
+
+/// A signed statement that `chain` had `hash` at `seq`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Checkpoint {
+    pub chain: String,
+    pub seq: i64,
+    pub hash: String,
+    pub at_ms: i64,
+    pub public_key: String,
+    pub signature: String,
+}
+
+impl Checkpoint {
+    pub fn message(chain: &str, seq: i64, hash: &str, at_ms: i64) -> Vec<u8> {
+        format!("kinfold-checkpoint-v1\n{chain}\n{seq}\n{hash}\n{at_ms}").into_bytes()
+    }
+
+    pub fn signature_valid(&self) -> bool {
+        kinfold_crypto::signing::verify(
+            &self.public_key,
+            &Self::message(&self.chain, self.seq, &self.hash, self.at_ms),
+            &self.signature,
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub entries: usize,
+    pub checkpoints: usize,
+    pub first_seq: Option<i64>,
+    pub last_seq: Option<i64>,
+}
+
+/// The first thing wrong with a chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("entry {seq}: hash does not match its contents (edited)")]
+    HashMismatch { seq: i64 },
+    #[error("entry {seq}: previous-hash link is broken (an entry was removed, reordered or edited)")]
+    BrokenLink { seq: i64 },
+    #[error("entry {seq}: expected sequence number {expected} (an entry is missing or reordered)")]
+    Gap { seq: i64, expected: i64 },
+    #[error("checkpoint at entry {seq}: signature is invalid or made by an unknown key")]
+    BadSignature { seq: i64 },
+    #[error("checkpoint at entry {seq}: the entry is missing (the chain was cut)")]
+    Truncated { seq: i64 },
+    #[error("checkpoint at entry {seq}: the entry's hash differs from the signed one (rewritten)")]
+    CheckpointMismatch { seq: i64 },
+    #[error("entry {seq}: the chain's start is not covered by a checkpoint")]
+    UnanchoredStart { seq: i64 },
+}
+
+impl VerifyError {
+    pub fn seq(&self) -> i64 {
+        match self {
+            VerifyError::HashMismatch { seq }
+            | VerifyError::BrokenLink { seq }
+            | VerifyError::Gap { seq, .. }
+            | VerifyError::BadSignature { seq }
+            | VerifyError::Truncated { seq }
+            | VerifyError::CheckpointMismatch { seq }
+            | VerifyError::UnanchoredStart { seq } => *seq,
+        }
+    }
+}
+
+/// Verifies `entries` (in stored order, which should be ascending `seq`) against the
+/// `checkpoints`, whose signatures must be made by one of `trusted_keys`.
+///
+/// The chain may start after 1 when retention has cut its old end; the first entry's
+/// `prev_hash` must then equal a signed checkpoint at `first_seq - 1`.
+pub fn verify(
+    entries: &[Entry],
+    checkpoints: &[Checkpoint],
+    trusted_keys: &[String],
+) -> Result<VerifyReport, VerifyError> {
+    let mut cps: Vec<&Checkpoint> = checkpoints.iter().collect();
+    cps.sort_by_key(|c| c.seq);
+    for cp in &cps {
+        if !trusted_keys.contains(&cp.public_key) || !cp.signature_valid() {
+            return Err(VerifyError::BadSignature { seq: cp.seq });
+        }
+    }
+
+    let first_seq = entries.first().map(|e| e.seq);
+    let mut expected_seq = first_seq.unwrap_or(1);
+    let mut prev_hash: Option<&str> = None;
+    if let Some(first) = entries.first() {
+        if first.seq == 1 {
+            if first.prev_hash != GENESIS {
+                return Err(VerifyError::BrokenLink { seq: 1 });
+            }
+        } else {
+            let anchored = cps.iter().any(|c| c.seq == first.seq - 1 && c.hash == first.prev_hash);
+            if !anchored {
+                return Err(VerifyError::UnanchoredStart { seq: first.seq });
+            }
+        }
+    }
+
+    for e in entries {
+        if e.seq != expected_seq {
+            return Err(VerifyError::Gap { seq: e.seq, expected: expected_seq });
+        }
+        if let Some(p) = prev_hash {
+            if e.prev_hash != p {
+                return Err(VerifyError::BrokenLink { seq: e.seq });
+            }
+        }
+        if e.compute_hash() != e.hash {
+            return Err(VerifyError::HashMismatch { seq: e.seq });
+        }
+        prev_hash = Some(&e.hash);
+        expected_seq += 1;
+    }
+
+    let last_seq = entries.last().map(|e| e.seq);
+    for cp in &cps {
+        if first_seq.is_some_and(|f| cp.seq < f) {
+            continue; // covers the part retention removed
+        }
+        let Some(e) = entries.iter().find(|e| e.seq == cp.seq) else {
+            return Err(VerifyError::Truncated { seq: cp.seq });
+        };
+        if e.hash != cp.hash {
+            return Err(VerifyError::CheckpointMismatch { seq: cp.seq });
+        }
+    }
+
+    Ok(VerifyReport { entries: entries.len(), checkpoints: cps.len(), first_seq, last_seq })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kinfold_crypto::signing::CheckpointSigner;
+
+    fn chain(n: i64) -> Vec<Entry> {
+        let mut out: Vec<Entry> = Vec::new();
+        for i in 0..n {
+            let (seq, hash) = out.last().map(|e| (e.seq, e.hash.clone())).unwrap_or((0, GENESIS.into()));
+            let d = Draft::new("t1", 1000 + i, Event::PasswordChanged { user_id: format!("u{i}") });
+            out.push(d.link(seq, &hash));
+        }
+        out
+    }
+
+    fn sign(s: &CheckpointSigner, e: &Entry) -> Checkpoint {
+        Checkpoint {
+            chain: e.chain.clone(),
+            seq: e.seq,
+            hash: e.hash.clone(),
+            at_ms: 5,
+            public_key: s.public_base64(),
+            signature: s.sign(&Checkpoint::message(&e.chain, e.seq, &e.hash, 5)),
+        }
+    }
+
+    #[test]
+    fn intact_chain_verifies() -> Result<(), VerifyError> {
+        let s = CheckpointSigner::generate();
+        let c = chain(10);
+        let cps: Vec<_> = c.iter().filter(|e| e.seq % 4 == 0).map(|e| sign(&s, e)).collect();
+        let r = verify(&c, &cps, &[s.public_base64()])?;
+        assert_eq!(r.entries, 10);
+        assert_eq!(r.checkpoints, 2);
+        Ok(())
+    }
+
+    #[test]
+    fn tampering_is_named_by_entry() {
+        let s = CheckpointSigner::generate();
+        let keys = [s.public_base64()];
+        let c = chain(10);
+        let cps = vec![sign(&s, &c[8])];
+
+        let mut edited = c.clone();
+        edited[4].event = edited[4].event.replace("u4", "u9");
+        assert_eq!(verify(&edited, &cps, &keys), Err(VerifyError::HashMismatch { seq: 5 }));
+
+        let mut deleted = c.clone();
+        deleted.remove(3);
+        assert_eq!(verify(&deleted, &cps, &keys), Err(VerifyError::Gap { seq: 5, expected: 4 }));
+
+        let mut reordered = c.clone();
+        reordered.swap(2, 3);
+        assert_eq!(verify(&reordered, &cps, &keys), Err(VerifyError::Gap { seq: 4, expected: 3 }));
+
+        // Rewritten with recomputed hashes from entry 3 on: the signed checkpoint catches it.
+        let mut rewritten = c[..2].to_vec();
+        for i in 2..10 {
+            let prev = rewritten[i - 1].clone();
+            let d = Draft::new("t1", 1000 + i as i64, Event::PasswordChanged { user_id: "x".into() });
+            rewritten.push(d.link(prev.seq, &prev.hash));
+        }
+        assert_eq!(verify(&rewritten, &cps, &keys), Err(VerifyError::CheckpointMismatch { seq: 9 }));
+
+        let truncated = c[..7].to_vec();
+        assert_eq!(verify(&truncated, &cps, &keys), Err(VerifyError::Truncated { seq: 9 }));
+
+        let other = CheckpointSigner::generate();
+        assert_eq!(
+            verify(&c, &[sign(&other, &c[8])], &keys),
+            Err(VerifyError::BadSignature { seq: 9 })
+        );
+    }
+
+    #[test]
+    fn retention_cut_must_be_anchored() -> Result<(), VerifyError> {
+        let s = CheckpointSigner::generate();
+        let keys = [s.public_base64()];
+        let c = chain(10);
+        let cp = sign(&s, &c[4]);
+        verify(&c[5..], &[cp], &keys)?;
+        assert_eq!(verify(&c[5..], &[], &keys), Err(VerifyError::UnanchoredStart { seq: 6 }));
+        Ok(())
+    }
+}

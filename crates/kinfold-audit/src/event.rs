@@ -1,0 +1,164 @@
+//! Typed audit events. Each one names its category; each category has its retention (L1-L4).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    /// Sign-ins, MFA, sessions (L1).
+    Access,
+    /// Account and permission changes (L2).
+    Admin,
+    /// Reads of sealed fields.
+    DataAccess,
+    /// Data-API requests (L4).
+    ApiData,
+    /// Other API requests (L4).
+    ApiOther,
+    /// Email delivery (E7).
+    Email,
+    /// Start-up, migrations, keys, settings (L3).
+    System,
+}
+
+impl Category {
+    pub const ALL: [Category; 7] = [
+        Category::Access,
+        Category::Admin,
+        Category::DataAccess,
+        Category::ApiData,
+        Category::ApiOther,
+        Category::Email,
+        Category::System,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Access => "access",
+            Category::Admin => "admin",
+            Category::DataAccess => "data-access",
+            Category::ApiData => "api-data",
+            Category::ApiOther => "api-other",
+            Category::Email => "email",
+            Category::System => "system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Default retention in days (PROMISES.md L1-L4, E7).
+    pub fn retention_days(self) -> u32 {
+        match self {
+            Category::ApiOther => 30,
+            Category::Email => 90,
+            _ => 365,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInFailure {
+    UnknownAccount,
+    WrongPassword,
+    MfaEnrollmentRequired,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaMethod {
+    Totp,
+    RecoveryCode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaFailure {
+    WrongCode,
+    ReusedCode,
+    TooManyAttempts,
+    ExpiredToken,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiryReason {
+    Idle,
+    MaxLifetime,
+}
+
+/// Every audit event. The serialized `kind` is the event's snake_case name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Event {
+    SignInSucceeded { user_id: String, email: String },
+    SignInFailed { email: String, reason: SignInFailure },
+    MfaSucceeded { user_id: String, method: MfaMethod },
+    MfaFailed { user_id: String, reason: MfaFailure },
+    MfaEnrolled { user_id: String },
+    MfaReset { user_id: String, by: String },
+    SessionCreated { user_id: String, session_id: String },
+    SessionEvicted { user_id: String, session_id: String, duration_secs: i64 },
+    SessionExpired { user_id: String, session_id: String, duration_secs: i64, reason: ExpiryReason },
+    SessionRevoked { user_id: String, session_id: String, duration_secs: i64, by: String },
+    SignedOut { user_id: String, session_id: String, duration_secs: i64 },
+    PasswordChanged { user_id: String },
+    Throttled { email: String, retry_after_secs: u64 },
+    TenantCreated { slug: String },
+    UserCreated { user_id: String, role: String, by: String },
+    EnrollmentIssued { user_id: String, by: String, expires_at: String },
+    SessionsRevokedForUser { user_id: String, by: String, count: u64 },
+    Started { version: String, config_digest: String },
+    MigrationApplied { version: i64, description: String },
+    KeyCreated { purpose: String, key_version: u32 },
+}
+
+impl Event {
+    pub fn category(&self) -> Category {
+        use Event::*;
+        match self {
+            SignInSucceeded { .. }
+            | SignInFailed { .. }
+            | MfaSucceeded { .. }
+            | MfaFailed { .. }
+            | SessionCreated { .. }
+            | SessionEvicted { .. }
+            | SessionExpired { .. }
+            | SessionRevoked { .. }
+            | SignedOut { .. }
+            | Throttled { .. } => Category::Access,
+            MfaEnrolled { .. }
+            | MfaReset { .. }
+            | PasswordChanged { .. }
+            | TenantCreated { .. }
+            | UserCreated { .. }
+            | EnrollmentIssued { .. }
+            | SessionsRevokedForUser { .. } => Category::Admin,
+            Started { .. } | MigrationApplied { .. } | KeyCreated { .. } => Category::System,
+        }
+    }
+
+    /// The snake_case name, as stored in the `kind` column.
+    pub fn kind(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str().map(str::to_owned)))
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_snake_case() {
+        let e = Event::SessionEvicted { user_id: "u".into(), session_id: "s".into(), duration_secs: 3 };
+        assert_eq!(e.kind(), "session_evicted");
+        assert_eq!(e.category(), Category::Access);
+        assert_eq!(Category::parse("data-access"), Some(Category::DataAccess));
+        assert_eq!(Category::ApiOther.retention_days(), 30);
+    }
+}

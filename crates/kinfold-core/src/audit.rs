@@ -1,0 +1,202 @@
+//! Writing the audit trail.
+//!
+//! - Admin events go into the store call that makes the change, in the same transaction (L2).
+//! - Access events go through [`AuditWriter::record`]: a bounded channel to one task that
+//!   group-commits a batch at most `batch_delay` (default 50 ms) after its first entry. When
+//!   the channel is full, `record` waits: an entry is never dropped. A failed write is retried
+//!   with backoff and logged; the batch is kept.
+//! - After each batch, and every `checkpoint_interval`, chains that grew by
+//!   `checkpoint_every` entries (or at all, on the timer) get an Ed25519-signed checkpoint.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kinfold_audit::{Checkpoint, Draft};
+use kinfold_store::Store;
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::task::JoinHandle;
+
+use crate::keys::Keyring;
+use crate::{Clock, CoreError};
+
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    pub batch_delay: Duration,
+    pub batch_max: usize,
+    pub checkpoint_every: i64,
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            batch_delay: Duration::from_millis(50),
+            batch_max: 512,
+            checkpoint_every: 100,
+            checkpoint_interval: Duration::from_secs(300),
+        }
+    }
+}
+
+enum Msg {
+    Entry(Box<Draft>),
+    Flush(oneshot::Sender<()>),
+}
+
+pub struct AuditWriter {
+    tx: mpsc::Sender<Msg>,
+    task: Mutex<Option<JoinHandle<()>>>,
+    checkpointer: Checkpointer,
+}
+
+impl AuditWriter {
+    pub fn start(store: Arc<dyn Store>, keys: Keyring, clock: Arc<dyn Clock>, settings: AuditSettings) -> Self {
+        let (tx, rx) = mpsc::channel(8192);
+        let checkpointer = Checkpointer { store: store.clone(), keys, clock, every: settings.checkpoint_every };
+        let task = tokio::spawn(run(rx, store, checkpointer.clone(), settings));
+        Self { tx, task: Mutex::new(Some(task)), checkpointer }
+    }
+
+    /// Queues an entry. Waits when the queue is full; never drops.
+    pub async fn record(&self, draft: Draft) {
+        if self.tx.send(Msg::Entry(Box::new(draft))).await.is_err() {
+            tracing::error!("audit writer has stopped; an entry could not be queued");
+        }
+    }
+
+    /// Waits until everything queued before this call is written.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    pub fn checkpointer(&self) -> &Checkpointer {
+        &self.checkpointer
+    }
+
+    pub(crate) async fn shutdown(&self) {
+        self.flush().await;
+        if let Err(e) = self.checkpointer.run(true).await {
+            tracing::error!(error = %e, "final audit checkpoint failed");
+        }
+        if let Some(task) = self.task.lock().await.take() {
+            task.abort();
+        }
+    }
+}
+
+async fn run(mut rx: mpsc::Receiver<Msg>, store: Arc<dyn Store>, cp: Checkpointer, settings: AuditSettings) {
+    let mut timer = tokio::time::interval(settings.checkpoint_interval);
+    timer.tick().await;
+    loop {
+        let first = tokio::select! {
+            m = rx.recv() => m,
+            _ = timer.tick() => {
+                if let Err(e) = cp.run(true).await {
+                    tracing::error!(error = %e, "audit checkpoint failed");
+                }
+                continue;
+            }
+        };
+        let Some(first) = first else { return };
+        let mut batch = Vec::new();
+        let mut waiters = Vec::new();
+        let push = |m: Msg, batch: &mut Vec<Draft>, waiters: &mut Vec<oneshot::Sender<()>>| match m {
+            Msg::Entry(d) => batch.push(*d),
+            Msg::Flush(w) => waiters.push(w),
+        };
+        push(first, &mut batch, &mut waiters);
+        if waiters.is_empty() {
+            let deadline = tokio::time::Instant::now() + settings.batch_delay;
+            while batch.len() < settings.batch_max {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(m)) => {
+                        let flush = matches!(m, Msg::Flush(_));
+                        push(m, &mut batch, &mut waiters);
+                        if flush {
+                            break;
+                        }
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+        let mut chains: Vec<String> = batch.iter().map(|d| d.chain.clone()).collect();
+        chains.sort();
+        chains.dedup();
+        write_with_retry(&*store, batch).await;
+        if let Err(e) = cp.run_for(&chains, false).await {
+            tracing::error!(error = %e, "audit checkpoint failed");
+        }
+        for w in waiters {
+            let _ = w.send(());
+        }
+    }
+}
+
+async fn write_with_retry(store: &dyn Store, batch: Vec<Draft>) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match store.append_audit(batch.clone()).await {
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(error = %e, entries = batch.len(), "audit batch write failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Signs checkpoints for chains that need one.
+#[derive(Clone)]
+pub struct Checkpointer {
+    store: Arc<dyn Store>,
+    keys: Keyring,
+    clock: Arc<dyn Clock>,
+    every: i64,
+}
+
+impl Checkpointer {
+    /// With `any_growth`, checkpoints every chain that grew at all; otherwise only chains that
+    /// grew by `every` entries since their last checkpoint.
+    pub async fn run(&self, any_growth: bool) -> Result<usize, CoreError> {
+        let chains = self.store.audit_chains().await?;
+        self.run_for(&chains, any_growth).await
+    }
+
+    pub async fn run_for(&self, chains: &[String], any_growth: bool) -> Result<usize, CoreError> {
+        let mut made = 0;
+        for chain in chains {
+            let Some((seq, hash)) = self.store.audit_head(chain).await? else { continue };
+            let last_cp = self.store.checkpoints(chain).await?.last().map(|c| c.seq).unwrap_or(0);
+            let grown = seq - last_cp;
+            if grown <= 0 || (!any_growth && grown < self.every) {
+                continue;
+            }
+            self.sign(chain, seq, &hash).await?;
+            made += 1;
+        }
+        Ok(made)
+    }
+
+    async fn sign(&self, chain: &str, seq: i64, hash: &str) -> Result<(), CoreError> {
+        let signer = self.keys.signer().await?;
+        let at_ms = self.clock.now_ms();
+        let cp = Checkpoint {
+            chain: chain.to_owned(),
+            seq,
+            hash: hash.to_owned(),
+            at_ms,
+            public_key: signer.public_base64(),
+            signature: signer.sign(&Checkpoint::message(chain, seq, hash, at_ms)),
+        };
+        self.store.insert_checkpoint(cp).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,178 @@
+//! The keyring service: tenant data keys (wrapped by the master key, cached unwrapped in
+//! memory), sealing and opening of stored secrets, the recovery-code pepper, and the audit
+//! checkpoint signer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use hmac_sha256::hmac;
+use kinfold_audit::{Draft, Event, SYSTEM_CHAIN};
+use kinfold_crypto::keyring::{Key, MasterKey};
+use kinfold_crypto::seal::{self, Aad};
+use kinfold_crypto::signing::CheckpointSigner;
+use kinfold_crypto::token::TokenHash;
+use kinfold_store::{SigningKeyRecord, Store, TenantId, TenantScope};
+
+use crate::{Clock, CoreError};
+
+#[derive(Clone)]
+pub struct Keyring {
+    inner: Arc<KeyringInner>,
+}
+
+struct KeyringInner {
+    master: MasterKey,
+    pepper: Key,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    data_keys: RwLock<HashMap<(TenantId, u32), Key>>,
+    signer: tokio::sync::Mutex<Option<Arc<CheckpointSigner>>>,
+}
+
+/// Where a sealed value lives; with the tenant and key version this forms the AAD.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot<'a> {
+    pub table: &'a str,
+    pub column: &'a str,
+    pub row: &'a str,
+}
+
+impl Keyring {
+    pub fn new(master: MasterKey, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        let pepper = master.derive(b"kinfold recovery-code pepper v1");
+        Self {
+            inner: Arc::new(KeyringInner {
+                master,
+                pepper,
+                store,
+                clock,
+                data_keys: RwLock::new(HashMap::new()),
+                signer: tokio::sync::Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Creates the tenant's first data key (version 1). Idempotent.
+    pub async fn ensure_data_key(&self, scope: &TenantScope) -> Result<u32, CoreError> {
+        if let Some((v, _)) = self.inner.store.current_data_key(scope).await? {
+            return Ok(v);
+        }
+        let key = Key::generate();
+        let wrapped = self.inner.master.wrap(&key, "data-key", &wrap_id(scope.tenant_id(), 1))?;
+        let now = self.inner.clock.now_ms();
+        self.inner.store.insert_data_key(scope, 1, wrapped, now).await?;
+        self.inner
+            .store
+            .append_audit(vec![Draft::new(scope.chain(), now, Event::KeyCreated { purpose: "data-key".into(), key_version: 1 })])
+            .await?;
+        Ok(1)
+    }
+
+    async fn data_key(&self, scope: &TenantScope, version: u32) -> Result<Key, CoreError> {
+        let id = (scope.tenant_id(), version);
+        if let Some(k) = self.inner.data_keys.read().ok().and_then(|m| m.get(&id).cloned()) {
+            return Ok(k);
+        }
+        let wrapped = self
+            .inner
+            .store
+            .data_key(scope, version)
+            .await?
+            .ok_or_else(|| CoreError::Internal(format!("data key version {version} missing")))?;
+        let key = self.inner.master.unwrap_key(&wrapped, "data-key", &wrap_id(scope.tenant_id(), version))?;
+        if let Ok(mut m) = self.inner.data_keys.write() {
+            m.insert(id, key.clone());
+        }
+        Ok(key)
+    }
+
+    fn aad(scope: &TenantScope, slot: Slot<'_>, key_version: u32) -> Aad {
+        Aad {
+            tenant: scope.tenant_id().to_string(),
+            table: slot.table.into(),
+            column: slot.column.into(),
+            row: slot.row.into(),
+            key_version,
+        }
+    }
+
+    /// Seals with the tenant's current data key.
+    pub async fn seal(&self, scope: &TenantScope, slot: Slot<'_>, plaintext: &[u8]) -> Result<Vec<u8>, CoreError> {
+        let version = match self.inner.store.current_data_key(scope).await? {
+            Some((v, _)) => v,
+            None => self.ensure_data_key(scope).await?,
+        };
+        let key = self.data_key(scope, version).await?;
+        Ok(seal::seal(&key, plaintext, &Self::aad(scope, slot, version))?)
+    }
+
+    /// Opens with the key version the value records.
+    pub async fn open(&self, scope: &TenantScope, slot: Slot<'_>, sealed: &[u8]) -> Result<Vec<u8>, CoreError> {
+        let version = seal::key_version(sealed)?;
+        let key = self.data_key(scope, version).await?;
+        Ok(seal::open(&key, sealed, &Self::aad(scope, slot, version))?)
+    }
+
+    /// HMAC-SHA256 of a normalized recovery code under a pepper derived from the master key,
+    /// so a stolen database alone cannot be brute-forced offline.
+    pub fn recovery_code_hash(&self, code: &str) -> TokenHash {
+        let normalized: String = code
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        TokenHash(hmac(self.inner.pepper.expose(), normalized.as_bytes()))
+    }
+
+    /// The audit checkpoint signer; created (and audited) on first use.
+    pub async fn signer(&self) -> Result<Arc<CheckpointSigner>, CoreError> {
+        let mut guard = self.inner.signer.lock().await;
+        if let Some(s) = guard.as_ref() {
+            return Ok(s.clone());
+        }
+        let records = self.inner.store.signing_keys().await?;
+        let signer = match records.iter().rev().find(|r| r.active) {
+            Some(r) => {
+                let key = self.inner.master.unwrap_key(&r.wrapped, "audit-signing", &r.id)?;
+                CheckpointSigner::from_key(&key)
+            }
+            None => {
+                let signer = CheckpointSigner::generate();
+                let id = uuid::Uuid::now_v7().to_string();
+                let wrapped = self.inner.master.wrap(&signer.to_key()?, "audit-signing", &id)?;
+                let now = self.inner.clock.now_ms();
+                let record = SigningKeyRecord { id, wrapped, public_key: signer.public_base64(), created_ms: now, active: true };
+                let event = Draft::new(SYSTEM_CHAIN, now, Event::KeyCreated { purpose: "audit-signing".into(), key_version: 1 });
+                self.inner.store.insert_signing_key(record, vec![event]).await?;
+                signer
+            }
+        };
+        let signer = Arc::new(signer);
+        *guard = Some(signer.clone());
+        Ok(signer)
+    }
+
+    /// Every public key that ever signed checkpoints (old ones still verify old checkpoints).
+    pub async fn public_keys(&self) -> Result<Vec<String>, CoreError> {
+        Ok(self.inner.store.signing_keys().await?.into_iter().map(|r| r.public_key).collect())
+    }
+}
+
+fn wrap_id(tenant: TenantId, version: u32) -> String {
+    format!("{tenant}:{version}")
+}
+
+/// HMAC-SHA256 (RFC 2104) through the `hmac` crate.
+mod hmac_sha256 {
+    use ::hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
+    pub fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+        // HMAC takes keys of any length (RFC 2104 §2), so this branch is unreachable.
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+            return [0u8; 32];
+        };
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+}

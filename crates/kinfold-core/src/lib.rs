@@ -1,0 +1,115 @@
+//! The domain: tenants, users and roles, sign-in with MFA, sessions, and the audit writer.
+//!
+//! Services live on [`Core`], which holds a store handle, the [`Clock`], the keyring and the
+//! settings. Handlers call one service method with an [`Actor`] and map the result.
+
+pub mod actor;
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod hasher;
+pub mod keys;
+pub mod settings;
+pub mod tenants;
+pub mod throttle;
+pub mod validate;
+
+use std::sync::Arc;
+
+pub use actor::Actor;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::CoreError;
+pub use settings::Settings;
+
+use kinfold_crypto::keyring::MasterKey;
+use kinfold_store::Store;
+
+/// Everything a service needs. Cheap to clone.
+#[derive(Clone)]
+pub struct Core {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    keys: keys::Keyring,
+    hasher: hasher::Hasher,
+    throttle: throttle::Throttle,
+    audit: audit::AuditWriter,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core").field("settings", &self.inner.settings).finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    /// Wires the services. Must be called inside a Tokio runtime (it starts the audit writer).
+    pub fn new(store: Arc<dyn Store>, master: MasterKey, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        let keys = keys::Keyring::new(master, store.clone(), clock.clone());
+        let audit = audit::AuditWriter::start(store.clone(), keys.clone(), clock.clone(), settings.audit.clone());
+        Self {
+            inner: Arc::new(Inner {
+                hasher: hasher::Hasher::new(settings.hash_workers, settings.hash_queue),
+                throttle: throttle::Throttle::new(settings.throttle.clone()),
+                store,
+                clock,
+                settings,
+                keys,
+                audit,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+    pub fn keys(&self) -> &keys::Keyring {
+        &self.inner.keys
+    }
+    pub fn audit(&self) -> &audit::AuditWriter {
+        &self.inner.audit
+    }
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// Migrates, makes sure the checkpoint key exists, and records `started` (L3).
+    pub async fn start(&self, version: &str, config_digest: &str) -> Result<(), CoreError> {
+        let applied = self.inner.store.migrate().await?;
+        let now = self.now_ms();
+        let mut drafts: Vec<_> = applied
+            .into_iter()
+            .map(|(version, description)| {
+                kinfold_audit::Draft::new(
+                    kinfold_audit::SYSTEM_CHAIN,
+                    now,
+                    kinfold_audit::Event::MigrationApplied { version, description },
+                )
+            })
+            .collect();
+        self.inner.keys.signer().await?;
+        drafts.push(kinfold_audit::Draft::new(
+            kinfold_audit::SYSTEM_CHAIN,
+            now,
+            kinfold_audit::Event::Started { version: version.to_owned(), config_digest: config_digest.to_owned() },
+        ));
+        self.inner.store.append_audit(drafts).await?;
+        Ok(())
+    }
+
+    /// Flushes buffered audit entries and writes due checkpoints. Call on shutdown.
+    pub async fn shutdown(&self) {
+        self.inner.audit.shutdown().await;
+    }
+}

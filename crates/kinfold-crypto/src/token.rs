@@ -1,0 +1,104 @@
+//! Opaque bearer tokens (sessions, MFA challenges, enrollment links).
+//!
+//! A token is 256 random bits, shown once as base64url. Only its SHA-256 digest is stored, so
+//! a copy of the database does not yield a usable token. Lookups are by digest; where a
+//! digest is compared in memory, the comparison is constant-time.
+
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+const B64URL: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// A token in the clear. `Debug` never shows it.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct PlainToken(String);
+
+impl std::fmt::Debug for PlainToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlainToken(..)")
+    }
+}
+
+impl PlainToken {
+    pub fn generate() -> Self {
+        let mut raw = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let t = Self(B64URL.encode(raw));
+        raw.zeroize();
+        t
+    }
+
+    /// Wraps a token received from a client. Anything is accepted; an unknown token simply
+    /// matches no stored digest.
+    pub fn from_client(text: &str) -> Self {
+        Self(text.to_owned())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> TokenHash {
+        TokenHash(Sha256::digest(self.0.as_bytes()).into())
+    }
+}
+
+/// The stored form of a token.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl std::fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenHash(..)")
+    }
+}
+
+impl TokenHash {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
+
+    pub fn ct_eq(&self, other: &TokenHash) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+/// Constant-time equality for secrets of any length (length itself is not hidden).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+/// SHA-256 as lowercase hex, for fingerprints and digests that are not secrets.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Random bytes from the OS.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_unique_and_hidden() {
+        let a = PlainToken::generate();
+        let b = PlainToken::generate();
+        assert_ne!(a.expose(), b.expose());
+        assert_eq!(a.expose().len(), 43);
+        assert!(!format!("{a:?}").contains(a.expose()));
+        assert!(a.hash().ct_eq(&PlainToken::from_client(a.expose()).hash()));
+        assert!(!a.hash().ct_eq(&b.hash()));
+    }
+}

@@ -1,0 +1,79 @@
+//! Kinfold's HTTP layer: routes, extractors (cookie -> [`Actor`]), the security-header and
+//! CSP-nonce middleware, the error table, the web console, and TLS.
+//!
+//! Handlers stay thin: they call one `Core` method and map the result. No SQL, policy or crypto
+//! lives here.
+
+pub mod api;
+pub mod console;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use ipnet::IpNet;
+use kinfold_core::{Actor, Core};
+
+pub use error::ApiError;
+
+/// HTTP settings.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// This listener terminates TLS: requests on it are HTTPS.
+    pub tls: bool,
+    /// Proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    pub body_limit: usize,
+    pub request_timeout: Duration,
+    /// Base URL for links (enrollment links).
+    pub public_url: String,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            tls: false,
+            trusted_proxies: Vec::new(),
+            body_limit: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Core,
+    pub web: Arc<WebSettings>,
+    pub csp_limiter: Arc<governor::DefaultKeyedRateLimiter<String>>,
+}
+
+impl AppState {
+    pub fn new(core: Core, web: WebSettings) -> Self {
+        let quota = governor::Quota::per_minute(std::num::NonZeroU32::MIN.saturating_add(29));
+        Self { core, web: Arc::new(web), csp_limiter: Arc::new(governor::RateLimiter::keyed(quota)) }
+    }
+}
+
+/// The whole application, ready to serve or to drive with `oneshot` in tests.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .merge(console::routes())
+        .fallback(api::not_found)
+        .with_state(state.clone())
+        .layer(middleware::stack(state))
+}
+
+/// `{user, role, tenant}` as `/api/v1/me` and sign-in return it.
+pub fn actor_summary(actor: &Actor) -> serde_json::Value {
+    serde_json::json!({
+        "user": {"id": actor.user.id, "email": actor.user.email, "name": actor.user.name},
+        "role": actor.role,
+        "tenant": {"slug": actor.tenant.slug, "name": actor.tenant.name},
+    })
+}

@@ -1,0 +1,23 @@
+/// Storage errors. Messages never include row values, so they are safe to log.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("already exists: {0}")]
+    Conflict(&'static str),
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    #[error("stored data is malformed: {0}")]
+    Corrupt(&'static str),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    pub(crate) fn from_insert(e: sqlx::Error, what: &'static str) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+            _ => StoreError::Database(e),
+        }
+    }
+}

@@ -1,0 +1,218 @@
+use serde::Serialize;
+
+use crate::ids::{SessionId, TenantId, TenantScope, UserId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Administrator,
+    Teacher,
+    FrontDesk,
+    Parent,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Administrator, Role::Teacher, Role::FrontDesk, Role::Parent];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Administrator => "administrator",
+            Role::Teacher => "teacher",
+            Role::FrontDesk => "front_desk",
+            Role::Parent => "parent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Staff must have a second factor (A2).
+    pub fn is_staff(self) -> bool {
+        !matches!(self, Role::Parent)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub slug: String,
+    pub name: String,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    pub slug: String,
+    pub name: String,
+    pub created_ms: i64,
+}
+
+#[derive(Clone)]
+pub struct SigningKeyRecord {
+    pub id: String,
+    pub wrapped: Vec<u8>,
+    pub public_key: String,
+    pub created_ms: i64,
+    pub active: bool,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("id", &self.id)
+            .field("public_key", &self.public_key)
+            .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
+pub struct User {
+    pub id: UserId,
+    pub tenant_id: TenantId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: Option<String>,
+    pub totp_sealed: Option<Vec<u8>>,
+    pub totp_last_step: Option<i64>,
+    pub pending_totp: Option<Vec<u8>>,
+    pub created_ms: i64,
+}
+
+impl User {
+    pub fn has_mfa(&self) -> bool {
+        self.totp_sealed.is_some()
+    }
+}
+
+/// Leaves out the password hash and the sealed secrets.
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("role", &self.role)
+            .field("has_mfa", &self.has_mfa())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: Option<String>,
+    pub created_ms: i64,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser").field("role", &self.role).finish_non_exhaustive()
+    }
+}
+
+/// Where a request came from: what the access log records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// SHA-256 (truncated) over stable client hints.
+    pub device: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Enrollment {
+    pub scope: TenantScope,
+    pub user_id: UserId,
+    pub expires_ms: i64,
+    pub used_ms: Option<i64>,
+    pub pending_totp: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Challenge {
+    pub scope: TenantScope,
+    pub user_id: UserId,
+    pub expires_ms: i64,
+    pub attempts: i64,
+    pub used_ms: Option<i64>,
+    pub client: ClientInfo,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: SessionId,
+    pub token: kinfold_crypto::token::TokenHash,
+    pub user_id: UserId,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub client: ClientInfo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    SignedOut,
+    Revoked,
+    Evicted,
+    IdleTimeout,
+    MaxLifetime,
+    PasswordChanged,
+    MfaReset,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::SignedOut => "signed_out",
+            EndReason::Revoked => "revoked",
+            EndReason::Evicted => "evicted",
+            EndReason::IdleTimeout => "idle_timeout",
+            EndReason::MaxLifetime => "max_lifetime",
+            EndReason::PasswordChanged => "password_changed",
+            EndReason::MfaReset => "mfa_reset",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub id: SessionId,
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub created_ms: i64,
+    pub last_seen_ms: i64,
+    pub expires_ms: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub device: Option<String>,
+    pub ended_ms: Option<i64>,
+    pub end_reason: Option<String>,
+}
+
+impl Session {
+    pub fn duration_secs(&self, now_ms: i64) -> i64 {
+        (self.ended_ms.unwrap_or(now_ms) - self.created_ms) / 1000
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionContext {
+    pub session: Session,
+    pub user: User,
+    pub tenant: Tenant,
+    pub scope: TenantScope,
+}
+
+/// Filters for reading a chain, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub category: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    /// Return entries with `seq` below this (the cursor).
+    pub before_seq: Option<i64>,
+    pub limit: u32,
+}
