@@ -65,7 +65,7 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(email("email", " Ana@Example.ORG ").ok().as_deref(), Some("ana@example.org"));
-        for bad in ["", "a", "a@b", "@b.c", "a@.c", "a@b..c", "a b@c.d", "a@-b.c", "a@b.c\n", ".a@b.c", "a@b_c.d"] {
+        for bad in ["", "a", "a@b", "@b.c", "a@.c", "a@b..c", "a b@c.d", "a@-b.c", "a@b\n.c", ".a@b.c", "a@b_c.d"] {
             assert!(email("email", bad).is_err(), "{bad:?}");
         }
     }

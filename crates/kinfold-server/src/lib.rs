@@ -61,12 +61,12 @@ impl AppState {
 
 /// The whole application, ready to serve or to drive with `oneshot` in tests.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .merge(api::routes())
         .merge(console::routes())
         .fallback(api::not_found)
-        .with_state(state.clone())
-        .layer(middleware::stack(state))
+        .with_state(state.clone());
+    middleware::apply(router, state)
 }
 
 /// `{user, role, tenant}` as `/api/v1/me` and sign-in return it.

@@ -1,0 +1,39 @@
+//! Administrator actions on users. (The full role policy table arrives with the records issue.)
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use kinfold_core::CoreError;
+use kinfold_store::UserId;
+use serde_json::json;
+
+use crate::extract::{Auth, Client};
+use crate::{ApiError, AppState};
+
+pub async fn users(State(st): State<AppState>, Auth(actor): Auth) -> Result<Response, ApiError> {
+    actor.require_admin()?;
+    let items: Vec<_> = st
+        .core
+        .store()
+        .users(&actor.scope)
+        .await
+        .map_err(CoreError::from)?
+        .into_iter()
+        .map(|u| json!({"id": u.id, "email": u.email, "name": u.name, "role": u.role, "mfa_enrolled": u.has_mfa()}))
+        .collect();
+    Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
+}
+
+fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    UserId::parse(raw).ok_or_else(|| CoreError::NotFound("user").into())
+}
+
+pub async fn reset_mfa(State(st): State<AppState>, Auth(actor): Auth, client: Client, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let token = st.core.reset_mfa(&actor, user_id(&id)?, client.info()).await?;
+    let url = format!("{}/enroll/{}", st.web.public_url.trim_end_matches('/'), token.expose());
+    Ok(axum::Json(json!({"enrollment_url": url})).into_response())
+}
+
+pub async fn revoke_sessions(State(st): State<AppState>, Auth(actor): Auth, client: Client, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let n = st.core.revoke_user_sessions(&actor, user_id(&id)?, client.info()).await?;
+    Ok(axum::Json(json!({"revoked": n})).into_response())
+}

@@ -1,0 +1,94 @@
+//! Reading the audit trail: administrators page through their tenant's chain (newest first),
+//! export the signed checkpoints, and anyone can fetch the checkpoint public key.
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use kinfold_audit::{Category, Entry};
+use kinfold_core::CoreError;
+use kinfold_store::AuditQuery;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{parse_rfc3339, rfc3339};
+use crate::extract::Auth;
+use crate::{ApiError, AppState};
+
+pub const PAGE: u32 = 100;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    category: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn list(State(st): State<AppState>, Auth(actor): Auth, params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>) -> Result<Response, ApiError> {
+    actor.require_admin()?;
+    let Query(p) = params.map_err(|e| ApiError::http(e.status(), "invalid_input", e.body_text()))?;
+    let category = match p.category.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => Some(Category::parse(c).ok_or_else(|| CoreError::invalid("category", "unknown category"))?.as_str().to_owned()),
+        None => None,
+    };
+    let before_seq = match p.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| CoreError::invalid("cursor", "malformed cursor"))?),
+        None => None,
+    };
+    let limit = p.limit.unwrap_or(PAGE).clamp(50, 500);
+    let q = AuditQuery {
+        category,
+        since_ms: p.since.as_deref().filter(|s| !s.is_empty()).map(|s| parse_rfc3339("since", s)).transpose()?,
+        until_ms: p.until.as_deref().filter(|s| !s.is_empty()).map(|s| parse_rfc3339("until", s)).transpose()?,
+        before_seq,
+        limit,
+    };
+    let entries = st.core.store().audit_page(&actor.scope.chain(), &q).await.map_err(CoreError::from)?;
+    let next = (entries.len() == limit as usize).then(|| entries.last().map(|e| encode_cursor(e.seq))).flatten();
+    let items: Vec<_> = entries.iter().map(entry_json).collect();
+    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
+}
+
+pub fn entry_json(e: &Entry) -> serde_json::Value {
+    let event: serde_json::Value = serde_json::from_str(&e.event).unwrap_or(serde_json::Value::Null);
+    json!({
+        "seq": e.seq,
+        "at": rfc3339(e.at_ms),
+        "category": e.category,
+        "kind": e.kind,
+        "actor": e.actor,
+        "ip": e.ip,
+        "user_agent": e.user_agent,
+        "device": e.device,
+        "event": event,
+        "hash": e.hash,
+        "prev_hash": e.prev_hash,
+    })
+}
+
+fn encode_cursor(seq: i64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("seq:{seq}"))
+}
+
+fn decode_cursor(c: &str) -> Option<i64> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
+    String::from_utf8(raw).ok()?.strip_prefix("seq:")?.parse().ok()
+}
+
+/// Everything needed to verify this tenant's chain offline later: the checkpoints and the
+/// public keys that signed them.
+pub async fn checkpoints(State(st): State<AppState>, Auth(actor): Auth) -> Result<Response, ApiError> {
+    actor.require_admin()?;
+    let chain = actor.scope.chain();
+    let cps = st.core.store().checkpoints(&chain).await.map_err(CoreError::from)?;
+    let keys = st.core.keys().public_keys().await?;
+    Ok(axum::Json(json!({"tenant": actor.tenant.slug, "chain": chain, "public_keys": keys, "checkpoints": cps})).into_response())
+}
+
+pub async fn public_key(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let signer = st.core.keys().signer().await?;
+    let keys = st.core.keys().public_keys().await?;
+    Ok(axum::Json(json!({"algorithm": "Ed25519", "public_key": signer.public_base64(), "all_keys": keys})).into_response())
+}

@@ -1,0 +1,93 @@
+//! The web console: server-rendered HTML (maud escapes every value), plain forms, no inline
+//! script or style. The stylesheet is served from `/static/app.css` (`style-src 'self'`).
+
+mod pages;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use kinfold_core::Actor;
+use maud::{html, Markup, DOCTYPE};
+
+use crate::middleware::client::ClientContext;
+use crate::middleware::headers::CspNonce;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/login/mfa", post(pages::login_mfa))
+        .route("/logout", post(pages::logout))
+        .route("/account/sessions", get(pages::sessions))
+        .route("/account/sessions/{id}/revoke", post(pages::revoke_session))
+        .route("/enroll/{token}", get(pages::enroll_form).post(pages::enroll))
+        .route("/admin/audit", get(pages::audit))
+        .route("/static/app.css", get(stylesheet))
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../static/app.css"),
+    )
+        .into_response()
+}
+
+/// The page context: nonce, scheme, and the signed-in actor if any.
+pub struct Page {
+    pub nonce: String,
+    pub client: ClientContext,
+    pub actor: Option<Actor>,
+}
+
+impl FromRequestParts<AppState> for Page {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let nonce = parts.extensions.get::<CspNonce>().map(|n| n.0.clone()).unwrap_or_default();
+        let client = parts.extensions.get::<ClientContext>().cloned().unwrap_or_default();
+        let actor = match crate::extract::session_token(&parts.headers, client.https) {
+            Some(t) => state.core.authenticate(&t, &client.info).await.ok(),
+            None => None,
+        };
+        Ok(Page { nonce, client, actor })
+    }
+}
+
+impl Page {
+    pub fn render(&self, title: &str, body: Markup) -> Markup {
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · Kinfold" }
+                    link rel="stylesheet" href="/static/app.css";
+                }
+                body {
+                    header {
+                        a.brand href="/" { "Kinfold" }
+                        @if let Some(a) = &self.actor {
+                            nav aria-label="Main" {
+                                a href="/" { "Home" }
+                                a href="/account/sessions" { "My sessions" }
+                                @if a.role == kinfold_store::Role::Administrator {
+                                    a href="/admin/audit" { "Audit log" }
+                                }
+                            }
+                            form method="post" action="/logout" {
+                                button.link type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                    main { (body) }
+                }
+            }
+        }
+    }
+}

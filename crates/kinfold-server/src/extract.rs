@@ -1,0 +1,116 @@
+//! Extractors: JSON and form bodies whose rejections use our error shape, the client
+//! context, and the signed-in [`Actor`].
+
+use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use kinfold_core::Actor;
+use kinfold_store::ClientInfo;
+use serde::de::DeserializeOwned;
+
+use crate::middleware::client::ClientContext;
+use crate::{ApiError, AppState};
+
+/// `axum::Json`, but a bad body answers in our error shape and names the problem.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(rej) => Err(json_rejection(rej)),
+        }
+    }
+}
+
+fn json_rejection(rej: JsonRejection) -> ApiError {
+    let status = rej.status();
+    let code = match &rej {
+        JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+        JsonRejection::JsonSyntaxError(_) => "invalid_json",
+        JsonRejection::JsonDataError(_) => "invalid_input",
+        _ if status == StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        _ => "bad_request",
+    };
+    // serde's message names the field ("unknown field `x`", "missing field `y`"); it carries
+    // no internal detail.
+    ApiError::http(status, code, rej.body_text())
+}
+
+/// `axum::Form`, with the same error shape.
+pub struct Form<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(v)) => Ok(Form(v)),
+            Err(rej) => {
+                let status = rej.status();
+                let code = match &rej {
+                    FormRejection::InvalidFormContentType(_) => "unsupported_media_type",
+                    _ if status == StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+                    _ => "invalid_input",
+                };
+                Err(ApiError::http(status, code, rej.body_text()))
+            }
+        }
+    }
+}
+
+/// Where the request came from, as the middleware resolved it.
+pub struct Client(pub ClientContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Client(parts.extensions.get::<ClientContext>().cloned().unwrap_or_default()))
+    }
+}
+
+impl Client {
+    pub fn info(&self) -> &ClientInfo {
+        &self.0.info
+    }
+}
+
+/// The session cookie's name: `__Host-` prefixed over HTTPS (RFC 6265bis §4.1.3.2).
+pub fn cookie_name(https: bool) -> &'static str {
+    if https {
+        "__Host-kinfold_session"
+    } else {
+        "kinfold_session"
+    }
+}
+
+/// The signed-in user. Missing, expired or revoked sessions answer 401.
+pub struct Auth(pub Actor);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let client = parts.extensions.get::<ClientContext>().cloned().unwrap_or_default();
+        let token = session_token(&parts.headers, client.https).ok_or(kinfold_core::CoreError::Unauthenticated)?;
+        let actor = state.core.authenticate(&token, &client.info).await?;
+        Ok(Auth(actor))
+    }
+}
+
+/// The session token from the `Cookie` header, under the name this scheme uses.
+pub fn session_token(headers: &axum::http::HeaderMap, https: bool) -> Option<String> {
+    let name = cookie_name(https);
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
