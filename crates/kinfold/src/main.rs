@@ -1,1 +1,31 @@
-fn main() {}
+//! The `kinfold` binary: command-line interface and wiring.
+
+mod cli;
+mod commands;
+mod config;
+mod demo;
+mod demo_tls;
+mod runtime;
+mod serve;
+mod verify;
+mod bench;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

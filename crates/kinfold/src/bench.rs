@@ -1,0 +1,166 @@
+//! `kinfold bench`: authenticated `GET /api/v1/me` requests/s beside a hello-world axum route,
+//! measured the same way in the same run, and their ratio.
+//!
+//! Each server runs in its own process pinned to CPU 0 (`taskset`), with one Tokio worker; the
+//! load generator, wrk, runs pinned to CPU 1 with 64 connections over loopback. Figures on a
+//! shared machine drift between runs; the ratio, measured back to back, is what to quote.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use kinfold_core::auth::SignIn;
+use kinfold_core::tenants::UserDraft;
+use kinfold_core::{Core, SystemClock};
+use kinfold_crypto::keyring::{Key, MasterKey};
+use kinfold_crypto::password::Password;
+use kinfold_store::{ClientInfo, Role, Store};
+
+use crate::cli::{say, BenchArgs};
+
+struct Target {
+    child: Child,
+    url: String,
+    cookie: Option<String>,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn need(tool: &str, package: &str) -> anyhow::Result<()> {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).stdout(Stdio::null()).status()?.success();
+    if !found {
+        bail!("`{tool}` is missing: install the Debian package `{package}` (apt-get install -y {package})");
+    }
+    Ok(())
+}
+
+fn start(mode: &str) -> anyhow::Result<Target> {
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(exe)
+        .args(["bench-server", "--mode", mode])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting the bench server")?;
+    let out = child.stdout.take().context("bench server stdout")?;
+    let mut line = String::new();
+    BufReader::new(out).read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let (Some("READY"), Some(url)) = (parts.next(), parts.next()) else {
+        let _ = child.kill();
+        bail!("bench server did not start: {line}");
+    };
+    let cookie = parts.next().filter(|c| *c != "-").map(str::to_owned);
+    Ok(Target { child, url: url.to_owned(), cookie })
+}
+
+#[derive(Debug, Default)]
+struct Figures {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+    requests: u64,
+}
+
+fn parse_ms(s: &str) -> f64 {
+    let s = s.trim();
+    let (num, mult) = if let Some(v) = s.strip_suffix("us") {
+        (v, 0.001)
+    } else if let Some(v) = s.strip_suffix("ms") {
+        (v, 1.0)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1000.0)
+    } else {
+        (s, 1.0)
+    };
+    num.parse::<f64>().unwrap_or(f64::NAN) * mult
+}
+
+fn wrk(t: &Target, path: &str, args: &BenchArgs) -> anyhow::Result<Figures> {
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "1", "wrk", "-t1", "--latency"])
+        .arg(format!("-c{}", args.connections))
+        .arg(format!("-d{}s", args.seconds));
+    if let Some(c) = &t.cookie {
+        cmd.arg("-H").arg(format!("Cookie: kinfold_session={c}"));
+    }
+    let out = cmd.arg(format!("{}{path}", t.url)).output().context("running wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut f = Figures::default();
+    for line in text.lines() {
+        let l = line.trim();
+        if let Some(v) = l.strip_prefix("Requests/sec:") {
+            f.rps = v.trim().parse().unwrap_or(0.0);
+        } else if let Some(v) = l.strip_prefix("Non-2xx or 3xx responses:") {
+            f.non_2xx = v.trim().parse().unwrap_or(0);
+        } else if let Some(v) = l.strip_prefix("50%") {
+            f.p50_ms = parse_ms(v);
+        } else if let Some(v) = l.strip_prefix("99%") {
+            f.p99_ms = parse_ms(v);
+        } else if l.contains("requests in") {
+            f.requests = l.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        }
+    }
+    if f.rps == 0.0 {
+        bail!("wrk printed no figures:\n{text}{}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(f)
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    need("wrk", "wrk")?;
+    need("taskset", "util-linux")?;
+    let hello = start("hello")?;
+    let h = wrk(&hello, "/", &args)?;
+    drop(hello);
+    let kin = start("kinfold")?;
+    let k = wrk(&kin, "/api/v1/me", &args)?;
+    drop(kin);
+    say(format!("kinfold bench: {} connections, {} s each, server on CPU 0, wrk on CPU 1", args.connections, args.seconds));
+    say(format!("  hello-world axum GET /       : {:>10.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {}", h.rps, h.p50_ms, h.p99_ms, h.non_2xx));
+    say(format!("  kinfold GET /api/v1/me (auth): {:>10.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {} of {}", k.rps, k.p50_ms, k.p99_ms, k.non_2xx, k.requests));
+    say(format!("  ratio kinfold / hello-world  : {:.3}", k.rps / h.rps));
+    Ok(())
+}
+
+/// One pinned server for the bench. Prints `READY <url> <cookie or ->` and serves until killed.
+pub async fn server(mode: &str) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    match mode {
+        "hello" => {
+            let app = axum::Router::new().route("/", axum::routing::get(|| async { "Hello, World!" }));
+            say(format!("READY {url} -"));
+            axum::serve(listener, app).await?;
+        }
+        "kinfold" => {
+            let dir = tempfile::tempdir()?;
+            let key = MasterKey::from_key(Key::generate());
+            let store = kinfold_store::sqlite::SqliteStore::open(dir.path(), &key, 4).await?;
+            let store: Arc<dyn Store> = Arc::new(store);
+            let core = Core::new(store, key, Arc::new(SystemClock), Default::default());
+            core.start("bench", "-").await?;
+            let (_, scope) = core.create_tenant("bench", "Bench Center").await?;
+            let pw = "bench-violet-anchor-47";
+            let draft = UserDraft { email: "parent@bench.example".into(), name: "Bench Parent".into(), role: Role::Parent, password: Some(Password::new(pw.into())) };
+            core.create_user(&scope, draft, "bench").await?;
+            let SignIn::SignedIn(issued) = core.sign_in("bench", "parent@bench.example", Password::new(pw.into()), &ClientInfo::default()).await? else {
+                bail!("bench parent should not need MFA");
+            };
+            let app = kinfold_server::app(kinfold_server::AppState::new(core, Default::default()));
+            say(format!("READY {url} {}", issued.token.expose()));
+            axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+        }
+        other => bail!("unknown bench mode {other}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,150 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Kinfold: records, messages and trust machinery for childcare centers and schools.
+#[derive(Debug, Parser)]
+#[command(name = "kinfold", version, about)]
+pub struct Cli {
+    /// Config file (TOML). Also KINFOLD_CONFIG.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Data directory (default ./kinfold-data). Also KINFOLD_DATA.
+    #[arg(long, global = true)]
+    pub data: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a demo: two centers with one user per role, on 127.0.0.1:8080.
+    Demo(DemoArgs),
+    /// Serve the web console and API.
+    Serve(ServeArgs),
+    /// Apply database migrations (idempotent).
+    Migrate,
+    /// Manage tenants (centers).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Read and verify the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Show configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Measure authenticated requests/s against a hello-world axum server on this machine.
+    Bench(BenchArgs),
+    /// Internal: one side of `kinfold bench` (a server pinned to one core).
+    #[command(hide = true)]
+    BenchServer {
+        /// `kinfold` or `hello`.
+        #[arg(long)]
+        mode: String,
+    },
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ListenArgs {
+    /// Listen address HOST:PORT. Also KINFOLD_ADDR.
+    #[arg(long)]
+    pub addr: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    /// Serve HTTPS with a locally generated CA (DIR/tls/ca.pem).
+    #[arg(long)]
+    pub tls: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    /// TLS certificate chain (PEM).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Plain-HTTP listener that redirects to HTTPS.
+    #[arg(long)]
+    pub redirect_addr: Option<String>,
+    /// Proxies whose X-Forwarded-* headers are trusted, as CIDRs separated by commas.
+    #[arg(long, value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<String>>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. Staff get a single-use enrollment link (72 h) to set a password and MFA.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// administrator, teacher, front_desk or parent.
+        #[arg(long)]
+        role: String,
+        /// Read a password from standard input (required for parents).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute a tenant's hash chain and check its signed checkpoints.
+    Verify {
+        /// Tenant slug, or `system` for system events.
+        #[arg(long)]
+        tenant: String,
+        /// Checkpoints exported earlier (JSON from /api/v1/audit/checkpoints), to detect a cut
+        /// after the last checkpoint kept in the database.
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, secrets masked.
+    Show,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    pub connections: u32,
+}
+
+/// Writes a line for the operator on standard output (the banner, command results).
+/// Diagnostics go through `tracing` to standard error.
+pub fn say(line: impl std::fmt::Display) {
+    println!("{line}");
+}

@@ -1,0 +1,119 @@
+//! Dispatch of each subcommand.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use kinfold_core::tenants::UserDraft;
+use kinfold_crypto::password::Password;
+use kinfold_store::Role;
+
+use crate::cli::{AuditCommand, Cli, Command, ConfigCommand, TenantCommand, UserCommand};
+use crate::config::{self, Config};
+use crate::runtime::{self, KeyPolicy};
+
+/// Builds the config: file, then `KINFOLD_*`, then flags.
+pub fn load_config(cli: &Cli, flags: toml::Table) -> anyhow::Result<Config> {
+    let mut flags = flags;
+    if let Some(d) = &cli.data {
+        flags.insert("data".into(), toml::Value::String(d.display().to_string()));
+    }
+    config::load(cli.config.as_deref(), std::env::vars(), flags)
+}
+
+fn put(flags: &mut toml::Table, key: &str, value: Option<String>) {
+    if let Some(v) = value {
+        flags.insert(key.into(), toml::Value::String(v));
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut flags = toml::Table::new();
+    match &cli.command {
+        Command::Demo(a) => put(&mut flags, "addr", a.listen.addr.clone()),
+        Command::Serve(a) => {
+            put(&mut flags, "addr", a.listen.addr.clone());
+            put(&mut flags, "tls_cert", a.tls_cert.as_ref().map(|p| p.display().to_string()));
+            put(&mut flags, "tls_key", a.tls_key.as_ref().map(|p| p.display().to_string()));
+            put(&mut flags, "redirect_addr", a.redirect_addr.clone());
+            if let Some(p) = &a.trusted_proxies {
+                flags.insert("trusted_proxies".into(), toml::Value::Array(p.iter().cloned().map(toml::Value::String).collect()));
+            }
+        }
+        _ => {}
+    }
+    let config = load_config(&cli, flags)?;
+    runtime::init_logging(&config.log);
+
+    match cli.command {
+        Command::Demo(a) => crate::demo::run(config, a.tls).await.map(|_| ExitCode::SUCCESS),
+        Command::Serve(_) => {
+            let rt = runtime::open(config, KeyPolicy::CreateIfNew).await?;
+            rt.start().await?;
+            crate::serve::serve(rt, None).await.map(|_| ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let rt = runtime::open(config, KeyPolicy::CreateIfNew).await?;
+            let applied = rt.core.store().migrate().await.context("migrating")?;
+            crate::cli::say(format!("{} migration(s) applied; the database is up to date", applied.len()));
+            rt.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tenant(TenantCommand::Create { slug, name }) => {
+            let rt = started(config).await?;
+            let (t, _) = rt.core.create_tenant(&slug, &name).await?;
+            crate::cli::say(format!("created tenant {} ({})", t.slug, t.name));
+            rt.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tenant(TenantCommand::List) => {
+            let rt = started(config).await?;
+            for (t, _) in rt.core.store().tenants().await? {
+                crate::cli::say(format!("{}\t{}", t.slug, t.name));
+            }
+            rt.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(UserCommand::Create { tenant, email, name, role, password_stdin }) => {
+            let role = Role::parse(&role).with_context(|| format!("role `{role}`: use administrator, teacher, front_desk or parent"))?;
+            let password = if password_stdin {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s).context("reading the password")?;
+                Some(Password::new(s.trim_end_matches(['\r', '\n']).to_owned()))
+            } else {
+                None
+            };
+            let rt = started(config).await?;
+            let (_, scope) = rt.core.tenant(&tenant).await?;
+            let (user, link) = rt.core.create_user(&scope, UserDraft { email, name, role, password }, "operator").await?;
+            crate::cli::say(format!("created {} {} ({})", user.role.as_str(), user.email, user.id));
+            if let Some(token) = link {
+                crate::cli::say(format!(
+                    "enrollment link (single use, expires in 72 h): {}/enroll/{}",
+                    rt.config.public_url().trim_end_matches('/'),
+                    token.expose()
+                ));
+            }
+            rt.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Verify { tenant, checkpoints }) => {
+            let rt = runtime::open(config, KeyPolicy::MustExist).await?;
+            let code = crate::verify::verify_audit(&rt, &tenant, checkpoints.as_deref()).await?;
+            rt.close().await;
+            Ok(code)
+        }
+        Command::Config(ConfigCommand::Show) => {
+            crate::cli::say(config.masked_toml().trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(a) => crate::bench::run(a).await.map(|_| ExitCode::SUCCESS),
+        Command::BenchServer { mode } => crate::bench::server(&mode).await.map(|_| ExitCode::SUCCESS),
+    }
+}
+
+async fn started(config: Config) -> anyhow::Result<runtime::Runtime> {
+    let rt = runtime::open(config, KeyPolicy::CreateIfNew).await?;
+    rt.start().await?;
+    Ok(rt)
+}

@@ -1,0 +1,361 @@
+//! Configuration: a TOML file, then `KINFOLD_*` environment variables, then command-line flags,
+//! parsed at boot into one typed struct with `deny_unknown_fields`. An unknown key or variable
+//! stops start-up: a typo must never leave a default silently in place.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+/// Every setting. The TOML key is the field name; the variable is `KINFOLD_` + its uppercase.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Data directory: master key, database, TLS files, outbox.
+    pub data: PathBuf,
+    pub addr: String,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Also accept TLS 1.2 (AEAD suites only). TLS 1.3 only when false.
+    pub tls12: bool,
+    /// Plain-HTTP listener that only redirects to HTTPS.
+    pub redirect_addr: Option<String>,
+    /// Proxies (CIDRs) whose X-Forwarded-For / X-Forwarded-Proto are believed.
+    pub trusted_proxies: Vec<String>,
+    /// The URL users reach this server at; defaults to the listen address.
+    pub public_url: Option<String>,
+    /// The master key file; defaults to DATA/master.key.
+    pub master_key_file: Option<PathBuf>,
+    /// The master key itself (base64), instead of a file. Secret: never printed.
+    pub master_key: Option<Secret>,
+    #[serde(with = "humantime_serde")]
+    pub session_idle_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub session_max_lifetime_staff: Duration,
+    #[serde(with = "humantime_serde")]
+    pub session_max_lifetime_parent: Duration,
+    pub max_sessions_per_user: u32,
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Sign a checkpoint after this many entries in a chain...
+    pub audit_checkpoint_every: i64,
+    /// ...or this long after the last one.
+    #[serde(with = "humantime_serde")]
+    pub audit_checkpoint_interval: Duration,
+    /// Access-log group commit delay (at most 100 ms).
+    #[serde(with = "humantime_serde")]
+    pub audit_batch_delay: Duration,
+    /// Apply pending migrations at start.
+    pub migrate_on_start: bool,
+    /// Read connections to SQLite.
+    pub db_readers: u32,
+    /// Log filter (tracing EnvFilter syntax).
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let core = kinfold_core::Settings::default();
+        Self {
+            data: PathBuf::from("./kinfold-data"),
+            addr: "127.0.0.1:8080".into(),
+            tls_cert: None,
+            tls_key: None,
+            tls12: false,
+            redirect_addr: None,
+            trusted_proxies: Vec::new(),
+            public_url: None,
+            master_key_file: None,
+            master_key: None,
+            session_idle_timeout: core.session_idle_timeout,
+            session_max_lifetime_staff: core.session_max_lifetime_staff,
+            session_max_lifetime_parent: core.session_max_lifetime_parent,
+            max_sessions_per_user: core.max_sessions_per_user,
+            body_limit: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            audit_checkpoint_every: core.audit.checkpoint_every,
+            audit_checkpoint_interval: core.audit.checkpoint_interval,
+            audit_batch_delay: core.audit.batch_delay,
+            migrate_on_start: true,
+            db_readers: 4,
+            log: "info".into(),
+        }
+    }
+}
+
+/// A secret setting: `Debug` never shows it.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("********")
+    }
+}
+
+/// How an environment string becomes a TOML value for each key.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Str,
+    Int,
+    Bool,
+    List,
+}
+
+const FIELDS: &[(&str, Kind)] = &[
+    ("data", Kind::Str),
+    ("addr", Kind::Str),
+    ("tls_cert", Kind::Str),
+    ("tls_key", Kind::Str),
+    ("tls12", Kind::Bool),
+    ("redirect_addr", Kind::Str),
+    ("trusted_proxies", Kind::List),
+    ("public_url", Kind::Str),
+    ("master_key_file", Kind::Str),
+    ("master_key", Kind::Str),
+    ("session_idle_timeout", Kind::Str),
+    ("session_max_lifetime_staff", Kind::Str),
+    ("session_max_lifetime_parent", Kind::Str),
+    ("max_sessions_per_user", Kind::Int),
+    ("body_limit", Kind::Int),
+    ("request_timeout", Kind::Str),
+    ("audit_checkpoint_every", Kind::Int),
+    ("audit_checkpoint_interval", Kind::Str),
+    ("audit_batch_delay", Kind::Str),
+    ("migrate_on_start", Kind::Bool),
+    ("db_readers", Kind::Int),
+    ("log", Kind::Str),
+];
+
+/// Settings whose values are never printed.
+const SECRETS: &[&str] = &["master_key"];
+
+/// Names the config file; not itself a setting.
+pub const CONFIG_VAR: &str = "KINFOLD_CONFIG";
+
+/// Loads defaults, then the file (from `--config` or `KINFOLD_CONFIG`), then `env`, then
+/// `flags` (already in TOML form).
+pub fn load(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    flags: toml::Table,
+) -> anyhow::Result<Config> {
+    let env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("KINFOLD_")).collect();
+    let file = file
+        .map(Path::to_path_buf)
+        .or_else(|| env.iter().find(|(k, _)| k == CONFIG_VAR).map(|(_, v)| PathBuf::from(v)));
+    let mut table = match &file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+            let t: toml::Table = toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?;
+            for key in t.keys() {
+                if !FIELDS.iter().any(|(f, _)| f == key) {
+                    bail!("unknown setting `{key}` in {}; known settings: {}", path.display(), known());
+                }
+            }
+            t
+        }
+        None => toml::Table::new(),
+    };
+    for (var, value) in env {
+        if var == CONFIG_VAR {
+            continue;
+        }
+        let key = var.trim_start_matches("KINFOLD_").to_ascii_lowercase();
+        let Some((_, kind)) = FIELDS.iter().find(|(f, _)| *f == key) else {
+            bail!("unknown environment variable {var}; known: {}", known_vars());
+        };
+        table.insert(key, env_value(&var, &value, *kind)?);
+    }
+    for (k, v) in flags {
+        table.insert(k, v);
+    }
+    let config: Config = toml::Value::Table(table).try_into().context("invalid configuration")?;
+    config.validate()?;
+    Ok(config)
+}
+
+fn env_value(var: &str, value: &str, kind: Kind) -> anyhow::Result<toml::Value> {
+    Ok(match kind {
+        Kind::Str => toml::Value::String(value.to_owned()),
+        Kind::Int => toml::Value::Integer(value.trim().parse().with_context(|| format!("{var} must be a whole number"))?),
+        Kind::Bool => toml::Value::Boolean(match value.trim() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            _ => bail!("{var} must be true or false"),
+        }),
+        Kind::List => toml::Value::Array(
+            value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
+        ),
+    })
+}
+
+fn known() -> String {
+    FIELDS.iter().map(|(f, _)| *f).collect::<Vec<_>>().join(", ")
+}
+
+fn known_vars() -> String {
+    let mut v: Vec<String> = FIELDS.iter().map(|(f, _)| format!("KINFOLD_{}", f.to_ascii_uppercase())).collect();
+    v.push(CONFIG_VAR.into());
+    v.join(", ")
+}
+
+impl Config {
+    fn validate(&self) -> anyhow::Result<()> {
+        self.socket_addr().context("addr")?;
+        if let Some(r) = &self.redirect_addr {
+            r.parse::<SocketAddr>().with_context(|| format!("redirect_addr `{r}` is not HOST:PORT"))?;
+        }
+        self.proxies()?;
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            bail!("tls_cert and tls_key must be given together");
+        }
+        if self.session_idle_timeout.is_zero() || self.max_sessions_per_user == 0 {
+            bail!("session_idle_timeout and max_sessions_per_user must be above zero");
+        }
+        if self.audit_batch_delay > Duration::from_millis(100) {
+            bail!("audit_batch_delay may be at most 100ms");
+        }
+        if self.body_limit < 1024 {
+            bail!("body_limit must be at least 1024 bytes");
+        }
+        Ok(())
+    }
+
+    pub fn socket_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.addr.parse().with_context(|| format!("`{}` is not HOST:PORT (an IP address and a port)", self.addr))
+    }
+
+    pub fn proxies(&self) -> anyhow::Result<Vec<ipnet::IpNet>> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .with_context(|| format!("trusted_proxies: `{p}` is not a CIDR"))
+            })
+            .collect()
+    }
+
+    pub fn tls(&self) -> bool {
+        self.tls_cert.is_some()
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| {
+            let scheme = if self.tls() { "https" } else { "http" };
+            format!("{scheme}://{}", self.addr)
+        })
+    }
+
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file.clone().unwrap_or_else(|| self.data.join("master.key"))
+    }
+
+    /// TOML with secrets replaced by `********`.
+    pub fn masked_toml(&self) -> String {
+        let mut table: BTreeMap<String, toml::Value> = toml::Value::try_from(self)
+            .ok()
+            .and_then(|v| v.as_table().cloned())
+            .map(|t| t.into_iter().collect())
+            .unwrap_or_default();
+        for s in SECRETS {
+            if let Some(v) = table.get_mut(*s) {
+                *v = toml::Value::String("********".into());
+            }
+        }
+        let table: toml::Table = table.into_iter().collect();
+        toml::to_string(&table).unwrap_or_default()
+    }
+
+    /// SHA-256 of the masked settings, recorded in the `started` audit event.
+    pub fn digest(&self) -> String {
+        kinfold_crypto::token::sha256_hex(self.masked_toml().as_bytes())
+    }
+
+    pub fn core_settings(&self) -> kinfold_core::Settings {
+        let mut s = kinfold_core::Settings {
+            session_idle_timeout: self.session_idle_timeout,
+            session_max_lifetime_staff: self.session_max_lifetime_staff,
+            session_max_lifetime_parent: self.session_max_lifetime_parent,
+            max_sessions_per_user: self.max_sessions_per_user,
+            public_url: self.public_url(),
+            ..Default::default()
+        };
+        s.audit.checkpoint_every = self.audit_checkpoint_every;
+        s.audit.checkpoint_interval = self.audit_checkpoint_interval;
+        s.audit.batch_delay = self.audit_batch_delay;
+        s
+    }
+
+    pub fn web_settings(&self) -> anyhow::Result<kinfold_server::WebSettings> {
+        Ok(kinfold_server::WebSettings {
+            tls: self.tls(),
+            trusted_proxies: self.proxies()?,
+            body_limit: self.body_limit,
+            request_timeout: self.request_timeout,
+            public_url: self.public_url(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn fields_table_matches_struct() {
+        let v = toml::Value::try_from(Config { tls_cert: Some("c".into()), tls_key: Some("k".into()), redirect_addr: Some("r".into()), public_url: Some("u".into()), master_key_file: Some("m".into()), master_key: Some(Secret("x".into())), ..Default::default() });
+        let keys: Vec<String> = v.ok().and_then(|v| v.as_table().map(|t| t.keys().cloned().collect())).unwrap_or_default();
+        let mut expected: Vec<String> = FIELDS.iter().map(|(f, _)| f.to_string()).collect();
+        expected.sort();
+        let mut keys = keys;
+        keys.sort();
+        assert_eq!(keys, expected);
+    }
+
+    #[test]
+    fn env_overrides_and_typos() -> anyhow::Result<()> {
+        let c = load(None, env(&[("KINFOLD_SESSION_IDLE_TIMEOUT", "3s"), ("KINFOLD_MAX_SESSIONS_PER_USER", "2"), ("KINFOLD_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1"), ("PATH", "/bin")]), toml::Table::new())?;
+        assert_eq!(c.session_idle_timeout, Duration::from_secs(3));
+        assert_eq!(c.max_sessions_per_user, 2);
+        assert_eq!(c.proxies()?.len(), 2);
+        let err = load(None, env(&[("KINFOLD_SESSION_IDLE_TIMOUT", "3s")]), toml::Table::new());
+        assert!(format!("{:?}", err.err()).contains("KINFOLD_SESSION_IDLE_TIMOUT"), "error lists the known names");
+        assert!(load(None, env(&[("KINFOLD_MAX_SESSIONS_PER_USER", "many")]), toml::Table::new()).is_err());
+        assert!(load(None, env(&[("KINFOLD_SESSION_IDLE_TIMEOUT", "soon")]), toml::Table::new()).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn file_typos_stop_startup() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let p = dir.path().join("k.toml");
+        std::fs::write(&p, "session_idle_timout = \"1h\"\n")?;
+        let err = load(Some(&p), Vec::new(), toml::Table::new()).err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(err.contains("unknown setting `session_idle_timout`"), "{err}");
+        std::fs::write(&p, "session_idle_timeout = \"1h\"\nmaster_key = \"c2VjcmV0\"\n")?;
+        let c = load(Some(&p), Vec::new(), toml::Table::new())?;
+        assert_eq!(c.session_idle_timeout, Duration::from_secs(3600));
+        assert!(!c.masked_toml().contains("c2VjcmV0"));
+        assert!(c.masked_toml().contains("********"));
+        assert!(!format!("{c:?}").contains("c2VjcmV0"), "Debug hides the key");
+        Ok(())
+    }
+}

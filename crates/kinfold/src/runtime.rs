@@ -1,0 +1,109 @@
+//! Opening what every command needs: config -> master key -> store -> core.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use kinfold_core::{Core, SystemClock};
+use kinfold_crypto::keyring::MasterKey;
+use kinfold_store::sqlite::{SqliteStore, DB_FILE};
+use kinfold_store::Store;
+
+use crate::config::Config;
+
+pub struct Runtime {
+    pub config: Config,
+    pub core: Core,
+}
+
+/// Whether a missing master key may be created (first start of a new data directory).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum KeyPolicy {
+    MustExist,
+    CreateIfNew,
+}
+
+pub fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Logs go to stderr only, never to a file in the data directory.
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn master_key(config: &Config, policy: KeyPolicy) -> anyhow::Result<MasterKey> {
+    if let Some(k) = &config.master_key {
+        return MasterKey::from_base64(k.expose()).context("KINFOLD_MASTER_KEY");
+    }
+    let path = config.master_key_path();
+    if path.exists() {
+        return MasterKey::load(&path).context("loading the master key");
+    }
+    let db = config.data.join(DB_FILE);
+    if policy == KeyPolicy::CreateIfNew && !db.exists() {
+        ensure_dir(&config.data)?;
+        let key = MasterKey::create(&path).context("creating the master key")?;
+        tracing::info!(path = %path.display(), "created a new master key (mode 0600); back it up apart from the data");
+        return Ok(key);
+    }
+    if db.exists() {
+        bail!("{} exists but its master key {} is missing", db.display(), path.display());
+    }
+    bail!("no master key at {}; start `kinfold serve` or `kinfold demo` once to create one", path.display())
+}
+
+pub async fn open(config: Config, policy: KeyPolicy) -> anyhow::Result<Runtime> {
+    let key = master_key(&config, policy)?;
+    ensure_dir(&config.data)?;
+    let store = SqliteStore::open(&config.data, &key, config.db_readers)
+        .await
+        .with_context(|| format!("opening the database in {} (is the master key right?)", config.data.display()))?;
+    restrict_db_files(&config.data);
+    let store: Arc<dyn Store> = Arc::new(store);
+    let core = Core::new(store, key, Arc::new(SystemClock), config.core_settings());
+    Ok(Runtime { config, core })
+}
+
+impl Runtime {
+    /// Migrates (unless told not to) and records `started`.
+    pub async fn start(&self) -> anyhow::Result<()> {
+        if self.config.migrate_on_start {
+            self.core.start(env!("CARGO_PKG_VERSION"), &self.config.digest()).await.context("starting")?;
+        } else if !self.core.store().ready().await? {
+            bail!("migrations are pending; run `kinfold migrate`");
+        }
+        Ok(())
+    }
+
+    pub async fn close(self) {
+        self.core.shutdown().await;
+        self.core.store().close().await;
+    }
+}
+
+/// The database files get mode 0600, like the key (the directory is 0700 already).
+fn restrict_db_files(dir: &Path) {
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join(format!("{DB_FILE}{suffix}"));
+        if p.exists() {
+            let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
+        }
+    }
+}

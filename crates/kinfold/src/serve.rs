@@ -1,0 +1,143 @@
+//! Listening: plain HTTP (loopback or behind trusted proxies only), or HTTPS with rustls plus a
+//! redirect-only HTTP listener. Stops gracefully on SIGINT/SIGTERM: in-flight requests finish,
+//! then buffered audit entries are flushed.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use axum::Router;
+use tokio::sync::watch;
+
+use crate::cli::say;
+use crate::runtime::Runtime;
+
+/// Resolves when SIGINT or SIGTERM arrives.
+async fn signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+fn plain_allowed(addr: SocketAddr, proxies: usize) -> bool {
+    addr.ip().is_loopback() || proxies > 0
+}
+
+/// Serves until a signal. `banner` lines are printed once the listeners are bound, after the
+/// URL line.
+pub async fn serve(rt: Runtime, banner: Option<Vec<String>>) -> anyhow::Result<()> {
+    let config = rt.config.clone();
+    let addr = config.socket_addr()?;
+    let web = config.web_settings()?;
+    if !config.tls() && !plain_allowed(addr, web.trusted_proxies.len()) {
+        bail!(
+            "refusing to serve plain HTTP on {addr}: give --tls-cert/--tls-key, listen on a loopback address, \
+             or name the TLS-terminating proxy with --trusted-proxies"
+        );
+    }
+    let app = kinfold_server::app(kinfold_server::AppState::new(rt.core.clone(), web));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stop_tx.send(true);
+    });
+
+    let served = if config.tls() {
+        serve_tls(&config, app, addr, stop_rx, banner).await
+    } else {
+        serve_plain(app, addr, stop_rx, banner).await
+    };
+    rt.close().await;
+    tracing::info!("stopped; audit entries flushed");
+    served
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+fn print_banner(url: &str, banner: Option<Vec<String>>) {
+    say(format!("Kinfold is serving at {url}"));
+    for line in banner.unwrap_or_default() {
+        say(line);
+    }
+}
+
+async fn serve_plain(app: Router, addr: SocketAddr, stop: watch::Receiver<bool>, banner: Option<Vec<String>>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let bound = listener.local_addr()?;
+    print_banner(&format!("http://{bound}"), banner);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(stopped(stop))
+        .await
+        .context("serving")
+}
+
+async fn serve_tls(
+    config: &crate::config::Config,
+    app: Router,
+    addr: SocketAddr,
+    stop: watch::Receiver<bool>,
+    banner: Option<Vec<String>>,
+) -> anyhow::Result<()> {
+    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
+        bail!("TLS needs both a certificate and a key");
+    };
+    let tls = kinfold_server::tls::server_config(cert, key, config.tls12)?;
+    let handle = axum_server::Handle::new();
+    let server = axum_server::bind_rustls(addr, axum_server::tls_rustls::RustlsConfig::from_config(tls))
+        .handle(handle.clone())
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>());
+    let server = tokio::spawn(server);
+    let bound = handle.listening().await.context("binding the HTTPS listener")?;
+
+    let redirect = match &config.redirect_addr {
+        Some(r) => {
+            let raddr: SocketAddr = r.parse().with_context(|| format!("redirect_addr `{r}`"))?;
+            let listener = tokio::net::TcpListener::bind(raddr).await.with_context(|| format!("binding {raddr}"))?;
+            let canonical = url_host(&config.public_url()).unwrap_or_else(|| "localhost".into());
+            let mut hosts = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into(), canonical.clone()];
+            hosts.push(bound.ip().to_string());
+            let app = kinfold_server::tls::redirect_app(hosts, canonical, bound.port());
+            say(format!("HTTP on http://{} redirects to HTTPS", listener.local_addr()?));
+            let stop = stop.clone();
+            Some(tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped(stop)).await }))
+        }
+        None => None,
+    };
+    let host = if bound.ip().is_loopback() { "localhost".to_string() } else { bound.ip().to_string() };
+    print_banner(&format!("https://{host}:{}", bound.port()), banner);
+
+    stopped(stop).await;
+    handle.graceful_shutdown(Some(Duration::from_secs(30)));
+    server.await.context("HTTPS task")?.context("serving HTTPS")?;
+    if let Some(r) = redirect {
+        r.await.context("redirect task")?.context("serving redirects")?;
+    }
+    Ok(())
+}
+
+/// The host part of a URL like `https://host:port/path`.
+pub fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split('/').next()?;
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next()?.to_owned()
+    } else {
+        authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority).to_owned()
+    };
+    Some(host.to_ascii_lowercase())
+}
