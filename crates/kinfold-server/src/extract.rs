@@ -19,10 +19,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(rej) => Err(json_rejection(rej)),
+        // Every body we take is an object; serde would otherwise also read a struct from an
+        // array, which is not strict parsing.
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await.map_err(json_rejection)?;
+        if !value.is_object() {
+            return Err(ApiError::http(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "the body must be a JSON object"));
         }
+        serde_json::from_value(value)
+            .map(Json)
+            .map_err(|e| ApiError::http(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", format!("invalid body: {e}")))
     }
 }
 

@@ -1,0 +1,11 @@
+//! Integration tests for the HTTP layer, over a real (encrypted) SQLite file, driven with
+//! `oneshot`. One test binary for the crate: modules below, one per area.
+
+mod harness;
+
+mod audit;
+mod csrf_and_input;
+mod headers;
+mod mfa;
+mod sessions;
+mod sign_in;

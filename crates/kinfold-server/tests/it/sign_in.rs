@@ -1,0 +1,187 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+//! A2 (MFA for staff), sign-in protections, and the invalid-credentials contract.
+
+use std::time::{Duration, Instant};
+
+use axum::http::{header, Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{TestApp, PASSWORD};
+
+#[tokio::test]
+async fn staff_get_an_mfa_step_and_no_session() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    for u in [&t.admin, &t.teacher, &t.front_desk] {
+        let r = app.password_step(&t.slug, u).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body["mfa_required"], true);
+        assert!(r.body["mfa_token"].as_str().unwrap().len() >= 40);
+        assert!(r.cookie().is_none(), "no session before the second factor");
+    }
+}
+
+#[tokio::test]
+async fn parent_without_mfa_gets_a_session_cookie() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let r = app.password_step(&t.slug, &t.parent).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["mfa_required"], false);
+    let set = r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned();
+    assert!(set.starts_with("kinfold_session="), "{set}");
+    assert!(set.contains("HttpOnly"));
+    assert!(set.contains("SameSite=Lax"));
+    assert!(!set.contains("Secure"), "plain HTTP on loopback");
+    let me = app.get("/api/v1/me", r.cookie().as_deref()).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["role"], "parent");
+    assert_eq!(me.body["user"]["email"], t.parent.email);
+    assert_eq!(me.body["tenant"]["slug"], "maple-grove");
+    assert!(me.body["user"]["id"].is_string() && me.body["user"]["name"].is_string());
+}
+
+#[tokio::test]
+async fn cookie_is_host_prefixed_and_secure_over_https() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let req = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/sessions")
+        .header("host", "kinfold.example")
+        .header("x-forwarded-proto", "https")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(json!({"tenant": t.slug, "email": t.parent.email, "password": PASSWORD}).to_string()))
+        .unwrap();
+    let r = app.send(req).await;
+    let set = r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap();
+    assert!(set.starts_with("__Host-kinfold_session="), "{set}");
+    assert!(set.contains("; Secure") && set.contains("Path=/") && !set.contains("Domain"));
+    assert!(r.headers.contains_key("strict-transport-security"));
+}
+
+#[tokio::test]
+async fn wrong_tenant_email_or_password_look_the_same() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let cases = [
+        json!({"tenant": t.slug, "email": t.teacher.email, "password": "not-the-password"}),
+        json!({"tenant": t.slug, "email": "nobody@maple-grove.example", "password": "not-the-password"}),
+        json!({"tenant": "no-such-center", "email": t.teacher.email, "password": PASSWORD}),
+    ];
+    let mut bodies = Vec::new();
+    let mut times = Vec::new();
+    for c in &cases {
+        let start = Instant::now();
+        let r = app.post("/api/v1/sessions", c.clone(), None).await;
+        times.push(start.elapsed());
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.code(), "invalid_credentials");
+        bodies.push(r.text);
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "identical bodies: {bodies:?}");
+    // Every path runs one argon2id verification; an unknown account must not answer in a
+    // fraction of the time a wrong password takes.
+    let (known, unknown) = (times[0].as_secs_f64(), times[1].as_secs_f64());
+    assert!(unknown > known * 0.4 && unknown < known * 2.5, "known {known:.3}s vs unknown {unknown:.3}s");
+    let kinds = app.audit_kinds(&t.scope).await;
+    assert!(kinds.iter().filter(|k| *k == "sign_in_failed").count() >= 2);
+}
+
+#[tokio::test]
+async fn staff_without_a_factor_cannot_sign_in_with_a_password_alone() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let draft = kinfold_core::tenants::UserDraft {
+        email: "new.teacher@maple-grove.example".into(),
+        name: "New Teacher".into(),
+        role: kinfold_store::Role::Teacher,
+        password: Some(kinfold_crypto::password::Password::new(PASSWORD.into())),
+    };
+    app.core.create_user(&t.scope, draft, "test").await.unwrap();
+    let r = app.post("/api/v1/sessions", json!({"tenant": t.slug, "email": "new.teacher@maple-grove.example", "password": PASSWORD}), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.code(), "mfa_enrollment_required");
+    assert!(r.cookie().is_none());
+}
+
+#[tokio::test]
+async fn failures_slow_the_account_down_without_locking_it() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let wrong = json!({"tenant": t.slug, "email": t.parent.email, "password": "wrong-password-1"});
+    for _ in 0..3 {
+        let r = app.post("/api/v1/sessions", wrong.clone(), None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = app.post("/api/v1/sessions", wrong.clone(), None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.code(), "throttled");
+    assert!(r.headers.contains_key(header::RETRY_AFTER));
+    // Even the right password waits out the delay...
+    let right = app.password_step(&t.slug, &t.parent).await;
+    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
+    // ...which passes: there is no hard lock.
+    app.advance(Duration::from_secs(2));
+    let right = app.password_step(&t.slug, &t.parent).await;
+    assert_eq!(right.status, StatusCode::OK, "{}", right.text);
+    assert!(app.audit_kinds(&t.scope).await.contains(&"throttled".to_string()));
+}
+
+#[tokio::test]
+async fn throttling_is_per_account_and_ip() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let wrong = json!({"tenant": t.slug, "email": t.parent.email, "password": "wrong-password-1"});
+    let from = |ip: &str| {
+        let mut r = TestApp::req(Method::POST, "/api/v1/sessions", Some(wrong.clone()), None);
+        r.headers_mut().insert("x-forwarded-for", ip.parse().unwrap());
+        r
+    };
+    for _ in 0..4 {
+        app.send(from("203.0.113.7")).await;
+    }
+    assert_eq!(app.send(from("203.0.113.7")).await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.send(from("198.51.100.20")).await.status, StatusCode::UNAUTHORIZED, "another IP is not slowed by the first");
+}
+
+#[tokio::test]
+async fn a_shared_center_ip_gets_at_least_30_sign_ins_a_minute() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    for i in 0..32 {
+        let email = if i % 2 == 0 { &t.parent.email } else { &t.teacher.email };
+        let r = app.post("/api/v1/sessions", json!({"tenant": t.slug, "email": email, "password": PASSWORD}), None).await;
+        assert_eq!(r.status, StatusCode::OK, "sign-in {i}: {}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn hostile_sign_in_bodies_get_clear_errors() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let long = "a".repeat(10_000);
+    let cases = [
+        json!({"tenant": t.slug, "email": long, "password": "x"}),
+        json!({"tenant": long, "email": "a@b.c", "password": "x"}),
+        json!({"tenant": t.slug, "email": "a\u{0}@b.c", "password": "\u{0}"}),
+        json!({"tenant": "'; DROP TABLE users; --", "email": "' OR 1=1 --", "password": "x"}),
+        json!({"tenant": t.slug, "email": "ünïcödé@例え.jp", "password": "🙂"}),
+    ];
+    for c in cases {
+        let r = app.post("/api/v1/sessions", c, None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    }
+    for (body, status) in [
+        (json!({"tenant": t.slug, "email": t.parent.email}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"tenant": t.slug, "email": t.parent.email, "password": PASSWORD, "admin": true}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!(["not", "an", "object"]), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"tenant": 5, "email": [], "password": null}), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let r = app.post("/api/v1/sessions", body, None).await;
+        assert_eq!(r.status, status, "{}", r.text);
+        assert_eq!(r.code(), "invalid_input");
+    }
+    let r = app.post("/api/v1/sessions", json!({"tenant": t.slug, "email": t.parent.email, "password": PASSWORD, "admin": true}), None).await;
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("admin"), "names the unknown field: {}", r.text);
+}
