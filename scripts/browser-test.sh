@@ -57,9 +57,14 @@ fi
 DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/kinfold-browser.XXXXXX")"
 LOG="$DATA_DIR/server.log"
 SERVER_PID=""
+TEST_PID=""
 
 cleanup() {
   local rc=$?
+  if [[ -n "$TEST_PID" ]] && kill -0 "$TEST_PID" 2>/dev/null; then
+    kill -TERM "$TEST_PID" 2>/dev/null || true
+    wait "$TEST_PID" 2>/dev/null || true
+  fi
   if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID" 2>/dev/null || true
     # Graceful shutdown flushes the audit trail; give it 10 s, then stop it hard.
@@ -133,9 +138,13 @@ fi
 echo "browser-test: demo ready at $BASE_URL after $(( $(date +%s) - t0 ))s" >&2
 
 # --- the browser test --------------------------------------------------------------------------
-status=0
+# In the background and waited for, so that an interrupt reaches the trap at once.
 (cd "$TEST_DIR" && BASE_URL="$BASE_URL" CREDENTIALS="$CREDENTIALS" CHROMIUM="$CHROMIUM" \
-  timeout 300 node console.test.mjs) || status=$?
+  exec timeout 300 node console.test.mjs) &
+TEST_PID=$!
+status=0
+wait "$TEST_PID" || status=$?
+TEST_PID=""
 
 if (( status != 0 )); then
   echo "browser-test: FAILED (exit $status)" >&2
