@@ -159,7 +159,7 @@ pub enum VerifyError {
     HashMismatch { seq: i64 },
     #[error("entry {seq}: previous-hash link is broken (an entry was removed, reordered or edited)")]
     BrokenLink { seq: i64 },
-    #[error("entry {seq}: expected sequence number {expected} (an entry is missing or reordered)")]
+    #[error("entry {expected} is missing or out of order (found entry {seq} in its place)")]
     Gap { seq: i64, expected: i64 },
     #[error("checkpoint at entry {seq}: signature is invalid or made by an unknown key")]
     BadSignature { seq: i64 },
@@ -176,11 +176,11 @@ impl VerifyError {
         match self {
             VerifyError::HashMismatch { seq }
             | VerifyError::BrokenLink { seq }
-            | VerifyError::Gap { seq, .. }
             | VerifyError::BadSignature { seq }
             | VerifyError::Truncated { seq }
             | VerifyError::CheckpointMismatch { seq }
             | VerifyError::UnanchoredStart { seq } => *seq,
+            VerifyError::Gap { expected, .. } => *expected,
         }
     }
 }

@@ -1,0 +1,137 @@
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use kinfold_crypto::keyring::MasterKey;
+use kinfold_store::sqlite::SqliteStore;
+use serde_json::Value;
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kinfold"));
+    // The tests control every KINFOLD_* setting themselves.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("KINFOLD_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("KINFOLD_LOG", "warn");
+    c
+}
+
+pub fn free_port() -> u16 {
+    // Two adjacent free ports, since `demo --tls` uses port + 1 for redirects.
+    for _ in 0..50 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        if p < 65000 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free port pair")
+}
+
+pub struct Running {
+    pub child: Child,
+    pub lines: Vec<String>,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Running {
+    /// Starts `kinfold demo` and waits for its banner.
+    pub fn demo(dir: &Path, extra: &[&str]) -> Running {
+        let port = free_port();
+        let mut cmd = bin();
+        cmd.args(["demo", "--data", dir.to_str().unwrap(), "--addr", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut lines = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(l) => {
+                    let done = l.starts_with("Demo sign-in credentials") || l.contains("credentials file is gone");
+                    lines.push(l);
+                    if done {
+                        break;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => panic!("demo exited early: {lines:?}"),
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("demo exited with {status}: {lines:?}");
+            }
+            assert!(std::time::Instant::now() < deadline, "demo did not start: {lines:?}");
+        }
+        Running { child, lines, port, dir: dir.to_path_buf() }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn credentials(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.dir.join("demo-credentials.json")).unwrap()).unwrap()
+    }
+
+    /// SIGTERM, then the exit status within 20 s.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(std::time::Instant::now() < deadline, "demo did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Opens a data directory's database the way the server does.
+pub async fn open_store(dir: &Path) -> SqliteStore {
+    let key = MasterKey::load(&dir.join("master.key")).unwrap();
+    SqliteStore::open(dir, &key, 1).await.unwrap()
+}
+
+/// A raw connection to the encrypted database, for tampering.
+pub async fn raw(dir: &Path) -> sqlx::SqlitePool {
+    use std::str::FromStr;
+    let key = MasterKey::load(&dir.join("master.key")).unwrap();
+    let opts = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite://")
+        .unwrap()
+        .filename(dir.join("kinfold.db"))
+        .pragma("key", format!("\"x'{}'\"", key.sqlcipher_key_hex()));
+    sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.unwrap()
+}
+
+pub fn totp(secret: &str) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    kinfold_crypto::totp::TotpSecret::from_base32(secret).unwrap().code_at(now).unwrap()
+}
+
+pub fn run(args: &[&str]) -> std::process::Output {
+    bin().args(args).output().unwrap()
+}
