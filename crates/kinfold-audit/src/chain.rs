@@ -66,7 +66,15 @@ struct Canonical<'a> {
 
 impl Draft {
     pub fn new(chain: impl Into<String>, at_ms: i64, event: Event) -> Self {
-        Self { chain: chain.into(), at_ms, actor: None, ip: None, user_agent: None, device: None, event }
+        Self {
+            chain: chain.into(),
+            at_ms,
+            actor: None,
+            ip: None,
+            user_agent: None,
+            device: None,
+            event,
+        }
     }
 
     pub fn category(&self) -> Category {
@@ -97,8 +105,8 @@ impl Draft {
 
 impl Entry {
     pub fn compute_hash(&self) -> String {
-        let event: serde_json::Value =
-            serde_json::from_str(&self.event).unwrap_or(serde_json::Value::String(self.event.clone()));
+        let event: serde_json::Value = serde_json::from_str(&self.event)
+            .unwrap_or(serde_json::Value::String(self.event.clone()));
         let canonical = Canonical {
             chain: &self.chain,
             seq: self.seq,
@@ -157,7 +165,9 @@ pub struct VerifyReport {
 pub enum VerifyError {
     #[error("entry {seq}: hash does not match its contents (edited)")]
     HashMismatch { seq: i64 },
-    #[error("entry {seq}: previous-hash link is broken (an entry was removed, reordered or edited)")]
+    #[error(
+        "entry {seq}: previous-hash link is broken (an entry was removed, reordered or edited)"
+    )]
     BrokenLink { seq: i64 },
     #[error("entry {expected} is missing or out of order (found entry {seq} in its place)")]
     Gap { seq: i64, expected: i64 },
@@ -204,7 +214,6 @@ pub fn verify(
     }
 
     let first_seq = entries.first().map(|e| e.seq);
-    let mut expected_seq = first_seq.unwrap_or(1);
     let mut prev_hash: Option<&str> = None;
     if let Some(first) = entries.first() {
         if first.seq == 1 {
@@ -212,16 +221,21 @@ pub fn verify(
                 return Err(VerifyError::BrokenLink { seq: 1 });
             }
         } else {
-            let anchored = cps.iter().any(|c| c.seq == first.seq - 1 && c.hash == first.prev_hash);
+            let anchored = cps
+                .iter()
+                .any(|c| c.seq == first.seq - 1 && c.hash == first.prev_hash);
             if !anchored {
                 return Err(VerifyError::UnanchoredStart { seq: first.seq });
             }
         }
     }
 
-    for e in entries {
+    for (expected_seq, e) in (first_seq.unwrap_or(1)..).zip(entries) {
         if e.seq != expected_seq {
-            return Err(VerifyError::Gap { seq: e.seq, expected: expected_seq });
+            return Err(VerifyError::Gap {
+                seq: e.seq,
+                expected: expected_seq,
+            });
         }
         if let Some(p) = prev_hash {
             if e.prev_hash != p {
@@ -232,7 +246,6 @@ pub fn verify(
             return Err(VerifyError::HashMismatch { seq: e.seq });
         }
         prev_hash = Some(&e.hash);
-        expected_seq += 1;
     }
 
     let last_seq = entries.last().map(|e| e.seq);
@@ -248,7 +261,12 @@ pub fn verify(
         }
     }
 
-    Ok(VerifyReport { entries: entries.len(), checkpoints: cps.len(), first_seq, last_seq })
+    Ok(VerifyReport {
+        entries: entries.len(),
+        checkpoints: cps.len(),
+        first_seq,
+        last_seq,
+    })
 }
 
 #[cfg(test)]
@@ -259,8 +277,17 @@ mod tests {
     fn chain(n: i64) -> Vec<Entry> {
         let mut out: Vec<Entry> = Vec::new();
         for i in 0..n {
-            let (seq, hash) = out.last().map(|e| (e.seq, e.hash.clone())).unwrap_or((0, GENESIS.into()));
-            let d = Draft::new("t1", 1000 + i, Event::PasswordChanged { user_id: format!("u{i}") });
+            let (seq, hash) = out
+                .last()
+                .map(|e| (e.seq, e.hash.clone()))
+                .unwrap_or((0, GENESIS.into()));
+            let d = Draft::new(
+                "t1",
+                1000 + i,
+                Event::PasswordChanged {
+                    user_id: format!("u{i}"),
+                },
+            );
             out.push(d.link(seq, &hash));
         }
         out
@@ -281,7 +308,11 @@ mod tests {
     fn intact_chain_verifies() -> Result<(), VerifyError> {
         let s = CheckpointSigner::generate();
         let c = chain(10);
-        let cps: Vec<_> = c.iter().filter(|e| e.seq % 4 == 0).map(|e| sign(&s, e)).collect();
+        let cps: Vec<_> = c
+            .iter()
+            .filter(|e| e.seq % 4 == 0)
+            .map(|e| sign(&s, e))
+            .collect();
         let r = verify(&c, &cps, &[s.public_base64()])?;
         assert_eq!(r.entries, 10);
         assert_eq!(r.checkpoints, 2);
@@ -297,27 +328,54 @@ mod tests {
 
         let mut edited = c.clone();
         edited[4].event = edited[4].event.replace("u4", "u9");
-        assert_eq!(verify(&edited, &cps, &keys), Err(VerifyError::HashMismatch { seq: 5 }));
+        assert_eq!(
+            verify(&edited, &cps, &keys),
+            Err(VerifyError::HashMismatch { seq: 5 })
+        );
 
         let mut deleted = c.clone();
         deleted.remove(3);
-        assert_eq!(verify(&deleted, &cps, &keys), Err(VerifyError::Gap { seq: 5, expected: 4 }));
+        assert_eq!(
+            verify(&deleted, &cps, &keys),
+            Err(VerifyError::Gap {
+                seq: 5,
+                expected: 4
+            })
+        );
 
         let mut reordered = c.clone();
         reordered.swap(2, 3);
-        assert_eq!(verify(&reordered, &cps, &keys), Err(VerifyError::Gap { seq: 4, expected: 3 }));
+        assert_eq!(
+            verify(&reordered, &cps, &keys),
+            Err(VerifyError::Gap {
+                seq: 4,
+                expected: 3
+            })
+        );
 
         // Rewritten with recomputed hashes from entry 3 on: the signed checkpoint catches it.
         let mut rewritten = c[..2].to_vec();
         for i in 2..10 {
             let prev = rewritten[i - 1].clone();
-            let d = Draft::new("t1", 1000 + i as i64, Event::PasswordChanged { user_id: "x".into() });
+            let d = Draft::new(
+                "t1",
+                1000 + i as i64,
+                Event::PasswordChanged {
+                    user_id: "x".into(),
+                },
+            );
             rewritten.push(d.link(prev.seq, &prev.hash));
         }
-        assert_eq!(verify(&rewritten, &cps, &keys), Err(VerifyError::CheckpointMismatch { seq: 9 }));
+        assert_eq!(
+            verify(&rewritten, &cps, &keys),
+            Err(VerifyError::CheckpointMismatch { seq: 9 })
+        );
 
         let truncated = c[..7].to_vec();
-        assert_eq!(verify(&truncated, &cps, &keys), Err(VerifyError::Truncated { seq: 9 }));
+        assert_eq!(
+            verify(&truncated, &cps, &keys),
+            Err(VerifyError::Truncated { seq: 9 })
+        );
 
         let other = CheckpointSigner::generate();
         assert_eq!(
@@ -333,7 +391,10 @@ mod tests {
         let c = chain(10);
         let cp = sign(&s, &c[4]);
         verify(&c[5..], &[cp], &keys)?;
-        assert_eq!(verify(&c[5..], &[], &keys), Err(VerifyError::UnanchoredStart { seq: 6 }));
+        assert_eq!(
+            verify(&c[5..], &[], &keys),
+            Err(VerifyError::UnanchoredStart { seq: 6 })
+        );
         Ok(())
     }
 }

@@ -93,26 +93,92 @@ pub enum ExpiryReason {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Event {
-    SignInSucceeded { user_id: String, email: String },
-    SignInFailed { email: String, reason: SignInFailure },
-    MfaSucceeded { user_id: String, method: MfaMethod },
-    MfaFailed { user_id: String, reason: MfaFailure },
-    MfaEnrolled { user_id: String },
-    MfaReset { user_id: String, by: String },
-    SessionCreated { user_id: String, session_id: String },
-    SessionEvicted { user_id: String, session_id: String, duration_secs: i64 },
-    SessionExpired { user_id: String, session_id: String, duration_secs: i64, reason: ExpiryReason },
-    SessionRevoked { user_id: String, session_id: String, duration_secs: i64, by: String },
-    SignedOut { user_id: String, session_id: String, duration_secs: i64 },
-    PasswordChanged { user_id: String },
-    Throttled { email: String, retry_after_secs: u64 },
-    TenantCreated { slug: String },
-    UserCreated { user_id: String, role: String, by: String },
-    EnrollmentIssued { user_id: String, by: String, expires_at: String },
-    SessionsRevokedForUser { user_id: String, by: String, count: u64 },
-    Started { version: String, config_digest: String },
-    MigrationApplied { version: i64, description: String },
-    KeyCreated { purpose: String, key_version: u32 },
+    SignInSucceeded {
+        user_id: String,
+        email: String,
+    },
+    SignInFailed {
+        email: String,
+        reason: SignInFailure,
+    },
+    MfaSucceeded {
+        user_id: String,
+        method: MfaMethod,
+    },
+    MfaFailed {
+        user_id: String,
+        reason: MfaFailure,
+    },
+    MfaEnrolled {
+        user_id: String,
+    },
+    MfaReset {
+        user_id: String,
+        by: String,
+    },
+    SessionCreated {
+        user_id: String,
+        session_id: String,
+    },
+    SessionEvicted {
+        user_id: String,
+        session_id: String,
+        duration_secs: i64,
+    },
+    SessionExpired {
+        user_id: String,
+        session_id: String,
+        duration_secs: i64,
+        reason: ExpiryReason,
+    },
+    SessionRevoked {
+        user_id: String,
+        session_id: String,
+        duration_secs: i64,
+        by: String,
+    },
+    SignedOut {
+        user_id: String,
+        session_id: String,
+        duration_secs: i64,
+    },
+    PasswordChanged {
+        user_id: String,
+    },
+    Throttled {
+        email: String,
+        retry_after_secs: u64,
+    },
+    TenantCreated {
+        slug: String,
+    },
+    UserCreated {
+        user_id: String,
+        role: String,
+        by: String,
+    },
+    EnrollmentIssued {
+        user_id: String,
+        by: String,
+        expires_at: String,
+    },
+    SessionsRevokedForUser {
+        user_id: String,
+        by: String,
+        count: u64,
+    },
+    Started {
+        version: String,
+        config_digest: String,
+    },
+    MigrationApplied {
+        version: i64,
+        description: String,
+    },
+    KeyCreated {
+        purpose: String,
+        key_version: u32,
+    },
 }
 
 impl Event {
@@ -155,7 +221,11 @@ mod tests {
 
     #[test]
     fn names_are_snake_case() {
-        let e = Event::SessionEvicted { user_id: "u".into(), session_id: "s".into(), duration_secs: 3 };
+        let e = Event::SessionEvicted {
+            user_id: "u".into(),
+            session_id: "s".into(),
+            duration_secs: 3,
+        };
         assert_eq!(e.kind(), "session_evicted");
         assert_eq!(e.category(), Category::Access);
         assert_eq!(Category::parse("data-access"), Some(Category::DataAccess));

@@ -50,11 +50,25 @@ pub struct AuditWriter {
 }
 
 impl AuditWriter {
-    pub fn start(store: Arc<dyn Store>, keys: Keyring, clock: Arc<dyn Clock>, settings: AuditSettings) -> Self {
+    pub fn start(
+        store: Arc<dyn Store>,
+        keys: Keyring,
+        clock: Arc<dyn Clock>,
+        settings: AuditSettings,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(8192);
-        let checkpointer = Checkpointer { store: store.clone(), keys, clock, every: settings.checkpoint_every };
+        let checkpointer = Checkpointer {
+            store: store.clone(),
+            keys,
+            clock,
+            every: settings.checkpoint_every,
+        };
         let task = tokio::spawn(run(rx, store, checkpointer.clone(), settings));
-        Self { tx, task: Mutex::new(Some(task)), checkpointer }
+        Self {
+            tx,
+            task: Mutex::new(Some(task)),
+            checkpointer,
+        }
     }
 
     /// Queues an entry. Waits when the queue is full; never drops.
@@ -87,7 +101,12 @@ impl AuditWriter {
     }
 }
 
-async fn run(mut rx: mpsc::Receiver<Msg>, store: Arc<dyn Store>, cp: Checkpointer, settings: AuditSettings) {
+async fn run(
+    mut rx: mpsc::Receiver<Msg>,
+    store: Arc<dyn Store>,
+    cp: Checkpointer,
+    settings: AuditSettings,
+) {
     let mut timer = tokio::time::interval(settings.checkpoint_interval);
     timer.tick().await;
     loop {
@@ -103,7 +122,8 @@ async fn run(mut rx: mpsc::Receiver<Msg>, store: Arc<dyn Store>, cp: Checkpointe
         let Some(first) = first else { return };
         let mut batch = Vec::new();
         let mut waiters = Vec::new();
-        let push = |m: Msg, batch: &mut Vec<Draft>, waiters: &mut Vec<oneshot::Sender<()>>| match m {
+        let push = |m: Msg, batch: &mut Vec<Draft>, waiters: &mut Vec<oneshot::Sender<()>>| match m
+        {
             Msg::Entry(d) => batch.push(*d),
             Msg::Flush(w) => waiters.push(w),
         };
@@ -173,8 +193,16 @@ impl Checkpointer {
     pub async fn run_for(&self, chains: &[String], any_growth: bool) -> Result<usize, CoreError> {
         let mut made = 0;
         for chain in chains {
-            let Some((seq, hash)) = self.store.audit_head(chain).await? else { continue };
-            let last_cp = self.store.checkpoints(chain).await?.last().map(|c| c.seq).unwrap_or(0);
+            let Some((seq, hash)) = self.store.audit_head(chain).await? else {
+                continue;
+            };
+            let last_cp = self
+                .store
+                .checkpoints(chain)
+                .await?
+                .last()
+                .map(|c| c.seq)
+                .unwrap_or(0);
             let grown = seq - last_cp;
             if grown <= 0 || (!any_growth && grown < self.every) {
                 continue;

@@ -21,7 +21,7 @@ pub enum SignIn {
     /// Staff (or a parent who enrolled TOTP): a second step is needed.
     MfaRequired { mfa_token: PlainToken },
     /// A session was created.
-    SignedIn(NewSessionIssued),
+    SignedIn(Box<NewSessionIssued>),
 }
 
 /// A session just created. The token is shown once, in the cookie.
@@ -50,7 +50,13 @@ pub struct Enrolled {
 }
 
 impl Core {
-    fn draft(&self, chain: String, actor: Option<UserId>, client: &ClientInfo, event: Event) -> Draft {
+    fn draft(
+        &self,
+        chain: String,
+        actor: Option<UserId>,
+        client: &ClientInfo,
+        event: Event,
+    ) -> Draft {
         let mut d = Draft::new(chain, self.now_ms(), event);
         d.actor = actor.map(|a| a.to_string());
         d.ip = client.ip.clone();
@@ -68,16 +74,45 @@ impl Core {
         format!("{tenant}\n{email}")
     }
 
-    async fn check_throttle(&self, chain: &str, key: &str, email: &str, client: &ClientInfo) -> Result<(), CoreError> {
-        if let Err(wait) = self.inner.throttle.check(key, client.ip.as_deref(), self.now_ms()) {
-            tracing::warn!(ip = client.ip.as_deref().unwrap_or("-"), retry_after_secs = wait, "sign-in throttled");
-            self.log(chain.to_owned(), None, client, Event::Throttled { email: email.to_owned(), retry_after_secs: wait }).await;
-            return Err(CoreError::Throttled { retry_after_secs: wait });
+    async fn check_throttle(
+        &self,
+        chain: &str,
+        key: &str,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        if let Err(wait) = self
+            .inner
+            .throttle
+            .check(key, client.ip.as_deref(), self.now_ms())
+        {
+            tracing::warn!(
+                ip = client.ip.as_deref().unwrap_or("-"),
+                retry_after_secs = wait,
+                "sign-in throttled"
+            );
+            self.log(
+                chain.to_owned(),
+                None,
+                client,
+                Event::Throttled {
+                    email: email.to_owned(),
+                    retry_after_secs: wait,
+                },
+            )
+            .await;
+            return Err(CoreError::Throttled {
+                retry_after_secs: wait,
+            });
         }
         Ok(())
     }
 
-    async fn verify_password(&self, password: Password, hash: Option<String>) -> Result<bool, CoreError> {
+    async fn verify_password(
+        &self,
+        password: Password,
+        hash: Option<String>,
+    ) -> Result<bool, CoreError> {
         self.inner
             .hasher
             .run(move || {
@@ -89,28 +124,64 @@ impl Core {
     }
 
     pub async fn hash_password(&self, password: Password) -> Result<String, CoreError> {
-        self.inner.hasher.run(move || password::hash(&password)).await?.map_err(CoreError::from)
+        self.inner
+            .hasher
+            .run(move || password::hash(&password))
+            .await?
+            .map_err(CoreError::from)
     }
 
     /// Step one: tenant, email and password. Every wrong combination gets the same error
     /// after the same work.
-    pub async fn sign_in(&self, tenant_slug: &str, email: &str, password: Password, client: &ClientInfo) -> Result<SignIn, CoreError> {
+    pub async fn sign_in(
+        &self,
+        tenant_slug: &str,
+        email: &str,
+        password: Password,
+        client: &ClientInfo,
+    ) -> Result<SignIn, CoreError> {
         let email = email.trim().to_lowercase();
         let tenant = self.store().tenant_by_slug(tenant_slug).await?;
-        let chain = tenant.as_ref().map(|(_, s)| s.chain()).unwrap_or_else(|| SYSTEM_CHAIN.to_owned());
+        let chain = tenant
+            .as_ref()
+            .map(|(_, s)| s.chain())
+            .unwrap_or_else(|| SYSTEM_CHAIN.to_owned());
         let key = Self::throttle_key(tenant_slug, &email);
         self.check_throttle(&chain, &key, &email, client).await?;
 
         let user = match &tenant {
-            Some((_, scope)) if email.len() <= 254 => self.store().user_by_email(scope, &email).await?,
+            Some((_, scope)) if email.len() <= 254 => {
+                self.store().user_by_email(scope, &email).await?
+            }
             _ => None,
         };
-        let ok = self.verify_password(password, user.as_ref().and_then(|u| u.password_hash.clone())).await?;
+        let ok = self
+            .verify_password(
+                password,
+                user.as_ref().and_then(|u| u.password_hash.clone()),
+            )
+            .await?;
         let (Some((tenant, scope)), Some(user), true) = (tenant, user.clone(), ok) else {
-            self.inner.throttle.failed(&key, client.ip.as_deref(), self.now_ms());
-            let reason = if user.is_some() { SignInFailure::WrongPassword } else { SignInFailure::UnknownAccount };
-            tracing::info!(ip = client.ip.as_deref().unwrap_or("-"), ?reason, "sign-in failed");
-            self.log(chain, user.map(|u| u.id), client, Event::SignInFailed { email, reason }).await;
+            self.inner
+                .throttle
+                .failed(&key, client.ip.as_deref(), self.now_ms());
+            let reason = if user.is_some() {
+                SignInFailure::WrongPassword
+            } else {
+                SignInFailure::UnknownAccount
+            };
+            tracing::info!(
+                ip = client.ip.as_deref().unwrap_or("-"),
+                ?reason,
+                "sign-in failed"
+            );
+            self.log(
+                chain,
+                user.map(|u| u.id),
+                client,
+                Event::SignInFailed { email, reason },
+            )
+            .await;
             return Err(CoreError::InvalidCredentials);
         };
         self.inner.throttle.succeeded(&key, client.ip.as_deref());
@@ -118,35 +189,74 @@ impl Core {
         if user.has_mfa() {
             let token = PlainToken::generate();
             let expires = self.now_ms() + ms(self.settings().mfa_token_ttl);
-            self.store().create_challenge(&scope, user.id, token.hash(), expires, client).await?;
+            self.store()
+                .create_challenge(&scope, user.id, token.hash(), expires, client)
+                .await?;
             return Ok(SignIn::MfaRequired { mfa_token: token });
         }
         if user.role.is_staff() {
-            self.log(chain, Some(user.id), client, Event::SignInFailed { email, reason: SignInFailure::MfaEnrollmentRequired }).await;
+            self.log(
+                chain,
+                Some(user.id),
+                client,
+                Event::SignInFailed {
+                    email,
+                    reason: SignInFailure::MfaEnrollmentRequired,
+                },
+            )
+            .await;
             return Err(CoreError::MfaEnrollmentRequired);
         }
-        let issued = self.create_session(&scope, tenant, user, client, None).await?;
-        Ok(SignIn::SignedIn(issued))
+        let issued = self
+            .create_session(&scope, tenant, user, client, None)
+            .await?;
+        Ok(SignIn::SignedIn(Box::new(issued)))
     }
 
     /// Step two: the `mfa_token` and a TOTP or recovery code. The token is single-use, lives
     /// `mfa_token_ttl`, and allows `mfa_token_attempts` tries.
-    pub async fn sign_in_mfa(&self, mfa_token: &str, code: &str, client: &ClientInfo) -> Result<NewSessionIssued, CoreError> {
+    pub async fn sign_in_mfa(
+        &self,
+        mfa_token: &str,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<NewSessionIssued, CoreError> {
         let token = PlainToken::from_client(mfa_token);
         let Some(ch) = self.store().attempt_challenge(token.hash()).await? else {
             return Err(CoreError::InvalidMfaToken);
         };
         let now = self.now_ms();
         let chain = ch.scope.chain();
-        if ch.used_ms.is_some() || now >= ch.expires_ms || ch.attempts > self.settings().mfa_token_attempts {
-            let reason = if now >= ch.expires_ms { MfaFailure::ExpiredToken } else { MfaFailure::TooManyAttempts };
-            self.log(chain, Some(ch.user_id), client, Event::MfaFailed { user_id: ch.user_id.to_string(), reason }).await;
+        if ch.used_ms.is_some()
+            || now >= ch.expires_ms
+            || ch.attempts > self.settings().mfa_token_attempts
+        {
+            let reason = if now >= ch.expires_ms {
+                MfaFailure::ExpiredToken
+            } else {
+                MfaFailure::TooManyAttempts
+            };
+            self.log(
+                chain,
+                Some(ch.user_id),
+                client,
+                Event::MfaFailed {
+                    user_id: ch.user_id.to_string(),
+                    reason,
+                },
+            )
+            .await;
             return Err(CoreError::InvalidMfaToken);
         }
-        let user = self.store().user(&ch.scope, ch.user_id).await?.ok_or(CoreError::InvalidMfaToken)?;
+        let user = self
+            .store()
+            .user(&ch.scope, ch.user_id)
+            .await?
+            .ok_or(CoreError::InvalidMfaToken)?;
         let tenant = self.tenant_of(&ch.scope).await?;
         let key = Self::throttle_key(&tenant.slug, &user.email);
-        self.check_throttle(&chain, &key, &user.email, client).await?;
+        self.check_throttle(&chain, &key, &user.email, client)
+            .await?;
 
         match self.check_second_factor(&ch.scope, &user, code).await? {
             Ok(method) => {
@@ -154,28 +264,60 @@ impl Core {
                     return Err(CoreError::InvalidMfaToken);
                 }
                 self.inner.throttle.succeeded(&key, client.ip.as_deref());
-                let mfa = self.draft(chain, Some(user.id), client, Event::MfaSucceeded { user_id: user.id.to_string(), method });
-                self.create_session(&ch.scope, tenant, user, client, Some(mfa)).await
+                let mfa = self.draft(
+                    chain,
+                    Some(user.id),
+                    client,
+                    Event::MfaSucceeded {
+                        user_id: user.id.to_string(),
+                        method,
+                    },
+                );
+                self.create_session(&ch.scope, tenant, user, client, Some(mfa))
+                    .await
             }
             Err(reason) => {
                 self.inner.throttle.failed(&key, client.ip.as_deref(), now);
-                tracing::info!(ip = client.ip.as_deref().unwrap_or("-"), ?reason, "MFA failed");
-                self.log(chain, Some(user.id), client, Event::MfaFailed { user_id: user.id.to_string(), reason }).await;
+                tracing::info!(
+                    ip = client.ip.as_deref().unwrap_or("-"),
+                    ?reason,
+                    "MFA failed"
+                );
+                self.log(
+                    chain,
+                    Some(user.id),
+                    client,
+                    Event::MfaFailed {
+                        user_id: user.id.to_string(),
+                        reason,
+                    },
+                )
+                .await;
                 Err(CoreError::InvalidCode)
             }
         }
     }
 
     /// A TOTP code (refused if its time step was already used) or an unused recovery code.
-    async fn check_second_factor(&self, scope: &TenantScope, user: &User, code: &str) -> Result<Result<MfaMethod, MfaFailure>, CoreError> {
+    async fn check_second_factor(
+        &self,
+        scope: &TenantScope,
+        user: &User,
+        code: &str,
+    ) -> Result<Result<MfaMethod, MfaFailure>, CoreError> {
         let code = code.trim();
         if code.len() > 64 {
             return Ok(Err(MfaFailure::WrongCode));
         }
         if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-            let Some(sealed) = &user.totp_sealed else { return Ok(Err(MfaFailure::WrongCode)) };
-            let secret = self.open_totp(scope, user.id, "totp_secret", sealed).await?;
-            let Some(step) = secret.verify(code, u64::try_from(self.now_ms() / 1000).unwrap_or(0)) else {
+            let Some(sealed) = &user.totp_sealed else {
+                return Ok(Err(MfaFailure::WrongCode));
+            };
+            let secret = self
+                .open_totp(scope, user.id, "totp_secret", sealed)
+                .await?;
+            let Some(step) = secret.verify(code, u64::try_from(self.now_ms() / 1000).unwrap_or(0))
+            else {
                 return Ok(Err(MfaFailure::WrongCode));
             };
             let step = i64::try_from(step).unwrap_or(i64::MAX);
@@ -185,22 +327,59 @@ impl Core {
             return Ok(Ok(MfaMethod::Totp));
         }
         let hash = self.keys().recovery_code_hash(code);
-        if self.store().use_recovery_code(scope, user.id, hash, self.now_ms()).await? {
+        if self
+            .store()
+            .use_recovery_code(scope, user.id, hash, self.now_ms())
+            .await?
+        {
             Ok(Ok(MfaMethod::RecoveryCode))
         } else {
             Ok(Err(MfaFailure::WrongCode))
         }
     }
 
-    async fn open_totp(&self, scope: &TenantScope, user: UserId, column: &str, sealed: &[u8]) -> Result<TotpSecret, CoreError> {
+    async fn open_totp(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        column: &str,
+        sealed: &[u8],
+    ) -> Result<TotpSecret, CoreError> {
         let row = user.to_string();
-        let raw = self.keys().open(scope, Slot { table: "users", column, row: &row }, sealed).await?;
+        let raw = self
+            .keys()
+            .open(
+                scope,
+                Slot {
+                    table: "users",
+                    column,
+                    row: &row,
+                },
+                sealed,
+            )
+            .await?;
         Ok(TotpSecret::from_bytes(raw))
     }
 
-    async fn seal_totp(&self, scope: &TenantScope, user: UserId, column: &str, secret: &TotpSecret) -> Result<Vec<u8>, CoreError> {
+    async fn seal_totp(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        column: &str,
+        secret: &TotpSecret,
+    ) -> Result<Vec<u8>, CoreError> {
         let row = user.to_string();
-        self.keys().seal(scope, Slot { table: "users", column, row: &row }, secret.expose()).await
+        self.keys()
+            .seal(
+                scope,
+                Slot {
+                    table: "users",
+                    column,
+                    row: &row,
+                },
+                secret.expose(),
+            )
+            .await
     }
 
     pub async fn tenant_of(&self, scope: &TenantScope) -> Result<Tenant, CoreError> {
@@ -213,7 +392,14 @@ impl Core {
             .ok_or(CoreError::NotFound("tenant"))
     }
 
-    async fn create_session(&self, scope: &TenantScope, tenant: Tenant, user: User, client: &ClientInfo, mfa: Option<Draft>) -> Result<NewSessionIssued, CoreError> {
+    async fn create_session(
+        &self,
+        scope: &TenantScope,
+        tenant: Tenant,
+        user: User,
+        client: &ClientInfo,
+        mfa: Option<Draft>,
+    ) -> Result<NewSessionIssued, CoreError> {
         let token = PlainToken::generate();
         let now = self.now_ms();
         let lifetime = if user.role.is_staff() {
@@ -222,16 +408,47 @@ impl Core {
             self.settings().session_max_lifetime_parent
         };
         let id = SessionId::new();
-        let new = NewSession { id, token: token.hash(), user_id: user.id, created_ms: now, expires_ms: now + ms(lifetime), client: client.clone() };
+        let new = NewSession {
+            id,
+            token: token.hash(),
+            user_id: user.id,
+            created_ms: now,
+            expires_ms: now + ms(lifetime),
+            client: client.clone(),
+        };
         let chain = scope.chain();
         let mut drafts: Vec<Draft> = mfa.into_iter().collect();
-        drafts.push(self.draft(chain.clone(), Some(user.id), client, Event::SignInSucceeded { user_id: user.id.to_string(), email: user.email.clone() }));
-        drafts.push(self.draft(chain, Some(user.id), client, Event::SessionCreated { user_id: user.id.to_string(), session_id: id.to_string() }));
-        let (session, evicted) = self.store().create_session(scope, new, self.settings().max_sessions_per_user, drafts).await?;
+        drafts.push(self.draft(
+            chain.clone(),
+            Some(user.id),
+            client,
+            Event::SignInSucceeded {
+                user_id: user.id.to_string(),
+                email: user.email.clone(),
+            },
+        ));
+        drafts.push(self.draft(
+            chain,
+            Some(user.id),
+            client,
+            Event::SessionCreated {
+                user_id: user.id.to_string(),
+                session_id: id.to_string(),
+            },
+        ));
+        let (session, evicted) = self
+            .store()
+            .create_session(scope, new, self.settings().max_sessions_per_user, drafts)
+            .await?;
         for e in &evicted {
             tracing::info!(user = %user.id, session = %e.id, cap = self.settings().max_sessions_per_user, "oldest session evicted at the per-user cap");
         }
-        Ok(NewSessionIssued { token, session, user, tenant })
+        Ok(NewSessionIssued {
+            token,
+            session,
+            user,
+            tenant,
+        })
     }
 
     /// Resolves a session cookie into an [`Actor`], enforcing idle and absolute expiry on
@@ -261,15 +478,28 @@ impl Core {
                 ctx.scope.chain(),
                 Some(s.user_id),
                 client,
-                Event::SessionExpired { user_id: s.user_id.to_string(), session_id: s.id.to_string(), duration_secs: s.duration_secs(now), reason },
+                Event::SessionExpired {
+                    user_id: s.user_id.to_string(),
+                    session_id: s.id.to_string(),
+                    duration_secs: s.duration_secs(now),
+                    reason,
+                },
             );
-            self.store().end_session(&ctx.scope, s.id, None, end, now, vec![d]).await?;
+            self.store()
+                .end_session(&ctx.scope, s.id, None, end, now, vec![d])
+                .await?;
             return Err(CoreError::Unauthenticated);
         }
         if now - s.last_seen_ms >= ms(self.settings().touch_interval()) {
             self.store().touch_session(&ctx.scope, s.id, now).await?;
         }
-        Ok(Actor { role: ctx.user.role, tenant: ctx.tenant, user: ctx.user, session: ctx.session, scope: ctx.scope })
+        Ok(Actor {
+            role: ctx.user.role,
+            tenant: ctx.tenant,
+            user: ctx.user,
+            session: ctx.session,
+            scope: ctx.scope,
+        })
     }
 
     /// The actor's own live sessions, newest first.
@@ -286,99 +516,252 @@ impl Core {
     }
 
     /// Revokes one of the actor's own sessions. Another user's session is "not found".
-    pub async fn revoke_my_session(&self, actor: &Actor, id: SessionId, client: &ClientInfo) -> Result<(), CoreError> {
+    pub async fn revoke_my_session(
+        &self,
+        actor: &Actor,
+        id: SessionId,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
         let (reason, event) = if id == actor.session.id {
-            (EndReason::SignedOut, Event::SignedOut { user_id: actor.user.id.to_string(), session_id: id.to_string(), duration_secs: actor.session.duration_secs(self.now_ms()) })
+            (
+                EndReason::SignedOut,
+                Event::SignedOut {
+                    user_id: actor.user.id.to_string(),
+                    session_id: id.to_string(),
+                    duration_secs: actor.session.duration_secs(self.now_ms()),
+                },
+            )
         } else {
-            (EndReason::Revoked, Event::SessionRevoked { user_id: actor.user.id.to_string(), session_id: id.to_string(), duration_secs: 0, by: actor.user.id.to_string() })
+            (
+                EndReason::Revoked,
+                Event::SessionRevoked {
+                    user_id: actor.user.id.to_string(),
+                    session_id: id.to_string(),
+                    duration_secs: 0,
+                    by: actor.user.id.to_string(),
+                },
+            )
         };
         let d = self.draft(actor.scope.chain(), Some(actor.user.id), client, event);
-        let ended = self.store().end_session(&actor.scope, id, Some(actor.user.id), reason, self.now_ms(), vec![d]).await?;
+        let ended = self
+            .store()
+            .end_session(
+                &actor.scope,
+                id,
+                Some(actor.user.id),
+                reason,
+                self.now_ms(),
+                vec![d],
+            )
+            .await?;
         ended.map(|_| ()).ok_or(CoreError::NotFound("session"))
     }
 
     pub async fn sign_out(&self, actor: &Actor, client: &ClientInfo) -> Result<(), CoreError> {
-        self.revoke_my_session(actor, actor.session.id, client).await
+        self.revoke_my_session(actor, actor.session.id, client)
+            .await
     }
 
     /// Changes the actor's password and ends their other sessions.
-    pub async fn change_password(&self, actor: &Actor, current: Password, new: Password, client: &ClientInfo) -> Result<usize, CoreError> {
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        current: Password,
+        new: Password,
+        client: &ClientInfo,
+    ) -> Result<usize, CoreError> {
         let key = Self::throttle_key(&actor.tenant.slug, &actor.user.email);
-        self.check_throttle(&actor.scope.chain(), &key, &actor.user.email, client).await?;
-        if !self.verify_password(current, actor.user.password_hash.clone()).await? {
-            self.inner.throttle.failed(&key, client.ip.as_deref(), self.now_ms());
+        self.check_throttle(&actor.scope.chain(), &key, &actor.user.email, client)
+            .await?;
+        if !self
+            .verify_password(current, actor.user.password_hash.clone())
+            .await?
+        {
+            self.inner
+                .throttle
+                .failed(&key, client.ip.as_deref(), self.now_ms());
             return Err(CoreError::InvalidCredentials);
         }
-        password::check_new(&new, &[&actor.user.email, &actor.user.name, &actor.tenant.name]).map_err(CoreError::WeakPassword)?;
+        password::check_new(
+            &new,
+            &[&actor.user.email, &actor.user.name, &actor.tenant.name],
+        )
+        .map_err(CoreError::WeakPassword)?;
         let hash = self.hash_password(new).await?;
-        let d = self.draft(actor.scope.chain(), Some(actor.user.id), client, Event::PasswordChanged { user_id: actor.user.id.to_string() });
-        let ended = self.store().set_password(&actor.scope, actor.user.id, hash, Some(actor.session.id), self.now_ms(), vec![d]).await?;
+        let d = self.draft(
+            actor.scope.chain(),
+            Some(actor.user.id),
+            client,
+            Event::PasswordChanged {
+                user_id: actor.user.id.to_string(),
+            },
+        );
+        let ended = self
+            .store()
+            .set_password(
+                &actor.scope,
+                actor.user.id,
+                hash,
+                Some(actor.session.id),
+                self.now_ms(),
+                vec![d],
+            )
+            .await?;
         for s in &ended {
-            self.log(actor.scope.chain(), Some(actor.user.id), client, Event::SessionRevoked {
-                user_id: s.user_id.to_string(),
-                session_id: s.id.to_string(),
-                duration_secs: s.duration_secs(self.now_ms()),
-                by: "password_change".into(),
-            })
+            self.log(
+                actor.scope.chain(),
+                Some(actor.user.id),
+                client,
+                Event::SessionRevoked {
+                    user_id: s.user_id.to_string(),
+                    session_id: s.id.to_string(),
+                    duration_secs: s.duration_secs(self.now_ms()),
+                    by: "password_change".into(),
+                },
+            )
             .await;
         }
         Ok(ended.len())
     }
 
     /// Administrator: ends every session of a user in the tenant.
-    pub async fn revoke_user_sessions(&self, actor: &Actor, user: UserId, client: &ClientInfo) -> Result<usize, CoreError> {
+    pub async fn revoke_user_sessions(
+        &self,
+        actor: &Actor,
+        user: UserId,
+        client: &ClientInfo,
+    ) -> Result<usize, CoreError> {
         actor.require_admin()?;
-        self.store().user(&actor.scope, user).await?.ok_or(CoreError::NotFound("user"))?;
-        let mut d = self.draft(actor.scope.chain(), Some(actor.user.id), client, Event::SessionsRevokedForUser { user_id: user.to_string(), by: actor.user.id.to_string(), count: 0 });
+        self.store()
+            .user(&actor.scope, user)
+            .await?
+            .ok_or(CoreError::NotFound("user"))?;
+        let mut d = self.draft(
+            actor.scope.chain(),
+            Some(actor.user.id),
+            client,
+            Event::SessionsRevokedForUser {
+                user_id: user.to_string(),
+                by: actor.user.id.to_string(),
+                count: 0,
+            },
+        );
         let now = self.now_ms();
         let live = self.store().live_sessions(&actor.scope, user).await?;
         if let Event::SessionsRevokedForUser { count, .. } = &mut d.event {
             *count = live.len() as u64;
         }
-        let ended = self.store().end_user_sessions(&actor.scope, user, EndReason::Revoked, now, vec![d]).await?;
+        let ended = self
+            .store()
+            .end_user_sessions(&actor.scope, user, EndReason::Revoked, now, vec![d])
+            .await?;
         Ok(ended.len())
     }
 
     /// Administrator: clears a user's second factor, ends their sessions, and issues a new
     /// enrollment link. Audited as `mfa_reset`.
-    pub async fn reset_mfa(&self, actor: &Actor, user: UserId, client: &ClientInfo) -> Result<PlainToken, CoreError> {
+    pub async fn reset_mfa(
+        &self,
+        actor: &Actor,
+        user: UserId,
+        client: &ClientInfo,
+    ) -> Result<PlainToken, CoreError> {
         actor.require_admin()?;
-        let target = self.store().user(&actor.scope, user).await?.ok_or(CoreError::NotFound("user"))?;
-        let d = self.draft(actor.scope.chain(), Some(actor.user.id), client, Event::MfaReset { user_id: user.to_string(), by: actor.user.id.to_string() });
-        self.store().reset_mfa(&actor.scope, target.id, self.now_ms(), vec![d]).await?;
-        self.issue_enrollment(&actor.scope, target.id, &actor.user.id.to_string()).await
+        let target = self
+            .store()
+            .user(&actor.scope, user)
+            .await?
+            .ok_or(CoreError::NotFound("user"))?;
+        let d = self.draft(
+            actor.scope.chain(),
+            Some(actor.user.id),
+            client,
+            Event::MfaReset {
+                user_id: user.to_string(),
+                by: actor.user.id.to_string(),
+            },
+        );
+        self.store()
+            .reset_mfa(&actor.scope, target.id, self.now_ms(), vec![d])
+            .await?;
+        self.issue_enrollment(&actor.scope, target.id, &actor.user.id.to_string())
+            .await
     }
 
     /// A single-use enrollment link token that expires after `enrollment_ttl`.
-    pub async fn issue_enrollment(&self, scope: &TenantScope, user: UserId, by: &str) -> Result<PlainToken, CoreError> {
+    pub async fn issue_enrollment(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        by: &str,
+    ) -> Result<PlainToken, CoreError> {
         let token = PlainToken::generate();
         let now = self.now_ms();
         let expires = now + ms(self.settings().enrollment_ttl);
         let expires_at = time::OffsetDateTime::from_unix_timestamp(expires / 1000)
             .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .unwrap_or_default();
-        let d = Draft::new(scope.chain(), now, Event::EnrollmentIssued { user_id: user.to_string(), by: by.to_owned(), expires_at });
-        self.store().create_enrollment(scope, user, token.hash(), expires, now, vec![d]).await?;
+        let d = Draft::new(
+            scope.chain(),
+            now,
+            Event::EnrollmentIssued {
+                user_id: user.to_string(),
+                by: by.to_owned(),
+                expires_at,
+            },
+        );
+        self.store()
+            .create_enrollment(scope, user, token.hash(), expires, now, vec![d])
+            .await?;
         Ok(token)
     }
 
     /// Enrollment link, step one: offers a new TOTP secret (kept sealed on the link until
     /// confirmed). Does not use up the link.
-    pub async fn enrollment_begin(&self, token: &str) -> Result<(TotpOffer, User, Tenant), CoreError> {
+    pub async fn enrollment_begin(
+        &self,
+        token: &str,
+    ) -> Result<(TotpOffer, User, Tenant), CoreError> {
         let token = PlainToken::from_client(token);
         let e = self.live_enrollment(&token).await?;
-        let user = self.store().user(&e.scope, e.user_id).await?.ok_or(CoreError::InvalidEnrollment)?;
+        let user = self
+            .store()
+            .user(&e.scope, e.user_id)
+            .await?
+            .ok_or(CoreError::InvalidEnrollment)?;
         let tenant = self.tenant_of(&e.scope).await?;
         let secret = TotpSecret::generate();
-        let sealed = self.seal_totp(&e.scope, user.id, "enrollment_totp", &secret).await?;
-        self.store().set_enrollment_secret(token.hash(), sealed).await?;
+        let sealed = self
+            .seal_totp(&e.scope, user.id, "enrollment_totp", &secret)
+            .await?;
+        self.store()
+            .set_enrollment_secret(token.hash(), sealed)
+            .await?;
         let uri = secret.otpauth_uri(&format!("Kinfold {}", tenant.name), &user.email)?;
-        Ok((TotpOffer { secret, otpauth_uri: uri, account: user.email.clone() }, user, tenant))
+        Ok((
+            TotpOffer {
+                secret,
+                otpauth_uri: uri,
+                account: user.email.clone(),
+            },
+            user,
+            tenant,
+        ))
     }
 
-    async fn live_enrollment(&self, token: &PlainToken) -> Result<kinfold_store::Enrollment, CoreError> {
-        let e = self.store().enrollment(token.hash()).await?.ok_or(CoreError::InvalidEnrollment)?;
+    async fn live_enrollment(
+        &self,
+        token: &PlainToken,
+    ) -> Result<kinfold_store::Enrollment, CoreError> {
+        let e = self
+            .store()
+            .enrollment(token.hash())
+            .await?
+            .ok_or(CoreError::InvalidEnrollment)?;
         if e.used_ms.is_some() || self.now_ms() >= e.expires_ms {
             return Err(CoreError::InvalidEnrollment);
         }
@@ -387,52 +770,117 @@ impl Core {
 
     /// Enrollment link, step two: proves the password (or sets the first one), confirms the
     /// TOTP code, binds the factor, uses up the link, and signs the user in.
-    pub async fn enrollment_confirm(&self, token: &str, code: &str, password: Password, client: &ClientInfo) -> Result<Enrolled, CoreError> {
+    pub async fn enrollment_confirm(
+        &self,
+        token: &str,
+        code: &str,
+        password: Password,
+        client: &ClientInfo,
+    ) -> Result<Enrolled, CoreError> {
         let token = PlainToken::from_client(token);
         let e = self.live_enrollment(&token).await?;
-        let user = self.store().user(&e.scope, e.user_id).await?.ok_or(CoreError::InvalidEnrollment)?;
+        let user = self
+            .store()
+            .user(&e.scope, e.user_id)
+            .await?
+            .ok_or(CoreError::InvalidEnrollment)?;
         let tenant = self.tenant_of(&e.scope).await?;
         let key = Self::throttle_key(&tenant.slug, &user.email);
-        self.check_throttle(&e.scope.chain(), &key, &user.email, client).await?;
+        self.check_throttle(&e.scope.chain(), &key, &user.email, client)
+            .await?;
 
         let new_hash = match &user.password_hash {
             Some(h) => {
                 if !self.verify_password(password, Some(h.clone())).await? {
-                    self.inner.throttle.failed(&key, client.ip.as_deref(), self.now_ms());
+                    self.inner
+                        .throttle
+                        .failed(&key, client.ip.as_deref(), self.now_ms());
                     return Err(CoreError::InvalidCredentials);
                 }
                 None
             }
             None => {
-                password::check_new(&password, &[&user.email, &user.name, &tenant.name]).map_err(CoreError::WeakPassword)?;
+                password::check_new(&password, &[&user.email, &user.name, &tenant.name])
+                    .map_err(CoreError::WeakPassword)?;
                 Some(self.hash_password(password).await?)
             }
         };
-        let sealed = e.pending_totp.as_ref().ok_or_else(|| CoreError::invalid("code", "start enrollment first: no secret was offered"))?;
-        let secret = self.open_totp(&e.scope, user.id, "enrollment_totp", sealed).await?;
-        let Some(step) = secret.verify(code, u64::try_from(self.now_ms() / 1000).unwrap_or(0)) else {
-            self.inner.throttle.failed(&key, client.ip.as_deref(), self.now_ms());
+        let sealed = e.pending_totp.as_ref().ok_or_else(|| {
+            CoreError::invalid("code", "start enrollment first: no secret was offered")
+        })?;
+        let secret = self
+            .open_totp(&e.scope, user.id, "enrollment_totp", sealed)
+            .await?;
+        let Some(step) = secret.verify(code, u64::try_from(self.now_ms() / 1000).unwrap_or(0))
+        else {
+            self.inner
+                .throttle
+                .failed(&key, client.ip.as_deref(), self.now_ms());
             return Err(CoreError::InvalidCode);
         };
-        if !self.store().consume_enrollment(token.hash(), self.now_ms()).await? {
+        if !self
+            .store()
+            .consume_enrollment(token.hash(), self.now_ms())
+            .await?
+        {
             return Err(CoreError::InvalidEnrollment);
         }
         if let Some(hash) = new_hash {
-            self.store().set_password(&e.scope, user.id, hash, None, self.now_ms(), vec![]).await?;
+            self.store()
+                .set_password(&e.scope, user.id, hash, None, self.now_ms(), vec![])
+                .await?;
         }
-        let codes = self.bind_totp(&e.scope, &user, &secret, i64::try_from(step).unwrap_or(0), client).await?;
-        let user = self.store().user(&e.scope, user.id).await?.ok_or(CoreError::InvalidEnrollment)?;
-        let session = self.create_session(&e.scope, tenant, user, client, None).await?;
-        Ok(Enrolled { recovery_codes: codes, session: Some(session) })
+        let codes = self
+            .bind_totp(
+                &e.scope,
+                &user,
+                &secret,
+                i64::try_from(step).unwrap_or(0),
+                client,
+            )
+            .await?;
+        let user = self
+            .store()
+            .user(&e.scope, user.id)
+            .await?
+            .ok_or(CoreError::InvalidEnrollment)?;
+        let session = self
+            .create_session(&e.scope, tenant, user, client, None)
+            .await?;
+        Ok(Enrolled {
+            recovery_codes: codes,
+            session: Some(session),
+        })
     }
 
     /// Seals and binds a confirmed TOTP secret, with fresh recovery codes (returned once).
-    async fn bind_totp(&self, scope: &TenantScope, user: &User, secret: &TotpSecret, step: i64, client: &ClientInfo) -> Result<Vec<String>, CoreError> {
-        let sealed = self.seal_totp(scope, user.id, "totp_secret", secret).await?;
+    async fn bind_totp(
+        &self,
+        scope: &TenantScope,
+        user: &User,
+        secret: &TotpSecret,
+        step: i64,
+        client: &ClientInfo,
+    ) -> Result<Vec<String>, CoreError> {
+        let sealed = self
+            .seal_totp(scope, user.id, "totp_secret", secret)
+            .await?;
         let codes = recovery_codes();
-        let hashes = codes.iter().map(|c| self.keys().recovery_code_hash(c)).collect();
-        let d = self.draft(scope.chain(), Some(user.id), client, Event::MfaEnrolled { user_id: user.id.to_string() });
-        self.store().set_totp(scope, user.id, sealed, step, hashes, vec![d]).await?;
+        let hashes = codes
+            .iter()
+            .map(|c| self.keys().recovery_code_hash(c))
+            .collect();
+        let d = self.draft(
+            scope.chain(),
+            Some(user.id),
+            client,
+            Event::MfaEnrolled {
+                user_id: user.id.to_string(),
+            },
+        );
+        self.store()
+            .set_totp(scope, user.id, sealed, step, hashes, vec![d])
+            .await?;
         Ok(codes)
     }
 
@@ -440,39 +888,86 @@ impl Core {
     /// session alone never binds a new factor to a staff account.
     pub async fn totp_begin(&self, actor: &Actor) -> Result<TotpOffer, CoreError> {
         if actor.role.is_staff() {
-            return Err(CoreError::Forbidden("staff enroll a second factor through an enrollment link from an administrator"));
+            return Err(CoreError::Forbidden(
+                "staff enroll a second factor through an enrollment link from an administrator",
+            ));
         }
         let secret = TotpSecret::generate();
-        let sealed = self.seal_totp(&actor.scope, actor.user.id, "pending_totp", &secret).await?;
-        self.store().set_pending_totp(&actor.scope, actor.user.id, Some(sealed)).await?;
-        let uri = secret.otpauth_uri(&format!("Kinfold {}", actor.tenant.name), &actor.user.email)?;
-        Ok(TotpOffer { secret, otpauth_uri: uri, account: actor.user.email.clone() })
+        let sealed = self
+            .seal_totp(&actor.scope, actor.user.id, "pending_totp", &secret)
+            .await?;
+        self.store()
+            .set_pending_totp(&actor.scope, actor.user.id, Some(sealed))
+            .await?;
+        let uri =
+            secret.otpauth_uri(&format!("Kinfold {}", actor.tenant.name), &actor.user.email)?;
+        Ok(TotpOffer {
+            secret,
+            otpauth_uri: uri,
+            account: actor.user.email.clone(),
+        })
     }
 
-    pub async fn totp_confirm(&self, actor: &Actor, code: &str, client: &ClientInfo) -> Result<Enrolled, CoreError> {
+    pub async fn totp_confirm(
+        &self,
+        actor: &Actor,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<Enrolled, CoreError> {
         if actor.role.is_staff() {
-            return Err(CoreError::Forbidden("staff enroll a second factor through an enrollment link from an administrator"));
+            return Err(CoreError::Forbidden(
+                "staff enroll a second factor through an enrollment link from an administrator",
+            ));
         }
-        let user = self.store().user(&actor.scope, actor.user.id).await?.ok_or(CoreError::Unauthenticated)?;
-        let sealed = user.pending_totp.as_ref().ok_or_else(|| CoreError::invalid("code", "start enrollment first: no secret was offered"))?;
-        let secret = self.open_totp(&actor.scope, user.id, "pending_totp", sealed).await?;
-        let Some(step) = secret.verify(code, u64::try_from(self.now_ms() / 1000).unwrap_or(0)) else {
+        let user = self
+            .store()
+            .user(&actor.scope, actor.user.id)
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
+        let sealed = user.pending_totp.as_ref().ok_or_else(|| {
+            CoreError::invalid("code", "start enrollment first: no secret was offered")
+        })?;
+        let secret = self
+            .open_totp(&actor.scope, user.id, "pending_totp", sealed)
+            .await?;
+        let Some(step) = secret.verify(code, u64::try_from(self.now_ms() / 1000).unwrap_or(0))
+        else {
             return Err(CoreError::InvalidCode);
         };
-        let codes = self.bind_totp(&actor.scope, &user, &secret, i64::try_from(step).unwrap_or(0), client).await?;
-        Ok(Enrolled { recovery_codes: codes, session: None })
+        let codes = self
+            .bind_totp(
+                &actor.scope,
+                &user,
+                &secret,
+                i64::try_from(step).unwrap_or(0),
+                client,
+            )
+            .await?;
+        Ok(Enrolled {
+            recovery_codes: codes,
+            session: None,
+        })
     }
 
     /// Operator and demo path: binds a fresh TOTP secret directly and returns it.
-    pub async fn provision_totp(&self, scope: &TenantScope, user: &User) -> Result<(TotpSecret, Vec<String>), CoreError> {
+    pub async fn provision_totp(
+        &self,
+        scope: &TenantScope,
+        user: &User,
+    ) -> Result<(TotpSecret, Vec<String>), CoreError> {
         let secret = TotpSecret::generate();
-        let codes = self.bind_totp(scope, user, &secret, 0, &ClientInfo::default()).await?;
+        let codes = self
+            .bind_totp(scope, user, &secret, 0, &ClientInfo::default())
+            .await?;
         Ok((secret, codes))
     }
 
     /// The number of unused recovery codes, for the account page.
     pub async fn recovery_codes_left(&self, actor: &Actor) -> Result<i64, CoreError> {
-        Ok(self.store().unused_recovery_codes(&actor.scope, actor.user.id).await?)
+        Ok(self
+            .store()
+            .unused_recovery_codes(&actor.scope, actor.user.id)
+            .await?)
     }
 }
 

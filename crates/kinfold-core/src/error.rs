@@ -27,7 +27,10 @@ pub enum CoreError {
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("password: {}", .0.message())]
     WeakPassword(Weakness),
     #[error("{0} already exists")]
@@ -52,7 +55,10 @@ impl From<kinfold_store::StoreError> for CoreError {
 
 impl CoreError {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        CoreError::Invalid { field, message: message.into() }
+        CoreError::Invalid {
+            field,
+            message: message.into(),
+        }
     }
 
     /// The stable, snake_case code clients match on.
@@ -77,6 +83,9 @@ impl CoreError {
 
     /// Whether the detail must stay in the log.
     pub fn is_internal(&self) -> bool {
-        matches!(self, CoreError::Store(_) | CoreError::Crypto(_) | CoreError::Internal(_))
+        matches!(
+            self,
+            CoreError::Store(_) | CoreError::Crypto(_) | CoreError::Internal(_)
+        )
     }
 }

@@ -17,7 +17,10 @@ pub struct Hasher {
 impl Hasher {
     pub fn new(workers: usize, queue: usize) -> Self {
         let workers = workers.max(1);
-        Self { work: Arc::new(Semaphore::new(workers)), admit: Arc::new(Semaphore::new(workers + queue)) }
+        Self {
+            work: Arc::new(Semaphore::new(workers)),
+            admit: Arc::new(Semaphore::new(workers + queue)),
+        }
     }
 
     pub async fn run<T, F>(&self, f: F) -> Result<T, CoreError>
@@ -25,8 +28,23 @@ impl Hasher {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let _admitted = self.admit.clone().try_acquire_owned().map_err(|_| CoreError::Busy { retry_after_secs: 1 })?;
-        let _permit = self.work.clone().acquire_owned().await.map_err(|_| CoreError::Busy { retry_after_secs: 1 })?;
-        tokio::task::spawn_blocking(f).await.map_err(|e| CoreError::Internal(format!("hash task: {e}")))
+        let _admitted = self
+            .admit
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| CoreError::Busy {
+                retry_after_secs: 1,
+            })?;
+        let _permit = self
+            .work
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| CoreError::Busy {
+                retry_after_secs: 1,
+            })?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| CoreError::Internal(format!("hash task: {e}")))
     }
 }

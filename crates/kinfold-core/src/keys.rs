@@ -58,19 +58,38 @@ impl Keyring {
             return Ok(v);
         }
         let key = Key::generate();
-        let wrapped = self.inner.master.wrap(&key, "data-key", &wrap_id(scope.tenant_id(), 1))?;
+        let wrapped = self
+            .inner
+            .master
+            .wrap(&key, "data-key", &wrap_id(scope.tenant_id(), 1))?;
         let now = self.inner.clock.now_ms();
-        self.inner.store.insert_data_key(scope, 1, wrapped, now).await?;
         self.inner
             .store
-            .append_audit(vec![Draft::new(scope.chain(), now, Event::KeyCreated { purpose: "data-key".into(), key_version: 1 })])
+            .insert_data_key(scope, 1, wrapped, now)
+            .await?;
+        self.inner
+            .store
+            .append_audit(vec![Draft::new(
+                scope.chain(),
+                now,
+                Event::KeyCreated {
+                    purpose: "data-key".into(),
+                    key_version: 1,
+                },
+            )])
             .await?;
         Ok(1)
     }
 
     async fn data_key(&self, scope: &TenantScope, version: u32) -> Result<Key, CoreError> {
         let id = (scope.tenant_id(), version);
-        if let Some(k) = self.inner.data_keys.read().ok().and_then(|m| m.get(&id).cloned()) {
+        if let Some(k) = self
+            .inner
+            .data_keys
+            .read()
+            .ok()
+            .and_then(|m| m.get(&id).cloned())
+        {
             return Ok(k);
         }
         let wrapped = self
@@ -79,7 +98,11 @@ impl Keyring {
             .data_key(scope, version)
             .await?
             .ok_or_else(|| CoreError::Internal(format!("data key version {version} missing")))?;
-        let key = self.inner.master.unwrap_key(&wrapped, "data-key", &wrap_id(scope.tenant_id(), version))?;
+        let key = self.inner.master.unwrap_key(
+            &wrapped,
+            "data-key",
+            &wrap_id(scope.tenant_id(), version),
+        )?;
         if let Ok(mut m) = self.inner.data_keys.write() {
             m.insert(id, key.clone());
         }
@@ -97,17 +120,31 @@ impl Keyring {
     }
 
     /// Seals with the tenant's current data key.
-    pub async fn seal(&self, scope: &TenantScope, slot: Slot<'_>, plaintext: &[u8]) -> Result<Vec<u8>, CoreError> {
+    pub async fn seal(
+        &self,
+        scope: &TenantScope,
+        slot: Slot<'_>,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CoreError> {
         let version = match self.inner.store.current_data_key(scope).await? {
             Some((v, _)) => v,
             None => self.ensure_data_key(scope).await?,
         };
         let key = self.data_key(scope, version).await?;
-        Ok(seal::seal(&key, plaintext, &Self::aad(scope, slot, version))?)
+        Ok(seal::seal(
+            &key,
+            plaintext,
+            &Self::aad(scope, slot, version),
+        )?)
     }
 
     /// Opens with the key version the value records.
-    pub async fn open(&self, scope: &TenantScope, slot: Slot<'_>, sealed: &[u8]) -> Result<Vec<u8>, CoreError> {
+    pub async fn open(
+        &self,
+        scope: &TenantScope,
+        slot: Slot<'_>,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, CoreError> {
         let version = seal::key_version(sealed)?;
         let key = self.data_key(scope, version).await?;
         Ok(seal::open(&key, sealed, &Self::aad(scope, slot, version))?)
@@ -133,17 +170,39 @@ impl Keyring {
         let records = self.inner.store.signing_keys().await?;
         let signer = match records.iter().rev().find(|r| r.active) {
             Some(r) => {
-                let key = self.inner.master.unwrap_key(&r.wrapped, "audit-signing", &r.id)?;
+                let key = self
+                    .inner
+                    .master
+                    .unwrap_key(&r.wrapped, "audit-signing", &r.id)?;
                 CheckpointSigner::from_key(&key)
             }
             None => {
                 let signer = CheckpointSigner::generate();
                 let id = uuid::Uuid::now_v7().to_string();
-                let wrapped = self.inner.master.wrap(&signer.to_key()?, "audit-signing", &id)?;
+                let wrapped = self
+                    .inner
+                    .master
+                    .wrap(&signer.to_key()?, "audit-signing", &id)?;
                 let now = self.inner.clock.now_ms();
-                let record = SigningKeyRecord { id, wrapped, public_key: signer.public_base64(), created_ms: now, active: true };
-                let event = Draft::new(SYSTEM_CHAIN, now, Event::KeyCreated { purpose: "audit-signing".into(), key_version: 1 });
-                self.inner.store.insert_signing_key(record, vec![event]).await?;
+                let record = SigningKeyRecord {
+                    id,
+                    wrapped,
+                    public_key: signer.public_base64(),
+                    created_ms: now,
+                    active: true,
+                };
+                let event = Draft::new(
+                    SYSTEM_CHAIN,
+                    now,
+                    Event::KeyCreated {
+                        purpose: "audit-signing".into(),
+                        key_version: 1,
+                    },
+                );
+                self.inner
+                    .store
+                    .insert_signing_key(record, vec![event])
+                    .await?;
                 signer
             }
         };
@@ -154,7 +213,14 @@ impl Keyring {
 
     /// Every public key that ever signed checkpoints (old ones still verify old checkpoints).
     pub async fn public_keys(&self) -> Result<Vec<String>, CoreError> {
-        Ok(self.inner.store.signing_keys().await?.into_iter().map(|r| r.public_key).collect())
+        Ok(self
+            .inner
+            .store
+            .signing_keys()
+            .await?
+            .into_iter()
+            .map(|r| r.public_key)
+            .collect())
     }
 }
 

@@ -43,15 +43,27 @@ struct Inner {
 
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Core").field("settings", &self.inner.settings).finish_non_exhaustive()
+        f.debug_struct("Core")
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
     }
 }
 
 impl Core {
     /// Wires the services. Must be called inside a Tokio runtime (it starts the audit writer).
-    pub fn new(store: Arc<dyn Store>, master: MasterKey, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        master: MasterKey,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Self {
         let keys = keys::Keyring::new(master, store.clone(), clock.clone());
-        let audit = audit::AuditWriter::start(store.clone(), keys.clone(), clock.clone(), settings.audit.clone());
+        let audit = audit::AuditWriter::start(
+            store.clone(),
+            keys.clone(),
+            clock.clone(),
+            settings.audit.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 hasher: hasher::Hasher::new(settings.hash_workers, settings.hash_queue),
@@ -94,7 +106,10 @@ impl Core {
                 kinfold_audit::Draft::new(
                     kinfold_audit::SYSTEM_CHAIN,
                     now,
-                    kinfold_audit::Event::MigrationApplied { version, description },
+                    kinfold_audit::Event::MigrationApplied {
+                        version,
+                        description,
+                    },
                 )
             })
             .collect();
@@ -102,7 +117,10 @@ impl Core {
         drafts.push(kinfold_audit::Draft::new(
             kinfold_audit::SYSTEM_CHAIN,
             now,
-            kinfold_audit::Event::Started { version: version.to_owned(), config_digest: config_digest.to_owned() },
+            kinfold_audit::Event::Started {
+                version: version.to_owned(),
+                config_digest: config_digest.to_owned(),
+            },
         ));
         self.inner.store.append_audit(drafts).await?;
         Ok(())

@@ -26,7 +26,9 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         Self {
             session_idle_timeout: Duration::from_secs(8 * 3600),
             session_max_lifetime_staff: Duration::from_secs(12 * 3600),

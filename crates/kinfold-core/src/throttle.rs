@@ -58,12 +58,20 @@ pub struct Throttle {
 
 impl Throttle {
     pub fn new(settings: ThrottleSettings) -> Self {
-        let per_ip = NonZeroU32::new(settings.per_ip_per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)));
-        Self { settings, failures: Mutex::new(HashMap::new()), per_ip }
+        let per_ip = NonZeroU32::new(settings.per_ip_per_minute)
+            .map(|n| RateLimiter::keyed(Quota::per_minute(n)));
+        Self {
+            settings,
+            failures: Mutex::new(HashMap::new()),
+            per_ip,
+        }
     }
 
     fn keys(account: &str, ip: Option<&str>) -> (String, String) {
-        (format!("a\n{account}"), format!("ai\n{account}\n{}", ip.unwrap_or("-")))
+        (
+            format!("a\n{account}"),
+            format!("ai\n{account}\n{}", ip.unwrap_or("-")),
+        )
     }
 
     fn delay_ms(&self, f: Option<Failures>, free: u32, now_ms: i64) -> i64 {
@@ -72,13 +80,19 @@ impl Throttle {
             return 0;
         }
         let doublings = (f.count - free).min(20);
-        let delay = self.settings.base_delay.saturating_mul(1u32 << doublings).min(self.settings.max_delay);
+        let delay = self
+            .settings
+            .base_delay
+            .saturating_mul(1u32 << doublings)
+            .min(self.settings.max_delay);
         (f.last_ms + crate::clock::ms(delay) - now_ms).max(0)
     }
 
     /// Ok, or the seconds to wait.
     pub fn check(&self, account: &str, ip: Option<&str>, now_ms: i64) -> Result<(), u64> {
-        if let (Some(limiter), Some(addr)) = (&self.per_ip, ip.and_then(|i| i.parse::<IpAddr>().ok())) {
+        if let (Some(limiter), Some(addr)) =
+            (&self.per_ip, ip.and_then(|i| i.parse::<IpAddr>().ok()))
+        {
             if let Err(not_until) = limiter.check_key(&addr) {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 return Err(wait.as_secs().max(1));
@@ -87,7 +101,11 @@ impl Throttle {
         let (a, ai) = Self::keys(account, ip);
         let map = self.failures.lock().map_err(|_| 1u64)?;
         let wait = self
-            .delay_ms(map.get(&ai).copied(), self.settings.free_per_account_ip, now_ms)
+            .delay_ms(
+                map.get(&ai).copied(),
+                self.settings.free_per_account_ip,
+                now_ms,
+            )
             .max(self.delay_ms(map.get(&a).copied(), self.settings.free_per_account, now_ms));
         if wait > 0 {
             Err(u64::try_from((wait + 999) / 1000).unwrap_or(1))
@@ -101,7 +119,10 @@ impl Throttle {
         let forget = crate::clock::ms(self.settings.forget_after);
         if let Ok(mut map) = self.failures.lock() {
             for k in [a, ai] {
-                let f = map.entry(k).or_insert(Failures { count: 0, last_ms: now_ms });
+                let f = map.entry(k).or_insert(Failures {
+                    count: 0,
+                    last_ms: now_ms,
+                });
                 if now_ms - f.last_ms > forget {
                     f.count = 0;
                 }
@@ -137,7 +158,10 @@ mod tests {
             t.failed("acct", ip, now);
         }
         assert_eq!(t.check("acct", ip, now), Err(1));
-        assert!(t.check("acct", Some("10.0.0.2"), now).is_ok(), "another IP is not slowed yet");
+        assert!(
+            t.check("acct", Some("10.0.0.2"), now).is_ok(),
+            "another IP is not slowed yet"
+        );
         now += 1_000;
         t.failed("acct", ip, now);
         assert_eq!(t.check("acct", ip, now), Err(2));
@@ -148,7 +172,10 @@ mod tests {
 
     #[test]
     fn delay_is_capped() {
-        let t = Throttle::new(ThrottleSettings { per_ip_per_minute: 0, ..Default::default() });
+        let t = Throttle::new(ThrottleSettings {
+            per_ip_per_minute: 0,
+            ..Default::default()
+        });
         for _ in 0..50 {
             t.failed("acct", None, 0);
         }

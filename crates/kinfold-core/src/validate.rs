@@ -13,7 +13,9 @@ pub fn email(field: &'static str, raw: &str) -> Result<String, CoreError> {
     };
     let ok_local = !local.is_empty()
         && local.len() <= 64
-        && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c))
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c))
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..");
@@ -39,22 +41,32 @@ pub fn name(field: &'static str, raw: &str) -> Result<String, CoreError> {
     if len == 0 || len > 100 {
         return Err(CoreError::invalid(field, "must be 1 to 100 characters"));
     }
-    if n.chars().any(|c| c.is_control() || "<>{}[]\\|^`\"".contains(c)) {
-        return Err(CoreError::invalid(field, "may hold letters, digits, spaces and . , ' - ( ) & only"));
+    if n.chars()
+        .any(|c| c.is_control() || "<>{}[]\\|^`\"".contains(c))
+    {
+        return Err(CoreError::invalid(
+            field,
+            "may hold letters, digits, spaces and . , ' - ( ) & only",
+        ));
     }
     Ok(n.to_owned())
 }
 
 pub fn slug(field: &'static str, raw: &str) -> Result<String, CoreError> {
     let ok = (2..=63).contains(&raw.len())
-        && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !raw.starts_with('-')
         && !raw.ends_with('-')
         && !raw.contains("--");
     if ok {
         Ok(raw.to_owned())
     } else {
-        Err(CoreError::invalid(field, "must be 2 to 63 lowercase letters, digits and single hyphens"))
+        Err(CoreError::invalid(
+            field,
+            "must be 2 to 63 lowercase letters, digits and single hyphens",
+        ))
     }
 }
 
@@ -64,8 +76,14 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(email("email", " Ana@Example.ORG ").ok().as_deref(), Some("ana@example.org"));
-        for bad in ["", "a", "a@b", "@b.c", "a@.c", "a@b..c", "a b@c.d", "a@-b.c", "a@b\n.c", ".a@b.c", "a@b_c.d"] {
+        assert_eq!(
+            email("email", " Ana@Example.ORG ").ok().as_deref(),
+            Some("ana@example.org")
+        );
+        for bad in [
+            "", "a", "a@b", "@b.c", "a@.c", "a@b..c", "a b@c.d", "a@-b.c", "a@b\n.c", ".a@b.c",
+            "a@b_c.d",
+        ] {
             assert!(email("email", bad).is_err(), "{bad:?}");
         }
     }

@@ -65,8 +65,8 @@ impl MasterKey {
         let mut raw = B64
             .decode(text.trim())
             .map_err(|_| CryptoError::MasterKey("not valid base64".into()))?;
-        let key = Key::from_bytes(&raw)
-            .map_err(|_| CryptoError::MasterKey("must be 32 bytes".into()));
+        let key =
+            Key::from_bytes(&raw).map_err(|_| CryptoError::MasterKey("must be 32 bytes".into()));
         raw.zeroize();
         Ok(Self(key?))
     }
@@ -173,11 +173,20 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path)?.permissions().mode() & 0o777,
+                0o600
+            );
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
-            assert!(MasterKey::load(&path).is_err(), "a world-readable key file is refused");
+            assert!(
+                MasterKey::load(&path).is_err(),
+                "a world-readable key file is refused"
+            );
         }
-        assert!(MasterKey::create(&path).is_err(), "an existing key is never overwritten");
+        assert!(
+            MasterKey::create(&path).is_err(),
+            "an existing key is never overwritten"
+        );
         Ok(())
     }
 

@@ -57,7 +57,8 @@ pub fn verify(password: &Password, phc: &str) -> bool {
         return false;
     };
     let Ok(a) = argon2() else { return false };
-    a.verify_password(password.expose().as_bytes(), &parsed).is_ok()
+    a.verify_password(password.expose().as_bytes(), &parsed)
+        .is_ok()
 }
 
 /// A valid hash of a random password, computed once, used for unknown accounts.

@@ -47,7 +47,10 @@ pub fn seal(key: &Key, plaintext: &[u8], aad: &Aad) -> Result<Vec<u8>, CryptoErr
     let ct = cipher
         .encrypt(
             Nonce::from_slice(&nonce),
-            Payload { msg: plaintext, aad: &aad.encode() },
+            Payload {
+                msg: plaintext,
+                aad: &aad.encode(),
+            },
         )
         .map_err(|_| CryptoError::Seal)?;
     let mut out = Vec::with_capacity(HEADER + ct.len());
@@ -77,7 +80,13 @@ pub fn open(key: &Key, sealed: &[u8], aad: &Aad) -> Result<Vec<u8>, CryptoError>
     let ct = sealed.get(HEADER..).ok_or(CryptoError::Malformed)?;
     let cipher = Aes256Gcm::new_from_slice(key.expose()).map_err(|_| CryptoError::Open)?;
     cipher
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad.encode() })
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: ct,
+                aad: &aad.encode(),
+            },
+        )
         .map_err(|_| CryptoError::Open)
 }
 
@@ -104,11 +113,17 @@ mod tests {
         assert!(open(&k, &s, &aad("u2")).is_err(), "moved to another row");
         let mut other_tenant = aad("u1");
         other_tenant.tenant = "t2".into();
-        assert!(open(&k, &s, &other_tenant).is_err(), "moved to another tenant");
+        assert!(
+            open(&k, &s, &other_tenant).is_err(),
+            "moved to another tenant"
+        );
         let mut other_version = aad("u1");
         other_version.key_version = 4;
         assert!(open(&k, &s, &other_version).is_err());
-        assert!(!s.windows(6).any(|w| w == b"peanut"), "no plaintext in the sealed bytes");
+        assert!(
+            !s.windows(6).any(|w| w == b"peanut"),
+            "no plaintext in the sealed bytes"
+        );
         Ok(())
     }
 

@@ -13,7 +13,9 @@ pub struct CheckpointSigner(SigningKey);
 
 impl std::fmt::Debug for CheckpointSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("CheckpointSigner").field(&self.public_base64()).finish()
+        f.debug_tuple("CheckpointSigner")
+            .field(&self.public_base64())
+            .finish()
     }
 }
 
@@ -41,11 +43,21 @@ impl CheckpointSigner {
 
 /// Verifies a base64 signature against a base64 public key.
 pub fn verify(public_b64: &str, message: &[u8], signature_b64: &str) -> bool {
-    let Ok(pk) = B64.decode(public_b64) else { return false };
-    let Ok(pk): Result<[u8; 32], _> = pk.try_into() else { return false };
-    let Ok(vk) = VerifyingKey::from_bytes(&pk) else { return false };
-    let Ok(sig) = B64.decode(signature_b64) else { return false };
-    let Ok(sig) = Signature::from_slice(&sig) else { return false };
+    let Ok(pk) = B64.decode(public_b64) else {
+        return false;
+    };
+    let Ok(pk): Result<[u8; 32], _> = pk.try_into() else {
+        return false;
+    };
+    let Ok(vk) = VerifyingKey::from_bytes(&pk) else {
+        return false;
+    };
+    let Ok(sig) = B64.decode(signature_b64) else {
+        return false;
+    };
+    let Ok(sig) = Signature::from_slice(&sig) else {
+        return false;
+    };
     vk.verify(message, &sig).is_ok()
 }
 

@@ -113,7 +113,9 @@ mod tests {
         }
         let round = TotpSecret::from_base32(&s.to_base32())?;
         assert_eq!(round.expose(), s.expose());
-        assert!(s.otpauth_uri("Maple Grove", "a@b.example")?.starts_with("otpauth://totp/"));
+        assert!(s
+            .otpauth_uri("Maple Grove", "a@b.example")?
+            .starts_with("otpauth://totp/"));
         assert!(!format!("{s:?}").contains(&s.to_base32()));
         Ok(())
     }

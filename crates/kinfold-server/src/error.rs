@@ -14,7 +14,11 @@ use serde_json::json;
 pub enum ApiError {
     Core(CoreError),
     /// A request the HTTP layer refuses before any service runs.
-    Http { status: StatusCode, code: &'static str, message: String },
+    Http {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
 }
 
 impl From<CoreError> for ApiError {
@@ -25,7 +29,11 @@ impl From<CoreError> for ApiError {
 
 impl ApiError {
     pub fn http(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Http { status, code, message: message.into() }
+        ApiError::Http {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -41,9 +49,13 @@ impl ApiError {
                 CoreError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
                 CoreError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 CoreError::NotFound(_) => StatusCode::NOT_FOUND,
-                CoreError::Invalid { .. } | CoreError::WeakPassword(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                CoreError::Invalid { .. } | CoreError::WeakPassword(_) => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
                 CoreError::Conflict(_) => StatusCode::CONFLICT,
-                CoreError::Store(_) | CoreError::Crypto(_) | CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                CoreError::Store(_) | CoreError::Crypto(_) | CoreError::Internal(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
             },
         }
     }
@@ -59,7 +71,9 @@ impl ApiError {
     pub fn public_message(&self) -> String {
         match self {
             ApiError::Http { message, .. } => message.clone(),
-            ApiError::Core(e) if e.is_internal() => "an internal error occurred; it has been logged".into(),
+            ApiError::Core(e) if e.is_internal() => {
+                "an internal error occurred; it has been logged".into()
+            }
             ApiError::Core(e) => e.to_string(),
         }
     }
@@ -74,16 +88,21 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::Core(CoreError::Throttled { retry_after_secs } | CoreError::Busy { retry_after_secs }) => {
-                Some(*retry_after_secs)
-            }
+            ApiError::Core(
+                CoreError::Throttled { retry_after_secs } | CoreError::Busy { retry_after_secs },
+            ) => Some(*retry_after_secs),
             _ => None,
         }
     }
 }
 
 /// Builds the error body for a status and code.
-pub fn error_response(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
+pub fn error_response(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    field: Option<&str>,
+) -> Response {
     let mut body = json!({"error": {"code": code, "message": message}});
     if let (Some(f), Some(obj)) = (field, body.get_mut("error").and_then(|e| e.as_object_mut())) {
         obj.insert("field".into(), json!(f));
@@ -98,7 +117,12 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = %e, source = ?std::error::Error::source(e), "request failed");
             }
         }
-        let mut resp = error_response(self.status(), self.code(), &self.public_message(), self.field());
+        let mut resp = error_response(
+            self.status(),
+            self.code(),
+            &self.public_message(),
+            self.field(),
+        );
         if let Some(secs) = self.retry_after() {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);

@@ -21,13 +21,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         // Every body we take is an object; serde would otherwise also read a struct from an
         // array, which is not strict parsing.
-        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await.map_err(json_rejection)?;
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state)
+            .await
+            .map_err(json_rejection)?;
         if !value.is_object() {
-            return Err(ApiError::http(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "the body must be a JSON object"));
+            return Err(ApiError::http(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                "the body must be a JSON object",
+            ));
         }
-        serde_json::from_value(value)
-            .map(Json)
-            .map_err(|e| ApiError::http(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", format!("invalid body: {e}")))
+        serde_json::from_value(value).map(Json).map_err(|e| {
+            ApiError::http(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                format!("invalid body: {e}"),
+            )
+        })
     }
 }
 
@@ -74,7 +84,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Client(parts.extensions.get::<ClientContext>().cloned().unwrap_or_default()))
+        Ok(Client(
+            parts
+                .extensions
+                .get::<ClientContext>()
+                .cloned()
+                .unwrap_or_default(),
+        ))
     }
 }
 
@@ -99,9 +115,17 @@ pub struct Auth(pub Actor);
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let client = parts.extensions.get::<ClientContext>().cloned().unwrap_or_default();
-        let token = session_token(&parts.headers, client.https).ok_or(kinfold_core::CoreError::Unauthenticated)?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let client = parts
+            .extensions
+            .get::<ClientContext>()
+            .cloned()
+            .unwrap_or_default();
+        let token = session_token(&parts.headers, client.https)
+            .ok_or(kinfold_core::CoreError::Unauthenticated)?;
         let actor = state.core.authenticate(&token, &client.info).await?;
         Ok(Auth(actor))
     }

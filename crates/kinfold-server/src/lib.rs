@@ -55,7 +55,11 @@ pub struct AppState {
 impl AppState {
     pub fn new(core: Core, web: WebSettings) -> Self {
         let quota = governor::Quota::per_minute(std::num::NonZeroU32::MIN.saturating_add(29));
-        Self { core, web: Arc::new(web), csp_limiter: Arc::new(governor::RateLimiter::keyed(quota)) }
+        Self {
+            core,
+            web: Arc::new(web),
+            csp_limiter: Arc::new(governor::RateLimiter::keyed(quota)),
+        }
     }
 }
 

@@ -21,20 +21,39 @@ pub enum TlsError {
 }
 
 fn read_pem(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|e| TlsError::File { path: path.display().to_string(), message: e.to_string() })
+    std::fs::read(path).map_err(|e| TlsError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// Builds the server config from PEM files.
-pub fn server_config(cert: &Path, key: &Path, allow_tls12: bool) -> Result<Arc<ServerConfig>, TlsError> {
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    allow_tls12: bool,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let certs = rustls_pemfile::certs(&mut read_pem(cert)?.as_slice())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::File { path: cert.display().to_string(), message: e.to_string() })?;
+        .map_err(|e| TlsError::File {
+            path: cert.display().to_string(),
+            message: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(TlsError::File { path: cert.display().to_string(), message: "no certificate found".into() });
+        return Err(TlsError::File {
+            path: cert.display().to_string(),
+            message: "no certificate found".into(),
+        });
     }
     let key = rustls_pemfile::private_key(&mut read_pem(key)?.as_slice())
-        .map_err(|e| TlsError::File { path: key.display().to_string(), message: e.to_string() })?
-        .ok_or_else(|| TlsError::File { path: key.display().to_string(), message: "no private key found".into() })?;
+        .map_err(|e| TlsError::File {
+            path: key.display().to_string(),
+            message: e.to_string(),
+        })?
+        .ok_or_else(|| TlsError::File {
+            path: key.display().to_string(),
+            message: "no private key found".into(),
+        })?;
 
     let mut provider = ring_provider::default_provider();
     // Only AEAD suites; the ring provider's TLS 1.2 suites are all ECDHE with AES-GCM or
@@ -43,8 +62,11 @@ pub fn server_config(cert: &Path, key: &Path, allow_tls12: bool) -> Result<Arc<S
         rustls::SupportedCipherSuite::Tls13(_) => true,
         rustls::SupportedCipherSuite::Tls12(_) => allow_tls12,
     });
-    let versions: &[&rustls::SupportedProtocolVersion] =
-        if allow_tls12 { &[&rustls::version::TLS13, &rustls::version::TLS12] } else { &[&rustls::version::TLS13] };
+    let versions: &[&rustls::SupportedProtocolVersion] = if allow_tls12 {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13]
+    };
     let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
         .with_protocol_versions(versions)?
         .with_no_client_auth()
@@ -71,13 +93,34 @@ fn redirect(req: &Request, hosts: &[String], canonical: &str, https_port: u16) -
         .and_then(|h| h.to_str().ok())
         .map(strip_port)
         .map(str::to_ascii_lowercase);
-    let host = requested.filter(|h| hosts.iter().any(|s| s == h)).unwrap_or_else(|| canonical.to_owned());
-    let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host };
-    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
+    let host = requested
+        .filter(|h| hosts.iter().any(|s| s == h))
+        .unwrap_or_else(|| canonical.to_owned());
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let port = if https_port == 443 {
+        String::new()
+    } else {
+        format!(":{https_port}")
+    };
     let location = format!("https://{host}{port}{path}");
-    let mut resp = (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, location)]).into_response();
-    let nonce = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, kinfold_crypto::token::random_bytes::<16>());
+    let mut resp = (
+        StatusCode::MOVED_PERMANENTLY,
+        [(header::LOCATION, location)],
+    )
+        .into_response();
+    let nonce = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        kinfold_crypto::token::random_bytes::<16>(),
+    );
     crate::middleware::headers::apply(&mut resp, &nonce, false);
     resp
 }
@@ -88,7 +131,9 @@ fn strip_port(h: &str) -> &str {
         return rest.split(']').next().unwrap_or(rest);
     }
     match h.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !host.contains(':') => host,
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !host.contains(':') => {
+            host
+        }
         _ => h,
     }
 }

@@ -12,7 +12,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Administrator, Role::Teacher, Role::FrontDesk, Role::Parent];
+    pub const ALL: [Role; 4] = [
+        Role::Administrator,
+        Role::Teacher,
+        Role::FrontDesk,
+        Role::Parent,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -110,7 +115,9 @@ pub struct NewUser {
 
 impl std::fmt::Debug for NewUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewUser").field("role", &self.role).finish_non_exhaustive()
+        f.debug_struct("NewUser")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
     }
 }
 

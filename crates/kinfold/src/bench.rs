@@ -33,7 +33,12 @@ impl Drop for Target {
 }
 
 fn need(tool: &str, package: &str) -> anyhow::Result<()> {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).stdout(Stdio::null()).status()?.success();
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()?
+        .success();
     if !found {
         bail!("`{tool}` is missing: install the Debian package `{package}` (apt-get install -y {package})");
     }
@@ -59,7 +64,11 @@ fn start(mode: &str) -> anyhow::Result<Target> {
         bail!("bench server did not start: {line}");
     };
     let cookie = parts.next().filter(|c| *c != "-").map(str::to_owned);
-    Ok(Target { child, url: url.to_owned(), cookie })
+    Ok(Target {
+        child,
+        url: url.to_owned(),
+        cookie,
+    })
 }
 
 #[derive(Debug, Default)]
@@ -93,7 +102,10 @@ fn wrk(t: &Target, path: &str, args: &BenchArgs) -> anyhow::Result<Figures> {
     if let Some(c) = &t.cookie {
         cmd.arg("-H").arg(format!("Cookie: kinfold_session={c}"));
     }
-    let out = cmd.arg(format!("{}{path}", t.url)).output().context("running wrk")?;
+    let out = cmd
+        .arg(format!("{}{path}", t.url))
+        .output()
+        .context("running wrk")?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut f = Figures::default();
     for line in text.lines() {
@@ -107,11 +119,18 @@ fn wrk(t: &Target, path: &str, args: &BenchArgs) -> anyhow::Result<Figures> {
         } else if let Some(v) = l.strip_prefix("99%") {
             f.p99_ms = parse_ms(v);
         } else if l.contains("requests in") {
-            f.requests = l.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            f.requests = l
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
         }
     }
     if f.rps == 0.0 {
-        bail!("wrk printed no figures:\n{text}{}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "wrk printed no figures:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(f)
 }
@@ -125,10 +144,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let kin = start("kinfold")?;
     let k = wrk(&kin, "/api/v1/me", &args)?;
     drop(kin);
-    say(format!("kinfold bench: {} connections, {} s each, server on CPU 0, wrk on CPU 1", args.connections, args.seconds));
-    say(format!("  hello-world axum GET /       : {:>10.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {}", h.rps, h.p50_ms, h.p99_ms, h.non_2xx));
+    say(format!(
+        "kinfold bench: {} connections, {} s each, server on CPU 0, wrk on CPU 1",
+        args.connections, args.seconds
+    ));
+    say(format!(
+        "  hello-world axum GET /       : {:>10.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {}",
+        h.rps, h.p50_ms, h.p99_ms, h.non_2xx
+    ));
     say(format!("  kinfold GET /api/v1/me (auth): {:>10.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {} of {}", k.rps, k.p50_ms, k.p99_ms, k.non_2xx, k.requests));
-    say(format!("  ratio kinfold / hello-world  : {:.3}", k.rps / h.rps));
+    say(format!(
+        "  ratio kinfold / hello-world  : {:.3}",
+        k.rps / h.rps
+    ));
     Ok(())
 }
 
@@ -138,7 +166,8 @@ pub async fn server(mode: &str) -> anyhow::Result<()> {
     let url = format!("http://{}", listener.local_addr()?);
     match mode {
         "hello" => {
-            let app = axum::Router::new().route("/", axum::routing::get(|| async { "Hello, World!" }));
+            let app =
+                axum::Router::new().route("/", axum::routing::get(|| async { "Hello, World!" }));
             say(format!("READY {url} -"));
             axum::serve(listener, app).await?;
         }
@@ -151,14 +180,31 @@ pub async fn server(mode: &str) -> anyhow::Result<()> {
             core.start("bench", "-").await?;
             let (_, scope) = core.create_tenant("bench", "Bench Center").await?;
             let pw = "bench-violet-anchor-47";
-            let draft = UserDraft { email: "parent@bench.example".into(), name: "Bench Parent".into(), role: Role::Parent, password: Some(Password::new(pw.into())) };
+            let draft = UserDraft {
+                email: "parent@bench.example".into(),
+                name: "Bench Parent".into(),
+                role: Role::Parent,
+                password: Some(Password::new(pw.into())),
+            };
             core.create_user(&scope, draft, "bench").await?;
-            let SignIn::SignedIn(issued) = core.sign_in("bench", "parent@bench.example", Password::new(pw.into()), &ClientInfo::default()).await? else {
+            let SignIn::SignedIn(issued) = core
+                .sign_in(
+                    "bench",
+                    "parent@bench.example",
+                    Password::new(pw.into()),
+                    &ClientInfo::default(),
+                )
+                .await?
+            else {
                 bail!("bench parent should not need MFA");
             };
             let app = kinfold_server::app(kinfold_server::AppState::new(core, Default::default()));
             say(format!("READY {url} {}", issued.token.expose()));
-            axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await?;
         }
         other => bail!("unknown bench mode {other}"),
     }

@@ -33,11 +33,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(a) => put(&mut flags, "addr", a.listen.addr.clone()),
         Command::Serve(a) => {
             put(&mut flags, "addr", a.listen.addr.clone());
-            put(&mut flags, "tls_cert", a.tls_cert.as_ref().map(|p| p.display().to_string()));
-            put(&mut flags, "tls_key", a.tls_key.as_ref().map(|p| p.display().to_string()));
+            put(
+                &mut flags,
+                "tls_cert",
+                a.tls_cert.as_ref().map(|p| p.display().to_string()),
+            );
+            put(
+                &mut flags,
+                "tls_key",
+                a.tls_key.as_ref().map(|p| p.display().to_string()),
+            );
             put(&mut flags, "redirect_addr", a.redirect_addr.clone());
             if let Some(p) = &a.trusted_proxies {
-                flags.insert("trusted_proxies".into(), toml::Value::Array(p.iter().cloned().map(toml::Value::String).collect()));
+                flags.insert(
+                    "trusted_proxies".into(),
+                    toml::Value::Array(p.iter().cloned().map(toml::Value::String).collect()),
+                );
             }
         }
         _ => {}
@@ -46,16 +57,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     runtime::init_logging(&config.log);
 
     match cli.command {
-        Command::Demo(a) => crate::demo::run(config, a.tls).await.map(|_| ExitCode::SUCCESS),
+        Command::Demo(a) => crate::demo::run(config, a.tls)
+            .await
+            .map(|_| ExitCode::SUCCESS),
         Command::Serve(_) => {
             let rt = runtime::open(config, KeyPolicy::CreateIfNew).await?;
             rt.start().await?;
-            crate::serve::serve(rt, None).await.map(|_| ExitCode::SUCCESS)
+            crate::serve::serve(rt, None)
+                .await
+                .map(|_| ExitCode::SUCCESS)
         }
         Command::Migrate => {
             let rt = runtime::open(config, KeyPolicy::CreateIfNew).await?;
             let applied = rt.core.store().migrate().await.context("migrating")?;
-            crate::cli::say(format!("{} migration(s) applied; the database is up to date", applied.len()));
+            crate::cli::say(format!(
+                "{} migration(s) applied; the database is up to date",
+                applied.len()
+            ));
             rt.close().await;
             Ok(ExitCode::SUCCESS)
         }
@@ -74,19 +92,46 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::User(UserCommand::Create { tenant, email, name, role, password_stdin }) => {
-            let role = Role::parse(&role).with_context(|| format!("role `{role}`: use administrator, teacher, front_desk or parent"))?;
+        Command::User(UserCommand::Create {
+            tenant,
+            email,
+            name,
+            role,
+            password_stdin,
+        }) => {
+            let role = Role::parse(&role).with_context(|| {
+                format!("role `{role}`: use administrator, teacher, front_desk or parent")
+            })?;
             let password = if password_stdin {
                 let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s).context("reading the password")?;
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("reading the password")?;
                 Some(Password::new(s.trim_end_matches(['\r', '\n']).to_owned()))
             } else {
                 None
             };
             let rt = started(config).await?;
             let (_, scope) = rt.core.tenant(&tenant).await?;
-            let (user, link) = rt.core.create_user(&scope, UserDraft { email, name, role, password }, "operator").await?;
-            crate::cli::say(format!("created {} {} ({})", user.role.as_str(), user.email, user.id));
+            let (user, link) = rt
+                .core
+                .create_user(
+                    &scope,
+                    UserDraft {
+                        email,
+                        name,
+                        role,
+                        password,
+                    },
+                    "operator",
+                )
+                .await?;
+            crate::cli::say(format!(
+                "created {} {} ({})",
+                user.role.as_str(),
+                user.email,
+                user.id
+            ));
             if let Some(token) = link {
                 crate::cli::say(format!(
                     "enrollment link (single use, expires in 72 h): {}/enroll/{}",
@@ -97,7 +142,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit(AuditCommand::Verify { tenant, checkpoints }) => {
+        Command::Audit(AuditCommand::Verify {
+            tenant,
+            checkpoints,
+        }) => {
             let rt = runtime::open(config, KeyPolicy::MustExist).await?;
             let code = crate::verify::verify_audit(&rt, &tenant, checkpoints.as_deref()).await?;
             rt.close().await;
@@ -108,7 +156,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(a) => crate::bench::run(a).await.map(|_| ExitCode::SUCCESS),
-        Command::BenchServer { mode } => crate::bench::server(&mode).await.map(|_| ExitCode::SUCCESS),
+        Command::BenchServer { mode } => {
+            crate::bench::server(&mode).await.map(|_| ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -152,17 +152,28 @@ pub fn load(
     env: impl IntoIterator<Item = (String, String)>,
     flags: toml::Table,
 ) -> anyhow::Result<Config> {
-    let env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("KINFOLD_")).collect();
-    let file = file
-        .map(Path::to_path_buf)
-        .or_else(|| env.iter().find(|(k, _)| k == CONFIG_VAR).map(|(_, v)| PathBuf::from(v)));
+    let env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("KINFOLD_"))
+        .collect();
+    let file = file.map(Path::to_path_buf).or_else(|| {
+        env.iter()
+            .find(|(k, _)| k == CONFIG_VAR)
+            .map(|(_, v)| PathBuf::from(v))
+    });
     let mut table = match &file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
-            let t: toml::Table = toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
+            let t: toml::Table = toml::from_str(&text)
+                .with_context(|| format!("parsing config file {}", path.display()))?;
             for key in t.keys() {
                 if !FIELDS.iter().any(|(f, _)| f == key) {
-                    bail!("unknown setting `{key}` in {}; known settings: {}", path.display(), known());
+                    bail!(
+                        "unknown setting `{key}` in {}; known settings: {}",
+                        path.display(),
+                        known()
+                    );
                 }
             }
             t
@@ -175,14 +186,19 @@ pub fn load(
         }
         let key = var.trim_start_matches("KINFOLD_").to_ascii_lowercase();
         let Some((_, kind)) = FIELDS.iter().find(|(f, _)| *f == key) else {
-            bail!("unknown environment variable {var}; known: {}", known_vars());
+            bail!(
+                "unknown environment variable {var}; known: {}",
+                known_vars()
+            );
         };
         table.insert(key, env_value(&var, &value, *kind)?);
     }
     for (k, v) in flags {
         table.insert(k, v);
     }
-    let config: Config = toml::Value::Table(table).try_into().context("invalid configuration")?;
+    let config: Config = toml::Value::Table(table)
+        .try_into()
+        .context("invalid configuration")?;
     config.validate()?;
     Ok(config)
 }
@@ -190,24 +206,41 @@ pub fn load(
 fn env_value(var: &str, value: &str, kind: Kind) -> anyhow::Result<toml::Value> {
     Ok(match kind {
         Kind::Str => toml::Value::String(value.to_owned()),
-        Kind::Int => toml::Value::Integer(value.trim().parse().with_context(|| format!("{var} must be a whole number"))?),
+        Kind::Int => toml::Value::Integer(
+            value
+                .trim()
+                .parse()
+                .with_context(|| format!("{var} must be a whole number"))?,
+        ),
         Kind::Bool => toml::Value::Boolean(match value.trim() {
             "true" | "1" | "yes" => true,
             "false" | "0" | "no" => false,
             _ => bail!("{var} must be true or false"),
         }),
         Kind::List => toml::Value::Array(
-            value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.into()))
+                .collect(),
         ),
     })
 }
 
 fn known() -> String {
-    FIELDS.iter().map(|(f, _)| *f).collect::<Vec<_>>().join(", ")
+    FIELDS
+        .iter()
+        .map(|(f, _)| *f)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn known_vars() -> String {
-    let mut v: Vec<String> = FIELDS.iter().map(|(f, _)| format!("KINFOLD_{}", f.to_ascii_uppercase())).collect();
+    let mut v: Vec<String> = FIELDS
+        .iter()
+        .map(|(f, _)| format!("KINFOLD_{}", f.to_ascii_uppercase()))
+        .collect();
     v.push(CONFIG_VAR.into());
     v.join(", ")
 }
@@ -216,7 +249,8 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         self.socket_addr().context("addr")?;
         if let Some(r) = &self.redirect_addr {
-            r.parse::<SocketAddr>().with_context(|| format!("redirect_addr `{r}` is not HOST:PORT"))?;
+            r.parse::<SocketAddr>()
+                .with_context(|| format!("redirect_addr `{r}` is not HOST:PORT"))?;
         }
         self.proxies()?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
@@ -235,7 +269,12 @@ impl Config {
     }
 
     pub fn socket_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.addr.parse().with_context(|| format!("`{}` is not HOST:PORT (an IP address and a port)", self.addr))
+        self.addr.parse().with_context(|| {
+            format!(
+                "`{}` is not HOST:PORT (an IP address and a port)",
+                self.addr
+            )
+        })
     }
 
     pub fn proxies(&self) -> anyhow::Result<Vec<ipnet::IpNet>> {
@@ -261,7 +300,9 @@ impl Config {
     }
 
     pub fn master_key_path(&self) -> PathBuf {
-        self.master_key_file.clone().unwrap_or_else(|| self.data.join("master.key"))
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data.join("master.key"))
     }
 
     /// TOML with secrets replaced by `********`.
@@ -316,13 +357,27 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn fields_table_matches_struct() {
-        let v = toml::Value::try_from(Config { tls_cert: Some("c".into()), tls_key: Some("k".into()), redirect_addr: Some("r".into()), public_url: Some("u".into()), master_key_file: Some("m".into()), master_key: Some(Secret("x".into())), ..Default::default() });
-        let keys: Vec<String> = v.ok().and_then(|v| v.as_table().map(|t| t.keys().cloned().collect())).unwrap_or_default();
+        let v = toml::Value::try_from(Config {
+            tls_cert: Some("c".into()),
+            tls_key: Some("k".into()),
+            redirect_addr: Some("r".into()),
+            public_url: Some("u".into()),
+            master_key_file: Some("m".into()),
+            master_key: Some(Secret("x".into())),
+            ..Default::default()
+        });
+        let keys: Vec<String> = v
+            .ok()
+            .and_then(|v| v.as_table().map(|t| t.keys().cloned().collect()))
+            .unwrap_or_default();
         let mut expected: Vec<String> = FIELDS.iter().map(|(f, _)| f.to_string()).collect();
         expected.sort();
         let mut keys = keys;
@@ -332,14 +387,40 @@ mod tests {
 
     #[test]
     fn env_overrides_and_typos() -> anyhow::Result<()> {
-        let c = load(None, env(&[("KINFOLD_SESSION_IDLE_TIMEOUT", "3s"), ("KINFOLD_MAX_SESSIONS_PER_USER", "2"), ("KINFOLD_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1"), ("PATH", "/bin")]), toml::Table::new())?;
+        let c = load(
+            None,
+            env(&[
+                ("KINFOLD_SESSION_IDLE_TIMEOUT", "3s"),
+                ("KINFOLD_MAX_SESSIONS_PER_USER", "2"),
+                ("KINFOLD_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1"),
+                ("PATH", "/bin"),
+            ]),
+            toml::Table::new(),
+        )?;
         assert_eq!(c.session_idle_timeout, Duration::from_secs(3));
         assert_eq!(c.max_sessions_per_user, 2);
         assert_eq!(c.proxies()?.len(), 2);
-        let err = load(None, env(&[("KINFOLD_SESSION_IDLE_TIMOUT", "3s")]), toml::Table::new());
-        assert!(format!("{:?}", err.err()).contains("KINFOLD_SESSION_IDLE_TIMOUT"), "error lists the known names");
-        assert!(load(None, env(&[("KINFOLD_MAX_SESSIONS_PER_USER", "many")]), toml::Table::new()).is_err());
-        assert!(load(None, env(&[("KINFOLD_SESSION_IDLE_TIMEOUT", "soon")]), toml::Table::new()).is_err());
+        let err = load(
+            None,
+            env(&[("KINFOLD_SESSION_IDLE_TIMOUT", "3s")]),
+            toml::Table::new(),
+        );
+        assert!(
+            format!("{:?}", err.err()).contains("KINFOLD_SESSION_IDLE_TIMOUT"),
+            "error lists the known names"
+        );
+        assert!(load(
+            None,
+            env(&[("KINFOLD_MAX_SESSIONS_PER_USER", "many")]),
+            toml::Table::new()
+        )
+        .is_err());
+        assert!(load(
+            None,
+            env(&[("KINFOLD_SESSION_IDLE_TIMEOUT", "soon")]),
+            toml::Table::new()
+        )
+        .is_err());
         Ok(())
     }
 
@@ -348,14 +429,26 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let p = dir.path().join("k.toml");
         std::fs::write(&p, "session_idle_timout = \"1h\"\n")?;
-        let err = load(Some(&p), Vec::new(), toml::Table::new()).err().map(|e| format!("{e:#}")).unwrap_or_default();
-        assert!(err.contains("unknown setting `session_idle_timout`"), "{err}");
-        std::fs::write(&p, "session_idle_timeout = \"1h\"\nmaster_key = \"c2VjcmV0\"\n")?;
+        let err = load(Some(&p), Vec::new(), toml::Table::new())
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(
+            err.contains("unknown setting `session_idle_timout`"),
+            "{err}"
+        );
+        std::fs::write(
+            &p,
+            "session_idle_timeout = \"1h\"\nmaster_key = \"c2VjcmV0\"\n",
+        )?;
         let c = load(Some(&p), Vec::new(), toml::Table::new())?;
         assert_eq!(c.session_idle_timeout, Duration::from_secs(3600));
         assert!(!c.masked_toml().contains("c2VjcmV0"));
         assert!(c.masked_toml().contains("********"));
-        assert!(!format!("{c:?}").contains("c2VjcmV0"), "Debug hides the key");
+        assert!(
+            !format!("{c:?}").contains("c2VjcmV0"),
+            "Debug hides the key"
+        );
         Ok(())
     }
 }

@@ -41,7 +41,10 @@ pub struct UserCredentials {
 
 impl std::fmt::Debug for UserCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserCredentials").field("role", &self.role).field("email", &self.email).finish_non_exhaustive()
+        f.debug_struct("UserCredentials")
+            .field("role", &self.role)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
     }
 }
 
@@ -81,18 +84,30 @@ const CENTERS: [DemoCenter; 2] = [
 fn demo_password() -> String {
     let raw = kinfold_crypto::token::random_bytes::<10>();
     let s = data_encoding::BASE32_NOPAD.encode(&raw).to_lowercase();
-    s.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("-")
+    s.as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 async fn seed(core: &Core) -> anyhow::Result<Vec<TenantCredentials>> {
     let mut out = Vec::new();
     for c in &CENTERS {
-        let (tenant, scope) = core.create_tenant(c.slug, c.name).await.with_context(|| format!("creating {}", c.slug))?;
+        let (tenant, scope) = core
+            .create_tenant(c.slug, c.name)
+            .await
+            .with_context(|| format!("creating {}", c.slug))?;
         let mut users = Vec::new();
         for (name, local, role) in &c.people {
             let email = format!("{local}@{}", c.domain);
             let password = demo_password();
-            let draft = UserDraft { email: email.clone(), name: (*name).into(), role: *role, password: Some(Password::new(password.clone())) };
+            let draft = UserDraft {
+                email: email.clone(),
+                name: (*name).into(),
+                role: *role,
+                password: Some(Password::new(password.clone())),
+            };
             let (user, _) = core.create_user(&scope, draft, "demo").await?;
             let totp_secret = if role.is_staff() {
                 let (secret, _codes) = core.provision_totp(&scope, &user).await?;
@@ -100,9 +115,19 @@ async fn seed(core: &Core) -> anyhow::Result<Vec<TenantCredentials>> {
             } else {
                 None
             };
-            users.push(UserCredentials { role: role.as_str().into(), name: (*name).into(), email, password, totp_secret });
+            users.push(UserCredentials {
+                role: role.as_str().into(),
+                name: (*name).into(),
+                email,
+                password,
+                totp_secret,
+            });
         }
-        out.push(TenantCredentials { slug: tenant.slug, name: tenant.name, users });
+        out.push(TenantCredentials {
+            slug: tenant.slug,
+            name: tenant.name,
+            users,
+        });
     }
     Ok(out)
 }
@@ -111,7 +136,8 @@ async fn seed(core: &Core) -> anyhow::Result<Vec<TenantCredentials>> {
 pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
-    kinfold_crypto::keyring::write_private(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    kinfold_crypto::keyring::write_private(&tmp, bytes)
+        .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
@@ -125,25 +151,44 @@ pub async fn run(mut config: Config, tls: bool) -> anyhow::Result<()> {
         config.tls_key = Some(files.key);
         let addr = config.socket_addr()?;
         if config.redirect_addr.is_none() {
-            config.redirect_addr = Some(std::net::SocketAddr::new(addr.ip(), addr.port().saturating_add(1)).to_string());
+            config.redirect_addr = Some(
+                std::net::SocketAddr::new(addr.ip(), addr.port().saturating_add(1)).to_string(),
+            );
         }
         if config.public_url.is_none() {
             config.public_url = Some(format!("https://localhost:{}", addr.port()));
         }
-        banner.push(format!("Local CA (trust it to avoid warnings): {}", files.ca.display()));
+        banner.push(format!(
+            "Local CA (trust it to avoid warnings): {}",
+            files.ca.display()
+        ));
     }
     let rt = runtime::open(config, KeyPolicy::CreateIfNew).await?;
     rt.start().await?;
 
     let path = rt.config.data.join(CREDENTIALS);
     let base_url = rt.config.public_url();
-    let ca_path = rt.config.tls_cert.as_ref().map(|_| rt.config.data.join("tls").join("ca.pem").display().to_string());
+    let ca_path = rt.config.tls_cert.as_ref().map(|_| {
+        rt.config
+            .data
+            .join("tls")
+            .join("ca.pem")
+            .display()
+            .to_string()
+    });
     let existing = rt.core.store().tenants().await?;
     let creds = if existing.is_empty() {
         tracing::info!("seeding the demo tenants");
-        Some(Credentials { base_url, ca_path, tenants: seed(&rt.core).await? })
+        Some(Credentials {
+            base_url,
+            ca_path,
+            tenants: seed(&rt.core).await?,
+        })
     } else {
-        match std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<Credentials>(&t).ok()) {
+        match std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Credentials>(&t).ok())
+        {
             Some(mut c) => {
                 c.base_url = base_url;
                 c.ca_path = ca_path;
@@ -159,7 +204,10 @@ pub async fn run(mut config: Config, tls: bool) -> anyhow::Result<()> {
         write_private_atomic(&path, serde_json::to_string_pretty(&c)?.as_bytes())?;
         banner.push(format!("Demo sign-in credentials: {}", path.display()));
         if let Some(t) = c.tenants.first() {
-            banner.push(format!("Sign in at /login with center `{}` and a user from that file.", t.slug));
+            banner.push(format!(
+                "Sign in at /login with center `{}` and a user from that file.",
+                t.slug
+            ));
         }
     }
     crate::serve::serve(rt, Some(banner)).await

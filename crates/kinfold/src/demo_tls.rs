@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
 
 pub struct TlsFiles {
     pub ca: PathBuf,
@@ -14,7 +17,11 @@ pub struct TlsFiles {
 }
 
 pub fn ensure(dir: &Path) -> anyhow::Result<TlsFiles> {
-    let files = TlsFiles { ca: dir.join("ca.pem"), cert: dir.join("server.pem"), key: dir.join("server-key.pem") };
+    let files = TlsFiles {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("server.pem"),
+        key: dir.join("server-key.pem"),
+    };
     if files.ca.exists() && files.cert.exists() && files.key.exists() {
         return Ok(files);
     }
@@ -24,15 +31,26 @@ pub fn ensure(dir: &Path) -> anyhow::Result<TlsFiles> {
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "Kinfold demo local CA");
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca.distinguished_name
+        .push(DnType::CommonName, "Kinfold demo local CA");
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     ca.not_before = now - time::Duration::days(1);
     ca.not_after = now + time::Duration::days(3650);
     let ca_cert = ca.self_signed(&ca_key)?;
 
     let key = KeyPair::generate()?;
-    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()])?;
-    params.distinguished_name.push(DnType::CommonName, "localhost");
+    let mut params = CertificateParams::new(vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ])?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.not_before = now - time::Duration::days(1);
@@ -40,7 +58,8 @@ pub fn ensure(dir: &Path) -> anyhow::Result<TlsFiles> {
     params.not_after = now + time::Duration::days(397);
     let cert = params.signed_by(&key, &ca_cert, &ca_key)?;
 
-    std::fs::write(&files.ca, ca_cert.pem()).with_context(|| format!("writing {}", files.ca.display()))?;
+    std::fs::write(&files.ca, ca_cert.pem())
+        .with_context(|| format!("writing {}", files.ca.display()))?;
     std::fs::write(&files.cert, format!("{}{}", cert.pem(), ca_cert.pem()))?;
     let _ = std::fs::remove_file(&files.key);
     kinfold_crypto::keyring::write_private(&files.key, key.serialize_pem().as_bytes())?;

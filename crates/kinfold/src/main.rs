@@ -1,5 +1,6 @@
 //! The `kinfold` binary: command-line interface and wiring.
 
+mod bench;
 mod cli;
 mod commands;
 mod config;
@@ -8,13 +9,15 @@ mod demo_tls;
 mod runtime;
 mod serve;
 mod verify;
-mod bench;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

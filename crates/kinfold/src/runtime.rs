@@ -24,7 +24,8 @@ pub enum KeyPolicy {
 }
 
 pub fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Logs go to stderr only, never to a file in the data directory.
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
@@ -62,9 +63,16 @@ pub fn master_key(config: &Config, policy: KeyPolicy) -> anyhow::Result<MasterKe
         return Ok(key);
     }
     if db.exists() {
-        bail!("{} exists but its master key {} is missing", db.display(), path.display());
+        bail!(
+            "{} exists but its master key {} is missing",
+            db.display(),
+            path.display()
+        );
     }
-    bail!("no master key at {}; start `kinfold serve` or `kinfold demo` once to create one", path.display())
+    bail!(
+        "no master key at {}; start `kinfold serve` or `kinfold demo` once to create one",
+        path.display()
+    )
 }
 
 pub async fn open(config: Config, policy: KeyPolicy) -> anyhow::Result<Runtime> {
@@ -72,7 +80,12 @@ pub async fn open(config: Config, policy: KeyPolicy) -> anyhow::Result<Runtime> 
     ensure_dir(&config.data)?;
     let store = SqliteStore::open(&config.data, &key, config.db_readers)
         .await
-        .with_context(|| format!("opening the database in {} (is the master key right?)", config.data.display()))?;
+        .with_context(|| {
+            format!(
+                "opening the database in {} (is the master key right?)",
+                config.data.display()
+            )
+        })?;
     restrict_db_files(&config.data);
     let store: Arc<dyn Store> = Arc::new(store);
     let core = Core::new(store, key, Arc::new(SystemClock), config.core_settings());
@@ -83,7 +96,10 @@ impl Runtime {
     /// Migrates (unless told not to) and records `started`.
     pub async fn start(&self) -> anyhow::Result<()> {
         if self.config.migrate_on_start {
-            self.core.start(env!("CARGO_PKG_VERSION"), &self.config.digest()).await.context("starting")?;
+            self.core
+                .start(env!("CARGO_PKG_VERSION"), &self.config.digest())
+                .await
+                .context("starting")?;
         } else if !self.core.store().ready().await? {
             bail!("migrations are pending; run `kinfold migrate`");
         }

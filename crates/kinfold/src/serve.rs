@@ -76,14 +76,24 @@ fn print_banner(url: &str, banner: Option<Vec<String>>) {
     }
 }
 
-async fn serve_plain(app: Router, addr: SocketAddr, stop: watch::Receiver<bool>, banner: Option<Vec<String>>) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+async fn serve_plain(
+    app: Router,
+    addr: SocketAddr,
+    stop: watch::Receiver<bool>,
+    banner: Option<Vec<String>>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
     let bound = listener.local_addr()?;
     print_banner(&format!("http://{bound}"), banner);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(stopped(stop))
-        .await
-        .context("serving")
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopped(stop))
+    .await
+    .context("serving")
 }
 
 async fn serve_tls(
@@ -98,34 +108,63 @@ async fn serve_tls(
     };
     let tls = kinfold_server::tls::server_config(cert, key, config.tls12)?;
     let handle = axum_server::Handle::new();
-    let server = axum_server::bind_rustls(addr, axum_server::tls_rustls::RustlsConfig::from_config(tls))
-        .handle(handle.clone())
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>());
+    let server = axum_server::bind_rustls(
+        addr,
+        axum_server::tls_rustls::RustlsConfig::from_config(tls),
+    )
+    .handle(handle.clone())
+    .serve(app.into_make_service_with_connect_info::<SocketAddr>());
     let server = tokio::spawn(server);
-    let bound = handle.listening().await.context("binding the HTTPS listener")?;
+    let bound = handle
+        .listening()
+        .await
+        .context("binding the HTTPS listener")?;
 
     let redirect = match &config.redirect_addr {
         Some(r) => {
             let raddr: SocketAddr = r.parse().with_context(|| format!("redirect_addr `{r}`"))?;
-            let listener = tokio::net::TcpListener::bind(raddr).await.with_context(|| format!("binding {raddr}"))?;
+            let listener = tokio::net::TcpListener::bind(raddr)
+                .await
+                .with_context(|| format!("binding {raddr}"))?;
             let canonical = url_host(&config.public_url()).unwrap_or_else(|| "localhost".into());
-            let mut hosts = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into(), canonical.clone()];
+            let mut hosts = vec![
+                "localhost".to_string(),
+                "127.0.0.1".into(),
+                "::1".into(),
+                canonical.clone(),
+            ];
             hosts.push(bound.ip().to_string());
             let app = kinfold_server::tls::redirect_app(hosts, canonical, bound.port());
-            say(format!("HTTP on http://{} redirects to HTTPS", listener.local_addr()?));
+            say(format!(
+                "HTTP on http://{} redirects to HTTPS",
+                listener.local_addr()?
+            ));
             let stop = stop.clone();
-            Some(tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped(stop)).await }))
+            Some(tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped(stop))
+                    .await
+            }))
         }
         None => None,
     };
-    let host = if bound.ip().is_loopback() { "localhost".to_string() } else { bound.ip().to_string() };
+    let host = if bound.ip().is_loopback() {
+        "localhost".to_string()
+    } else {
+        bound.ip().to_string()
+    };
     print_banner(&format!("https://{host}:{}", bound.port()), banner);
 
     stopped(stop).await;
     handle.graceful_shutdown(Some(Duration::from_secs(30)));
-    server.await.context("HTTPS task")?.context("serving HTTPS")?;
+    server
+        .await
+        .context("HTTPS task")?
+        .context("serving HTTPS")?;
     if let Some(r) = redirect {
-        r.await.context("redirect task")?.context("serving redirects")?;
+        r.await
+            .context("redirect task")?
+            .context("serving redirects")?;
     }
     Ok(())
 }
@@ -137,7 +176,11 @@ pub fn url_host(url: &str) -> Option<String> {
     let host = if let Some(v6) = authority.strip_prefix('[') {
         v6.split(']').next()?.to_owned()
     } else {
-        authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority).to_owned()
+        authority
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(authority)
+            .to_owned()
     };
     Some(host.to_ascii_lowercase())
 }

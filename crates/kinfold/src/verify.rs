@@ -18,11 +18,19 @@ struct Export {
     checkpoints: Vec<Checkpoint>,
 }
 
-pub async fn verify_audit(rt: &Runtime, tenant: &str, exported: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn verify_audit(
+    rt: &Runtime,
+    tenant: &str,
+    exported: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     let chain = if tenant == SYSTEM_CHAIN {
         SYSTEM_CHAIN.to_owned()
     } else {
-        let (_, scope) = rt.core.tenant(tenant).await.with_context(|| format!("tenant `{tenant}`"))?;
+        let (_, scope) = rt
+            .core
+            .tenant(tenant)
+            .await
+            .with_context(|| format!("tenant `{tenant}`"))?;
         scope.chain()
     };
     let store = rt.core.store();
@@ -31,11 +39,21 @@ pub async fn verify_audit(rt: &Runtime, tenant: &str, exported: Option<&Path>) -
     // Keys are trusted from the database; exported checkpoints must be signed by one of them.
     let keys = rt.core.keys().public_keys().await?;
     if let Some(path) = exported {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let export: Export = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        anyhow::ensure!(export.chain == chain, "{} holds checkpoints of another chain", path.display());
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let export: Export =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        anyhow::ensure!(
+            export.chain == chain,
+            "{} holds checkpoints of another chain",
+            path.display()
+        );
         for k in &export.public_keys {
-            anyhow::ensure!(keys.contains(k), "{} names a signing key this database never had", path.display());
+            anyhow::ensure!(
+                keys.contains(k),
+                "{} names a signing key this database never had",
+                path.display()
+            );
         }
         for cp in export.checkpoints {
             if !checkpoints.contains(&cp) {

@@ -27,13 +27,33 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
     UserId::parse(raw).ok_or_else(|| CoreError::NotFound("user").into())
 }
 
-pub async fn reset_mfa(State(st): State<AppState>, Auth(actor): Auth, client: Client, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let token = st.core.reset_mfa(&actor, user_id(&id)?, client.info()).await?;
-    let url = format!("{}/enroll/{}", st.web.public_url.trim_end_matches('/'), token.expose());
+pub async fn reset_mfa(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let token = st
+        .core
+        .reset_mfa(&actor, user_id(&id)?, client.info())
+        .await?;
+    let url = format!(
+        "{}/enroll/{}",
+        st.web.public_url.trim_end_matches('/'),
+        token.expose()
+    );
     Ok(axum::Json(json!({"enrollment_url": url})).into_response())
 }
 
-pub async fn revoke_sessions(State(st): State<AppState>, Auth(actor): Auth, client: Client, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let n = st.core.revoke_user_sessions(&actor, user_id(&id)?, client.info()).await?;
+pub async fn revoke_sessions(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let n = st
+        .core
+        .revoke_user_sessions(&actor, user_id(&id)?, client.info())
+        .await?;
     Ok(axum::Json(json!({"revoked": n})).into_response())
 }

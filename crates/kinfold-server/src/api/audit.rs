@@ -26,33 +26,63 @@ pub struct AuditParams {
     limit: Option<u32>,
 }
 
-pub async fn list(State(st): State<AppState>, Auth(actor): Auth, params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>) -> Result<Response, ApiError> {
+pub async fn list(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
     actor.require_admin()?;
-    let Query(p) = params.map_err(|e| ApiError::http(e.status(), "invalid_input", e.body_text()))?;
+    let Query(p) =
+        params.map_err(|e| ApiError::http(e.status(), "invalid_input", e.body_text()))?;
     let category = match p.category.as_deref().filter(|c| !c.is_empty()) {
-        Some(c) => Some(Category::parse(c).ok_or_else(|| CoreError::invalid("category", "unknown category"))?.as_str().to_owned()),
+        Some(c) => Some(
+            Category::parse(c)
+                .ok_or_else(|| CoreError::invalid("category", "unknown category"))?
+                .as_str()
+                .to_owned(),
+        ),
         None => None,
     };
     let before_seq = match p.cursor.as_deref().filter(|c| !c.is_empty()) {
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| CoreError::invalid("cursor", "malformed cursor"))?),
+        Some(c) => {
+            Some(decode_cursor(c).ok_or_else(|| CoreError::invalid("cursor", "malformed cursor"))?)
+        }
         None => None,
     };
     let limit = p.limit.unwrap_or(PAGE).clamp(50, 500);
     let q = AuditQuery {
         category,
-        since_ms: p.since.as_deref().filter(|s| !s.is_empty()).map(|s| parse_rfc3339("since", s)).transpose()?,
-        until_ms: p.until.as_deref().filter(|s| !s.is_empty()).map(|s| parse_rfc3339("until", s)).transpose()?,
+        since_ms: p
+            .since
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| parse_rfc3339("since", s))
+            .transpose()?,
+        until_ms: p
+            .until
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| parse_rfc3339("until", s))
+            .transpose()?,
         before_seq,
         limit,
     };
-    let entries = st.core.store().audit_page(&actor.scope.chain(), &q).await.map_err(CoreError::from)?;
-    let next = (entries.len() == limit as usize).then(|| entries.last().map(|e| encode_cursor(e.seq))).flatten();
+    let entries = st
+        .core
+        .store()
+        .audit_page(&actor.scope.chain(), &q)
+        .await
+        .map_err(CoreError::from)?;
+    let next = (entries.len() == limit as usize)
+        .then(|| entries.last().map(|e| encode_cursor(e.seq)))
+        .flatten();
     let items: Vec<_> = entries.iter().map(entry_json).collect();
     Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
 }
 
 pub fn entry_json(e: &Entry) -> serde_json::Value {
-    let event: serde_json::Value = serde_json::from_str(&e.event).unwrap_or(serde_json::Value::Null);
+    let event: serde_json::Value =
+        serde_json::from_str(&e.event).unwrap_or(serde_json::Value::Null);
     json!({
         "seq": e.seq,
         "at": rfc3339(e.at_ms),
@@ -73,16 +103,30 @@ fn encode_cursor(seq: i64) -> String {
 }
 
 fn decode_cursor(c: &str) -> Option<i64> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
-    String::from_utf8(raw).ok()?.strip_prefix("seq:")?.parse().ok()
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()?;
+    String::from_utf8(raw)
+        .ok()?
+        .strip_prefix("seq:")?
+        .parse()
+        .ok()
 }
 
 /// Everything needed to verify this tenant's chain offline later: the checkpoints and the
 /// public keys that signed them.
-pub async fn checkpoints(State(st): State<AppState>, Auth(actor): Auth) -> Result<Response, ApiError> {
+pub async fn checkpoints(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<Response, ApiError> {
     actor.require_admin()?;
     let chain = actor.scope.chain();
-    let cps = st.core.store().checkpoints(&chain).await.map_err(CoreError::from)?;
+    let cps = st
+        .core
+        .store()
+        .checkpoints(&chain)
+        .await
+        .map_err(CoreError::from)?;
     let keys = st.core.keys().public_keys().await?;
     Ok(axum::Json(json!({"tenant": actor.tenant.slug, "chain": chain, "public_keys": keys, "checkpoints": cps})).into_response())
 }
@@ -90,5 +134,8 @@ pub async fn checkpoints(State(st): State<AppState>, Auth(actor): Auth) -> Resul
 pub async fn public_key(State(st): State<AppState>) -> Result<Response, ApiError> {
     let signer = st.core.keys().signer().await?;
     let keys = st.core.keys().public_keys().await?;
-    Ok(axum::Json(json!({"algorithm": "Ed25519", "public_key": signer.public_base64(), "all_keys": keys})).into_response())
+    Ok(axum::Json(
+        json!({"algorithm": "Ed25519", "public_key": signer.public_base64(), "all_keys": keys}),
+    )
+    .into_response())
 }

@@ -12,16 +12,33 @@ use crate::{ApiError, AppState};
 
 const MAX_REPORT: usize = 16 * 1024;
 
-pub async fn report(State(st): State<AppState>, client: Client, body: Bytes) -> Result<Response, ApiError> {
+pub async fn report(
+    State(st): State<AppState>,
+    client: Client,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     if body.len() > MAX_REPORT {
-        return Err(ApiError::http(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "a report may be at most 16 KiB"));
+        return Err(ApiError::http(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "a report may be at most 16 KiB",
+        ));
     }
     let ip = client.info().ip.clone().unwrap_or_default();
     if st.csp_limiter.check_key(&ip).is_err() {
-        return Err(ApiError::http(StatusCode::TOO_MANY_REQUESTS, "throttled", "too many reports"));
+        return Err(ApiError::http(
+            StatusCode::TOO_MANY_REQUESTS,
+            "throttled",
+            "too many reports",
+        ));
     }
-    let parsed: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|_| ApiError::http(StatusCode::BAD_REQUEST, "invalid_json", "a report must be JSON"))?;
+    let parsed: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+        ApiError::http(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "a report must be JSON",
+        )
+    })?;
     tracing::warn!(report = %parsed, "CSP violation reported");
     st.core
         .store()

@@ -18,7 +18,10 @@ pub struct BeginBody {
     token: String,
 }
 
-pub async fn begin(State(st): State<AppState>, Json(b): Json<BeginBody>) -> Result<Response, ApiError> {
+pub async fn begin(
+    State(st): State<AppState>,
+    Json(b): Json<BeginBody>,
+) -> Result<Response, ApiError> {
     let (offer, _, _) = st.core.enrollment_begin(&b.token).await?;
     Ok(axum::Json(offer_json(&offer)).into_response())
 }
@@ -31,9 +34,17 @@ pub struct ConfirmBody {
     password: String,
 }
 
-pub async fn confirm(State(st): State<AppState>, client: Client, Json(b): Json<ConfirmBody>) -> Result<Response, ApiError> {
-    let enrolled = st.core.enrollment_confirm(&b.token, &b.code, Password::new(b.password), client.info()).await?;
-    let body = json!({"recovery_codes": enrolled.recovery_codes, "signed_in": enrolled.session.is_some()});
+pub async fn confirm(
+    State(st): State<AppState>,
+    client: Client,
+    Json(b): Json<ConfirmBody>,
+) -> Result<Response, ApiError> {
+    let enrolled = st
+        .core
+        .enrollment_confirm(&b.token, &b.code, Password::new(b.password), client.info())
+        .await?;
+    let body =
+        json!({"recovery_codes": enrolled.recovery_codes, "signed_in": enrolled.session.is_some()});
     let resp = axum::Json(body).into_response();
     Ok(match enrolled.session {
         Some(issued) => with_cookie(resp, cookie_for(&issued, client.0.https)),

@@ -24,7 +24,10 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/csp-reports", post(csp::report))
-        .route("/api/v1/sessions", post(sessions::create).get(sessions::list))
+        .route(
+            "/api/v1/sessions",
+            post(sessions::create).get(sessions::list),
+        )
         .route("/api/v1/sessions/mfa", post(sessions::mfa))
         .route("/api/v1/sessions/{id}", delete(sessions::revoke))
         .route("/api/v1/me", get(account::me))
@@ -35,7 +38,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/enrollment/confirm", post(enrollment::confirm))
         .route("/api/v1/users", get(admin::users))
         .route("/api/v1/users/{id}/mfa/reset", post(admin::reset_mfa))
-        .route("/api/v1/users/{id}/sessions", delete(admin::revoke_sessions))
+        .route(
+            "/api/v1/users/{id}/sessions",
+            delete(admin::revoke_sessions),
+        )
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/audit/checkpoints", get(audit::checkpoints))
         .route("/api/v1/audit/public-key", get(audit::public_key))
@@ -48,10 +54,20 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.core.store().ready().await {
         Ok(true) => axum::Json(json!({"status": "ready"})).into_response(),
-        Ok(false) => ApiError::http(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "migrations are pending").into_response(),
+        Ok(false) => ApiError::http(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "migrations are pending",
+        )
+        .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "readiness check failed");
-            ApiError::http(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the database is unreachable").into_response()
+            ApiError::http(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "the database is unreachable",
+            )
+            .into_response()
         }
     }
 }
@@ -65,7 +81,8 @@ pub async fn not_found() -> ApiError {
 pub fn session_cookie(token: &str, https: bool, max_age_secs: i64) -> HeaderValue {
     let name = crate::extract::cookie_name(https);
     let secure = if https { "; Secure" } else { "" };
-    let v = format!("{name}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}");
+    let v =
+        format!("{name}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}");
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -81,12 +98,17 @@ pub fn with_cookie(mut resp: Response, cookie: HeaderValue) -> Response {
 pub fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
 pub fn parse_rfc3339(field: &'static str, s: &str) -> Result<i64, ApiError> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
-        .map_err(|_| kinfold_core::CoreError::invalid(field, "must be an RFC 3339 timestamp").into())
+        .map_err(|_| {
+            kinfold_core::CoreError::invalid(field, "must be an RFC 3339 timestamp").into()
+        })
 }

@@ -19,12 +19,26 @@ pub struct SignInBody {
     password: String,
 }
 
-pub async fn create(State(st): State<AppState>, client: Client, Json(b): Json<SignInBody>) -> Result<Response, ApiError> {
-    match st.core.sign_in(&b.tenant, &b.email, Password::new(b.password), client.info()).await? {
-        SignIn::MfaRequired { mfa_token } => {
-            Ok(axum::Json(json!({"mfa_required": true, "mfa_token": mfa_token.expose()})).into_response())
-        }
-        SignIn::SignedIn(issued) => Ok(signed_in(issued, client.0.https, true)),
+pub async fn create(
+    State(st): State<AppState>,
+    client: Client,
+    Json(b): Json<SignInBody>,
+) -> Result<Response, ApiError> {
+    match st
+        .core
+        .sign_in(
+            &b.tenant,
+            &b.email,
+            Password::new(b.password),
+            client.info(),
+        )
+        .await?
+    {
+        SignIn::MfaRequired { mfa_token } => Ok(axum::Json(
+            json!({"mfa_required": true, "mfa_token": mfa_token.expose()}),
+        )
+        .into_response()),
+        SignIn::SignedIn(issued) => Ok(signed_in(*issued, client.0.https, true)),
     }
 }
 
@@ -35,8 +49,15 @@ pub struct MfaBody {
     code: String,
 }
 
-pub async fn mfa(State(st): State<AppState>, client: Client, Json(b): Json<MfaBody>) -> Result<Response, ApiError> {
-    let issued = st.core.sign_in_mfa(&b.mfa_token, &b.code, client.info()).await?;
+pub async fn mfa(
+    State(st): State<AppState>,
+    client: Client,
+    Json(b): Json<MfaBody>,
+) -> Result<Response, ApiError> {
+    let issued = st
+        .core
+        .sign_in_mfa(&b.mfa_token, &b.code, client.info())
+        .await?;
     Ok(signed_in(issued, client.0.https, false))
 }
 
@@ -82,10 +103,18 @@ pub async fn list(State(st): State<AppState>, Auth(actor): Auth) -> Result<Respo
     Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
 }
 
-pub async fn revoke(State(st): State<AppState>, Auth(actor): Auth, client: Client, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn revoke(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     if id == "current" {
         st.core.sign_out(&actor, client.info()).await?;
-        return Ok(with_cookie(StatusCode::NO_CONTENT.into_response(), clear_cookie(client.0.https)));
+        return Ok(with_cookie(
+            StatusCode::NO_CONTENT.into_response(),
+            clear_cookie(client.0.https),
+        ));
     }
     let id = SessionId::parse(&id).ok_or(kinfold_core::CoreError::NotFound("session"))?;
     st.core.revoke_my_session(&actor, id, client.info()).await?;

@@ -24,14 +24,20 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(pages::logout))
         .route("/account/sessions", get(pages::sessions))
         .route("/account/sessions/{id}/revoke", post(pages::revoke_session))
-        .route("/enroll/{token}", get(pages::enroll_form).post(pages::enroll))
+        .route(
+            "/enroll/{token}",
+            get(pages::enroll_form).post(pages::enroll),
+        )
         .route("/admin/audit", get(pages::audit))
         .route("/static/app.css", get(stylesheet))
 }
 
 async fn stylesheet() -> Response {
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
         include_str!("../../static/app.css"),
     )
         .into_response()
@@ -47,14 +53,29 @@ pub struct Page {
 impl FromRequestParts<AppState> for Page {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let nonce = parts.extensions.get::<CspNonce>().map(|n| n.0.clone()).unwrap_or_default();
-        let client = parts.extensions.get::<ClientContext>().cloned().unwrap_or_default();
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let nonce = parts
+            .extensions
+            .get::<CspNonce>()
+            .map(|n| n.0.clone())
+            .unwrap_or_default();
+        let client = parts
+            .extensions
+            .get::<ClientContext>()
+            .cloned()
+            .unwrap_or_default();
         let actor = match crate::extract::session_token(&parts.headers, client.https) {
             Some(t) => state.core.authenticate(&t, &client.info).await.ok(),
             None => None,
         };
-        Ok(Page { nonce, client, actor })
+        Ok(Page {
+            nonce,
+            client,
+            actor,
+        })
     }
 }
 

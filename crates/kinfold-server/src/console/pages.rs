@@ -11,8 +11,8 @@ use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 
 use super::Page;
-use crate::api::{clear_cookie, qr_svg, rfc3339, with_cookie};
 use crate::api::cookie_for;
+use crate::api::{clear_cookie, qr_svg, rfc3339, with_cookie};
 use crate::extract::Form;
 use crate::{ApiError, AppState};
 
@@ -75,12 +75,34 @@ pub struct LoginForm {
 }
 
 pub async fn login(State(st): State<AppState>, p: Page, Form(f): Form<LoginForm>) -> Response {
-    match st.core.sign_in(&f.tenant, &f.email, Password::new(f.password), &p.client.info).await {
-        Ok(SignIn::MfaRequired { mfa_token }) => page(&p, StatusCode::OK, "Verify", mfa_body(mfa_token.expose(), None)),
-        Ok(SignIn::SignedIn(issued)) => with_cookie(Redirect::to("/").into_response(), cookie_for(&issued, p.client.https)),
+    match st
+        .core
+        .sign_in(
+            &f.tenant,
+            &f.email,
+            Password::new(f.password),
+            &p.client.info,
+        )
+        .await
+    {
+        Ok(SignIn::MfaRequired { mfa_token }) => page(
+            &p,
+            StatusCode::OK,
+            "Verify",
+            mfa_body(mfa_token.expose(), None),
+        ),
+        Ok(SignIn::SignedIn(issued)) => with_cookie(
+            Redirect::to("/").into_response(),
+            cookie_for(&issued, p.client.https),
+        ),
         Err(e) => {
             let e = ApiError::from(e);
-            page(&p, e.status(), "Sign in", login_body(&f.tenant, &f.email, Some(&e)))
+            page(
+                &p,
+                e.status(),
+                "Sign in",
+                login_body(&f.tenant, &f.email, Some(&e)),
+            )
         }
     }
 }
@@ -108,8 +130,15 @@ pub struct MfaForm {
 }
 
 pub async fn login_mfa(State(st): State<AppState>, p: Page, Form(f): Form<MfaForm>) -> Response {
-    match st.core.sign_in_mfa(&f.mfa_token, &f.code, &p.client.info).await {
-        Ok(issued) => with_cookie(Redirect::to("/").into_response(), cookie_for(&issued, p.client.https)),
+    match st
+        .core
+        .sign_in_mfa(&f.mfa_token, &f.code, &p.client.info)
+        .await
+    {
+        Ok(issued) => with_cookie(
+            Redirect::to("/").into_response(),
+            cookie_for(&issued, p.client.https),
+        ),
         Err(CoreError::InvalidMfaToken) => {
             let e = ApiError::from(CoreError::InvalidMfaToken);
             page(&p, e.status(), "Sign in", login_body("", "", Some(&e)))
@@ -127,7 +156,10 @@ pub async fn logout(State(st): State<AppState>, p: Page) -> Response {
             tracing::warn!(error = %e, "sign-out failed");
         }
     }
-    with_cookie(Redirect::to("/login").into_response(), clear_cookie(p.client.https))
+    with_cookie(
+        Redirect::to("/login").into_response(),
+        clear_cookie(p.client.https),
+    )
 }
 
 pub async fn sessions(State(st): State<AppState>, p: Page) -> Response {
@@ -163,9 +195,15 @@ pub async fn sessions(State(st): State<AppState>, p: Page) -> Response {
     page(&p, StatusCode::OK, "My sessions", body)
 }
 
-pub async fn revoke_session(State(st): State<AppState>, p: Page, Path(id): Path<String>) -> Response {
+pub async fn revoke_session(
+    State(st): State<AppState>,
+    p: Page,
+    Path(id): Path<String>,
+) -> Response {
     let Some(a) = &p.actor else { return to_login() };
-    let Some(id) = SessionId::parse(&id) else { return ApiError::from(CoreError::NotFound("session")).into_response() };
+    let Some(id) = SessionId::parse(&id) else {
+        return ApiError::from(CoreError::NotFound("session")).into_response();
+    };
     match st.core.revoke_my_session(a, id, &p.client.info).await {
         Ok(()) => Redirect::to("/account/sessions").into_response(),
         Err(e) => ApiError::from(e).into_response(),
@@ -193,17 +231,30 @@ fn enroll_body(token: &str, offer: Option<(&str, &str, bool)>, err: Option<&ApiE
     }
 }
 
-pub async fn enroll_form(State(st): State<AppState>, p: Page, Path(token): Path<String>) -> Response {
+pub async fn enroll_form(
+    State(st): State<AppState>,
+    p: Page,
+    Path(token): Path<String>,
+) -> Response {
     match st.core.enrollment_begin(&token).await {
         Ok((offer, user, _)) => {
             let svg = qr_svg(&offer.otpauth_uri);
             let secret = offer.secret.to_base32();
-            let body = enroll_body(&token, Some((&svg, &secret, user.password_hash.is_none())), None);
+            let body = enroll_body(
+                &token,
+                Some((&svg, &secret, user.password_hash.is_none())),
+                None,
+            );
             page(&p, StatusCode::OK, "Enroll", body)
         }
         Err(e) => {
             let e = ApiError::from(e);
-            page(&p, e.status(), "Enroll", enroll_body(&token, None, Some(&e)))
+            page(
+                &p,
+                e.status(),
+                "Enroll",
+                enroll_body(&token, None, Some(&e)),
+            )
         }
     }
 }
@@ -214,8 +265,17 @@ pub struct EnrollForm {
     code: String,
 }
 
-pub async fn enroll(State(st): State<AppState>, p: Page, Path(token): Path<String>, Form(f): Form<EnrollForm>) -> Response {
-    match st.core.enrollment_confirm(&token, &f.code, Password::new(f.password), &p.client.info).await {
+pub async fn enroll(
+    State(st): State<AppState>,
+    p: Page,
+    Path(token): Path<String>,
+    Form(f): Form<EnrollForm>,
+) -> Response {
+    match st
+        .core
+        .enrollment_confirm(&token, &f.code, Password::new(f.password), &p.client.info)
+        .await
+    {
         Ok(enrolled) => {
             let body = html! {
                 div.card {
@@ -233,7 +293,12 @@ pub async fn enroll(State(st): State<AppState>, p: Page, Path(token): Path<Strin
         }
         Err(e) => {
             let e = ApiError::from(e);
-            page(&p, e.status(), "Enroll", enroll_body(&token, None, Some(&e)))
+            page(
+                &p,
+                e.status(),
+                "Enroll",
+                enroll_body(&token, None, Some(&e)),
+            )
         }
     }
 }
@@ -244,7 +309,10 @@ pub async fn audit(State(st): State<AppState>, p: Page) -> Response {
         let e = ApiError::from(e);
         return page(&p, e.status(), "Audit log", error_box(&e));
     }
-    let q = AuditQuery { limit: 100, ..Default::default() };
+    let q = AuditQuery {
+        limit: 100,
+        ..Default::default()
+    };
     let entries = match st.core.store().audit_page(&a.scope.chain(), &q).await {
         Ok(e) => e,
         Err(e) => return ApiError::from(CoreError::from(e)).into_response(),

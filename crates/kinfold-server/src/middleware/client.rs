@@ -19,14 +19,31 @@ pub struct ClientContext {
     pub https: bool,
 }
 
-pub async fn resolve_client(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let ctx = resolve(peer, req.headers(), state.web.tls, &state.web.trusted_proxies);
+pub async fn resolve_client(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let ctx = resolve(
+        peer,
+        req.headers(),
+        state.web.tls,
+        &state.web.trusted_proxies,
+    );
     req.extensions_mut().insert(ctx);
     next.run(req).await
 }
 
-pub fn resolve(peer: Option<IpAddr>, headers: &HeaderMap, tls: bool, trusted: &[IpNet]) -> ClientContext {
+pub fn resolve(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    tls: bool,
+    trusted: &[IpNet],
+) -> ClientContext {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     let mut ip = peer;
     let mut https = tls;
@@ -40,21 +57,50 @@ pub fn resolve(peer: Option<IpAddr>, headers: &HeaderMap, tls: bool, trusted: &[
             .flat_map(|v| v.split(','))
             .filter_map(|s| s.trim().parse().ok())
             .collect();
-        ip = Some(chain.iter().rev().find(|a| !is_trusted(a)).or(chain.first()).copied().unwrap_or(p));
-        if let Some(proto) = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
+        ip = Some(
+            chain
+                .iter()
+                .rev()
+                .find(|a| !is_trusted(a))
+                .or(chain.first())
+                .copied()
+                .unwrap_or(p),
+        );
+        if let Some(proto) = headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+        {
             https = proto.trim().eq_ignore_ascii_case("https");
         }
     }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let user_agent = header("user-agent").map(|ua| ua.chars().take(512).collect::<String>());
-    let hints = ["user-agent", "sec-ch-ua", "sec-ch-ua-platform", "sec-ch-ua-mobile", "accept-language"]
-        .iter()
-        .map(|h| header(h).unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("\n");
-    let device = kinfold_crypto::token::sha256_hex(hints.as_bytes()).chars().take(16).collect();
+    let hints = [
+        "user-agent",
+        "sec-ch-ua",
+        "sec-ch-ua-platform",
+        "sec-ch-ua-mobile",
+        "accept-language",
+    ]
+    .iter()
+    .map(|h| header(h).unwrap_or_default())
+    .collect::<Vec<_>>()
+    .join("\n");
+    let device = kinfold_crypto::token::sha256_hex(hints.as_bytes())
+        .chars()
+        .take(16)
+        .collect();
     ClientContext {
-        info: ClientInfo { ip: ip.map(|i| i.to_string()), user_agent, device: Some(device) },
+        info: ClientInfo {
+            ip: ip.map(|i| i.to_string()),
+            user_agent,
+            device: Some(device),
+        },
         https,
     }
 }
@@ -65,8 +111,17 @@ mod tests {
 
     fn headers(xff: &str, proto: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", xff.parse().unwrap_or_else(|_| axum::http::HeaderValue::from_static("")));
-        h.insert("x-forwarded-proto", proto.parse().unwrap_or_else(|_| axum::http::HeaderValue::from_static("")));
+        h.insert(
+            "x-forwarded-for",
+            xff.parse()
+                .unwrap_or_else(|_| axum::http::HeaderValue::from_static("")),
+        );
+        h.insert(
+            "x-forwarded-proto",
+            proto
+                .parse()
+                .unwrap_or_else(|_| axum::http::HeaderValue::from_static("")),
+        );
         h
     }
 
@@ -80,7 +135,11 @@ mod tests {
         assert!(c.https);
         let stranger: IpAddr = [198, 51, 100, 1].into();
         let c = resolve(Some(stranger), &h, false, &trusted);
-        assert_eq!(c.info.ip.as_deref(), Some("198.51.100.1"), "spoofed XFF is ignored");
+        assert_eq!(
+            c.info.ip.as_deref(),
+            Some("198.51.100.1"),
+            "spoofed XFF is ignored"
+        );
         assert!(!c.https, "spoofed proto is ignored");
     }
 }

@@ -17,16 +17,25 @@ pub async fn refuse_cross_site(req: Request, next: Next) -> Response {
     // Browsers post CSP reports on their own; they change nothing but a counter.
     let exempt = req.uri().path() == "/csp-reports";
     if !safe && !exempt && is_cross_site(req.headers()) {
-        return ApiError::http(StatusCode::FORBIDDEN, "cross_site_request", "cross-site requests are refused")
-            .into_response();
+        return ApiError::http(
+            StatusCode::FORBIDDEN,
+            "cross_site_request",
+            "cross-site requests are refused",
+        )
+        .into_response();
     }
     next.run(req).await
 }
 
 pub fn is_cross_site(headers: &HeaderMap) -> bool {
-    let host = headers.get("host").and_then(|h| h.to_str().ok()).map(|h| h.to_ascii_lowercase());
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.to_ascii_lowercase());
     if let Some(origin) = headers.get("origin") {
-        let Ok(origin) = origin.to_str() else { return true };
+        let Ok(origin) = origin.to_str() else {
+            return true;
+        };
         let origin_host = origin
             .strip_prefix("https://")
             .or_else(|| origin.strip_prefix("http://"))

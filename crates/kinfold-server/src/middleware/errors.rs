@@ -19,7 +19,11 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
-    let ctype = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ctype = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if ctype.starts_with("application/json") || ctype.starts_with("text/html") {
         return resp;
     }
@@ -40,7 +44,12 @@ pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response<Body> {
         .or_else(|| err.downcast_ref::<&str>().copied())
         .unwrap_or("unknown");
     tracing::error!(panic = detail, "request handler panicked");
-    error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; it has been logged", None)
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "an internal error occurred; it has been logged",
+        None,
+    )
 }
 
 pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -48,7 +57,13 @@ pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) ->
         Ok(resp) => resp,
         Err(_) => {
             tracing::warn!("request timed out");
-            error_response(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long", None).into_response()
+            error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "the request took too long",
+                None,
+            )
+            .into_response()
         }
     }
 }

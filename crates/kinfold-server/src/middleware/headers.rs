@@ -23,12 +23,26 @@ pub fn csp(nonce: &str) -> String {
 
 pub const HSTS: &str = "max-age=63072000; includeSubDomains; preload";
 
-pub async fn security_headers(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let nonce = base64::engine::general_purpose::STANDARD.encode(kinfold_crypto::token::random_bytes::<16>());
+pub async fn security_headers(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let nonce = base64::engine::general_purpose::STANDARD
+        .encode(kinfold_crypto::token::random_bytes::<16>());
     req.extensions_mut().insert(CspNonce(nonce.clone()));
     // The client middleware runs inside this one; resolve the scheme here too for HSTS.
-    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-    let https = crate::middleware::client::resolve(peer, req.headers(), state.web.tls, &state.web.trusted_proxies).https;
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let https = crate::middleware::client::resolve(
+        peer,
+        req.headers(),
+        state.web.tls,
+        &state.web.trusted_proxies,
+    )
+    .https;
     let mut resp = next.run(req).await;
     apply(&mut resp, &nonce, https);
     resp
@@ -48,7 +62,10 @@ pub fn apply(resp: &mut Response, nonce: &str, https: bool) {
     set("x-frame-options", "SAMEORIGIN");
     set("x-content-type-options", "nosniff");
     set("referrer-policy", "strict-origin-when-cross-origin");
-    set("permissions-policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()");
+    set(
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+    );
     set("cross-origin-opener-policy", "same-origin");
     set("cross-origin-resource-policy", "same-origin");
     if https {
@@ -58,4 +75,3 @@ pub fn apply(resp: &mut Response, nonce: &str, https: bool) {
         set("cache-control", "no-store");
     }
 }
-

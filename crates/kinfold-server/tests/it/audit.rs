@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! L1, L3, L6: typed access events with IP, user agent and device; the admin audit API;
 //! checkpoints and their public key.
 
@@ -13,31 +18,76 @@ use crate::harness::TestApp;
 async fn access_events_carry_ip_agent_and_device() {
     let app = TestApp::new().await;
     let t = app.seed().await;
-    let mut req = TestApp::req(Method::POST, "/api/v1/sessions", Some(json!({"tenant": t.slug, "email": t.parent.email, "password": "wrong-one-here"})), None);
-    req.headers_mut().insert("user-agent", "Mozilla/5.0 TestBrowser".parse().unwrap());
-    req.headers_mut().insert("x-forwarded-for", "203.0.113.50".parse().unwrap());
+    let mut req = TestApp::req(
+        Method::POST,
+        "/api/v1/sessions",
+        Some(json!({"tenant": t.slug, "email": t.parent.email, "password": "wrong-one-here"})),
+        None,
+    );
+    req.headers_mut()
+        .insert("user-agent", "Mozilla/5.0 TestBrowser".parse().unwrap());
+    req.headers_mut()
+        .insert("x-forwarded-for", "203.0.113.50".parse().unwrap());
     app.send(req).await;
     app.flush_audit().await;
-    let entries = app.core.store().audit_chain(&t.scope.chain()).await.unwrap();
-    let failed = entries.iter().rev().find(|e| e.kind == "sign_in_failed").unwrap();
+    let entries = app
+        .core
+        .store()
+        .audit_chain(&t.scope.chain())
+        .await
+        .unwrap();
+    let failed = entries
+        .iter()
+        .rev()
+        .find(|e| e.kind == "sign_in_failed")
+        .unwrap();
     assert_eq!(failed.ip.as_deref(), Some("203.0.113.50"));
-    assert_eq!(failed.user_agent.as_deref(), Some("Mozilla/5.0 TestBrowser"));
+    assert_eq!(
+        failed.user_agent.as_deref(),
+        Some("Mozilla/5.0 TestBrowser")
+    );
     assert_eq!(failed.device.as_ref().unwrap().len(), 16);
     assert_eq!(failed.category, "access");
-    assert!(failed.event.contains("\"reason\":\"wrong_password\""), "{}", failed.event);
+    assert!(
+        failed.event.contains("\"reason\":\"wrong_password\""),
+        "{}",
+        failed.event
+    );
 
     let cookie = app.sign_in(&t.slug, &t.parent).await;
-    app.call(Method::DELETE, "/api/v1/sessions/current", None, Some(&cookie)).await;
+    app.call(
+        Method::DELETE,
+        "/api/v1/sessions/current",
+        None,
+        Some(&cookie),
+    )
+    .await;
     app.flush_audit().await;
-    let entries = app.core.store().audit_chain(&t.scope.chain()).await.unwrap();
-    let out = entries.iter().rev().find(|e| e.kind == "signed_out").unwrap();
+    let entries = app
+        .core
+        .store()
+        .audit_chain(&t.scope.chain())
+        .await
+        .unwrap();
+    let out = entries
+        .iter()
+        .rev()
+        .find(|e| e.kind == "signed_out")
+        .unwrap();
     assert!(out.event.contains("duration_secs"));
-    let system = app.core.store().audit_chain(kinfold_audit::SYSTEM_CHAIN).await.unwrap();
+    let system = app
+        .core
+        .store()
+        .audit_chain(kinfold_audit::SYSTEM_CHAIN)
+        .await
+        .unwrap();
     let kinds: Vec<_> = system.iter().map(|e| e.kind.as_str()).collect();
     for k in ["started", "migration_applied", "key_created"] {
         assert!(kinds.contains(&k), "system event {k}: {kinds:?}");
     }
-    assert!(system.iter().any(|e| e.kind == "started" && e.event.contains("config_digest")));
+    assert!(system
+        .iter()
+        .any(|e| e.kind == "started" && e.event.contains("config_digest")));
 }
 
 #[tokio::test]
@@ -46,8 +96,15 @@ async fn batched_entries_show_up_within_100ms() {
     let t = app.seed().await;
     let admin = app.sign_in(&t.slug, &t.admin).await;
     app.flush_audit().await;
-    let before = app.get("/api/v1/audit", Some(&admin)).await.body["items"][0]["seq"].as_i64().unwrap();
-    app.post("/api/v1/sessions", json!({"tenant": t.slug, "email": t.parent.email, "password": "wrong-pass-x"}), None).await;
+    let before = app.get("/api/v1/audit", Some(&admin)).await.body["items"][0]["seq"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        "/api/v1/sessions",
+        json!({"tenant": t.slug, "email": t.parent.email, "password": "wrong-pass-x"}),
+        None,
+    )
+    .await;
     let start = Instant::now();
     loop {
         let top = app.get("/api/v1/audit", Some(&admin)).await.body["items"][0].clone();
@@ -55,10 +112,17 @@ async fn batched_entries_show_up_within_100ms() {
             assert_eq!(top["kind"], "sign_in_failed");
             break;
         }
-        assert!(start.elapsed() < Duration::from_millis(500), "entry not visible");
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "entry not visible"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(start.elapsed() < Duration::from_millis(150), "visible after {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(150),
+        "visible after {:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -69,7 +133,10 @@ async fn administrators_page_through_the_log_newest_first() {
     for i in 0..130 {
         let body = json!({"tenant": t.slug, "email": format!("x{i}@maple-grove.example"), "password": "wrong-pass-x"});
         let mut req = TestApp::req(Method::POST, "/api/v1/sessions", Some(body), None);
-        req.headers_mut().insert("x-forwarded-for", format!("10.9.{}.{}", i / 200, i % 200).parse().unwrap());
+        req.headers_mut().insert(
+            "x-forwarded-for",
+            format!("10.9.{}.{}", i / 200, i % 200).parse().unwrap(),
+        );
         app.send(req).await;
     }
     app.flush_audit().await;
@@ -80,25 +147,54 @@ async fn administrators_page_through_the_log_newest_first() {
     let seqs: Vec<i64> = items.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] > w[1]), "newest first");
     let cursor = first.body["next_cursor"].as_str().unwrap();
-    assert!(cursor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "URL-safe cursor");
-    let second = app.get(&format!("/api/v1/audit?cursor={cursor}"), Some(&admin)).await;
-    let next: Vec<i64> = second.body["items"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(
+        cursor
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "URL-safe cursor"
+    );
+    let second = app
+        .get(&format!("/api/v1/audit?cursor={cursor}"), Some(&admin))
+        .await;
+    let next: Vec<i64> = second.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
     assert!(next[0] < *seqs.last().unwrap());
 
     let admin_only = app.get("/api/v1/audit?category=admin", Some(&admin)).await;
-    assert!(admin_only.body["items"].as_array().unwrap().iter().all(|e| e["category"] == "admin"));
-    let future = app.get("/api/v1/audit?since=2999-01-01T00:00:00Z", Some(&admin)).await;
+    assert!(admin_only.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["category"] == "admin"));
+    let future = app
+        .get("/api/v1/audit?since=2999-01-01T00:00:00Z", Some(&admin))
+        .await;
     assert_eq!(future.body["items"].as_array().unwrap().len(), 0);
 
     let parent = app.sign_in(&t.slug, &t.parent).await;
-    assert_eq!(app.get("/api/v1/audit", Some(&parent)).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.get("/api/v1/audit", None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/v1/audit", Some(&parent)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get("/api/v1/audit", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     // Another tenant's administrator sees only their own chain.
-    let other = app.seed_tenant("harbor-lights", "Harbor Lights Montessori").await;
+    let other = app
+        .seed_tenant("harbor-lights", "Harbor Lights Montessori")
+        .await;
     let other_admin = app.sign_in(&other.slug, &other.admin).await;
     let theirs = app.get("/api/v1/audit?limit=500", Some(&other_admin)).await;
-    assert!(!theirs.text.contains(&t.parent.email), "no cross-tenant entries");
+    assert!(
+        !theirs.text.contains(&t.parent.email),
+        "no cross-tenant entries"
+    );
 }
 
 #[tokio::test]
@@ -116,12 +212,30 @@ async fn checkpoints_are_signed_exported_and_verify() {
     assert_eq!(key.body["algorithm"], "Ed25519");
     let export = app.get("/api/v1/audit/checkpoints", Some(&admin)).await;
     assert_eq!(export.status, StatusCode::OK);
-    let cps: Vec<kinfold_audit::Checkpoint> = serde_json::from_value(export.body["checkpoints"].clone()).unwrap();
+    let cps: Vec<kinfold_audit::Checkpoint> =
+        serde_json::from_value(export.body["checkpoints"].clone()).unwrap();
     assert!(!cps.is_empty());
-    assert!(cps.iter().all(|c| c.public_key == key.body["public_key"] && c.signature_valid()));
-    let entries = app.core.store().audit_chain(&t.scope.chain()).await.unwrap();
-    let report = kinfold_audit::chain::verify(&entries, &cps, &[key.body["public_key"].as_str().unwrap().to_owned()]).unwrap();
+    assert!(cps
+        .iter()
+        .all(|c| c.public_key == key.body["public_key"] && c.signature_valid()));
+    let entries = app
+        .core
+        .store()
+        .audit_chain(&t.scope.chain())
+        .await
+        .unwrap();
+    let report = kinfold_audit::chain::verify(
+        &entries,
+        &cps,
+        &[key.body["public_key"].as_str().unwrap().to_owned()],
+    )
+    .unwrap();
     assert_eq!(report.entries, entries.len());
     let teacher = app.sign_in(&t.slug, &t.teacher).await;
-    assert_eq!(app.get("/api/v1/audit/checkpoints", Some(&teacher)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/api/v1/audit/checkpoints", Some(&teacher))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
 }

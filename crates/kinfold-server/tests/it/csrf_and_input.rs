@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! CSRF (Origin / Sec-Fetch-Site) and hostile input on every endpoint: no 5xx, clear codes.
 
 use axum::body::Body;
@@ -7,7 +12,11 @@ use serde_json::json;
 
 use crate::harness::{TestApp, PASSWORD};
 
-fn sign_in_req(origin: Option<&str>, fetch_site: Option<&str>, body: &serde_json::Value) -> Request<Body> {
+fn sign_in_req(
+    origin: Option<&str>,
+    fetch_site: Option<&str>,
+    body: &serde_json::Value,
+) -> Request<Body> {
     let mut r = TestApp::req(Method::POST, "/api/v1/sessions", Some(body.clone()), None);
     if let Some(o) = origin {
         r.headers_mut().insert("origin", o.parse().unwrap());
@@ -28,22 +37,39 @@ async fn cross_site_state_changes_are_refused() {
         (Some("null"), None, StatusCode::FORBIDDEN),
         (Some("http://127.0.0.1:8081"), None, StatusCode::FORBIDDEN),
         (None, Some("cross-site"), StatusCode::FORBIDDEN),
-        (Some("http://127.0.0.1:8080"), Some("same-origin"), StatusCode::OK),
+        (
+            Some("http://127.0.0.1:8080"),
+            Some("same-origin"),
+            StatusCode::OK,
+        ),
         (None, Some("same-origin"), StatusCode::OK),
         (None, None, StatusCode::OK),
     ] {
         let r = app.send(sign_in_req(origin, site, &body)).await;
-        assert_eq!(r.status, expected, "origin {origin:?} site {site:?}: {}", r.text);
+        assert_eq!(
+            r.status, expected,
+            "origin {origin:?} site {site:?}: {}",
+            r.text
+        );
         if expected == StatusCode::FORBIDDEN {
             assert_eq!(r.code(), "cross_site_request");
         }
     }
     // Logout by a cross-site form is refused too, and the session survives.
     let cookie = app.sign_in(&t.slug, &t.parent).await;
-    let mut r = TestApp::req(Method::DELETE, "/api/v1/sessions/current", None, Some(&cookie));
-    r.headers_mut().insert("origin", "https://evil.example".parse().unwrap());
+    let mut r = TestApp::req(
+        Method::DELETE,
+        "/api/v1/sessions/current",
+        None,
+        Some(&cookie),
+    );
+    r.headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
     assert_eq!(app.send(r).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.get("/api/v1/me", Some(&cookie)).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/me", Some(&cookie)).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -79,8 +105,17 @@ async fn malformed_bodies_get_clear_errors_on_every_json_endpoint() {
                 .body(Body::from(body))
                 .unwrap();
             let r = app.send(req).await;
-            assert!(r.status.is_client_error(), "{path} {body:?}: {} {}", r.status, r.text);
-            assert!(r.body["error"]["code"].is_string() && r.body["error"]["message"].is_string(), "{path}: {}", r.text);
+            assert!(
+                r.status.is_client_error(),
+                "{path} {body:?}: {} {}",
+                r.status,
+                r.text
+            );
+            assert!(
+                r.body["error"]["code"].is_string() && r.body["error"]["message"].is_string(),
+                "{path}: {}",
+                r.text
+            );
         }
     }
 }
@@ -106,7 +141,12 @@ async fn hostile_paths_and_queries_never_500() {
     for p in paths {
         for m in [Method::GET, Method::DELETE, Method::POST] {
             let r = app.call(m.clone(), p, None, Some(&admin)).await;
-            assert!(!r.status.is_server_error(), "{m} {p}: {} {}", r.status, r.text);
+            assert!(
+                !r.status.is_server_error(),
+                "{m} {p}: {} {}",
+                r.status,
+                r.text
+            );
         }
     }
 }

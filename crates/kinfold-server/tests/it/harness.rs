@@ -1,4 +1,10 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    dead_code
+)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -82,19 +88,30 @@ impl TestApp {
         let clock = Arc::new(ManualClock::default());
         let mut settings = Settings::default();
         settings.audit.batch_delay = Duration::from_millis(20);
-        let mut web = WebSettings { trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()], ..Default::default() };
+        let mut web = WebSettings {
+            trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+            ..Default::default()
+        };
         f(&mut settings, &mut web);
         let dyn_store: Arc<dyn Store> = store.clone();
         let core = Core::new(dyn_store, key, clock.clone(), settings);
         core.start("test", "digest").await.unwrap();
         // As if every request came over loopback (the trusted proxy in these tests).
-        let router = kinfold_server::app(AppState::new(core.clone(), web)).layer(axum::middleware::from_fn(
-            |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
-                req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-                next.run(req).await
-            },
-        ));
-        Self { router, core, clock, dir, store }
+        let router =
+            kinfold_server::app(AppState::new(core.clone(), web)).layer(axum::middleware::from_fn(
+                |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
+                    req.extensions_mut()
+                        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+                    next.run(req).await
+                },
+            ));
+        Self {
+            router,
+            core,
+            clock,
+            dir,
+            store,
+        }
     }
 
     pub fn advance(&self, d: Duration) {
@@ -105,24 +122,48 @@ impl TestApp {
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
+            .await
+            .unwrap();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp { status, headers, body, text }
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
-    pub fn req(method: Method, path: &str, body: Option<Value>, cookie: Option<&str>) -> Request<Body> {
-        let mut b = Request::builder().method(method).uri(path).header("host", "127.0.0.1:8080");
+    pub fn req(
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        cookie: Option<&str>,
+    ) -> Request<Body> {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "127.0.0.1:8080");
         if let Some(c) = cookie {
             b = b.header(header::COOKIE, c);
         }
         match body {
-            Some(v) => b.header(header::CONTENT_TYPE, "application/json").body(Body::from(v.to_string())).unwrap(),
+            Some(v) => b
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(v.to_string()))
+                .unwrap(),
             None => b.body(Body::empty()).unwrap(),
         }
     }
 
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>, cookie: Option<&str>) -> Resp {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        cookie: Option<&str>,
+    ) -> Resp {
         self.send(Self::req(method, path, body, cookie)).await
     }
 
@@ -141,10 +182,32 @@ impl TestApp {
         let mut users = Vec::new();
         for role in Role::ALL {
             let email = format!("{}@{domain}", role.as_str().replace('_', "-"));
-            let draft = UserDraft { email: email.clone(), name: format!("Test {}", role.as_str()), role, password: Some(Password::new(PASSWORD.into())) };
+            let draft = UserDraft {
+                email: email.clone(),
+                name: format!("Test {}", role.as_str()),
+                role,
+                password: Some(Password::new(PASSWORD.into())),
+            };
             let (user, _) = self.core.create_user(&scope, draft, "test").await.unwrap();
-            let totp = if role.is_staff() { Some(self.core.provision_totp(&scope, &user).await.unwrap().0.to_base32()) } else { None };
-            users.push(TestUser { id: user.id.to_string(), email, password: PASSWORD.into(), role, totp });
+            let totp = if role.is_staff() {
+                Some(
+                    self.core
+                        .provision_totp(&scope, &user)
+                        .await
+                        .unwrap()
+                        .0
+                        .to_base32(),
+                )
+            } else {
+                None
+            };
+            users.push(TestUser {
+                id: user.id.to_string(),
+                email,
+                password: PASSWORD.into(),
+                role,
+                totp,
+            });
         }
         let mut it = users.into_iter();
         Seeded {
@@ -158,7 +221,8 @@ impl TestApp {
     }
 
     pub async fn seed(&self) -> Seeded {
-        self.seed_tenant("maple-grove", "Maple Grove Early Learning").await
+        self.seed_tenant("maple-grove", "Maple Grove Early Learning")
+            .await
     }
 
     /// The TOTP code for now (the test clock), after moving to a fresh 30 s step so codes are
@@ -175,7 +239,12 @@ impl TestApp {
     }
 
     pub async fn password_step(&self, slug: &str, u: &TestUser) -> Resp {
-        self.post("/api/v1/sessions", json!({"tenant": slug, "email": u.email, "password": u.password}), None).await
+        self.post(
+            "/api/v1/sessions",
+            json!({"tenant": slug, "email": u.email, "password": u.password}),
+            None,
+        )
+        .await
     }
 
     /// Signs in (with MFA for staff) and returns the cookie pair.
@@ -185,7 +254,13 @@ impl TestApp {
         if let Some(secret) = &u.totp {
             assert_eq!(r.body["mfa_required"], true);
             let code = self.fresh_code(secret);
-            let r2 = self.post("/api/v1/sessions/mfa", json!({"mfa_token": r.body["mfa_token"], "code": code}), None).await;
+            let r2 = self
+                .post(
+                    "/api/v1/sessions/mfa",
+                    json!({"mfa_token": r.body["mfa_token"], "code": code}),
+                    None,
+                )
+                .await;
             assert_eq!(r2.status, StatusCode::OK, "{}", r2.text);
             r2.cookie().expect("cookie after MFA")
         } else {
@@ -202,6 +277,12 @@ impl TestApp {
     /// All audit event kinds in a tenant's chain, oldest first.
     pub async fn audit_kinds(&self, scope: &TenantScope) -> Vec<String> {
         self.flush_audit().await;
-        self.store.audit_chain(&scope.chain()).await.unwrap().into_iter().map(|e| e.kind).collect()
+        self.store
+            .audit_chain(&scope.chain())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect()
     }
 }

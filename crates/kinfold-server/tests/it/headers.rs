@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! W1-W7 on every response: pages, API, 404, 405, 413, 500 and static files.
 
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -7,7 +12,11 @@ use serde_json::json;
 use crate::harness::TestApp;
 
 fn assert_hardened(h: &HeaderMap, what: &str) {
-    let get = |n: &str| h.get(n).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_else(|| panic!("{what}: missing {n}"));
+    let get = |n: &str| {
+        h.get(n)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("{what}: missing {n}"))
+    };
     let csp = get("content-security-policy");
     for part in [
         "default-src 'self'",
@@ -21,13 +30,22 @@ fn assert_hardened(h: &HeaderMap, what: &str) {
     ] {
         assert!(csp.contains(part), "{what}: CSP lacks {part}: {csp}");
     }
-    assert!(csp.contains("script-src 'nonce-") && csp.contains("style-src 'self' 'nonce-"), "{what}: {csp}");
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{what}: {csp}");
+    assert!(
+        csp.contains("script-src 'nonce-") && csp.contains("style-src 'self' 'nonce-"),
+        "{what}: {csp}"
+    );
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{what}: {csp}"
+    );
     assert!(get("reporting-endpoints").contains("csp="));
     assert_eq!(get("x-frame-options"), "SAMEORIGIN");
     assert_eq!(get("x-content-type-options"), "nosniff");
     assert_eq!(get("referrer-policy"), "strict-origin-when-cross-origin");
-    assert_eq!(get("permissions-policy"), "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()");
+    assert_eq!(
+        get("permissions-policy"),
+        "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
+    );
     assert_eq!(get("cross-origin-opener-policy"), "same-origin");
     assert_eq!(get("cross-origin-resource-policy"), "same-origin");
 }
@@ -58,12 +76,19 @@ async fn every_kind_of_response_is_hardened() {
         assert_eq!(r.status, status, "{m} {path}");
         assert_hardened(&r.headers, path);
         if status.is_client_error() {
-            assert!(r.body["error"]["code"].is_string(), "{path}: error shape: {}", r.text);
+            assert!(
+                r.body["error"]["code"].is_string(),
+                "{path}: error shape: {}",
+                r.text
+            );
         }
     }
     let me = app.get("/api/v1/me", Some(&cookie)).await;
     assert_hardened(&me.headers, "/api/v1/me signed in");
-    assert!(!me.headers.contains_key("strict-transport-security"), "no HSTS over plain HTTP");
+    assert!(
+        !me.headers.contains_key("strict-transport-security"),
+        "no HSTS over plain HTTP"
+    );
 
     // 413 from the body limit.
     let big = json!({"tenant": "x".repeat(70 * 1024), "email": "a@b.c", "password": "p"});
@@ -77,7 +102,11 @@ async fn every_kind_of_response_is_hardened() {
     let r = app.get("/api/v1/me", Some(&cookie)).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(r.code(), "internal");
-    assert!(!r.text.to_lowercase().contains("sqlite") && !r.text.contains("pool"), "no internal detail: {}", r.text);
+    assert!(
+        !r.text.to_lowercase().contains("sqlite") && !r.text.contains("pool"),
+        "no internal detail: {}",
+        r.text
+    );
     assert_hardened(&r.headers, "500");
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -92,7 +121,13 @@ async fn the_nonce_is_fresh_and_128_bits() {
         let r = app.get("/login", None).await;
         let n = nonce(&r.headers);
         use base64::Engine;
-        assert!(base64::engine::general_purpose::STANDARD.decode(&n).unwrap().len() >= 16);
+        assert!(
+            base64::engine::general_purpose::STANDARD
+                .decode(&n)
+                .unwrap()
+                .len()
+                >= 16
+        );
         assert!(seen.insert(n), "nonce repeated");
     }
 }
@@ -101,20 +136,28 @@ async fn the_nonce_is_fresh_and_128_bits() {
 async fn hsts_only_over_https() {
     let app = TestApp::new().await;
     let mut req = TestApp::req(Method::GET, "/healthz", None, None);
-    req.headers_mut().insert("x-forwarded-proto", "https".parse().unwrap());
+    req.headers_mut()
+        .insert("x-forwarded-proto", "https".parse().unwrap());
     let r = app.send(req).await;
-    assert_eq!(r.headers.get("strict-transport-security").unwrap(), "max-age=63072000; includeSubDomains; preload");
+    assert_eq!(
+        r.headers.get("strict-transport-security").unwrap(),
+        "max-age=63072000; includeSubDomains; preload"
+    );
 
     // An untrusted peer cannot claim HTTPS.
     let strict = TestApp::with(|_, w| w.trusted_proxies.clear()).await;
     let mut req = TestApp::req(Method::GET, "/healthz", None, None);
-    req.headers_mut().insert("x-forwarded-proto", "https".parse().unwrap());
+    req.headers_mut()
+        .insert("x-forwarded-proto", "https".parse().unwrap());
     let r = strict.send(req).await;
     assert!(!r.headers.contains_key("strict-transport-security"));
 
     let tls = TestApp::with(|_, w| w.tls = true).await;
     let r = tls.get("/no-such", None).await;
-    assert!(r.headers.contains_key("strict-transport-security"), "HSTS on an HTTPS 404");
+    assert!(
+        r.headers.contains_key("strict-transport-security"),
+        "HSTS on an HTTPS 404"
+    );
 }
 
 #[tokio::test]
@@ -122,7 +165,11 @@ async fn pages_use_no_inline_script_or_style() {
     let app = TestApp::new().await;
     let r = app.get("/login", None).await;
     assert!(r.text.contains("<form") && r.text.contains("name=\"password\""));
-    assert!(!r.text.contains("<script") && !r.text.contains("style=") && !r.text.contains("<style"), "{}", r.text);
+    assert!(
+        !r.text.contains("<script") && !r.text.contains("style=") && !r.text.contains("<style"),
+        "{}",
+        r.text
+    );
 }
 
 #[tokio::test]
@@ -130,16 +177,22 @@ async fn csp_reports_are_stored_with_limits() {
     let app = TestApp::new().await;
     let report = json!({"csp-report": {"document-uri": "http://127.0.0.1:8080/login", "violated-directive": "script-src"}});
     let mut req = TestApp::req(Method::POST, "/csp-reports", Some(report.clone()), None);
-    req.headers_mut().insert("content-type", "application/csp-report".parse().unwrap());
+    req.headers_mut()
+        .insert("content-type", "application/csp-report".parse().unwrap());
     assert_eq!(app.send(req).await.status, StatusCode::NO_CONTENT);
     assert_eq!(app.core.store().csp_report_count().await.unwrap(), 1);
     let bad = app.call(Method::POST, "/csp-reports", None, None).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let huge = json!({"csp-report": "x".repeat(20_000)});
-    assert_eq!(app.post("/csp-reports", huge, None).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        app.post("/csp-reports", huge, None).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
     let mut limited = 0;
     for _ in 0..40 {
-        if app.post("/csp-reports", report.clone(), None).await.status == StatusCode::TOO_MANY_REQUESTS {
+        if app.post("/csp-reports", report.clone(), None).await.status
+            == StatusCode::TOO_MANY_REQUESTS
+        {
             limited += 1;
         }
     }

@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! A2 (MFA for staff), sign-in protections, and the invalid-credentials contract.
 
 use std::time::{Duration, Instant};
@@ -28,7 +33,13 @@ async fn parent_without_mfa_gets_a_session_cookie() {
     let r = app.password_step(&t.slug, &t.parent).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["mfa_required"], false);
-    let set = r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned();
+    let set = r
+        .headers
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(set.starts_with("kinfold_session="), "{set}");
     assert!(set.contains("HttpOnly"));
     assert!(set.contains("SameSite=Lax"));
@@ -51,7 +62,9 @@ async fn cookie_is_host_prefixed_and_secure_over_https() {
         .header("host", "kinfold.example")
         .header("x-forwarded-proto", "https")
         .header(header::CONTENT_TYPE, "application/json")
-        .body(axum::body::Body::from(json!({"tenant": t.slug, "email": t.parent.email, "password": PASSWORD}).to_string()))
+        .body(axum::body::Body::from(
+            json!({"tenant": t.slug, "email": t.parent.email, "password": PASSWORD}).to_string(),
+        ))
         .unwrap();
     let r = app.send(req).await;
     let set = r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap();
@@ -79,11 +92,17 @@ async fn wrong_tenant_email_or_password_look_the_same() {
         assert_eq!(r.code(), "invalid_credentials");
         bodies.push(r.text);
     }
-    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "identical bodies: {bodies:?}");
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "identical bodies: {bodies:?}"
+    );
     // Every path runs one argon2id verification; an unknown account must not answer in a
     // fraction of the time a wrong password takes.
     let (known, unknown) = (times[0].as_secs_f64(), times[1].as_secs_f64());
-    assert!(unknown > known * 0.4 && unknown < known * 2.5, "known {known:.3}s vs unknown {unknown:.3}s");
+    assert!(
+        unknown > known * 0.4 && unknown < known * 2.5,
+        "known {known:.3}s vs unknown {unknown:.3}s"
+    );
     let kinds = app.audit_kinds(&t.scope).await;
     assert!(kinds.iter().filter(|k| *k == "sign_in_failed").count() >= 2);
 }
@@ -125,7 +144,10 @@ async fn failures_slow_the_account_down_without_locking_it() {
     app.advance(Duration::from_secs(2));
     let right = app.password_step(&t.slug, &t.parent).await;
     assert_eq!(right.status, StatusCode::OK, "{}", right.text);
-    assert!(app.audit_kinds(&t.scope).await.contains(&"throttled".to_string()));
+    assert!(app
+        .audit_kinds(&t.scope)
+        .await
+        .contains(&"throttled".to_string()));
 }
 
 #[tokio::test]
@@ -135,14 +157,22 @@ async fn throttling_is_per_account_and_ip() {
     let wrong = json!({"tenant": t.slug, "email": t.parent.email, "password": "wrong-password-1"});
     let from = |ip: &str| {
         let mut r = TestApp::req(Method::POST, "/api/v1/sessions", Some(wrong.clone()), None);
-        r.headers_mut().insert("x-forwarded-for", ip.parse().unwrap());
+        r.headers_mut()
+            .insert("x-forwarded-for", ip.parse().unwrap());
         r
     };
     for _ in 0..4 {
         app.send(from("203.0.113.7")).await;
     }
-    assert_eq!(app.send(from("203.0.113.7")).await.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(app.send(from("198.51.100.20")).await.status, StatusCode::UNAUTHORIZED, "another IP is not slowed by the first");
+    assert_eq!(
+        app.send(from("203.0.113.7")).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        app.send(from("198.51.100.20")).await.status,
+        StatusCode::UNAUTHORIZED,
+        "another IP is not slowed by the first"
+    );
 }
 
 #[tokio::test]
@@ -150,8 +180,18 @@ async fn a_shared_center_ip_gets_at_least_30_sign_ins_a_minute() {
     let app = TestApp::new().await;
     let t = app.seed().await;
     for i in 0..32 {
-        let email = if i % 2 == 0 { &t.parent.email } else { &t.teacher.email };
-        let r = app.post("/api/v1/sessions", json!({"tenant": t.slug, "email": email, "password": PASSWORD}), None).await;
+        let email = if i % 2 == 0 {
+            &t.parent.email
+        } else {
+            &t.teacher.email
+        };
+        let r = app
+            .post(
+                "/api/v1/sessions",
+                json!({"tenant": t.slug, "email": email, "password": PASSWORD}),
+                None,
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "sign-in {i}: {}", r.text);
     }
 }
@@ -173,15 +213,40 @@ async fn hostile_sign_in_bodies_get_clear_errors() {
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
     }
     for (body, status) in [
-        (json!({"tenant": t.slug, "email": t.parent.email}), StatusCode::UNPROCESSABLE_ENTITY),
-        (json!({"tenant": t.slug, "email": t.parent.email, "password": PASSWORD, "admin": true}), StatusCode::UNPROCESSABLE_ENTITY),
-        (json!(["not", "an", "object"]), StatusCode::UNPROCESSABLE_ENTITY),
-        (json!({"tenant": 5, "email": [], "password": null}), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            json!({"tenant": t.slug, "email": t.parent.email}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"tenant": t.slug, "email": t.parent.email, "password": PASSWORD, "admin": true}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!(["not", "an", "object"]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"tenant": 5, "email": [], "password": null}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     ] {
         let r = app.post("/api/v1/sessions", body, None).await;
         assert_eq!(r.status, status, "{}", r.text);
         assert_eq!(r.code(), "invalid_input");
     }
-    let r = app.post("/api/v1/sessions", json!({"tenant": t.slug, "email": t.parent.email, "password": PASSWORD, "admin": true}), None).await;
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("admin"), "names the unknown field: {}", r.text);
+    let r = app
+        .post(
+            "/api/v1/sessions",
+            json!({"tenant": t.slug, "email": t.parent.email, "password": PASSWORD, "admin": true}),
+            None,
+        )
+        .await;
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("admin"),
+        "names the unknown field: {}",
+        r.text
+    );
 }

@@ -8,18 +8,22 @@ use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use super::rows::EntryRow;
 use crate::*;
 
-pub(super) async fn append_in(tx: &mut Transaction<'static, Sqlite>, drafts: Vec<Draft>) -> Result<Vec<Entry>> {
+pub(super) async fn append_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    drafts: Vec<Draft>,
+) -> Result<Vec<Entry>> {
     let mut heads: std::collections::HashMap<String, (i64, String)> = Default::default();
     let mut out = Vec::with_capacity(drafts.len());
     for d in drafts {
         let head = match heads.get(&d.chain) {
             Some(h) => h.clone(),
             None => {
-                let h: Option<(i64, String)> =
-                    sqlx::query_as("SELECT seq, hash FROM audit_log WHERE chain = ? ORDER BY seq DESC LIMIT 1")
-                        .bind(&d.chain)
-                        .fetch_optional(&mut **tx)
-                        .await?;
+                let h: Option<(i64, String)> = sqlx::query_as(
+                    "SELECT seq, hash FROM audit_log WHERE chain = ? ORDER BY seq DESC LIMIT 1",
+                )
+                .bind(&d.chain)
+                .fetch_optional(&mut **tx)
+                .await?;
                 h.unwrap_or((0, GENESIS.to_owned()))
             }
         };
@@ -63,25 +67,29 @@ pub(super) async fn page(pool: &SqlitePool, chain: &str, q: &AuditQuery) -> Resu
     if let Some(seq) = q.before_seq {
         b.push(" AND seq < ").push_bind(seq);
     }
-    b.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(q.limit));
+    b.push(" ORDER BY seq DESC LIMIT ")
+        .push_bind(i64::from(q.limit));
     let rows: Vec<EntryRow> = b.build_query_as().fetch_all(pool).await?;
     Ok(rows.into_iter().map(Entry::from).collect())
 }
 
 pub(super) async fn whole_chain(pool: &SqlitePool, chain: &str) -> Result<Vec<Entry>> {
     // Stored order (rowid), not seq order: a reordered table must show as reordered.
-    let rows: Vec<EntryRow> = sqlx::query_as("SELECT * FROM audit_log WHERE chain = ? ORDER BY rowid")
-        .bind(chain)
-        .fetch_all(pool)
-        .await?;
+    let rows: Vec<EntryRow> =
+        sqlx::query_as("SELECT * FROM audit_log WHERE chain = ? ORDER BY rowid")
+            .bind(chain)
+            .fetch_all(pool)
+            .await?;
     Ok(rows.into_iter().map(Entry::from).collect())
 }
 
 pub(super) async fn head(pool: &SqlitePool, chain: &str) -> Result<Option<(i64, String)>> {
-    Ok(sqlx::query_as("SELECT seq, hash FROM audit_log WHERE chain = ? ORDER BY seq DESC LIMIT 1")
-        .bind(chain)
-        .fetch_optional(pool)
-        .await?)
+    Ok(
+        sqlx::query_as("SELECT seq, hash FROM audit_log WHERE chain = ? ORDER BY seq DESC LIMIT 1")
+            .bind(chain)
+            .fetch_optional(pool)
+            .await?,
+    )
 }
 
 pub(super) async fn checkpoints(pool: &SqlitePool, chain: &str) -> Result<Vec<Checkpoint>> {
@@ -93,7 +101,16 @@ pub(super) async fn checkpoints(pool: &SqlitePool, chain: &str) -> Result<Vec<Ch
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(chain, seq, hash, at_ms, public_key, signature)| Checkpoint { chain, seq, hash, at_ms, public_key, signature })
+        .map(
+            |(chain, seq, hash, at_ms, public_key, signature)| Checkpoint {
+                chain,
+                seq,
+                hash,
+                at_ms,
+                public_key,
+                signature,
+            },
+        )
         .collect())
 }
 

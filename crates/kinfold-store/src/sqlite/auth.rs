@@ -9,7 +9,12 @@ use super::rows::{SessionRow, TenantRow, UserRow};
 use super::SqliteStore;
 use crate::*;
 
-pub(super) async fn create_user(s: &SqliteStore, scope: &TenantScope, new: NewUser, audit: Vec<Draft>) -> Result<User> {
+pub(super) async fn create_user(
+    s: &SqliteStore,
+    scope: &TenantScope,
+    new: NewUser,
+    audit: Vec<Draft>,
+) -> Result<User> {
     let id = UserId::new();
     let mut tx = s.begin().await?;
     sqlx::query(
@@ -51,7 +56,11 @@ pub(super) async fn create_user(s: &SqliteStore, scope: &TenantScope, new: NewUs
     })
 }
 
-pub(super) async fn user(pool: &SqlitePool, scope: &TenantScope, id: UserId) -> Result<Option<User>> {
+pub(super) async fn user(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    id: UserId,
+) -> Result<Option<User>> {
     let row: Option<UserRow> = sqlx::query_as("SELECT * FROM users WHERE tenant_id = ? AND id = ?")
         .bind(scope.tenant_id().to_string())
         .bind(id.to_string())
@@ -60,20 +69,26 @@ pub(super) async fn user(pool: &SqlitePool, scope: &TenantScope, id: UserId) -> 
     row.map(UserRow::into_user).transpose()
 }
 
-pub(super) async fn user_by_email(pool: &SqlitePool, scope: &TenantScope, email: &str) -> Result<Option<User>> {
-    let row: Option<UserRow> = sqlx::query_as("SELECT * FROM users WHERE tenant_id = ? AND email = ?")
-        .bind(scope.tenant_id().to_string())
-        .bind(email)
-        .fetch_optional(pool)
-        .await?;
+pub(super) async fn user_by_email(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    email: &str,
+) -> Result<Option<User>> {
+    let row: Option<UserRow> =
+        sqlx::query_as("SELECT * FROM users WHERE tenant_id = ? AND email = ?")
+            .bind(scope.tenant_id().to_string())
+            .bind(email)
+            .fetch_optional(pool)
+            .await?;
     row.map(UserRow::into_user).transpose()
 }
 
 pub(super) async fn users(pool: &SqlitePool, scope: &TenantScope) -> Result<Vec<User>> {
-    let rows: Vec<UserRow> = sqlx::query_as("SELECT * FROM users WHERE tenant_id = ? ORDER BY email")
-        .bind(scope.tenant_id().to_string())
-        .fetch_all(pool)
-        .await?;
+    let rows: Vec<UserRow> =
+        sqlx::query_as("SELECT * FROM users WHERE tenant_id = ? ORDER BY email")
+            .bind(scope.tenant_id().to_string())
+            .fetch_all(pool)
+            .await?;
     rows.into_iter().map(UserRow::into_user).collect()
 }
 
@@ -96,7 +111,15 @@ pub(super) async fn set_password(
     if r.rows_affected() != 1 {
         return Err(StoreError::NotFound("user"));
     }
-    let ended = end_user_sessions_in(&mut tx, scope, user, keep, EndReason::PasswordChanged, at_ms).await?;
+    let ended = end_user_sessions_in(
+        &mut tx,
+        scope,
+        user,
+        keep,
+        EndReason::PasswordChanged,
+        at_ms,
+    )
+    .await?;
     append_in(&mut tx, audit).await?;
     tx.commit().await?;
     Ok(ended)
@@ -144,7 +167,13 @@ pub(super) async fn set_totp(
     Ok(())
 }
 
-pub(super) async fn reset_mfa(s: &SqliteStore, scope: &TenantScope, user: UserId, at_ms: i64, audit: Vec<Draft>) -> Result<Vec<Session>> {
+pub(super) async fn reset_mfa(
+    s: &SqliteStore,
+    scope: &TenantScope,
+    user: UserId,
+    at_ms: i64,
+    audit: Vec<Draft>,
+) -> Result<Vec<Session>> {
     let t = scope.tenant_id().to_string();
     let u = user.to_string();
     let mut tx = s.begin().await?;
@@ -163,7 +192,8 @@ pub(super) async fn reset_mfa(s: &SqliteStore, scope: &TenantScope, user: UserId
         .bind(&u)
         .execute(&mut *tx)
         .await?;
-    let ended = end_user_sessions_in(&mut tx, scope, user, None, EndReason::MfaReset, at_ms).await?;
+    let ended =
+        end_user_sessions_in(&mut tx, scope, user, None, EndReason::MfaReset, at_ms).await?;
     append_in(&mut tx, audit).await?;
     tx.commit().await?;
     Ok(ended)
@@ -207,13 +237,15 @@ pub(super) async fn create_session(
     let mut evicted = Vec::new();
     for row in live.into_iter().skip(cap.max(1) as usize) {
         let mut sess = row.into_session()?;
-        sqlx::query("UPDATE sessions SET ended_ms = ?, end_reason = ? WHERE tenant_id = ? AND id = ?")
-            .bind(new.created_ms)
-            .bind(EndReason::Evicted.as_str())
-            .bind(&t)
-            .bind(sess.id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE sessions SET ended_ms = ?, end_reason = ? WHERE tenant_id = ? AND id = ?",
+        )
+        .bind(new.created_ms)
+        .bind(EndReason::Evicted.as_str())
+        .bind(&t)
+        .bind(sess.id.to_string())
+        .execute(&mut *tx)
+        .await?;
         sess.ended_ms = Some(new.created_ms);
         sess.end_reason = Some(EndReason::Evicted.as_str().to_owned());
         evicted.push(sess);
@@ -253,7 +285,10 @@ pub(super) async fn create_session(
     Ok((session, evicted))
 }
 
-pub(super) async fn session_by_token(pool: &SqlitePool, token: TokenHash) -> Result<Option<SessionContext>> {
+pub(super) async fn session_by_token(
+    pool: &SqlitePool,
+    token: TokenHash,
+) -> Result<Option<SessionContext>> {
     let row: Option<SessionRow> = sqlx::query_as("SELECT * FROM sessions WHERE token_hash = ?")
         .bind(token.as_bytes().to_vec())
         .fetch_optional(pool)
@@ -261,12 +296,19 @@ pub(super) async fn session_by_token(pool: &SqlitePool, token: TokenHash) -> Res
     let Some(row) = row else { return Ok(None) };
     let session = row.into_session()?;
     let scope = TenantScope::new(session.tenant_id);
-    let Some(user) = user(pool, &scope, session.user_id).await? else { return Ok(None) };
+    let Some(user) = user(pool, &scope, session.user_id).await? else {
+        return Ok(None);
+    };
     let t: TenantRow = sqlx::query_as("SELECT * FROM tenants WHERE id = ?")
         .bind(session.tenant_id.to_string())
         .fetch_one(pool)
         .await?;
-    Ok(Some(SessionContext { session, user, tenant: t.into_tenant()?, scope }))
+    Ok(Some(SessionContext {
+        session,
+        user,
+        tenant: t.into_tenant()?,
+        scope,
+    }))
 }
 
 pub(super) async fn end_session(
@@ -320,7 +362,11 @@ pub(super) async fn end_user_sessions_in(
     rows.into_iter().map(SessionRow::into_session).collect()
 }
 
-pub(super) async fn live_sessions(pool: &SqlitePool, scope: &TenantScope, user: UserId) -> Result<Vec<Session>> {
+pub(super) async fn live_sessions(
+    pool: &SqlitePool,
+    scope: &TenantScope,
+    user: UserId,
+) -> Result<Vec<Session>> {
     let rows: Vec<SessionRow> = sqlx::query_as(
         "SELECT * FROM sessions WHERE tenant_id = ? AND user_id = ? AND ended_ms IS NULL ORDER BY created_ms DESC",
     )

@@ -16,7 +16,9 @@ use async_trait::async_trait;
 use kinfold_audit::{Checkpoint, Draft, Entry};
 use kinfold_crypto::keyring::MasterKey;
 use kinfold_crypto::token::TokenHash;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Sqlite, Transaction};
 
 use crate::*;
@@ -88,8 +90,17 @@ impl Store for SqliteStore {
         self.reader.close().await;
     }
 
-    async fn create_tenant(&self, new: NewTenant, audit: Vec<Draft>) -> Result<(Tenant, TenantScope)> {
-        let tenant = Tenant { id: TenantId::new(), slug: new.slug, name: new.name, created_ms: new.created_ms };
+    async fn create_tenant(
+        &self,
+        new: NewTenant,
+        audit: Vec<Draft>,
+    ) -> Result<(Tenant, TenantScope)> {
+        let tenant = Tenant {
+            id: TenantId::new(),
+            slug: new.slug,
+            name: new.name,
+            created_ms: new.created_ms,
+        };
         let mut tx = self.begin().await?;
         sqlx::query("INSERT INTO tenants (id, slug, name, created_ms) VALUES (?, ?, ?, ?)")
             .bind(tenant.id.to_string())
@@ -125,11 +136,13 @@ impl Store for SqliteStore {
     }
 
     async fn data_key(&self, scope: &TenantScope, version: u32) -> Result<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar("SELECT wrapped FROM data_keys WHERE tenant_id = ? AND version = ?")
-            .bind(scope.tenant_id().to_string())
-            .bind(i64::from(version))
-            .fetch_optional(&self.reader)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT wrapped FROM data_keys WHERE tenant_id = ? AND version = ?")
+                .bind(scope.tenant_id().to_string())
+                .bind(i64::from(version))
+                .fetch_optional(&self.reader)
+                .await?,
+        )
     }
 
     async fn current_data_key(&self, scope: &TenantScope) -> Result<Option<(u32, Vec<u8>)>> {
@@ -139,19 +152,32 @@ impl Store for SqliteStore {
         .bind(scope.tenant_id().to_string())
         .fetch_optional(&self.reader)
         .await?;
-        row.map(|(v, w)| Ok((u32::try_from(v).map_err(|_| StoreError::Corrupt("key version"))?, w)))
-            .transpose()
+        row.map(|(v, w)| {
+            Ok((
+                u32::try_from(v).map_err(|_| StoreError::Corrupt("key version"))?,
+                w,
+            ))
+        })
+        .transpose()
     }
 
-    async fn insert_data_key(&self, scope: &TenantScope, version: u32, wrapped: Vec<u8>, at_ms: i64) -> Result<()> {
-        sqlx::query("INSERT INTO data_keys (tenant_id, version, wrapped, created_ms) VALUES (?, ?, ?, ?)")
-            .bind(scope.tenant_id().to_string())
-            .bind(i64::from(version))
-            .bind(wrapped)
-            .bind(at_ms)
-            .execute(&self.writer)
-            .await
-            .map_err(|e| StoreError::from_insert(e, "data key"))?;
+    async fn insert_data_key(
+        &self,
+        scope: &TenantScope,
+        version: u32,
+        wrapped: Vec<u8>,
+        at_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO data_keys (tenant_id, version, wrapped, created_ms) VALUES (?, ?, ?, ?)",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(i64::from(version))
+        .bind(wrapped)
+        .bind(at_ms)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| StoreError::from_insert(e, "data key"))?;
         Ok(())
     }
 
@@ -163,7 +189,15 @@ impl Store for SqliteStore {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, wrapped, public_key, created_ms, active)| SigningKeyRecord { id, wrapped, public_key, created_ms, active })
+            .map(
+                |(id, wrapped, public_key, created_ms, active)| SigningKeyRecord {
+                    id,
+                    wrapped,
+                    public_key,
+                    created_ms,
+                    active,
+                },
+            )
             .collect())
     }
 
@@ -183,7 +217,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn create_user(&self, scope: &TenantScope, new: NewUser, audit: Vec<Draft>) -> Result<User> {
+    async fn create_user(
+        &self,
+        scope: &TenantScope,
+        new: NewUser,
+        audit: Vec<Draft>,
+    ) -> Result<User> {
         auth::create_user(self, scope, new, audit).await
     }
     async fn user(&self, scope: &TenantScope, id: UserId) -> Result<Option<User>> {
@@ -195,13 +234,34 @@ impl Store for SqliteStore {
     async fn users(&self, scope: &TenantScope) -> Result<Vec<User>> {
         auth::users(&self.reader, scope).await
     }
-    async fn set_password(&self, scope: &TenantScope, user: UserId, hash: String, keep: Option<SessionId>, at_ms: i64, audit: Vec<Draft>) -> Result<Vec<Session>> {
+    async fn set_password(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        hash: String,
+        keep: Option<SessionId>,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Vec<Session>> {
         auth::set_password(self, scope, user, hash, keep, at_ms, audit).await
     }
-    async fn set_totp(&self, scope: &TenantScope, user: UserId, sealed: Vec<u8>, step: i64, recovery: Vec<TokenHash>, audit: Vec<Draft>) -> Result<()> {
+    async fn set_totp(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        sealed: Vec<u8>,
+        step: i64,
+        recovery: Vec<TokenHash>,
+        audit: Vec<Draft>,
+    ) -> Result<()> {
         auth::set_totp(self, scope, user, sealed, step, recovery, audit).await
     }
-    async fn set_pending_totp(&self, scope: &TenantScope, user: UserId, sealed: Option<Vec<u8>>) -> Result<()> {
+    async fn set_pending_totp(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<()> {
         sqlx::query("UPDATE users SET pending_totp = ? WHERE tenant_id = ? AND id = ?")
             .bind(sealed)
             .bind(scope.tenant_id().to_string())
@@ -210,10 +270,21 @@ impl Store for SqliteStore {
             .await?;
         Ok(())
     }
-    async fn reset_mfa(&self, scope: &TenantScope, user: UserId, at_ms: i64, audit: Vec<Draft>) -> Result<Vec<Session>> {
+    async fn reset_mfa(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Vec<Session>> {
         auth::reset_mfa(self, scope, user, at_ms, audit).await
     }
-    async fn advance_totp_step(&self, scope: &TenantScope, user: UserId, step: i64) -> Result<bool> {
+    async fn advance_totp_step(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        step: i64,
+    ) -> Result<bool> {
         let r = sqlx::query(
             "UPDATE users SET totp_last_step = ?1 WHERE tenant_id = ?2 AND id = ?3 \
              AND (totp_last_step IS NULL OR totp_last_step < ?1)",
@@ -225,7 +296,13 @@ impl Store for SqliteStore {
         .await?;
         Ok(r.rows_affected() == 1)
     }
-    async fn use_recovery_code(&self, scope: &TenantScope, user: UserId, code: TokenHash, at_ms: i64) -> Result<bool> {
+    async fn use_recovery_code(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        code: TokenHash,
+        at_ms: i64,
+    ) -> Result<bool> {
         let r = sqlx::query(
             "UPDATE recovery_codes SET used_ms = ? WHERE tenant_id = ? AND user_id = ? \
              AND code_hash = ? AND used_ms IS NULL",
@@ -248,7 +325,15 @@ impl Store for SqliteStore {
         .await?)
     }
 
-    async fn create_enrollment(&self, scope: &TenantScope, user: UserId, token: TokenHash, expires_ms: i64, at_ms: i64, audit: Vec<Draft>) -> Result<()> {
+    async fn create_enrollment(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        token: TokenHash,
+        expires_ms: i64,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         // A new link replaces any earlier unused one.
         sqlx::query("UPDATE enrollments SET used_ms = ? WHERE tenant_id = ? AND user_id = ? AND used_ms IS NULL")
@@ -281,11 +366,13 @@ impl Store for SqliteStore {
         row.map(rows::EnrollmentRow::into_record).transpose()
     }
     async fn set_enrollment_secret(&self, token: TokenHash, sealed: Vec<u8>) -> Result<()> {
-        sqlx::query("UPDATE enrollments SET pending_totp = ? WHERE token_hash = ? AND used_ms IS NULL")
-            .bind(sealed)
-            .bind(token.as_bytes())
-            .execute(&self.writer)
-            .await?;
+        sqlx::query(
+            "UPDATE enrollments SET pending_totp = ? WHERE token_hash = ? AND used_ms IS NULL",
+        )
+        .bind(sealed)
+        .bind(token.as_bytes())
+        .execute(&self.writer)
+        .await?;
         Ok(())
     }
     async fn consume_enrollment(&self, token: TokenHash, at_ms: i64) -> Result<bool> {
@@ -298,7 +385,14 @@ impl Store for SqliteStore {
         .await?;
         Ok(r.rows_affected() == 1)
     }
-    async fn create_challenge(&self, scope: &TenantScope, user: UserId, token: TokenHash, expires_ms: i64, client: &ClientInfo) -> Result<()> {
+    async fn create_challenge(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        token: TokenHash,
+        expires_ms: i64,
+        client: &ClientInfo,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO mfa_challenges (token_hash, tenant_id, user_id, expires_ms, ip, user_agent, device) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -325,15 +419,23 @@ impl Store for SqliteStore {
         row.map(rows::ChallengeRow::into_record).transpose()
     }
     async fn consume_challenge(&self, token: TokenHash, at_ms: i64) -> Result<bool> {
-        let r = sqlx::query("UPDATE mfa_challenges SET used_ms = ? WHERE token_hash = ? AND used_ms IS NULL")
-            .bind(at_ms)
-            .bind(token.as_bytes())
-            .execute(&self.writer)
-            .await?;
+        let r = sqlx::query(
+            "UPDATE mfa_challenges SET used_ms = ? WHERE token_hash = ? AND used_ms IS NULL",
+        )
+        .bind(at_ms)
+        .bind(token.as_bytes())
+        .execute(&self.writer)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 
-    async fn create_session(&self, scope: &TenantScope, new: NewSession, cap: u32, audit: Vec<Draft>) -> Result<(Session, Vec<Session>)> {
+    async fn create_session(
+        &self,
+        scope: &TenantScope,
+        new: NewSession,
+        cap: u32,
+        audit: Vec<Draft>,
+    ) -> Result<(Session, Vec<Session>)> {
         auth::create_session(self, scope, new, cap, audit).await
     }
     async fn session_by_token(&self, token: TokenHash) -> Result<Option<SessionContext>> {
@@ -348,10 +450,25 @@ impl Store for SqliteStore {
             .await?;
         Ok(())
     }
-    async fn end_session(&self, scope: &TenantScope, id: SessionId, user: Option<UserId>, reason: EndReason, at_ms: i64, audit: Vec<Draft>) -> Result<Option<Session>> {
+    async fn end_session(
+        &self,
+        scope: &TenantScope,
+        id: SessionId,
+        user: Option<UserId>,
+        reason: EndReason,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Option<Session>> {
         auth::end_session(self, scope, id, user, reason, at_ms, audit).await
     }
-    async fn end_user_sessions(&self, scope: &TenantScope, user: UserId, reason: EndReason, at_ms: i64, audit: Vec<Draft>) -> Result<Vec<Session>> {
+    async fn end_user_sessions(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        reason: EndReason,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Vec<Session>> {
         let mut tx = self.begin().await?;
         let ended = auth::end_user_sessions_in(&mut tx, scope, user, None, reason, at_ms).await?;
         audit::append_in(&mut tx, audit).await?;
@@ -378,9 +495,11 @@ impl Store for SqliteStore {
         audit::head(&self.reader, chain).await
     }
     async fn audit_chains(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT DISTINCT chain FROM audit_log ORDER BY chain")
-            .fetch_all(&self.reader)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT DISTINCT chain FROM audit_log ORDER BY chain")
+                .fetch_all(&self.reader)
+                .await?,
+        )
     }
     async fn checkpoints(&self, chain: &str) -> Result<Vec<Checkpoint>> {
         audit::checkpoints(&self.reader, chain).await
@@ -398,7 +517,9 @@ impl Store for SqliteStore {
         Ok(())
     }
     async fn csp_report_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM csp_reports").fetch_one(&self.reader).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM csp_reports")
+            .fetch_one(&self.reader)
+            .await?)
     }
 }
 
@@ -411,7 +532,9 @@ async fn applied_versions(pool: &SqlitePool) -> Result<Vec<i64>> {
     if exists == 0 {
         return Ok(Vec::new());
     }
-    Ok(sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
-        .fetch_all(pool)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
+            .fetch_all(pool)
+            .await?,
+    )
 }

@@ -12,7 +12,12 @@ pub(super) struct TenantRow {
 
 impl TenantRow {
     pub(super) fn into_tenant(self) -> Result<Tenant> {
-        Ok(Tenant { id: TenantId::from_db(&self.id)?, slug: self.slug, name: self.name, created_ms: self.created_ms })
+        Ok(Tenant {
+            id: TenantId::from_db(&self.id)?,
+            slug: self.slug,
+            name: self.name,
+            created_ms: self.created_ms,
+        })
     }
 
     pub(super) fn into_scoped(self) -> Result<(Tenant, TenantScope)> {
@@ -127,7 +132,11 @@ impl ChallengeRow {
             expires_ms: self.expires_ms,
             attempts: self.attempts,
             used_ms: self.used_ms,
-            client: ClientInfo { ip: self.ip, user_agent: self.user_agent, device: self.device },
+            client: ClientInfo {
+                ip: self.ip,
+                user_agent: self.user_agent,
+                device: self.device,
+            },
         })
     }
 }

@@ -18,7 +18,12 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn cli(dir: &Path, args: &[&str]) -> std::process::Output {
-    let out = bin().env("KINFOLD_AUDIT_CHECKPOINT_EVERY", "3").args(args).args(["--data", dir.to_str().unwrap()]).output().unwrap();
+    let out = bin()
+        .env("KINFOLD_AUDIT_CHECKPOINT_EVERY", "3")
+        .args(args)
+        .args(["--data", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
     out
 }
 
@@ -26,18 +31,57 @@ fn verify(dir: &Path, extra: &[&str]) -> (bool, String) {
     let mut args = vec!["audit", "verify", "--tenant", "sunny-days"];
     args.extend_from_slice(extra);
     let out = cli(dir, &args);
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 /// A data directory whose tenant chain has a dozen entries and some checkpoints.
 fn build(root: &Path) -> PathBuf {
     let dir = root.join("base");
-    let out = cli(&dir, &["tenant", "create", "--slug", "sunny-days", "--name", "Sunny Days Nursery"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(
+        &dir,
+        &[
+            "tenant",
+            "create",
+            "--slug",
+            "sunny-days",
+            "--name",
+            "Sunny Days Nursery",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for i in 0..5 {
         let email = format!("teacher{i}@sunny.example");
-        let out = cli(&dir, &["user", "create", "--tenant", "sunny-days", "--email", &email, "--name", "Teacher", "--role", "teacher"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = cli(
+            &dir,
+            &[
+                "user",
+                "create",
+                "--tenant",
+                "sunny-days",
+                "--email",
+                &email,
+                "--name",
+                "Teacher",
+                "--role",
+                "teacher",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     dir
 }
@@ -91,7 +135,10 @@ async fn verify_detects_edits_deletions_reorders_and_cuts() {
         exec(&dir, sql, &chain).await;
         let (ok, text) = verify(&dir, &[]);
         assert!(!ok, "{name}: tampering must fail verification: {text}");
-        assert!(text.contains(&format!("FAILED at entry {seq}")), "{name}: names entry {seq}: {text}");
+        assert!(
+            text.contains(&format!("FAILED at entry {seq}")),
+            "{name}: names entry {seq}: {text}"
+        );
     }
 
     // A cut that also removes the checkpoints in the database is caught by the exported ones.
@@ -99,7 +146,13 @@ async fn verify_detects_edits_deletions_reorders_and_cuts() {
     {
         let s = open_store(&base).await;
         let cps = s.checkpoints(&chain).await.unwrap();
-        let keys: Vec<String> = s.signing_keys().await.unwrap().into_iter().map(|k| k.public_key).collect();
+        let keys: Vec<String> = s
+            .signing_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.public_key)
+            .collect();
         s.close().await;
         let json = serde_json::json!({"tenant": "sunny-days", "chain": chain, "public_keys": keys, "checkpoints": cps});
         std::fs::write(&export, json.to_string()).unwrap();

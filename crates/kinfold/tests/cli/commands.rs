@@ -7,14 +7,29 @@ fn an_unknown_env_variable_stops_startup() {
     let tmp = tempfile::tempdir().unwrap();
     let out = bin()
         .env("KINFOLD_SESION_IDLE_TIMEOUT", "1h")
-        .args(["serve", "--data", tmp.path().to_str().unwrap(), "--addr", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--data",
+            tmp.path().to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown environment variable KINFOLD_SESION_IDLE_TIMEOUT"), "{err}");
-    assert!(err.contains("KINFOLD_SESSION_IDLE_TIMEOUT"), "lists the right names: {err}");
-    assert!(!tmp.path().join("kinfold.db").exists(), "stopped before touching the data");
+    assert!(
+        err.contains("unknown environment variable KINFOLD_SESION_IDLE_TIMEOUT"),
+        "{err}"
+    );
+    assert!(
+        err.contains("KINFOLD_SESSION_IDLE_TIMEOUT"),
+        "lists the right names: {err}"
+    );
+    assert!(
+        !tmp.path().join("kinfold.db").exists(),
+        "stopped before touching the data"
+    );
 }
 
 #[test]
@@ -22,17 +37,39 @@ fn an_unknown_config_key_or_bad_value_stops_startup() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("kinfold.toml");
     std::fs::write(&cfg, "max_sesions_per_user = 3\n").unwrap();
-    let out = bin().args(["serve", "--config", cfg.to_str().unwrap(), "--data", tmp.path().to_str().unwrap()]).output().unwrap();
+    let out = bin()
+        .args([
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--data",
+            tmp.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting `max_sesions_per_user`"));
-    let out = bin().env("KINFOLD_SESSION_IDLE_TIMEOUT", "forever").args(["config", "show"]).output().unwrap();
+    let out = bin()
+        .env("KINFOLD_SESSION_IDLE_TIMEOUT", "forever")
+        .args(["config", "show"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }
 
 #[test]
 fn plain_http_is_refused_off_loopback_without_a_proxy() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = bin().args(["serve", "--data", tmp.path().to_str().unwrap(), "--addr", "0.0.0.0:0"]).output().unwrap();
+    let out = bin()
+        .args([
+            "serve",
+            "--data",
+            tmp.path().to_str().unwrap(),
+            "--addr",
+            "0.0.0.0:0",
+        ])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to serve plain HTTP"));
 }
@@ -40,7 +77,10 @@ fn plain_http_is_refused_off_loopback_without_a_proxy() {
 #[test]
 fn config_show_masks_secrets() {
     let out = bin()
-        .env("KINFOLD_MASTER_KEY", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=")
+        .env(
+            "KINFOLD_MASTER_KEY",
+            "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=",
+        )
         .env("KINFOLD_SESSION_IDLE_TIMEOUT", "2h")
         .args(["config", "show"])
         .output()
@@ -57,23 +97,115 @@ fn operators_create_tenants_and_staff_with_enrollment_links() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().to_str().unwrap();
     let out = run(&["migrate", "--data", d]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let again = run(&["migrate", "--data", d]);
-    assert!(String::from_utf8_lossy(&again.stdout).contains("0 migration(s) applied"), "migrate is idempotent");
-    let out = run(&["tenant", "create", "--slug", "oak-tree", "--name", "Oak Tree Preschool", "--data", d]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let dup = run(&["tenant", "create", "--slug", "oak-tree", "--name", "Oak Tree Again", "--data", d]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("0 migration(s) applied"),
+        "migrate is idempotent"
+    );
+    let out = run(&[
+        "tenant",
+        "create",
+        "--slug",
+        "oak-tree",
+        "--name",
+        "Oak Tree Preschool",
+        "--data",
+        d,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dup = run(&[
+        "tenant",
+        "create",
+        "--slug",
+        "oak-tree",
+        "--name",
+        "Oak Tree Again",
+        "--data",
+        d,
+    ]);
     assert!(!dup.status.success(), "a duplicate slug is refused");
-    let bad = run(&["tenant", "create", "--slug", "Oak Tree!", "--name", "x", "--data", d]);
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("slug"), "names the field");
-    let out = run(&["user", "create", "--tenant", "oak-tree", "--email", "ms.park@oak.example", "--name", "Ms Park", "--role", "teacher", "--data", d]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bad = run(&[
+        "tenant",
+        "create",
+        "--slug",
+        "Oak Tree!",
+        "--name",
+        "x",
+        "--data",
+        d,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("slug"),
+        "names the field"
+    );
+    let out = run(&[
+        "user",
+        "create",
+        "--tenant",
+        "oak-tree",
+        "--email",
+        "ms.park@oak.example",
+        "--name",
+        "Ms Park",
+        "--role",
+        "teacher",
+        "--data",
+        d,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("enrollment link (single use, expires in 72 h): http://127.0.0.1:8080/enroll/"), "{text}");
-    let bad_role = run(&["user", "create", "--tenant", "oak-tree", "--email", "x@oak.example", "--name", "X", "--role", "janitor", "--data", d]);
+    assert!(
+        text.contains(
+            "enrollment link (single use, expires in 72 h): http://127.0.0.1:8080/enroll/"
+        ),
+        "{text}"
+    );
+    let bad_role = run(&[
+        "user",
+        "create",
+        "--tenant",
+        "oak-tree",
+        "--email",
+        "x@oak.example",
+        "--name",
+        "X",
+        "--role",
+        "janitor",
+        "--data",
+        d,
+    ]);
     assert!(!bad_role.status.success());
-    let no_pw = run(&["user", "create", "--tenant", "oak-tree", "--email", "p@oak.example", "--name", "P", "--role", "parent", "--data", d]);
-    assert!(String::from_utf8_lossy(&no_pw.stderr).contains("password"), "parents need a password");
+    let no_pw = run(&[
+        "user",
+        "create",
+        "--tenant",
+        "oak-tree",
+        "--email",
+        "p@oak.example",
+        "--name",
+        "P",
+        "--role",
+        "parent",
+        "--data",
+        d,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&no_pw.stderr).contains("password"),
+        "parents need a password"
+    );
     let listed = run(&["tenant", "list", "--data", d]);
     assert!(String::from_utf8_lossy(&listed.stdout).contains("oak-tree\tOak Tree Preschool"));
 }
@@ -83,7 +215,14 @@ fn a_wrong_master_key_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().to_str().unwrap();
     assert!(run(&["migrate", "--data", d]).status.success());
-    let out = bin().env("KINFOLD_MASTER_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").args(["tenant", "list", "--data", d]).output().unwrap();
+    let out = bin()
+        .env(
+            "KINFOLD_MASTER_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .args(["tenant", "list", "--data", d])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is the master key right?"), "{err}");

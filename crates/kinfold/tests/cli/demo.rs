@@ -45,12 +45,23 @@ async fn demo_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let demo = Running::demo(&dir, &[]);
-    assert!(demo.lines[0].contains(&format!("http://127.0.0.1:{}", demo.port)), "{:?}", demo.lines);
-    assert!(demo.lines.iter().any(|l| l.contains("demo-credentials.json")));
+    assert!(
+        demo.lines[0].contains(&format!("http://127.0.0.1:{}", demo.port)),
+        "{:?}",
+        demo.lines
+    );
+    assert!(demo
+        .lines
+        .iter()
+        .any(|l| l.contains("demo-credentials.json")));
 
     // The key file is private, the credentials file has the agreed shape.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(dir.join("master.key")).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(dir.join("master.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     let creds = demo.credentials();
     assert_eq!(creds["base_url"], demo.base());
@@ -59,11 +70,20 @@ async fn demo_end_to_end() {
     assert_eq!(tenants[0]["slug"], "maple-grove");
     assert_eq!(tenants[0]["name"], "Maple Grove Early Learning");
     for t in tenants {
-        let roles: Vec<&str> = t["users"].as_array().unwrap().iter().map(|u| u["role"].as_str().unwrap()).collect();
+        let roles: Vec<&str> = t["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["role"].as_str().unwrap())
+            .collect();
         assert_eq!(roles, ["administrator", "teacher", "front_desk", "parent"]);
         for u in t["users"].as_array().unwrap() {
             assert!(u["email"].is_string() && u["password"].is_string());
-            assert_eq!(u["totp_secret"].is_string(), u["role"] != "parent", "staff have TOTP, parents none");
+            assert_eq!(
+                u["totp_secret"].is_string(),
+                u["role"] != "parent",
+                "staff have TOTP, parents none"
+            );
         }
     }
 
@@ -87,10 +107,35 @@ async fn demo_end_to_end() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let cookie = resp.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
-    let me: serde_json::Value = client.get(format!("{}/api/v1/me", demo.base())).header("cookie", &cookie).send().await.unwrap().json().await.unwrap();
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let me: serde_json::Value = client
+        .get(format!("{}/api/v1/me", demo.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["role"], "teacher");
-    assert_eq!(client.get(format!("{}/readyz", demo.base())).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client
+            .get(format!("{}/readyz", demo.base()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     // An access event made just before SIGTERM is flushed by the graceful stop.
     let wrong = client
@@ -107,12 +152,20 @@ async fn demo_end_to_end() {
         use kinfold_store::Store;
         let (_, scope) = store.tenant_by_slug("maple-grove").await.unwrap().unwrap();
         let chain = store.audit_chain(&scope.chain()).await.unwrap();
-        assert!(chain.iter().any(|e| e.event.contains("last.one@maple-grove.example")), "flushed on shutdown");
+        assert!(
+            chain
+                .iter()
+                .any(|e| e.event.contains("last.one@maple-grove.example")),
+            "flushed on shutdown"
+        );
         store.close().await;
     }
 
     // No file but the exempt ones holds plaintext; the database has no SQLite header.
-    let mut needles = vec!["Maple Grove Early Learning".to_string(), "Harbor Lights Montessori".to_string()];
+    let mut needles = vec![
+        "Maple Grove Early Learning".to_string(),
+        "Harbor Lights Montessori".to_string(),
+    ];
     for t in tenants {
         for u in t["users"].as_array().unwrap() {
             needles.push(u["email"].as_str().unwrap().to_owned());
@@ -124,19 +177,32 @@ async fn demo_end_to_end() {
     }
     assert_no_plaintext(&dir, &needles);
     let head = std::fs::read(dir.join("kinfold.db")).unwrap();
-    assert!(!head.starts_with(b"SQLite format 3"), "the database header is encrypted");
+    assert!(
+        !head.starts_with(b"SQLite format 3"),
+        "the database header is encrypted"
+    );
     // Without the key, SQLite cannot read it.
     {
         use std::str::FromStr;
-        let opts = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite://").unwrap().filename(dir.join("kinfold.db"));
+        let opts = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite://")
+            .unwrap()
+            .filename(dir.join("kinfold.db"));
         let res = async {
-            let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await?;
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sqlite_master").fetch_one(&pool).await
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts)
+                .await?;
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sqlite_master")
+                .fetch_one(&pool)
+                .await
         }
         .await;
         assert!(res.is_err(), "readable without the key");
     }
-    let no_logs = crate::demo::files(&dir).into_iter().filter(|f| f.extension().is_some_and(|e| e == "log")).count();
+    let no_logs = crate::demo::files(&dir)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "log"))
+        .count();
     assert_eq!(no_logs, 0, "logs go to stdout/stderr only");
 
     // A second run reuses the directory: same key, same credentials.
@@ -152,7 +218,18 @@ async fn demo_end_to_end() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let verify = crate::harness::run(&["audit", "verify", "--tenant", "maple-grove", "--data", dir.to_str().unwrap()]);
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let verify = crate::harness::run(&[
+        "audit",
+        "verify",
+        "--tenant",
+        "maple-grove",
+        "--data",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
     assert!(again.stop().success());
 }

@@ -46,10 +46,16 @@ impl Running {
     pub fn demo(dir: &Path, extra: &[&str]) -> Running {
         let port = free_port();
         let mut cmd = bin();
-        cmd.args(["demo", "--data", dir.to_str().unwrap(), "--addr", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.args([
+            "demo",
+            "--data",
+            dir.to_str().unwrap(),
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
         let mut child = cmd.spawn().unwrap();
         let out = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
@@ -63,7 +69,8 @@ impl Running {
         loop {
             match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(l) => {
-                    let done = l.starts_with("Demo sign-in credentials") || l.contains("credentials file is gone");
+                    let done = l.starts_with("Demo sign-in credentials")
+                        || l.contains("credentials file is gone");
                     lines.push(l);
                     if done {
                         break;
@@ -75,9 +82,17 @@ impl Running {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("demo exited with {status}: {lines:?}");
             }
-            assert!(std::time::Instant::now() < deadline, "demo did not start: {lines:?}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "demo did not start: {lines:?}"
+            );
         }
-        Running { child, lines, port, dir: dir.to_path_buf() }
+        Running {
+            child,
+            lines,
+            port,
+            dir: dir.to_path_buf(),
+        }
     }
 
     pub fn base(&self) -> String {
@@ -85,19 +100,29 @@ impl Running {
     }
 
     pub fn credentials(&self) -> Value {
-        serde_json::from_str(&std::fs::read_to_string(self.dir.join("demo-credentials.json")).unwrap()).unwrap()
+        serde_json::from_str(
+            &std::fs::read_to_string(self.dir.join("demo-credentials.json")).unwrap(),
+        )
+        .unwrap()
     }
 
     /// SIGTERM, then the exit status within 20 s.
     pub fn stop(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return s;
             }
-            assert!(std::time::Instant::now() < deadline, "demo did not stop on SIGTERM");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "demo did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -124,12 +149,22 @@ pub async fn raw(dir: &Path) -> sqlx::SqlitePool {
         .unwrap()
         .filename(dir.join("kinfold.db"))
         .pragma("key", format!("\"x'{}'\"", key.sqlcipher_key_hex()));
-    sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.unwrap()
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await
+        .unwrap()
 }
 
 pub fn totp(secret: &str) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    kinfold_crypto::totp::TotpSecret::from_base32(secret).unwrap().code_at(now).unwrap()
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    kinfold_crypto::totp::TotpSecret::from_base32(secret)
+        .unwrap()
+        .code_at(now)
+        .unwrap()
 }
 
 pub fn run(args: &[&str]) -> std::process::Output {

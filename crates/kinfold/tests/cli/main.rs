@@ -1,7 +1,12 @@
 //! End-to-end tests of the `kinfold` binary: the demo as a new user runs it, start-up checks,
 //! the encrypted data directory, `audit verify` against tampering, and TLS.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod harness;
 
