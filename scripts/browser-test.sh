@@ -55,7 +55,7 @@ fi
 
 # --- the demo server ---------------------------------------------------------------------------
 DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/kinfold-browser.XXXXXX")"
-LOG="$DATA_DIR/server.log"
+LOG="$(mktemp "${TMPDIR:-/tmp}/kinfold-browser-log.XXXXXX")"
 SERVER_PID=""
 TEST_PID=""
 
@@ -78,7 +78,7 @@ cleanup() {
     fi
     wait "$SERVER_PID" 2>/dev/null || true
   fi
-  rm -rf "$DATA_DIR"
+  rm -rf "$DATA_DIR" "$LOG"
   exit "$rc"
 }
 trap cleanup EXIT

@@ -383,13 +383,7 @@ impl Core {
     }
 
     pub async fn tenant_of(&self, scope: &TenantScope) -> Result<Tenant, CoreError> {
-        self.store()
-            .tenants()
-            .await?
-            .into_iter()
-            .find(|(_, s)| s == scope)
-            .map(|(t, _)| t)
-            .ok_or(CoreError::NotFound("tenant"))
+        Ok(self.store().tenant(scope).await?)
     }
 
     async fn create_session(

@@ -48,3 +48,30 @@ impl Hasher {
             .map_err(|e| CoreError::Internal(format!("hash task: {e}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy() {
+        let h = Hasher::new(1, 0);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let busy = h.clone();
+        let first = tokio::spawn(async move { busy.run(move || rx.recv().is_ok()).await });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let second = h.run(|| true).await;
+        assert!(matches!(
+            second,
+            Err(CoreError::Busy {
+                retry_after_secs: 1
+            })
+        ));
+        tx.send(()).unwrap();
+        assert!(first.await.unwrap().unwrap());
+        assert!(
+            h.run(|| true).await.unwrap(),
+            "free again once the work is done"
+        );
+    }
+}

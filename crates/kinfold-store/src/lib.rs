@@ -38,6 +38,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(Tenant, TenantScope)>;
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<(Tenant, TenantScope)>>;
     async fn tenants(&self) -> Result<Vec<(Tenant, TenantScope)>>;
+    async fn tenant(&self, scope: &TenantScope) -> Result<Tenant>;
     async fn data_key(&self, scope: &TenantScope, version: u32) -> Result<Option<Vec<u8>>>;
     async fn current_data_key(&self, scope: &TenantScope) -> Result<Option<(u32, Vec<u8>)>>;
     async fn insert_data_key(
@@ -176,6 +177,7 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_head(&self, chain: &str) -> Result<Option<(i64, String)>>;
     async fn audit_chains(&self) -> Result<Vec<String>>;
     async fn checkpoints(&self, chain: &str) -> Result<Vec<Checkpoint>>;
+    async fn last_checkpoint_seq(&self, chain: &str) -> Result<i64>;
     async fn insert_checkpoint(&self, cp: Checkpoint) -> Result<()>;
 
     // --- web ---------------------------------------------------------------------------

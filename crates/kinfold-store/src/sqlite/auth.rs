@@ -5,7 +5,7 @@ use kinfold_crypto::token::TokenHash;
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::audit::append_in;
-use super::rows::{SessionRow, TenantRow, UserRow};
+use super::rows::{SessionContextRow, SessionRow, UserRow};
 use super::SqliteStore;
 use crate::*;
 
@@ -289,26 +289,23 @@ pub(super) async fn session_by_token(
     pool: &SqlitePool,
     token: TokenHash,
 ) -> Result<Option<SessionContext>> {
-    let row: Option<SessionRow> = sqlx::query_as("SELECT * FROM sessions WHERE token_hash = ?")
-        .bind(token.as_bytes().to_vec())
-        .fetch_optional(pool)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let session = row.into_session()?;
-    let scope = TenantScope::new(session.tenant_id);
-    let Some(user) = user(pool, &scope, session.user_id).await? else {
-        return Ok(None);
-    };
-    let t: TenantRow = sqlx::query_as("SELECT * FROM tenants WHERE id = ?")
-        .bind(session.tenant_id.to_string())
-        .fetch_one(pool)
-        .await?;
-    Ok(Some(SessionContext {
-        session,
-        user,
-        tenant: t.into_tenant()?,
-        scope,
-    }))
+    // One round trip: the session with its user and tenant.
+    let row: Option<SessionContextRow> = sqlx::query_as(
+        "SELECT s.tenant_id, s.id, s.user_id, s.created_ms, s.last_seen_ms, s.expires_ms, s.ip, s.user_agent, \
+                s.device, s.ended_ms, s.end_reason, \
+                u.email AS u_email, u.name AS u_name, u.role AS u_role, u.password_hash AS u_password_hash, \
+                u.totp_sealed AS u_totp_sealed, u.totp_last_step AS u_totp_last_step, \
+                u.pending_totp AS u_pending_totp, u.created_ms AS u_created_ms, \
+                t.slug AS t_slug, t.name AS t_name, t.created_ms AS t_created_ms \
+         FROM sessions s \
+         JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id \
+         JOIN tenants t ON t.id = s.tenant_id \
+         WHERE s.token_hash = ?",
+    )
+    .bind(token.as_bytes().to_vec())
+    .fetch_optional(pool)
+    .await?;
+    row.map(SessionContextRow::into_context).transpose()
 }
 
 pub(super) async fn end_session(

@@ -135,6 +135,14 @@ impl Store for SqliteStore {
         rows.into_iter().map(rows::TenantRow::into_scoped).collect()
     }
 
+    async fn tenant(&self, scope: &TenantScope) -> Result<Tenant> {
+        let row: rows::TenantRow = sqlx::query_as("SELECT * FROM tenants WHERE id = ?")
+            .bind(scope.tenant_id().to_string())
+            .fetch_one(&self.reader)
+            .await?;
+        row.into_tenant()
+    }
+
     async fn data_key(&self, scope: &TenantScope, version: u32) -> Result<Option<Vec<u8>>> {
         Ok(
             sqlx::query_scalar("SELECT wrapped FROM data_keys WHERE tenant_id = ? AND version = ?")
@@ -503,6 +511,14 @@ impl Store for SqliteStore {
     }
     async fn checkpoints(&self, chain: &str) -> Result<Vec<Checkpoint>> {
         audit::checkpoints(&self.reader, chain).await
+    }
+    async fn last_checkpoint_seq(&self, chain: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints WHERE chain = ?",
+        )
+        .bind(chain)
+        .fetch_one(&self.reader)
+        .await?)
     }
     async fn insert_checkpoint(&self, cp: Checkpoint) -> Result<()> {
         audit::insert_checkpoint(&self.writer, cp).await

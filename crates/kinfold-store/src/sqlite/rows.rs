@@ -175,3 +175,51 @@ impl From<EntryRow> for kinfold_audit::Entry {
         }
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SessionContextRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    u_email: String,
+    u_name: String,
+    u_role: String,
+    u_password_hash: Option<String>,
+    u_totp_sealed: Option<Vec<u8>>,
+    u_totp_last_step: Option<i64>,
+    u_pending_totp: Option<Vec<u8>>,
+    u_created_ms: i64,
+    t_slug: String,
+    t_name: String,
+    t_created_ms: i64,
+}
+
+impl SessionContextRow {
+    pub(super) fn into_context(self) -> Result<SessionContext> {
+        let session = self.session.into_session()?;
+        let scope = TenantScope::new(session.tenant_id);
+        let user = User {
+            id: session.user_id,
+            tenant_id: session.tenant_id,
+            email: self.u_email,
+            name: self.u_name,
+            role: Role::parse(&self.u_role).ok_or(StoreError::Corrupt("role"))?,
+            password_hash: self.u_password_hash,
+            totp_sealed: self.u_totp_sealed,
+            totp_last_step: self.u_totp_last_step,
+            pending_totp: self.u_pending_totp,
+            created_ms: self.u_created_ms,
+        };
+        let tenant = Tenant {
+            id: session.tenant_id,
+            slug: self.t_slug,
+            name: self.t_name,
+            created_ms: self.t_created_ms,
+        };
+        Ok(SessionContext {
+            session,
+            user,
+            tenant,
+            scope,
+        })
+    }
+}

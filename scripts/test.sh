@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every Kinfold test: formatting, lints, licence and source checks, the Rust test suites
+# (real encrypted SQLite files, real sockets, the real binary), and the headless-Chromium test.
+#
+#   scripts/test.sh
+#
+# On a fresh Debian machine it installs what is missing (cargo-deny, openssl, chromium, the
+# browser test's npm packages), or says exactly what to install.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+SECONDS=0
+
+need_cmd() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian package $2" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+  fi
+  command -v "$1" >/dev/null 2>&1 || { echo "missing '$1': install the Debian package '$2'" >&2; exit 1; }
+}
+
+command -v cargo >/dev/null 2>&1 || { echo "missing cargo: install Rust with rustup (https://rustup.rs)" >&2; exit 1; }
+need_cmd openssl openssl   # the TLS test reads the demo CA with it
+need_cmd curl curl
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo deny check licenses bans sources"
+if ! cargo deny --version >/dev/null 2>&1; then
+  echo "installing cargo-deny (once)" >&2
+  cargo install cargo-deny --locked --quiet
+fi
+cargo deny --log-level error check licenses bans sources
+
+step "cargo test (unit, integration, end-to-end)"
+cargo test --workspace --locked
+
+step "browser test (headless Chromium)"
+scripts/browser-test.sh target/debug/kinfold
+
+step "all tests passed in ${SECONDS}s"
