@@ -435,6 +435,7 @@ impl Core {
             .create_session(scope, new, self.settings().max_sessions_per_user, drafts)
             .await?;
         for e in &evicted {
+            self.inner.sessions.forget_session(e.id);
             tracing::info!(user = %user.id, session = %e.id, cap = self.settings().max_sessions_per_user, "oldest session evicted at the per-user cap");
         }
         Ok(NewSessionIssued {
@@ -451,9 +452,16 @@ impl Core {
         if token.is_empty() || token.len() > 128 {
             return Err(CoreError::Unauthenticated);
         }
-        let token = PlainToken::from_client(token);
-        let Some(ctx) = self.store().session_by_token(token.hash()).await? else {
-            return Err(CoreError::Unauthenticated);
+        let hash = PlainToken::from_client(token).hash();
+        let ctx = match self.inner.sessions.get(&hash) {
+            Some(ctx) => ctx,
+            None => {
+                let Some(ctx) = self.store().session_by_token(hash).await? else {
+                    return Err(CoreError::Unauthenticated);
+                };
+                self.inner.sessions.put(hash, ctx.clone());
+                ctx
+            }
         };
         let s = &ctx.session;
         if s.ended_ms.is_some() {
@@ -468,17 +476,14 @@ impl Core {
             None
         };
         if let Some((end, reason)) = expiry {
-            let d = self.draft(
-                ctx.scope.chain(),
-                Some(s.user_id),
-                client,
-                Event::SessionExpired {
-                    user_id: s.user_id.to_string(),
-                    session_id: s.id.to_string(),
-                    duration_secs: s.duration_secs(now),
-                    reason,
-                },
-            );
+            self.inner.sessions.forget_session(s.id);
+            let event = Event::SessionExpired {
+                user_id: s.user_id.to_string(),
+                session_id: s.id.to_string(),
+                duration_secs: s.duration_secs(now),
+                reason,
+            };
+            let d = self.draft(ctx.scope.chain(), Some(s.user_id), client, event);
             self.store()
                 .end_session(&ctx.scope, s.id, None, end, now, vec![d])
                 .await?;
@@ -486,6 +491,7 @@ impl Core {
         }
         if now - s.last_seen_ms >= ms(self.settings().touch_interval()) {
             self.store().touch_session(&ctx.scope, s.id, now).await?;
+            self.inner.sessions.touched(&hash, now);
         }
         Ok(Actor {
             role: ctx.user.role,
@@ -548,6 +554,7 @@ impl Core {
                 vec![d],
             )
             .await?;
+        self.inner.sessions.forget_session(id);
         ended.map(|_| ()).ok_or(CoreError::NotFound("session"))
     }
 
@@ -601,6 +608,7 @@ impl Core {
                 vec![d],
             )
             .await?;
+        self.inner.sessions.forget_user(actor.user.id);
         for s in &ended {
             self.log(
                 actor.scope.chain(),
@@ -649,6 +657,7 @@ impl Core {
             .store()
             .end_user_sessions(&actor.scope, user, EndReason::Revoked, now, vec![d])
             .await?;
+        self.inner.sessions.forget_user(user);
         Ok(ended.len())
     }
 
@@ -678,6 +687,7 @@ impl Core {
         self.store()
             .reset_mfa(&actor.scope, target.id, self.now_ms(), vec![d])
             .await?;
+        self.inner.sessions.forget_user(target.id);
         self.issue_enrollment(&actor.scope, target.id, &actor.user.id.to_string())
             .await
     }
@@ -875,6 +885,7 @@ impl Core {
         self.store()
             .set_totp(scope, user.id, sealed, step, hashes, vec![d])
             .await?;
+        self.inner.sessions.forget_user(user.id);
         Ok(codes)
     }
 

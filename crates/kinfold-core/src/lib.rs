@@ -10,6 +10,7 @@ pub mod clock;
 pub mod error;
 pub mod hasher;
 pub mod keys;
+pub mod session_cache;
 pub mod settings;
 pub mod tenants;
 pub mod throttle;
@@ -39,6 +40,7 @@ struct Inner {
     hasher: hasher::Hasher,
     throttle: throttle::Throttle,
     audit: audit::AuditWriter,
+    sessions: session_cache::SessionCache,
 }
 
 impl std::fmt::Debug for Core {
@@ -73,6 +75,7 @@ impl Core {
                 settings,
                 keys,
                 audit,
+                sessions: Default::default(),
             }),
         }
     }

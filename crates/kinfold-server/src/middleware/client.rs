@@ -2,40 +2,16 @@
 //! `X-Forwarded-Proto` only from the configured trusted proxies; the user agent; and a device
 //! fingerprint (a hash of stable client hints).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
-use axum::middleware::Next;
-use axum::response::Response;
 use ipnet::IpNet;
 use kinfold_store::ClientInfo;
-
-use crate::AppState;
 
 #[derive(Debug, Clone, Default)]
 pub struct ClientContext {
     pub info: ClientInfo,
     pub https: bool,
-}
-
-pub async fn resolve_client(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let ctx = resolve(
-        peer,
-        req.headers(),
-        state.web.tls,
-        &state.web.trusted_proxies,
-    );
-    req.extensions_mut().insert(ctx);
-    next.run(req).await
 }
 
 pub fn resolve(

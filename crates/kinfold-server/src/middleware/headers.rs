@@ -31,18 +31,20 @@ pub async fn security_headers(
     let nonce = base64::engine::general_purpose::STANDARD
         .encode(kinfold_crypto::token::random_bytes::<16>());
     req.extensions_mut().insert(CspNonce(nonce.clone()));
-    // The client middleware runs inside this one; resolve the scheme here too for HSTS.
+    // Resolved once, here at the outermost layer, because HSTS depends on the scheme;
+    // extractors read it from the request extension.
     let peer = req
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
-    let https = crate::middleware::client::resolve(
+    let client = crate::middleware::client::resolve(
         peer,
         req.headers(),
         state.web.tls,
         &state.web.trusted_proxies,
-    )
-    .https;
+    );
+    let https = client.https;
+    req.extensions_mut().insert(client);
     let mut resp = next.run(req).await;
     apply(&mut resp, &nonce, https);
     resp

@@ -1,5 +1,5 @@
 //! The middleware stack every request passes through, outermost first:
-//! security headers and CSP nonce, panic catcher, JSON error bodies, client resolution,
+//! security headers, CSP nonce and client resolution, panic catcher, JSON error bodies, client resolution,
 //! CSRF, request timeout, body limit.
 
 pub mod client;
@@ -23,7 +23,6 @@ pub fn apply(router: Router, state: AppState) -> Router {
             .layer(from_fn_with_state(state.clone(), headers::security_headers))
             .layer(CatchPanicLayer::custom(errors::panic_response))
             .layer(from_fn(errors::json_errors))
-            .layer(from_fn_with_state(state.clone(), client::resolve_client))
             .layer(from_fn(csrf::refuse_cross_site))
             .layer(from_fn_with_state(state, errors::timeout))
             .layer(DefaultBodyLimit::max(limit))
