@@ -6,25 +6,14 @@
 //! Same-site means the `Origin`'s host and port equal the request's `Host`.
 
 use axum::extract::Request;
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method};
 
-use crate::ApiError;
-
-pub async fn refuse_cross_site(req: Request, next: Next) -> Response {
+/// Whether this request must be refused.
+pub fn refused(req: &Request) -> bool {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     // Browsers post CSP reports on their own; they change nothing but a counter.
     let exempt = req.uri().path() == "/csp-reports";
-    if !safe && !exempt && is_cross_site(req.headers()) {
-        return ApiError::http(
-            StatusCode::FORBIDDEN,
-            "cross_site_request",
-            "cross-site requests are refused",
-        )
-        .into_response();
-    }
-    next.run(req).await
+    !safe && !exempt && is_cross_site(req.headers())
 }
 
 pub fn is_cross_site(headers: &HeaderMap) -> bool {

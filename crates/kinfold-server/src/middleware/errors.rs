@@ -1,20 +1,15 @@
 //! Making every failure look the same: JSON error bodies for responses that left the router
-//! without one (405, 413, ...), a 500 for panics, and the request timeout.
+//! without one (405, 413, ...), and a 500 for panics.
 
 use std::any::Any;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::error::{code_for_status, error_response};
-use crate::AppState;
-
 /// Replaces a non-JSON, non-HTML error body with our error shape.
-pub async fn json_errors(req: Request, next: Next) -> Response {
-    let resp = next.run(req).await;
+pub fn with_json_body(resp: Response) -> Response {
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
@@ -50,20 +45,4 @@ pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response<Body> {
         "an internal error occurred; it has been logged",
         None,
     )
-}
-
-pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(state.web.request_timeout, next.run(req)).await {
-        Ok(resp) => resp,
-        Err(_) => {
-            tracing::warn!("request timed out");
-            error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "timeout",
-                "the request took too long",
-                None,
-            )
-            .into_response()
-        }
-    }
 }

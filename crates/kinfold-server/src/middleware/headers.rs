@@ -1,13 +1,8 @@
-//! Security headers on every response (W1-W7), errors and 404s included, and a fresh CSP
-//! nonce per response (128 random bits), handed to pages through a request extension.
+//! Security headers (W1-W7), set by [`crate::middleware::edge`] on every response, errors and
+//! 404s included, with a fresh CSP nonce per response handed to pages through an extension.
 
-use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
-use base64::Engine;
-
-use crate::AppState;
 
 /// The nonce for this response's inline scripts and styles.
 #[derive(Debug, Clone)]
@@ -21,59 +16,43 @@ pub fn csp(nonce: &str) -> String {
     )
 }
 
-pub const HSTS: &str = "max-age=63072000; includeSubDomains; preload";
+const STATIC_HEADERS: [(&str, &str); 7] = [
+    ("reporting-endpoints", "csp=\"/csp-reports\""),
+    ("x-frame-options", "SAMEORIGIN"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+    ),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+];
 
-pub async fn security_headers(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let nonce = base64::engine::general_purpose::STANDARD
-        .encode(kinfold_crypto::token::random_bytes::<16>());
-    req.extensions_mut().insert(CspNonce(nonce.clone()));
-    // Resolved once, here at the outermost layer, because HSTS depends on the scheme;
-    // extractors read it from the request extension.
-    let peer = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
-    let client = crate::middleware::client::resolve(
-        peer,
-        req.headers(),
-        state.web.tls,
-        &state.web.trusted_proxies,
-    );
-    let https = client.https;
-    req.extensions_mut().insert(client);
-    let mut resp = next.run(req).await;
-    apply(&mut resp, &nonce, https);
-    resp
-}
+pub const HSTS: &str = "max-age=63072000; includeSubDomains; preload";
 
 /// Sets the headers on a response. Also used by the HTTP-to-HTTPS redirect listener.
 pub fn apply(resp: &mut Response, nonce: &str, https: bool) {
     let h = resp.headers_mut();
-    let cached = h.contains_key("cache-control");
-    let mut set = |name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            h.insert(HeaderName::from_static(name), v);
-        }
-    };
-    set("content-security-policy", &csp(nonce));
-    set("reporting-endpoints", "csp=\"/csp-reports\"");
-    set("x-frame-options", "SAMEORIGIN");
-    set("x-content-type-options", "nosniff");
-    set("referrer-policy", "strict-origin-when-cross-origin");
-    set(
-        "permissions-policy",
-        "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
-    );
-    set("cross-origin-opener-policy", "same-origin");
-    set("cross-origin-resource-policy", "same-origin");
-    if https {
-        set("strict-transport-security", HSTS);
+    if let Ok(v) = HeaderValue::from_str(&csp(nonce)) {
+        h.insert(HeaderName::from_static("content-security-policy"), v);
     }
-    if !cached {
-        set("cache-control", "no-store");
+    for (name, value) in STATIC_HEADERS {
+        h.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    if https {
+        h.insert(
+            HeaderName::from_static("strict-transport-security"),
+            HeaderValue::from_static(HSTS),
+        );
+    }
+    if !h.contains_key("cache-control") {
+        h.insert(
+            HeaderName::from_static("cache-control"),
+            HeaderValue::from_static("no-store"),
+        );
     }
 }
