@@ -167,6 +167,38 @@ pub enum Event {
         by: String,
         count: u64,
     },
+    ClassroomCreated {
+        classroom_id: String,
+        name: String,
+    },
+    StaffAssigned {
+        user_id: String,
+        classroom_id: String,
+    },
+    ChildCreated {
+        child_id: String,
+        by: String,
+    },
+    /// Names the fields that changed, never their values.
+    ChildUpdated {
+        child_id: String,
+        by: String,
+        changed: Vec<String>,
+    },
+    GuardianLinked {
+        child_id: String,
+        guardian_id: String,
+        custody: String,
+    },
+    PickupAdded {
+        child_id: String,
+        pickup_id: String,
+    },
+    /// A read of sealed fields: who (the entry's actor), which child, which fields.
+    ChildRecordRead {
+        child_id: String,
+        fields: Vec<String>,
+    },
     Started {
         version: String,
         config_digest: String,
@@ -201,7 +233,14 @@ impl Event {
             | TenantCreated { .. }
             | UserCreated { .. }
             | EnrollmentIssued { .. }
-            | SessionsRevokedForUser { .. } => Category::Admin,
+            | SessionsRevokedForUser { .. }
+            | ClassroomCreated { .. }
+            | StaffAssigned { .. }
+            | ChildCreated { .. }
+            | ChildUpdated { .. }
+            | GuardianLinked { .. }
+            | PickupAdded { .. } => Category::Admin,
+            ChildRecordRead { .. } => Category::DataAccess,
             Started { .. } | MigrationApplied { .. } | KeyCreated { .. } => Category::System,
         }
     }

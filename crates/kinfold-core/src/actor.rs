@@ -19,3 +19,41 @@ impl Actor {
         }
     }
 }
+
+impl crate::Core {
+    /// An actor for an operator command running on the server's host (demo seeding, imports):
+    /// it acts as `user` without a session. Never reachable over HTTP.
+    pub async fn operator_actor(
+        &self,
+        scope: &TenantScope,
+        user: kinfold_store::UserId,
+    ) -> Result<Actor, crate::CoreError> {
+        let user = self
+            .store()
+            .user(scope, user)
+            .await?
+            .ok_or(crate::CoreError::NotFound("user"))?;
+        let tenant = self.store().tenant(scope).await?;
+        let now = self.now_ms();
+        let session = Session {
+            id: kinfold_store::SessionId::new(),
+            tenant_id: tenant.id,
+            user_id: user.id,
+            created_ms: now,
+            last_seen_ms: now,
+            expires_ms: now,
+            ip: None,
+            user_agent: Some("kinfold operator command".into()),
+            device: None,
+            ended_ms: None,
+            end_reason: None,
+        };
+        Ok(Actor {
+            role: user.role,
+            tenant,
+            user,
+            session,
+            scope: scope.clone(),
+        })
+    }
+}

@@ -6,10 +6,13 @@
 pub mod actor;
 pub mod audit;
 pub mod auth;
+pub mod children;
+pub mod classrooms;
 pub mod clock;
 pub mod error;
 pub mod hasher;
 pub mod keys;
+pub mod policy;
 pub mod session_cache;
 pub mod settings;
 pub mod tenants;

@@ -100,3 +100,101 @@ mod tests {
         }
     }
 }
+
+/// A calendar date `YYYY-MM-DD`.
+pub fn date(field: &'static str, raw: &str) -> Result<time::Date, CoreError> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(raw.trim(), &fmt)
+        .map_err(|_| CoreError::invalid(field, "must be a date as YYYY-MM-DD"))
+}
+
+/// A date of birth: a real date, not in the future, at most 25 years ago.
+pub fn date_of_birth(
+    field: &'static str,
+    raw: &str,
+    today: time::Date,
+) -> Result<String, CoreError> {
+    let d = date(field, raw)?;
+    if d > today {
+        return Err(CoreError::invalid(field, "cannot be in the future"));
+    }
+    if today.year() - d.year() > 25 {
+        return Err(CoreError::invalid(field, "is more than 25 years ago"));
+    }
+    Ok(d.to_string())
+}
+
+/// E.164: `+`, then 8 to 15 digits, the first not 0 (ITU-T E.164 §6).
+pub fn phone(field: &'static str, raw: &str) -> Result<String, CoreError> {
+    let p = raw.trim();
+    let digits = p.strip_prefix('+').unwrap_or("");
+    let ok = (8..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    if ok {
+        Ok(p.to_owned())
+    } else {
+        Err(CoreError::invalid(
+            field,
+            "must be an E.164 phone number, like +14155550123",
+        ))
+    }
+}
+
+/// Free text (notes): at most `max` characters, no control characters but newlines and tabs.
+pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String, CoreError> {
+    if raw.chars().count() > max {
+        return Err(CoreError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if raw
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        return Err(CoreError::invalid(
+            field,
+            "may not contain control characters",
+        ));
+    }
+    Ok(raw.trim().to_owned())
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_phones() {
+        let today = time::macros::date!(2026 - 11 - 22);
+        assert_eq!(
+            date_of_birth("date_of_birth", "2023-02-28", today)
+                .ok()
+                .as_deref(),
+            Some("2023-02-28")
+        );
+        for bad in [
+            "2023-02-30",
+            "2027-01-01",
+            "1990-01-01",
+            "23-02-01",
+            "yesterday",
+            "",
+        ] {
+            assert!(date_of_birth("date_of_birth", bad, today).is_err(), "{bad}");
+        }
+        assert!(phone("phone", "+14155550123").is_ok());
+        for bad in [
+            "4155550123",
+            "+0155550123",
+            "+1 415 555",
+            "+1415555012345678",
+            "+44abc",
+        ] {
+            assert!(phone("phone", bad).is_err(), "{bad}");
+        }
+        assert!(text("notes", "line\nline", 20).is_ok());
+        assert!(text("notes", "\u{7}", 20).is_err());
+    }
+}

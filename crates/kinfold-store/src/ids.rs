@@ -41,6 +41,10 @@ macro_rules! id_type {
 id_type!(TenantId);
 id_type!(UserId);
 id_type!(SessionId);
+id_type!(ClassroomId);
+id_type!(ChildId);
+id_type!(GuardianId);
+id_type!(PickupId);
 
 /// Proof that a request works inside one existing tenant. Only the store mints it, from a
 /// tenant it has just read, so every tenant-data method is scoped by construction.

@@ -5,13 +5,19 @@
 //! belongs to it). A handler therefore cannot forget the tenant: without a scope it cannot
 //! even ask. The store holds no policy; it persists what core decides.
 
+mod domain;
 mod error;
 mod ids;
+mod record_store;
 mod records;
 pub mod sqlite;
 
+pub use domain::*;
 pub use error::StoreError;
-pub use ids::{SessionId, TenantId, TenantScope, UserId};
+pub use ids::{
+    ChildId, ClassroomId, GuardianId, PickupId, SessionId, TenantId, TenantScope, UserId,
+};
+pub use record_store::RecordStore;
 pub use records::*;
 
 use async_trait::async_trait;
@@ -22,7 +28,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Everything the services persist. One implementation per backend, each in its own idiom.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: RecordStore + Send + Sync + 'static {
     // --- lifecycle ---------------------------------------------------------------------
     /// Applies pending migrations; returns the ones applied now, as (version, description).
     async fn migrate(&self) -> Result<Vec<(i64, String)>>;

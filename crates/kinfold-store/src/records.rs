@@ -217,6 +217,8 @@ pub struct SessionContext {
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     pub category: Option<String>,
+    /// Only entries by this actor (a user ID).
+    pub actor: Option<String>,
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
     /// Return entries with `seq` below this (the cursor).

@@ -28,6 +28,9 @@ pub struct TenantCredentials {
     pub slug: String,
     pub name: String,
     pub users: Vec<UserCredentials>,
+    /// A few of the tenant's children.
+    #[serde(default)]
+    pub child_ids: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -37,6 +40,9 @@ pub struct UserCredentials {
     pub email: String,
     pub password: String,
     pub totp_secret: Option<String>,
+    /// For teachers: the classrooms they cover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classroom_ids: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for UserCredentials {
@@ -99,6 +105,7 @@ async fn seed(core: &Core) -> anyhow::Result<Vec<TenantCredentials>> {
             .await
             .with_context(|| format!("creating {}", c.slug))?;
         let mut users = Vec::new();
+        let mut ids = Vec::new();
         for (name, local, role) in &c.people {
             let email = format!("{local}@{}", c.domain);
             let password = demo_password();
@@ -115,18 +122,43 @@ async fn seed(core: &Core) -> anyhow::Result<Vec<TenantCredentials>> {
             } else {
                 None
             };
+            ids.push(user.id);
             users.push(UserCredentials {
                 role: role.as_str().into(),
                 name: (*name).into(),
                 email,
                 password,
                 totp_secret,
+                classroom_ids: None,
             });
         }
+        let (Some(admin), Some(teacher), Some(parent)) = (ids.first(), ids.get(1), ids.get(3))
+        else {
+            anyhow::bail!("demo users missing");
+        };
+        let admin = core.operator_actor(&scope, *admin).await?;
+        let records =
+            crate::demo_records::seed(core, &admin, *teacher, *parent, out.len() * 7).await?;
+        if let Some(t) = users.get_mut(1) {
+            t.classroom_ids = Some(
+                records
+                    .teacher_classrooms
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect(),
+            );
+        }
+        let child_ids = records
+            .child_ids
+            .iter()
+            .take(6)
+            .map(|c| c.to_string())
+            .collect();
         out.push(TenantCredentials {
             slug: tenant.slug,
             name: tenant.name,
             users,
+            child_ids,
         });
     }
     Ok(out)

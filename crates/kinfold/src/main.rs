@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod config;
 mod demo;
+mod demo_records;
 mod demo_tls;
 mod runtime;
 mod serve;

@@ -31,7 +31,11 @@ pub async fn list(
     Auth(actor): Auth,
     params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    actor.require_admin()?;
+    // The whole tenant's log for administrators; parents see their own access events.
+    let own = !matches!(
+        kinfold_core::policy::require(&actor, kinfold_core::policy::Action::ReadAudit)?,
+        kinfold_core::policy::Scope::WholeTenant
+    );
     let Query(p) =
         params.map_err(|e| ApiError::http(e.status(), "invalid_input", e.body_text()))?;
     let category = match p.category.as_deref().filter(|c| !c.is_empty()) {
@@ -50,8 +54,17 @@ pub async fn list(
         None => None,
     };
     let limit = p.limit.unwrap_or(PAGE).clamp(50, 500);
+    let (category, actor_filter) = if own {
+        (
+            Some(Category::Access.as_str().to_owned()),
+            Some(actor.user.id.to_string()),
+        )
+    } else {
+        (category, None)
+    };
     let q = AuditQuery {
         category,
+        actor: actor_filter,
         since_ms: p
             .since
             .as_deref()

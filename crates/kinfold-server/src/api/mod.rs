@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod audit;
+mod children;
 mod csp;
 mod enrollment;
 mod sessions;
@@ -45,6 +46,25 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/audit/checkpoints", get(audit::checkpoints))
         .route("/api/v1/audit/public-key", get(audit::public_key))
+        .route(
+            "/api/v1/classrooms",
+            get(children::classrooms).post(children::create_classroom),
+        )
+        .route("/api/v1/classrooms/{id}/staff", post(children::assign))
+        .route("/api/v1/staff", get(children::staff))
+        .route(
+            "/api/v1/children",
+            get(children::list).post(children::create),
+        )
+        .route(
+            "/api/v1/children/{id}",
+            get(children::detail).patch(children::update),
+        )
+        .route(
+            "/api/v1/children/{id}/guardians",
+            get(children::guardians).post(children::add_guardian),
+        )
+        .route("/api/v1/children/{id}/pickups", post(children::add_pickup))
 }
 
 async fn healthz() -> impl IntoResponse {

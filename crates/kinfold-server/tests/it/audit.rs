@@ -175,9 +175,19 @@ async fn administrators_page_through_the_log_newest_first() {
         .await;
     assert_eq!(future.body["items"].as_array().unwrap().len(), 0);
 
+    // A parent reads only their own access events; a teacher reads none.
     let parent = app.sign_in(&t.slug, &t.parent).await;
+    app.flush_audit().await;
+    let own = app.get("/api/v1/audit?category=admin", Some(&parent)).await;
+    assert_eq!(own.status, StatusCode::OK);
+    let items = own.body["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert!(items
+        .iter()
+        .all(|e| e["actor"] == t.parent.id.as_str() && e["category"] == "access"));
+    let teacher = app.sign_in(&t.slug, &t.teacher).await;
     assert_eq!(
-        app.get("/api/v1/audit", Some(&parent)).await.status,
+        app.get("/api/v1/audit", Some(&teacher)).await.status,
         StatusCode::FORBIDDEN
     );
     assert_eq!(

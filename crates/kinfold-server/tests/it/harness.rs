@@ -31,6 +31,7 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
     pub store: Arc<SqliteStore>,
+    pub key: MasterKey,
 }
 
 #[derive(Clone, Debug)]
@@ -94,7 +95,7 @@ impl TestApp {
         };
         f(&mut settings, &mut web);
         let dyn_store: Arc<dyn Store> = store.clone();
-        let core = Core::new(dyn_store, key, clock.clone(), settings);
+        let core = Core::new(dyn_store, key.clone(), clock.clone(), settings);
         core.start("test", "digest").await.unwrap();
         // As if every request came over loopback (the trusted proxy in these tests).
         let router =
@@ -111,6 +112,7 @@ impl TestApp {
             clock,
             dir,
             store,
+            key,
         }
     }
 
@@ -284,5 +286,123 @@ impl TestApp {
             .into_iter()
             .map(|e| e.kind)
             .collect()
+    }
+}
+
+/// Records for the policy tests: three classrooms (the teacher covers A only), and children
+/// `a` (room A, the parent's child), `b` (room B, not the parent's), `c` (room A, the parent's
+/// through a court-restricted link only).
+pub struct Records {
+    pub rooms: Vec<String>,
+    pub a: String,
+    pub b: String,
+    pub c: String,
+}
+
+impl TestApp {
+    pub async fn seed_records(&self, t: &Seeded) -> Records {
+        use kinfold_core::children::{Allergy, ChildInput, EmergencyContact, Severity};
+        use kinfold_store::{Custody, NewGuardian, UserId};
+        let admin = self
+            .core
+            .operator_actor(&t.scope, UserId::parse(&t.admin.id).unwrap())
+            .await
+            .unwrap();
+        let mut rooms = Vec::new();
+        for name in ["Room A", "Room B", "Room C"] {
+            rooms.push(self.core.create_classroom(&admin, name).await.unwrap().id);
+        }
+        self.core
+            .assign_teacher(&admin, UserId::parse(&t.teacher.id).unwrap(), rooms[0])
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for (i, (given, room)) in [("Ava", 0usize), ("Ben", 1), ("Cleo", 0)]
+            .into_iter()
+            .enumerate()
+        {
+            let input = ChildInput {
+                given_name: given.into(),
+                family_name: "Quill".into(),
+                preferred_name: None,
+                date_of_birth: "2022-03-04".into(),
+                classroom_id: Some(rooms[room].to_string()),
+                enrollment_status: None,
+                enrolled_on: None,
+                left_on: None,
+                allergies: vec![Allergy {
+                    name: format!("Kumquat{i}"),
+                    severity: Severity::Severe,
+                }],
+                medical_notes: format!("ZEBRA-NOTE-{i}"),
+                emergency_contacts: vec![EmergencyContact {
+                    name: format!("Contact{i}"),
+                    relation: "Aunt".into(),
+                    phone: format!("+1415555020{i}"),
+                }],
+            };
+            ids.push(self.core.create_child(&admin, input).await.unwrap().id);
+        }
+        let parent = UserId::parse(&t.parent.id).unwrap();
+        let g = |name: &str| NewGuardian {
+            user_id: Some(parent),
+            name: name.into(),
+            email: None,
+            phone: None,
+        };
+        self.core
+            .add_guardian(
+                &admin,
+                ids[0],
+                g("Parent"),
+                "Mother",
+                Custody::Full,
+                true,
+                true,
+            )
+            .await
+            .unwrap();
+        self.core
+            .add_guardian(
+                &admin,
+                ids[2],
+                g("Parent"),
+                "Mother",
+                Custody::CourtRestricted,
+                true,
+                false,
+            )
+            .await
+            .unwrap();
+        self.core
+            .add_pickup(
+                &admin,
+                ids[0],
+                "Aunt Quill",
+                "Aunt",
+                kinfold_crypto::password::Password::new("blue kite 7".into()),
+            )
+            .await
+            .unwrap();
+        Records {
+            rooms: rooms.iter().map(|r| r.to_string()).collect(),
+            a: ids[0].to_string(),
+            b: ids[1].to_string(),
+            c: ids[2].to_string(),
+        }
+    }
+
+    /// A raw connection to the test's encrypted database, for tampering.
+    pub async fn raw(&self) -> sqlx::SqlitePool {
+        use std::str::FromStr;
+        let opts = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite://")
+            .unwrap()
+            .filename(self.dir.path().join("kinfold.db"))
+            .pragma("key", format!("\"x'{}'\"", self.key.sqlcipher_key_hex()));
+        sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .unwrap()
     }
 }

@@ -7,5 +7,6 @@ mod audit;
 mod csrf_and_input;
 mod headers;
 mod mfa;
+mod records;
 mod sessions;
 mod sign_in;

@@ -58,6 +58,9 @@ pub(super) async fn page(pool: &SqlitePool, chain: &str, q: &AuditQuery) -> Resu
     if let Some(c) = &q.category {
         b.push(" AND category = ").push_bind(c);
     }
+    if let Some(a) = &q.actor {
+        b.push(" AND actor = ").push_bind(a);
+    }
     if let Some(s) = q.since_ms {
         b.push(" AND at_ms >= ").push_bind(s);
     }

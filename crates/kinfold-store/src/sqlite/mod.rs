@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod children;
 mod rows;
 
 use std::path::Path;

@@ -1,0 +1,255 @@
+//! Classrooms, staff assignments, guardians and authorized pickups.
+
+use kinfold_audit::{Draft, Event};
+use kinfold_crypto::password::Password;
+use kinfold_store::{
+    ChildId, Classroom, ClassroomId, Custody, Guardian, GuardianLink, NewGuardian, NewLink,
+    NewPickup, Pickup, Role, User, UserId,
+};
+
+use crate::policy::{self, Action, Scope};
+use crate::{validate, Actor, Core, CoreError};
+
+impl Core {
+    fn admin_draft(&self, actor: &Actor, event: Event) -> Draft {
+        let mut d = Draft::new(actor.scope.chain(), self.now_ms(), event);
+        d.actor = Some(actor.user.id.to_string());
+        d
+    }
+
+    fn require_admin_scope(actor: &Actor) -> Result<(), CoreError> {
+        match policy::scope(actor.role, Action::Administer) {
+            Scope::WholeTenant => Ok(()),
+            _ => Err(CoreError::Forbidden("administrators only")),
+        }
+    }
+
+    /// Classrooms the actor works with: all of them for administrators and front desk, the
+    /// assigned ones for teachers. Parents have none.
+    pub async fn list_classrooms(&self, actor: &Actor) -> Result<Vec<Classroom>, CoreError> {
+        let all = self.store().classrooms(&actor.scope).await?;
+        match policy::require(actor, Action::CheckInOut)? {
+            Scope::OwnClassrooms => {
+                let mine = self
+                    .store()
+                    .assigned_classrooms(&actor.scope, actor.user.id)
+                    .await?;
+                Ok(all.into_iter().filter(|c| mine.contains(&c.id)).collect())
+            }
+            _ => Ok(all),
+        }
+    }
+
+    pub async fn create_classroom(
+        &self,
+        actor: &Actor,
+        name: &str,
+    ) -> Result<Classroom, CoreError> {
+        Self::require_admin_scope(actor)?;
+        let name = validate::name("name", name)?;
+        let d = self.admin_draft(
+            actor,
+            Event::ClassroomCreated {
+                classroom_id: String::new(),
+                name: name.clone(),
+            },
+        );
+        Ok(self
+            .store()
+            .create_classroom(&actor.scope, &name, self.now_ms(), vec![d])
+            .await?)
+    }
+
+    pub async fn assign_teacher(
+        &self,
+        actor: &Actor,
+        user: UserId,
+        classroom: ClassroomId,
+    ) -> Result<(), CoreError> {
+        Self::require_admin_scope(actor)?;
+        let u = self
+            .store()
+            .user(&actor.scope, user)
+            .await?
+            .ok_or(CoreError::NotFound("user"))?;
+        if u.role != Role::Teacher {
+            return Err(CoreError::invalid(
+                "user_id",
+                "only teachers are assigned to classrooms",
+            ));
+        }
+        if !self
+            .store()
+            .classrooms(&actor.scope)
+            .await?
+            .iter()
+            .any(|c| c.id == classroom)
+        {
+            return Err(CoreError::NotFound("classroom"));
+        }
+        let d = self.admin_draft(
+            actor,
+            Event::StaffAssigned {
+                user_id: user.to_string(),
+                classroom_id: classroom.to_string(),
+            },
+        );
+        Ok(self
+            .store()
+            .assign_staff(&actor.scope, user, classroom, vec![d])
+            .await?)
+    }
+
+    /// Staff of the tenant with their classrooms (administrators only).
+    pub async fn list_staff(
+        &self,
+        actor: &Actor,
+    ) -> Result<Vec<(User, Vec<ClassroomId>)>, CoreError> {
+        Self::require_admin_scope(actor)?;
+        let mut out = Vec::new();
+        for u in self.store().users(&actor.scope).await? {
+            if u.role.is_staff() {
+                let rooms = self.store().assigned_classrooms(&actor.scope, u.id).await?;
+                out.push((u, rooms));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A child's guardians, for roles that may see the child's contacts. Outside the scope:
+    /// not found.
+    pub async fn child_guardians(
+        &self,
+        actor: &Actor,
+        child: ChildId,
+    ) -> Result<Vec<GuardianLink>, CoreError> {
+        self.store()
+            .child(
+                &actor.scope,
+                child,
+                policy::visibility(actor, Action::ReadChildBasic),
+            )
+            .await?
+            .ok_or(CoreError::NotFound("child"))?;
+        if !policy::reaches_visible_child(actor.role, Action::ReadChildContacts) {
+            return Err(CoreError::Forbidden(
+                "your role may not see a child's contacts",
+            ));
+        }
+        Ok(self.store().child_guardians(&actor.scope, child).await?)
+    }
+
+    /// Administrator: a guardian (with or without a login) linked to a child.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add_guardian(
+        &self,
+        actor: &Actor,
+        child: ChildId,
+        new: NewGuardian,
+        relationship: &str,
+        custody: Custody,
+        may_pick_up: bool,
+        primary_contact: bool,
+    ) -> Result<Guardian, CoreError> {
+        Self::require_admin_scope(actor)?;
+        self.store()
+            .child(&actor.scope, child, kinfold_store::Visibility::All)
+            .await?
+            .ok_or(CoreError::NotFound("child"))?;
+        let new = NewGuardian {
+            user_id: new.user_id,
+            name: validate::name("name", &new.name)?,
+            email: new
+                .email
+                .as_deref()
+                .map(|e| validate::email("email", e))
+                .transpose()?,
+            phone: new
+                .phone
+                .as_deref()
+                .map(|p| validate::phone("phone", p))
+                .transpose()?,
+        };
+        if let Some(u) = new.user_id {
+            let user = self
+                .store()
+                .user(&actor.scope, u)
+                .await?
+                .ok_or_else(|| CoreError::invalid("user_id", "no such user"))?;
+            if user.role != Role::Parent {
+                return Err(CoreError::invalid(
+                    "user_id",
+                    "a guardian's login must be a parent account",
+                ));
+            }
+        }
+        let relationship = validate::name("relationship", relationship)?;
+        let guardian = self
+            .store()
+            .create_guardian(&actor.scope, new, self.now_ms())
+            .await?;
+        let d = self.admin_draft(
+            actor,
+            Event::GuardianLinked {
+                child_id: child.to_string(),
+                guardian_id: guardian.id.to_string(),
+                custody: custody.as_str().into(),
+            },
+        );
+        let link = NewLink {
+            child,
+            guardian: guardian.id,
+            relationship,
+            custody,
+            // A court-restricted guardian never picks up.
+            may_pick_up: may_pick_up && custody != Custody::CourtRestricted,
+            primary_contact,
+        };
+        self.store()
+            .link_guardian(&actor.scope, link, vec![d])
+            .await?;
+        Ok(guardian)
+    }
+
+    /// Administrator: an authorized pickup with a verify-only passphrase (argon2id).
+    pub async fn add_pickup(
+        &self,
+        actor: &Actor,
+        child: ChildId,
+        name: &str,
+        relation: &str,
+        passphrase: Password,
+    ) -> Result<Pickup, CoreError> {
+        Self::require_admin_scope(actor)?;
+        self.store()
+            .child(&actor.scope, child, kinfold_store::Visibility::All)
+            .await?
+            .ok_or(CoreError::NotFound("child"))?;
+        let name = validate::name("name", name)?;
+        let relation = validate::name("relation", relation)?;
+        if passphrase.expose().chars().count() < 6 {
+            return Err(CoreError::invalid(
+                "passphrase",
+                "must be at least 6 characters",
+            ));
+        }
+        let hash = self.hash_password(passphrase).await?;
+        let d = self.admin_draft(
+            actor,
+            Event::PickupAdded {
+                child_id: child.to_string(),
+                pickup_id: String::new(),
+            },
+        );
+        let new = NewPickup {
+            child,
+            name,
+            relation,
+            passphrase_hash: hash,
+        };
+        Ok(self
+            .store()
+            .add_pickup(&actor.scope, new, self.now_ms(), vec![d])
+            .await?)
+    }
+}

@@ -1,0 +1,313 @@
+//! Children, classrooms, staff, guardians and pickups. Every decision is in core's policy
+//! table; these handlers only map JSON.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use kinfold_core::children::{ChildInput, ChildPatch, ChildView};
+use kinfold_core::CoreError;
+use kinfold_crypto::password::Password;
+use kinfold_store::{Child, ChildId, ClassroomId, Custody, GuardianLink, NewGuardian, UserId};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::extract::{Auth, Client, Json};
+use crate::{ApiError, AppState};
+
+fn child_id(raw: &str) -> Result<ChildId, ApiError> {
+    ChildId::parse(raw).ok_or_else(|| CoreError::NotFound("child").into())
+}
+
+pub fn child_json(c: &Child) -> Value {
+    json!({
+        "id": c.id,
+        "given_name": c.given_name,
+        "family_name": c.family_name,
+        "preferred_name": c.preferred_name,
+        "date_of_birth": c.date_of_birth,
+        "classroom_id": c.classroom_id,
+        "enrollment_status": c.status,
+        "enrolled_on": c.enrolled_on,
+        "left_on": c.left_on,
+    })
+}
+
+pub fn view_json(v: &ChildView) -> Value {
+    let mut out = child_json(&v.child);
+    if let Some(o) = out.as_object_mut() {
+        if let Some(a) = &v.allergies {
+            o.insert("allergies".into(), json!(a));
+        }
+        if let Some(n) = &v.medical_notes {
+            o.insert("medical_notes".into(), json!(n));
+        }
+        if let Some(c) = &v.emergency_contacts {
+            o.insert("emergency_contacts".into(), json!(c));
+        }
+        if let Some(p) = &v.authorized_pickups {
+            let list: Vec<Value> = p
+                .iter()
+                .map(|p| json!({"id": p.id, "name": p.name, "relation": p.relation}))
+                .collect();
+            o.insert("authorized_pickups".into(), json!(list));
+        }
+        o.insert("redacted".into(), json!(v.redacted));
+    }
+    out
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    classroom_id: Option<String>,
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+fn decode_cursor(c: &str) -> Option<ChildId> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()?;
+    ChildId::parse(std::str::from_utf8(&raw).ok()?)
+}
+
+pub async fn list(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = params.map_err(|e| {
+        ApiError::http(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            e.body_text(),
+        )
+    })?;
+    let cursor = match p.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => {
+            Some(decode_cursor(c).ok_or_else(|| CoreError::invalid("cursor", "malformed cursor"))?)
+        }
+        None => None,
+    };
+    let limit = p
+        .limit
+        .unwrap_or(kinfold_core::children::PAGE)
+        .clamp(1, kinfold_core::children::MAX_PAGE);
+    let items = st
+        .core
+        .list_children(
+            &actor,
+            p.classroom_id.as_deref(),
+            p.status.as_deref(),
+            cursor,
+            Some(limit),
+        )
+        .await?;
+    let next = (items.len() == limit as usize)
+        .then(|| {
+            items
+                .last()
+                .map(|c| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(c.id.to_string()))
+        })
+        .flatten();
+    let items: Vec<Value> = items.iter().map(child_json).collect();
+    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
+}
+
+pub async fn detail(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let view = st
+        .core
+        .child_view(&actor, child_id(&id)?, client.info())
+        .await?;
+    Ok(axum::Json(view_json(&view)).into_response())
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    Json(input): Json<ChildInput>,
+) -> Result<Response, ApiError> {
+    let child = st.core.create_child(&actor, input).await?;
+    Ok((StatusCode::CREATED, axum::Json(child_json(&child))).into_response())
+}
+
+pub async fn update(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    Json(patch): Json<ChildPatch>,
+) -> Result<Response, ApiError> {
+    let child = st.core.update_child(&actor, child_id(&id)?, patch).await?;
+    Ok(axum::Json(child_json(&child)).into_response())
+}
+
+fn link_json(l: &GuardianLink) -> Value {
+    json!({
+        "id": l.guardian.id,
+        "user_id": l.guardian.user_id,
+        "name": l.guardian.name,
+        "email": l.guardian.email,
+        "phone": l.guardian.phone,
+        "relationship": l.relationship,
+        "custody": l.custody,
+        "may_pick_up": l.may_pick_up,
+        "primary_contact": l.primary_contact,
+    })
+}
+
+pub async fn guardians(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let links = st.core.child_guardians(&actor, child_id(&id)?).await?;
+    let items: Vec<Value> = links.iter().map(link_json).collect();
+    Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardianBody {
+    name: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    relationship: String,
+    custody: String,
+    #[serde(default)]
+    may_pick_up: bool,
+    #[serde(default)]
+    primary_contact: bool,
+}
+
+pub async fn add_guardian(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    Json(b): Json<GuardianBody>,
+) -> Result<Response, ApiError> {
+    let custody = Custody::parse(&b.custody)
+        .ok_or_else(|| CoreError::invalid("custody", "must be full, shared or court_restricted"))?;
+    let user_id = match b.user_id.as_deref() {
+        Some(u) => {
+            Some(UserId::parse(u).ok_or_else(|| CoreError::invalid("user_id", "no such user"))?)
+        }
+        None => None,
+    };
+    let new = NewGuardian {
+        user_id,
+        name: b.name,
+        email: b.email,
+        phone: b.phone,
+    };
+    let g = st
+        .core
+        .add_guardian(
+            &actor,
+            child_id(&id)?,
+            new,
+            &b.relationship,
+            custody,
+            b.may_pick_up,
+            b.primary_contact,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"id": g.id, "name": g.name})),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PickupBody {
+    name: String,
+    relation: String,
+    passphrase: String,
+}
+
+pub async fn add_pickup(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    Json(b): Json<PickupBody>,
+) -> Result<Response, ApiError> {
+    let p = st
+        .core
+        .add_pickup(
+            &actor,
+            child_id(&id)?,
+            &b.name,
+            &b.relation,
+            Password::new(b.passphrase),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"id": p.id, "name": p.name, "relation": p.relation})),
+    )
+        .into_response())
+}
+
+pub async fn classrooms(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<Response, ApiError> {
+    let items = st.core.list_classrooms(&actor).await?;
+    Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassroomBody {
+    name: String,
+}
+
+pub async fn create_classroom(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    Json(b): Json<ClassroomBody>,
+) -> Result<Response, ApiError> {
+    let c = st.core.create_classroom(&actor, &b.name).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!(c))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    user_id: String,
+}
+
+pub async fn assign(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    Json(b): Json<AssignBody>,
+) -> Result<Response, ApiError> {
+    let classroom = ClassroomId::parse(&id).ok_or(CoreError::NotFound("classroom"))?;
+    let user = UserId::parse(&b.user_id).ok_or(CoreError::NotFound("user"))?;
+    st.core.assign_teacher(&actor, user, classroom).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn staff(State(st): State<AppState>, Auth(actor): Auth) -> Result<Response, ApiError> {
+    let items: Vec<Value> = st
+        .core
+        .list_staff(&actor)
+        .await?
+        .into_iter()
+        .map(|(u, rooms)| json!({"id": u.id, "email": u.email, "name": u.name, "role": u.role, "classroom_ids": rooms, "mfa_enrolled": u.has_mfa()}))
+        .collect();
+    Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
+}

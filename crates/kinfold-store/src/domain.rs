@@ -1,0 +1,168 @@
+//! Records of the center: classrooms, children, guardians, authorized pickups, attendance.
+//! Sealed fields travel here as ciphertext; core seals and opens them.
+
+use serde::Serialize;
+
+use crate::ids::{ChildId, ClassroomId, GuardianId, PickupId, TenantId, UserId};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Classroom {
+    pub id: ClassroomId,
+    pub name: String,
+}
+
+/// The three sealed columns of a child, as stored.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SealedChildFields {
+    pub allergies: Option<Vec<u8>>,
+    pub medical_notes: Option<Vec<u8>>,
+    pub emergency_contacts: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for SealedChildFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedChildFields(..)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Child {
+    pub id: ChildId,
+    pub tenant_id: TenantId,
+    pub given_name: String,
+    pub family_name: String,
+    pub preferred_name: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: String,
+    pub classroom_id: Option<ClassroomId>,
+    pub status: String,
+    pub enrolled_on: Option<String>,
+    pub left_on: Option<String>,
+    pub sealed: SealedChildFields,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// A child's plain fields, for creation and update.
+#[derive(Debug, Clone)]
+pub struct ChildFields {
+    pub given_name: String,
+    pub family_name: String,
+    pub preferred_name: Option<String>,
+    pub date_of_birth: String,
+    pub classroom_id: Option<ClassroomId>,
+    pub status: String,
+    pub enrolled_on: Option<String>,
+    pub left_on: Option<String>,
+}
+
+/// Which children a query may return. Core derives it from the policy table; the store only
+/// executes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    /// Every child of the tenant.
+    All,
+    /// Children in the classrooms this staff member is assigned to.
+    ClassroomsOf(UserId),
+    /// Children this user is a guardian of, unless court-restricted.
+    GuardianUser(UserId),
+    /// No child.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChildQuery {
+    pub visibility: Visibility,
+    pub classroom_id: Option<ClassroomId>,
+    pub status: Option<String>,
+    /// Keyset pagination: children with an ID above this one.
+    pub after: Option<ChildId>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Guardian {
+    pub id: GuardianId,
+    pub user_id: Option<UserId>,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewGuardian {
+    pub user_id: Option<UserId>,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Custody {
+    Full,
+    Shared,
+    /// A court order: refused at pickup, and sees nothing of the child.
+    CourtRestricted,
+}
+
+impl Custody {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Custody::Full => "full",
+            Custody::Shared => "shared",
+            Custody::CourtRestricted => "court_restricted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Custody::Full, Custody::Shared, Custody::CourtRestricted]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GuardianLink {
+    pub guardian: Guardian,
+    pub relationship: String,
+    pub custody: Custody,
+    pub may_pick_up: bool,
+    pub primary_contact: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Pickup {
+    pub id: PickupId,
+    pub child_id: ChildId,
+    pub name: String,
+    pub relation: String,
+}
+
+/// A guardian's link to a child.
+#[derive(Debug, Clone)]
+pub struct NewLink {
+    pub child: ChildId,
+    pub guardian: GuardianId,
+    pub relationship: String,
+    pub custody: Custody,
+    pub may_pick_up: bool,
+    pub primary_contact: bool,
+}
+
+#[derive(Clone)]
+pub struct NewPickup {
+    pub child: ChildId,
+    pub name: String,
+    pub relation: String,
+    /// argon2id of the verify-only passphrase.
+    pub passphrase_hash: String,
+}
+
+impl std::fmt::Debug for NewPickup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewPickup")
+            .field("child", &self.child)
+            .finish_non_exhaustive()
+    }
+}

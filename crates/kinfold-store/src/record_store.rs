@@ -1,0 +1,92 @@
+use async_trait::async_trait;
+use kinfold_audit::Draft;
+
+use crate::*;
+
+/// Persistence of the center's records. Every method is scoped to one tenant.
+#[async_trait]
+pub trait RecordStore: Send + Sync {
+    async fn set_tenant_details(
+        &self,
+        scope: &TenantScope,
+        legal_name: &str,
+        postal_address: &str,
+        time_zone: &str,
+    ) -> Result<()>;
+
+    async fn create_classroom(
+        &self,
+        scope: &TenantScope,
+        name: &str,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Classroom>;
+    async fn classrooms(&self, scope: &TenantScope) -> Result<Vec<Classroom>>;
+    async fn assign_staff(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        classroom: ClassroomId,
+        audit: Vec<Draft>,
+    ) -> Result<()>;
+    async fn assigned_classrooms(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+    ) -> Result<Vec<ClassroomId>>;
+
+    /// Creates a child under an ID chosen by the caller (the sealed fields are bound to it).
+    async fn create_child(
+        &self,
+        scope: &TenantScope,
+        id: ChildId,
+        fields: ChildFields,
+        sealed: SealedChildFields,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Child>;
+    /// Replaces the plain fields, and the sealed ones given as `Some`.
+    async fn update_child(
+        &self,
+        scope: &TenantScope,
+        id: ChildId,
+        fields: ChildFields,
+        sealed: SealedChildFields,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Child>;
+    /// One child, if `visibility` allows it.
+    async fn child(
+        &self,
+        scope: &TenantScope,
+        id: ChildId,
+        visibility: Visibility,
+    ) -> Result<Option<Child>>;
+    async fn children(&self, scope: &TenantScope, query: &ChildQuery) -> Result<Vec<Child>>;
+
+    async fn create_guardian(
+        &self,
+        scope: &TenantScope,
+        new: NewGuardian,
+        at_ms: i64,
+    ) -> Result<Guardian>;
+    async fn link_guardian(
+        &self,
+        scope: &TenantScope,
+        link: NewLink,
+        audit: Vec<Draft>,
+    ) -> Result<()>;
+    async fn child_guardians(
+        &self,
+        scope: &TenantScope,
+        child: ChildId,
+    ) -> Result<Vec<GuardianLink>>;
+    async fn add_pickup(
+        &self,
+        scope: &TenantScope,
+        new: NewPickup,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Pickup>;
+    async fn pickups(&self, scope: &TenantScope, child: ChildId) -> Result<Vec<Pickup>>;
+}

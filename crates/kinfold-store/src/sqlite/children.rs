@@ -1,0 +1,493 @@
+//! The center's records in SQLite.
+
+use async_trait::async_trait;
+use kinfold_audit::Draft;
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::audit::append_in;
+use super::SqliteStore;
+use crate::*;
+
+#[derive(sqlx::FromRow)]
+struct ChildRow {
+    tenant_id: String,
+    id: String,
+    given_name: String,
+    family_name: String,
+    preferred_name: Option<String>,
+    date_of_birth: String,
+    classroom_id: Option<String>,
+    status: String,
+    enrolled_on: Option<String>,
+    left_on: Option<String>,
+    allergies: Option<Vec<u8>>,
+    medical_notes: Option<Vec<u8>>,
+    emergency_contacts: Option<Vec<u8>>,
+    created_ms: i64,
+    updated_ms: i64,
+}
+
+impl ChildRow {
+    fn into_child(self) -> Result<Child> {
+        Ok(Child {
+            id: ChildId::from_db(&self.id)?,
+            tenant_id: TenantId::from_db(&self.tenant_id)?,
+            given_name: self.given_name,
+            family_name: self.family_name,
+            preferred_name: self.preferred_name,
+            date_of_birth: self.date_of_birth,
+            classroom_id: self
+                .classroom_id
+                .as_deref()
+                .map(ClassroomId::from_db)
+                .transpose()?,
+            status: self.status,
+            enrolled_on: self.enrolled_on,
+            left_on: self.left_on,
+            sealed: SealedChildFields {
+                allergies: self.allergies,
+                medical_notes: self.medical_notes,
+                emergency_contacts: self.emergency_contacts,
+            },
+            created_ms: self.created_ms,
+            updated_ms: self.updated_ms,
+        })
+    }
+}
+
+/// Appends the visibility condition to a query over `children c`.
+fn push_visibility(b: &mut QueryBuilder<'_, Sqlite>, scope: &TenantScope, v: Visibility) {
+    match v {
+        Visibility::All => {}
+        Visibility::None => {
+            b.push(" AND 0");
+        }
+        Visibility::ClassroomsOf(user) => {
+            b.push(" AND c.classroom_id IN (SELECT classroom_id FROM staff_assignments WHERE tenant_id = ")
+                .push_bind(scope.tenant_id().to_string())
+                .push(" AND user_id = ")
+                .push_bind(user.to_string())
+                .push(")");
+        }
+        Visibility::GuardianUser(user) => {
+            b.push(
+                " AND c.id IN (SELECT cg.child_id FROM child_guardians cg JOIN guardians g \
+                 ON g.tenant_id = cg.tenant_id AND g.id = cg.guardian_id WHERE cg.tenant_id = ",
+            )
+            .push_bind(scope.tenant_id().to_string())
+            .push(" AND g.user_id = ")
+            .push_bind(user.to_string())
+            .push(" AND cg.custody != 'court_restricted')");
+        }
+    }
+}
+
+fn bind_fields<'q>(
+    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    f: &'q ChildFields,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    q.bind(&f.given_name)
+        .bind(&f.family_name)
+        .bind(&f.preferred_name)
+        .bind(&f.date_of_birth)
+        .bind(f.classroom_id.map(|c| c.to_string()))
+        .bind(&f.status)
+        .bind(&f.enrolled_on)
+        .bind(&f.left_on)
+}
+
+#[async_trait]
+impl RecordStore for SqliteStore {
+    async fn set_tenant_details(
+        &self,
+        scope: &TenantScope,
+        legal_name: &str,
+        postal_address: &str,
+        time_zone: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE tenants SET legal_name = ?, postal_address = ?, time_zone = ? WHERE id = ?",
+        )
+        .bind(legal_name)
+        .bind(postal_address)
+        .bind(time_zone)
+        .bind(scope.tenant_id().to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn create_classroom(
+        &self,
+        scope: &TenantScope,
+        name: &str,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Classroom> {
+        let id = ClassroomId::new();
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO classrooms (tenant_id, id, name, created_ms) VALUES (?, ?, ?, ?)")
+            .bind(scope.tenant_id().to_string())
+            .bind(id.to_string())
+            .bind(name)
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_insert(e, "classroom with this name"))?;
+        let audit = audit
+            .into_iter()
+            .map(|mut d| {
+                if let kinfold_audit::Event::ClassroomCreated { classroom_id, .. } = &mut d.event {
+                    *classroom_id = id.to_string();
+                }
+                d
+            })
+            .collect();
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(Classroom {
+            id,
+            name: name.to_owned(),
+        })
+    }
+
+    async fn classrooms(&self, scope: &TenantScope) -> Result<Vec<Classroom>> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, name FROM classrooms WHERE tenant_id = ? ORDER BY name")
+                .bind(scope.tenant_id().to_string())
+                .fetch_all(&self.reader)
+                .await?;
+        rows.into_iter()
+            .map(|(id, name)| {
+                Ok(Classroom {
+                    id: ClassroomId::from_db(&id)?,
+                    name,
+                })
+            })
+            .collect()
+    }
+
+    async fn assign_staff(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        classroom: ClassroomId,
+        audit: Vec<Draft>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT OR IGNORE INTO staff_assignments (tenant_id, user_id, classroom_id) VALUES (?, ?, ?)")
+            .bind(scope.tenant_id().to_string())
+            .bind(user.to_string())
+            .bind(classroom.to_string())
+            .execute(&mut *tx)
+            .await?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn assigned_classrooms(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+    ) -> Result<Vec<ClassroomId>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT classroom_id FROM staff_assignments WHERE tenant_id = ? AND user_id = ? ORDER BY classroom_id",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(user.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(|r| ClassroomId::from_db(r)).collect()
+    }
+
+    async fn create_child(
+        &self,
+        scope: &TenantScope,
+        id: ChildId,
+        fields: ChildFields,
+        sealed: SealedChildFields,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Child> {
+        let mut tx = self.begin().await?;
+        let q = sqlx::query(
+            "INSERT INTO children (given_name, family_name, preferred_name, date_of_birth, classroom_id, status, \
+             enrolled_on, left_on, tenant_id, id, allergies, medical_notes, emergency_contacts, created_ms, updated_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        );
+        bind_fields(q, &fields)
+            .bind(scope.tenant_id().to_string())
+            .bind(id.to_string())
+            .bind(&sealed.allergies)
+            .bind(&sealed.medical_notes)
+            .bind(&sealed.emergency_contacts)
+            .bind(at_ms)
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_insert(e, "child"))?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(Child {
+            id,
+            tenant_id: scope.tenant_id(),
+            given_name: fields.given_name,
+            family_name: fields.family_name,
+            preferred_name: fields.preferred_name,
+            date_of_birth: fields.date_of_birth,
+            classroom_id: fields.classroom_id,
+            status: fields.status,
+            enrolled_on: fields.enrolled_on,
+            left_on: fields.left_on,
+            sealed,
+            created_ms: at_ms,
+            updated_ms: at_ms,
+        })
+    }
+
+    async fn update_child(
+        &self,
+        scope: &TenantScope,
+        id: ChildId,
+        fields: ChildFields,
+        sealed: SealedChildFields,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Child> {
+        let mut tx = self.begin().await?;
+        let q = sqlx::query(
+            "UPDATE children SET given_name = ?, family_name = ?, preferred_name = ?, date_of_birth = ?, classroom_id = ?, \
+             status = ?, enrolled_on = ?, left_on = ?, \
+             allergies = COALESCE(?, allergies), medical_notes = COALESCE(?, medical_notes), \
+             emergency_contacts = COALESCE(?, emergency_contacts), updated_ms = ? \
+             WHERE tenant_id = ? AND id = ?",
+        );
+        let r = bind_fields(q, &fields)
+            .bind(&sealed.allergies)
+            .bind(&sealed.medical_notes)
+            .bind(&sealed.emergency_contacts)
+            .bind(at_ms)
+            .bind(scope.tenant_id().to_string())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() != 1 {
+            return Err(StoreError::NotFound("child"));
+        }
+        append_in(&mut tx, audit).await?;
+        let row: ChildRow = sqlx::query_as("SELECT * FROM children WHERE tenant_id = ? AND id = ?")
+            .bind(scope.tenant_id().to_string())
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row.into_child()
+    }
+
+    async fn child(
+        &self,
+        scope: &TenantScope,
+        id: ChildId,
+        visibility: Visibility,
+    ) -> Result<Option<Child>> {
+        let mut b: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT c.* FROM children c WHERE c.tenant_id = ");
+        b.push_bind(scope.tenant_id().to_string())
+            .push(" AND c.id = ")
+            .push_bind(id.to_string());
+        push_visibility(&mut b, scope, visibility);
+        let row: Option<ChildRow> = b.build_query_as().fetch_optional(&self.reader).await?;
+        row.map(ChildRow::into_child).transpose()
+    }
+
+    async fn children(&self, scope: &TenantScope, q: &ChildQuery) -> Result<Vec<Child>> {
+        let mut b: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT c.* FROM children c WHERE c.tenant_id = ");
+        b.push_bind(scope.tenant_id().to_string());
+        push_visibility(&mut b, scope, q.visibility);
+        if let Some(c) = q.classroom_id {
+            b.push(" AND c.classroom_id = ").push_bind(c.to_string());
+        }
+        if let Some(s) = &q.status {
+            b.push(" AND c.status = ").push_bind(s.clone());
+        }
+        if let Some(after) = q.after {
+            b.push(" AND c.id > ").push_bind(after.to_string());
+        }
+        b.push(" ORDER BY c.id LIMIT ")
+            .push_bind(i64::from(q.limit));
+        let rows: Vec<ChildRow> = b.build_query_as().fetch_all(&self.reader).await?;
+        rows.into_iter().map(ChildRow::into_child).collect()
+    }
+
+    async fn create_guardian(
+        &self,
+        scope: &TenantScope,
+        new: NewGuardian,
+        at_ms: i64,
+    ) -> Result<Guardian> {
+        let id = GuardianId::new();
+        sqlx::query("INSERT INTO guardians (tenant_id, id, user_id, name, email, phone, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(scope.tenant_id().to_string())
+            .bind(id.to_string())
+            .bind(new.user_id.map(|u| u.to_string()))
+            .bind(&new.name)
+            .bind(&new.email)
+            .bind(&new.phone)
+            .bind(at_ms)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| StoreError::from_insert(e, "guardian"))?;
+        Ok(Guardian {
+            id,
+            user_id: new.user_id,
+            name: new.name,
+            email: new.email,
+            phone: new.phone,
+        })
+    }
+
+    async fn link_guardian(
+        &self,
+        scope: &TenantScope,
+        link: NewLink,
+        audit: Vec<Draft>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO child_guardians (tenant_id, child_id, guardian_id, relationship, custody, may_pick_up, primary_contact) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, child_id, guardian_id) DO UPDATE SET \
+             relationship = excluded.relationship, custody = excluded.custody, may_pick_up = excluded.may_pick_up, \
+             primary_contact = excluded.primary_contact",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(link.child.to_string())
+        .bind(link.guardian.to_string())
+        .bind(&link.relationship)
+        .bind(link.custody.as_str())
+        .bind(link.may_pick_up)
+        .bind(link.primary_contact)
+        .execute(&mut *tx)
+        .await?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn child_guardians(
+        &self,
+        scope: &TenantScope,
+        child: ChildId,
+    ) -> Result<Vec<GuardianLink>> {
+        type Row = (
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            bool,
+            bool,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT g.id, g.user_id, g.name, g.email, g.phone, cg.relationship, cg.custody, cg.may_pick_up, cg.primary_contact \
+             FROM child_guardians cg JOIN guardians g ON g.tenant_id = cg.tenant_id AND g.id = cg.guardian_id \
+             WHERE cg.tenant_id = ? AND cg.child_id = ? ORDER BY cg.primary_contact DESC, g.name",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(child.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(
+                |(
+                    id,
+                    user_id,
+                    name,
+                    email,
+                    phone,
+                    relationship,
+                    custody,
+                    may_pick_up,
+                    primary_contact,
+                )| {
+                    Ok(GuardianLink {
+                        guardian: Guardian {
+                            id: GuardianId::from_db(&id)?,
+                            user_id: user_id.as_deref().map(UserId::from_db).transpose()?,
+                            name,
+                            email,
+                            phone,
+                        },
+                        relationship,
+                        custody: Custody::parse(&custody).ok_or(StoreError::Corrupt("custody"))?,
+                        may_pick_up,
+                        primary_contact,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    async fn add_pickup(
+        &self,
+        scope: &TenantScope,
+        new: NewPickup,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Pickup> {
+        let id = PickupId::new();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO authorized_pickups (tenant_id, id, child_id, name, relation, passphrase_hash, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(id.to_string())
+        .bind(new.child.to_string())
+        .bind(&new.name)
+        .bind(&new.relation)
+        .bind(&new.passphrase_hash)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?;
+        let audit = audit
+            .into_iter()
+            .map(|mut d| {
+                if let kinfold_audit::Event::PickupAdded { pickup_id, .. } = &mut d.event {
+                    *pickup_id = id.to_string();
+                }
+                d
+            })
+            .collect();
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(Pickup {
+            id,
+            child_id: new.child,
+            name: new.name,
+            relation: new.relation,
+        })
+    }
+
+    async fn pickups(&self, scope: &TenantScope, child: ChildId) -> Result<Vec<Pickup>> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT id, name, relation FROM authorized_pickups WHERE tenant_id = ? AND child_id = ? ORDER BY name",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(child.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(id, name, relation)| {
+                Ok(Pickup {
+                    id: PickupId::from_db(&id)?,
+                    child_id: child,
+                    name,
+                    relation,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,203 @@
+//! The demo's records: per center, three classrooms, thirty children with realistic (made-up)
+//! allergies, medical notes and emergency contacts, their guardians, and authorized pickups.
+
+use kinfold_core::children::{Allergy, ChildInput, EmergencyContact, Severity};
+use kinfold_core::{Actor, Core};
+use kinfold_crypto::password::Password;
+use kinfold_store::{ChildId, ClassroomId, Custody, NewGuardian, UserId};
+
+const ROOMS: [&str; 3] = ["Sunflowers (infants)", "Otters (toddlers)", "Owls (pre-K)"];
+const GIVEN: [&str; 30] = [
+    "Ava", "Noah", "Mia", "Liam", "Zoe", "Mateo", "Isla", "Kai", "Nora", "Elijah", "Lucia", "Omar",
+    "Hana", "Theo", "Amara", "Felix", "Priya", "Jonah", "Sofia", "Ezra", "Leila", "Malik", "Ines",
+    "Arlo", "Yuki", "Rafael", "Ada", "Tomas", "Freya", "Samir",
+];
+const FAMILY: [&str; 15] = [
+    "Okafor",
+    "Lindqvist",
+    "Haddad",
+    "Nguyen",
+    "Garcia",
+    "Kowalski",
+    "Mensah",
+    "Tanaka",
+    "Oduya",
+    "Rossi",
+    "Patel",
+    "Fischer",
+    "Moreau",
+    "Alvarez",
+    "Kim",
+];
+const NOTES: [&str; 6] = [
+    "Mild asthma: inhaler (blue) in the office cabinet, two puffs before outdoor play if wheezy.",
+    "Type 1 diabetes: glucose check before lunch; juice box in the classroom kit for lows.",
+    "Eczema: apply the prescribed cream after water play.",
+    "",
+    "Epinephrine auto-injector kept with the child's bag at all times.",
+    "Wears glasses; hearing checked in September, no concerns.",
+];
+
+fn allergies(i: usize) -> Vec<Allergy> {
+    let all = [
+        ("Peanuts", Severity::LifeThreatening),
+        ("Cow's milk", Severity::Moderate),
+        ("Eggs", Severity::Mild),
+        ("Tree nuts", Severity::Severe),
+        ("Penicillin", Severity::Severe),
+        ("Bee stings", Severity::Severe),
+    ];
+    match i % 4 {
+        0 => vec![],
+        1 => all
+            .get(i % 6)
+            .map(|(n, s)| {
+                vec![Allergy {
+                    name: (*n).into(),
+                    severity: *s,
+                }]
+            })
+            .unwrap_or_default(),
+        2 => all
+            .iter()
+            .skip(i % 3)
+            .take(2)
+            .map(|(n, s)| Allergy {
+                name: (*n).into(),
+                severity: *s,
+            })
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// Fictional numbers in the +1 415 555 01xx block.
+fn phone(i: usize) -> String {
+    format!("+1415555{:04}", 100 + i % 100)
+}
+
+pub struct Seeded {
+    pub child_ids: Vec<ChildId>,
+    pub teacher_classrooms: Vec<ClassroomId>,
+}
+
+pub async fn seed(
+    core: &Core,
+    admin: &Actor,
+    teacher: UserId,
+    parent: UserId,
+    offset: usize,
+) -> anyhow::Result<Seeded> {
+    let tenant_name = admin.tenant.name.clone();
+    core.store()
+        .set_tenant_details(
+            &admin.scope,
+            &format!("{tenant_name} LLC"),
+            "1200 Example Avenue, Springfield, OR 97477, USA",
+            "America/Los_Angeles",
+        )
+        .await?;
+    let mut rooms = Vec::new();
+    for r in ROOMS {
+        rooms.push(core.create_classroom(admin, r).await?.id);
+    }
+    // The teacher covers the first two classrooms, not the third.
+    let teacher_classrooms: Vec<ClassroomId> = rooms.iter().take(2).copied().collect();
+    for r in &teacher_classrooms {
+        core.assign_teacher(admin, teacher, *r).await?;
+    }
+    let parent_name = core
+        .store()
+        .user(&admin.scope, parent)
+        .await?
+        .map(|u| u.name)
+        .unwrap_or_else(|| "Parent".into());
+    let mut child_ids = Vec::new();
+    for (i, given) in GIVEN.iter().enumerate() {
+        let family = FAMILY
+            .get((i + offset) % FAMILY.len())
+            .copied()
+            .unwrap_or("Doe");
+        let room = rooms.get(i % rooms.len()).copied();
+        let year = 2021 + (i % 4);
+        let input = ChildInput {
+            given_name: (*given).into(),
+            family_name: family.into(),
+            preferred_name: None,
+            date_of_birth: format!("{year}-{:02}-{:02}", 1 + i % 12, 1 + i % 28),
+            classroom_id: room.map(|r| r.to_string()),
+            enrollment_status: Some("enrolled".into()),
+            enrolled_on: Some("2025-09-02".into()),
+            left_on: None,
+            allergies: allergies(i + offset),
+            medical_notes: NOTES
+                .get((i + offset) % NOTES.len())
+                .copied()
+                .unwrap_or("")
+                .into(),
+            emergency_contacts: vec![
+                EmergencyContact {
+                    name: format!("Grandparent {family}"),
+                    relation: "Grandparent".into(),
+                    phone: phone(i),
+                },
+                EmergencyContact {
+                    name: format!("Neighbor of the {family} family"),
+                    relation: "Neighbor".into(),
+                    phone: phone(i + 50),
+                },
+            ],
+        };
+        let child = core.create_child(admin, input).await?;
+        // The demo parent is a guardian of the first two children; others have contacts
+        // without a login.
+        let (user_id, guardian_name) = if i < 2 {
+            (Some(parent), parent_name.clone())
+        } else {
+            (None, format!("Parent {family}"))
+        };
+        let new = NewGuardian {
+            user_id,
+            name: guardian_name,
+            email: None,
+            phone: Some(phone(i + 25)),
+        };
+        core.add_guardian(admin, child.id, new, "Parent", Custody::Full, true, true)
+            .await?;
+        if i % 10 == 5 {
+            // A court-restricted parent: refused at pickup, sees nothing.
+            let new = NewGuardian {
+                user_id: None,
+                name: format!("Restricted {family}"),
+                email: None,
+                phone: None,
+            };
+            core.add_guardian(
+                admin,
+                child.id,
+                new,
+                "Parent",
+                Custody::CourtRestricted,
+                false,
+                false,
+            )
+            .await?;
+        }
+        if i % 3 == 0 {
+            let passphrase = Password::new(format!("blue kite {}", 1000 + i));
+            core.add_pickup(
+                admin,
+                child.id,
+                &format!("Aunt {family}"),
+                "Aunt",
+                passphrase,
+            )
+            .await?;
+        }
+        child_ids.push(child.id);
+    }
+    Ok(Seeded {
+        child_ids,
+        teacher_classrooms,
+    })
+}
