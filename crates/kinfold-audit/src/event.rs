@@ -194,6 +194,20 @@ pub enum Event {
         child_id: String,
         pickup_id: String,
     },
+    ChildCheckedIn {
+        child_id: String,
+        person: String,
+    },
+    ChildCheckedOut {
+        child_id: String,
+        person: String,
+    },
+    /// A pickup refused: not a guardian or authorized pickup, court-restricted, or a wrong
+    /// passphrase.
+    PickupRefused {
+        child_id: String,
+        reason: String,
+    },
     /// A read of sealed fields: who (the entry's actor), which child, which fields.
     ChildRecordRead {
         child_id: String,
@@ -239,7 +253,10 @@ impl Event {
             | ChildCreated { .. }
             | ChildUpdated { .. }
             | GuardianLinked { .. }
-            | PickupAdded { .. } => Category::Admin,
+            | PickupAdded { .. }
+            | ChildCheckedIn { .. }
+            | ChildCheckedOut { .. }
+            | PickupRefused { .. } => Category::Admin,
             ChildRecordRead { .. } => Category::DataAccess,
             Started { .. } | MigrationApplied { .. } | KeyCreated { .. } => Category::System,
         }

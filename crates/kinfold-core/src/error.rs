@@ -35,6 +35,10 @@ pub enum CoreError {
     WeakPassword(Weakness),
     #[error("{0} already exists")]
     Conflict(&'static str),
+    #[error("{0}")]
+    WrongState(&'static str),
+    #[error("pickup refused: {0}")]
+    PickupRefused(&'static str),
     #[error("storage failure")]
     Store(#[source] kinfold_store::StoreError),
     #[error("cryptographic failure")]
@@ -77,6 +81,8 @@ impl CoreError {
             CoreError::Invalid { .. } => "invalid_input",
             CoreError::WeakPassword(_) => "weak_password",
             CoreError::Conflict(_) => "conflict",
+            CoreError::PickupRefused(_) => "pickup_refused",
+            CoreError::WrongState(_) => "conflict",
             CoreError::Store(_) | CoreError::Crypto(_) | CoreError::Internal(_) => "internal",
         }
     }

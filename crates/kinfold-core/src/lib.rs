@@ -4,6 +4,7 @@
 //! settings. Handlers call one service method with an [`Actor`] and map the result.
 
 pub mod actor;
+pub mod attendance;
 pub mod audit;
 pub mod auth;
 pub mod children;

@@ -166,3 +166,39 @@ impl std::fmt::Debug for NewPickup {
             .finish_non_exhaustive()
     }
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttendanceKind {
+    CheckIn,
+    CheckOut,
+}
+
+impl AttendanceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttendanceKind::CheckIn => "check_in",
+            AttendanceKind::CheckOut => "check_out",
+        }
+    }
+}
+
+/// Who dropped off or picked up the child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Person {
+    Guardian(GuardianId),
+    AuthorizedPickup(PickupId),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttendanceEvent {
+    pub id: uuid::Uuid,
+    pub child_id: ChildId,
+    pub kind: AttendanceKind,
+    /// `YYYY-MM-DD` in the center's calendar.
+    pub day: String,
+    pub at_ms: i64,
+    pub recorded_by: UserId,
+    pub person: Person,
+}

@@ -89,4 +89,25 @@ pub trait RecordStore: Send + Sync {
         audit: Vec<Draft>,
     ) -> Result<Pickup>;
     async fn pickups(&self, scope: &TenantScope, child: ChildId) -> Result<Vec<Pickup>>;
+    /// The stored passphrase hash of a child's authorized pickup.
+    async fn pickup_passphrase_hash(
+        &self,
+        scope: &TenantScope,
+        child: ChildId,
+        pickup: PickupId,
+    ) -> Result<Option<String>>;
+
+    async fn record_attendance(
+        &self,
+        scope: &TenantScope,
+        event: AttendanceEvent,
+        audit: Vec<Draft>,
+    ) -> Result<()>;
+    /// A day's events for the children `visibility` allows, in time order.
+    async fn attendance_day(
+        &self,
+        scope: &TenantScope,
+        day: &str,
+        visibility: Visibility,
+    ) -> Result<Vec<AttendanceEvent>>;
 }

@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod attendance;
 mod audit;
 mod children;
 mod csp;
@@ -65,6 +66,9 @@ pub fn routes() -> Router<AppState> {
             get(children::guardians).post(children::add_guardian),
         )
         .route("/api/v1/children/{id}/pickups", post(children::add_pickup))
+        .route("/api/v1/attendance", get(attendance::roster))
+        .route("/api/v1/attendance/check-in", post(attendance::check_in))
+        .route("/api/v1/attendance/check-out", post(attendance::check_out))
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod attendance;
 mod audit;
 mod csrf_and_input;
 mod headers;

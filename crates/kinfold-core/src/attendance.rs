@@ -1,0 +1,298 @@
+//! Attendance: check-in, check-out with pickup verification, and the day's roster.
+//!
+//! A child leaves only with a guardian whose link allows pickup and is not court-restricted,
+//! or with an authorized pickup who gives the passphrase. The passphrase is verify-only
+//! (argon2id, constant-time comparison inside argon2) and its failures are throttled like
+//! sign-in failures.
+
+use kinfold_audit::{Draft, Event};
+use kinfold_crypto::password::{self, Password};
+use kinfold_store::{AttendanceEvent, AttendanceKind, Child, ChildId, ClientInfo, Custody, Person};
+use serde::Serialize;
+
+use crate::policy::{self, Action};
+use crate::{Actor, Core, CoreError};
+
+/// One child's line in the roster.
+#[derive(Debug, Clone, Serialize)]
+pub struct RosterLine {
+    pub child_id: ChildId,
+    pub given_name: String,
+    pub family_name: String,
+    pub classroom_id: Option<kinfold_store::ClassroomId>,
+    /// `absent`, `present` or `checked_out`.
+    pub status: &'static str,
+    pub checked_in_at_ms: Option<i64>,
+    pub checked_out_at_ms: Option<i64>,
+}
+
+impl Core {
+    /// The center's calendar day for now. Centers record their time zone; until time-zone
+    /// rules ship, days are UTC days.
+    pub fn day_now(&self) -> String {
+        time::OffsetDateTime::from_unix_timestamp(self.now_ms() / 1000)
+            .map(|t| t.date().to_string())
+            .unwrap_or_default()
+    }
+
+    async fn attendance_child(&self, actor: &Actor, child: ChildId) -> Result<Child, CoreError> {
+        policy::require(actor, Action::CheckInOut)?;
+        self.store()
+            .child(
+                &actor.scope,
+                child,
+                policy::visibility(actor, Action::CheckInOut),
+            )
+            .await?
+            .ok_or(CoreError::NotFound("child"))
+    }
+
+    async fn present(&self, actor: &Actor, child: ChildId) -> Result<bool, CoreError> {
+        let events = self
+            .store()
+            .attendance_day(
+                &actor.scope,
+                &self.day_now(),
+                kinfold_store::Visibility::All,
+            )
+            .await?;
+        Ok(events
+            .iter()
+            .rev()
+            .find(|e| e.child_id == child)
+            .is_some_and(|e| e.kind == AttendanceKind::CheckIn))
+    }
+
+    /// Verifies that `person` may take (or bring) the child. Returns the refusal reason.
+    async fn verify_person(
+        &self,
+        actor: &Actor,
+        child: ChildId,
+        person: Person,
+        passphrase: Option<Password>,
+        client: &ClientInfo,
+    ) -> Result<Result<(), &'static str>, CoreError> {
+        match person {
+            Person::Guardian(g) => {
+                let links = self.store().child_guardians(&actor.scope, child).await?;
+                Ok(match links.iter().find(|l| l.guardian.id == g) {
+                    None => Err("not a guardian or authorized pickup of this child"),
+                    Some(l) if l.custody == Custody::CourtRestricted => {
+                        Err("a court order restricts this guardian")
+                    }
+                    Some(l) if !l.may_pick_up => Err("this guardian is not allowed to pick up"),
+                    Some(_) => Ok(()),
+                })
+            }
+            Person::AuthorizedPickup(p) => {
+                let Some(hash) = self
+                    .store()
+                    .pickup_passphrase_hash(&actor.scope, child, p)
+                    .await?
+                else {
+                    return Ok(Err("not a guardian or authorized pickup of this child"));
+                };
+                let Some(passphrase) = passphrase else {
+                    return Ok(Err("the pickup passphrase is required"));
+                };
+                let key = format!("pickup\n{p}");
+                if let Err(wait) =
+                    self.inner
+                        .throttle
+                        .check(&key, client.ip.as_deref(), self.now_ms())
+                {
+                    return Err(CoreError::Throttled {
+                        retry_after_secs: wait,
+                    });
+                }
+                let ok = self
+                    .inner
+                    .hasher
+                    .run(move || password::verify(&passphrase, &hash))
+                    .await?;
+                if ok {
+                    self.inner.throttle.succeeded(&key, client.ip.as_deref());
+                    Ok(Ok(()))
+                } else {
+                    self.inner
+                        .throttle
+                        .failed(&key, client.ip.as_deref(), self.now_ms());
+                    Ok(Err("the pickup passphrase is wrong"))
+                }
+            }
+        }
+    }
+
+    pub async fn check_in(
+        &self,
+        actor: &Actor,
+        child: ChildId,
+        person: Person,
+        client: &ClientInfo,
+    ) -> Result<AttendanceEvent, CoreError> {
+        self.attendance_child(actor, child).await?;
+        if self.present(actor, child).await? {
+            return Err(CoreError::WrongState("the child is already checked in"));
+        }
+        // Drop-off needs a known person too, but no passphrase.
+        if let Person::Guardian(_) = person {
+            if let Err(reason) = self
+                .verify_person(actor, child, person, None, client)
+                .await?
+            {
+                return Err(CoreError::invalid("guardian_id", reason));
+            }
+        } else if let Person::AuthorizedPickup(p) = person {
+            if !self
+                .store()
+                .pickups(&actor.scope, child)
+                .await?
+                .iter()
+                .any(|x| x.id == p)
+            {
+                return Err(CoreError::invalid(
+                    "pickup_id",
+                    "not an authorized pickup of this child",
+                ));
+            }
+        }
+        self.record(actor, child, AttendanceKind::CheckIn, person)
+            .await
+    }
+
+    pub async fn check_out(
+        &self,
+        actor: &Actor,
+        child: ChildId,
+        person: Person,
+        passphrase: Option<Password>,
+        client: &ClientInfo,
+    ) -> Result<AttendanceEvent, CoreError> {
+        self.attendance_child(actor, child).await?;
+        if !self.present(actor, child).await? {
+            return Err(CoreError::WrongState("the child is not checked in today"));
+        }
+        if let Err(reason) = self
+            .verify_person(actor, child, person, passphrase, client)
+            .await?
+        {
+            let mut d = Draft::new(
+                actor.scope.chain(),
+                self.now_ms(),
+                Event::PickupRefused {
+                    child_id: child.to_string(),
+                    reason: reason.into(),
+                },
+            );
+            d.actor = Some(actor.user.id.to_string());
+            d.ip = client.ip.clone();
+            self.audit().record(d).await;
+            tracing::warn!(child = %child, reason, "pickup refused");
+            return Err(CoreError::PickupRefused(reason));
+        }
+        self.record(actor, child, AttendanceKind::CheckOut, person)
+            .await
+    }
+
+    async fn record(
+        &self,
+        actor: &Actor,
+        child: ChildId,
+        kind: AttendanceKind,
+        person: Person,
+    ) -> Result<AttendanceEvent, CoreError> {
+        let e = AttendanceEvent {
+            id: uuid::Uuid::now_v7(),
+            child_id: child,
+            kind,
+            day: self.day_now(),
+            at_ms: self.now_ms(),
+            recorded_by: actor.user.id,
+            person,
+        };
+        let who = match person {
+            Person::Guardian(g) => format!("guardian:{g}"),
+            Person::AuthorizedPickup(p) => format!("authorized_pickup:{p}"),
+        };
+        let event = match kind {
+            AttendanceKind::CheckIn => Event::ChildCheckedIn {
+                child_id: child.to_string(),
+                person: who,
+            },
+            AttendanceKind::CheckOut => Event::ChildCheckedOut {
+                child_id: child.to_string(),
+                person: who,
+            },
+        };
+        let mut d = Draft::new(actor.scope.chain(), self.now_ms(), event);
+        d.actor = Some(actor.user.id.to_string());
+        self.store()
+            .record_attendance(&actor.scope, e.clone(), vec![d])
+            .await?;
+        Ok(e)
+    }
+
+    /// Today's roster for the children the actor may check in and out.
+    pub async fn roster(
+        &self,
+        actor: &Actor,
+        day: Option<&str>,
+    ) -> Result<Vec<RosterLine>, CoreError> {
+        policy::require(actor, Action::CheckInOut)?;
+        let day = match day.filter(|d| !d.is_empty()) {
+            Some(d) => crate::validate::date("day", d)?.to_string(),
+            None => self.day_now(),
+        };
+        let visibility = policy::visibility(actor, Action::CheckInOut);
+        let events = self
+            .store()
+            .attendance_day(&actor.scope, &day, visibility)
+            .await?;
+        let mut after = None;
+        let mut lines = Vec::new();
+        loop {
+            let q = kinfold_store::ChildQuery {
+                visibility,
+                classroom_id: None,
+                status: Some("enrolled".into()),
+                after,
+                limit: 200,
+            };
+            let page = self.store().children(&actor.scope, &q).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for c in &page {
+                let mine: Vec<&AttendanceEvent> =
+                    events.iter().filter(|e| e.child_id == c.id).collect();
+                let last_in = mine
+                    .iter()
+                    .rev()
+                    .find(|e| e.kind == AttendanceKind::CheckIn)
+                    .map(|e| e.at_ms);
+                let last_out = mine
+                    .iter()
+                    .rev()
+                    .find(|e| e.kind == AttendanceKind::CheckOut)
+                    .map(|e| e.at_ms);
+                let status = match mine.last().map(|e| e.kind) {
+                    Some(AttendanceKind::CheckIn) => "present",
+                    Some(AttendanceKind::CheckOut) => "checked_out",
+                    None => "absent",
+                };
+                lines.push(RosterLine {
+                    child_id: c.id,
+                    given_name: c.given_name.clone(),
+                    family_name: c.family_name.clone(),
+                    classroom_id: c.classroom_id,
+                    status,
+                    checked_in_at_ms: last_in,
+                    checked_out_at_ms: last_out,
+                });
+            }
+            if page.len() < 200 {
+                break;
+            }
+        }
+        Ok(lines)
+    }
+}

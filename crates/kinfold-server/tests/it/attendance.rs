@@ -1,0 +1,357 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Attendance: check-in, check-out with pickup verification, the roster, and the policy cells
+//! for check-in and check-out.
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::harness::TestApp;
+
+async fn guardians(app: &TestApp, child: &str, cookie: &str) -> Vec<Value> {
+    app.get(&format!("/api/v1/children/{child}/guardians"), Some(cookie))
+        .await
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn front_desk_checks_a_child_in_and_out() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let desk = app.sign_in(&t.slug, &t.front_desk).await;
+    let parent_link = guardians(&app, &r.a, &desk)
+        .await
+        .into_iter()
+        .find(|g| g["custody"] == "full")
+        .unwrap();
+    let gid = parent_link["id"].as_str().unwrap();
+
+    let out_first = app
+        .post(
+            "/api/v1/attendance/check-out",
+            json!({"child_id": r.a, "guardian_id": gid}),
+            Some(&desk),
+        )
+        .await;
+    assert_eq!(
+        (out_first.status, out_first.code()),
+        (StatusCode::CONFLICT, "conflict"),
+        "not checked in yet"
+    );
+
+    let checked_in = app
+        .post(
+            "/api/v1/attendance/check-in",
+            json!({"child_id": r.a, "guardian_id": gid}),
+            Some(&desk),
+        )
+        .await;
+    assert_eq!(
+        checked_in.status,
+        StatusCode::CREATED,
+        "{}",
+        checked_in.text
+    );
+    assert_eq!(checked_in.body["person"]["kind"], "guardian");
+    assert_eq!(checked_in.body["recorded_by"], t.front_desk.id.as_str());
+    let again = app
+        .post(
+            "/api/v1/attendance/check-in",
+            json!({"child_id": r.a, "guardian_id": gid}),
+            Some(&desk),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+
+    let roster = app.get("/api/v1/attendance", Some(&desk)).await;
+    let line = roster.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["child_id"] == r.a.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(line["status"], "present");
+    assert!(line["checked_in_at"].is_string());
+
+    let out = app
+        .post(
+            "/api/v1/attendance/check-out",
+            json!({"child_id": r.a, "guardian_id": gid}),
+            Some(&desk),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::CREATED, "{}", out.text);
+    let roster = app.get("/api/v1/attendance", Some(&desk)).await;
+    let line = roster.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["child_id"] == r.a.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(line["status"], "checked_out");
+    let kinds = app.audit_kinds(&t.scope).await;
+    assert!(
+        kinds.contains(&"child_checked_in".into()) && kinds.contains(&"child_checked_out".into())
+    );
+}
+
+#[tokio::test]
+async fn pickups_by_strangers_restricted_guardians_or_wrong_passphrases_are_refused() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let desk = app.sign_in(&t.slug, &t.front_desk).await;
+
+    // Child c: the parent's link is court-restricted. Add a full-custody guardian to bring c in.
+    let added = app.post(&format!("/api/v1/children/{}/guardians", r.c), json!({"name": "Gran Quill", "relationship": "Grandmother", "custody": "full", "may_pick_up": true}), Some(&admin)).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    let links = guardians(&app, &r.c, &desk).await;
+    let restricted = links
+        .iter()
+        .find(|g| g["custody"] == "court_restricted")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gran = added.body["id"].as_str().unwrap();
+    assert_eq!(
+        app.post(
+            "/api/v1/attendance/check-in",
+            json!({"child_id": r.c, "guardian_id": gran}),
+            Some(&desk)
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
+    let refused = app
+        .post(
+            "/api/v1/attendance/check-out",
+            json!({"child_id": r.c, "guardian_id": restricted}),
+            Some(&desk),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::FORBIDDEN, "pickup_refused"),
+        "{}",
+        refused.text
+    );
+    assert!(refused.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("court order"));
+
+    // Child a: a guardian of another child is a stranger here.
+    let links_a = guardians(&app, &r.a, &desk).await;
+    let parent_a = links_a[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.post(
+            "/api/v1/attendance/check-in",
+            json!({"child_id": r.a, "guardian_id": parent_a}),
+            Some(&desk)
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
+    let stranger = app
+        .post(
+            "/api/v1/attendance/check-out",
+            json!({"child_id": r.a, "guardian_id": gran}),
+            Some(&desk),
+        )
+        .await;
+    assert_eq!(
+        (stranger.status, stranger.code()),
+        (StatusCode::FORBIDDEN, "pickup_refused")
+    );
+    assert!(stranger.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not a guardian or authorized pickup"));
+
+    // The authorized pickup needs the right passphrase, which is never shown.
+    let view = app
+        .get(&format!("/api/v1/children/{}", r.a), Some(&desk))
+        .await;
+    let pickup = view.body["authorized_pickups"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let no_pass = app
+        .post(
+            "/api/v1/attendance/check-out",
+            json!({"child_id": r.a, "pickup_id": pickup}),
+            Some(&desk),
+        )
+        .await;
+    assert_eq!(no_pass.code(), "pickup_refused");
+    let wrong = app
+        .post(
+            "/api/v1/attendance/check-out",
+            json!({"child_id": r.a, "pickup_id": pickup, "passphrase": "red kite 7"}),
+            Some(&desk),
+        )
+        .await;
+    assert_eq!(
+        (wrong.status, wrong.code()),
+        (StatusCode::FORBIDDEN, "pickup_refused")
+    );
+    assert!(!wrong.text.contains("blue kite"));
+    let right = app
+        .post(
+            "/api/v1/attendance/check-out",
+            json!({"child_id": r.a, "pickup_id": pickup, "passphrase": "blue kite 7"}),
+            Some(&desk),
+        )
+        .await;
+    assert_eq!(right.status, StatusCode::CREATED, "{}", right.text);
+    assert_eq!(right.body["person"]["kind"], "authorized_pickup");
+    assert!(app
+        .audit_kinds(&t.scope)
+        .await
+        .contains(&"pickup_refused".into()));
+}
+
+#[tokio::test]
+async fn pickup_passphrase_guesses_are_throttled() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let desk = app.sign_in(&t.slug, &t.front_desk).await;
+    let links = guardians(&app, &r.a, &desk).await;
+    app.post(
+        "/api/v1/attendance/check-in",
+        json!({"child_id": r.a, "guardian_id": links[0]["id"]}),
+        Some(&desk),
+    )
+    .await;
+    let view = app
+        .get(&format!("/api/v1/children/{}", r.a), Some(&desk))
+        .await;
+    let pickup = view.body["authorized_pickups"][0]["id"].clone();
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let r = app
+            .post(
+                "/api/v1/attendance/check-out",
+                json!({"child_id": r.a, "pickup_id": pickup, "passphrase": format!("guess {i}")}),
+                Some(&desk),
+            )
+            .await;
+        statuses.push(r.status);
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn check_in_and_out_follow_the_policy() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let teacher = app.sign_in(&t.slug, &t.teacher).await;
+    let parent = app.sign_in(&t.slug, &t.parent).await;
+    let ga = guardians(&app, &r.a, &admin).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let added = app.post(&format!("/api/v1/children/{}/guardians", r.b), json!({"name": "Dad Quill", "relationship": "Father", "custody": "full", "may_pick_up": true}), Some(&admin)).await;
+    let gb = added.body["id"].as_str().unwrap().to_owned();
+    // check-in and check-out: yes | own classrooms | yes | —
+    let own = app
+        .post(
+            "/api/v1/attendance/check-in",
+            json!({"child_id": r.a, "guardian_id": ga}),
+            Some(&teacher),
+        )
+        .await;
+    assert_eq!(
+        own.status,
+        StatusCode::CREATED,
+        "teacher, own classroom: {}",
+        own.text
+    );
+    let foreign = app
+        .post(
+            "/api/v1/attendance/check-in",
+            json!({"child_id": r.b, "guardian_id": gb}),
+            Some(&teacher),
+        )
+        .await;
+    assert_eq!(
+        foreign.status,
+        StatusCode::NOT_FOUND,
+        "teacher, other classroom"
+    );
+    let by_parent = app
+        .post(
+            "/api/v1/attendance/check-in",
+            json!({"child_id": r.b, "guardian_id": gb}),
+            Some(&parent),
+        )
+        .await;
+    assert_eq!(by_parent.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/api/v1/attendance", Some(&parent)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let by_admin = app
+        .post(
+            "/api/v1/attendance/check-in",
+            json!({"child_id": r.b, "guardian_id": gb}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(by_admin.status, StatusCode::CREATED);
+    let roster = app.get("/api/v1/attendance", Some(&teacher)).await;
+    let kids: Vec<&str> = roster.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["child_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        kids.contains(&r.a.as_str()) && !kids.contains(&r.b.as_str()),
+        "the teacher's roster is their classrooms"
+    );
+    for bad in [
+        json!({"child_id": r.a}),
+        json!({"child_id": r.a, "guardian_id": ga, "pickup_id": ga}),
+        json!({"child_id": "nope", "guardian_id": ga}),
+        json!({"child_id": r.a, "guardian_id": "nope"}),
+    ] {
+        let resp = app
+            .post("/api/v1/attendance/check-out", bad.clone(), Some(&admin))
+            .await;
+        assert!(
+            matches!(
+                resp.status,
+                StatusCode::UNPROCESSABLE_ENTITY | StatusCode::NOT_FOUND
+            ),
+            "{bad}: {}",
+            resp.text
+        );
+    }
+    assert_eq!(
+        app.get("/api/v1/attendance?day=yesterday", Some(&admin))
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
