@@ -202,3 +202,31 @@ pub struct AttendanceEvent {
     pub recorded_by: UserId,
     pub person: Person,
 }
+
+/// Every stored column that holds a value sealed with a tenant data key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedColumn {
+    ChildAllergies,
+    ChildMedicalNotes,
+    ChildEmergencyContacts,
+    UserTotp,
+}
+
+impl SealedColumn {
+    pub const ALL: [SealedColumn; 4] = [
+        SealedColumn::ChildAllergies,
+        SealedColumn::ChildMedicalNotes,
+        SealedColumn::ChildEmergencyContacts,
+        SealedColumn::UserTotp,
+    ];
+
+    /// The (table, column) names bound into the AAD.
+    pub fn aad_names(self) -> (&'static str, &'static str) {
+        match self {
+            SealedColumn::ChildAllergies => ("children", "allergies"),
+            SealedColumn::ChildMedicalNotes => ("children", "medical_notes"),
+            SealedColumn::ChildEmergencyContacts => ("children", "emergency_contacts"),
+            SealedColumn::UserTotp => ("users", "totp_secret"),
+        }
+    }
+}

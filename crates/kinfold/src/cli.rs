@@ -30,6 +30,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage data keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Read and verify the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -110,6 +113,17 @@ pub enum UserCommand {
         /// Read a password from standard input (required for parents).
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new data-key version and re-encrypt every sealed value under it. Safe while the
+    /// server runs: old versions stay readable until the last value moves.
+    Rotate {
+        /// Only this tenant (default: every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 

@@ -8,7 +8,9 @@ use kinfold_core::tenants::UserDraft;
 use kinfold_crypto::password::Password;
 use kinfold_store::Role;
 
-use crate::cli::{AuditCommand, Cli, Command, ConfigCommand, TenantCommand, UserCommand};
+use crate::cli::{
+    AuditCommand, Cli, Command, ConfigCommand, KeysCommand, TenantCommand, UserCommand,
+};
 use crate::config::{self, Config};
 use crate::runtime::{self, KeyPolicy};
 
@@ -137,6 +139,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "enrollment link (single use, expires in 72 h): {}/enroll/{}",
                     rt.config.public_url().trim_end_matches('/'),
                     token.expose()
+                ));
+            }
+            rt.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(KeysCommand::Rotate { tenant }) => {
+            let rt = started(config).await?;
+            let tenants = match tenant {
+                Some(slug) => vec![rt.core.tenant(&slug).await?],
+                None => rt.core.store().tenants().await?,
+            };
+            for (t, scope) in tenants {
+                let slug = t.slug.clone();
+                let report = rt
+                    .core
+                    .rotate_data_key(&scope, |n| {
+                        crate::cli::say(format!("{slug}: {n} values re-encrypted..."))
+                    })
+                    .await?;
+                crate::cli::say(format!(
+                    "{slug}: data key version {} is current; {} values re-encrypted, {} changed meanwhile (already under the new key)",
+                    report.new_version, report.resealed, report.skipped_changed
                 ));
             }
             rt.close().await;

@@ -227,3 +227,36 @@ fn a_wrong_master_key_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is the master key right?"), "{err}");
 }
+
+#[test]
+fn keys_rotate_reports_progress() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().to_str().unwrap();
+    assert!(run(&[
+        "tenant",
+        "create",
+        "--slug",
+        "elm-street",
+        "--name",
+        "Elm Street Nursery",
+        "--data",
+        d
+    ])
+    .status
+    .success());
+    let out = run(&["keys", "rotate", "--tenant", "elm-street", "--data", d]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("elm-street: data key version 2 is current"),
+        "{text}"
+    );
+    let again = run(&["keys", "rotate", "--data", d]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("data key version 3 is current"));
+    let unknown = run(&["keys", "rotate", "--tenant", "nope", "--data", d]);
+    assert!(!unknown.status.success());
+}
