@@ -234,9 +234,9 @@ impl Core {
         id: ChildId,
         client: &ClientInfo,
     ) -> Result<ChildView, CoreError> {
-        let child = self
+        let (child, pickups) = self
             .store()
-            .child(
+            .child_with_pickups(
                 &actor.scope,
                 id,
                 policy::visibility(actor, Action::ReadChildBasic),
@@ -280,7 +280,7 @@ impl Core {
                 }
                 None => Vec::new(),
             });
-            view.authorized_pickups = Some(self.store().pickups(&actor.scope, id).await?);
+            view.authorized_pickups = Some(pickups);
             opened.push("emergency_contacts");
         } else {
             view.redacted

@@ -63,6 +63,13 @@ pub trait RecordStore: Send + Sync {
         visibility: Visibility,
     ) -> Result<Option<Child>>;
     async fn children(&self, scope: &TenantScope, query: &ChildQuery) -> Result<Vec<Child>>;
+    /// One child with its authorized pickups, in one round trip.
+    async fn child_with_pickups(
+        &self,
+        scope: &TenantScope,
+        id: ChildId,
+        visibility: Visibility,
+    ) -> Result<Option<(Child, Vec<Pickup>)>>;
 
     async fn create_guardian(
         &self,

@@ -1,5 +1,5 @@
-//! `kinfold bench`: authenticated `GET /api/v1/me` requests/s beside a hello-world axum route,
-//! measured the same way in the same run, and their ratio.
+//! `kinfold bench`: authenticated `GET /api/v1/me` and `GET /api/v1/children/{id}` requests/s
+//! beside a hello-world axum route, measured the same way in the same run, and their ratios.
 //!
 //! Each server runs in its own process pinned to CPU 0 (`taskset`), with one Tokio worker; the
 //! load generator, wrk, runs pinned to CPU 1 with 64 connections over loopback. Figures on a
@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use kinfold_core::auth::SignIn;
+use kinfold_core::children::{Allergy, ChildInput, EmergencyContact, Severity};
 use kinfold_core::tenants::UserDraft;
 use kinfold_core::{Core, SystemClock};
 use kinfold_crypto::keyring::{Key, MasterKey};
 use kinfold_crypto::password::Password;
-use kinfold_store::{ClientInfo, Role, Store};
+use kinfold_store::{ClientInfo, Custody, NewGuardian, Role, Store};
 
 use crate::cli::{say, BenchArgs};
 
@@ -23,6 +24,7 @@ struct Target {
     child: Child,
     url: String,
     cookie: Option<String>,
+    record: Option<String>,
 }
 
 impl Drop for Target {
@@ -64,10 +66,12 @@ fn start(mode: &str) -> anyhow::Result<Target> {
         bail!("bench server did not start: {line}");
     };
     let cookie = parts.next().filter(|c| *c != "-").map(str::to_owned);
+    let record = parts.next().map(str::to_owned);
     Ok(Target {
         child,
         url: url.to_owned(),
         cookie,
+        record,
     })
 }
 
@@ -143,6 +147,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     drop(hello);
     let kin = start("kinfold")?;
     let k = wrk(&kin, "/api/v1/me", &args)?;
+    let child_path = format!(
+        "/api/v1/children/{}",
+        kin.record.clone().unwrap_or_default()
+    );
+    let c = wrk(&kin, &child_path, &args)?;
     drop(kin);
     say(format!(
         "kinfold bench: {} connections, {} s each, server on CPU 0, wrk on CPU 1",
@@ -156,6 +165,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     say(format!(
         "  ratio kinfold / hello-world  : {:.3}",
         k.rps / h.rps
+    ));
+    say(format!(
+        "  kinfold GET /api/v1/children/{{id}} (session, policy, 3 sealed fields opened, data-access event): {:.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {} of {}",
+        c.rps, c.p50_ms, c.p99_ms, c.non_2xx, c.requests
+    ));
+    say(format!(
+        "  ratio children / hello-world : {:.3}",
+        c.rps / h.rps
     ));
     Ok(())
 }
@@ -186,7 +203,53 @@ pub async fn server(mode: &str) -> anyhow::Result<()> {
                 role: Role::Parent,
                 password: Some(Password::new(pw.into())),
             };
-            core.create_user(&scope, draft, "bench").await?;
+            let (parent, _) = core.create_user(&scope, draft, "bench").await?;
+            let admin_draft = UserDraft {
+                email: "admin@bench.example".into(),
+                name: "Bench Admin".into(),
+                role: Role::Administrator,
+                password: None,
+            };
+            let (admin, _) = core.create_user(&scope, admin_draft, "bench").await?;
+            let admin = core.operator_actor(&scope, admin.id).await?;
+            let room = core.create_classroom(&admin, "Bench Room").await?;
+            let input = ChildInput {
+                given_name: "Bench".into(),
+                family_name: "Child".into(),
+                preferred_name: None,
+                date_of_birth: "2022-05-06".into(),
+                classroom_id: Some(room.id.to_string()),
+                enrollment_status: None,
+                enrolled_on: None,
+                left_on: None,
+                allergies: vec![Allergy {
+                    name: "Peanuts".into(),
+                    severity: Severity::LifeThreatening,
+                }],
+                medical_notes: "Epinephrine auto-injector in the office.".into(),
+                emergency_contacts: vec![EmergencyContact {
+                    name: "Gran Child".into(),
+                    relation: "Grandparent".into(),
+                    phone: "+14155550111".into(),
+                }],
+            };
+            let child = core.create_child(&admin, input).await?;
+            let guardian = NewGuardian {
+                user_id: Some(parent.id),
+                name: "Bench Parent".into(),
+                email: None,
+                phone: None,
+            };
+            core.add_guardian(
+                &admin,
+                child.id,
+                guardian,
+                "Parent",
+                Custody::Full,
+                true,
+                true,
+            )
+            .await?;
             let SignIn::SignedIn(issued) = core
                 .sign_in(
                     "bench",
@@ -199,7 +262,11 @@ pub async fn server(mode: &str) -> anyhow::Result<()> {
                 bail!("bench parent should not need MFA");
             };
             let app = kinfold_server::app(kinfold_server::AppState::new(core, Default::default()));
-            say(format!("READY {url} {}", issued.token.expose()));
+            say(format!(
+                "READY {url} {} {}",
+                issued.token.expose(),
+                child.id
+            ));
             axum::serve(
                 listener,
                 app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -28,26 +28,30 @@ pub(super) async fn append_in(
             }
         };
         let e = d.link(head.0, &head.1);
-        sqlx::query(
-            "INSERT INTO audit_log (chain, seq, at_ms, category, kind, actor, ip, user_agent, device, event, prev_hash, hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&e.chain)
-        .bind(e.seq)
-        .bind(e.at_ms)
-        .bind(&e.category)
-        .bind(&e.kind)
-        .bind(&e.actor)
-        .bind(&e.ip)
-        .bind(&e.user_agent)
-        .bind(&e.device)
-        .bind(&e.event)
-        .bind(&e.prev_hash)
-        .bind(&e.hash)
-        .execute(&mut **tx)
-        .await?;
         heads.insert(e.chain.clone(), (e.seq, e.hash.clone()));
         out.push(e);
+    }
+    // One multi-row INSERT per 500 entries (12 parameters each, well under SQLite's limit):
+    // a group commit costs a few statements, not one per entry.
+    for chunk in out.chunks(500) {
+        let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO audit_log (chain, seq, at_ms, category, kind, actor, ip, user_agent, device, event, prev_hash, hash) ",
+        );
+        b.push_values(chunk, |mut row, e| {
+            row.push_bind(e.chain.clone())
+                .push_bind(e.seq)
+                .push_bind(e.at_ms)
+                .push_bind(e.category.clone())
+                .push_bind(e.kind.clone())
+                .push_bind(e.actor.clone())
+                .push_bind(e.ip.clone())
+                .push_bind(e.user_agent.clone())
+                .push_bind(e.device.clone())
+                .push_bind(e.event.clone())
+                .push_bind(e.prev_hash.clone())
+                .push_bind(e.hash.clone());
+        });
+        b.build().execute(&mut **tx).await?;
     }
     Ok(out)
 }

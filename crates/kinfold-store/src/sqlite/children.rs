@@ -9,6 +9,20 @@ use super::SqliteStore;
 use crate::*;
 
 #[derive(sqlx::FromRow)]
+struct ChildWithPickupsRow {
+    #[sqlx(flatten)]
+    child: ChildRow,
+    pickups: String,
+}
+
+#[derive(serde::Deserialize)]
+struct PickupJson {
+    id: String,
+    name: String,
+    relation: String,
+}
+
+#[derive(sqlx::FromRow)]
 struct ChildRow {
     tenant_id: String,
     id: String,
@@ -319,6 +333,40 @@ impl RecordStore for SqliteStore {
             .push_bind(i64::from(q.limit));
         let rows: Vec<ChildRow> = b.build_query_as().fetch_all(&self.reader).await?;
         rows.into_iter().map(ChildRow::into_child).collect()
+    }
+
+    async fn child_with_pickups(
+        &self,
+        scope: &TenantScope,
+        id: ChildId,
+        visibility: Visibility,
+    ) -> Result<Option<(Child, Vec<Pickup>)>> {
+        let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT c.*, (SELECT json_group_array(json_object('id', p.id, 'name', p.name, 'relation', p.relation)) \
+             FROM (SELECT id, name, relation FROM authorized_pickups WHERE tenant_id = c.tenant_id AND child_id = c.id ORDER BY name) p) \
+             AS pickups FROM children c WHERE c.tenant_id = ",
+        );
+        b.push_bind(scope.tenant_id().to_string())
+            .push(" AND c.id = ")
+            .push_bind(id.to_string());
+        push_visibility(&mut b, scope, visibility);
+        let row: Option<ChildWithPickupsRow> =
+            b.build_query_as().fetch_optional(&self.reader).await?;
+        let Some(row) = row else { return Ok(None) };
+        let list: Vec<PickupJson> =
+            serde_json::from_str(&row.pickups).map_err(|_| StoreError::Corrupt("pickups"))?;
+        let pickups = list
+            .into_iter()
+            .map(|p| {
+                Ok(Pickup {
+                    id: PickupId::from_db(&p.id)?,
+                    child_id: id,
+                    name: p.name,
+                    relation: p.relation,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some((row.child.into_child()?, pickups)))
     }
 
     async fn create_guardian(
