@@ -2,6 +2,7 @@
 //! script or style. The stylesheet is served from `/static/app.css` (`style-src 'self'`).
 
 mod pages;
+mod records;
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -29,6 +30,11 @@ pub fn routes() -> Router<AppState> {
             get(pages::enroll_form).post(pages::enroll),
         )
         .route("/admin/audit", get(pages::audit))
+        .route("/children", get(records::children))
+        .route("/children/{id}", get(records::child))
+        .route("/children/{id}/attendance", post(records::attendance))
+        .route("/children/{id}/guardians", post(records::add_guardian))
+        .route("/attendance", get(records::roster))
         .route("/static/app.css", get(stylesheet))
 }
 
@@ -96,6 +102,10 @@ impl Page {
                         @if let Some(a) = &self.actor {
                             nav aria-label="Main" {
                                 a href="/" { "Home" }
+                                a href="/children" { "Children" }
+                                @if a.role != kinfold_store::Role::Parent {
+                                    a href="/attendance" { "Attendance" }
+                                }
                                 a href="/account/sessions" { "My sessions" }
                                 @if a.role == kinfold_store::Role::Administrator {
                                     a href="/admin/audit" { "Audit log" }

@@ -16,15 +16,15 @@ use crate::api::{clear_cookie, qr_svg, rfc3339, with_cookie};
 use crate::extract::Form;
 use crate::{ApiError, AppState};
 
-fn page(p: &Page, status: StatusCode, title: &str, body: Markup) -> Response {
+pub(super) fn page(p: &Page, status: StatusCode, title: &str, body: Markup) -> Response {
     (status, Html(p.render(title, body).into_string())).into_response()
 }
 
-fn to_login() -> Response {
+pub(super) fn to_login() -> Response {
     Redirect::to("/login").into_response()
 }
 
-fn error_box(e: &ApiError) -> Markup {
+pub(super) fn error_box(e: &ApiError) -> Markup {
     html! { p.error role="alert" { (e.public_message()) } }
 }
 

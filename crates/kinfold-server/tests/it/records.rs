@@ -706,3 +706,64 @@ async fn key_rotation_keeps_working_while_requests_continue() {
     let kinds = app.audit_kinds(&t.scope).await;
     assert!(kinds.iter().filter(|k| *k == "key_created").count() >= 2);
 }
+
+fn form(path: &str, body: &str, cookie: &str) -> axum::http::Request<axum::body::Body> {
+    axum::http::Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("host", "127.0.0.1:8080")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", cookie)
+        .body(axum::body::Body::from(body.to_owned()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn console_pages_follow_the_policy() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let teacher = app.sign_in(&t.slug, &t.teacher).await;
+    let own = app.get(&format!("/children/{}", r.a), Some(&teacher)).await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert!(
+        own.text.contains("Kumquat0") && own.text.contains("ZEBRA-NOTE-0"),
+        "the teacher sees allergies of their class"
+    );
+    assert!(!own.text.contains("<script") && !own.text.contains("style="));
+    let other = app.get(&format!("/children/{}", r.b), Some(&teacher)).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    assert!(!other.text.contains("Kumquat1") && !other.text.contains("Ben"));
+    let list = app.get("/children", Some(&teacher)).await;
+    assert!(list.text.contains("Ava") && !list.text.contains("Ben"));
+
+    let desk = app.sign_in(&t.slug, &t.front_desk).await;
+    let page = app.get(&format!("/children/{}", r.a), Some(&desk)).await;
+    assert!(!page.text.contains("ZEBRA-NOTE-0") && page.text.contains("Not shown to your role"));
+    let links = app
+        .get(&format!("/api/v1/children/{}/guardians", r.a), Some(&desk))
+        .await;
+    let gid = links.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let done = app
+        .send(form(
+            &format!("/children/{}/attendance", r.a),
+            &format!("person=guardian%3A{gid}&action=check_in&passphrase="),
+            &desk,
+        ))
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    assert!(done.text.contains("Checked in."));
+    let roster = app.get("/attendance", Some(&desk)).await;
+    assert!(roster.text.contains("present"));
+    let out = app
+        .send(form(
+            &format!("/children/{}/attendance", r.a),
+            &format!("person=guardian%3A{gid}&action=check_out"),
+            &desk,
+        ))
+        .await;
+    assert!(out.text.contains("Checked out."), "{}", out.text);
+    let parent = app.sign_in(&t.slug, &t.parent).await;
+    let mine = app.get(&format!("/children/{}", r.a), Some(&parent)).await;
+    assert!(mine.text.contains("ZEBRA-NOTE-0") && !mine.text.contains("attendance-form"));
+}

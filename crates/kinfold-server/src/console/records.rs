@@ -1,0 +1,328 @@
+//! Console pages for records: children (list and detail), the check-in/check-out screen, and
+//! guardian administration on the child page.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use kinfold_core::children::ChildView;
+use kinfold_core::policy::{self, Action};
+use kinfold_core::{Actor, CoreError};
+use kinfold_crypto::password::Password;
+use kinfold_store::{
+    ChildId, Classroom, Custody, GuardianId, GuardianLink, NewGuardian, Person, PickupId, Role,
+};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::pages::{error_box, page, to_login};
+use super::Page;
+use crate::api::rfc3339;
+use crate::extract::Form;
+use crate::{ApiError, AppState};
+
+fn room_name(rooms: &[Classroom], id: Option<kinfold_store::ClassroomId>) -> String {
+    id.and_then(|id| rooms.iter().find(|r| r.id == id))
+        .map(|r| r.name.clone())
+        .unwrap_or_else(|| "—".into())
+}
+
+fn fail(p: &Page, title: &str, e: CoreError) -> Response {
+    let e = ApiError::from(e);
+    page(p, e.status(), title, error_box(&e))
+}
+
+#[derive(Deserialize)]
+pub struct ListParams {
+    classroom_id: Option<String>,
+}
+
+pub async fn children(
+    State(st): State<AppState>,
+    p: Page,
+    Query(q): Query<ListParams>,
+) -> Response {
+    let Some(a) = &p.actor else { return to_login() };
+    let rooms = st.core.list_classrooms(a).await.unwrap_or_default();
+    let list = match st
+        .core
+        .list_children(a, q.classroom_id.as_deref(), None, None, Some(200))
+        .await
+    {
+        Ok(l) => l,
+        Err(e) => return fail(&p, "Children", e),
+    };
+    let body = html! {
+        h1 { "Children" }
+        @if !rooms.is_empty() {
+            form method="get" action="/children" {
+                label for="classroom_id" { "Classroom" }
+                select #classroom_id name="classroom_id" {
+                    option value="" { "All" }
+                    @for r in &rooms { option value=(r.id) selected[q.classroom_id.as_deref() == Some(r.id.to_string().as_str())] { (r.name) } }
+                }
+                button type="submit" { "Filter" }
+            }
+        }
+        table {
+            thead { tr { th { "Name" } th { "Date of birth" } th { "Classroom" } th { "Status" } } }
+            tbody {
+                @for c in &list {
+                    tr {
+                        td { a href={ "/children/" (c.id) } { (c.given_name) " " (c.family_name) } }
+                        td { (c.date_of_birth) }
+                        td { (room_name(&rooms, c.classroom_id)) }
+                        td { (c.status) }
+                    }
+                }
+            }
+        }
+        @if list.is_empty() { p.muted { "No children to show." } }
+    };
+    page(&p, StatusCode::OK, "Children", body)
+}
+
+fn detail_body(
+    a: &Actor,
+    v: &ChildView,
+    guardians: &[GuardianLink],
+    rooms: &[Classroom],
+    notice: Option<&str>,
+    err: Option<&ApiError>,
+) -> Markup {
+    let c = &v.child;
+    let can_attend = policy::reaches_visible_child(a.role, Action::CheckInOut)
+        || policy::scope(a.role, Action::CheckInOut) == policy::Scope::WholeTenant;
+    html! {
+        h1 #child-name { (c.given_name) " " (c.family_name) }
+        @if let Some(n) = notice { p role="status" .notice { (n) } }
+        @if let Some(e) = err { (error_box(e)) }
+        dl {
+            dt { "Date of birth" } dd { (c.date_of_birth) }
+            dt { "Classroom" } dd { (room_name(rooms, c.classroom_id)) }
+            dt { "Enrollment" } dd { (c.status) }
+        }
+        @if let Some(allergies) = &v.allergies {
+            h2 { "Allergies" }
+            @if allergies.is_empty() { p #allergies { "None recorded." } } @else {
+                ul #allergies { @for al in allergies { li { strong { (al.name) } " — " (format!("{:?}", al.severity).to_lowercase()) } } }
+            }
+        }
+        @if let Some(notes) = &v.medical_notes {
+            h2 { "Medical notes" }
+            p #medical-notes { @if notes.is_empty() { "None." } @else { (notes) } }
+        }
+        @if let Some(contacts) = &v.emergency_contacts {
+            h2 { "Emergency contacts" }
+            ul { @for ec in contacts { li { (ec.name) " (" (ec.relation) "), " (ec.phone) } } }
+        }
+        @if !v.redacted.is_empty() {
+            p.muted #redacted { "Not shown to your role: " (v.redacted.join(", ").replace('_', " ")) "." }
+        }
+        @if !guardians.is_empty() {
+            h2 { "Guardians" }
+            ul { @for g in guardians { li { (g.guardian.name) " (" (g.relationship) ", " (g.custody.as_str().replace('_', " ")) ")" @if !g.may_pick_up { " — may not pick up" } } } }
+        }
+        @if can_attend {
+            h2 { "Check in / check out" }
+            form method="post" action={ "/children/" (c.id) "/attendance" } #attendance-form {
+                label for="person" { "Dropped off or picked up by" }
+                select #person name="person" required {
+                    @for g in guardians { option value={ "guardian:" (g.guardian.id) } { (g.guardian.name) " (" (g.relationship) ")" } }
+                    @for pk in v.authorized_pickups.iter().flatten() { option value={ "pickup:" (pk.id) } { (pk.name) " (" (pk.relation) ", authorized pickup)" } }
+                }
+                label for="passphrase" { "Pickup passphrase (authorized pickups only)" }
+                input #passphrase name="passphrase" type="password" autocomplete="off";
+                button type="submit" name="action" value="check_in" { "Check in" }
+                " "
+                button type="submit" name="action" value="check_out" { "Check out" }
+            }
+        }
+        @if a.role == Role::Administrator {
+            h2 { "Add a guardian" }
+            form method="post" action={ "/children/" (c.id) "/guardians" } {
+                label for="g-name" { "Name" } input #g-name name="name" required;
+                label for="g-rel" { "Relationship" } input #g-rel name="relationship" required;
+                label for="g-phone" { "Phone (E.164, optional)" } input #g-phone name="phone" placeholder="+14155550123";
+                label for="g-custody" { "Custody" }
+                select #g-custody name="custody" { option value="full" { "Full" } option value="shared" { "Shared" } option value="court_restricted" { "Court-restricted" } }
+                label { input type="checkbox" name="may_pick_up" value="true"; " May pick up" }
+                button type="submit" { "Add guardian" }
+            }
+        }
+    }
+}
+
+async fn render_detail(
+    st: &AppState,
+    p: &Page,
+    id: &str,
+    notice: Option<&str>,
+    err: Option<&ApiError>,
+) -> Response {
+    let Some(a) = &p.actor else { return to_login() };
+    let Some(id) = ChildId::parse(id) else {
+        return fail(p, "Child", CoreError::NotFound("child"));
+    };
+    let view = match st.core.child_view(a, id, &p.client.info).await {
+        Ok(v) => v,
+        Err(e) => return fail(p, "Child", e),
+    };
+    let guardians = st.core.child_guardians(a, id).await.unwrap_or_default();
+    let rooms = st
+        .core
+        .store()
+        .classrooms(&a.scope)
+        .await
+        .unwrap_or_default();
+    let status = err.map(|e| e.status()).unwrap_or(StatusCode::OK);
+    let title = format!("{} {}", view.child.given_name, view.child.family_name);
+    page(
+        p,
+        status,
+        &title,
+        detail_body(a, &view, &guardians, &rooms, notice, err),
+    )
+}
+
+pub async fn child(State(st): State<AppState>, p: Page, Path(id): Path<String>) -> Response {
+    render_detail(&st, &p, &id, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct AttendanceForm {
+    person: String,
+    #[serde(default)]
+    passphrase: String,
+    action: String,
+}
+
+pub async fn attendance(
+    State(st): State<AppState>,
+    p: Page,
+    Path(id): Path<String>,
+    Form(f): Form<AttendanceForm>,
+) -> Response {
+    let Some(a) = &p.actor else { return to_login() };
+    let Some(child) = ChildId::parse(&id) else {
+        return fail(&p, "Child", CoreError::NotFound("child"));
+    };
+    let person = match f.person.split_once(':') {
+        Some(("guardian", g)) => GuardianId::parse(g).map(Person::Guardian),
+        Some(("pickup", k)) => PickupId::parse(k).map(Person::AuthorizedPickup),
+        _ => None,
+    };
+    let Some(person) = person else {
+        let e = ApiError::from(CoreError::invalid(
+            "person",
+            "choose who drops off or picks up",
+        ));
+        return render_detail(&st, &p, &id, None, Some(&e)).await;
+    };
+    let result = match f.action.as_str() {
+        "check_in" => st
+            .core
+            .check_in(a, child, person, &p.client.info)
+            .await
+            .map(|_| "Checked in."),
+        "check_out" => {
+            let pass = Some(f.passphrase)
+                .filter(|s| !s.is_empty())
+                .map(Password::new);
+            st.core
+                .check_out(a, child, person, pass, &p.client.info)
+                .await
+                .map(|_| "Checked out.")
+        }
+        _ => Err(CoreError::invalid("action", "check_in or check_out")),
+    };
+    match result {
+        Ok(notice) => render_detail(&st, &p, &id, Some(notice), None).await,
+        Err(e) => render_detail(&st, &p, &id, None, Some(&ApiError::from(e))).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct GuardianForm {
+    name: String,
+    relationship: String,
+    #[serde(default)]
+    phone: String,
+    custody: String,
+    #[serde(default)]
+    may_pick_up: Option<String>,
+}
+
+pub async fn add_guardian(
+    State(st): State<AppState>,
+    p: Page,
+    Path(id): Path<String>,
+    Form(f): Form<GuardianForm>,
+) -> Response {
+    let Some(a) = &p.actor else { return to_login() };
+    let Some(child) = ChildId::parse(&id) else {
+        return fail(&p, "Child", CoreError::NotFound("child"));
+    };
+    let Some(custody) = Custody::parse(&f.custody) else {
+        let e = ApiError::from(CoreError::invalid(
+            "custody",
+            "full, shared or court_restricted",
+        ));
+        return render_detail(&st, &p, &id, None, Some(&e)).await;
+    };
+    let new = NewGuardian {
+        user_id: None,
+        name: f.name,
+        email: None,
+        phone: Some(f.phone).filter(|s| !s.trim().is_empty()),
+    };
+    match st
+        .core
+        .add_guardian(
+            a,
+            child,
+            new,
+            &f.relationship,
+            custody,
+            f.may_pick_up.is_some(),
+            false,
+        )
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/children/{id}")).into_response(),
+        Err(e) => render_detail(&st, &p, &id, None, Some(&ApiError::from(e))).await,
+    }
+}
+
+/// Today's roster, for front desk and teachers.
+pub async fn roster(State(st): State<AppState>, p: Page) -> Response {
+    let Some(a) = &p.actor else { return to_login() };
+    let lines = match st.core.roster(a, None).await {
+        Ok(l) => l,
+        Err(e) => return fail(&p, "Attendance", e),
+    };
+    let rooms = st
+        .core
+        .store()
+        .classrooms(&a.scope)
+        .await
+        .unwrap_or_default();
+    let body = html! {
+        h1 { "Attendance today" }
+        p.muted { "Open a child to check them in or out." }
+        table #roster {
+            thead { tr { th { "Child" } th { "Classroom" } th { "Status" } th { "In" } th { "Out" } } }
+            tbody {
+                @for l in &lines {
+                    tr {
+                        td { a href={ "/children/" (l.child_id) } { (l.given_name) " " (l.family_name) } }
+                        td { (room_name(&rooms, l.classroom_id)) }
+                        td.status { (l.status.replace('_', " ")) }
+                        td { (l.checked_in_at_ms.map(rfc3339).unwrap_or_default()) }
+                        td { (l.checked_out_at_ms.map(rfc3339).unwrap_or_default()) }
+                    }
+                }
+            }
+        }
+    };
+    page(&p, StatusCode::OK, "Attendance", body)
+}
