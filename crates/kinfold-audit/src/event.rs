@@ -208,6 +208,20 @@ pub enum Event {
         child_id: String,
         reason: String,
     },
+    /// A platform operator was granted time-boxed access to this tenant's data (A3).
+    BreakGlassGranted {
+        grant_id: String,
+        operator: String,
+        reason: String,
+        expires_at: String,
+    },
+    /// An operator read a child's record under a grant.
+    OperatorRead {
+        grant_id: String,
+        operator: String,
+        child_id: String,
+        fields: Vec<String>,
+    },
     /// A read of sealed fields: who (the entry's actor), which child, which fields.
     ChildRecordRead {
         child_id: String,
@@ -256,8 +270,9 @@ impl Event {
             | PickupAdded { .. }
             | ChildCheckedIn { .. }
             | ChildCheckedOut { .. }
-            | PickupRefused { .. } => Category::Admin,
-            ChildRecordRead { .. } => Category::DataAccess,
+            | PickupRefused { .. }
+            | BreakGlassGranted { .. } => Category::Admin,
+            ChildRecordRead { .. } | OperatorRead { .. } => Category::DataAccess,
             Started { .. } | MigrationApplied { .. } | KeyCreated { .. } => Category::System,
         }
     }

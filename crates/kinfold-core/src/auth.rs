@@ -989,6 +989,17 @@ fn recovery_codes() -> Vec<String> {
         .collect()
 }
 
+/// Milliseconds since the epoch as RFC 3339.
+pub fn rfc3339_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// Whether a role must use MFA (A2).
 pub fn mfa_required(role: Role) -> bool {
     role.is_staff()

@@ -226,6 +226,54 @@ impl Core {
         Ok(self.store().children(&actor.scope, &q).await?)
     }
 
+    /// Opens the sealed fields a reader may see; the rest are left out and named in
+    /// `redacted`. Returns the view and the names of the fields opened.
+    pub(crate) async fn open_view(
+        &self,
+        scope: &TenantScope,
+        child: Child,
+        pickups: Vec<Pickup>,
+        medical: bool,
+        contacts: bool,
+    ) -> Result<(ChildView, Vec<&'static str>), CoreError> {
+        let row = child.id.to_string();
+        let sealed = child.sealed.clone();
+        let mut view = ChildView {
+            child,
+            allergies: None,
+            medical_notes: None,
+            emergency_contacts: None,
+            authorized_pickups: None,
+            redacted: Vec::new(),
+        };
+        let mut opened = Vec::new();
+        if medical {
+            view.allergies = Some(match &sealed.allergies {
+                Some(s) => self.open_json(scope, "allergies", &row, s).await?,
+                None => Vec::new(),
+            });
+            view.medical_notes = Some(match &sealed.medical_notes {
+                Some(s) => self.open_json(scope, "medical_notes", &row, s).await?,
+                None => String::new(),
+            });
+            opened.extend(["allergies", "medical_notes"]);
+        } else {
+            view.redacted.extend(["allergies", "medical_notes"]);
+        }
+        if contacts {
+            view.emergency_contacts = Some(match &sealed.emergency_contacts {
+                Some(s) => self.open_json(scope, "emergency_contacts", &row, s).await?,
+                None => Vec::new(),
+            });
+            view.authorized_pickups = Some(pickups);
+            opened.push("emergency_contacts");
+        } else {
+            view.redacted
+                .extend(["emergency_contacts", "authorized_pickups"]);
+        }
+        Ok((view, opened))
+    }
+
     /// One child as the actor may see it. Outside the actor's scope: not found (404), so IDs
     /// cannot be probed. Opening sealed fields records a `child_record_read` event.
     pub async fn child_view(
@@ -243,49 +291,12 @@ impl Core {
             )
             .await?
             .ok_or(CoreError::NotFound("child"))?;
-        let row = child.id.to_string();
         let medical = policy::reaches_visible_child(actor.role, Action::ReadChildMedical);
         let contacts = policy::reaches_visible_child(actor.role, Action::ReadChildContacts);
-        let mut view = ChildView {
-            child,
-            allergies: None,
-            medical_notes: None,
-            emergency_contacts: None,
-            authorized_pickups: None,
-            redacted: Vec::new(),
-        };
-        let mut opened = Vec::new();
-        let sealed = view.child.sealed.clone();
-        if medical {
-            view.allergies = Some(match &sealed.allergies {
-                Some(s) => self.open_json(&actor.scope, "allergies", &row, s).await?,
-                None => Vec::new(),
-            });
-            view.medical_notes = Some(match &sealed.medical_notes {
-                Some(s) => {
-                    self.open_json(&actor.scope, "medical_notes", &row, s)
-                        .await?
-                }
-                None => String::new(),
-            });
-            opened.extend(["allergies", "medical_notes"]);
-        } else {
-            view.redacted.extend(["allergies", "medical_notes"]);
-        }
-        if contacts {
-            view.emergency_contacts = Some(match &sealed.emergency_contacts {
-                Some(s) => {
-                    self.open_json(&actor.scope, "emergency_contacts", &row, s)
-                        .await?
-                }
-                None => Vec::new(),
-            });
-            view.authorized_pickups = Some(pickups);
-            opened.push("emergency_contacts");
-        } else {
-            view.redacted
-                .extend(["emergency_contacts", "authorized_pickups"]);
-        }
+        let (view, opened) = self
+            .open_view(&actor.scope, child, pickups, medical, contacts)
+            .await?;
+        let row = view.child.id.to_string();
         if !opened.is_empty() {
             let mut d = Draft::new(
                 actor.scope.chain(),

@@ -3,6 +3,7 @@
 //! Services live on [`Core`], which holds a store handle, the [`Clock`], the keyring and the
 //! settings. Handlers call one service method with an [`Actor`] and map the result.
 
+pub mod access;
 pub mod actor;
 pub mod attendance;
 pub mod audit;

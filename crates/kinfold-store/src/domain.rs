@@ -230,3 +230,13 @@ impl SealedColumn {
         }
     }
 }
+
+/// A break-glass grant: an operator may read this tenant's data until `expires_ms`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessGrant {
+    pub id: uuid::Uuid,
+    pub operator: String,
+    pub reason: String,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+}

@@ -122,6 +122,15 @@ pub trait RecordStore: Send + Sync {
         new: Vec<u8>,
     ) -> Result<bool>;
 
+    async fn create_grant(
+        &self,
+        scope: &TenantScope,
+        grant: AccessGrant,
+        audit: Vec<Draft>,
+    ) -> Result<()>;
+    /// Grants, newest first.
+    async fn grants(&self, scope: &TenantScope) -> Result<Vec<AccessGrant>>;
+
     async fn record_attendance(
         &self,
         scope: &TenantScope,

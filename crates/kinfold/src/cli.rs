@@ -30,6 +30,12 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Break-glass access to a tenant's data (audited, shown to its administrators).
+    #[command(subcommand)]
+    Access(AccessCommand),
+    /// Read one child's record as an operator; needs an active break-glass grant.
+    #[command(subcommand)]
+    Child(ChildCommand),
     /// Manage data keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -113,6 +119,42 @@ pub enum UserCommand {
         /// Read a password from standard input (required for parents).
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccessCommand {
+    /// Grant yourself time-boxed access to one tenant's data.
+    Grant {
+        #[arg(long)]
+        tenant: String,
+        /// Why (at least 10 characters); the tenant's administrators see it.
+        #[arg(long)]
+        reason: String,
+        /// How long, e.g. 30m or 1h (at most 24h).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+        /// Who you are (default: $USER).
+        #[arg(long)]
+        operator: Option<String>,
+    },
+    /// List a tenant's grants.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChildCommand {
+    /// Print one child's record as JSON.
+    Show {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        operator: Option<String>,
     },
 }
 

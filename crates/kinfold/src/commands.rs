@@ -9,7 +9,8 @@ use kinfold_crypto::password::Password;
 use kinfold_store::Role;
 
 use crate::cli::{
-    AuditCommand, Cli, Command, ConfigCommand, KeysCommand, TenantCommand, UserCommand,
+    AccessCommand, AuditCommand, ChildCommand, Cli, Command, ConfigCommand, KeysCommand,
+    TenantCommand, UserCommand,
 };
 use crate::config::{self, Config};
 use crate::runtime::{self, KeyPolicy};
@@ -144,6 +145,60 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.close().await;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Access(AccessCommand::Grant {
+            tenant,
+            reason,
+            ttl,
+            operator,
+        }) => {
+            let rt = started(config).await?;
+            let (_, scope) = rt.core.tenant(&tenant).await?;
+            let g = rt
+                .core
+                .grant_access(&scope, &operator_name(operator), &reason, ttl)
+                .await?;
+            crate::cli::say(format!(
+                "granted {} access to {tenant} until {} (grant {}); the tenant's administrators can see this",
+                g.operator,
+                kinfold_core::auth::rfc3339_ms(g.expires_ms),
+                g.id
+            ));
+            rt.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Access(AccessCommand::List { tenant }) => {
+            let rt = started(config).await?;
+            let (_, scope) = rt.core.tenant(&tenant).await?;
+            for g in rt.core.store().grants(&scope).await? {
+                crate::cli::say(format!(
+                    "{}\t{}\tuntil {}\t{}",
+                    g.id,
+                    g.operator,
+                    kinfold_core::auth::rfc3339_ms(g.expires_ms),
+                    g.reason
+                ));
+            }
+            rt.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Child(ChildCommand::Show {
+            tenant,
+            id,
+            operator,
+        }) => {
+            let rt = started(config).await?;
+            let (_, scope) = rt.core.tenant(&tenant).await?;
+            let child = kinfold_store::ChildId::parse(&id).context("not a child ID")?;
+            let view = rt
+                .core
+                .operator_child_view(&scope, &operator_name(operator), child)
+                .await?;
+            crate::cli::say(serde_json::to_string_pretty(
+                &kinfold_server::api::view_json(&view),
+            )?);
+            rt.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Keys(KeysCommand::Rotate { tenant }) => {
             let rt = started(config).await?;
             let tenants = match tenant {
@@ -190,4 +245,11 @@ async fn started(config: Config) -> anyhow::Result<runtime::Runtime> {
     let rt = runtime::open(config, KeyPolicy::CreateIfNew).await?;
     rt.start().await?;
     Ok(rt)
+}
+
+fn operator_name(given: Option<String>) -> String {
+    given
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "operator".into())
 }

@@ -57,3 +57,25 @@ pub async fn revoke_sessions(
         .await?;
     Ok(axum::Json(json!({"revoked": n})).into_response())
 }
+
+/// Break-glass grants on this tenant (A3): who, why, until when.
+pub async fn grants(State(st): State<AppState>, Auth(actor): Auth) -> Result<Response, ApiError> {
+    let now = st.core.now_ms();
+    let items: Vec<_> = st
+        .core
+        .list_grants(&actor)
+        .await?
+        .into_iter()
+        .map(|g| {
+            json!({
+                "id": g.id,
+                "operator": g.operator,
+                "reason": g.reason,
+                "created_at": crate::api::rfc3339(g.created_ms),
+                "expires_at": crate::api::rfc3339(g.expires_ms),
+                "active": now < g.expires_ms,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
+}

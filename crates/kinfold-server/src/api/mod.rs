@@ -18,6 +18,7 @@ use serde_json::json;
 
 use crate::{ApiError, AppState};
 
+pub use children::view_json;
 pub use enrollment::qr_svg;
 pub use sessions::cookie_for;
 
@@ -66,6 +67,7 @@ pub fn routes() -> Router<AppState> {
             get(children::guardians).post(children::add_guardian),
         )
         .route("/api/v1/children/{id}/pickups", post(children::add_pickup))
+        .route("/api/v1/access-grants", get(admin::grants))
         .route("/api/v1/attendance", get(attendance::roster))
         .route("/api/v1/attendance/check-in", post(attendance::check_in))
         .route("/api/v1/attendance/check-out", post(attendance::check_out))

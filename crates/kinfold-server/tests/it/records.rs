@@ -767,3 +767,58 @@ async fn console_pages_follow_the_policy() {
     let mine = app.get(&format!("/children/{}", r.a), Some(&parent)).await;
     assert!(mine.text.contains("ZEBRA-NOTE-0") && !mine.text.contains("attendance-form"));
 }
+
+#[tokio::test]
+async fn break_glass_grants_are_shown_to_administrators_only() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let child = kinfold_store::ChildId::parse(&r.a).unwrap();
+    let denied = app.core.operator_child_view(&t.scope, "ops", child).await;
+    assert!(matches!(denied, Err(kinfold_core::CoreError::Forbidden(_))));
+    app.core
+        .grant_access(
+            &t.scope,
+            "ops",
+            "ticket 99: parent request",
+            std::time::Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+    assert!(app
+        .core
+        .operator_child_view(&t.scope, "ops", child)
+        .await
+        .is_ok());
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let list = app.get("/api/v1/access-grants", Some(&admin)).await;
+    assert_eq!(list.body["items"][0]["active"], true);
+    for u in [&t.teacher, &t.front_desk, &t.parent] {
+        let c = app.sign_in(&t.slug, u).await;
+        assert_eq!(
+            app.get("/api/v1/access-grants", Some(&c)).await.status,
+            StatusCode::FORBIDDEN
+        );
+    }
+    app.advance(std::time::Duration::from_secs(601));
+    assert!(
+        app.core
+            .operator_child_view(&t.scope, "ops", child)
+            .await
+            .is_err(),
+        "the grant expires"
+    );
+    let other = app
+        .seed_tenant("harbor-lights", "Harbor Lights Montessori")
+        .await;
+    let theirs = app.seed_records(&other).await;
+    let cross = app
+        .core
+        .operator_child_view(
+            &other.scope,
+            "ops",
+            kinfold_store::ChildId::parse(&theirs.a).unwrap(),
+        )
+        .await;
+    assert!(cross.is_err(), "a grant is for one tenant");
+}

@@ -672,4 +672,47 @@ impl RecordStore for SqliteStore {
             .await?;
         Ok(r.rows_affected() == 1)
     }
+
+    async fn create_grant(
+        &self,
+        scope: &TenantScope,
+        g: AccessGrant,
+        audit: Vec<Draft>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO access_grants (tenant_id, id, operator, reason, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(g.id.to_string())
+        .bind(&g.operator)
+        .bind(&g.reason)
+        .bind(g.created_ms)
+        .bind(g.expires_ms)
+        .execute(&mut *tx)
+        .await?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn grants(&self, scope: &TenantScope) -> Result<Vec<AccessGrant>> {
+        let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT id, operator, reason, created_ms, expires_ms FROM access_grants WHERE tenant_id = ? ORDER BY created_ms DESC",
+        )
+        .bind(scope.tenant_id().to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(id, operator, reason, created_ms, expires_ms)| {
+                Ok(AccessGrant {
+                    id: uuid::Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("grant id"))?,
+                    operator,
+                    reason,
+                    created_ms,
+                    expires_ms,
+                })
+            })
+            .collect()
+    }
 }

@@ -10,6 +10,7 @@
 
 mod harness;
 
+mod access;
 mod audit_verify;
 mod commands;
 mod demo;

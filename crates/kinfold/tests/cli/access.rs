@@ -1,0 +1,171 @@
+//! A3: operators read tenant data only under a time-boxed, justified grant, which the
+//! tenant's administrators can see.
+
+use crate::harness::{open_store, run, Running};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operators_read_children_only_under_an_audited_grant() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let demo = Running::demo(&dir, &[]);
+    let creds = demo.credentials();
+    assert!(demo.stop().success());
+    let d = dir.to_str().unwrap();
+    let child = creds["tenants"][0]["child_ids"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let denied = run(&[
+        "child",
+        "show",
+        "--tenant",
+        "maple-grove",
+        "--id",
+        &child,
+        "--data",
+        d,
+    ]);
+    assert!(!denied.status.success());
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("no active break-glass grant"),
+        "{}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+
+    let vague = run(&[
+        "access",
+        "grant",
+        "--tenant",
+        "maple-grove",
+        "--reason",
+        "because",
+        "--ttl",
+        "1h",
+        "--data",
+        d,
+    ]);
+    assert!(!vague.status.success(), "a reason is required");
+    let too_long = run(&[
+        "access",
+        "grant",
+        "--tenant",
+        "maple-grove",
+        "--reason",
+        "support ticket 4711: restore contacts",
+        "--ttl",
+        "30d",
+        "--data",
+        d,
+    ]);
+    assert!(!too_long.status.success(), "at most 24 h");
+
+    let granted = run(&[
+        "access",
+        "grant",
+        "--tenant",
+        "maple-grove",
+        "--reason",
+        "support ticket 4711: restore contacts",
+        "--ttl",
+        "1h",
+        "--operator",
+        "sam-oncall",
+        "--data",
+        d,
+    ]);
+    assert!(
+        granted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&granted.stderr)
+    );
+    assert!(String::from_utf8_lossy(&granted.stdout)
+        .contains("granted sam-oncall access to maple-grove"));
+
+    let shown = run(&[
+        "child",
+        "show",
+        "--tenant",
+        "maple-grove",
+        "--id",
+        &child,
+        "--operator",
+        "sam-oncall",
+        "--data",
+        d,
+    ]);
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert!(json["medical_notes"].is_string() && json["allergies"].is_array());
+
+    // The grant does not reach another tenant.
+    let other = creds["tenants"][1]["child_ids"][0].as_str().unwrap();
+    let cross = run(&[
+        "child",
+        "show",
+        "--tenant",
+        "harbor-lights",
+        "--id",
+        other,
+        "--data",
+        d,
+    ]);
+    assert!(!cross.status.success());
+
+    // The tenant's chain records the grant and the read; its administrators can list it.
+    let store = open_store(&dir).await;
+    use kinfold_store::Store;
+    let (_, scope) = store.tenant_by_slug("maple-grove").await.unwrap().unwrap();
+    let chain = store.audit_chain(&scope.chain()).await.unwrap();
+    assert!(chain
+        .iter()
+        .any(|e| e.kind == "break_glass_granted" && e.event.contains("support ticket 4711")));
+    assert!(chain.iter().any(|e| e.kind == "operator_read"
+        && e.actor.as_deref() == Some("operator:sam-oncall")
+        && e.category == "data-access"));
+    store.close().await;
+
+    let again = Running::demo(&dir, &[]);
+    let admin = &creds["tenants"][0]["users"][0];
+    let client = reqwest::Client::new();
+    let step: serde_json::Value = client
+        .post(format!("{}/api/v1/sessions", again.base()))
+        .json(&serde_json::json!({"tenant": "maple-grove", "email": admin["email"], "password": admin["password"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let resp = client
+        .post(format!("{}/api/v1/sessions/mfa", again.base()))
+        .json(&serde_json::json!({"mfa_token": step["mfa_token"], "code": crate::harness::totp(admin["totp_secret"].as_str().unwrap())}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let grants: serde_json::Value = client
+        .get(format!("{}/api/v1/access-grants", again.base()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let g = &grants["items"][0];
+    assert_eq!(g["operator"], "sam-oncall");
+    assert_eq!(g["active"], true);
+    assert!(g["reason"].as_str().unwrap().contains("4711"));
+    assert!(again.stop().success());
+}
