@@ -4,11 +4,14 @@
 #   scripts/browser-test.sh PATH_TO_KINFOLD_BINARY
 #
 # Starts `kinfold demo` on a free loopback port with a throw-away data directory, then runs
-# tests/browser/console.test.mjs (playwright-core driving Debian's headless Chromium): a teacher
-# signs in with password + TOTP, reloads, sees the session list, and no CSP violation occurs.
+# tests/browser/console.test.mjs (playwright-core driving Debian's headless Chromium), one fresh
+# browser context per scenario, each signing in with password + TOTP: a teacher reloads and sees
+# the session list; the front desk checks a child in and out and the roster follows; a teacher
+# sees only their classrooms' children (with medical data) and gets 404 for others. No CSP
+# violation and no 5xx may occur.
 #
 # Needs /usr/bin/chromium (installed with apt-get when running as root), node and npm.
-# Env: OUT_DIR  keep screenshots (console.png, sessions.png) there.
+# Env: OUT_DIR  keep screenshots (console.png, sessions.png, checkin.png, teacher-child.png) there.
 #      KEEP_LOG print the whole server log even on success.
 set -euo pipefail
 
