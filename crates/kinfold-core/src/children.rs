@@ -282,15 +282,20 @@ impl Core {
         id: ChildId,
         client: &ClientInfo,
     ) -> Result<ChildView, CoreError> {
-        let (child, pickups) = self
-            .store()
-            .child_with_pickups(
-                &actor.scope,
-                id,
-                policy::visibility(actor, Action::ReadChildBasic),
-            )
-            .await?
-            .ok_or(CoreError::NotFound("child"))?;
+        let visibility = policy::visibility(actor, Action::ReadChildBasic);
+        let key = (actor.scope.tenant_id(), id, visibility);
+        let (child, pickups) = match self.inner.records.get(&key) {
+            Some(hit) => hit,
+            None => {
+                let (child, pickups) = self
+                    .store()
+                    .child_with_pickups(&actor.scope, id, visibility)
+                    .await?
+                    .ok_or(CoreError::NotFound("child"))?;
+                self.inner.records.put(key, child.clone(), pickups.clone());
+                (child, pickups)
+            }
+        };
         let medical = policy::reaches_visible_child(actor.role, Action::ReadChildMedical);
         let contacts = policy::reaches_visible_child(actor.role, Action::ReadChildContacts);
         let (view, opened) = self
@@ -377,10 +382,12 @@ impl Core {
             },
         );
         d.actor = Some(actor.user.id.to_string());
-        Ok(self
+        let child = self
             .store()
             .create_child(&actor.scope, id, fields, sealed, self.now_ms(), vec![d])
-            .await?)
+            .await?;
+        self.records_changed(&actor.scope);
+        Ok(child)
     }
 
     /// Changes a child. Administrators change anything; parents only the emergency contacts
@@ -504,10 +511,12 @@ impl Core {
             },
         );
         d.actor = Some(actor.user.id.to_string());
-        Ok(self
+        let child = self
             .store()
             .update_child(&actor.scope, id, fields, sealed, self.now_ms(), vec![d])
-            .await?)
+            .await?;
+        self.records_changed(&actor.scope);
+        Ok(child)
     }
 }
 

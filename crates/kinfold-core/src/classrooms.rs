@@ -94,10 +94,11 @@ impl Core {
                 classroom_id: classroom.to_string(),
             },
         );
-        Ok(self
-            .store()
+        self.store()
             .assign_staff(&actor.scope, user, classroom, vec![d])
-            .await?)
+            .await?;
+        self.records_changed(&actor.scope);
+        Ok(())
     }
 
     /// Staff of the tenant with their classrooms (administrators only).
@@ -208,6 +209,7 @@ impl Core {
         self.store()
             .link_guardian(&actor.scope, link, vec![d])
             .await?;
+        self.records_changed(&actor.scope);
         Ok(guardian)
     }
 
@@ -247,9 +249,11 @@ impl Core {
             relation,
             passphrase_hash: hash,
         };
-        Ok(self
+        let pickup = self
             .store()
             .add_pickup(&actor.scope, new, self.now_ms(), vec![d])
-            .await?)
+            .await?;
+        self.records_changed(&actor.scope);
+        Ok(pickup)
     }
 }

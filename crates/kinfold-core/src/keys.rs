@@ -329,6 +329,7 @@ impl crate::Core {
                 }
             }
         }
+        self.records_changed(scope);
         Ok(report)
     }
 }

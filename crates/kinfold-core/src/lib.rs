@@ -15,6 +15,7 @@ pub mod error;
 pub mod hasher;
 pub mod keys;
 pub mod policy;
+pub mod record_cache;
 pub mod session_cache;
 pub mod settings;
 pub mod tenants;
@@ -46,6 +47,7 @@ struct Inner {
     throttle: throttle::Throttle,
     audit: audit::AuditWriter,
     sessions: session_cache::SessionCache,
+    records: record_cache::RecordCache,
 }
 
 impl std::fmt::Debug for Core {
@@ -81,6 +83,7 @@ impl Core {
                 keys,
                 audit,
                 sessions: Default::default(),
+                records: Default::default(),
             }),
         }
     }
@@ -100,6 +103,11 @@ impl Core {
     pub fn audit(&self) -> &audit::AuditWriter {
         &self.inner.audit
     }
+    /// Drops this node's cached records of a tenant; every record write calls it.
+    pub(crate) fn records_changed(&self, scope: &kinfold_store::TenantScope) {
+        self.inner.records.forget_tenant(scope.tenant_id());
+    }
+
     pub fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
     }

@@ -58,7 +58,7 @@ pub struct ChildFields {
 
 /// Which children a query may return. Core derives it from the policy table; the store only
 /// executes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Visibility {
     /// Every child of the tenant.
     All,
