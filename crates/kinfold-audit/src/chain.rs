@@ -83,13 +83,20 @@ impl Draft {
 
     /// Links this draft after `(prev_seq, prev_hash)`.
     pub fn link(self, prev_seq: i64, prev_hash: &str) -> Entry {
-        let event = serde_json::to_string(&self.event).unwrap_or_default();
+        // Serialized once: the kind, the stored text and the hash all come from this value.
+        let value = serde_json::to_value(&self.event).unwrap_or(serde_json::Value::Null);
+        let kind = value
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let event = value.to_string();
         let mut entry = Entry {
             chain: self.chain,
             seq: prev_seq + 1,
             at_ms: self.at_ms,
             category: self.event.category().as_str().to_owned(),
-            kind: self.event.kind(),
+            kind,
             actor: self.actor,
             ip: self.ip,
             user_agent: self.user_agent,
@@ -98,15 +105,20 @@ impl Draft {
             prev_hash: prev_hash.to_owned(),
             hash: String::new(),
         };
-        entry.hash = entry.compute_hash();
+        entry.hash = entry.hash_with(value);
         entry
     }
 }
 
 impl Entry {
+    /// Recomputes the hash from the stored fields.
     pub fn compute_hash(&self) -> String {
         let event: serde_json::Value = serde_json::from_str(&self.event)
             .unwrap_or(serde_json::Value::String(self.event.clone()));
+        self.hash_with(event)
+    }
+
+    fn hash_with(&self, event: serde_json::Value) -> String {
         let canonical = Canonical {
             chain: &self.chain,
             seq: self.seq,
