@@ -117,6 +117,12 @@ impl Core {
         Ok(out)
     }
 
+    /// Every guardian of the tenant (administrators only).
+    pub async fn list_guardians(&self, actor: &Actor) -> Result<Vec<(Guardian, i64)>, CoreError> {
+        Self::require_admin_scope(actor)?;
+        Ok(self.store().guardians(&actor.scope).await?)
+    }
+
     /// A child's guardians, for roles that may see the child's contacts. Outside the scope:
     /// not found.
     pub async fn child_guardians(

@@ -83,6 +83,8 @@ pub trait RecordStore: Send + Sync {
         link: NewLink,
         audit: Vec<Draft>,
     ) -> Result<()>;
+    /// Every guardian of the tenant, with the number of children linked.
+    async fn guardians(&self, scope: &TenantScope) -> Result<Vec<(Guardian, i64)>>;
     async fn child_guardians(
         &self,
         scope: &TenantScope,

@@ -311,3 +311,17 @@ pub async fn staff(State(st): State<AppState>, Auth(actor): Auth) -> Result<Resp
         .collect();
     Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
 }
+
+pub async fn all_guardians(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<Response, ApiError> {
+    let items: Vec<Value> = st
+        .core
+        .list_guardians(&actor)
+        .await?
+        .into_iter()
+        .map(|(g, n)| json!({"id": g.id, "user_id": g.user_id, "name": g.name, "email": g.email, "phone": g.phone, "children": n}))
+        .collect();
+    Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
+}

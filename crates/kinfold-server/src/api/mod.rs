@@ -54,6 +54,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/classrooms/{id}/staff", post(children::assign))
         .route("/api/v1/staff", get(children::staff))
+        .route("/api/v1/guardians", get(children::all_guardians))
         .route(
             "/api/v1/children",
             get(children::list).post(children::create),

@@ -423,6 +423,40 @@ impl RecordStore for SqliteStore {
         Ok(())
     }
 
+    async fn guardians(&self, scope: &TenantScope) -> Result<Vec<(Guardian, i64)>> {
+        type Row = (
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            i64,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT g.id, g.user_id, g.name, g.email, g.phone, \
+             (SELECT COUNT(*) FROM child_guardians cg WHERE cg.tenant_id = g.tenant_id AND cg.guardian_id = g.id) \
+             FROM guardians g WHERE g.tenant_id = ? ORDER BY g.name, g.id",
+        )
+        .bind(scope.tenant_id().to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(id, user_id, name, email, phone, n)| {
+                let user_id = user_id.as_deref().map(UserId::from_db).transpose()?;
+                Ok((
+                    Guardian {
+                        id: GuardianId::from_db(&id)?,
+                        user_id,
+                        name,
+                        email,
+                        phone,
+                    },
+                    n,
+                ))
+            })
+            .collect()
+    }
+
     async fn child_guardians(
         &self,
         scope: &TenantScope,
