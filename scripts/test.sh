@@ -42,6 +42,14 @@ cargo deny --log-level error check licenses bans sources
 step "cargo test (unit, integration, end-to-end)"
 cargo test --workspace --locked
 
+step "OpenAPI document validates (openapi-spec-validator)"
+if ! python3 -c "import openapi_spec_validator" >/dev/null 2>&1; then
+  command -v python3 >/dev/null 2>&1 || { echo "missing python3: install the Debian package python3" >&2; exit 1; }
+  python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator
+fi
+target/debug/kinfold openapi > target/openapi.json
+python3 -m openapi_spec_validator target/openapi.json
+
 step "browser test (headless Chromium)"
 scripts/browser-test.sh target/debug/kinfold
 

@@ -15,7 +15,7 @@ use crate::{validate, Actor, Core, CoreError};
 pub const PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Mild,
@@ -24,14 +24,14 @@ pub enum Severity {
     LifeThreatening,
 }
 
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Allergy {
     pub name: String,
     pub severity: Severity,
 }
 
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmergencyContact {
     pub name: String,
@@ -63,7 +63,7 @@ pub struct ChildView {
     pub redacted: Vec<&'static str>,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChildInput {
     pub given_name: String,
@@ -88,7 +88,7 @@ pub struct ChildInput {
 }
 
 /// A partial update: only the fields present change.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChildPatch {
     pub given_name: Option<String>,

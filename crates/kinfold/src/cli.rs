@@ -45,6 +45,8 @@ pub enum Command {
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print the OpenAPI 3.1 document of the HTTP API.
+    Openapi,
     /// Measure authenticated requests/s against a hello-world axum server on this machine.
     Bench(BenchArgs),
     /// Internal: one side of `kinfold bench` (a server pinned to one core).

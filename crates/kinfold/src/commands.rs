@@ -230,6 +230,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.close().await;
             Ok(code)
         }
+        Command::Openapi => {
+            use utoipa::OpenApi;
+            let mut doc = kinfold_server::api::openapi::ApiDoc::openapi();
+            doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+            crate::cli::say(serde_json::to_string_pretty(&doc)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config(ConfigCommand::Show) => {
             crate::cli::say(config.masked_toml().trim_end());
             Ok(ExitCode::SUCCESS)

@@ -1,3 +1,4 @@
+use super::openapi::ErrorBody;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use kinfold_crypto::password::Password;
@@ -8,17 +9,20 @@ use super::enrollment::offer_json;
 use crate::extract::{Auth, Client, Json};
 use crate::{actor_summary, ApiError, AppState};
 
+#[utoipa::path(operation_id = "account_me", get, path = "/api/v1/me", tag = "account", responses((status = 200, description = "`{user: {id, email, name}, role, tenant: {slug, name}}`"), (status = 401, description = "not signed in", body = ErrorBody)))]
 pub async fn me(Auth(actor): Auth) -> Response {
     axum::Json(actor_summary(&actor)).into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
     current_password: String,
     new_password: String,
 }
 
+#[utoipa::path(operation_id = "account_change_password", post, path = "/api/v1/me/password", tag = "account", request_body = PasswordBody, responses((status = 200, description = "`{revoked_sessions}`"), (status = 401, description = "not signed in", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn change_password(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -37,6 +41,7 @@ pub async fn change_password(
     Ok(axum::Json(json!({"revoked_sessions": revoked})).into_response())
 }
 
+#[utoipa::path(operation_id = "account_totp_begin", post, path = "/api/v1/me/mfa/totp", tag = "account", responses((status = 200, description = "`{secret, otpauth_uri, qr_svg, account}`"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
 pub async fn totp_begin(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -45,12 +50,14 @@ pub async fn totp_begin(
     Ok(axum::Json(offer_json(&offer)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CodeBody {
     code: String,
 }
 
+#[utoipa::path(operation_id = "account_totp_confirm", post, path = "/api/v1/me/mfa/totp/confirm", tag = "account", request_body = CodeBody, responses((status = 200, description = "`{recovery_codes}`, shown once"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
 pub async fn totp_confirm(
     State(st): State<AppState>,
     Auth(actor): Auth,

@@ -6,9 +6,11 @@ use kinfold_core::CoreError;
 use kinfold_store::UserId;
 use serde_json::json;
 
+use crate::api::openapi::ErrorBody;
 use crate::extract::{Auth, Client};
 use crate::{ApiError, AppState};
 
+#[utoipa::path(operation_id = "admin_users", get, path = "/api/v1/users", tag = "admin", responses((status = 200, description = "the tenant's users"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
 pub async fn users(State(st): State<AppState>, Auth(actor): Auth) -> Result<Response, ApiError> {
     actor.require_admin()?;
     let items: Vec<_> = st
@@ -27,6 +29,7 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
     UserId::parse(raw).ok_or_else(|| CoreError::NotFound("user").into())
 }
 
+#[utoipa::path(operation_id = "admin_reset_mfa", post, path = "/api/v1/users/{id}/mfa/reset", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "`{enrollment_url}`"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
 pub async fn reset_mfa(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -45,6 +48,7 @@ pub async fn reset_mfa(
     Ok(axum::Json(json!({"enrollment_url": url})).into_response())
 }
 
+#[utoipa::path(operation_id = "admin_revoke_sessions", delete, path = "/api/v1/users/{id}/sessions", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "`{revoked}`"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
 pub async fn revoke_sessions(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -59,6 +63,7 @@ pub async fn revoke_sessions(
 }
 
 /// Break-glass grants on this tenant (A3): who, why, until when.
+#[utoipa::path(operation_id = "admin_grants", get, path = "/api/v1/access-grants", tag = "admin", responses((status = 200, description = "break-glass grants on this tenant"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
 pub async fn grants(State(st): State<AppState>, Auth(actor): Auth) -> Result<Response, ApiError> {
     let now = st.core.now_ms();
     let items: Vec<_> = st

@@ -10,10 +10,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::rfc3339;
+use crate::api::openapi::ErrorBody;
 use crate::extract::{Auth, Client, Json};
 use crate::{ApiError, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Body {
     child_id: String,
@@ -51,6 +53,7 @@ fn event_json(e: &AttendanceEvent) -> Value {
     json!({"id": e.id, "child_id": e.child_id, "kind": e.kind, "day": e.day, "at": rfc3339(e.at_ms), "recorded_by": e.recorded_by, "person": e.person})
 }
 
+#[utoipa::path(operation_id = "attendance_check_in", post, path = "/api/v1/attendance/check-in", tag = "attendance", request_body = Body, responses((status = 201, description = "checked in"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "already checked in", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn check_in(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -68,6 +71,7 @@ pub async fn check_in(
     Ok((StatusCode::CREATED, axum::Json(event_json(&e))).into_response())
 }
 
+#[utoipa::path(operation_id = "attendance_check_out", post, path = "/api/v1/attendance/check-out", tag = "attendance", request_body = Body, responses((status = 201, description = "checked out"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "pickup_refused, with the reason", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "not checked in", body = ErrorBody), (status = 429, description = "too many passphrase guesses", body = ErrorBody)))]
 pub async fn check_out(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -88,12 +92,14 @@ pub async fn check_out(
     Ok((StatusCode::CREATED, axum::Json(event_json(&e))).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RosterParams {
     day: Option<String>,
 }
 
+#[utoipa::path(operation_id = "attendance_roster", get, path = "/api/v1/attendance", tag = "attendance", params(RosterParams), responses((status = 200, description = "the day's roster"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn roster(
     State(st): State<AppState>,
     Auth(actor): Auth,

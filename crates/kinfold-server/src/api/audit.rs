@@ -11,12 +11,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{parse_rfc3339, rfc3339};
+use crate::api::openapi::ErrorBody;
 use crate::extract::Auth;
 use crate::{ApiError, AppState};
 
 pub const PAGE: u32 = 100;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     category: Option<String>,
@@ -26,6 +28,7 @@ pub struct AuditParams {
     limit: Option<u32>,
 }
 
+#[utoipa::path(operation_id = "audit_list", get, path = "/api/v1/audit", tag = "audit", params(AuditParams), responses((status = 200, description = "entries, newest first"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -128,6 +131,7 @@ fn decode_cursor(c: &str) -> Option<i64> {
 
 /// Everything needed to verify this tenant's chain offline later: the checkpoints and the
 /// public keys that signed them.
+#[utoipa::path(operation_id = "audit_checkpoints", get, path = "/api/v1/audit/checkpoints", tag = "audit", responses((status = 200, description = "signed checkpoints and public keys"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
 pub async fn checkpoints(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -144,6 +148,7 @@ pub async fn checkpoints(
     Ok(axum::Json(json!({"tenant": actor.tenant.slug, "chain": chain, "public_keys": keys, "checkpoints": cps})).into_response())
 }
 
+#[utoipa::path(operation_id = "audit_public_key", get, path = "/api/v1/audit/public-key", tag = "audit", responses((status = 200, description = "`{algorithm, public_key, all_keys}`")))]
 pub async fn public_key(State(st): State<AppState>) -> Result<Response, ApiError> {
     let signer = st.core.keys().signer().await?;
     let keys = st.core.keys().public_keys().await?;

@@ -12,6 +12,7 @@ use kinfold_store::{Child, ChildId, ClassroomId, Custody, GuardianLink, NewGuard
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api::openapi::ErrorBody;
 use crate::extract::{Auth, Client, Json};
 use crate::{ApiError, AppState};
 
@@ -57,7 +58,8 @@ pub fn view_json(v: &ChildView) -> Value {
     out
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     classroom_id: Option<String>,
@@ -73,6 +75,7 @@ fn decode_cursor(c: &str) -> Option<ChildId> {
     ChildId::parse(std::str::from_utf8(&raw).ok()?)
 }
 
+#[utoipa::path(operation_id = "children_list", get, path = "/api/v1/children", tag = "records", params(ListParams), responses((status = 200, description = "basic fields of the children you may see"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -116,6 +119,7 @@ pub async fn list(
     Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
 }
 
+#[utoipa::path(operation_id = "children_detail", get, path = "/api/v1/children/{id}", tag = "records", params(("id" = String, Path)), responses((status = 200, description = "the child as your role may see it, with `redacted`"), (status = 401, description = "not signed in", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
 pub async fn detail(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -129,6 +133,7 @@ pub async fn detail(
     Ok(axum::Json(view_json(&view)).into_response())
 }
 
+#[utoipa::path(operation_id = "children_create", post, path = "/api/v1/children", tag = "records", request_body = kinfold_core::children::ChildInput, responses((status = 201, description = "created"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -138,6 +143,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(child_json(&child))).into_response())
 }
 
+#[utoipa::path(operation_id = "children_update", patch, path = "/api/v1/children/{id}", tag = "records", params(("id" = String, Path)), request_body = kinfold_core::children::ChildPatch, responses((status = 200, description = "updated"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn update(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -162,6 +168,7 @@ fn link_json(l: &GuardianLink) -> Value {
     })
 }
 
+#[utoipa::path(operation_id = "children_guardians", get, path = "/api/v1/children/{id}/guardians", tag = "records", params(("id" = String, Path)), responses((status = 200, description = "the child's guardians"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
 pub async fn guardians(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -172,7 +179,8 @@ pub async fn guardians(
     Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GuardianBody {
     name: String,
@@ -190,6 +198,7 @@ pub struct GuardianBody {
     primary_contact: bool,
 }
 
+#[utoipa::path(operation_id = "children_add_guardian", post, path = "/api/v1/children/{id}/guardians", tag = "records", params(("id" = String, Path)), request_body = GuardianBody, responses((status = 201, description = "linked"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn add_guardian(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -229,7 +238,8 @@ pub async fn add_guardian(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PickupBody {
     name: String,
@@ -237,6 +247,7 @@ pub struct PickupBody {
     passphrase: String,
 }
 
+#[utoipa::path(operation_id = "children_add_pickup", post, path = "/api/v1/children/{id}/pickups", tag = "records", params(("id" = String, Path)), request_body = PickupBody, responses((status = 201, description = "added"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn add_pickup(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -260,6 +271,7 @@ pub async fn add_pickup(
         .into_response())
 }
 
+#[utoipa::path(operation_id = "children_classrooms", get, path = "/api/v1/classrooms", tag = "records", responses((status = 200, description = "classrooms you work with"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
 pub async fn classrooms(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -268,12 +280,14 @@ pub async fn classrooms(
     Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ClassroomBody {
     name: String,
 }
 
+#[utoipa::path(operation_id = "children_create_classroom", post, path = "/api/v1/classrooms", tag = "records", request_body = ClassroomBody, responses((status = 201, description = "created"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn create_classroom(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -283,12 +297,14 @@ pub async fn create_classroom(
     Ok((StatusCode::CREATED, axum::Json(json!(c))).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AssignBody {
     user_id: String,
 }
 
+#[utoipa::path(operation_id = "children_assign", post, path = "/api/v1/classrooms/{id}/staff", tag = "records", params(("id" = String, Path)), request_body = AssignBody, responses((status = 204, description = "assigned"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
 pub async fn assign(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -301,6 +317,7 @@ pub async fn assign(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(operation_id = "children_staff", get, path = "/api/v1/staff", tag = "records", responses((status = 200, description = "staff and their classrooms"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
 pub async fn staff(State(st): State<AppState>, Auth(actor): Auth) -> Result<Response, ApiError> {
     let items: Vec<Value> = st
         .core
@@ -312,6 +329,7 @@ pub async fn staff(State(st): State<AppState>, Auth(actor): Auth) -> Result<Resp
     Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
 }
 
+#[utoipa::path(operation_id = "children_all_guardians", get, path = "/api/v1/guardians", tag = "records", responses((status = 200, description = "every guardian of the tenant"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
 pub async fn all_guardians(
     State(st): State<AppState>,
     Auth(actor): Auth,

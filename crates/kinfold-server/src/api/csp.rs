@@ -7,11 +7,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::api::openapi::ErrorBody;
 use crate::extract::Client;
 use crate::{ApiError, AppState};
 
 const MAX_REPORT: usize = 16 * 1024;
 
+#[utoipa::path(operation_id = "csp_report", post, path = "/csp-reports", tag = "health", request_body(content = Object, description = "a CSP violation report"), responses((status = 204, description = "stored"), (status = 413, description = "over 16 KiB", body = ErrorBody), (status = 429, description = "too many reports", body = ErrorBody)))]
 pub async fn report(
     State(st): State<AppState>,
     client: Client,

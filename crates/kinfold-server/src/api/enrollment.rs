@@ -9,15 +9,18 @@ use serde_json::json;
 
 use super::sessions::cookie_for;
 use super::with_cookie;
+use crate::api::openapi::ErrorBody;
 use crate::extract::{Client, Json};
 use crate::{ApiError, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BeginBody {
     token: String,
 }
 
+#[utoipa::path(operation_id = "enrollment_begin", post, path = "/api/v1/enrollment/begin", tag = "account", request_body = BeginBody, responses((status = 200, description = "`{secret, otpauth_uri, qr_svg, account}`"), (status = 400, description = "invalid_enrollment", body = ErrorBody)))]
 pub async fn begin(
     State(st): State<AppState>,
     Json(b): Json<BeginBody>,
@@ -26,7 +29,8 @@ pub async fn begin(
     Ok(axum::Json(offer_json(&offer)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmBody {
     token: String,
@@ -34,6 +38,7 @@ pub struct ConfirmBody {
     password: String,
 }
 
+#[utoipa::path(operation_id = "enrollment_confirm", post, path = "/api/v1/enrollment/confirm", tag = "account", request_body = ConfirmBody, responses((status = 200, description = "`{recovery_codes, signed_in}` and a session cookie"), (status = 400, description = "invalid_enrollment", body = ErrorBody), (status = 401, description = "invalid_code or invalid_credentials", body = ErrorBody)))]
 pub async fn confirm(
     State(st): State<AppState>,
     client: Client,

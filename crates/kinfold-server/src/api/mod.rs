@@ -7,6 +7,7 @@ mod audit;
 mod children;
 mod csp;
 mod enrollment;
+pub mod openapi;
 mod sessions;
 
 use axum::extract::State;
@@ -16,6 +17,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use serde_json::json;
 
+use crate::api::openapi::ErrorBody;
 use crate::{ApiError, AppState};
 
 pub use children::view_json;
@@ -25,6 +27,7 @@ pub use sessions::cookie_for;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/readyz", get(readyz))
         .route("/csp-reports", post(csp::report))
         .route(
@@ -74,10 +77,12 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/attendance/check-out", post(attendance::check_out))
 }
 
+#[utoipa::path(operation_id = "healthz", get, path = "/healthz", tag = "health", responses((status = 200, description = "serving")))]
 async fn healthz() -> impl IntoResponse {
     axum::Json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(operation_id = "readyz", get, path = "/readyz", tag = "health", responses((status = 200, description = "database reachable, migrations applied"), (status = 503, description = "not ready", body = ErrorBody)))]
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.core.store().ready().await {
         Ok(true) => axum::Json(json!({"status": "ready"})).into_response(),

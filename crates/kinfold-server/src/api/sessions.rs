@@ -8,10 +8,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{clear_cookie, rfc3339, session_cookie, with_cookie};
+use crate::api::openapi::ErrorBody;
 use crate::extract::{Auth, Client, Json};
 use crate::{ApiError, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SignInBody {
     tenant: String,
@@ -19,6 +21,7 @@ pub struct SignInBody {
     password: String,
 }
 
+#[utoipa::path(operation_id = "sessions_create", post, path = "/api/v1/sessions", tag = "sessions", request_body = SignInBody, responses((status = 200, description = "`{\"mfa_required\": true, \"mfa_token\"}` for staff; a session cookie and `{\"mfa_required\": false, \"user\", \"role\", \"tenant\"}` for a parent without MFA"), (status = 401, description = "invalid_credentials", body = ErrorBody), (status = 403, description = "mfa_enrollment_required", body = ErrorBody), (status = 429, description = "throttled", body = ErrorBody), (status = 503, description = "busy", body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
     client: Client,
@@ -42,13 +45,15 @@ pub async fn create(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MfaBody {
     mfa_token: String,
     code: String,
 }
 
+#[utoipa::path(operation_id = "sessions_mfa", post, path = "/api/v1/sessions/mfa", tag = "sessions", request_body = MfaBody, responses((status = 200, description = "signed in: a session cookie and `{user, role, tenant}`"), (status = 401, description = "invalid_mfa_token or invalid_code", body = ErrorBody)))]
 pub async fn mfa(
     State(st): State<AppState>,
     client: Client,
@@ -81,6 +86,7 @@ pub fn cookie_for(issued: &NewSessionIssued, https: bool) -> axum::http::HeaderV
     session_cookie(issued.token.expose(), https, max_age)
 }
 
+#[utoipa::path(operation_id = "sessions_list", get, path = "/api/v1/sessions", tag = "sessions", responses((status = 200, description = "your live sessions"), (status = 401, description = "not signed in", body = ErrorBody)))]
 pub async fn list(State(st): State<AppState>, Auth(actor): Auth) -> Result<Response, ApiError> {
     let items: Vec<_> = st
         .core
@@ -103,6 +109,7 @@ pub async fn list(State(st): State<AppState>, Auth(actor): Auth) -> Result<Respo
     Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
 }
 
+#[utoipa::path(operation_id = "sessions_revoke", delete, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "a session ID, or `current` to sign out")), responses((status = 204, description = "revoked"), (status = 401, description = "not signed in", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
 pub async fn revoke(
     State(st): State<AppState>,
     Auth(actor): Auth,

@@ -8,6 +8,7 @@ mod audit;
 mod csrf_and_input;
 mod headers;
 mod mfa;
+mod openapi;
 mod records;
 mod sessions;
 mod sign_in;
