@@ -4,7 +4,7 @@ use kinfold_audit::Draft;
 use kinfold_crypto::token::TokenHash;
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use super::audit::append_in;
+use super::audit::{append_in, name_new_row};
 use super::rows::{SessionContextRow, SessionRow, UserRow};
 use super::SqliteStore;
 use crate::*;
@@ -30,16 +30,7 @@ pub(super) async fn create_user(
     .execute(&mut *tx)
     .await
     .map_err(|e| StoreError::from_insert(e, "user with this email"))?;
-    let audit = audit
-        .into_iter()
-        .map(|mut d| {
-            // The event names the new user; the draft was made before the ID existed.
-            if let kinfold_audit::Event::UserCreated { user_id, .. } = &mut d.event {
-                *user_id = id.to_string();
-            }
-            d
-        })
-        .collect();
+    let audit = name_new_row(audit, &id.to_string());
     append_in(&mut tx, audit).await?;
     tx.commit().await?;
     Ok(User {

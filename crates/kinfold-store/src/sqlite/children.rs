@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use kinfold_audit::Draft;
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::audit::append_in;
+use super::audit::{append_in, name_new_row};
 use super::SqliteStore;
 use crate::*;
 
@@ -148,15 +148,7 @@ impl RecordStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::from_insert(e, "classroom with this name"))?;
-        let audit = audit
-            .into_iter()
-            .map(|mut d| {
-                if let kinfold_audit::Event::ClassroomCreated { classroom_id, .. } = &mut d.event {
-                    *classroom_id = id.to_string();
-                }
-                d
-            })
-            .collect();
+        let audit = name_new_row(audit, &id.to_string());
         append_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(Classroom {
@@ -534,15 +526,7 @@ impl RecordStore for SqliteStore {
         .bind(at_ms)
         .execute(&mut *tx)
         .await?;
-        let audit = audit
-            .into_iter()
-            .map(|mut d| {
-                if let kinfold_audit::Event::PickupAdded { pickup_id, .. } = &mut d.event {
-                    *pickup_id = id.to_string();
-                }
-                d
-            })
-            .collect();
+        let audit = name_new_row(audit, &id.to_string());
         append_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(Pickup {

@@ -132,28 +132,7 @@ async fn operators_read_children_only_under_an_audited_grant() {
     let again = Running::demo(&dir, &[]);
     let admin = &creds["tenants"][0]["users"][0];
     let client = reqwest::Client::new();
-    let step: serde_json::Value = client
-        .post(format!("{}/api/v1/sessions", again.base()))
-        .json(&serde_json::json!({"tenant": "maple-grove", "email": admin["email"], "password": admin["password"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let resp = client
-        .post(format!("{}/api/v1/sessions/mfa", again.base()))
-        .json(&serde_json::json!({"mfa_token": step["mfa_token"], "code": crate::harness::totp(admin["totp_secret"].as_str().unwrap())}))
-        .send()
-        .await
-        .unwrap();
-    let cookie = resp.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = crate::harness::sign_in_http(&client, &again.base(), "maple-grove", admin).await;
     let grants: serde_json::Value = client
         .get(format!("{}/api/v1/access-grants", again.base()))
         .header("cookie", &cookie)

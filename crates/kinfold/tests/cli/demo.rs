@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::harness::{open_store, totp, Running};
+use crate::harness::{open_store, Running};
 
 const EXEMPT: [&str; 5] = ["demo-credentials.json", ".eml", ".zone", ".pem", ".tmp"];
 
@@ -90,33 +90,7 @@ async fn demo_end_to_end() {
     // Sign in as a teacher with TOTP, like the README says.
     let client = reqwest::Client::builder().build().unwrap();
     let teacher = &tenants[0]["users"][1];
-    let r: serde_json::Value = client
-        .post(format!("{}/api/v1/sessions", demo.base()))
-        .json(&json!({"tenant": "maple-grove", "email": teacher["email"], "password": teacher["password"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(r["mfa_required"], true);
-    let resp = client
-        .post(format!("{}/api/v1/sessions/mfa", demo.base()))
-        .json(&json!({"mfa_token": r["mfa_token"], "code": totp(teacher["totp_secret"].as_str().unwrap())}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let cookie = resp
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = crate::harness::sign_in_http(&client, &demo.base(), "maple-grove", teacher).await;
     let me: serde_json::Value = client
         .get(format!("{}/api/v1/me", demo.base()))
         .header("cookie", &cookie)

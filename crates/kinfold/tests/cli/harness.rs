@@ -170,3 +170,37 @@ pub fn totp(secret: &str) -> String {
 pub fn run(args: &[&str]) -> std::process::Output {
     bin().args(args).output().unwrap()
 }
+
+/// Signs a demo user in over HTTP (with TOTP for staff) and returns the cookie pair.
+pub async fn sign_in_http(
+    client: &reqwest::Client,
+    base: &str,
+    tenant: &str,
+    user: &Value,
+) -> String {
+    let first = client
+        .post(format!("{base}/api/v1/sessions"))
+        .json(&serde_json::json!({"tenant": tenant, "email": user["email"], "password": user["password"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    let cookie_of = |r: &reqwest::Response| {
+        r.headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+    };
+    if let Some(c) = cookie_of(&first) {
+        return c;
+    }
+    let step: Value = first.json().await.unwrap();
+    assert_eq!(step["mfa_required"], true);
+    let resp = client
+        .post(format!("{base}/api/v1/sessions/mfa"))
+        .json(&serde_json::json!({"mfa_token": step["mfa_token"], "code": totp(user["totp_secret"].as_str().unwrap())}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    cookie_of(&resp).unwrap()
+}
