@@ -40,6 +40,7 @@ impl Default for AuditSettings {
 
 enum Msg {
     Entry(Box<Draft>),
+    Access(Box<kinfold_store::ApiAccess>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -75,6 +76,13 @@ impl AuditWriter {
     pub async fn record(&self, draft: Draft) {
         if self.tx.send(Msg::Entry(Box::new(draft))).await.is_err() {
             tracing::error!("audit writer has stopped; an entry could not be queued");
+        }
+    }
+
+    /// Queues an API access entry (L4), group-committed like access events.
+    pub async fn record_api_access(&self, entry: kinfold_store::ApiAccess) {
+        if self.tx.send(Msg::Access(Box::new(entry))).await.is_err() {
+            tracing::error!("audit writer has stopped; an API access entry could not be queued");
         }
     }
 
@@ -121,20 +129,24 @@ async fn run(
         };
         let Some(first) = first else { return };
         let mut batch = Vec::new();
+        let mut accesses = Vec::new();
         let mut waiters = Vec::new();
-        let push = |m: Msg, batch: &mut Vec<Draft>, waiters: &mut Vec<oneshot::Sender<()>>| match m
-        {
+        let push = |m: Msg,
+                    batch: &mut Vec<Draft>,
+                    accesses: &mut Vec<kinfold_store::ApiAccess>,
+                    waiters: &mut Vec<oneshot::Sender<()>>| match m {
             Msg::Entry(d) => batch.push(*d),
+            Msg::Access(a) => accesses.push(*a),
             Msg::Flush(w) => waiters.push(w),
         };
-        push(first, &mut batch, &mut waiters);
+        push(first, &mut batch, &mut accesses, &mut waiters);
         if waiters.is_empty() {
             let deadline = tokio::time::Instant::now() + settings.batch_delay;
-            while batch.len() < settings.batch_max {
+            while batch.len() + accesses.len() < settings.batch_max {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
                     Ok(Some(m)) => {
                         let flush = matches!(m, Msg::Flush(_));
-                        push(m, &mut batch, &mut waiters);
+                        push(m, &mut batch, &mut accesses, &mut waiters);
                         if flush {
                             break;
                         }
@@ -147,6 +159,7 @@ async fn run(
         chains.sort();
         chains.dedup();
         write_with_retry(&*store, batch).await;
+        write_access_with_retry(&*store, accesses).await;
         if let Err(e) = cp.run_for(&chains, false).await {
             tracing::error!(error = %e, "audit checkpoint failed");
         }
@@ -166,6 +179,23 @@ async fn write_with_retry(store: &dyn Store, batch: Vec<Draft>) {
             Ok(_) => return,
             Err(e) => {
                 tracing::error!(error = %e, entries = batch.len(), "audit batch write failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn write_access_with_retry(store: &dyn Store, entries: Vec<kinfold_store::ApiAccess>) {
+    if entries.is_empty() {
+        return;
+    }
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match store.append_api_access(entries.clone()).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(error = %e, entries = entries.len(), "API access log write failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }

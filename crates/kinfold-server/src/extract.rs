@@ -109,6 +109,19 @@ pub fn cookie_name(https: bool) -> &'static str {
     }
 }
 
+/// Filled by [`Auth`] so the edge middleware can log the API request (L4) once the response
+/// is known: the tenant, the user, and the route template.
+#[derive(Clone, Default)]
+pub struct AccessSlot(
+    std::sync::Arc<std::sync::Mutex<Option<(kinfold_store::TenantId, String, String)>>>,
+);
+
+impl AccessSlot {
+    pub fn take(&self) -> Option<(kinfold_store::TenantId, String, String)> {
+        self.0.lock().ok().and_then(|mut g| g.take())
+    }
+}
+
 /// The signed-in user. Missing, expired or revoked sessions answer 401.
 pub struct Auth(pub Actor);
 
@@ -127,6 +140,18 @@ impl FromRequestParts<AppState> for Auth {
         let token = session_token(&parts.headers, client.https)
             .ok_or(kinfold_core::CoreError::Unauthenticated)?;
         let actor = state.core.authenticate(&token, &client.info).await?;
+        if let (Some(slot), Some(route)) = (
+            parts.extensions.get::<AccessSlot>(),
+            parts.extensions.get::<axum::extract::MatchedPath>(),
+        ) {
+            if let Ok(mut g) = slot.0.lock() {
+                *g = Some((
+                    actor.scope.tenant_id(),
+                    actor.user.id.to_string(),
+                    route.as_str().to_owned(),
+                ));
+            }
+        }
         Ok(Auth(actor))
     }
 }

@@ -186,6 +186,17 @@ pub trait Store: RecordStore + Send + Sync + 'static {
     async fn last_checkpoint_seq(&self, chain: &str) -> Result<i64>;
     async fn insert_checkpoint(&self, cp: Checkpoint) -> Result<()>;
 
+    // --- API access log (L4) ------------------------------------------------------
+    async fn append_api_access(&self, entries: Vec<ApiAccess>) -> Result<()>;
+    /// Newest first; `before` is the cursor (an entry ID).
+    async fn api_access_page(
+        &self,
+        scope: &TenantScope,
+        category: Option<&str>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ApiAccess>>;
+
     // --- web ---------------------------------------------------------------------------
     async fn insert_csp_report(&self, at_ms: i64, report: String) -> Result<()>;
     async fn csp_report_count(&self) -> Result<i64>;

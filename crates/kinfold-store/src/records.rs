@@ -225,3 +225,20 @@ pub struct AuditQuery {
     pub before_seq: Option<i64>,
     pub limit: u32,
 }
+
+/// One authenticated API request (L4).
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiAccess {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    pub tenant_id: TenantId,
+    pub at_ms: i64,
+    /// `api-data` or `api-other`.
+    pub category: &'static str,
+    pub method: String,
+    /// The route template, e.g. `/api/v1/children/{id}`.
+    pub route: String,
+    pub status: u16,
+    pub actor: String,
+    pub ip: Option<String>,
+}

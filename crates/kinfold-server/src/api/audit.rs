@@ -157,3 +157,48 @@ pub async fn public_key(State(st): State<AppState>) -> Result<Response, ApiError
     )
     .into_response())
 }
+
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AccessParams {
+    /// `api-data` or `api-other`.
+    category: Option<String>,
+    cursor: Option<String>,
+}
+
+#[utoipa::path(operation_id = "audit_api_access", get, path = "/api/v1/audit/api-access", tag = "audit", params(AccessParams), responses((status = 200, description = "authenticated API requests, newest first (L4)"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
+pub async fn api_access(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    params: Result<Query<AccessParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    actor.require_admin()?;
+    let Query(p) =
+        params.map_err(|e| ApiError::http(e.status(), "invalid_input", e.body_text()))?;
+    let category = match p.category.as_deref().filter(|c| !c.is_empty()) {
+        Some(c @ ("api-data" | "api-other")) => Some(c),
+        Some(_) => return Err(CoreError::invalid("category", "api-data or api-other").into()),
+        None => None,
+    };
+    let before = match p.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => {
+            Some(decode_cursor(c).ok_or_else(|| CoreError::invalid("cursor", "malformed cursor"))?)
+        }
+        None => None,
+    };
+    let items = st
+        .core
+        .store()
+        .api_access_page(&actor.scope, category, before, PAGE)
+        .await
+        .map_err(CoreError::from)?;
+    let next = (items.len() == PAGE as usize)
+        .then(|| items.last().and_then(|e| e.id).map(encode_cursor))
+        .flatten();
+    let items: Vec<_> = items
+        .iter()
+        .map(|e| json!({"at": rfc3339(e.at_ms), "category": e.category, "method": e.method, "route": e.route, "status": e.status, "actor": e.actor, "ip": e.ip}))
+        .collect();
+    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
+}

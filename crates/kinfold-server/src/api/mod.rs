@@ -50,6 +50,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/audit/checkpoints", get(audit::checkpoints))
+        .route("/api/v1/audit/api-access", get(audit::api_access))
         .route("/api/v1/audit/public-key", get(audit::public_key))
         .route(
             "/api/v1/classrooms",

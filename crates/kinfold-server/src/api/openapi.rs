@@ -63,6 +63,7 @@ impl Modify for SessionCookie {
         audit::list,
         audit::checkpoints,
         audit::public_key,
+        audit::api_access,
         children::list,
         children::detail,
         children::create,

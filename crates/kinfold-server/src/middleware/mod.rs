@@ -64,10 +64,14 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
         )
         .into_response()
     } else {
+        let slot = crate::extract::AccessSlot::default();
+        let method = req.method().to_string();
+        let ip = client.info.ip.clone();
         req.extensions_mut()
             .insert(headers::CspNonce(nonce.clone()));
         req.extensions_mut().insert(client);
-        match tokio::time::timeout(state.web.request_timeout, next.run(req)).await {
+        req.extensions_mut().insert(slot.clone());
+        let resp = match tokio::time::timeout(state.web.request_timeout, next.run(req)).await {
             Ok(resp) => errors::with_json_body(resp),
             Err(_) => {
                 tracing::warn!("request timed out");
@@ -78,8 +82,42 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
                     None,
                 )
             }
+        };
+        // L4: an authenticated API request is logged once its status is known.
+        if let Some((tenant_id, actor, route)) = slot.take() {
+            let entry = kinfold_store::ApiAccess {
+                id: None,
+                tenant_id,
+                at_ms: state.core.now_ms(),
+                category: api_category(&route),
+                method,
+                route,
+                status: resp.status().as_u16(),
+                actor,
+                ip,
+            };
+            state.core.audit().record_api_access(entry).await;
         }
+        resp
     };
     headers::apply(&mut resp, &nonce, https);
     resp
+}
+
+/// L4: routes that touch records are data-API access (kept 12 months); the rest is other API
+/// access (kept 30 days).
+pub fn api_category(route: &str) -> &'static str {
+    const DATA: [&str; 6] = [
+        "/api/v1/children",
+        "/api/v1/classrooms",
+        "/api/v1/guardians",
+        "/api/v1/staff",
+        "/api/v1/attendance",
+        "/api/v1/access-grants",
+    ];
+    if DATA.iter().any(|p| route.starts_with(p)) {
+        "api-data"
+    } else {
+        "api-other"
+    }
 }

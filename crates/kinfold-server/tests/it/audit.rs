@@ -249,3 +249,72 @@ async fn checkpoints_are_signed_exported_and_verify() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn every_authenticated_api_request_is_logged_by_category() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let teacher = app.sign_in(&t.slug, &t.teacher).await;
+    app.get("/api/v1/me", Some(&teacher)).await;
+    app.get(&format!("/api/v1/children/{}", r.a), Some(&teacher))
+        .await;
+    app.get(&format!("/api/v1/children/{}", r.b), Some(&teacher))
+        .await; // 404, still logged
+    app.get("/api/v1/audit", Some(&teacher)).await; // 403, still logged
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    app.flush_audit().await;
+    let data = app
+        .get("/api/v1/audit/api-access?category=api-data", Some(&admin))
+        .await;
+    assert_eq!(data.status, StatusCode::OK, "{}", data.text);
+    let items = data.body["items"].as_array().unwrap();
+    let routes: Vec<(&str, u64)> = items
+        .iter()
+        .map(|e| (e["route"].as_str().unwrap(), e["status"].as_u64().unwrap()))
+        .collect();
+    assert!(
+        routes.contains(&("/api/v1/children/{id}", 200))
+            && routes.contains(&("/api/v1/children/{id}", 404)),
+        "{routes:?}"
+    );
+    assert!(items.iter().all(|e| e["category"] == "api-data"));
+    assert!(items.iter().any(|e| e["actor"] == t.teacher.id.as_str()
+        && e["method"] == "GET"
+        && e["ip"].is_string()));
+    let other = app
+        .get("/api/v1/audit/api-access?category=api-other", Some(&admin))
+        .await;
+    let routes: Vec<(&str, u64)> = other.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["route"].as_str().unwrap(), e["status"].as_u64().unwrap()))
+        .collect();
+    assert!(
+        routes.contains(&("/api/v1/me", 200)) && routes.contains(&("/api/v1/audit", 403)),
+        "{routes:?}"
+    );
+    assert_eq!(
+        app.get("/api/v1/audit/api-access", Some(&teacher))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get("/api/v1/audit/api-access?category=bogus", Some(&admin))
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    // Another tenant's administrator sees none of it.
+    let other_t = app
+        .seed_tenant("harbor-lights", "Harbor Lights Montessori")
+        .await;
+    let their_admin = app.sign_in(&other_t.slug, &other_t.admin).await;
+    app.flush_audit().await;
+    let theirs = app
+        .get("/api/v1/audit/api-access", Some(&their_admin))
+        .await;
+    assert!(!theirs.text.contains(&t.teacher.id));
+}

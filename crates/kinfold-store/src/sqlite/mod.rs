@@ -525,6 +525,79 @@ impl Store for SqliteStore {
         audit::insert_checkpoint(&self.writer, cp).await
     }
 
+    async fn append_api_access(&self, entries: Vec<ApiAccess>) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for chunk in entries.chunks(500) {
+            let mut b: sqlx::QueryBuilder<Sqlite> =
+                sqlx::QueryBuilder::new("INSERT INTO api_access_log (tenant_id, at_ms, category, method, route, status, actor, ip) ");
+            b.push_values(chunk, |mut row, e| {
+                row.push_bind(e.tenant_id.to_string())
+                    .push_bind(e.at_ms)
+                    .push_bind(e.category)
+                    .push_bind(e.method.clone())
+                    .push_bind(e.route.clone())
+                    .push_bind(i64::from(e.status))
+                    .push_bind(e.actor.clone())
+                    .push_bind(e.ip.clone());
+            });
+            b.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn api_access_page(
+        &self,
+        scope: &TenantScope,
+        category: Option<&str>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ApiAccess>> {
+        let mut b: sqlx::QueryBuilder<Sqlite> = sqlx::QueryBuilder::new(
+            "SELECT id, at_ms, category, method, route, status, actor, ip FROM api_access_log WHERE tenant_id = ",
+        );
+        b.push_bind(scope.tenant_id().to_string());
+        if let Some(c) = category {
+            b.push(" AND category = ").push_bind(c.to_owned());
+        }
+        if let Some(id) = before {
+            b.push(" AND id < ").push_bind(id);
+        }
+        b.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(limit));
+        type Row = (
+            i64,
+            i64,
+            String,
+            String,
+            String,
+            i64,
+            String,
+            Option<String>,
+        );
+        let rows: Vec<Row> = b.build_query_as().fetch_all(&self.reader).await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, at_ms, category, method, route, status, actor, ip)| ApiAccess {
+                    id: Some(id),
+                    tenant_id: scope.tenant_id(),
+                    at_ms,
+                    category: if category == "api-data" {
+                        "api-data"
+                    } else {
+                        "api-other"
+                    },
+                    method,
+                    route,
+                    status: u16::try_from(status).unwrap_or(0),
+                    actor,
+                    ip,
+                },
+            )
+            .collect())
+    }
+
     async fn insert_csp_report(&self, at_ms: i64, report: String) -> Result<()> {
         sqlx::query("INSERT INTO csp_reports (at_ms, report) VALUES (?, ?)")
             .bind(at_ms)
