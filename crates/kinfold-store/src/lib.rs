@@ -188,14 +188,15 @@ pub trait Store: RecordStore + Send + Sync + 'static {
 
     // --- API access log (L4) ------------------------------------------------------
     async fn append_api_access(&self, entries: Vec<ApiAccess>) -> Result<()>;
-    /// Newest first; `before` is the cursor (an entry ID).
+    /// Newest first, whole segments at a time until at least `limit` entries: the entries and
+    /// the cursor (a segment ID) for the next page.
     async fn api_access_page(
         &self,
         scope: &TenantScope,
         category: Option<&str>,
         before: Option<i64>,
         limit: u32,
-    ) -> Result<Vec<ApiAccess>>;
+    ) -> Result<(Vec<ApiAccess>, Option<i64>)>;
 
     // --- web ---------------------------------------------------------------------------
     async fn insert_csp_report(&self, at_ms: i64, report: String) -> Result<()>;

@@ -227,14 +227,13 @@ pub struct AuditQuery {
 }
 
 /// One authenticated API request (L4).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ApiAccess {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<i64>,
+    #[serde(skip)]
     pub tenant_id: TenantId,
     pub at_ms: i64,
     /// `api-data` or `api-other`.
-    pub category: &'static str,
+    pub category: String,
     pub method: String,
     /// The route template, e.g. `/api/v1/children/{id}`.
     pub route: String,

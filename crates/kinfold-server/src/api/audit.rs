@@ -187,15 +187,13 @@ pub async fn api_access(
         }
         None => None,
     };
-    let items = st
+    let (items, next) = st
         .core
         .store()
         .api_access_page(&actor.scope, category, before, PAGE)
         .await
         .map_err(CoreError::from)?;
-    let next = (items.len() == PAGE as usize)
-        .then(|| items.last().and_then(|e| e.id).map(encode_cursor))
-        .flatten();
+    let next = next.map(encode_cursor);
     let items: Vec<_> = items
         .iter()
         .map(|e| json!({"at": rfc3339(e.at_ms), "category": e.category, "method": e.method, "route": e.route, "status": e.status, "actor": e.actor, "ip": e.ip}))

@@ -86,10 +86,9 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
         // L4: an authenticated API request is logged once its status is known.
         if let Some((tenant_id, actor, route)) = slot.take() {
             let entry = kinfold_store::ApiAccess {
-                id: None,
                 tenant_id,
                 at_ms: state.core.now_ms(),
-                category: api_category(&route),
+                category: api_category(&route).to_owned(),
                 method,
                 route,
                 status: resp.status().as_u16(),

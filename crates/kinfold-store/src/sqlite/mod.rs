@@ -526,21 +526,24 @@ impl Store for SqliteStore {
     }
 
     async fn append_api_access(&self, entries: Vec<ApiAccess>) -> Result<()> {
+        let mut by_tenant: std::collections::BTreeMap<TenantId, Vec<ApiAccess>> =
+            Default::default();
+        for e in entries {
+            by_tenant.entry(e.tenant_id).or_default().push(e);
+        }
         let mut tx = self.begin().await?;
-        for chunk in entries.chunks(500) {
-            let mut b: sqlx::QueryBuilder<Sqlite> =
-                sqlx::QueryBuilder::new("INSERT INTO api_access_log (tenant_id, at_ms, category, method, route, status, actor, ip) ");
-            b.push_values(chunk, |mut row, e| {
-                row.push_bind(e.tenant_id.to_string())
-                    .push_bind(e.at_ms)
-                    .push_bind(e.category)
-                    .push_bind(e.method.clone())
-                    .push_bind(e.route.clone())
-                    .push_bind(i64::from(e.status))
-                    .push_bind(e.actor.clone())
-                    .push_bind(e.ip.clone());
-            });
-            b.build().execute(&mut *tx).await?;
+        for (tenant, list) in by_tenant {
+            let first = list.iter().map(|e| e.at_ms).min().unwrap_or_default();
+            let last = list.iter().map(|e| e.at_ms).max().unwrap_or_default();
+            let json = serde_json::to_string(&list)
+                .map_err(|_| StoreError::Corrupt("api access entry"))?;
+            sqlx::query("INSERT INTO api_access_segments (tenant_id, first_ms, last_ms, entries) VALUES (?, ?, ?, ?)")
+                .bind(tenant.to_string())
+                .bind(first)
+                .bind(last)
+                .bind(json)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -552,50 +555,41 @@ impl Store for SqliteStore {
         category: Option<&str>,
         before: Option<i64>,
         limit: u32,
-    ) -> Result<Vec<ApiAccess>> {
-        let mut b: sqlx::QueryBuilder<Sqlite> = sqlx::QueryBuilder::new(
-            "SELECT id, at_ms, category, method, route, status, actor, ip FROM api_access_log WHERE tenant_id = ",
-        );
-        b.push_bind(scope.tenant_id().to_string());
-        if let Some(c) = category {
-            b.push(" AND category = ").push_bind(c.to_owned());
-        }
-        if let Some(id) = before {
-            b.push(" AND id < ").push_bind(id);
-        }
-        b.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(limit));
-        type Row = (
-            i64,
-            i64,
-            String,
-            String,
-            String,
-            i64,
-            String,
-            Option<String>,
-        );
-        let rows: Vec<Row> = b.build_query_as().fetch_all(&self.reader).await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, at_ms, category, method, route, status, actor, ip)| ApiAccess {
-                    id: Some(id),
-                    tenant_id: scope.tenant_id(),
-                    at_ms,
-                    category: if category == "api-data" {
-                        "api-data"
-                    } else {
-                        "api-other"
-                    },
-                    method,
-                    route,
-                    status: u16::try_from(status).unwrap_or(0),
-                    actor,
-                    ip,
-                },
+    ) -> Result<(Vec<ApiAccess>, Option<i64>)> {
+        let mut out = Vec::new();
+        let mut cursor = before.unwrap_or(i64::MAX);
+        loop {
+            let segments: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT id, entries FROM api_access_segments WHERE tenant_id = ? AND id < ? ORDER BY id DESC LIMIT 20",
             )
-            .collect())
+            .bind(scope.tenant_id().to_string())
+            .bind(cursor)
+            .fetch_all(&self.reader)
+            .await?;
+            let Some((last_id, _)) = segments.last() else {
+                return Ok((out, None));
+            };
+            cursor = *last_id;
+            for (_, json) in &segments {
+                let mut list: Vec<ApiAccess> = serde_json::from_str(json)
+                    .map_err(|_| StoreError::Corrupt("api access segment"))?;
+                list.reverse();
+                out.extend(
+                    list.into_iter()
+                        .filter(|e| category.is_none_or(|c| e.category == c))
+                        .map(|mut e| {
+                            e.tenant_id = scope.tenant_id();
+                            e
+                        }),
+                );
+            }
+            if out.len() >= limit as usize {
+                return Ok((out, Some(cursor)));
+            }
+            if segments.len() < 20 {
+                return Ok((out, None));
+            }
+        }
     }
 
     async fn insert_csp_report(&self, at_ms: i64, report: String) -> Result<()> {
