@@ -112,12 +112,17 @@ pub fn cookie_name(https: bool) -> &'static str {
 /// Filled by [`Auth`] so the edge middleware can log the API request (L4) once the response
 /// is known: the tenant, the user, and the route template.
 #[derive(Clone, Default)]
-pub struct AccessSlot(
-    std::sync::Arc<std::sync::Mutex<Option<(kinfold_store::TenantId, String, String)>>>,
+pub struct AccessSlot(std::sync::Arc<std::sync::Mutex<Option<AccessFacts>>>);
+
+/// The tenant, the user and the route template of an authenticated request.
+pub type AccessFacts = (
+    kinfold_store::TenantId,
+    kinfold_store::UserId,
+    std::sync::Arc<str>,
 );
 
 impl AccessSlot {
-    pub fn take(&self) -> Option<(kinfold_store::TenantId, String, String)> {
+    pub fn take(&self) -> Option<AccessFacts> {
         self.0.lock().ok().and_then(|mut g| g.take())
     }
 }
@@ -147,8 +152,8 @@ impl FromRequestParts<AppState> for Auth {
             if let Ok(mut g) = slot.0.lock() {
                 *g = Some((
                     actor.scope.tenant_id(),
-                    actor.user.id.to_string(),
-                    route.as_str().to_owned(),
+                    actor.user.id,
+                    std::sync::Arc::from(route.as_str()),
                 ));
             }
         }

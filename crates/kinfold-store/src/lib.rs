@@ -196,7 +196,7 @@ pub trait Store: RecordStore + Send + Sync + 'static {
         category: Option<&str>,
         before: Option<i64>,
         limit: u32,
-    ) -> Result<(Vec<ApiAccess>, Option<i64>)>;
+    ) -> Result<(Vec<StoredApiAccess>, Option<i64>)>;
 
     // --- web ---------------------------------------------------------------------------
     async fn insert_csp_report(&self, at_ms: i64, report: String) -> Result<()>;

@@ -65,7 +65,7 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
         .into_response()
     } else {
         let slot = crate::extract::AccessSlot::default();
-        let method = req.method().to_string();
+        let method = method_name(req.method());
         let ip = client.info.ip.clone();
         req.extensions_mut()
             .insert(headers::CspNonce(nonce.clone()));
@@ -88,7 +88,7 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
             let entry = kinfold_store::ApiAccess {
                 tenant_id,
                 at_ms: state.core.now_ms(),
-                category: api_category(&route).to_owned(),
+                category: api_category(&route),
                 method,
                 route,
                 status: resp.status().as_u16(),
@@ -118,5 +118,19 @@ pub fn api_category(route: &str) -> &'static str {
         "api-data"
     } else {
         "api-other"
+    }
+}
+
+fn method_name(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
     }
 }

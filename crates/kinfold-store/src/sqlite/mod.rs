@@ -535,7 +535,8 @@ impl Store for SqliteStore {
         for (tenant, list) in by_tenant {
             let first = list.iter().map(|e| e.at_ms).min().unwrap_or_default();
             let last = list.iter().map(|e| e.at_ms).max().unwrap_or_default();
-            let json = serde_json::to_string(&list)
+            let stored: Vec<StoredApiAccess> = list.iter().map(StoredApiAccess::from).collect();
+            let json = serde_json::to_string(&stored)
                 .map_err(|_| StoreError::Corrupt("api access entry"))?;
             sqlx::query("INSERT INTO api_access_segments (tenant_id, first_ms, last_ms, entries) VALUES (?, ?, ?, ?)")
                 .bind(tenant.to_string())
@@ -555,7 +556,7 @@ impl Store for SqliteStore {
         category: Option<&str>,
         before: Option<i64>,
         limit: u32,
-    ) -> Result<(Vec<ApiAccess>, Option<i64>)> {
+    ) -> Result<(Vec<StoredApiAccess>, Option<i64>)> {
         let mut out = Vec::new();
         let mut cursor = before.unwrap_or(i64::MAX);
         loop {
@@ -571,16 +572,12 @@ impl Store for SqliteStore {
             };
             cursor = *last_id;
             for (_, json) in &segments {
-                let mut list: Vec<ApiAccess> = serde_json::from_str(json)
+                let mut list: Vec<StoredApiAccess> = serde_json::from_str(json)
                     .map_err(|_| StoreError::Corrupt("api access segment"))?;
                 list.reverse();
                 out.extend(
                     list.into_iter()
-                        .filter(|e| category.is_none_or(|c| e.category == c))
-                        .map(|mut e| {
-                            e.tenant_id = scope.tenant_id();
-                            e
-                        }),
+                        .filter(|e| category.is_none_or(|c| e.category == c)),
                 );
             }
             if out.len() >= limit as usize {
