@@ -253,17 +253,3 @@ pub struct StoredApiAccess {
     pub actor: String,
     pub ip: Option<String>,
 }
-
-impl From<&ApiAccess> for StoredApiAccess {
-    fn from(a: &ApiAccess) -> Self {
-        Self {
-            at_ms: a.at_ms,
-            category: a.category.to_owned(),
-            method: a.method.to_owned(),
-            route: a.route.to_string(),
-            status: a.status,
-            actor: a.actor.to_string(),
-            ip: a.ip.clone(),
-        }
-    }
-}

@@ -24,6 +24,32 @@ use sqlx::{Sqlite, Transaction};
 
 use crate::*;
 
+/// The stored JSON form of an API access entry; reads come back as `StoredApiAccess`.
+#[derive(serde::Serialize)]
+struct AccessOut<'a> {
+    at_ms: i64,
+    category: &'static str,
+    method: &'static str,
+    route: &'a str,
+    status: u16,
+    actor: UserId,
+    ip: Option<&'a str>,
+}
+
+impl<'a> From<&'a ApiAccess> for AccessOut<'a> {
+    fn from(a: &'a ApiAccess) -> Self {
+        Self {
+            at_ms: a.at_ms,
+            category: a.category,
+            method: a.method,
+            route: &a.route,
+            status: a.status,
+            actor: a.actor,
+            ip: a.ip.as_deref(),
+        }
+    }
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
@@ -535,9 +561,10 @@ impl Store for SqliteStore {
         for (tenant, list) in by_tenant {
             let first = list.iter().map(|e| e.at_ms).min().unwrap_or_default();
             let last = list.iter().map(|e| e.at_ms).max().unwrap_or_default();
-            let stored: Vec<StoredApiAccess> = list.iter().map(StoredApiAccess::from).collect();
-            let json = serde_json::to_string(&stored)
-                .map_err(|_| StoreError::Corrupt("api access entry"))?;
+            // Serialized from borrowed fields: no copy of any entry is made.
+            let out: Vec<AccessOut<'_>> = list.iter().map(AccessOut::from).collect();
+            let json =
+                serde_json::to_string(&out).map_err(|_| StoreError::Corrupt("api access entry"))?;
             sqlx::query("INSERT INTO api_access_segments (tenant_id, first_ms, last_ms, entries) VALUES (?, ?, ?, ?)")
                 .bind(tenant.to_string())
                 .bind(first)
