@@ -6,7 +6,7 @@ use kinfold_crypto::password::{self, Password};
 use kinfold_crypto::token::PlainToken;
 use kinfold_crypto::totp::TotpSecret;
 use kinfold_store::{
-    ClientInfo, EndReason, NewSession, Role, Session, SessionId, Tenant, TenantScope, User, UserId,
+    ClientInfo, EndReason, NewSession, Session, SessionId, Tenant, TenantScope, User, UserId,
 };
 
 use crate::clock::ms;
@@ -702,13 +702,7 @@ impl Core {
         let token = PlainToken::generate();
         let now = self.now_ms();
         let expires = now + ms(self.settings().enrollment_ttl);
-        let expires_at = time::OffsetDateTime::from_unix_timestamp(expires / 1000)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_default();
+        let expires_at = rfc3339_ms(expires);
         let d = Draft::new(
             scope.chain(),
             now,
@@ -989,18 +983,14 @@ fn recovery_codes() -> Vec<String> {
         .collect()
 }
 
-/// Milliseconds since the epoch as RFC 3339.
+/// Milliseconds since the epoch as RFC 3339 (millisecond precision). The one formatter for
+/// every timestamp Kinfold shows: API bodies, console pages, audit events, CLI output.
 pub fn rfc3339_ms(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| {
             t.format(&time::format_description::well_known::Rfc3339)
                 .ok()
         })
         .unwrap_or_default()
-}
-
-/// Whether a role must use MFA (A2).
-pub fn mfa_required(role: Role) -> bool {
-    role.is_staff()
 }

@@ -128,15 +128,7 @@ pub fn with_cookie(mut resp: Response, cookie: HeaderValue) -> Response {
     resp
 }
 
-pub fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
+pub use kinfold_core::auth::rfc3339_ms as rfc3339;
 
 pub fn parse_rfc3339(field: &'static str, s: &str) -> Result<i64, ApiError> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
