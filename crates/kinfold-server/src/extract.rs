@@ -55,6 +55,27 @@ fn json_rejection(rej: JsonRejection) -> ApiError {
     ApiError::http(status, code, rej.body_text())
 }
 
+/// `axum::extract::Query`, with the same error shape: a malformed or unknown parameter is
+/// `422 invalid_input` naming it.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Query(v))
+            .map_err(|e| {
+                ApiError::http(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_input",
+                    e.body_text(),
+                )
+            })
+    }
+}
+
 /// `axum::Form`, with the same error shape.
 pub struct Form<T>(pub T);
 

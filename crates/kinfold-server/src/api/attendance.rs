@@ -1,6 +1,6 @@
 //! Check-in, check-out and the day's roster.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kinfold_core::CoreError;
@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::rfc3339;
 use crate::api::openapi::ErrorBody;
-use crate::extract::{Auth, Client, Json};
+use crate::extract::{Auth, Client, Json, Query};
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -103,15 +103,8 @@ pub struct RosterParams {
 pub async fn roster(
     State(st): State<AppState>,
     Auth(actor): Auth,
-    params: Result<Query<RosterParams>, axum::extract::rejection::QueryRejection>,
+    Query(p): Query<RosterParams>,
 ) -> Result<Response, ApiError> {
-    let Query(p) = params.map_err(|e| {
-        ApiError::http(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-            e.body_text(),
-        )
-    })?;
     let lines = st.core.roster(&actor, p.day.as_deref()).await?;
     let items: Vec<Value> = lines
         .iter()

@@ -1,7 +1,7 @@
 //! Reading the audit trail: administrators page through their tenant's chain (newest first),
 //! export the signed checkpoints, and anyone can fetch the checkpoint public key.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use kinfold_audit::{Category, Entry};
@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::{parse_rfc3339, rfc3339};
 use crate::api::openapi::ErrorBody;
-use crate::extract::Auth;
+use crate::extract::{Auth, Query};
 use crate::{ApiError, AppState};
 
 pub const PAGE: u32 = 100;
@@ -32,15 +32,13 @@ pub struct AuditParams {
 pub async fn list(
     State(st): State<AppState>,
     Auth(actor): Auth,
-    params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+    Query(p): Query<AuditParams>,
 ) -> Result<Response, ApiError> {
     // The whole tenant's log for administrators; parents see their own access events.
     let own = !matches!(
         kinfold_core::policy::require(&actor, kinfold_core::policy::Action::ReadAudit)?,
         kinfold_core::policy::Scope::WholeTenant
     );
-    let Query(p) =
-        params.map_err(|e| ApiError::http(e.status(), "invalid_input", e.body_text()))?;
     let category = match p.category.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => Some(
             Category::parse(c)
@@ -171,11 +169,9 @@ pub struct AccessParams {
 pub async fn api_access(
     State(st): State<AppState>,
     Auth(actor): Auth,
-    params: Result<Query<AccessParams>, axum::extract::rejection::QueryRejection>,
+    Query(p): Query<AccessParams>,
 ) -> Result<Response, ApiError> {
     actor.require_admin()?;
-    let Query(p) =
-        params.map_err(|e| ApiError::http(e.status(), "invalid_input", e.body_text()))?;
     let category = match p.category.as_deref().filter(|c| !c.is_empty()) {
         Some(c @ ("api-data" | "api-other")) => Some(c),
         Some(_) => return Err(CoreError::invalid("category", "api-data or api-other").into()),

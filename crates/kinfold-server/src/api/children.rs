@@ -1,7 +1,7 @@
 //! Children, classrooms, staff, guardians and pickups. Every decision is in core's policy
 //! table; these handlers only map JSON.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::openapi::ErrorBody;
-use crate::extract::{Auth, Client, Json};
+use crate::extract::{Auth, Client, Json, Query};
 use crate::{ApiError, AppState};
 
 fn child_id(raw: &str) -> Result<ChildId, ApiError> {
@@ -79,15 +79,8 @@ fn decode_cursor(c: &str) -> Option<ChildId> {
 pub async fn list(
     State(st): State<AppState>,
     Auth(actor): Auth,
-    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    Query(p): Query<ListParams>,
 ) -> Result<Response, ApiError> {
-    let Query(p) = params.map_err(|e| {
-        ApiError::http(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-            e.body_text(),
-        )
-    })?;
     let cursor = match p.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => {
             Some(decode_cursor(c).ok_or_else(|| CoreError::invalid("cursor", "malformed cursor"))?)
