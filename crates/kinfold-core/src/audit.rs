@@ -222,13 +222,7 @@ impl Checkpointer {
             let Some((seq, hash)) = self.store.audit_head(chain).await? else {
                 continue;
             };
-            let last_cp = self
-                .store
-                .checkpoints(chain)
-                .await?
-                .last()
-                .map(|c| c.seq)
-                .unwrap_or(0);
+            let last_cp = self.store.last_checkpoint_seq(chain).await?;
             let grown = seq - last_cp;
             if grown <= 0 || (!any_growth && grown < self.every) {
                 continue;

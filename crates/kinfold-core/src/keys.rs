@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use hmac_sha256::hmac;
 use kinfold_audit::{Draft, Event, SYSTEM_CHAIN};
 use kinfold_crypto::keyring::{Key, MasterKey};
-use kinfold_crypto::seal::{self, Aad};
+use kinfold_crypto::seal::{self, Aad, Sealer};
 use kinfold_crypto::signing::CheckpointSigner;
 use kinfold_crypto::token::TokenHash;
 use kinfold_store::{SigningKeyRecord, Store, TenantId, TenantScope};
@@ -25,7 +25,7 @@ struct KeyringInner {
     pepper: Key,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    data_keys: RwLock<HashMap<(TenantId, u32), Key>>,
+    data_keys: RwLock<HashMap<(TenantId, u32), Arc<Sealer>>>,
     signer: tokio::sync::Mutex<Option<Arc<CheckpointSigner>>>,
 }
 
@@ -81,7 +81,7 @@ impl Keyring {
         Ok(1)
     }
 
-    async fn data_key(&self, scope: &TenantScope, version: u32) -> Result<Key, CoreError> {
+    async fn data_key(&self, scope: &TenantScope, version: u32) -> Result<Arc<Sealer>, CoreError> {
         let id = (scope.tenant_id(), version);
         if let Some(k) = self
             .inner
@@ -103,18 +103,19 @@ impl Keyring {
             "data-key",
             &wrap_id(scope.tenant_id(), version),
         )?;
+        let sealer = Arc::new(Sealer::new(&key));
         if let Ok(mut m) = self.inner.data_keys.write() {
-            m.insert(id, key.clone());
+            m.insert(id, sealer.clone());
         }
-        Ok(key)
+        Ok(sealer)
     }
 
-    fn aad(scope: &TenantScope, slot: Slot<'_>, key_version: u32) -> Aad {
+    fn aad<'a>(tenant: &'a str, slot: Slot<'a>, key_version: u32) -> Aad<'a> {
         Aad {
-            tenant: scope.tenant_id().to_string(),
-            table: slot.table.into(),
-            column: slot.column.into(),
-            row: slot.row.into(),
+            tenant,
+            table: slot.table,
+            column: slot.column,
+            row: slot.row,
             key_version,
         }
     }
@@ -130,12 +131,9 @@ impl Keyring {
             Some((v, _)) => v,
             None => self.ensure_data_key(scope).await?,
         };
-        let key = self.data_key(scope, version).await?;
-        Ok(seal::seal(
-            &key,
-            plaintext,
-            &Self::aad(scope, slot, version),
-        )?)
+        let tenant = scope.tenant_id().to_string();
+        let sealer = self.data_key(scope, version).await?;
+        Ok(sealer.seal(plaintext, &Self::aad(&tenant, slot, version))?)
     }
 
     /// Opens with the key version the value records.
@@ -146,8 +144,9 @@ impl Keyring {
         sealed: &[u8],
     ) -> Result<Vec<u8>, CoreError> {
         let version = seal::key_version(sealed)?;
-        let key = self.data_key(scope, version).await?;
-        Ok(seal::open(&key, sealed, &Self::aad(scope, slot, version))?)
+        let tenant = scope.tenant_id().to_string();
+        let sealer = self.data_key(scope, version).await?;
+        Ok(sealer.open(sealed, &Self::aad(&tenant, slot, version))?)
     }
 
     /// HMAC-SHA256 of a normalized recovery code under a pepper derived from the master key,

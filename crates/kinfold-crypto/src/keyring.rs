@@ -119,12 +119,12 @@ impl MasterKey {
     }
 }
 
-fn wrap_aad(purpose: &str, id: &str) -> Aad {
+fn wrap_aad<'a>(purpose: &'a str, id: &'a str) -> Aad<'a> {
     Aad {
-        tenant: String::new(),
-        table: "keyring".into(),
-        column: purpose.into(),
-        row: id.into(),
+        tenant: "",
+        table: "keyring",
+        column: purpose,
+        row: id,
         key_version: 0,
     }
 }

@@ -17,21 +17,23 @@ const FORMAT: u8 = 1;
 const HEADER: usize = 1 + 4 + 12;
 
 /// What a sealed value is bound to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Aad {
-    pub tenant: String,
-    pub table: String,
-    pub column: String,
-    pub row: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Aad<'a> {
+    pub tenant: &'a str,
+    pub table: &'a str,
+    pub column: &'a str,
+    pub row: &'a str,
     pub key_version: u32,
 }
 
-impl Aad {
+impl Aad<'_> {
     /// Length-prefixed fields, so no two different bindings encode to the same bytes.
     fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64);
+        let mut out = Vec::with_capacity(
+            18 + 16 + self.tenant.len() + self.table.len() + self.column.len() + self.row.len(),
+        );
         out.extend_from_slice(b"kinfold-aad-v1");
-        for part in [&self.tenant, &self.table, &self.column, &self.row] {
+        for part in [self.tenant, self.table, self.column, self.row] {
             out.extend_from_slice(&(part.len() as u32).to_be_bytes());
             out.extend_from_slice(part.as_bytes());
         }
@@ -40,25 +42,67 @@ impl Aad {
     }
 }
 
-pub fn seal(key: &Key, plaintext: &[u8], aad: &Aad) -> Result<Vec<u8>, CryptoError> {
-    let cipher = Aes256Gcm::new_from_slice(key.expose()).map_err(|_| CryptoError::Seal)?;
-    let mut nonce = [0u8; 12];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let ct = cipher
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad: &aad.encode(),
-            },
-        )
-        .map_err(|_| CryptoError::Seal)?;
-    let mut out = Vec::with_capacity(HEADER + ct.len());
-    out.push(FORMAT);
-    out.extend_from_slice(&aad.key_version.to_be_bytes());
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ct);
-    Ok(out)
+/// A key prepared for sealing and opening: the AES key schedule is computed once, so a
+/// long-lived key (a cached tenant data key) does not redo it for every value.
+pub struct Sealer {
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer(<redacted>)")
+    }
+}
+
+impl Sealer {
+    pub fn new(key: &Key) -> Self {
+        Self {
+            cipher: Aes256Gcm::new(key.expose().into()),
+        }
+    }
+
+    pub fn seal(&self, plaintext: &[u8], aad: &Aad<'_>) -> Result<Vec<u8>, CryptoError> {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let ct = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad.encode(),
+                },
+            )
+            .map_err(|_| CryptoError::Seal)?;
+        let mut out = Vec::with_capacity(HEADER + ct.len());
+        out.push(FORMAT);
+        out.extend_from_slice(&aad.key_version.to_be_bytes());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    pub fn open(&self, sealed: &[u8], aad: &Aad<'_>) -> Result<Vec<u8>, CryptoError> {
+        let version = key_version(sealed)?;
+        if version != aad.key_version {
+            return Err(CryptoError::Open);
+        }
+        let nonce = sealed.get(5..HEADER).ok_or(CryptoError::Malformed)?;
+        let ct = sealed.get(HEADER..).ok_or(CryptoError::Malformed)?;
+        self.cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: &aad.encode(),
+                },
+            )
+            .map_err(|_| CryptoError::Open)
+    }
+}
+
+pub fn seal(key: &Key, plaintext: &[u8], aad: &Aad<'_>) -> Result<Vec<u8>, CryptoError> {
+    Sealer::new(key).seal(plaintext, aad)
 }
 
 /// The key version a sealed value records, so the caller can fetch the right key.
@@ -71,35 +115,20 @@ pub fn key_version(sealed: &[u8]) -> Result<u32, CryptoError> {
     }
 }
 
-pub fn open(key: &Key, sealed: &[u8], aad: &Aad) -> Result<Vec<u8>, CryptoError> {
-    let version = key_version(sealed)?;
-    if version != aad.key_version {
-        return Err(CryptoError::Open);
-    }
-    let nonce = sealed.get(5..HEADER).ok_or(CryptoError::Malformed)?;
-    let ct = sealed.get(HEADER..).ok_or(CryptoError::Malformed)?;
-    let cipher = Aes256Gcm::new_from_slice(key.expose()).map_err(|_| CryptoError::Open)?;
-    cipher
-        .decrypt(
-            Nonce::from_slice(nonce),
-            Payload {
-                msg: ct,
-                aad: &aad.encode(),
-            },
-        )
-        .map_err(|_| CryptoError::Open)
+pub fn open(key: &Key, sealed: &[u8], aad: &Aad<'_>) -> Result<Vec<u8>, CryptoError> {
+    Sealer::new(key).open(sealed, aad)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn aad(row: &str) -> Aad {
+    fn aad(row: &str) -> Aad<'_> {
         Aad {
-            tenant: "t1".into(),
-            table: "users".into(),
-            column: "totp_secret".into(),
-            row: row.into(),
+            tenant: "t1",
+            table: "users",
+            column: "totp_secret",
+            row,
             key_version: 3,
         }
     }
@@ -112,7 +141,7 @@ mod tests {
         assert_eq!(open(&k, &s, &aad("u1"))?, b"peanut allergy");
         assert!(open(&k, &s, &aad("u2")).is_err(), "moved to another row");
         let mut other_tenant = aad("u1");
-        other_tenant.tenant = "t2".into();
+        other_tenant.tenant = "t2";
         assert!(
             open(&k, &s, &other_tenant).is_err(),
             "moved to another tenant"

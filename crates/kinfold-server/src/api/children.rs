@@ -5,11 +5,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use kinfold_core::children::{ChildInput, ChildPatch, ChildView};
+use kinfold_core::children::{Allergy, ChildInput, ChildPatch, ChildView, EmergencyContact};
 use kinfold_core::CoreError;
 use kinfold_crypto::password::Password;
-use kinfold_store::{Child, ChildId, ClassroomId, Custody, GuardianLink, NewGuardian, UserId};
-use serde::Deserialize;
+use kinfold_store::{
+    Child, ChildId, ClassroomId, Custody, GuardianLink, NewGuardian, PickupId, UserId,
+};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::api::openapi::ErrorBody;
@@ -20,42 +22,76 @@ fn child_id(raw: &str) -> Result<ChildId, ApiError> {
     ChildId::parse(raw).ok_or_else(|| CoreError::NotFound("child").into())
 }
 
-pub fn child_json(c: &Child) -> Value {
-    json!({
-        "id": c.id,
-        "given_name": c.given_name,
-        "family_name": c.family_name,
-        "preferred_name": c.preferred_name,
-        "date_of_birth": c.date_of_birth,
-        "classroom_id": c.classroom_id,
-        "enrollment_status": c.status,
-        "enrolled_on": c.enrolled_on,
-        "left_on": c.left_on,
-    })
+/// A child's basic fields, under the API's JSON names. Serialized straight from the record,
+/// without an intermediate `Value`.
+#[derive(Serialize)]
+pub struct ChildBody<'a> {
+    id: ChildId,
+    given_name: &'a str,
+    family_name: &'a str,
+    preferred_name: Option<&'a str>,
+    date_of_birth: &'a str,
+    classroom_id: Option<ClassroomId>,
+    enrollment_status: &'a str,
+    enrolled_on: Option<&'a str>,
+    left_on: Option<&'a str>,
 }
 
-pub fn view_json(v: &ChildView) -> Value {
-    let mut out = child_json(&v.child);
-    if let Some(o) = out.as_object_mut() {
-        if let Some(a) = &v.allergies {
-            o.insert("allergies".into(), json!(a));
-        }
-        if let Some(n) = &v.medical_notes {
-            o.insert("medical_notes".into(), json!(n));
-        }
-        if let Some(c) = &v.emergency_contacts {
-            o.insert("emergency_contacts".into(), json!(c));
-        }
-        if let Some(p) = &v.authorized_pickups {
-            let list: Vec<Value> = p
-                .iter()
-                .map(|p| json!({"id": p.id, "name": p.name, "relation": p.relation}))
-                .collect();
-            o.insert("authorized_pickups".into(), json!(list));
-        }
-        o.insert("redacted".into(), json!(v.redacted));
+pub fn child_json(c: &Child) -> ChildBody<'_> {
+    ChildBody {
+        id: c.id,
+        given_name: &c.given_name,
+        family_name: &c.family_name,
+        preferred_name: c.preferred_name.as_deref(),
+        date_of_birth: &c.date_of_birth,
+        classroom_id: c.classroom_id,
+        enrollment_status: &c.status,
+        enrolled_on: c.enrolled_on.as_deref(),
+        left_on: c.left_on.as_deref(),
     }
-    out
+}
+
+#[derive(Serialize)]
+pub struct PickupOut<'a> {
+    id: PickupId,
+    name: &'a str,
+    relation: &'a str,
+}
+
+/// A child as one reader may see it: the fields the role may not see are left out and named
+/// in `redacted`.
+#[derive(Serialize)]
+pub struct ViewBody<'a> {
+    #[serde(flatten)]
+    child: ChildBody<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allergies: Option<&'a [Allergy]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    medical_notes: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    emergency_contacts: Option<&'a [EmergencyContact]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorized_pickups: Option<Vec<PickupOut<'a>>>,
+    redacted: &'a [&'static str],
+}
+
+pub fn view_json(v: &ChildView) -> ViewBody<'_> {
+    ViewBody {
+        child: child_json(&v.child),
+        allergies: v.allergies.as_deref(),
+        medical_notes: v.medical_notes.as_deref(),
+        emergency_contacts: v.emergency_contacts.as_deref(),
+        authorized_pickups: v.authorized_pickups.as_ref().map(|list| {
+            list.iter()
+                .map(|p| PickupOut {
+                    id: p.id,
+                    name: &p.name,
+                    relation: &p.relation,
+                })
+                .collect()
+        }),
+        redacted: &v.redacted,
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -108,7 +144,7 @@ pub async fn list(
                 .map(|c| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(c.id.to_string()))
         })
         .flatten();
-    let items: Vec<Value> = items.iter().map(child_json).collect();
+    let items: Vec<ChildBody<'_>> = items.iter().map(child_json).collect();
     Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
 }
 

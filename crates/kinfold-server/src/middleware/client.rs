@@ -49,14 +49,13 @@ pub fn resolve(
             https = proto.trim().eq_ignore_ascii_case("https");
         }
     }
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let user_agent = header("user-agent").map(|ua| ua.chars().take(512).collect::<String>());
-    let hints = [
+    let user_agent = headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(512).collect::<String>());
+    // The same bytes as the hint values joined by newlines, built without a Vec of copies.
+    let mut hints = String::with_capacity(256);
+    for (i, name) in [
         "user-agent",
         "sec-ch-ua",
         "sec-ch-ua-platform",
@@ -64,13 +63,17 @@ pub fn resolve(
         "accept-language",
     ]
     .iter()
-    .map(|h| header(h).unwrap_or_default())
-    .collect::<Vec<_>>()
-    .join("\n");
-    let device = kinfold_crypto::token::sha256_hex(hints.as_bytes())
-        .chars()
-        .take(16)
-        .collect();
+    .enumerate()
+    {
+        if i > 0 {
+            hints.push('\n');
+        }
+        if let Some(v) = headers.get(*name).and_then(|v| v.to_str().ok()) {
+            hints.push_str(v);
+        }
+    }
+    let mut device = kinfold_crypto::token::sha256_hex(hints.as_bytes());
+    device.truncate(16);
     ClientContext {
         info: ClientInfo {
             ip: ip.map(|i| i.to_string()),
