@@ -152,6 +152,10 @@ pub enum Event {
     TenantCreated {
         slug: String,
     },
+    /// The names of the fields that changed; their values are in the tenant record.
+    TenantDetailsChanged {
+        fields: Vec<String>,
+    },
     UserCreated {
         user_id: String,
         role: String,
@@ -259,6 +263,7 @@ impl Event {
             | MfaReset { .. }
             | PasswordChanged { .. }
             | TenantCreated { .. }
+            | TenantDetailsChanged { .. }
             | UserCreated { .. }
             | EnrollmentIssued { .. }
             | SessionsRevokedForUser { .. }

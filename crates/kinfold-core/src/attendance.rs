@@ -27,12 +27,10 @@ pub struct RosterLine {
 }
 
 impl Core {
-    /// The center's calendar day for now. Centers record their time zone; until time-zone
-    /// rules ship, days are UTC days.
-    pub fn day_now(&self) -> String {
-        time::OffsetDateTime::from_unix_timestamp(self.now_ms() / 1000)
-            .map(|t| t.date().to_string())
-            .unwrap_or_default()
+    /// The center's calendar day now, in the center's time zone (`YYYY-MM-DD`).
+    pub async fn day_now(&self, scope: &kinfold_store::TenantScope) -> Result<String, CoreError> {
+        let tz = self.store().tenant_details(scope).await?.time_zone;
+        Ok(day_in(&tz, self.now_ms()))
     }
 
     async fn attendance_child(&self, actor: &Actor, child: ChildId) -> Result<Child, CoreError> {
@@ -52,7 +50,7 @@ impl Core {
             .store()
             .attendance_day(
                 &actor.scope,
-                &self.day_now(),
+                &self.day_now(&actor.scope).await?,
                 kinfold_store::Visibility::All,
             )
             .await?;
@@ -205,7 +203,7 @@ impl Core {
             id: uuid::Uuid::now_v7(),
             child_id: child,
             kind,
-            day: self.day_now(),
+            day: self.day_now(&actor.scope).await?,
             at_ms: self.now_ms(),
             recorded_by: actor.user.id,
             person,
@@ -241,7 +239,7 @@ impl Core {
         policy::require(actor, Action::CheckInOut)?;
         let day = match day.filter(|d| !d.is_empty()) {
             Some(d) => crate::validate::date("day", d)?.to_string(),
-            None => self.day_now(),
+            None => self.day_now(&actor.scope).await?,
         };
         let visibility = policy::visibility(actor, Action::CheckInOut);
         let events = self
@@ -294,5 +292,38 @@ impl Core {
             }
         }
         Ok(lines)
+    }
+}
+
+/// The calendar day of `at_ms` in the time zone `tz`. Time zones are checked when they are
+/// stored; an unknown one (a database edited by hand) counts in UTC rather than failing.
+pub fn day_in(tz: &str, at_ms: i64) -> String {
+    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
+    match jiff::Timestamp::from_millisecond(at_ms) {
+        Ok(t) => t.to_zoned(zone).date().to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod day_tests {
+    use super::day_in;
+
+    #[test]
+    fn days_are_counted_in_the_center_time_zone() {
+        // 2026-11-22 06:30 UTC: still the 21st in Los Angeles, already the 22nd in Berlin.
+        let at = 1_795_329_000_000;
+        assert_eq!(day_in("UTC", at), "2026-11-22");
+        assert_eq!(day_in("America/Los_Angeles", at), "2026-11-21");
+        assert_eq!(day_in("Europe/Berlin", at), "2026-11-22");
+        assert_eq!(
+            day_in("Pacific/Kiritimati", at - 12 * 3_600_000),
+            "2026-11-22"
+        );
+        assert_eq!(
+            day_in("Not/AZone", at),
+            "2026-11-22",
+            "unknown zones count in UTC"
+        );
     }
 }

@@ -11,13 +11,13 @@ use crate::policy::{self, Action, Scope};
 use crate::{validate, Actor, Core, CoreError};
 
 impl Core {
-    fn admin_draft(&self, actor: &Actor, event: Event) -> Draft {
+    pub(crate) fn admin_draft(&self, actor: &Actor, event: Event) -> Draft {
         let mut d = Draft::new(actor.scope.chain(), self.now_ms(), event);
         d.actor = Some(actor.user.id.to_string());
         d
     }
 
-    fn require_admin_scope(actor: &Actor) -> Result<(), CoreError> {
+    pub(crate) fn require_admin_scope(actor: &Actor) -> Result<(), CoreError> {
         match policy::scope(actor.role, Action::Administer) {
             Scope::WholeTenant => Ok(()),
             _ => Err(CoreError::Forbidden("administrators only")),

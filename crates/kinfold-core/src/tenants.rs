@@ -3,9 +3,22 @@
 use kinfold_audit::{Draft, Event};
 use kinfold_crypto::password::{self, Password};
 use kinfold_crypto::token::PlainToken;
-use kinfold_store::{NewTenant, NewUser, Role, Tenant, TenantScope, User};
+use kinfold_store::{NewTenant, NewUser, Role, Tenant, TenantDetails, TenantScope, User};
+use serde::Deserialize;
 
-use crate::{validate, Core, CoreError};
+use crate::{validate, Actor, Core, CoreError};
+
+/// A change to the center's details; a field left out stays as it is.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantDetailsPatch {
+    /// The center's legal name, for the footer of its email (CAN-SPAM).
+    pub legal_name: Option<String>,
+    /// The center's postal address, for the footer of its email (CAN-SPAM).
+    pub postal_address: Option<String>,
+    /// An IANA time-zone name: attendance days are counted in it.
+    pub time_zone: Option<String>,
+}
 
 /// A user to create. Staff get an enrollment link; a password is optional for them (they set
 /// it through the link) and required for parents.
@@ -41,6 +54,52 @@ impl Core {
             .await?;
         self.keys().ensure_data_key(&scope).await?;
         Ok((tenant, scope))
+    }
+
+    /// The center's details; every member of the tenant may read them.
+    pub async fn tenant_details(&self, actor: &Actor) -> Result<TenantDetails, CoreError> {
+        Ok(self.store().tenant_details(&actor.scope).await?)
+    }
+
+    /// Administrator: changes the center's details. The admin event names the fields that
+    /// changed and commits with the change (L2).
+    pub async fn update_tenant_details(
+        &self,
+        actor: &Actor,
+        patch: TenantDetailsPatch,
+    ) -> Result<TenantDetails, CoreError> {
+        Self::require_admin_scope(actor)?;
+        let mut details = self.store().tenant_details(&actor.scope).await?;
+        let mut changed = Vec::new();
+        if let Some(v) = patch.legal_name {
+            let v = Some(validate::name("legal_name", &v)?);
+            if details.legal_name != v {
+                details.legal_name = v;
+                changed.push("legal_name".to_owned());
+            }
+        }
+        if let Some(v) = patch.postal_address {
+            let v = Some(validate::postal_address("postal_address", &v)?);
+            if details.postal_address != v {
+                details.postal_address = v;
+                changed.push("postal_address".to_owned());
+            }
+        }
+        if let Some(v) = patch.time_zone {
+            let v = validate::time_zone("time_zone", &v)?;
+            if details.time_zone != v {
+                details.time_zone = v;
+                changed.push("time_zone".to_owned());
+            }
+        }
+        if changed.is_empty() {
+            return Ok(details);
+        }
+        let event = self.admin_draft(actor, Event::TenantDetailsChanged { fields: changed });
+        self.store()
+            .set_tenant_details(&actor.scope, &details, vec![event])
+            .await?;
+        Ok(details)
     }
 
     pub async fn tenant(&self, slug: &str) -> Result<(Tenant, TenantScope), CoreError> {

@@ -52,6 +52,27 @@ pub fn name(field: &'static str, raw: &str) -> Result<String, CoreError> {
     Ok(n.to_owned())
 }
 
+/// A postal address: 1 to 300 characters, lines allowed, no other control characters.
+pub fn postal_address(field: &'static str, raw: &str) -> Result<String, CoreError> {
+    let a = text(field, raw, 300)?;
+    if a.is_empty() {
+        return Err(CoreError::invalid(field, "may not be empty"));
+    }
+    Ok(a)
+}
+
+/// An IANA time-zone name known to the bundled time-zone database (`Europe/Berlin`, `UTC`).
+pub fn time_zone(field: &'static str, raw: &str) -> Result<String, CoreError> {
+    let name = raw.trim();
+    if name.is_empty() || name.len() > 64 || jiff::tz::TimeZone::get(name).is_err() {
+        return Err(CoreError::invalid(
+            field,
+            "must be an IANA time-zone name, such as Europe/Berlin or America/Chicago",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 pub fn slug(field: &'static str, raw: &str) -> Result<String, CoreError> {
     let ok = (2..=63).contains(&raw.len())
         && raw

@@ -6,12 +6,12 @@ use crate::*;
 /// Persistence of the center's records. Every method is scoped to one tenant.
 #[async_trait]
 pub trait RecordStore: Send + Sync {
+    async fn tenant_details(&self, scope: &TenantScope) -> Result<TenantDetails>;
     async fn set_tenant_details(
         &self,
         scope: &TenantScope,
-        legal_name: &str,
-        postal_address: &str,
-        time_zone: &str,
+        details: &TenantDetails,
+        audit: Vec<Draft>,
     ) -> Result<()>;
 
     async fn create_classroom(

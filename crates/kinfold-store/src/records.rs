@@ -46,6 +46,17 @@ pub struct Tenant {
     pub created_ms: i64,
 }
 
+/// What a center states about itself: its legal identity and postal address (the footer of
+/// every email it sends), the time zone its days are counted in, and its hosting region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantDetails {
+    pub legal_name: Option<String>,
+    pub postal_address: Option<String>,
+    /// An IANA time-zone name.
+    pub time_zone: String,
+    pub region: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewTenant {
     pub slug: String,

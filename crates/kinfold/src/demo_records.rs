@@ -89,14 +89,15 @@ pub async fn seed(
     offset: usize,
 ) -> anyhow::Result<Seeded> {
     let tenant_name = admin.tenant.name.clone();
-    core.store()
-        .set_tenant_details(
-            &admin.scope,
-            &format!("{tenant_name} LLC"),
-            "1200 Example Avenue, Springfield, OR 97477, USA",
-            "America/Los_Angeles",
-        )
-        .await?;
+    core.update_tenant_details(
+        admin,
+        kinfold_core::tenants::TenantDetailsPatch {
+            legal_name: Some(format!("{tenant_name} LLC")),
+            postal_address: Some("1200 Example Avenue, Springfield, OR 97477, USA".into()),
+            time_zone: Some("America/Los_Angeles".into()),
+        },
+    )
+    .await?;
     let mut rooms = Vec::new();
     for r in ROOMS {
         rooms.push(core.create_classroom(admin, r).await?.id);

@@ -1,4 +1,4 @@
-//! Administrator actions on users. (The full role policy table arrives with the records issue.)
+//! Administrator actions: users, their sessions and MFA, access grants, and the center's details.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -7,7 +7,7 @@ use kinfold_store::UserId;
 use serde_json::json;
 
 use crate::api::openapi::ErrorBody;
-use crate::extract::{Auth, Client};
+use crate::extract::{Auth, Client, Json};
 use crate::{ApiError, AppState};
 
 #[utoipa::path(operation_id = "admin_users", get, path = "/api/v1/users", tag = "admin", responses((status = 200, description = "the tenant's users"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
@@ -83,4 +83,29 @@ pub async fn grants(State(st): State<AppState>, Auth(actor): Auth) -> Result<Res
         })
         .collect();
     Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
+}
+
+fn details_json(d: &kinfold_store::TenantDetails) -> serde_json::Value {
+    json!({
+        "legal_name": d.legal_name,
+        "postal_address": d.postal_address,
+        "time_zone": d.time_zone,
+        "region": d.region,
+    })
+}
+
+#[utoipa::path(operation_id = "tenant_details", get, path = "/api/v1/tenant", tag = "admin", responses((status = 200, description = "the center's legal name, postal address, time zone and region"), (status = 401, description = "not signed in", body = ErrorBody)))]
+pub async fn tenant(State(st): State<AppState>, Auth(actor): Auth) -> Result<Response, ApiError> {
+    let d = st.core.tenant_details(&actor).await?;
+    Ok(axum::Json(details_json(&d)).into_response())
+}
+
+#[utoipa::path(operation_id = "tenant_update", patch, path = "/api/v1/tenant", tag = "admin", request_body = kinfold_core::tenants::TenantDetailsPatch, responses((status = 200, description = "the center's details after the change"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+pub async fn update_tenant(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    Json(patch): Json<kinfold_core::tenants::TenantDetailsPatch>,
+) -> Result<Response, ApiError> {
+    let d = st.core.update_tenant_details(&actor, patch).await?;
+    Ok(axum::Json(details_json(&d)).into_response())
 }

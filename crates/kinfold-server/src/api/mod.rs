@@ -42,6 +42,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me/mfa/totp/confirm", post(account::totp_confirm))
         .route("/api/v1/enrollment/begin", post(enrollment::begin))
         .route("/api/v1/enrollment/confirm", post(enrollment::confirm))
+        .route(
+            "/api/v1/tenant",
+            get(admin::tenant).patch(admin::update_tenant),
+        )
         .route("/api/v1/users", get(admin::users))
         .route("/api/v1/users/{id}/mfa/reset", post(admin::reset_mfa))
         .route(

@@ -60,6 +60,8 @@ impl Modify for SessionCookie {
         admin::reset_mfa,
         admin::revoke_sessions,
         admin::grants,
+        admin::tenant,
+        admin::update_tenant,
         audit::list,
         audit::checkpoints,
         audit::public_key,

@@ -12,3 +12,4 @@ mod openapi;
 mod records;
 mod sessions;
 mod sign_in;
+mod tenant;

@@ -112,22 +112,46 @@ fn bind_fields<'q>(
 
 #[async_trait]
 impl RecordStore for SqliteStore {
+    async fn tenant_details(&self, scope: &TenantScope) -> Result<TenantDetails> {
+        let (legal_name, postal_address, time_zone, region): (
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+        ) = sqlx::query_as(
+            "SELECT legal_name, postal_address, time_zone, region FROM tenants WHERE id = ?",
+        )
+        .bind(scope.tenant_id().to_string())
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(TenantDetails {
+            legal_name,
+            postal_address,
+            time_zone,
+            region,
+        })
+    }
+
     async fn set_tenant_details(
         &self,
         scope: &TenantScope,
-        legal_name: &str,
-        postal_address: &str,
-        time_zone: &str,
+        details: &TenantDetails,
+        audit: Vec<Draft>,
     ) -> Result<()> {
+        let mut tx = self.begin().await?;
         sqlx::query(
-            "UPDATE tenants SET legal_name = ?, postal_address = ?, time_zone = ? WHERE id = ?",
+            "UPDATE tenants SET legal_name = ?, postal_address = ?, time_zone = ?, region = ? \
+             WHERE id = ?",
         )
-        .bind(legal_name)
-        .bind(postal_address)
-        .bind(time_zone)
+        .bind(&details.legal_name)
+        .bind(&details.postal_address)
+        .bind(&details.time_zone)
+        .bind(&details.region)
         .bind(scope.tenant_id().to_string())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
