@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every Kinfold test: formatting, lints, licence and source checks, the Rust test suites
-# (real encrypted SQLite files, real sockets, the real binary), and the headless-Chromium test.
+# (real encrypted SQLite files, a throwaway PostgreSQL cluster, real sockets, the real binary),
+# and the headless-Chromium test.
 #
 #   scripts/test.sh
 #
-# On a fresh Debian machine it installs what is missing (cargo-deny, openssl, chromium, the
-# browser test's npm packages), or says exactly what to install.
+# On a fresh Debian machine it installs what is missing (cargo-deny, openssl, postgresql,
+# chromium, the browser test's npm packages), or says exactly what to install.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -25,6 +26,24 @@ need_cmd() {
 command -v cargo >/dev/null 2>&1 || { echo "missing cargo: install Rust with rustup (https://rustup.rs)" >&2; exit 1; }
 need_cmd openssl openssl   # the TLS test reads the demo CA with it
 need_cmd curl curl
+need_cmd runuser util-linux   # the throwaway PostgreSQL cluster runs as `postgres` under root
+
+# PostgreSQL's server binaries: the tests start a throwaway cluster with initdb and pg_ctl,
+# found by `pg_config --bindir` or under /usr/lib/postgresql/*/bin (Debian keeps them off PATH).
+have_pg() {
+  local d
+  d=$(pg_config --bindir 2>/dev/null || true)
+  [[ -n "$d" && -x "$d/initdb" && -x "$d/pg_ctl" ]] && return 0
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+if ! have_pg; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian package postgresql" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+  have_pg || { echo "missing PostgreSQL's initdb and pg_ctl: install the Debian package 'postgresql'" >&2; exit 1; }
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

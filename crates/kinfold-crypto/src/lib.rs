@@ -11,6 +11,7 @@
 
 pub mod keyring;
 pub mod password;
+pub mod scram;
 pub mod seal;
 pub mod signing;
 pub mod token;

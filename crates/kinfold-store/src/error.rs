@@ -9,6 +9,8 @@ pub enum StoreError {
     Corrupt(&'static str),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database configuration: {0}")]
+    Config(&'static str),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

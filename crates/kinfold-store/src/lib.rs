@@ -6,10 +6,13 @@
 //! even ask. The store holds no policy; it persists what core decides.
 
 mod domain;
+mod drafts;
 mod error;
 mod ids;
+pub mod postgres;
 mod record_store;
 mod records;
+mod rows;
 pub mod sqlite;
 
 pub use domain::*;

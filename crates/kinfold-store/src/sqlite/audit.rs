@@ -5,29 +5,8 @@ use kinfold_audit::chain::GENESIS;
 use kinfold_audit::{Checkpoint, Draft, Entry};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 
-use super::rows::EntryRow;
+use crate::rows::EntryRow;
 use crate::*;
-
-/// Names a row created in this transaction in the events that announce it: their ID field is
-/// empty until the store has chosen the ID.
-pub(super) fn name_new_row(mut drafts: Vec<Draft>, id: &str) -> Vec<Draft> {
-    use kinfold_audit::Event;
-    for d in &mut drafts {
-        match &mut d.event {
-            Event::UserCreated { user_id: x, .. }
-            | Event::ClassroomCreated {
-                classroom_id: x, ..
-            }
-            | Event::PickupAdded { pickup_id: x, .. }
-                if x.is_empty() =>
-            {
-                *x = id.to_owned();
-            }
-            _ => {}
-        }
-    }
-    drafts
-}
 
 pub(super) async fn append_in(
     tx: &mut Transaction<'static, Sqlite>,

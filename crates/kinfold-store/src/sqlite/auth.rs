@@ -4,9 +4,10 @@ use kinfold_audit::Draft;
 use kinfold_crypto::token::TokenHash;
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use super::audit::{append_in, name_new_row};
-use super::rows::{SessionContextRow, SessionRow, UserRow};
+use super::audit::append_in;
 use super::SqliteStore;
+use crate::drafts::name_new_row;
+use crate::rows::{SessionContextRow, SessionRow, UserRow};
 use crate::*;
 
 pub(super) async fn create_user(

@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use kinfold_audit::Draft;
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::audit::{append_in, name_new_row};
+use super::audit::append_in;
 use super::SqliteStore;
+use crate::drafts::name_new_row;
 use crate::*;
 
 #[derive(sqlx::FromRow)]

@@ -7,7 +7,6 @@
 mod audit;
 mod auth;
 mod children;
-mod rows;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -22,33 +21,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
+use crate::rows;
 use crate::*;
-
-/// The stored JSON form of an API access entry; reads come back as `StoredApiAccess`.
-#[derive(serde::Serialize)]
-struct AccessOut<'a> {
-    at_ms: i64,
-    category: &'static str,
-    method: &'static str,
-    route: &'a str,
-    status: u16,
-    actor: UserId,
-    ip: Option<&'a str>,
-}
-
-impl<'a> From<&'a ApiAccess> for AccessOut<'a> {
-    fn from(a: &'a ApiAccess) -> Self {
-        Self {
-            at_ms: a.at_ms,
-            category: a.category,
-            method: a.method,
-            route: &a.route,
-            status: a.status,
-            actor: a.actor,
-            ip: a.ip.as_deref(),
-        }
-    }
-}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -562,7 +536,8 @@ impl Store for SqliteStore {
             let first = list.iter().map(|e| e.at_ms).min().unwrap_or_default();
             let last = list.iter().map(|e| e.at_ms).max().unwrap_or_default();
             // Serialized from borrowed fields: no copy of any entry is made.
-            let out: Vec<AccessOut<'_>> = list.iter().map(AccessOut::from).collect();
+            let out: Vec<crate::drafts::AccessOut<'_>> =
+                list.iter().map(crate::drafts::AccessOut::from).collect();
             let json =
                 serde_json::to_string(&out).map_err(|_| StoreError::Corrupt("api access entry"))?;
             sqlx::query("INSERT INTO api_access_segments (tenant_id, first_ms, last_ms, entries) VALUES (?, ?, ?, ?)")
@@ -594,23 +569,21 @@ impl Store for SqliteStore {
             .bind(cursor)
             .fetch_all(&self.reader)
             .await?;
-            let Some((last_id, _)) = segments.last() else {
-                return Ok((out, None));
-            };
-            cursor = *last_id;
-            for (_, json) in &segments {
-                let mut list: Vec<StoredApiAccess> = serde_json::from_str(json)
+            let fetched = segments.len();
+            for (id, json) in segments {
+                cursor = id;
+                let mut list: Vec<StoredApiAccess> = serde_json::from_str(&json)
                     .map_err(|_| StoreError::Corrupt("api access segment"))?;
                 list.reverse();
                 out.extend(
                     list.into_iter()
                         .filter(|e| category.is_none_or(|c| e.category == c)),
                 );
+                if out.len() >= limit as usize {
+                    return Ok((out, Some(cursor)));
+                }
             }
-            if out.len() >= limit as usize {
-                return Ok((out, Some(cursor)));
-            }
-            if segments.len() < 20 {
+            if fetched < 20 {
                 return Ok((out, None));
             }
         }

@@ -1,9 +1,10 @@
-//! Row shapes as SQLite returns them, and their conversion into records.
+//! Row shapes as both backends return them (sqlx decodes the same Rust types from SQLite and
+//! PostgreSQL columns), and their conversion into records.
 
 use crate::*;
 
 #[derive(sqlx::FromRow)]
-pub(super) struct TenantRow {
+pub(crate) struct TenantRow {
     id: String,
     slug: String,
     name: String,
@@ -11,7 +12,7 @@ pub(super) struct TenantRow {
 }
 
 impl TenantRow {
-    pub(super) fn into_tenant(self) -> Result<Tenant> {
+    pub(crate) fn into_tenant(self) -> Result<Tenant> {
         Ok(Tenant {
             id: TenantId::from_db(&self.id)?,
             slug: self.slug,
@@ -20,7 +21,7 @@ impl TenantRow {
         })
     }
 
-    pub(super) fn into_scoped(self) -> Result<(Tenant, TenantScope)> {
+    pub(crate) fn into_scoped(self) -> Result<(Tenant, TenantScope)> {
         let t = self.into_tenant()?;
         let scope = TenantScope::new(t.id);
         Ok((t, scope))
@@ -28,7 +29,7 @@ impl TenantRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct UserRow {
+pub(crate) struct UserRow {
     tenant_id: String,
     id: String,
     email: String,
@@ -42,7 +43,7 @@ pub(super) struct UserRow {
 }
 
 impl UserRow {
-    pub(super) fn into_user(self) -> Result<User> {
+    pub(crate) fn into_user(self) -> Result<User> {
         Ok(User {
             id: UserId::from_db(&self.id)?,
             tenant_id: TenantId::from_db(&self.tenant_id)?,
@@ -59,7 +60,7 @@ impl UserRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct SessionRow {
+pub(crate) struct SessionRow {
     tenant_id: String,
     id: String,
     user_id: String,
@@ -74,7 +75,7 @@ pub(super) struct SessionRow {
 }
 
 impl SessionRow {
-    pub(super) fn into_session(self) -> Result<Session> {
+    pub(crate) fn into_session(self) -> Result<Session> {
         Ok(Session {
             id: SessionId::from_db(&self.id)?,
             tenant_id: TenantId::from_db(&self.tenant_id)?,
@@ -92,7 +93,7 @@ impl SessionRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct EnrollmentRow {
+pub(crate) struct EnrollmentRow {
     tenant_id: String,
     user_id: String,
     expires_ms: i64,
@@ -101,7 +102,7 @@ pub(super) struct EnrollmentRow {
 }
 
 impl EnrollmentRow {
-    pub(super) fn into_record(self) -> Result<Enrollment> {
+    pub(crate) fn into_record(self) -> Result<Enrollment> {
         Ok(Enrollment {
             scope: TenantScope::new(TenantId::from_db(&self.tenant_id)?),
             user_id: UserId::from_db(&self.user_id)?,
@@ -113,7 +114,7 @@ impl EnrollmentRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct ChallengeRow {
+pub(crate) struct ChallengeRow {
     tenant_id: String,
     user_id: String,
     expires_ms: i64,
@@ -125,7 +126,7 @@ pub(super) struct ChallengeRow {
 }
 
 impl ChallengeRow {
-    pub(super) fn into_record(self) -> Result<Challenge> {
+    pub(crate) fn into_record(self) -> Result<Challenge> {
         Ok(Challenge {
             scope: TenantScope::new(TenantId::from_db(&self.tenant_id)?),
             user_id: UserId::from_db(&self.user_id)?,
@@ -142,7 +143,7 @@ impl ChallengeRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct EntryRow {
+pub(crate) struct EntryRow {
     chain: String,
     seq: i64,
     at_ms: i64,
@@ -177,7 +178,7 @@ impl From<EntryRow> for kinfold_audit::Entry {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct SessionContextRow {
+pub(crate) struct SessionContextRow {
     #[sqlx(flatten)]
     session: SessionRow,
     u_email: String,
@@ -194,7 +195,7 @@ pub(super) struct SessionContextRow {
 }
 
 impl SessionContextRow {
-    pub(super) fn into_context(self) -> Result<SessionContext> {
+    pub(crate) fn into_context(self) -> Result<SessionContext> {
         let session = self.session.into_session()?;
         let scope = TenantScope::new(session.tenant_id);
         let user = User {

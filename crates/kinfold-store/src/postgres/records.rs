@@ -1,0 +1,853 @@
+//! The center's records in PostgreSQL, each transaction behind the tenant wall (A5).
+
+use async_trait::async_trait;
+use kinfold_audit::Draft;
+use sqlx::postgres::PgArguments;
+use sqlx::{Postgres, QueryBuilder};
+
+use super::audit::append_in;
+use super::wall::{self, Wall};
+use super::PgStore;
+use crate::drafts::name_new_row;
+use crate::*;
+
+#[derive(sqlx::FromRow)]
+struct ChildWithPickupsRow {
+    #[sqlx(flatten)]
+    child: ChildRow,
+    pickups: String,
+}
+
+#[derive(serde::Deserialize)]
+struct PickupJson {
+    id: String,
+    name: String,
+    relation: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ChildRow {
+    tenant_id: String,
+    id: String,
+    given_name: String,
+    family_name: String,
+    preferred_name: Option<String>,
+    date_of_birth: String,
+    classroom_id: Option<String>,
+    status: String,
+    enrolled_on: Option<String>,
+    left_on: Option<String>,
+    allergies: Option<Vec<u8>>,
+    medical_notes: Option<Vec<u8>>,
+    emergency_contacts: Option<Vec<u8>>,
+    created_ms: i64,
+    updated_ms: i64,
+}
+
+impl ChildRow {
+    fn into_child(self) -> Result<Child> {
+        Ok(Child {
+            id: ChildId::from_db(&self.id)?,
+            tenant_id: TenantId::from_db(&self.tenant_id)?,
+            given_name: self.given_name,
+            family_name: self.family_name,
+            preferred_name: self.preferred_name,
+            date_of_birth: self.date_of_birth,
+            classroom_id: self
+                .classroom_id
+                .as_deref()
+                .map(ClassroomId::from_db)
+                .transpose()?,
+            status: self.status,
+            enrolled_on: self.enrolled_on,
+            left_on: self.left_on,
+            sealed: SealedChildFields {
+                allergies: self.allergies,
+                medical_notes: self.medical_notes,
+                emergency_contacts: self.emergency_contacts,
+            },
+            created_ms: self.created_ms,
+            updated_ms: self.updated_ms,
+        })
+    }
+}
+
+/// Appends the visibility condition to a query over `children c`.
+fn push_visibility(b: &mut QueryBuilder<'_, Postgres>, scope: &TenantScope, v: Visibility) {
+    match v {
+        Visibility::All => {}
+        Visibility::None => {
+            b.push(" AND FALSE");
+        }
+        Visibility::ClassroomsOf(user) => {
+            b.push(
+                " AND c.classroom_id IN \
+                 (SELECT classroom_id FROM staff_assignments WHERE tenant_id = ",
+            )
+            .push_bind(scope.tenant_id().to_string())
+            .push(" AND user_id = ")
+            .push_bind(user.to_string())
+            .push(")");
+        }
+        Visibility::GuardianUser(user) => {
+            b.push(
+                " AND c.id IN (SELECT cg.child_id FROM child_guardians cg JOIN guardians g \
+                 ON g.tenant_id = cg.tenant_id AND g.id = cg.guardian_id WHERE cg.tenant_id = ",
+            )
+            .push_bind(scope.tenant_id().to_string())
+            .push(" AND g.user_id = ")
+            .push_bind(user.to_string())
+            .push(" AND cg.custody <> 'court_restricted')");
+        }
+    }
+}
+
+fn bind_fields<'q>(
+    q: sqlx::query::Query<'q, Postgres, PgArguments>,
+    f: &'q ChildFields,
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    q.bind(&f.given_name)
+        .bind(&f.family_name)
+        .bind(&f.preferred_name)
+        .bind(&f.date_of_birth)
+        .bind(f.classroom_id.map(|c| c.to_string()))
+        .bind(&f.status)
+        .bind(&f.enrolled_on)
+        .bind(&f.left_on)
+}
+
+#[async_trait]
+impl RecordStore for PgStore {
+    async fn tenant_details(&self, scope: &TenantScope) -> Result<TenantDetails> {
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let (legal_name, postal_address, time_zone, region): (
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+        ) = sqlx::query_as(
+            "SELECT legal_name, postal_address, time_zone, region FROM tenants WHERE id = $1",
+        )
+        .bind(scope.tenant_id().to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(TenantDetails {
+            legal_name,
+            postal_address,
+            time_zone,
+            region,
+        })
+    }
+
+    async fn set_tenant_details(
+        &self,
+        scope: &TenantScope,
+        details: &TenantDetails,
+        audit: Vec<Draft>,
+    ) -> Result<()> {
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        sqlx::query(
+            "UPDATE tenants SET legal_name = $1, postal_address = $2, time_zone = $3, region = $4 \
+             WHERE id = $5",
+        )
+        .bind(&details.legal_name)
+        .bind(&details.postal_address)
+        .bind(&details.time_zone)
+        .bind(&details.region)
+        .bind(scope.tenant_id().to_string())
+        .execute(&mut *tx)
+        .await?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_classroom(
+        &self,
+        scope: &TenantScope,
+        name: &str,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Classroom> {
+        let id = ClassroomId::new();
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        sqlx::query(
+            "INSERT INTO classrooms (tenant_id, id, name, created_ms) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(id.to_string())
+        .bind(name)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_insert(e, "classroom with this name"))?;
+        let audit = name_new_row(audit, &id.to_string());
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(Classroom {
+            id,
+            name: name.to_owned(),
+        })
+    }
+
+    async fn classrooms(&self, scope: &TenantScope) -> Result<Vec<Classroom>> {
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        // COLLATE "C": byte order, as SQLite's BINARY collation sorts.
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, name FROM classrooms WHERE tenant_id = $1 ORDER BY name COLLATE \"C\"",
+        )
+        .bind(scope.tenant_id().to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.into_iter()
+            .map(|(id, name)| {
+                Ok(Classroom {
+                    id: ClassroomId::from_db(&id)?,
+                    name,
+                })
+            })
+            .collect()
+    }
+
+    async fn assign_staff(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        classroom: ClassroomId,
+        audit: Vec<Draft>,
+    ) -> Result<()> {
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        sqlx::query(
+            "INSERT INTO staff_assignments (tenant_id, user_id, classroom_id) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(user.to_string())
+        .bind(classroom.to_string())
+        .execute(&mut *tx)
+        .await?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn assigned_classrooms(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+    ) -> Result<Vec<ClassroomId>> {
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT classroom_id FROM staff_assignments WHERE tenant_id = $1 AND user_id = $2 \
+             ORDER BY classroom_id",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(user.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(|r| ClassroomId::from_db(r)).collect()
+    }
+
+    async fn create_child(
+        &self,
+        scope: &TenantScope,
+        id: ChildId,
+        fields: ChildFields,
+        sealed: SealedChildFields,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Child> {
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let q = sqlx::query(
+            "INSERT INTO children (given_name, family_name, preferred_name, date_of_birth, \
+             classroom_id, status, enrolled_on, left_on, tenant_id, id, allergies, medical_notes, \
+             emergency_contacts, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        );
+        bind_fields(q, &fields)
+            .bind(scope.tenant_id().to_string())
+            .bind(id.to_string())
+            .bind(&sealed.allergies)
+            .bind(&sealed.medical_notes)
+            .bind(&sealed.emergency_contacts)
+            .bind(at_ms)
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_insert(e, "child"))?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(Child {
+            id,
+            tenant_id: scope.tenant_id(),
+            given_name: fields.given_name,
+            family_name: fields.family_name,
+            preferred_name: fields.preferred_name,
+            date_of_birth: fields.date_of_birth,
+            classroom_id: fields.classroom_id,
+            status: fields.status,
+            enrolled_on: fields.enrolled_on,
+            left_on: fields.left_on,
+            sealed,
+            created_ms: at_ms,
+            updated_ms: at_ms,
+        })
+    }
+
+    async fn update_child(
+        &self,
+        scope: &TenantScope,
+        id: ChildId,
+        fields: ChildFields,
+        sealed: SealedChildFields,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Child> {
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let q = sqlx::query(
+            "UPDATE children SET given_name = $1, family_name = $2, preferred_name = $3, \
+             date_of_birth = $4, classroom_id = $5, status = $6, enrolled_on = $7, left_on = $8, \
+             allergies = COALESCE($9, allergies), medical_notes = COALESCE($10, medical_notes), \
+             emergency_contacts = COALESCE($11, emergency_contacts), updated_ms = $12 \
+             WHERE tenant_id = $13 AND id = $14",
+        );
+        let r = bind_fields(q, &fields)
+            .bind(&sealed.allergies)
+            .bind(&sealed.medical_notes)
+            .bind(&sealed.emergency_contacts)
+            .bind(at_ms)
+            .bind(scope.tenant_id().to_string())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() != 1 {
+            return Err(StoreError::NotFound("child"));
+        }
+        append_in(&mut tx, audit).await?;
+        let row: ChildRow =
+            sqlx::query_as("SELECT * FROM children WHERE tenant_id = $1 AND id = $2")
+                .bind(scope.tenant_id().to_string())
+                .bind(id.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        row.into_child()
+    }
+
+    async fn child(
+        &self,
+        scope: &TenantScope,
+        id: ChildId,
+        visibility: Visibility,
+    ) -> Result<Option<Child>> {
+        let mut b: QueryBuilder<Postgres> =
+            QueryBuilder::new("SELECT c.* FROM children c WHERE c.tenant_id = ");
+        b.push_bind(scope.tenant_id().to_string())
+            .push(" AND c.id = ")
+            .push_bind(id.to_string());
+        push_visibility(&mut b, scope, visibility);
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let row: Option<ChildRow> = b.build_query_as().fetch_optional(&mut *tx).await?;
+        tx.commit().await?;
+        row.map(ChildRow::into_child).transpose()
+    }
+
+    async fn children(&self, scope: &TenantScope, q: &ChildQuery) -> Result<Vec<Child>> {
+        let mut b: QueryBuilder<Postgres> =
+            QueryBuilder::new("SELECT c.* FROM children c WHERE c.tenant_id = ");
+        b.push_bind(scope.tenant_id().to_string());
+        push_visibility(&mut b, scope, q.visibility);
+        if let Some(c) = q.classroom_id {
+            b.push(" AND c.classroom_id = ").push_bind(c.to_string());
+        }
+        if let Some(s) = &q.status {
+            b.push(" AND c.status = ").push_bind(s.clone());
+        }
+        if let Some(after) = q.after {
+            b.push(" AND c.id > ").push_bind(after.to_string());
+        }
+        b.push(" ORDER BY c.id LIMIT ")
+            .push_bind(i64::from(q.limit));
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let rows: Vec<ChildRow> = b.build_query_as().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        rows.into_iter().map(ChildRow::into_child).collect()
+    }
+
+    async fn child_with_pickups(
+        &self,
+        scope: &TenantScope,
+        id: ChildId,
+        visibility: Visibility,
+    ) -> Result<Option<(Child, Vec<Pickup>)>> {
+        // json_agg over no rows is NULL, where SQLite's json_group_array gives '[]'.
+        let mut b: QueryBuilder<Postgres> = QueryBuilder::new(
+            "SELECT c.*, (SELECT COALESCE(json_agg(json_build_object('id', p.id, 'name', p.name, \
+             'relation', p.relation) ORDER BY p.name COLLATE \"C\"), '[]'::json)::text \
+             FROM authorized_pickups p WHERE p.tenant_id = c.tenant_id AND p.child_id = c.id) \
+             AS pickups FROM children c WHERE c.tenant_id = ",
+        );
+        b.push_bind(scope.tenant_id().to_string())
+            .push(" AND c.id = ")
+            .push_bind(id.to_string());
+        push_visibility(&mut b, scope, visibility);
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let row: Option<ChildWithPickupsRow> = b.build_query_as().fetch_optional(&mut *tx).await?;
+        tx.commit().await?;
+        let Some(row) = row else { return Ok(None) };
+        let list: Vec<PickupJson> =
+            serde_json::from_str(&row.pickups).map_err(|_| StoreError::Corrupt("pickups"))?;
+        let pickups = list
+            .into_iter()
+            .map(|p| {
+                Ok(Pickup {
+                    id: PickupId::from_db(&p.id)?,
+                    child_id: id,
+                    name: p.name,
+                    relation: p.relation,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some((row.child.into_child()?, pickups)))
+    }
+
+    async fn create_guardian(
+        &self,
+        scope: &TenantScope,
+        new: NewGuardian,
+        at_ms: i64,
+    ) -> Result<Guardian> {
+        let id = GuardianId::new();
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        sqlx::query(
+            "INSERT INTO guardians (tenant_id, id, user_id, name, email, phone, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(id.to_string())
+        .bind(new.user_id.map(|u| u.to_string()))
+        .bind(&new.name)
+        .bind(&new.email)
+        .bind(&new.phone)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_insert(e, "guardian"))?;
+        tx.commit().await?;
+        Ok(Guardian {
+            id,
+            user_id: new.user_id,
+            name: new.name,
+            email: new.email,
+            phone: new.phone,
+        })
+    }
+
+    async fn link_guardian(
+        &self,
+        scope: &TenantScope,
+        link: NewLink,
+        audit: Vec<Draft>,
+    ) -> Result<()> {
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        sqlx::query(
+            "INSERT INTO child_guardians (tenant_id, child_id, guardian_id, relationship, custody, \
+             may_pick_up, primary_contact) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (tenant_id, child_id, guardian_id) DO UPDATE SET \
+             relationship = excluded.relationship, custody = excluded.custody, \
+             may_pick_up = excluded.may_pick_up, primary_contact = excluded.primary_contact",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(link.child.to_string())
+        .bind(link.guardian.to_string())
+        .bind(&link.relationship)
+        .bind(link.custody.as_str())
+        .bind(link.may_pick_up)
+        .bind(link.primary_contact)
+        .execute(&mut *tx)
+        .await?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn guardians(&self, scope: &TenantScope) -> Result<Vec<(Guardian, i64)>> {
+        type Row = (
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            i64,
+        );
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT g.id, g.user_id, g.name, g.email, g.phone, \
+             (SELECT COUNT(*) FROM child_guardians cg \
+             WHERE cg.tenant_id = g.tenant_id AND cg.guardian_id = g.id) \
+             FROM guardians g WHERE g.tenant_id = $1 ORDER BY g.name COLLATE \"C\", g.id",
+        )
+        .bind(scope.tenant_id().to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.into_iter()
+            .map(|(id, user_id, name, email, phone, n)| {
+                let user_id = user_id.as_deref().map(UserId::from_db).transpose()?;
+                Ok((
+                    Guardian {
+                        id: GuardianId::from_db(&id)?,
+                        user_id,
+                        name,
+                        email,
+                        phone,
+                    },
+                    n,
+                ))
+            })
+            .collect()
+    }
+
+    async fn child_guardians(
+        &self,
+        scope: &TenantScope,
+        child: ChildId,
+    ) -> Result<Vec<GuardianLink>> {
+        type Row = (
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            bool,
+            bool,
+        );
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT g.id, g.user_id, g.name, g.email, g.phone, cg.relationship, cg.custody, \
+             cg.may_pick_up, cg.primary_contact \
+             FROM child_guardians cg \
+             JOIN guardians g ON g.tenant_id = cg.tenant_id AND g.id = cg.guardian_id \
+             WHERE cg.tenant_id = $1 AND cg.child_id = $2 \
+             ORDER BY cg.primary_contact DESC, g.name COLLATE \"C\"",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(child.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.into_iter()
+            .map(
+                |(
+                    id,
+                    user_id,
+                    name,
+                    email,
+                    phone,
+                    relationship,
+                    custody,
+                    may_pick_up,
+                    primary_contact,
+                )| {
+                    Ok(GuardianLink {
+                        guardian: Guardian {
+                            id: GuardianId::from_db(&id)?,
+                            user_id: user_id.as_deref().map(UserId::from_db).transpose()?,
+                            name,
+                            email,
+                            phone,
+                        },
+                        relationship,
+                        custody: Custody::parse(&custody).ok_or(StoreError::Corrupt("custody"))?,
+                        may_pick_up,
+                        primary_contact,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    async fn add_pickup(
+        &self,
+        scope: &TenantScope,
+        new: NewPickup,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Pickup> {
+        let id = PickupId::new();
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        sqlx::query(
+            "INSERT INTO authorized_pickups \
+             (tenant_id, id, child_id, name, relation, passphrase_hash, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(id.to_string())
+        .bind(new.child.to_string())
+        .bind(&new.name)
+        .bind(&new.relation)
+        .bind(&new.passphrase_hash)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?;
+        let audit = name_new_row(audit, &id.to_string());
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(Pickup {
+            id,
+            child_id: new.child,
+            name: new.name,
+            relation: new.relation,
+        })
+    }
+
+    async fn pickups(&self, scope: &TenantScope, child: ChildId) -> Result<Vec<Pickup>> {
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT id, name, relation FROM authorized_pickups \
+             WHERE tenant_id = $1 AND child_id = $2 ORDER BY name COLLATE \"C\"",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(child.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.into_iter()
+            .map(|(id, name, relation)| {
+                Ok(Pickup {
+                    id: PickupId::from_db(&id)?,
+                    child_id: child,
+                    name,
+                    relation,
+                })
+            })
+            .collect()
+    }
+
+    async fn pickup_passphrase_hash(
+        &self,
+        scope: &TenantScope,
+        child: ChildId,
+        pickup: PickupId,
+    ) -> Result<Option<String>> {
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let hash: Option<String> = sqlx::query_scalar(
+            "SELECT passphrase_hash FROM authorized_pickups \
+             WHERE tenant_id = $1 AND child_id = $2 AND id = $3",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(child.to_string())
+        .bind(pickup.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(hash)
+    }
+
+    async fn record_attendance(
+        &self,
+        scope: &TenantScope,
+        e: AttendanceEvent,
+        audit: Vec<Draft>,
+    ) -> Result<()> {
+        let (person_kind, person_id) = match e.person {
+            Person::Guardian(g) => ("guardian", g.to_string()),
+            Person::AuthorizedPickup(p) => ("authorized_pickup", p.to_string()),
+        };
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        sqlx::query(
+            "INSERT INTO attendance \
+             (tenant_id, id, child_id, kind, day, at_ms, recorded_by, person_kind, person_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(e.id.to_string())
+        .bind(e.child_id.to_string())
+        .bind(e.kind.as_str())
+        .bind(&e.day)
+        .bind(e.at_ms)
+        .bind(e.recorded_by.to_string())
+        .bind(person_kind)
+        .bind(person_id)
+        .execute(&mut *tx)
+        .await?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn attendance_day(
+        &self,
+        scope: &TenantScope,
+        day: &str,
+        visibility: Visibility,
+    ) -> Result<Vec<AttendanceEvent>> {
+        let mut b: QueryBuilder<Postgres> = QueryBuilder::new(
+            "SELECT a.id, a.child_id, a.kind, a.day, a.at_ms, a.recorded_by, a.person_kind, \
+             a.person_id FROM attendance a \
+             JOIN children c ON c.tenant_id = a.tenant_id AND c.id = a.child_id \
+             WHERE a.tenant_id = ",
+        );
+        b.push_bind(scope.tenant_id().to_string())
+            .push(" AND a.day = ")
+            .push_bind(day.to_owned());
+        push_visibility(&mut b, scope, visibility);
+        b.push(" ORDER BY a.at_ms, a.id");
+        type Row = (String, String, String, String, i64, String, String, String);
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let rows: Vec<Row> = b.build_query_as().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        rows.into_iter()
+            .map(|(id, child, kind, day, at_ms, by, pk, pid)| {
+                Ok(AttendanceEvent {
+                    id: uuid::Uuid::parse_str(&id)
+                        .map_err(|_| StoreError::Corrupt("attendance id"))?,
+                    child_id: ChildId::from_db(&child)?,
+                    kind: if kind == "check_in" {
+                        AttendanceKind::CheckIn
+                    } else {
+                        AttendanceKind::CheckOut
+                    },
+                    day,
+                    at_ms,
+                    recorded_by: UserId::from_db(&by)?,
+                    person: if pk == "guardian" {
+                        Person::Guardian(GuardianId::from_db(&pid)?)
+                    } else {
+                        Person::AuthorizedPickup(PickupId::from_db(&pid)?)
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn sealed_values(
+        &self,
+        scope: &TenantScope,
+        column: SealedColumn,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        // Column names cannot be bound, so each column has its own fixed statement.
+        let sql = match column {
+            SealedColumn::ChildAllergies => {
+                "SELECT id, allergies FROM children \
+                 WHERE tenant_id = $1 AND id > $2 AND allergies IS NOT NULL ORDER BY id LIMIT $3"
+            }
+            SealedColumn::ChildMedicalNotes => {
+                "SELECT id, medical_notes FROM children \
+                 WHERE tenant_id = $1 AND id > $2 AND medical_notes IS NOT NULL \
+                 ORDER BY id LIMIT $3"
+            }
+            SealedColumn::ChildEmergencyContacts => {
+                "SELECT id, emergency_contacts FROM children \
+                 WHERE tenant_id = $1 AND id > $2 AND emergency_contacts IS NOT NULL \
+                 ORDER BY id LIMIT $3"
+            }
+            SealedColumn::UserTotp => {
+                "SELECT id, totp_sealed FROM users \
+                 WHERE tenant_id = $1 AND id > $2 AND totp_sealed IS NOT NULL \
+                 ORDER BY id LIMIT $3"
+            }
+        };
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(sql)
+            .bind(scope.tenant_id().to_string())
+            .bind(after.unwrap_or_default())
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn replace_sealed(
+        &self,
+        scope: &TenantScope,
+        column: SealedColumn,
+        row: &str,
+        old: &[u8],
+        new: Vec<u8>,
+    ) -> Result<bool> {
+        let sql = match column {
+            SealedColumn::ChildAllergies => {
+                "UPDATE children SET allergies = $1 \
+                 WHERE tenant_id = $2 AND id = $3 AND allergies = $4"
+            }
+            SealedColumn::ChildMedicalNotes => {
+                "UPDATE children SET medical_notes = $1 \
+                 WHERE tenant_id = $2 AND id = $3 AND medical_notes = $4"
+            }
+            SealedColumn::ChildEmergencyContacts => {
+                "UPDATE children SET emergency_contacts = $1 \
+                 WHERE tenant_id = $2 AND id = $3 AND emergency_contacts = $4"
+            }
+            SealedColumn::UserTotp => {
+                "UPDATE users SET totp_sealed = $1 \
+                 WHERE tenant_id = $2 AND id = $3 AND totp_sealed = $4"
+            }
+        };
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let r = sqlx::query(sql)
+            .bind(new)
+            .bind(scope.tenant_id().to_string())
+            .bind(row)
+            .bind(old)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn create_grant(
+        &self,
+        scope: &TenantScope,
+        g: AccessGrant,
+        audit: Vec<Draft>,
+    ) -> Result<()> {
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        sqlx::query(
+            "INSERT INTO access_grants (tenant_id, id, operator, reason, created_ms, expires_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(g.id.to_string())
+        .bind(&g.operator)
+        .bind(&g.reason)
+        .bind(g.created_ms)
+        .bind(g.expires_ms)
+        .execute(&mut *tx)
+        .await?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn grants(&self, scope: &TenantScope) -> Result<Vec<AccessGrant>> {
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT id, operator, reason, created_ms, expires_ms FROM access_grants \
+             WHERE tenant_id = $1 ORDER BY created_ms DESC",
+        )
+        .bind(scope.tenant_id().to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.into_iter()
+            .map(|(id, operator, reason, created_ms, expires_ms)| {
+                Ok(AccessGrant {
+                    id: uuid::Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("grant id"))?,
+                    operator,
+                    reason,
+                    created_ms,
+                    expires_ms,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,368 @@
+//! Connecting to PostgreSQL: roles, migrations as the owner, serving as an unprivileged role.
+//!
+//! Given a URL whose role may create roles (a superuser or `CREATEROLE`), [`super::PgStore::open`]:
+//! 1. creates the owner role (`NOLOGIN`, owns the `kinfold` schema) and the app role (`LOGIN`,
+//!    `NOSUPERUSER`, `NOBYPASSRLS`), whose generated password is kept sealed in the data
+//!    directory and sent to the server only as a SCRAM verifier;
+//! 2. migrates as the owner, under an advisory lock so two nodes starting at once take turns;
+//! 3. grants the app role what it needs, closes the owner connection;
+//! 4. serves as the app role, after checking that it is neither a superuser nor `BYPASSRLS`.
+//!
+//! Given the app role's own URL, it serves as that role and migrates nothing.
+//!
+//! DDL cannot take bind parameters, so role names and verifiers reach PostgreSQL as
+//! transaction-local settings read by a fixed `DO` block, which quotes them with `format('%I')`
+//! and `format('%L')`. No SQL is built from strings on our side.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use kinfold_crypto::keyring::{write_private, Key, MasterKey};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+
+use crate::*;
+
+/// How to reach PostgreSQL.
+#[derive(Clone)]
+pub struct PgOptions {
+    /// The URL to serve with; it may hold a password.
+    pub url: String,
+    /// The owner's URL, when migrations run as another role than `url`'s.
+    pub migrate_url: Option<String>,
+    pub max_connections: u32,
+    pub statement_timeout: Duration,
+    pub owner_role: String,
+    pub app_role: String,
+}
+
+impl std::fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("url", &"<redacted>")
+            .field(
+                "migrate_url",
+                &self.migrate_url.as_ref().map(|_| "<redacted>"),
+            )
+            .field("max_connections", &self.max_connections)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("owner_role", &self.owner_role)
+            .field("app_role", &self.app_role)
+            .finish()
+    }
+}
+
+impl PgOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            migrate_url: None,
+            max_connections: 16,
+            statement_timeout: Duration::from_secs(10),
+            owner_role: "kinfold_owner".into(),
+            app_role: "kinfold_app".into(),
+        }
+    }
+}
+
+pub(super) const SCHEMA: &str = "kinfold";
+
+/// Parses a URL and applies our session options. A database that is not on this machine must
+/// be reached over TLS with the server's certificate and name verified.
+pub(super) fn connect_options(url: &str, o: &PgOptions) -> Result<PgConnectOptions> {
+    let opts = PgConnectOptions::from_str(url)?;
+    let host = opts.get_host();
+    let local = opts.get_socket().is_some()
+        || host.starts_with('/')
+        || host == "localhost"
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !local && !matches!(opts.get_ssl_mode(), PgSslMode::VerifyFull) {
+        return Err(StoreError::Config(
+            "a database that is not on this machine needs sslmode=verify-full in its URL",
+        ));
+    }
+    let timeout_ms = o.statement_timeout.as_millis().to_string();
+    Ok(opts
+        .options([
+            ("search_path", SCHEMA),
+            ("statement_timeout", timeout_ms.as_str()),
+        ])
+        .application_name("kinfold"))
+}
+
+fn valid_role(name: &str) -> Result<()> {
+    let ok = (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Config(
+            "role names are 1-63 lowercase letters, digits and underscores",
+        ))
+    }
+}
+
+async fn privileges(conn: &mut PgConnection) -> Result<(bool, bool, bool)> {
+    Ok(sqlx::query_as(
+        "SELECT rolsuper, rolcreaterole, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Sets transaction-local `kinfold.*` values and runs a fixed statement that reads them.
+async fn with_settings(
+    conn: &mut PgConnection,
+    settings: &[(&str, &str)],
+    sql: &str,
+) -> Result<()> {
+    let mut tx = conn.begin().await?;
+    for (k, v) in settings {
+        sqlx::query("SELECT set_config($1, $2, true)")
+            .bind(*k)
+            .bind(*v)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::raw_sql(sql).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+const CREATE_ROLES: &str = r#"
+DO $$
+DECLARE
+    owner TEXT := current_setting('kinfold.owner');
+    app TEXT := current_setting('kinfold.app');
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = owner) THEN
+        EXECUTE format('CREATE ROLE %I NOLOGIN NOSUPERUSER NOBYPASSRLS', owner);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = app) THEN
+        EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE', app);
+    END IF;
+    IF NOT pg_has_role(current_user, owner, 'MEMBER') THEN
+        EXECUTE format('GRANT %I TO %I', owner, current_user);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'kinfold') THEN
+        EXECUTE format('CREATE SCHEMA kinfold AUTHORIZATION %I', owner);
+    END IF;
+END
+$$;
+"#;
+
+const GRANTS: &str = r#"
+DO $$
+DECLARE
+    app TEXT := current_setting('kinfold.app');
+BEGIN
+    EXECUTE format('REVOKE ALL ON SCHEMA kinfold FROM PUBLIC');
+    EXECUTE format('GRANT USAGE ON SCHEMA kinfold TO %I', app);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA kinfold TO %I', app);
+    EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON kinfold._sqlx_migrations FROM %I', app);
+    EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA kinfold TO %I', app);
+    EXECUTE format('REVOKE ALL ON kinfold.role_secrets FROM %I', app);
+END
+$$;
+"#;
+
+const SET_PASSWORD: &str = r#"
+DO $$
+BEGIN
+    EXECUTE format('ALTER ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD %L',
+        current_setting('kinfold.app'), current_setting('kinfold.verifier'));
+END
+$$;
+"#;
+
+/// The app role's password: generated once and sealed with the master key, kept in the data
+/// directory and in the owner-only `role_secrets` table, so a second node with the same master
+/// key but its own directory finds the same password instead of changing it.
+async fn app_password(
+    conn: &mut PgConnection,
+    dir: &Path,
+    key: &MasterKey,
+    role: &str,
+) -> Result<String> {
+    let path = dir.join(format!("postgres-{role}.sealed"));
+    let id = format!("postgres-role:{role}");
+    let stored: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT sealed FROM kinfold.role_secrets WHERE role = $1")
+            .bind(role)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let local = match std::fs::read(&path) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(_) => {
+            return Err(StoreError::Config(
+                "cannot read the sealed database password",
+            ))
+        }
+    };
+    let sealed = match stored.or(local.clone()) {
+        Some(s) => s,
+        None => key
+            .wrap(&Key::generate(), "postgres-password", &id)
+            .map_err(|_| StoreError::Config("cannot seal the database password"))?,
+    };
+    let k = key
+        .unwrap_key(&sealed, "postgres-password", &id)
+        .map_err(|_| {
+            StoreError::Config("the sealed database password does not open with this master key")
+        })?;
+    sqlx::query(
+        "INSERT INTO kinfold.role_secrets (role, sealed) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(role)
+    .bind(&sealed)
+    .execute(&mut *conn)
+    .await?;
+    if local.as_ref() != Some(&sealed) {
+        if local.is_some() {
+            std::fs::remove_file(&path)
+                .map_err(|_| StoreError::Config("cannot replace the sealed database password"))?;
+        }
+        write_private(&path, &sealed)
+            .map_err(|_| StoreError::Config("cannot write the sealed database password"))?;
+    }
+    Ok(hex::encode(k.expose()))
+}
+
+/// Prepares the database (when `o`'s URLs allow it) and returns the serving pool and the
+/// migrations applied now.
+pub(super) async fn open(
+    o: &PgOptions,
+    dir: &Path,
+    key: &MasterKey,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(PgPool, Vec<(i64, String)>)> {
+    valid_role(&o.owner_role)?;
+    valid_role(&o.app_role)?;
+    let owner_url = o.migrate_url.as_deref().unwrap_or(&o.url);
+    let owner_opts = connect_options(owner_url, o)?;
+    let mut conn = owner_opts.connect().await?;
+    let (superuser, createrole, _) = privileges(&mut conn).await?;
+    let (serve_opts, applied) = if superuser || createrole {
+        let prepared = prepare(&mut conn, o, dir, key, migrator).await;
+        conn.close().await?;
+        let (applied, password) = prepared?;
+        let serve = owner_opts.clone().username(&o.app_role).password(&password);
+        (serve, applied)
+    } else if o.migrate_url.is_some() {
+        conn.close().await?;
+        return Err(StoreError::Config(
+            "the migration URL's role must be a superuser or have CREATEROLE",
+        ));
+    } else {
+        conn.close().await?;
+        (connect_options(&o.url, o)?, Vec::new())
+    };
+    let pool = PgPoolOptions::new()
+        .max_connections(o.max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(serve_opts)
+        .await?;
+    let mut c = pool.acquire().await?;
+    let (superuser, _, bypassrls) = privileges(&mut c).await?;
+    let owns: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'kinfold' AND tableowner = current_user)",
+    )
+    .fetch_one(&mut *c)
+    .await?;
+    drop(c);
+    if superuser || bypassrls || owns {
+        pool.close().await;
+        return Err(StoreError::Config(
+            "refusing to serve as a role that is a superuser, bypasses row-level security or owns the tables",
+        ));
+    }
+    Ok((pool, applied))
+}
+
+async fn prepare(
+    conn: &mut PgConnection,
+    o: &PgOptions,
+    dir: &Path,
+    key: &MasterKey,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(Vec<(i64, String)>, String)> {
+    sqlx::query("SELECT pg_advisory_lock(hashtextextended('kinfold setup', 0))")
+        .execute(&mut *conn)
+        .await?;
+    let result = prepare_locked(conn, o, dir, key, migrator).await;
+    sqlx::query("SELECT pg_advisory_unlock(hashtextextended('kinfold setup', 0))")
+        .execute(&mut *conn)
+        .await?;
+    result
+}
+
+async fn prepare_locked(
+    conn: &mut PgConnection,
+    o: &PgOptions,
+    dir: &Path,
+    key: &MasterKey,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(Vec<(i64, String)>, String)> {
+    with_settings(
+        conn,
+        &[
+            ("kinfold.owner", &o.owner_role),
+            ("kinfold.app", &o.app_role),
+        ],
+        CREATE_ROLES,
+    )
+    .await?;
+    // Migrate as the owner, so the owner owns every table.
+    sqlx::query("SELECT set_config('role', $1, false)")
+        .bind(&o.owner_role)
+        .execute(&mut *conn)
+        .await?;
+    let before = applied_versions(conn).await?;
+    migrator.run(&mut *conn).await?;
+    let password = app_password(conn, dir, key, &o.app_role).await?;
+    with_settings(conn, &[("kinfold.app", &o.app_role)], GRANTS).await?;
+    sqlx::query("RESET ROLE").execute(&mut *conn).await?;
+    let verifier = kinfold_crypto::scram::verifier(&password);
+    with_settings(
+        conn,
+        &[
+            ("kinfold.app", &o.app_role),
+            ("kinfold.verifier", &verifier),
+        ],
+        SET_PASSWORD,
+    )
+    .await?;
+    Ok((
+        migrator
+            .iter()
+            .filter(|m| !before.contains(&m.version))
+            .map(|m| (m.version, m.description.to_string()))
+            .collect(),
+        password,
+    ))
+}
+
+pub(super) async fn applied_versions(conn: &mut PgConnection) -> Result<Vec<i64>> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'kinfold' AND tablename = '_sqlx_migrations')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    Ok(
+        sqlx::query_scalar("SELECT version FROM kinfold._sqlx_migrations WHERE success")
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}

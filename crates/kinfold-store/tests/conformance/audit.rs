@@ -1,0 +1,167 @@
+//! The audit chain and the API access log.
+
+use std::sync::Arc;
+
+use kinfold_audit::{Draft, Event, SYSTEM_CHAIN};
+use kinfold_store::*;
+
+use crate::tenants_and_sessions::{tenant, user};
+use crate::{both, Under};
+
+fn draft(chain: &str, at_ms: i64, n: u64) -> Draft {
+    let mut d = Draft::new(
+        chain,
+        at_ms,
+        Event::Throttled {
+            email: format!("test{n}@example.org"),
+            retry_after_secs: n,
+        },
+    );
+    d.actor = Some(format!("actor-{}", n % 2));
+    d
+}
+
+async fn chains_link_in_order_and_filter(u: &Under) {
+    let s = &*u.store;
+    let a = tenant(s, "maple").await;
+    let b = tenant(s, "harbor").await;
+    let mut drafts = Vec::new();
+    for n in 0..10 {
+        drafts.push(draft(&a.chain(), 100 + n as i64, n));
+        drafts.push(draft(&b.chain(), 100 + n as i64, n));
+        drafts.push(draft(SYSTEM_CHAIN, 100 + n as i64, n));
+    }
+    let written = s.append_audit(drafts).await.unwrap();
+    assert_eq!(written.len(), 30);
+    for chain in [a.chain(), b.chain(), SYSTEM_CHAIN.to_owned()] {
+        let entries = s.audit_chain(&chain).await.unwrap();
+        // The tenant chains open with tenant_created.
+        let expect = if chain == SYSTEM_CHAIN { 10 } else { 11 };
+        assert_eq!(entries.len(), expect, "{chain}");
+        let report = kinfold_audit::chain::verify(&entries, &[], &[]).unwrap();
+        assert_eq!(report.entries, expect);
+        let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=expect as i64).collect::<Vec<_>>());
+        let (head, hash) = s.audit_head(&chain).await.unwrap().unwrap();
+        assert_eq!(head, expect as i64);
+        assert_eq!(Some(&hash), entries.last().map(|e| &e.hash));
+    }
+    let chains = s.audit_chains().await.unwrap();
+    assert_eq!(chains.len(), 3);
+
+    let page = s
+        .audit_page(
+            &a.chain(),
+            &AuditQuery {
+                actor: Some("actor-1".into()),
+                since_ms: Some(103),
+                limit: 2,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = page.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [11, 9], "newest first, filtered, limited");
+    let next = s
+        .audit_page(
+            &a.chain(),
+            &AuditQuery {
+                actor: Some("actor-1".into()),
+                since_ms: Some(103),
+                before_seq: Some(9),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.iter().map(|e| e.seq).collect::<Vec<_>>(), [7, 5]);
+
+    let cp = kinfold_audit::Checkpoint {
+        chain: a.chain(),
+        seq: 11,
+        hash: "h".into(),
+        at_ms: 1,
+        public_key: "k".into(),
+        signature: "s".into(),
+    };
+    s.insert_checkpoint(cp.clone()).await.unwrap();
+    s.insert_checkpoint(cp).await.unwrap();
+    assert_eq!(
+        s.checkpoints(&a.chain()).await.unwrap().len(),
+        1,
+        "idempotent"
+    );
+    assert_eq!(s.last_checkpoint_seq(&a.chain()).await.unwrap(), 11);
+    assert_eq!(s.last_checkpoint_seq(&b.chain()).await.unwrap(), 0);
+}
+both!(chains_link_in_order_and_filter);
+
+async fn concurrent_appends_stay_linear(u: &Under) {
+    let store = u.store.clone();
+    let a = tenant(&*store, "maple").await;
+    let mut tasks = Vec::new();
+    for t in 0..8u64 {
+        let s: Arc<dyn Store> = store.clone();
+        let chain = a.chain();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..10 {
+                s.append_audit(vec![draft(&chain, 1, t * 100 + n), draft(&chain, 1, n)])
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let entries = store.audit_chain(&a.chain()).await.unwrap();
+    assert_eq!(entries.len(), 161);
+    kinfold_audit::chain::verify(&entries, &[], &[]).unwrap();
+}
+both!(concurrent_appends_stay_linear);
+
+async fn api_access_segments_page_newest_first(u: &Under) {
+    let s = &*u.store;
+    let a = tenant(s, "maple").await;
+    let b = tenant(s, "harbor").await;
+    let pat = user(s, &a, "pat@example.org", Role::Teacher).await;
+    let entry = |tenant: TenantId, at_ms: i64, category: &'static str| ApiAccess {
+        tenant_id: tenant,
+        at_ms,
+        category,
+        method: "GET",
+        route: "/api/v1/children/{id}".into(),
+        status: 200,
+        actor: pat.id,
+        ip: Some("192.0.2.1".into()),
+    };
+    for batch in 0..3 {
+        let mut list = Vec::new();
+        for i in 0..5 {
+            let at = batch * 10 + i;
+            list.push(entry(
+                a.tenant_id(),
+                at,
+                if i % 2 == 0 { "api-data" } else { "api-other" },
+            ));
+            list.push(entry(b.tenant_id(), at, "api-data"));
+        }
+        s.append_api_access(list).await.unwrap();
+    }
+    let (all, cursor) = s.api_access_page(&a, None, None, 100).await.unwrap();
+    assert_eq!(all.len(), 15);
+    assert!(cursor.is_none());
+    assert_eq!(all.first().unwrap().at_ms, 24, "newest first");
+    let (data, _) = s
+        .api_access_page(&a, Some("api-data"), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(data.len(), 9);
+    let (first, cursor) = s.api_access_page(&a, None, None, 3).await.unwrap();
+    assert_eq!(first.len(), 5, "whole segments");
+    let (rest, _) = s.api_access_page(&a, None, cursor, 100).await.unwrap();
+    assert_eq!(rest.len(), 10);
+}
+both!(api_access_segments_page_newest_first);

@@ -1,0 +1,366 @@
+//! Classrooms, children, guardians, pickups, attendance, sealed values and grants.
+
+use kinfold_store::*;
+
+use crate::tenants_and_sessions::{tenant, user};
+use crate::{both, Under};
+
+fn fields(name: &str, room: Option<ClassroomId>) -> ChildFields {
+    ChildFields {
+        given_name: name.into(),
+        family_name: "Rivera".into(),
+        preferred_name: None,
+        date_of_birth: "2022-03-04".into(),
+        classroom_id: room,
+        status: "enrolled".into(),
+        enrolled_on: Some("2025-09-01".into()),
+        left_on: None,
+    }
+}
+
+fn sealed(tag: u8) -> SealedChildFields {
+    SealedChildFields {
+        allergies: Some(vec![tag; 40]),
+        medical_notes: Some(vec![tag + 1; 40]),
+        emergency_contacts: None,
+    }
+}
+
+async fn children_follow_visibility_and_tenants(u: &Under) {
+    let s = &*u.store;
+    let a = tenant(s, "maple").await;
+    let b = tenant(s, "harbor").await;
+    let teacher = user(s, &a, "t@example.org", Role::Teacher).await;
+    let parent = user(s, &a, "p@example.org", Role::Parent).await;
+    let room_a = s.create_classroom(&a, "Acorns", 1, vec![]).await.unwrap();
+    let room_b = s.create_classroom(&a, "Birches", 1, vec![]).await.unwrap();
+    assert!(matches!(
+        s.create_classroom(&a, "Acorns", 1, vec![]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    s.assign_staff(&a, teacher.id, room_a.id, vec![])
+        .await
+        .unwrap();
+    s.assign_staff(&a, teacher.id, room_a.id, vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.assigned_classrooms(&a, teacher.id).await.unwrap(),
+        [room_a.id]
+    );
+    let names: Vec<String> = s
+        .classrooms(&a)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["Acorns", "Birches"]);
+
+    let ana = s
+        .create_child(
+            &a,
+            ChildId::new(),
+            fields("Ana", Some(room_a.id)),
+            sealed(1),
+            5,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let ben = s
+        .create_child(
+            &a,
+            ChildId::new(),
+            fields("Ben", Some(room_b.id)),
+            sealed(3),
+            5,
+            vec![],
+        )
+        .await
+        .unwrap();
+    // A child of another tenant, in the same store.
+    let other = s
+        .create_child(&b, ChildId::new(), fields("Cy", None), sealed(5), 5, vec![])
+        .await
+        .unwrap();
+
+    let g = s
+        .create_guardian(
+            &a,
+            NewGuardian {
+                user_id: Some(parent.id),
+                name: "Pat Rivera".into(),
+                email: Some("p@example.org".into()),
+                phone: None,
+            },
+            6,
+        )
+        .await
+        .unwrap();
+    s.link_guardian(
+        &a,
+        NewLink {
+            child: ana.id,
+            guardian: g.id,
+            relationship: "Parent".into(),
+            custody: Custody::Full,
+            may_pick_up: true,
+            primary_contact: true,
+        },
+        vec![],
+    )
+    .await
+    .unwrap();
+    s.link_guardian(
+        &a,
+        NewLink {
+            child: ben.id,
+            guardian: g.id,
+            relationship: "Parent".into(),
+            custody: Custody::CourtRestricted,
+            may_pick_up: false,
+            primary_contact: false,
+        },
+        vec![],
+    )
+    .await
+    .unwrap();
+
+    let ids = |list: Vec<Child>| list.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let q = |visibility| ChildQuery {
+        visibility,
+        classroom_id: None,
+        status: None,
+        after: None,
+        limit: 50,
+    };
+    let mut all = vec![ana.id, ben.id];
+    all.sort();
+    assert_eq!(ids(s.children(&a, &q(Visibility::All)).await.unwrap()), all);
+    assert_eq!(
+        ids(s
+            .children(&a, &q(Visibility::ClassroomsOf(teacher.id)))
+            .await
+            .unwrap()),
+        [ana.id]
+    );
+    assert_eq!(
+        ids(s
+            .children(&a, &q(Visibility::GuardianUser(parent.id)))
+            .await
+            .unwrap()),
+        [ana.id],
+        "a court-restricted link shows nothing"
+    );
+    assert!(s
+        .children(&a, &q(Visibility::None))
+        .await
+        .unwrap()
+        .is_empty());
+    let mut page = q(Visibility::All);
+    page.limit = 1;
+    let first = ids(s.children(&a, &page).await.unwrap());
+    page.after = first.first().copied();
+    let second = ids(s.children(&a, &page).await.unwrap());
+    assert_eq!([first, second].concat(), all, "keyset pages");
+
+    assert!(
+        s.child(&a, other.id, Visibility::All)
+            .await
+            .unwrap()
+            .is_none(),
+        "other tenant"
+    );
+    assert!(
+        s.child(&b, ana.id, Visibility::All)
+            .await
+            .unwrap()
+            .is_none(),
+        "other tenant"
+    );
+    assert!(s
+        .child(&a, ben.id, Visibility::ClassroomsOf(teacher.id))
+        .await
+        .unwrap()
+        .is_none());
+    let got = s.child(&a, ana.id, Visibility::All).await.unwrap().unwrap();
+    assert_eq!(got.sealed, sealed(1));
+
+    let p = s
+        .add_pickup(
+            &a,
+            NewPickup {
+                child: ana.id,
+                name: "Gran".into(),
+                relation: "Grandparent".into(),
+                passphrase_hash: "$argon2id$x".into(),
+            },
+            7,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (c, pickups) = s
+        .child_with_pickups(&a, ana.id, Visibility::All)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.id, ana.id);
+    assert_eq!(pickups.iter().map(|p| p.id).collect::<Vec<_>>(), [p.id]);
+    let (_, none) = s
+        .child_with_pickups(&a, ben.id, Visibility::All)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(none.is_empty());
+    assert_eq!(
+        s.pickup_passphrase_hash(&a, ana.id, p.id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("$argon2id$x")
+    );
+    assert!(s
+        .pickup_passphrase_hash(&b, ana.id, p.id)
+        .await
+        .unwrap()
+        .is_none());
+    let links = s.child_guardians(&a, ana.id).await.unwrap();
+    assert_eq!(links.len(), 1);
+    assert!(links[0].primary_contact && links[0].may_pick_up);
+    let gs = s.guardians(&a).await.unwrap();
+    assert_eq!(gs.len(), 1);
+    assert_eq!(gs[0].1, 2, "linked to two children");
+
+    let mut changed = fields("Ana", Some(room_b.id));
+    changed.preferred_name = Some("Annie".into());
+    let updated = s
+        .update_child(&a, ana.id, changed, SealedChildFields::default(), 9, vec![])
+        .await
+        .unwrap();
+    assert_eq!(updated.preferred_name.as_deref(), Some("Annie"));
+    assert_eq!(
+        updated.sealed,
+        sealed(1),
+        "sealed fields kept when not given"
+    );
+    assert!(s
+        .update_child(
+            &b,
+            ana.id,
+            fields("X", None),
+            SealedChildFields::default(),
+            9,
+            vec![]
+        )
+        .await
+        .is_err());
+}
+both!(children_follow_visibility_and_tenants);
+
+async fn attendance_sealed_values_and_grants(u: &Under) {
+    let s = &*u.store;
+    let a = tenant(s, "maple").await;
+    let desk = user(s, &a, "d@example.org", Role::FrontDesk).await;
+    let ana = s
+        .create_child(
+            &a,
+            ChildId::new(),
+            fields("Ana", None),
+            sealed(1),
+            5,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let g = s
+        .create_guardian(
+            &a,
+            NewGuardian {
+                user_id: None,
+                name: "Pat".into(),
+                email: None,
+                phone: None,
+            },
+            6,
+        )
+        .await
+        .unwrap();
+    for (kind, at) in [
+        (AttendanceKind::CheckIn, 100),
+        (AttendanceKind::CheckOut, 200),
+    ] {
+        s.record_attendance(
+            &a,
+            AttendanceEvent {
+                id: uuid::Uuid::now_v7(),
+                child_id: ana.id,
+                kind,
+                day: "2026-11-22".into(),
+                at_ms: at,
+                recorded_by: desk.id,
+                person: Person::Guardian(g.id),
+            },
+            vec![],
+        )
+        .await
+        .unwrap();
+    }
+    let day = s
+        .attendance_day(&a, "2026-11-22", Visibility::All)
+        .await
+        .unwrap();
+    assert_eq!(
+        day.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [AttendanceKind::CheckIn, AttendanceKind::CheckOut]
+    );
+    assert!(s
+        .attendance_day(&a, "2026-11-21", Visibility::All)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let page = s
+        .sealed_values(&a, SealedColumn::ChildAllergies, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(page, [(ana.id.to_string(), vec![1u8; 40])]);
+    assert!(
+        !s.replace_sealed(
+            &a,
+            SealedColumn::ChildAllergies,
+            &ana.id.to_string(),
+            &[9; 40],
+            vec![7; 40]
+        )
+        .await
+        .unwrap(),
+        "compare-and-swap refuses a stale value"
+    );
+    assert!(s
+        .replace_sealed(
+            &a,
+            SealedColumn::ChildAllergies,
+            &ana.id.to_string(),
+            &[1; 40],
+            vec![7; 40]
+        )
+        .await
+        .unwrap());
+    let got = s.child(&a, ana.id, Visibility::All).await.unwrap().unwrap();
+    assert_eq!(got.sealed.allergies, Some(vec![7; 40]));
+
+    let grant = AccessGrant {
+        id: uuid::Uuid::now_v7(),
+        operator: "ops@kinfold".into(),
+        reason: "ticket 12".into(),
+        created_ms: 1,
+        expires_ms: 3_600_001,
+    };
+    s.create_grant(&a, grant.clone(), vec![]).await.unwrap();
+    let grants = s.grants(&a).await.unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].reason, "ticket 12");
+}
+both!(attendance_sealed_values_and_grants);

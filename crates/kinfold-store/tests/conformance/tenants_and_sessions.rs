@@ -1,0 +1,293 @@
+//! Tenants, users, MFA, enrollment links, challenges and sessions.
+
+use kinfold_audit::{Draft, Event};
+use kinfold_crypto::token::TokenHash;
+use kinfold_store::*;
+
+use crate::{both, Under};
+
+pub async fn tenant(s: &dyn Store, slug: &str) -> TenantScope {
+    let (_, scope) = s
+        .create_tenant(
+            NewTenant {
+                slug: slug.into(),
+                name: format!("{slug} center"),
+                created_ms: 1_000,
+            },
+            vec![Draft::new(
+                "",
+                1_000,
+                Event::TenantCreated { slug: slug.into() },
+            )],
+        )
+        .await
+        .unwrap();
+    scope
+}
+
+pub async fn user(s: &dyn Store, scope: &TenantScope, email: &str, role: Role) -> User {
+    s.create_user(
+        scope,
+        NewUser {
+            email: email.into(),
+            name: "Test User".into(),
+            role,
+            password_hash: Some("$argon2id$stub".into()),
+            created_ms: 2_000,
+        },
+        vec![],
+    )
+    .await
+    .unwrap()
+}
+
+fn new_session(user: UserId, token: u8, at_ms: i64) -> NewSession {
+    NewSession {
+        id: SessionId::new(),
+        token: TokenHash([token; 32]),
+        user_id: user,
+        created_ms: at_ms,
+        expires_ms: at_ms + 3_600_000,
+        client: ClientInfo {
+            ip: Some("192.0.2.7".into()),
+            user_agent: Some("test".into()),
+            device: Some("d1".into()),
+        },
+    }
+}
+
+async fn tenants_are_found_by_slug_and_slugs_are_unique(u: &Under) {
+    let s = &*u.store;
+    let a = tenant(s, "maple").await;
+    let _b = tenant(s, "harbor").await;
+    let (t, scope) = s.tenant_by_slug("maple").await.unwrap().unwrap();
+    assert_eq!(scope, a);
+    assert_eq!(t.name, "maple center");
+    assert!(s.tenant_by_slug("nowhere").await.unwrap().is_none());
+    let dup = s
+        .create_tenant(
+            NewTenant {
+                slug: "maple".into(),
+                name: "again".into(),
+                created_ms: 1,
+            },
+            vec![],
+        )
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    let slugs: Vec<String> = s
+        .tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(t, _)| t.slug)
+        .collect();
+    assert_eq!(slugs, ["harbor", "maple"]);
+    let d = s.tenant_details(&a).await.unwrap();
+    assert_eq!((d.time_zone.as_str(), d.legal_name), ("UTC", None));
+    let changed = TenantDetails {
+        legal_name: Some("Maple LLC".into()),
+        postal_address: Some("1 Main St".into()),
+        time_zone: "Europe/Berlin".into(),
+        region: "eu".into(),
+    };
+    s.set_tenant_details(&a, &changed, vec![]).await.unwrap();
+    assert_eq!(s.tenant_details(&a).await.unwrap(), changed);
+    // The tenant's creation went into its own chain.
+    let kinds: Vec<String> = s
+        .audit_chain(&a.chain())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["tenant_created"]);
+}
+both!(tenants_are_found_by_slug_and_slugs_are_unique);
+
+async fn users_belong_to_one_tenant(u: &Under) {
+    let s = &*u.store;
+    let a = tenant(s, "maple").await;
+    let b = tenant(s, "harbor").await;
+    let ua = user(s, &a, "pat@example.org", Role::Teacher).await;
+    // The same email in another tenant is another user.
+    let ub = user(s, &b, "pat@example.org", Role::Parent).await;
+    assert_ne!(ua.id, ub.id);
+    let dup = s
+        .create_user(
+            &a,
+            NewUser {
+                email: "pat@example.org".into(),
+                name: "Again".into(),
+                role: Role::Parent,
+                password_hash: None,
+                created_ms: 1,
+            },
+            vec![],
+        )
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))));
+    assert_eq!(
+        s.user_by_email(&a, "pat@example.org")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        ua.id
+    );
+    assert!(
+        s.user(&b, ua.id).await.unwrap().is_none(),
+        "not across tenants"
+    );
+    assert_eq!(s.users(&a).await.unwrap().len(), 1);
+
+    // TOTP steps only move forward; recovery codes are single use.
+    assert!(s.advance_totp_step(&a, ua.id, 10).await.unwrap());
+    assert!(!s.advance_totp_step(&a, ua.id, 10).await.unwrap());
+    assert!(!s.advance_totp_step(&a, ua.id, 9).await.unwrap());
+    assert!(s.advance_totp_step(&a, ua.id, 11).await.unwrap());
+    let codes = vec![TokenHash([1; 32]), TokenHash([2; 32])];
+    s.set_totp(&a, ua.id, vec![9; 40], 11, codes, vec![])
+        .await
+        .unwrap();
+    assert!(s.user(&a, ua.id).await.unwrap().unwrap().has_mfa());
+    assert_eq!(s.unused_recovery_codes(&a, ua.id).await.unwrap(), 2);
+    assert!(s
+        .use_recovery_code(&a, ua.id, TokenHash([1; 32]), 5)
+        .await
+        .unwrap());
+    assert!(!s
+        .use_recovery_code(&a, ua.id, TokenHash([1; 32]), 6)
+        .await
+        .unwrap());
+    assert!(!s
+        .use_recovery_code(&b, ua.id, TokenHash([2; 32]), 6)
+        .await
+        .unwrap());
+    assert_eq!(s.unused_recovery_codes(&a, ua.id).await.unwrap(), 1);
+}
+both!(users_belong_to_one_tenant);
+
+async fn sessions_are_found_by_token_capped_and_ended(u: &Under) {
+    let s = &*u.store;
+    let a = tenant(s, "maple").await;
+    let pat = user(s, &a, "pat@example.org", Role::Teacher).await;
+    let mut firsts = Vec::new();
+    for i in 0..3u8 {
+        let (sess, evicted) = s
+            .create_session(
+                &a,
+                new_session(pat.id, i + 1, 10_000 + i64::from(i)),
+                3,
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(evicted.is_empty());
+        firsts.push(sess.id);
+    }
+    let (_, evicted) = s
+        .create_session(&a, new_session(pat.id, 9, 20_000), 3, vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        evicted.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [firsts[0]]
+    );
+    assert_eq!(s.live_sessions(&a, pat.id).await.unwrap().len(), 3);
+
+    let ctx = s
+        .session_by_token(TokenHash([9; 32]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ctx.scope, a);
+    assert_eq!(ctx.user.id, pat.id);
+    assert_eq!(ctx.tenant.slug, "maple");
+    assert_eq!(ctx.session.ip.as_deref(), Some("192.0.2.7"));
+    assert!(s
+        .session_by_token(TokenHash([77; 32]))
+        .await
+        .unwrap()
+        .is_none());
+
+    s.touch_session(&a, ctx.session.id, 30_000).await.unwrap();
+    let ended = s
+        .end_session(
+            &a,
+            ctx.session.id,
+            Some(pat.id),
+            EndReason::SignedOut,
+            31_000,
+            vec![],
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended.last_seen_ms, 30_000);
+    assert_eq!(ended.end_reason.as_deref(), Some("signed_out"));
+    assert!(
+        s.end_session(&a, ctx.session.id, None, EndReason::Revoked, 32_000, vec![])
+            .await
+            .unwrap()
+            .is_none(),
+        "ending twice is a no-op"
+    );
+    let rest = s
+        .end_user_sessions(&a, pat.id, EndReason::Revoked, 33_000, vec![])
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 2);
+    assert!(s.live_sessions(&a, pat.id).await.unwrap().is_empty());
+}
+both!(sessions_are_found_by_token_capped_and_ended);
+
+async fn enrollment_links_and_challenges_are_single_use(u: &Under) {
+    let s = &*u.store;
+    let a = tenant(s, "maple").await;
+    let pat = user(s, &a, "pat@example.org", Role::Teacher).await;
+    let t1 = TokenHash([5; 32]);
+    s.create_enrollment(&a, pat.id, t1, 100_000, 1_000, vec![])
+        .await
+        .unwrap();
+    let e = s.enrollment(t1).await.unwrap().unwrap();
+    assert_eq!((e.scope, e.user_id), (a.clone(), pat.id));
+    s.set_enrollment_secret(t1, vec![3; 40]).await.unwrap();
+    assert_eq!(
+        s.enrollment(t1).await.unwrap().unwrap().pending_totp,
+        Some(vec![3; 40])
+    );
+    assert!(!s.consume_enrollment(t1, 200_000).await.unwrap(), "expired");
+    assert!(s.consume_enrollment(t1, 2_000).await.unwrap());
+    assert!(
+        !s.consume_enrollment(t1, 2_001).await.unwrap(),
+        "single use"
+    );
+    // A new link replaces an unused earlier one.
+    let t2 = TokenHash([6; 32]);
+    let t3 = TokenHash([7; 32]);
+    s.create_enrollment(&a, pat.id, t2, 100_000, 3_000, vec![])
+        .await
+        .unwrap();
+    s.create_enrollment(&a, pat.id, t3, 100_000, 4_000, vec![])
+        .await
+        .unwrap();
+    assert!(!s.consume_enrollment(t2, 5_000).await.unwrap());
+    assert!(s.consume_enrollment(t3, 5_000).await.unwrap());
+
+    let c = TokenHash([8; 32]);
+    s.create_challenge(&a, pat.id, c, 50_000, &ClientInfo::default())
+        .await
+        .unwrap();
+    assert_eq!(s.attempt_challenge(c).await.unwrap().unwrap().attempts, 1);
+    let again = s.attempt_challenge(c).await.unwrap().unwrap();
+    assert_eq!((again.attempts, again.scope), (2, a.clone()));
+    assert!(s.consume_challenge(c, 6_000).await.unwrap());
+    assert!(!s.consume_challenge(c, 6_001).await.unwrap());
+    assert!(s
+        .attempt_challenge(TokenHash([99; 32]))
+        .await
+        .unwrap()
+        .is_none());
+}
+both!(enrollment_links_and_challenges_are_single_use);

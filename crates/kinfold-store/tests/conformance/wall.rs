@@ -1,0 +1,261 @@
+//! PostgreSQL only: row-level security holds when the SQL forgets the tenant (A5), the server's
+//! role is unprivileged, scope never outlives its transaction, and two nodes share one chain.
+
+use std::sync::Arc;
+
+use kinfold_audit::{Draft, Event};
+use kinfold_store::postgres::{PgOptions, PgStore};
+use kinfold_store::*;
+use sqlx::{Connection, PgPool};
+
+use crate::records_seed::seed;
+use crate::{pg_options, postgres};
+
+async fn count(conn: &mut sqlx::PgConnection, table: &str) -> i64 {
+    // Test-only: table names come from the fixed list below.
+    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+const TENANT_TABLES: [&str; 16] = [
+    "tenants",
+    "data_keys",
+    "users",
+    "sessions",
+    "enrollments",
+    "mfa_challenges",
+    "recovery_codes",
+    "classrooms",
+    "staff_assignments",
+    "children",
+    "guardians",
+    "child_guardians",
+    "authorized_pickups",
+    "attendance",
+    "access_grants",
+    "audit_log",
+];
+
+fn pg(u: &crate::Under) -> &PgStore {
+    u.pg_store.as_deref().unwrap()
+}
+
+#[tokio::test]
+async fn queries_without_a_tenant_clause_see_one_tenant_at_most() {
+    let u = postgres().await;
+    let (a, b) = seed(&*u.store).await;
+    let pool: &PgPool = pg(&u).pool();
+    let mut conn = pool.acquire().await.unwrap();
+
+    for table in TENANT_TABLES {
+        assert_eq!(count(&mut conn, table).await, 0, "{table} without a scope");
+    }
+    for (scope, other) in [(&a, &b), (&b, &a)] {
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+            .bind(scope.tenant_id().to_string())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let children: Vec<String> = sqlx::query_scalar("SELECT tenant_id FROM children")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        assert!(!children.is_empty());
+        assert!(children.iter().all(|t| *t == scope.tenant_id().to_string()));
+        let leaked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM children WHERE tenant_id = $1")
+            .bind(other.tenant_id().to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(leaked, 0, "another tenant's rows, asked for by ID");
+        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(users, 1);
+        // Writing into the other tenant is refused by the policy's check.
+        let write = sqlx::query(
+            "INSERT INTO classrooms (tenant_id, id, name, created_ms) VALUES ($1, $2, 'Sneaky', 1)",
+        )
+        .bind(other.tenant_id().to_string())
+        .bind(ClassroomId::new().to_string())
+        .execute(&mut *tx)
+        .await;
+        assert!(write.is_err(), "row-level security refuses the write");
+        tx.rollback().await.unwrap();
+    }
+
+    // set_config(..., true) ends with the transaction: the same pooled connection, reused,
+    // carries no scope into the next one.
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(a.tenant_id().to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert!(count(&mut tx, "children").await > 0);
+    tx.commit().await.unwrap();
+    for table in TENANT_TABLES {
+        assert_eq!(
+            count(&mut conn, table).await,
+            0,
+            "{table} after the scoped commit"
+        );
+    }
+    drop(conn);
+    for _ in 0..20 {
+        let mut c = pool.acquire().await.unwrap();
+        let scope: Option<String> =
+            sqlx::query_scalar("SELECT NULLIF(current_setting('app.tenant_id', true), '')")
+                .fetch_one(&mut *c)
+                .await
+                .unwrap();
+        assert_eq!(scope, None, "a pooled connection holds no scope");
+    }
+}
+
+#[tokio::test]
+async fn the_server_role_is_unprivileged_and_owns_nothing() {
+    let u = postgres().await;
+    let (db, _) = u.pg.as_ref().unwrap();
+    let pool = pg(&u).pool();
+    let (who, superuser, bypass): (String, bool, bool) = sqlx::query_as(
+        "SELECT current_user::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(who, db.app_role);
+    assert!(!superuser && !bypass);
+    let owners: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT tableowner::text FROM pg_tables WHERE schemaname = 'kinfold'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(owners, std::slice::from_ref(&db.owner_role));
+    let forced: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'kinfold' AND c.relkind = 'r' AND c.relrowsecurity AND c.relforcerowsecurity",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        forced, 18,
+        "every tenant table has forced row-level security"
+    );
+    let secrets = sqlx::query("SELECT * FROM role_secrets")
+        .fetch_all(pool)
+        .await;
+    assert!(
+        secrets.is_err(),
+        "the sealed role password is the owner's alone"
+    );
+    // No connection of the server's is a superuser.
+    let supers: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_stat_activity a JOIN pg_roles r ON r.rolname = a.usename \
+         WHERE a.application_name = 'kinfold' AND a.datname = current_database() AND r.rolsuper",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(supers, 0);
+}
+
+#[tokio::test]
+async fn serving_with_the_app_url_and_refusals() {
+    let u = postgres().await;
+    let (db, opts) = u.pg.as_ref().unwrap();
+    // The app role's password is sealed in the data directory; with it, the app role's own
+    // URL serves without migrating, and cannot be used to migrate.
+    let sealed = std::fs::read(
+        u.dir
+            .path()
+            .join(format!("postgres-{}.sealed", db.app_role)),
+    )
+    .unwrap();
+    let password = hex::encode(
+        u.key
+            .unwrap_key(
+                &sealed,
+                "postgres-password",
+                &format!("postgres-role:{}", db.app_role),
+            )
+            .unwrap()
+            .expose(),
+    );
+    let app_url = format!(
+        "postgres://{}:{password}@127.0.0.1:{}/{}",
+        db.app_role,
+        kinfold_testpg::cluster().unwrap().port(),
+        db.name
+    );
+    let direct = PgStore::open(&PgOptions::new(app_url.clone()), u.dir.path(), &u.key)
+        .await
+        .unwrap();
+    assert!(direct.ready().await.unwrap());
+    let mut as_owner = PgOptions::new(app_url.clone());
+    as_owner.migrate_url = Some(app_url);
+    assert!(matches!(
+        PgStore::open(&as_owner, u.dir.path(), &u.key).await,
+        Err(StoreError::Config(_))
+    ));
+    // A remote database without verify-full is refused before any connection is made.
+    let mut remote = PgOptions::new("postgres://kinfold:pw@db.example.com:5432/kinfold");
+    remote.app_role = opts.app_role.clone();
+    let refused = PgStore::open(&remote, u.dir.path(), &u.key).await;
+    assert!(matches!(refused, Err(StoreError::Config(_))), "{refused:?}");
+    let mut bad_role = pg_options(db);
+    bad_role.app_role = "Robert'); DROP TABLE children;--".into();
+    assert!(matches!(
+        PgStore::open(&bad_role, u.dir.path(), &u.key).await,
+        Err(StoreError::Config(_))
+    ));
+    // A second node, with its own data directory and the same master key, finds the same
+    // role password in the database and does not change it.
+    let other_dir = tempfile::tempdir().unwrap();
+    let node_b = PgStore::open(opts, other_dir.path(), &u.key).await.unwrap();
+    assert!(node_b.ready().await.unwrap());
+    assert!(u.store.ready().await.unwrap(), "node A still connects");
+    let mut c = pg(&u).pool().acquire().await.unwrap();
+    c.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_nodes_append_to_one_linear_chain() {
+    let u = postgres().await;
+    let (_, opts) = u.pg.as_ref().unwrap();
+    let node_b: Arc<dyn Store> = Arc::new(PgStore::open(opts, u.dir.path(), &u.key).await.unwrap());
+    let (a, _) = seed(&*u.store).await;
+    let mut tasks = Vec::new();
+    for (i, node) in [u.store.clone(), node_b.clone()].into_iter().enumerate() {
+        for t in 0..4u64 {
+            let node = node.clone();
+            let chain = a.chain();
+            tasks.push(tokio::spawn(async move {
+                for n in 0..25u64 {
+                    let d = Draft::new(
+                        chain.clone(),
+                        1,
+                        Event::Throttled {
+                            email: format!("n{i}-t{t}-{n}@example.org"),
+                            retry_after_secs: n,
+                        },
+                    );
+                    node.append_audit(vec![d]).await.unwrap();
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let entries = node_b.audit_chain(&a.chain()).await.unwrap();
+    let before = entries.len();
+    assert!(before >= 200);
+    kinfold_audit::chain::verify(&entries, &[], &[]).unwrap();
+}
