@@ -58,8 +58,11 @@ if ! cargo deny --version >/dev/null 2>&1; then
 fi
 cargo deny --log-level error check licenses bans sources
 
-step "cargo test (unit, integration, end-to-end)"
+step "cargo test (unit, integration, end-to-end; store conformance on SQLite and PostgreSQL)"
 cargo test --workspace --locked
+
+step "HTTP integration tests again, on PostgreSQL"
+KINFOLD_TEST_STORE=postgres cargo test -p kinfold-server --test it --locked
 
 step "OpenAPI document validates (openapi-spec-validator)"
 if ! python3 -c "import openapi_spec_validator" >/dev/null 2>&1; then

@@ -141,7 +141,12 @@ impl Core {
         client: &ClientInfo,
     ) -> Result<SignIn, CoreError> {
         let email = email.trim().to_lowercase();
-        let tenant = self.store().tenant_by_slug(tenant_slug).await?;
+        // Input that cannot name a tenant or an account is not looked up (PostgreSQL refuses
+        // a NUL in text outright); it fails like any unknown account.
+        let tenant = match crate::validate::slug("tenant", tenant_slug) {
+            Ok(_) => self.store().tenant_by_slug(tenant_slug).await?,
+            Err(_) => None,
+        };
         let chain = tenant
             .as_ref()
             .map(|(_, s)| s.chain())
@@ -150,7 +155,7 @@ impl Core {
         self.check_throttle(&chain, &key, &email, client).await?;
 
         let user = match &tenant {
-            Some((_, scope)) if email.len() <= 254 => {
+            Some((_, scope)) if email.len() <= 254 && !email.chars().any(char::is_control) => {
                 self.store().user_by_email(scope, &email).await?
             }
             _ => None,

@@ -12,6 +12,13 @@ pub struct Cli {
     /// Data directory (default ./kinfold-data). Also KINFOLD_DATA.
     #[arg(long, global = true)]
     pub data: Option<PathBuf>,
+    /// Run on PostgreSQL: postgres://USER:PASSWORD@HOST/DB. Also KINFOLD_DATABASE_URL.
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    /// The schema owner's URL, for migrations, when --database-url is the app role's own.
+    /// Also KINFOLD_MIGRATE_DATABASE_URL.
+    #[arg(long, global = true)]
+    pub migrate_database_url: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -21,6 +21,12 @@ pub fn load_config(cli: &Cli, flags: toml::Table) -> anyhow::Result<Config> {
     if let Some(d) = &cli.data {
         flags.insert("data".into(), toml::Value::String(d.display().to_string()));
     }
+    put(&mut flags, "database_url", cli.database_url.clone());
+    put(
+        &mut flags,
+        "migrate_database_url",
+        cli.migrate_database_url.clone(),
+    );
     config::load(cli.config.as_deref(), std::env::vars(), flags)
 }
 

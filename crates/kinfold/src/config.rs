@@ -54,6 +54,20 @@ pub struct Config {
     pub migrate_on_start: bool,
     /// Read connections to SQLite.
     pub db_readers: u32,
+    /// PostgreSQL instead of SQLite: `postgres://USER:PASSWORD@HOST/DB`. A database that is
+    /// not on this machine needs `sslmode=verify-full`. Secret: never printed.
+    pub database_url: Option<Secret>,
+    /// The owner's URL for migrations, when `database_url` is the app role's own. Secret.
+    pub migrate_database_url: Option<Secret>,
+    /// PostgreSQL connections per node.
+    pub db_max_connections: u32,
+    /// PostgreSQL `statement_timeout` for every statement.
+    #[serde(with = "humantime_serde")]
+    pub db_statement_timeout: Duration,
+    /// The role that owns the schema (created, NOLOGIN).
+    pub db_owner_role: String,
+    /// The role the server serves as (created, LOGIN, no privileges beyond its tables).
+    pub db_app_role: String,
     /// Log filter (tracing EnvFilter syntax).
     pub log: String,
 }
@@ -83,6 +97,12 @@ impl Default for Config {
             audit_batch_delay: core.audit.batch_delay,
             migrate_on_start: true,
             db_readers: 4,
+            database_url: None,
+            migrate_database_url: None,
+            db_max_connections: 16,
+            db_statement_timeout: Duration::from_secs(10),
+            db_owner_role: "kinfold_owner".into(),
+            db_app_role: "kinfold_app".into(),
             log: "info".into(),
         }
     }
@@ -136,11 +156,17 @@ const FIELDS: &[(&str, Kind)] = &[
     ("audit_batch_delay", Kind::Str),
     ("migrate_on_start", Kind::Bool),
     ("db_readers", Kind::Int),
+    ("database_url", Kind::Str),
+    ("migrate_database_url", Kind::Str),
+    ("db_max_connections", Kind::Int),
+    ("db_statement_timeout", Kind::Str),
+    ("db_owner_role", Kind::Str),
+    ("db_app_role", Kind::Str),
     ("log", Kind::Str),
 ];
 
 /// Settings whose values are never printed.
-const SECRETS: &[&str] = &["master_key"];
+const SECRETS: &[&str] = &["master_key", "database_url", "migrate_database_url"];
 
 /// Names the config file; not itself a setting.
 pub const CONFIG_VAR: &str = "KINFOLD_CONFIG";
@@ -324,6 +350,21 @@ impl Config {
     /// SHA-256 of the masked settings, recorded in the `started` audit event.
     pub fn digest(&self) -> String {
         kinfold_crypto::token::sha256_hex(self.masked_toml().as_bytes())
+    }
+
+    /// PostgreSQL settings, when `database_url` is set.
+    pub fn postgres(&self) -> Option<kinfold_store::postgres::PgOptions> {
+        let url = self.database_url.as_ref()?;
+        let mut o = kinfold_store::postgres::PgOptions::new(url.expose());
+        o.migrate_url = self
+            .migrate_database_url
+            .as_ref()
+            .map(|u| u.expose().to_owned());
+        o.max_connections = self.db_max_connections;
+        o.statement_timeout = self.db_statement_timeout;
+        o.owner_role.clone_from(&self.db_owner_role);
+        o.app_role.clone_from(&self.db_app_role);
+        Some(o)
     }
 
     pub fn core_settings(&self) -> kinfold_core::Settings {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use kinfold_core::{Core, SystemClock};
 use kinfold_crypto::keyring::MasterKey;
+use kinfold_store::postgres::PgStore;
 use kinfold_store::sqlite::{SqliteStore, DB_FILE};
 use kinfold_store::Store;
 
@@ -78,16 +79,25 @@ pub fn master_key(config: &Config, policy: KeyPolicy) -> anyhow::Result<MasterKe
 pub async fn open(config: Config, policy: KeyPolicy) -> anyhow::Result<Runtime> {
     let key = master_key(&config, policy)?;
     ensure_dir(&config.data)?;
-    let store = SqliteStore::open(&config.data, &key, config.db_readers)
-        .await
-        .with_context(|| {
-            format!(
-                "opening the database in {} (is the master key right?)",
-                config.data.display()
-            )
-        })?;
-    restrict_db_files(&config.data);
-    let store: Arc<dyn Store> = Arc::new(store);
+    let store: Arc<dyn Store> = match config.postgres() {
+        Some(pg) => Arc::new(
+            PgStore::open(&pg, &config.data, &key)
+                .await
+                .context("opening the PostgreSQL database")?,
+        ),
+        None => {
+            let store = SqliteStore::open(&config.data, &key, config.db_readers)
+                .await
+                .with_context(|| {
+                    format!(
+                        "opening the database in {} (is the master key right?)",
+                        config.data.display()
+                    )
+                })?;
+            restrict_db_files(&config.data);
+            Arc::new(store)
+        }
+    };
     let core = Core::new(store, key, Arc::new(SystemClock), config.core_settings());
     Ok(Runtime { config, core })
 }

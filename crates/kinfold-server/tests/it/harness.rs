@@ -20,6 +20,7 @@ use kinfold_crypto::keyring::{Key, MasterKey};
 use kinfold_crypto::password::Password;
 use kinfold_crypto::totp::TotpSecret;
 use kinfold_server::{AppState, WebSettings};
+use kinfold_store::postgres::{PgOptions, PgStore};
 use kinfold_store::sqlite::SqliteStore;
 use kinfold_store::{Role, Store, TenantScope};
 use serde_json::{json, Value};
@@ -30,8 +31,81 @@ pub struct TestApp {
     pub core: Core,
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
     pub key: MasterKey,
+    /// The PostgreSQL database, when the suite runs on PostgreSQL.
+    pub pg: Option<kinfold_testpg::TestDb>,
+}
+
+/// The store these tests run on: SQLite, or PostgreSQL with `KINFOLD_TEST_STORE=postgres`
+/// (`scripts/test.sh` runs the suite both ways).
+pub fn on_postgres() -> bool {
+    std::env::var("KINFOLD_TEST_STORE").is_ok_and(|v| v == "postgres")
+}
+
+/// A raw connection to the test's database, past the store and its wall: an attacker with the
+/// database in hand. SQL uses `$1`-style parameters, which both backends accept.
+pub enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    Pg(sqlx::PgPool),
+}
+
+impl Raw {
+    pub async fn execute(&self, sql: &str, binds: &[&str]) -> u64 {
+        match self {
+            Raw::Sqlite(p) => {
+                let mut q = sqlx::query(sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.execute(p).await.unwrap().rows_affected()
+            }
+            Raw::Pg(p) => {
+                let mut q = sqlx::query(sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.execute(p).await.unwrap().rows_affected()
+            }
+        }
+    }
+
+    pub async fn blobs(&self, sql: &str, binds: &[&str]) -> Vec<Vec<Option<Vec<u8>>>> {
+        use sqlx::Row;
+        match self {
+            Raw::Sqlite(p) => {
+                let mut q = sqlx::query(sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.fetch_all(p)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
+                    .collect()
+            }
+            Raw::Pg(p) => {
+                let mut q = sqlx::query(sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.fetch_all(p)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
+                    .collect()
+            }
+        }
+    }
+
+    pub async fn strings(&self, sql: &str) -> Vec<String> {
+        match self {
+            Raw::Sqlite(p) => sqlx::query_scalar(sql).fetch_all(p).await.unwrap(),
+            Raw::Pg(p) => sqlx::query_scalar(sql).fetch_all(p).await.unwrap(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -85,7 +159,18 @@ impl TestApp {
     pub async fn with(f: impl FnOnce(&mut Settings, &mut WebSettings)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let key = MasterKey::from_key(Key::generate());
-        let store = Arc::new(SqliteStore::open(dir.path(), &key, 4).await.unwrap());
+        let (store, pg): (Arc<dyn Store>, _) = if on_postgres() {
+            let db = kinfold_testpg::fresh_database().await.unwrap();
+            let mut o = PgOptions::new(db.url.clone());
+            o.owner_role = db.owner_role.clone();
+            o.app_role = db.app_role.clone();
+            o.max_connections = 8;
+            let store = PgStore::open(&o, dir.path(), &key).await.unwrap();
+            (Arc::new(store), Some(db))
+        } else {
+            let store = SqliteStore::open(dir.path(), &key, 4).await.unwrap();
+            (Arc::new(store), None)
+        };
         let clock = Arc::new(ManualClock::default());
         let mut settings = Settings::default();
         settings.audit.batch_delay = Duration::from_millis(20);
@@ -94,8 +179,7 @@ impl TestApp {
             ..Default::default()
         };
         f(&mut settings, &mut web);
-        let dyn_store: Arc<dyn Store> = store.clone();
-        let core = Core::new(dyn_store, key.clone(), clock.clone(), settings);
+        let core = Core::new(store.clone(), key.clone(), clock.clone(), settings);
         core.start("test", "digest").await.unwrap();
         // As if every request came over loopback (the trusted proxy in these tests).
         let router =
@@ -113,6 +197,7 @@ impl TestApp {
             dir,
             store,
             key,
+            pg,
         }
     }
 
@@ -392,17 +477,32 @@ impl TestApp {
         }
     }
 
-    /// A raw connection to the test's encrypted database, for tampering.
-    pub async fn raw(&self) -> sqlx::SqlitePool {
+    /// A raw connection to the test's database, for tampering and for looking at what is
+    /// stored. On PostgreSQL it is the superuser's, so row-level security does not apply.
+    pub async fn raw(&self) -> Raw {
         use std::str::FromStr;
+        if let Some(db) = &self.pg {
+            let opts = sqlx::postgres::PgConnectOptions::from_str(&db.url)
+                .unwrap()
+                .options([("search_path", "kinfold")]);
+            return Raw::Pg(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(opts)
+                    .await
+                    .unwrap(),
+            );
+        }
         let opts = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite://")
             .unwrap()
             .filename(self.dir.path().join("kinfold.db"))
             .pragma("key", format!("\"x'{}'\"", self.key.sqlcipher_key_hex()));
-        sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts)
-            .await
-            .unwrap()
+        Raw::Sqlite(
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts)
+                .await
+                .unwrap(),
+        )
     }
 }

@@ -416,13 +416,15 @@ async fn sealed_fields_never_reach_the_file() {
     app.flush_audit().await;
     // The file is encrypted as a whole; look through the SQL layer too, where only the sealed
     // bytes are.
-    let pool = app.raw().await;
-    let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> =
-        sqlx::query_as("SELECT allergies, medical_notes, emergency_contacts FROM children")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    for (a, m, e) in rows {
+    let raw = app.raw().await;
+    let rows = raw
+        .blobs(
+            "SELECT allergies, medical_notes, emergency_contacts FROM children",
+            &[],
+        )
+        .await;
+    for row in rows {
+        let [a, m, e] = [0, 1, 2].map(|i| row[i].clone().unwrap_or_default());
         for (blob, needle) in [
             (&a, "Kumquat"),
             (&m, "ZEBRA"),
@@ -435,10 +437,7 @@ async fn sealed_fields_never_reach_the_file() {
             );
         }
     }
-    let dump: Vec<String> = sqlx::query_scalar("SELECT event FROM audit_log")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let dump = raw.strings("SELECT event FROM audit_log").await;
     assert!(
         dump.iter()
             .all(|e| !e.contains("ZEBRA") && !e.contains("Kumquat")),
@@ -472,13 +471,12 @@ async fn a_ciphertext_moved_to_another_row_fails_to_open() {
     let t = app.seed().await;
     let r = app.seed_records(&t).await;
     let admin = app.sign_in(&t.slug, &t.admin).await;
-    let pool = app.raw().await;
-    sqlx::query("UPDATE children SET medical_notes = (SELECT medical_notes FROM children WHERE id = ?1) WHERE id = ?2")
-        .bind(&r.a)
-        .bind(&r.b)
-        .execute(&pool)
-        .await
-        .unwrap();
+    let raw = app.raw().await;
+    raw.execute(
+        "UPDATE children SET medical_notes = (SELECT medical_notes FROM children WHERE id = $1) WHERE id = $2",
+        &[&r.a, &r.b],
+    )
+    .await;
     let resp = app
         .get(&format!("/api/v1/children/{}", r.b), Some(&admin))
         .await;
@@ -493,12 +491,11 @@ async fn a_ciphertext_moved_to_another_row_fails_to_open() {
         .seed_tenant("harbor-lights", "Harbor Lights Montessori")
         .await;
     let theirs = app.seed_records(&other).await;
-    sqlx::query("UPDATE children SET allergies = (SELECT allergies FROM children WHERE id = ?1) WHERE id = ?2")
-        .bind(&r.a)
-        .bind(&theirs.a)
-        .execute(&pool)
-        .await
-        .unwrap();
+    raw.execute(
+        "UPDATE children SET allergies = (SELECT allergies FROM children WHERE id = $1) WHERE id = $2",
+        &[&r.a, &theirs.a],
+    )
+    .await;
     let their_admin = app.sign_in(&other.slug, &other.admin).await;
     let resp = app
         .get(
@@ -684,16 +681,16 @@ async fn key_rotation_keeps_working_while_requests_continue() {
     let report = rotation.await.unwrap().unwrap();
     assert_eq!(report.new_version, 2);
     assert!(report.resealed >= 9, "{report:?}");
-    let pool = app.raw().await;
-    let blobs: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = sqlx::query_as(
-        "SELECT allergies, medical_notes, emergency_contacts FROM children WHERE tenant_id = ?",
-    )
-    .bind(t.scope.tenant_id().to_string())
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    for (a, m, e) in blobs {
-        for b in [a, m, e] {
+    let raw = app.raw().await;
+    let tenant = t.scope.tenant_id().to_string();
+    let blobs = raw
+        .blobs(
+            "SELECT allergies, medical_notes, emergency_contacts FROM children WHERE tenant_id = $1",
+            &[&tenant],
+        )
+        .await;
+    for row in blobs {
+        for b in row.into_iter().map(Option::unwrap_or_default) {
             assert_eq!(
                 kinfold_crypto::seal::key_version(&b).unwrap(),
                 2,

@@ -44,8 +44,45 @@ pub struct Running {
 impl Running {
     /// Starts `kinfold demo` and waits for its banner.
     pub fn demo(dir: &Path, extra: &[&str]) -> Running {
+        Self::demo_env(dir, extra, &[])
+    }
+
+    /// Starts `kinfold serve` on a free port and waits until it accepts connections.
+    pub fn serve(dir: &Path, env: &[(&str, &str)]) -> Running {
         let port = free_port();
         let mut cmd = bin();
+        cmd.args([
+            "serve",
+            "--data",
+            dir.to_str().unwrap(),
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("serve exited with {status}");
+            }
+            assert!(std::time::Instant::now() < deadline, "serve did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Running {
+            child,
+            lines: Vec::new(),
+            port,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Starts `kinfold demo` with extra environment variables.
+    pub fn demo_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Running {
+        let port = free_port();
+        let mut cmd = bin();
+        cmd.envs(env.iter().copied());
         cmd.args([
             "demo",
             "--data",

@@ -9,6 +9,7 @@
 )]
 
 mod harness;
+mod postgres;
 
 mod access;
 mod audit_verify;
