@@ -19,6 +19,7 @@ use kinfold_crypto::password::Password;
 use kinfold_store::{ClientInfo, Custody, NewGuardian, Role, Store};
 
 use crate::cli::{say, BenchArgs};
+use crate::config::Config;
 
 struct Target {
     child: Child,
@@ -47,12 +48,16 @@ fn need(tool: &str, package: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start(mode: &str) -> anyhow::Result<Target> {
+fn start(mode: &str, env: &[(&str, String)]) -> anyhow::Result<Target> {
     let exe = std::env::current_exe()?;
     let mut child = Command::new("taskset")
         .args(["-c", "0"])
         .arg(exe)
         .args(["bench-server", "--mode", mode])
+        // SQLite unless told otherwise, whatever this process's environment says.
+        .env_remove("KINFOLD_DATABASE_URL")
+        .env_remove("KINFOLD_MIGRATE_DATABASE_URL")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -139,13 +144,31 @@ fn wrk(t: &Target, path: &str, args: &BenchArgs) -> anyhow::Result<Figures> {
     Ok(f)
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+/// With `pg`, also measures the children read on PostgreSQL (an empty database; its server
+/// should run on CPU 0 too, beside Kinfold's, for a like-for-like figure).
+pub async fn run(args: BenchArgs, pg: Option<&Config>) -> anyhow::Result<()> {
     need("wrk", "wrk")?;
     need("taskset", "util-linux")?;
-    let hello = start("hello")?;
+    let hello = start("hello", &[])?;
     let h = wrk(&hello, "/", &args)?;
     drop(hello);
-    let kin = start("kinfold")?;
+    let on_pg = match pg.and_then(|c| c.database_url.as_ref().map(|u| (c, u))) {
+        Some((c, url)) => {
+            let env = [
+                ("KINFOLD_DATABASE_URL", url.expose().to_owned()),
+                ("KINFOLD_DB_OWNER_ROLE", c.db_owner_role.clone()),
+                ("KINFOLD_DB_APP_ROLE", c.db_app_role.clone()),
+            ];
+            let kin = start("kinfold", &env)?;
+            let path = format!(
+                "/api/v1/children/{}",
+                kin.record.clone().unwrap_or_default()
+            );
+            Some(wrk(&kin, &path, &args)?)
+        }
+        None => None,
+    };
+    let kin = start("kinfold", &[])?;
     let k = wrk(&kin, "/api/v1/me", &args)?;
     let child_path = format!(
         "/api/v1/children/{}",
@@ -174,11 +197,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "  ratio children / hello-world : {:.3}",
         c.rps / h.rps
     ));
+    if let Some(p) = on_pg {
+        say(format!(
+            "  on PostgreSQL, GET /api/v1/children/{{id}}: {:.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {} of {}",
+            p.rps, p.p50_ms, p.p99_ms, p.non_2xx, p.requests
+        ));
+        say(format!(
+            "  ratio children on PostgreSQL / hello-world : {:.3}",
+            p.rps / h.rps
+        ));
+    }
     Ok(())
 }
 
 /// One pinned server for the bench. Prints `READY <url> <cookie or ->` and serves until killed.
-pub async fn server(mode: &str) -> anyhow::Result<()> {
+pub async fn server(mode: &str, config: &Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     match mode {
@@ -191,8 +224,14 @@ pub async fn server(mode: &str) -> anyhow::Result<()> {
         "kinfold" => {
             let dir = tempfile::tempdir()?;
             let key = MasterKey::from_key(Key::generate());
-            let store = kinfold_store::sqlite::SqliteStore::open(dir.path(), &key, 4).await?;
-            let store: Arc<dyn Store> = Arc::new(store);
+            let store: Arc<dyn Store> = match config.postgres() {
+                Some(pg) => {
+                    Arc::new(kinfold_store::postgres::PgStore::open(&pg, dir.path(), &key).await?)
+                }
+                None => {
+                    Arc::new(kinfold_store::sqlite::SqliteStore::open(dir.path(), &key, 4).await?)
+                }
+            };
             let core = Core::new(store, key, Arc::new(SystemClock), Default::default());
             core.start("bench", "-").await?;
             let (_, scope) = core.create_tenant("bench", "Bench Center").await?;

@@ -247,10 +247,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::cli::say(config.masked_toml().trim_end());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench(a) => crate::bench::run(a).await.map(|_| ExitCode::SUCCESS),
-        Command::BenchServer { mode } => {
-            crate::bench::server(&mode).await.map(|_| ExitCode::SUCCESS)
-        }
+        Command::Bench(a) => crate::bench::run(a, Some(&config))
+            .await
+            .map(|_| ExitCode::SUCCESS),
+        Command::BenchServer { mode } => crate::bench::server(&mode, &config)
+            .await
+            .map(|_| ExitCode::SUCCESS),
     }
 }
 

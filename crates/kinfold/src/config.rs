@@ -413,6 +413,8 @@ mod tests {
             public_url: Some("u".into()),
             master_key_file: Some("m".into()),
             master_key: Some(Secret("x".into())),
+            database_url: Some(Secret("postgres://".into())),
+            migrate_database_url: Some(Secret("postgres://".into())),
             ..Default::default()
         });
         let keys: Vec<String> = v
