@@ -49,7 +49,8 @@ pub async fn fresh_database() -> Result<TestDb, String> {
     cluster()?.fresh_database().await
 }
 
-fn bindir() -> Result<PathBuf, String> {
+/// Where `initdb`, `pg_ctl` and `pg_dump` are.
+pub fn bindir() -> Result<PathBuf, String> {
     let has_initdb = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
         let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());

@@ -66,6 +66,47 @@ async fn demo_and_a_second_node_on_one_postgres_database() {
     assert_eq!(status, 200, "{me}");
     let (_, list) = get(&client, format!("{}/api/v1/children", a.base()), &cookie).await;
     let child = list["items"][0]["id"].as_str().unwrap().to_owned();
+    let (_, record) = get(
+        &client,
+        format!("{}/api/v1/children/{child}", b.base()),
+        &cookie,
+    )
+    .await;
+
+    // What is sealed on SQLite stays sealed on PostgreSQL: a dump of the whole database holds
+    // no password, TOTP secret, medical note or allergy.
+    let mut needles: Vec<String> = vec![record["medical_notes"].as_str().unwrap().to_owned()];
+    for a in record["allergies"].as_array().unwrap() {
+        needles.push(a["name"].as_str().unwrap().to_owned());
+    }
+    for t in creds["tenants"].as_array().unwrap() {
+        for u in t["users"].as_array().unwrap() {
+            needles.push(u["password"].as_str().unwrap().to_owned());
+            if let Some(secret) = u["totp_secret"].as_str() {
+                needles.push(secret.to_owned());
+            }
+        }
+    }
+    // Short words ("Milk") could match unrelated text; the rest are distinctive.
+    needles.retain(|n| n.len() >= 6);
+    assert!(needles.len() > 8, "{needles:?}");
+    let dump = std::process::Command::new(kinfold_testpg::bindir().unwrap().join("pg_dump"))
+        .args(["--data-only", "--dbname", &pg.db.url])
+        .output()
+        .unwrap();
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.contains("maple-grove"), "the dump has the plain rows");
+    for n in &needles {
+        assert!(
+            !dump.contains(n.as_str()),
+            "{n:?} in plaintext in the PostgreSQL dump"
+        );
+    }
 
     // Both nodes write data-access events to one chain at once.
     let mut tasks = Vec::new();
