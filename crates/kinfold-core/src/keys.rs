@@ -211,15 +211,25 @@ impl Keyring {
     }
 
     /// Every public key that ever signed checkpoints (old ones still verify old checkpoints).
+    /// Each is derived from its private key, unwrapped with the master key, never taken from
+    /// the stored public half: a key added to the database by someone without the master key
+    /// is not trusted.
     pub async fn public_keys(&self) -> Result<Vec<String>, CoreError> {
-        Ok(self
-            .inner
-            .store
-            .signing_keys()
-            .await?
-            .into_iter()
-            .map(|r| r.public_key)
-            .collect())
+        let mut out = Vec::new();
+        for r in self.inner.store.signing_keys().await? {
+            match self
+                .inner
+                .master
+                .unwrap_key(&r.wrapped, "audit-signing", &r.id)
+            {
+                Ok(key) => out.push(CheckpointSigner::from_key(&key).public_base64()),
+                Err(_) => tracing::warn!(
+                    key_id = %r.id,
+                    "an audit signing key does not open with the master key; it is not trusted"
+                ),
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -115,7 +115,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Core(e) = &self {
             if e.is_internal() {
-                tracing::error!(error = %e, source = ?std::error::Error::source(e), "request failed");
+                // Display, not Debug: a database error's Debug form can carry row values (its
+                // `detail`), which must never reach the log.
+                let source = std::error::Error::source(e)
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                tracing::error!(error = %e, source = %source, "request failed");
             }
         }
         let mut resp = error_response(

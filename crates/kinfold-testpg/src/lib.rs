@@ -24,13 +24,23 @@ pub struct Cluster {
 }
 
 /// A database of its own for one test, with role names of its own.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TestDb {
     /// The superuser's URL for this database.
     pub url: String,
     pub name: String,
     pub owner_role: String,
     pub app_role: String,
+}
+
+impl std::fmt::Debug for TestDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDb")
+            .field("name", &self.name)
+            .field("owner_role", &self.owner_role)
+            .field("app_role", &self.app_role)
+            .finish_non_exhaustive()
+    }
 }
 
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();

@@ -36,7 +36,8 @@ pub async fn verify_audit(
     let store = rt.core.store();
     let entries = store.audit_chain(&chain).await?;
     let mut checkpoints = store.checkpoints(&chain).await?;
-    // Keys are trusted from the database; exported checkpoints must be signed by one of them.
+    // Keys are trusted when their private half opens with the master key; exported checkpoints
+    // must be signed by one of them.
     let keys = rt.core.keys().public_keys().await?;
     if let Some(path) = exported {
         let text =

@@ -318,3 +318,35 @@ async fn every_authenticated_api_request_is_logged_by_category() {
         .await;
     assert!(!theirs.text.contains(&t.teacher.id));
 }
+
+#[tokio::test]
+async fn a_signing_key_planted_in_the_database_is_not_trusted() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    app.flush_audit().await;
+    app.core.audit().checkpointer().run(true).await.unwrap();
+    let genuine = app.core.keys().public_keys().await.unwrap();
+    assert_eq!(genuine.len(), 1);
+    // Someone with database access but not the master key adds a key of their own.
+    let forged = kinfold_crypto::signing::CheckpointSigner::generate();
+    app.store
+        .insert_signing_key(
+            kinfold_store::SigningKeyRecord {
+                id: "forged".into(),
+                wrapped: vec![1; 60],
+                public_key: forged.public_base64(),
+                created_ms: 1,
+                active: true,
+            },
+            vec![],
+        )
+        .await
+        .unwrap();
+    let trusted = app.core.keys().public_keys().await.unwrap();
+    assert_eq!(
+        trusted, genuine,
+        "only keys that open with the master key are trusted"
+    );
+    assert!(!trusted.contains(&forged.public_base64()));
+    let _ = t;
+}

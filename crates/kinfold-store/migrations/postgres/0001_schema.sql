@@ -8,8 +8,10 @@
 --                    it opens, before the tenant is known;
 --   app.platform     'on' for operator work across tenants (listing tenants, the system
 --                    audit chain, audit verification).
--- With none set, every tenant table reads as empty and refuses writes.
--- Tables without tenant data (signing keys, CSP reports) have no policy.
+-- With none set, every tenant table reads as empty and refuses writes. The slug and token
+-- settings only read; every write needs the tenant's own scope. Tables without tenant data
+-- (signing keys, CSP reports) have no policy; the server's role may only read and add to them,
+-- and to the audit tables (see the grants in crates/kinfold-store/src/postgres/setup.rs).
 
 CREATE TABLE tenants (
     id              TEXT PRIMARY KEY,
@@ -261,44 +263,58 @@ CREATE TABLE role_secrets (
     sealed  BYTEA NOT NULL
 );
 
--- The wall (A5).
-CREATE FUNCTION kinfold_scope() RETURNS TEXT LANGUAGE sql STABLE AS
+-- The wall (A5). The functions read only pg_catalog, whatever the caller's search path.
+CREATE FUNCTION kinfold_scope() RETURNS TEXT LANGUAGE sql STABLE
+    SET search_path = pg_catalog AS
     $$ SELECT NULLIF(current_setting('app.tenant_id', true), '') $$;
-CREATE FUNCTION kinfold_platform() RETURNS BOOLEAN LANGUAGE sql STABLE AS
+CREATE FUNCTION kinfold_slug() RETURNS TEXT LANGUAGE sql STABLE
+    SET search_path = pg_catalog AS
+    $$ SELECT NULLIF(current_setting('app.tenant_slug', true), '') $$;
+CREATE FUNCTION kinfold_platform() RETURNS BOOLEAN LANGUAGE sql STABLE
+    SET search_path = pg_catalog AS
     $$ SELECT COALESCE(current_setting('app.platform', true), '') = 'on' $$;
-CREATE FUNCTION kinfold_token() RETURNS BYTEA LANGUAGE sql STABLE AS
+CREATE FUNCTION kinfold_token() RETURNS BYTEA LANGUAGE sql STABLE
+    SET search_path = pg_catalog AS
     $$ SELECT decode(NULLIF(current_setting('app.token', true), ''), 'hex') $$;
 
+-- Tenants: read by ID, by slug (sign-in) or on the platform; written only in their own scope;
+-- never deleted by the server.
 ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tenants FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_wall ON tenants
-    USING (id = kinfold_scope()
-        OR slug = NULLIF(current_setting('app.tenant_slug', true), '')
-        OR kinfold_platform())
-    WITH CHECK (id = kinfold_scope() OR kinfold_platform());
+CREATE POLICY tenant_read ON tenants FOR SELECT
+    USING (id = kinfold_scope() OR slug = kinfold_slug() OR kinfold_platform());
+CREATE POLICY tenant_insert ON tenants FOR INSERT WITH CHECK (id = kinfold_scope());
+CREATE POLICY tenant_update ON tenants FOR UPDATE
+    USING (id = kinfold_scope()) WITH CHECK (id = kinfold_scope());
 
 DO $$
 DECLARE t TEXT;
 BEGIN
+    -- Tenant tables: every command, in the tenant's own scope only.
     FOREACH t IN ARRAY ARRAY['data_keys', 'users', 'recovery_codes', 'classrooms',
         'staff_assignments', 'children', 'guardians', 'child_guardians', 'authorized_pickups',
-        'attendance', 'access_grants', 'api_access_segments']
+        'attendance', 'access_grants', 'api_access_segments',
+        'sessions', 'enrollments', 'mfa_challenges']
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY tenant_wall ON %I USING (tenant_id = kinfold_scope())', t);
     END LOOP;
+    -- A token may read the one row it opens, before its tenant is known; writing to that row
+    -- takes the tenant's scope.
     FOREACH t IN ARRAY ARRAY['sessions', 'enrollments', 'mfa_challenges']
     LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format('CREATE POLICY tenant_wall ON %I USING (tenant_id = kinfold_scope() OR token_hash = kinfold_token())', t);
+        EXECUTE format('CREATE POLICY token_read ON %I FOR SELECT USING (token_hash = kinfold_token())', t);
     END LOOP;
+    -- The audit chains: read in the chain's tenant scope (or on the platform), appended in the
+    -- tenant's scope (the system chain on the platform), never changed: there is no UPDATE or
+    -- DELETE policy, and the server's role has no such privilege either.
     FOREACH t IN ARRAY ARRAY['audit_log', 'audit_checkpoints']
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format('CREATE POLICY tenant_wall ON %I USING (chain = kinfold_scope() OR kinfold_platform())', t);
+        EXECUTE format('CREATE POLICY chain_read ON %I FOR SELECT USING (chain = kinfold_scope() OR kinfold_platform())', t);
+        EXECUTE format('CREATE POLICY chain_append ON %I FOR INSERT WITH CHECK (chain = kinfold_scope() OR (kinfold_platform() AND chain = ''system''))', t);
     END LOOP;
 END
 $$;

@@ -83,7 +83,7 @@ pub(super) async fn user_by_email(
 pub(super) async fn users(s: &PgStore, scope: &TenantScope) -> Result<Vec<User>> {
     let mut tx = wall::begin(&s.pool, Wall::Tenant(scope)).await?;
     let rows: Vec<UserRow> =
-        sqlx::query_as("SELECT * FROM users WHERE tenant_id = $1 ORDER BY email")
+        sqlx::query_as("SELECT * FROM users WHERE tenant_id = $1 ORDER BY email COLLATE \"C\"")
             .bind(scope.tenant_id().to_string())
             .fetch_all(&mut *tx)
             .await?;
@@ -292,7 +292,13 @@ pub(super) async fn create_enrollment(
     audit: Vec<Draft>,
 ) -> Result<()> {
     let mut tx = wall::begin(&s.pool, Wall::Tenant(scope)).await?;
-    // A new link replaces any earlier unused one.
+    // A new link replaces any earlier unused one. The user's row is the lock, so two links
+    // issued at once (two administrators, two nodes) cannot both stay live.
+    sqlx::query("SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE")
+        .bind(scope.tenant_id().to_string())
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(
         "UPDATE enrollments SET used_ms = $1 \
          WHERE tenant_id = $2 AND user_id = $3 AND used_ms IS NULL",
@@ -331,12 +337,39 @@ pub(super) async fn enrollment(s: &PgStore, token: TokenHash) -> Result<Option<E
     row.map(EnrollmentRow::into_record).transpose()
 }
 
+/// Under the token wall, finds the tenant of the row the token opens (`find` selects its
+/// `tenant_id`) and moves the transaction behind that tenant's wall, where writes are allowed.
+/// False when the token opens nothing.
+async fn enter_token_tenant(
+    tx: &mut Transaction<'static, Postgres>,
+    find: &'static str,
+    token: &TokenHash,
+) -> Result<bool> {
+    let tenant: Option<String> = sqlx::query_scalar(find)
+        .bind(token.as_bytes())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(tenant) = tenant else {
+        return Ok(false);
+    };
+    let id = TenantId::parse(&tenant).ok_or(StoreError::Corrupt("tenant id"))?;
+    wall::set(tx, Wall::TenantId(id)).await?;
+    Ok(true)
+}
+
+const ENROLLMENT_TENANT: &str = "SELECT tenant_id FROM enrollments WHERE token_hash = $1";
+const CHALLENGE_TENANT: &str = "SELECT tenant_id FROM mfa_challenges WHERE token_hash = $1";
+
 pub(super) async fn set_enrollment_secret(
     s: &PgStore,
     token: TokenHash,
     sealed: Vec<u8>,
 ) -> Result<()> {
     let mut tx = wall::begin(&s.pool, Wall::Token(&token)).await?;
+    if !enter_token_tenant(&mut tx, ENROLLMENT_TENANT, &token).await? {
+        tx.commit().await?;
+        return Ok(());
+    }
     sqlx::query(
         "UPDATE enrollments SET pending_totp = $1 WHERE token_hash = $2 AND used_ms IS NULL",
     )
@@ -350,6 +383,10 @@ pub(super) async fn set_enrollment_secret(
 
 pub(super) async fn consume_enrollment(s: &PgStore, token: TokenHash, at_ms: i64) -> Result<bool> {
     let mut tx = wall::begin(&s.pool, Wall::Token(&token)).await?;
+    if !enter_token_tenant(&mut tx, ENROLLMENT_TENANT, &token).await? {
+        tx.commit().await?;
+        return Ok(false);
+    }
     let r = sqlx::query(
         "UPDATE enrollments SET used_ms = $1 \
          WHERE token_hash = $2 AND used_ms IS NULL AND expires_ms > $1",
@@ -391,6 +428,10 @@ pub(super) async fn create_challenge(
 
 pub(super) async fn attempt_challenge(s: &PgStore, token: TokenHash) -> Result<Option<Challenge>> {
     let mut tx = wall::begin(&s.pool, Wall::Token(&token)).await?;
+    if !enter_token_tenant(&mut tx, CHALLENGE_TENANT, &token).await? {
+        tx.commit().await?;
+        return Ok(None);
+    }
     let row: Option<ChallengeRow> = sqlx::query_as(
         "UPDATE mfa_challenges SET attempts = attempts + 1 WHERE token_hash = $1 \
          RETURNING tenant_id, user_id, expires_ms, attempts, used_ms, ip, user_agent, device",
@@ -404,6 +445,10 @@ pub(super) async fn attempt_challenge(s: &PgStore, token: TokenHash) -> Result<O
 
 pub(super) async fn consume_challenge(s: &PgStore, token: TokenHash, at_ms: i64) -> Result<bool> {
     let mut tx = wall::begin(&s.pool, Wall::Token(&token)).await?;
+    if !enter_token_tenant(&mut tx, CHALLENGE_TENANT, &token).await? {
+        tx.commit().await?;
+        return Ok(false);
+    }
     let r = sqlx::query(
         "UPDATE mfa_challenges SET used_ms = $1 WHERE token_hash = $2 AND used_ms IS NULL",
     )

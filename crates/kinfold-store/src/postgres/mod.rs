@@ -122,10 +122,11 @@ impl Store for PgStore {
 
     async fn tenants(&self) -> Result<Vec<(Tenant, TenantScope)>> {
         let mut tx = wall::begin(&self.pool, Wall::Platform).await?;
-        let rows: Vec<rows::TenantRow> =
-            sqlx::query_as("SELECT id, slug, name, created_ms FROM tenants ORDER BY slug")
-                .fetch_all(&mut *tx)
-                .await?;
+        let rows: Vec<rows::TenantRow> = sqlx::query_as(
+            "SELECT id, slug, name, created_ms FROM tenants ORDER BY slug COLLATE \"C\"",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
         rows.into_iter().map(rows::TenantRow::into_scoped).collect()
     }

@@ -326,13 +326,15 @@ impl RecordStore for PgStore {
         if r.rows_affected() != 1 {
             return Err(StoreError::NotFound("child"));
         }
-        append_in(&mut tx, audit).await?;
+        // Read back before the audit append, which may leave the transaction behind another
+        // chain's wall.
         let row: ChildRow =
             sqlx::query_as("SELECT * FROM children WHERE tenant_id = $1 AND id = $2")
                 .bind(scope.tenant_id().to_string())
                 .bind(id.to_string())
                 .fetch_one(&mut *tx)
                 .await?;
+        append_in(&mut tx, audit).await?;
         tx.commit().await?;
         row.into_child()
     }

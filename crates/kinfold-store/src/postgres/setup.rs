@@ -67,11 +67,9 @@ impl PgOptions {
     }
 }
 
-pub(super) const SCHEMA: &str = "kinfold";
-
 /// Parses a URL and applies our session options. A database that is not on this machine must
 /// be reached over TLS with the server's certificate and name verified.
-pub(super) fn connect_options(url: &str, o: &PgOptions) -> Result<PgConnectOptions> {
+pub(super) fn connect_options(url: &str, o: &PgOptions, owner: bool) -> Result<PgConnectOptions> {
     let opts = PgConnectOptions::from_str(url)?;
     let host = opts.get_host();
     let local = opts.get_socket().is_some()
@@ -83,11 +81,19 @@ pub(super) fn connect_options(url: &str, o: &PgOptions) -> Result<PgConnectOptio
             "a database that is not on this machine needs sslmode=verify-full in its URL",
         ));
     }
-    let timeout_ms = o.statement_timeout.as_millis().to_string();
+    // The owner's connection migrates and waits for other nodes' migrations: no statement
+    // timeout, but a bound on lock waits. Temporary objects come last in the search path, so
+    // none can shadow a table.
+    let (statement_ms, lock_ms) = if owner {
+        ("0".to_owned(), "300000".to_owned())
+    } else {
+        (o.statement_timeout.as_millis().to_string(), "0".to_owned())
+    };
     Ok(opts
         .options([
-            ("search_path", SCHEMA),
-            ("statement_timeout", timeout_ms.as_str()),
+            ("search_path", "kinfold,pg_temp"),
+            ("statement_timeout", statement_ms.as_str()),
+            ("lock_timeout", lock_ms.as_str()),
         ])
         .application_name("kinfold"))
 }
@@ -118,6 +124,22 @@ async fn privileges(conn: &mut PgConnection) -> Result<(bool, bool, bool)> {
     .await?)
 }
 
+/// True when the connected role could get past row-level security: a superuser, `BYPASSRLS`,
+/// able to create roles or databases, owning a table of ours, or a member of any role that is
+/// or does one of those.
+async fn privileged(conn: &mut PgConnection) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS ( \
+            SELECT 1 FROM pg_roles r \
+            WHERE pg_has_role(current_user, r.oid, 'MEMBER') \
+              AND (r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR r.rolcreatedb \
+                   OR EXISTS (SELECT 1 FROM pg_tables t \
+                              WHERE t.schemaname = 'kinfold' AND t.tableowner = r.rolname)))",
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
 /// Sets transaction-local `kinfold.*` values and runs a fixed statement that reads them.
 async fn with_settings(
     conn: &mut PgConnection,
@@ -142,12 +164,29 @@ DO $$
 DECLARE
     owner TEXT := current_setting('kinfold.owner');
     app TEXT := current_setting('kinfold.app');
+    -- Roles are cluster-wide: each is marked with the database it serves, so two deployments
+    -- on one cluster cannot take over each other's roles.
+    tag TEXT := 'kinfold:' || current_database();
+    r TEXT;
 BEGIN
+    IF owner = app OR owner = current_user OR app = current_user THEN
+        RAISE EXCEPTION 'the owner role, the app role and the connecting role must be three different roles';
+    END IF;
+    FOREACH r IN ARRAY ARRAY[owner, app]
+    LOOP
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r)
+           AND shobj_description((SELECT oid FROM pg_roles WHERE rolname = r), 'pg_authid')
+               IS DISTINCT FROM tag THEN
+            RAISE EXCEPTION 'role % exists but does not belong to this database''s Kinfold; choose other role names (db_owner_role, db_app_role)', r;
+        END IF;
+    END LOOP;
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = owner) THEN
         EXECUTE format('CREATE ROLE %I NOLOGIN NOSUPERUSER NOBYPASSRLS', owner);
+        EXECUTE format('COMMENT ON ROLE %I IS %L', owner, tag);
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = app) THEN
         EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE', app);
+        EXECUTE format('COMMENT ON ROLE %I IS %L', app, tag);
     END IF;
     IF NOT pg_has_role(current_user, owner, 'MEMBER') THEN
         EXECUTE format('GRANT %I TO %I', owner, current_user);
@@ -167,9 +206,20 @@ BEGIN
     EXECUTE format('REVOKE ALL ON SCHEMA kinfold FROM PUBLIC');
     EXECUTE format('GRANT USAGE ON SCHEMA kinfold TO %I', app);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA kinfold TO %I', app);
-    EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON kinfold._sqlx_migrations FROM %I', app);
     EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA kinfold TO %I', app);
     EXECUTE format('REVOKE ALL ON kinfold.role_secrets FROM %I', app);
+    EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON kinfold._sqlx_migrations FROM %I', app);
+    -- Append-only: the audit trail, the API access log, signing keys, CSP reports.
+    EXECUTE format('REVOKE UPDATE, DELETE ON kinfold.audit_log, kinfold.audit_checkpoints, '
+        'kinfold.api_access_segments, kinfold.signing_keys, kinfold.csp_reports FROM %I', app);
+    -- Rows found by token or slug keep their identity: only these columns change.
+    EXECUTE format('REVOKE UPDATE, DELETE ON kinfold.tenants, kinfold.sessions, '
+        'kinfold.enrollments, kinfold.mfa_challenges FROM %I', app);
+    EXECUTE format('GRANT UPDATE (name, legal_name, postal_address, time_zone, region) '
+        'ON kinfold.tenants TO %I', app);
+    EXECUTE format('GRANT UPDATE (last_seen_ms, ended_ms, end_reason) ON kinfold.sessions TO %I', app);
+    EXECUTE format('GRANT UPDATE (used_ms, pending_totp) ON kinfold.enrollments TO %I', app);
+    EXECUTE format('GRANT UPDATE (attempts, used_ms) ON kinfold.mfa_challenges TO %I', app);
 END
 $$;
 "#;
@@ -248,14 +298,22 @@ pub(super) async fn open(
     valid_role(&o.owner_role)?;
     valid_role(&o.app_role)?;
     let owner_url = o.migrate_url.as_deref().unwrap_or(&o.url);
-    let owner_opts = connect_options(owner_url, o)?;
+    let owner_opts = connect_options(owner_url, o, true)?;
     let mut conn = owner_opts.connect().await?;
     let (superuser, createrole, _) = privileges(&mut conn).await?;
     let (serve_opts, applied) = if superuser || createrole {
-        let prepared = prepare(&mut conn, o, dir, key, migrator).await;
+        // With a separate migration URL, `url` is the app role's own, with the password its
+        // operator gave it: leave that password alone and serve with `url` as it is.
+        let manage_password = o.migrate_url.is_none();
+        let prepared = prepare(&mut conn, o, dir, key, migrator, manage_password).await;
         conn.close().await?;
         let (applied, password) = prepared?;
-        let serve = owner_opts.clone().username(&o.app_role).password(&password);
+        let serve = match password {
+            Some(p) => connect_options(&o.url, o, false)?
+                .username(&o.app_role)
+                .password(&p),
+            None => connect_options(&o.url, o, false)?,
+        };
         (serve, applied)
     } else if o.migrate_url.is_some() {
         conn.close().await?;
@@ -264,7 +322,7 @@ pub(super) async fn open(
         ));
     } else {
         conn.close().await?;
-        (connect_options(&o.url, o)?, Vec::new())
+        (connect_options(&o.url, o, false)?, Vec::new())
     };
     let pool = PgPoolOptions::new()
         .max_connections(o.max_connections.max(1))
@@ -272,17 +330,12 @@ pub(super) async fn open(
         .connect_with(serve_opts)
         .await?;
     let mut c = pool.acquire().await?;
-    let (superuser, _, bypassrls) = privileges(&mut c).await?;
-    let owns: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'kinfold' AND tableowner = current_user)",
-    )
-    .fetch_one(&mut *c)
-    .await?;
+    let refused = privileged(&mut c).await?;
     drop(c);
-    if superuser || bypassrls || owns {
+    if refused {
         pool.close().await;
         return Err(StoreError::Config(
-            "refusing to serve as a role that is a superuser, bypasses row-level security or owns the tables",
+            "refusing to serve as a role that is (or is a member of) a superuser, BYPASSRLS, CREATEROLE or CREATEDB role, or owns the tables",
         ));
     }
     Ok((pool, applied))
@@ -294,11 +347,12 @@ async fn prepare(
     dir: &Path,
     key: &MasterKey,
     migrator: &sqlx::migrate::Migrator,
-) -> Result<(Vec<(i64, String)>, String)> {
+    manage_password: bool,
+) -> Result<(Vec<(i64, String)>, Option<String>)> {
     sqlx::query("SELECT pg_advisory_lock(hashtextextended('kinfold setup', 0))")
         .execute(&mut *conn)
         .await?;
-    let result = prepare_locked(conn, o, dir, key, migrator).await;
+    let result = prepare_locked(conn, o, dir, key, migrator, manage_password).await;
     sqlx::query("SELECT pg_advisory_unlock(hashtextextended('kinfold setup', 0))")
         .execute(&mut *conn)
         .await?;
@@ -311,7 +365,8 @@ async fn prepare_locked(
     dir: &Path,
     key: &MasterKey,
     migrator: &sqlx::migrate::Migrator,
-) -> Result<(Vec<(i64, String)>, String)> {
+    manage_password: bool,
+) -> Result<(Vec<(i64, String)>, Option<String>)> {
     with_settings(
         conn,
         &[
@@ -328,19 +383,25 @@ async fn prepare_locked(
         .await?;
     let before = applied_versions(conn).await?;
     migrator.run(&mut *conn).await?;
-    let password = app_password(conn, dir, key, &o.app_role).await?;
+    let password = if manage_password {
+        Some(app_password(conn, dir, key, &o.app_role).await?)
+    } else {
+        None
+    };
     with_settings(conn, &[("kinfold.app", &o.app_role)], GRANTS).await?;
     sqlx::query("RESET ROLE").execute(&mut *conn).await?;
-    let verifier = kinfold_crypto::scram::verifier(&password);
-    with_settings(
-        conn,
-        &[
-            ("kinfold.app", &o.app_role),
-            ("kinfold.verifier", &verifier),
-        ],
-        SET_PASSWORD,
-    )
-    .await?;
+    if let Some(password) = &password {
+        let verifier = kinfold_crypto::scram::verifier(password);
+        with_settings(
+            conn,
+            &[
+                ("kinfold.app", &o.app_role),
+                ("kinfold.verifier", &verifier),
+            ],
+            SET_PASSWORD,
+        )
+        .await?;
+    }
     Ok((
         migrator
             .iter()

@@ -19,7 +19,7 @@ async fn count(conn: &mut sqlx::PgConnection, table: &str) -> i64 {
         .unwrap()
 }
 
-const TENANT_TABLES: [&str; 16] = [
+const TENANT_TABLES: [&str; 18] = [
     "tenants",
     "data_keys",
     "users",
@@ -36,6 +36,8 @@ const TENANT_TABLES: [&str; 16] = [
     "attendance",
     "access_grants",
     "audit_log",
+    "audit_checkpoints",
+    "api_access_segments",
 ];
 
 fn pg(u: &crate::Under) -> &PgStore {
@@ -258,4 +260,109 @@ async fn two_nodes_append_to_one_linear_chain() {
     let before = entries.len();
     assert!(before >= 200);
     kinfold_audit::chain::verify(&entries, &[], &[]).unwrap();
+}
+
+async fn in_tx(
+    conn: &mut sqlx::PgConnection,
+    settings: &[(&str, &str)],
+    sql: &str,
+) -> Result<u64, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    for (k, v) in settings {
+        sqlx::query("SELECT set_config($1, $2, true)")
+            .bind(*k)
+            .bind(*v)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let r = sqlx::query(sql).execute(&mut *tx).await;
+    tx.rollback().await?;
+    r.map(|r| r.rows_affected())
+}
+
+#[tokio::test]
+async fn the_narrow_walls_only_read_and_the_audit_trail_is_append_only() {
+    let u = postgres().await;
+    let (a, b) = seed(&*u.store).await;
+    let pool: &PgPool = pg(&u).pool();
+    let mut conn = pool.acquire().await.unwrap();
+    let ta = a.tenant_id().to_string();
+    let tb = b.tenant_id().to_string();
+    let own = [("app.tenant_id", ta.as_str())];
+
+    // In its own scope, the server may not change or remove the audit trail.
+    for sql in [
+        "UPDATE audit_log SET event = '{}'",
+        "DELETE FROM audit_log",
+        "UPDATE audit_checkpoints SET hash = 'x'",
+        "DELETE FROM audit_checkpoints",
+        "DELETE FROM api_access_segments",
+        "UPDATE signing_keys SET public_key = 'x'",
+        "DELETE FROM tenants",
+        "DELETE FROM sessions",
+    ] {
+        let r = in_tx(&mut conn, &own, sql).await;
+        assert!(r.is_err(), "{sql} must be refused: {r:?}");
+    }
+    // Identity columns of rows found by token or slug cannot change.
+    for sql in [
+        "UPDATE sessions SET tenant_id = tenant_id",
+        "UPDATE enrollments SET user_id = user_id",
+        "UPDATE mfa_challenges SET token_hash = token_hash",
+        "UPDATE tenants SET slug = slug",
+    ] {
+        let r = in_tx(&mut conn, &own, sql).await;
+        assert!(r.is_err(), "{sql} must be refused: {r:?}");
+    }
+    // Appending to another tenant's chain, or to a tenant chain from the platform, is refused.
+    let forged = format!(
+        "INSERT INTO audit_log (chain, seq, at_ms, category, kind, event, prev_hash, hash) \
+         VALUES ('{tb}', 999, 1, 'admin', 'x', '{{}}', 'p', 'h')"
+    );
+    assert!(in_tx(&mut conn, &own, &forged).await.is_err());
+    assert!(in_tx(&mut conn, &[("app.platform", "on")], &forged)
+        .await
+        .is_err());
+
+    // The token wall reads the one row a token opens, and writes nothing.
+    let token = hex::encode([11u8; 32]); // tenant a's session token in the seed
+    let by_token = [("app.token", token.as_str())];
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.token', $1, true)")
+        .bind(&token)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(count(&mut tx, "sessions").await, 1);
+    assert_eq!(count(&mut tx, "users").await, 0);
+    assert_eq!(count(&mut tx, "children").await, 0);
+    tx.rollback().await.unwrap();
+    assert_eq!(
+        in_tx(&mut conn, &by_token, "UPDATE sessions SET ended_ms = 1")
+            .await
+            .unwrap(),
+        0,
+        "no write under the token wall"
+    );
+
+    // The slug wall reads one tenant row; the platform wall reads tenants and chains only.
+    for (settings, tenants, users) in [
+        (vec![("app.tenant_slug", "maple")], 1, 0),
+        (vec![("app.platform", "on")], 2, 0),
+    ] {
+        let mut tx = conn.begin().await.unwrap();
+        for (k, v) in &settings {
+            sqlx::query("SELECT set_config($1, $2, true)")
+                .bind(*k)
+                .bind(*v)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        assert_eq!(count(&mut tx, "tenants").await, tenants, "{settings:?}");
+        assert_eq!(count(&mut tx, "users").await, users, "{settings:?}");
+        assert_eq!(count(&mut tx, "children").await, 0, "{settings:?}");
+        assert_eq!(count(&mut tx, "sessions").await, 0, "{settings:?}");
+        tx.rollback().await.unwrap();
+    }
 }
