@@ -214,6 +214,33 @@ async fn migrate_is_idempotent_and_remote_databases_need_tls() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // Operator commands run on PostgreSQL too.
+    for args in [
+        vec![
+            "tenant",
+            "create",
+            "--slug",
+            "north-star",
+            "--name",
+            "North Star Preschool",
+        ],
+        vec!["tenant", "list"],
+        vec!["keys", "rotate", "--tenant", "north-star"],
+        vec!["audit", "verify", "--tenant", "north-star"],
+    ] {
+        let out = bin()
+            .envs(env)
+            .args(&args)
+            .args(["--data", dir.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let out = bin()
         .args(["migrate", "--data", dir.to_str().unwrap()])
         .args([
