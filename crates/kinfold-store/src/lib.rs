@@ -204,4 +204,9 @@ pub trait Store: RecordStore + Send + Sync + 'static {
     // --- web ---------------------------------------------------------------------------
     async fn insert_csp_report(&self, at_ms: i64, report: String) -> Result<()>;
     async fn csp_report_count(&self) -> Result<i64>;
+
+    // --- mail (platform) ---------------------------------------------------------------
+    /// Adds a sending domain; `Conflict` when it exists.
+    async fn add_mail_domain(&self, domain: MailDomain, audit: Vec<Draft>) -> Result<()>;
+    async fn mail_domains(&self) -> Result<Vec<MailDomain>>;
 }

@@ -264,3 +264,25 @@ pub struct StoredApiAccess {
     pub actor: String,
     pub ip: Option<String>,
 }
+
+/// A sending domain and its two DKIM keys (PKCS#8 DER, sealed).
+#[derive(Clone)]
+pub struct MailDomain {
+    pub domain: String,
+    pub rsa_selector: String,
+    pub rsa_key: Vec<u8>,
+    pub ed25519_selector: String,
+    pub ed25519_key: Vec<u8>,
+    pub created_ms: i64,
+}
+
+/// Leaves out the (sealed) keys.
+impl std::fmt::Debug for MailDomain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailDomain")
+            .field("domain", &self.domain)
+            .field("rsa_selector", &self.rsa_selector)
+            .field("ed25519_selector", &self.ed25519_selector)
+            .finish_non_exhaustive()
+    }
+}

@@ -224,3 +224,16 @@ impl SessionContextRow {
         })
     }
 }
+
+pub(crate) type MailDomainRow = (String, String, Vec<u8>, String, Vec<u8>, i64);
+
+pub(crate) fn mail_domain(r: MailDomainRow) -> MailDomain {
+    MailDomain {
+        domain: r.0,
+        rsa_selector: r.1,
+        rsa_key: r.2,
+        ed25519_selector: r.3,
+        ed25519_key: r.4,
+        created_ms: r.5,
+    }
+}

@@ -211,7 +211,8 @@ BEGIN
     EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON kinfold._sqlx_migrations FROM %I', app);
     -- Append-only: the audit trail, the API access log, signing keys, CSP reports.
     EXECUTE format('REVOKE UPDATE, DELETE ON kinfold.audit_log, kinfold.audit_checkpoints, '
-        'kinfold.api_access_segments, kinfold.signing_keys, kinfold.csp_reports FROM %I', app);
+        'kinfold.api_access_segments, kinfold.signing_keys, kinfold.csp_reports, '
+        'kinfold.mail_domains FROM %I', app);
     -- Rows found by token or slug keep their identity: only these columns change.
     EXECUTE format('REVOKE UPDATE, DELETE ON kinfold.tenants, kinfold.sessions, '
         'kinfold.enrollments, kinfold.mfa_challenges FROM %I', app);

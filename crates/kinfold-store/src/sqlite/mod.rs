@@ -602,6 +602,36 @@ impl Store for SqliteStore {
             .fetch_one(&self.reader)
             .await?)
     }
+
+    async fn add_mail_domain(&self, d: MailDomain, audit: Vec<Draft>) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO mail_domains (domain, rsa_selector, rsa_key, ed25519_selector, ed25519_key, created_ms) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&d.domain)
+        .bind(&d.rsa_selector)
+        .bind(&d.rsa_key)
+        .bind(&d.ed25519_selector)
+        .bind(&d.ed25519_key)
+        .bind(d.created_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_insert(e, "sending domain"))?;
+        audit::append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mail_domains(&self) -> Result<Vec<MailDomain>> {
+        let rows: Vec<rows::MailDomainRow> = sqlx::query_as(
+            "SELECT domain, rsa_selector, rsa_key, ed25519_selector, ed25519_key, created_ms \
+             FROM mail_domains ORDER BY domain",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(rows::mail_domain).collect())
+    }
 }
 
 async fn applied_versions(pool: &SqlitePool) -> Result<Vec<i64>> {

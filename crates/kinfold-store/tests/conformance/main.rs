@@ -9,6 +9,7 @@
 //! The `wall` module holds the PostgreSQL-only checks of row-level security.
 
 mod audit;
+mod mail;
 mod records;
 mod records_seed;
 mod tenants_and_sessions;
