@@ -1,0 +1,15 @@
+/// Mail errors. Messages never include key material or message content.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("key generation failed: {0}")]
+    KeyGeneration(&'static str),
+    #[error("a stored DKIM key does not open with this master key")]
+    KeyOpen,
+    #[error("signing failed: {0}")]
+    Sign(String),
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        field: &'static str,
+        reason: &'static str,
+    },
+}

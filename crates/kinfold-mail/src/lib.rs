@@ -1,0 +1,10 @@
+//! Email to families (E1-E7): sending domains and their DKIM keys, the DNS records to publish,
+//! message composition, and signing. The outbox, transports, unsubscribe and bounce handling
+//! build on this.
+
+pub mod compose;
+pub mod dkim;
+mod error;
+pub mod zone;
+
+pub use error::MailError;

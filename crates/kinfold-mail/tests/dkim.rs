@@ -1,0 +1,181 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Both DKIM signatures verify with an independent verifier (mail-auth's), against the DNS
+//! records Kinfold wrote to the zone file; a changed message fails.
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use kinfold_crypto::keyring::{Key, MasterKey};
+use kinfold_mail::compose::{compose, Outgoing};
+use kinfold_mail::dkim::{generate, Signer};
+use kinfold_mail::zone::{parse_txt, Zone};
+use mail_auth::common::parse::TxtRecordParser;
+use mail_auth::common::verify::DomainKey;
+use mail_auth::{
+    AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters, ResolverCache, Txt,
+};
+
+/// DNS answers from the zone file, in place of a resolver.
+struct Records(Mutex<HashMap<Box<str>, Txt>>);
+
+impl ResolverCache<Box<str>, Txt> for Records {
+    fn get<Q>(&self, k: &Q) -> Option<Txt>
+    where
+        Box<str>: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.0.lock().unwrap().get(k).cloned()
+    }
+    fn remove<Q>(&self, k: &Q) -> Option<Txt>
+    where
+        Box<str>: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.0.lock().unwrap().remove(k)
+    }
+    fn insert(&self, k: Box<str>, v: Txt, _valid_until: Instant) {
+        self.0.lock().unwrap().insert(k, v);
+    }
+}
+
+fn message(to: &str, subject: &str) -> Vec<u8> {
+    compose(
+        &Outgoing {
+            from_name: "Maple Grove Early Learning",
+            from_address: "no-reply@mail.kinfold.test",
+            reply_to: Some("office@maple-grove.example"),
+            to,
+            subject,
+            text: "Ana was checked in at 08:02 by Pat Rivera.\n".into(),
+            html: "<p>Ana was checked in at 08:02 by Pat Rivera.</p>".into(),
+            message_id: "0192b7c8-1111-7000-8000-000000000001@mail.kinfold.test",
+            unsubscribe_url: "https://kinfold.example/u/abc123",
+        },
+        SystemTime::now(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn both_signatures_verify_against_the_zone_file() {
+    let master = MasterKey::from_key(Key::generate());
+    let now_ms = 1_795_329_000_000; // 2026-11-22
+    let new = generate("mail.kinfold.test", &master, now_ms).unwrap();
+    assert_eq!(new.rsa.selector, "kf-rsa-20261122");
+    assert_eq!(new.ed25519.selector, "kf-ed-20261122");
+
+    let zone = Zone {
+        domain: "mail.kinfold.test",
+        rsa: &new.rsa,
+        ed25519: &new.ed25519,
+        spf: "v=spf1 mx -all",
+        dmarc_rua: "mailto:dmarc@mail.kinfold.test",
+    }
+    .render();
+    let mut lines = zone.lines();
+    assert_eq!(lines.next(), Some("$ORIGIN mail.kinfold.test."));
+    for l in lines {
+        assert!(l.contains(" 3600 IN TXT "), "one record per line: {l}");
+    }
+    assert!(zone.contains("k=rsa; p=MIIB"), "{zone}");
+    assert!(zone.contains("k=ed25519; p="), "{zone}");
+    assert!(zone.contains("_dmarc 3600 IN TXT \"v=DMARC1; p=reject; rua=mailto:"));
+    assert!(zone.contains("@ 3600 IN TXT \"v=spf1"));
+    let txt = parse_txt(&zone);
+    assert_eq!(txt.len(), 4);
+
+    let records = Records(Mutex::new(HashMap::new()));
+    for (name, value) in &txt {
+        if name.contains("._domainkey.") {
+            let key = DomainKey::parse(value.as_bytes()).unwrap();
+            records.insert(
+                name.as_str().into(),
+                Txt::from(key),
+                Instant::now() + Duration::from_secs(3600),
+            );
+        }
+    }
+
+    let signer = Signer::open(&new.stored, &master).unwrap();
+    let raw = message("parent@example.org", "Ana checked in");
+    let signed = signer.sign(&raw).unwrap();
+    let text = String::from_utf8_lossy(&signed);
+    assert!(
+        text.starts_with("DKIM-Signature: v=1; a=rsa-sha256;"),
+        "{text}"
+    );
+    assert!(text.contains("a=ed25519-sha256"), "{text}");
+    assert!(text.contains("c=relaxed/relaxed"), "{text}");
+    assert!(
+        text.contains("list-unsubscribe-post") || text.contains("List-Unsubscribe-Post:"),
+        "{text}"
+    );
+
+    let auth = MessageAuthenticator::new_cloudflare().unwrap();
+    let parsed = AuthenticatedMessage::parse(&signed).unwrap();
+    let results = auth
+        .verify_dkim(Parameters::new(&parsed).with_txt_cache(&records))
+        .await;
+    assert_eq!(results.len(), 2, "two signatures");
+    for r in &results {
+        assert_eq!(r.result(), &DkimResult::Pass, "{r:?}");
+    }
+
+    // A changed subject breaks both signatures.
+    let tampered = String::from_utf8_lossy(&signed)
+        .replace("Subject: Ana checked in", "Subject: Ana checked out")
+        .into_bytes();
+    let parsed = AuthenticatedMessage::parse(&tampered).unwrap();
+    let results = auth
+        .verify_dkim(Parameters::new(&parsed).with_txt_cache(&records))
+        .await;
+    assert!(results.iter().all(|r| r.result() != &DkimResult::Pass));
+
+    // The stored keys open only with the master key they were sealed with.
+    let other = MasterKey::from_key(Key::generate());
+    assert!(Signer::open(&new.stored, &other).is_err());
+    assert!(!format!("{:?}", new.stored).contains("rsa_key:"));
+}
+
+#[test]
+fn header_injection_and_bad_addresses_are_refused() {
+    let base = |to: &'static str, subject: &'static str, name: &'static str| Outgoing {
+        from_name: name,
+        from_address: "no-reply@mail.kinfold.test",
+        reply_to: None,
+        to,
+        subject,
+        text: "x".into(),
+        html: "<p>x</p>".into(),
+        message_id: "1@mail.kinfold.test",
+        unsubscribe_url: "https://kinfold.example/u/t",
+    };
+    for (m, field) in [
+        (
+            base("a@example.org", "Hi\r\nBcc: x@evil.example", "Center"),
+            "subject",
+        ),
+        (
+            base("a@example.org", "Hi", "Center\nBcc: x@evil.example"),
+            "from_name",
+        ),
+        (base("not an address", "Hi", "Center"), "to"),
+        (
+            base("a@example.org\r\nBcc: x@evil.example", "Hi", "Center"),
+            "to",
+        ),
+    ] {
+        match compose(&m, SystemTime::now()) {
+            Err(kinfold_mail::MailError::Invalid { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("expected an error on {field}, got {:?}", other.map(|_| ())),
+        }
+    }
+}
