@@ -49,6 +49,9 @@ pub enum Command {
     /// Read and verify the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Email to families: sending domains.
+    #[command(subcommand)]
+    Email(EmailCommand),
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -165,6 +168,30 @@ pub enum ChildCommand {
         #[arg(long)]
         operator: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EmailCommand {
+    /// Sending domains and their DNS records.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Add a sending domain: RSA-2048 and Ed25519 DKIM keys under dated selectors, and the
+    /// DNS records to publish (DKIM, SPF, DMARC p=reject) in DIR/dns/DOMAIN.zone.
+    Add {
+        domain: String,
+        /// The SPF record to publish.
+        #[arg(long, default_value = "v=spf1 mx -all")]
+        spf: String,
+        /// Where DMARC aggregate reports go (default mailto:dmarc-reports@DOMAIN).
+        #[arg(long)]
+        dmarc_rua: Option<String>,
+    },
+    /// List sending domains and their selectors.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

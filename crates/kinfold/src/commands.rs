@@ -9,8 +9,8 @@ use kinfold_crypto::password::Password;
 use kinfold_store::Role;
 
 use crate::cli::{
-    AccessCommand, AuditCommand, ChildCommand, Cli, Command, ConfigCommand, KeysCommand,
-    TenantCommand, UserCommand,
+    AccessCommand, AuditCommand, ChildCommand, Cli, Command, ConfigCommand, DomainCommand,
+    EmailCommand, KeysCommand, TenantCommand, UserCommand,
 };
 use crate::config::{self, Config};
 use crate::runtime::{self, KeyPolicy};
@@ -225,6 +225,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ));
             }
             rt.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Email(EmailCommand::Domain(DomainCommand::Add {
+            domain,
+            spf,
+            dmarc_rua,
+        })) => {
+            let rt = started(config).await?;
+            let key = runtime::master_key(&rt.config, KeyPolicy::MustExist)?;
+            let path =
+                crate::email::add_domain(&rt, &key, &domain, &spf, dmarc_rua.as_deref()).await;
+            rt.close().await;
+            let path = path?;
+            crate::cli::say(std::fs::read_to_string(&path)?.trim_end());
+            crate::cli::say(format!(
+                "Publish these records in {domain}'s DNS zone (they are also in {}).",
+                path.display()
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Email(EmailCommand::Domain(DomainCommand::List)) => {
+            let rt = started(config).await?;
+            let domains = rt.core.store().mail_domains().await;
+            rt.close().await;
+            for d in domains? {
+                crate::cli::say(format!(
+                    "{}  rsa={}  ed25519={}  added {}",
+                    d.domain,
+                    d.rsa_selector,
+                    d.ed25519_selector,
+                    kinfold_core::auth::rfc3339_ms(d.created_ms)
+                ));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify {

@@ -197,6 +197,17 @@ pub async fn run(mut config: Config, tls: bool) -> anyhow::Result<()> {
     }
     let rt = runtime::open(config, KeyPolicy::CreateIfNew).await?;
     rt.start().await?;
+    let key = runtime::master_key(&rt.config, KeyPolicy::MustExist)?;
+    crate::email::ensure_demo_domain(&rt, &key).await?;
+    banner.push(format!(
+        "Sending domain {}: DNS records in {}",
+        crate::email::DEMO_DOMAIN,
+        rt.config
+            .data
+            .join("dns")
+            .join(format!("{}.zone", crate::email::DEMO_DOMAIN))
+            .display()
+    ));
 
     let path = rt.config.data.join(CREDENTIALS);
     let base_url = rt.config.public_url();

@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod demo_records;
 mod demo_tls;
+mod email;
 mod runtime;
 mod serve;
 mod verify;

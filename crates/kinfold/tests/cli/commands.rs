@@ -260,3 +260,60 @@ fn keys_rotate_reports_progress() {
     let unknown = run(&["keys", "rotate", "--tenant", "nope", "--data", d]);
     assert!(!unknown.status.success());
 }
+
+#[test]
+fn email_domain_add_writes_the_zone_and_refuses_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().to_str().unwrap();
+    let out = run(&[
+        "email",
+        "domain",
+        "add",
+        "Mail.Example.ORG",
+        "--spf",
+        "v=spf1 include:relay.example -all",
+        "--data",
+        d,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let zone = std::fs::read_to_string(tmp.path().join("dns/mail.example.org.zone")).unwrap();
+    assert!(zone.starts_with("$ORIGIN mail.example.org.\n"), "{zone}");
+    assert!(
+        zone.contains("._domainkey 3600 IN TXT ( \"v=DKIM1; k=rsa; p=MIIB"),
+        "{zone}"
+    );
+    assert!(zone.contains("k=ed25519; p="), "{zone}");
+    assert!(zone.contains("@ 3600 IN TXT \"v=spf1 include:relay.example -all\""));
+    assert!(zone.contains(
+        "_dmarc 3600 IN TXT \"v=DMARC1; p=reject; rua=mailto:dmarc-reports@mail.example.org;"
+    ));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("$ORIGIN mail.example.org."));
+    let listed = run(&["email", "domain", "list", "--data", d]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("mail.example.org  rsa=kf-rsa-"), "{listed}");
+
+    for (args, says) in [
+        (vec!["mail.example.org"], "already a sending domain"),
+        (vec!["not a domain"], "is not a domain name"),
+        (vec!["evil.example\"; v=spf1 +all"], "is not a domain name"),
+        (vec!["ok.example.org", "--spf", "+all"], "v=spf1"),
+        (
+            vec!["ok.example.org", "--dmarc-rua", "mailto:a@b.c; p=none"],
+            "single mailto",
+        ),
+    ] {
+        let out = bin()
+            .args(["email", "domain", "add"])
+            .args(&args)
+            .args(["--data", d])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}

@@ -55,6 +55,11 @@ async fn demo_end_to_end() {
         .iter()
         .any(|l| l.contains("demo-credentials.json")));
 
+    // The demo's sending domain, with its DNS records.
+    let zone = std::fs::read_to_string(dir.join("dns/mail.kinfold.test.zone")).unwrap();
+    assert!(zone.starts_with("$ORIGIN mail.kinfold.test.\n"), "{zone}");
+    assert!(zone.contains("k=rsa") && zone.contains("k=ed25519") && zone.contains("p=reject"));
+
     // The key file is private, the credentials file has the agreed shape.
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(dir.join("master.key"))
