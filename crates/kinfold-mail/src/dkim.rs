@@ -118,6 +118,12 @@ pub fn generate(domain: &str, master: &MasterKey, now_ms: i64) -> Result<NewDoma
     })
 }
 
+/// The RSA key's PKCS#8 DER, for the signing baseline of `kinfold bench --mail`.
+pub(crate) fn rsa_pkcs8(d: &MailDomain, master: &MasterKey) -> Result<Vec<u8>, MailError> {
+    seal::open(&sealing_key(master), &d.rsa_key, &aad("rsa_key", &d.domain))
+        .map_err(|_| MailError::KeyOpen)
+}
+
 /// Signs messages for one sending domain with both of its keys.
 pub struct Signer {
     domain: String,

@@ -7,6 +7,8 @@ pub enum MailError {
     KeyOpen,
     #[error("signing failed: {0}")]
     Sign(String),
+    #[error("delivery failed: {0}")]
+    Transport(String),
     #[error("invalid {field}: {reason}")]
     Invalid {
         field: &'static str,

@@ -2,9 +2,12 @@
 //! message composition, and signing. The outbox, transports, unsubscribe and bounce handling
 //! build on this.
 
+pub mod bench;
 pub mod compose;
 pub mod dkim;
 mod error;
+pub mod sink;
+pub mod transport;
 pub mod zone;
 
 pub use error::MailError;

@@ -179,3 +179,85 @@ fn header_injection_and_bad_addresses_are_refused() {
         }
     }
 }
+
+fn zone_records(new: &kinfold_mail::dkim::NewDomain) -> Records {
+    let zone = Zone {
+        domain: "mail.kinfold.test",
+        rsa: &new.rsa,
+        ed25519: &new.ed25519,
+        spf: "v=spf1 mx -all",
+        dmarc_rua: "mailto:dmarc@mail.kinfold.test",
+    }
+    .render();
+    let records = Records(Mutex::new(HashMap::new()));
+    for (name, value) in parse_txt(&zone) {
+        if name.contains("._domainkey.") {
+            records.insert(
+                name.as_str().into(),
+                Txt::from(DomainKey::parse(value.as_bytes()).unwrap()),
+                Instant::now() + Duration::from_secs(3600),
+            );
+        }
+    }
+    records
+}
+
+#[tokio::test]
+async fn signed_messages_cross_a_real_smtp_connection_intact() {
+    use kinfold_mail::sink::Sink;
+    use kinfold_mail::transport::Transport;
+
+    let master = MasterKey::from_key(Key::generate());
+    let new = generate("mail.kinfold.test", &master, 1_795_329_000_000).unwrap();
+    let records = zone_records(&new);
+    let signer = Signer::open(&new.stored, &master).unwrap();
+    let sink = Sink::start(true).await.unwrap();
+    let smtp = Transport::smtp(&sink.url()).unwrap();
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        let to = format!("parent{i}@example.org");
+        let signed = signer.sign(&message(&to, "Ana checked in")).unwrap();
+        smtp.send(
+            "no-reply@mail.kinfold.test",
+            &to,
+            "id@mail.kinfold.test",
+            &signed,
+        )
+        .await
+        .unwrap();
+        sent.push(signed);
+    }
+    let got = sink.received();
+    assert_eq!(got.len(), 3);
+    let auth = MessageAuthenticator::new_cloudflare().unwrap();
+    for (r, s) in got.iter().zip(&sent) {
+        assert_eq!(r.to, [format!("<{}>", r.to[0].trim_matches(['<', '>']))]);
+        assert!(r.data.starts_with(s), "the bytes arrive as signed");
+        let parsed = AuthenticatedMessage::parse(&r.data).unwrap();
+        let results = auth
+            .verify_dkim(Parameters::new(&parsed).with_txt_cache(&records))
+            .await;
+        assert_eq!(results.len(), 2);
+        assert!(results.iter().all(|x| x.result() == &DkimResult::Pass));
+    }
+
+    // Plain SMTP to another machine is refused; the file transport writes whole files.
+    assert!(Transport::smtp("smtp://relay.example:25").is_err());
+    assert!(Transport::smtp("smtp://relay.example:587?tls=required").is_ok());
+    let dir = tempfile::tempdir().unwrap();
+    let file = Transport::file(dir.path());
+    file.send(
+        "a@b.example",
+        "c@d.example",
+        "x1@mail.kinfold.test",
+        &sent[0],
+    )
+    .await
+    .unwrap();
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["x1_mail_kinfold_test.eml"]);
+    assert_eq!(std::fs::read(dir.path().join(&names[0])).unwrap(), sent[0]);
+}

@@ -147,8 +147,11 @@ fn wrk(t: &Target, path: &str, args: &BenchArgs) -> anyhow::Result<Figures> {
 /// With `pg`, also measures the children read on PostgreSQL (an empty database; its server
 /// should run on CPU 0 too, beside Kinfold's, for a like-for-like figure).
 pub async fn run(args: BenchArgs, pg: Option<&Config>) -> anyhow::Result<()> {
-    need("wrk", "wrk")?;
     need("taskset", "util-linux")?;
+    if args.mail {
+        return mail(&args);
+    }
+    need("wrk", "wrk")?;
     let hello = start("hello", &[])?;
     let h = wrk(&hello, "/", &args)?;
     drop(hello);
@@ -211,7 +214,51 @@ pub async fn run(args: BenchArgs, pg: Option<&Config>) -> anyhow::Result<()> {
 }
 
 /// One pinned server for the bench. Prints `READY <url> <cookie or ->` and serves until killed.
+/// Runs the mail bench in a process pinned to CPU 0 and prints its figures.
+fn mail(args: &BenchArgs) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(exe)
+        .args(["bench-server", "--mode", &format!("mail:{}", args.seconds)])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running the mail bench")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.split_whitespace();
+    let (Some("MAIL"), Some(rsa), Some(mps), Some(n)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        bail!("the mail bench printed no figures: {text}");
+    };
+    let rsa: f64 = rsa.parse()?;
+    let mps: f64 = mps.parse()?;
+    say(format!(
+        "kinfold bench --mail: {} s each, one process on CPU 0",
+        args.seconds
+    ));
+    say(format!(
+        "  raw RSA-2048 signatures (ring)        : {rsa:>8.0} /s"
+    ));
+    say(format!(
+        "  composed + RSA & Ed25519 signed + sent over SMTP to a loopback sink: {mps:>8.0} messages/s ({n} messages)"
+    ));
+    say(format!(
+        "  ratio end-to-end / RSA signing limit  : {:.3}",
+        mps / rsa
+    ));
+    Ok(())
+}
+
 pub async fn server(mode: &str, config: &Config) -> anyhow::Result<()> {
+    if let Some(secs) = mode.strip_prefix("mail:") {
+        let f = kinfold_mail::bench::run(secs.parse::<f64>().unwrap_or(5.0)).await?;
+        say(format!(
+            "MAIL {:.1} {:.1} {}",
+            f.rsa_signs_per_sec, f.messages_per_sec, f.messages
+        ));
+        return Ok(());
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     match mode {

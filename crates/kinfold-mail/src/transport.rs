@@ -1,0 +1,147 @@
+//! Transports (E1): an SMTP relay through lettre (STARTTLS or implicit TLS, AUTH, pooled
+//! connections), or a directory of `.eml` files for the demo.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::AsyncSmtpTransport;
+use lettre::{Address, AsyncTransport, Tokio1Executor};
+
+use crate::MailError;
+
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// Each message becomes `DIR/<message-id>.eml`, written atomically.
+    File(PathBuf),
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transport::Smtp(_) => f.write_str("Transport::Smtp(..)"),
+            Transport::File(d) => write!(f, "Transport::File({})", d.display()),
+        }
+    }
+}
+
+/// Whether a plain `smtp://` URL points at this machine.
+fn loopback(url: &str) -> bool {
+    let rest = url.trim_start_matches("smtp://");
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = rest
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches('[');
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+    .trim_end_matches(']');
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Transport {
+    /// An SMTP relay from lettre's URL syntax: `smtps://user:pass@host:465` (implicit TLS),
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS). Plain `smtp://` without
+    /// `tls=required` is allowed on loopback only.
+    pub fn smtp(url: &str) -> Result<Self, MailError> {
+        Self::smtp_pooled(url, 10)
+    }
+
+    /// Like [`Transport::smtp`], keeping up to `connections` connections open for reuse.
+    pub fn smtp_pooled(url: &str, connections: u32) -> Result<Self, MailError> {
+        let plain = url.starts_with("smtp://") && !url.contains("tls=required");
+        if plain && !loopback(url) {
+            return Err(MailError::Invalid {
+                field: "smtp_url",
+                reason: "plain SMTP is allowed on loopback only; use smtps:// or ?tls=required",
+            });
+        }
+        let t = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|_| MailError::Invalid {
+                field: "smtp_url",
+                reason: "not an SMTP URL (smtp:// or smtps://)",
+            })?
+            .pool_config(lettre::transport::smtp::PoolConfig::new().max_size(connections.max(1)))
+            .build();
+        Ok(Transport::Smtp(t))
+    }
+
+    pub fn file(dir: &Path) -> Self {
+        Transport::File(dir.to_path_buf())
+    }
+
+    /// Hands one signed message to the relay (or writes it). `message_id` is without brackets.
+    pub async fn send(
+        &self,
+        from: &str,
+        to: &str,
+        message_id: &str,
+        signed: &[u8],
+    ) -> Result<(), MailError> {
+        match self {
+            Transport::Smtp(t) => {
+                let parse = |field: &'static str, a: &str| {
+                    a.parse::<Address>().map_err(|_| MailError::Invalid {
+                        field,
+                        reason: "not a well-formed email address",
+                    })
+                };
+                let envelope = Envelope::new(Some(parse("from", from)?), vec![parse("to", to)?])
+                    .map_err(|_| MailError::Invalid {
+                        field: "to",
+                        reason: "no recipient",
+                    })?;
+                t.send_raw(&envelope, signed)
+                    .await
+                    .map_err(|e| MailError::Transport(e.to_string()))?;
+                Ok(())
+            }
+            Transport::File(dir) => {
+                let name: String = message_id
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                std::fs::create_dir_all(dir).map_err(|e| MailError::Transport(e.to_string()))?;
+                let path = dir.join(format!("{name}.eml"));
+                let tmp = dir.join(format!(".{name}.eml.tmp"));
+                std::fs::write(&tmp, signed).map_err(|e| MailError::Transport(e.to_string()))?;
+                std::fs::rename(&tmp, &path).map_err(|e| MailError::Transport(e.to_string()))?;
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback;
+
+    #[test]
+    fn plain_smtp_is_recognised_as_loopback_only_for_this_machine() {
+        for url in [
+            "smtp://127.0.0.1:2525",
+            "smtp://localhost",
+            "smtp://u:p@127.0.0.1:25",
+            "smtp://[::1]:2525",
+        ] {
+            assert!(loopback(url), "{url}");
+        }
+        for url in [
+            "smtp://relay.example:25",
+            "smtp://127.0.0.1.evil.example:25",
+            "smtp://u:p@10.0.0.5:25",
+            "smtp://localhost.evil.example",
+        ] {
+            assert!(!loopback(url), "{url}");
+        }
+    }
+}
