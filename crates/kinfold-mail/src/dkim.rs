@@ -118,6 +118,36 @@ pub fn generate(domain: &str, master: &MasterKey, now_ms: i64) -> Result<NewDoma
     })
 }
 
+/// The DNS records a stored domain's keys need, derived from the private keys.
+pub fn records(d: &MailDomain, master: &MasterKey) -> Result<(DkimRecord, DkimRecord), MailError> {
+    use rsa::pkcs8::DecodePrivateKey;
+    let key = sealing_key(master);
+    let rsa_der =
+        seal::open(&key, &d.rsa_key, &aad("rsa_key", &d.domain)).map_err(|_| MailError::KeyOpen)?;
+    let ed_der = seal::open(&key, &d.ed25519_key, &aad("ed25519_key", &d.domain))
+        .map_err(|_| MailError::KeyOpen)?;
+    let spki = rsa::RsaPrivateKey::from_pkcs8_der(&rsa_der)
+        .map_err(|_| MailError::KeyOpen)?
+        .to_public_key()
+        .to_public_key_der()
+        .map_err(|_| MailError::KeyOpen)?;
+    let ed =
+        ring::signature::Ed25519KeyPair::from_pkcs8(&ed_der).map_err(|_| MailError::KeyOpen)?;
+    Ok((
+        DkimRecord {
+            selector: d.rsa_selector.clone(),
+            value: format!("v=DKIM1; k=rsa; p={}", B64.encode(spki.as_bytes())),
+        },
+        DkimRecord {
+            selector: d.ed25519_selector.clone(),
+            value: format!(
+                "v=DKIM1; k=ed25519; p={}",
+                B64.encode(ed.public_key().as_ref())
+            ),
+        },
+    ))
+}
+
 /// The RSA key's PKCS#8 DER, for the signing baseline of `kinfold bench --mail`.
 pub(crate) fn rsa_pkcs8(d: &MailDomain, master: &MasterKey) -> Result<Vec<u8>, MailError> {
     seal::open(&sealing_key(master), &d.rsa_key, &aad("rsa_key", &d.domain))

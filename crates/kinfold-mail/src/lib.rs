@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod compose;
 pub mod dkim;
+pub mod doctor;
 mod error;
 pub mod sink;
 pub mod transport;

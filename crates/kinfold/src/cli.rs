@@ -175,6 +175,12 @@ pub enum EmailCommand {
     /// Sending domains and their DNS records.
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// Look up a sending domain's SPF, DKIM, DMARC and MX records and say what is missing or
+    /// wrong. Exit 1 on an error.
+    Doctor {
+        #[arg(long)]
+        domain: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

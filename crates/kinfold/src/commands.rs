@@ -240,10 +240,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let path = path?;
             crate::cli::say(std::fs::read_to_string(&path)?.trim_end());
             crate::cli::say(format!(
-                "Publish these records in {domain}'s DNS zone (they are also in {}).",
+                "Publish these records in {domain}'s DNS zone (they are also in {}), then run `kinfold email doctor --domain {domain}`.",
                 path.display()
             ));
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Email(EmailCommand::Doctor { domain }) => {
+            let rt = started(config).await?;
+            let key = runtime::master_key(&rt.config, KeyPolicy::MustExist)?;
+            let found = rt.core.store().mail_domains().await;
+            rt.close().await;
+            let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+            let Some(d) = found?.into_iter().find(|d| d.domain == domain) else {
+                anyhow::bail!(
+                    "`{domain}` is not a sending domain; add it with `kinfold email domain add`"
+                );
+            };
+            let (rsa, ed) = kinfold_mail::dkim::records(&d, &key)?;
+            let dns = kinfold_mail::doctor::SystemDns::new()
+                .map_err(|e| anyhow::anyhow!("no DNS resolver: {e}"))?;
+            let findings = kinfold_mail::doctor::check(&dns, &domain, &[rsa, ed]).await;
+            for f in &findings {
+                crate::cli::say(f);
+            }
+            Ok(if findings.iter().any(|f| f.is_error()) {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Email(EmailCommand::Domain(DomainCommand::List)) => {
             let rt = started(config).await?;

@@ -296,6 +296,36 @@ fn email_domain_add_writes_the_zone_and_refuses_bad_input() {
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.contains("mail.example.org  rsa=kf-rsa-"), "{listed}");
 
+    // Nothing is published for this domain: the doctor names each missing record (or the failed
+    // lookup, where this machine has no DNS) and exits 1.
+    let doctor = run(&[
+        "email",
+        "doctor",
+        "--domain",
+        "mail.example.org",
+        "--data",
+        d,
+    ]);
+    assert_eq!(doctor.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    for check in ["SPF", "DKIM kf-rsa-", "DKIM kf-ed-", "DMARC"] {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.starts_with("error") && l.contains(check)),
+            "{check}: {report}"
+        );
+    }
+    let unknown = run(&[
+        "email",
+        "doctor",
+        "--domain",
+        "other.example.org",
+        "--data",
+        d,
+    ]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("is not a sending domain"));
+
     for (args, says) in [
         (vec!["mail.example.org"], "already a sending domain"),
         (vec!["not a domain"], "is not a domain name"),
