@@ -7,6 +7,7 @@ pub mod compose;
 pub mod dkim;
 pub mod doctor;
 mod error;
+pub mod footer;
 pub mod sink;
 pub mod transport;
 pub mod zone;
