@@ -10,6 +10,7 @@ mod error;
 pub mod footer;
 pub mod sink;
 pub mod transport;
+pub mod unsubscribe;
 pub mod zone;
 
 pub use error::MailError;
