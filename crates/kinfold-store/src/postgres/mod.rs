@@ -529,4 +529,42 @@ impl Store for PgStore {
         .await?;
         Ok(rows.into_iter().map(rows::mail_domain).collect())
     }
+
+    async fn opt_out(
+        &self,
+        scope: &TenantScope,
+        recipient: &str,
+        category: &str,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<bool> {
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let r = sqlx::query(
+            "INSERT INTO email_opt_outs (tenant_id, recipient_id, category, at_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(recipient)
+        .bind(category)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?;
+        let new = r.rows_affected() == 1;
+        if new {
+            audit::append_in(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    async fn opt_outs(&self, scope: &TenantScope, recipient: &str) -> Result<Vec<String>> {
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let list = sqlx::query_scalar("SELECT category FROM email_opt_outs WHERE tenant_id = $1 AND recipient_id = $2 ORDER BY category COLLATE \"C\"")
+            .bind(scope.tenant_id().to_string())
+            .bind(recipient)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(list)
+    }
 }

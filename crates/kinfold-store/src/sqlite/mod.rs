@@ -632,6 +632,41 @@ impl Store for SqliteStore {
         .await?;
         Ok(rows.into_iter().map(rows::mail_domain).collect())
     }
+
+    async fn opt_out(
+        &self,
+        scope: &TenantScope,
+        recipient: &str,
+        category: &str,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let r = sqlx::query(
+            "INSERT INTO email_opt_outs (tenant_id, recipient_id, category, at_ms) VALUES (?, ?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(recipient)
+        .bind(category)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?;
+        let new = r.rows_affected() == 1;
+        if new {
+            audit::append_in(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    async fn opt_outs(&self, scope: &TenantScope, recipient: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT category FROM email_opt_outs WHERE tenant_id = ? AND recipient_id = ? ORDER BY category")
+            .bind(scope.tenant_id().to_string())
+            .bind(recipient)
+            .fetch_all(&self.reader)
+            .await?)
+    }
 }
 
 async fn applied_versions(pool: &SqlitePool) -> Result<Vec<i64>> {

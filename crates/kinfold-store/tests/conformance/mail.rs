@@ -30,3 +30,46 @@ async fn sending_domains_are_added_once_and_listed(u: &Under) {
     );
 }
 both!(sending_domains_are_added_once_and_listed);
+
+async fn opt_outs_are_per_recipient_category_and_tenant(u: &Under) {
+    let s = &*u.store;
+    let a = crate::tenants_and_sessions::tenant(s, "maple").await;
+    let b = crate::tenants_and_sessions::tenant(s, "harbor").await;
+    let draft = || {
+        vec![kinfold_audit::Draft::new(
+            a.chain(),
+            5,
+            kinfold_audit::Event::Throttled {
+                email: "x@example.org".into(),
+                retry_after_secs: 0,
+            },
+        )]
+    };
+    assert!(s
+        .opt_out(&a, "g1", "announcement", 5, draft())
+        .await
+        .unwrap());
+    assert!(
+        !s.opt_out(&a, "g1", "announcement", 6, draft())
+            .await
+            .unwrap(),
+        "once"
+    );
+    assert!(s
+        .opt_out(&a, "g1", "daily_report", 7, vec![])
+        .await
+        .unwrap());
+    assert_eq!(
+        s.opt_outs(&a, "g1").await.unwrap(),
+        ["announcement", "daily_report"]
+    );
+    assert!(s.opt_outs(&a, "g2").await.unwrap().is_empty());
+    assert!(s.opt_outs(&b, "g1").await.unwrap().is_empty(), "per tenant");
+    let audited = s.audit_chain(&a.chain()).await.unwrap();
+    assert_eq!(
+        audited.len(),
+        2,
+        "tenant_created and the first opt-out only"
+    );
+}
+both!(opt_outs_are_per_recipient_category_and_tenant);

@@ -174,6 +174,9 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
     }])
     .await
     .unwrap();
+    s.opt_out(&scope, &g.id.to_string(), "announcement", 1, vec![])
+        .await
+        .unwrap();
     scope
 }
 

@@ -19,7 +19,7 @@ async fn count(conn: &mut sqlx::PgConnection, table: &str) -> i64 {
         .unwrap()
 }
 
-const TENANT_TABLES: [&str; 18] = [
+const TENANT_TABLES: [&str; 19] = [
     "tenants",
     "data_keys",
     "users",
@@ -38,6 +38,7 @@ const TENANT_TABLES: [&str; 18] = [
     "audit_log",
     "audit_checkpoints",
     "api_access_segments",
+    "email_opt_outs",
 ];
 
 fn pg(u: &crate::Under) -> &PgStore {
@@ -147,7 +148,7 @@ async fn the_server_role_is_unprivileged_and_owns_nothing() {
     .await
     .unwrap();
     assert_eq!(
-        forced, 18,
+        forced, 19,
         "every tenant table has forced row-level security"
     );
     let secrets = sqlx::query("SELECT * FROM role_secrets")
