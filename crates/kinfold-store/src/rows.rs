@@ -1,6 +1,8 @@
 //! Row shapes as both backends return them (sqlx decodes the same Rust types from SQLite and
 //! PostgreSQL columns), and their conversion into records.
 
+use sqlx::QueryBuilder;
+
 use crate::*;
 
 #[derive(sqlx::FromRow)]
@@ -235,5 +237,120 @@ pub(crate) fn mail_domain(r: MailDomainRow) -> MailDomain {
         ed25519_selector: r.3,
         ed25519_key: r.4,
         created_ms: r.5,
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ChildWithPickupsRow {
+    #[sqlx(flatten)]
+    child: ChildRow,
+    pickups: String,
+}
+
+#[derive(serde::Deserialize)]
+struct PickupJson {
+    id: String,
+    name: String,
+    relation: String,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ChildRow {
+    tenant_id: String,
+    id: String,
+    given_name: String,
+    family_name: String,
+    preferred_name: Option<String>,
+    date_of_birth: String,
+    classroom_id: Option<String>,
+    status: String,
+    enrolled_on: Option<String>,
+    left_on: Option<String>,
+    allergies: Option<Vec<u8>>,
+    medical_notes: Option<Vec<u8>>,
+    emergency_contacts: Option<Vec<u8>>,
+    created_ms: i64,
+    updated_ms: i64,
+}
+
+impl ChildRow {
+    pub(crate) fn into_child(self) -> Result<Child> {
+        Ok(Child {
+            id: ChildId::from_db(&self.id)?,
+            tenant_id: TenantId::from_db(&self.tenant_id)?,
+            given_name: self.given_name,
+            family_name: self.family_name,
+            preferred_name: self.preferred_name,
+            date_of_birth: self.date_of_birth,
+            classroom_id: self
+                .classroom_id
+                .as_deref()
+                .map(ClassroomId::from_db)
+                .transpose()?,
+            status: self.status,
+            enrolled_on: self.enrolled_on,
+            left_on: self.left_on,
+            sealed: SealedChildFields {
+                allergies: self.allergies,
+                medical_notes: self.medical_notes,
+                emergency_contacts: self.emergency_contacts,
+            },
+            created_ms: self.created_ms,
+            updated_ms: self.updated_ms,
+        })
+    }
+}
+
+impl ChildWithPickupsRow {
+    /// The child and its authorized pickups (aggregated as a JSON array by the query).
+    pub(crate) fn into_parts(self, id: ChildId) -> Result<(Child, Vec<Pickup>)> {
+        let list: Vec<PickupJson> =
+            serde_json::from_str(&self.pickups).map_err(|_| StoreError::Corrupt("pickups"))?;
+        let pickups = list
+            .into_iter()
+            .map(|p| {
+                Ok(Pickup {
+                    id: PickupId::from_db(&p.id)?,
+                    child_id: id,
+                    name: p.name,
+                    relation: p.relation,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((self.child.into_child()?, pickups))
+    }
+}
+
+/// Appends the visibility condition to a query over `children c` (same SQL on both backends).
+pub(crate) fn push_visibility<DB>(b: &mut QueryBuilder<'_, DB>, scope: &TenantScope, v: Visibility)
+where
+    DB: sqlx::Database,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    match v {
+        Visibility::All => {}
+        Visibility::None => {
+            b.push(" AND FALSE");
+        }
+        Visibility::ClassroomsOf(user) => {
+            b.push(
+                " AND c.classroom_id IN \
+                 (SELECT classroom_id FROM staff_assignments WHERE tenant_id = ",
+            )
+            .push_bind(scope.tenant_id().to_string())
+            .push(" AND user_id = ")
+            .push_bind(user.to_string())
+            .push(")");
+        }
+        Visibility::GuardianUser(user) => {
+            b.push(
+                " AND c.id IN (SELECT cg.child_id FROM child_guardians cg JOIN guardians g \
+                 ON g.tenant_id = cg.tenant_id AND g.id = cg.guardian_id WHERE cg.tenant_id = ",
+            )
+            .push_bind(scope.tenant_id().to_string())
+            .push(" AND g.user_id = ")
+            .push_bind(user.to_string())
+            .push(" AND cg.custody <> 'court_restricted')");
+        }
     }
 }

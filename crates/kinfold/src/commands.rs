@@ -233,9 +233,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dmarc_rua,
         })) => {
             let rt = started(config).await?;
-            let key = runtime::master_key(&rt.config, KeyPolicy::MustExist)?;
-            let path =
-                crate::email::add_domain(&rt, &key, &domain, &spf, dmarc_rua.as_deref()).await;
+            let path = crate::email::add_domain(&rt, &domain, &spf, dmarc_rua.as_deref()).await;
             rt.close().await;
             let path = path?;
             crate::cli::say(std::fs::read_to_string(&path)?.trim_end());
@@ -247,8 +245,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Email(EmailCommand::Doctor { domain }) => {
             let rt = started(config).await?;
-            let key = runtime::master_key(&rt.config, KeyPolicy::MustExist)?;
             let found = rt.core.store().mail_domains().await;
+            let key = rt.key.clone();
             rt.close().await;
             let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
             let Some(d) = found?.into_iter().find(|d| d.domain == domain) else {

@@ -197,8 +197,7 @@ pub async fn run(mut config: Config, tls: bool) -> anyhow::Result<()> {
     }
     let rt = runtime::open(config, KeyPolicy::CreateIfNew).await?;
     rt.start().await?;
-    let key = runtime::master_key(&rt.config, KeyPolicy::MustExist)?;
-    crate::email::ensure_demo_domain(&rt, &key).await?;
+    crate::email::ensure_demo_domain(&rt).await?;
     banner.push(format!(
         "Sending domain {}: DNS records in {}",
         crate::email::DEMO_DOMAIN,

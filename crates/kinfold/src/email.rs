@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use kinfold_audit::{Draft, Event, SYSTEM_CHAIN};
-use kinfold_crypto::keyring::MasterKey;
 use kinfold_mail::dkim;
 use kinfold_mail::zone::Zone;
 use kinfold_store::StoreError;
@@ -31,7 +30,6 @@ fn valid_domain(d: &str) -> bool {
 /// Generates the domain's DKIM keys, stores them sealed, and writes `DIR/dns/DOMAIN.zone`.
 pub async fn add_domain(
     rt: &Runtime,
-    key: &MasterKey,
     domain: &str,
     spf: &str,
     dmarc_rua: Option<&str>,
@@ -50,7 +48,7 @@ pub async fn add_domain(
         bail!("--dmarc-rua must be a single mailto: address");
     }
     let now = rt.core.now_ms();
-    let new = dkim::generate(&domain, key, now)?;
+    let new = dkim::generate(&domain, &rt.key, now)?;
     let event = Draft::new(
         SYSTEM_CHAIN,
         now,
@@ -86,7 +84,7 @@ pub async fn add_domain(
 }
 
 /// The demo's sending domain, once.
-pub async fn ensure_demo_domain(rt: &Runtime, key: &MasterKey) -> anyhow::Result<()> {
+pub async fn ensure_demo_domain(rt: &Runtime) -> anyhow::Result<()> {
     let exists = rt
         .core
         .store()
@@ -95,7 +93,7 @@ pub async fn ensure_demo_domain(rt: &Runtime, key: &MasterKey) -> anyhow::Result
         .iter()
         .any(|d| d.domain == DEMO_DOMAIN);
     if !exists {
-        add_domain(rt, key, DEMO_DOMAIN, "v=spf1 mx -all", None).await?;
+        add_domain(rt, DEMO_DOMAIN, "v=spf1 mx -all", None).await?;
     }
     Ok(())
 }

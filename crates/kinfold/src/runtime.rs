@@ -15,6 +15,8 @@ use crate::config::Config;
 pub struct Runtime {
     pub config: Config,
     pub core: Core,
+    /// The master key, loaded once at open (for what sits beside core, such as mail).
+    pub key: MasterKey,
 }
 
 /// Whether a missing master key may be created (first start of a new data directory).
@@ -98,8 +100,13 @@ pub async fn open(config: Config, policy: KeyPolicy) -> anyhow::Result<Runtime> 
             Arc::new(store)
         }
     };
-    let core = Core::new(store, key, Arc::new(SystemClock), config.core_settings());
-    Ok(Runtime { config, core })
+    let core = Core::new(
+        store,
+        key.clone(),
+        Arc::new(SystemClock),
+        config.core_settings(),
+    );
+    Ok(Runtime { config, core, key })
 }
 
 impl Runtime {

@@ -7,95 +7,8 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::audit::append_in;
 use super::SqliteStore;
 use crate::drafts::name_new_row;
+use crate::rows::{push_visibility, ChildRow, ChildWithPickupsRow};
 use crate::*;
-
-#[derive(sqlx::FromRow)]
-struct ChildWithPickupsRow {
-    #[sqlx(flatten)]
-    child: ChildRow,
-    pickups: String,
-}
-
-#[derive(serde::Deserialize)]
-struct PickupJson {
-    id: String,
-    name: String,
-    relation: String,
-}
-
-#[derive(sqlx::FromRow)]
-struct ChildRow {
-    tenant_id: String,
-    id: String,
-    given_name: String,
-    family_name: String,
-    preferred_name: Option<String>,
-    date_of_birth: String,
-    classroom_id: Option<String>,
-    status: String,
-    enrolled_on: Option<String>,
-    left_on: Option<String>,
-    allergies: Option<Vec<u8>>,
-    medical_notes: Option<Vec<u8>>,
-    emergency_contacts: Option<Vec<u8>>,
-    created_ms: i64,
-    updated_ms: i64,
-}
-
-impl ChildRow {
-    fn into_child(self) -> Result<Child> {
-        Ok(Child {
-            id: ChildId::from_db(&self.id)?,
-            tenant_id: TenantId::from_db(&self.tenant_id)?,
-            given_name: self.given_name,
-            family_name: self.family_name,
-            preferred_name: self.preferred_name,
-            date_of_birth: self.date_of_birth,
-            classroom_id: self
-                .classroom_id
-                .as_deref()
-                .map(ClassroomId::from_db)
-                .transpose()?,
-            status: self.status,
-            enrolled_on: self.enrolled_on,
-            left_on: self.left_on,
-            sealed: SealedChildFields {
-                allergies: self.allergies,
-                medical_notes: self.medical_notes,
-                emergency_contacts: self.emergency_contacts,
-            },
-            created_ms: self.created_ms,
-            updated_ms: self.updated_ms,
-        })
-    }
-}
-
-/// Appends the visibility condition to a query over `children c`.
-fn push_visibility(b: &mut QueryBuilder<'_, Sqlite>, scope: &TenantScope, v: Visibility) {
-    match v {
-        Visibility::All => {}
-        Visibility::None => {
-            b.push(" AND 0");
-        }
-        Visibility::ClassroomsOf(user) => {
-            b.push(" AND c.classroom_id IN (SELECT classroom_id FROM staff_assignments WHERE tenant_id = ")
-                .push_bind(scope.tenant_id().to_string())
-                .push(" AND user_id = ")
-                .push_bind(user.to_string())
-                .push(")");
-        }
-        Visibility::GuardianUser(user) => {
-            b.push(
-                " AND c.id IN (SELECT cg.child_id FROM child_guardians cg JOIN guardians g \
-                 ON g.tenant_id = cg.tenant_id AND g.id = cg.guardian_id WHERE cg.tenant_id = ",
-            )
-            .push_bind(scope.tenant_id().to_string())
-            .push(" AND g.user_id = ")
-            .push_bind(user.to_string())
-            .push(" AND cg.custody != 'court_restricted')");
-        }
-    }
-}
 
 fn bind_fields<'q>(
     q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
@@ -370,20 +283,7 @@ impl RecordStore for SqliteStore {
         let row: Option<ChildWithPickupsRow> =
             b.build_query_as().fetch_optional(&self.reader).await?;
         let Some(row) = row else { return Ok(None) };
-        let list: Vec<PickupJson> =
-            serde_json::from_str(&row.pickups).map_err(|_| StoreError::Corrupt("pickups"))?;
-        let pickups = list
-            .into_iter()
-            .map(|p| {
-                Ok(Pickup {
-                    id: PickupId::from_db(&p.id)?,
-                    child_id: id,
-                    name: p.name,
-                    relation: p.relation,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Some((row.child.into_child()?, pickups)))
+        Ok(Some(row.into_parts(id)?))
     }
 
     async fn create_guardian(
