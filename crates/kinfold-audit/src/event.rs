@@ -219,6 +219,29 @@ pub enum Event {
         reason: String,
         expires_at: String,
     },
+    /// A message entered the outbox (E1): how many recipients, how many were not queued
+    /// because they unsubscribed or are suppressed.
+    MessageQueued {
+        message_id: String,
+        category: String,
+        by: String,
+        recipients: u64,
+        suppressed: u64,
+    },
+    /// A recipient unsubscribed from a category (E3); the proof of the request.
+    EmailUnsubscribed {
+        recipient_id: String,
+        category: String,
+    },
+    /// The delivery log (E7): one entry per attempt's outcome.
+    EmailDelivery {
+        delivery_id: String,
+        message_id: String,
+        recipient: String,
+        status: String,
+        attempt: i64,
+        response: String,
+    },
     /// An operator read a child's record under a grant.
     OperatorRead {
         grant_id: String,
@@ -276,7 +299,10 @@ impl Event {
             | ChildCheckedIn { .. }
             | ChildCheckedOut { .. }
             | PickupRefused { .. }
-            | BreakGlassGranted { .. } => Category::Admin,
+            | BreakGlassGranted { .. }
+            | MessageQueued { .. }
+            | EmailUnsubscribed { .. } => Category::Admin,
+            EmailDelivery { .. } => Category::Email,
             ChildRecordRead { .. } | OperatorRead { .. } => Category::DataAccess,
             Started { .. } | MigrationApplied { .. } | KeyCreated { .. } => Category::System,
         }

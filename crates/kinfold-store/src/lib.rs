@@ -9,6 +9,7 @@ mod domain;
 mod drafts;
 mod error;
 mod ids;
+pub mod outbox;
 pub mod postgres;
 mod record_store;
 mod records;
@@ -20,6 +21,7 @@ pub use error::StoreError;
 pub use ids::{
     ChildId, ClassroomId, GuardianId, PickupId, SessionId, TenantId, TenantScope, UserId,
 };
+pub use outbox::OutboxStore;
 pub use record_store::RecordStore;
 pub use records::*;
 
@@ -31,7 +33,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Everything the services persist. One implementation per backend, each in its own idiom.
 #[async_trait]
-pub trait Store: RecordStore + Send + Sync + 'static {
+pub trait Store: RecordStore + OutboxStore + Send + Sync + 'static {
     // --- lifecycle ---------------------------------------------------------------------
     /// Applies pending migrations; returns the ones applied now, as (version, description).
     async fn migrate(&self) -> Result<Vec<(i64, String)>>;

@@ -3,6 +3,7 @@
 
 use sqlx::QueryBuilder;
 
+use crate::outbox::*;
 use crate::*;
 
 #[derive(sqlx::FromRow)]
@@ -352,5 +353,102 @@ where
             .push_bind(user.to_string())
             .push(" AND cg.custody <> 'court_restricted')");
         }
+    }
+}
+
+/// Guardians who can be written to (E1): `$1` the tenant, `$2` a classroom or NULL for all.
+/// Their own address, else their login's; court-restricted links and archived children are
+/// left out.
+pub(crate) const AUDIENCE_SQL: &str = "SELECT DISTINCT g.id, g.name, \
+     COALESCE(NULLIF(g.email, ''), u.email) AS address \
+     FROM guardians g \
+     JOIN child_guardians cg ON cg.tenant_id = g.tenant_id AND cg.guardian_id = g.id \
+     JOIN children c ON c.tenant_id = cg.tenant_id AND c.id = cg.child_id \
+     LEFT JOIN users u ON u.tenant_id = g.tenant_id AND u.id = g.user_id \
+     WHERE g.tenant_id = $1 AND cg.custody <> 'court_restricted' AND c.status <> 'archived' \
+       AND ($2 IS NULL OR c.classroom_id = $2) \
+       AND COALESCE(NULLIF(g.email, ''), u.email) IS NOT NULL \
+     ORDER BY g.id";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RecipientRow {
+    id: String,
+    name: String,
+    address: Option<String>,
+}
+
+impl RecipientRow {
+    pub(crate) fn into_recipient(self) -> Result<Recipient> {
+        Ok(Recipient {
+            guardian_id: GuardianId::from_db(&self.id)?,
+            name: self.name,
+            address: self.address.unwrap_or_default(),
+        })
+    }
+}
+
+fn uuid_from_db(s: &str, what: &'static str) -> Result<uuid::Uuid> {
+    uuid::Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(what))
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClaimedRow {
+    id: String,
+    pub(crate) message_id: String,
+    recipient_id: String,
+    recipient_name: String,
+    address: String,
+    header_id: String,
+    attempts: i64,
+}
+
+impl ClaimedRow {
+    pub(crate) fn into_claimed(
+        self,
+        scope: &TenantScope,
+        category: String,
+        created_by: Option<String>,
+        body: Vec<u8>,
+    ) -> Result<Claimed> {
+        Ok(Claimed {
+            scope: scope.clone(),
+            id: uuid_from_db(&self.id, "delivery id")?,
+            message_id: uuid_from_db(&self.message_id, "message id")?,
+            recipient_id: self.recipient_id,
+            recipient_name: self.recipient_name,
+            address: self.address,
+            header_id: self.header_id,
+            attempts: self.attempts,
+            category,
+            created_by: created_by.as_deref().map(UserId::from_db).transpose()?,
+            body,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeliveryRow {
+    id: String,
+    recipient_id: String,
+    address: String,
+    header_id: String,
+    state: String,
+    attempts: i64,
+    response: Option<String>,
+    updated_ms: i64,
+}
+
+impl DeliveryRow {
+    pub(crate) fn into_status(self) -> Result<DeliveryStatus> {
+        Ok(DeliveryStatus {
+            id: uuid_from_db(&self.id, "delivery id")?,
+            recipient_id: self.recipient_id,
+            address: self.address,
+            header_id: self.header_id,
+            state: DeliveryState::from_db(&self.state)?,
+            attempts: self.attempts,
+            response: self.response,
+            updated_ms: self.updated_ms,
+        })
     }
 }

@@ -7,6 +7,7 @@
 
 mod audit;
 mod auth;
+mod outbox;
 mod records;
 mod setup;
 pub(crate) mod wall;

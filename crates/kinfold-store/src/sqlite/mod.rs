@@ -7,6 +7,7 @@
 mod audit;
 mod auth;
 mod children;
+mod outbox;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -73,3 +73,207 @@ async fn opt_outs_are_per_recipient_category_and_tenant(u: &Under) {
     );
 }
 both!(opt_outs_are_per_recipient_category_and_tenant);
+
+/// The outbox (E1, O2): a delivery is leased once; an outcome is written once; a lease that
+/// runs out while `sending` becomes `failed` with its log entry and is never leased again
+/// (at-most-once); a bounce suppresses the address; another tenant sees none of it.
+async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
+    use kinfold_store::outbox::*;
+    use uuid::Uuid;
+    let s = &*u.store;
+    let a = crate::tenants_and_sessions::tenant(s, "maple").await;
+    let b = crate::tenants_and_sessions::tenant(s, "harbor").await;
+    let message = Uuid::now_v7();
+    let delivery = |n: u32, state: DeliveryState| {
+        let id = Uuid::now_v7();
+        NewDelivery {
+            id,
+            recipient_id: format!("g{n}"),
+            recipient_name: format!("Guardian {n}"),
+            address: format!("G{n}@Families.test"),
+            header_id: format!("{id}@mail.example.org"),
+            state,
+            response: None,
+        }
+    };
+    let list = vec![
+        delivery(1, DeliveryState::Queued),
+        delivery(2, DeliveryState::Queued),
+        delivery(3, DeliveryState::Queued),
+        delivery(4, DeliveryState::Suppressed),
+    ];
+    let queued = kinfold_audit::Draft::new(
+        a.chain(),
+        5_000,
+        kinfold_audit::Event::MessageQueued {
+            message_id: message.to_string(),
+            category: "announcement".into(),
+            by: "admin".into(),
+            recipients: 4,
+            suppressed: 1,
+        },
+    );
+    let m = NewMessage {
+        id: message,
+        category: "announcement".into(),
+        created_by: None,
+        body: vec![7; 40],
+        created_ms: 5_000,
+    };
+    s.enqueue_message(&a, m.clone(), list.clone(), vec![queued])
+        .await
+        .unwrap();
+    let again = s.enqueue_message(&a, m, vec![], vec![]).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+
+    assert!(
+        s.outbox_tenants(4_999).await.unwrap().is_empty(),
+        "not due yet"
+    );
+    assert_eq!(s.outbox_tenants(5_000).await.unwrap(), [a.tenant_id()]);
+    let log = |lost: Interrupted| {
+        kinfold_audit::Draft::new(
+            lost.scope.chain(),
+            9_000,
+            kinfold_audit::Event::EmailDelivery {
+                delivery_id: lost.id.to_string(),
+                message_id: lost.header_id,
+                recipient: String::new(),
+                status: "failed".into(),
+                attempt: 0,
+                response: "interrupted".into(),
+            },
+        )
+    };
+    let first = s
+        .claim_deliveries(a.tenant_id(), 5_000, 8_000, 2, &log)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 2, "the limit holds");
+    assert_eq!(first[0].body, vec![7; 40]);
+    assert_eq!(first[0].category, "announcement");
+    let second = s
+        .claim_deliveries(a.tenant_id(), 5_000, 8_000, 10, &log)
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1, "a leased delivery is not leased again");
+    assert!(s
+        .claim_deliveries(a.tenant_id(), 5_000, 8_000, 10, &log)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(
+        s.claim_deliveries(b.tenant_id(), 5_000, 8_000, 10, &log)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another tenant's work"
+    );
+
+    let outcome = |state, at_ms| Outcome {
+        state,
+        response: "250 ok".into(),
+        next_ms: at_ms,
+        at_ms,
+    };
+    assert!(s
+        .finish_delivery(
+            &a,
+            first[0].id,
+            outcome(DeliveryState::Delivered, 6_000),
+            vec![]
+        )
+        .await
+        .unwrap());
+    assert!(
+        !s.finish_delivery(
+            &a,
+            first[0].id,
+            outcome(DeliveryState::Failed, 6_001),
+            vec![]
+        )
+        .await
+        .unwrap(),
+        "an outcome is written once"
+    );
+    assert!(
+        !s.finish_delivery(
+            &b,
+            first[1].id,
+            outcome(DeliveryState::Delivered, 6_000),
+            vec![]
+        )
+        .await
+        .unwrap(),
+        "not through another tenant"
+    );
+    assert!(s
+        .finish_delivery(
+            &a,
+            first[1].id,
+            outcome(DeliveryState::Bounced, 6_000),
+            vec![]
+        )
+        .await
+        .unwrap());
+    let bounced = first[1].address.to_lowercase();
+    assert_eq!(
+        s.suppressed(&a, &[bounced.clone(), "other@x.test".into()])
+            .await
+            .unwrap(),
+        std::slice::from_ref(&bounced)
+    );
+    assert!(s.suppressed(&b, &[bounced]).await.unwrap().is_empty());
+
+    // The third stays `sending` past its lease, as if the process died mid-delivery.
+    assert!(s.outbox_tenants(7_999).await.unwrap().is_empty());
+    assert_eq!(s.outbox_tenants(8_001).await.unwrap(), [a.tenant_id()]);
+    let after = s
+        .claim_deliveries(a.tenant_id(), 8_001, 20_000, 10, &log)
+        .await
+        .unwrap();
+    assert!(after.is_empty(), "an interrupted send is never sent again");
+    assert!(s.outbox_tenants(30_000).await.unwrap().is_empty());
+    assert!(
+        !s.finish_delivery(
+            &a,
+            second[0].id,
+            outcome(DeliveryState::Delivered, 8_002),
+            vec![]
+        )
+        .await
+        .unwrap(),
+        "a late outcome does not revive it"
+    );
+
+    let st = s.message_status(&a, message).await.unwrap().unwrap();
+    let states: std::collections::HashMap<_, _> = st
+        .deliveries
+        .iter()
+        .map(|d| (d.id, (d.state, d.attempts, d.response.clone())))
+        .collect();
+    assert_eq!(states[&first[0].id].0, DeliveryState::Delivered);
+    assert_eq!(states[&first[0].id].1, 1);
+    assert_eq!(states[&first[1].id].0, DeliveryState::Bounced);
+    assert_eq!(states[&second[0].id].0, DeliveryState::Failed);
+    assert!(states[&second[0].id]
+        .2
+        .as_deref()
+        .unwrap()
+        .contains("interrupted"));
+    assert_eq!(states[&list[3].id].0, DeliveryState::Suppressed);
+    assert!(s.message_status(&b, message).await.unwrap().is_none());
+    let kinds: Vec<String> = s
+        .audit_chain(&a.chain())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["tenant_created", "message_queued", "email_delivery"],
+        "the queueing and the interruption are logged with their changes"
+    );
+}
+both!(outbox_leases_once_and_fails_interrupted_sends);

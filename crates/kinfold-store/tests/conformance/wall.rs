@@ -19,7 +19,7 @@ async fn count(conn: &mut sqlx::PgConnection, table: &str) -> i64 {
         .unwrap()
 }
 
-const TENANT_TABLES: [&str; 19] = [
+const TENANT_TABLES: [&str; 22] = [
     "tenants",
     "data_keys",
     "users",
@@ -39,6 +39,9 @@ const TENANT_TABLES: [&str; 19] = [
     "audit_checkpoints",
     "api_access_segments",
     "email_opt_outs",
+    "email_messages",
+    "email_deliveries",
+    "email_suppressions",
 ];
 
 fn pg(u: &crate::Under) -> &PgStore {
@@ -148,7 +151,7 @@ async fn the_server_role_is_unprivileged_and_owns_nothing() {
     .await
     .unwrap();
     assert_eq!(
-        forced, 19,
+        forced, 22,
         "every tenant table has forced row-level security"
     );
     let secrets = sqlx::query("SELECT * FROM role_secrets")

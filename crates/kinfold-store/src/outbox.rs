@@ -1,0 +1,218 @@
+//! The email outbox (E1, O2): messages, one delivery per recipient, and the suppression list.
+//!
+//! A message and its deliveries enter in one transaction with the audit entry of the event that
+//! caused them. The delivery worker claims due deliveries under a lease (`sending`), and writes
+//! each outcome with its delivery-log entry (E7) in one transaction.
+
+use async_trait::async_trait;
+use kinfold_audit::Draft;
+use uuid::Uuid;
+
+use crate::*;
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Waiting for its first attempt.
+    Queued,
+    /// Leased by a worker, in the hands of the transport.
+    Sending,
+    /// The relay accepted it.
+    Delivered,
+    /// A transient failure; retried at `next_ms`.
+    Deferred,
+    /// A permanent failure (hard bounce); the address is suppressed.
+    Bounced,
+    /// Gave up: attempts exhausted, or interrupted while sending (never re-sent, see docs).
+    Failed,
+    /// Not sent: the recipient unsubscribed from the category, or the address is suppressed.
+    Suppressed,
+    /// Held by the volume anomaly check until an administrator releases or discards it.
+    Held,
+}
+
+impl DeliveryState {
+    pub const ALL: [DeliveryState; 8] = [
+        DeliveryState::Queued,
+        DeliveryState::Sending,
+        DeliveryState::Delivered,
+        DeliveryState::Deferred,
+        DeliveryState::Bounced,
+        DeliveryState::Failed,
+        DeliveryState::Suppressed,
+        DeliveryState::Held,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sending => "sending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Deferred => "deferred",
+            DeliveryState::Bounced => "bounced",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Suppressed => "suppressed",
+            DeliveryState::Held => "held",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub(crate) fn from_db(s: &str) -> Result<Self> {
+        Self::parse(s).ok_or(StoreError::Corrupt("delivery state"))
+    }
+}
+
+/// A message as it enters the outbox. `body` is sealed by core (subject, text, HTML).
+#[derive(Clone)]
+pub struct NewMessage {
+    pub id: Uuid,
+    pub category: String,
+    pub created_by: Option<UserId>,
+    pub body: Vec<u8>,
+    pub created_ms: i64,
+}
+
+/// One recipient of a new message.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub id: Uuid,
+    pub recipient_id: String,
+    pub recipient_name: String,
+    pub address: String,
+    /// The Message-ID, without angle brackets: `ID@SENDING-DOMAIN`.
+    pub header_id: String,
+    /// `Queued`, `Suppressed` or `Held`.
+    pub state: DeliveryState,
+    pub response: Option<String>,
+}
+
+/// A delivery leased to a worker, with what it needs to compose the message.
+pub struct Claimed {
+    pub scope: TenantScope,
+    pub id: Uuid,
+    pub message_id: Uuid,
+    pub recipient_id: String,
+    pub recipient_name: String,
+    pub address: String,
+    pub header_id: String,
+    /// Attempts before this one.
+    pub attempts: i64,
+    pub category: String,
+    pub created_by: Option<UserId>,
+    pub body: Vec<u8>,
+}
+
+/// Leaves out the sealed body and the address.
+impl std::fmt::Debug for Claimed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claimed")
+            .field("id", &self.id)
+            .field("message_id", &self.message_id)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A delivery whose lease ran out while it was `sending` (the process died mid-delivery).
+#[derive(Debug, Clone)]
+pub struct Interrupted {
+    pub scope: TenantScope,
+    pub id: Uuid,
+    pub header_id: String,
+}
+
+/// What an attempt came to.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// `Delivered`, `Deferred`, `Bounced` or `Failed`.
+    pub state: DeliveryState,
+    pub response: String,
+    /// When a deferred delivery is tried again.
+    pub next_ms: i64,
+    pub at_ms: i64,
+}
+
+/// One recipient's delivery, as the sender sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryStatus {
+    pub id: Uuid,
+    pub recipient_id: String,
+    pub address: String,
+    pub header_id: String,
+    pub state: DeliveryState,
+    pub attempts: i64,
+    pub response: Option<String>,
+    pub updated_ms: i64,
+}
+
+/// A message and where each of its deliveries stands.
+#[derive(Debug, Clone)]
+pub struct MessageStatus {
+    pub id: Uuid,
+    pub category: String,
+    pub created_by: Option<UserId>,
+    pub created_ms: i64,
+    pub deliveries: Vec<DeliveryStatus>,
+}
+
+/// A guardian who can be written to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub guardian_id: GuardianId,
+    pub name: String,
+    pub address: String,
+}
+
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Guardians with an email address (their own, or their login's) linked to a child of
+    /// `classroom`, or to any child when `None`; court-restricted links are left out. One per
+    /// guardian.
+    async fn audience(
+        &self,
+        scope: &TenantScope,
+        classroom: Option<ClassroomId>,
+    ) -> Result<Vec<Recipient>>;
+
+    /// Addresses on the suppression list, among `addresses` (lower-cased).
+    async fn suppressed(&self, scope: &TenantScope, addresses: &[String]) -> Result<Vec<String>>;
+
+    /// The message, its deliveries and the audit entry of its cause, in one transaction.
+    async fn enqueue_message(
+        &self,
+        scope: &TenantScope,
+        message: NewMessage,
+        deliveries: Vec<NewDelivery>,
+        audit: Vec<Draft>,
+    ) -> Result<()>;
+
+    /// Tenants with deliveries due at `now_ms`, or leases run out.
+    async fn outbox_tenants(&self, now_ms: i64) -> Result<Vec<TenantId>>;
+
+    /// Marks `sending` deliveries whose lease ended before `now_ms` as `failed` (never re-sent:
+    /// delivery is at-most-once), each with the delivery-log entry `log` makes, and leases up
+    /// to `limit` due deliveries until `lease_until_ms`.
+    async fn claim_deliveries(
+        &self,
+        tenant: TenantId,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: i64,
+        log: &(dyn Fn(Interrupted) -> Draft + Send + Sync),
+    ) -> Result<Vec<Claimed>>;
+
+    /// Records an attempt's outcome with its delivery-log entry. A bounce also suppresses the
+    /// address. Only a delivery still `sending` changes; returns whether it did.
+    async fn finish_delivery(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        outcome: Outcome,
+        audit: Vec<Draft>,
+    ) -> Result<bool>;
+
+    async fn message_status(&self, scope: &TenantScope, id: Uuid) -> Result<Option<MessageStatus>>;
+}

@@ -1,0 +1,254 @@
+//! The email outbox in PostgreSQL, each transaction behind the tenant wall (A5).
+
+use async_trait::async_trait;
+use kinfold_audit::Draft;
+use sqlx::QueryBuilder;
+use uuid::Uuid;
+
+use super::audit::append_in;
+use super::wall::{self, Wall};
+use super::PgStore;
+use crate::outbox::*;
+use crate::rows::{ClaimedRow, DeliveryRow, RecipientRow, AUDIENCE_SQL};
+use crate::*;
+
+#[async_trait]
+impl OutboxStore for PgStore {
+    async fn audience(
+        &self,
+        scope: &TenantScope,
+        classroom: Option<ClassroomId>,
+    ) -> Result<Vec<Recipient>> {
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let rows: Vec<RecipientRow> = sqlx::query_as(AUDIENCE_SQL)
+            .bind(scope.tenant_id().to_string())
+            .bind(classroom.map(|c| c.to_string()))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.into_iter().map(RecipientRow::into_recipient).collect()
+    }
+
+    async fn suppressed(&self, scope: &TenantScope, addresses: &[String]) -> Result<Vec<String>> {
+        if addresses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::new("SELECT address FROM email_suppressions WHERE tenant_id = ");
+        q.push_bind(scope.tenant_id().to_string())
+            .push(" AND address IN (");
+        let mut list = q.separated(", ");
+        for a in addresses {
+            list.push_bind(a);
+        }
+        q.push(")");
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let found = q.build_query_scalar().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn enqueue_message(
+        &self,
+        scope: &TenantScope,
+        m: NewMessage,
+        deliveries: Vec<NewDelivery>,
+        audit: Vec<Draft>,
+    ) -> Result<()> {
+        let tenant = scope.tenant_id().to_string();
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        sqlx::query(
+            "INSERT INTO email_messages (tenant_id, id, category, created_by, body, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&tenant)
+        .bind(m.id.to_string())
+        .bind(&m.category)
+        .bind(m.created_by.map(|u| u.to_string()))
+        .bind(&m.body)
+        .bind(m.created_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_insert(e, "message"))?;
+        for d in deliveries {
+            sqlx::query(
+                "INSERT INTO email_deliveries (tenant_id, id, message_id, recipient_id, recipient_name, \
+                 address, header_id, state, next_ms, response, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&tenant)
+            .bind(d.id.to_string())
+            .bind(m.id.to_string())
+            .bind(&d.recipient_id)
+            .bind(&d.recipient_name)
+            .bind(&d.address)
+            .bind(&d.header_id)
+            .bind(d.state.as_str())
+            .bind(m.created_ms)
+            .bind(&d.response)
+            .bind(m.created_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_insert(e, "delivery"))?;
+        }
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn outbox_tenants(&self, now_ms: i64) -> Result<Vec<TenantId>> {
+        let mut tx = wall::begin(&self.pool, Wall::Platform).await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT tenant_id FROM email_deliveries \
+             WHERE (state IN ('queued', 'deferred') AND next_ms <= $1) \
+                OR (state = 'sending' AND lease_until_ms < $1)",
+        )
+        .bind(now_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        ids.iter().map(|s| TenantId::from_db(s)).collect()
+    }
+
+    async fn claim_deliveries(
+        &self,
+        tenant: TenantId,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: i64,
+        log: &(dyn Fn(Interrupted) -> Draft + Send + Sync),
+    ) -> Result<Vec<Claimed>> {
+        let scope = TenantScope::new(tenant);
+        let t = tenant.to_string();
+        let mut tx = wall::begin(&self.pool, Wall::TenantId(tenant)).await?;
+        let lost: Vec<(String, String)> = sqlx::query_as(
+            "UPDATE email_deliveries SET state = 'failed', lease_until_ms = NULL, updated_ms = $1, \
+             response = 'interrupted while sending; not retried (delivery is at-most-once)' \
+             WHERE tenant_id = $2 AND state = 'sending' AND lease_until_ms < $3 \
+             RETURNING id, header_id",
+        )
+        .bind(now_ms)
+        .bind(&t)
+        .bind(now_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut drafts = Vec::with_capacity(lost.len());
+        for (id, header_id) in lost {
+            let id = Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("delivery id"))?;
+            let lost = Interrupted {
+                scope: scope.clone(),
+                id,
+                header_id,
+            };
+            drafts.push(log(lost));
+        }
+        append_in(&mut tx, drafts).await?;
+        let rows: Vec<ClaimedRow> = sqlx::query_as(
+            // A CTE is evaluated once: an `IN (SELECT ... LIMIT)` may be re-run by the planner
+            // and lease more than `limit` rows.
+            "WITH picked AS (SELECT id FROM email_deliveries \
+                 WHERE tenant_id = $4 AND state IN ('queued', 'deferred') AND next_ms <= $5 \
+                 ORDER BY next_ms LIMIT $6 FOR UPDATE SKIP LOCKED) \
+             UPDATE email_deliveries d SET state = 'sending', lease_until_ms = $1, updated_ms = $2 \
+             FROM picked WHERE d.tenant_id = $3 AND d.id = picked.id \
+             RETURNING d.id, d.message_id, d.recipient_id, d.recipient_name, d.address, d.header_id, d.attempts",
+        )
+        .bind(lease_until_ms)
+        .bind(now_ms)
+        .bind(&t)
+        .bind(&t)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let (category, created_by, body): (String, Option<String>, Vec<u8>) = sqlx::query_as(
+                "SELECT category, created_by, body FROM email_messages WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(&t)
+            .bind(&r.message_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            out.push(r.into_claimed(&scope, category, created_by, body)?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn finish_delivery(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        o: Outcome,
+        audit: Vec<Draft>,
+    ) -> Result<bool> {
+        let t = scope.tenant_id().to_string();
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let address: Option<String> = sqlx::query_scalar(
+            "UPDATE email_deliveries SET state = $1, response = $2, next_ms = $3, updated_ms = $4, \
+             attempts = attempts + 1, lease_until_ms = NULL \
+             WHERE tenant_id = $5 AND id = $6 AND state = 'sending' RETURNING address",
+        )
+        .bind(o.state.as_str())
+        .bind(&o.response)
+        .bind(o.next_ms)
+        .bind(o.at_ms)
+        .bind(&t)
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(address) = address else {
+            tx.commit().await?;
+            return Ok(false);
+        };
+        if o.state == DeliveryState::Bounced {
+            sqlx::query(
+                "INSERT INTO email_suppressions (tenant_id, address, reason, at_ms) \
+                 VALUES ($1, $2, 'bounce', $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(&t)
+            .bind(address.to_lowercase())
+            .bind(o.at_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn message_status(&self, scope: &TenantScope, id: Uuid) -> Result<Option<MessageStatus>> {
+        let t = scope.tenant_id().to_string();
+        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let head: Option<(String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT category, created_by, created_ms FROM email_messages WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(&t)
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((category, created_by, created_ms)) = head else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let rows: Vec<DeliveryRow> = sqlx::query_as(
+            "SELECT id, recipient_id, address, header_id, state, attempts, response, updated_ms \
+             FROM email_deliveries WHERE tenant_id = $1 AND message_id = $2 \
+             ORDER BY address COLLATE \"C\", id",
+        )
+        .bind(&t)
+        .bind(id.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(MessageStatus {
+            id,
+            category,
+            created_by: created_by.as_deref().map(UserId::from_db).transpose()?,
+            created_ms,
+            deliveries: rows
+                .into_iter()
+                .map(DeliveryRow::into_status)
+                .collect::<Result<_>>()?,
+        }))
+    }
+}
