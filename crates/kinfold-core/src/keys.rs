@@ -120,6 +120,11 @@ impl Keyring {
         }
     }
 
+    /// The master key, for keys derived or sealed outside the tenant keyring (DKIM).
+    pub(crate) fn master(&self) -> &MasterKey {
+        &self.inner.master
+    }
+
     /// Seals with the tenant's current data key.
     pub async fn seal(
         &self,

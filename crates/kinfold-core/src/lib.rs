@@ -14,6 +14,7 @@ pub mod clock;
 pub mod error;
 pub mod hasher;
 pub mod keys;
+pub mod mail;
 pub mod policy;
 pub mod record_cache;
 pub mod session_cache;
@@ -48,6 +49,9 @@ struct Inner {
     audit: audit::AuditWriter,
     sessions: session_cache::SessionCache,
     records: record_cache::RecordCache,
+    /// Wakes the delivery worker when a message is queued.
+    mail_wake: tokio::sync::Notify,
+    unsubscribe: kinfold_mail::unsubscribe::TokenKey,
 }
 
 impl std::fmt::Debug for Core {
@@ -66,6 +70,7 @@ impl Core {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Self {
+        let unsubscribe = kinfold_mail::unsubscribe::TokenKey::new(&master);
         let keys = keys::Keyring::new(master, store.clone(), clock.clone());
         let audit = audit::AuditWriter::start(
             store.clone(),
@@ -84,6 +89,8 @@ impl Core {
                 audit,
                 sessions: Default::default(),
                 records: Default::default(),
+                mail_wake: Default::default(),
+                unsubscribe,
             }),
         }
     }
@@ -102,6 +109,14 @@ impl Core {
     }
     pub fn audit(&self) -> &audit::AuditWriter {
         &self.inner.audit
+    }
+
+    pub(crate) fn mail_wake(&self) -> &tokio::sync::Notify {
+        &self.inner.mail_wake
+    }
+
+    pub(crate) fn unsubscribe_key(&self) -> &kinfold_mail::unsubscribe::TokenKey {
+        &self.inner.unsubscribe
     }
     /// Drops this node's cached records of a tenant; every record write calls it.
     pub(crate) fn records_changed(&self, scope: &kinfold_store::TenantScope) {

@@ -47,10 +47,12 @@ pub enum Action {
     Administer,
     /// The audit log: the tenant's, or (`Own`) the user's own access events.
     ReadAudit,
+    /// Email guardians (E1): a classroom, or the whole center.
+    SendMessage,
 }
 
 /// Columns: administrator, teacher, front_desk, parent (the order of [`Role::ALL`]).
-pub const TABLE: [(Action, &str, &str, [Scope; 4]); 8] = {
+pub const TABLE: [(Action, &str, &str, [Scope; 4]); 9] = {
     use Scope::*;
     [
         (
@@ -100,6 +102,12 @@ pub const TABLE: [(Action, &str, &str, [Scope; 4]); 8] = {
             "tenant audit log",
             "own access events",
             [WholeTenant, No, No, Own],
+        ),
+        (
+            Action::SendMessage,
+            "email families (announcements, daily reports)",
+            "—",
+            [WholeTenant, OwnClassrooms, No, No],
         ),
     ]
 };

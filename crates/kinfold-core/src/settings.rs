@@ -22,6 +22,50 @@ pub struct Settings {
     pub audit: crate::audit::AuditSettings,
     /// Where links in messages point, e.g. `https://kinfold.example`.
     pub public_url: String,
+    pub mail: MailSettings,
+}
+
+/// The outbox and its delivery worker (E1, O2).
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// The sending domain (`kinfold email domain add`); the first one set up if unset.
+    pub sending_domain: Option<String>,
+    /// `From: CENTER <LOCAL@DOMAIN>`.
+    pub from_local_part: String,
+    /// Attempts before a delivery is `failed`.
+    pub max_attempts: i64,
+    /// Retry `n` waits `backoff_base * 2^(n-1)`, at most `backoff_max`, times a jitter in
+    /// [0.5, 1.5).
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// How long a worker holds a delivery it is sending.
+    pub lease: Duration,
+    /// Deliveries in flight at once, in all and per destination domain.
+    pub concurrency: usize,
+    pub per_domain: usize,
+    /// The worker also looks for work this often (deferred retries, other nodes' messages);
+    /// a message queued on this node wakes it at once.
+    pub poll: Duration,
+    pub max_text_chars: usize,
+    pub max_html_bytes: usize,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            sending_domain: None,
+            from_local_part: "notifications".into(),
+            max_attempts: 8,
+            backoff_base: Duration::from_secs(60),
+            backoff_max: Duration::from_secs(4 * 3600),
+            lease: Duration::from_secs(600),
+            concurrency: 16,
+            per_domain: 4,
+            poll: Duration::from_secs(1),
+            max_text_chars: 50_000,
+            max_html_bytes: 200_000,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -42,6 +86,7 @@ impl Default for Settings {
             throttle: Default::default(),
             audit: Default::default(),
             public_url: "http://127.0.0.1:8080".into(),
+            mail: Default::default(),
         }
     }
 }

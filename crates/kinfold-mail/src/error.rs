@@ -9,6 +9,9 @@ pub enum MailError {
     Sign(String),
     #[error("delivery failed: {0}")]
     Transport(String),
+    /// The relay refused the message for good (a 5xx reply): a hard bounce.
+    #[error("rejected: {0}")]
+    Rejected(String),
     #[error("invalid {field}: {reason}")]
     Invalid {
         field: &'static str,

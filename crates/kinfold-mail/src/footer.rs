@@ -10,7 +10,8 @@ pub struct Sender<'a> {
     pub postal_address: Option<&'a str>,
 }
 
-fn escape_html(s: &str) -> String {
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

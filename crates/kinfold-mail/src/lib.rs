@@ -11,6 +11,7 @@ pub mod footer;
 pub mod sink;
 pub mod transport;
 pub mod unsubscribe;
+pub mod verify;
 pub mod zone;
 
 pub use error::MailError;

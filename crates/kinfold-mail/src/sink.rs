@@ -1,5 +1,6 @@
 //! A minimal SMTP receiver on loopback, for tests and `kinfold bench --mail`: it accepts every
-//! message and keeps its bytes exactly as sent (dot-unstuffed). Not a mail server.
+//! message and keeps its bytes exactly as sent (dot-unstuffed), except for recipients named
+//! `bounce...@` (refused with 550) and `defer...@` (451). Not a mail server.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -92,6 +93,13 @@ async fn session(
                 from = text.get(10..).unwrap_or_default().to_owned();
                 to.clear();
                 write.write_all(b"250 ok\r\n").await?;
+            }
+            // Test addresses: `bounce...@` is refused for good, `defer...@` for now.
+            "RCPT" if text.to_ascii_lowercase().contains("<bounce") => {
+                write.write_all(b"550 5.1.1 no such mailbox\r\n").await?
+            }
+            "RCPT" if text.to_ascii_lowercase().contains("<defer") => {
+                write.write_all(b"451 4.3.0 try again later\r\n").await?
             }
             "RCPT" => {
                 to.push(text.get(8..).unwrap_or_default().to_owned());

@@ -94,9 +94,13 @@ impl Transport {
                         field: "to",
                         reason: "no recipient",
                     })?;
-                t.send_raw(&envelope, signed)
-                    .await
-                    .map_err(|e| MailError::Transport(e.to_string()))?;
+                t.send_raw(&envelope, signed).await.map_err(|e| {
+                    if e.is_permanent() {
+                        MailError::Rejected(e.to_string())
+                    } else {
+                        MailError::Transport(e.to_string())
+                    }
+                })?;
                 Ok(())
             }
             Transport::File(dir) => {

@@ -68,6 +68,12 @@ pub struct Config {
     pub db_owner_role: String,
     /// The role the server serves as (created, LOGIN, no privileges beyond its tables).
     pub db_app_role: String,
+    /// The SMTP relay, in lettre's URL syntax: `smtps://USER:PASSWORD@HOST:465`, or
+    /// `smtp://USER:PASSWORD@HOST:587?tls=required` for STARTTLS. Plain `smtp://` is allowed on
+    /// loopback only. Without it, each message is written to DATA/outbox/ID.eml. Secret.
+    pub smtp_url: Option<Secret>,
+    /// The sending domain (`kinfold email domain add`); the first one set up if unset.
+    pub mail_domain: Option<String>,
     /// Log filter (tracing EnvFilter syntax).
     pub log: String,
 }
@@ -103,6 +109,8 @@ impl Default for Config {
             db_statement_timeout: Duration::from_secs(10),
             db_owner_role: "kinfold_owner".into(),
             db_app_role: "kinfold_app".into(),
+            smtp_url: None,
+            mail_domain: None,
             log: "info".into(),
         }
     }
@@ -162,11 +170,18 @@ const FIELDS: &[(&str, Kind)] = &[
     ("db_statement_timeout", Kind::Str),
     ("db_owner_role", Kind::Str),
     ("db_app_role", Kind::Str),
+    ("smtp_url", Kind::Str),
+    ("mail_domain", Kind::Str),
     ("log", Kind::Str),
 ];
 
 /// Settings whose values are never printed.
-const SECRETS: &[&str] = &["master_key", "database_url", "migrate_database_url"];
+const SECRETS: &[&str] = &[
+    "master_key",
+    "database_url",
+    "migrate_database_url",
+    "smtp_url",
+];
 
 /// Names the config file; not itself a setting.
 pub const CONFIG_VAR: &str = "KINFOLD_CONFIG";
@@ -379,7 +394,23 @@ impl Config {
         s.audit.checkpoint_every = self.audit_checkpoint_every;
         s.audit.checkpoint_interval = self.audit_checkpoint_interval;
         s.audit.batch_delay = self.audit_batch_delay;
+        s.mail.sending_domain.clone_from(&self.mail_domain);
         s
+    }
+
+    /// Where mail goes: the SMTP relay, or DATA/outbox/ as `.eml` files.
+    pub fn mail_transport(&self) -> anyhow::Result<kinfold_mail::transport::Transport> {
+        use kinfold_mail::transport::Transport;
+        match &self.smtp_url {
+            Some(url) => {
+                Transport::smtp(url.expose()).map_err(|e| anyhow::anyhow!("smtp_url: {e}"))
+            }
+            None => Ok(Transport::file(&self.outbox_dir())),
+        }
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data.join("outbox")
     }
 
     pub fn web_settings(&self) -> anyhow::Result<kinfold_server::WebSettings> {
@@ -415,6 +446,8 @@ mod tests {
             master_key: Some(Secret("x".into())),
             database_url: Some(Secret("postgres://".into())),
             migrate_database_url: Some(Secret("postgres://".into())),
+            smtp_url: Some(Secret("smtp://127.0.0.1:25".into())),
+            mail_domain: Some("mail.example.org".into()),
             ..Default::default()
         });
         let keys: Vec<String> = v

@@ -208,6 +208,13 @@ pub async fn run(mut config: Config, tls: bool) -> anyhow::Result<()> {
             .display()
     ));
 
+    if rt.config.smtp_url.is_none() {
+        banner.push(format!(
+            "Email to families is written to {} (one .eml file per message; set KINFOLD_SMTP_URL to send)",
+            rt.config.outbox_dir().display()
+        ));
+    }
+
     let path = rt.config.data.join(CREDENTIALS);
     let base_url = rt.config.public_url();
     let ca_path = rt.config.tls_cert.as_ref().map(|_| {

@@ -47,6 +47,15 @@ pub async fn serve(rt: Runtime, banner: Option<Vec<String>>) -> anyhow::Result<(
              or name the TLS-terminating proxy with --trusted-proxies"
         );
     }
+    let transport = config.mail_transport()?;
+    match &config.smtp_url {
+        Some(_) => tracing::info!("email goes to the SMTP relay in smtp_url"),
+        None => tracing::info!(
+            dir = %config.outbox_dir().display(),
+            "no smtp_url: email is written as .eml files"
+        ),
+    }
+    let mailer = kinfold_core::mail::worker::spawn(rt.core.clone(), transport);
     let app = kinfold_server::app(kinfold_server::AppState::new(rt.core.clone(), web));
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -60,6 +69,9 @@ pub async fn serve(rt: Runtime, banner: Option<Vec<String>>) -> anyhow::Result<(
     } else {
         serve_plain(app, addr, stop_rx, banner).await
     };
+    // A delivery cut short here stays `sending`; the next start marks it interrupted (the
+    // outbox is at-most-once, see kinfold_core::mail::worker).
+    mailer.abort();
     rt.close().await;
     tracing::info!("stopped; audit entries flushed");
     served

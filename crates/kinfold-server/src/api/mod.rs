@@ -7,6 +7,7 @@ mod audit;
 mod children;
 mod csp;
 mod enrollment;
+mod messages;
 pub mod openapi;
 mod sessions;
 
@@ -77,6 +78,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/children/{id}/pickups", post(children::add_pickup))
         .route("/api/v1/access-grants", get(admin::grants))
+        .route("/api/v1/messages", post(messages::send))
+        .route("/api/v1/messages/{id}", get(messages::status))
         .route("/api/v1/attendance", get(attendance::roster))
         .route("/api/v1/attendance/check-in", post(attendance::check_in))
         .route("/api/v1/attendance/check-out", post(attendance::check_out))

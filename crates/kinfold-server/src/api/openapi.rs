@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{account, admin, attendance, audit, children, csp, enrollment, sessions};
+use super::{account, admin, attendance, audit, children, csp, enrollment, messages, sessions};
 
 /// Every error: `{"error": {"code", "message", "field"?}}`.
 #[derive(ToSchema)]
@@ -62,6 +62,8 @@ impl Modify for SessionCookie {
         admin::grants,
         admin::tenant,
         admin::update_tenant,
+        messages::send,
+        messages::status,
         audit::list,
         audit::checkpoints,
         audit::public_key,

@@ -3,6 +3,7 @@
 
 mod pages;
 mod records;
+mod unsubscribe;
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -35,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/children/{id}/attendance", post(records::attendance))
         .route("/children/{id}/guardians", post(records::add_guardian))
         .route("/attendance", get(records::roster))
+        .route("/u/{token}", get(unsubscribe::show).post(unsubscribe::post))
         .route("/static/app.css", get(stylesheet))
 }
 

@@ -11,8 +11,11 @@ use axum::http::{HeaderMap, Method};
 /// Whether this request must be refused.
 pub fn refused(req: &Request) -> bool {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    // Browsers post CSP reports on their own; they change nothing but a counter.
-    let exempt = req.uri().path() == "/csp-reports";
+    // Browsers post CSP reports on their own; they change nothing but a counter. One-click
+    // unsubscribe is posted by mail providers with no cookie and no token: the link's own
+    // token is the authority (RFC 8058 section 3.2).
+    let path = req.uri().path();
+    let exempt = path == "/csp-reports" || path.starts_with("/u/");
     !safe && !exempt && is_cross_site(req.headers())
 }
 

@@ -1,0 +1,310 @@
+//! Family email (E1-E4): what a center may send, to whom, and the outbox it enters.
+//!
+//! `send_message` checks everything a message needs before anything is written (category,
+//! subject, bodies, template variables, reply-to address, the center's legal name and postal
+//! address, a sending domain), resolves the audience, and queues one delivery per guardian in
+//! one transaction with its audit entry. Recipients who unsubscribed from the category, or
+//! whose address is suppressed, get a `suppressed` delivery instead of mail. The worker
+//! ([`worker`]) delivers.
+
+pub mod template;
+pub mod unsubscribe;
+pub mod worker;
+
+use kinfold_audit::{Draft, Event};
+use kinfold_store::outbox::{DeliveryState, MessageStatus, NewDelivery, NewMessage};
+use kinfold_store::{ClassroomId, Role};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::keys::Slot;
+use crate::policy::{self, Action, Scope};
+use crate::{validate, Actor, Core, CoreError};
+
+/// A kind of message. Guardians choose per category; essential ones cannot be switched off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Category {
+    pub slug: &'static str,
+    pub label: &'static str,
+    /// Account and security mail: always sent, and the preferences page says so.
+    pub essential: bool,
+    /// Whether `POST /api/v1/messages` may use it (the rest are sent by Kinfold itself).
+    pub postable: bool,
+}
+
+pub const CATEGORIES: [Category; 5] = [
+    Category {
+        slug: "announcement",
+        label: "Announcements",
+        essential: false,
+        postable: true,
+    },
+    Category {
+        slug: "daily_report",
+        label: "Daily reports",
+        essential: false,
+        postable: true,
+    },
+    Category {
+        slug: "attendance",
+        label: "Check-in and check-out notices",
+        essential: false,
+        postable: false,
+    },
+    Category {
+        slug: "account",
+        label: "Account: invitations and password resets",
+        essential: true,
+        postable: false,
+    },
+    Category {
+        slug: "security",
+        label: "Security: sign-in codes and new-device alerts",
+        essential: true,
+        postable: false,
+    },
+];
+
+pub fn category(slug: &str) -> Option<Category> {
+    CATEGORIES.into_iter().find(|c| c.slug == slug)
+}
+
+/// Who a message goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Classroom(ClassroomId),
+    All,
+}
+
+/// A message as a center writes it.
+#[derive(Debug, Clone)]
+pub struct MessageDraft {
+    pub category: String,
+    pub audience: Audience,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+    /// Defaults to the sender's own address.
+    pub reply_to: Option<String>,
+}
+
+/// What is sealed in `email_messages.body`: everything the worker needs to compose.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Body {
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+    pub from_name: String,
+    pub reply_to: Option<String>,
+    pub legal_name: String,
+    pub postal_address: String,
+    pub domain: String,
+}
+
+pub(crate) fn body_slot(message: &str) -> Slot<'_> {
+    Slot {
+        table: "email_messages",
+        column: "body",
+        row: message,
+    }
+}
+
+fn subject(raw: &str) -> Result<String, CoreError> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(CoreError::invalid("subject", "is required"));
+    }
+    if s.chars().any(|c| c == '\r' || c == '\n') {
+        return Err(CoreError::invalid("subject", "may not contain line breaks"));
+    }
+    let s = validate::text("subject", s, 200)?;
+    template::check("subject", &s)?;
+    Ok(s)
+}
+
+impl Core {
+    /// Queues a message to guardians (E1). Administrators write to a classroom or the whole
+    /// center; teachers to their own classrooms. Returns the message ID.
+    pub async fn send_message(&self, actor: &Actor, m: MessageDraft) -> Result<Uuid, CoreError> {
+        let limits = &self.settings().mail;
+        let scope = policy::require(actor, Action::SendMessage)?;
+        let cat = category(&m.category)
+            .filter(|c| c.postable)
+            .ok_or_else(|| {
+                CoreError::invalid("category", "must be one of: announcement, daily_report")
+            })?;
+        let subject = subject(&m.subject)?;
+        if m.text.trim().is_empty() {
+            return Err(CoreError::invalid("text", "is required"));
+        }
+        let text = validate::text("text", &m.text, limits.max_text_chars)?;
+        template::check("text", &text)?;
+        let html = match &m.html {
+            Some(h) if h.len() > limits.max_html_bytes => {
+                return Err(CoreError::invalid(
+                    "html",
+                    format!("must be at most {} bytes", limits.max_html_bytes),
+                ))
+            }
+            Some(h) => {
+                let h = validate::text("html", h, limits.max_html_bytes)?;
+                template::check("html", &h)?;
+                Some(h)
+            }
+            None => None,
+        };
+        let reply_to = match &m.reply_to {
+            Some(r) => validate::email("reply_to", r)?,
+            None => actor.user.email.clone(),
+        };
+        let classroom = match (m.audience, scope) {
+            (Audience::All, Scope::WholeTenant) => None,
+            (Audience::All, _) => {
+                return Err(CoreError::Forbidden(
+                    "teachers may write to their own classrooms only",
+                ))
+            }
+            (Audience::Classroom(c), _) => {
+                let visible = self.list_classrooms(actor).await?;
+                if !visible.iter().any(|x| x.id == c) || actor.role == Role::Parent {
+                    return Err(CoreError::NotFound("classroom"));
+                }
+                Some(c)
+            }
+        };
+        let details = self.store().tenant_details(&actor.scope).await?;
+        let present = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let (Some(legal_name), Some(postal_address)) = (
+            present(&details.legal_name),
+            present(&details.postal_address),
+        ) else {
+            return Err(CoreError::invalid(
+                "tenant",
+                "set the center's legal name and postal address (PATCH /api/v1/tenant) before sending: the law requires them in every message",
+            ));
+        };
+        let domain = self.sending_domain().await?;
+
+        let recipients = self.store().audience(&actor.scope, classroom).await?;
+        let addresses: Vec<String> = recipients
+            .iter()
+            .map(|r| r.address.to_lowercase())
+            .collect();
+        let suppressed = self.store().suppressed(&actor.scope, &addresses).await?;
+        let message_id = Uuid::now_v7();
+        let mut deliveries = Vec::with_capacity(recipients.len());
+        let mut skipped = 0u64;
+        for r in recipients {
+            let recipient_id = r.guardian_id.to_string();
+            let opted_out = self
+                .store()
+                .opt_outs(&actor.scope, &recipient_id)
+                .await?
+                .iter()
+                .any(|c| c == cat.slug);
+            let (state, response) = if opted_out {
+                (
+                    DeliveryState::Suppressed,
+                    Some(format!("unsubscribed from {}", cat.slug)),
+                )
+            } else if suppressed.contains(&r.address.to_lowercase()) {
+                (
+                    DeliveryState::Suppressed,
+                    Some("address suppressed after a bounce or complaint".to_owned()),
+                )
+            } else {
+                (DeliveryState::Queued, None)
+            };
+            if state == DeliveryState::Suppressed {
+                skipped += 1;
+            }
+            let id = Uuid::now_v7();
+            deliveries.push(NewDelivery {
+                id,
+                recipient_id,
+                recipient_name: r.name,
+                address: r.address,
+                header_id: format!("{id}@{domain}"),
+                state,
+                response,
+            });
+        }
+        let body = Body {
+            subject,
+            text,
+            html,
+            from_name: actor.tenant.name.clone(),
+            reply_to: Some(reply_to),
+            legal_name,
+            postal_address,
+            domain,
+        };
+        let plain = serde_json::to_vec(&body).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let id_text = message_id.to_string();
+        let sealed = self
+            .keys()
+            .seal(&actor.scope, body_slot(&id_text), &plain)
+            .await?;
+        let mut d = Draft::new(
+            actor.scope.chain(),
+            self.now_ms(),
+            Event::MessageQueued {
+                message_id: id_text.clone(),
+                category: cat.slug.to_owned(),
+                by: actor.user.id.to_string(),
+                recipients: deliveries.len() as u64,
+                suppressed: skipped,
+            },
+        );
+        d.actor = Some(actor.user.id.to_string());
+        let message = NewMessage {
+            id: message_id,
+            category: cat.slug.to_owned(),
+            created_by: Some(actor.user.id),
+            body: sealed,
+            created_ms: self.now_ms(),
+        };
+        self.store()
+            .enqueue_message(&actor.scope, message, deliveries, vec![d])
+            .await?;
+        self.mail_wake().notify_one();
+        Ok(message_id)
+    }
+
+    /// Where each delivery of a message stands: for administrators, and for its sender.
+    pub async fn message_status(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<MessageStatus, CoreError> {
+        let scope = policy::require(actor, Action::SendMessage)
+            .map_err(|_| CoreError::NotFound("message"))?;
+        let id = Uuid::parse_str(id).map_err(|_| CoreError::NotFound("message"))?;
+        let status = self
+            .store()
+            .message_status(&actor.scope, id)
+            .await?
+            .ok_or(CoreError::NotFound("message"))?;
+        if scope != Scope::WholeTenant && status.created_by != Some(actor.user.id) {
+            return Err(CoreError::NotFound("message"));
+        }
+        Ok(status)
+    }
+
+    /// The platform's sending domain: the configured one, else the first one set up.
+    pub async fn sending_domain(&self) -> Result<String, CoreError> {
+        let domains = self.store().mail_domains().await?;
+        let chosen = match &self.settings().mail.sending_domain {
+            Some(d) => domains.into_iter().find(|x| &x.domain == d),
+            None => domains.into_iter().next(),
+        };
+        chosen.map(|d| d.domain).ok_or(CoreError::WrongState(
+            "no sending domain is set up; run `kinfold email domain add DOMAIN`",
+        ))
+    }
+}

@@ -1,0 +1,113 @@
+//! Messages to families (E1): queue one, and see where each recipient's delivery stands.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kinfold_core::mail::{Audience, MessageDraft};
+use kinfold_core::CoreError;
+use kinfold_store::ClassroomId;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::api::openapi::ErrorBody;
+use crate::api::rfc3339;
+use crate::extract::{Auth, Json};
+use crate::{ApiError, AppState};
+
+/// `{"classroom_id": "..."}` or `{"all": true}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AudienceBody {
+    classroom_id: Option<String>,
+    all: Option<bool>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageBody {
+    /// `announcement` or `daily_report`.
+    category: String,
+    audience: AudienceBody,
+    /// One line, at most 200 characters. May use `{{guardian_name}}` and `{{center_name}}`.
+    subject: String,
+    /// The text body; the same variables.
+    text: String,
+    /// An HTML body; made from the text when absent.
+    html: Option<String>,
+    /// Where replies go; the sender's own address when absent.
+    reply_to: Option<String>,
+}
+
+fn audience(a: &AudienceBody) -> Result<Audience, ApiError> {
+    match (&a.classroom_id, a.all) {
+        (Some(c), None | Some(false)) => Ok(Audience::Classroom(
+            ClassroomId::parse(c).ok_or(CoreError::NotFound("classroom"))?,
+        )),
+        (None, Some(true)) => Ok(Audience::All),
+        _ => Err(CoreError::invalid(
+            "audience",
+            "give either {\"classroom_id\": \"...\"} or {\"all\": true}",
+        )
+        .into()),
+    }
+}
+
+#[utoipa::path(operation_id = "messages_send", post, path = "/api/v1/messages", tag = "email", request_body = MessageBody, responses((status = 202, description = "`{id}`: queued; delivery follows"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "classroom not found, or outside your scope", body = ErrorBody), (status = 409, description = "no sending domain is set up", body = ErrorBody), (status = 422, description = "invalid input; `field` names it. Nothing is queued", body = ErrorBody)))]
+pub async fn send(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    Json(b): Json<MessageBody>,
+) -> Result<Response, ApiError> {
+    let draft = MessageDraft {
+        audience: audience(&b.audience)?,
+        category: b.category,
+        subject: b.subject,
+        text: b.text,
+        html: b.html,
+        reply_to: b.reply_to,
+    };
+    let id = st.core.send_message(&actor, draft).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({"id": id}))).into_response())
+}
+
+#[derive(Serialize)]
+struct RecipientOut<'a> {
+    delivery_id: uuid::Uuid,
+    recipient_id: &'a str,
+    address: &'a str,
+    message_id: &'a str,
+    state: &'static str,
+    attempts: i64,
+    response: Option<&'a str>,
+    updated_at: String,
+}
+
+#[utoipa::path(operation_id = "messages_status", get, path = "/api/v1/messages/{id}", tag = "email", params(("id" = String, Path)), responses((status = 200, description = "`{id, category, created_at, recipients: [{delivery_id, recipient_id, address, message_id, state, attempts, response, updated_at}]}`"), (status = 401, description = "not signed in", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
+pub async fn status(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let s = st.core.message_status(&actor, &id).await?;
+    let recipients: Vec<RecipientOut<'_>> = s
+        .deliveries
+        .iter()
+        .map(|d| RecipientOut {
+            delivery_id: d.id,
+            recipient_id: &d.recipient_id,
+            address: &d.address,
+            message_id: &d.header_id,
+            state: d.state.as_str(),
+            attempts: d.attempts,
+            response: d.response.as_deref(),
+            updated_at: rfc3339(d.updated_ms),
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "id": s.id,
+        "category": s.category,
+        "created_at": rfc3339(s.created_ms),
+        "recipients": recipients,
+    }))
+    .into_response())
+}
