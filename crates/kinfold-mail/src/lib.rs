@@ -8,6 +8,7 @@ pub mod dkim;
 pub mod doctor;
 mod error;
 pub mod footer;
+pub mod reports;
 pub mod sink;
 pub mod transport;
 pub mod unsubscribe;

@@ -33,6 +33,12 @@ impl Drop for Sink {
 impl Sink {
     /// Listens on 127.0.0.1 on a free port. With `keep` false it only counts messages.
     pub async fn start(keep: bool) -> std::io::Result<Sink> {
+        Self::start_slow(keep, std::time::Duration::ZERO).await
+    }
+
+    /// Like [`Sink::start`], but each message is kept as soon as its data ends and answered
+    /// `delay` later: the window in which a sender that dies cannot know it was delivered.
+    pub async fn start_slow(keep: bool, delay: std::time::Duration) -> std::io::Result<Sink> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -42,7 +48,7 @@ impl Sink {
             while let Ok((stream, _)) = listener.accept().await {
                 let (r, c) = (r.clone(), c.clone());
                 tokio::spawn(async move {
-                    let _ = session(stream, r, c, keep).await;
+                    let _ = session(stream, r, c, keep, delay).await;
                 });
             }
         });
@@ -72,6 +78,7 @@ async fn session(
     received: Arc<Mutex<Vec<Received>>>,
     count: Arc<std::sync::atomic::AtomicU64>,
     keep: bool,
+    delay: std::time::Duration,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
@@ -130,6 +137,9 @@ async fn session(
                             data,
                         });
                     }
+                }
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
                 }
                 write.write_all(b"250 queued\r\n").await?;
             }

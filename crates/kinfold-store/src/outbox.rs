@@ -192,9 +192,11 @@ pub trait OutboxStore: Send + Sync {
     /// Tenants with deliveries due at `now_ms`, or leases run out.
     async fn outbox_tenants(&self, now_ms: i64) -> Result<Vec<TenantId>>;
 
-    /// Marks `sending` deliveries whose lease ended before `now_ms` as `failed` (never re-sent:
-    /// delivery is at-most-once), each with the delivery-log entry `log` makes, and leases up
-    /// to `limit` due deliveries until `lease_until_ms`.
+    /// Settles `sending` deliveries whose lease ended before `now_ms`: one never handed to the
+    /// transport goes back to `queued`; one that was (the process died during the SMTP
+    /// transaction) becomes `failed`, with the delivery-log entry `log` makes, and is never
+    /// sent again (at-most-once). Then leases up to `limit` due deliveries until
+    /// `lease_until_ms`.
     async fn claim_deliveries(
         &self,
         tenant: TenantId,
@@ -203,6 +205,10 @@ pub trait OutboxStore: Send + Sync {
         limit: i64,
         log: &(dyn Fn(Interrupted) -> Draft + Send + Sync),
     ) -> Result<Vec<Claimed>>;
+
+    /// Marks a leased delivery as handed to the transport, just before it is. False when the
+    /// lease was lost: the caller must not send.
+    async fn hand_over(&self, scope: &TenantScope, id: Uuid, at_ms: i64) -> Result<bool>;
 
     /// Records an attempt's outcome with its delivery-log entry. A bounce also suppresses the
     /// address. Only a delivery still `sending` changes; returns whether it did.
@@ -215,4 +221,69 @@ pub trait OutboxStore: Send + Sync {
     ) -> Result<bool>;
 
     async fn message_status(&self, scope: &TenantScope, id: Uuid) -> Result<Option<MessageStatus>>;
+
+    /// The delivery a bounce or complaint report is about, across tenants: by Message-ID when
+    /// the report has one, else the latest delivery to `address` (lower-cased).
+    async fn find_delivery(&self, header_id: Option<&str>, address: &str) -> Result<Option<Found>>;
+
+    /// Applies a report to a delivery: a new state (if any; a delivery still `sending` keeps
+    /// its state), the report as its response, and the address on the suppression list with
+    /// `suppress` as the reason (if any), with the delivery-log entry.
+    async fn record_report(
+        &self,
+        scope: &TenantScope,
+        delivery: Uuid,
+        change: ReportChange,
+        audit: Vec<Draft>,
+    ) -> Result<()>;
+
+    /// Deliveries that reached the relay (`delivered` or `bounced`), bounces, and complaints
+    /// since `since_ms`, for the tenant's rates (O5).
+    async fn sending_counts(&self, scope: &TenantScope, since_ms: i64) -> Result<SendingCounts>;
+
+    /// E6: the time of the tenant's first message, and recipients queued per hour (hour
+    /// number, count; suppressed deliveries left out) since `since_ms`, ascending.
+    async fn volume_history(
+        &self,
+        scope: &TenantScope,
+        since_ms: i64,
+    ) -> Result<(Option<i64>, Vec<(i64, i64)>)>;
+
+    /// Moves a message's `held` deliveries to `to` (`queued` to release, `failed` to discard)
+    /// with the audit entry; returns how many moved.
+    async fn resolve_held(
+        &self,
+        scope: &TenantScope,
+        message: Uuid,
+        to: DeliveryState,
+        response: &str,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<u64>;
+}
+
+/// A delivery found for a report.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub scope: TenantScope,
+    pub id: Uuid,
+    pub address: String,
+    pub header_id: String,
+    pub state: DeliveryState,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportChange {
+    pub state: Option<DeliveryState>,
+    pub response: String,
+    /// `bounce` or `complaint`.
+    pub suppress: Option<&'static str>,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendingCounts {
+    pub sent: i64,
+    pub bounces: i64,
+    pub complaints: i64,
 }

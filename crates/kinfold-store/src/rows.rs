@@ -452,3 +452,42 @@ impl DeliveryRow {
         })
     }
 }
+
+/// `$1` the Message-ID, or NULL to match `$2`, the lower-cased address, by the latest delivery.
+pub(crate) const FIND_DELIVERY_SQL: &str = "SELECT tenant_id, id, address, header_id, state \
+     FROM email_deliveries \
+     WHERE ($1 IS NOT NULL AND header_id = $1) OR ($1 IS NULL AND lower(address) = $2) \
+     ORDER BY updated_ms DESC LIMIT 1";
+
+/// `$1` the tenant, `$2` since when.
+pub(crate) const SENDING_COUNTS_SQL: &str = "SELECT \
+     (SELECT COUNT(*) FROM email_deliveries WHERE tenant_id = $1 AND updated_ms >= $2 \
+         AND state IN ('delivered', 'bounced')), \
+     (SELECT COUNT(*) FROM email_deliveries WHERE tenant_id = $1 AND updated_ms >= $2 \
+         AND state = 'bounced'), \
+     (SELECT COUNT(*) FROM email_suppressions WHERE tenant_id = $1 AND at_ms >= $2 \
+         AND reason = 'complaint')";
+
+pub(crate) type FoundRow = (String, String, String, String, String);
+
+pub(crate) fn found(r: FoundRow) -> Result<Found> {
+    Ok(Found {
+        scope: TenantScope::new(TenantId::from_db(&r.0)?),
+        id: uuid_from_db(&r.1, "delivery id")?,
+        address: r.2,
+        header_id: r.3,
+        state: DeliveryState::from_db(&r.4)?,
+    })
+}
+
+/// `$1` the tenant, `$2` since when: recipients queued per hour.
+pub(crate) const VOLUME_SQL: &str = "SELECT m.created_ms / 3600000 AS hour, COUNT(*) \
+     FROM email_deliveries d JOIN email_messages m \
+       ON m.tenant_id = d.tenant_id AND m.id = d.message_id \
+     WHERE d.tenant_id = $1 AND m.created_ms >= $2 AND d.state <> 'suppressed' \
+     GROUP BY m.created_ms / 3600000 ORDER BY hour";
+
+/// `$1` the new state, `$2` the response, `$3` when, `$4` the tenant, `$5` the message.
+pub(crate) const RESOLVE_HELD_SQL: &str = "UPDATE email_deliveries \
+     SET state = $1, response = $2, updated_ms = $3, next_ms = $3 \
+     WHERE tenant_id = $4 AND message_id = $5 AND state = 'held'";

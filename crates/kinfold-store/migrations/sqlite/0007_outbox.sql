@@ -1,6 +1,7 @@
 -- E1, O2: the outbox. A message (its subject and bodies sealed with the tenant's data key) and
--- one delivery per recipient. The worker leases a delivery (`sending`, `lease_until_ms`) before
--- handing it to the transport; `header_id` is the Message-ID it is sent with.
+-- one delivery per recipient. The worker leases a delivery (`sending`, `lease_until_ms`), marks
+-- it `handed_ms` as it gives it to the transport, and writes the outcome; `header_id` is the
+-- Message-ID it is sent with.
 CREATE TABLE email_messages (
     tenant_id   TEXT NOT NULL REFERENCES tenants(id),
     id          TEXT NOT NULL,
@@ -24,6 +25,8 @@ CREATE TABLE email_deliveries (
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_ms         INTEGER NOT NULL,
     lease_until_ms  INTEGER,
+    -- Set just before the transport gets it: a lease that runs out without it was never sent.
+    handed_ms       INTEGER,
     response        TEXT,
     updated_ms      INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, id),
@@ -31,6 +34,8 @@ CREATE TABLE email_deliveries (
 );
 CREATE INDEX email_deliveries_due ON email_deliveries (state, next_ms);
 CREATE INDEX email_deliveries_message ON email_deliveries (tenant_id, message_id);
+-- Reports without a Message-ID are matched by address.
+CREATE INDEX email_deliveries_address ON email_deliveries (lower(address), updated_ms);
 
 -- E5: addresses that hard-bounced or complained. Never written to again.
 CREATE TABLE email_suppressions (

@@ -8,7 +8,10 @@ use uuid::Uuid;
 use super::audit::append_in;
 use super::SqliteStore;
 use crate::outbox::*;
-use crate::rows::{ClaimedRow, DeliveryRow, RecipientRow, AUDIENCE_SQL};
+use crate::rows::{
+    found, ClaimedRow, DeliveryRow, FoundRow, RecipientRow, AUDIENCE_SQL, FIND_DELIVERY_SQL,
+    RESOLVE_HELD_SQL, SENDING_COUNTS_SQL, VOLUME_SQL,
+};
 use crate::*;
 
 #[async_trait]
@@ -111,10 +114,20 @@ impl OutboxStore for SqliteStore {
         let scope = TenantScope::new(tenant);
         let t = tenant.to_string();
         let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE email_deliveries SET state = 'queued', lease_until_ms = NULL, updated_ms = ? \
+             WHERE tenant_id = ? AND state = 'sending' AND lease_until_ms < ? AND handed_ms IS NULL",
+        )
+        .bind(now_ms)
+        .bind(&t)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
         let lost: Vec<(String, String)> = sqlx::query_as(
             "UPDATE email_deliveries SET state = 'failed', lease_until_ms = NULL, updated_ms = ?, \
              response = 'interrupted while sending; not retried (delivery is at-most-once)' \
              WHERE tenant_id = ? AND state = 'sending' AND lease_until_ms < ? \
+             AND handed_ms IS NOT NULL \
              RETURNING id, header_id",
         )
         .bind(now_ms)
@@ -134,7 +147,7 @@ impl OutboxStore for SqliteStore {
         }
         append_in(&mut tx, drafts).await?;
         let rows: Vec<ClaimedRow> = sqlx::query_as(
-            "UPDATE email_deliveries SET state = 'sending', lease_until_ms = ?, updated_ms = ? \
+            "UPDATE email_deliveries SET state = 'sending', lease_until_ms = ?, updated_ms = ?, handed_ms = NULL \
              WHERE tenant_id = ? AND id IN (SELECT id FROM email_deliveries \
                  WHERE tenant_id = ? AND state IN ('queued', 'deferred') AND next_ms <= ? \
                  ORDER BY next_ms LIMIT ?) \
@@ -161,6 +174,22 @@ impl OutboxStore for SqliteStore {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    async fn hand_over(&self, scope: &TenantScope, id: Uuid, at_ms: i64) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "UPDATE email_deliveries SET handed_ms = ?1 \
+             WHERE tenant_id = ?2 AND id = ?3 AND state = 'sending' AND lease_until_ms >= ?1",
+        )
+        .bind(at_ms)
+        .bind(scope.tenant_id().to_string())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
     }
 
     async fn finish_delivery(
@@ -234,5 +263,112 @@ impl OutboxStore for SqliteStore {
                 .map(DeliveryRow::into_status)
                 .collect::<Result<_>>()?,
         }))
+    }
+    async fn find_delivery(&self, header_id: Option<&str>, address: &str) -> Result<Option<Found>> {
+        let row: Option<FoundRow> = sqlx::query_as(&FIND_DELIVERY_SQL.replace('$', "?"))
+            .bind(header_id)
+            .bind(address.to_lowercase())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(found).transpose()
+    }
+
+    async fn record_report(
+        &self,
+        scope: &TenantScope,
+        delivery: Uuid,
+        c: ReportChange,
+        audit: Vec<Draft>,
+    ) -> Result<()> {
+        let t = scope.tenant_id().to_string();
+        let mut tx = self.begin().await?;
+        let address: Option<String> = sqlx::query_scalar(
+            "UPDATE email_deliveries SET \
+             state = CASE WHEN state = 'sending' THEN state ELSE COALESCE(?, state) END, \
+             response = ?, updated_ms = ? WHERE tenant_id = ? AND id = ? RETURNING address",
+        )
+        .bind(c.state.map(DeliveryState::as_str))
+        .bind(&c.response)
+        .bind(c.at_ms)
+        .bind(&t)
+        .bind(delivery.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(address) = address else {
+            return Err(StoreError::NotFound("delivery"));
+        };
+        if let Some(reason) = c.suppress {
+            sqlx::query(
+                "INSERT INTO email_suppressions (tenant_id, address, reason, at_ms) \
+                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(&t)
+            .bind(address.to_lowercase())
+            .bind(reason)
+            .bind(c.at_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn sending_counts(&self, scope: &TenantScope, since_ms: i64) -> Result<SendingCounts> {
+        let (sent, bounces, complaints): (i64, i64, i64) =
+            sqlx::query_as(&SENDING_COUNTS_SQL.replace('$', "?"))
+                .bind(scope.tenant_id().to_string())
+                .bind(since_ms)
+                .fetch_one(&self.reader)
+                .await?;
+        Ok(SendingCounts {
+            sent,
+            bounces,
+            complaints,
+        })
+    }
+    async fn volume_history(
+        &self,
+        scope: &TenantScope,
+        since_ms: i64,
+    ) -> Result<(Option<i64>, Vec<(i64, i64)>)> {
+        let t = scope.tenant_id().to_string();
+        let first: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(created_ms) FROM email_messages WHERE tenant_id = ?")
+                .bind(&t)
+                .fetch_one(&self.reader)
+                .await?;
+        let hours: Vec<(i64, i64)> = sqlx::query_as(&VOLUME_SQL.replace('$', "?"))
+            .bind(&t)
+            .bind(since_ms)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok((first, hours))
+    }
+
+    async fn resolve_held(
+        &self,
+        scope: &TenantScope,
+        message: Uuid,
+        to: DeliveryState,
+        response: &str,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(&RESOLVE_HELD_SQL.replace('$', "?"))
+            .bind(to.as_str())
+            .bind(response)
+            .bind(at_ms)
+            .bind(scope.tenant_id().to_string())
+            .bind(message.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            append_in(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(n)
     }
 }

@@ -101,6 +101,7 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
         delivery(2, DeliveryState::Queued),
         delivery(3, DeliveryState::Queued),
         delivery(4, DeliveryState::Suppressed),
+        delivery(5, DeliveryState::Queued),
     ];
     let queued = kinfold_audit::Draft::new(
         a.chain(),
@@ -156,7 +157,7 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
         .claim_deliveries(a.tenant_id(), 5_000, 8_000, 10, &log)
         .await
         .unwrap();
-    assert_eq!(second.len(), 1, "a leased delivery is not leased again");
+    assert_eq!(second.len(), 2, "a leased delivery is not leased again");
     assert!(s
         .claim_deliveries(a.tenant_id(), 5_000, 8_000, 10, &log)
         .await
@@ -225,14 +226,41 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
     );
     assert!(s.suppressed(&b, &[bounced]).await.unwrap().is_empty());
 
-    // The third stays `sending` past its lease, as if the process died mid-delivery.
+    // Two stay `sending` past their lease, as if the process died: one in the middle of the
+    // SMTP transaction (handed over), one before it.
+    assert!(s.hand_over(&a, second[0].id, 6_500).await.unwrap());
+    assert!(
+        !s.hand_over(&a, first[0].id, 6_500).await.unwrap(),
+        "only a leased delivery is handed over"
+    );
+    assert!(
+        !s.hand_over(&b, second[1].id, 6_500).await.unwrap(),
+        "not through another tenant"
+    );
+    assert!(
+        !s.hand_over(&a, second[1].id, 8_500).await.unwrap(),
+        "not after the lease ran out"
+    );
     assert!(s.outbox_tenants(7_999).await.unwrap().is_empty());
     assert_eq!(s.outbox_tenants(8_001).await.unwrap(), [a.tenant_id()]);
     let after = s
         .claim_deliveries(a.tenant_id(), 8_001, 20_000, 10, &log)
         .await
         .unwrap();
-    assert!(after.is_empty(), "an interrupted send is never sent again");
+    assert_eq!(
+        after.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [second[1].id],
+        "the one never handed over is leased again; the interrupted one never is"
+    );
+    assert!(s
+        .finish_delivery(
+            &a,
+            second[1].id,
+            outcome(DeliveryState::Delivered, 9_000),
+            vec![]
+        )
+        .await
+        .unwrap());
     assert!(s.outbox_tenants(30_000).await.unwrap().is_empty());
     assert!(
         !s.finish_delivery(
