@@ -233,6 +233,26 @@ pub enum Event {
         recipient_id: String,
         category: String,
     },
+    /// O5: the tenant's bounce or complaint rate passed its limit; non-essential sending is
+    /// paused until it falls back. Rates in parts per million of `sent`.
+    SendingPaused {
+        sent: i64,
+        bounce_ppm: i64,
+        complaint_ppm: i64,
+    },
+    /// E6: a message was held because this hour's volume is past the tenant's usual.
+    SendingHeld {
+        message_id: String,
+        volume: i64,
+        limit: i64,
+        learned: bool,
+    },
+    /// E6: an administrator released (queued) or discarded a held message's deliveries.
+    HeldResolved {
+        message_id: String,
+        released: bool,
+        deliveries: u64,
+    },
     /// The delivery log (E7): one entry per attempt's outcome.
     EmailDelivery {
         delivery_id: String,
@@ -301,7 +321,10 @@ impl Event {
             | PickupRefused { .. }
             | BreakGlassGranted { .. }
             | MessageQueued { .. }
-            | EmailUnsubscribed { .. } => Category::Admin,
+            | EmailUnsubscribed { .. }
+            | SendingPaused { .. }
+            | SendingHeld { .. }
+            | HeldResolved { .. } => Category::Admin,
             EmailDelivery { .. } => Category::Email,
             ChildRecordRead { .. } | OperatorRead { .. } => Category::DataAccess,
             Started { .. } | MigrationApplied { .. } | KeyCreated { .. } => Category::System,

@@ -37,6 +37,8 @@ pub enum CoreError {
     Conflict(&'static str),
     #[error("{0}")]
     WrongState(&'static str),
+    #[error("sending is paused: {bounce_pct:.2}% of this center's recent email bounced and {complaint_pct:.3}% drew spam complaints, above this server's limits. Remove addresses that bounce; sending resumes when the rates fall")]
+    SendingPaused { bounce_pct: f64, complaint_pct: f64 },
     #[error("pickup refused: {0}")]
     PickupRefused(&'static str),
     #[error("storage failure")]
@@ -83,6 +85,7 @@ impl CoreError {
             CoreError::Conflict(_) => "conflict",
             CoreError::PickupRefused(_) => "pickup_refused",
             CoreError::WrongState(_) => "conflict",
+            CoreError::SendingPaused { .. } => "sending_paused",
             CoreError::Store(_) | CoreError::Crypto(_) | CoreError::Internal(_) => "internal",
         }
     }

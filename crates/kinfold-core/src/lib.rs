@@ -52,6 +52,9 @@ struct Inner {
     /// Wakes the delivery worker when a message is queued.
     mail_wake: tokio::sync::Notify,
     unsubscribe: kinfold_mail::unsubscribe::TokenKey,
+    replays: mail::reports::Replays,
+    /// Tenants whose sending this node last saw paused (O5), to alert once per crossing.
+    paused: std::sync::Mutex<std::collections::HashMap<kinfold_store::TenantId, bool>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -91,6 +94,8 @@ impl Core {
                 records: Default::default(),
                 mail_wake: Default::default(),
                 unsubscribe,
+                replays: Default::default(),
+                paused: Default::default(),
             }),
         }
     }
@@ -117,6 +122,16 @@ impl Core {
 
     pub(crate) fn unsubscribe_key(&self) -> &kinfold_mail::unsubscribe::TokenKey {
         &self.inner.unsubscribe
+    }
+
+    pub(crate) fn replays(&self) -> &mail::reports::Replays {
+        &self.inner.replays
+    }
+
+    pub(crate) fn paused_tenants(
+        &self,
+    ) -> &std::sync::Mutex<std::collections::HashMap<kinfold_store::TenantId, bool>> {
+        &self.inner.paused
     }
     /// Drops this node's cached records of a tenant; every record write calls it.
     pub(crate) fn records_changed(&self, scope: &kinfold_store::TenantScope) {

@@ -48,6 +48,38 @@ pub struct MailSettings {
     pub poll: Duration,
     pub max_text_chars: usize,
     pub max_html_bytes: usize,
+    /// Mailgun's webhook signing key; its webhook route answers 404 without it.
+    pub mailgun_key: Option<WebhookKey>,
+    /// The shared secret of `Kinfold-Signature` (generic events and raw reports).
+    pub webhook_secret: Option<WebhookKey>,
+    /// O5: bounce and complaint rates are kept over this window...
+    pub rate_window: Duration,
+    /// ...and non-essential sending pauses above these, once this many were sent in it.
+    pub max_bounce_rate: f64,
+    pub max_complaint_rate: f64,
+    pub rate_min_volume: i64,
+    /// E6: the volume anomaly check (see `mail::anomaly`).
+    pub anomaly: crate::mail::anomaly::Limits,
+}
+
+/// A webhook signing secret. Never printed.
+#[derive(Clone)]
+pub struct WebhookKey(Vec<u8>);
+
+impl WebhookKey {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for WebhookKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookKey(..)")
+    }
 }
 
 impl Default for MailSettings {
@@ -64,6 +96,19 @@ impl Default for MailSettings {
             poll: Duration::from_secs(1),
             max_text_chars: 50_000,
             max_html_bytes: 200_000,
+            mailgun_key: None,
+            webhook_secret: None,
+            rate_window: Duration::from_secs(7 * 24 * 3600),
+            max_bounce_rate: 0.014,
+            max_complaint_rate: 0.0003,
+            rate_min_volume: 500,
+            anomaly: crate::mail::anomaly::Limits {
+                baseline_after_hours: 168,
+                ceiling: 2000,
+                floor: 100,
+                sigmas: 4.0,
+                growth: 3.0,
+            },
         }
     }
 }

@@ -52,7 +52,9 @@ impl ApiError {
                 CoreError::Invalid { .. } | CoreError::WeakPassword(_) => {
                     StatusCode::UNPROCESSABLE_ENTITY
                 }
-                CoreError::Conflict(_) | CoreError::WrongState(_) => StatusCode::CONFLICT,
+                CoreError::Conflict(_)
+                | CoreError::WrongState(_)
+                | CoreError::SendingPaused { .. } => StatusCode::CONFLICT,
                 CoreError::PickupRefused(_) => StatusCode::FORBIDDEN,
                 CoreError::Store(_) | CoreError::Crypto(_) | CoreError::Internal(_) => {
                     StatusCode::INTERNAL_SERVER_ERROR

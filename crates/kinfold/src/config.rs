@@ -74,6 +74,15 @@ pub struct Config {
     pub smtp_url: Option<Secret>,
     /// The sending domain (`kinfold email domain add`); the first one set up if unset.
     pub mail_domain: Option<String>,
+    /// How long the delivery worker holds a delivery it is sending; a lease that runs out
+    /// (the process died) marks the delivery failed, never sent twice.
+    #[serde(with = "humantime_serde")]
+    pub mail_lease: Duration,
+    /// Mailgun's webhook signing key, for `POST /api/v1/email/events/mailgun`. Secret.
+    pub mailgun_webhook_key: Option<Secret>,
+    /// The shared secret that signs generic events and raw DSN/ARF reports
+    /// (`Kinfold-Signature`). Secret.
+    pub email_webhook_secret: Option<Secret>,
     /// Log filter (tracing EnvFilter syntax).
     pub log: String,
 }
@@ -111,6 +120,9 @@ impl Default for Config {
             db_app_role: "kinfold_app".into(),
             smtp_url: None,
             mail_domain: None,
+            mail_lease: core.mail.lease,
+            mailgun_webhook_key: None,
+            email_webhook_secret: None,
             log: "info".into(),
         }
     }
@@ -172,6 +184,9 @@ const FIELDS: &[(&str, Kind)] = &[
     ("db_app_role", Kind::Str),
     ("smtp_url", Kind::Str),
     ("mail_domain", Kind::Str),
+    ("mail_lease", Kind::Str),
+    ("mailgun_webhook_key", Kind::Str),
+    ("email_webhook_secret", Kind::Str),
     ("log", Kind::Str),
 ];
 
@@ -181,6 +196,8 @@ const SECRETS: &[&str] = &[
     "database_url",
     "migrate_database_url",
     "smtp_url",
+    "mailgun_webhook_key",
+    "email_webhook_secret",
 ];
 
 /// Names the config file; not itself a setting.
@@ -395,6 +412,13 @@ impl Config {
         s.audit.checkpoint_interval = self.audit_checkpoint_interval;
         s.audit.batch_delay = self.audit_batch_delay;
         s.mail.sending_domain.clone_from(&self.mail_domain);
+        s.mail.lease = self.mail_lease;
+        let key = |k: &Option<Secret>| {
+            k.as_ref()
+                .map(|k| kinfold_core::settings::WebhookKey::new(k.expose().as_bytes()))
+        };
+        s.mail.mailgun_key = key(&self.mailgun_webhook_key);
+        s.mail.webhook_secret = key(&self.email_webhook_secret);
         s
     }
 
@@ -448,6 +472,8 @@ mod tests {
             migrate_database_url: Some(Secret("postgres://".into())),
             smtp_url: Some(Secret("smtp://127.0.0.1:25".into())),
             mail_domain: Some("mail.example.org".into()),
+            mailgun_webhook_key: Some(Secret("k".into())),
+            email_webhook_secret: Some(Secret("s".into())),
             ..Default::default()
         });
         let keys: Vec<String> = v

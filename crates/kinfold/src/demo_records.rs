@@ -157,10 +157,13 @@ pub async fn seed(
         } else {
             (None, format!("Parent {family}"))
         };
+        let email = user_id
+            .is_none()
+            .then(|| format!("{}.{i}@families.example", family.to_lowercase()));
         let new = NewGuardian {
             user_id,
             name: guardian_name,
-            email: None,
+            email,
             phone: Some(phone(i + 25)),
         };
         core.add_guardian(admin, child.id, new, "Parent", Custody::Full, true, true)

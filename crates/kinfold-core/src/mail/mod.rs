@@ -7,6 +7,8 @@
 //! whose address is suppressed, get a `suppressed` delivery instead of mail. The worker
 //! ([`worker`]) delivers.
 
+pub mod anomaly;
+pub mod reports;
 pub mod template;
 pub mod unsubscribe;
 pub mod worker;
@@ -189,8 +191,14 @@ impl Core {
             ));
         };
         let domain = self.sending_domain().await?;
+        if !cat.essential {
+            self.require_sending_allowed(&actor.scope).await?;
+        }
 
-        let recipients = self.store().audience(&actor.scope, classroom).await?;
+        let mut recipients = self.store().audience(&actor.scope, classroom).await?;
+        // One copy per address, even for a guardian listed twice.
+        let mut seen = std::collections::HashSet::new();
+        recipients.retain(|r| seen.insert(r.address.to_lowercase()));
         let addresses: Vec<String> = recipients
             .iter()
             .map(|r| r.address.to_lowercase())
@@ -234,6 +242,23 @@ impl Core {
                 response,
             });
         }
+        let held = if cat.essential {
+            None
+        } else {
+            self.volume_verdict(&actor.scope, &deliveries).await?
+        };
+        if let Some(v) = &held {
+            for d in deliveries
+                .iter_mut()
+                .filter(|d| d.state == DeliveryState::Queued)
+            {
+                d.state = DeliveryState::Held;
+                d.response = Some(format!(
+                    "held: {} recipients this hour is above this center's usual {}; an administrator may release or discard it",
+                    v.volume, v.limit
+                ));
+            }
+        }
         let body = Body {
             subject,
             text,
@@ -262,6 +287,25 @@ impl Core {
             },
         );
         d.actor = Some(actor.user.id.to_string());
+        let mut entries = vec![d];
+        if let Some(v) = held {
+            tracing::warn!(
+                tenant = %actor.scope.tenant_id(),
+                volume = v.volume,
+                limit = v.limit,
+                "a message was held: this hour's email volume is past the center's usual"
+            );
+            entries.push(Draft::new(
+                actor.scope.chain(),
+                self.now_ms(),
+                Event::SendingHeld {
+                    message_id: id_text.clone(),
+                    volume: v.volume,
+                    limit: v.limit,
+                    learned: v.learned,
+                },
+            ));
+        }
         let message = NewMessage {
             id: message_id,
             category: cat.slug.to_owned(),
@@ -270,10 +314,94 @@ impl Core {
             created_ms: self.now_ms(),
         };
         self.store()
-            .enqueue_message(&actor.scope, message, deliveries, vec![d])
+            .enqueue_message(&actor.scope, message, deliveries, entries)
             .await?;
         self.mail_wake().notify_one();
         Ok(message_id)
+    }
+
+    /// E6: the verdict for adding `deliveries` to this hour, when it holds them.
+    async fn volume_verdict(
+        &self,
+        scope: &kinfold_store::TenantScope,
+        deliveries: &[NewDelivery],
+    ) -> Result<Option<anomaly::Verdict>, CoreError> {
+        const HOUR_MS: i64 = 3_600_000;
+        let now = self.now_ms();
+        let now_hour = now.div_euclid(HOUR_MS);
+        let since = (now_hour - 4 * 168) * HOUR_MS;
+        let (first_ms, mut history) = self.store().volume_history(scope, since).await?;
+        let this_hour = history
+            .iter()
+            .find(|(h, _)| *h == now_hour)
+            .map_or(0, |(_, n)| *n);
+        history.retain(|(h, _)| *h < now_hour);
+        let adding = deliveries
+            .iter()
+            .filter(|d| d.state == DeliveryState::Queued)
+            .count() as i64;
+        let v = anomaly::check(
+            &history,
+            first_ms.map(|f| f.div_euclid(HOUR_MS)),
+            now_hour,
+            this_hour + adding,
+            &self.settings().mail.anomaly,
+        );
+        Ok(v.hold.then_some(v))
+    }
+
+    /// E6: an administrator releases a held message (its deliveries are queued) or discards
+    /// it (they fail, unsent). Returns how many deliveries moved.
+    pub async fn resolve_held(
+        &self,
+        actor: &Actor,
+        id: &str,
+        release: bool,
+    ) -> Result<u64, CoreError> {
+        actor.require_admin()?;
+        let message = Uuid::parse_str(id).map_err(|_| CoreError::NotFound("message"))?;
+        let status = self
+            .store()
+            .message_status(&actor.scope, message)
+            .await?
+            .ok_or(CoreError::NotFound("message"))?;
+        let held = status
+            .deliveries
+            .iter()
+            .filter(|x| x.state == DeliveryState::Held)
+            .count() as u64;
+        if held == 0 {
+            return Err(CoreError::WrongState("this message has nothing held"));
+        }
+        let mut d = Draft::new(
+            actor.scope.chain(),
+            self.now_ms(),
+            Event::HeldResolved {
+                message_id: id.to_owned(),
+                released: release,
+                deliveries: held,
+            },
+        );
+        d.actor = Some(actor.user.id.to_string());
+        let (to, response) = if release {
+            (
+                DeliveryState::Queued,
+                format!("released by {}", actor.user.email),
+            )
+        } else {
+            (
+                DeliveryState::Failed,
+                format!("discarded by {}", actor.user.email),
+            )
+        };
+        let n = self
+            .store()
+            .resolve_held(&actor.scope, message, to, &response, self.now_ms(), vec![d])
+            .await?;
+        if release {
+            self.mail_wake().notify_one();
+        }
+        Ok(n)
     }
 
     /// Where each delivery of a message stands: for administrators, and for its sender.

@@ -7,10 +7,15 @@
 //! domain. Each outcome is written with its delivery-log entry (E7) in one transaction.
 //!
 //! **Delivery is at-most-once.** A delivery is `sending` from its lease until its outcome is
-//! written. If the process dies in between, the relay may or may not have accepted it; the next
-//! pass finds the lease run out and marks it `failed` ("interrupted"), never sending it again.
-//! At most `concurrency` deliveries per crashed node end that way, each visible in the
-//! delivery log and the message's status. Every other delivery is sent exactly once.
+//! written, and is marked handed over (`handed_ms`) just before the transport gets it. If the
+//! process dies:
+//! - before the hand-over, the relay never saw it: when the lease runs out it is queued again;
+//! - after it, the relay may or may not have accepted it: when the lease runs out it is marked
+//!   `failed` ("interrupted"), never sent again.
+//!
+//! At most `per_domain` deliveries per destination domain (and `concurrency` in all) per crashed
+//! node can end interrupted, each visible in the delivery log and the message's status. Every
+//! other delivery is sent exactly once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -41,6 +46,9 @@ enum Failure {
     /// The message cannot be built (a stored key or body that does not open): retrying will
     /// not help.
     Broken(String),
+    /// Not handed to the transport because the lease is gone (or could not be marked): the
+    /// delivery is left as it is; an expired lease that was never handed over is queued again.
+    Abandoned,
 }
 
 struct Worker {
@@ -188,6 +196,7 @@ impl Worker {
                 "accepted by the relay".to_owned(),
                 now,
             ),
+            Err(Failure::Abandoned) => return,
             Err(Failure::Permanent(r)) => (DeliveryState::Bounced, r, now),
             Err(Failure::Broken(r)) => (DeliveryState::Failed, r, now),
             Err(Failure::Transient(r)) if attempt >= mail.max_attempts => (
@@ -254,6 +263,19 @@ impl Worker {
             .sign(&raw)
             .map_err(|e| Failure::Broken(e.to_string()))?;
         let from = self.sender_address(&body.domain);
+        match self
+            .core
+            .store()
+            .hand_over(&c.scope, c.id, self.core.now_ms())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Err(Failure::Abandoned),
+            Err(e) => {
+                tracing::error!(error = %e, delivery = %c.id, "outbox: marking a hand-over failed");
+                return Err(Failure::Abandoned);
+            }
+        }
         match self
             .transport
             .send(&from, &c.address, &c.header_id, &signed)

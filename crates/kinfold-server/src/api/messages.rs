@@ -111,3 +111,23 @@ pub async fn status(
     }))
     .into_response())
 }
+
+#[utoipa::path(operation_id = "messages_release", post, path = "/api/v1/messages/{id}/release", tag = "email", params(("id" = String, Path)), responses((status = 200, description = "`{released}`: held deliveries queued again"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "nothing held", body = ErrorBody)))]
+pub async fn release(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let n = st.core.resolve_held(&actor, &id, true).await?;
+    Ok(axum::Json(json!({"released": n})).into_response())
+}
+
+#[utoipa::path(operation_id = "messages_discard", post, path = "/api/v1/messages/{id}/discard", tag = "email", params(("id" = String, Path)), responses((status = 200, description = "`{discarded}`: held deliveries failed, unsent"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "nothing held", body = ErrorBody)))]
+pub async fn discard(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let n = st.core.resolve_held(&actor, &id, false).await?;
+    Ok(axum::Json(json!({"discarded": n})).into_response())
+}

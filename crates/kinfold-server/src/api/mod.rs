@@ -6,6 +6,7 @@ mod attendance;
 mod audit;
 mod children;
 mod csp;
+mod email_events;
 mod enrollment;
 mod messages;
 pub mod openapi;
@@ -79,7 +80,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/children/{id}/pickups", post(children::add_pickup))
         .route("/api/v1/access-grants", get(admin::grants))
         .route("/api/v1/messages", post(messages::send))
+        .route(
+            "/api/v1/email/events/{provider}",
+            post(email_events::receive),
+        )
         .route("/api/v1/messages/{id}", get(messages::status))
+        .route("/api/v1/messages/{id}/release", post(messages::release))
+        .route("/api/v1/messages/{id}/discard", post(messages::discard))
         .route("/api/v1/attendance", get(attendance::roster))
         .route("/api/v1/attendance/check-in", post(attendance::check_in))
         .route("/api/v1/attendance/check-out", post(attendance::check_out))

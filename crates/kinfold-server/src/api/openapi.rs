@@ -5,7 +5,9 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{account, admin, attendance, audit, children, csp, enrollment, messages, sessions};
+use super::{
+    account, admin, attendance, audit, children, csp, email_events, enrollment, messages, sessions,
+};
 
 /// Every error: `{"error": {"code", "message", "field"?}}`.
 #[derive(ToSchema)]
@@ -64,6 +66,9 @@ impl Modify for SessionCookie {
         admin::update_tenant,
         messages::send,
         messages::status,
+        messages::release,
+        messages::discard,
+        email_events::receive,
         audit::list,
         audit::checkpoints,
         audit::public_key,

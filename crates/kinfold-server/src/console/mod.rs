@@ -1,6 +1,7 @@
 //! The web console: server-rendered HTML (maud escapes every value), plain forms, no inline
 //! script or style. The stylesheet is served from `/static/app.css` (`style-src 'self'`).
 
+mod email_log;
 mod pages;
 mod records;
 mod unsubscribe;
@@ -31,6 +32,7 @@ pub fn routes() -> Router<AppState> {
             get(pages::enroll_form).post(pages::enroll),
         )
         .route("/admin/audit", get(pages::audit))
+        .route("/admin/email", get(email_log::show))
         .route("/children", get(records::children))
         .route("/children/{id}", get(records::child))
         .route("/children/{id}/attendance", post(records::attendance))
@@ -111,6 +113,7 @@ impl Page {
                                 a href="/account/sessions" { "My sessions" }
                                 @if a.role == kinfold_store::Role::Administrator {
                                     a href="/admin/audit" { "Audit log" }
+                                    a href="/admin/email" { "Email log" }
                                 }
                             }
                             form method="post" action="/logout" {

@@ -37,9 +37,14 @@ struct Mail {
 /// A center with legal details, a sending domain, guardians with addresses, and the worker
 /// delivering to a loopback SMTP sink.
 async fn ready() -> Mail {
+    ready_with(|_| {}).await
+}
+
+async fn ready_with(f: impl FnOnce(&mut kinfold_core::settings::MailSettings)) -> Mail {
     let app = TestApp::with(|s, _| {
         s.public_url = "https://kinfold.example".into();
         s.mail.poll = Duration::from_millis(200);
+        f(&mut s.mail);
     })
     .await;
     let t = app.seed().await;
@@ -116,10 +121,14 @@ impl Mail {
 
     /// Polls the status until no delivery is queued, sending or deferred.
     async fn settled(&self, id: &str) -> Value {
+        self.settled_as(id, &self.admin).await
+    }
+
+    async fn settled_as(&self, id: &str, cookie: &str) -> Value {
         for _ in 0..100 {
             let s = self
                 .app
-                .get(&format!("/api/v1/messages/{id}"), Some(&self.admin))
+                .get(&format!("/api/v1/messages/{id}"), Some(cookie))
                 .await;
             assert_eq!(s.status, StatusCode::OK, "{}", s.text);
             let busy = s.body["recipients"]
@@ -314,6 +323,40 @@ async fn an_announcement_is_signed_delivered_and_unsubscribed_in_one_click() {
     );
     assert!(kinds.iter().any(|k| k == "email_unsubscribed"));
     assert!(kinds.iter().any(|k| k == "message_queued"));
+
+    // Administrators read the log in the console, filtered.
+    let log = m
+        .app
+        .get(
+            "/admin/email?recipient=GRAN&status=delivered",
+            Some(&m.admin),
+        )
+        .await;
+    assert_eq!(log.status, StatusCode::OK);
+    assert!(log.text.contains("gran@families.test"), "{}", log.text);
+    assert!(
+        !log.text.contains("bounce@families.test"),
+        "filtered by recipient"
+    );
+    let bounced = m
+        .app
+        .get("/admin/email?status=bounced", Some(&m.admin))
+        .await;
+    assert!(
+        bounced.text.contains("bounce@families.test"),
+        "{}",
+        bounced.text
+    );
+    assert!(bounced.text.contains("550"), "the relay's answer is kept");
+    let bad = m
+        .app
+        .get("/admin/email?day=yesterday", Some(&m.admin))
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let teacher = m.app.sign_in(&m.t.slug, &m.t.teacher).await;
+    let denied = m.app.get("/admin/email", Some(&teacher)).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    assert!(!denied.text.contains("gran@families.test"));
 }
 
 #[tokio::test]
@@ -520,4 +563,330 @@ async fn a_center_without_legal_details_cannot_send() {
         "{}",
         r.text
     );
+}
+
+const MAILGUN_KEY: &[u8] = b"mailgun-signing-key-0123456789";
+const SECRET: &[u8] = b"generic-webhook-secret-9876543210";
+
+fn mailgun_event(
+    event: &str,
+    severity: &str,
+    recipient: &str,
+    message_id: &str,
+    ts: i64,
+    key: &[u8],
+) -> String {
+    use hmac::Mac;
+    let token = format!("tok-{message_id}-{event}-{ts}");
+    let mut m = <hmac::Hmac<sha2::Sha256>>::new_from_slice(key).unwrap();
+    m.update(format!("{ts}{token}").as_bytes());
+    let sig = hex::encode(m.finalize().into_bytes());
+    json!({
+        "signature": {"timestamp": ts.to_string(), "token": token, "signature": sig},
+        "event-data": {"event": event, "severity": severity, "recipient": recipient,
+                       "message": {"headers": {"message-id": message_id}},
+                       "delivery-status": {"code": 550, "description": "no such user"}}
+    })
+    .to_string()
+}
+
+fn raw_post(path: &str, body: String, signature: Option<String>) -> Request<Body> {
+    let mut b = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("host", "127.0.0.1:8080")
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(s) = signature {
+        b = b.header("kinfold-signature", s);
+    }
+    b.body(Body::from(body)).unwrap()
+}
+
+fn message_id_of(status: &Value, address: &str) -> String {
+    status["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == address)
+        .and_then(|r| r["message_id"].as_str())
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn provider_reports_need_valid_signatures_and_suppress_and_pause() {
+    let m = ready_with(|mail| {
+        mail.mailgun_key = Some(kinfold_core::settings::WebhookKey::new(MAILGUN_KEY));
+        mail.webhook_secret = Some(kinfold_core::settings::WebhookKey::new(SECRET));
+        mail.rate_min_volume = 2;
+    })
+    .await;
+    let q = m
+        .send(
+            json!({"category": "announcement", "audience": {"classroom_id": m.r.rooms[0]},
+                   "subject": "Hello", "text": "Hi."}),
+            &m.admin,
+        )
+        .await;
+    let id = q.body["id"].as_str().unwrap().to_owned();
+    let status = m.settled(&id).await;
+    let gran_id = message_id_of(&status, "gran@families.test");
+    let parent_id = message_id_of(&status, &m.t.parent.email);
+    let now = m.app.core.now_ms() / 1000;
+    let mg = "/api/v1/email/events/mailgun";
+
+    // Refused: another key, a changed body, an old timestamp, junk; unknown providers are 404.
+    let forged = mailgun_event(
+        "failed",
+        "permanent",
+        "gran@families.test",
+        &gran_id,
+        now,
+        b"wrong-key",
+    );
+    let r = m.app.send(raw_post(mg, forged, None)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::UNAUTHORIZED, "invalid_signature"),
+        "{}",
+        r.text
+    );
+    let old = mailgun_event(
+        "failed",
+        "permanent",
+        "gran@families.test",
+        &gran_id,
+        now - 3600,
+        MAILGUN_KEY,
+    );
+    let r = m.app.send(raw_post(mg, old, None)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::UNAUTHORIZED, "stale_signature")
+    );
+    let r = m.app.send(raw_post(mg, "{not json".into(), None)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = m
+        .app
+        .send(raw_post("/api/v1/email/events/sendgrid", "{}".into(), None))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let status = m.settled(&id).await;
+    assert_eq!(
+        state_of(&status, "gran@families.test"),
+        "delivered",
+        "nothing changed"
+    );
+
+    // A genuine hard bounce: bounced, suppressed, logged; a replay is acknowledged only.
+    let genuine = mailgun_event(
+        "failed",
+        "permanent",
+        "gran@families.test",
+        &gran_id,
+        now,
+        MAILGUN_KEY,
+    );
+    let r = m.app.send(raw_post(mg, genuine.clone(), None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["matched"], 1);
+    let r = m.app.send(raw_post(mg, genuine.clone(), None)).await;
+    assert_eq!(r.body["duplicate"], true, "{}", r.text);
+    // Mailgun signs the timestamp and token, not the body: a captured token with another body
+    // is a replay, and is not applied.
+    let changed = genuine.replace("\"failed\"", "\"complained\"");
+    let r = m.app.send(raw_post(mg, changed, None)).await;
+    assert_eq!(r.body["duplicate"], true, "{}", r.text);
+    let status = m.settled(&id).await;
+    assert_eq!(state_of(&status, "gran@families.test"), "bounced");
+    let suppressed = m
+        .app
+        .store
+        .suppressed(&m.t.scope, &["gran@families.test".into()])
+        .await
+        .unwrap();
+    assert_eq!(suppressed, ["gran@families.test"]);
+
+    // One bounce in two sent is above 1.4% with the minimum volume met: sending pauses.
+    let paused = m
+        .send(
+            json!({"category": "announcement", "audience": {"all": true}, "subject": "Hi", "text": "x"}),
+            &m.admin,
+        )
+        .await;
+    assert_eq!(
+        (paused.status, paused.code()),
+        (StatusCode::CONFLICT, "sending_paused"),
+        "{}",
+        paused.text
+    );
+    assert!(
+        paused
+            .text
+            .contains("50.00% of this center's recent email bounced"),
+        "{}",
+        paused.text
+    );
+
+    // Kinfold's signed JSON: a complaint about the parent's copy.
+    let gen = "/api/v1/email/events/generic";
+    let body = json!({"event": "complaint", "recipient": m.t.parent.email, "message_id": format!("<{parent_id}>")}).to_string();
+    let r = m.app.send(raw_post(gen, body.clone(), None)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "unsigned");
+    let bad = kinfold_mail::reports::sign(body.as_bytes(), b"other", now);
+    let r = m.app.send(raw_post(gen, body.clone(), bad)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let sig = kinfold_mail::reports::sign(body.as_bytes(), SECRET, now);
+    let r = m.app.send(raw_post(gen, body, sig)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["matched"], 1);
+    let suppressed = m
+        .app
+        .store
+        .suppressed(&m.t.scope, &[m.t.parent.email.to_lowercase()])
+        .await
+        .unwrap();
+    assert_eq!(suppressed.len(), 1, "a complaint suppresses the address");
+
+    // A raw DSN naming an address we never wrote to matches nothing, and changes nothing.
+    let dsn = "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
+--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n\
+Final-Recipient: rfc822; stranger@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--B--\r\n"
+        .to_owned();
+    let sig = kinfold_mail::reports::sign(dsn.as_bytes(), SECRET, now);
+    let r = m
+        .app
+        .send(raw_post("/api/v1/email/events/raw", dsn, sig))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        (r.body["matched"].as_i64(), r.body["reports"].as_i64()),
+        (Some(0), Some(1))
+    );
+
+    m.app.flush_audit().await;
+    let kinds = m.app.audit_kinds(&m.t.scope).await;
+    assert!(kinds.iter().any(|k| k == "sending_paused"), "{kinds:?}");
+}
+
+fn states(status: &Value) -> Vec<&str> {
+    let mut v: Vec<&str> = status["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_volume_spike_is_held_until_released_or_discarded() {
+    let m = ready_with(|mail| {
+        mail.anomaly.ceiling = 3;
+        mail.anomaly.floor = 1;
+    })
+    .await;
+    let room = m.r.rooms[0].clone();
+    let to_room = json!({"category": "announcement", "audience": {"classroom_id": room}, "subject": "Hi", "text": "x"});
+    let to_all = json!({"category": "announcement", "audience": {"all": true}, "subject": "Hi", "text": "x"});
+
+    // A new center: no baseline, only the ceiling (3 an hour). Its first message goes out.
+    let first = m.send(to_room.clone(), &m.admin).await;
+    let status = m.settled(first.body["id"].as_str().unwrap()).await;
+    assert_eq!(states(&status), ["delivered", "delivered"], "{status}");
+    // Three more in the same hour make 5: held, not sent.
+    let before = m.sink.count();
+    let spike = m.send(to_all.clone(), &m.admin).await;
+    assert_eq!(spike.status, StatusCode::ACCEPTED, "{}", spike.text);
+    let spike_id = spike.body["id"].as_str().unwrap().to_owned();
+    let status = m.settled(&spike_id).await;
+    assert_eq!(states(&status), ["held", "held", "held"], "{status}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(m.sink.count(), before, "nothing held is sent");
+    // Only administrators resolve it; discarding fails the deliveries unsent.
+    let teacher = m.app.sign_in(&m.t.slug, &m.t.teacher).await;
+    let r = m
+        .app
+        .post(
+            &format!("/api/v1/messages/{spike_id}/discard"),
+            json!({}),
+            Some(&teacher),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = m
+        .app
+        .post(
+            &format!("/api/v1/messages/{spike_id}/discard"),
+            json!({}),
+            Some(&m.admin),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["discarded"].as_i64()),
+        (StatusCode::OK, Some(3)),
+        "{}",
+        r.text
+    );
+    let status = m.settled(&spike_id).await;
+    assert_eq!(states(&status), ["failed", "failed", "failed"]);
+    let r = m
+        .app
+        .post(
+            &format!("/api/v1/messages/{spike_id}/release"),
+            json!({}),
+            Some(&m.admin),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "nothing left to release");
+
+    // Eight days of the same message at the same hour, on the injected clock: a baseline.
+    let mut admin = m.admin.clone();
+    for _ in 0..8 {
+        m.app.advance(Duration::from_secs(24 * 3600));
+        admin = m.app.sign_in(&m.t.slug, &m.t.admin).await;
+        let q = m.send(to_room.clone(), &admin).await;
+        assert_eq!(q.status, StatusCode::ACCEPTED, "{}", q.text);
+        let status = m.settled_as(q.body["id"].as_str().unwrap(), &admin).await;
+        assert!(
+            !states(&status).contains(&"held"),
+            "the usual volume is not held: {status}"
+        );
+    }
+    // With a baseline of 2 at this hour of the week, the limit is 3x: 6. Three more fit;
+    // three after that do not.
+    let fits = m.send(to_all.clone(), &admin).await;
+    let status = m
+        .settled_as(fits.body["id"].as_str().unwrap(), &admin)
+        .await;
+    assert!(!states(&status).contains(&"held"), "{status}");
+    let over = m.send(to_all, &admin).await;
+    let over_id = over.body["id"].as_str().unwrap().to_owned();
+    let status = m.settled_as(&over_id, &admin).await;
+    assert!(states(&status).contains(&"held"), "{status}");
+    let r = m
+        .app
+        .post(
+            &format!("/api/v1/messages/{over_id}/release"),
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let status = m.settled_as(&over_id, &admin).await;
+    assert_eq!(
+        state_of(&status, "gran@families.test"),
+        "delivered",
+        "released: {status}"
+    );
+
+    m.app.flush_audit().await;
+    let kinds = m.app.audit_kinds(&m.t.scope).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "sending_held").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.iter().filter(|k| *k == "held_resolved").count(), 2);
 }

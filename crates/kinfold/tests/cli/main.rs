@@ -9,6 +9,7 @@
 )]
 
 mod harness;
+mod outbox;
 mod postgres;
 
 mod access;

@@ -1,0 +1,139 @@
+//! The delivery log (E7) for administrators: `/admin/email`, newest first, filtered by
+//! recipient, status and day. The entries are the tenant's `email` audit entries (kept 90
+//! days), so the page shows exactly what the hash-chained log holds.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kinfold_core::CoreError;
+use kinfold_store::AuditQuery;
+use maud::html;
+use serde::Deserialize;
+
+use super::pages::{error_box, page, to_login};
+use super::Page;
+use crate::api::rfc3339;
+use crate::extract::Query;
+use crate::{ApiError, AppState};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Filters {
+    recipient: Option<String>,
+    status: Option<String>,
+    /// `YYYY-MM-DD`, UTC.
+    day: Option<String>,
+}
+
+/// The fields of an `email_delivery` entry the page shows.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Line {
+    recipient: String,
+    status: String,
+    response: String,
+    message_id: String,
+}
+
+const STATUSES: [&str; 8] = [
+    "delivered",
+    "deferred",
+    "bounced",
+    "failed",
+    "hard_bounce",
+    "soft_bounce",
+    "complaint",
+    "held",
+];
+
+pub async fn show(State(st): State<AppState>, p: Page, Query(f): Query<Filters>) -> Response {
+    let Some(a) = &p.actor else { return to_login() };
+    if let Err(e) = a.require_admin() {
+        let e = ApiError::from(e);
+        return page(&p, e.status(), "Email delivery log", error_box(&e));
+    }
+    let (since_ms, until_ms) = match f.day.as_deref().filter(|d| !d.is_empty()) {
+        Some(d) => match kinfold_core::validate::date("day", d) {
+            Ok(date) => {
+                let start = date.midnight().assume_utc().unix_timestamp() * 1000;
+                (Some(start), Some(start + 86_400_000))
+            }
+            Err(e) => {
+                let e = ApiError::from(e);
+                return page(
+                    &p,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Email delivery log",
+                    error_box(&e),
+                );
+            }
+        },
+        None => (None, None),
+    };
+    let q = AuditQuery {
+        category: Some("email".into()),
+        since_ms,
+        until_ms,
+        limit: 1000,
+        ..Default::default()
+    };
+    let entries = match st.core.store().audit_page(&a.scope.chain(), &q).await {
+        Ok(e) => e,
+        Err(e) => return ApiError::from(CoreError::from(e)).into_response(),
+    };
+    let want_recipient = f
+        .recipient
+        .as_deref()
+        .map(|r| r.trim().to_lowercase())
+        .filter(|r| !r.is_empty());
+    let want_status = f.status.as_deref().filter(|s| !s.is_empty());
+    let rows: Vec<(String, Line)> = entries
+        .iter()
+        .filter_map(|e| {
+            let v: Line = serde_json::from_str(&e.event).ok()?;
+            let keep = want_recipient
+                .as_ref()
+                .is_none_or(|w| v.recipient.to_lowercase().contains(w))
+                && want_status.is_none_or(|w| w == v.status);
+            keep.then(|| (rfc3339(e.at_ms), v))
+        })
+        .take(200)
+        .collect();
+    let body = html! {
+        h1 { "Email delivery log" }
+        p.muted { "Every attempt and every provider report, newest first; kept 90 days." }
+        form method="get" action="/admin/email" {
+            label for="recipient" { "Recipient" }
+            input #recipient name="recipient" value=(f.recipient.clone().unwrap_or_default()) placeholder="name@example.org";
+            label for="status" { "Status" }
+            select #status name="status" {
+                option value="" { "any" }
+                @for s in STATUSES {
+                    option value=(s) selected[want_status == Some(s)] { (s) }
+                }
+            }
+            label for="day" { "Day (UTC)" }
+            input #day name="day" type="date" value=(f.day.clone().unwrap_or_default());
+            button type="submit" { "Filter" }
+        }
+        @if rows.is_empty() {
+            p { "No entries match." }
+        } @else {
+            table {
+                thead { tr { th { "Time" } th { "Recipient" } th { "Status" } th { "Response" } th { "Message-ID" } } }
+                tbody {
+                    @for (at, v) in &rows {
+                        tr {
+                            td { (at) }
+                            td { (v.recipient) }
+                            td { (v.status) }
+                            td { (v.response) }
+                            td.mono { (v.message_id) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(&p, StatusCode::OK, "Email delivery log", body)
+}
