@@ -224,10 +224,52 @@ impl Core {
         };
         let mut d = Draft::new(actor.scope.chain(), self.now_ms(), event);
         d.actor = Some(actor.user.id.to_string());
+        let notice = self.notice_for(actor, child, kind, person, e.at_ms).await?;
+        let notify = notice.is_some();
         self.store()
-            .record_attendance(&actor.scope, e.clone(), vec![d])
+            .record_attendance(&actor.scope, e.clone(), vec![d], notice)
             .await?;
+        if notify {
+            self.mail_wake().notify_one();
+        }
         Ok(e)
+    }
+
+    /// The guardians' notice of a check-in or check-out, named after who dropped off or
+    /// picked up.
+    async fn notice_for(
+        &self,
+        actor: &Actor,
+        child: ChildId,
+        kind: AttendanceKind,
+        person: Person,
+        at_ms: i64,
+    ) -> Result<Option<kinfold_store::outbox::Notice>, CoreError> {
+        let Some(c) = self
+            .store()
+            .child(&actor.scope, child, kinfold_store::Visibility::All)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let who = match person {
+            Person::Guardian(g) => self
+                .store()
+                .child_guardians(&actor.scope, child)
+                .await?
+                .into_iter()
+                .find(|l| l.guardian.id == g)
+                .map(|l| l.guardian.name),
+            Person::AuthorizedPickup(p) => self
+                .store()
+                .pickups(&actor.scope, child)
+                .await?
+                .into_iter()
+                .find(|x| x.id == p)
+                .map(|x| x.name),
+        };
+        let who = who.unwrap_or_else(|| "a known person".to_owned());
+        self.attendance_notice(actor, &c, kind, &who, at_ms).await
     }
 
     /// Today's roster for the children the actor may check in and out.

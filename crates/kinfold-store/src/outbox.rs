@@ -158,6 +158,13 @@ pub struct MessageStatus {
     pub deliveries: Vec<DeliveryStatus>,
 }
 
+/// A message that enters the outbox with the event that causes it (a check-in notice).
+#[derive(Clone)]
+pub struct Notice {
+    pub message: NewMessage,
+    pub deliveries: Vec<NewDelivery>,
+}
+
 /// A guardian who can be written to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recipient {
@@ -168,13 +175,14 @@ pub struct Recipient {
 
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Guardians with an email address (their own, or their login's) linked to a child of
-    /// `classroom`, or to any child when `None`; court-restricted links are left out. One per
-    /// guardian.
+    /// Guardians with an email address (their own, or their login's) linked to `child`, or to
+    /// a child of `classroom`, or to any child when both are `None`; court-restricted links are
+    /// left out. One per guardian.
     async fn audience(
         &self,
         scope: &TenantScope,
         classroom: Option<ClassroomId>,
+        child: Option<ChildId>,
     ) -> Result<Vec<Recipient>>;
 
     /// Addresses on the suppression list, among `addresses` (lower-cased).

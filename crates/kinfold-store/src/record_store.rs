@@ -133,11 +133,14 @@ pub trait RecordStore: Send + Sync {
     /// Grants, newest first.
     async fn grants(&self, scope: &TenantScope) -> Result<Vec<AccessGrant>>;
 
+    /// Records a check-in or check-out with its audit entry and, when given, the notice to
+    /// its guardians (E1: the message enters the outbox in the same transaction).
     async fn record_attendance(
         &self,
         scope: &TenantScope,
         event: AttendanceEvent,
         audit: Vec<Draft>,
+        notice: Option<crate::outbox::Notice>,
     ) -> Result<()>;
     /// A day's events for the children `visibility` allows, in time order.
     async fn attendance_day(

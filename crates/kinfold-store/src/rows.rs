@@ -356,7 +356,8 @@ where
     }
 }
 
-/// Guardians who can be written to (E1): `$1` the tenant, `$2` a classroom or NULL for all.
+/// Guardians who can be written to (E1): `$1` the tenant, `$2` a classroom or NULL, `$3` a
+/// child or NULL.
 /// Their own address, else their login's; court-restricted links and archived children are
 /// left out.
 pub(crate) const AUDIENCE_SQL: &str = "SELECT DISTINCT g.id, g.name, \
@@ -366,7 +367,7 @@ pub(crate) const AUDIENCE_SQL: &str = "SELECT DISTINCT g.id, g.name, \
      JOIN children c ON c.tenant_id = cg.tenant_id AND c.id = cg.child_id \
      LEFT JOIN users u ON u.tenant_id = g.tenant_id AND u.id = g.user_id \
      WHERE g.tenant_id = $1 AND cg.custody <> 'court_restricted' AND c.status <> 'archived' \
-       AND ($2 IS NULL OR c.classroom_id = $2) \
+       AND ($2 IS NULL OR c.classroom_id = $2) AND ($3 IS NULL OR c.id = $3) \
        AND COALESCE(NULLIF(g.email, ''), u.email) IS NOT NULL \
      ORDER BY g.id";
 

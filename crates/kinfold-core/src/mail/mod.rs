@@ -8,6 +8,7 @@
 //! ([`worker`]) delivers.
 
 pub mod anomaly;
+mod notices;
 pub mod reports;
 pub mod template;
 pub mod unsubscribe;
@@ -195,7 +196,7 @@ impl Core {
             self.require_sending_allowed(&actor.scope).await?;
         }
 
-        let mut recipients = self.store().audience(&actor.scope, classroom).await?;
+        let mut recipients = self.store().audience(&actor.scope, classroom, None).await?;
         // One copy per address, even for a guardian listed twice.
         let mut seen = std::collections::HashSet::new();
         recipients.retain(|r| seen.insert(r.address.to_lowercase()));

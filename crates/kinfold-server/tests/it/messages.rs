@@ -95,7 +95,7 @@ async fn ready_with(f: impl FnOnce(&mut kinfold_core::settings::MailSettings)) -
                 g,
                 "Grandparent",
                 Custody::Full,
-                false,
+                true,
                 false,
             )
             .await
@@ -889,4 +889,110 @@ async fn a_volume_spike_is_held_until_released_or_discarded() {
         "{kinds:?}"
     );
     assert_eq!(kinds.iter().filter(|k| *k == "held_resolved").count(), 2);
+}
+
+/// Waits until the sink has `n` messages.
+async fn received(sink: &Sink, n: u64) -> Vec<kinfold_mail::sink::Received> {
+    for _ in 0..100 {
+        if sink.count() >= n {
+            return sink.received();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the sink got {} of {n} messages", sink.count());
+}
+
+#[tokio::test]
+async fn check_in_and_out_notify_guardians_by_their_preference() {
+    let m = ready().await;
+    let desk = m.app.sign_in(&m.t.slug, &m.t.front_desk).await;
+    let links = m
+        .app
+        .get(
+            &format!("/api/v1/children/{}/guardians", m.r.a),
+            Some(&desk),
+        )
+        .await;
+    let gran = links.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "Gran Quill")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = m
+        .app
+        .post(
+            "/api/v1/attendance/check-in",
+            json!({"child_id": m.r.a, "guardian_id": gran}),
+            Some(&desk),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // Ava's guardians with an address: the parent (through their login) and Gran.
+    let got = received(&m.sink, 2).await;
+    let to_gran = got
+        .iter()
+        .find(|x| x.to.iter().any(|t| t.contains("gran@")))
+        .unwrap();
+    let raw = String::from_utf8_lossy(&to_gran.data).into_owned();
+    let subject = header(&raw, "Subject").unwrap();
+    assert!(subject.starts_with("Ava was checked in at "), "{subject}");
+    assert!(raw.contains("Dropped off by Gran Quill"), "{raw}");
+    assert!(raw.contains("Dear Gran Quill,"), "{raw}");
+    assert!(!raw.contains("ZEBRA-NOTE"), "no medical data in a notice");
+    let results = verify::dkim(&to_gran.data, &m.records).await.unwrap();
+    assert!(
+        results.iter().all(|r| r == &DkimResult::Pass),
+        "{results:?}"
+    );
+    assert!(
+        got.iter()
+            .all(|x| !x.to.iter().any(|t| t.contains("bounce@"))),
+        "Ben's guardian is not Ava's"
+    );
+
+    // Gran turns attendance notices off with the notice's own link; the parent keeps them.
+    let link = header(&raw, "List-Unsubscribe").unwrap();
+    let path = link
+        .trim_start_matches("<https://kinfold.example")
+        .trim_end_matches('>')
+        .to_owned();
+    let click = m
+        .app
+        .send(
+            Request::builder()
+                .method(Method::POST)
+                .uri(&path)
+                .header("host", "127.0.0.1:8080")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("List-Unsubscribe=One-Click"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(click.status, StatusCode::OK);
+    assert!(click.text.contains("check-out notices"), "{}", click.text);
+    let r = m
+        .app
+        .post(
+            "/api/v1/attendance/check-out",
+            json!({"child_id": m.r.a, "guardian_id": gran}),
+            Some(&desk),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let got = received(&m.sink, 3).await;
+    let last = got.last().unwrap();
+    assert!(
+        last.to.iter().any(|t| t.contains(&m.t.parent.email)),
+        "{:?}",
+        last.to
+    );
+    let raw = String::from_utf8_lossy(&last.data);
+    assert!(raw.contains("was checked out at"), "{raw}");
+    assert!(raw.contains("Picked up by Gran Quill"), "{raw}");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(m.sink.count(), 3, "nothing to Gran after she opted out");
 }

@@ -553,6 +553,7 @@ impl RecordStore for PgStore {
         scope: &TenantScope,
         e: AttendanceEvent,
         audit: Vec<Draft>,
+        notice: Option<crate::outbox::Notice>,
     ) -> Result<()> {
         let (person_kind, person_id) = match e.person {
             Person::Guardian(g) => ("guardian", g.to_string()),
@@ -575,6 +576,10 @@ impl RecordStore for PgStore {
         .bind(person_id)
         .execute(&mut *tx)
         .await?;
+        if let Some(n) = notice {
+            let tenant = scope.tenant_id().to_string();
+            super::outbox::insert_message(&mut tx, &tenant, &n.message, n.deliveries).await?;
+        }
         append_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())

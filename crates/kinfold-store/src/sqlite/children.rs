@@ -503,6 +503,7 @@ impl RecordStore for SqliteStore {
         scope: &TenantScope,
         e: AttendanceEvent,
         audit: Vec<Draft>,
+        notice: Option<crate::outbox::Notice>,
     ) -> Result<()> {
         let (person_kind, person_id) = match e.person {
             Person::Guardian(g) => ("guardian", g.to_string()),
@@ -524,6 +525,10 @@ impl RecordStore for SqliteStore {
         .bind(person_id)
         .execute(&mut *tx)
         .await?;
+        if let Some(n) = notice {
+            let tenant = scope.tenant_id().to_string();
+            super::outbox::insert_message(&mut tx, &tenant, &n.message, n.deliveries).await?;
+        }
         append_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())

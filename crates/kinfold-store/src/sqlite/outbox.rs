@@ -20,10 +20,12 @@ impl OutboxStore for SqliteStore {
         &self,
         scope: &TenantScope,
         classroom: Option<ClassroomId>,
+        child: Option<ChildId>,
     ) -> Result<Vec<Recipient>> {
         let rows: Vec<RecipientRow> = sqlx::query_as(&AUDIENCE_SQL.replace('$', "?"))
             .bind(scope.tenant_id().to_string())
             .bind(classroom.map(|c| c.to_string()))
+            .bind(child.map(|c| c.to_string()))
             .fetch_all(&self.reader)
             .await?;
         rows.into_iter().map(RecipientRow::into_recipient).collect()
@@ -53,39 +55,7 @@ impl OutboxStore for SqliteStore {
     ) -> Result<()> {
         let tenant = scope.tenant_id().to_string();
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO email_messages (tenant_id, id, category, created_by, body, created_ms) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&tenant)
-        .bind(m.id.to_string())
-        .bind(&m.category)
-        .bind(m.created_by.map(|u| u.to_string()))
-        .bind(&m.body)
-        .bind(m.created_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::from_insert(e, "message"))?;
-        for d in deliveries {
-            sqlx::query(
-                "INSERT INTO email_deliveries (tenant_id, id, message_id, recipient_id, recipient_name, \
-                 address, header_id, state, next_ms, response, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&tenant)
-            .bind(d.id.to_string())
-            .bind(m.id.to_string())
-            .bind(&d.recipient_id)
-            .bind(&d.recipient_name)
-            .bind(&d.address)
-            .bind(&d.header_id)
-            .bind(d.state.as_str())
-            .bind(m.created_ms)
-            .bind(&d.response)
-            .bind(m.created_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::from_insert(e, "delivery"))?;
-        }
+        insert_message(&mut tx, &tenant, &m, deliveries).await?;
         append_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
@@ -371,4 +341,47 @@ impl OutboxStore for SqliteStore {
         tx.commit().await?;
         Ok(n)
     }
+}
+
+/// Inserts a message and its deliveries inside the caller's transaction.
+pub(super) async fn insert_message(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tenant: &str,
+    m: &NewMessage,
+    deliveries: Vec<NewDelivery>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO email_messages (tenant_id, id, category, created_by, body, created_ms) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(tenant)
+    .bind(m.id.to_string())
+    .bind(&m.category)
+    .bind(m.created_by.map(|u| u.to_string()))
+    .bind(&m.body)
+    .bind(m.created_ms)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| StoreError::from_insert(e, "message"))?;
+    for d in deliveries {
+        sqlx::query(
+                "INSERT INTO email_deliveries (tenant_id, id, message_id, recipient_id, recipient_name, \
+                 address, header_id, state, next_ms, response, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(tenant)
+            .bind(d.id.to_string())
+            .bind(m.id.to_string())
+            .bind(&d.recipient_id)
+            .bind(&d.recipient_name)
+            .bind(&d.address)
+            .bind(&d.header_id)
+            .bind(d.state.as_str())
+            .bind(m.created_ms)
+            .bind(&d.response)
+            .bind(m.created_ms)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| StoreError::from_insert(e, "delivery"))?;
+    }
+    Ok(())
 }

@@ -303,6 +303,7 @@ async fn attendance_sealed_values_and_grants(u: &Under) {
                 person: Person::Guardian(g.id),
             },
             vec![],
+            None,
         )
         .await
         .unwrap();

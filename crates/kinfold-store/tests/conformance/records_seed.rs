@@ -126,6 +126,7 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
             person: Person::Guardian(g.id),
         },
         vec![],
+        None,
     )
     .await
     .unwrap();

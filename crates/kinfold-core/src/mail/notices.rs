@@ -1,0 +1,126 @@
+//! Check-in and check-out notices (E1): the message to a child's guardians is built before the
+//! attendance record is written, and enters the outbox in the same transaction.
+//!
+//! A notice is left out, and the check-in still recorded, when it cannot or should not be sent:
+//! the center has no legal name and postal address yet, no sending domain is set up, its sending
+//! is paused (O5), or no guardian with an address wants the `attendance` category.
+
+use kinfold_store::outbox::{DeliveryState, NewDelivery, NewMessage, Notice};
+use kinfold_store::{AttendanceKind, Child};
+use uuid::Uuid;
+
+use super::{body_slot, Body};
+use crate::{Actor, Core, CoreError};
+
+const CATEGORY: &str = "attendance";
+
+/// Names come from records; a `{{` in one must not read as a template variable.
+fn literal(s: &str) -> String {
+    s.replace("{{", "{ {")
+}
+
+impl Core {
+    pub(crate) async fn attendance_notice(
+        &self,
+        actor: &Actor,
+        child: &Child,
+        kind: AttendanceKind,
+        person: &str,
+        at_ms: i64,
+    ) -> Result<Option<Notice>, CoreError> {
+        let scope = &actor.scope;
+        let details = self.store().tenant_details(scope).await?;
+        let present = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let (Some(legal_name), Some(postal_address)) = (
+            present(&details.legal_name),
+            present(&details.postal_address),
+        ) else {
+            return Ok(None);
+        };
+        let Ok(domain) = self.sending_domain().await else {
+            return Ok(None);
+        };
+        if self.sending_rates(scope).await?.1 {
+            tracing::warn!(tenant = %scope.tenant_id(), "sending is paused: no attendance notice");
+            return Ok(None);
+        }
+        let mut recipients = self.store().audience(scope, None, Some(child.id)).await?;
+        let mut seen = std::collections::HashSet::new();
+        recipients.retain(|r| seen.insert(r.address.to_lowercase()));
+        let addresses: Vec<String> = recipients
+            .iter()
+            .map(|r| r.address.to_lowercase())
+            .collect();
+        let suppressed = self.store().suppressed(scope, &addresses).await?;
+        let mut deliveries = Vec::new();
+        for r in recipients {
+            let recipient_id = r.guardian_id.to_string();
+            let out = self.store().opt_outs(scope, &recipient_id).await?;
+            if out.iter().any(|c| c == CATEGORY) || suppressed.contains(&r.address.to_lowercase()) {
+                continue;
+            }
+            let id = Uuid::now_v7();
+            deliveries.push(NewDelivery {
+                id,
+                recipient_id,
+                recipient_name: r.name,
+                address: r.address,
+                header_id: format!("{id}@{domain}"),
+                state: DeliveryState::Queued,
+                response: None,
+            });
+        }
+        if deliveries.is_empty() {
+            return Ok(None);
+        }
+        let local = jiff::Timestamp::from_millisecond(at_ms)
+            .map(|t| {
+                let zone =
+                    jiff::tz::TimeZone::get(&details.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+                t.to_zoned(zone).strftime("%H:%M").to_string()
+            })
+            .unwrap_or_default();
+        let name = literal(child.preferred_name.as_deref().unwrap_or(&child.given_name));
+        let (verb, role) = match kind {
+            AttendanceKind::CheckIn => ("checked in", "Dropped off by"),
+            AttendanceKind::CheckOut => ("checked out", "Picked up by"),
+        };
+        let subject = format!("{name} was {verb} at {local}");
+        let text = format!(
+            "Dear {{{{guardian_name}}}},\n\n{name} {family} was {verb} at {local}.\n\
+             {role} {person}. Recorded by {recorder}.\n",
+            family = literal(&child.family_name),
+            person = literal(person),
+            recorder = literal(&actor.user.name),
+        );
+        let body = Body {
+            subject,
+            text,
+            html: None,
+            from_name: actor.tenant.name.clone(),
+            reply_to: None,
+            legal_name,
+            postal_address,
+            domain,
+        };
+        let plain = serde_json::to_vec(&body).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let message_id = Uuid::now_v7();
+        let id_text = message_id.to_string();
+        let sealed = self.keys().seal(scope, body_slot(&id_text), &plain).await?;
+        Ok(Some(Notice {
+            message: NewMessage {
+                id: message_id,
+                category: CATEGORY.to_owned(),
+                created_by: Some(actor.user.id),
+                body: sealed,
+                created_ms: at_ms,
+            },
+            deliveries,
+        }))
+    }
+}
