@@ -9,9 +9,10 @@ pub enum MailError {
     Sign(String),
     #[error("delivery failed: {0}")]
     Transport(String),
-    /// The relay refused the message for good (a 5xx reply): a hard bounce.
-    #[error("rejected: {0}")]
-    Rejected(String),
+    /// The relay refused the message for good (a 5xx reply). `recipient`: the refusal is about
+    /// the address (a hard bounce), not the sender, size or policy.
+    #[error("rejected: {message}")]
+    Rejected { recipient: bool, message: String },
     #[error("invalid {field}: {reason}")]
     Invalid {
         field: &'static str,

@@ -75,9 +75,11 @@ fn fresh(timestamp: i64, now_secs: i64) -> Result<(), ReportError> {
     Ok(())
 }
 
-fn verify_hex(m: Hmac<Sha256>, hex_sig: &str) -> Result<(), ReportError> {
+/// Checks the MAC; returns it in one canonical spelling (lower-case hex), for replay checks.
+fn verify_hex(m: Hmac<Sha256>, hex_sig: &str) -> Result<String, ReportError> {
     let sig = hex::decode(hex_sig.trim()).map_err(|_| ReportError::Signature)?;
-    m.verify_slice(&sig).map_err(|_| ReportError::Signature)
+    m.verify_slice(&sig).map_err(|_| ReportError::Signature)?;
+    Ok(hex::encode(sig))
 }
 
 fn clip(s: &str) -> String {
@@ -201,13 +203,14 @@ pub fn mailgun(body: &[u8], key: &[u8], now_secs: i64) -> Result<(Report, String
 
 // --- Kinfold's signed JSON ------------------------------------------------------------------
 
-/// Checks `Kinfold-Signature: t=UNIX,v1=HEX` over `t.BODY`. Returns the timestamp.
+/// Checks `Kinfold-Signature: t=UNIX,v1=HEX` over `t.BODY`. Returns the timestamp and the
+/// MAC in canonical hex: however the header is spelled, one signed request has one replay key.
 pub fn check_signature(
     body: &[u8],
     header: &str,
     key: &[u8],
     now_secs: i64,
-) -> Result<i64, ReportError> {
+) -> Result<(i64, String), ReportError> {
     let mut t = None;
     let mut v1 = None;
     for part in header.split(',') {
@@ -225,9 +228,9 @@ pub fn check_signature(
     m.update(t.as_bytes());
     m.update(b".");
     m.update(body);
-    verify_hex(m, v1)?;
+    let mac = verify_hex(m, v1)?;
     fresh(ts, now_secs)?;
-    Ok(ts)
+    Ok((ts, mac))
 }
 
 /// The `Kinfold-Signature` value for `body` at `now_secs`, for senders of generic events.

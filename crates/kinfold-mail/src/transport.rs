@@ -42,6 +42,26 @@ fn loopback(url: &str) -> bool {
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Whether a permanent SMTP refusal is about the recipient's address: enhanced status 5.1.x
+/// (bad address) or 5.2.1 (mailbox disabled), or a 550/551/553 without an enhanced status.
+/// Authentication (535), size (552), policy and content refusals (5.7.x) are not.
+fn names_the_address(reply: &str) -> bool {
+    let enhanced = reply
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ':')
+        .find(|w| {
+            let parts: Vec<&str> = w.split('.').collect();
+            parts.len() == 3
+                && parts.first() == Some(&"5")
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        });
+    match enhanced {
+        Some(code) => code.starts_with("5.1.") || code == "5.2.1",
+        None => ["550", "551", "553"].iter().any(|c| reply.contains(c)),
+    }
+}
+
 impl Transport {
     /// An SMTP relay from lettre's URL syntax: `smtps://user:pass@host:465` (implicit TLS),
     /// `smtp://user:pass@host:587?tls=required` (STARTTLS). Plain `smtp://` without
@@ -95,10 +115,14 @@ impl Transport {
                         reason: "no recipient",
                     })?;
                 t.send_raw(&envelope, signed).await.map_err(|e| {
+                    let message = e.to_string();
                     if e.is_permanent() {
-                        MailError::Rejected(e.to_string())
+                        MailError::Rejected {
+                            recipient: names_the_address(&message),
+                            message,
+                        }
                     } else {
-                        MailError::Transport(e.to_string())
+                        MailError::Transport(message)
                     }
                 })?;
                 Ok(())
@@ -127,7 +151,27 @@ impl Transport {
 
 #[cfg(test)]
 mod tests {
-    use super::loopback;
+    use super::{loopback, names_the_address};
+
+    #[test]
+    fn only_refusals_of_the_address_are_hard_bounces() {
+        for reply in [
+            "permanent error (550): 5.1.1 no such mailbox",
+            "permanent error (553): 5.1.3 bad address syntax",
+            "permanent error (550): 5.2.1 mailbox disabled",
+            "permanent error (550): user unknown",
+        ] {
+            assert!(names_the_address(reply), "{reply}");
+        }
+        for reply in [
+            "permanent error (535): 5.7.8 authentication credentials invalid",
+            "permanent error (552): 5.3.4 message too big",
+            "permanent error (550): 5.7.1 rejected by DMARC policy",
+            "permanent error (554): transaction failed",
+        ] {
+            assert!(!names_the_address(reply), "{reply}");
+        }
+    }
 
     #[test]
     fn plain_smtp_is_recognised_as_loopback_only_for_this_machine() {

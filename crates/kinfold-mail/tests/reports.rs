@@ -96,8 +96,20 @@ fn generic_events_are_signed_over_timestamp_and_body() {
     .to_string();
     let sig = reports::sign(body.as_bytes(), KEY, NOW).unwrap();
     assert_eq!(
-        reports::check_signature(body.as_bytes(), &sig, KEY, NOW).unwrap(),
+        reports::check_signature(body.as_bytes(), &sig, KEY, NOW)
+            .unwrap()
+            .0,
         NOW
+    );
+    // Another spelling of the same signature has the same replay key.
+    let upper = sig.to_uppercase().replace("T=", "t=").replace("V1=", "v1=");
+    assert_eq!(
+        reports::check_signature(body.as_bytes(), &format!("x=1,{upper}"), KEY, NOW)
+            .unwrap()
+            .1,
+        reports::check_signature(body.as_bytes(), &sig, KEY, NOW)
+            .unwrap()
+            .1
     );
     let r = reports::generic(body.as_bytes()).unwrap();
     assert_eq!(r.kind, Kind::Complaint);

@@ -103,6 +103,9 @@ pub struct Claimed {
     pub category: String,
     pub created_by: Option<UserId>,
     pub body: Vec<u8>,
+    /// This claim's token: [`OutboxStore::hand_over`] and [`OutboxStore::finish_delivery`]
+    /// change the delivery only while it still holds it.
+    pub lease: Uuid,
 }
 
 /// Leaves out the sealed body and the address.
@@ -122,6 +125,7 @@ pub struct Interrupted {
     pub scope: TenantScope,
     pub id: Uuid,
     pub header_id: String,
+    pub address: String,
 }
 
 /// What an attempt came to.
@@ -216,14 +220,21 @@ pub trait OutboxStore: Send + Sync {
 
     /// Marks a leased delivery as handed to the transport, just before it is. False when the
     /// lease was lost: the caller must not send.
-    async fn hand_over(&self, scope: &TenantScope, id: Uuid, at_ms: i64) -> Result<bool>;
+    async fn hand_over(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        lease: Uuid,
+        at_ms: i64,
+    ) -> Result<bool>;
 
     /// Records an attempt's outcome with its delivery-log entry. A bounce also suppresses the
-    /// address. Only a delivery still `sending` changes; returns whether it did.
+    /// address. Only a delivery still `sending` under `lease` changes; returns whether it did.
     async fn finish_delivery(
         &self,
         scope: &TenantScope,
         id: Uuid,
+        lease: Uuid,
         outcome: Outcome,
         audit: Vec<Draft>,
     ) -> Result<bool>;

@@ -410,6 +410,7 @@ impl ClaimedRow {
         category: String,
         created_by: Option<String>,
         body: Vec<u8>,
+        lease: uuid::Uuid,
     ) -> Result<Claimed> {
         Ok(Claimed {
             scope: scope.clone(),
@@ -423,6 +424,7 @@ impl ClaimedRow {
             category,
             created_by: created_by.as_deref().map(UserId::from_db).transpose()?,
             body,
+            lease,
         })
     }
 }
@@ -454,11 +456,25 @@ impl DeliveryRow {
     }
 }
 
-/// `$1` the Message-ID, or NULL to match `$2`, the lower-cased address, by the latest delivery.
-pub(crate) const FIND_DELIVERY_SQL: &str = "SELECT tenant_id, id, address, header_id, state \
-     FROM email_deliveries \
-     WHERE ($1 IS NOT NULL AND header_id = $1) OR ($1 IS NULL AND lower(address) = $2) \
+/// A delivery by its Message-ID (`$1`).
+pub(crate) const FIND_BY_HEADER_SQL: &str = "SELECT tenant_id, id, address, header_id, state \
+     FROM email_deliveries WHERE header_id = $1";
+
+/// The latest delivery that reached the relay for the lower-cased address `$1`, with how many
+/// tenants have one: a report without a Message-ID is matched only when that is one.
+pub(crate) const FIND_BY_ADDRESS_SQL: &str = "SELECT tenant_id, id, address, header_id, state, \
+     (SELECT COUNT(DISTINCT tenant_id) FROM email_deliveries \
+        WHERE lower(address) = $1 AND state IN ('delivered', 'bounced')) \
+     FROM email_deliveries WHERE lower(address) = $1 AND state IN ('delivered', 'bounced') \
      ORDER BY updated_ms DESC LIMIT 1";
+
+pub(crate) type FoundByAddressRow = (String, String, String, String, String, i64);
+
+/// A report changes the state only of a delivery that reached the relay.
+pub(crate) const REPORT_SQL: &str = "UPDATE email_deliveries SET \
+     state = CASE WHEN state IN ('delivered', 'bounced', 'failed') THEN COALESCE($1, state) \
+             ELSE state END, \
+     response = $2, updated_ms = $3 WHERE tenant_id = $4 AND id = $5 RETURNING address";
 
 /// `$1` the tenant, `$2` since when.
 pub(crate) const SENDING_COUNTS_SQL: &str = "SELECT \
@@ -486,6 +502,7 @@ pub(crate) const VOLUME_SQL: &str = "SELECT m.created_ms / 3600000 AS hour, COUN
      FROM email_deliveries d JOIN email_messages m \
        ON m.tenant_id = d.tenant_id AND m.id = d.message_id \
      WHERE d.tenant_id = $1 AND m.created_ms >= $2 AND d.state <> 'suppressed' \
+       AND NOT (d.state = 'failed' AND d.response LIKE 'discarded%') \
      GROUP BY m.created_ms / 3600000 ORDER BY hour";
 
 /// `$1` the new state, `$2` the response, `$3` when, `$4` the tenant, `$5` the message.

@@ -69,9 +69,9 @@ pub async fn serve(rt: Runtime, banner: Option<Vec<String>>) -> anyhow::Result<(
     } else {
         serve_plain(app, addr, stop_rx, banner).await
     };
-    // A delivery cut short here stays `sending`; the next start marks it interrupted (the
-    // outbox is at-most-once, see kinfold_core::mail::worker).
-    mailer.abort();
+    // Deliveries in flight get a few seconds to finish; one cut short after that ends as
+    // interrupted at the next start (the outbox is at-most-once, see kinfold_core::mail::worker).
+    mailer.stop(std::time::Duration::from_secs(10)).await;
     rt.close().await;
     tracing::info!("stopped; audit entries flushed");
     served

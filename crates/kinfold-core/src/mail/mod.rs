@@ -343,7 +343,8 @@ impl Core {
             .count() as i64;
         let v = anomaly::check(
             &history,
-            first_ms.map(|f| f.div_euclid(HOUR_MS)),
+            // History older than the window reads as empty hours: start the fold there.
+            first_ms.map(|f| f.div_euclid(HOUR_MS).max(since / HOUR_MS)),
             now_hour,
             this_hour + adding,
             &self.settings().mail.anomaly,

@@ -12,7 +12,7 @@
 //! crossing is recorded (`sending_paused`, visible to the tenant's administrators) and logged
 //! as a warning for the operator.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use kinfold_audit::{Draft, Event};
 use kinfold_mail::reports::{Kind, Report, MAX_AGE_SECS};
@@ -21,27 +21,38 @@ use kinfold_store::TenantScope;
 
 use crate::{Core, CoreError};
 
-/// Webhook tokens seen lately, to refuse a replayed event.
+/// Webhook tokens seen lately, to refuse a replayed event: two buckets of at most
+/// [`MAX_AGE_SECS`] each, rotated, so a token is remembered for 5 to 10 minutes (longer than a
+/// signed request stays fresh) at a constant cost per call.
 #[derive(Default)]
-pub(crate) struct Replays(std::sync::Mutex<HashMap<String, i64>>);
+pub(crate) struct Replays(std::sync::Mutex<ReplayBuckets>);
+
+#[derive(Default)]
+pub(crate) struct ReplayBuckets {
+    started_ms: i64,
+    current: HashSet<String>,
+    previous: HashSet<String>,
+}
 
 impl Replays {
-    /// Whether `token` was seen in the last few minutes; remembers it.
+    /// Whether `token` was seen lately; remembers it.
     fn seen(&self, token: &str, now_ms: i64) -> bool {
-        let Ok(mut m) = self.0.lock() else {
-            return false;
-        };
-        let horizon = now_ms - 2 * MAX_AGE_SECS * 1000;
-        if m.len() > 10_000 {
-            m.retain(|_, at| *at >= horizon);
+        let mut b = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if now_ms - b.started_ms >= MAX_AGE_SECS * 1000 {
+            b.previous = std::mem::take(&mut b.current);
+            b.started_ms = now_ms;
         }
-        match m.get(token) {
-            Some(at) if *at >= horizon => true,
-            _ => {
-                m.insert(token.to_owned(), now_ms);
-                false
-            }
+        if b.current.contains(token) || b.previous.contains(token) {
+            return true;
         }
+        b.current.insert(token.to_owned());
+        false
+    }
+
+    fn forget(&self, token: &str) {
+        let mut b = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        b.current.remove(token);
+        b.previous.remove(token);
     }
 }
 
@@ -57,6 +68,11 @@ impl Core {
     /// Whether a webhook's token (or signature) was already used; the first use returns false.
     pub fn replayed(&self, token: &str) -> bool {
         self.replays().seen(token, self.now_ms())
+    }
+
+    /// Forgets a token whose report could not be applied, so the provider's retry is.
+    pub fn forget_replay(&self, token: &str) {
+        self.replays().forget(token);
     }
 
     /// Applies one report. Returns whether it matched a delivery of ours.
@@ -118,7 +134,7 @@ impl Core {
     }
 
     /// Records the moment a tenant's rates pass their limit.
-    async fn note_rates(&self, scope: &TenantScope) -> Result<(), CoreError> {
+    pub(crate) async fn note_rates(&self, scope: &TenantScope) -> Result<(), CoreError> {
         let (c, paused) = self.sending_rates(scope).await?;
         let was = self
             .paused_tenants()

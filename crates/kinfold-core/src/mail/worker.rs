@@ -41,8 +41,13 @@ use crate::{Core, CoreError};
 enum Failure {
     /// Worth another try later (4xx, connection trouble).
     Transient(String),
-    /// The relay refused the recipient for good (5xx): a hard bounce.
+    /// The relay refused the recipient for good (5xx on the address): a hard bounce.
     Permanent(String),
+    /// The relay refused the message for good for another reason (authentication, size,
+    /// policy): failed, and the address is not blamed.
+    Refused(String),
+    /// The recipient unsubscribed or the address was suppressed after it was queued.
+    Unwanted(String),
     /// The message cannot be built (a stored key or body that does not open): retrying will
     /// not help.
     Broken(String),
@@ -59,17 +64,43 @@ struct Worker {
     in_flight: Arc<Semaphore>,
 }
 
-/// Starts the worker on the current runtime. It runs until the task is aborted.
-pub fn spawn(core: Core, transport: Transport) -> tokio::task::JoinHandle<()> {
-    let concurrency = core.settings().mail.concurrency.max(1);
+/// The running worker. Dropping it stops it from taking new work.
+pub struct Mailer {
+    task: tokio::task::JoinHandle<()>,
+    in_flight: Arc<Semaphore>,
+    concurrency: u32,
+}
+
+impl Mailer {
+    /// Stops taking new work and waits, at most `grace`, for deliveries in flight to finish,
+    /// so a graceful shutdown does not leave them interrupted.
+    pub async fn stop(self, grace: Duration) {
+        self.task.abort();
+        let all = self.in_flight.clone().acquire_many_owned(self.concurrency);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!("deliveries still in flight at shutdown; they end as interrupted");
+        }
+    }
+}
+
+impl Drop for Mailer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the worker on the current runtime.
+pub fn spawn(core: Core, transport: Transport) -> Mailer {
+    let concurrency = core.settings().mail.concurrency.clamp(1, 10_000);
+    let in_flight = Arc::new(Semaphore::new(concurrency));
     let w = Arc::new(Worker {
         core,
         transport,
         signers: Mutex::default(),
         domains: Mutex::default(),
-        in_flight: Arc::new(Semaphore::new(concurrency)),
+        in_flight: in_flight.clone(),
     });
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let poll = w.core.settings().mail.poll;
         loop {
             w.clone().pass().await;
@@ -78,7 +109,12 @@ pub fn spawn(core: Core, transport: Transport) -> tokio::task::JoinHandle<()> {
                 _ = tokio::time::sleep(poll) => {}
             }
         }
-    })
+    });
+    Mailer {
+        task,
+        in_flight,
+        concurrency: u32::try_from(concurrency).unwrap_or(1),
+    }
 }
 
 fn interrupted_entry(now_ms: i64) -> impl Fn(Interrupted) -> Draft + Send + Sync {
@@ -89,7 +125,7 @@ fn interrupted_entry(now_ms: i64) -> impl Fn(Interrupted) -> Draft + Send + Sync
             Event::EmailDelivery {
                 delivery_id: lost.id.to_string(),
                 message_id: lost.header_id,
-                recipient: String::new(),
+                recipient: lost.address,
                 status: DeliveryState::Failed.as_str().to_owned(),
                 attempt: 0,
                 response: "interrupted while sending; not retried (delivery is at-most-once)"
@@ -181,14 +217,12 @@ impl Worker {
         };
         let mail = &self.core.settings().mail;
         let attempt = c.attempts + 1;
-        // Never start a send the lease may not outlive: put it back instead.
-        let result = if self.core.now_ms() > lease_until - ms(mail.lease) / 4 {
-            Err(Failure::Transient(
-                "waited too long for a slot; queued again".into(),
-            ))
-        } else {
-            self.attempt(&c).await
-        };
+        // Never start a send the lease may not outlive: leave it, and it is queued again when
+        // the lease runs out (it was never handed over).
+        if self.core.now_ms() > lease_until - ms(mail.lease) / 4 {
+            return;
+        }
+        let result = self.attempt(&c).await;
         let now = self.core.now_ms();
         let (state, response, next_ms) = match result {
             Ok(()) => (
@@ -198,6 +232,8 @@ impl Worker {
             ),
             Err(Failure::Abandoned) => return,
             Err(Failure::Permanent(r)) => (DeliveryState::Bounced, r, now),
+            Err(Failure::Refused(r)) => (DeliveryState::Failed, r, now),
+            Err(Failure::Unwanted(r)) => (DeliveryState::Suppressed, r, now),
             Err(Failure::Broken(r)) => (DeliveryState::Failed, r, now),
             Err(Failure::Transient(r)) if attempt >= mail.max_attempts => (
                 DeliveryState::Failed,
@@ -234,10 +270,23 @@ impl Worker {
             match self
                 .core
                 .store()
-                .finish_delivery(&c.scope, c.id, outcome.clone(), vec![entry.clone()])
+                .finish_delivery(
+                    &c.scope,
+                    c.id,
+                    c.lease,
+                    outcome.clone(),
+                    vec![entry.clone()],
+                )
                 .await
             {
-                Ok(_) => return,
+                Ok(_) => {
+                    if state == DeliveryState::Bounced {
+                        if let Err(e) = self.core.note_rates(&c.scope).await {
+                            tracing::error!(error = %e, "outbox: checking sending rates failed");
+                        }
+                    }
+                    return;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, delivery = %c.id, "outbox: writing an outcome failed")
                 }
@@ -263,10 +312,11 @@ impl Worker {
             .sign(&raw)
             .map_err(|e| Failure::Broken(e.to_string()))?;
         let from = self.sender_address(&body.domain);
+        self.still_wanted(c).await?;
         match self
             .core
             .store()
-            .hand_over(&c.scope, c.id, self.core.now_ms())
+            .hand_over(&c.scope, c.id, c.lease, self.core.now_ms())
             .await
         {
             Ok(true) => {}
@@ -282,12 +332,52 @@ impl Worker {
             .await
         {
             Ok(()) => Ok(()),
-            Err(MailError::Rejected(r)) => Err(Failure::Permanent(r)),
+            Err(MailError::Rejected {
+                recipient: true,
+                message,
+            }) => Err(Failure::Permanent(message)),
+            Err(MailError::Rejected { message, .. }) => Err(Failure::Refused(message)),
+            Err(MailError::Invalid {
+                field: "to",
+                reason,
+            }) => Err(Failure::Permanent(format!("to: {reason}"))),
             Err(MailError::Invalid { field, reason }) => {
-                Err(Failure::Permanent(format!("{field}: {reason}")))
+                Err(Failure::Broken(format!("{field}: {reason}")))
             }
             Err(e) => Err(Failure::Transient(e.to_string())),
         }
+    }
+
+    /// Unsubscribes and suppressions since the message was queued (a retry, a released hold)
+    /// still count.
+    async fn still_wanted(&self, c: &Claimed) -> Result<(), Failure> {
+        let store = self.core.store();
+        let transient = |e: kinfold_store::StoreError| Failure::Transient(e.to_string());
+        let essential = super::category(&c.category).is_some_and(|k| k.essential);
+        if !essential
+            && store
+                .opt_outs(&c.scope, &c.recipient_id)
+                .await
+                .map_err(transient)?
+                .contains(&c.category)
+        {
+            return Err(Failure::Unwanted(format!(
+                "unsubscribed from {}",
+                c.category
+            )));
+        }
+        let address = c.address.to_lowercase();
+        if !store
+            .suppressed(&c.scope, std::slice::from_ref(&address))
+            .await
+            .map_err(transient)?
+            .is_empty()
+        {
+            return Err(Failure::Unwanted(
+                "address suppressed after a bounce or complaint".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn sender_address(&self, domain: &str) -> String {

@@ -6,7 +6,8 @@
 //!
 //! A provider without a configured key answers 404. A bad signature is 401
 //! `invalid_signature`, an old one 401 `stale_signature`; a replayed token or signature is
-//! acknowledged without being applied again.
+//! acknowledged without being applied again (replays are remembered by each node, in memory,
+//! for 10 minutes; the 5-minute freshness window bounds what a replay to another node can do).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -59,16 +60,17 @@ pub async fn receive(
                 .get("kinfold-signature")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
-            if let Err(e) = reports::check_signature(&body, sig, key.expose(), now_secs) {
-                return refused(e);
-            }
+            let mac = match reports::check_signature(&body, sig, key.expose(), now_secs) {
+                Ok((t, mac)) => format!("signed:{t}:{mac}"),
+                Err(e) => return refused(e),
+            };
             let parsed = if provider == "raw" {
                 reports::raw(&body)
             } else {
                 reports::generic(&body).map(|r| vec![r])
             };
             match parsed {
-                Ok(r) => (r, format!("signed:{sig}")),
+                Ok(r) => (r, mac),
                 Err(e) => return refused(e),
             }
         }
@@ -82,7 +84,11 @@ pub async fn receive(
         match st.core.apply_report(r).await {
             Ok(true) => matched += 1,
             Ok(false) => {}
-            Err(e) => return ApiError::from(e).into_response(),
+            Err(e) => {
+                // Not applied: the provider's retry must not be taken for a replay.
+                st.core.forget_replay(&replay_key);
+                return ApiError::from(e).into_response();
+            }
         }
     }
     axum::Json(json!({"matched": matched, "reports": found.len()})).into_response()

@@ -40,10 +40,10 @@ const STATUSES: [&str; 8] = [
     "deferred",
     "bounced",
     "failed",
+    "suppressed",
     "hard_bounce",
     "soft_bounce",
     "complaint",
-    "held",
 ];
 
 pub async fn show(State(st): State<AppState>, p: Page, Query(f): Query<Filters>) -> Response {
@@ -101,7 +101,7 @@ pub async fn show(State(st): State<AppState>, p: Page, Query(f): Query<Filters>)
         .collect();
     let body = html! {
         h1 { "Email delivery log" }
-        p.muted { "Every attempt and every provider report, newest first; kept 90 days." }
+        p.muted { "Every attempt and every provider report, newest first; kept 90 days. Filters look at the newest 1,000 entries (of the chosen day, if any)." }
         form method="get" action="/admin/email" {
             label for="recipient" { "Recipient" }
             input #recipient name="recipient" value=(f.recipient.clone().unwrap_or_default()) placeholder="name@example.org";

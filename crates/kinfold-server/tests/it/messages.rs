@@ -31,7 +31,7 @@ struct Mail {
     admin: String,
     sink: Sink,
     records: ZoneRecords,
-    _worker: tokio::task::JoinHandle<()>,
+    _worker: worker::Mailer,
 }
 
 /// A center with legal details, a sending domain, guardians with addresses, and the worker

@@ -27,6 +27,8 @@ CREATE TABLE email_deliveries (
     lease_until_ms  BIGINT,
     -- Set just before the transport gets it: a lease that runs out without it was never sent.
     handed_ms       BIGINT,
+    -- Names the claim: only the worker holding this lease may hand over or finish.
+    lease_token     TEXT,
     response        TEXT,
     updated_ms      BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, id),

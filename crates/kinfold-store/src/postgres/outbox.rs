@@ -10,8 +10,9 @@ use super::wall::{self, Wall};
 use super::PgStore;
 use crate::outbox::*;
 use crate::rows::{
-    found, ClaimedRow, DeliveryRow, FoundRow, RecipientRow, AUDIENCE_SQL, FIND_DELIVERY_SQL,
-    RESOLVE_HELD_SQL, SENDING_COUNTS_SQL, VOLUME_SQL,
+    found, ClaimedRow, DeliveryRow, FoundByAddressRow, FoundRow, RecipientRow, AUDIENCE_SQL,
+    FIND_BY_ADDRESS_SQL, FIND_BY_HEADER_SQL, REPORT_SQL, RESOLVE_HELD_SQL, SENDING_COUNTS_SQL,
+    VOLUME_SQL,
 };
 use crate::*;
 
@@ -101,12 +102,12 @@ impl OutboxStore for PgStore {
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
-        let lost: Vec<(String, String)> = sqlx::query_as(
+        let lost: Vec<(String, String, String)> = sqlx::query_as(
             "UPDATE email_deliveries SET state = 'failed', lease_until_ms = NULL, updated_ms = $1, \
              response = 'interrupted while sending; not retried (delivery is at-most-once)' \
              WHERE tenant_id = $2 AND state = 'sending' AND lease_until_ms < $3 \
              AND handed_ms IS NOT NULL \
-             RETURNING id, header_id",
+             RETURNING id, header_id, address",
         )
         .bind(now_ms)
         .bind(&t)
@@ -114,23 +115,26 @@ impl OutboxStore for PgStore {
         .fetch_all(&mut *tx)
         .await?;
         let mut drafts = Vec::with_capacity(lost.len());
-        for (id, header_id) in lost {
+        for (id, header_id, address) in lost {
             let id = Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("delivery id"))?;
             let lost = Interrupted {
                 scope: scope.clone(),
                 id,
                 header_id,
+                address,
             };
             drafts.push(log(lost));
         }
         append_in(&mut tx, drafts).await?;
+        let lease = Uuid::new_v4();
         let rows: Vec<ClaimedRow> = sqlx::query_as(
             // A CTE is evaluated once: an `IN (SELECT ... LIMIT)` may be re-run by the planner
             // and lease more than `limit` rows.
             "WITH picked AS (SELECT id FROM email_deliveries \
                  WHERE tenant_id = $4 AND state IN ('queued', 'deferred') AND next_ms <= $5 \
                  ORDER BY next_ms LIMIT $6 FOR UPDATE SKIP LOCKED) \
-             UPDATE email_deliveries d SET state = 'sending', lease_until_ms = $1, updated_ms = $2, handed_ms = NULL \
+             UPDATE email_deliveries d SET state = 'sending', lease_until_ms = $1, updated_ms = $2, \
+                 handed_ms = NULL, lease_token = $7 \
              FROM picked WHERE d.tenant_id = $3 AND d.id = picked.id \
              RETURNING d.id, d.message_id, d.recipient_id, d.recipient_name, d.address, d.header_id, d.attempts",
         )
@@ -140,6 +144,7 @@ impl OutboxStore for PgStore {
         .bind(&t)
         .bind(now_ms)
         .bind(limit)
+        .bind(lease.to_string())
         .fetch_all(&mut *tx)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -151,21 +156,29 @@ impl OutboxStore for PgStore {
             .bind(&r.message_id)
             .fetch_one(&mut *tx)
             .await?;
-            out.push(r.into_claimed(&scope, category, created_by, body)?);
+            out.push(r.into_claimed(&scope, category, created_by, body, lease)?);
         }
         tx.commit().await?;
         Ok(out)
     }
 
-    async fn hand_over(&self, scope: &TenantScope, id: Uuid, at_ms: i64) -> Result<bool> {
+    async fn hand_over(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        lease: Uuid,
+        at_ms: i64,
+    ) -> Result<bool> {
         let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
         let n = sqlx::query(
             "UPDATE email_deliveries SET handed_ms = $1 \
-             WHERE tenant_id = $2 AND id = $3 AND state = 'sending' AND lease_until_ms >= $1",
+             WHERE tenant_id = $2 AND id = $3 AND state = 'sending' AND lease_until_ms >= $1 \
+             AND lease_token = $4 AND handed_ms IS NULL",
         )
         .bind(at_ms)
         .bind(scope.tenant_id().to_string())
         .bind(id.to_string())
+        .bind(lease.to_string())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -177,6 +190,7 @@ impl OutboxStore for PgStore {
         &self,
         scope: &TenantScope,
         id: Uuid,
+        lease: Uuid,
         o: Outcome,
         audit: Vec<Draft>,
     ) -> Result<bool> {
@@ -184,8 +198,9 @@ impl OutboxStore for PgStore {
         let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
         let address: Option<String> = sqlx::query_scalar(
             "UPDATE email_deliveries SET state = $1, response = $2, next_ms = $3, updated_ms = $4, \
-             attempts = attempts + 1, lease_until_ms = NULL \
-             WHERE tenant_id = $5 AND id = $6 AND state = 'sending' RETURNING address",
+             attempts = attempts + 1, lease_until_ms = NULL, lease_token = NULL \
+             WHERE tenant_id = $5 AND id = $6 AND state = 'sending' AND lease_token = $7 \
+             RETURNING address",
         )
         .bind(o.state.as_str())
         .bind(&o.response)
@@ -193,6 +208,7 @@ impl OutboxStore for PgStore {
         .bind(o.at_ms)
         .bind(&t)
         .bind(id.to_string())
+        .bind(lease.to_string())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(address) = address else {
@@ -252,11 +268,21 @@ impl OutboxStore for PgStore {
     }
     async fn find_delivery(&self, header_id: Option<&str>, address: &str) -> Result<Option<Found>> {
         let mut tx = wall::begin(&self.pool, Wall::Platform).await?;
-        let row: Option<FoundRow> = sqlx::query_as(FIND_DELIVERY_SQL)
-            .bind(header_id)
-            .bind(address.to_lowercase())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row: Option<FoundRow> = match header_id {
+            Some(h) => {
+                sqlx::query_as(FIND_BY_HEADER_SQL)
+                    .bind(h)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+            None => {
+                let r: Option<FoundByAddressRow> = sqlx::query_as(FIND_BY_ADDRESS_SQL)
+                    .bind(address.to_lowercase())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                r.filter(|r| r.5 == 1).map(|r| (r.0, r.1, r.2, r.3, r.4))
+            }
+        };
         tx.commit().await?;
         row.map(found).transpose()
     }
@@ -270,18 +296,14 @@ impl OutboxStore for PgStore {
     ) -> Result<()> {
         let t = scope.tenant_id().to_string();
         let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
-        let address: Option<String> = sqlx::query_scalar(
-            "UPDATE email_deliveries SET \
-             state = CASE WHEN state = 'sending' THEN state ELSE COALESCE($1, state) END, \
-             response = $2, updated_ms = $3 WHERE tenant_id = $4 AND id = $5 RETURNING address",
-        )
-        .bind(c.state.map(DeliveryState::as_str))
-        .bind(&c.response)
-        .bind(c.at_ms)
-        .bind(&t)
-        .bind(delivery.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let address: Option<String> = sqlx::query_scalar(REPORT_SQL)
+            .bind(c.state.map(DeliveryState::as_str))
+            .bind(&c.response)
+            .bind(c.at_ms)
+            .bind(&t)
+            .bind(delivery.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some(address) = address else {
             return Err(StoreError::NotFound("delivery"));
         };

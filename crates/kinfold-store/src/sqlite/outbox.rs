@@ -9,8 +9,9 @@ use super::audit::append_in;
 use super::SqliteStore;
 use crate::outbox::*;
 use crate::rows::{
-    found, ClaimedRow, DeliveryRow, FoundRow, RecipientRow, AUDIENCE_SQL, FIND_DELIVERY_SQL,
-    RESOLVE_HELD_SQL, SENDING_COUNTS_SQL, VOLUME_SQL,
+    found, ClaimedRow, DeliveryRow, FoundByAddressRow, FoundRow, RecipientRow, AUDIENCE_SQL,
+    FIND_BY_ADDRESS_SQL, FIND_BY_HEADER_SQL, REPORT_SQL, RESOLVE_HELD_SQL, SENDING_COUNTS_SQL,
+    VOLUME_SQL,
 };
 use crate::*;
 
@@ -93,12 +94,12 @@ impl OutboxStore for SqliteStore {
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
-        let lost: Vec<(String, String)> = sqlx::query_as(
+        let lost: Vec<(String, String, String)> = sqlx::query_as(
             "UPDATE email_deliveries SET state = 'failed', lease_until_ms = NULL, updated_ms = ?, \
              response = 'interrupted while sending; not retried (delivery is at-most-once)' \
              WHERE tenant_id = ? AND state = 'sending' AND lease_until_ms < ? \
              AND handed_ms IS NOT NULL \
-             RETURNING id, header_id",
+             RETURNING id, header_id, address",
         )
         .bind(now_ms)
         .bind(&t)
@@ -106,18 +107,21 @@ impl OutboxStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         let mut drafts = Vec::with_capacity(lost.len());
-        for (id, header_id) in lost {
+        for (id, header_id, address) in lost {
             let id = Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("delivery id"))?;
             let lost = Interrupted {
                 scope: scope.clone(),
                 id,
                 header_id,
+                address,
             };
             drafts.push(log(lost));
         }
         append_in(&mut tx, drafts).await?;
+        let lease = Uuid::new_v4();
         let rows: Vec<ClaimedRow> = sqlx::query_as(
-            "UPDATE email_deliveries SET state = 'sending', lease_until_ms = ?, updated_ms = ?, handed_ms = NULL \
+            "UPDATE email_deliveries SET state = 'sending', lease_until_ms = ?, updated_ms = ?, \
+             handed_ms = NULL, lease_token = ? \
              WHERE tenant_id = ? AND id IN (SELECT id FROM email_deliveries \
                  WHERE tenant_id = ? AND state IN ('queued', 'deferred') AND next_ms <= ? \
                  ORDER BY next_ms LIMIT ?) \
@@ -125,6 +129,7 @@ impl OutboxStore for SqliteStore {
         )
         .bind(lease_until_ms)
         .bind(now_ms)
+        .bind(lease.to_string())
         .bind(&t)
         .bind(&t)
         .bind(now_ms)
@@ -140,21 +145,29 @@ impl OutboxStore for SqliteStore {
             .bind(&r.message_id)
             .fetch_one(&mut *tx)
             .await?;
-            out.push(r.into_claimed(&scope, category, created_by, body)?);
+            out.push(r.into_claimed(&scope, category, created_by, body, lease)?);
         }
         tx.commit().await?;
         Ok(out)
     }
 
-    async fn hand_over(&self, scope: &TenantScope, id: Uuid, at_ms: i64) -> Result<bool> {
+    async fn hand_over(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        lease: Uuid,
+        at_ms: i64,
+    ) -> Result<bool> {
         let mut tx = self.begin().await?;
         let n = sqlx::query(
             "UPDATE email_deliveries SET handed_ms = ?1 \
-             WHERE tenant_id = ?2 AND id = ?3 AND state = 'sending' AND lease_until_ms >= ?1",
+             WHERE tenant_id = ?2 AND id = ?3 AND state = 'sending' AND lease_until_ms >= ?1 \
+             AND lease_token = ?4 AND handed_ms IS NULL",
         )
         .bind(at_ms)
         .bind(scope.tenant_id().to_string())
         .bind(id.to_string())
+        .bind(lease.to_string())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -166,6 +179,7 @@ impl OutboxStore for SqliteStore {
         &self,
         scope: &TenantScope,
         id: Uuid,
+        lease: Uuid,
         o: Outcome,
         audit: Vec<Draft>,
     ) -> Result<bool> {
@@ -173,8 +187,9 @@ impl OutboxStore for SqliteStore {
         let mut tx = self.begin().await?;
         let address: Option<String> = sqlx::query_scalar(
             "UPDATE email_deliveries SET state = ?, response = ?, next_ms = ?, updated_ms = ?, \
-             attempts = attempts + 1, lease_until_ms = NULL \
-             WHERE tenant_id = ? AND id = ? AND state = 'sending' RETURNING address",
+             attempts = attempts + 1, lease_until_ms = NULL, lease_token = NULL \
+             WHERE tenant_id = ? AND id = ? AND state = 'sending' AND lease_token = ? \
+             RETURNING address",
         )
         .bind(o.state.as_str())
         .bind(&o.response)
@@ -182,6 +197,7 @@ impl OutboxStore for SqliteStore {
         .bind(o.at_ms)
         .bind(&t)
         .bind(id.to_string())
+        .bind(lease.to_string())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(address) = address else {
@@ -235,11 +251,22 @@ impl OutboxStore for SqliteStore {
         }))
     }
     async fn find_delivery(&self, header_id: Option<&str>, address: &str) -> Result<Option<Found>> {
-        let row: Option<FoundRow> = sqlx::query_as(&FIND_DELIVERY_SQL.replace('$', "?"))
-            .bind(header_id)
-            .bind(address.to_lowercase())
-            .fetch_optional(&self.reader)
-            .await?;
+        let row: Option<FoundRow> = match header_id {
+            Some(h) => {
+                sqlx::query_as(&FIND_BY_HEADER_SQL.replace('$', "?"))
+                    .bind(h)
+                    .fetch_optional(&self.reader)
+                    .await?
+            }
+            None => {
+                let r: Option<FoundByAddressRow> =
+                    sqlx::query_as(&FIND_BY_ADDRESS_SQL.replace('$', "?"))
+                        .bind(address.to_lowercase())
+                        .fetch_optional(&self.reader)
+                        .await?;
+                r.filter(|r| r.5 == 1).map(|r| (r.0, r.1, r.2, r.3, r.4))
+            }
+        };
         row.map(found).transpose()
     }
 
@@ -252,18 +279,14 @@ impl OutboxStore for SqliteStore {
     ) -> Result<()> {
         let t = scope.tenant_id().to_string();
         let mut tx = self.begin().await?;
-        let address: Option<String> = sqlx::query_scalar(
-            "UPDATE email_deliveries SET \
-             state = CASE WHEN state = 'sending' THEN state ELSE COALESCE(?, state) END, \
-             response = ?, updated_ms = ? WHERE tenant_id = ? AND id = ? RETURNING address",
-        )
-        .bind(c.state.map(DeliveryState::as_str))
-        .bind(&c.response)
-        .bind(c.at_ms)
-        .bind(&t)
-        .bind(delivery.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let address: Option<String> = sqlx::query_scalar(&REPORT_SQL.replace('$', "?"))
+            .bind(c.state.map(DeliveryState::as_str))
+            .bind(&c.response)
+            .bind(c.at_ms)
+            .bind(&t)
+            .bind(delivery.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some(address) = address else {
             return Err(StoreError::NotFound("delivery"));
         };

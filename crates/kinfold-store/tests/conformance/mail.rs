@@ -181,6 +181,7 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
         .finish_delivery(
             &a,
             first[0].id,
+            first[0].lease,
             outcome(DeliveryState::Delivered, 6_000),
             vec![]
         )
@@ -190,6 +191,7 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
         !s.finish_delivery(
             &a,
             first[0].id,
+            first[0].lease,
             outcome(DeliveryState::Failed, 6_001),
             vec![]
         )
@@ -201,6 +203,7 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
         !s.finish_delivery(
             &b,
             first[1].id,
+            first[1].lease,
             outcome(DeliveryState::Delivered, 6_000),
             vec![]
         )
@@ -212,6 +215,7 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
         .finish_delivery(
             &a,
             first[1].id,
+            first[1].lease,
             outcome(DeliveryState::Bounced, 6_000),
             vec![]
         )
@@ -228,17 +232,26 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
 
     // Two stay `sending` past their lease, as if the process died: one in the middle of the
     // SMTP transaction (handed over), one before it.
-    assert!(s.hand_over(&a, second[0].id, 6_500).await.unwrap());
+    assert!(s
+        .hand_over(&a, second[0].id, second[0].lease, 6_500)
+        .await
+        .unwrap());
     assert!(
-        !s.hand_over(&a, first[0].id, 6_500).await.unwrap(),
+        !s.hand_over(&a, first[0].id, first[0].lease, 6_500)
+            .await
+            .unwrap(),
         "only a leased delivery is handed over"
     );
     assert!(
-        !s.hand_over(&b, second[1].id, 6_500).await.unwrap(),
+        !s.hand_over(&b, second[1].id, second[1].lease, 6_500)
+            .await
+            .unwrap(),
         "not through another tenant"
     );
     assert!(
-        !s.hand_over(&a, second[1].id, 8_500).await.unwrap(),
+        !s.hand_over(&a, second[1].id, second[1].lease, 8_500)
+            .await
+            .unwrap(),
         "not after the lease ran out"
     );
     assert!(s.outbox_tenants(7_999).await.unwrap().is_empty());
@@ -252,10 +265,36 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
         [second[1].id],
         "the one never handed over is leased again; the interrupted one never is"
     );
-    assert!(s
+    // The worker that held the old lease has lost it: it can neither hand over nor finish.
+    assert!(!s
+        .hand_over(&a, second[1].id, second[1].lease, 8_100)
+        .await
+        .unwrap());
+    assert!(!s
         .finish_delivery(
             &a,
             second[1].id,
+            second[1].lease,
+            outcome(DeliveryState::Deferred, 8_100),
+            vec![]
+        )
+        .await
+        .unwrap());
+    assert!(s
+        .hand_over(&a, after[0].id, after[0].lease, 8_100)
+        .await
+        .unwrap());
+    assert!(
+        !s.hand_over(&a, after[0].id, after[0].lease, 8_101)
+            .await
+            .unwrap(),
+        "handed over once"
+    );
+    assert!(s
+        .finish_delivery(
+            &a,
+            after[0].id,
+            after[0].lease,
             outcome(DeliveryState::Delivered, 9_000),
             vec![]
         )
@@ -266,6 +305,7 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
         !s.finish_delivery(
             &a,
             second[0].id,
+            second[0].lease,
             outcome(DeliveryState::Delivered, 8_002),
             vec![]
         )
