@@ -693,8 +693,22 @@ impl Core {
             .reset_mfa(&actor.scope, target.id, self.now_ms(), vec![d])
             .await?;
         self.inner.sessions.forget_user(target.id);
-        self.issue_enrollment(&actor.scope, target.id, &actor.user.id.to_string())
-            .await
+        let token = self
+            .issue_enrollment(&actor.scope, target.id, &actor.user.id.to_string())
+            .await?;
+        let link = self.enrollment_link(&token);
+        self.email_enrollment(&actor.scope, &target, &link, true)
+            .await;
+        Ok(token)
+    }
+
+    /// Where an enrollment token is used: `PUBLIC_URL/enroll/TOKEN`.
+    pub fn enrollment_link(&self, token: &PlainToken) -> String {
+        format!(
+            "{}/enroll/{}",
+            self.settings().public_url.trim_end_matches('/'),
+            token.expose()
+        )
     }
 
     /// A single-use enrollment link token that expires after `enrollment_ttl`.

@@ -157,7 +157,10 @@ impl Core {
             )
             .await?;
         let link = if user.role.is_staff() {
-            Some(self.issue_enrollment(scope, user.id, by).await?)
+            let token = self.issue_enrollment(scope, user.id, by).await?;
+            let link = self.enrollment_link(&token);
+            self.email_enrollment(scope, &user, &link, false).await;
+            Some(token)
         } else {
             None
         };

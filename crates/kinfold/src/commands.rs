@@ -143,9 +143,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ));
             if let Some(token) = link {
                 crate::cli::say(format!(
-                    "enrollment link (single use, expires in 72 h): {}/enroll/{}",
-                    rt.config.public_url().trim_end_matches('/'),
-                    token.expose()
+                    "enrollment link (single use, expires in 72 h): {}",
+                    rt.core.enrollment_link(&token)
                 ));
             }
             rt.close().await;

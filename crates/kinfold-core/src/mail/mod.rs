@@ -7,6 +7,7 @@
 //! whose address is suppressed, get a `suppressed` delivery instead of mail. The worker
 //! ([`worker`]) delivers.
 
+mod account;
 pub mod anomaly;
 mod notices;
 pub mod reports;

@@ -40,11 +40,7 @@ pub async fn reset_mfa(
         .core
         .reset_mfa(&actor, user_id(&id)?, client.info())
         .await?;
-    let url = format!(
-        "{}/enroll/{}",
-        st.web.public_url.trim_end_matches('/'),
-        token.expose()
-    );
+    let url = st.core.enrollment_link(&token);
     Ok(axum::Json(json!({"enrollment_url": url})).into_response())
 }
 

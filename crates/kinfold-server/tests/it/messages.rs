@@ -996,3 +996,49 @@ async fn check_in_and_out_notify_guardians_by_their_preference() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(m.sink.count(), 3, "nothing to Gran after she opted out");
 }
+
+#[tokio::test]
+async fn an_mfa_reset_emails_the_new_enrollment_link() {
+    let m = ready().await;
+    let r = m
+        .app
+        .post(
+            &format!("/api/v1/users/{}/mfa/reset", m.t.teacher.id),
+            json!({}),
+            Some(&m.admin),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let url = r.body["enrollment_url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with("https://kinfold.example/enroll/"), "{url}");
+    let got = received(&m.sink, 1).await;
+    let mail = got
+        .iter()
+        .find(|x| x.to.iter().any(|t| t.contains(&m.t.teacher.email)))
+        .unwrap();
+    let raw = String::from_utf8_lossy(&mail.data).into_owned();
+    assert_eq!(
+        header(&raw, "Subject"),
+        Some("Set up your sign-in code again")
+    );
+    // Quoted-printable may wrap long lines: compare without soft breaks.
+    let flat = raw.replace("=\r\n", "");
+    assert!(flat.contains(&url), "the link is in the message: {raw}");
+    let results = verify::dkim(&mail.data, &m.records).await.unwrap();
+    assert!(
+        results.iter().all(|r| r == &DkimResult::Pass),
+        "{results:?}"
+    );
+    // Security mail cannot be switched off: the link says so and changes nothing.
+    let link = header(&raw, "List-Unsubscribe").unwrap();
+    let path = link
+        .trim_start_matches("<https://kinfold.example")
+        .trim_end_matches('>')
+        .to_owned();
+    let page = m.app.get(&path, None).await;
+    assert!(
+        page.text.contains("cannot be switched off"),
+        "{}",
+        page.text
+    );
+}
