@@ -1,4 +1,5 @@
-//! Account and security email (E1): invitations and MFA enrollment links. These categories
+//! Account and security email (E1): invitations, MFA enrollment links, and alerts to a
+//! center's administrators (sending paused, a message held). These categories
 //! are essential: no preference turns them off, and neither sending pauses (O5) nor the volume
 //! hold (E6) applies. A center that cannot send yet (no legal name and postal address, no
 //! sending domain) sends none; the administrator still gets the link to hand over.
@@ -129,6 +130,28 @@ impl Core {
         );
         if let Err(e) = self.email_user(scope, user, category, subject, text).await {
             tracing::error!(error = %e, "queueing an enrollment email failed");
+        }
+    }
+
+    /// Emails the tenant's administrators (category `security`); failures are logged.
+    pub(crate) async fn alert_admins(&self, scope: &TenantScope, subject: &str, text: &str) {
+        let admins = match self.store().users(scope).await {
+            Ok(users) => users
+                .into_iter()
+                .filter(|u| u.role == kinfold_store::Role::Administrator),
+            Err(e) => {
+                tracing::error!(error = %e, "listing administrators for an alert failed");
+                return;
+            }
+        };
+        for admin in admins {
+            let body = format!("Dear {{{{guardian_name}}}},\n\n{text}\n");
+            if let Err(e) = self
+                .email_user(scope, &admin, "security", subject.to_owned(), body)
+                .await
+            {
+                tracing::error!(error = %e, "queueing an alert email failed");
+            }
         }
     }
 }

@@ -318,6 +318,16 @@ impl Core {
         self.store()
             .enqueue_message(&actor.scope, message, deliveries, entries)
             .await?;
+        if let Some(v) = held {
+            let text = format!(
+                "A message from {} was held: it would take this hour's email to {} recipients, \
+                 above the center's usual {}. Release it with POST /api/v1/messages/{}/release, \
+                 or discard it with .../discard.",
+                actor.user.name, v.volume, v.limit, message_id
+            );
+            self.alert_admins(&actor.scope, "A message was held", &text)
+                .await;
+        }
         self.mail_wake().notify_one();
         Ok(message_id)
     }

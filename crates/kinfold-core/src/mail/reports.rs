@@ -157,6 +157,15 @@ impl Core {
             self.audit()
                 .record(Draft::new(scope.chain(), self.now_ms(), event))
                 .await;
+            let text = format!(
+                "Announcements and reports from your center are paused: of {} messages sent in the \
+                 last days, {} bounced and {} drew spam complaints, above this server's limits. \
+                 Check the addresses in the delivery log (/admin/email); sending resumes when the \
+                 rates fall. Account and security email still goes out.",
+                c.sent, c.bounces, c.complaints
+            );
+            self.alert_admins(scope, "Email from your center is paused", &text)
+                .await;
         }
         Ok(())
     }

@@ -791,19 +791,35 @@ async fn a_volume_spike_is_held_until_released_or_discarded() {
     let to_room = json!({"category": "announcement", "audience": {"classroom_id": room}, "subject": "Hi", "text": "x"});
     let to_all = json!({"category": "announcement", "audience": {"all": true}, "subject": "Hi", "text": "x"});
 
+    // Start ten minutes into an hour, so the day's sign-ins (each may step the clock to a fresh
+    // TOTP window) stay inside it.
+    const HOUR: i64 = 3_600_000;
+    let now = m.app.core.now_ms();
+    let t0 = (now / HOUR + 1) * HOUR + 10 * 60_000;
+    m.app.advance(Duration::from_millis((t0 - now) as u64));
+    let admin = m.app.sign_in(&m.t.slug, &m.t.admin).await;
     // A new center: no baseline, only the ceiling (3 an hour). Its first message goes out.
-    let first = m.send(to_room.clone(), &m.admin).await;
-    let status = m.settled(first.body["id"].as_str().unwrap()).await;
+    let first = m.send(to_room.clone(), &admin).await;
+    let status = m
+        .settled_as(first.body["id"].as_str().unwrap(), &admin)
+        .await;
     assert_eq!(states(&status), ["delivered", "delivered"], "{status}");
     // Three more in the same hour make 5: held, not sent.
     let before = m.sink.count();
-    let spike = m.send(to_all.clone(), &m.admin).await;
+    let spike = m.send(to_all.clone(), &admin).await;
     assert_eq!(spike.status, StatusCode::ACCEPTED, "{}", spike.text);
     let spike_id = spike.body["id"].as_str().unwrap().to_owned();
-    let status = m.settled(&spike_id).await;
+    let status = m.settled_as(&spike_id, &admin).await;
     assert_eq!(states(&status), ["held", "held", "held"], "{status}");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(m.sink.count(), before, "nothing held is sent");
+    let got = m.sink.received();
+    let (alerts, others): (Vec<_>, Vec<_>) = got[before as usize..]
+        .iter()
+        .partition(|x| x.to.iter().any(|t| t.contains(&m.t.admin.email)));
+    assert!(others.is_empty(), "nothing held is sent");
+    assert_eq!(alerts.len(), 1, "the administrator is alerted");
+    let alert = String::from_utf8_lossy(&alerts[0].data).into_owned();
+    assert_eq!(header(&alert, "Subject"), Some("A message was held"));
     // Only administrators resolve it; discarding fails the deliveries unsent.
     let teacher = m.app.sign_in(&m.t.slug, &m.t.teacher).await;
     let r = m
@@ -842,9 +858,11 @@ async fn a_volume_spike_is_held_until_released_or_discarded() {
     assert_eq!(r.status, StatusCode::CONFLICT, "nothing left to release");
 
     // Eight days of the same message at the same hour, on the injected clock: a baseline.
-    let mut admin = m.admin.clone();
-    for _ in 0..8 {
-        m.app.advance(Duration::from_secs(24 * 3600));
+    let mut admin = admin;
+    for day in 1..=8 {
+        let now = m.app.core.now_ms();
+        m.app
+            .advance(Duration::from_millis((t0 + day * 24 * HOUR - now) as u64));
         admin = m.app.sign_in(&m.t.slug, &m.t.admin).await;
         let q = m.send(to_room.clone(), &admin).await;
         assert_eq!(q.status, StatusCode::ACCEPTED, "{}", q.text);
