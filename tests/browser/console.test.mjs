@@ -18,6 +18,10 @@
 //      signs in twice within one TOTP step) sees only children of their classrooms on /children,
 //      sees allergies and medical notes of those, and gets 404 without child data for children
 //      of another classroom (and of another center).
+//   4. family email: the first center's administrator sends an announcement; its signed .eml
+//      appears in the demo's outbox; /admin/email lists the deliveries; in a browser without a
+//      session, the List-Unsubscribe link shows a page that changes nothing, and one click
+//      unsubscribes (no CSRF token, no cookie).
 //
 // Env:
 //   BASE_URL     e.g. http://127.0.0.1:18099 (a running `kinfold demo`)
@@ -31,8 +35,8 @@
 // Usually run through scripts/browser-test.sh, which starts the demo server.
 
 import { createHmac } from 'node:crypto';
-import { readFile, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, readdir, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const started = Date.now();
@@ -681,6 +685,94 @@ async function teacherScope(w, { tenant, otherTenant, outDir }) {
   );
 }
 
+// ---------------------------------------------------------------- scenario 4: family email
+
+/** The newest `.eml` files of the demo's outbox (file transport), as text. */
+async function outboxMessages(dataDir) {
+  const dir = join(dataDir, 'outbox');
+  let names = [];
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith('.eml'));
+  } catch {
+    return [];
+  }
+  return Promise.all(names.map((n) => readFile(join(dir, n), 'utf8')));
+}
+
+async function familyEmail(w, { tenant, dataDir, outDir }) {
+  const { page, context, baseUrl } = w;
+  const admin = findUser(tenant, 'administrator');
+  const { note } = await signIn(w, tenant, admin);
+
+  // An announcement to the whole center, through the API with the browser's session.
+  const subject = `Browser test ${Date.now()}`;
+  const sent = await context.request.post(`${baseUrl}/api/v1/messages`, {
+    data: { category: 'announcement', audience: { all: true }, subject, text: 'Dear {{guardian_name}}, bring a hat.' },
+  });
+  check(sent.status() === 202, `POST /api/v1/messages answered ${sent.status()}: ${await sent.text()}`);
+
+  // The demo writes each message to DATA/outbox as a signed .eml file.
+  let mine = [];
+  for (let i = 0; i < 100 && mine.length === 0; i += 1) {
+    mine = (await outboxMessages(dataDir)).filter((m) => m.includes(`Subject: ${subject}`));
+    if (mine.length === 0) await page.waitForTimeout(100);
+  }
+  check(mine.length > 0, `no .eml with subject ${subject} appeared in ${dataDir}/outbox`);
+  const eml = mine[0];
+  check(/^DKIM-Signature: v=1; a=rsa-sha256;/m.test(eml), 'the message has no RSA DKIM signature');
+  check(/a=ed25519-sha256/.test(eml), 'the message has no Ed25519 DKIM signature');
+  check(/^List-Unsubscribe-Post: List-Unsubscribe=One-Click/m.test(eml), 'no List-Unsubscribe-Post header');
+  const link = eml.match(/^List-Unsubscribe: <([^>]+)>/m)?.[1];
+  check(link && link.startsWith(`${baseUrl}/u/`), `List-Unsubscribe is ${link}, want ${baseUrl}/u/...`);
+  const path = new URL(link).pathname;
+
+  // The delivery log shows it to the administrator.
+  const logResp = await w.goto('/admin/email?status=delivered');
+  check(logResp.status() === 200, `GET /admin/email answered ${logResp.status()}`);
+  checkCspHeader(logResp, 'GET /admin/email');
+  const logRows = await page.locator('main table tbody tr').count();
+  check(logRows >= mine.length, `the delivery log lists ${logRows} delivered row(s), want at least ${mine.length}`);
+  if (outDir) await page.screenshot({ path: join(outDir, 'email-log.png'), fullPage: true });
+  await w.assertClean('delivery log');
+
+  // The recipient opens the link in another browser, with no session: the page changes nothing.
+  const family = await openScenario(w.context.browser(), baseUrl);
+  try {
+    const first = await family.goto(path);
+    check(first.status() === 200, `GET ${path} answered ${first.status()}`);
+    checkCspHeader(first, `GET ${path}`);
+    const h1 = (await family.page.locator('main h1').innerText()).trim();
+    check(h1 === 'Unsubscribe from announcements?', `unsubscribe page h1 is ${JSON.stringify(h1)}`);
+    const again = await family.goto(path);
+    check(again.status() === 200, 'the page answers again');
+    check(
+      (await family.page.locator('main h1').innerText()).trim() === h1,
+      'looking at the page twice changed something',
+    );
+    // One click.
+    const [done] = await Promise.all([
+      family.page.waitForNavigation({ waitUntil: 'load' }),
+      family.page.locator('main form button[type="submit"]').click(),
+    ]);
+    check(done.status() === 200, `the unsubscribe POST answered ${done.status()}`);
+    const doneH1 = (await family.page.locator('main h1').innerText()).trim();
+    check(doneH1 === 'You are unsubscribed', `after the click the h1 is ${JSON.stringify(doneH1)}`);
+    const prefs = await family.page.locator('main ul').innerText();
+    check(/Announcements: unsubscribed/.test(prefs), `the preferences do not show the opt-out: ${prefs}`);
+    check(/always sent/.test(prefs), 'the preferences do not say security email is always sent');
+    if (outDir) await family.page.screenshot({ path: join(outDir, 'unsubscribed.png'), fullPage: true });
+    await family.assertClean('unsubscribe page');
+  } finally {
+    await family.context.close().catch(() => {});
+  }
+  return (
+    `announcement written to ${mine.length} .eml file(s) with both DKIM signatures; ` +
+    `/admin/email lists ${logRows} delivered; one-click unsubscribe in a cookie-less browser; ` +
+    `0 CSP violations` +
+    note
+  );
+}
+
 // ---------------------------------------------------------------- the run
 
 async function main() {
@@ -711,6 +803,7 @@ async function main() {
     ['teacher session', (w) => teacherSession(w, { tenant: first, outDir })],
     ['front desk check-in/out', (w) => frontDeskCheckInOut(w, { tenant: first, outDir })],
     ['teacher scope', (w) => teacherScope(w, { tenant: scopeTenant, otherTenant: scopeOther, outDir })],
+    ['family email', (w) => familyEmail(w, { tenant: first, dataDir: dirname(credentialsPath), outDir })],
   ];
 
   const browser = await chromium.launch({

@@ -57,13 +57,13 @@ pub const CATEGORIES: [Category; 5] = [
     },
     Category {
         slug: "account",
-        label: "Account: invitations and password resets",
+        label: "Account: invitations and sign-in setup links",
         essential: true,
         postable: false,
     },
     Category {
         slug: "security",
-        label: "Security: sign-in codes and new-device alerts",
+        label: "Security: sign-in resets and alerts to administrators",
         essential: true,
         postable: false,
     },
