@@ -4,11 +4,10 @@
 //! hold (E6) applies. A center that cannot send yet (no legal name and postal address, no
 //! sending domain) sends none; the administrator still gets the link to hand over.
 
-use kinfold_store::outbox::{DeliveryState, NewDelivery, NewMessage};
+use kinfold_store::outbox::{DeliveryState, NewDelivery};
 use kinfold_store::{TenantScope, User};
 use uuid::Uuid;
 
-use super::{body_slot, Body};
 use crate::{Core, CoreError};
 
 impl Core {
@@ -21,20 +20,7 @@ impl Core {
         subject: String,
         text: String,
     ) -> Result<bool, CoreError> {
-        let details = self.store().tenant_details(scope).await?;
-        let present = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        };
-        let (Some(legal_name), Some(postal_address)) = (
-            present(&details.legal_name),
-            present(&details.postal_address),
-        ) else {
-            return Ok(false);
-        };
-        let Ok(domain) = self.sending_domain().await else {
+        let Some(from) = self.sender_if_ready(scope).await? else {
             return Ok(false);
         };
         let address = user.email.to_lowercase();
@@ -46,21 +32,11 @@ impl Core {
         {
             return Ok(false);
         }
-        let tenant = self.store().tenant(scope).await?;
-        let body = Body {
-            subject,
-            text,
-            html: None,
-            from_name: tenant.name,
-            reply_to: None,
-            legal_name,
-            postal_address,
-            domain: domain.clone(),
-        };
-        let plain = serde_json::to_vec(&body).map_err(|e| CoreError::Internal(e.to_string()))?;
-        let message_id = Uuid::now_v7();
-        let id_text = message_id.to_string();
-        let sealed = self.keys().seal(scope, body_slot(&id_text), &plain).await?;
+        let body = from.body(subject, text, None, None);
+        let message = self
+            .seal_message(scope, Uuid::now_v7(), &body, category, None)
+            .await?;
+        let id_text = message.id.to_string();
         let delivery = Uuid::now_v7();
         let now = self.now_ms();
         let d = kinfold_audit::Draft::new(
@@ -77,19 +53,13 @@ impl Core {
         self.store()
             .enqueue_message(
                 scope,
-                NewMessage {
-                    id: message_id,
-                    category: category.to_owned(),
-                    created_by: None,
-                    body: sealed,
-                    created_ms: now,
-                },
+                message,
                 vec![NewDelivery {
                     id: delivery,
                     recipient_id: user.id.to_string(),
                     recipient_name: user.name.clone(),
                     address: user.email.clone(),
-                    header_id: format!("{delivery}@{domain}"),
+                    header_id: format!("{delivery}@{}", from.domain),
                     state: DeliveryState::Queued,
                     response: None,
                 }],

@@ -17,7 +17,7 @@ pub mod worker;
 
 use kinfold_audit::{Draft, Event};
 use kinfold_store::outbox::{DeliveryState, MessageStatus, NewDelivery, NewMessage};
-use kinfold_store::{ClassroomId, Role};
+use kinfold_store::{ClassroomId, Role, TenantScope};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -90,6 +90,36 @@ pub struct MessageDraft {
     pub html: Option<String>,
     /// Defaults to the sender's own address.
     pub reply_to: Option<String>,
+}
+
+/// Who a center's messages are from.
+pub(crate) struct SenderDetails {
+    pub center: String,
+    pub legal_name: String,
+    pub postal_address: String,
+    pub domain: String,
+    pub time_zone: String,
+}
+
+impl SenderDetails {
+    pub(crate) fn body(
+        &self,
+        subject: String,
+        text: String,
+        html: Option<String>,
+        reply_to: Option<String>,
+    ) -> Body {
+        Body {
+            subject,
+            text,
+            html,
+            from_name: self.center.clone(),
+            reply_to,
+            legal_name: self.legal_name.clone(),
+            postal_address: self.postal_address.clone(),
+            domain: self.domain.clone(),
+        }
+    }
 }
 
 /// What is sealed in `email_messages.body`: everything the worker needs to compose.
@@ -176,23 +206,7 @@ impl Core {
                 Some(c)
             }
         };
-        let details = self.store().tenant_details(&actor.scope).await?;
-        let present = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        };
-        let (Some(legal_name), Some(postal_address)) = (
-            present(&details.legal_name),
-            present(&details.postal_address),
-        ) else {
-            return Err(CoreError::invalid(
-                "tenant",
-                "set the center's legal name and postal address (PATCH /api/v1/tenant) before sending: the law requires them in every message",
-            ));
-        };
-        let domain = self.sending_domain().await?;
+        let from = self.sender(&actor.scope).await?;
         if !cat.essential {
             self.require_sending_allowed(&actor.scope).await?;
         }
@@ -239,7 +253,7 @@ impl Core {
                 recipient_id,
                 recipient_name: r.name,
                 address: r.address,
-                header_id: format!("{id}@{domain}"),
+                header_id: format!("{id}@{}", from.domain),
                 state,
                 response,
             });
@@ -261,22 +275,17 @@ impl Core {
                 ));
             }
         }
-        let body = Body {
-            subject,
-            text,
-            html,
-            from_name: actor.tenant.name.clone(),
-            reply_to: Some(reply_to),
-            legal_name,
-            postal_address,
-            domain,
-        };
-        let plain = serde_json::to_vec(&body).map_err(|e| CoreError::Internal(e.to_string()))?;
-        let id_text = message_id.to_string();
-        let sealed = self
-            .keys()
-            .seal(&actor.scope, body_slot(&id_text), &plain)
+        let body = from.body(subject, text, html, Some(reply_to));
+        let message = self
+            .seal_message(
+                &actor.scope,
+                message_id,
+                &body,
+                cat.slug,
+                Some(actor.user.id),
+            )
             .await?;
+        let id_text = message_id.to_string();
         let mut d = Draft::new(
             actor.scope.chain(),
             self.now_ms(),
@@ -308,13 +317,6 @@ impl Core {
                 },
             ));
         }
-        let message = NewMessage {
-            id: message_id,
-            category: cat.slug.to_owned(),
-            created_by: Some(actor.user.id),
-            body: sealed,
-            created_ms: self.now_ms(),
-        };
         self.store()
             .enqueue_message(&actor.scope, message, deliveries, entries)
             .await?;
@@ -435,6 +437,68 @@ impl Core {
             return Err(CoreError::NotFound("message"));
         }
         Ok(status)
+    }
+
+    /// What every message of a center needs: its legal name and postal address (the footer),
+    /// and a sending domain. `Invalid` (field `tenant`) or `WrongState` when it cannot send yet.
+    pub(crate) async fn sender(&self, scope: &TenantScope) -> Result<SenderDetails, CoreError> {
+        let details = self.store().tenant_details(scope).await?;
+        let present = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let (Some(legal_name), Some(postal_address)) = (
+            present(&details.legal_name),
+            present(&details.postal_address),
+        ) else {
+            return Err(CoreError::invalid(
+                "tenant",
+                "set the center's legal name and postal address (PATCH /api/v1/tenant) before sending: the law requires them in every message",
+            ));
+        };
+        Ok(SenderDetails {
+            center: self.store().tenant(scope).await?.name,
+            legal_name,
+            postal_address,
+            domain: self.sending_domain().await?,
+            time_zone: details.time_zone,
+        })
+    }
+
+    /// Like [`Core::sender`], but `None` when the center cannot send yet: for mail Kinfold sends
+    /// on its own (notices, account email), which must never fail the action behind it.
+    pub(crate) async fn sender_if_ready(
+        &self,
+        scope: &TenantScope,
+    ) -> Result<Option<SenderDetails>, CoreError> {
+        match self.sender(scope).await {
+            Ok(f) => Ok(Some(f)),
+            Err(CoreError::Invalid { .. } | CoreError::WrongState(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The message row: `body` sealed with the tenant's data key, bound to the message ID.
+    pub(crate) async fn seal_message(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        body: &Body,
+        category: &str,
+        created_by: Option<kinfold_store::UserId>,
+    ) -> Result<NewMessage, CoreError> {
+        let plain = serde_json::to_vec(body).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let row = id.to_string();
+        let sealed = self.keys().seal(scope, body_slot(&row), &plain).await?;
+        Ok(NewMessage {
+            id,
+            category: category.to_owned(),
+            created_by,
+            body: sealed,
+            created_ms: self.now_ms(),
+        })
     }
 
     /// The platform's sending domain: the configured one, else the first one set up.

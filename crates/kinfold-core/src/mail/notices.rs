@@ -5,11 +5,10 @@
 //! the center has no legal name and postal address yet, no sending domain is set up, its sending
 //! is paused (O5), or no guardian with an address wants the `attendance` category.
 
-use kinfold_store::outbox::{DeliveryState, NewDelivery, NewMessage, Notice};
+use kinfold_store::outbox::{DeliveryState, NewDelivery, Notice};
 use kinfold_store::{AttendanceKind, Child};
 use uuid::Uuid;
 
-use super::{body_slot, Body};
 use crate::{Actor, Core, CoreError};
 
 const CATEGORY: &str = "attendance";
@@ -29,20 +28,7 @@ impl Core {
         at_ms: i64,
     ) -> Result<Option<Notice>, CoreError> {
         let scope = &actor.scope;
-        let details = self.store().tenant_details(scope).await?;
-        let present = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        };
-        let (Some(legal_name), Some(postal_address)) = (
-            present(&details.legal_name),
-            present(&details.postal_address),
-        ) else {
-            return Ok(None);
-        };
-        let Ok(domain) = self.sending_domain().await else {
+        let Some(from) = self.sender_if_ready(scope).await? else {
             return Ok(None);
         };
         if self.sending_rates(scope).await?.1 {
@@ -70,7 +56,7 @@ impl Core {
                 recipient_id,
                 recipient_name: r.name,
                 address: r.address,
-                header_id: format!("{id}@{domain}"),
+                header_id: format!("{id}@{}", from.domain),
                 state: DeliveryState::Queued,
                 response: None,
             });
@@ -81,7 +67,7 @@ impl Core {
         let local = jiff::Timestamp::from_millisecond(at_ms)
             .map(|t| {
                 let zone =
-                    jiff::tz::TimeZone::get(&details.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+                    jiff::tz::TimeZone::get(&from.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
                 t.to_zoned(zone).strftime("%H:%M").to_string()
             })
             .unwrap_or_default();
@@ -98,28 +84,12 @@ impl Core {
             person = literal(person),
             recorder = literal(&actor.user.name),
         );
-        let body = Body {
-            subject,
-            text,
-            html: None,
-            from_name: actor.tenant.name.clone(),
-            reply_to: None,
-            legal_name,
-            postal_address,
-            domain,
-        };
-        let plain = serde_json::to_vec(&body).map_err(|e| CoreError::Internal(e.to_string()))?;
-        let message_id = Uuid::now_v7();
-        let id_text = message_id.to_string();
-        let sealed = self.keys().seal(scope, body_slot(&id_text), &plain).await?;
+        let body = from.body(subject, text, None, None);
+        let message = self
+            .seal_message(scope, Uuid::now_v7(), &body, CATEGORY, Some(actor.user.id))
+            .await?;
         Ok(Some(Notice {
-            message: NewMessage {
-                id: message_id,
-                category: CATEGORY.to_owned(),
-                created_by: Some(actor.user.id),
-                body: sealed,
-                created_ms: at_ms,
-            },
+            message,
             deliveries,
         }))
     }
