@@ -415,6 +415,7 @@ impl Core {
             expires_ms: now + ms(lifetime),
             client: client.clone(),
         };
+        let new_device = self.is_new_device(scope, &user, client).await;
         let chain = scope.chain();
         let mut drafts: Vec<Draft> = mfa.into_iter().collect();
         drafts.push(self.draft(
@@ -442,6 +443,9 @@ impl Core {
         for e in &evicted {
             self.inner.sessions.forget_session(e.id);
             tracing::info!(user = %user.id, session = %e.id, cap = self.settings().max_sessions_per_user, "oldest session evicted at the per-user cap");
+        }
+        if new_device {
+            self.email_new_device(scope, &user, client).await;
         }
         Ok(NewSessionIssued {
             token,

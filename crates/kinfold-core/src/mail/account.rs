@@ -1,5 +1,5 @@
-//! Account and security email (E1): invitations, MFA enrollment links, and alerts to a
-//! center's administrators (sending paused, a message held). These categories
+//! Account and security email (E1): invitations, MFA enrollment links, sign-ins from a new
+//! device, and alerts to a center's administrators (sending paused, a message held). These categories
 //! are essential: no preference turns them off, and neither sending pauses (O5) nor the volume
 //! hold (E6) applies. A center that cannot send yet (no legal name and postal address, no
 //! sending domain) sends none; the administrator still gets the link to hand over.
@@ -122,6 +122,73 @@ impl Core {
             {
                 tracing::error!(error = %e, "queueing an alert email failed");
             }
+        }
+    }
+
+    /// Whether this sign-in comes from a device (the hash of stable client hints) that none of
+    /// the user's recent sign-ins came from. A first sign-in ever is not "new": there is
+    /// nothing to compare with. Errors count as "not new": an alert is never worth a failed
+    /// sign-in.
+    pub(crate) async fn is_new_device(
+        &self,
+        scope: &TenantScope,
+        user: &User,
+        client: &kinfold_store::ClientInfo,
+    ) -> bool {
+        let Some(device) = &client.device else {
+            return false;
+        };
+        let q = kinfold_store::AuditQuery {
+            category: Some("access".into()),
+            actor: Some(user.id.to_string()),
+            limit: 500,
+            ..Default::default()
+        };
+        let Ok(entries) = self.store().audit_page(&scope.chain(), &q).await else {
+            return false;
+        };
+        let earlier: Vec<_> = entries
+            .iter()
+            .filter(|e| e.kind == "sign_in_succeeded")
+            .collect();
+        !earlier.is_empty() && !earlier.iter().any(|e| e.device.as_deref() == Some(device))
+    }
+
+    /// Tells a user their account was signed in to from a new device (category `security`).
+    pub(crate) async fn email_new_device(
+        &self,
+        scope: &TenantScope,
+        user: &User,
+        client: &kinfold_store::ClientInfo,
+    ) {
+        let agent: String = client
+            .user_agent
+            .as_deref()
+            .unwrap_or("an unknown browser")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(120)
+            .collect::<String>()
+            .replace("{{", "{ {");
+        let ip = client.ip.as_deref().unwrap_or("an unknown address");
+        let at = crate::auth::rfc3339_ms(self.now_ms());
+        let text = format!(
+            "Dear {{{{guardian_name}}}},\n\nYour account was signed in to from a device it has \
+             not used before: {agent}, from {ip}, at {at}.\n\nIf this was you, there is nothing \
+             to do. If not, change your password now and tell your center's administrator, who \
+             can end every session of your account."
+        );
+        if let Err(e) = self
+            .email_user(
+                scope,
+                user,
+                "security",
+                "New sign-in to your account".into(),
+                text,
+            )
+            .await
+        {
+            tracing::error!(error = %e, "queueing a new-device email failed");
         }
     }
 }

@@ -63,7 +63,7 @@ pub const CATEGORIES: [Category; 5] = [
     },
     Category {
         slug: "security",
-        label: "Security: sign-in resets and alerts to administrators",
+        label: "Security: new-device sign-ins, sign-in resets, alerts to administrators",
         essential: true,
         postable: false,
     },

@@ -1060,3 +1060,47 @@ async fn an_mfa_reset_emails_the_new_enrollment_link() {
         page.text
     );
 }
+
+#[tokio::test]
+async fn a_sign_in_from_a_new_device_is_emailed() {
+    let m = ready().await;
+    let sign_in = |agent: &'static str| {
+        let body =
+            json!({"tenant": m.t.slug, "email": m.t.parent.email, "password": m.t.parent.password});
+        Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/sessions")
+            .header("host", "127.0.0.1:8080")
+            .header(header::USER_AGENT, agent)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let before = m.sink.count();
+    for agent in ["Firefox/140 (home laptop)", "Firefox/140 (home laptop)"] {
+        let r = m.app.send(sign_in(agent)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        m.sink.count(),
+        before,
+        "the first device, and the same again: no email"
+    );
+    let r = m.app.send(sign_in("Mobile Safari (unknown phone)")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let got = received(&m.sink, before + 1).await;
+    let mail = got.last().unwrap();
+    assert!(
+        mail.to.iter().any(|t| t.contains(&m.t.parent.email)),
+        "{:?}",
+        mail.to
+    );
+    let raw = String::from_utf8_lossy(&mail.data).into_owned();
+    assert_eq!(header(&raw, "Subject"), Some("New sign-in to your account"));
+    assert!(
+        raw.replace("=\r\n", "")
+            .contains("Mobile Safari (unknown phone)"),
+        "{raw}"
+    );
+}
