@@ -48,6 +48,8 @@ pub trait Store: RecordStore + OutboxStore + Send + Sync + 'static {
         audit: Vec<Draft>,
     ) -> Result<(Tenant, TenantScope)>;
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<(Tenant, TenantScope)>>;
+    /// A tenant by ID, for links that name it after checking a MAC (unsubscribe tokens).
+    async fn tenant_by_id(&self, id: TenantId) -> Result<Option<(Tenant, TenantScope)>>;
     async fn tenants(&self) -> Result<Vec<(Tenant, TenantScope)>>;
     async fn tenant(&self, scope: &TenantScope) -> Result<Tenant>;
     async fn data_key(&self, scope: &TenantScope, version: u32) -> Result<Option<Vec<u8>>>;

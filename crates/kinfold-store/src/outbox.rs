@@ -192,6 +192,14 @@ pub trait OutboxStore: Send + Sync {
     /// Addresses on the suppression list, among `addresses` (lower-cased).
     async fn suppressed(&self, scope: &TenantScope, addresses: &[String]) -> Result<Vec<String>>;
 
+    /// Recipients, among `recipients`, who turned `category` off.
+    async fn opted_out(
+        &self,
+        scope: &TenantScope,
+        category: &str,
+        recipients: &[String],
+    ) -> Result<Vec<String>>;
+
     /// The message, its deliveries and the audit entry of its cause, in one transaction.
     async fn enqueue_message(
         &self,

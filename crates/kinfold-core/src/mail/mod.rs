@@ -211,53 +211,15 @@ impl Core {
             self.require_sending_allowed(&actor.scope).await?;
         }
 
-        let mut recipients = self.store().audience(&actor.scope, classroom, None).await?;
-        // One copy per address, even for a guardian listed twice.
-        let mut seen = std::collections::HashSet::new();
-        recipients.retain(|r| seen.insert(r.address.to_lowercase()));
-        let addresses: Vec<String> = recipients
-            .iter()
-            .map(|r| r.address.to_lowercase())
-            .collect();
-        let suppressed = self.store().suppressed(&actor.scope, &addresses).await?;
+        let recipients = self.store().audience(&actor.scope, classroom, None).await?;
         let message_id = Uuid::now_v7();
-        let mut deliveries = Vec::with_capacity(recipients.len());
-        let mut skipped = 0u64;
-        for r in recipients {
-            let recipient_id = r.guardian_id.to_string();
-            let opted_out = self
-                .store()
-                .opt_outs(&actor.scope, &recipient_id)
-                .await?
-                .iter()
-                .any(|c| c == cat.slug);
-            let (state, response) = if opted_out {
-                (
-                    DeliveryState::Suppressed,
-                    Some(format!("unsubscribed from {}", cat.slug)),
-                )
-            } else if suppressed.contains(&r.address.to_lowercase()) {
-                (
-                    DeliveryState::Suppressed,
-                    Some("address suppressed after a bounce or complaint".to_owned()),
-                )
-            } else {
-                (DeliveryState::Queued, None)
-            };
-            if state == DeliveryState::Suppressed {
-                skipped += 1;
-            }
-            let id = Uuid::now_v7();
-            deliveries.push(NewDelivery {
-                id,
-                recipient_id,
-                recipient_name: r.name,
-                address: r.address,
-                header_id: format!("{id}@{}", from.domain),
-                state,
-                response,
-            });
-        }
+        let mut deliveries = self
+            .deliveries_for(&actor.scope, recipients, cat.slug, &from.domain)
+            .await?;
+        let skipped = deliveries
+            .iter()
+            .filter(|d| d.state == DeliveryState::Suppressed)
+            .count() as u64;
         let held = if cat.essential {
             None
         } else {
@@ -437,6 +399,57 @@ impl Core {
             return Err(CoreError::NotFound("message"));
         }
         Ok(status)
+    }
+
+    /// One delivery per address (a guardian listed twice gets one copy): queued, or
+    /// `suppressed` with the reason when the recipient turned `category` off or the address
+    /// bounced or drew a complaint. Two queries, whatever the audience.
+    pub(crate) async fn deliveries_for(
+        &self,
+        scope: &TenantScope,
+        mut recipients: Vec<kinfold_store::outbox::Recipient>,
+        category: &str,
+        domain: &str,
+    ) -> Result<Vec<NewDelivery>, CoreError> {
+        let mut seen = std::collections::HashSet::new();
+        recipients.retain(|r| seen.insert(r.address.to_lowercase()));
+        let addresses: Vec<String> = recipients
+            .iter()
+            .map(|r| r.address.to_lowercase())
+            .collect();
+        let ids: Vec<String> = recipients
+            .iter()
+            .map(|r| r.guardian_id.to_string())
+            .collect();
+        let suppressed = self.store().suppressed(scope, &addresses).await?;
+        let opted_out = self.store().opted_out(scope, category, &ids).await?;
+        Ok(recipients
+            .into_iter()
+            .zip(ids)
+            .map(|(r, recipient_id)| {
+                let response = if opted_out.contains(&recipient_id) {
+                    Some(format!("unsubscribed from {category}"))
+                } else if suppressed.contains(&r.address.to_lowercase()) {
+                    Some("address suppressed after a bounce or complaint".to_owned())
+                } else {
+                    None
+                };
+                let id = Uuid::now_v7();
+                NewDelivery {
+                    id,
+                    recipient_id,
+                    recipient_name: r.name,
+                    address: r.address,
+                    header_id: format!("{id}@{domain}"),
+                    state: if response.is_some() {
+                        DeliveryState::Suppressed
+                    } else {
+                        DeliveryState::Queued
+                    },
+                    response,
+                }
+            })
+            .collect())
     }
 
     /// What every message of a center needs: its legal name and postal address (the footer),

@@ -5,7 +5,7 @@
 //! the center has no legal name and postal address yet, no sending domain is set up, its sending
 //! is paused (O5), or no guardian with an address wants the `attendance` category.
 
-use kinfold_store::outbox::{DeliveryState, NewDelivery, Notice};
+use kinfold_store::outbox::{DeliveryState, Notice};
 use kinfold_store::{AttendanceKind, Child};
 use uuid::Uuid;
 
@@ -35,32 +35,12 @@ impl Core {
             tracing::warn!(tenant = %scope.tenant_id(), "sending is paused: no attendance notice");
             return Ok(None);
         }
-        let mut recipients = self.store().audience(scope, None, Some(child.id)).await?;
-        let mut seen = std::collections::HashSet::new();
-        recipients.retain(|r| seen.insert(r.address.to_lowercase()));
-        let addresses: Vec<String> = recipients
-            .iter()
-            .map(|r| r.address.to_lowercase())
-            .collect();
-        let suppressed = self.store().suppressed(scope, &addresses).await?;
-        let mut deliveries = Vec::new();
-        for r in recipients {
-            let recipient_id = r.guardian_id.to_string();
-            let out = self.store().opt_outs(scope, &recipient_id).await?;
-            if out.iter().any(|c| c == CATEGORY) || suppressed.contains(&r.address.to_lowercase()) {
-                continue;
-            }
-            let id = Uuid::now_v7();
-            deliveries.push(NewDelivery {
-                id,
-                recipient_id,
-                recipient_name: r.name,
-                address: r.address,
-                header_id: format!("{id}@{}", from.domain),
-                state: DeliveryState::Queued,
-                response: None,
-            });
-        }
+        let recipients = self.store().audience(scope, None, Some(child.id)).await?;
+        // A notice is not worth a `suppressed` row per check-in: those are left out.
+        let mut deliveries = self
+            .deliveries_for(scope, recipients, CATEGORY, &from.domain)
+            .await?;
+        deliveries.retain(|d| d.state == DeliveryState::Queued);
         if deliveries.is_empty() {
             return Ok(None);
         }

@@ -124,7 +124,7 @@ impl Core {
         scope: &TenantScope,
     ) -> Result<(SendingCounts, bool), CoreError> {
         let m = &self.settings().mail;
-        let since = self.now_ms() - i64::try_from(m.rate_window.as_millis()).unwrap_or(i64::MAX);
+        let since = self.now_ms() - crate::clock::ms(m.rate_window);
         let c = self.store().sending_counts(scope, since).await?;
         let sent = c.sent.max(1) as f64;
         let paused = c.sent >= m.rate_min_volume

@@ -41,10 +41,8 @@ impl Core {
         let s = self.unsubscribe_key().verify(token).ok_or_else(link)?;
         let (tenant, scope) = self
             .store()
-            .tenants()
+            .tenant_by_id(kinfold_store::TenantId(s.tenant))
             .await?
-            .into_iter()
-            .find(|(t, _)| t.id.0 == s.tenant)
             .ok_or_else(link)?;
         Ok((s, scope, tenant.name))
     }

@@ -35,6 +35,7 @@ use uuid::Uuid;
 
 use super::template::{self, Values};
 use super::{body_slot, Body};
+use crate::clock::ms;
 use crate::{Core, CoreError};
 
 /// Why an attempt failed, and so what happens next.
@@ -467,10 +468,6 @@ fn mail_error(e: MailError) -> CoreError {
         MailError::Invalid { field, reason } => CoreError::invalid(field, reason),
         other => CoreError::Internal(other.to_string()),
     }
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// `base * 2^(attempt-1)`, at most `max`, times a jitter in [0.5, 1.5).

@@ -91,38 +91,44 @@ impl FromRequestParts<AppState> for Page {
 
 impl Page {
     pub fn render(&self, title: &str, body: Markup) -> Markup {
-        html! {
-            (DOCTYPE)
-            html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " · Kinfold" }
-                    link rel="stylesheet" href="/static/app.css";
-                }
-                body {
-                    header {
-                        a.brand href="/" { "Kinfold" }
-                        @if let Some(a) = &self.actor {
-                            nav aria-label="Main" {
-                                a href="/" { "Home" }
-                                a href="/children" { "Children" }
-                                @if a.role != kinfold_store::Role::Parent {
-                                    a href="/attendance" { "Attendance" }
-                                }
-                                a href="/account/sessions" { "My sessions" }
-                                @if a.role == kinfold_store::Role::Administrator {
-                                    a href="/admin/audit" { "Audit log" }
-                                    a href="/admin/email" { "Email log" }
-                                }
+        layout(self.actor.as_ref(), title, body)
+    }
+}
+
+/// Every console page: the head, the navigation for a signed-in `actor`, and `body`.
+pub(super) fn layout(actor: Option<&Actor>, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="robots" content="noindex";
+                title { (title) " · Kinfold" }
+                link rel="stylesheet" href="/static/app.css";
+            }
+            body {
+                header {
+                    a.brand href="/" { "Kinfold" }
+                    @if let Some(a) = actor {
+                        nav aria-label="Main" {
+                            a href="/" { "Home" }
+                            a href="/children" { "Children" }
+                            @if a.role != kinfold_store::Role::Parent {
+                                a href="/attendance" { "Attendance" }
                             }
-                            form method="post" action="/logout" {
-                                button.link type="submit" { "Sign out" }
+                            a href="/account/sessions" { "My sessions" }
+                            @if a.role == kinfold_store::Role::Administrator {
+                                a href="/admin/audit" { "Audit log" }
+                                a href="/admin/email" { "Email log" }
                             }
                         }
+                        form method="post" action="/logout" {
+                            button.link type="submit" { "Sign out" }
+                        }
                     }
-                    main { (body) }
                 }
+                main { (body) }
             }
         }
     }

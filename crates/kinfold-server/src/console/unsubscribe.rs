@@ -11,24 +11,13 @@ use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use kinfold_core::mail::unsubscribe::Preferences;
-use maud::{html, Markup, DOCTYPE};
+use maud::{html, Markup};
 
 use crate::{ApiError, AppState};
 
+/// The console's layout, without navigation: the reader has no session here.
 fn render(title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="robots" content="noindex";
-                title { (title) " · Kinfold" }
-                link rel="stylesheet" href="/static/app.css";
-            }
-            body { main { div.card { (body) } } }
-        }
-    }
+    super::layout(None, title, html! { div.card { (body) } })
 }
 
 fn categories(p: &Preferences) -> Markup {

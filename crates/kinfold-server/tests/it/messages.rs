@@ -1059,6 +1059,31 @@ async fn an_mfa_reset_emails_the_new_enrollment_link() {
         "{}",
         page.text
     );
+    // A one-click POST on it answers 200 (RFC 8058) and records nothing.
+    let click = m
+        .app
+        .send(
+            Request::builder()
+                .method(Method::POST)
+                .uri(&path)
+                .header("host", "127.0.0.1:8080")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("List-Unsubscribe=One-Click"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(click.status, StatusCode::OK);
+    assert!(click.text.contains("Nothing was changed"), "{}", click.text);
+    let out = m
+        .app
+        .store
+        .opt_outs(&m.t.scope, &m.t.teacher.id)
+        .await
+        .unwrap();
+    assert!(
+        out.is_empty(),
+        "security email cannot be turned off: {out:?}"
+    );
 }
 
 #[tokio::test]

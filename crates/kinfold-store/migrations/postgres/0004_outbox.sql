@@ -36,6 +36,8 @@ CREATE TABLE email_deliveries (
 );
 CREATE INDEX email_deliveries_due ON email_deliveries (state, next_ms);
 CREATE INDEX email_deliveries_message ON email_deliveries (tenant_id, message_id);
+-- A tenant's recent deliveries, for its bounce and complaint rates (O5).
+CREATE INDEX email_deliveries_recent ON email_deliveries (tenant_id, updated_ms);
 -- Reports without a Message-ID are matched by address.
 CREATE INDEX email_deliveries_address ON email_deliveries (lower(address), updated_ms);
 

@@ -121,6 +121,17 @@ impl Store for PgStore {
         row.map(rows::TenantRow::into_scoped).transpose()
     }
 
+    async fn tenant_by_id(&self, id: TenantId) -> Result<Option<(Tenant, TenantScope)>> {
+        let mut tx = wall::begin(&self.pool, Wall::TenantId(id)).await?;
+        let row: Option<rows::TenantRow> =
+            sqlx::query_as("SELECT id, slug, name, created_ms FROM tenants WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        row.map(rows::TenantRow::into_scoped).transpose()
+    }
+
     async fn tenants(&self) -> Result<Vec<(Tenant, TenantScope)>> {
         let mut tx = wall::begin(&self.pool, Wall::Platform).await?;
         let rows: Vec<rows::TenantRow> = sqlx::query_as(

@@ -130,6 +130,14 @@ impl Store for SqliteStore {
         row.map(rows::TenantRow::into_scoped).transpose()
     }
 
+    async fn tenant_by_id(&self, id: TenantId) -> Result<Option<(Tenant, TenantScope)>> {
+        let row: Option<rows::TenantRow> = sqlx::query_as("SELECT * FROM tenants WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(rows::TenantRow::into_scoped).transpose()
+    }
+
     async fn tenants(&self) -> Result<Vec<(Tenant, TenantScope)>> {
         let rows: Vec<rows::TenantRow> = sqlx::query_as("SELECT * FROM tenants ORDER BY slug")
             .fetch_all(&self.reader)

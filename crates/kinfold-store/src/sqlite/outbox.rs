@@ -47,6 +47,28 @@ impl OutboxStore for SqliteStore {
         Ok(q.build_query_scalar().fetch_all(&self.reader).await?)
     }
 
+    async fn opted_out(
+        &self,
+        scope: &TenantScope,
+        category: &str,
+        recipients: &[String],
+    ) -> Result<Vec<String>> {
+        if recipients.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::new("SELECT recipient_id FROM email_opt_outs WHERE tenant_id = ");
+        q.push_bind(scope.tenant_id().to_string())
+            .push(" AND category = ")
+            .push_bind(category)
+            .push(" AND recipient_id IN (");
+        let mut list = q.separated(", ");
+        for r in recipients {
+            list.push_bind(r);
+        }
+        q.push(")");
+        Ok(q.build_query_scalar().fetch_all(&self.reader).await?)
+    }
+
     async fn enqueue_message(
         &self,
         scope: &TenantScope,

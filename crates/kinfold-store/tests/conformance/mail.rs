@@ -65,6 +65,27 @@ async fn opt_outs_are_per_recipient_category_and_tenant(u: &Under) {
     );
     assert!(s.opt_outs(&a, "g2").await.unwrap().is_empty());
     assert!(s.opt_outs(&b, "g1").await.unwrap().is_empty(), "per tenant");
+    let ids = ["g1".to_owned(), "g2".to_owned()];
+    assert_eq!(
+        s.opted_out(&a, "announcement", &ids).await.unwrap(),
+        ["g1"],
+        "one query for a whole audience"
+    );
+    assert!(s
+        .opted_out(&a, "attendance", &ids)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .opted_out(&b, "announcement", &ids)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .opted_out(&a, "announcement", &[])
+        .await
+        .unwrap()
+        .is_empty());
     let audited = s.audit_chain(&a.chain()).await.unwrap();
     assert_eq!(
         audited.len(),

@@ -64,6 +64,9 @@ async fn tenants_are_found_by_slug_and_slugs_are_unique(u: &Under) {
     assert_eq!(scope, a);
     assert_eq!(t.name, "maple center");
     assert!(s.tenant_by_slug("nowhere").await.unwrap().is_none());
+    let (by_id, id_scope) = s.tenant_by_id(t.id).await.unwrap().unwrap();
+    assert_eq!((by_id.slug.as_str(), &id_scope), ("maple", &scope));
+    assert!(s.tenant_by_id(TenantId::new()).await.unwrap().is_none());
     let dup = s
         .create_tenant(
             NewTenant {
