@@ -7,8 +7,10 @@
 # tests/browser/console.test.mjs (playwright-core driving Debian's headless Chromium), one fresh
 # browser context per scenario, each signing in with password + TOTP: a teacher reloads and sees
 # the session list; the front desk checks a child in and out and the roster follows; a teacher
-# sees only their classrooms' children (with medical data) and gets 404 for others. No CSP
-# violation and no 5xx may occur.
+# sees only their classrooms' children (with medical data) and gets 404 for others; an
+# announcement lands in the outbox signed and is unsubscribed in one click; a forgotten password
+# is reset through the emailed link and the new one signs in. No CSP violation and no 5xx may
+# occur.
 #
 # Needs /usr/bin/chromium (installed with apt-get when running as root), node and npm.
 # Env: OUT_DIR  keep screenshots (console.png, sessions.png, checkin.png, teacher-child.png) there.

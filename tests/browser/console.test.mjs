@@ -22,6 +22,9 @@
 //      appears in the demo's outbox; /admin/email lists the deliveries; in a browser without a
 //      session, the List-Unsubscribe link shows a page that changes nothing, and one click
 //      unsubscribes (no CSRF token, no cookie).
+//   5. password reset: the second center's front desk follows "Forgot your password?", the
+//      link arrives in the outbox, the new password is set on the link's page, the used link
+//      answers 400, and the new password (with TOTP) signs in.
 //
 // Env:
 //   BASE_URL     e.g. http://127.0.0.1:18099 (a running `kinfold demo`)
@@ -773,6 +776,71 @@ async function familyEmail(w, { tenant, dataDir, outDir }) {
   );
 }
 
+// ---------------------------------------------------------------- scenario 5: password reset
+
+async function passwordReset(w, { tenant, dataDir, outDir }) {
+  const { page } = w;
+  const user = findUser(tenant, 'front_desk');
+
+  // From the sign-in page, "Forgot your password?".
+  const login = await w.goto('/login');
+  check(login.status() === 200, `GET /login answered ${login.status()}`);
+  const [form] = await Promise.all([
+    page.waitForNavigation({ waitUntil: 'load' }),
+    page.locator('a[href="/reset"]').click(),
+  ]);
+  check(form.status() === 200, `GET /reset answered ${form.status()}`);
+  checkCspHeader(form, 'GET /reset');
+  await page.locator('input[name="tenant"]').fill(tenant.slug);
+  await page.locator('input[name="email"]').fill(user.email);
+  const [asked] = await Promise.all([
+    page.waitForNavigation({ waitUntil: 'load' }),
+    page.locator('form[action="/reset"] button[type="submit"]').click(),
+  ]);
+  check(asked.status() === 200, `POST /reset answered ${asked.status()}`);
+  const askedH1 = (await page.locator('main h1').innerText()).trim();
+  check(askedH1 === 'Check your email', `after asking, the h1 is ${JSON.stringify(askedH1)}`);
+
+  // The link arrives in the demo's outbox (quoted-printable may wrap it: join soft breaks).
+  let link = null;
+  for (let i = 0; i < 100 && !link; i += 1) {
+    const mine = (await outboxMessages(dataDir))
+      .map((m) => m.replace(/=\r?\n/g, ''))
+      .filter((m) => m.includes('Subject: Reset your Kinfold password') && m.includes(user.email));
+    link = mine.map((m) => m.match(/(https?:\/\/[^\s"<>]+\/reset\/[A-Za-z0-9_-]+)/)?.[1]).find(Boolean) || null;
+    if (!link) await page.waitForTimeout(100);
+  }
+  check(link, `no reset link for ${user.email} appeared in ${dataDir}/outbox`);
+  const path = new URL(link).pathname;
+
+  // The link's page names the account; a new password is set.
+  const choose = await w.goto(path);
+  check(choose.status() === 200, `GET ${path} answered ${choose.status()}`);
+  checkCspHeader(choose, 'GET /reset/{token}');
+  const who = await page.locator('main .card').innerText();
+  check(who.includes(user.email), `the reset page does not name ${user.email}: ${who}`);
+  const fresh = `browser-reset-${Date.now()}-Kestrel`;
+  await page.locator('input[name="password"]').fill(fresh);
+  const [set] = await Promise.all([
+    page.waitForNavigation({ waitUntil: 'load' }),
+    page.locator('main form button[type="submit"]').click(),
+  ]);
+  check(set.status() === 200, `POST ${path} answered ${set.status()}`);
+  const setH1 = (await page.locator('main h1').innerText()).trim();
+  check(setH1 === 'Your password is changed', `after setting, the h1 is ${JSON.stringify(setH1)}`);
+  if (outDir) await page.screenshot({ path: join(outDir, 'password-reset.png'), fullPage: true });
+
+  // The link works once.
+  w.expectStatus(path, 400);
+  const used = await w.goto(path);
+  check(used.status() === 400, `a used link answered ${used.status()}, want 400`);
+  await w.assertClean('password reset');
+
+  // The new password signs in, with the second factor as before.
+  const { note } = await signIn(w, tenant, { ...user, password: fresh });
+  return `link emailed to the outbox, new password set, used link refused (400), signed in with it and TOTP${note}`;
+}
+
 // ---------------------------------------------------------------- the run
 
 async function main() {
@@ -804,6 +872,7 @@ async function main() {
     ['front desk check-in/out', (w) => frontDeskCheckInOut(w, { tenant: first, outDir })],
     ['teacher scope', (w) => teacherScope(w, { tenant: scopeTenant, otherTenant: scopeOther, outDir })],
     ['family email', (w) => familyEmail(w, { tenant: first, dataDir: dirname(credentialsPath), outDir })],
+    ['password reset', (w) => passwordReset(w, { tenant: scopeTenant, dataDir: dirname(credentialsPath), outDir })],
   ];
 
   const browser = await chromium.launch({

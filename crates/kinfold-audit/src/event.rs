@@ -145,6 +145,16 @@ pub enum Event {
     PasswordChanged {
         user_id: String,
     },
+    /// A reset link was emailed to the user (on their own request, from `ip`).
+    PasswordResetRequested {
+        user_id: String,
+        expires_at: String,
+    },
+    /// The user set a new password through a reset link; every session ended.
+    PasswordReset {
+        user_id: String,
+        sessions_ended: u64,
+    },
     Throttled {
         email: String,
         retry_after_secs: u64,
@@ -301,10 +311,12 @@ impl Event {
             | SessionExpired { .. }
             | SessionRevoked { .. }
             | SignedOut { .. }
+            | PasswordResetRequested { .. }
             | Throttled { .. } => Category::Access,
             MfaEnrolled { .. }
             | MfaReset { .. }
             | PasswordChanged { .. }
+            | PasswordReset { .. }
             | TenantCreated { .. }
             | TenantDetailsChanged { .. }
             | UserCreated { .. }

@@ -50,7 +50,7 @@ pub struct Enrolled {
 }
 
 impl Core {
-    fn draft(
+    pub(crate) fn draft(
         &self,
         chain: String,
         actor: Option<UserId>,
@@ -65,12 +65,18 @@ impl Core {
         d
     }
 
-    async fn log(&self, chain: String, actor: Option<UserId>, client: &ClientInfo, event: Event) {
+    pub(crate) async fn log(
+        &self,
+        chain: String,
+        actor: Option<UserId>,
+        client: &ClientInfo,
+        event: Event,
+    ) {
         let d = self.draft(chain, actor, client, event);
         self.audit().record(d).await;
     }
 
-    fn throttle_key(tenant: &str, email: &str) -> String {
+    pub(crate) fn throttle_key(tenant: &str, email: &str) -> String {
         format!("{tenant}\n{email}")
     }
 

@@ -16,6 +16,8 @@ pub enum CoreError {
     InvalidCode,
     #[error("the enrollment link is invalid, expired or already used")]
     InvalidEnrollment,
+    #[error("the password reset link is invalid, expired or already used; ask for a new one")]
+    InvalidResetLink,
     #[error("too many attempts; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
     #[error("the server is busy; try again shortly")]
@@ -75,6 +77,7 @@ impl CoreError {
             CoreError::InvalidMfaToken => "invalid_mfa_token",
             CoreError::InvalidCode => "invalid_code",
             CoreError::InvalidEnrollment => "invalid_enrollment",
+            CoreError::InvalidResetLink => "invalid_reset_link",
             CoreError::Throttled { .. } => "throttled",
             CoreError::Busy { .. } => "busy",
             CoreError::Unauthenticated => "unauthenticated",

@@ -15,6 +15,7 @@ pub mod error;
 pub mod hasher;
 pub mod keys;
 pub mod mail;
+pub mod password_reset;
 pub mod policy;
 pub mod record_cache;
 pub mod session_cache;
@@ -46,6 +47,8 @@ struct Inner {
     keys: keys::Keyring,
     hasher: hasher::Hasher,
     throttle: throttle::Throttle,
+    /// Password reset requests, per account and per IP (each request counts).
+    reset_throttle: throttle::Throttle,
     audit: audit::AuditWriter,
     sessions: session_cache::SessionCache,
     records: record_cache::RecordCache,
@@ -85,6 +88,7 @@ impl Core {
             inner: Arc::new(Inner {
                 hasher: hasher::Hasher::new(settings.hash_workers, settings.hash_queue),
                 throttle: throttle::Throttle::new(settings.throttle.clone()),
+                reset_throttle: throttle::Throttle::new(settings.reset_throttle.clone()),
                 store,
                 clock,
                 settings,

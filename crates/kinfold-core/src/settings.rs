@@ -15,10 +15,15 @@ pub struct Settings {
     pub mfa_token_attempts: i64,
     /// How long an enrollment link lives.
     pub enrollment_ttl: Duration,
+    /// How long a password reset link lives.
+    pub password_reset_ttl: Duration,
     /// Password hashing: concurrent hashes, and how many more may wait.
     pub hash_workers: usize,
     pub hash_queue: usize,
     pub throttle: crate::throttle::ThrottleSettings,
+    /// Password reset requests: every request counts as an attempt, so one account gets a
+    /// few links and then must wait (doubling, up to an hour); one IP gets 10 a minute.
+    pub reset_throttle: crate::throttle::ThrottleSettings,
     pub audit: crate::audit::AuditSettings,
     /// Where links in messages point, e.g. `https://kinfold.example`.
     pub public_url: String,
@@ -126,9 +131,18 @@ impl Default for Settings {
             mfa_token_ttl: Duration::from_secs(300),
             mfa_token_attempts: 5,
             enrollment_ttl: Duration::from_secs(72 * 3600),
+            password_reset_ttl: Duration::from_secs(3600),
             hash_workers: cpus,
             hash_queue: cpus * 8,
             throttle: Default::default(),
+            reset_throttle: crate::throttle::ThrottleSettings {
+                free_per_account_ip: 3,
+                free_per_account: 5,
+                base_delay: Duration::from_secs(60),
+                max_delay: Duration::from_secs(3600),
+                forget_after: Duration::from_secs(3600),
+                per_ip_per_minute: 10,
+            },
             audit: Default::default(),
             public_url: "http://127.0.0.1:8080".into(),
             mail: Default::default(),

@@ -45,7 +45,9 @@ impl ApiError {
                 | CoreError::InvalidCode
                 | CoreError::Unauthenticated => StatusCode::UNAUTHORIZED,
                 CoreError::MfaEnrollmentRequired | CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
-                CoreError::InvalidEnrollment => StatusCode::BAD_REQUEST,
+                CoreError::InvalidEnrollment | CoreError::InvalidResetLink => {
+                    StatusCode::BAD_REQUEST
+                }
                 CoreError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
                 CoreError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 CoreError::NotFound(_) => StatusCode::NOT_FOUND,

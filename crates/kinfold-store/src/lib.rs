@@ -136,6 +136,30 @@ pub trait Store: RecordStore + OutboxStore + Send + Sync + 'static {
     async fn set_enrollment_secret(&self, token: TokenHash, sealed: Vec<u8>) -> Result<()>;
     /// Single use: true only for the first caller, and only before expiry.
     async fn consume_enrollment(&self, token: TokenHash, at_ms: i64) -> Result<bool>;
+
+    // --- password reset links ---------------------------------------------------------
+    /// A new link; any earlier unused link of the user stops working.
+    async fn create_password_reset(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        token: TokenHash,
+        expires_ms: i64,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<()>;
+    async fn password_reset(&self, token: TokenHash) -> Result<Option<PasswordReset>>;
+    /// Uses up the link, sets the password hash and ends every session of the user, in one
+    /// transaction with `audit`. `None` (and nothing written) when the link is used, expired
+    /// or not this user's.
+    async fn reset_password(
+        &self,
+        reset: &PasswordReset,
+        token: TokenHash,
+        hash: String,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Option<Vec<Session>>>;
     async fn create_challenge(
         &self,
         scope: &TenantScope,

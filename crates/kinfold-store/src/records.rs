@@ -150,6 +150,15 @@ pub struct Enrollment {
     pub pending_totp: Option<Vec<u8>>,
 }
 
+/// A password reset link, found by its token's hash.
+#[derive(Debug, Clone)]
+pub struct PasswordReset {
+    pub scope: TenantScope,
+    pub user_id: UserId,
+    pub expires_ms: i64,
+    pub used_ms: Option<i64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Challenge {
     pub scope: TenantScope,

@@ -117,6 +117,34 @@ impl EnrollmentRow {
 }
 
 #[derive(sqlx::FromRow)]
+pub(crate) struct PasswordResetRow {
+    tenant_id: String,
+    user_id: String,
+    expires_ms: i64,
+    used_ms: Option<i64>,
+}
+
+impl PasswordResetRow {
+    pub(crate) fn into_record(self) -> Result<PasswordReset> {
+        Ok(PasswordReset {
+            scope: TenantScope::new(TenantId::from_db(&self.tenant_id)?),
+            user_id: UserId::from_db(&self.user_id)?,
+            expires_ms: self.expires_ms,
+            used_ms: self.used_ms,
+        })
+    }
+}
+
+pub(crate) const PASSWORD_RESET_SUPERSEDE: &str =
+    "UPDATE password_resets SET used_ms = $1 WHERE tenant_id = $2 AND user_id = $3 AND used_ms IS NULL";
+pub(crate) const PASSWORD_RESET_INSERT: &str = "INSERT INTO password_resets \
+     (token_hash, tenant_id, user_id, expires_ms, created_ms) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const PASSWORD_RESET_FIND: &str =
+    "SELECT tenant_id, user_id, expires_ms, used_ms FROM password_resets WHERE token_hash = $1";
+pub(crate) const PASSWORD_RESET_USE: &str = "UPDATE password_resets SET used_ms = $1 \
+     WHERE token_hash = $2 AND tenant_id = $3 AND user_id = $4 AND used_ms IS NULL AND expires_ms > $1";
+
+#[derive(sqlx::FromRow)]
 pub(crate) struct ChallengeRow {
     tenant_id: String,
     user_id: String,

@@ -10,6 +10,7 @@ mod email_events;
 mod enrollment;
 mod messages;
 pub mod openapi;
+pub mod password_reset;
 mod sessions;
 
 use axum::extract::State;
@@ -44,6 +45,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me/mfa/totp/confirm", post(account::totp_confirm))
         .route("/api/v1/enrollment/begin", post(enrollment::begin))
         .route("/api/v1/enrollment/confirm", post(enrollment::confirm))
+        .route("/api/v1/password-reset", post(password_reset::request))
+        .route(
+            "/api/v1/password-reset/confirm",
+            post(password_reset::confirm),
+        )
         .route(
             "/api/v1/tenant",
             get(admin::tenant).patch(admin::update_tenant),

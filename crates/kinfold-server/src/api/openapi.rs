@@ -6,7 +6,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{
-    account, admin, attendance, audit, children, csp, email_events, enrollment, messages, sessions,
+    account, admin, attendance, audit, children, csp, email_events, enrollment, messages,
+    password_reset, sessions,
 };
 
 /// Every error: `{"error": {"code", "message", "field"?}}`.
@@ -58,6 +59,8 @@ impl Modify for SessionCookie {
         account::totp_confirm,
         enrollment::begin,
         enrollment::confirm,
+        password_reset::request,
+        password_reset::confirm,
         admin::users,
         admin::reset_mfa,
         admin::revoke_sessions,

@@ -3,6 +3,7 @@
 
 mod email_log;
 mod pages;
+mod password_reset;
 mod records;
 mod unsubscribe;
 
@@ -30,6 +31,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/enroll/{token}",
             get(pages::enroll_form).post(pages::enroll),
+        )
+        .route(
+            "/reset",
+            get(password_reset::request_form).post(password_reset::request),
+        )
+        .route(
+            "/reset/{token}",
+            get(password_reset::choose_form).post(password_reset::choose),
         )
         .route("/admin/audit", get(pages::audit))
         .route("/admin/email", get(email_log::show))

@@ -56,6 +56,7 @@ fn login_body(tenant: &str, email: &str, err: Option<&ApiError>) -> Markup {
                 input #password name="password" type="password" required autocomplete="current-password";
                 button type="submit" { "Continue" }
             }
+            p { a href="/reset" { "Forgot your password?" } }
         }
     }
 }

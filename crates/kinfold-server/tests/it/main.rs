@@ -10,6 +10,7 @@ mod headers;
 mod messages;
 mod mfa;
 mod openapi;
+mod password_reset;
 mod records;
 mod sessions;
 mod sign_in;

@@ -24,19 +24,19 @@ use crate::harness::{Records, Resp, Seeded, TestApp};
 
 const DOMAIN: &str = "mail.kinfold.test";
 
-struct Mail {
-    app: TestApp,
-    t: Seeded,
-    r: Records,
-    admin: String,
-    sink: Sink,
-    records: ZoneRecords,
+pub(crate) struct Mail {
+    pub(crate) app: TestApp,
+    pub(crate) t: Seeded,
+    pub(crate) r: Records,
+    pub(crate) admin: String,
+    pub(crate) sink: Sink,
+    pub(crate) records: ZoneRecords,
     _worker: worker::Mailer,
 }
 
 /// A center with legal details, a sending domain, guardians with addresses, and the worker
 /// delivering to a loopback SMTP sink.
-async fn ready() -> Mail {
+pub(crate) async fn ready() -> Mail {
     ready_with(|_| {}).await
 }
 
@@ -155,7 +155,7 @@ fn state_of<'a>(status: &'a Value, address: &str) -> &'a str {
         .unwrap_or("absent")
 }
 
-fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
     raw.lines()
         .find(|l| {
             l.to_ascii_lowercase()
@@ -910,7 +910,7 @@ async fn a_volume_spike_is_held_until_released_or_discarded() {
 }
 
 /// Waits until the sink has `n` messages.
-async fn received(sink: &Sink, n: u64) -> Vec<kinfold_mail::sink::Received> {
+pub(crate) async fn received(sink: &Sink, n: u64) -> Vec<kinfold_mail::sink::Received> {
     for _ in 0..100 {
         if sink.count() >= n {
             return sink.received();

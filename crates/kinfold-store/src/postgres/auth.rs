@@ -8,7 +8,10 @@ use super::audit::append_in;
 use super::wall::{self, Wall};
 use super::PgStore;
 use crate::drafts::name_new_row;
-use crate::rows::{ChallengeRow, EnrollmentRow, SessionContextRow, SessionRow, UserRow};
+use crate::rows::{
+    ChallengeRow, EnrollmentRow, PasswordResetRow, SessionContextRow, SessionRow, UserRow,
+    PASSWORD_RESET_FIND, PASSWORD_RESET_INSERT, PASSWORD_RESET_SUPERSEDE, PASSWORD_RESET_USE,
+};
 use crate::*;
 
 // --- users and MFA ---------------------------------------------------------------------
@@ -101,27 +104,31 @@ pub(super) async fn set_password(
     audit: Vec<Draft>,
 ) -> Result<Vec<Session>> {
     let mut tx = wall::begin(&s.pool, Wall::Tenant(scope)).await?;
+    let ended = set_password_in(&mut tx, scope, user, hash, keep, at_ms).await?;
+    append_in(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
+/// Sets the hash and ends the user's sessions (but `keep`), inside the caller's transaction.
+async fn set_password_in(
+    tx: &mut Transaction<'static, Postgres>,
+    scope: &TenantScope,
+    user: UserId,
+    hash: String,
+    keep: Option<SessionId>,
+    at_ms: i64,
+) -> Result<Vec<Session>> {
     let r = sqlx::query("UPDATE users SET password_hash = $1 WHERE tenant_id = $2 AND id = $3")
         .bind(hash)
         .bind(scope.tenant_id().to_string())
         .bind(user.to_string())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     if r.rows_affected() != 1 {
         return Err(StoreError::NotFound("user"));
     }
-    let ended = end_user_sessions_in(
-        &mut tx,
-        scope,
-        user,
-        keep,
-        EndReason::PasswordChanged,
-        at_ms,
-    )
-    .await?;
-    append_in(&mut tx, audit).await?;
-    tx.commit().await?;
-    Ok(ended)
+    end_user_sessions_in(tx, scope, user, keep, EndReason::PasswordChanged, at_ms).await
 }
 
 pub(super) async fn set_totp(
@@ -712,4 +719,79 @@ async fn end_user_sessions_in(
     .fetch_all(&mut **tx)
     .await?;
     rows.into_iter().map(SessionRow::into_session).collect()
+}
+
+// --- password reset links ------------------------------------------------------------
+
+pub(super) async fn create_password_reset(
+    s: &PgStore,
+    scope: &TenantScope,
+    user: UserId,
+    token: TokenHash,
+    expires_ms: i64,
+    at_ms: i64,
+    audit: Vec<Draft>,
+) -> Result<()> {
+    let mut tx = wall::begin(&s.pool, Wall::Tenant(scope)).await?;
+    // The user's row is the lock: two links issued at once cannot both stay live.
+    sqlx::query("SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE")
+        .bind(scope.tenant_id().to_string())
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(PASSWORD_RESET_SUPERSEDE)
+        .bind(at_ms)
+        .bind(scope.tenant_id().to_string())
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(PASSWORD_RESET_INSERT)
+        .bind(token.as_bytes())
+        .bind(scope.tenant_id().to_string())
+        .bind(user.to_string())
+        .bind(expires_ms)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?;
+    append_in(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn password_reset(s: &PgStore, token: TokenHash) -> Result<Option<PasswordReset>> {
+    let mut tx = wall::begin(&s.pool, Wall::Token(&token)).await?;
+    let row: Option<PasswordResetRow> = sqlx::query_as(PASSWORD_RESET_FIND)
+        .bind(token.as_bytes())
+        .fetch_optional(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    row.map(PasswordResetRow::into_record).transpose()
+}
+
+/// Behind the link's own tenant wall (the lookup named it): the link, the password and the
+/// sessions change together or not at all.
+pub(super) async fn reset_password(
+    s: &PgStore,
+    reset: &PasswordReset,
+    token: TokenHash,
+    hash: String,
+    at_ms: i64,
+    audit: Vec<Draft>,
+) -> Result<Option<Vec<Session>>> {
+    let mut tx = wall::begin(&s.pool, Wall::Tenant(&reset.scope)).await?;
+    let used = sqlx::query(PASSWORD_RESET_USE)
+        .bind(at_ms)
+        .bind(token.as_bytes())
+        .bind(reset.scope.tenant_id().to_string())
+        .bind(reset.user_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    if used.rows_affected() != 1 {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    let ended = set_password_in(&mut tx, &reset.scope, reset.user_id, hash, None, at_ms).await?;
+    append_in(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(Some(ended))
 }

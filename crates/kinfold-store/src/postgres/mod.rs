@@ -342,6 +342,30 @@ impl Store for PgStore {
     async fn consume_enrollment(&self, token: TokenHash, at_ms: i64) -> Result<bool> {
         auth::consume_enrollment(self, token, at_ms).await
     }
+    async fn create_password_reset(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        token: TokenHash,
+        expires_ms: i64,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<()> {
+        auth::create_password_reset(self, scope, user, token, expires_ms, at_ms, audit).await
+    }
+    async fn password_reset(&self, token: TokenHash) -> Result<Option<PasswordReset>> {
+        auth::password_reset(self, token).await
+    }
+    async fn reset_password(
+        &self,
+        reset: &PasswordReset,
+        token: TokenHash,
+        hash: String,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Option<Vec<Session>>> {
+        auth::reset_password(self, reset, token, hash, at_ms, audit).await
+    }
     async fn create_challenge(
         &self,
         scope: &TenantScope,

@@ -7,7 +7,10 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 use super::audit::append_in;
 use super::SqliteStore;
 use crate::drafts::name_new_row;
-use crate::rows::{SessionContextRow, SessionRow, UserRow};
+use crate::rows::{
+    PasswordResetRow, SessionContextRow, SessionRow, UserRow, PASSWORD_RESET_FIND,
+    PASSWORD_RESET_INSERT, PASSWORD_RESET_SUPERSEDE, PASSWORD_RESET_USE,
+};
 use crate::*;
 
 pub(super) async fn create_user(
@@ -94,27 +97,31 @@ pub(super) async fn set_password(
     audit: Vec<Draft>,
 ) -> Result<Vec<Session>> {
     let mut tx = s.begin().await?;
+    let ended = set_password_in(&mut tx, scope, user, hash, keep, at_ms).await?;
+    append_in(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
+/// Sets the hash and ends the user's sessions (but `keep`), inside the caller's transaction.
+async fn set_password_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    scope: &TenantScope,
+    user: UserId,
+    hash: String,
+    keep: Option<SessionId>,
+    at_ms: i64,
+) -> Result<Vec<Session>> {
     let r = sqlx::query("UPDATE users SET password_hash = ? WHERE tenant_id = ? AND id = ?")
         .bind(hash)
         .bind(scope.tenant_id().to_string())
         .bind(user.to_string())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     if r.rows_affected() != 1 {
         return Err(StoreError::NotFound("user"));
     }
-    let ended = end_user_sessions_in(
-        &mut tx,
-        scope,
-        user,
-        keep,
-        EndReason::PasswordChanged,
-        at_ms,
-    )
-    .await?;
-    append_in(&mut tx, audit).await?;
-    tx.commit().await?;
-    Ok(ended)
+    end_user_sessions_in(tx, scope, user, keep, EndReason::PasswordChanged, at_ms).await
 }
 
 pub(super) async fn set_totp(
@@ -364,4 +371,71 @@ pub(super) async fn live_sessions(
     .fetch_all(pool)
     .await?;
     rows.into_iter().map(SessionRow::into_session).collect()
+}
+
+// --- password reset links ------------------------------------------------------------
+
+pub(super) async fn create_password_reset(
+    s: &SqliteStore,
+    scope: &TenantScope,
+    user: UserId,
+    token: TokenHash,
+    expires_ms: i64,
+    at_ms: i64,
+    audit: Vec<Draft>,
+) -> Result<()> {
+    let mut tx = s.begin().await?;
+    sqlx::query(PASSWORD_RESET_SUPERSEDE)
+        .bind(at_ms)
+        .bind(scope.tenant_id().to_string())
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(PASSWORD_RESET_INSERT)
+        .bind(token.as_bytes())
+        .bind(scope.tenant_id().to_string())
+        .bind(user.to_string())
+        .bind(expires_ms)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?;
+    append_in(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn password_reset(
+    s: &SqliteStore,
+    token: TokenHash,
+) -> Result<Option<PasswordReset>> {
+    let row: Option<PasswordResetRow> = sqlx::query_as(PASSWORD_RESET_FIND)
+        .bind(token.as_bytes())
+        .fetch_optional(&s.writer)
+        .await?;
+    row.map(PasswordResetRow::into_record).transpose()
+}
+
+pub(super) async fn reset_password(
+    s: &SqliteStore,
+    reset: &PasswordReset,
+    token: TokenHash,
+    hash: String,
+    at_ms: i64,
+    audit: Vec<Draft>,
+) -> Result<Option<Vec<Session>>> {
+    let mut tx = s.begin().await?;
+    let used = sqlx::query(PASSWORD_RESET_USE)
+        .bind(at_ms)
+        .bind(token.as_bytes())
+        .bind(reset.scope.tenant_id().to_string())
+        .bind(reset.user_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    if used.rows_affected() != 1 {
+        return Ok(None);
+    }
+    let ended = set_password_in(&mut tx, &reset.scope, reset.user_id, hash, None, at_ms).await?;
+    append_in(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(Some(ended))
 }

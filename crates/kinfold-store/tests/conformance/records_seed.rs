@@ -40,6 +40,9 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
     s.create_enrollment(&scope, t.id, TokenHash([tag + 2; 32]), 10_000, 1, vec![])
         .await
         .unwrap();
+    s.create_password_reset(&scope, t.id, TokenHash([tag + 4; 32]), 10_000, 1, vec![])
+        .await
+        .unwrap();
     s.create_challenge(
         &scope,
         t.id,

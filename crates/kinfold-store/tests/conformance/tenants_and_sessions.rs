@@ -294,3 +294,106 @@ async fn enrollment_links_and_challenges_are_single_use(u: &Under) {
         .is_none());
 }
 both!(enrollment_links_and_challenges_are_single_use);
+
+async fn a_password_reset_link_works_once_and_changes_password_and_sessions_together(u: &Under) {
+    let s = &*u.store;
+    let a = tenant(s, "maple").await;
+    let b = tenant(s, "birch").await;
+    let pat = user(s, &a, "pat@example.org", Role::Parent).await;
+    let bo = user(s, &b, "bo@example.org", Role::Parent).await;
+    let live = |id: UserId, scope: &TenantScope| {
+        let scope = scope.clone();
+        async move { s.live_sessions(&scope, id).await.unwrap().len() }
+    };
+    for (n, scope, id) in [(1u8, &a, pat.id), (2, &a, pat.id), (3, &b, bo.id)] {
+        s.create_session(
+            scope,
+            NewSession {
+                id: SessionId::new(),
+                token: TokenHash([40 + n; 32]),
+                user_id: id,
+                created_ms: 1_000,
+                expires_ms: 900_000,
+                client: ClientInfo::default(),
+            },
+            5,
+            vec![],
+        )
+        .await
+        .unwrap();
+    }
+    let (t1, t2) = (TokenHash([21; 32]), TokenHash([22; 32]));
+    s.create_password_reset(&a, pat.id, t1, 100_000, 1_000, vec![])
+        .await
+        .unwrap();
+    let r1 = s.password_reset(t1).await.unwrap().unwrap();
+    assert_eq!(
+        (r1.scope.clone(), r1.user_id, r1.used_ms),
+        (a.clone(), pat.id, None)
+    );
+    assert!(s
+        .password_reset(TokenHash([99; 32]))
+        .await
+        .unwrap()
+        .is_none());
+    // A second link supersedes the first.
+    s.create_password_reset(&a, pat.id, t2, 100_000, 2_000, vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.password_reset(t1).await.unwrap().unwrap().used_ms,
+        Some(2_000)
+    );
+    assert!(s
+        .reset_password(&r1, t1, "h1".into(), 3_000, vec![])
+        .await
+        .unwrap()
+        .is_none());
+    let r2 = s.password_reset(t2).await.unwrap().unwrap();
+    // Expired: nothing changes.
+    assert!(s
+        .reset_password(&r2, t2, "h2".into(), 100_001, vec![])
+        .await
+        .unwrap()
+        .is_none());
+    // Claimed for another user or tenant: nothing changes.
+    let forged = PasswordReset {
+        scope: b.clone(),
+        user_id: bo.id,
+        ..r2.clone()
+    };
+    assert!(s
+        .reset_password(&forged, t2, "h2".into(), 4_000, vec![])
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        s.user(&b, bo.id).await.unwrap().unwrap().password_hash,
+        bo.password_hash
+    );
+    assert_eq!((live(pat.id, &a).await, live(bo.id, &b).await), (2, 1));
+    let ended = s
+        .reset_password(&r2, t2, "h2".into(), 4_000, vec![])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended.len(), 2);
+    assert_eq!(
+        s.user(&a, pat.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .as_deref(),
+        Some("h2")
+    );
+    assert_eq!((live(pat.id, &a).await, live(bo.id, &b).await), (0, 1));
+    assert!(
+        s.reset_password(&r2, t2, "h3".into(), 4_001, vec![])
+            .await
+            .unwrap()
+            .is_none(),
+        "single use"
+    );
+}
+both!(a_password_reset_link_works_once_and_changes_password_and_sessions_together);

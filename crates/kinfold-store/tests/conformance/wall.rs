@@ -19,13 +19,14 @@ async fn count(conn: &mut sqlx::PgConnection, table: &str) -> i64 {
         .unwrap()
 }
 
-const TENANT_TABLES: [&str; 22] = [
+const TENANT_TABLES: [&str; 23] = [
     "tenants",
     "data_keys",
     "users",
     "sessions",
     "enrollments",
     "mfa_challenges",
+    "password_resets",
     "recovery_codes",
     "classrooms",
     "staff_assignments",
@@ -151,7 +152,7 @@ async fn the_server_role_is_unprivileged_and_owns_nothing() {
     .await
     .unwrap();
     assert_eq!(
-        forced, 22,
+        forced, 23,
         "every tenant table has forced row-level security"
     );
     let secrets = sqlx::query("SELECT * FROM role_secrets")
@@ -312,6 +313,8 @@ async fn the_narrow_walls_only_read_and_the_audit_trail_is_append_only() {
     for sql in [
         "UPDATE sessions SET tenant_id = tenant_id",
         "UPDATE enrollments SET user_id = user_id",
+        "UPDATE password_resets SET tenant_id = tenant_id",
+        "DELETE FROM password_resets",
         "UPDATE mfa_challenges SET token_hash = token_hash",
         "UPDATE tenants SET slug = slug",
     ] {
