@@ -89,6 +89,15 @@ pub enum ExpiryReason {
     MaxLifetime,
 }
 
+/// One read of sealed fields, inside [`Event::ChildRecordsRead`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordRead {
+    pub child_id: String,
+    pub fields: Vec<String>,
+    pub at_ms: i64,
+}
+
 /// Every audit event. The serialized `kind` is the event's snake_case name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -279,10 +288,17 @@ pub enum Event {
         child_id: String,
         fields: Vec<String>,
     },
-    /// A read of sealed fields: who (the entry's actor), which child, which fields.
+    /// A read of sealed fields: who (the entry's actor), which child, which fields. Handlers
+    /// queue this; the audit writer stores it folded into [`Event::ChildRecordsRead`] (chains
+    /// written before that hold it as is).
     ChildRecordRead {
         child_id: String,
         fields: Vec<String>,
+    },
+    /// The reads of sealed fields by one client (the entry's actor, IP, user agent and device)
+    /// within one group commit of the audit writer: which child, which fields, and when.
+    ChildRecordsRead {
+        reads: Vec<RecordRead>,
     },
     Started {
         version: String,
@@ -338,7 +354,9 @@ impl Event {
             | SendingHeld { .. }
             | HeldResolved { .. } => Category::Admin,
             EmailDelivery { .. } => Category::Email,
-            ChildRecordRead { .. } | OperatorRead { .. } => Category::DataAccess,
+            ChildRecordRead { .. } | ChildRecordsRead { .. } | OperatorRead { .. } => {
+                Category::DataAccess
+            }
             Started { .. } | MigrationApplied { .. } | KeyCreated { .. } => Category::System,
         }
     }

@@ -5,13 +5,19 @@
 //!   group-commits a batch at most `batch_delay` (default 50 ms) after its first entry. When
 //!   the channel is full, `record` waits: an entry is never dropped. A failed write is retried
 //!   with backoff and logged; the batch is kept.
+//! - Reads of sealed fields are folded per client (chain, actor, IP, user agent, device) into
+//!   one `child_records_read` entry per batch ([`fold_reads`]): a busy center writes a few
+//!   chain entries per group commit, not one per read, and every read is still in the chain.
 //! - After each batch, and every `checkpoint_interval`, chains that grew by
 //!   `checkpoint_every` entries (or at all, on the timer) get an Ed25519-signed checkpoint.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use kinfold_audit::{Checkpoint, Draft};
+use std::collections::HashMap;
+
+use kinfold_audit::event::RecordRead;
+use kinfold_audit::{Checkpoint, Draft, Event};
 use kinfold_store::Store;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
@@ -151,6 +157,7 @@ async fn run(
                 Err(_) => break,
             }
         }
+        let batch = fold_reads(batch);
         let mut chains: Vec<String> = batch.iter().map(|d| d.chain.clone()).collect();
         chains.sort();
         chains.dedup();
@@ -163,6 +170,57 @@ async fn run(
             let _ = w.send(());
         }
     }
+}
+
+type Client = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Folds each client's `child_record_read` drafts into one `child_records_read` draft, at the
+/// place of the client's first read in the batch. A client is a chain, actor, IP, user agent
+/// and device; every other draft keeps its place.
+pub fn fold_reads(batch: Vec<Draft>) -> Vec<Draft> {
+    let mut out: Vec<Draft> = Vec::with_capacity(batch.len());
+    let mut slots: HashMap<Client, usize> = HashMap::new();
+    for d in batch {
+        match d.event {
+            Event::ChildRecordRead { child_id, fields } => {
+                let read = RecordRead {
+                    child_id,
+                    fields,
+                    at_ms: d.at_ms,
+                };
+                let client = (d.chain, d.actor, d.ip, d.user_agent, d.device);
+                let folded = slots.get(&client).and_then(|&i| out.get_mut(i));
+                if let Some(Draft {
+                    event: Event::ChildRecordsRead { reads },
+                    ..
+                }) = folded
+                {
+                    reads.push(read);
+                    continue;
+                }
+                let (chain, actor, ip, user_agent, device) = client.clone();
+                let mut first = Draft::new(
+                    chain,
+                    read.at_ms,
+                    Event::ChildRecordsRead { reads: vec![read] },
+                );
+                first.actor = actor;
+                first.ip = ip;
+                first.user_agent = user_agent;
+                first.device = device;
+                slots.insert(client, out.len());
+                out.push(first);
+            }
+            event => out.push(Draft { event, ..d }),
+        }
+    }
+    out
 }
 
 async fn write_with_retry(store: &dyn Store, batch: Vec<Draft>) {
@@ -246,5 +304,74 @@ impl Checkpointer {
         };
         self.store.insert_checkpoint(cp).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(chain: &str, actor: &str, ip: &str, child: &str, at_ms: i64) -> Draft {
+        let mut d = Draft::new(
+            chain,
+            at_ms,
+            Event::ChildRecordRead {
+                child_id: child.to_owned(),
+                fields: vec!["allergies".into()],
+            },
+        );
+        d.actor = Some(actor.to_owned());
+        d.ip = Some(ip.to_owned());
+        d
+    }
+
+    fn reads(d: &Draft) -> Vec<(String, i64)> {
+        match &d.event {
+            Event::ChildRecordsRead { reads } => reads
+                .iter()
+                .map(|r| (r.child_id.clone(), r.at_ms))
+                .collect(),
+            other => vec![(format!("{other:?}"), -1)],
+        }
+    }
+
+    #[test]
+    fn reads_fold_per_client_and_everything_else_keeps_its_place() {
+        let other = Draft::new(
+            "t1",
+            5,
+            Event::PasswordChanged {
+                user_id: "u".into(),
+            },
+        );
+        let batch = vec![
+            read("t1", "ana", "10.0.0.1", "c1", 1),
+            read("t1", "ben", "10.0.0.1", "c2", 2),
+            other.clone(),
+            read("t1", "ana", "10.0.0.1", "c3", 3),
+            read("t2", "ana", "10.0.0.1", "c4", 4),
+            read("t1", "ana", "10.0.0.9", "c5", 6),
+            read("t1", "ana", "10.0.0.1", "c1", 7),
+        ];
+        let out = fold_reads(batch);
+        assert_eq!(out.len(), 5);
+        assert_eq!(
+            reads(&out[0]),
+            [("c1".into(), 1), ("c3".into(), 3), ("c1".into(), 7)]
+        );
+        assert_eq!((out[0].actor.as_deref(), out[0].at_ms), (Some("ana"), 1));
+        assert_eq!(out[0].ip.as_deref(), Some("10.0.0.1"));
+        assert_eq!(reads(&out[1]), [("c2".into(), 2)]);
+        assert_eq!(out[1].actor.as_deref(), Some("ben"));
+        assert_eq!((out[2].at_ms, &out[2].event), (5, &other.event));
+        assert_eq!(
+            (out[3].chain.as_str(), reads(&out[3])),
+            ("t2", vec![("c4".into(), 4)])
+        );
+        assert_eq!(reads(&out[4]), [("c5".into(), 6)]);
+        assert!(out
+            .iter()
+            .all(|d| d.event.category() == other.event.category()
+                || d.event.kind() == "child_records_read"));
     }
 }
