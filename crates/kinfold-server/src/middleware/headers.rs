@@ -1,19 +1,29 @@
 //! Security headers (W1-W7), set by [`crate::middleware::edge`] on every response, errors and
 //! 404s included, with a fresh CSP nonce per response handed to pages through an extension.
 
-use axum::http::{HeaderName, HeaderValue};
+use std::sync::LazyLock;
+
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::Response;
 
 /// The nonce for this response's inline scripts and styles.
 #[derive(Debug, Clone)]
 pub struct CspNonce(pub String);
 
+const CSP_HEAD: &str = "default-src 'self'; script-src 'nonce-";
+const CSP_MID: &str = "' 'strict-dynamic'; style-src 'self' 'nonce-";
+const CSP_TAIL: &str = "'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'; \
+     form-action 'self'; report-uri /csp-reports; report-to csp";
+
 pub fn csp(nonce: &str) -> String {
-    format!(
-        "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic'; style-src 'self' 'nonce-{nonce}'; \
-         object-src 'none'; base-uri 'none'; frame-ancestors 'self'; form-action 'self'; \
-         report-uri /csp-reports; report-to csp"
-    )
+    let mut s =
+        String::with_capacity(CSP_HEAD.len() + CSP_MID.len() + CSP_TAIL.len() + 2 * nonce.len());
+    s.push_str(CSP_HEAD);
+    s.push_str(nonce);
+    s.push_str(CSP_MID);
+    s.push_str(nonce);
+    s.push_str(CSP_TAIL);
+    s
 }
 
 const STATIC_HEADERS: [(&str, &str); 7] = [
@@ -29,30 +39,33 @@ const STATIC_HEADERS: [(&str, &str); 7] = [
     ("cross-origin-resource-policy", "same-origin"),
 ];
 
+/// The fixed headers, parsed once: every response only clones them.
+static FIXED: LazyLock<Vec<(HeaderName, HeaderValue)>> = LazyLock::new(|| {
+    STATIC_HEADERS
+        .iter()
+        .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
+        .collect()
+});
+
 pub const HSTS: &str = "max-age=63072000; includeSubDomains; preload";
 
 /// Sets the headers on a response. Also used by the HTTP-to-HTTPS redirect listener.
 pub fn apply(resp: &mut Response, nonce: &str, https: bool) {
     let h = resp.headers_mut();
+    h.reserve(FIXED.len() + 3);
     if let Ok(v) = HeaderValue::from_str(&csp(nonce)) {
-        h.insert(HeaderName::from_static("content-security-policy"), v);
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    for (name, value) in STATIC_HEADERS {
-        h.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
+    for (name, value) in FIXED.iter() {
+        h.insert(name.clone(), value.clone());
     }
     if https {
         h.insert(
-            HeaderName::from_static("strict-transport-security"),
+            header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static(HSTS),
         );
     }
-    if !h.contains_key("cache-control") {
-        h.insert(
-            HeaderName::from_static("cache-control"),
-            HeaderValue::from_static("no-store"),
-        );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
 }
