@@ -1,12 +1,15 @@
+use std::sync::Arc;
+
 use kinfold_store::{Role, Session, Tenant, TenantScope, User};
 
-/// Who is making a request: resolved from the session cookie once per request.
+/// Who is making a request: resolved from the session cookie once per request. The records
+/// are shared with the session cache.
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub tenant: Tenant,
-    pub user: User,
+    pub tenant: Arc<Tenant>,
+    pub user: Arc<User>,
     pub role: Role,
-    pub session: Session,
+    pub session: Arc<Session>,
     pub scope: TenantScope,
 }
 
@@ -50,9 +53,9 @@ impl crate::Core {
         };
         Ok(Actor {
             role: user.role,
-            tenant,
-            user,
-            session,
+            tenant: Arc::new(tenant),
+            user: Arc::new(user),
+            session: Arc::new(session),
             scope: scope.clone(),
         })
     }

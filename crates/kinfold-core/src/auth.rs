@@ -474,6 +474,7 @@ impl Core {
                 let Some(ctx) = self.store().session_by_token(hash).await? else {
                     return Err(CoreError::Unauthenticated);
                 };
+                let ctx = crate::session_cache::Cached::from(ctx);
                 self.inner.sessions.put(hash, ctx.clone());
                 ctx
             }

@@ -4,29 +4,50 @@
 //! it at once; on another node they are refused within the TTL.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kinfold_crypto::token::TokenHash;
-use kinfold_store::{SessionContext, SessionId, UserId};
+use kinfold_store::{Session, SessionContext, SessionId, Tenant, TenantScope, User, UserId};
+
+/// A session as cached: its parts are shared, so a hit costs a few reference counts rather
+/// than copies of the user and tenant records.
+#[derive(Clone)]
+pub struct Cached {
+    pub session: Arc<Session>,
+    pub user: Arc<User>,
+    pub tenant: Arc<Tenant>,
+    pub scope: TenantScope,
+}
+
+impl From<SessionContext> for Cached {
+    fn from(c: SessionContext) -> Self {
+        Self {
+            session: Arc::new(c.session),
+            user: Arc::new(c.user),
+            tenant: Arc::new(c.tenant),
+            scope: c.scope,
+        }
+    }
+}
 
 pub const TTL: Duration = Duration::from_secs(1);
 const MAX_ENTRIES: usize = 100_000;
 
 #[derive(Default)]
 pub struct SessionCache {
-    map: Mutex<HashMap<TokenHash, (Instant, SessionContext)>>,
+    map: Mutex<HashMap<TokenHash, (Instant, Cached)>>,
 }
 
 impl SessionCache {
-    pub fn get(&self, token: &TokenHash) -> Option<SessionContext> {
+    pub fn get(&self, token: &TokenHash) -> Option<Cached> {
         let map = self.map.lock().ok()?;
         map.get(token)
             .filter(|(at, _)| at.elapsed() < TTL)
             .map(|(_, ctx)| ctx.clone())
     }
 
-    pub fn put(&self, token: TokenHash, ctx: SessionContext) {
+    pub fn put(&self, token: TokenHash, ctx: Cached) {
         if let Ok(mut map) = self.map.lock() {
             if map.len() >= MAX_ENTRIES {
                 map.retain(|_, (at, _)| at.elapsed() < TTL);
@@ -39,7 +60,7 @@ impl SessionCache {
     pub fn touched(&self, token: &TokenHash, at_ms: i64) {
         if let Ok(mut map) = self.map.lock() {
             if let Some((_, ctx)) = map.get_mut(token) {
-                ctx.session.last_seen_ms = at_ms;
+                Arc::make_mut(&mut ctx.session).last_seen_ms = at_ms;
             }
         }
     }

@@ -4,7 +4,19 @@
 
 use std::net::IpAddr;
 
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap, HeaderName};
+
+// Names made at compile time: a lookup by `&str` would parse the name on every request.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// The stable client hints behind the device fingerprint, in this order.
+const HINTS: [HeaderName; 5] = [
+    header::USER_AGENT,
+    HeaderName::from_static("sec-ch-ua"),
+    HeaderName::from_static("sec-ch-ua-platform"),
+    HeaderName::from_static("sec-ch-ua-mobile"),
+    header::ACCEPT_LANGUAGE,
+];
 use ipnet::IpNet;
 use kinfold_store::ClientInfo;
 
@@ -27,7 +39,7 @@ pub fn resolve(
         // Walk X-Forwarded-For from the right, past our own proxies, to the first address we
         // did not put there ourselves.
         let chain: Vec<IpAddr> = headers
-            .get_all("x-forwarded-for")
+            .get_all(X_FORWARDED_FOR)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
@@ -42,33 +54,21 @@ pub fn resolve(
                 .copied()
                 .unwrap_or(p),
         );
-        if let Some(proto) = headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-        {
+        if let Some(proto) = headers.get(X_FORWARDED_PROTO).and_then(|v| v.to_str().ok()) {
             https = proto.trim().eq_ignore_ascii_case("https");
         }
     }
     let user_agent = headers
-        .get("user-agent")
+        .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(512).collect::<String>());
     // The same bytes as the hint values joined by newlines, built without a Vec of copies.
     let mut hints = String::with_capacity(256);
-    for (i, name) in [
-        "user-agent",
-        "sec-ch-ua",
-        "sec-ch-ua-platform",
-        "sec-ch-ua-mobile",
-        "accept-language",
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (i, name) in HINTS.iter().enumerate() {
         if i > 0 {
             hints.push('\n');
         }
-        if let Some(v) = headers.get(*name).and_then(|v| v.to_str().ok()) {
+        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
             hints.push_str(v);
         }
     }

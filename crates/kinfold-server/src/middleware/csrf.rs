@@ -6,7 +6,9 @@
 //! Same-site means the `Origin`'s host and port equal the request's `Host`.
 
 use axum::extract::Request;
-use axum::http::{HeaderMap, Method};
+use axum::http::{header, HeaderMap, HeaderName, Method};
+
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
 /// Whether this request must be refused.
 pub fn refused(req: &Request) -> bool {
@@ -21,10 +23,10 @@ pub fn refused(req: &Request) -> bool {
 
 pub fn is_cross_site(headers: &HeaderMap) -> bool {
     let host = headers
-        .get("host")
+        .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(|h| h.to_ascii_lowercase());
-    if let Some(origin) = headers.get("origin") {
+    if let Some(origin) = headers.get(header::ORIGIN) {
         let Ok(origin) = origin.to_str() else {
             return true;
         };
@@ -38,7 +40,7 @@ pub fn is_cross_site(headers: &HeaderMap) -> bool {
         };
     }
     headers
-        .get("sec-fetch-site")
+        .get(SEC_FETCH_SITE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"))
 }
