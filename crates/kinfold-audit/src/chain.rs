@@ -60,7 +60,8 @@ struct Canonical<'a> {
     ip: &'a Option<String>,
     user_agent: &'a Option<String>,
     device: &'a Option<String>,
-    event: serde_json::Value,
+    /// The event's canonical JSON text: keys sorted, as `serde_json::Value` writes them.
+    event: &'a serde_json::value::RawValue,
     prev_hash: &'a str,
 }
 
@@ -83,14 +84,7 @@ impl Draft {
 
     /// Links this draft after `(prev_seq, prev_hash)`.
     pub fn link(self, prev_seq: i64, prev_hash: &str) -> Entry {
-        // Serialized once: the kind, the stored text and the hash all come from this value.
-        let value = serde_json::to_value(&self.event).unwrap_or(serde_json::Value::Null);
-        let kind = value
-            .get("kind")
-            .and_then(|k| k.as_str())
-            .unwrap_or_default()
-            .to_owned();
-        let event = value.to_string();
+        let (kind, event) = canonical_event(&self.event);
         let mut entry = Entry {
             chain: self.chain,
             seq: prev_seq + 1,
@@ -105,20 +99,48 @@ impl Draft {
             prev_hash: prev_hash.to_owned(),
             hash: String::new(),
         };
-        entry.hash = entry.hash_with(value);
+        entry.hash = entry.hash_of(&entry.event);
         entry
     }
+}
+
+/// The event's kind and its canonical JSON text (keys sorted). Folded reads, which can hold
+/// thousands of entries, are written directly: their fields are declared in sorted order, so
+/// the direct text is the canonical one (`tests::folded_reads_serialize_canonically`). Every
+/// other event goes through `serde_json::Value`, whose maps are sorted.
+fn canonical_event(event: &Event) -> (String, String) {
+    if let Event::ChildRecordsRead { .. } = event {
+        if let Ok(text) = serde_json::to_string(event) {
+            return ("child_records_read".to_owned(), text);
+        }
+    }
+    let value = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
+    let kind = value
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    (kind, value.to_string())
 }
 
 impl Entry {
     /// Recomputes the hash from the stored fields.
     pub fn compute_hash(&self) -> String {
-        let event: serde_json::Value = serde_json::from_str(&self.event)
-            .unwrap_or(serde_json::Value::String(self.event.clone()));
-        self.hash_with(event)
+        let canonical = match serde_json::from_str::<serde_json::Value>(&self.event) {
+            Ok(v) => v.to_string(),
+            Err(_) => serde_json::Value::String(self.event.clone()).to_string(),
+        };
+        self.hash_of(&canonical)
     }
 
-    fn hash_with(&self, event: serde_json::Value) -> String {
+    /// The hash over the entry's fields, with `event` (canonical JSON text) in place of the
+    /// stored event.
+    fn hash_of(&self, event: &str) -> String {
+        let raw = serde_json::from_str::<&serde_json::value::RawValue>(event);
+        let null = serde_json::from_str::<&serde_json::value::RawValue>("null");
+        let Some(event) = raw.ok().or(null.ok()) else {
+            return String::new();
+        };
         let canonical = Canonical {
             chain: &self.chain,
             seq: self.seq,
@@ -303,6 +325,52 @@ mod tests {
             out.push(d.link(seq, &hash));
         }
         out
+    }
+
+    /// The hashed form, written out by hand: a change to it would orphan every stored chain.
+    #[test]
+    fn the_hash_covers_the_documented_canonical_form() {
+        let e = &chain(1)[0];
+        let text = format!(
+            "kinfold-audit-v1\n{{\"chain\":\"t1\",\"seq\":1,\"at_ms\":1000,\"category\":\"admin\",\
+             \"kind\":\"password_changed\",\"actor\":null,\"ip\":null,\"user_agent\":null,\
+             \"device\":null,\"event\":{{\"kind\":\"password_changed\",\"user_id\":\"u0\"}},\
+             \"prev_hash\":\"{GENESIS}\"}}"
+        );
+        assert_eq!(e.hash, hex::encode(Sha256::digest(text.as_bytes())));
+        assert_eq!(e.compute_hash(), e.hash);
+    }
+
+    #[test]
+    fn folded_reads_serialize_canonically() {
+        let event = Event::ChildRecordsRead {
+            reads: vec![
+                crate::event::RecordRead {
+                    at_ms: 1_763_800_000_123,
+                    child_id: "c-\"1\"\n\u{e9}".into(),
+                    fields: vec!["allergies".into(), "medical_notes".into()],
+                },
+                crate::event::RecordRead {
+                    at_ms: 7,
+                    child_id: "c2".into(),
+                    fields: vec![],
+                },
+            ],
+        };
+        let direct = serde_json::to_string(&event).unwrap();
+        let via_value = serde_json::to_value(&event).unwrap().to_string();
+        assert_eq!(direct, via_value, "keys in sorted order");
+        let mut d = Draft::new("t1", 5, event);
+        d.actor = Some("u1".into());
+        let e = d.link(0, GENESIS);
+        assert_eq!(e.kind, "child_records_read");
+        assert_eq!(e.category, "data-access");
+        assert_eq!(e.event, direct);
+        assert_eq!(
+            e.compute_hash(),
+            e.hash,
+            "verification recomputes the same hash"
+        );
     }
 
     fn sign(s: &CheckpointSigner, e: &Entry) -> Checkpoint {

@@ -89,13 +89,14 @@ pub enum ExpiryReason {
     MaxLifetime,
 }
 
-/// One read of sealed fields, inside [`Event::ChildRecordsRead`].
+/// One read of sealed fields, inside [`Event::ChildRecordsRead`]. The fields are declared in
+/// sorted order: the chain hashes this text as written (see `chain::canonical_event`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordRead {
+    pub at_ms: i64,
     pub child_id: String,
     pub fields: Vec<String>,
-    pub at_ms: i64,
 }
 
 /// Every audit event. The serialized `kind` is the event's snake_case name.
