@@ -231,13 +231,14 @@ impl Core {
     pub(crate) async fn open_view(
         &self,
         scope: &TenantScope,
-        child: Child,
+        mut child: Child,
         pickups: Vec<Pickup>,
         medical: bool,
         contacts: bool,
     ) -> Result<(ChildView, Vec<&'static str>), CoreError> {
         let row = child.id.to_string();
-        let sealed = child.sealed.clone();
+        // The view never shows sealed bytes: take them rather than copy them.
+        let sealed = std::mem::take(&mut child.sealed);
         let mut view = ChildView {
             child,
             allergies: None,

@@ -1,6 +1,8 @@
 //! Extractors: JSON and form bodies whose rejections use our error shape, the client
 //! context, and the signed-in [`Actor`].
 
+use std::sync::Arc;
+
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -99,7 +101,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
 }
 
 /// Where the request came from, as the middleware resolved it.
-pub struct Client(pub ClientContext);
+pub struct Client(pub Arc<ClientContext>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = ApiError;
@@ -108,7 +110,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
         Ok(Client(
             parts
                 .extensions
-                .get::<ClientContext>()
+                .get::<Arc<ClientContext>>()
                 .cloned()
                 .unwrap_or_default(),
         ))
@@ -158,14 +160,12 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let client = parts
-            .extensions
-            .get::<ClientContext>()
-            .cloned()
-            .unwrap_or_default();
-        let token = session_token(&parts.headers, client.https)
+        let client = parts.extensions.get::<Arc<ClientContext>>();
+        let token = session_token(&parts.headers, client.is_some_and(|c| c.https))
             .ok_or(kinfold_core::CoreError::Unauthenticated)?;
-        let actor = state.core.authenticate(&token, &client.info).await?;
+        let anonymous = ClientInfo::default();
+        let info = client.map_or(&anonymous, |c| &c.info);
+        let actor = state.core.authenticate(&token, info).await?;
         if let (Some(slot), Some(route)) = (
             parts.extensions.get::<AccessSlot>(),
             parts.extensions.get::<axum::extract::MatchedPath>(),

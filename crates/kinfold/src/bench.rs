@@ -144,6 +144,22 @@ fn wrk(t: &Target, path: &str, args: &BenchArgs) -> anyhow::Result<Figures> {
     Ok(f)
 }
 
+/// One round: hello-world, then Kinfold's `/api/v1/me` and child read, back to back.
+fn round(args: &BenchArgs) -> anyhow::Result<(Figures, Figures, Figures)> {
+    let hello = start("hello", &[])?;
+    let h = wrk(&hello, "/", args)?;
+    drop(hello);
+    let kin = start("kinfold", &[])?;
+    let k = wrk(&kin, "/api/v1/me", args)?;
+    let child_path = format!(
+        "/api/v1/children/{}",
+        kin.record.clone().unwrap_or_default()
+    );
+    let c = wrk(&kin, &child_path, args)?;
+    drop(kin);
+    Ok((h, k, c))
+}
+
 /// With `pg`, also measures the children read on PostgreSQL (an empty database; its server
 /// should run on CPU 0 too, beside Kinfold's, for a like-for-like figure).
 pub async fn run(args: BenchArgs, pg: Option<&Config>) -> anyhow::Result<()> {
@@ -152,9 +168,10 @@ pub async fn run(args: BenchArgs, pg: Option<&Config>) -> anyhow::Result<()> {
         return mail(&args);
     }
     need("wrk", "wrk")?;
-    let hello = start("hello", &[])?;
-    let h = wrk(&hello, "/", &args)?;
-    drop(hello);
+    let mut rounds = Vec::new();
+    for _ in 0..args.rounds.max(1) {
+        rounds.push(round(&args)?);
+    }
     let on_pg = match pg.and_then(|c| c.database_url.as_ref().map(|u| (c, u))) {
         Some((c, url)) => {
             let env = [
@@ -171,43 +188,56 @@ pub async fn run(args: BenchArgs, pg: Option<&Config>) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let kin = start("kinfold", &[])?;
-    let k = wrk(&kin, "/api/v1/me", &args)?;
-    let child_path = format!(
-        "/api/v1/children/{}",
-        kin.record.clone().unwrap_or_default()
-    );
-    let c = wrk(&kin, &child_path, &args)?;
-    drop(kin);
     say(format!(
-        "kinfold bench: {} connections, {} s each, server on CPU 0, wrk on CPU 1",
-        args.connections, args.seconds
+        "kinfold bench: {} connections, {} s each, {} round(s), server on CPU 0, wrk on CPU 1",
+        args.connections,
+        args.seconds,
+        rounds.len()
     ));
-    say(format!(
-        "  hello-world axum GET /       : {:>10.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {}",
-        h.rps, h.p50_ms, h.p99_ms, h.non_2xx
-    ));
-    say(format!("  kinfold GET /api/v1/me (auth): {:>10.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {} of {}", k.rps, k.p50_ms, k.p99_ms, k.non_2xx, k.requests));
-    say(format!(
-        "  ratio kinfold / hello-world  : {:.3}",
-        k.rps / h.rps
-    ));
-    say(format!(
-        "  kinfold GET /api/v1/children/{{id}} (session, policy, 3 sealed fields opened, data-access event): {:.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {} of {}",
-        c.rps, c.p50_ms, c.p99_ms, c.non_2xx, c.requests
-    ));
-    say(format!(
-        "  ratio children / hello-world : {:.3}",
-        c.rps / h.rps
-    ));
+    for (i, (h, k, c)) in rounds.iter().enumerate() {
+        if rounds.len() > 1 {
+            say(format!("round {}:", i + 1));
+        }
+        say(format!(
+            "  hello-world axum GET /       : {:>10.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {}",
+            h.rps, h.p50_ms, h.p99_ms, h.non_2xx
+        ));
+        say(format!("  kinfold GET /api/v1/me (auth): {:>10.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {} of {}", k.rps, k.p50_ms, k.p99_ms, k.non_2xx, k.requests));
+        say(format!(
+            "  ratio kinfold / hello-world  : {:.3}",
+            k.rps / h.rps
+        ));
+        say(format!(
+            "  kinfold GET /api/v1/children/{{id}} (session, policy, 3 sealed fields opened, data-access event): {:.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {} of {}",
+            c.rps, c.p50_ms, c.p99_ms, c.non_2xx, c.requests
+        ));
+        say(format!(
+            "  ratio children / hello-world : {:.3}",
+            c.rps / h.rps
+        ));
+    }
+    if rounds.len() > 1 {
+        let median = |f: &dyn Fn(&(Figures, Figures, Figures)) -> f64| {
+            let mut v: Vec<f64> = rounds.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+        };
+        say(format!(
+            "median of {} rounds: kinfold / hello-world {:.3}, children / hello-world {:.3}",
+            rounds.len(),
+            median(&|(h, k, _)| k.rps / h.rps),
+            median(&|(h, _, c)| c.rps / h.rps)
+        ));
+    }
+    let h = rounds.last().map(|r| r.0.rps).unwrap_or(f64::NAN);
     if let Some(p) = on_pg {
         say(format!(
             "  on PostgreSQL, GET /api/v1/children/{{id}}: {:.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {} of {}",
             p.rps, p.p50_ms, p.p99_ms, p.non_2xx, p.requests
         ));
         say(format!(
-            "  ratio children on PostgreSQL / hello-world : {:.3}",
-            p.rps / h.rps
+            "  ratio children on PostgreSQL / hello-world (last round's) : {:.3}",
+            p.rps / h
         ));
     }
     Ok(())

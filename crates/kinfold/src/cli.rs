@@ -239,6 +239,10 @@ pub struct BenchArgs {
     /// Concurrent connections.
     #[arg(long, default_value_t = 64)]
     pub connections: u32,
+    /// Rounds of hello-world then Kinfold, back to back; the ratios quoted are the medians of
+    /// the rounds' ratios, which a shared machine's drift moves less than a single pair.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: u32,
     /// Measure email instead: messages composed, signed twice and delivered to a loopback SMTP
     /// sink per second, beside raw RSA-2048 signatures per second, on one core.
     #[arg(long)]

@@ -65,7 +65,7 @@ async fn stylesheet() -> Response {
 /// The page context: nonce, scheme, and the signed-in actor if any.
 pub struct Page {
     pub nonce: String,
-    pub client: ClientContext,
+    pub client: std::sync::Arc<ClientContext>,
     pub actor: Option<Actor>,
 }
 
@@ -83,7 +83,7 @@ impl FromRequestParts<AppState> for Page {
             .unwrap_or_default();
         let client = parts
             .extensions
-            .get::<ClientContext>()
+            .get::<std::sync::Arc<ClientContext>>()
             .cloned()
             .unwrap_or_default();
         let actor = match crate::extract::session_token(&parts.headers, client.https) {

@@ -69,7 +69,7 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
         let ip = client.info.ip.clone();
         req.extensions_mut()
             .insert(headers::CspNonce(nonce.clone()));
-        req.extensions_mut().insert(client);
+        req.extensions_mut().insert(std::sync::Arc::new(client));
         req.extensions_mut().insert(slot.clone());
         let resp = match tokio::time::timeout(state.web.request_timeout, next.run(req)).await {
             Ok(resp) => errors::with_json_body(resp),
