@@ -8,9 +8,11 @@
 //!   stored. An account still waiting for its enrollment link gets nothing: that link is its
 //!   way in.
 //! - [`Core::complete_password_reset`] checks the new password like any other, then uses up
-//!   the link, sets the hash and ends every session of the user in one transaction, audited.
-//!   The second factor stays: a reset never signs anyone in. The user is told by email
-//!   (category `security`).
+//!   the link, sets the hash, ends every session of the user and voids any enrollment link
+//!   still out, in one transaction, audited. The second factor stays, and a reset never signs
+//!   anyone in: a mailbox alone can neither pass MFA nor, after an MFA reset, bind a factor of
+//!   its own. The user is told by email (category `security`).
+//! - Any password change and any MFA reset void the reset links still out.
 
 use kinfold_audit::Event;
 use kinfold_crypto::password::{self, Password};

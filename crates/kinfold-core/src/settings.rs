@@ -22,7 +22,8 @@ pub struct Settings {
     pub hash_queue: usize,
     pub throttle: crate::throttle::ThrottleSettings,
     /// Password reset requests: every request counts as an attempt, so one account gets a
-    /// few links and then must wait (doubling, up to an hour); one IP gets 10 a minute.
+    /// few links and then must wait (doubling, up to 15 minutes; the count is forgotten after
+    /// an hour without a request); one IP gets 10 a minute.
     pub reset_throttle: crate::throttle::ThrottleSettings,
     pub audit: crate::audit::AuditSettings,
     /// Where links in messages point, e.g. `https://kinfold.example`.
@@ -139,7 +140,7 @@ impl Default for Settings {
                 free_per_account_ip: 3,
                 free_per_account: 5,
                 base_delay: Duration::from_secs(60),
-                max_delay: Duration::from_secs(3600),
+                max_delay: Duration::from_secs(15 * 60),
                 forget_after: Duration::from_secs(3600),
                 per_ip_per_minute: 10,
             },

@@ -135,6 +135,12 @@ impl PasswordResetRow {
     }
 }
 
+/// Voids a user's unused enrollment links ($1 at, $2 tenant, $3 user): a password reset must
+/// not leave a link that the new password could complete.
+pub(crate) const ENROLLMENT_VOID: &str =
+    "UPDATE enrollments SET used_ms = $1 WHERE tenant_id = $2 AND user_id = $3 AND used_ms IS NULL";
+/// Voids a user's unused reset links ($1 at, $2 tenant, $3 user): on a newer link, any
+/// password change and an MFA reset.
 pub(crate) const PASSWORD_RESET_SUPERSEDE: &str =
     "UPDATE password_resets SET used_ms = $1 WHERE tenant_id = $2 AND user_id = $3 AND used_ms IS NULL";
 pub(crate) const PASSWORD_RESET_INSERT: &str = "INSERT INTO password_resets \

@@ -182,6 +182,22 @@ async fn csp_reports_are_stored_with_limits() {
         .insert("content-type", "application/csp-report".parse().unwrap());
     assert_eq!(app.send(req).await.status, StatusCode::NO_CONTENT);
     assert_eq!(app.core.store().csp_report_count().await.unwrap(), 1);
+    // A report from a page whose path holds a link token keeps the page, not the token.
+    let from_link = json!({"csp-report": {"document-uri": "http://127.0.0.1:8080/reset/SeCrEtToKeN123?x=1", "violated-directive": "script-src"}});
+    assert_eq!(
+        app.post("/csp-reports", from_link, None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let stored = app
+        .raw()
+        .await
+        .strings("SELECT report FROM csp_reports")
+        .await;
+    assert!(
+        stored.iter().any(|r| r.contains("/reset/REDACTED?x=1")),
+        "{stored:?}"
+    );
+    assert!(stored.iter().all(|r| !r.contains("SeCrEtToKeN123")));
     let bad = app.call(Method::POST, "/csp-reports", None, None).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let huge = json!({"csp-report": "x".repeat(20_000)});

@@ -285,3 +285,42 @@ async fn hostile_reset_input_gets_field_errors_and_changes_nothing() {
     // The old password still works.
     m.app.sign_in(&m.t.slug, &m.t.parent).await;
 }
+
+#[tokio::test]
+async fn a_reset_voids_a_pending_enrollment_link_so_the_mailbox_alone_cannot_bind_a_factor() {
+    let m = ready().await;
+    let teacher = &m.t.teacher;
+    let r = m
+        .app
+        .post(
+            &format!("/api/v1/users/{}/mfa/reset", teacher.id),
+            json!({}),
+            Some(&m.admin),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let enroll = r.body["enrollment_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    // Whoever reads the mailbox asks for a reset and sets a password of their choosing...
+    assert_eq!(
+        request(&m, &m.t.slug, &teacher.email).await.status,
+        StatusCode::ACCEPTED
+    );
+    received(&m.sink, 2).await;
+    let link = mail_to(&m, &teacher.email, "Reset your Kinfold password");
+    let done = confirm(&m, &token_in(&link[0]), NEW_PASSWORD).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    // ...but the enrollment link died with it: binding a factor needs a new one from an
+    // administrator.
+    let begin = m
+        .app
+        .post("/api/v1/enrollment/begin", json!({"token": enroll}), None)
+        .await;
+    assert_eq!(begin.status, StatusCode::BAD_REQUEST, "{}", begin.text);
+    assert_eq!(begin.code(), "invalid_enrollment");
+}

@@ -10,7 +10,8 @@ use super::PgStore;
 use crate::drafts::name_new_row;
 use crate::rows::{
     ChallengeRow, EnrollmentRow, PasswordResetRow, SessionContextRow, SessionRow, UserRow,
-    PASSWORD_RESET_FIND, PASSWORD_RESET_INSERT, PASSWORD_RESET_SUPERSEDE, PASSWORD_RESET_USE,
+    ENROLLMENT_VOID, PASSWORD_RESET_FIND, PASSWORD_RESET_INSERT, PASSWORD_RESET_SUPERSEDE,
+    PASSWORD_RESET_USE,
 };
 use crate::*;
 
@@ -128,7 +129,27 @@ async fn set_password_in(
     if r.rows_affected() != 1 {
         return Err(StoreError::NotFound("user"));
     }
+    // Any new password voids the reset links still out.
+    void_links(tx, PASSWORD_RESET_SUPERSEDE, scope, user, at_ms).await?;
     end_user_sessions_in(tx, scope, user, keep, EndReason::PasswordChanged, at_ms).await
+}
+
+/// Marks a user's unused links of one kind used (`sql`: [`ENROLLMENT_VOID`] or
+/// [`PASSWORD_RESET_SUPERSEDE`]), inside the caller's transaction.
+async fn void_links(
+    tx: &mut Transaction<'static, Postgres>,
+    sql: &'static str,
+    scope: &TenantScope,
+    user: UserId,
+    at_ms: i64,
+) -> Result<()> {
+    sqlx::query(sql)
+        .bind(at_ms)
+        .bind(scope.tenant_id().to_string())
+        .bind(user.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 pub(super) async fn set_totp(
@@ -220,6 +241,8 @@ pub(super) async fn reset_mfa(
         .bind(&u)
         .execute(&mut *tx)
         .await?;
+    // A reset link still out would let the mailbox set a password for the new enrollment.
+    void_links(&mut tx, PASSWORD_RESET_SUPERSEDE, scope, user, at_ms).await?;
     let ended =
         end_user_sessions_in(&mut tx, scope, user, None, EndReason::MfaReset, at_ms).await?;
     append_in(&mut tx, audit).await?;
@@ -791,6 +814,8 @@ pub(super) async fn reset_password(
         return Ok(None);
     }
     let ended = set_password_in(&mut tx, &reset.scope, reset.user_id, hash, None, at_ms).await?;
+    // An enrollment link still out would let whoever set this password bind a second factor.
+    void_links(&mut tx, ENROLLMENT_VOID, &reset.scope, reset.user_id, at_ms).await?;
     append_in(&mut tx, audit).await?;
     tx.commit().await?;
     Ok(Some(ended))

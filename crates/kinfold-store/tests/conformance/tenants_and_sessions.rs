@@ -322,6 +322,11 @@ async fn a_password_reset_link_works_once_and_changes_password_and_sessions_toge
         .await
         .unwrap();
     }
+    // An enrollment link still out (say, after an MFA reset) dies with the reset.
+    let enroll = TokenHash([23; 32]);
+    s.create_enrollment(&a, pat.id, enroll, 100_000, 1_000, vec![])
+        .await
+        .unwrap();
     let (t1, t2) = (TokenHash([21; 32]), TokenHash([22; 32]));
     s.create_password_reset(&a, pat.id, t1, 100_000, 1_000, vec![])
         .await
@@ -395,5 +400,31 @@ async fn a_password_reset_link_works_once_and_changes_password_and_sessions_toge
             .is_none(),
         "single use"
     );
+    assert!(
+        !s.consume_enrollment(enroll, 4_002).await.unwrap(),
+        "the reset voided the enrollment link"
+    );
+    // A password change and an MFA reset each void the reset links still out.
+    for (n, void) in [(31u8, "password change"), (32, "MFA reset")] {
+        let t = TokenHash([n; 32]);
+        s.create_password_reset(&a, pat.id, t, 100_000, 5_000, vec![])
+            .await
+            .unwrap();
+        let r = s.password_reset(t).await.unwrap().unwrap();
+        if n == 31 {
+            s.set_password(&a, pat.id, "h4".into(), None, 5_001, vec![])
+                .await
+                .unwrap();
+        } else {
+            s.reset_mfa(&a, pat.id, 5_001, vec![]).await.unwrap();
+        }
+        assert!(
+            s.reset_password(&r, t, "h5".into(), 5_002, vec![])
+                .await
+                .unwrap()
+                .is_none(),
+            "{void} voids the link"
+        );
+    }
 }
 both!(a_password_reset_link_works_once_and_changes_password_and_sessions_together);
