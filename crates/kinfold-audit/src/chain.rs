@@ -371,6 +371,27 @@ mod tests {
             e.hash,
             "verification recomputes the same hash"
         );
+
+        // Dropping one read from the entry, or moving a read's time, is named as an edit.
+        let s = CheckpointSigner::generate();
+        let cps = vec![sign(&s, &e)];
+        let keys = [s.public_base64()];
+        assert_eq!(
+            verify(std::slice::from_ref(&e), &cps, &keys).map(|r| r.entries),
+            Ok(1)
+        );
+        let second = e.event.find(",{\"at_ms\":7").unwrap();
+        let mut dropped = e.clone();
+        dropped.event = format!("{}]}}", &e.event[..second]);
+        let mut moved = e.clone();
+        moved.event = e.event.replace("\"at_ms\":7", "\"at_ms\":8");
+        for tampered in [dropped, moved] {
+            assert_ne!(tampered.event, e.event);
+            assert_eq!(
+                verify(&[tampered], &cps, &keys),
+                Err(VerifyError::HashMismatch { seq: 1 })
+            );
+        }
     }
 
     fn sign(s: &CheckpointSigner, e: &Entry) -> Checkpoint {

@@ -160,10 +160,10 @@ pub enum Event {
         user_id: String,
         expires_at: String,
     },
-    /// The user set a new password through a reset link; every session ended.
+    /// The user set a new password through a reset link; every session ended (one
+    /// `session_revoked` entry each).
     PasswordReset {
         user_id: String,
-        sessions_ended: u64,
     },
     Throttled {
         email: String,

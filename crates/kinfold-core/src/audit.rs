@@ -183,7 +183,7 @@ type Client = (
 /// Folds each client's `child_record_read` drafts into one `child_records_read` draft, at the
 /// place of the client's first read in the batch. A client is a chain, actor, IP, user agent
 /// and device; every other draft keeps its place.
-pub fn fold_reads(batch: Vec<Draft>) -> Vec<Draft> {
+fn fold_reads(batch: Vec<Draft>) -> Vec<Draft> {
     let mut out: Vec<Draft> = Vec::with_capacity(batch.len());
     let mut slots: HashMap<Client, usize> = HashMap::new();
     for d in batch {
@@ -369,6 +369,17 @@ mod tests {
             ("t2", vec![("c4".into(), 4)])
         );
         assert_eq!(reads(&out[4]), [("c5".into(), 6)]);
+        // Another device or browser of the same person at the same address is another client.
+        let mut other_device = read("t1", "ana", "10.0.0.1", "c6", 8);
+        other_device.device = Some("d2".into());
+        let mut other_agent = read("t1", "ana", "10.0.0.1", "c7", 9);
+        other_agent.user_agent = Some("ua2".into());
+        let split = fold_reads(vec![
+            read("t1", "ana", "10.0.0.1", "c1", 1),
+            other_device,
+            other_agent,
+        ]);
+        assert_eq!(split.len(), 3, "no merging across devices or user agents");
         assert!(out
             .iter()
             .all(|d| d.event.category() == other.event.category()

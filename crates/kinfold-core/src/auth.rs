@@ -625,21 +625,41 @@ impl Core {
             )
             .await?;
         self.inner.sessions.forget_user(actor.user.id);
-        for s in &ended {
+        self.log_sessions_ended(
+            &actor.scope,
+            actor.user.id,
+            client,
+            &ended,
+            "password_change",
+        )
+        .await;
+        Ok(ended.len())
+    }
+
+    /// One `session_revoked` entry per session a password change or reset ended (`by` names
+    /// which). Forgetting the cached sessions is the caller's.
+    pub(crate) async fn log_sessions_ended(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        client: &ClientInfo,
+        ended: &[Session],
+        by: &str,
+    ) {
+        for s in ended {
             self.log(
-                actor.scope.chain(),
-                Some(actor.user.id),
+                scope.chain(),
+                Some(user),
                 client,
                 Event::SessionRevoked {
                     user_id: s.user_id.to_string(),
                     session_id: s.id.to_string(),
                     duration_secs: s.duration_secs(self.now_ms()),
-                    by: "password_change".into(),
+                    by: by.to_owned(),
                 },
             )
             .await;
         }
-        Ok(ended.len())
     }
 
     /// Administrator: ends every session of a user in the tenant.

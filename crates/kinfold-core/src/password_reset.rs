@@ -180,14 +180,12 @@ impl Core {
         password::check_new(&new, &[&user.email, &user.name, &tenant.name])
             .map_err(CoreError::WeakPassword)?;
         let hash = self.hash_password(new).await?;
-        let live = self.store().live_sessions(&scope, user.id).await?.len();
         let d = self.draft(
             scope.chain(),
             Some(user.id),
             client,
             Event::PasswordReset {
                 user_id: user.id.to_string(),
-                sessions_ended: live as u64,
             },
         );
         let ended = self
@@ -196,20 +194,8 @@ impl Core {
             .await?
             .ok_or(CoreError::InvalidResetLink)?;
         self.inner.sessions.forget_user(user.id);
-        for s in &ended {
-            self.log(
-                scope.chain(),
-                Some(user.id),
-                client,
-                Event::SessionRevoked {
-                    user_id: s.user_id.to_string(),
-                    session_id: s.id.to_string(),
-                    duration_secs: s.duration_secs(self.now_ms()),
-                    by: "password_reset".into(),
-                },
-            )
+        self.log_sessions_ended(&scope, user.id, client, &ended, "password_reset")
             .await;
-        }
         // The owner of the address has proven it: earlier wrong guesses no longer delay them.
         self.inner.throttle.succeeded(
             &Self::throttle_key(&tenant.slug, &user.email),

@@ -139,6 +139,8 @@ impl PasswordResetRow {
 /// not leave a link that the new password could complete.
 pub(crate) const ENROLLMENT_VOID: &str =
     "UPDATE enrollments SET used_ms = $1 WHERE tenant_id = $2 AND user_id = $3 AND used_ms IS NULL";
+pub(crate) const ENROLLMENT_INSERT: &str = "INSERT INTO enrollments \
+     (token_hash, tenant_id, user_id, expires_ms, created_ms) VALUES ($1, $2, $3, $4, $5)";
 /// Voids a user's unused reset links ($1 at, $2 tenant, $3 user): on a newer link, any
 /// password change and an MFA reset.
 pub(crate) const PASSWORD_RESET_SUPERSEDE: &str =
@@ -354,6 +356,61 @@ impl ChildWithPickupsRow {
             .collect::<Result<Vec<_>>>()?;
         Ok((self.child.into_child()?, pickups))
     }
+}
+
+/// Deliveries per multi-row INSERT: 11 parameters each, well under both backends' limits.
+const DELIVERIES_PER_INSERT: usize = 500;
+
+/// The outbox rows of one message (E1), the same SQL on both backends: the message's INSERT,
+/// then one multi-row INSERT per 500 deliveries, so an announcement to a whole center costs a
+/// few statements, not one per guardian.
+pub(crate) fn message_inserts<'a, DB>(
+    tenant: &str,
+    m: &NewMessage,
+    deliveries: &[NewDelivery],
+) -> (QueryBuilder<'a, DB>, Vec<QueryBuilder<'a, DB>>)
+where
+    DB: sqlx::Database,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Vec<u8>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut message = QueryBuilder::new(
+        "INSERT INTO email_messages (tenant_id, id, category, created_by, body, created_ms) ",
+    );
+    message.push_values([m], |mut row, m| {
+        row.push_bind(tenant.to_owned())
+            .push_bind(m.id.to_string())
+            .push_bind(m.category.clone())
+            .push_bind(m.created_by.map(|u| u.to_string()))
+            .push_bind(m.body.clone())
+            .push_bind(m.created_ms);
+    });
+    let batches = deliveries
+        .chunks(DELIVERIES_PER_INSERT)
+        .map(|chunk| {
+            let mut b = QueryBuilder::new(
+                "INSERT INTO email_deliveries (tenant_id, id, message_id, recipient_id, \
+                 recipient_name, address, header_id, state, next_ms, response, updated_ms) ",
+            );
+            b.push_values(chunk, |mut row, d| {
+                row.push_bind(tenant.to_owned())
+                    .push_bind(d.id.to_string())
+                    .push_bind(m.id.to_string())
+                    .push_bind(d.recipient_id.clone())
+                    .push_bind(d.recipient_name.clone())
+                    .push_bind(d.address.clone())
+                    .push_bind(d.header_id.clone())
+                    .push_bind(d.state.as_str().to_owned())
+                    .push_bind(m.created_ms)
+                    .push_bind(d.response.clone())
+                    .push_bind(m.created_ms);
+            });
+            b
+        })
+        .collect();
+    (message, batches)
 }
 
 /// Appends the visibility condition to a query over `children c` (same SQL on both backends).

@@ -4,10 +4,13 @@
 //! hold (E6) applies. A center that cannot send yet (no legal name and postal address, no
 //! sending domain) sends none; the administrator still gets the link to hand over.
 
-use kinfold_store::outbox::{DeliveryState, NewDelivery};
+use std::collections::HashSet;
+
+use kinfold_store::outbox::NewDelivery;
 use kinfold_store::{TenantScope, User};
 use uuid::Uuid;
 
+use super::new_delivery;
 use crate::{Core, CoreError};
 
 impl Core {
@@ -20,54 +23,71 @@ impl Core {
         subject: String,
         text: String,
     ) -> Result<bool, CoreError> {
+        let queued = self
+            .email_users(scope, std::slice::from_ref(user), category, subject, text)
+            .await?;
+        Ok(queued > 0)
+    }
+
+    /// Queues one message to several users (`{{guardian_name}}` is filled in per recipient):
+    /// one sender lookup, one suppression query and one outbox transaction, whatever their
+    /// number. Suppressed addresses are left out. Returns how many deliveries were queued.
+    pub(crate) async fn email_users(
+        &self,
+        scope: &TenantScope,
+        users: &[User],
+        category: &'static str,
+        subject: String,
+        text: String,
+    ) -> Result<usize, CoreError> {
         let Some(from) = self.sender_if_ready(scope).await? else {
-            return Ok(false);
+            return Ok(0);
         };
-        let address = user.email.to_lowercase();
-        if !self
+        let addresses: Vec<String> = users.iter().map(|u| u.email.to_lowercase()).collect();
+        let suppressed: HashSet<String> = self
             .store()
-            .suppressed(scope, std::slice::from_ref(&address))
+            .suppressed(scope, &addresses)
             .await?
-            .is_empty()
-        {
-            return Ok(false);
+            .into_iter()
+            .collect();
+        let deliveries: Vec<NewDelivery> = users
+            .iter()
+            .zip(&addresses)
+            .filter(|(_, a)| !suppressed.contains(*a))
+            .map(|(u, _)| {
+                new_delivery(
+                    u.id.to_string(),
+                    u.name.clone(),
+                    u.email.clone(),
+                    &from.domain,
+                    None,
+                )
+            })
+            .collect();
+        if deliveries.is_empty() {
+            return Ok(0);
         }
         let body = from.body(subject, text, None, None);
         let message = self
             .seal_message(scope, Uuid::now_v7(), &body, category, None)
             .await?;
-        let id_text = message.id.to_string();
-        let delivery = Uuid::now_v7();
-        let now = self.now_ms();
         let d = kinfold_audit::Draft::new(
             scope.chain(),
-            now,
+            self.now_ms(),
             kinfold_audit::Event::MessageQueued {
-                message_id: id_text,
+                message_id: message.id.to_string(),
                 category: category.to_owned(),
                 by: "kinfold".into(),
-                recipients: 1,
+                recipients: deliveries.len() as u64,
                 suppressed: 0,
             },
         );
+        let queued = deliveries.len();
         self.store()
-            .enqueue_message(
-                scope,
-                message,
-                vec![NewDelivery {
-                    id: delivery,
-                    recipient_id: user.id.to_string(),
-                    recipient_name: user.name.clone(),
-                    address: user.email.clone(),
-                    header_id: format!("{delivery}@{}", from.domain),
-                    state: DeliveryState::Queued,
-                    response: None,
-                }],
-                vec![d],
-            )
+            .enqueue_message(scope, message, deliveries, vec![d])
             .await?;
         self.mail_wake().notify_one();
-        Ok(true)
+        Ok(queued)
     }
 
     /// Emails a user their enrollment link; failures are logged, never fatal.
@@ -114,14 +134,13 @@ impl Core {
                 return;
             }
         };
-        for admin in admins {
-            let body = format!("Dear {{{{guardian_name}}}},\n\n{text}\n");
-            if let Err(e) = self
-                .email_user(scope, &admin, "security", subject.to_owned(), body)
-                .await
-            {
-                tracing::error!(error = %e, "queueing an alert email failed");
-            }
+        let admins: Vec<User> = admins.collect();
+        let body = format!("Dear {{{{guardian_name}}}},\n\n{text}\n");
+        if let Err(e) = self
+            .email_users(scope, &admins, "security", subject.to_owned(), body)
+            .await
+        {
+            tracing::error!(error = %e, "queueing an alert email failed");
         }
     }
 
@@ -168,8 +187,8 @@ impl Core {
             .chars()
             .filter(|c| !c.is_control())
             .take(120)
-            .collect::<String>()
-            .replace("{{", "{ {");
+            .collect::<String>();
+        let agent = super::literal(&agent);
         let ip = client.ip.as_deref().unwrap_or("an unknown address");
         let at = crate::auth::rfc3339_ms(self.now_ms());
         let text = format!(

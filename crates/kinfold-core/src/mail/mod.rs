@@ -15,9 +15,11 @@ pub mod template;
 pub mod unsubscribe;
 pub mod worker;
 
+use std::collections::HashSet;
+
 use kinfold_audit::{Draft, Event};
 use kinfold_store::outbox::{DeliveryState, MessageStatus, NewDelivery, NewMessage};
-use kinfold_store::{ClassroomId, Role, TenantScope};
+use kinfold_store::{ClassroomId, TenantScope};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -200,7 +202,7 @@ impl Core {
             }
             (Audience::Classroom(c), _) => {
                 let visible = self.list_classrooms(actor).await?;
-                if !visible.iter().any(|x| x.id == c) || actor.role == Role::Parent {
+                if !visible.iter().any(|x| x.id == c) {
                     return Err(CoreError::NotFound("classroom"));
                 }
                 Some(c)
@@ -411,7 +413,7 @@ impl Core {
         category: &str,
         domain: &str,
     ) -> Result<Vec<NewDelivery>, CoreError> {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         recipients.retain(|r| seen.insert(r.address.to_lowercase()));
         let addresses: Vec<String> = recipients
             .iter()
@@ -421,33 +423,31 @@ impl Core {
             .iter()
             .map(|r| r.guardian_id.to_string())
             .collect();
-        let suppressed = self.store().suppressed(scope, &addresses).await?;
-        let opted_out = self.store().opted_out(scope, category, &ids).await?;
+        let suppressed: HashSet<String> = self
+            .store()
+            .suppressed(scope, &addresses)
+            .await?
+            .into_iter()
+            .collect();
+        let opted_out: HashSet<String> = self
+            .store()
+            .opted_out(scope, category, &ids)
+            .await?
+            .into_iter()
+            .collect();
         Ok(recipients
             .into_iter()
             .zip(ids)
-            .map(|(r, recipient_id)| {
+            .zip(addresses)
+            .map(|((r, recipient_id), address)| {
                 let response = if opted_out.contains(&recipient_id) {
                     Some(format!("unsubscribed from {category}"))
-                } else if suppressed.contains(&r.address.to_lowercase()) {
+                } else if suppressed.contains(&address) {
                     Some("address suppressed after a bounce or complaint".to_owned())
                 } else {
                     None
                 };
-                let id = Uuid::now_v7();
-                NewDelivery {
-                    id,
-                    recipient_id,
-                    recipient_name: r.name,
-                    address: r.address,
-                    header_id: format!("{id}@{domain}"),
-                    state: if response.is_some() {
-                        DeliveryState::Suppressed
-                    } else {
-                        DeliveryState::Queued
-                    },
-                    response,
-                }
+                new_delivery(recipient_id, r.name, r.address, domain, response)
             })
             .collect())
     }
@@ -525,4 +525,35 @@ impl Core {
             "no sending domain is set up; run `kinfold email domain add DOMAIN`",
         ))
     }
+}
+
+/// A delivery to one address with a fresh ID and Message-ID on the sending domain: queued, or
+/// `suppressed` with `response` saying why.
+pub(crate) fn new_delivery(
+    recipient_id: String,
+    recipient_name: String,
+    address: String,
+    domain: &str,
+    response: Option<String>,
+) -> NewDelivery {
+    let id = Uuid::now_v7();
+    NewDelivery {
+        id,
+        recipient_id,
+        recipient_name,
+        address,
+        header_id: format!("{id}@{domain}"),
+        state: if response.is_some() {
+            DeliveryState::Suppressed
+        } else {
+            DeliveryState::Queued
+        },
+        response,
+    }
+}
+
+/// Text from records (names, user agents) put into a template: a `{{` in it must not read as
+/// a template variable.
+pub(crate) fn literal(s: &str) -> String {
+    s.replace("{{", "{ {")
 }

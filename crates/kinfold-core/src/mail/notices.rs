@@ -9,14 +9,10 @@ use kinfold_store::outbox::{DeliveryState, Notice};
 use kinfold_store::{AttendanceKind, Child};
 use uuid::Uuid;
 
+use super::literal;
 use crate::{Actor, Core, CoreError};
 
 const CATEGORY: &str = "attendance";
-
-/// Names come from records; a `{{` in one must not read as a template variable.
-fn literal(s: &str) -> String {
-    s.replace("{{", "{ {")
-}
 
 impl Core {
     pub(crate) async fn attendance_notice(

@@ -728,6 +728,37 @@ async fn provider_reports_need_valid_signatures_and_suppress_and_pause() {
         paused.text
     );
 
+    // The administrators are told, and security email still goes out while paused.
+    let admin_mail = |subject: &str| {
+        m.sink
+            .received()
+            .iter()
+            .filter(|x| x.to.iter().any(|t| t.contains(&m.t.admin.email)))
+            .any(|x| String::from_utf8_lossy(&x.data).contains(subject))
+    };
+    for _ in 0..100 {
+        if admin_mail("Email from your center is paused") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(admin_mail("Email from your center is paused"));
+    let before = m.sink.count();
+    let reset = m
+        .app
+        .post(
+            &format!("/api/v1/users/{}/mfa/reset", m.t.teacher.id),
+            json!({}),
+            Some(&m.admin),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.text);
+    let got = received(&m.sink, before + 1).await;
+    assert!(got
+        .iter()
+        .any(|x| x.to.iter().any(|t| t.contains(&m.t.teacher.email))
+            && String::from_utf8_lossy(&x.data).contains("Set up your sign-in code again")));
+
     // Kinfold's signed JSON: a complaint about the parent's copy.
     let gen = "/api/v1/email/events/generic";
     let body = json!({"event": "complaint", "recipient": m.t.parent.email, "message_id": format!("<{parent_id}>")}).to_string();
@@ -737,9 +768,13 @@ async fn provider_reports_need_valid_signatures_and_suppress_and_pause() {
     let r = m.app.send(raw_post(gen, body.clone(), bad)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let sig = kinfold_mail::reports::sign(body.as_bytes(), SECRET, now);
-    let r = m.app.send(raw_post(gen, body, sig)).await;
+    let r = m.app.send(raw_post(gen, body.clone(), sig.clone())).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["matched"], 1);
+    // The same signed report again is acknowledged, not applied twice.
+    let again = m.app.send(raw_post(gen, body, sig)).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_eq!(again.body["duplicate"], true, "{}", again.text);
     let suppressed = m
         .app
         .store
@@ -883,6 +918,36 @@ async fn a_volume_spike_is_held_until_released_or_discarded() {
     let over_id = over.body["id"].as_str().unwrap().to_owned();
     let status = m.settled_as(&over_id, &admin).await;
     assert!(states(&status).contains(&"held"), "{status}");
+    // While it waits, the parent unsubscribes in one click from an earlier announcement: the
+    // held copy is not sent to them on release either (E4: at once, for mail already queued).
+    let parent = m.t.parent.email.clone();
+    let to_parent = || {
+        m.sink
+            .received()
+            .into_iter()
+            .filter(|x| x.to.iter().any(|t| t.contains(&parent)))
+            .collect::<Vec<_>>()
+    };
+    let earlier = to_parent();
+    let raw = String::from_utf8_lossy(&earlier.last().unwrap().data).into_owned();
+    let path = header(&raw, "List-Unsubscribe")
+        .unwrap()
+        .trim_start_matches("<https://kinfold.example")
+        .trim_end_matches('>')
+        .to_owned();
+    let click = m
+        .app
+        .send(
+            Request::builder()
+                .method(Method::POST)
+                .uri(&path)
+                .header("host", "127.0.0.1:8080")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("List-Unsubscribe=One-Click"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(click.status, StatusCode::OK, "{}", click.text);
     let r = m
         .app
         .post(
@@ -898,6 +963,8 @@ async fn a_volume_spike_is_held_until_released_or_discarded() {
         "delivered",
         "released: {status}"
     );
+    assert_eq!(state_of(&status, &parent), "suppressed", "{status}");
+    assert_eq!(to_parent().len(), earlier.len(), "no copy after the click");
 
     m.app.flush_audit().await;
     let kinds = m.app.audit_kinds(&m.t.scope).await;

@@ -10,8 +10,8 @@ use super::PgStore;
 use crate::drafts::name_new_row;
 use crate::rows::{
     ChallengeRow, EnrollmentRow, PasswordResetRow, SessionContextRow, SessionRow, UserRow,
-    ENROLLMENT_VOID, PASSWORD_RESET_FIND, PASSWORD_RESET_INSERT, PASSWORD_RESET_SUPERSEDE,
-    PASSWORD_RESET_USE,
+    ENROLLMENT_INSERT, ENROLLMENT_VOID, PASSWORD_RESET_FIND, PASSWORD_RESET_INSERT,
+    PASSWORD_RESET_SUPERSEDE, PASSWORD_RESET_USE,
 };
 use crate::*;
 
@@ -321,37 +321,8 @@ pub(super) async fn create_enrollment(
     at_ms: i64,
     audit: Vec<Draft>,
 ) -> Result<()> {
-    let mut tx = wall::begin(&s.pool, Wall::Tenant(scope)).await?;
-    // A new link replaces any earlier unused one. The user's row is the lock, so two links
-    // issued at once (two administrators, two nodes) cannot both stay live.
-    sqlx::query("SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE")
-        .bind(scope.tenant_id().to_string())
-        .bind(user.to_string())
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "UPDATE enrollments SET used_ms = $1 \
-         WHERE tenant_id = $2 AND user_id = $3 AND used_ms IS NULL",
-    )
-    .bind(at_ms)
-    .bind(scope.tenant_id().to_string())
-    .bind(user.to_string())
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO enrollments (token_hash, tenant_id, user_id, expires_ms, created_ms) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(token.as_bytes())
-    .bind(scope.tenant_id().to_string())
-    .bind(user.to_string())
-    .bind(expires_ms)
-    .bind(at_ms)
-    .execute(&mut *tx)
-    .await?;
-    append_in(&mut tx, audit).await?;
-    tx.commit().await?;
-    Ok(())
+    let link = (ENROLLMENT_VOID, ENROLLMENT_INSERT);
+    issue_link(s, link, scope, user, token, expires_ms, at_ms, audit).await
 }
 
 pub(super) async fn enrollment(s: &PgStore, token: TokenHash) -> Result<Option<Enrollment>> {
@@ -755,20 +726,33 @@ pub(super) async fn create_password_reset(
     at_ms: i64,
     audit: Vec<Draft>,
 ) -> Result<()> {
+    let link = (PASSWORD_RESET_SUPERSEDE, PASSWORD_RESET_INSERT);
+    issue_link(s, link, scope, user, token, expires_ms, at_ms, audit).await
+}
+
+/// A new single-use link for a user (`link`: the statements that void the user's unused links
+/// of that kind and insert the new one: enrollment or password reset), with its audit entry.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn issue_link(
+    s: &PgStore,
+    link: (&'static str, &'static str),
+    scope: &TenantScope,
+    user: UserId,
+    token: TokenHash,
+    expires_ms: i64,
+    at_ms: i64,
+    audit: Vec<Draft>,
+) -> Result<()> {
     let mut tx = wall::begin(&s.pool, Wall::Tenant(scope)).await?;
-    // The user's row is the lock: two links issued at once cannot both stay live.
+    // The user's row is the lock: two links issued at once (two administrators, two nodes)
+    // cannot both stay live.
     sqlx::query("SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE")
         .bind(scope.tenant_id().to_string())
         .bind(user.to_string())
         .execute(&mut *tx)
         .await?;
-    sqlx::query(PASSWORD_RESET_SUPERSEDE)
-        .bind(at_ms)
-        .bind(scope.tenant_id().to_string())
-        .bind(user.to_string())
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(PASSWORD_RESET_INSERT)
+    void_links(&mut tx, link.0, scope, user, at_ms).await?;
+    sqlx::query(link.1)
         .bind(token.as_bytes())
         .bind(scope.tenant_id().to_string())
         .bind(user.to_string())

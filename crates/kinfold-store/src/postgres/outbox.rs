@@ -418,35 +418,15 @@ pub(super) async fn insert_message(
     m: &NewMessage,
     deliveries: Vec<NewDelivery>,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO email_messages (tenant_id, id, category, created_by, body, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(tenant)
-    .bind(m.id.to_string())
-    .bind(&m.category)
-    .bind(m.created_by.map(|u| u.to_string()))
-    .bind(&m.body)
-    .bind(m.created_ms)
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| StoreError::from_insert(e, "message"))?;
-    for d in deliveries {
-        sqlx::query(
-                "INSERT INTO email_deliveries (tenant_id, id, message_id, recipient_id, recipient_name, \
-                 address, header_id, state, next_ms, response, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(tenant)
-            .bind(d.id.to_string())
-            .bind(m.id.to_string())
-            .bind(&d.recipient_id)
-            .bind(&d.recipient_name)
-            .bind(&d.address)
-            .bind(&d.header_id)
-            .bind(d.state.as_str())
-            .bind(m.created_ms)
-            .bind(&d.response)
-            .bind(m.created_ms)
+    let (mut message, batches) = crate::rows::message_inserts(tenant, m, &deliveries);
+    message
+        .build()
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| StoreError::from_insert(e, "message"))?;
+    for mut batch in batches {
+        batch
+            .build()
             .execute(&mut **tx)
             .await
             .map_err(|e| StoreError::from_insert(e, "delivery"))?;

@@ -406,14 +406,26 @@ pub(super) async fn create_password_reset(
     at_ms: i64,
     audit: Vec<Draft>,
 ) -> Result<()> {
+    let link = (PASSWORD_RESET_SUPERSEDE, PASSWORD_RESET_INSERT);
+    issue_link(s, link, scope, user, token, expires_ms, at_ms, audit).await
+}
+
+/// A new single-use link for a user (`link`: the statements that void the user's unused links
+/// of that kind and insert the new one: enrollment or password reset), with its audit entry.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn issue_link(
+    s: &SqliteStore,
+    link: (&'static str, &'static str),
+    scope: &TenantScope,
+    user: UserId,
+    token: TokenHash,
+    expires_ms: i64,
+    at_ms: i64,
+    audit: Vec<Draft>,
+) -> Result<()> {
     let mut tx = s.begin().await?;
-    sqlx::query(PASSWORD_RESET_SUPERSEDE)
-        .bind(at_ms)
-        .bind(scope.tenant_id().to_string())
-        .bind(user.to_string())
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(PASSWORD_RESET_INSERT)
+    void_links(&mut tx, link.0, scope, user, at_ms).await?;
+    sqlx::query(link.1)
         .bind(token.as_bytes())
         .bind(scope.tenant_id().to_string())
         .bind(user.to_string())

@@ -352,27 +352,8 @@ impl Store for SqliteStore {
         at_ms: i64,
         audit: Vec<Draft>,
     ) -> Result<()> {
-        let mut tx = self.begin().await?;
-        // A new link replaces any earlier unused one.
-        sqlx::query("UPDATE enrollments SET used_ms = ? WHERE tenant_id = ? AND user_id = ? AND used_ms IS NULL")
-            .bind(at_ms)
-            .bind(scope.tenant_id().to_string())
-            .bind(user.to_string())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO enrollments (token_hash, tenant_id, user_id, expires_ms, created_ms) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(token.as_bytes())
-        .bind(scope.tenant_id().to_string())
-        .bind(user.to_string())
-        .bind(expires_ms)
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await?;
-        audit::append_in(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        let link = (rows::ENROLLMENT_VOID, rows::ENROLLMENT_INSERT);
+        auth::issue_link(self, link, scope, user, token, expires_ms, at_ms, audit).await
     }
     async fn enrollment(&self, token: TokenHash) -> Result<Option<Enrollment>> {
         let row: Option<rows::EnrollmentRow> = sqlx::query_as(

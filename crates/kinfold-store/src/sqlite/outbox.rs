@@ -23,7 +23,7 @@ impl OutboxStore for SqliteStore {
         classroom: Option<ClassroomId>,
         child: Option<ChildId>,
     ) -> Result<Vec<Recipient>> {
-        let rows: Vec<RecipientRow> = sqlx::query_as(&AUDIENCE_SQL.replace('$', "?"))
+        let rows: Vec<RecipientRow> = sqlx::query_as(AUDIENCE_SQL)
             .bind(scope.tenant_id().to_string())
             .bind(classroom.map(|c| c.to_string()))
             .bind(child.map(|c| c.to_string()))
@@ -275,17 +275,16 @@ impl OutboxStore for SqliteStore {
     async fn find_delivery(&self, header_id: Option<&str>, address: &str) -> Result<Option<Found>> {
         let row: Option<FoundRow> = match header_id {
             Some(h) => {
-                sqlx::query_as(&FIND_BY_HEADER_SQL.replace('$', "?"))
+                sqlx::query_as(FIND_BY_HEADER_SQL)
                     .bind(h)
                     .fetch_optional(&self.reader)
                     .await?
             }
             None => {
-                let r: Option<FoundByAddressRow> =
-                    sqlx::query_as(&FIND_BY_ADDRESS_SQL.replace('$', "?"))
-                        .bind(address.to_lowercase())
-                        .fetch_optional(&self.reader)
-                        .await?;
+                let r: Option<FoundByAddressRow> = sqlx::query_as(FIND_BY_ADDRESS_SQL)
+                    .bind(address.to_lowercase())
+                    .fetch_optional(&self.reader)
+                    .await?;
                 r.filter(|r| r.5 == 1).map(|r| (r.0, r.1, r.2, r.3, r.4))
             }
         };
@@ -301,7 +300,7 @@ impl OutboxStore for SqliteStore {
     ) -> Result<()> {
         let t = scope.tenant_id().to_string();
         let mut tx = self.begin().await?;
-        let address: Option<String> = sqlx::query_scalar(&REPORT_SQL.replace('$', "?"))
+        let address: Option<String> = sqlx::query_scalar(REPORT_SQL)
             .bind(c.state.map(DeliveryState::as_str))
             .bind(&c.response)
             .bind(c.at_ms)
@@ -330,12 +329,11 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn sending_counts(&self, scope: &TenantScope, since_ms: i64) -> Result<SendingCounts> {
-        let (sent, bounces, complaints): (i64, i64, i64) =
-            sqlx::query_as(&SENDING_COUNTS_SQL.replace('$', "?"))
-                .bind(scope.tenant_id().to_string())
-                .bind(since_ms)
-                .fetch_one(&self.reader)
-                .await?;
+        let (sent, bounces, complaints): (i64, i64, i64) = sqlx::query_as(SENDING_COUNTS_SQL)
+            .bind(scope.tenant_id().to_string())
+            .bind(since_ms)
+            .fetch_one(&self.reader)
+            .await?;
         Ok(SendingCounts {
             sent,
             bounces,
@@ -353,7 +351,7 @@ impl OutboxStore for SqliteStore {
                 .bind(&t)
                 .fetch_one(&self.reader)
                 .await?;
-        let hours: Vec<(i64, i64)> = sqlx::query_as(&VOLUME_SQL.replace('$', "?"))
+        let hours: Vec<(i64, i64)> = sqlx::query_as(VOLUME_SQL)
             .bind(&t)
             .bind(since_ms)
             .fetch_all(&self.reader)
@@ -371,7 +369,7 @@ impl OutboxStore for SqliteStore {
         audit: Vec<Draft>,
     ) -> Result<u64> {
         let mut tx = self.begin().await?;
-        let n = sqlx::query(&RESOLVE_HELD_SQL.replace('$', "?"))
+        let n = sqlx::query(RESOLVE_HELD_SQL)
             .bind(to.as_str())
             .bind(response)
             .bind(at_ms)
@@ -395,35 +393,15 @@ pub(super) async fn insert_message(
     m: &NewMessage,
     deliveries: Vec<NewDelivery>,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO email_messages (tenant_id, id, category, created_by, body, created_ms) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(tenant)
-    .bind(m.id.to_string())
-    .bind(&m.category)
-    .bind(m.created_by.map(|u| u.to_string()))
-    .bind(&m.body)
-    .bind(m.created_ms)
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| StoreError::from_insert(e, "message"))?;
-    for d in deliveries {
-        sqlx::query(
-                "INSERT INTO email_deliveries (tenant_id, id, message_id, recipient_id, recipient_name, \
-                 address, header_id, state, next_ms, response, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(tenant)
-            .bind(d.id.to_string())
-            .bind(m.id.to_string())
-            .bind(&d.recipient_id)
-            .bind(&d.recipient_name)
-            .bind(&d.address)
-            .bind(&d.header_id)
-            .bind(d.state.as_str())
-            .bind(m.created_ms)
-            .bind(&d.response)
-            .bind(m.created_ms)
+    let (mut message, batches) = crate::rows::message_inserts(tenant, m, &deliveries);
+    message
+        .build()
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| StoreError::from_insert(e, "message"))?;
+    for mut batch in batches {
+        batch
+            .build()
             .execute(&mut **tx)
             .await
             .map_err(|e| StoreError::from_insert(e, "delivery"))?;
