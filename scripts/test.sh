@@ -45,6 +45,9 @@ if ! have_pg; then
   have_pg || { echo "missing PostgreSQL's initdb and pg_ctl: install the Debian package 'postgresql'" >&2; exit 1; }
 fi
 
+# A clean CI build gains nothing from incremental caches; they only take disk.
+[[ "${CI:-}" == true ]] && export CARGO_INCREMENTAL=0
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
