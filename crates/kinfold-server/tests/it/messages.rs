@@ -1196,3 +1196,190 @@ async fn a_sign_in_from_a_new_device_is_emailed() {
         "{raw}"
     );
 }
+
+#[tokio::test]
+async fn a_deferred_delivery_is_retried_with_backoff_then_fails_after_max_attempts() {
+    let m = ready_with(|mail| mail.max_attempts = 3).await;
+    // A guardian whose mailbox the relay keeps refusing for now (451), in room A.
+    let op = m
+        .app
+        .core
+        .operator_actor(&m.t.scope, UserId::parse(&m.t.admin.id).unwrap())
+        .await
+        .unwrap();
+    let g = NewGuardian {
+        user_id: None,
+        name: "Dee Later".into(),
+        email: Some("defer@families.test".into()),
+        phone: None,
+    };
+    m.app
+        .core
+        .add_guardian(
+            &op,
+            kinfold_store::ChildId::parse(&m.r.a).unwrap(),
+            g,
+            "Aunt",
+            Custody::Full,
+            false,
+            false,
+        )
+        .await
+        .unwrap();
+    let queued = m
+        .send(
+            json!({"category": "announcement", "audience": {"classroom_id": m.r.rooms[0]},
+                   "subject": "Trip", "text": "Zoo on Tuesday."}),
+            &m.admin,
+        )
+        .await;
+    assert_eq!(queued.status, StatusCode::ACCEPTED, "{}", queued.text);
+    let id = queued.body["id"].as_str().unwrap().to_owned();
+    let recipient = |status: &Value| {
+        status["recipients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == "defer@families.test")
+            .cloned()
+            .unwrap()
+    };
+
+    let mut admin = m.admin.clone();
+    for attempt in 1..=2 {
+        let status = m.settled_as(&id, &admin).await;
+        let d = recipient(&status);
+        assert_eq!(
+            (d["state"].as_str(), d["attempts"].as_i64()),
+            (Some("deferred"), Some(attempt)),
+            "{status}"
+        );
+        assert!(d["response"].as_str().unwrap().contains("451"), "{d}");
+        // Not due before its backoff: nothing more happens on the same clock.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let s = m
+            .app
+            .get(&format!("/api/v1/messages/{id}"), Some(&admin))
+            .await;
+        assert_eq!(recipient(&s.body)["attempts"].as_i64(), Some(attempt));
+        // Past the longest backoff for this attempt (base 60 s doubling, jitter below 1.5x).
+        m.app.advance(Duration::from_secs(60 * (1 << attempt)));
+        admin = m.app.sign_in(&m.t.slug, &m.t.admin).await;
+        // Wait for the worker to take it up again.
+        for _ in 0..50 {
+            let s = m
+                .app
+                .get(&format!("/api/v1/messages/{id}"), Some(&admin))
+                .await;
+            if recipient(&s.body)["attempts"].as_i64() > Some(attempt) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let status = m.settled_as(&id, &admin).await;
+    let d = recipient(&status);
+    assert_eq!(
+        (d["state"].as_str(), d["attempts"].as_i64()),
+        (Some("failed"), Some(3)),
+        "{status}"
+    );
+    let response = d["response"].as_str().unwrap();
+    assert!(
+        response.contains("gave up after 3 attempts") && response.contains("451"),
+        "{response}"
+    );
+    // The other recipients were delivered once; the deferred address never reached a mailbox.
+    assert_eq!(state_of(&status, &m.t.parent.email), "delivered");
+    assert!(!m
+        .sink
+        .received()
+        .iter()
+        .any(|r| r.to.iter().any(|t| t.contains("defer@"))));
+    // Further clock time changes nothing: a failed delivery is not tried again.
+    m.app.advance(Duration::from_secs(8 * 3600));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let admin = m.app.sign_in(&m.t.slug, &m.t.admin).await;
+    let s = m
+        .app
+        .get(&format!("/api/v1/messages/{id}"), Some(&admin))
+        .await;
+    assert_eq!(recipient(&s.body)["attempts"].as_i64(), Some(3));
+    // Each attempt is in the delivery log.
+    m.app.flush_audit().await;
+    let kinds = m.app.audit_kinds(&m.t.scope).await;
+    assert!(
+        kinds.iter().filter(|k| *k == "email_delivery").count() >= 3 + 2,
+        "{kinds:?}"
+    );
+}
+
+#[tokio::test]
+async fn complaints_alone_pause_sending_without_any_bounce() {
+    let m = ready_with(|mail| {
+        mail.mailgun_key = Some(kinfold_core::settings::WebhookKey::new(MAILGUN_KEY));
+        mail.rate_min_volume = 2;
+    })
+    .await;
+    let q = m
+        .send(
+            json!({"category": "announcement", "audience": {"classroom_id": m.r.rooms[0]},
+                   "subject": "Hello", "text": "Hi."}),
+            &m.admin,
+        )
+        .await;
+    let id = q.body["id"].as_str().unwrap().to_owned();
+    let status = m.settled(&id).await;
+    assert_eq!(states(&status), ["delivered", "delivered"], "{status}");
+    let gran_id = message_id_of(&status, "gran@families.test");
+    let now = m.app.core.now_ms() / 1000;
+    let complaint = mailgun_event(
+        "complained",
+        "",
+        "gran@families.test",
+        &gran_id,
+        now,
+        MAILGUN_KEY,
+    );
+    let r = m
+        .app
+        .send(raw_post("/api/v1/email/events/mailgun", complaint, None))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["matched"], 1, "{}", r.text);
+    // A complaint suppresses the address but does not make the copy a bounce.
+    let status = m.settled(&id).await;
+    assert_eq!(states(&status), ["delivered", "delivered"], "{status}");
+    let suppressed = m
+        .app
+        .store
+        .suppressed(&m.t.scope, &["gran@families.test".into()])
+        .await
+        .unwrap();
+    assert_eq!(suppressed, ["gran@families.test"]);
+
+    // No bounce at all, one complaint in two sent (above 0.03%): non-essential sending pauses.
+    let paused = m
+        .send(
+            json!({"category": "announcement", "audience": {"all": true}, "subject": "Hi", "text": "x"}),
+            &m.admin,
+        )
+        .await;
+    assert_eq!(
+        (paused.status, paused.code()),
+        (StatusCode::CONFLICT, "sending_paused"),
+        "{}",
+        paused.text
+    );
+    assert!(
+        paused
+            .text
+            .contains("0.00% of this center's recent email bounced")
+            && paused.text.contains("50.000% drew spam complaints"),
+        "{}",
+        paused.text
+    );
+    m.app.flush_audit().await;
+    let kinds = m.app.audit_kinds(&m.t.scope).await;
+    assert!(kinds.iter().any(|k| k == "sending_paused"), "{kinds:?}");
+}

@@ -366,3 +366,100 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
     );
 }
 both!(outbox_leases_once_and_fails_interrupted_sends);
+
+/// A report without a Message-ID is matched by address (E5) only when one tenant has mailed that
+/// address: if two have, it matches neither, so one center's report cannot suppress or bounce
+/// another center's recipient.
+async fn a_report_without_message_id_matches_only_an_address_one_tenant_wrote_to(u: &Under) {
+    use kinfold_store::outbox::*;
+    use uuid::Uuid;
+    let s = &*u.store;
+    let a = crate::tenants_and_sessions::tenant(s, "maple").await;
+    let b = crate::tenants_and_sessions::tenant(s, "harbor").await;
+    let mut header_ids = Vec::new();
+    // Each tenant sends one message to the same address and it is delivered.
+    let deliver = |scope: TenantScope, at: i64| async move {
+        let id = Uuid::now_v7();
+        let header_id = format!("{id}@mail.example.org");
+        let m = NewMessage {
+            id: Uuid::now_v7(),
+            category: "announcement".into(),
+            created_by: None,
+            body: vec![7; 40],
+            created_ms: at,
+        };
+        let d = NewDelivery {
+            id,
+            recipient_id: "g1".into(),
+            recipient_name: "Guardian".into(),
+            address: "Shared@Families.test".into(),
+            header_id: header_id.clone(),
+            state: DeliveryState::Queued,
+            response: None,
+        };
+        s.enqueue_message(&scope, m, vec![d], vec![]).await.unwrap();
+        let log = |lost: Interrupted| {
+            kinfold_audit::Draft::new(
+                lost.scope.chain(),
+                at,
+                kinfold_audit::Event::EmailDelivery {
+                    delivery_id: lost.id.to_string(),
+                    message_id: lost.header_id,
+                    recipient: String::new(),
+                    status: "failed".into(),
+                    attempt: 0,
+                    response: "interrupted".into(),
+                },
+            )
+        };
+        let claimed = s
+            .claim_deliveries(scope.tenant_id(), at, at + 1_000, 10, &log)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        let done = Outcome {
+            state: DeliveryState::Delivered,
+            response: "250 ok".into(),
+            next_ms: at,
+            at_ms: at,
+        };
+        assert!(s
+            .finish_delivery(&scope, id, claimed[0].lease, done, vec![])
+            .await
+            .unwrap());
+        header_id
+    };
+    header_ids.push(deliver(a.clone(), 5_000).await);
+
+    let found = s
+        .find_delivery(None, "shared@families.TEST")
+        .await
+        .unwrap()
+        .expect("one tenant wrote to it: matched by address, case-insensitively");
+    assert_eq!(found.scope.tenant_id(), a.tenant_id());
+    assert_eq!(found.header_id, header_ids[0]);
+
+    header_ids.push(deliver(b.clone(), 6_000).await);
+    assert!(
+        s.find_delivery(None, "shared@families.test")
+            .await
+            .unwrap()
+            .is_none(),
+        "two tenants wrote to it: a report without a Message-ID matches neither"
+    );
+    // With the Message-ID, each report still finds its own tenant's delivery.
+    for (scope, header_id) in [(&a, &header_ids[0]), (&b, &header_ids[1])] {
+        let f = s
+            .find_delivery(Some(header_id), "shared@families.test")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.scope.tenant_id(), scope.tenant_id());
+    }
+    assert!(s
+        .find_delivery(Some("unknown@mail.example.org"), "shared@families.test")
+        .await
+        .unwrap()
+        .is_none());
+}
+both!(a_report_without_message_id_matches_only_an_address_one_tenant_wrote_to);
