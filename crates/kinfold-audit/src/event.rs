@@ -96,7 +96,8 @@ pub enum ExpiryReason {
 pub struct RecordRead {
     pub at_ms: i64,
     pub child_id: String,
-    pub fields: Vec<String>,
+    /// Field names: static where the writer folds live reads, owned when read back.
+    pub fields: Vec<std::borrow::Cow<'static, str>>,
 }
 
 /// Every audit event. The serialized `kind` is the event's snake_case name.
@@ -289,9 +290,9 @@ pub enum Event {
         child_id: String,
         fields: Vec<String>,
     },
-    /// A read of sealed fields: who (the entry's actor), which child, which fields. Handlers
-    /// queue this; the audit writer stores it folded into [`Event::ChildRecordsRead`] (chains
-    /// written before that hold it as is).
+    /// A read of sealed fields: who (the entry's actor), which child, which fields. Chains
+    /// written before reads were folded into [`Event::ChildRecordsRead`] hold it; nothing
+    /// writes it now.
     ChildRecordRead {
         child_id: String,
         fields: Vec<String>,

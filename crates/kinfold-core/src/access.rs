@@ -89,19 +89,21 @@ impl Core {
         let grant = self.active_grant(scope).await?.ok_or(CoreError::Forbidden(
             "no active break-glass grant for this tenant; run `kinfold access grant` first",
         ))?;
-        let (child, pickups) = self
+        let record = self
             .store()
             .child_with_pickups(scope, child, Visibility::All)
             .await?
             .ok_or(CoreError::NotFound("child"))?;
-        let (view, opened) = self.open_view(scope, child, pickups, true, true).await?;
+        let (view, opened) = self
+            .open_view(scope, std::sync::Arc::new(record), true, true)
+            .await?;
         let mut d = Draft::new(
             scope.chain(),
             self.now_ms(),
             Event::OperatorRead {
                 grant_id: grant.id.to_string(),
                 operator: operator.to_owned(),
-                child_id: view.child.id.to_string(),
+                child_id: view.child().id.to_string(),
                 fields: opened.iter().map(|f| f.to_string()).collect(),
             },
         );

@@ -5,20 +5,22 @@
 //!   group-commits a batch at most `batch_delay` (default 50 ms) after its first entry. When
 //!   the channel is full, `record` waits: an entry is never dropped. A failed write is retried
 //!   with backoff and logged; the batch is kept.
-//! - Reads of sealed fields are folded per client (chain, actor, IP, user agent, device) into
-//!   one `child_records_read` entry per batch ([`fold_reads`]): a busy center writes a few
-//!   chain entries per group commit, not one per read, and every read is still in the chain.
+//! - Reads of sealed fields come as a [`ReadNote`] (ids and the request's shared client, no
+//!   copies) and are folded per client (tenant, user, IP, user agent, device) into one
+//!   `child_records_read` entry per batch ([`fold_reads`]): a busy center writes a few chain
+//!   entries per group commit, not one per read, and every read is still in the chain.
 //! - After each batch, and every `checkpoint_interval`, chains that grew by
 //!   `checkpoint_every` entries (or at all, on the timer) get an Ed25519-signed checkpoint.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use kinfold_audit::event::RecordRead;
 use kinfold_audit::{Checkpoint, Draft, Event};
-use kinfold_store::Store;
+use kinfold_store::{ChildId, ClientInfo, Store, TenantId, UserId};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 
@@ -44,8 +46,22 @@ impl Default for AuditSettings {
     }
 }
 
+/// One read of sealed fields (D3), as a request hands it to the writer: ids and the request's
+/// shared client, nothing copied. The writer folds a batch's reads per client into one
+/// `child_records_read` entry.
+#[derive(Debug, Clone)]
+pub struct ReadNote {
+    pub tenant: TenantId,
+    pub actor: UserId,
+    pub client: Arc<ClientInfo>,
+    pub child: ChildId,
+    pub fields: Vec<&'static str>,
+    pub at_ms: i64,
+}
+
 enum Msg {
     Entry(Box<Draft>),
+    Read(ReadNote),
     Access(Box<kinfold_store::ApiAccess>),
     Flush(oneshot::Sender<()>),
 }
@@ -82,6 +98,13 @@ impl AuditWriter {
     pub async fn record(&self, draft: Draft) {
         if self.tx.send(Msg::Entry(Box::new(draft))).await.is_err() {
             tracing::error!("audit writer has stopped; an entry could not be queued");
+        }
+    }
+
+    /// Queues a read of sealed fields. Waits when the queue is full; never drops.
+    pub async fn record_read(&self, note: ReadNote) {
+        if self.tx.send(Msg::Read(note)).await.is_err() {
+            tracing::error!("audit writer has stopped; a read could not be queued");
         }
     }
 
@@ -138,10 +161,11 @@ async fn run(
         let mut accesses = Vec::new();
         let mut waiters = Vec::new();
         let push = |m: Msg,
-                    batch: &mut Vec<Draft>,
+                    batch: &mut Vec<Pending>,
                     accesses: &mut Vec<kinfold_store::ApiAccess>,
                     waiters: &mut Vec<oneshot::Sender<()>>| match m {
-            Msg::Entry(d) => batch.push(*d),
+            Msg::Entry(d) => batch.push(Pending::Entry(*d)),
+            Msg::Read(r) => batch.push(Pending::Read(r)),
             Msg::Access(a) => accesses.push(*a),
             Msg::Flush(w) => waiters.push(w),
         };
@@ -172,53 +196,56 @@ async fn run(
     }
 }
 
-type Client = (
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+/// What the writer takes from the queue for the chain.
+enum Pending {
+    Entry(Draft),
+    Read(ReadNote),
+}
 
-/// Folds each client's `child_record_read` drafts into one `child_records_read` draft, at the
-/// place of the client's first read in the batch. A client is a chain, actor, IP, user agent
-/// and device; every other draft keeps its place.
-fn fold_reads(batch: Vec<Draft>) -> Vec<Draft> {
-    let mut out: Vec<Draft> = Vec::with_capacity(batch.len());
+/// A client whose reads fold together: the tenant (its chain), the user, and the IP, user
+/// agent and device.
+type Client = (TenantId, UserId, Arc<ClientInfo>);
+
+/// Folds each client's reads into one `child_records_read` draft, at the place of the
+/// client's first read in the batch; every other draft keeps its place.
+fn fold_reads(batch: Vec<Pending>) -> Vec<Draft> {
+    let mut out: Vec<Draft> = Vec::with_capacity(batch.len().min(1024));
     let mut slots: HashMap<Client, usize> = HashMap::new();
-    for d in batch {
-        match d.event {
-            Event::ChildRecordRead { child_id, fields } => {
-                let read = RecordRead {
-                    child_id,
-                    fields,
-                    at_ms: d.at_ms,
-                };
-                let client = (d.chain, d.actor, d.ip, d.user_agent, d.device);
-                let folded = slots.get(&client).and_then(|&i| out.get_mut(i));
-                if let Some(Draft {
-                    event: Event::ChildRecordsRead { reads },
-                    ..
-                }) = folded
-                {
-                    reads.push(read);
-                    continue;
-                }
-                let (chain, actor, ip, user_agent, device) = client.clone();
-                let mut first = Draft::new(
-                    chain,
-                    read.at_ms,
-                    Event::ChildRecordsRead { reads: vec![read] },
-                );
-                first.actor = actor;
-                first.ip = ip;
-                first.user_agent = user_agent;
-                first.device = device;
-                slots.insert(client, out.len());
-                out.push(first);
+    for p in batch {
+        let note = match p {
+            Pending::Entry(d) => {
+                out.push(d);
+                continue;
             }
-            event => out.push(Draft { event, ..d }),
+            Pending::Read(note) => note,
+        };
+        let read = RecordRead {
+            at_ms: note.at_ms,
+            child_id: note.child.to_string(),
+            fields: note.fields.iter().map(|f| Cow::Borrowed(*f)).collect(),
+        };
+        let client = (note.tenant, note.actor, note.client);
+        let folded = slots.get(&client).and_then(|&i| out.get_mut(i));
+        if let Some(Draft {
+            event: Event::ChildRecordsRead { reads },
+            ..
+        }) = folded
+        {
+            reads.push(read);
+            continue;
         }
+        let (tenant, actor, info) = &client;
+        let mut first = Draft::new(
+            tenant.to_string(),
+            read.at_ms,
+            Event::ChildRecordsRead { reads: vec![read] },
+        );
+        first.actor = Some(actor.to_string());
+        first.ip = info.ip.clone();
+        first.user_agent = info.user_agent.clone();
+        first.device = info.device.clone();
+        slots.insert(client, out.len());
+        out.push(first);
     }
     out
 }
@@ -311,18 +338,37 @@ impl Checkpointer {
 mod tests {
     use super::*;
 
-    fn read(chain: &str, actor: &str, ip: &str, child: &str, at_ms: i64) -> Draft {
-        let mut d = Draft::new(
-            chain,
+    /// Names stand for ids: `t1` and `ana` become fixed UUIDs, `c1` the child with number 1.
+    fn id(name: &str) -> uuid::Uuid {
+        let n = name.bytes().fold(0u128, |a, b| a * 256 + u128::from(b));
+        uuid::Uuid::from_u128(n)
+    }
+
+    fn info(ip: &str) -> ClientInfo {
+        ClientInfo {
+            ip: Some(ip.to_owned()),
+            user_agent: Some("ua1".into()),
+            device: Some("d1".into()),
+        }
+    }
+
+    fn note(tenant: &str, actor: &str, client: ClientInfo, child: &str, at_ms: i64) -> Pending {
+        Pending::Read(ReadNote {
+            tenant: TenantId(id(tenant)),
+            actor: UserId(id(actor)),
+            client: Arc::new(client),
+            child: ChildId(id(child)),
+            fields: vec!["allergies"],
             at_ms,
-            Event::ChildRecordRead {
-                child_id: child.to_owned(),
-                fields: vec!["allergies".into()],
-            },
-        );
-        d.actor = Some(actor.to_owned());
-        d.ip = Some(ip.to_owned());
-        d
+        })
+    }
+
+    fn read(tenant: &str, actor: &str, ip: &str, child: &str, at_ms: i64) -> Pending {
+        note(tenant, actor, info(ip), child, at_ms)
+    }
+
+    fn c(child: &str) -> String {
+        id(child).to_string()
     }
 
     fn reads(d: &Draft) -> Vec<(String, i64)> {
@@ -347,7 +393,7 @@ mod tests {
         let batch = vec![
             read("t1", "ana", "10.0.0.1", "c1", 1),
             read("t1", "ben", "10.0.0.1", "c2", 2),
-            other.clone(),
+            Pending::Entry(other.clone()),
             read("t1", "ana", "10.0.0.1", "c3", 3),
             read("t2", "ana", "10.0.0.1", "c4", 4),
             read("t1", "ana", "10.0.0.9", "c5", 6),
@@ -355,29 +401,42 @@ mod tests {
         ];
         let out = fold_reads(batch);
         assert_eq!(out.len(), 5);
+        assert_eq!(reads(&out[0]), [(c("c1"), 1), (c("c3"), 3), (c("c1"), 7)]);
+        let ana = id("ana").to_string();
         assert_eq!(
-            reads(&out[0]),
-            [("c1".into(), 1), ("c3".into(), 3), ("c1".into(), 7)]
+            (out[0].actor.as_deref(), out[0].at_ms),
+            (Some(ana.as_str()), 1)
         );
-        assert_eq!((out[0].actor.as_deref(), out[0].at_ms), (Some("ana"), 1));
-        assert_eq!(out[0].ip.as_deref(), Some("10.0.0.1"));
-        assert_eq!(reads(&out[1]), [("c2".into(), 2)]);
-        assert_eq!(out[1].actor.as_deref(), Some("ben"));
+        assert_eq!(out[0].chain, id("t1").to_string());
+        assert_eq!(
+            (
+                out[0].ip.as_deref(),
+                out[0].user_agent.as_deref(),
+                out[0].device.as_deref()
+            ),
+            (Some("10.0.0.1"), Some("ua1"), Some("d1"))
+        );
+        assert_eq!(reads(&out[1]), [(c("c2"), 2)]);
+        assert_eq!(out[1].actor, Some(id("ben").to_string()));
         assert_eq!((out[2].at_ms, &out[2].event), (5, &other.event));
         assert_eq!(
-            (out[3].chain.as_str(), reads(&out[3])),
-            ("t2", vec![("c4".into(), 4)])
+            (out[3].chain.clone(), reads(&out[3])),
+            (id("t2").to_string(), vec![(c("c4"), 4)])
         );
-        assert_eq!(reads(&out[4]), [("c5".into(), 6)]);
+        assert_eq!(reads(&out[4]), [(c("c5"), 6)]);
+        match &out[0].event {
+            Event::ChildRecordsRead { reads } => assert_eq!(reads[0].fields, ["allergies"]),
+            e => panic!("{e:?}"),
+        }
         // Another device or browser of the same person at the same address is another client.
-        let mut other_device = read("t1", "ana", "10.0.0.1", "c6", 8);
+        let mut other_device = info("10.0.0.1");
         other_device.device = Some("d2".into());
-        let mut other_agent = read("t1", "ana", "10.0.0.1", "c7", 9);
+        let mut other_agent = info("10.0.0.1");
         other_agent.user_agent = Some("ua2".into());
         let split = fold_reads(vec![
             read("t1", "ana", "10.0.0.1", "c1", 1),
-            other_device,
-            other_agent,
+            note("t1", "ana", other_device, "c6", 8),
+            note("t1", "ana", other_agent, "c7", 9),
         ]);
         assert_eq!(split.len(), 3, "no merging across devices or user agents");
         assert!(out

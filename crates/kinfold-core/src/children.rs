@@ -55,12 +55,26 @@ redacted_debug!(Allergy, EmergencyContact, ChildView, ChildInput, ChildPatch);
 /// `redacted`.
 #[derive(Clone)]
 pub struct ChildView {
-    pub child: Child,
+    /// The record as read, shared with the record cache rather than copied. Its sealed bytes
+    /// stay sealed and are never shown: the opened values are the fields below.
+    record: crate::record_cache::Record,
     pub allergies: Option<Vec<Allergy>>,
     pub medical_notes: Option<String>,
     pub emergency_contacts: Option<Vec<EmergencyContact>>,
-    pub authorized_pickups: Option<Vec<Pickup>>,
+    pickups_shown: bool,
     pub redacted: Vec<&'static str>,
+}
+
+impl ChildView {
+    /// The child's plain fields.
+    pub fn child(&self) -> &Child {
+        &self.record.0
+    }
+
+    /// The authorized pickups (names and relations), where the reader may see them.
+    pub fn authorized_pickups(&self) -> Option<&[Pickup]> {
+        self.pickups_shown.then_some(self.record.1.as_slice())
+    }
 }
 
 #[derive(Clone, Deserialize, utoipa::ToSchema)]
@@ -231,47 +245,47 @@ impl Core {
     pub(crate) async fn open_view(
         &self,
         scope: &TenantScope,
-        mut child: Child,
-        pickups: Vec<Pickup>,
+        record: crate::record_cache::Record,
         medical: bool,
         contacts: bool,
     ) -> Result<(ChildView, Vec<&'static str>), CoreError> {
-        let row = child.id.to_string();
-        // The view never shows sealed bytes: take them rather than copy them.
-        let sealed = std::mem::take(&mut child.sealed);
-        let mut view = ChildView {
-            child,
-            allergies: None,
-            medical_notes: None,
-            emergency_contacts: None,
-            authorized_pickups: None,
-            redacted: Vec::new(),
-        };
+        let row = record.0.id.to_string();
+        let sealed = &record.0.sealed;
+        let mut allergies = None;
+        let mut medical_notes = None;
+        let mut emergency_contacts = None;
+        let mut redacted = Vec::new();
         let mut opened = Vec::new();
         if medical {
-            view.allergies = Some(match &sealed.allergies {
+            allergies = Some(match &sealed.allergies {
                 Some(s) => self.open_json(scope, "allergies", &row, s).await?,
                 None => Vec::new(),
             });
-            view.medical_notes = Some(match &sealed.medical_notes {
+            medical_notes = Some(match &sealed.medical_notes {
                 Some(s) => self.open_json(scope, "medical_notes", &row, s).await?,
                 None => String::new(),
             });
             opened.extend(["allergies", "medical_notes"]);
         } else {
-            view.redacted.extend(["allergies", "medical_notes"]);
+            redacted.extend(["allergies", "medical_notes"]);
         }
         if contacts {
-            view.emergency_contacts = Some(match &sealed.emergency_contacts {
+            emergency_contacts = Some(match &sealed.emergency_contacts {
                 Some(s) => self.open_json(scope, "emergency_contacts", &row, s).await?,
                 None => Vec::new(),
             });
-            view.authorized_pickups = Some(pickups);
             opened.push("emergency_contacts");
         } else {
-            view.redacted
-                .extend(["emergency_contacts", "authorized_pickups"]);
+            redacted.extend(["emergency_contacts", "authorized_pickups"]);
         }
+        let view = ChildView {
+            record,
+            allergies,
+            medical_notes,
+            emergency_contacts,
+            pickups_shown: contacts,
+            redacted,
+        };
         Ok((view, opened))
     }
 
@@ -281,42 +295,38 @@ impl Core {
         &self,
         actor: &Actor,
         id: ChildId,
-        client: &ClientInfo,
+        client: &std::sync::Arc<ClientInfo>,
     ) -> Result<ChildView, CoreError> {
         let visibility = policy::visibility(actor, Action::ReadChildBasic);
         let key = (actor.scope.tenant_id(), id, visibility);
-        let (child, pickups) = match self.inner.records.get(&key) {
+        let record = match self.inner.records.get(&key) {
             Some(hit) => hit,
             None => {
-                let (child, pickups) = self
-                    .store()
-                    .child_with_pickups(&actor.scope, id, visibility)
-                    .await?
-                    .ok_or(CoreError::NotFound("child"))?;
-                self.inner.records.put(key, child.clone(), pickups.clone());
-                (child, pickups)
+                let record = std::sync::Arc::new(
+                    self.store()
+                        .child_with_pickups(&actor.scope, id, visibility)
+                        .await?
+                        .ok_or(CoreError::NotFound("child"))?,
+                );
+                self.inner.records.put(key, record.clone());
+                record
             }
         };
         let medical = policy::reaches_visible_child(actor.role, Action::ReadChildMedical);
         let contacts = policy::reaches_visible_child(actor.role, Action::ReadChildContacts);
         let (view, opened) = self
-            .open_view(&actor.scope, child, pickups, medical, contacts)
+            .open_view(&actor.scope, record, medical, contacts)
             .await?;
-        let row = view.child.id.to_string();
         if !opened.is_empty() {
-            let mut d = Draft::new(
-                actor.scope.chain(),
-                self.now_ms(),
-                Event::ChildRecordRead {
-                    child_id: row,
-                    fields: opened.iter().map(|s| s.to_string()).collect(),
-                },
-            );
-            d.actor = Some(actor.user.id.to_string());
-            d.ip = client.ip.clone();
-            d.user_agent = client.user_agent.clone();
-            d.device = client.device.clone();
-            self.audit().record(d).await;
+            let note = crate::audit::ReadNote {
+                tenant: actor.scope.tenant_id(),
+                actor: actor.user.id,
+                client: client.clone(),
+                child: view.child().id,
+                fields: opened,
+                at_ms: self.now_ms(),
+            };
+            self.audit().record_read(note).await;
         }
         Ok(view)
     }

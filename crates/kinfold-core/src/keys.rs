@@ -103,7 +103,7 @@ impl Keyring {
             "data-key",
             &wrap_id(scope.tenant_id(), version),
         )?;
-        let sealer = Arc::new(Sealer::new(&key));
+        let sealer = Arc::new(Sealer::new(&key)?);
         if let Ok(mut m) = self.inner.data_keys.write() {
             m.insert(id, sealer.clone());
         }

@@ -4,7 +4,7 @@
 //! opened (and the read audited) on every request.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use kinfold_store::{Child, ChildId, Pickup, TenantId, Visibility};
@@ -14,7 +14,10 @@ use crate::session_cache::TTL;
 const MAX_ENTRIES: usize = 50_000;
 
 type Key = (TenantId, ChildId, Visibility);
-type Entry = (Instant, Child, Vec<Pickup>);
+/// A child record and its authorized pickups, as read from the store: shared, not copied,
+/// by every request that finds it here.
+pub type Record = Arc<(Child, Vec<Pickup>)>;
+type Entry = (Instant, Record);
 
 #[derive(Default)]
 pub struct RecordCache {
@@ -22,19 +25,19 @@ pub struct RecordCache {
 }
 
 impl RecordCache {
-    pub fn get(&self, key: &Key) -> Option<(Child, Vec<Pickup>)> {
+    pub fn get(&self, key: &Key) -> Option<Record> {
         let map = self.map.lock().ok()?;
         map.get(key)
-            .filter(|(at, ..)| at.elapsed() < TTL)
-            .map(|(_, c, p)| (c.clone(), p.clone()))
+            .filter(|(at, _)| at.elapsed() < TTL)
+            .map(|(_, r)| r.clone())
     }
 
-    pub fn put(&self, key: Key, child: Child, pickups: Vec<Pickup>) {
+    pub fn put(&self, key: Key, record: Record) {
         if let Ok(mut map) = self.map.lock() {
             if map.len() >= MAX_ENTRIES {
                 map.retain(|_, (at, ..)| at.elapsed() < TTL);
             }
-            map.insert(key, (Instant::now(), child, pickups));
+            map.insert(key, (Instant::now(), record));
         }
     }
 

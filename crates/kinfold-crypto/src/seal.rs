@@ -6,15 +6,16 @@
 //! value copied to another tenant, table, column or row, or relabelled with another key
 //! version, fails to open.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use rand::RngCore;
+use ring::aead::{self, LessSafeKey, UnboundKey, AES_256_GCM};
 
 use crate::keyring::Key;
 use crate::CryptoError;
 
 const FORMAT: u8 = 1;
-const HEADER: usize = 1 + 4 + 12;
+const NONCE: usize = 12;
+const HEADER: usize = 1 + 4 + NONCE;
+const TAG: usize = 16;
 
 /// What a sealed value is bound to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,9 +44,10 @@ impl Aad<'_> {
 }
 
 /// A key prepared for sealing and opening: the AES key schedule is computed once, so a
-/// long-lived key (a cached tenant data key) does not redo it for every value.
+/// long-lived key (a cached tenant data key) does not redo it for every value. AES-256-GCM from
+/// `ring` (AES-NI and carry-less multiplication where the CPU has them).
 pub struct Sealer {
-    cipher: Aes256Gcm,
+    key: LessSafeKey,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -55,30 +57,31 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    pub fn new(key: &Key) -> Self {
-        Self {
-            cipher: Aes256Gcm::new(key.expose().into()),
-        }
+    pub fn new(key: &Key) -> Result<Self, CryptoError> {
+        // A `Key` is always the 32 bytes AES-256 takes, so this does not fail in practice.
+        let unbound = UnboundKey::new(&AES_256_GCM, key.expose()).map_err(|_| CryptoError::Seal)?;
+        Ok(Self {
+            key: LessSafeKey::new(unbound),
+        })
     }
 
     pub fn seal(&self, plaintext: &[u8], aad: &Aad<'_>) -> Result<Vec<u8>, CryptoError> {
-        let mut nonce = [0u8; 12];
+        let mut nonce = [0u8; NONCE];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let ct = self
-            .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad.encode(),
-                },
-            )
-            .map_err(|_| CryptoError::Seal)?;
-        let mut out = Vec::with_capacity(HEADER + ct.len());
+        let mut out = Vec::with_capacity(HEADER + plaintext.len() + TAG);
         out.push(FORMAT);
         out.extend_from_slice(&aad.key_version.to_be_bytes());
         out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
+        out.extend_from_slice(plaintext);
+        let mut body = out.split_off(HEADER);
+        self.key
+            .seal_in_place_append_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(aad.encode()),
+                &mut body,
+            )
+            .map_err(|_| CryptoError::Seal)?;
+        out.append(&mut body);
         Ok(out)
     }
 
@@ -87,22 +90,23 @@ impl Sealer {
         if version != aad.key_version {
             return Err(CryptoError::Open);
         }
-        let nonce = sealed.get(5..HEADER).ok_or(CryptoError::Malformed)?;
-        let ct = sealed.get(HEADER..).ok_or(CryptoError::Malformed)?;
-        self.cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ct,
-                    aad: &aad.encode(),
-                },
-            )
-            .map_err(|_| CryptoError::Open)
+        let nonce = sealed
+            .get(5..HEADER)
+            .and_then(|n| aead::Nonce::try_assume_unique_for_key(n).ok())
+            .ok_or(CryptoError::Malformed)?;
+        let mut body = sealed.get(HEADER..).ok_or(CryptoError::Malformed)?.to_vec();
+        let plain_len = self
+            .key
+            .open_in_place(nonce, aead::Aad::from(aad.encode()), &mut body)
+            .map_err(|_| CryptoError::Open)?
+            .len();
+        body.truncate(plain_len);
+        Ok(body)
     }
 }
 
 pub fn seal(key: &Key, plaintext: &[u8], aad: &Aad<'_>) -> Result<Vec<u8>, CryptoError> {
-    Sealer::new(key).seal(plaintext, aad)
+    Sealer::new(key)?.seal(plaintext, aad)
 }
 
 /// The key version a sealed value records, so the caller can fetch the right key.
@@ -116,7 +120,7 @@ pub fn key_version(sealed: &[u8]) -> Result<u32, CryptoError> {
 }
 
 pub fn open(key: &Key, sealed: &[u8], aad: &Aad<'_>) -> Result<Vec<u8>, CryptoError> {
-    Sealer::new(key).open(sealed, aad)
+    Sealer::new(key)?.open(sealed, aad)
 }
 
 #[cfg(test)]
@@ -131,6 +135,37 @@ mod tests {
             row,
             key_version: 3,
         }
+    }
+
+    /// A value sealed by an independent AES-256-GCM (Python's `cryptography`, key 0..32,
+    /// nonce 100..112) opens: the layout is standard GCM, so values sealed before the move
+    /// from the `aes-gcm` crate to `ring` stay readable.
+    #[test]
+    fn opens_a_value_sealed_by_another_implementation() -> Result<(), CryptoError> {
+        let key = Key::from_bytes(&(0u8..32).collect::<Vec<_>>())?;
+        let sealed = hex::decode(
+            "01000000036465666768696a6b6c6d6e6f0d6bb7081c993eec570c3ac8b30b4a892aa72665ed0a9a11\
+             c2ff1a0d76f7dbda8df62a0bc066a7fad8a6",
+        )
+        .map_err(|_| CryptoError::Malformed)?;
+        let aad = Aad {
+            tenant: "t1",
+            table: "children",
+            column: "medical_notes",
+            row: "c1",
+            key_version: 3,
+        };
+        assert_eq!(open(&key, &sealed, &aad)?, b"Epinephrine in the office.");
+        let mut tampered = sealed.clone();
+        if let Some(b) = tampered.last_mut() {
+            *b ^= 1;
+        }
+        assert!(open(&key, &tampered, &aad).is_err(), "a changed tag fails");
+        assert!(
+            open(&key, &sealed[..sealed.len() - 1], &aad).is_err(),
+            "a cut tag fails"
+        );
+        Ok(())
     }
 
     #[test]

@@ -121,6 +121,11 @@ impl Client {
     pub fn info(&self) -> &ClientInfo {
         &self.0.info
     }
+
+    /// The same, shared: for what outlives the request (an audit entry).
+    pub fn shared_info(&self) -> &Arc<ClientInfo> {
+        &self.0.info
+    }
 }
 
 /// The session cookie's name: `__Host-` prefixed over HTTPS (RFC 6265bis §4.1.3.2).

@@ -133,7 +133,7 @@ impl std::fmt::Debug for NewUser {
 }
 
 /// Where a request came from: what the access log records.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,

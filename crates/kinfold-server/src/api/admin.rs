@@ -22,7 +22,7 @@ pub async fn users(State(st): State<AppState>, Auth(actor): Auth) -> Result<Resp
         .into_iter()
         .map(|u| json!({"id": u.id, "email": u.email, "name": u.name, "role": u.role, "mfa_enrolled": u.has_mfa()}))
         .collect();
-    Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
+    Ok(crate::api::list_body(&items, None))
 }
 
 fn user_id(raw: &str) -> Result<UserId, ApiError> {
@@ -78,7 +78,7 @@ pub async fn grants(State(st): State<AppState>, Auth(actor): Auth) -> Result<Res
             })
         })
         .collect();
-    Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
+    Ok(crate::api::list_body(&items, None))
 }
 
 fn details_json(d: &kinfold_store::TenantDetails) -> serde_json::Value {

@@ -120,5 +120,5 @@ pub async fn roster(
             })
         })
         .collect();
-    Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
+    Ok(crate::api::list_body(&items, None))
 }

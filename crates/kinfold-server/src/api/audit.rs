@@ -91,7 +91,7 @@ pub async fn list(
         .then(|| entries.last().map(|e| encode_cursor(e.seq)))
         .flatten();
     let items: Vec<_> = entries.iter().map(entry_json).collect();
-    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
+    Ok(crate::api::list_body(&items, next.as_deref()))
 }
 
 pub fn entry_json(e: &Entry) -> serde_json::Value {
@@ -194,5 +194,5 @@ pub async fn api_access(
         .iter()
         .map(|e| json!({"at": rfc3339(e.at_ms), "category": e.category, "method": e.method, "route": e.route, "status": e.status, "actor": e.actor, "ip": e.ip}))
         .collect();
-    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
+    Ok(crate::api::list_body(&items, next.as_deref()))
 }

@@ -117,11 +117,11 @@ impl Serialize for ViewBody<'_> {
 
 pub fn view_json(v: &ChildView) -> ViewBody<'_> {
     ViewBody {
-        child: child_json(&v.child),
+        child: child_json(v.child()),
         allergies: v.allergies.as_deref(),
         medical_notes: v.medical_notes.as_deref(),
         emergency_contacts: v.emergency_contacts.as_deref(),
-        authorized_pickups: v.authorized_pickups.as_ref().map(|list| {
+        authorized_pickups: v.authorized_pickups().map(|list| {
             list.iter()
                 .map(|p| PickupOut {
                     id: p.id,
@@ -185,7 +185,7 @@ pub async fn list(
         })
         .flatten();
     let items: Vec<ChildBody<'_>> = items.iter().map(child_json).collect();
-    Ok(axum::Json(json!({"items": items, "next_cursor": next})).into_response())
+    Ok(crate::api::list_body(&items, next.as_deref()))
 }
 
 #[utoipa::path(operation_id = "children_detail", get, path = "/api/v1/children/{id}", tag = "records", params(("id" = String, Path)), responses((status = 200, description = "the child as your role may see it, with `redacted`"), (status = 401, description = "not signed in", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
@@ -197,9 +197,9 @@ pub async fn detail(
 ) -> Result<Response, ApiError> {
     let view = st
         .core
-        .child_view(&actor, child_id(&id)?, client.info())
+        .child_view(&actor, child_id(&id)?, client.shared_info())
         .await?;
-    Ok(axum::Json(view_json(&view)).into_response())
+    Ok(crate::api::json_body(&view_json(&view)))
 }
 
 #[utoipa::path(operation_id = "children_create", post, path = "/api/v1/children", tag = "records", request_body = kinfold_core::children::ChildInput, responses((status = 201, description = "created"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
@@ -245,7 +245,7 @@ pub async fn guardians(
 ) -> Result<Response, ApiError> {
     let links = st.core.child_guardians(&actor, child_id(&id)?).await?;
     let items: Vec<Value> = links.iter().map(link_json).collect();
-    Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
+    Ok(crate::api::list_body(&items, None))
 }
 
 #[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -346,7 +346,7 @@ pub async fn classrooms(
     Auth(actor): Auth,
 ) -> Result<Response, ApiError> {
     let items = st.core.list_classrooms(&actor).await?;
-    Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
+    Ok(crate::api::list_body(&items, None))
 }
 
 #[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -395,7 +395,7 @@ pub async fn staff(State(st): State<AppState>, Auth(actor): Auth) -> Result<Resp
         .into_iter()
         .map(|(u, rooms)| json!({"id": u.id, "email": u.email, "name": u.name, "role": u.role, "classroom_ids": rooms, "mfa_enrolled": u.has_mfa()}))
         .collect();
-    Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
+    Ok(crate::api::list_body(&items, None))
 }
 
 #[utoipa::path(operation_id = "children_all_guardians", get, path = "/api/v1/guardians", tag = "records", responses((status = 200, description = "every guardian of the tenant"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
@@ -410,5 +410,5 @@ pub async fn all_guardians(
         .into_iter()
         .map(|(g, n)| json!({"id": g.id, "user_id": g.user_id, "name": g.name, "email": g.email, "phone": g.phone, "children": n}))
         .collect();
-    Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
+    Ok(crate::api::list_body(&items, None))
 }

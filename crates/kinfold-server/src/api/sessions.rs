@@ -106,7 +106,7 @@ pub async fn list(State(st): State<AppState>, Auth(actor): Auth) -> Result<Respo
             })
         })
         .collect();
-    Ok(axum::Json(json!({"items": items, "next_cursor": null})).into_response())
+    Ok(crate::api::list_body(&items, None))
 }
 
 #[utoipa::path(operation_id = "sessions_revoke", delete, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "a session ID, or `current` to sign out")), responses((status = 204, description = "revoked"), (status = 401, description = "not signed in", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]

@@ -89,7 +89,7 @@ fn detail_body(
     notice: Option<&str>,
     err: Option<&ApiError>,
 ) -> Markup {
-    let c = &v.child;
+    let c = v.child();
     let can_attend = policy::reaches_visible_child(a.role, Action::CheckInOut)
         || policy::scope(a.role, Action::CheckInOut) == policy::Scope::WholeTenant;
     html! {
@@ -128,7 +128,7 @@ fn detail_body(
                 label for="person" { "Dropped off or picked up by" }
                 select #person name="person" required {
                     @for g in guardians { option value={ "guardian:" (g.guardian.id) } { (g.guardian.name) " (" (g.relationship) ")" } }
-                    @for pk in v.authorized_pickups.iter().flatten() { option value={ "pickup:" (pk.id) } { (pk.name) " (" (pk.relation) ", authorized pickup)" } }
+                    @for pk in v.authorized_pickups().into_iter().flatten() { option value={ "pickup:" (pk.id) } { (pk.name) " (" (pk.relation) ", authorized pickup)" } }
                 }
                 label for="passphrase" { "Pickup passphrase (authorized pickups only)" }
                 input #passphrase name="passphrase" type="password" autocomplete="off";
@@ -175,7 +175,7 @@ async fn render_detail(
         .await
         .unwrap_or_default();
     let status = err.map(|e| e.status()).unwrap_or(StatusCode::OK);
-    let title = format!("{} {}", view.child.given_name, view.child.family_name);
+    let title = format!("{} {}", view.child().given_name, view.child().family_name);
     page(
         p,
         status,

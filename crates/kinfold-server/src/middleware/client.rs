@@ -22,7 +22,8 @@ use kinfold_store::ClientInfo;
 
 #[derive(Debug, Clone, Default)]
 pub struct ClientContext {
-    pub info: ClientInfo,
+    /// Shared, so an audit entry can keep it without copying its strings.
+    pub info: std::sync::Arc<ClientInfo>,
     pub https: bool,
 }
 
@@ -75,11 +76,11 @@ pub fn resolve(
     let mut device = kinfold_crypto::token::sha256_hex(hints.as_bytes());
     device.truncate(16);
     ClientContext {
-        info: ClientInfo {
+        info: std::sync::Arc::new(ClientInfo {
             ip: ip.map(|i| i.to_string()),
             user_agent,
             device: Some(device),
-        },
+        }),
         https,
     }
 }
