@@ -62,7 +62,7 @@ pub fn resolve(
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
-        .map(|ua| ua.chars().take(512).collect::<String>());
+        .map(|ua| first_chars(ua, 512).to_owned());
     // The same bytes as the hint values joined by newlines, built without a Vec of copies.
     let mut hints = String::with_capacity(256);
     for (i, name) in HINTS.iter().enumerate() {
@@ -77,7 +77,7 @@ pub fn resolve(
     device.truncate(16);
     ClientContext {
         info: std::sync::Arc::new(ClientInfo {
-            ip: ip.map(|i| i.to_string()),
+            ip: ip.map(ip_text),
             user_agent,
             device: Some(device),
         }),
@@ -85,9 +85,68 @@ pub fn resolve(
     }
 }
 
+/// At most `n` characters of `s`, cut on a character boundary.
+fn first_chars(s: &str, n: usize) -> &str {
+    if s.len() <= n {
+        return s;
+    }
+    let end = s.char_indices().nth(n).map_or(s.len(), |(i, _)| i);
+    s.get(..end).unwrap_or(s)
+}
+
+/// An address as text, as `Display` writes it; IPv4 without the formatting machinery, since
+/// every request needs it.
+fn ip_text(ip: IpAddr) -> String {
+    let IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut s = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        if octet >= 100 {
+            s.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            s.push(char::from(b'0' + octet / 10 % 10));
+        }
+        s.push(char::from(b'0' + octet % 10));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_and_user_agents_are_written_as_display_and_chars_would() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "255.255.255.255",
+            "192.168.100.9",
+            "1.2.3.4",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+            "::ffff:192.0.2.1",
+        ] {
+            let parsed: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_text(parsed), parsed.to_string());
+        }
+        for ua in [
+            "",
+            "curl/8",
+            &"é".repeat(600),
+            &"a".repeat(700),
+            "Mozilla/5.0 ✓",
+        ] {
+            let want: String = ua.chars().take(512).collect();
+            assert_eq!(first_chars(ua, 512), want);
+        }
+    }
 
     fn headers(xff: &str, proto: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
