@@ -149,9 +149,10 @@ impl Keyring {
         sealed: &[u8],
     ) -> Result<Vec<u8>, CoreError> {
         let version = seal::key_version(sealed)?;
-        let tenant = scope.tenant_id().to_string();
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let tenant = scope.tenant_id().0.hyphenated().encode_lower(&mut text);
         let sealer = self.data_key(scope, version).await?;
-        Ok(sealer.open(sealed, &Self::aad(&tenant, slot, version))?)
+        Ok(sealer.open(sealed, &Self::aad(tenant, slot, version))?)
     }
 
     /// HMAC-SHA256 of a normalized recovery code under a pepper derived from the master key,

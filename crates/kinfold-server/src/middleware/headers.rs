@@ -53,7 +53,8 @@ pub const HSTS: &str = "max-age=63072000; includeSubDomains; preload";
 pub fn apply(resp: &mut Response, nonce: &str, https: bool) {
     let h = resp.headers_mut();
     h.reserve(FIXED.len() + 3);
-    if let Ok(v) = HeaderValue::from_str(&csp(nonce)) {
+    // The policy's bytes become the header value as they are, without a second copy.
+    if let Ok(v) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(csp(nonce))) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     for (name, value) in FIXED.iter() {
