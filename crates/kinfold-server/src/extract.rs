@@ -137,23 +137,12 @@ pub fn cookie_name(https: bool) -> &'static str {
     }
 }
 
-/// Filled by [`Auth`] so the edge middleware can log the API request (L4) once the response
-/// is known: the tenant, the user, and the route template.
-#[derive(Clone, Default)]
-pub struct AccessSlot(std::sync::Arc<std::sync::Mutex<Option<AccessFacts>>>);
-
 /// The tenant, the user and the route template of an authenticated request.
 pub type AccessFacts = (
     kinfold_store::TenantId,
     kinfold_store::UserId,
     std::sync::Arc<str>,
 );
-
-impl AccessSlot {
-    pub fn take(&self) -> Option<AccessFacts> {
-        self.0.lock().ok().and_then(|mut g| g.take())
-    }
-}
 
 /// The signed-in user. Missing, expired or revoked sessions answer 401.
 pub struct Auth(pub Actor);
@@ -171,11 +160,12 @@ impl FromRequestParts<AppState> for Auth {
         let anonymous = ClientInfo::default();
         let info = client.map_or(&anonymous, |c| &c.info);
         let actor = state.core.authenticate(&token, info).await?;
-        if let (Some(slot), Some(route)) = (
-            parts.extensions.get::<AccessSlot>(),
-            parts.extensions.get::<axum::extract::MatchedPath>(),
-        ) {
-            if let Ok(mut g) = slot.0.lock() {
+        // Filled here so the edge middleware can log the API request (L4) once the response
+        // is known.
+        if let (Some(client), Some(route)) =
+            (client, parts.extensions.get::<axum::extract::MatchedPath>())
+        {
+            if let Ok(mut g) = client.access.lock() {
                 *g = Some((
                     actor.scope.tenant_id(),
                     actor.user.id,

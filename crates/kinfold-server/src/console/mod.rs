@@ -17,7 +17,6 @@ use kinfold_core::Actor;
 use maud::{html, Markup, DOCTYPE};
 
 use crate::middleware::client::ClientContext;
-use crate::middleware::headers::CspNonce;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -76,11 +75,6 @@ impl FromRequestParts<AppState> for Page {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let nonce = parts
-            .extensions
-            .get::<CspNonce>()
-            .map(|n| n.0.clone())
-            .unwrap_or_default();
         let client = parts
             .extensions
             .get::<std::sync::Arc<ClientContext>>()
@@ -91,7 +85,7 @@ impl FromRequestParts<AppState> for Page {
             None => None,
         };
         Ok(Page {
-            nonce,
+            nonce: client.nonce.clone(),
             client,
             actor,
         })

@@ -20,11 +20,19 @@ const HINTS: [HeaderName; 5] = [
 use ipnet::IpNet;
 use kinfold_store::ClientInfo;
 
-#[derive(Debug, Clone, Default)]
+/// What the edge middleware resolved for one request, handed to the extractors as one shared
+/// extension: where the request came from, this response's CSP nonce, and the slot [`Auth`]
+/// fills so the API access entry (L4) can be written once the status is known.
+///
+/// [`Auth`]: crate::extract::Auth
+#[derive(Debug, Default)]
 pub struct ClientContext {
     /// Shared, so an audit entry can keep it without copying its strings.
     pub info: std::sync::Arc<ClientInfo>,
     pub https: bool,
+    /// The nonce for this response's inline scripts and styles.
+    pub nonce: String,
+    pub(crate) access: std::sync::Mutex<Option<crate::extract::AccessFacts>>,
 }
 
 pub fn resolve(
@@ -82,6 +90,8 @@ pub fn resolve(
             device: Some(device),
         }),
         https,
+        nonce: String::new(),
+        access: Default::default(),
     }
 }
 

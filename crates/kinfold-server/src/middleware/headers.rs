@@ -1,14 +1,11 @@
 //! Security headers (W1-W7), set by [`crate::middleware::edge`] on every response, errors and
-//! 404s included, with a fresh CSP nonce per response handed to pages through an extension.
+//! 404s included, with a fresh CSP nonce per response handed to pages in the request's
+//! [`ClientContext`](crate::middleware::client::ClientContext).
 
 use std::sync::LazyLock;
 
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::Response;
-
-/// The nonce for this response's inline scripts and styles.
-#[derive(Debug, Clone)]
-pub struct CspNonce(pub String);
 
 const CSP_HEAD: &str = "default-src 'self'; script-src 'nonce-";
 const CSP_MID: &str = "' 'strict-dynamic'; style-src 'self' 'nonce-";

@@ -48,12 +48,14 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
-    let client = client::resolve(
+    let mut client = client::resolve(
         peer,
         req.headers(),
         state.web.tls,
         &state.web.trusted_proxies,
     );
+    client.nonce = nonce;
+    let client = std::sync::Arc::new(client);
     let https = client.https;
 
     let mut resp = if csrf::refused(&req) {
@@ -64,13 +66,8 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
         )
         .into_response()
     } else {
-        let slot = crate::extract::AccessSlot::default();
         let method = method_name(req.method());
-        let ip = client.info.ip.clone();
-        req.extensions_mut()
-            .insert(headers::CspNonce(nonce.clone()));
-        req.extensions_mut().insert(std::sync::Arc::new(client));
-        req.extensions_mut().insert(slot.clone());
+        req.extensions_mut().insert(client.clone());
         let resp = match tokio::time::timeout(state.web.request_timeout, next.run(req)).await {
             Ok(resp) => errors::with_json_body(resp),
             Err(_) => {
@@ -84,7 +81,8 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
             }
         };
         // L4: an authenticated API request is logged once its status is known.
-        if let Some((tenant_id, actor, route)) = slot.take() {
+        let facts = client.access.lock().ok().and_then(|mut g| g.take());
+        if let Some((tenant_id, actor, route)) = facts {
             let entry = kinfold_store::ApiAccess {
                 tenant_id,
                 at_ms: state.core.now_ms(),
@@ -93,13 +91,13 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
                 route,
                 status: resp.status().as_u16(),
                 actor,
-                ip,
+                ip: client.info.ip.clone(),
             };
             state.core.audit().record_api_access(entry).await;
         }
         resp
     };
-    headers::apply(&mut resp, &nonce, https);
+    headers::apply(&mut resp, &client.nonce, https);
     resp
 }
 

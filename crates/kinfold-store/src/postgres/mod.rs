@@ -463,10 +463,7 @@ impl Store for PgStore {
             wall::set(&mut tx, Wall::TenantId(tenant)).await?;
             let first = list.iter().map(|e| e.at_ms).min().unwrap_or_default();
             let last = list.iter().map(|e| e.at_ms).max().unwrap_or_default();
-            let out: Vec<crate::drafts::AccessOut<'_>> =
-                list.iter().map(crate::drafts::AccessOut::from).collect();
-            let json =
-                serde_json::to_string(&out).map_err(|_| StoreError::Corrupt("api access entry"))?;
+            let json = crate::drafts::encode_access_segment(&list)?;
             sqlx::query(
                 "INSERT INTO api_access_segments (tenant_id, first_ms, last_ms, entries) VALUES ($1, $2, $3, $4)",
             )
@@ -502,8 +499,7 @@ impl Store for PgStore {
             let fetched = segments.len();
             for (id, json) in segments {
                 cursor = id;
-                let mut list: Vec<StoredApiAccess> = serde_json::from_str(&json)
-                    .map_err(|_| StoreError::Corrupt("api access segment"))?;
+                let mut list = crate::drafts::decode_access_segment(&json)?;
                 list.reverse();
                 out.extend(
                     list.into_iter()

@@ -549,11 +549,7 @@ impl Store for SqliteStore {
         for (tenant, list) in by_tenant {
             let first = list.iter().map(|e| e.at_ms).min().unwrap_or_default();
             let last = list.iter().map(|e| e.at_ms).max().unwrap_or_default();
-            // Serialized from borrowed fields: no copy of any entry is made.
-            let out: Vec<crate::drafts::AccessOut<'_>> =
-                list.iter().map(crate::drafts::AccessOut::from).collect();
-            let json =
-                serde_json::to_string(&out).map_err(|_| StoreError::Corrupt("api access entry"))?;
+            let json = crate::drafts::encode_access_segment(&list)?;
             sqlx::query("INSERT INTO api_access_segments (tenant_id, first_ms, last_ms, entries) VALUES (?, ?, ?, ?)")
                 .bind(tenant.to_string())
                 .bind(first)
@@ -586,8 +582,7 @@ impl Store for SqliteStore {
             let fetched = segments.len();
             for (id, json) in segments {
                 cursor = id;
-                let mut list: Vec<StoredApiAccess> = serde_json::from_str(&json)
-                    .map_err(|_| StoreError::Corrupt("api access segment"))?;
+                let mut list = crate::drafts::decode_access_segment(&json)?;
                 list.reverse();
                 out.extend(
                     list.into_iter()
