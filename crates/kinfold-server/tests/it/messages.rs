@@ -115,6 +115,23 @@ async fn ready_with(f: impl FnOnce(&mut kinfold_core::settings::MailSettings)) -
 }
 
 impl Mail {
+    /// An announcement to everyone, which a paused tenant is refused (409 `sending_paused`).
+    async fn refused_as_paused(&self) -> Resp {
+        let paused = self
+            .send(
+                json!({"category": "announcement", "audience": {"all": true}, "subject": "Hi", "text": "x"}),
+                &self.admin,
+            )
+            .await;
+        assert_eq!(
+            (paused.status, paused.code()),
+            (StatusCode::CONFLICT, "sending_paused"),
+            "{}",
+            paused.text
+        );
+        paused
+    }
+
     async fn send(&self, body: Value, cookie: &str) -> Resp {
         self.app.post("/api/v1/messages", body, Some(cookie)).await
     }
@@ -708,18 +725,7 @@ async fn provider_reports_need_valid_signatures_and_suppress_and_pause() {
     assert_eq!(suppressed, ["gran@families.test"]);
 
     // One bounce in two sent is above 1.4% with the minimum volume met: sending pauses.
-    let paused = m
-        .send(
-            json!({"category": "announcement", "audience": {"all": true}, "subject": "Hi", "text": "x"}),
-            &m.admin,
-        )
-        .await;
-    assert_eq!(
-        (paused.status, paused.code()),
-        (StatusCode::CONFLICT, "sending_paused"),
-        "{}",
-        paused.text
-    );
+    let paused = m.refused_as_paused().await;
     assert!(
         paused
             .text
@@ -1359,18 +1365,7 @@ async fn complaints_alone_pause_sending_without_any_bounce() {
     assert_eq!(suppressed, ["gran@families.test"]);
 
     // No bounce at all, one complaint in two sent (above 0.03%): non-essential sending pauses.
-    let paused = m
-        .send(
-            json!({"category": "announcement", "audience": {"all": true}, "subject": "Hi", "text": "x"}),
-            &m.admin,
-        )
-        .await;
-    assert_eq!(
-        (paused.status, paused.code()),
-        (StatusCode::CONFLICT, "sending_paused"),
-        "{}",
-        paused.text
-    );
+    let paused = m.refused_as_paused().await;
     assert!(
         paused
             .text

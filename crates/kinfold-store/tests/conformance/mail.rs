@@ -95,6 +95,22 @@ async fn opt_outs_are_per_recipient_category_and_tenant(u: &Under) {
 }
 both!(opt_outs_are_per_recipient_category_and_tenant);
 
+/// The log entry a claim writes for a delivery its lease ran out on mid-send.
+fn interrupted(lost: kinfold_store::outbox::Interrupted, at_ms: i64) -> kinfold_audit::Draft {
+    kinfold_audit::Draft::new(
+        lost.scope.chain(),
+        at_ms,
+        kinfold_audit::Event::EmailDelivery {
+            delivery_id: lost.id.to_string(),
+            message_id: lost.header_id,
+            recipient: String::new(),
+            status: "failed".into(),
+            attempt: 0,
+            response: "interrupted".into(),
+        },
+    )
+}
+
 /// The outbox (E1, O2): a delivery is leased once; an outcome is written once; a lease that
 /// runs out while `sending` becomes `failed` with its log entry and is never leased again
 /// (at-most-once); a bounce suppresses the address; another tenant sees none of it.
@@ -153,20 +169,7 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
         "not due yet"
     );
     assert_eq!(s.outbox_tenants(5_000).await.unwrap(), [a.tenant_id()]);
-    let log = |lost: Interrupted| {
-        kinfold_audit::Draft::new(
-            lost.scope.chain(),
-            9_000,
-            kinfold_audit::Event::EmailDelivery {
-                delivery_id: lost.id.to_string(),
-                message_id: lost.header_id,
-                recipient: String::new(),
-                status: "failed".into(),
-                attempt: 0,
-                response: "interrupted".into(),
-            },
-        )
-    };
+    let log = |lost: Interrupted| interrupted(lost, 9_000);
     let first = s
         .claim_deliveries(a.tenant_id(), 5_000, 8_000, 2, &log)
         .await
@@ -398,20 +401,7 @@ async fn a_report_without_message_id_matches_only_an_address_one_tenant_wrote_to
             response: None,
         };
         s.enqueue_message(&scope, m, vec![d], vec![]).await.unwrap();
-        let log = |lost: Interrupted| {
-            kinfold_audit::Draft::new(
-                lost.scope.chain(),
-                at,
-                kinfold_audit::Event::EmailDelivery {
-                    delivery_id: lost.id.to_string(),
-                    message_id: lost.header_id,
-                    recipient: String::new(),
-                    status: "failed".into(),
-                    attempt: 0,
-                    response: "interrupted".into(),
-                },
-            )
-        };
+        let log = |lost: Interrupted| interrupted(lost, at);
         let claimed = s
             .claim_deliveries(scope.tenant_id(), at, at + 1_000, 10, &log)
             .await
