@@ -7,6 +7,7 @@ use kinfold_store::{
     TenantScope,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::keys::Slot;
 use crate::policy::{self, Action};
@@ -58,14 +59,58 @@ pub struct ChildView {
     /// The record as read, shared with the record cache rather than copied. Its sealed bytes
     /// stay sealed and are never shown: the opened values are the fields below.
     record: crate::record_cache::Record,
-    pub allergies: Option<Vec<Allergy>>,
-    pub medical_notes: Option<String>,
-    pub emergency_contacts: Option<Vec<EmergencyContact>>,
+    /// Opened sealed fields as the JSON they were sealed as (checked to be JSON when opened):
+    /// the API serves them as they are; pages parse them ([`ChildView::opened`]).
+    allergies: Option<Box<RawValue>>,
+    medical_notes: Option<Box<RawValue>>,
+    emergency_contacts: Option<Box<RawValue>>,
     pickups_shown: bool,
     pub redacted: Vec<&'static str>,
 }
 
+/// A view's opened sealed fields, parsed. `None` where the reader may not see them.
+#[derive(Default)]
+pub struct OpenedFields {
+    pub allergies: Option<Vec<Allergy>>,
+    pub medical_notes: Option<String>,
+    pub emergency_contacts: Option<Vec<EmergencyContact>>,
+}
+redacted_debug!(OpenedFields);
+
+fn parse_opened<T: for<'de> Deserialize<'de>>(
+    column: &str,
+    raw: Option<&RawValue>,
+) -> Result<Option<T>, CoreError> {
+    raw.map(|r| serde_json::from_str(r.get()))
+        .transpose()
+        .map_err(|_| CoreError::Internal(format!("stored {column} is malformed")))
+}
+
 impl ChildView {
+    /// Allergies, as JSON, where the reader may see them.
+    pub fn allergies_json(&self) -> Option<&RawValue> {
+        self.allergies.as_deref()
+    }
+
+    /// Medical notes, as a JSON string, where the reader may see them.
+    pub fn medical_notes_json(&self) -> Option<&RawValue> {
+        self.medical_notes.as_deref()
+    }
+
+    /// Emergency contacts, as JSON, where the reader may see them.
+    pub fn emergency_contacts_json(&self) -> Option<&RawValue> {
+        self.emergency_contacts.as_deref()
+    }
+
+    /// The opened fields, parsed (for pages). A stored value of the wrong shape is an error.
+    pub fn opened(&self) -> Result<OpenedFields, CoreError> {
+        Ok(OpenedFields {
+            allergies: parse_opened("allergies", self.allergies_json())?,
+            medical_notes: parse_opened("medical_notes", self.medical_notes_json())?,
+            emergency_contacts: parse_opened("emergency_contacts", self.emergency_contacts_json())?,
+        })
+    }
+
     /// The child's plain fields.
     pub fn child(&self) -> &Child {
         &self.record.0
@@ -195,16 +240,25 @@ impl Core {
         self.keys().seal(scope, slot(column, row), &bytes).await
     }
 
-    async fn open_json<T: for<'de> Deserialize<'de>>(
+    /// Opens a sealed JSON field and checks that it is JSON, without building its values: the
+    /// API serves it as it is.
+    async fn open_raw(
         &self,
         scope: &TenantScope,
         column: &str,
         row: &str,
-        sealed: &[u8],
-    ) -> Result<T, CoreError> {
-        let bytes = self.keys().open(scope, slot(column, row), sealed).await?;
-        serde_json::from_slice(&bytes)
-            .map_err(|_| CoreError::Internal(format!("stored {column} is malformed")))
+        sealed: Option<&[u8]>,
+        empty: &str,
+    ) -> Result<Box<RawValue>, CoreError> {
+        let malformed = || CoreError::Internal(format!("stored {column} is malformed"));
+        let text = match sealed {
+            Some(s) => {
+                let bytes = self.keys().open(scope, slot(column, row), s).await?;
+                String::from_utf8(bytes).map_err(|_| malformed())?
+            }
+            None => empty.to_owned(),
+        };
+        RawValue::from_string(text).map_err(|_| malformed())
     }
 
     /// The children the actor may see, basic fields only (no sealed field is opened).
@@ -257,23 +311,35 @@ impl Core {
         let mut redacted = Vec::new();
         let mut opened = Vec::new();
         if medical {
-            allergies = Some(match &sealed.allergies {
-                Some(s) => self.open_json(scope, "allergies", &row, s).await?,
-                None => Vec::new(),
-            });
-            medical_notes = Some(match &sealed.medical_notes {
-                Some(s) => self.open_json(scope, "medical_notes", &row, s).await?,
-                None => String::new(),
-            });
+            allergies = Some(
+                self.open_raw(scope, "allergies", &row, sealed.allergies.as_deref(), "[]")
+                    .await?,
+            );
+            medical_notes = Some(
+                self.open_raw(
+                    scope,
+                    "medical_notes",
+                    &row,
+                    sealed.medical_notes.as_deref(),
+                    "\"\"",
+                )
+                .await?,
+            );
             opened.extend(["allergies", "medical_notes"]);
         } else {
             redacted.extend(["allergies", "medical_notes"]);
         }
         if contacts {
-            emergency_contacts = Some(match &sealed.emergency_contacts {
-                Some(s) => self.open_json(scope, "emergency_contacts", &row, s).await?,
-                None => Vec::new(),
-            });
+            emergency_contacts = Some(
+                self.open_raw(
+                    scope,
+                    "emergency_contacts",
+                    &row,
+                    sealed.emergency_contacts.as_deref(),
+                    "[]",
+                )
+                .await?,
+            );
             opened.push("emergency_contacts");
         } else {
             redacted.extend(["emergency_contacts", "authorized_pickups"]);

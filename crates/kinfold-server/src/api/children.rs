@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use kinfold_core::children::{Allergy, ChildInput, ChildPatch, ChildView, EmergencyContact};
+use kinfold_core::children::{ChildInput, ChildPatch, ChildView};
 use kinfold_core::CoreError;
 use kinfold_crypto::password::Password;
 use kinfold_store::{
@@ -86,9 +86,10 @@ pub struct PickupOut<'a> {
 /// in `redacted`.
 pub struct ViewBody<'a> {
     child: ChildBody<'a>,
-    allergies: Option<&'a [Allergy]>,
-    medical_notes: Option<&'a str>,
-    emergency_contacts: Option<&'a [EmergencyContact]>,
+    // Served as the JSON they were sealed as.
+    allergies: Option<&'a serde_json::value::RawValue>,
+    medical_notes: Option<&'a serde_json::value::RawValue>,
+    emergency_contacts: Option<&'a serde_json::value::RawValue>,
     authorized_pickups: Option<Vec<PickupOut<'a>>>,
     redacted: &'a [&'static str],
 }
@@ -118,9 +119,9 @@ impl Serialize for ViewBody<'_> {
 pub fn view_json(v: &ChildView) -> ViewBody<'_> {
     ViewBody {
         child: child_json(v.child()),
-        allergies: v.allergies.as_deref(),
-        medical_notes: v.medical_notes.as_deref(),
-        emergency_contacts: v.emergency_contacts.as_deref(),
+        allergies: v.allergies_json(),
+        medical_notes: v.medical_notes_json(),
+        emergency_contacts: v.emergency_contacts_json(),
         authorized_pickups: v.authorized_pickups().map(|list| {
             list.iter()
                 .map(|p| PickupOut {

@@ -4,7 +4,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use kinfold_core::children::ChildView;
+use kinfold_core::children::{ChildView, OpenedFields};
 use kinfold_core::policy::{self, Action};
 use kinfold_core::{Actor, CoreError};
 use kinfold_crypto::password::Password;
@@ -84,6 +84,7 @@ pub async fn children(
 fn detail_body(
     a: &Actor,
     v: &ChildView,
+    opened: &OpenedFields,
     guardians: &[GuardianLink],
     rooms: &[Classroom],
     notice: Option<&str>,
@@ -101,17 +102,17 @@ fn detail_body(
             dt { "Classroom" } dd { (room_name(rooms, c.classroom_id)) }
             dt { "Enrollment" } dd { (c.status) }
         }
-        @if let Some(allergies) = &v.allergies {
+        @if let Some(allergies) = &opened.allergies {
             h2 { "Allergies" }
             @if allergies.is_empty() { p #allergies { "None recorded." } } @else {
                 ul #allergies { @for al in allergies { li { strong { (al.name) } " — " (format!("{:?}", al.severity).to_lowercase()) } } }
             }
         }
-        @if let Some(notes) = &v.medical_notes {
+        @if let Some(notes) = &opened.medical_notes {
             h2 { "Medical notes" }
             p #medical-notes { @if notes.is_empty() { "None." } @else { (notes) } }
         }
-        @if let Some(contacts) = &v.emergency_contacts {
+        @if let Some(contacts) = &opened.emergency_contacts {
             h2 { "Emergency contacts" }
             ul { @for ec in contacts { li { (ec.name) " (" (ec.relation) "), " (ec.phone) } } }
         }
@@ -163,7 +164,12 @@ async fn render_detail(
     let Some(id) = ChildId::parse(id) else {
         return fail(p, "Child", CoreError::NotFound("child"));
     };
-    let view = match st.core.child_view(a, id, &p.client.info).await {
+    let (view, opened) = match st
+        .core
+        .child_view(a, id, &p.client.info)
+        .await
+        .and_then(|v| v.opened().map(|o| (v, o)))
+    {
         Ok(v) => v,
         Err(e) => return fail(p, "Child", e),
     };
@@ -180,7 +186,7 @@ async fn render_detail(
         p,
         status,
         &title,
-        detail_body(a, &view, &guardians, &rooms, notice, err),
+        detail_body(a, &view, &opened, &guardians, &rooms, notice, err),
     )
 }
 

@@ -462,7 +462,11 @@ async fn sealed_fields_never_reach_the_file() {
         )
         .await
         .unwrap();
-    let dbg = format!("{v:?} {:?} {:?}", v.allergies, v.emergency_contacts);
+    let opened = v.opened().unwrap();
+    let dbg = format!(
+        "{v:?} {opened:?} {:?} {:?}",
+        opened.allergies, opened.emergency_contacts
+    );
     assert!(
         !dbg.contains("ZEBRA") && !dbg.contains("Kumquat") && !dbg.contains("+1415555"),
         "{dbg}"
