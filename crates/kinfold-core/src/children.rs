@@ -608,3 +608,31 @@ fn status_of(raw: Option<&str>) -> Result<String, CoreError> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_opened_field_of_the_wrong_shape_is_an_error_not_an_empty_list() {
+        let raw = |t: &str| RawValue::from_string(t.to_owned()).ok();
+        let good = raw(r#"[{"name":"Peanuts","severity":"life_threatening"}]"#);
+        let parsed = parse_opened::<Vec<Allergy>>("allergies", good.as_deref());
+        assert!(matches!(parsed, Ok(Some(ref a)) if a.len() == 1));
+        for bad in [
+            r#"{"name":"Peanuts"}"#,
+            r#"[{"name":"P","severity":"mild","x":1}]"#,
+            "7",
+        ] {
+            let got = parse_opened::<Vec<Allergy>>("allergies", raw(bad).as_deref());
+            assert!(
+                matches!(got, Err(CoreError::Internal(ref m)) if m == "stored allergies is malformed"),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            parse_opened::<String>("medical_notes", None),
+            Ok(None)
+        ));
+    }
+}

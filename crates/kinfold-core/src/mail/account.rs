@@ -4,8 +4,6 @@
 //! hold (E6) applies. A center that cannot send yet (no legal name and postal address, no
 //! sending domain) sends none; the administrator still gets the link to hand over.
 
-use std::collections::HashSet;
-
 use kinfold_store::outbox::NewDelivery;
 use kinfold_store::{TenantScope, User};
 use uuid::Uuid;
@@ -44,12 +42,7 @@ impl Core {
             return Ok(0);
         };
         let addresses: Vec<String> = users.iter().map(|u| u.email.to_lowercase()).collect();
-        let suppressed: HashSet<String> = self
-            .store()
-            .suppressed(scope, &addresses)
-            .await?
-            .into_iter()
-            .collect();
+        let suppressed = self.suppressed_set(scope, &addresses).await?;
         let deliveries: Vec<NewDelivery> = users
             .iter()
             .zip(&addresses)

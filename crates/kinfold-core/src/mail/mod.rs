@@ -423,12 +423,7 @@ impl Core {
             .iter()
             .map(|r| r.guardian_id.to_string())
             .collect();
-        let suppressed: HashSet<String> = self
-            .store()
-            .suppressed(scope, &addresses)
-            .await?
-            .into_iter()
-            .collect();
+        let suppressed = self.suppressed_set(scope, &addresses).await?;
         let opted_out: HashSet<String> = self
             .store()
             .opted_out(scope, category, &ids)
@@ -482,6 +477,20 @@ impl Core {
 
     /// Like [`Core::sender`], but `None` when the center cannot send yet: for mail Kinfold sends
     /// on its own (notices, account email), which must never fail the action behind it.
+    /// Which of these (lowercased) addresses the tenant must not write to again (E5).
+    pub(crate) async fn suppressed_set(
+        &self,
+        scope: &TenantScope,
+        addresses: &[String],
+    ) -> Result<HashSet<String>, CoreError> {
+        Ok(self
+            .store()
+            .suppressed(scope, addresses)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
     pub(crate) async fn sender_if_ready(
         &self,
         scope: &TenantScope,
