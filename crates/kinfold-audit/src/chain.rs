@@ -306,6 +306,7 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::ReadTimes;
     use kinfold_crypto::signing::CheckpointSigner;
 
     fn chain(n: i64) -> Vec<Entry> {
@@ -346,12 +347,13 @@ mod tests {
         let event = Event::ChildRecordsRead {
             reads: vec![
                 crate::event::RecordRead {
-                    at_ms: 1_763_800_000_123,
+                    at_ms: ReadTimes::Each(vec![1_763_800_000_123, 1_763_800_000_125]),
                     child_id: "c-\"1\"\n\u{e9}".into(),
                     fields: vec!["allergies".into(), "medical_notes".into()],
                 },
+                // The form written before reads of one child were grouped.
                 crate::event::RecordRead {
-                    at_ms: 7,
+                    at_ms: ReadTimes::One(7),
                     child_id: "c2".into(),
                     fields: vec![],
                 },
@@ -385,7 +387,11 @@ mod tests {
         dropped.event = format!("{}]}}", &e.event[..second]);
         let mut moved = e.clone();
         moved.event = e.event.replace("\"at_ms\":7", "\"at_ms\":8");
-        for tampered in [dropped, moved] {
+        let mut moved_in_group = e.clone();
+        moved_in_group.event = e.event.replace(",1763800000125]", ",1763800000126]");
+        let mut dropped_from_group = e.clone();
+        dropped_from_group.event = e.event.replace(",1763800000125]", "]");
+        for tampered in [dropped, moved, moved_in_group, dropped_from_group] {
             assert_ne!(tampered.event, e.event);
             assert_eq!(
                 verify(&[tampered], &cps, &keys),

@@ -89,15 +89,38 @@ pub enum ExpiryReason {
     MaxLifetime,
 }
 
-/// One read of sealed fields, inside [`Event::ChildRecordsRead`]. The fields are declared in
-/// sorted order: the chain hashes this text as written (see `chain::canonical_event`).
+/// Reads of one child's sealed fields, the same fields each time, inside
+/// [`Event::ChildRecordsRead`]: when (the time of each read), which child, which fields. The
+/// fields are declared in sorted order: the chain hashes this text as written (see
+/// `chain::canonical_event`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordRead {
-    pub at_ms: i64,
+    pub at_ms: ReadTimes,
     pub child_id: String,
     /// Field names: static where the writer folds live reads, owned when read back.
     pub fields: Vec<std::borrow::Cow<'static, str>>,
+}
+
+/// When the reads in a [`RecordRead`] happened, in milliseconds since the epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ReadTimes {
+    /// One read: `"at_ms": 1763800000123`. Entries written before reads of one child were
+    /// grouped hold this form; it still reads and verifies.
+    One(i64),
+    /// Each read, in the order the writer received them: `"at_ms": [1763800000123, ...]`.
+    Each(Vec<i64>),
+}
+
+impl ReadTimes {
+    /// The time of every read.
+    pub fn all(&self) -> &[i64] {
+        match self {
+            ReadTimes::One(t) => std::slice::from_ref(t),
+            ReadTimes::Each(ts) => ts,
+        }
+    }
 }
 
 /// Every audit event. The serialized `kind` is the event's snake_case name.
@@ -298,7 +321,8 @@ pub enum Event {
         fields: Vec<String>,
     },
     /// The reads of sealed fields by one client (the entry's actor, IP, user agent and device)
-    /// within one group commit of the audit writer: which child, which fields, and when.
+    /// within one group commit of the audit writer: which child, which fields, and when. Each
+    /// [`RecordRead`] holds the reads of one child's same fields, with the time of each.
     ChildRecordsRead {
         reads: Vec<RecordRead>,
     },

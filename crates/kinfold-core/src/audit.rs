@@ -18,7 +18,7 @@ use std::time::Duration;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use kinfold_audit::event::RecordRead;
+use kinfold_audit::event::{ReadTimes, RecordRead};
 use kinfold_audit::{Checkpoint, Draft, Event};
 use kinfold_store::{ChildId, ClientInfo, Store, TenantId, UserId};
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -55,9 +55,12 @@ pub struct ReadNote {
     pub actor: UserId,
     pub client: Arc<ClientInfo>,
     pub child: ChildId,
-    pub fields: Vec<&'static str>,
+    pub fields: Fields,
     pub at_ms: i64,
 }
+
+/// The names of the sealed fields a read opened.
+pub type Fields = &'static [&'static str];
 
 enum Msg {
     Entry(Box<Draft>),
@@ -207,10 +210,14 @@ enum Pending {
 type Client = (TenantId, UserId, Arc<ClientInfo>);
 
 /// Folds each client's reads into one `child_records_read` draft, at the place of the
-/// client's first read in the batch; every other draft keeps its place.
+/// client's first read in the batch; every other draft keeps its place. Within a client's
+/// draft, the reads of one child's same fields share one [`RecordRead`] that lists the time of
+/// each read, so a busy reader adds a number per read, not an object.
 fn fold_reads(batch: Vec<Pending>) -> Vec<Draft> {
     let mut out: Vec<Draft> = Vec::with_capacity(batch.len().min(1024));
-    let mut slots: HashMap<Client, usize> = HashMap::new();
+    let mut clients: HashMap<Client, usize> = HashMap::new();
+    // (the client's draft in `out`, child, fields) -> its `RecordRead` in that draft.
+    let mut groups: HashMap<(usize, ChildId, Fields), usize> = HashMap::new();
     for p in batch {
         let note = match p {
             Pending::Entry(d) => {
@@ -219,35 +226,59 @@ fn fold_reads(batch: Vec<Pending>) -> Vec<Draft> {
             }
             Pending::Read(note) => note,
         };
-        let read = RecordRead {
-            at_ms: note.at_ms,
-            child_id: note.child.to_string(),
-            fields: note.fields.iter().map(|f| Cow::Borrowed(*f)).collect(),
-        };
         let client = (note.tenant, note.actor, note.client);
-        let folded = slots.get(&client).and_then(|&i| out.get_mut(i));
-        if let Some(Draft {
-            event: Event::ChildRecordsRead { reads },
-            ..
-        }) = folded
+        let folded = clients
+            .get(&client)
+            .and_then(|&slot| Some(slot).zip(out.get_mut(slot)));
+        if let Some((
+            slot,
+            Draft {
+                event: Event::ChildRecordsRead { reads },
+                ..
+            },
+        )) = folded
         {
-            reads.push(read);
+            let group = groups
+                .get(&(slot, note.child, note.fields))
+                .and_then(|&g| reads.get_mut(g));
+            if let Some(RecordRead {
+                at_ms: ReadTimes::Each(times),
+                ..
+            }) = group
+            {
+                times.push(note.at_ms);
+            } else {
+                groups.insert((slot, note.child, note.fields), reads.len());
+                reads.push(record_read(&note.child, note.fields, note.at_ms));
+            }
             continue;
         }
         let (tenant, actor, info) = &client;
         let mut first = Draft::new(
             tenant.to_string(),
-            read.at_ms,
-            Event::ChildRecordsRead { reads: vec![read] },
+            note.at_ms,
+            Event::ChildRecordsRead {
+                reads: vec![record_read(&note.child, note.fields, note.at_ms)],
+            },
         );
         first.actor = Some(actor.to_string());
         first.ip = info.ip.clone();
         first.user_agent = info.user_agent.clone();
         first.device = info.device.clone();
-        slots.insert(client, out.len());
+        groups.insert((out.len(), note.child, note.fields), 0);
+        clients.insert(client, out.len());
         out.push(first);
     }
     out
+}
+
+/// The first read of a child's fields in a client's draft.
+fn record_read(child: &ChildId, fields: Fields, at_ms: i64) -> RecordRead {
+    RecordRead {
+        at_ms: ReadTimes::Each(vec![at_ms]),
+        child_id: child.to_string(),
+        fields: fields.iter().map(|f| Cow::Borrowed(*f)).collect(),
+    }
 }
 
 async fn write_with_retry(store: &dyn Store, batch: Vec<Draft>) {
@@ -358,7 +389,7 @@ mod tests {
             actor: UserId(id(actor)),
             client: Arc::new(client),
             child: ChildId(id(child)),
-            fields: vec!["allergies"],
+            fields: &["allergies"],
             at_ms,
         })
     }
@@ -371,11 +402,12 @@ mod tests {
         id(child).to_string()
     }
 
+    /// Each read in a folded draft: (child, time), grouped per child in first-read order.
     fn reads(d: &Draft) -> Vec<(String, i64)> {
         match &d.event {
             Event::ChildRecordsRead { reads } => reads
                 .iter()
-                .map(|r| (r.child_id.clone(), r.at_ms))
+                .flat_map(|r| r.at_ms.all().iter().map(|t| (r.child_id.clone(), *t)))
                 .collect(),
             other => vec![(format!("{other:?}"), -1)],
         }
@@ -401,7 +433,7 @@ mod tests {
         ];
         let out = fold_reads(batch);
         assert_eq!(out.len(), 5);
-        assert_eq!(reads(&out[0]), [(c("c1"), 1), (c("c3"), 3), (c("c1"), 7)]);
+        assert_eq!(reads(&out[0]), [(c("c1"), 1), (c("c1"), 7), (c("c3"), 3)]);
         let ana = id("ana").to_string();
         assert_eq!(
             (out[0].actor.as_deref(), out[0].at_ms),
@@ -443,5 +475,54 @@ mod tests {
             .iter()
             .all(|d| d.event.category() == other.event.category()
                 || d.event.kind() == "child_records_read"));
+    }
+
+    #[test]
+    fn reads_of_one_childs_same_fields_share_one_read_with_each_time() {
+        let with_fields = |child: &str, fields: Fields, at_ms: i64| match read(
+            "t1", "ana", "10.0.0.1", child, at_ms,
+        ) {
+            Pending::Read(n) => Pending::Read(ReadNote { fields, ..n }),
+            other => other,
+        };
+        let out = fold_reads(vec![
+            with_fields("c1", &["allergies", "medical_notes"], 10),
+            with_fields("c2", &["allergies", "medical_notes"], 11),
+            with_fields("c1", &["allergies", "medical_notes"], 12),
+            with_fields("c1", &["emergency_contacts"], 13),
+            with_fields("c1", &["allergies", "medical_notes"], 12),
+        ]);
+        assert_eq!(out.len(), 1, "one client, one entry");
+        let Event::ChildRecordsRead { reads } = &out[0].event else {
+            panic!("{:?}", out[0].event);
+        };
+        let got: Vec<_> = reads
+            .iter()
+            .map(|r| {
+                (
+                    r.child_id.clone(),
+                    r.fields.join(","),
+                    r.at_ms.all().to_vec(),
+                )
+            })
+            .collect();
+        let fields = "allergies,medical_notes".to_owned();
+        assert_eq!(
+            got,
+            [
+                (c("c1"), fields.clone(), vec![10, 12, 12]),
+                (c("c2"), fields, vec![11]),
+                (c("c1"), "emergency_contacts".to_owned(), vec![13]),
+            ],
+            "every read is kept, the same time twice included"
+        );
+        let text = serde_json::to_string(&out[0].event).unwrap_or_default();
+        assert!(
+            text.contains(&format!(
+                "{{\"at_ms\":[10,12,12],\"child_id\":\"{}\",\"fields\":[\"allergies\",\"medical_notes\"]}}",
+                c("c1")
+            )),
+            "{text}"
+        );
     }
 }

@@ -65,7 +65,7 @@ pub struct ChildView {
     medical_notes: Option<Box<RawValue>>,
     emergency_contacts: Option<Box<RawValue>>,
     pickups_shown: bool,
-    pub redacted: Vec<&'static str>,
+    pub redacted: &'static [&'static str],
 }
 
 /// A view's opened sealed fields, parsed. `None` where the reader may not see them.
@@ -302,47 +302,58 @@ impl Core {
         record: crate::record_cache::Record,
         medical: bool,
         contacts: bool,
-    ) -> Result<(ChildView, Vec<&'static str>), CoreError> {
-        let row = record.0.id.to_string();
+    ) -> Result<(ChildView, &'static [&'static str]), CoreError> {
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let row: &str = record.0.id.0.hyphenated().encode_lower(&mut text);
         let sealed = &record.0.sealed;
         let mut allergies = None;
         let mut medical_notes = None;
         let mut emergency_contacts = None;
-        let mut redacted = Vec::new();
-        let mut opened = Vec::new();
+        // The fields opened (and audited), and the fields named as left out.
+        let (opened, redacted): (&[&str], &[&str]) = match (medical, contacts) {
+            (true, true) => (&["allergies", "medical_notes", "emergency_contacts"], &[]),
+            (true, false) => (
+                &["allergies", "medical_notes"],
+                &["emergency_contacts", "authorized_pickups"],
+            ),
+            (false, true) => (&["emergency_contacts"], &["allergies", "medical_notes"]),
+            (false, false) => (
+                &[],
+                &[
+                    "allergies",
+                    "medical_notes",
+                    "emergency_contacts",
+                    "authorized_pickups",
+                ],
+            ),
+        };
         if medical {
             allergies = Some(
-                self.open_raw(scope, "allergies", &row, sealed.allergies.as_deref(), "[]")
+                self.open_raw(scope, "allergies", row, sealed.allergies.as_deref(), "[]")
                     .await?,
             );
             medical_notes = Some(
                 self.open_raw(
                     scope,
                     "medical_notes",
-                    &row,
+                    row,
                     sealed.medical_notes.as_deref(),
                     "\"\"",
                 )
                 .await?,
             );
-            opened.extend(["allergies", "medical_notes"]);
-        } else {
-            redacted.extend(["allergies", "medical_notes"]);
         }
         if contacts {
             emergency_contacts = Some(
                 self.open_raw(
                     scope,
                     "emergency_contacts",
-                    &row,
+                    row,
                     sealed.emergency_contacts.as_deref(),
                     "[]",
                 )
                 .await?,
             );
-            opened.push("emergency_contacts");
-        } else {
-            redacted.extend(["emergency_contacts", "authorized_pickups"]);
         }
         let view = ChildView {
             record,

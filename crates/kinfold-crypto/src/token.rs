@@ -77,7 +77,13 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// SHA-256 as lowercase hex, for fingerprints and digests that are not secrets.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+    // Written into a stack buffer and copied once: `hex::encode` collects it char by char,
+    // and the request path computes one of these per request (the device fingerprint).
+    let mut out = [0u8; 64];
+    match hex::encode_to_slice(Sha256::digest(data), &mut out) {
+        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+        Err(_) => hex::encode(Sha256::digest(data)),
+    }
 }
 
 /// Random bytes from the OS.
@@ -90,6 +96,16 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha256_hex_is_the_lowercase_digest() {
+        // FIPS 180-2, appendix B.1.
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(sha256_hex(b"\n\n"), hex::encode(Sha256::digest(b"\n\n")));
+    }
 
     #[test]
     fn tokens_are_unique_and_hidden() {

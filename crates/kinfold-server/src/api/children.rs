@@ -131,7 +131,7 @@ pub fn view_json(v: &ChildView) -> ViewBody<'_> {
                 })
                 .collect()
         }),
-        redacted: &v.redacted,
+        redacted: v.redacted,
     }
 }
 
