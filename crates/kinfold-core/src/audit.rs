@@ -15,8 +15,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use kinfold_audit::event::{ReadTimes, RecordRead};
 use kinfold_audit::{Checkpoint, Draft, Event};
@@ -214,10 +214,10 @@ type Client = (TenantId, UserId, Arc<ClientInfo>);
 /// draft, the reads of one child's same fields share one [`RecordRead`] that lists the time of
 /// each read, so a busy reader adds a number per read, not an object.
 fn fold_reads(batch: Vec<Pending>) -> Vec<Draft> {
-    let mut out: Vec<Draft> = Vec::with_capacity(batch.len().min(1024));
-    let mut clients: HashMap<Client, usize> = HashMap::new();
+    let mut out: Vec<Draft> = Vec::new();
+    let mut clients: HashMap<Client, usize> = HashMap::default();
     // (the client's draft in `out`, child, fields) -> its `RecordRead` in that draft.
-    let mut groups: HashMap<(usize, ChildId, Fields), usize> = HashMap::new();
+    let mut groups: HashMap<(usize, ChildId, Fields), usize> = HashMap::default();
     for p in batch {
         let note = match p {
             Pending::Entry(d) => {

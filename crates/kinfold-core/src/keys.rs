@@ -2,7 +2,7 @@
 //! memory), sealing and opening of stored secrets, the recovery-code pepper, and the audit
 //! checkpoint signer.
 
-use std::collections::HashMap;
+use crate::HashMap;
 use std::sync::{Arc, RwLock};
 
 use hmac_sha256::hmac;
@@ -46,7 +46,7 @@ impl Keyring {
                 pepper,
                 store,
                 clock,
-                data_keys: RwLock::new(HashMap::new()),
+                data_keys: RwLock::new(HashMap::default()),
                 signer: tokio::sync::Mutex::new(None),
             }),
         }

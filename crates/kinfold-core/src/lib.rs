@@ -31,6 +31,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::CoreError;
 pub use settings::Settings;
 
+/// The hash map of the request path (caches, the audit fold): foldhash, seeded per process,
+/// instead of std's SipHash, which showed in profiles of the record view.
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;
+
 use kinfold_crypto::keyring::MasterKey;
 use kinfold_store::Store;
 

@@ -3,7 +3,7 @@
 //! another node is seen here within the TTL. Sealed fields stay sealed in the cache: they are
 //! opened (and the read audited) on every request.
 
-use std::collections::HashMap;
+use crate::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 

@@ -3,7 +3,7 @@
 //! the cache only saves the database round trip. Sessions ended on this node are dropped from
 //! it at once; on another node they are refused within the TTL.
 
-use std::collections::HashMap;
+use crate::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 

@@ -76,7 +76,9 @@ type RunKey<'a> = (
 /// of entries that differ only in time).
 pub(crate) fn encode_access_segment(list: &[ApiAccess]) -> Result<String, StoreError> {
     let mut runs: Vec<RunOut<'_>> = Vec::new();
-    let mut index: std::collections::HashMap<RunKey<'_>, usize> = Default::default();
+    // foldhash, not SipHash: this runs once per API request in a batch.
+    let mut index: std::collections::HashMap<RunKey<'_>, usize, foldhash::quality::RandomState> =
+        Default::default();
     for e in list {
         let key = (
             e.category,
