@@ -304,7 +304,7 @@ async fn write_access_with_retry(store: &dyn Store, entries: Vec<kinfold_store::
     }
     let mut backoff = Duration::from_millis(50);
     loop {
-        match store.append_api_access(entries.clone()).await {
+        match store.append_api_access(&entries).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::error!(error = %e, entries = entries.len(), "API access log write failed; retrying");

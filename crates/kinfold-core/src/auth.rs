@@ -467,7 +467,7 @@ impl Core {
         if token.is_empty() || token.len() > 128 {
             return Err(CoreError::Unauthenticated);
         }
-        let hash = PlainToken::from_client(token).hash();
+        let hash = kinfold_crypto::token::TokenHash::of(token);
         let ctx = match self.inner.sessions.get(&hash) {
             Some(ctx) => ctx,
             None => {

@@ -115,16 +115,20 @@ impl Sealer {
             .get(5..HEADER)
             .and_then(|n| aead::Nonce::try_assume_unique_for_key(n).ok())
             .ok_or(CryptoError::Malformed)?;
-        let mut body = sealed.get(HEADER..).ok_or(CryptoError::Malformed)?.to_vec();
-        let plain_len = aad
-            .with_encoded(|a| {
-                self.key
-                    .open_in_place(nonce, aead::Aad::from(a), &mut body)
-                    .map(|p| p.len())
-            })
-            .map_err(|_| CryptoError::Open)?;
-        body.truncate(plain_len);
-        Ok(body)
+        // The ciphertext is copied into a buffer of exactly the plaintext's size and opened
+        // there, with the tag read in place: the caller can keep the buffer without a resize.
+        let body = sealed.get(HEADER..).ok_or(CryptoError::Malformed)?;
+        let split = body.len().checked_sub(TAG).ok_or(CryptoError::Malformed)?;
+        let (ciphertext, tag) = body.split_at(split);
+        let tag = aead::Tag::try_from(tag).map_err(|_| CryptoError::Malformed)?;
+        let mut plain = ciphertext.to_vec();
+        aad.with_encoded(|a| {
+            self.key
+                .open_in_place_separate_tag(nonce, aead::Aad::from(a), tag, &mut plain, 0..)
+                .map(|_| ())
+        })
+        .map_err(|_| CryptoError::Open)?;
+        Ok(plain)
     }
 }
 

@@ -42,7 +42,7 @@ impl PlainToken {
     }
 
     pub fn hash(&self) -> TokenHash {
-        TokenHash(Sha256::digest(self.0.as_bytes()).into())
+        TokenHash::of(&self.0)
     }
 }
 
@@ -57,6 +57,11 @@ impl std::fmt::Debug for TokenHash {
 }
 
 impl TokenHash {
+    /// The hash of a token as a client presented it, without copying the token.
+    pub fn of(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -86,6 +91,25 @@ pub fn sha256_hex(data: &[u8]) -> String {
     }
 }
 
+/// The first 16 hex digits of SHA-256 over `parts` joined by newlines, hashed as they come
+/// (no joined copy): a short, stable fingerprint of values that are not secrets, such as a
+/// device's client hints.
+pub fn fingerprint<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut h = Sha256::new();
+    for (i, part) in parts.into_iter().enumerate() {
+        if i > 0 {
+            h.update(b"\n");
+        }
+        h.update(part);
+    }
+    let digest = h.finalize();
+    let mut out = [0u8; 16];
+    match digest.get(..8).map(|d| hex::encode_to_slice(d, &mut out)) {
+        Some(Ok(())) => String::from_utf8_lossy(&out).into_owned(),
+        _ => hex::encode(digest).chars().take(16).collect(),
+    }
+}
+
 /// Random bytes from the OS.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
@@ -105,6 +129,17 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(sha256_hex(b"\n\n"), hex::encode(Sha256::digest(b"\n\n")));
+    }
+
+    #[test]
+    fn a_fingerprint_is_the_joined_digest_cut_to_16_digits() {
+        let parts: [&[u8]; 3] = [b"Mozilla/5.0", b"", b"en-US"];
+        assert_eq!(
+            fingerprint(parts),
+            sha256_hex(b"Mozilla/5.0\n\nen-US")[..16].to_owned()
+        );
+        assert_eq!(fingerprint([]), sha256_hex(b"")[..16].to_owned());
+        assert_ne!(fingerprint([&b"a"[..], b"b"]), fingerprint([&b"ab"[..]]));
     }
 
     #[test]

@@ -159,7 +159,7 @@ impl FromRequestParts<AppState> for Auth {
             .ok_or(kinfold_core::CoreError::Unauthenticated)?;
         let anonymous = ClientInfo::default();
         let info = client.map_or(&anonymous, |c| &c.info);
-        let actor = state.core.authenticate(&token, info).await?;
+        let actor = state.core.authenticate(token, info).await?;
         // Filled here so the edge middleware can log the API request (L4) once the response
         // is known.
         if let (Some(client), Some(route)) =
@@ -177,8 +177,9 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
-/// The session token from the `Cookie` header, under the name this scheme uses.
-pub fn session_token(headers: &axum::http::HeaderMap, https: bool) -> Option<String> {
+/// The session token from the `Cookie` header, under the name this scheme uses. Borrowed:
+/// the secret is not copied.
+pub fn session_token(headers: &axum::http::HeaderMap, https: bool) -> Option<&str> {
     let name = cookie_name(https);
     headers
         .get_all(axum::http::header::COOKIE)
@@ -187,5 +188,5 @@ pub fn session_token(headers: &axum::http::HeaderMap, https: bool) -> Option<Str
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+        .map(|(_, v)| v)
 }

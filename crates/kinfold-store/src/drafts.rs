@@ -74,7 +74,9 @@ type RunKey<'a> = (
 
 /// The stored JSON of one tenant's API access entries from one group commit (version 2: runs
 /// of entries that differ only in time).
-pub(crate) fn encode_access_segment(list: &[ApiAccess]) -> Result<String, StoreError> {
+pub(crate) fn encode_access_segment<'a>(
+    list: impl IntoIterator<Item = &'a ApiAccess>,
+) -> Result<String, StoreError> {
     let mut runs: Vec<RunOut<'_>> = Vec::new();
     // foldhash, not SipHash: this runs once per API request in a batch.
     let mut index: std::collections::HashMap<RunKey<'_>, usize, foldhash::quality::RandomState> =

@@ -218,7 +218,7 @@ pub trait Store: RecordStore + OutboxStore + Send + Sync + 'static {
     async fn insert_checkpoint(&self, cp: Checkpoint) -> Result<()>;
 
     // --- API access log (L4) ------------------------------------------------------
-    async fn append_api_access(&self, entries: Vec<ApiAccess>) -> Result<()>;
+    async fn append_api_access(&self, entries: &[ApiAccess]) -> Result<()>;
     /// Newest first, whole segments at a time until at least `limit` entries: the entries and
     /// the cursor (a segment ID) for the next page.
     async fn api_access_page(

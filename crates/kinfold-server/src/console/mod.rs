@@ -81,7 +81,7 @@ impl FromRequestParts<AppState> for Page {
             .cloned()
             .unwrap_or_default();
         let actor = match crate::extract::session_token(&parts.headers, client.https) {
-            Some(t) => state.core.authenticate(&t, &client.info).await.ok(),
+            Some(t) => state.core.authenticate(t, &client.info).await.ok(),
             None => None,
         };
         Ok(Page {

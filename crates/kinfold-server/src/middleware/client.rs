@@ -71,18 +71,14 @@ pub fn resolve(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|ua| first_chars(ua, 512).to_owned());
-    // The same bytes as the hint values joined by newlines, built without a Vec of copies.
-    let mut hints = String::with_capacity(256);
-    for (i, name) in HINTS.iter().enumerate() {
-        if i > 0 {
-            hints.push('\n');
-        }
-        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
-            hints.push_str(v);
-        }
-    }
-    let mut device = kinfold_crypto::token::sha256_hex(hints.as_bytes());
-    device.truncate(16);
+    // The hint values joined by newlines (an absent or non-text one as empty), hashed as they
+    // are read.
+    let device = kinfold_crypto::token::fingerprint(HINTS.iter().map(|name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map_or(&b""[..], str::as_bytes)
+    }));
     ClientContext {
         info: std::sync::Arc::new(ClientInfo {
             ip: ip.map(ip_text),
@@ -190,5 +186,21 @@ mod tests {
             "spoofed XFF is ignored"
         );
         assert!(!c.https, "spoofed proto is ignored");
+    }
+
+    #[test]
+    fn the_device_is_the_hints_joined_by_newlines_hashed_and_cut_to_16_digits() {
+        let mut h = HeaderMap::new();
+        h.insert(header::USER_AGENT, "Mozilla/5.0 (X11)".parse().unwrap());
+        h.insert("sec-ch-ua-platform", "\"Linux\"".parse().unwrap());
+        h.insert(header::ACCEPT_LANGUAGE, "en-US".parse().unwrap());
+        let c = resolve(None, &h, false, &[]);
+        // The value sessions were stamped with before: unchanged, so no session looks new.
+        let joined = "Mozilla/5.0 (X11)\n\n\"Linux\"\n\nen-US";
+        let want = kinfold_crypto::token::sha256_hex(joined.as_bytes());
+        assert_eq!(c.info.device.as_deref(), want.get(..16));
+        assert_eq!(c.info.user_agent.as_deref(), Some("Mozilla/5.0 (X11)"));
+        h.insert(header::ACCEPT_LANGUAGE, "de-DE".parse().unwrap());
+        assert_ne!(resolve(None, &h, false, &[]).info.device, c.info.device);
     }
 }

@@ -451,8 +451,8 @@ impl Store for PgStore {
         audit::insert_checkpoint(&self.pool, cp).await
     }
 
-    async fn append_api_access(&self, entries: Vec<ApiAccess>) -> Result<()> {
-        let mut by_tenant: std::collections::BTreeMap<TenantId, Vec<ApiAccess>> =
+    async fn append_api_access(&self, entries: &[ApiAccess]) -> Result<()> {
+        let mut by_tenant: std::collections::BTreeMap<TenantId, Vec<&ApiAccess>> =
             Default::default();
         for e in entries {
             by_tenant.entry(e.tenant_id).or_default().push(e);
@@ -463,7 +463,7 @@ impl Store for PgStore {
             wall::set(&mut tx, Wall::TenantId(tenant)).await?;
             let first = list.iter().map(|e| e.at_ms).min().unwrap_or_default();
             let last = list.iter().map(|e| e.at_ms).max().unwrap_or_default();
-            let json = crate::drafts::encode_access_segment(&list)?;
+            let json = crate::drafts::encode_access_segment(list.iter().copied())?;
             sqlx::query(
                 "INSERT INTO api_access_segments (tenant_id, first_ms, last_ms, entries) VALUES ($1, $2, $3, $4)",
             )

@@ -539,8 +539,8 @@ impl Store for SqliteStore {
         audit::insert_checkpoint(&self.writer, cp).await
     }
 
-    async fn append_api_access(&self, entries: Vec<ApiAccess>) -> Result<()> {
-        let mut by_tenant: std::collections::BTreeMap<TenantId, Vec<ApiAccess>> =
+    async fn append_api_access(&self, entries: &[ApiAccess]) -> Result<()> {
+        let mut by_tenant: std::collections::BTreeMap<TenantId, Vec<&ApiAccess>> =
             Default::default();
         for e in entries {
             by_tenant.entry(e.tenant_id).or_default().push(e);
@@ -549,7 +549,7 @@ impl Store for SqliteStore {
         for (tenant, list) in by_tenant {
             let first = list.iter().map(|e| e.at_ms).min().unwrap_or_default();
             let last = list.iter().map(|e| e.at_ms).max().unwrap_or_default();
-            let json = crate::drafts::encode_access_segment(&list)?;
+            let json = crate::drafts::encode_access_segment(list.iter().copied())?;
             sqlx::query("INSERT INTO api_access_segments (tenant_id, first_ms, last_ms, entries) VALUES (?, ?, ?, ?)")
                 .bind(tenant.to_string())
                 .bind(first)

@@ -166,7 +166,7 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
     })
     .await
     .unwrap();
-    s.append_api_access(vec![ApiAccess {
+    s.append_api_access(&[ApiAccess {
         tenant_id: scope.tenant_id(),
         at_ms: 1,
         category: "api-data",
