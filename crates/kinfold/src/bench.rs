@@ -5,8 +5,8 @@
 //! load generator, wrk, runs pinned to CPU 1 with 64 connections over loopback. Figures on a
 //! shared machine drift between runs; the ratio, measured back to back, is what to quote.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -23,6 +23,10 @@ use crate::config::Config;
 
 struct Target {
     child: Child,
+    /// The server's stdout (after `READY`) and stdin: `reads` asks it to count the reads of
+    /// sealed fields in the audit chain.
+    out: BufReader<ChildStdout>,
+    input: Option<ChildStdin>,
     url: String,
     cookie: Option<String>,
     record: Option<String>,
@@ -58,13 +62,15 @@ fn start(mode: &str, env: &[(&str, String)]) -> anyhow::Result<Target> {
         .env_remove("KINFOLD_DATABASE_URL")
         .env_remove("KINFOLD_MIGRATE_DATABASE_URL")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .context("starting the bench server")?;
-    let out = child.stdout.take().context("bench server stdout")?;
+    let mut out = BufReader::new(child.stdout.take().context("bench server stdout")?);
+    let input = child.stdin.take();
     let mut line = String::new();
-    BufReader::new(out).read_line(&mut line)?;
+    out.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
     let (Some("READY"), Some(url)) = (parts.next(), parts.next()) else {
         let _ = child.kill();
@@ -74,6 +80,8 @@ fn start(mode: &str, env: &[(&str, String)]) -> anyhow::Result<Target> {
     let record = parts.next().map(str::to_owned);
     Ok(Target {
         child,
+        out,
+        input,
         url: url.to_owned(),
         cookie,
         record,
@@ -87,6 +95,22 @@ struct Figures {
     p99_ms: f64,
     non_2xx: u64,
     requests: u64,
+    /// Reads of sealed fields in the audit chain after the run (the children read only).
+    audited: Option<u64>,
+}
+
+/// Asks the server for the number of reads of sealed fields in its audit chain, after it has
+/// written everything queued.
+fn reads_in_chain(t: &mut Target) -> anyhow::Result<u64> {
+    let input = t.input.as_mut().context("bench server stdin")?;
+    input.write_all(b"reads\n")?;
+    input.flush()?;
+    let mut line = String::new();
+    t.out.read_line(&mut line)?;
+    match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+        ["READS", n] => Ok(n.parse()?),
+        _ => bail!("the bench server could not count audited reads: {line}"),
+    }
 }
 
 fn parse_ms(s: &str) -> f64 {
@@ -149,13 +173,23 @@ fn round(args: &BenchArgs) -> anyhow::Result<(Figures, Figures, Figures)> {
     let hello = start("hello", &[])?;
     let h = wrk(&hello, "/", args)?;
     drop(hello);
-    let kin = start("kinfold", &[])?;
+    let mut kin = start("kinfold", &[])?;
     let k = wrk(&kin, "/api/v1/me", args)?;
     let child_path = format!(
         "/api/v1/children/{}",
         kin.record.clone().unwrap_or_default()
     );
-    let c = wrk(&kin, &child_path, args)?;
+    let mut c = wrk(&kin, &child_path, args)?;
+    // Every read wrk saw answered is in the chain (group commit never drops one); a few more
+    // may be, answered after wrk stopped counting.
+    let audited = reads_in_chain(&mut kin)?;
+    if audited < c.requests.saturating_sub(c.non_2xx) {
+        bail!(
+            "{audited} reads of sealed fields in the audit chain, but {} answered",
+            c.requests.saturating_sub(c.non_2xx)
+        );
+    }
+    c.audited = Some(audited);
     drop(kin);
     Ok((h, k, c))
 }
@@ -215,6 +249,12 @@ pub async fn run(args: BenchArgs, pg: Option<&Config>) -> anyhow::Result<()> {
             "  ratio children / hello-world : {:.3}",
             c.rps / h.rps
         ));
+        if let Some(n) = c.audited {
+            say(format!(
+                "  reads in the audit chain     : {n} (wrk counted {} answered)",
+                c.requests.saturating_sub(c.non_2xx)
+            ));
+        }
     }
     if rounds.len() > 1 {
         let median = |f: &dyn Fn(&(Figures, Figures, Figures)) -> f64| {
@@ -377,6 +417,7 @@ pub async fn server(mode: &str, config: &Config) -> anyhow::Result<()> {
             else {
                 bail!("bench parent should not need MFA");
             };
+            tokio::spawn(answer_counts(core.clone(), scope.chain()));
             let app = kinfold_server::app(kinfold_server::AppState::new(core, Default::default()));
             say(format!(
                 "READY {url} {} {}",
@@ -392,4 +433,33 @@ pub async fn server(mode: &str, config: &Config) -> anyhow::Result<()> {
         other => bail!("unknown bench mode {other}"),
     }
     Ok(())
+}
+
+/// Answers `reads` on stdin with `READS <n>`: the reads of sealed fields in the bench tenant's
+/// audit chain, once everything queued is written.
+async fn answer_counts(core: Core, chain: String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.trim() != "reads" {
+            continue;
+        }
+        core.audit().flush().await;
+        match core.store().audit_chain(&chain).await {
+            Ok(entries) => {
+                let n: usize = entries
+                    .iter()
+                    .filter_map(|e| serde_json::from_str::<kinfold_audit::Event>(&e.event).ok())
+                    .map(|e| match e {
+                        kinfold_audit::Event::ChildRecordsRead { reads } => {
+                            reads.iter().map(|r| r.at_ms.all().len()).sum()
+                        }
+                        _ => 0,
+                    })
+                    .sum();
+                say(format!("READS {n}"));
+            }
+            Err(e) => say(format!("ERROR {e}")),
+        }
+    }
 }

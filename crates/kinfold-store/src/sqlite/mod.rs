@@ -44,6 +44,11 @@ pub const DB_FILE: &str = "kinfold.db";
 impl SqliteStore {
     /// Opens (creating if needed) `DIR/kinfold.db`, keyed from the master key.
     pub async fn open(dir: &Path, key: &MasterKey, readers: u32) -> Result<Self> {
+        // OpenSSL (SQLCipher's cipher) is initialized before the first connection, without its
+        // exit-time cleanup (`OPENSSL_INIT_NO_ATEXIT`): at exit that cleanup frees OpenSSL's
+        // global state while sqlx's connection threads may still be closing connections, a
+        // double free that aborted a test binary once. The OS reclaims the memory instead.
+        openssl_sys::init();
         let path = dir.join(DB_FILE);
         // `x'..'` is SQLCipher's raw-key form: the 256-bit key is used as is, without PBKDF2.
         let opts = SqliteConnectOptions::from_str("sqlite://")?
