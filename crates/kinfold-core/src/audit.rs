@@ -282,36 +282,35 @@ fn record_read(child: &ChildId, fields: Fields, at_ms: i64) -> RecordRead {
 }
 
 async fn write_with_retry(store: &dyn Store, batch: Vec<Draft>) {
-    if batch.is_empty() {
-        return;
-    }
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        match store.append_audit(batch.clone()).await {
-            Ok(_) => return,
-            Err(e) => {
-                tracing::error!(error = %e, entries = batch.len(), "audit batch write failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
+    if !batch.is_empty() {
+        retry_until_written("audit batch", batch.len(), || {
+            store.append_audit(batch.clone())
+        })
+        .await;
     }
 }
 
 async fn write_access_with_retry(store: &dyn Store, entries: Vec<kinfold_store::ApiAccess>) {
-    if entries.is_empty() {
-        return;
+    if !entries.is_empty() {
+        retry_until_written("API access log", entries.len(), || {
+            store.append_api_access(&entries)
+        })
+        .await;
     }
+}
+
+/// Runs `attempt` until it succeeds. A failed write is logged and retried with backoff (50 ms,
+/// doubling to 5 s); the caller keeps what it writes meanwhile, so nothing is dropped.
+async fn retry_until_written<T, F, Fut>(what: &str, entries: usize, mut attempt: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kinfold_store::StoreError>>,
+{
     let mut backoff = Duration::from_millis(50);
-    loop {
-        match store.append_api_access(&entries).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::error!(error = %e, entries = entries.len(), "API access log write failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
+    while let Err(e) = attempt().await {
+        tracing::error!(error = %e, entries, "{what} write failed; retrying");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 
@@ -523,6 +522,31 @@ mod tests {
                 c("c1")
             )),
             "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_retried_with_backoff_until_it_succeeds() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let attempts = AtomicUsize::new(0);
+        let started = std::time::Instant::now();
+        retry_until_written("test", 1, || async {
+            if attempts.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(kinfold_store::StoreError::Corrupt("disk full"))
+            } else {
+                Ok(())
+            }
+        })
+        .await;
+        assert_eq!(
+            attempts.load(Ordering::SeqCst),
+            3,
+            "two failures, then written"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(150),
+            "waited 50 ms, then 100 ms: {:?}",
+            started.elapsed()
         );
     }
 }

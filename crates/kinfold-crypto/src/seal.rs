@@ -242,11 +242,20 @@ mod tests {
     #[test]
     fn tampering_and_garbage_fail_cleanly() -> Result<(), CryptoError> {
         let k = Key::generate();
-        let mut s = seal(&k, b"x", &aad("u1"))?;
-        if let Some(last) = s.last_mut() {
-            *last ^= 1;
+        let s = seal(&k, b"allergies: peanuts", &aad("u1"))?;
+        assert_eq!(open(&k, &s, &aad("u1"))?, b"allergies: peanuts");
+        // A flipped bit anywhere (version, nonce, ciphertext or tag) fails to open.
+        for i in 0..s.len() {
+            let mut t = s.clone();
+            if let Some(b) = t.get_mut(i) {
+                *b ^= 1;
+            }
+            assert!(open(&k, &t, &aad("u1")).is_err(), "byte {i} flipped");
         }
-        assert!(open(&k, &s, &aad("u1")).is_err());
+        // Cut short, down to a header and a tag with no room for either.
+        for len in [s.len() - 1, HEADER + TAG, HEADER + TAG - 1, HEADER] {
+            assert!(open(&k, s.get(..len).unwrap_or_default(), &aad("u1")).is_err());
+        }
         for junk in [&b""[..], &[1u8][..], &[9u8; 40][..], &[1u8; 20][..]] {
             assert!(open(&k, junk, &aad("u1")).is_err());
         }

@@ -82,13 +82,7 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// SHA-256 as lowercase hex, for fingerprints and digests that are not secrets.
 pub fn sha256_hex(data: &[u8]) -> String {
-    // Written into a stack buffer and copied once: `hex::encode` collects it char by char,
-    // and the request path computes one of these per request (the device fingerprint).
-    let mut out = [0u8; 64];
-    match hex::encode_to_slice(Sha256::digest(data), &mut out) {
-        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
-        Err(_) => hex::encode(Sha256::digest(data)),
-    }
+    hex_string(&Sha256::digest(data))
 }
 
 /// The first 16 hex digits of SHA-256 over `parts` joined by newlines, hashed as they come
@@ -103,11 +97,20 @@ pub fn fingerprint<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
         h.update(part);
     }
     let digest = h.finalize();
-    let mut out = [0u8; 16];
-    match digest.get(..8).map(|d| hex::encode_to_slice(d, &mut out)) {
-        Some(Ok(())) => String::from_utf8_lossy(&out).into_owned(),
-        _ => hex::encode(digest).chars().take(16).collect(),
+    hex_string(digest.get(..8).unwrap_or(&digest))
+}
+
+/// Lowercase hex, written into a stack buffer and copied once (`hex::encode` collects it char
+/// by char, and the request path makes one of these per request). Digests fit; anything
+/// longer than 64 bytes takes the slow way.
+fn hex_string(bytes: &[u8]) -> String {
+    let mut buf = [0u8; 128];
+    if let Some(out) = buf.get_mut(..bytes.len().saturating_mul(2)) {
+        if hex::encode_to_slice(bytes, out).is_ok() {
+            return String::from_utf8_lossy(out).into_owned();
+        }
     }
+    hex::encode(bytes)
 }
 
 /// Random bytes from the OS.
@@ -129,6 +132,14 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(sha256_hex(b"\n\n"), hex::encode(Sha256::digest(b"\n\n")));
+    }
+
+    #[test]
+    fn hex_is_lowercase_whatever_the_length() {
+        for n in [0, 1, 32, 64, 65, 200] {
+            let bytes: Vec<u8> = (0..n).map(|i| (i * 37 % 256) as u8).collect();
+            assert_eq!(hex_string(&bytes), hex::encode(&bytes), "{n} bytes");
+        }
     }
 
     #[test]
