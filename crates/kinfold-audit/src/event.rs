@@ -189,9 +189,13 @@ pub enum Event {
     PasswordReset {
         user_id: String,
     },
+    /// Attempts refused by a throttle: at most one entry per account a minute, `refused`
+    /// counting the refusals it stands for (absent in entries written one per refusal).
     Throttled {
         email: String,
         retry_after_secs: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refused: Option<u64>,
     },
     TenantCreated {
         slug: String,

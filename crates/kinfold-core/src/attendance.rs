@@ -93,28 +93,26 @@ impl Core {
                 let Some(passphrase) = passphrase else {
                     return Ok(Err("the pickup passphrase is required"));
                 };
+                // The slot is taken before the hash runs, so parallel guesses count as many.
                 let key = format!("pickup\n{p}");
-                if let Err(wait) =
-                    self.inner
-                        .throttle
-                        .check(&key, client.ip.as_deref(), self.now_ms())
-                {
-                    return Err(CoreError::Throttled {
-                        retry_after_secs: wait,
-                    });
-                }
+                self.reserve_attempt(
+                    crate::throttle::Secret::Password,
+                    &key,
+                    &actor.scope.chain(),
+                    &format!("authorized pickup {p}"),
+                    client,
+                )
+                .await?;
                 let ok = self
                     .inner
                     .hasher
                     .run(move || password::verify(&passphrase, &hash))
                     .await?;
                 if ok {
-                    self.inner.throttle.succeeded(&key, client.ip.as_deref());
+                    self.attempt_succeeded(crate::throttle::Secret::Password, &key, client)
+                        .await?;
                     Ok(Ok(()))
                 } else {
-                    self.inner
-                        .throttle
-                        .failed(&key, client.ip.as_deref(), self.now_ms());
                     Ok(Err("the pickup passphrase is wrong"))
                 }
             }

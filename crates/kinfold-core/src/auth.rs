@@ -11,6 +11,7 @@ use kinfold_store::{
 
 use crate::clock::ms;
 use crate::keys::Slot;
+use crate::throttle::Secret;
 use crate::{Actor, Core, CoreError};
 
 pub const RECOVERY_CODES: usize = 10;
@@ -39,6 +40,25 @@ pub struct TotpOffer {
     pub secret: TotpSecret,
     pub otpauth_uri: String,
     pub account: String,
+}
+
+/// What a factor change must carry besides the session.
+pub enum FactorProof {
+    None,
+    /// A code of the current factor: TOTP or a recovery code.
+    CurrentCode(String),
+    /// The account's password, when it has no factor yet.
+    Password(Password),
+}
+
+impl std::fmt::Debug for FactorProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FactorProof::None => "FactorProof::None",
+            FactorProof::CurrentCode(_) => "FactorProof::CurrentCode(..)",
+            FactorProof::Password(_) => "FactorProof::Password(..)",
+        })
+    }
 }
 
 /// What confirming an enrollment returns: the recovery codes (shown once), and for an
@@ -80,40 +100,6 @@ impl Core {
         format!("{tenant}\n{email}")
     }
 
-    async fn check_throttle(
-        &self,
-        chain: &str,
-        key: &str,
-        email: &str,
-        client: &ClientInfo,
-    ) -> Result<(), CoreError> {
-        if let Err(wait) = self
-            .inner
-            .throttle
-            .check(key, client.ip.as_deref(), self.now_ms())
-        {
-            tracing::warn!(
-                ip = client.ip.as_deref().unwrap_or("-"),
-                retry_after_secs = wait,
-                "sign-in throttled"
-            );
-            self.log(
-                chain.to_owned(),
-                None,
-                client,
-                Event::Throttled {
-                    email: email.to_owned(),
-                    retry_after_secs: wait,
-                },
-            )
-            .await;
-            return Err(CoreError::Throttled {
-                retry_after_secs: wait,
-            });
-        }
-        Ok(())
-    }
-
     async fn verify_password(
         &self,
         password: Password,
@@ -147,6 +133,14 @@ impl Core {
         client: &ClientInfo,
     ) -> Result<SignIn, CoreError> {
         let email = email.trim().to_lowercase();
+        // Refused at the door, before any lookup, hash or log entry: no address is longer
+        // than 254 bytes (RFC 5321 §4.5.3.1.3 and its errata).
+        if email.len() > 254 {
+            return Err(CoreError::invalid(
+                "email",
+                "must be an email address of at most 254 bytes",
+            ));
+        }
         // Input that cannot name a tenant or an account is not looked up (PostgreSQL refuses
         // a NUL in text outright); it fails like any unknown account.
         let tenant = match crate::validate::slug("tenant", tenant_slug) {
@@ -158,10 +152,11 @@ impl Core {
             .map(|(_, s)| s.chain())
             .unwrap_or_else(|| SYSTEM_CHAIN.to_owned());
         let key = Self::throttle_key(tenant_slug, &email);
-        self.check_throttle(&chain, &key, &email, client).await?;
+        self.reserve_attempt(Secret::Password, &key, &chain, &email, client)
+            .await?;
 
         let user = match &tenant {
-            Some((_, scope)) if email.len() <= 254 && !email.chars().any(char::is_control) => {
+            Some((_, scope)) if !email.chars().any(char::is_control) => {
                 self.store().user_by_email(scope, &email).await?
             }
             _ => None,
@@ -173,9 +168,6 @@ impl Core {
             )
             .await?;
         let (Some((tenant, scope)), Some(user), true) = (tenant, user.clone(), ok) else {
-            self.inner
-                .throttle
-                .failed(&key, client.ip.as_deref(), self.now_ms());
             let reason = if user.is_some() {
                 SignInFailure::WrongPassword
             } else {
@@ -195,7 +187,10 @@ impl Core {
             .await;
             return Err(CoreError::InvalidCredentials);
         };
-        self.inner.throttle.succeeded(&key, client.ip.as_deref());
+        // A correct password clears the password counters only: wrong second-factor codes
+        // stay counted on their own key until a correct code.
+        self.attempt_succeeded(Secret::Password, &key, client)
+            .await?;
 
         if user.has_mfa() {
             let token = PlainToken::generate();
@@ -266,7 +261,8 @@ impl Core {
             .ok_or(CoreError::InvalidMfaToken)?;
         let tenant = self.tenant_of(&ch.scope).await?;
         let key = Self::throttle_key(&tenant.slug, &user.email);
-        self.check_throttle(&chain, &key, &user.email, client)
+        let tried = self
+            .reserve_attempt(Secret::SecondFactor, &key, &chain, &user.email, client)
             .await?;
 
         match self.check_second_factor(&ch.scope, &user, code).await? {
@@ -274,7 +270,8 @@ impl Core {
                 if !self.store().consume_challenge(token.hash(), now).await? {
                     return Err(CoreError::InvalidMfaToken);
                 }
-                self.inner.throttle.succeeded(&key, client.ip.as_deref());
+                self.attempt_succeeded(Secret::SecondFactor, &key, client)
+                    .await?;
                 let mfa = self.draft(
                     chain,
                     Some(user.id),
@@ -288,7 +285,8 @@ impl Core {
                     .await
             }
             Err(reason) => {
-                self.inner.throttle.failed(&key, client.ip.as_deref(), now);
+                self.second_factor_failed(&ch.scope, &user, &key, tried)
+                    .await;
                 tracing::info!(
                     ip = client.ip.as_deref().unwrap_or("-"),
                     ?reason,
@@ -588,17 +586,22 @@ impl Core {
         client: &ClientInfo,
     ) -> Result<usize, CoreError> {
         let key = Self::throttle_key(&actor.tenant.slug, &actor.user.email);
-        self.check_throttle(&actor.scope.chain(), &key, &actor.user.email, client)
-            .await?;
+        self.reserve_attempt(
+            Secret::Password,
+            &key,
+            &actor.scope.chain(),
+            &actor.user.email,
+            client,
+        )
+        .await?;
         if !self
             .verify_password(current, actor.user.password_hash.clone())
             .await?
         {
-            self.inner
-                .throttle
-                .failed(&key, client.ip.as_deref(), self.now_ms());
             return Err(CoreError::InvalidCredentials);
         }
+        self.attempt_succeeded(Secret::Password, &key, client)
+            .await?;
         password::check_new(
             &new,
             &[&actor.user.email, &actor.user.name, &actor.tenant.name],
@@ -724,6 +727,8 @@ impl Core {
             .reset_mfa(&actor.scope, target.id, self.now_ms(), vec![d])
             .await?;
         self.inner.sessions.forget_user(target.id);
+        self.clear_second_factor_attempts(&Self::throttle_key(&actor.tenant.slug, &target.email))
+            .await?;
         let token = self
             .issue_enrollment(&actor.scope, target.id, &actor.user.id.to_string())
             .await?;
@@ -834,15 +839,18 @@ impl Core {
             .ok_or(CoreError::InvalidEnrollment)?;
         let tenant = self.tenant_of(&e.scope).await?;
         let key = Self::throttle_key(&tenant.slug, &user.email);
-        self.check_throttle(&e.scope.chain(), &key, &user.email, client)
-            .await?;
+        self.reserve_attempt(
+            Secret::Password,
+            &key,
+            &e.scope.chain(),
+            &user.email,
+            client,
+        )
+        .await?;
 
         let new_hash = match &user.password_hash {
             Some(h) => {
                 if !self.verify_password(password, Some(h.clone())).await? {
-                    self.inner
-                        .throttle
-                        .failed(&key, client.ip.as_deref(), self.now_ms());
                     return Err(CoreError::InvalidCredentials);
                 }
                 None
@@ -861,11 +869,10 @@ impl Core {
             .await?;
         let Some(step) = secret.verify(code, u64::try_from(self.now_ms() / 1000).unwrap_or(0))
         else {
-            self.inner
-                .throttle
-                .failed(&key, client.ip.as_deref(), self.now_ms());
             return Err(CoreError::InvalidCode);
         };
+        self.attempt_succeeded(Secret::Password, &key, client)
+            .await?;
         if !self
             .store()
             .consume_enrollment(token.hash(), self.now_ms())
@@ -887,6 +894,7 @@ impl Core {
                 client,
             )
             .await?;
+        self.email_factor_changed(&e.scope, &user).await;
         let user = self
             .store()
             .user(&e.scope, user.id)
@@ -957,10 +965,15 @@ impl Core {
         })
     }
 
+    /// Binds the offered secret. Replacing a factor takes proof entered with this request:
+    /// a code of the current factor (TOTP or recovery code), or the password when the account
+    /// has no factor yet. A signed-in session alone is not enough (a stolen cookie must not
+    /// swap the factor), and the account is emailed about the change.
     pub async fn totp_confirm(
         &self,
         actor: &Actor,
         code: &str,
+        proof: FactorProof,
         client: &ClientInfo,
     ) -> Result<Enrolled, CoreError> {
         if actor.role.is_staff() {
@@ -973,6 +986,7 @@ impl Core {
             .user(&actor.scope, actor.user.id)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
+        self.prove_account(actor, &user, proof, client).await?;
         let sealed = user.pending_totp.as_ref().ok_or_else(|| {
             CoreError::invalid("code", "start enrollment first: no secret was offered")
         })?;
@@ -992,10 +1006,57 @@ impl Core {
                 client,
             )
             .await?;
+        self.email_factor_changed(&actor.scope, &user).await;
         Ok(Enrolled {
             recovery_codes: codes,
             session: None,
         })
+    }
+
+    /// Checks the proof a factor change carries, through the same throttles as sign-in.
+    async fn prove_account(
+        &self,
+        actor: &Actor,
+        user: &User,
+        proof: FactorProof,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        let key = Self::throttle_key(&actor.tenant.slug, &user.email);
+        let chain = actor.scope.chain();
+        match (user.has_mfa(), proof) {
+            (true, FactorProof::CurrentCode(code)) => {
+                let tried = self
+                    .reserve_attempt(Secret::SecondFactor, &key, &chain, &user.email, client)
+                    .await?;
+                match self.check_second_factor(&actor.scope, user, &code).await? {
+                    Ok(_) => {
+                        self.attempt_succeeded(Secret::SecondFactor, &key, client)
+                            .await
+                    }
+                    Err(_) => {
+                        self.second_factor_failed(&actor.scope, user, &key, tried)
+                            .await;
+                        Err(CoreError::InvalidCode)
+                    }
+                }
+            }
+            (true, _) => Err(CoreError::invalid(
+                "current_code",
+                "enter a code from your current authenticator app, or a recovery code",
+            )),
+            (false, FactorProof::Password(password)) => {
+                self.reserve_attempt(Secret::Password, &key, &chain, &user.email, client)
+                    .await?;
+                if !self
+                    .verify_password(password, user.password_hash.clone())
+                    .await?
+                {
+                    return Err(CoreError::InvalidCredentials);
+                }
+                self.attempt_succeeded(Secret::Password, &key, client).await
+            }
+            (false, _) => Err(CoreError::invalid("password", "enter your password")),
+        }
     }
 
     /// Operator and demo path: binds a fresh TOTP secret directly and returns it.

@@ -5,7 +5,7 @@
 use crate::HashMap;
 use std::sync::{Arc, RwLock};
 
-use hmac_sha256::hmac;
+pub(crate) use hmac_sha256::hmac;
 use kinfold_audit::{Draft, Event, SYSTEM_CHAIN};
 use kinfold_crypto::keyring::{Key, MasterKey};
 use kinfold_crypto::seal::{self, Aad, Sealer};

@@ -50,7 +50,12 @@ struct Inner {
     settings: Settings,
     keys: keys::Keyring,
     hasher: hasher::Hasher,
+    /// Passwords and pickup passphrases (A2).
     throttle: throttle::Throttle,
+    /// Second-factor codes, per account (A2).
+    mfa_throttle: throttle::Throttle,
+    /// CSP reports, per IP.
+    csp_limiter: throttle::IpLimiter,
     /// Password reset requests, per account and per IP (each request counts).
     reset_throttle: throttle::Throttle,
     audit: audit::AuditWriter,
@@ -81,6 +86,10 @@ impl Core {
         settings: Settings,
     ) -> Self {
         let unsubscribe = kinfold_mail::unsubscribe::TokenKey::new(&master);
+        let throttle_key = *master.derive(b"kinfold throttle keys v1").expose();
+        let throttle = |name, s: &throttle::ThrottleSettings| {
+            throttle::Throttle::new(name, s.clone(), throttle_key)
+        };
         let keys = keys::Keyring::new(master, store.clone(), clock.clone());
         let audit = audit::AuditWriter::start(
             store.clone(),
@@ -88,11 +97,15 @@ impl Core {
             clock.clone(),
             settings.audit.clone(),
         );
-        Self {
+        let core = Self {
             inner: Arc::new(Inner {
                 hasher: hasher::Hasher::new(settings.hash_workers, settings.hash_queue),
-                throttle: throttle::Throttle::new(settings.throttle.clone()),
-                reset_throttle: throttle::Throttle::new(settings.reset_throttle.clone()),
+                throttle: throttle("sign-in", &settings.throttle),
+                mfa_throttle: throttle("mfa", &settings.mfa_throttle),
+                csp_limiter: throttle::IpLimiter::per_minute(
+                    std::num::NonZeroU32::MIN.saturating_add(29),
+                ),
+                reset_throttle: throttle("reset", &settings.reset_throttle),
                 store,
                 clock,
                 settings,
@@ -105,7 +118,9 @@ impl Core {
                 replays: Default::default(),
                 paused: Default::default(),
             }),
-        }
+        };
+        core.spawn_pruning();
+        core
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -41,25 +41,16 @@ impl Core {
     ) -> Result<(), CoreError> {
         let slug = crate::validate::slug("tenant", tenant)?;
         let email = crate::validate::email("email", email)?;
-        let key = format!("reset\n{}", Self::throttle_key(&slug, &email));
-        let now = self.now_ms();
-        if let Err(wait) = self
-            .inner
-            .reset_throttle
-            .check(&key, client.ip.as_deref(), now)
-        {
-            tracing::warn!(
-                ip = client.ip.as_deref().unwrap_or("-"),
-                retry_after_secs = wait,
-                "password reset requests throttled"
-            );
-            return Err(CoreError::Throttled {
-                retry_after_secs: wait,
-            });
-        }
-        self.inner
-            .reset_throttle
-            .failed(&key, client.ip.as_deref(), now);
+        // Every request counts, found or not; none clears the count.
+        let key = Self::throttle_key(&slug, &email);
+        self.reserve_attempt(
+            crate::throttle::Secret::ResetRequest,
+            &key,
+            kinfold_audit::SYSTEM_CHAIN,
+            &email,
+            client,
+        )
+        .await?;
         let core = self.clone();
         let client = client.clone();
         tokio::spawn(async move {
@@ -197,10 +188,12 @@ impl Core {
         self.log_sessions_ended(&scope, user.id, client, &ended, "password_reset")
             .await;
         // The owner of the address has proven it: earlier wrong guesses no longer delay them.
-        self.inner.throttle.succeeded(
+        self.attempt_succeeded(
+            crate::throttle::Secret::Password,
             &Self::throttle_key(&tenant.slug, &user.email),
-            client.ip.as_deref(),
-        );
+            client,
+        )
+        .await?;
         let at = rfc3339_ms(self.now_ms());
         let ip = client.ip.as_deref().unwrap_or("an unknown address");
         let text = format!(

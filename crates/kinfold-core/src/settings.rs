@@ -20,7 +20,12 @@ pub struct Settings {
     /// Password hashing: concurrent hashes, and how many more may wait.
     pub hash_workers: usize,
     pub hash_queue: usize,
+    /// Passwords and pickup passphrases: per account and per (account, IP).
     pub throttle: crate::throttle::ThrottleSettings,
+    /// Second-factor codes, per account across every `mfa_token`: 10 wrong codes, then each
+    /// further code waits (doubling, up to 15 minutes). Only a correct code or an
+    /// administrator's MFA reset clears the count; it is forgotten after a day without one.
+    pub mfa_throttle: crate::throttle::ThrottleSettings,
     /// Password reset requests: every request counts as an attempt, so one account gets a
     /// few links and then must wait (doubling, up to 15 minutes; the count is forgotten after
     /// an hour without a request); one IP gets 10 a minute.
@@ -136,6 +141,14 @@ impl Default for Settings {
             hash_workers: cpus,
             hash_queue: cpus * 8,
             throttle: Default::default(),
+            mfa_throttle: crate::throttle::ThrottleSettings {
+                free_per_account_ip: 10,
+                free_per_account: 10,
+                base_delay: Duration::from_secs(1),
+                max_delay: Duration::from_secs(15 * 60),
+                forget_after: Duration::from_secs(24 * 3600),
+                per_ip_per_minute: 0,
+            },
             reset_throttle: crate::throttle::ThrottleSettings {
                 free_per_account_ip: 3,
                 free_per_account: 5,

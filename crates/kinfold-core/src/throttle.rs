@@ -1,33 +1,50 @@
-//! Sign-in throttling.
+//! Throttles for guessable secrets (A2): passwords, second-factor codes, pickup passphrases and
+//! password reset requests.
 //!
-//! - Per account, and per (account, IP): after a few failures (password or MFA), each further
-//!   attempt must wait a delay that doubles with every failure, up to a cap. There is no hard
-//!   lock: the delay is bounded, so an attacker cannot keep the real user out for long, and the
-//!   (account, IP) delay grows faster than the account-wide one.
-//! - Per IP, a generous token bucket (governor): a center's whole staff shares one public IP,
-//!   so 60 sign-ins a minute pass before slowing.
-//!
-//! State is per node, in memory; a restart clears it.
+//! - **Counted where every node sees them.** Attempt counts live in the store
+//!   (`kinfold_store::attempts`), keyed by an HMAC of the account (and address) under a key
+//!   derived from the master key, so two nodes share one limit and a restart forgets nothing.
+//! - **Reserved before the secret is checked.** An attempt takes its slot (compare-and-set on
+//!   the counter) before argon2 or the TOTP check runs, so N attempts sent at once count as N;
+//!   a correct secret then clears the counter ([`Core::attempt_succeeded`]).
+//! - **Delays, not locks.** Per account, and per (account, IP): after a few attempts, each
+//!   further one must wait a delay that doubles with every attempt, up to a cap. The real user
+//!   is never kept out for longer than the cap.
+//! - **Refusals are summarised.** A refused attempt writes nothing but a counter; at most one
+//!   `throttled` audit entry per account a minute carries how many were refused.
+//! - **Per IP**, a generous token bucket in memory (governor): a center's whole staff shares
+//!   one public IP, so 60 sign-ins a minute pass before slowing. Its keys are pruned every
+//!   minute ([`Core::prune_throttles`]), so memory stays bounded however many addresses come.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::clock::DefaultClock;
+use governor::{Quota, RateLimiter};
+use kinfold_audit::Event;
+use kinfold_store::attempts::{AttemptKey, Attempts};
+use kinfold_store::ClientInfo;
+
+use crate::clock::ms;
+use crate::{Core, CoreError};
+
+/// How often a refused key may add a `throttled` entry to the audit chain.
+const SUMMARY_EVERY_MS: i64 = 60_000;
+/// Compare-and-set retries before an attempt is refused as contended (fails closed).
+const SWAP_TRIES: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct ThrottleSettings {
-    /// Failures per (account, IP) allowed before delays start.
+    /// Attempts per (account, IP) allowed before delays start.
     pub free_per_account_ip: u32,
-    /// Failures per account (any IP) allowed before delays start.
+    /// Attempts per account (any IP) allowed before delays start.
     pub free_per_account: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
-    /// Failures are forgotten after this long without a new one.
+    /// Attempts are forgotten after this long without a new one.
     pub forget_after: Duration,
+    /// The per-IP bucket; 0 turns it off.
     pub per_ip_per_minute: u32,
 }
 
@@ -44,142 +61,446 @@ impl Default for ThrottleSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    count: u32,
-    last_ms: i64,
+/// A per-IP token bucket whose idle keys can be pruned.
+pub struct IpLimiter<C: governor::clock::Clock = DefaultClock> {
+    limiter: RateLimiter<
+        IpAddr,
+        governor::state::keyed::DefaultKeyedStateStore<IpAddr>,
+        C,
+        governor::middleware::NoOpMiddleware<C::Instant>,
+    >,
+    clock: C,
 }
 
+impl IpLimiter {
+    pub fn per_minute(n: NonZeroU32) -> Self {
+        Self::with_clock(Quota::per_minute(n), DefaultClock::default())
+    }
+}
+
+impl<C: governor::clock::Clock + Clone> IpLimiter<C> {
+    pub fn with_clock(quota: Quota, clock: C) -> Self {
+        Self {
+            limiter: RateLimiter::new(quota, Default::default(), clock.clone()),
+            clock,
+        }
+    }
+
+    /// Ok, or the seconds to wait (at least 1).
+    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
+        self.limiter
+            .check_key(&ip)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()).as_secs().max(1))
+    }
+
+    /// Drops the keys whose bucket is full again (indistinguishable from a new one).
+    pub fn prune(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    pub fn len(&self) -> usize {
+        self.limiter.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.limiter.is_empty()
+    }
+}
+
+/// One kind of secret's throttle: its settings, its counter keys and its per-IP bucket.
 pub struct Throttle {
     settings: ThrottleSettings,
-    failures: Mutex<HashMap<String, Failures>>,
-    per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Separates this throttle's counters from the others' ("sign-in", "mfa", ...).
+    name: &'static str,
+    /// The HMAC key that turns an account (and address) into a stored key.
+    key: [u8; 32],
+    per_ip: Option<IpLimiter>,
 }
 
 impl Throttle {
-    pub fn new(settings: ThrottleSettings) -> Self {
-        let per_ip = NonZeroU32::new(settings.per_ip_per_minute)
-            .map(|n| RateLimiter::keyed(Quota::per_minute(n)));
+    pub fn new(name: &'static str, settings: ThrottleSettings, key: [u8; 32]) -> Self {
+        let per_ip = NonZeroU32::new(settings.per_ip_per_minute).map(IpLimiter::per_minute);
         Self {
             settings,
-            failures: Mutex::new(HashMap::new()),
+            name,
+            key,
             per_ip,
         }
     }
 
-    fn keys(account: &str, ip: Option<&str>) -> (String, String) {
-        (
-            format!("a\n{account}"),
-            format!("ai\n{account}\n{}", ip.unwrap_or("-")),
-        )
+    fn stored_key(&self, parts: &[&str]) -> AttemptKey {
+        let mut data = Vec::with_capacity(64);
+        data.extend_from_slice(self.name.as_bytes());
+        for p in parts {
+            data.push(0);
+            data.extend_from_slice(p.as_bytes());
+        }
+        AttemptKey(crate::keys::hmac(&self.key, &data))
     }
 
-    fn delay_ms(&self, f: Option<Failures>, free: u32, now_ms: i64) -> i64 {
-        let Some(f) = f else { return 0 };
-        if now_ms - f.last_ms > crate::clock::ms(self.settings.forget_after) || f.count < free {
+    /// The counters an attempt takes a slot in, with how many are free in each: the
+    /// (account, IP) one first (it fills first), then the account's.
+    fn counters(&self, account: &str, ip: Option<&str>) -> Vec<(AttemptKey, u32)> {
+        let mut keys = Vec::with_capacity(2);
+        if let Some(ip) = ip {
+            keys.push((
+                self.stored_key(&["ai", account, ip]),
+                self.settings.free_per_account_ip,
+            ));
+        }
+        keys.push((
+            self.stored_key(&["a", account]),
+            self.settings.free_per_account,
+        ));
+        keys
+    }
+
+    /// Milliseconds an attempt must still wait after `f` attempts.
+    fn delay_ms(&self, f: Attempts, free: u32, now_ms: i64) -> i64 {
+        if self.forgotten(f, now_ms) || f.failures < i64::from(free) {
             return 0;
         }
-        let doublings = (f.count - free).min(20);
+        let over = u32::try_from(f.failures - i64::from(free)).unwrap_or(u32::MAX);
         let delay = self
             .settings
             .base_delay
-            .saturating_mul(1u32 << doublings)
+            .saturating_mul(1u32 << over.min(20))
             .min(self.settings.max_delay);
-        (f.last_ms + crate::clock::ms(delay) - now_ms).max(0)
+        (f.last_ms + ms(delay) - now_ms).max(0)
     }
 
-    /// Ok, or the seconds to wait.
-    pub fn check(&self, account: &str, ip: Option<&str>, now_ms: i64) -> Result<(), u64> {
-        if let (Some(limiter), Some(addr)) =
-            (&self.per_ip, ip.and_then(|i| i.parse::<IpAddr>().ok()))
-        {
-            if let Err(not_until) = limiter.check_key(&addr) {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                return Err(wait.as_secs().max(1));
-            }
-        }
-        let (a, ai) = Self::keys(account, ip);
-        let map = self.failures.lock().map_err(|_| 1u64)?;
-        let wait = self
-            .delay_ms(
-                map.get(&ai).copied(),
-                self.settings.free_per_account_ip,
-                now_ms,
-            )
-            .max(self.delay_ms(map.get(&a).copied(), self.settings.free_per_account, now_ms));
-        if wait > 0 {
-            Err(u64::try_from((wait + 999) / 1000).unwrap_or(1))
-        } else {
-            Ok(())
+    fn forgotten(&self, f: Attempts, now_ms: i64) -> bool {
+        now_ms - f.last_ms > ms(self.settings.forget_after)
+    }
+
+    fn per_ip(&self, ip: Option<&str>) -> Result<(), u64> {
+        match (&self.per_ip, ip.and_then(|i| i.parse::<IpAddr>().ok())) {
+            (Some(limiter), Some(addr)) => limiter.check(addr),
+            _ => Ok(()),
         }
     }
 
-    pub fn failed(&self, account: &str, ip: Option<&str>, now_ms: i64) {
-        let (a, ai) = Self::keys(account, ip);
-        let forget = crate::clock::ms(self.settings.forget_after);
-        if let Ok(mut map) = self.failures.lock() {
-            for k in [a, ai] {
-                let f = map.entry(k).or_insert(Failures {
-                    count: 0,
-                    last_ms: now_ms,
-                });
-                if now_ms - f.last_ms > forget {
-                    f.count = 0;
+    /// Takes a slot for one attempt in every counter, or says how long to wait. Ok holds the
+    /// account's count, this attempt included.
+    async fn reserve(
+        &self,
+        store: &dyn kinfold_store::Store,
+        account: &str,
+        ip: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Result<i64, u64>, CoreError> {
+        if let Err(wait) = self.per_ip(ip) {
+            return Ok(Err(wait));
+        }
+        let expires_ms = now_ms + ms(self.settings.forget_after);
+        let mut count = 0;
+        for (key, free) in self.counters(account, ip) {
+            let mut taken = false;
+            for _ in 0..SWAP_TRIES {
+                let old = store.attempts(&key).await?;
+                let next = match old {
+                    Some(f) => {
+                        let wait = self.delay_ms(f, free, now_ms);
+                        if wait > 0 {
+                            return Ok(Err(u64::try_from((wait + 999) / 1000).unwrap_or(1)));
+                        }
+                        let failures = if self.forgotten(f, now_ms) {
+                            1
+                        } else {
+                            f.failures.saturating_add(1)
+                        };
+                        Attempts {
+                            failures,
+                            last_ms: now_ms.max(f.last_ms),
+                        }
+                    }
+                    None => Attempts {
+                        failures: 1,
+                        last_ms: now_ms,
+                    },
+                };
+                if store.swap_attempts(&key, old, next, expires_ms).await? {
+                    taken = true;
+                    count = next.failures;
+                    break;
                 }
-                f.count = f.count.saturating_add(1);
-                f.last_ms = now_ms;
             }
-            if map.len() > 100_000 {
-                map.retain(|_, f| now_ms - f.last_ms <= forget);
+            if !taken {
+                return Ok(Err(1));
             }
+        }
+        Ok(Ok(count))
+    }
+
+    async fn clear(
+        &self,
+        store: &dyn kinfold_store::Store,
+        account: &str,
+        ip: Option<&str>,
+    ) -> Result<(), CoreError> {
+        for (key, _) in self.counters(account, ip) {
+            store.clear_attempts(&key).await?;
+        }
+        Ok(())
+    }
+
+    pub fn prune(&self) {
+        if let Some(l) = &self.per_ip {
+            l.prune();
         }
     }
 
-    pub fn succeeded(&self, account: &str, ip: Option<&str>) {
-        let (a, ai) = Self::keys(account, ip);
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(&a);
-            map.remove(&ai);
+    /// Keys held by the per-IP bucket (for tests and metrics).
+    pub fn per_ip_keys(&self) -> usize {
+        self.per_ip.as_ref().map_or(0, IpLimiter::len)
+    }
+}
+
+/// Which throttle an attempt counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secret {
+    /// A password (sign-in, password change, enrollment) or a pickup passphrase.
+    Password,
+    /// A second-factor code, per account across every `mfa_token`: only a correct code or an
+    /// administrator's MFA reset clears it.
+    SecondFactor,
+    /// Password reset requests: every request counts, none clears.
+    ResetRequest,
+}
+
+impl Core {
+    fn throttle_for(&self, secret: Secret) -> &Throttle {
+        match secret {
+            Secret::Password => &self.inner.throttle,
+            Secret::SecondFactor => &self.inner.mfa_throttle,
+            Secret::ResetRequest => &self.inner.reset_throttle,
         }
+    }
+
+    /// Reserves one attempt at `secret` for `account` before it is checked, and returns the
+    /// account's count with it. A refusal is `Throttled`, summarised in `chain` at most once a
+    /// minute per account (`email` names the account there).
+    pub(crate) async fn reserve_attempt(
+        &self,
+        secret: Secret,
+        account: &str,
+        chain: &str,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<i64, CoreError> {
+        let throttle = self.throttle_for(secret);
+        let now = self.now_ms();
+        let ip = client.ip.as_deref();
+        let wait = match throttle
+            .reserve(self.store().as_ref(), account, ip, now)
+            .await?
+        {
+            Ok(count) => return Ok(count),
+            Err(wait) => wait,
+        };
+        let summary_key = throttle.stored_key(&["refused", account]);
+        let expires = now + SUMMARY_EVERY_MS.max(ms(throttle.settings.forget_after));
+        if let Some(refused) = self
+            .store()
+            .note_refused(&summary_key, now, SUMMARY_EVERY_MS, expires)
+            .await?
+        {
+            tracing::warn!(
+                ip = ip.unwrap_or("-"),
+                throttle = throttle.name,
+                retry_after_secs = wait,
+                refused,
+                "attempts throttled"
+            );
+            self.log(
+                chain.to_owned(),
+                None,
+                client,
+                Event::Throttled {
+                    email: email.to_owned(),
+                    retry_after_secs: wait,
+                    refused: u64::try_from(refused).ok(),
+                },
+            )
+            .await;
+        }
+        Err(CoreError::Throttled {
+            retry_after_secs: wait,
+        })
+    }
+
+    /// The secret was right: its counters for this account (and address) start again.
+    pub(crate) async fn attempt_succeeded(
+        &self,
+        secret: Secret,
+        account: &str,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        self.throttle_for(secret)
+            .clear(self.store().as_ref(), account, client.ip.as_deref())
+            .await
+    }
+
+    /// A wrong second-factor code was counted (`count` for the account, this one included).
+    /// When it reaches the limit, the account's owner is told, at most once a day: someone
+    /// who knows the password is guessing codes.
+    pub(crate) async fn second_factor_failed(
+        &self,
+        scope: &kinfold_store::TenantScope,
+        user: &kinfold_store::User,
+        account: &str,
+        count: i64,
+    ) {
+        if count < i64::from(self.inner.mfa_throttle.settings.free_per_account) {
+            return;
+        }
+        match self
+            .once_per("wrong-codes-email", account, Duration::from_secs(24 * 3600))
+            .await
+        {
+            Ok(true) => self.email_wrong_codes(scope, user).await,
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "the wrong-codes alert could not be recorded"),
+        }
+    }
+
+    /// Clears an account's second-factor counter (an administrator reset the factor). The
+    /// counter is per account only, so no address is needed.
+    pub(crate) async fn clear_second_factor_attempts(
+        &self,
+        account: &str,
+    ) -> Result<(), CoreError> {
+        self.inner
+            .mfa_throttle
+            .clear(self.store().as_ref(), account, None)
+            .await
+    }
+
+    /// True at most once per `window` for this account and reason, across nodes and restarts.
+    pub(crate) async fn once_per(
+        &self,
+        reason: &str,
+        account: &str,
+        window: Duration,
+    ) -> Result<bool, CoreError> {
+        let key = self.inner.throttle.stored_key(&["once", reason, account]);
+        Ok(self
+            .store()
+            .once_per(&key, self.now_ms(), ms(window))
+            .await?)
+    }
+
+    /// A CSP report from `ip` may be stored: 30 a minute per address (reports without a
+    /// readable address share one bucket).
+    pub fn csp_report_allowed(&self, ip: Option<&str>) -> bool {
+        let ip = ip
+            .and_then(|i| i.parse::<IpAddr>().ok())
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        self.inner.csp_limiter.check(ip).is_ok()
+    }
+
+    /// Drops idle per-IP buckets and expired attempt counters. Run every minute by `serve`'s
+    /// background task ([`Core::spawn_pruning`]).
+    pub async fn prune_throttles(&self) -> Result<u64, CoreError> {
+        self.inner.throttle.prune();
+        self.inner.reset_throttle.prune();
+        self.inner.csp_limiter.prune();
+        Ok(self.store().prune_attempts(self.now_ms()).await?)
+    }
+
+    /// Prunes the throttles every minute until the last handle to this `Core` is dropped.
+    pub(crate) fn spawn_pruning(&self) {
+        let weak = std::sync::Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                let core = Core { inner };
+                if let Err(e) = core.prune_throttles().await {
+                    tracing::warn!(error = %e, "pruning the throttles failed");
+                }
+            }
+        });
+    }
+
+    /// Keys held by the sign-in per-IP bucket and the CSP report bucket.
+    pub fn per_ip_keys(&self) -> (usize, usize) {
+        (
+            self.inner.throttle.per_ip_keys(),
+            self.inner.csp_limiter.len(),
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use governor::clock::FakeRelativeClock;
 
     #[test]
-    fn delay_grows_then_forgets() {
-        let t = Throttle::new(ThrottleSettings::default());
-        let ip = Some("10.0.0.1");
-        let mut now = 1_000_000;
-        for _ in 0..3 {
-            assert!(t.check("acct", ip, now).is_ok());
-            t.failed("acct", ip, now);
-        }
-        assert_eq!(t.check("acct", ip, now), Err(1));
-        assert!(
-            t.check("acct", Some("10.0.0.2"), now).is_ok(),
-            "another IP is not slowed yet"
+    fn delay_grows_doubles_and_is_capped() {
+        let t = Throttle::new("t", ThrottleSettings::default(), [7; 32]);
+        let at = |failures, last_ms| Attempts { failures, last_ms };
+        assert_eq!(
+            t.delay_ms(at(2, 0), 3, 0),
+            0,
+            "free attempts wait for nothing"
         );
-        now += 1_000;
-        t.failed("acct", ip, now);
-        assert_eq!(t.check("acct", ip, now), Err(2));
-        now += 16 * 60 * 1000;
-        assert!(t.check("acct", ip, now).is_ok(), "failures are forgotten");
-        t.succeeded("acct", ip);
+        assert_eq!(t.delay_ms(at(3, 0), 3, 0), 1_000);
+        assert_eq!(t.delay_ms(at(4, 0), 3, 0), 2_000);
+        assert_eq!(t.delay_ms(at(4, 0), 3, 1_500), 500);
+        assert_eq!(t.delay_ms(at(50, 0), 3, 0), 60_000, "capped");
+        assert_eq!(t.delay_ms(at(50, 0), 3, 16 * 60_000), 0, "forgotten");
     }
 
     #[test]
-    fn delay_is_capped() {
-        let t = Throttle::new(ThrottleSettings {
-            per_ip_per_minute: 0,
-            ..Default::default()
-        });
-        for _ in 0..50 {
-            t.failed("acct", None, 0);
+    fn stored_keys_name_no_account_and_differ_per_throttle() {
+        let a = Throttle::new("sign-in", ThrottleSettings::default(), [7; 32]);
+        let b = Throttle::new("mfa", ThrottleSettings::default(), [7; 32]);
+        let ka = a.stored_key(&["a", "maple\nx@example.com"]);
+        assert_ne!(ka, b.stored_key(&["a", "maple\nx@example.com"]));
+        assert_ne!(ka, a.stored_key(&["a", "maple\ny@example.com"]));
+        assert_ne!(
+            a.stored_key(&["x", "b"]),
+            a.stored_key(&["xb"]),
+            "parts are delimited"
+        );
+        assert_eq!(format!("{ka:?}"), "AttemptKey");
+    }
+
+    #[test]
+    fn a_hundred_thousand_addresses_are_pruned_to_nothing() {
+        let clock = FakeRelativeClock::default();
+        let limiter = IpLimiter::with_clock(
+            Quota::per_minute(NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN)),
+            clock.clone(),
+        );
+        for i in 0..100_000u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            assert!(limiter.check(ip).is_ok());
         }
-        assert_eq!(t.check("acct", None, 0), Err(60));
-        assert!(t.check("acct", None, 60_000).is_ok(), "no hard lock");
+        assert_eq!(limiter.len(), 100_000);
+        limiter.prune();
+        assert_eq!(limiter.len(), 100_000, "recent keys are kept");
+        clock.advance(Duration::from_secs(2));
+        limiter.prune();
+        assert!(
+            limiter.len() < 10,
+            "idle keys are dropped: {}",
+            limiter.len()
+        );
+        // A key still in use survives a prune.
+        let busy = IpAddr::from([192, 0, 2, 1]);
+        for _ in 0..60 {
+            assert!(limiter.check(busy).is_ok());
+        }
+        assert!(limiter.check(busy).is_err());
+        limiter.prune();
+        assert_eq!(limiter.len(), 1);
+        assert!(limiter.check(busy).is_err(), "pruning forgives nothing");
     }
 }

@@ -49,16 +49,13 @@ impl Default for WebSettings {
 pub struct AppState {
     pub core: Core,
     pub web: Arc<WebSettings>,
-    pub csp_limiter: Arc<governor::DefaultKeyedRateLimiter<String>>,
 }
 
 impl AppState {
     pub fn new(core: Core, web: WebSettings) -> Self {
-        let quota = governor::Quota::per_minute(std::num::NonZeroU32::MIN.saturating_add(29));
         Self {
             core,
             web: Arc::new(web),
-            csp_limiter: Arc::new(governor::RateLimiter::keyed(quota)),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! belongs to it). A handler therefore cannot forget the tenant: without a scope it cannot
 //! even ask. The store holds no policy; it persists what core decides.
 
+pub mod attempts;
 mod domain;
 mod drafts;
 mod error;
@@ -16,6 +17,7 @@ mod records;
 mod rows;
 pub mod sqlite;
 
+pub use attempts::AttemptStore;
 pub use domain::*;
 pub use error::StoreError;
 pub use ids::{
@@ -33,7 +35,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Everything the services persist. One implementation per backend, each in its own idiom.
 #[async_trait]
-pub trait Store: RecordStore + OutboxStore + Send + Sync + 'static {
+pub trait Store: RecordStore + OutboxStore + AttemptStore + Send + Sync + 'static {
     // --- lifecycle ---------------------------------------------------------------------
     /// Applies pending migrations; returns the ones applied now, as (version, description).
     async fn migrate(&self) -> Result<Vec<(i64, String)>>;

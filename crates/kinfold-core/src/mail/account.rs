@@ -203,4 +203,38 @@ impl Core {
             tracing::error!(error = %e, "queueing a new-device email failed");
         }
     }
+
+    /// Tells a user that several wrong second-factor codes followed a correct password.
+    pub(crate) async fn email_wrong_codes(&self, scope: &TenantScope, user: &User) {
+        let text = "Dear {{guardian_name}},\n\nSeveral wrong codes were entered for your \
+                    account after a correct password, so someone may know your password. \
+                    Change your password now, and tell your center's administrator if this was \
+                    not you."
+            .to_owned();
+        let subject = "Wrong sign-in codes for your account".to_owned();
+        if let Err(e) = self
+            .email_user(scope, user, "security", subject, text)
+            .await
+        {
+            tracing::error!(error = %e, "queueing a wrong-codes email failed");
+        }
+    }
+
+    /// Tells a user their second factor was changed (a new authenticator and recovery codes).
+    pub(crate) async fn email_factor_changed(&self, scope: &TenantScope, user: &User) {
+        let at = crate::auth::rfc3339_ms(self.now_ms());
+        let text = format!(
+            "Dear {{{{guardian_name}}}},\n\nThe second factor of your account was changed at \
+             {at}: a new authenticator app and new recovery codes now sign you in, and the old \
+             ones no longer do.\n\nIf this was you, there is nothing to do. If not, tell your \
+             center's administrator at once."
+        );
+        let subject = "The second factor of your account changed".to_owned();
+        if let Err(e) = self
+            .email_user(scope, user, "security", subject, text)
+            .await
+        {
+            tracing::error!(error = %e, "queueing a factor-changed email failed");
+        }
+    }
 }

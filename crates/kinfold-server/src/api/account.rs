@@ -1,6 +1,7 @@
 use super::openapi::ErrorBody;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use kinfold_core::auth::FactorProof;
 use kinfold_crypto::password::Password;
 use serde::Deserialize;
 use serde_json::json;
@@ -50,20 +51,34 @@ pub async fn totp_begin(
     Ok(axum::Json(offer_json(&offer)).into_response())
 }
 
-#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+/// Confirms the offered secret. Replacing a factor takes proof entered with the request:
+/// `current_code` (a code of the current factor or a recovery code) when the account has one,
+/// otherwise `password`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CodeBody {
+pub struct TotpConfirmBody {
     code: String,
+    #[serde(default)]
+    current_code: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
 }
 
-#[utoipa::path(operation_id = "account_totp_confirm", post, path = "/api/v1/me/mfa/totp/confirm", tag = "account", request_body = CodeBody, responses((status = 200, description = "`{recovery_codes}`, shown once"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
+#[utoipa::path(operation_id = "account_totp_confirm", post, path = "/api/v1/me/mfa/totp/confirm", tag = "account", request_body = TotpConfirmBody, responses((status = 200, description = "`{recovery_codes}`, shown once"), (status = 401, description = "not signed in, or the proof (`current_code` or `password`) is wrong", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "the proof is missing", body = ErrorBody), (status = 429, description = "too many attempts", body = ErrorBody)))]
 pub async fn totp_confirm(
     State(st): State<AppState>,
     Auth(actor): Auth,
     client: Client,
-    Json(b): Json<CodeBody>,
+    Json(b): Json<TotpConfirmBody>,
 ) -> Result<Response, ApiError> {
-    let enrolled = st.core.totp_confirm(&actor, &b.code, client.info()).await?;
+    let proof = match (b.current_code, b.password) {
+        (Some(code), _) => FactorProof::CurrentCode(code),
+        (None, Some(p)) => FactorProof::Password(Password::new(p)),
+        (None, None) => FactorProof::None,
+    };
+    let enrolled = st
+        .core
+        .totp_confirm(&actor, &b.code, proof, client.info())
+        .await?;
     Ok(axum::Json(json!({"recovery_codes": enrolled.recovery_codes})).into_response())
 }

@@ -62,8 +62,7 @@ pub async fn report(
             "a report may be at most 16 KiB",
         ));
     }
-    let ip = client.info().ip.clone().unwrap_or_default();
-    if st.csp_limiter.check_key(&ip).is_err() {
+    if !st.core.csp_report_allowed(client.info().ip.as_deref()) {
         return Err(ApiError::http(
             StatusCode::TOO_MANY_REQUESTS,
             "throttled",

@@ -12,6 +12,8 @@ mod mfa;
 mod openapi;
 mod password_reset;
 mod records;
+mod second_factor;
 mod sessions;
 mod sign_in;
 mod tenant;
+mod throttle;

@@ -332,7 +332,7 @@ async fn parents_may_enroll_totp_and_then_need_it() {
     let bad = app
         .post(
             "/api/v1/me/mfa/totp/confirm",
-            json!({"code": "000000"}),
+            json!({"code": "000000", "password": t.parent.password}),
             Some(&cookie),
         )
         .await;
@@ -340,7 +340,7 @@ async fn parents_may_enroll_totp_and_then_need_it() {
     let ok = app
         .post(
             "/api/v1/me/mfa/totp/confirm",
-            json!({"code": app.fresh_code(&secret)}),
+            json!({"code": app.fresh_code(&secret), "password": t.parent.password}),
             Some(&cookie),
         )
         .await;

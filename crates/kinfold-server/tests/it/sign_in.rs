@@ -82,6 +82,10 @@ async fn wrong_tenant_email_or_password_look_the_same() {
         json!({"tenant": t.slug, "email": "nobody@maple-grove.example", "password": "not-the-password"}),
         json!({"tenant": "no-such-center", "email": t.teacher.email, "password": PASSWORD}),
     ];
+    // One attempt first, so neither measured case pays for the first use of a statement or a
+    // pooled connection.
+    let warm = json!({"tenant": t.slug, "email": "warm-up@maple-grove.example", "password": "x"});
+    app.post("/api/v1/sessions", warm, None).await;
     let mut bodies = Vec::new();
     let mut times = Vec::new();
     for c in &cases {
@@ -201,8 +205,18 @@ async fn hostile_sign_in_bodies_get_clear_errors() {
     let app = TestApp::new().await;
     let t = app.seed().await;
     let long = "a".repeat(10_000);
+    // An address longer than any real one is refused at the door (item 5 of the attack
+    // review: it used to be looked up and logged, 60 KB an entry).
+    let r = app
+        .post(
+            "/api/v1/sessions",
+            json!({"tenant": t.slug, "email": long, "password": "x"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.code(), "invalid_input");
     let cases = [
-        json!({"tenant": t.slug, "email": long, "password": "x"}),
         json!({"tenant": long, "email": "a@b.c", "password": "x"}),
         json!({"tenant": t.slug, "email": "a\u{0}@b.c", "password": "\u{0}"}),
         json!({"tenant": "'; DROP TABLE users; --", "email": "' OR 1=1 --", "password": "x"}),

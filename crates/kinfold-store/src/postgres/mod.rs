@@ -33,6 +33,9 @@ pub struct PgStore {
     applied: std::sync::Mutex<Vec<(i64, String)>>,
 }
 
+// The throttles' counters: one body for both stores (`attempts.rs`).
+crate::attempts::attempt_store_for!(PgStore, pool);
+
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PgStore")

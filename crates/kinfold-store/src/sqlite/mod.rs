@@ -32,6 +32,9 @@ pub struct SqliteStore {
     reader: SqlitePool,
 }
 
+// The throttles' counters: one body for both stores (`attempts.rs`).
+crate::attempts::attempt_store_for!(SqliteStore, writer);
+
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SqliteStore")

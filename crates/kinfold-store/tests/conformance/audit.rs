@@ -15,6 +15,7 @@ fn draft(chain: &str, at_ms: i64, n: u64) -> Draft {
         Event::Throttled {
             email: format!("test{n}@example.org"),
             retry_after_secs: n,
+            refused: None,
         },
     );
     d.actor = Some(format!("actor-{}", n % 2));

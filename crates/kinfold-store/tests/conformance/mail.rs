@@ -42,6 +42,7 @@ async fn opt_outs_are_per_recipient_category_and_tenant(u: &Under) {
             kinfold_audit::Event::Throttled {
                 email: "x@example.org".into(),
                 retry_after_secs: 0,
+                refused: None,
             },
         )]
     };

@@ -8,6 +8,7 @@
 //! once, as a function of a store, and `both!` makes a `sqlite` and a `postgres` test of it.
 //! The `wall` module holds the PostgreSQL-only checks of row-level security.
 
+mod attempts;
 mod audit;
 mod mail;
 mod records;

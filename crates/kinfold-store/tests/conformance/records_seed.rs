@@ -152,6 +152,7 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
         Event::Throttled {
             email: "x@example.org".into(),
             retry_after_secs: 1,
+            refused: None,
         },
     )])
     .await

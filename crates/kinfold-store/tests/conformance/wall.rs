@@ -251,6 +251,7 @@ async fn two_nodes_append_to_one_linear_chain() {
                         Event::Throttled {
                             email: format!("n{i}-t{t}-{n}@example.org"),
                             retry_after_secs: n,
+                            refused: None,
                         },
                     );
                     node.append_audit(vec![d]).await.unwrap();
