@@ -434,12 +434,12 @@ impl Core {
             enrolled_on: input
                 .enrolled_on
                 .as_deref()
-                .map(|d| validate::date("enrolled_on", d).map(|d| d.to_string()))
+                .map(|d| validate::record_date("enrolled_on", d))
                 .transpose()?,
             left_on: input
                 .left_on
                 .as_deref()
-                .map(|d| validate::date("left_on", d).map(|d| d.to_string()))
+                .map(|d| validate::record_date("left_on", d))
                 .transpose()?,
         };
         Self::check_allergies(&input.allergies)?;
@@ -557,11 +557,11 @@ impl Core {
             changed.push("enrollment_status".into());
         }
         if let Some(v) = &patch.enrolled_on {
-            fields.enrolled_on = Some(validate::date("enrolled_on", v)?.to_string());
+            fields.enrolled_on = Some(validate::record_date("enrolled_on", v)?);
             changed.push("enrolled_on".into());
         }
         if let Some(v) = &patch.left_on {
-            fields.left_on = Some(validate::date("left_on", v)?.to_string());
+            fields.left_on = Some(validate::record_date("left_on", v)?);
             changed.push("left_on".into());
         }
         let mut sealed = SealedChildFields::default();

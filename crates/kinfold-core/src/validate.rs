@@ -1,5 +1,7 @@
 //! Input checks shared by every entry point. Each error names the field at fault.
 
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
 use crate::CoreError;
 
 pub fn email(field: &'static str, raw: &str) -> Result<String, CoreError> {
@@ -47,6 +49,17 @@ pub fn name(field: &'static str, raw: &str) -> Result<String, CoreError> {
         return Err(CoreError::invalid(
             field,
             "may hold letters, digits, spaces and . , ' - ( ) & only",
+        ));
+    }
+    // Format characters (Unicode category Cf: U+200B zero width space, U+202E right-to-left
+    // override, U+2066 isolates, soft hyphen...) are invisible or reorder what follows, so one
+    // name could show as another (Unicode TR #36 §2, UTS #39 §3).
+    if n.chars()
+        .any(|c| c.general_category() == GeneralCategory::Format)
+    {
+        return Err(CoreError::invalid(
+            field,
+            "may not contain invisible or direction-changing characters",
         ));
     }
     Ok(n.to_owned())
@@ -115,6 +128,12 @@ mod tests {
         assert!(name("name", "").is_err());
         assert!(name("name", "<script>").is_err());
         assert!(name("name", &"x".repeat(101)).is_err());
+        assert!(name("name", "Zoë Ōtsuka-Nguyễn").is_ok());
+        assert!(name("name", "Đặng Thị Mỹ").is_ok());
+        assert!(
+            name("name", "محمد").is_ok(),
+            "right-to-left letters are letters"
+        );
         assert!(slug("slug", "maple-grove").is_ok());
         for bad in ["", "a", "Maple", "-a", "a-", "a--b", "a_b", "a b"] {
             assert!(slug("slug", bad).is_err(), "{bad:?}");
@@ -129,13 +148,29 @@ pub fn date(field: &'static str, raw: &str) -> Result<time::Date, CoreError> {
         .map_err(|_| CoreError::invalid(field, "must be a date as YYYY-MM-DD"))
 }
 
-/// A date of birth: a real date, not in the future, at most 25 years ago.
+/// The years a child's record date (birth, enrollment, leaving) may fall in.
+const RECORD_YEARS: std::ops::RangeInclusive<i32> = 1900..=2200;
+
+/// A date in a child's record (`enrolled_on`, `left_on`): a real date from 1900 to 2200, so a
+/// typo such as `0202-09-01` or `20244-09-01` is refused rather than stored and sorted on.
+pub fn record_date(field: &'static str, raw: &str) -> Result<String, CoreError> {
+    let d = date(field, raw)?;
+    if !RECORD_YEARS.contains(&d.year()) {
+        return Err(CoreError::invalid(field, "must be from 1900 to 2200"));
+    }
+    Ok(d.to_string())
+}
+
+/// A date of birth: a real date from 1900 to 2200, not in the future, at most 25 years ago.
 pub fn date_of_birth(
     field: &'static str,
     raw: &str,
     today: time::Date,
 ) -> Result<String, CoreError> {
     let d = date(field, raw)?;
+    if !RECORD_YEARS.contains(&d.year()) {
+        return Err(CoreError::invalid(field, "must be from 1900 to 2200"));
+    }
     if d > today {
         return Err(CoreError::invalid(field, "cannot be in the future"));
     }
@@ -185,6 +220,87 @@ pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String, CoreEr
 #[cfg(test)]
 mod record_tests {
     use super::*;
+
+    /// Issue 12, item 13: U+202E (right-to-left override) and U+200B (zero width space) were
+    /// accepted, so "Ana\u{202E}nilrak" showed as another name and "Ana\u{200B}" was a second Ana.
+    #[test]
+    fn names_refuse_invisible_and_direction_changing_characters() {
+        for c in [
+            '\u{202E}',
+            '\u{202D}',
+            '\u{200B}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{FEFF}',
+            '\u{00AD}',
+            '\u{2060}',
+            '\u{061C}',
+            '\u{E0041}',
+        ] {
+            for raw in [
+                format!("Ana{c}"),
+                format!("{c}Ana"),
+                format!("A{c}na"),
+                c.to_string(),
+            ] {
+                let err = name("given_name", &raw).err();
+                assert!(
+                    matches!(
+                        err,
+                        Some(CoreError::Invalid {
+                            field: "given_name",
+                            ..
+                        })
+                    ),
+                    "U+{:04X} in {raw:?}: {err:?}",
+                    u32::from(c)
+                );
+            }
+        }
+        let msg = name("name", "Ana\u{202E}").err().map(|e| e.to_string());
+        assert!(
+            msg.as_deref().unwrap_or("").contains("invisible"),
+            "{msg:?}"
+        );
+    }
+
+    /// Birth and enrollment dates outside 1900..=2200 are typos, whatever the clock says.
+    #[test]
+    fn record_dates_stay_within_1900_to_2200() {
+        assert_eq!(
+            record_date("enrolled_on", "2025-09-01").ok().as_deref(),
+            Some("2025-09-01")
+        );
+        assert!(record_date("enrolled_on", "1900-01-01").is_ok());
+        assert!(record_date("left_on", "2200-12-31").is_ok());
+        for bad in [
+            "1899-12-31",
+            "0001-01-01",
+            "0202-09-01",
+            "2201-01-01",
+            "9999-12-31",
+        ] {
+            assert!(
+                matches!(
+                    record_date("enrolled_on", bad),
+                    Err(CoreError::Invalid {
+                        field: "enrolled_on",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+        // A clock far off either way does not widen the range.
+        let late = time::macros::date!(2210 - 06 - 01);
+        assert!(date_of_birth("date_of_birth", "2201-01-01", late).is_err());
+        assert!(date_of_birth("date_of_birth", "2200-01-01", late).is_ok());
+        let early = time::macros::date!(1905 - 06 - 01);
+        assert!(date_of_birth("date_of_birth", "1899-12-31", early).is_err());
+        assert!(date_of_birth("date_of_birth", "1900-01-01", early).is_ok());
+    }
 
     #[test]
     fn dates_and_phones() {

@@ -22,7 +22,8 @@ use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use crate::MailError;
 
 /// The headers both signatures cover (`h=`). A header named here but absent from a message is
-/// signed as absent, so it cannot be added later.
+/// signed as absent, so it cannot be added later; one that is present is over-signed (see
+/// `h_tag`), so a second copy cannot be added above it either.
 pub const SIGNED_HEADERS: [&str; 11] = [
     "From",
     "Reply-To",
@@ -36,6 +37,21 @@ pub const SIGNED_HEADERS: [&str; 11] = [
     "Content-Type",
     "Content-Transfer-Encoding",
 ];
+
+/// The signer's `h=` template: every signed header named twice. RFC 6376 §8.15: a verifier picks
+/// instances from the bottom up, so a header signed only as often as it occurs lets a copy be
+/// prepended above it (a second `Subject:` a mail client may show) without breaking the
+/// signature. mail-auth's signer lists each instance a message carries under the first entry
+/// of a name, then every entry whose name it did not find; the second entry never matches
+/// first, so it always adds one more, empty, instance: the header is signed once more than it
+/// occurs, and any prepended copy fails both signatures.
+fn h_tag() -> Vec<&'static str> {
+    SIGNED_HEADERS
+        .iter()
+        .chain(SIGNED_HEADERS.iter())
+        .copied()
+        .collect()
+}
 
 /// One DKIM key's DNS record: `SELECTOR._domainkey.DOMAIN IN TXT "VALUE"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,11 +203,11 @@ impl Signer {
             rsa: DkimSigner::from_key(rsa)
                 .domain(d.domain.clone())
                 .selector(d.rsa_selector.clone())
-                .headers(SIGNED_HEADERS),
+                .headers(h_tag()),
             ed25519: DkimSigner::from_key(ed25519)
                 .domain(d.domain.clone())
                 .selector(d.ed25519_selector.clone())
-                .headers(SIGNED_HEADERS),
+                .headers(h_tag()),
         })
     }
 

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use kinfold_crypto::private_fs;
 use lettre::address::Envelope;
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{Address, AsyncTransport, Tokio1Executor};
@@ -12,7 +13,8 @@ use crate::MailError;
 
 pub enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    /// Each message becomes `DIR/<message-id>.eml`, written atomically.
+    /// Each message becomes `DIR/<message-id>.eml`, written atomically, mode 0600 in a 0700
+    /// directory. Unencrypted: `serve` uses it only when told to (`email_transport = "file"`).
     File(PathBuf),
 }
 
@@ -138,12 +140,11 @@ impl Transport {
                         }
                     })
                     .collect();
-                std::fs::create_dir_all(dir).map_err(|e| MailError::Transport(e.to_string()))?;
-                let path = dir.join(format!("{name}.eml"));
-                let tmp = dir.join(format!(".{name}.eml.tmp"));
-                std::fs::write(&tmp, signed).map_err(|e| MailError::Transport(e.to_string()))?;
-                std::fs::rename(&tmp, &path).map_err(|e| MailError::Transport(e.to_string()))?;
-                Ok(())
+                // The files hold password-reset and enrollment links in the clear: the
+                // directory is the service user's alone (0700), each file 0600.
+                let io = |e: std::io::Error| MailError::Transport(e.to_string());
+                private_fs::private_dir(dir).map_err(io)?;
+                private_fs::write_atomic(&dir.join(format!("{name}.eml")), signed).map_err(io)
             }
         }
     }

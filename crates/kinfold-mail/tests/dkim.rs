@@ -198,3 +198,80 @@ async fn signed_messages_cross_a_real_smtp_connection_intact() {
     assert_eq!(names, ["x1_mail_kinfold_test.eml"]);
     assert_eq!(std::fs::read(dir.path().join(&names[0])).unwrap(), sent[0]);
 }
+
+/// RFC 6376 §8.15: a copy of a signed header added above the signed one (a second `Subject:`
+/// or `Reply-To:` a mail client may show instead) breaks both signatures, wherever it is put.
+#[tokio::test]
+async fn a_prepended_copy_of_any_signed_header_breaks_both_signatures() {
+    let master = MasterKey::from_key(Key::generate());
+    let new = generate("mail.kinfold.test", &master, 1_795_329_000_000).unwrap();
+    let records = zone_records(&new);
+    let signer = Signer::open(&new.stored, &master).unwrap();
+    let signed = signer
+        .sign(&message("parent@example.org", "Ana checked in"))
+        .unwrap();
+    let text = String::from_utf8(signed.clone()).unwrap();
+    let results = verify::dkim(&signed, &records).await.unwrap();
+    assert_eq!(results, [DkimResult::Pass, DkimResult::Pass]);
+
+    // Each signature's h= names every header more often than the message carries it.
+    let unfolded = text.replace("\r\n\t", "").replace("\r\n ", "");
+    let h_tags: Vec<&str> = unfolded
+        .lines()
+        .filter(|l| l.starts_with("DKIM-Signature:"))
+        .map(|l| {
+            l.split(';')
+                .map(str::trim)
+                .find_map(|t| t.strip_prefix("h="))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(h_tags.len(), 2, "{text}");
+    let (head, _) = text.split_once("\r\n\r\n").unwrap();
+    for h in &h_tags {
+        for name in kinfold_mail::dkim::SIGNED_HEADERS {
+            let signed_times = h
+                .split(':')
+                .filter(|n| n.trim().eq_ignore_ascii_case(name))
+                .count();
+            let carried = head
+                .lines()
+                .filter(|l| {
+                    l.split_once(':')
+                        .is_some_and(|(n, _)| n.eq_ignore_ascii_case(name))
+                })
+                .count();
+            // Present: once more than carried. Absent: signed as absent (here, twice).
+            assert!(signed_times > carried, "{name} in h={h}");
+        }
+    }
+
+    for (name, value) in [
+        ("From", "\"Maple Grove\" <billing@evil.example>"),
+        ("To", "someone-else@example.org"),
+        ("Subject", "Urgent: confirm your password"),
+        ("Reply-To", "attacker@evil.example"),
+        ("Date", "Mon, 01 Jan 2024 00:00:00 +0000"),
+        ("Message-ID", "<forged@evil.example>"),
+        ("List-Unsubscribe", "<https://evil.example/u/x>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", "text/plain"),
+        ("Content-Transfer-Encoding", "base64"),
+    ] {
+        let extra = format!("{name}: {value}\r\n");
+        // At the very top of the message, and right above the signed instance.
+        let mut tampered = vec![format!("{extra}{text}")];
+        if let Some(at) = head.find(&format!("\r\n{name}:")).map(|i| i + 2) {
+            tampered.push(format!("{}{extra}{}", &text[..at], &text[at..]));
+        }
+        for tampered in tampered {
+            let results = verify::dkim(tampered.as_bytes(), &records).await.unwrap();
+            assert_eq!(results.len(), 2, "{name}");
+            assert!(
+                results.iter().all(|r| r != &DkimResult::Pass),
+                "a prepended {name} kept a signature valid: {results:?}"
+            );
+        }
+    }
+}

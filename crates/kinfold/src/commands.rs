@@ -70,6 +70,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
             .map(|_| ExitCode::SUCCESS),
         Command::Serve(_) => {
+            // Before the data is touched: no silent plaintext outbox.
+            config.email_transport()?;
             let rt = runtime::open(config, KeyPolicy::CreateIfNew).await?;
             rt.start().await?;
             crate::serve::serve(rt, None)

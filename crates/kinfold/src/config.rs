@@ -70,8 +70,12 @@ pub struct Config {
     pub db_app_role: String,
     /// The SMTP relay, in lettre's URL syntax: `smtps://USER:PASSWORD@HOST:465`, or
     /// `smtp://USER:PASSWORD@HOST:587?tls=required` for STARTTLS. Plain `smtp://` is allowed on
-    /// loopback only. Without it, each message is written to DATA/outbox/ID.eml. Secret.
+    /// loopback only. `serve` needs it unless `email_transport = "file"`. Secret.
     pub smtp_url: Option<Secret>,
+    /// `file` writes each message to DATA/outbox/ID.eml instead of sending it: unencrypted,
+    /// password-reset and enrollment links included, so it must be asked for (the demo does).
+    /// `smtp` (the default when `smtp_url` is set) sends through `smtp_url`.
+    pub email_transport: Option<EmailTransport>,
     /// The sending domain (`kinfold email domain add`); the first one set up if unset.
     pub mail_domain: Option<String>,
     /// How long the delivery worker holds a delivery it is sending; a lease that runs out
@@ -119,6 +123,7 @@ impl Default for Config {
             db_owner_role: "kinfold_owner".into(),
             db_app_role: "kinfold_app".into(),
             smtp_url: None,
+            email_transport: None,
             mail_domain: None,
             mail_lease: core.mail.lease,
             mailgun_webhook_key: None,
@@ -126,6 +131,14 @@ impl Default for Config {
             log: "info".into(),
         }
     }
+}
+
+/// Where family email goes (`email_transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTransport {
+    Smtp,
+    File,
 }
 
 /// A secret setting: `Debug` never shows it.
@@ -183,6 +196,7 @@ const FIELDS: &[(&str, Kind)] = &[
     ("db_owner_role", Kind::Str),
     ("db_app_role", Kind::Str),
     ("smtp_url", Kind::Str),
+    ("email_transport", Kind::Str),
     ("mail_domain", Kind::Str),
     ("mail_lease", Kind::Str),
     ("mailgun_webhook_key", Kind::Str),
@@ -422,14 +436,37 @@ impl Config {
         s
     }
 
-    /// Where mail goes: the SMTP relay, or DATA/outbox/ as `.eml` files.
+    /// Where mail goes. `serve` refuses to start without a transport: plaintext `.eml` files
+    /// only when `email_transport = "file"` says so.
+    pub fn email_transport(&self) -> anyhow::Result<EmailTransport> {
+        match (&self.smtp_url, self.email_transport) {
+            (Some(_), None | Some(EmailTransport::Smtp)) => Ok(EmailTransport::Smtp),
+            (None, Some(EmailTransport::File)) => Ok(EmailTransport::File),
+            (Some(_), Some(EmailTransport::File)) => {
+                bail!("smtp_url is set but email_transport = \"file\": remove one of the two")
+            }
+            (None, Some(EmailTransport::Smtp)) => {
+                bail!("email_transport = \"smtp\" needs smtp_url (KINFOLD_SMTP_URL)")
+            }
+            (None, None) => bail!(
+                "no mail transport: set smtp_url (KINFOLD_SMTP_URL) to send family email through \
+                 a relay, or set email_transport = \"file\" (KINFOLD_EMAIL_TRANSPORT=file) to \
+                 write every message, password-reset and enrollment links included, unencrypted \
+                 to {}",
+                self.outbox_dir().display()
+            ),
+        }
+    }
+
+    /// The transport [`Config::email_transport`] chose: the SMTP relay, or DATA/outbox/.
     pub fn mail_transport(&self) -> anyhow::Result<kinfold_mail::transport::Transport> {
         use kinfold_mail::transport::Transport;
-        match &self.smtp_url {
-            Some(url) => {
+        match (self.email_transport()?, &self.smtp_url) {
+            (EmailTransport::Smtp, Some(url)) => {
                 Transport::smtp(url.expose()).map_err(|e| anyhow::anyhow!("smtp_url: {e}"))
             }
-            None => Ok(Transport::file(&self.outbox_dir())),
+            (EmailTransport::Smtp, None) => bail!("smtp_url is not set"),
+            (EmailTransport::File, _) => Ok(Transport::file(&self.outbox_dir())),
         }
     }
 
@@ -471,6 +508,7 @@ mod tests {
             database_url: Some(Secret("postgres://".into())),
             migrate_database_url: Some(Secret("postgres://".into())),
             smtp_url: Some(Secret("smtp://127.0.0.1:25".into())),
+            email_transport: Some(EmailTransport::Smtp),
             mail_domain: Some("mail.example.org".into()),
             mailgun_webhook_key: Some(Secret("k".into())),
             email_webhook_secret: Some(Secret("s".into())),

@@ -10,7 +10,7 @@ use kinfold_crypto::password::Password;
 use kinfold_store::Role;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::{Config, EmailTransport};
 use crate::runtime::{self, KeyPolicy};
 
 pub const CREDENTIALS: &str = "demo-credentials.json";
@@ -166,16 +166,18 @@ async fn seed(core: &Core) -> anyhow::Result<Vec<TenantCredentials>> {
 
 /// Writes a file atomically (temp file, then rename), readable only by its owner.
 pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    kinfold_crypto::keyring::write_private(&tmp, bytes)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    kinfold_crypto::private_fs::write_atomic(path, bytes)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 pub async fn run(mut config: Config, tls: bool) -> anyhow::Result<()> {
     let mut banner = Vec::new();
+    // The demo's point is to show what families would get: it keeps the file transport
+    // unless given a relay.
+    if config.smtp_url.is_none() {
+        config.email_transport.get_or_insert(EmailTransport::File);
+    }
+    runtime::ensure_dir(&config.data)?;
     if tls && !config.tls() {
         let dir = config.data.join("tls");
         let files = crate::demo_tls::ensure(&dir)?;
@@ -208,9 +210,9 @@ pub async fn run(mut config: Config, tls: bool) -> anyhow::Result<()> {
             .display()
     ));
 
-    if rt.config.smtp_url.is_none() {
+    if rt.config.email_transport()? == EmailTransport::File {
         banner.push(format!(
-            "Email to families is written to {} (one .eml file per message; set KINFOLD_SMTP_URL to send)",
+            "Email to families is written, unencrypted, to {} (one .eml file per message; set KINFOLD_SMTP_URL to send)",
             rt.config.outbox_dir().display()
         ));
     }

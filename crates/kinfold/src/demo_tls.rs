@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use kinfold_crypto::private_fs;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
@@ -22,10 +23,10 @@ pub fn ensure(dir: &Path) -> anyhow::Result<TlsFiles> {
         cert: dir.join("server.pem"),
         key: dir.join("server-key.pem"),
     };
+    private_fs::private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
     if files.ca.exists() && files.cert.exists() && files.key.exists() {
         return Ok(files);
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let now = time::OffsetDateTime::now_utc();
 
     let ca_key = KeyPair::generate()?;
@@ -58,9 +59,13 @@ pub fn ensure(dir: &Path) -> anyhow::Result<TlsFiles> {
     params.not_after = now + time::Duration::days(397);
     let cert = params.signed_by(&key, &ca_cert, &ca_key)?;
 
-    std::fs::write(&files.ca, ca_cert.pem())
+    private_fs::write_atomic(&files.ca, ca_cert.pem().as_bytes())
         .with_context(|| format!("writing {}", files.ca.display()))?;
-    std::fs::write(&files.cert, format!("{}{}", cert.pem(), ca_cert.pem()))?;
+    private_fs::write_atomic(
+        &files.cert,
+        format!("{}{}", cert.pem(), ca_cert.pem()).as_bytes(),
+    )
+    .with_context(|| format!("writing {}", files.cert.display()))?;
     let _ = std::fs::remove_file(&files.key);
     kinfold_crypto::keyring::write_private(&files.key, key.serialize_pem().as_bytes())?;
     Ok(files)

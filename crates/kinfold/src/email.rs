@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use kinfold_audit::{Draft, Event, SYSTEM_CHAIN};
+use kinfold_crypto::private_fs;
 use kinfold_mail::dkim;
 use kinfold_mail::zone::Zone;
 use kinfold_store::StoreError;
@@ -75,11 +76,10 @@ pub async fn add_domain(
     }
     .render();
     let dir = rt.config.data.join("dns");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    private_fs::private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("{domain}.zone"));
-    let tmp = dir.join(format!(".{domain}.zone.tmp"));
-    std::fs::write(&tmp, zone.as_bytes()).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    private_fs::write_atomic(&path, zone.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 

@@ -38,17 +38,48 @@ pub fn init_logging(filter: &str) {
         .try_init();
 }
 
-fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
-    if !dir.exists() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+/// The data directory, owner-only (0700) whether Kinfold made it or found it. One that other
+/// users can write to is refused before anything in it is read or written: they could swap the
+/// database, the master key or the outbox. One that is only readable by others (`mkdir` with
+/// the usual umask, 0755) is closed.
+pub fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(dir) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            bail!(
+                "refusing the data directory {}: its mode is {mode:04o}, so users other than its \
+                 owner can write to it and could replace the database, the master key or the \
+                 outbox; run `chmod 700 {}` (or choose another --data) and start again",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
+    let private = |d: &Path| {
+        kinfold_crypto::private_fs::private_dir(d).with_context(|| {
+            format!(
+                "making {} owner-only (mode 0700); is it owned by another user?",
+                d.display()
+            )
+        })
+    };
+    private(dir)?;
+    // Those made before (by an older version, or opened up by hand) are closed again, whether
+    // or not this command uses them.
+    for sub in SUBDIRS {
+        let d = dir.join(sub);
+        if d.is_dir() {
+            private(&d)?;
         }
     }
     Ok(())
 }
+
+/// The directories Kinfold keeps under the data directory: the `.eml` outbox, the DNS records
+/// of sending domains, the demo's TLS files.
+const SUBDIRS: [&str; 3] = ["outbox", "dns", "tls"];
 
 pub fn master_key(config: &Config, policy: KeyPolicy) -> anyhow::Result<MasterKey> {
     if let Some(k) = &config.master_key {
@@ -79,6 +110,9 @@ pub fn master_key(config: &Config, policy: KeyPolicy) -> anyhow::Result<MasterKe
 }
 
 pub async fn open(config: Config, policy: KeyPolicy) -> anyhow::Result<Runtime> {
+    if config.data.exists() {
+        ensure_dir(&config.data)?;
+    }
     let key = master_key(&config, policy)?;
     ensure_dir(&config.data)?;
     let store: Arc<dyn Store> = match config.postgres() {

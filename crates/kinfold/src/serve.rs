@@ -10,6 +10,7 @@ use axum::Router;
 use tokio::sync::watch;
 
 use crate::cli::say;
+use crate::config::EmailTransport;
 use crate::runtime::Runtime;
 
 /// Resolves when SIGINT or SIGTERM arrives.
@@ -48,12 +49,19 @@ pub async fn serve(rt: Runtime, banner: Option<Vec<String>>) -> anyhow::Result<(
         );
     }
     let transport = config.mail_transport()?;
-    match &config.smtp_url {
-        Some(_) => tracing::info!("email goes to the SMTP relay in smtp_url"),
-        None => tracing::info!(
-            dir = %config.outbox_dir().display(),
-            "no smtp_url: email is written as .eml files"
-        ),
+    match config.email_transport()? {
+        EmailTransport::Smtp => tracing::info!("email goes to the SMTP relay in smtp_url"),
+        EmailTransport::File => {
+            let dir = config.outbox_dir();
+            kinfold_crypto::private_fs::private_dir(&dir)
+                .with_context(|| format!("making {} private (mode 0700)", dir.display()))?;
+            tracing::warn!(
+                dir = %dir.display(),
+                "email_transport = \"file\": email is not sent but stored UNENCRYPTED as .eml \
+                 files, password-reset and enrollment links included (owner-only: directory \
+                 0700, files 0600); set smtp_url to send it"
+            );
+        }
     }
     let mailer = kinfold_core::mail::worker::spawn(rt.core.clone(), transport);
     let app = kinfold_server::app(kinfold_server::AppState::new(rt.core.clone(), web));

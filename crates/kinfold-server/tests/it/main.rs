@@ -9,6 +9,7 @@ mod csrf_and_input;
 mod headers;
 mod messages;
 mod mfa;
+mod names;
 mod openapi;
 mod password_reset;
 mod records;

@@ -61,6 +61,7 @@ fn an_unknown_config_key_or_bad_value_stops_startup() {
 fn plain_http_is_refused_off_loopback_without_a_proxy() {
     let tmp = tempfile::tempdir().unwrap();
     let out = bin()
+        .env("KINFOLD_EMAIL_TRANSPORT", "file")
         .args([
             "serve",
             "--data",

@@ -15,5 +15,6 @@ mod postgres;
 mod access;
 mod audit_verify;
 mod commands;
+mod data_dir;
 mod demo;
 mod tls;

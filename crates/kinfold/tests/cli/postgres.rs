@@ -20,8 +20,10 @@ impl Pg {
         }
     }
 
-    fn env(&self) -> [(&str, &str); 3] {
+    /// The second node serves the outbox as the demo does: `.eml` files, asked for.
+    fn env(&self) -> [(&str, &str); 4] {
         [
+            ("KINFOLD_EMAIL_TRANSPORT", "file"),
             ("KINFOLD_DATABASE_URL", self.db.url.as_str()),
             ("KINFOLD_DB_OWNER_ROLE", self.db.owner_role.as_str()),
             ("KINFOLD_DB_APP_ROLE", self.db.app_role.as_str()),
