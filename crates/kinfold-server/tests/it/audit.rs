@@ -250,6 +250,69 @@ async fn checkpoints_are_signed_exported_and_verify() {
     );
 }
 
+/// Issue 12 item 8: an entry under a signed checkpoint whose stored event is edited into
+/// another spelling of the same JSON (a duplicate key in front of the real one, whitespace,
+/// reordered keys) fails verification at that entry, on either store.
+#[tokio::test]
+async fn stored_events_that_are_not_canonical_fail_verification_at_that_entry() {
+    let app = TestApp::with(|s, _| s.audit.checkpoint_every = 5).await;
+    let t = app.seed().await;
+    for _ in 0..12 {
+        app.post("/api/v1/sessions", json!({"tenant": t.slug, "email": "ghost@maple-grove.example", "password": "wrong-pass-x"}), None).await;
+        app.advance(Duration::from_secs(120));
+    }
+    app.flush_audit().await;
+    let chain = t.scope.chain();
+    let keys = app.core.keys().public_keys().await.unwrap();
+    let cps = app.store.checkpoints(&chain).await.unwrap();
+    let entries = app.store.audit_chain(&chain).await.unwrap();
+    let target = entries
+        .iter()
+        .find(|e| e.kind == "sign_in_failed" && cps.iter().any(|c| c.seq > e.seq))
+        .unwrap()
+        .clone();
+    assert!(kinfold_audit::chain::verify(&entries, &cps, &keys).is_ok());
+    let original = target.event.clone();
+    assert!(original.starts_with("{\"email\":\"ghost@"), "{original}");
+    let raw = app.raw().await;
+    let seq = target.seq.to_string();
+    let update = "UPDATE audit_log SET event = $1 WHERE chain = $2 AND CAST(seq AS TEXT) = $3";
+    let tampered = [
+        (
+            "duplicate key",
+            original.replacen('{', "{\"email\":\"mallory@evil.example\",", 1),
+        ),
+        ("whitespace", original.replace(',', ", ")),
+        (
+            "reordered keys",
+            format!(
+                "{{\"kind\":\"sign_in_failed\",{}",
+                original[1..].replace(",\"kind\":\"sign_in_failed\"", "")
+            ),
+        ),
+    ];
+    for (name, event) in tampered {
+        assert_ne!(event, original);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&event).unwrap(),
+            serde_json::from_str::<serde_json::Value>(&original).unwrap(),
+            "{name}: the same JSON value"
+        );
+        assert_eq!(raw.execute(update, &[&event, &chain, &seq]).await, 1);
+        let entries = app.store.audit_chain(&chain).await.unwrap();
+        let stored = entries.iter().find(|e| e.seq == target.seq).unwrap();
+        assert_eq!(stored.event, event, "{name}: the store returns the bytes");
+        assert_eq!(
+            kinfold_audit::chain::verify(&entries, &cps, &keys),
+            Err(kinfold_audit::VerifyError::NotCanonical { seq: target.seq }),
+            "{name}"
+        );
+    }
+    assert_eq!(raw.execute(update, &[&original, &chain, &seq]).await, 1);
+    let entries = app.store.audit_chain(&chain).await.unwrap();
+    assert!(kinfold_audit::chain::verify(&entries, &cps, &keys).is_ok());
+}
+
 #[tokio::test]
 async fn every_authenticated_api_request_is_logged_by_category() {
     let app = TestApp::new().await;
