@@ -10,6 +10,7 @@ mod headers;
 mod messages;
 mod mfa;
 mod openapi;
+mod operators;
 mod password_reset;
 mod records;
 mod sessions;
