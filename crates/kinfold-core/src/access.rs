@@ -79,7 +79,7 @@ impl Core {
 
     /// Administrators see every grant ever given on their tenant.
     pub async fn list_grants(&self, actor: &Actor) -> Result<Vec<AccessGrant>, CoreError> {
-        actor.require_admin()?;
+        crate::policy::require_whole_tenant(actor, crate::policy::Action::ReadAccessGrants)?;
         Ok(self.store().grants(&actor.scope).await?)
     }
 

@@ -5,7 +5,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use kinfold_core::CoreError;
 use kinfold_store::AuditQuery;
 use maud::html;
 use serde::Deserialize;
@@ -48,7 +47,9 @@ const STATUSES: [&str; 8] = [
 
 pub async fn show(State(st): State<AppState>, p: Page, Query(f): Query<Filters>) -> Response {
     let Some(a) = &p.actor else { return to_login() };
-    if let Err(e) = a.require_admin() {
+    if let Err(e) =
+        kinfold_core::policy::require_whole_tenant(a, kinfold_core::policy::Action::ReadAudit)
+    {
         let e = ApiError::from(e);
         return page(&p, e.status(), "Email delivery log", error_box(&e));
     }
@@ -77,9 +78,9 @@ pub async fn show(State(st): State<AppState>, p: Page, Query(f): Query<Filters>)
         limit: 1000,
         ..Default::default()
     };
-    let entries = match st.core.store().audit_page(&a.scope.chain(), &q).await {
+    let entries = match st.core.tenant_audit_entries(a, &q).await {
         Ok(e) => e,
-        Err(e) => return ApiError::from(CoreError::from(e)).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let want_recipient = f
         .recipient

@@ -30,12 +30,7 @@ async fn access_events_carry_ip_agent_and_device() {
         .insert("x-forwarded-for", "203.0.113.50".parse().unwrap());
     app.send(req).await;
     app.flush_audit().await;
-    let entries = app
-        .core
-        .store()
-        .audit_chain(&t.scope.chain())
-        .await
-        .unwrap();
+    let entries = app.store.audit_chain(&t.scope.chain()).await.unwrap();
     let failed = entries
         .iter()
         .rev()
@@ -63,12 +58,7 @@ async fn access_events_carry_ip_agent_and_device() {
     )
     .await;
     app.flush_audit().await;
-    let entries = app
-        .core
-        .store()
-        .audit_chain(&t.scope.chain())
-        .await
-        .unwrap();
+    let entries = app.store.audit_chain(&t.scope.chain()).await.unwrap();
     let out = entries
         .iter()
         .rev()
@@ -76,8 +66,7 @@ async fn access_events_carry_ip_agent_and_device() {
         .unwrap();
     assert!(out.event.contains("duration_secs"));
     let system = app
-        .core
-        .store()
+        .store
         .audit_chain(kinfold_audit::SYSTEM_CHAIN)
         .await
         .unwrap();
@@ -228,12 +217,7 @@ async fn checkpoints_are_signed_exported_and_verify() {
     assert!(cps
         .iter()
         .all(|c| c.public_key == key.body["public_key"] && c.signature_valid()));
-    let entries = app
-        .core
-        .store()
-        .audit_chain(&t.scope.chain())
-        .await
-        .unwrap();
+    let entries = app.store.audit_chain(&t.scope.chain()).await.unwrap();
     let report = kinfold_audit::chain::verify(
         &entries,
         &cps,

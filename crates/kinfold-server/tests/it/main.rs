@@ -12,6 +12,7 @@ mod mfa;
 mod openapi;
 mod operators;
 mod password_reset;
+mod policy_admin;
 mod records;
 mod sessions;
 mod sign_in;
