@@ -91,7 +91,11 @@ pub async fn show(State(st): State<AppState>, p: Page, Query(f): Query<Filters>)
     let rows: Vec<(String, Line)> = entries
         .iter()
         .filter_map(|e| {
-            let v: Line = serde_json::from_str(&e.event).ok()?;
+            // Read as the API reads it (a JSON value, then its fields): a duplicated key must
+            // not hide a row here that the API still lists. Verification names such an entry.
+            let v: Line = serde_json::from_str::<serde_json::Value>(&e.event)
+                .ok()
+                .and_then(|v| serde_json::from_value(v).ok())?;
             let keep = want_recipient
                 .as_ref()
                 .is_none_or(|w| v.recipient.to_lowercase().contains(w))

@@ -297,6 +297,72 @@ async fn stored_events_that_are_not_canonical_fail_verification_at_that_entry() 
     assert!(kinfold_audit::chain::verify(&entries, &cps, &keys).is_ok());
 }
 
+/// Issue 12 item 8: the duplicate-key edit of an `email_delivery` entry no longer hides the row
+/// from `/admin/email` while the API lists it; both read the same value, and verification names
+/// the entry.
+#[tokio::test]
+async fn a_duplicate_key_does_not_hide_a_delivery_from_the_email_log() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let chain = t.scope.chain();
+    let d = kinfold_audit::Draft::new(
+        chain.clone(),
+        app.core.now_ms(),
+        kinfold_audit::Event::EmailDelivery {
+            delivery_id: "d1".into(),
+            message_id: "<m1@maple-grove.example>".into(),
+            recipient: "gran@example.org".into(),
+            status: "delivered".into(),
+            attempt: 1,
+            response: "250 accepted".into(),
+        },
+    );
+    app.store.append_audit(vec![d]).await.unwrap();
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let entry = app
+        .store
+        .audit_chain(&chain)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == "email_delivery")
+        .unwrap();
+    let page = app.get("/admin/email", Some(&admin)).await;
+    assert!(page.text.contains("gran@example.org"), "{}", page.text);
+
+    let forged = entry
+        .event
+        .replacen('{', "{\"recipient\":\"someone@else.example\",", 1);
+    let raw = app.raw().await;
+    assert_eq!(
+        raw.execute(
+            "UPDATE audit_log SET event = $1 WHERE chain = $2 AND CAST(seq AS TEXT) = $3",
+            &[&forged, &chain, &entry.seq.to_string()],
+        )
+        .await,
+        1
+    );
+    let page = app.get("/admin/email", Some(&admin)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.text.contains("gran@example.org") && page.text.contains("250 accepted"),
+        "the row is still listed: {}",
+        page.text
+    );
+    let api = app.get("/api/v1/audit?category=email", Some(&admin)).await;
+    assert_eq!(
+        api.body["items"][0]["event"]["recipient"],
+        "gran@example.org"
+    );
+    let entries = app.store.audit_chain(&chain).await.unwrap();
+    let keys = app.core.keys().public_keys().await.unwrap();
+    let cps = app.store.checkpoints(&chain).await.unwrap();
+    assert_eq!(
+        kinfold_audit::chain::verify(&entries, &cps, &keys),
+        Err(kinfold_audit::VerifyError::NotCanonical { seq: entry.seq })
+    );
+}
+
 #[tokio::test]
 async fn every_authenticated_api_request_is_logged_by_category() {
     let app = TestApp::new().await;
