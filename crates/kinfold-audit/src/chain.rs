@@ -555,13 +555,15 @@ mod tests {
             ),
             ("escaped", original.replace("\"demo\"}", "\"d\\u0065mo\"}")),
             ("not json", "mfa_reset by demo".into()),
+            ("byte order mark", format!("\u{feff}{original}")),
+            ("nul after", format!("{original}\u{0}")),
         ];
         for (name, event) in tampered {
             let mut chain = c.clone();
             chain[0].event = event;
             assert_eq!(
                 serde_json::from_str::<serde_json::Value>(&chain[0].event).ok(),
-                if name == "not json" {
+                if matches!(name, "not json" | "byte order mark" | "nul after") {
                     None
                 } else {
                     serde_json::from_str(&original).ok()
