@@ -5,6 +5,11 @@
 //! of [`Canonical`]: fields in declaration order, object keys inside the event sorted (serde_json
 //! maps are BTreeMaps), no whitespace.
 //!
+//! The hash covers the stored bytes of the event, and verification refuses a stored event that
+//! is not byte for byte its canonical form ([`VerifyError::NotCanonical`]): a duplicated key,
+//! whitespace, reordered keys or a different escape would otherwise hash like the original
+//! while readers that parse the text differently see another event.
+//!
 //! Every so often a checkpoint signs `(chain, seq, hash, at)` with an Ed25519 key kept apart from
 //! the master key. A checkpoint pins the chain up to `seq`: rows edited, deleted, reordered or
 //! cut before it are detected even if an attacker recomputes every hash, because they cannot
@@ -124,13 +129,18 @@ fn canonical_event(event: &Event) -> (String, String) {
 }
 
 impl Entry {
-    /// Recomputes the hash from the stored fields.
+    /// Recomputes the hash from the stored fields, over the event's stored bytes.
     pub fn compute_hash(&self) -> String {
-        let canonical = match serde_json::from_str::<serde_json::Value>(&self.event) {
-            Ok(v) => v.to_string(),
-            Err(_) => serde_json::Value::String(self.event.clone()).to_string(),
-        };
-        self.hash_of(&canonical)
+        self.hash_of(&self.event)
+    }
+
+    /// Whether the stored event is byte for byte its canonical form: valid JSON that
+    /// `serde_json::Value` writes back identically (keys sorted and unique, no whitespace,
+    /// minimal escapes).
+    pub fn event_is_canonical(&self) -> bool {
+        serde_json::from_str::<serde_json::Value>(&self.event)
+            .and_then(|v| serde_json::to_string(&v))
+            .is_ok_and(|text| text == self.event)
     }
 
     /// The hash over the entry's fields, with `event` (canonical JSON text) in place of the
@@ -199,6 +209,8 @@ pub struct VerifyReport {
 pub enum VerifyError {
     #[error("entry {seq}: hash does not match its contents (edited)")]
     HashMismatch { seq: i64 },
+    #[error("entry {seq}: the stored event is not in its canonical form (edited)")]
+    NotCanonical { seq: i64 },
     #[error(
         "entry {seq}: previous-hash link is broken (an entry was removed, reordered or edited)"
     )]
@@ -219,6 +231,7 @@ impl VerifyError {
     pub fn seq(&self) -> i64 {
         match self {
             VerifyError::HashMismatch { seq }
+            | VerifyError::NotCanonical { seq }
             | VerifyError::BrokenLink { seq }
             | VerifyError::BadSignature { seq }
             | VerifyError::Truncated { seq }
@@ -275,6 +288,9 @@ pub fn verify(
             if e.prev_hash != p {
                 return Err(VerifyError::BrokenLink { seq: e.seq });
             }
+        }
+        if !e.event_is_canonical() {
+            return Err(VerifyError::NotCanonical { seq: e.seq });
         }
         if e.compute_hash() != e.hash {
             return Err(VerifyError::HashMismatch { seq: e.seq });
@@ -488,6 +504,85 @@ mod tests {
         assert_eq!(
             verify(&c, &[sign(&other, &c[8])], &keys),
             Err(VerifyError::BadSignature { seq: 9 })
+        );
+    }
+
+    /// Issue 12 item 8: edits that parse back to the same event (a duplicate key in front of
+    /// the real one, whitespace, reordered keys, another escape) fail at that entry, under a
+    /// signed checkpoint, although the entry's hash is left as written.
+    #[test]
+    fn stored_events_must_be_their_canonical_bytes() {
+        let s = CheckpointSigner::generate();
+        let keys = [s.public_base64()];
+        let mut c = Vec::new();
+        for (i, user) in ["demo", "u\u{e9}"].into_iter().enumerate() {
+            let (seq, prev) = c
+                .last()
+                .map(|e: &Entry| (e.seq, e.hash.clone()))
+                .unwrap_or((0, GENESIS.into()));
+            let d = Draft::new(
+                "t1",
+                1000 + i as i64,
+                Event::MfaReset {
+                    user_id: user.into(),
+                    by: "demo".into(),
+                },
+            );
+            c.push(d.link(seq, &prev));
+        }
+        let cps = vec![sign(&s, &c[1])];
+        assert_eq!(verify(&c, &cps, &keys).map(|r| r.entries), Ok(2));
+        assert!(c.iter().all(Entry::event_is_canonical));
+        let original = c[0].event.clone();
+        assert_eq!(
+            original,
+            "{\"by\":\"demo\",\"kind\":\"mfa_reset\",\"user_id\":\"demo\"}"
+        );
+        let tampered = [
+            (
+                "duplicate key",
+                original.replacen("{", "{\"by\":\"operator:mallory\",", 1),
+            ),
+            (
+                "duplicate key after",
+                original.replacen("}", ",\"by\":\"demo\"}", 1),
+            ),
+            ("whitespace", original.replace(",", ", ")),
+            ("outer whitespace", format!(" {original}\n")),
+            (
+                "reordered keys",
+                "{\"kind\":\"mfa_reset\",\"by\":\"demo\",\"user_id\":\"demo\"}".into(),
+            ),
+            ("escaped", original.replace("\"demo\"}", "\"d\\u0065mo\"}")),
+            ("not json", "mfa_reset by demo".into()),
+            ("byte order mark", format!("\u{feff}{original}")),
+            ("nul after", format!("{original}\u{0}")),
+        ];
+        for (name, event) in tampered {
+            let mut chain = c.clone();
+            chain[0].event = event;
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&chain[0].event).ok(),
+                if matches!(name, "not json" | "byte order mark" | "nul after") {
+                    None
+                } else {
+                    serde_json::from_str(&original).ok()
+                },
+                "{name}: parses back to an event that may differ only in bytes"
+            );
+            assert_eq!(
+                verify(&chain, &cps, &keys),
+                Err(VerifyError::NotCanonical { seq: 1 }),
+                "{name}"
+            );
+        }
+        // The second entry's non-ASCII text is canonical as written, not as an escape.
+        let mut escaped = c.clone();
+        escaped[1].event = escaped[1].event.replace("\u{e9}", "\\u00e9");
+        assert_ne!(escaped[1].event, c[1].event);
+        assert_eq!(
+            verify(&escaped, &cps, &keys),
+            Err(VerifyError::NotCanonical { seq: 2 })
         );
     }
 

@@ -317,6 +317,12 @@ pub enum Event {
         child_id: String,
         fields: Vec<String>,
     },
+    /// An operator's read of a child was refused: no active grant issued to that operator on
+    /// this tenant (another operator's grant does not count).
+    OperatorReadRefused {
+        operator: String,
+        child_id: String,
+    },
     /// A read of sealed fields: who (the entry's actor), which child, which fields. Chains
     /// written before reads were folded into [`Event::ChildRecordsRead`] hold it; nothing
     /// writes it now.
@@ -384,9 +390,10 @@ impl Event {
             | SendingHeld { .. }
             | HeldResolved { .. } => Category::Admin,
             EmailDelivery { .. } => Category::Email,
-            ChildRecordRead { .. } | ChildRecordsRead { .. } | OperatorRead { .. } => {
-                Category::DataAccess
-            }
+            ChildRecordRead { .. }
+            | ChildRecordsRead { .. }
+            | OperatorRead { .. }
+            | OperatorReadRefused { .. } => Category::DataAccess,
             Started { .. } | MigrationApplied { .. } | KeyCreated { .. } => Category::System,
         }
     }

@@ -1,6 +1,7 @@
 //! Least privilege for the people who run the platform (A3). Operator commands manage
 //! tenants but read no tenant data, except under a break-glass grant: time-boxed, with a
-//! reason, written to the tenant's audit chain and listed to its administrators.
+//! reason, bound to the operator it names, written to the tenant's audit chain and listed to
+//! its administrators. A read under no grant of one's own is refused and audited.
 
 use std::time::Duration;
 
@@ -60,9 +61,12 @@ impl Core {
         Ok(grant)
     }
 
+    /// The active grant issued to `operator` on this tenant, if any. A grant is bound to the
+    /// operator named when it was issued: another operator's grant is not theirs to use.
     pub async fn active_grant(
         &self,
         scope: &TenantScope,
+        operator: &str,
     ) -> Result<Option<AccessGrant>, CoreError> {
         let now = self.now_ms();
         Ok(self
@@ -70,12 +74,12 @@ impl Core {
             .grants(scope)
             .await?
             .into_iter()
-            .find(|g| g.created_ms <= now && now < g.expires_ms))
+            .find(|g| g.operator == operator && g.created_ms <= now && now < g.expires_ms))
     }
 
     /// Administrators see every grant ever given on their tenant.
     pub async fn list_grants(&self, actor: &Actor) -> Result<Vec<AccessGrant>, CoreError> {
-        actor.require_admin()?;
+        crate::policy::require_whole_tenant(actor, crate::policy::Action::ReadAccessGrants)?;
         Ok(self.store().grants(&actor.scope).await?)
     }
 
@@ -86,9 +90,25 @@ impl Core {
         operator: &str,
         child: ChildId,
     ) -> Result<ChildView, CoreError> {
-        let grant = self.active_grant(scope).await?.ok_or(CoreError::Forbidden(
-            "no active break-glass grant for this tenant; run `kinfold access grant` first",
-        ))?;
+        let operator = validate::name("operator", operator)?;
+        let Some(grant) = self.active_grant(scope, &operator).await? else {
+            // Refused reads are audited too: an operator trying another's grant, or none, is
+            // what the tenant's administrators should see.
+            let mut d = Draft::new(
+                scope.chain(),
+                self.now_ms(),
+                Event::OperatorReadRefused {
+                    operator: operator.clone(),
+                    child_id: child.to_string(),
+                },
+            );
+            d.actor = Some(format!("operator:{operator}"));
+            self.store().append_audit(vec![d]).await?;
+            tracing::warn!(tenant = %scope.tenant_id(), operator = %operator, "operator read refused: no active grant issued to this operator");
+            return Err(CoreError::Forbidden(
+                "no active break-glass grant for this operator on this tenant; run `kinfold access grant` first",
+            ));
+        };
         let record = self
             .store()
             .child_with_pickups(scope, child, Visibility::All)
@@ -102,7 +122,7 @@ impl Core {
             self.now_ms(),
             Event::OperatorRead {
                 grant_id: grant.id.to_string(),
-                operator: operator.to_owned(),
+                operator: operator.clone(),
                 child_id: view.child().id.to_string(),
                 fields: opened.iter().map(|f| f.to_string()).collect(),
             },

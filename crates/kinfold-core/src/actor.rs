@@ -13,16 +13,6 @@ pub struct Actor {
     pub scope: TenantScope,
 }
 
-impl Actor {
-    pub fn require_admin(&self) -> Result<(), crate::CoreError> {
-        if self.role == Role::Administrator {
-            Ok(())
-        } else {
-            Err(crate::CoreError::Forbidden("administrators only"))
-        }
-    }
-}
-
 impl crate::Core {
     /// An actor for an operator command running on the server's host (demo seeding, imports):
     /// it acts as `user` without a session. Never reachable over HTTP.

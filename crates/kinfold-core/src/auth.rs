@@ -672,7 +672,7 @@ impl Core {
         user: UserId,
         client: &ClientInfo,
     ) -> Result<usize, CoreError> {
-        actor.require_admin()?;
+        crate::policy::require_whole_tenant(actor, crate::policy::Action::ManageUsers)?;
         self.store()
             .user(&actor.scope, user)
             .await?
@@ -708,7 +708,7 @@ impl Core {
         user: UserId,
         client: &ClientInfo,
     ) -> Result<PlainToken, CoreError> {
-        actor.require_admin()?;
+        crate::policy::require_whole_tenant(actor, crate::policy::Action::ManageUsers)?;
         let target = self
             .store()
             .user(&actor.scope, user)

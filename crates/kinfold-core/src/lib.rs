@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod actor;
+pub mod admin;
 pub mod attendance;
 pub mod audit;
 pub mod auth;
@@ -123,7 +124,9 @@ impl Core {
         core
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// The store, for the services in this crate only: handlers and commands go through a
+    /// service method, which asks the policy table (A1).
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }
     pub fn clock(&self) -> &Arc<dyn Clock> {

@@ -49,10 +49,16 @@ pub enum Action {
     ReadAudit,
     /// Email guardians (E1): a classroom, or the whole center.
     SendMessage,
+    /// The tenant's users: list them, reset their MFA, end their sessions.
+    ManageUsers,
+    /// See the break-glass grants operators gave themselves on this tenant (A3).
+    ReadAccessGrants,
+    /// Release or discard messages held by the anomaly check (E6).
+    ResolveHeldMessages,
 }
 
 /// Columns: administrator, teacher, front_desk, parent (the order of [`Role::ALL`]).
-pub const TABLE: [(Action, &str, &str, [Scope; 4]); 9] = {
+pub const TABLE: [(Action, &str, &str, [Scope; 4]); 12] = {
     use Scope::*;
     [
         (
@@ -109,6 +115,24 @@ pub const TABLE: [(Action, &str, &str, [Scope; 4]); 9] = {
             "—",
             [WholeTenant, OwnClassrooms, No, No],
         ),
+        (
+            Action::ManageUsers,
+            "users: list, reset MFA, end sessions",
+            "—",
+            [WholeTenant, No, No, No],
+        ),
+        (
+            Action::ReadAccessGrants,
+            "break-glass grants to operators",
+            "—",
+            [WholeTenant, No, No, No],
+        ),
+        (
+            Action::ResolveHeldMessages,
+            "release or discard held messages",
+            "—",
+            [WholeTenant, No, No, No],
+        ),
     ]
 };
 
@@ -160,6 +184,16 @@ pub fn require(actor: &Actor, action: Action) -> Result<Scope, CoreError> {
     }
 }
 
+/// Refuses with 403 unless the role reaches the whole tenant for the action: for pages and
+/// exports that show the tenant's records as a whole (the audit log page, its checkpoints, the
+/// API access log, the email delivery log; users, grants, held messages).
+pub fn require_whole_tenant(actor: &Actor, action: Action) -> Result<(), CoreError> {
+    match scope(actor.role, action) {
+        Scope::WholeTenant => Ok(()),
+        _ => Err(CoreError::Forbidden("your role does not allow this")),
+    }
+}
+
 /// The table as Markdown, for `docs/security-model.md`.
 pub fn markdown() -> String {
     let mut out = String::from(
@@ -205,6 +239,23 @@ mod tests {
         assert!(markdown().contains(
             "| allergies, medical notes | whole tenant | own classrooms | — | own children |"
         ));
+    }
+
+    #[test]
+    fn every_action_has_one_row() {
+        use std::collections::HashSet;
+        let actions: HashSet<String> = TABLE.iter().map(|(a, ..)| format!("{a:?}")).collect();
+        assert_eq!(actions.len(), TABLE.len());
+        for action in [
+            Action::ManageUsers,
+            Action::ReadAccessGrants,
+            Action::ResolveHeldMessages,
+        ] {
+            assert_eq!(scope(Role::Administrator, action), Scope::WholeTenant);
+            for role in [Role::Teacher, Role::FrontDesk, Role::Parent] {
+                assert_eq!(scope(role, action), Scope::No, "{role:?} {action:?}");
+            }
+        }
     }
 
     #[test]

@@ -349,7 +349,12 @@ pub async fn server(mode: &str, config: &Config) -> anyhow::Result<()> {
                     Arc::new(kinfold_store::sqlite::SqliteStore::open(dir.path(), &key, 4).await?)
                 }
             };
-            let core = Core::new(store, key, Arc::new(SystemClock), Default::default());
+            let core = Core::new(
+                store.clone(),
+                key,
+                Arc::new(SystemClock),
+                Default::default(),
+            );
             core.start("bench", "-").await?;
             let (_, scope) = core.create_tenant("bench", "Bench Center").await?;
             let pw = "bench-violet-anchor-47";
@@ -417,7 +422,7 @@ pub async fn server(mode: &str, config: &Config) -> anyhow::Result<()> {
             else {
                 bail!("bench parent should not need MFA");
             };
-            tokio::spawn(answer_counts(core.clone(), scope.chain()));
+            tokio::spawn(answer_counts(core.clone(), store, scope.chain()));
             let app = kinfold_server::app(kinfold_server::AppState::new(core, Default::default()));
             say(format!(
                 "READY {url} {} {}",
@@ -437,7 +442,7 @@ pub async fn server(mode: &str, config: &Config) -> anyhow::Result<()> {
 
 /// Answers `reads` on stdin with `READS <n>`: the reads of sealed fields in the bench tenant's
 /// audit chain, once everything queued is written.
-async fn answer_counts(core: Core, chain: String) {
+async fn answer_counts(core: Core, store: Arc<dyn Store>, chain: String) {
     use tokio::io::AsyncBufReadExt;
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -445,7 +450,7 @@ async fn answer_counts(core: Core, chain: String) {
             continue;
         }
         core.audit().flush().await;
-        match core.store().audit_chain(&chain).await {
+        match store.audit_chain(&chain).await {
             Ok(entries) => {
                 let n: usize = entries
                     .iter()

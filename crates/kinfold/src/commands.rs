@@ -80,7 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate => {
             let rt = runtime::open(config, KeyPolicy::CreateIfNew).await?;
-            let applied = rt.core.store().migrate().await.context("migrating")?;
+            let applied = rt.store.migrate().await.context("migrating")?;
             crate::cli::say(format!(
                 "{} migration(s) applied; the database is up to date",
                 applied.len()
@@ -97,7 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Tenant(TenantCommand::List) => {
             let rt = started(config).await?;
-            for (t, _) in rt.core.store().tenants().await? {
+            for (t, _) in rt.store.tenants().await? {
                 crate::cli::say(format!("{}\t{}", t.slug, t.name));
             }
             rt.close().await;
@@ -176,7 +176,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Access(AccessCommand::List { tenant }) => {
             let rt = started(config).await?;
             let (_, scope) = rt.core.tenant(&tenant).await?;
-            for g in rt.core.store().grants(&scope).await? {
+            for g in rt.store.grants(&scope).await? {
                 crate::cli::say(format!(
                     "{}\t{}\tuntil {}\t{}",
                     g.id,
@@ -210,7 +210,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = started(config).await?;
             let tenants = match tenant {
                 Some(slug) => vec![rt.core.tenant(&slug).await?],
-                None => rt.core.store().tenants().await?,
+                None => rt.store.tenants().await?,
             };
             for (t, scope) in tenants {
                 let slug = t.slug.clone();
@@ -246,7 +246,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Email(EmailCommand::Doctor { domain }) => {
             let rt = started(config).await?;
-            let found = rt.core.store().mail_domains().await;
+            let found = rt.store.mail_domains().await;
             let key = rt.key.clone();
             rt.close().await;
             let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
@@ -270,7 +270,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Email(EmailCommand::Domain(DomainCommand::List)) => {
             let rt = started(config).await?;
-            let domains = rt.core.store().mail_domains().await;
+            let domains = rt.store.mail_domains().await;
             rt.close().await;
             for d in domains? {
                 crate::cli::say(format!(

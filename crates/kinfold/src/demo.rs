@@ -227,7 +227,7 @@ pub async fn run(mut config: Config, tls: bool) -> anyhow::Result<()> {
             .display()
             .to_string()
     });
-    let existing = rt.core.store().tenants().await?;
+    let existing = rt.store.tenants().await?;
     let creds = if existing.is_empty() {
         tracing::info!("seeding the demo tenants");
         Some(Credentials {

@@ -108,9 +108,10 @@ pub async fn seed(
         core.assign_teacher(admin, teacher, *r).await?;
     }
     let parent_name = core
-        .store()
-        .user(&admin.scope, parent)
+        .list_users(admin)
         .await?
+        .into_iter()
+        .find(|u| u.id == parent)
         .map(|u| u.name)
         .unwrap_or_else(|| "Parent".into());
     let mut child_ids = Vec::new();

@@ -58,12 +58,7 @@ pub async fn add_domain(
             key_version: 1,
         },
     );
-    match rt
-        .core
-        .store()
-        .add_mail_domain(new.stored, vec![event])
-        .await
-    {
+    match rt.store.add_mail_domain(new.stored, vec![event]).await {
         Err(StoreError::Conflict(_)) => bail!("`{domain}` is already a sending domain"),
         other => other.context("storing the sending domain")?,
     }
@@ -86,8 +81,7 @@ pub async fn add_domain(
 /// The demo's sending domain, once.
 pub async fn ensure_demo_domain(rt: &Runtime) -> anyhow::Result<()> {
     let exists = rt
-        .core
-        .store()
+        .store
         .mail_domains()
         .await?
         .iter()

@@ -15,6 +15,9 @@ use crate::config::Config;
 pub struct Runtime {
     pub config: Config,
     pub core: Core,
+    /// The store the core runs on, for operator commands on this host (migrations, the tenant
+    /// list, chain verification). Handlers have no such handle: they go through `core`.
+    pub store: Arc<dyn Store>,
     /// The master key, loaded once at open (for what sits beside core, such as mail).
     pub key: MasterKey,
 }
@@ -135,12 +138,17 @@ pub async fn open(config: Config, policy: KeyPolicy) -> anyhow::Result<Runtime> 
         }
     };
     let core = Core::new(
-        store,
+        store.clone(),
         key.clone(),
         Arc::new(SystemClock),
         config.core_settings(),
     );
-    Ok(Runtime { config, core, key })
+    Ok(Runtime {
+        config,
+        core,
+        store,
+        key,
+    })
 }
 
 impl Runtime {
@@ -151,7 +159,7 @@ impl Runtime {
                 .start(env!("CARGO_PKG_VERSION"), &self.config.digest())
                 .await
                 .context("starting")?;
-        } else if !self.core.store().ready().await? {
+        } else if !self.store.ready().await? {
             bail!("migrations are pending; run `kinfold migrate`");
         }
         Ok(())
@@ -159,7 +167,7 @@ impl Runtime {
 
     pub async fn close(self) {
         self.core.shutdown().await;
-        self.core.store().close().await;
+        self.store.close().await;
     }
 }
 

@@ -33,7 +33,7 @@ pub async fn verify_audit(
             .with_context(|| format!("tenant `{tenant}`"))?;
         scope.chain()
     };
-    let store = rt.core.store();
+    let store = &rt.store;
     let entries = store.audit_chain(&chain).await?;
     let mut checkpoints = store.checkpoints(&chain).await?;
     // Keys are trusted when their private half opens with the master key; exported checkpoints

@@ -337,7 +337,7 @@ impl Core {
         id: &str,
         release: bool,
     ) -> Result<u64, CoreError> {
-        actor.require_admin()?;
+        policy::require_whole_tenant(actor, Action::ResolveHeldMessages)?;
         let message = Uuid::parse_str(id).map_err(|_| CoreError::NotFound("message"))?;
         let status = self
             .store()

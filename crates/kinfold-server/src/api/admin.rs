@@ -12,13 +12,10 @@ use crate::{ApiError, AppState};
 
 #[utoipa::path(operation_id = "admin_users", get, path = "/api/v1/users", tag = "admin", responses((status = 200, description = "the tenant's users"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
 pub async fn users(State(st): State<AppState>, Auth(actor): Auth) -> Result<Response, ApiError> {
-    actor.require_admin()?;
     let items: Vec<_> = st
         .core
-        .store()
-        .users(&actor.scope)
-        .await
-        .map_err(CoreError::from)?
+        .list_users(&actor)
+        .await?
         .into_iter()
         .map(|u| json!({"id": u.id, "email": u.email, "name": u.name, "role": u.role, "mfa_enrolled": u.has_mfa()}))
         .collect();

@@ -78,11 +78,7 @@ pub async fn report(
     })?;
     redact_link_tokens(&mut parsed);
     tracing::warn!(report = %parsed, "CSP violation reported");
-    st.core
-        .store()
-        .insert_csp_report(st.core.now_ms(), parsed.to_string())
-        .await
-        .map_err(kinfold_core::CoreError::from)?;
+    st.core.record_csp_report(parsed.to_string()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -105,7 +105,7 @@ async fn healthz() -> impl IntoResponse {
 
 #[utoipa::path(operation_id = "readyz", get, path = "/readyz", tag = "health", responses((status = 200, description = "database reachable, migrations applied"), (status = 503, description = "not ready", body = ErrorBody)))]
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.core.store().ready().await {
+    match state.core.ready().await {
         Ok(true) => axum::Json(json!({"status": "ready"})).into_response(),
         Ok(false) => ApiError::http(
             StatusCode::SERVICE_UNAVAILABLE,

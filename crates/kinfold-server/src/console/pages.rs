@@ -306,7 +306,9 @@ pub async fn enroll(
 
 pub async fn audit(State(st): State<AppState>, p: Page) -> Response {
     let Some(a) = &p.actor else { return to_login() };
-    if let Err(e) = a.require_admin() {
+    if let Err(e) =
+        kinfold_core::policy::require_whole_tenant(a, kinfold_core::policy::Action::ReadAudit)
+    {
         let e = ApiError::from(e);
         return page(&p, e.status(), "Audit log", error_box(&e));
     }
@@ -314,9 +316,9 @@ pub async fn audit(State(st): State<AppState>, p: Page) -> Response {
         limit: 100,
         ..Default::default()
     };
-    let entries = match st.core.store().audit_page(&a.scope.chain(), &q).await {
+    let entries = match st.core.tenant_audit_entries(a, &q).await {
         Ok(e) => e,
-        Err(e) => return ApiError::from(CoreError::from(e)).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let body = html! {
         h1 { "Audit log" }

@@ -174,12 +174,14 @@ async fn render_detail(
         Err(e) => return fail(p, "Child", e),
     };
     let guardians = st.core.child_guardians(a, id).await.unwrap_or_default();
-    let rooms = st
+    let rooms: Vec<Classroom> = st
         .core
-        .store()
-        .classrooms(&a.scope)
+        .child_classroom(a, &view)
         .await
-        .unwrap_or_default();
+        .ok()
+        .flatten()
+        .into_iter()
+        .collect();
     let status = err.map(|e| e.status()).unwrap_or(StatusCode::OK);
     let title = format!("{} {}", view.child().given_name, view.child().family_name);
     page(
@@ -306,12 +308,7 @@ pub async fn roster(State(st): State<AppState>, p: Page) -> Response {
         Ok(l) => l,
         Err(e) => return fail(&p, "Attendance", e),
     };
-    let rooms = st
-        .core
-        .store()
-        .classrooms(&a.scope)
-        .await
-        .unwrap_or_default();
+    let rooms = st.core.list_classrooms(a).await.unwrap_or_default();
     let body = html! {
         h1 { "Attendance today" }
         p.muted { "Open a child to check them in or out." }

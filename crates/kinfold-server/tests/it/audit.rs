@@ -30,12 +30,7 @@ async fn access_events_carry_ip_agent_and_device() {
         .insert("x-forwarded-for", "203.0.113.50".parse().unwrap());
     app.send(req).await;
     app.flush_audit().await;
-    let entries = app
-        .core
-        .store()
-        .audit_chain(&t.scope.chain())
-        .await
-        .unwrap();
+    let entries = app.store.audit_chain(&t.scope.chain()).await.unwrap();
     let failed = entries
         .iter()
         .rev()
@@ -63,12 +58,7 @@ async fn access_events_carry_ip_agent_and_device() {
     )
     .await;
     app.flush_audit().await;
-    let entries = app
-        .core
-        .store()
-        .audit_chain(&t.scope.chain())
-        .await
-        .unwrap();
+    let entries = app.store.audit_chain(&t.scope.chain()).await.unwrap();
     let out = entries
         .iter()
         .rev()
@@ -76,8 +66,7 @@ async fn access_events_carry_ip_agent_and_device() {
         .unwrap();
     assert!(out.event.contains("duration_secs"));
     let system = app
-        .core
-        .store()
+        .store
         .audit_chain(kinfold_audit::SYSTEM_CHAIN)
         .await
         .unwrap();
@@ -228,12 +217,7 @@ async fn checkpoints_are_signed_exported_and_verify() {
     assert!(cps
         .iter()
         .all(|c| c.public_key == key.body["public_key"] && c.signature_valid()));
-    let entries = app
-        .core
-        .store()
-        .audit_chain(&t.scope.chain())
-        .await
-        .unwrap();
+    let entries = app.store.audit_chain(&t.scope.chain()).await.unwrap();
     let report = kinfold_audit::chain::verify(
         &entries,
         &cps,
@@ -247,6 +231,135 @@ async fn checkpoints_are_signed_exported_and_verify() {
             .await
             .status,
         StatusCode::FORBIDDEN
+    );
+}
+
+/// Issue 12 item 8: an entry under a signed checkpoint whose stored event is edited into
+/// another spelling of the same JSON (a duplicate key in front of the real one, whitespace,
+/// reordered keys) fails verification at that entry, on either store.
+#[tokio::test]
+async fn stored_events_that_are_not_canonical_fail_verification_at_that_entry() {
+    let app = TestApp::with(|s, _| s.audit.checkpoint_every = 5).await;
+    let t = app.seed().await;
+    for _ in 0..12 {
+        app.post("/api/v1/sessions", json!({"tenant": t.slug, "email": "ghost@maple-grove.example", "password": "wrong-pass-x"}), None).await;
+        app.advance(Duration::from_secs(120));
+    }
+    app.flush_audit().await;
+    let chain = t.scope.chain();
+    let keys = app.core.keys().public_keys().await.unwrap();
+    let cps = app.store.checkpoints(&chain).await.unwrap();
+    let entries = app.store.audit_chain(&chain).await.unwrap();
+    let target = entries
+        .iter()
+        .find(|e| e.kind == "sign_in_failed" && cps.iter().any(|c| c.seq > e.seq))
+        .unwrap()
+        .clone();
+    assert!(kinfold_audit::chain::verify(&entries, &cps, &keys).is_ok());
+    let original = target.event.clone();
+    assert!(original.starts_with("{\"email\":\"ghost@"), "{original}");
+    let raw = app.raw().await;
+    let seq = target.seq.to_string();
+    let update = "UPDATE audit_log SET event = $1 WHERE chain = $2 AND CAST(seq AS TEXT) = $3";
+    let tampered = [
+        (
+            "duplicate key",
+            original.replacen('{', "{\"email\":\"mallory@evil.example\",", 1),
+        ),
+        ("whitespace", original.replace(',', ", ")),
+        (
+            "reordered keys",
+            format!(
+                "{{\"kind\":\"sign_in_failed\",{}",
+                original[1..].replace(",\"kind\":\"sign_in_failed\"", "")
+            ),
+        ),
+    ];
+    for (name, event) in tampered {
+        assert_ne!(event, original);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&event).unwrap(),
+            serde_json::from_str::<serde_json::Value>(&original).unwrap(),
+            "{name}: the same JSON value"
+        );
+        assert_eq!(raw.execute(update, &[&event, &chain, &seq]).await, 1);
+        let entries = app.store.audit_chain(&chain).await.unwrap();
+        let stored = entries.iter().find(|e| e.seq == target.seq).unwrap();
+        assert_eq!(stored.event, event, "{name}: the store returns the bytes");
+        assert_eq!(
+            kinfold_audit::chain::verify(&entries, &cps, &keys),
+            Err(kinfold_audit::VerifyError::NotCanonical { seq: target.seq }),
+            "{name}"
+        );
+    }
+    assert_eq!(raw.execute(update, &[&original, &chain, &seq]).await, 1);
+    let entries = app.store.audit_chain(&chain).await.unwrap();
+    assert!(kinfold_audit::chain::verify(&entries, &cps, &keys).is_ok());
+}
+
+/// Issue 12 item 8: the duplicate-key edit of an `email_delivery` entry no longer hides the row
+/// from `/admin/email` while the API lists it; both read the same value, and verification names
+/// the entry.
+#[tokio::test]
+async fn a_duplicate_key_does_not_hide_a_delivery_from_the_email_log() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let chain = t.scope.chain();
+    let d = kinfold_audit::Draft::new(
+        chain.clone(),
+        app.core.now_ms(),
+        kinfold_audit::Event::EmailDelivery {
+            delivery_id: "d1".into(),
+            message_id: "<m1@maple-grove.example>".into(),
+            recipient: "gran@example.org".into(),
+            status: "delivered".into(),
+            attempt: 1,
+            response: "250 accepted".into(),
+        },
+    );
+    app.store.append_audit(vec![d]).await.unwrap();
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let entry = app
+        .store
+        .audit_chain(&chain)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == "email_delivery")
+        .unwrap();
+    let page = app.get("/admin/email", Some(&admin)).await;
+    assert!(page.text.contains("gran@example.org"), "{}", page.text);
+
+    let forged = entry
+        .event
+        .replacen('{', "{\"recipient\":\"someone@else.example\",", 1);
+    let raw = app.raw().await;
+    assert_eq!(
+        raw.execute(
+            "UPDATE audit_log SET event = $1 WHERE chain = $2 AND CAST(seq AS TEXT) = $3",
+            &[&forged, &chain, &entry.seq.to_string()],
+        )
+        .await,
+        1
+    );
+    let page = app.get("/admin/email", Some(&admin)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.text.contains("gran@example.org") && page.text.contains("250 accepted"),
+        "the row is still listed: {}",
+        page.text
+    );
+    let api = app.get("/api/v1/audit?category=email", Some(&admin)).await;
+    assert_eq!(
+        api.body["items"][0]["event"]["recipient"],
+        "gran@example.org"
+    );
+    let entries = app.store.audit_chain(&chain).await.unwrap();
+    let keys = app.core.keys().public_keys().await.unwrap();
+    let cps = app.store.checkpoints(&chain).await.unwrap();
+    assert_eq!(
+        kinfold_audit::chain::verify(&entries, &cps, &keys),
+        Err(kinfold_audit::VerifyError::NotCanonical { seq: entry.seq })
     );
 }
 

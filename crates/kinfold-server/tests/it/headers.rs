@@ -99,7 +99,7 @@ async fn every_kind_of_response_is_hardened() {
 
     // A real 500: the database goes away under a signed-in request (the session itself is
     // still in the 1 s cache, so the handler's own query is what fails).
-    app.core.store().close().await;
+    app.store.close().await;
     let r = app.get("/api/v1/sessions", Some(&cookie)).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(r.code(), "internal");
@@ -181,7 +181,7 @@ async fn csp_reports_are_stored_with_limits() {
     req.headers_mut()
         .insert("content-type", "application/csp-report".parse().unwrap());
     assert_eq!(app.send(req).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(app.core.store().csp_report_count().await.unwrap(), 1);
+    assert_eq!(app.store.csp_report_count().await.unwrap(), 1);
     // A report from a page whose path holds a link token keeps the page, not the token.
     let from_link = json!({"csp-report": {"document-uri": "http://127.0.0.1:8080/reset/SeCrEtToKeN123?x=1", "violated-directive": "script-src"}});
     assert_eq!(
@@ -214,5 +214,5 @@ async fn csp_reports_are_stored_with_limits() {
         }
     }
     assert!(limited > 0, "reports are rate-limited per client");
-    assert!(app.core.store().csp_report_count().await.unwrap() <= 31);
+    assert!(app.store.csp_report_count().await.unwrap() <= 31);
 }

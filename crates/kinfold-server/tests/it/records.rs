@@ -358,12 +358,7 @@ async fn reads_of_sealed_fields_are_audited() {
     )
     .await;
     app.flush_audit().await;
-    let entries = app
-        .core
-        .store()
-        .audit_chain(&t.scope.chain())
-        .await
-        .unwrap();
+    let entries = app.store.audit_chain(&t.scope.chain()).await.unwrap();
     // Reads are folded per client and group commit: one entry per reader here, and the
     // teacher's two reads of one child share one read with both times.
     let reads: Vec<_> = entries

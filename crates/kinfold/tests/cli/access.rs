@@ -102,6 +102,30 @@ async fn operators_read_children_only_under_an_audited_grant() {
     let json: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert!(json["medical_notes"].is_string() && json["allergies"].is_array());
 
+    // The grant is sam-oncall's: another operator's read under it is refused and audited.
+    let borrowed = run(&[
+        "child",
+        "show",
+        "--tenant",
+        "maple-grove",
+        "--id",
+        &child,
+        "--operator",
+        "mallory",
+        "--data",
+        d,
+    ]);
+    assert!(
+        !borrowed.status.success(),
+        "mallory reads under sam's grant"
+    );
+    assert!(
+        String::from_utf8_lossy(&borrowed.stderr).contains("no active break-glass grant"),
+        "{}",
+        String::from_utf8_lossy(&borrowed.stderr)
+    );
+    assert!(borrowed.stdout.is_empty());
+
     // The grant does not reach another tenant.
     let other = creds["tenants"][1]["child_ids"][0].as_str().unwrap();
     let cross = run(&[
@@ -127,6 +151,12 @@ async fn operators_read_children_only_under_an_audited_grant() {
     assert!(chain.iter().any(|e| e.kind == "operator_read"
         && e.actor.as_deref() == Some("operator:sam-oncall")
         && e.category == "data-access"));
+    assert!(chain.iter().any(|e| e.kind == "operator_read_refused"
+        && e.actor.as_deref() == Some("operator:mallory")
+        && e.event.contains(&child)));
+    assert!(!chain
+        .iter()
+        .any(|e| e.kind == "operator_read" && e.actor.as_deref() == Some("operator:mallory")));
     store.close().await;
 
     let again = Running::demo(&dir, &[]);

@@ -141,6 +141,44 @@ async fn verify_detects_edits_deletions_reorders_and_cuts() {
         );
     }
 
+    // Issue 12 item 8: other spellings of the same JSON, under a signed checkpoint, fail at
+    // that entry: a duplicate key in front of the real one, whitespace, reordered keys.
+    let created = entries
+        .iter()
+        .find(|e| e.kind == "user_created" && e.event.starts_with("{\"by\":"))
+        .unwrap();
+    let seq = created.seq;
+    let kind = ",\"kind\":\"user_created\"";
+    let spellings = [
+        ("duplicate-key", format!("UPDATE audit_log SET event = '{{\"by\":\"operator:mallory\",' || substr(event, 2) WHERE chain = ?1 AND seq = {seq}")),
+        ("whitespace", format!("UPDATE audit_log SET event = replace(event, ',', ', ') WHERE chain = ?1 AND seq = {seq}")),
+        ("reordered", format!("UPDATE audit_log SET event = '{{\"kind\":\"user_created\",' || substr(replace(event, '{kind}', ''), 2) WHERE chain = ?1 AND seq = {seq}")),
+    ];
+    for (name, sql) in spellings {
+        let dir = tmp.path().join(name);
+        copy_dir(&base, &dir);
+        exec(&dir, &sql, &chain).await;
+        let edited = {
+            let s = open_store(&dir).await;
+            let e = s.audit_chain(&chain).await.unwrap();
+            s.close().await;
+            e.into_iter().find(|e| e.seq == seq).unwrap()
+        };
+        assert_ne!(edited.event, created.event, "{name}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&edited.event).unwrap(),
+            serde_json::from_str::<serde_json::Value>(&created.event).unwrap(),
+            "{name}: the same JSON value: {}",
+            edited.event
+        );
+        let (ok, text) = verify(&dir, &[]);
+        assert!(!ok, "{name}: must fail verification: {text}");
+        assert!(
+            text.contains(&format!("FAILED at entry {seq}")) && text.contains("canonical"),
+            "{name}: names entry {seq}: {text}"
+        );
+    }
+
     // A cut that also removes the checkpoints in the database is caught by the exported ones.
     let export = tmp.path().join("checkpoints.json");
     {
