@@ -15,3 +15,4 @@ mod records;
 mod sessions;
 mod sign_in;
 mod tenant;
+mod webhooks;

@@ -12,6 +12,7 @@ mod audit;
 mod mail;
 mod records;
 mod records_seed;
+mod replays;
 mod tenants_and_sessions;
 mod wall;
 
