@@ -338,6 +338,11 @@ pub enum Event {
         purpose: String,
         key_version: u32,
     },
+    /// A key version was destroyed, once it sealed nothing (D3).
+    KeyRetired {
+        purpose: String,
+        key_version: u32,
+    },
 }
 
 impl Event {
@@ -383,7 +388,9 @@ impl Event {
             ChildRecordRead { .. } | ChildRecordsRead { .. } | OperatorRead { .. } => {
                 Category::DataAccess
             }
-            Started { .. } | MigrationApplied { .. } | KeyCreated { .. } => Category::System,
+            Started { .. } | MigrationApplied { .. } | KeyCreated { .. } | KeyRetired { .. } => {
+                Category::System
+            }
         }
     }
 

@@ -14,6 +14,7 @@ pub mod postgres;
 mod record_store;
 mod records;
 mod rows;
+mod sealed;
 pub mod sqlite;
 
 pub use domain::*;
@@ -24,6 +25,7 @@ pub use ids::{
 pub use outbox::OutboxStore;
 pub use record_store::RecordStore;
 pub use records::*;
+pub use sealed::SealedStore;
 
 use async_trait::async_trait;
 use kinfold_audit::{Checkpoint, Draft, Entry};
@@ -33,7 +35,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Everything the services persist. One implementation per backend, each in its own idiom.
 #[async_trait]
-pub trait Store: RecordStore + OutboxStore + Send + Sync + 'static {
+pub trait Store: RecordStore + OutboxStore + SealedStore + Send + Sync + 'static {
     // --- lifecycle ---------------------------------------------------------------------
     /// Applies pending migrations; returns the ones applied now, as (version, description).
     async fn migrate(&self) -> Result<Vec<(i64, String)>>;

@@ -7,6 +7,7 @@ mod attendance;
 mod audit;
 mod csrf_and_input;
 mod headers;
+mod keys;
 mod messages;
 mod mfa;
 mod openapi;

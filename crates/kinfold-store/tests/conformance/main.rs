@@ -13,6 +13,7 @@ mod mail;
 mod records;
 mod records_seed;
 mod replays;
+mod sealed;
 mod tenants_and_sessions;
 mod wall;
 
