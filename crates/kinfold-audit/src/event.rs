@@ -348,6 +348,11 @@ pub enum Event {
         purpose: String,
         key_version: u32,
     },
+    /// A key version was destroyed, once it sealed nothing (D3).
+    KeyRetired {
+        purpose: String,
+        key_version: u32,
+    },
 }
 
 impl Event {
@@ -394,7 +399,9 @@ impl Event {
             | ChildRecordsRead { .. }
             | OperatorRead { .. }
             | OperatorReadRefused { .. } => Category::DataAccess,
-            Started { .. } | MigrationApplied { .. } | KeyCreated { .. } => Category::System,
+            Started { .. } | MigrationApplied { .. } | KeyCreated { .. } | KeyRetired { .. } => {
+                Category::System
+            }
         }
     }
 

@@ -11,7 +11,7 @@ use kinfold_crypto::keyring::{Key, MasterKey};
 use kinfold_crypto::seal::{self, Aad, Sealer};
 use kinfold_crypto::signing::CheckpointSigner;
 use kinfold_crypto::token::TokenHash;
-use kinfold_store::{SigningKeyRecord, Store, TenantId, TenantScope};
+use kinfold_store::{SealedColumn, SealedValue, SigningKeyRecord, Store, TenantId, TenantScope};
 
 use crate::{Clock, CoreError};
 
@@ -108,6 +108,13 @@ impl Keyring {
             m.insert(id, sealer.clone());
         }
         Ok(sealer)
+    }
+
+    /// Drops a destroyed version from the cache of unwrapped keys.
+    fn forget(&self, scope: &TenantScope, version: u32) {
+        if let Ok(mut m) = self.inner.data_keys.write() {
+            m.remove(&(scope.tenant_id(), version));
+        }
     }
 
     fn aad<'a>(tenant: &'a str, slot: Slot<'a>, key_version: u32) -> Aad<'a> {
@@ -307,30 +314,25 @@ impl crate::Core {
             new_version: version,
             ..Default::default()
         };
-        for column in kinfold_store::SealedColumn::ALL {
+        for column in SealedColumn::ALL {
             let (table, col) = column.aad_names();
             let mut after = None;
             loop {
-                let page = self
-                    .store()
-                    .sealed_values(scope, column, after.clone(), 200)
-                    .await?;
-                let Some((last, _)) = page.last() else { break };
-                after = Some(last.clone());
-                for (row, old) in &page {
-                    if seal::key_version(old)? >= version {
+                let page = self.sealed_page(scope, column, after.take()).await?;
+                for v in &page {
+                    if seal::key_version(&v.sealed)? >= version {
                         continue;
                     }
                     let slot = Slot {
                         table,
                         column: col,
-                        row,
+                        row: &v.aad_row,
                     };
-                    let plain = keys.open(scope, slot, old).await?;
+                    let plain = keys.open(scope, slot, &v.sealed).await?;
                     let new = keys.seal(scope, slot, &plain).await?;
                     if self
                         .store()
-                        .replace_sealed(scope, column, row, old, new)
+                        .replace_sealed(scope, column, &v.key, &v.sealed, new)
                         .await?
                     {
                         report.resealed += 1;
@@ -339,12 +341,121 @@ impl crate::Core {
                     }
                 }
                 progress(report.resealed);
-                if page.len() < 200 {
-                    break;
+                match page.last() {
+                    Some(last) if page.len() >= PAGE as usize => after = Some(last.key.clone()),
+                    _ => break,
                 }
             }
         }
         self.records_changed(scope);
         Ok(report)
+    }
+}
+
+const PAGE: u32 = 200;
+
+/// One data-key version of a tenant, as `kinfold keys status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyVersionStatus {
+    pub version: u32,
+    /// How many stored values are sealed under it.
+    pub sealed: u64,
+    /// New values are sealed under this version.
+    pub current: bool,
+    /// False for a version some value names but whose key is gone: those values cannot open.
+    pub stored: bool,
+}
+
+impl crate::Core {
+    async fn sealed_page(
+        &self,
+        scope: &TenantScope,
+        column: SealedColumn,
+        after: Option<String>,
+    ) -> Result<Vec<SealedValue>, CoreError> {
+        Ok(self
+            .store()
+            .sealed_values(scope, column, after, PAGE)
+            .await?)
+    }
+
+    /// Every data-key version of the tenant with the number of stored values it seals, read
+    /// from each value's own version (nothing is opened), ascending.
+    pub async fn data_key_status(
+        &self,
+        scope: &TenantScope,
+    ) -> Result<Vec<KeyVersionStatus>, CoreError> {
+        let mut counts = std::collections::BTreeMap::<u32, u64>::new();
+        let stored = self.store().data_key_versions(scope).await?;
+        for v in &stored {
+            counts.insert(*v, 0);
+        }
+        for column in SealedColumn::ALL {
+            let mut after = None;
+            loop {
+                let page = self.sealed_page(scope, column, after.take()).await?;
+                for v in &page {
+                    *counts.entry(seal::key_version(&v.sealed)?).or_default() += 1;
+                }
+                match page.last() {
+                    Some(last) if page.len() >= PAGE as usize => after = Some(last.key.clone()),
+                    _ => break,
+                }
+            }
+        }
+        let current = stored.last().copied();
+        Ok(counts
+            .into_iter()
+            .map(|(version, sealed)| KeyVersionStatus {
+                version,
+                sealed,
+                current: Some(version) == current,
+                stored: stored.contains(&version),
+            })
+            .collect())
+    }
+
+    /// Destroys a data-key version that seals nothing any more (after `rotate_data_key`), with
+    /// a `key_retired` audit entry in the same transaction. The current version is never
+    /// retired: new values are sealed under it. Once destroyed, nothing in the store opens
+    /// with that version, and a copy of the database with the old wrapped key in it is the
+    /// only place it survives (see docs/operations.md about backups).
+    pub async fn retire_data_key(
+        &self,
+        scope: &TenantScope,
+        version: u32,
+    ) -> Result<(), CoreError> {
+        let status = self.data_key_status(scope).await?;
+        let Some(s) = status.iter().find(|s| s.version == version && s.stored) else {
+            return Err(CoreError::NotFound("data key version"));
+        };
+        if s.current {
+            return Err(CoreError::WrongState(
+                "the current data key version cannot be retired; rotate first",
+            ));
+        }
+        if s.sealed > 0 {
+            return Err(CoreError::WrongState(
+                "this data key version still seals values; rotate first",
+            ));
+        }
+        let event = Draft::new(
+            scope.chain(),
+            self.now_ms(),
+            Event::KeyRetired {
+                purpose: "data-key".into(),
+                key_version: version,
+            },
+        );
+        let destroyed = self
+            .store()
+            .destroy_data_key(scope, version, vec![event])
+            .await?;
+        self.keys().forget(scope, version);
+        if !destroyed {
+            // Another caller retired it first.
+            return Err(CoreError::NotFound("data key version"));
+        }
+        Ok(())
     }
 }

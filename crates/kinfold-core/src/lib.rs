@@ -65,7 +65,6 @@ struct Inner {
     /// Wakes the delivery worker when a message is queued.
     mail_wake: tokio::sync::Notify,
     unsubscribe: kinfold_mail::unsubscribe::TokenKey,
-    replays: mail::reports::Replays,
     /// Tenants whose sending this node last saw paused (O5), to alert once per crossing.
     paused: std::sync::Mutex<std::collections::HashMap<kinfold_store::TenantId, bool>>,
 }
@@ -116,7 +115,6 @@ impl Core {
                 records: Default::default(),
                 mail_wake: Default::default(),
                 unsubscribe,
-                replays: Default::default(),
                 paused: Default::default(),
             }),
         };
@@ -148,10 +146,6 @@ impl Core {
 
     pub(crate) fn unsubscribe_key(&self) -> &kinfold_mail::unsubscribe::TokenKey {
         &self.inner.unsubscribe
-    }
-
-    pub(crate) fn replays(&self) -> &mail::reports::Replays {
-        &self.inner.replays
     }
 
     pub(crate) fn paused_tenants(

@@ -125,6 +125,9 @@ struct MailgunSignature {
 
 #[derive(Deserialize)]
 struct MailgunEvent {
+    /// The event's own ID: Mailgun sends one event again with a new token when it retries.
+    #[serde(default)]
+    id: Option<String>,
     event: String,
     #[serde(default)]
     severity: Option<String>,
@@ -155,8 +158,35 @@ struct MailgunStatus {
     message: Option<String>,
 }
 
-/// A Mailgun webhook body. Returns the token too, so the caller can refuse a replay.
-pub fn mailgun(body: &[u8], key: &[u8], now_secs: i64) -> Result<(Report, String), ReportError> {
+/// What makes one signed webhook request unique, so that it is taken once: the keys to remember
+/// and the signed timestamp. A key needs remembering only until the freshness window after
+/// `signed_at` has passed; after that the signature itself is refused as stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayKeys {
+    /// Unix seconds, as signed.
+    pub signed_at: i64,
+    /// Each spelled `kind:value`; a request is a replay when any of them was seen.
+    pub keys: Vec<String>,
+}
+
+impl ReplayKeys {
+    /// Unix milliseconds after which no request signed at `signed_at` is fresh any more.
+    pub fn expires_ms(&self) -> i64 {
+        self.signed_at
+            .saturating_add(MAX_AGE_SECS)
+            .saturating_add(1)
+            .saturating_mul(1000)
+    }
+}
+
+/// A Mailgun webhook body. Mailgun signs only the timestamp and token, not the event data, so
+/// the replay keys are the token and the event's ID: a captured signature carrying other event
+/// data is the same token.
+pub fn mailgun(
+    body: &[u8],
+    key: &[u8],
+    now_secs: i64,
+) -> Result<(Report, ReplayKeys), ReportError> {
     let b: MailgunBody =
         serde_json::from_slice(body).map_err(|_| ReportError::Malformed("not a Mailgun event"))?;
     let ts: i64 = b
@@ -198,7 +228,17 @@ pub fn mailgun(body: &[u8], key: &[u8], now_secs: i64) -> Result<(Report, String
             .and_then(|m| bare_id(&m)),
         detail: clip(&format!("mailgun {}: {}", e.event, detail.trim())),
     };
-    Ok((report, b.signature.token))
+    let mut keys = vec![format!("token:{}", b.signature.token)];
+    if let Some(id) = e.id.filter(|id| !id.is_empty()) {
+        keys.push(format!("event:{id}"));
+    }
+    Ok((
+        report,
+        ReplayKeys {
+            signed_at: ts,
+            keys,
+        },
+    ))
 }
 
 // --- Kinfold's signed JSON ------------------------------------------------------------------

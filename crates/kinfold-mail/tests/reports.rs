@@ -23,7 +23,7 @@ fn mailgun_body(event: &str, severity: &str, ts: i64, key: &[u8]) -> Vec<u8> {
     json!({
         "signature": {"timestamp": ts.to_string(), "token": token, "signature": sig},
         "event-data": {
-            "event": event, "severity": severity, "recipient": "Alice@Example.org",
+            "id": "Ase7i2zsRYeDXztHGENqRA", "event": event, "severity": severity, "recipient": "Alice@Example.org",
             "message": {"headers": {"message-id": "0192-abc@mail.kinfold.test"}},
             "delivery-status": {"code": 550, "description": "mailbox does not exist", "message": ""}
         }
@@ -34,7 +34,7 @@ fn mailgun_body(event: &str, severity: &str, ts: i64, key: &[u8]) -> Vec<u8> {
 
 #[test]
 fn mailgun_events_need_a_valid_fresh_signature() {
-    let (r, token) =
+    let (r, replay) =
         reports::mailgun(&mailgun_body("failed", "permanent", NOW, KEY), KEY, NOW).unwrap();
     assert_eq!(r.kind, Kind::HardBounce);
     assert_eq!(r.recipient, "alice@example.org");
@@ -44,7 +44,18 @@ fn mailgun_events_need_a_valid_fresh_signature() {
         "{}",
         r.detail
     );
-    assert!(!token.is_empty());
+    // Replays are refused by the token and by the event's ID, until the window has passed.
+    assert_eq!(
+        replay.keys,
+        [
+            "token:a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0",
+            "event:Ase7i2zsRYeDXztHGENqRA"
+        ]
+    );
+    assert_eq!(
+        replay.expires_ms(),
+        (NOW + reports::MAX_AGE_SECS + 1) * 1000
+    );
     let soft = reports::mailgun(&mailgun_body("failed", "temporary", NOW, KEY), KEY, NOW).unwrap();
     assert_eq!(soft.0.kind, Kind::SoftBounce);
     let spam = reports::mailgun(&mailgun_body("complained", "", NOW, KEY), KEY, NOW).unwrap();

@@ -203,21 +203,31 @@ pub struct AttendanceEvent {
     pub person: Person,
 }
 
-/// Every stored column that holds a value sealed with a tenant data key.
+/// Every stored column that holds a value sealed with a tenant data key. Rotation reseals each
+/// of them, and a key version is retired only when none of them holds a value under it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SealedColumn {
     ChildAllergies,
     ChildMedicalNotes,
     ChildEmergencyContacts,
     UserTotp,
+    /// A TOTP secret offered to a signed-in user, until confirmed.
+    UserPendingTotp,
+    /// A TOTP secret offered on an enrollment link (the row in the AAD is the user).
+    EnrollmentTotp,
+    /// An outbox message: subject and bodies, which may hold reset and enrollment links.
+    MessageBody,
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 4] = [
+    pub const ALL: [SealedColumn; 7] = [
         SealedColumn::ChildAllergies,
         SealedColumn::ChildMedicalNotes,
         SealedColumn::ChildEmergencyContacts,
         SealedColumn::UserTotp,
+        SealedColumn::UserPendingTotp,
+        SealedColumn::EnrollmentTotp,
+        SealedColumn::MessageBody,
     ];
 
     /// The (table, column) names bound into the AAD.
@@ -227,8 +237,22 @@ impl SealedColumn {
             SealedColumn::ChildMedicalNotes => ("children", "medical_notes"),
             SealedColumn::ChildEmergencyContacts => ("children", "emergency_contacts"),
             SealedColumn::UserTotp => ("users", "totp_secret"),
+            SealedColumn::UserPendingTotp => ("users", "pending_totp"),
+            SealedColumn::EnrollmentTotp => ("users", "enrollment_totp"),
+            SealedColumn::MessageBody => ("email_messages", "body"),
         }
     }
+}
+
+/// One sealed value as stored (ciphertext only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedValue {
+    /// The row's key in its table (an ID; for enrollment links, the token hash in hex), which
+    /// orders the pages and names the row to replace.
+    pub key: String,
+    /// The row bound into the AAD (for enrollment links, the user).
+    pub aad_row: String,
+    pub sealed: Vec<u8>,
 }
 
 /// A break-glass grant: an operator may read this tenant's data until `expires_ms`.

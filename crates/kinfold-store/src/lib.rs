@@ -15,6 +15,7 @@ pub mod postgres;
 mod record_store;
 mod records;
 mod rows;
+mod sealed;
 pub mod sqlite;
 
 pub use attempts::AttemptStore;
@@ -26,6 +27,7 @@ pub use ids::{
 pub use outbox::OutboxStore;
 pub use record_store::RecordStore;
 pub use records::*;
+pub use sealed::SealedStore;
 
 use async_trait::async_trait;
 use kinfold_audit::{Checkpoint, Draft, Entry};
@@ -35,7 +37,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Everything the services persist. One implementation per backend, each in its own idiom.
 #[async_trait]
-pub trait Store: RecordStore + OutboxStore + AttemptStore + Send + Sync + 'static {
+pub trait Store:
+    RecordStore + OutboxStore + AttemptStore + SealedStore + Send + Sync + 'static
+{
     // --- lifecycle ---------------------------------------------------------------------
     /// Applies pending migrations; returns the ones applied now, as (version, description).
     async fn migrate(&self) -> Result<Vec<(i64, String)>>;

@@ -106,24 +106,6 @@ pub trait RecordStore: Send + Sync {
         pickup: PickupId,
     ) -> Result<Option<String>>;
 
-    /// A page of sealed values in a column, as (row ID, ciphertext), ordered by row ID.
-    async fn sealed_values(
-        &self,
-        scope: &TenantScope,
-        column: SealedColumn,
-        after: Option<String>,
-        limit: u32,
-    ) -> Result<Vec<(String, Vec<u8>)>>;
-    /// Replaces a sealed value only if it still equals `old` (a concurrent update wins).
-    async fn replace_sealed(
-        &self,
-        scope: &TenantScope,
-        column: SealedColumn,
-        row: &str,
-        old: &[u8],
-        new: Vec<u8>,
-    ) -> Result<bool>;
-
     async fn create_grant(
         &self,
         scope: &TenantScope,

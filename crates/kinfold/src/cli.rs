@@ -209,6 +209,20 @@ pub enum KeysCommand {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// How many stored values each data-key version still seals, per tenant.
+    Status {
+        /// Only this tenant (default: every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Destroy a data-key version that seals nothing any more (after `rotate`); audited.
+    /// The current version is never retired.
+    Retire {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        version: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -228,6 +228,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.close().await;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Keys(KeysCommand::Status { tenant }) => {
+            let rt = started(config).await?;
+            let tenants = match tenant {
+                Some(slug) => vec![rt.core.tenant(&slug).await?],
+                None => rt.store.tenants().await?,
+            };
+            for (t, scope) in tenants {
+                for s in rt.core.data_key_status(&scope).await? {
+                    let mark = match (s.current, s.stored) {
+                        (true, _) => " (current)",
+                        (false, true) if s.sealed == 0 => " (can be retired)",
+                        (false, true) => "",
+                        (false, false) => " (KEY MISSING: these values cannot be opened)",
+                    };
+                    crate::cli::say(format!(
+                        "{}: data key version {} seals {} values{mark}",
+                        t.slug, s.version, s.sealed
+                    ));
+                }
+            }
+            rt.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(KeysCommand::Retire { tenant, version }) => {
+            let rt = started(config).await?;
+            let (t, scope) = rt.core.tenant(&tenant).await?;
+            let done = rt.core.retire_data_key(&scope, version).await;
+            rt.close().await;
+            done?;
+            crate::cli::say(format!(
+                "{}: data key version {version} destroyed; nothing sealed under it remains",
+                t.slug
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Email(EmailCommand::Domain(DomainCommand::Add {
             domain,
             spf,

@@ -12,48 +12,16 @@
 //! crossing is recorded (`sending_paused`, visible to the tenant's administrators) and logged
 //! as a warning for the operator.
 
-use std::collections::HashSet;
-
 use kinfold_audit::{Draft, Event};
-use kinfold_mail::reports::{Kind, Report, MAX_AGE_SECS};
+use kinfold_crypto::token::TokenHash;
+use kinfold_mail::reports::{Kind, ReplayKeys, Report};
 use kinfold_store::outbox::{DeliveryState, ReportChange, SendingCounts};
 use kinfold_store::TenantScope;
 
 use crate::{Core, CoreError};
 
-/// Webhook tokens seen lately, to refuse a replayed event: two buckets of at most
-/// [`MAX_AGE_SECS`] each, rotated, so a token is remembered for 5 to 10 minutes (longer than a
-/// signed request stays fresh) at a constant cost per call.
-#[derive(Default)]
-pub(crate) struct Replays(std::sync::Mutex<ReplayBuckets>);
-
-#[derive(Default)]
-pub(crate) struct ReplayBuckets {
-    started_ms: i64,
-    current: HashSet<String>,
-    previous: HashSet<String>,
-}
-
-impl Replays {
-    /// Whether `token` was seen lately; remembers it.
-    fn seen(&self, token: &str, now_ms: i64) -> bool {
-        let mut b = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if now_ms - b.started_ms >= MAX_AGE_SECS * 1000 {
-            b.previous = std::mem::take(&mut b.current);
-            b.started_ms = now_ms;
-        }
-        if b.current.contains(token) || b.previous.contains(token) {
-            return true;
-        }
-        b.current.insert(token.to_owned());
-        false
-    }
-
-    fn forget(&self, token: &str) {
-        let mut b = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        b.current.remove(token);
-        b.previous.remove(token);
-    }
+fn replay_hashes(r: &ReplayKeys) -> Vec<TokenHash> {
+    r.keys.iter().map(|k| TokenHash::of(k)).collect()
 }
 
 /// Parts per million, for rates in audit events.
@@ -65,14 +33,23 @@ fn ppm(part: i64, whole: i64) -> i64 {
 }
 
 impl Core {
-    /// Whether a webhook's token (or signature) was already used; the first use returns false.
-    pub fn replayed(&self, token: &str) -> bool {
-        self.replays().seen(token, self.now_ms())
+    /// Takes a signed webhook's replay keys for `provider`: true the first time, false for a
+    /// replay (any of its keys was taken before). The keys are kept in the store until the
+    /// signature's freshness window has passed, so every node, and a node after a restart,
+    /// refuses the same request. Kept as hashes: a key is at most 32 bytes, whatever was sent.
+    pub async fn claim_webhook(&self, provider: &str, r: &ReplayKeys) -> Result<bool, CoreError> {
+        let keys = replay_hashes(r);
+        Ok(self
+            .store()
+            .claim_webhook_keys(provider, &keys, r.expires_ms(), self.now_ms())
+            .await?)
     }
 
-    /// Forgets a token whose report could not be applied, so the provider's retry is.
-    pub fn forget_replay(&self, token: &str) {
-        self.replays().forget(token);
+    /// Forgets the keys of a webhook whose report could not be applied, so the provider's retry
+    /// is taken rather than refused as a replay.
+    pub async fn release_webhook(&self, provider: &str, r: &ReplayKeys) -> Result<(), CoreError> {
+        let keys = replay_hashes(r);
+        Ok(self.store().release_webhook_keys(provider, &keys).await?)
     }
 
     /// Applies one report. Returns whether it matched a delivery of ours.

@@ -5,16 +5,17 @@
 //! - `raw`: a DSN or ARF message (`message/rfc822`) with `Kinfold-Signature`.
 //!
 //! A provider without a configured key answers 404. A bad signature is 401
-//! `invalid_signature`, an old one 401 `stale_signature`; a replayed token or signature is
-//! acknowledged without being applied again (replays are remembered by each node, in memory,
-//! for 10 minutes; the 5-minute freshness window bounds what a replay to another node can do).
+//! `invalid_signature`, an old one 401 `stale_signature`; a replayed request (a Mailgun token or
+//! event ID, a generic signature) is acknowledged without being applied again. Replay keys are
+//! kept in the store until the 5-minute freshness window has passed, so every node, and a node
+//! after a restart, refuses the replay.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kinfold_core::CoreError;
-use kinfold_mail::reports::{self, Report, ReportError};
+use kinfold_mail::reports::{self, ReplayKeys, Report, ReportError};
 use serde_json::json;
 
 use crate::api::openapi::ErrorBody;
@@ -42,13 +43,13 @@ pub async fn receive(
     let mail = &st.core.settings().mail;
     let now_secs = st.core.now_ms() / 1000;
     let not_found = || ApiError::from(CoreError::NotFound("email event provider")).into_response();
-    let (found, replay_key): (Vec<Report>, String) = match provider.as_str() {
+    let (found, replay): (Vec<Report>, ReplayKeys) = match provider.as_str() {
         "mailgun" => {
             let Some(key) = &mail.mailgun_key else {
                 return not_found();
             };
             match reports::mailgun(&body, key.expose(), now_secs) {
-                Ok((r, token)) => (vec![r], format!("mailgun:{token}")),
+                Ok((r, replay)) => (vec![r], replay),
                 Err(e) => return refused(e),
             }
         }
@@ -60,8 +61,11 @@ pub async fn receive(
                 .get("kinfold-signature")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
-            let mac = match reports::check_signature(&body, sig, key.expose(), now_secs) {
-                Ok((t, mac)) => format!("signed:{t}:{mac}"),
+            let replay = match reports::check_signature(&body, sig, key.expose(), now_secs) {
+                Ok((t, mac)) => ReplayKeys {
+                    signed_at: t,
+                    keys: vec![format!("signed:{t}:{mac}")],
+                },
                 Err(e) => return refused(e),
             };
             let parsed = if provider == "raw" {
@@ -70,14 +74,22 @@ pub async fn receive(
                 reports::generic(&body).map(|r| vec![r])
             };
             match parsed {
-                Ok(r) => (r, mac),
+                Ok(r) => (r, replay),
                 Err(e) => return refused(e),
             }
         }
         _ => return not_found(),
     };
-    if st.core.replayed(&replay_key) {
-        return axum::Json(json!({"duplicate": true})).into_response();
+    // `generic` and `raw` share one secret, so one signed request is one replay under either.
+    let namespace = if provider == "mailgun" {
+        "mailgun"
+    } else {
+        "signed"
+    };
+    match st.core.claim_webhook(namespace, &replay).await {
+        Ok(true) => {}
+        Ok(false) => return axum::Json(json!({"duplicate": true})).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     }
     let mut matched = 0;
     for r in &found {
@@ -86,7 +98,9 @@ pub async fn receive(
             Ok(false) => {}
             Err(e) => {
                 // Not applied: the provider's retry must not be taken for a replay.
-                st.core.forget_replay(&replay_key);
+                if let Err(forget) = st.core.release_webhook(namespace, &replay).await {
+                    tracing::warn!(error = %forget, "a webhook's replay keys could not be released");
+                }
                 return ApiError::from(e).into_response();
             }
         }

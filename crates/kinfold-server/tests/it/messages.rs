@@ -582,10 +582,10 @@ async fn a_center_without_legal_details_cannot_send() {
     );
 }
 
-const MAILGUN_KEY: &[u8] = b"mailgun-signing-key-0123456789";
-const SECRET: &[u8] = b"generic-webhook-secret-9876543210";
+pub(crate) const MAILGUN_KEY: &[u8] = b"mailgun-signing-key-0123456789";
+pub(crate) const SECRET: &[u8] = b"generic-webhook-secret-9876543210";
 
-fn mailgun_event(
+pub(crate) fn mailgun_event(
     event: &str,
     severity: &str,
     recipient: &str,
@@ -607,7 +607,7 @@ fn mailgun_event(
     .to_string()
 }
 
-fn raw_post(path: &str, body: String, signature: Option<String>) -> Request<Body> {
+pub(crate) fn raw_post(path: &str, body: String, signature: Option<String>) -> Request<Body> {
     let mut b = Request::builder()
         .method(Method::POST)
         .uri(path)

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod outbox;
 mod records;
+mod sealed;
 mod setup;
 pub(crate) mod wall;
 

@@ -575,52 +575,6 @@ impl RecordStore for SqliteStore {
             .collect()
     }
 
-    async fn sealed_values(
-        &self,
-        scope: &TenantScope,
-        column: SealedColumn,
-        after: Option<String>,
-        limit: u32,
-    ) -> Result<Vec<(String, Vec<u8>)>> {
-        // Column names cannot be bound, so each column has its own fixed statement.
-        let sql = match column {
-            SealedColumn::ChildAllergies => "SELECT id, allergies FROM children WHERE tenant_id = ? AND id > ? AND allergies IS NOT NULL ORDER BY id LIMIT ?",
-            SealedColumn::ChildMedicalNotes => "SELECT id, medical_notes FROM children WHERE tenant_id = ? AND id > ? AND medical_notes IS NOT NULL ORDER BY id LIMIT ?",
-            SealedColumn::ChildEmergencyContacts => "SELECT id, emergency_contacts FROM children WHERE tenant_id = ? AND id > ? AND emergency_contacts IS NOT NULL ORDER BY id LIMIT ?",
-            SealedColumn::UserTotp => "SELECT id, totp_sealed FROM users WHERE tenant_id = ? AND id > ? AND totp_sealed IS NOT NULL ORDER BY id LIMIT ?",
-        };
-        Ok(sqlx::query_as(sql)
-            .bind(scope.tenant_id().to_string())
-            .bind(after.unwrap_or_default())
-            .bind(i64::from(limit))
-            .fetch_all(&self.reader)
-            .await?)
-    }
-
-    async fn replace_sealed(
-        &self,
-        scope: &TenantScope,
-        column: SealedColumn,
-        row: &str,
-        old: &[u8],
-        new: Vec<u8>,
-    ) -> Result<bool> {
-        let sql = match column {
-            SealedColumn::ChildAllergies => "UPDATE children SET allergies = ? WHERE tenant_id = ? AND id = ? AND allergies = ?",
-            SealedColumn::ChildMedicalNotes => "UPDATE children SET medical_notes = ? WHERE tenant_id = ? AND id = ? AND medical_notes = ?",
-            SealedColumn::ChildEmergencyContacts => "UPDATE children SET emergency_contacts = ? WHERE tenant_id = ? AND id = ? AND emergency_contacts = ?",
-            SealedColumn::UserTotp => "UPDATE users SET totp_sealed = ? WHERE tenant_id = ? AND id = ? AND totp_sealed = ?",
-        };
-        let r = sqlx::query(sql)
-            .bind(new)
-            .bind(scope.tenant_id().to_string())
-            .bind(row)
-            .bind(old)
-            .execute(&self.writer)
-            .await?;
-        Ok(r.rows_affected() == 1)
-    }
-
     async fn create_grant(
         &self,
         scope: &TenantScope,

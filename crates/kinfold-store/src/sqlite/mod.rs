@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod children;
 mod outbox;
+mod sealed;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -13,6 +13,8 @@ mod audit;
 mod mail;
 mod records;
 mod records_seed;
+mod replays;
+mod sealed;
 mod tenants_and_sessions;
 mod wall;
 

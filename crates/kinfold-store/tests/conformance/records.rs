@@ -326,7 +326,14 @@ async fn attendance_sealed_values_and_grants(u: &Under) {
         .sealed_values(&a, SealedColumn::ChildAllergies, None, 10)
         .await
         .unwrap();
-    assert_eq!(page, [(ana.id.to_string(), vec![1u8; 40])]);
+    assert_eq!(
+        page,
+        [kinfold_store::SealedValue {
+            key: ana.id.to_string(),
+            aad_row: ana.id.to_string(),
+            sealed: vec![1u8; 40]
+        }]
+    );
     assert!(
         !s.replace_sealed(
             &a,

@@ -152,7 +152,7 @@ async fn the_server_role_is_unprivileged_and_owns_nothing() {
     .await
     .unwrap();
     assert_eq!(
-        forced, 23,
+        forced, 24,
         "every tenant table has forced row-level security"
     );
     let secrets = sqlx::query("SELECT * FROM role_secrets")

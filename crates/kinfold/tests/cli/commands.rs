@@ -263,6 +263,91 @@ fn keys_rotate_reports_progress() {
 }
 
 #[test]
+fn keys_status_counts_per_version_and_retire_destroys_only_an_empty_old_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().to_str().unwrap();
+    let create = [
+        "tenant",
+        "create",
+        "--slug",
+        "oak",
+        "--name",
+        "Oak Nursery",
+        "--data",
+        d,
+    ];
+    assert!(run(&create).status.success());
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    let status = run(&["keys", "status", "--tenant", "oak", "--data", d]);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(
+        text(&status).contains("oak: data key version 1 seals"),
+        "{}",
+        text(&status)
+    );
+    assert!(text(&status).contains("(current)"), "{}", text(&status));
+
+    // The current version is refused, as are junk and unknown versions and tenants.
+    let retire = |v: &str| {
+        run(&[
+            "keys",
+            "retire",
+            "--tenant",
+            "oak",
+            "--version",
+            v,
+            "--data",
+            d,
+        ])
+    };
+    let current = retire("1");
+    assert!(!current.status.success());
+    assert!(
+        String::from_utf8_lossy(&current.stderr).contains("current data key version"),
+        "{}",
+        String::from_utf8_lossy(&current.stderr)
+    );
+    for v in ["-1", "x", "99999999999", "7"] {
+        assert!(!retire(v).status.success(), "{v}");
+    }
+    let nope = run(&[
+        "keys",
+        "retire",
+        "--tenant",
+        "nope",
+        "--version",
+        "1",
+        "--data",
+        d,
+    ]);
+    assert!(!nope.status.success());
+
+    // After rotation, version 1 seals nothing and is destroyed, once.
+    assert!(run(&["keys", "rotate", "--data", d]).status.success());
+    let status = run(&["keys", "status", "--data", d]);
+    assert!(
+        text(&status).contains("oak: data key version 1 seals 0 values (can be retired)"),
+        "{}",
+        text(&status)
+    );
+    let done = retire("1");
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(text(&done).contains("oak: data key version 1 destroyed"));
+    assert!(!retire("1").status.success(), "retired once");
+    let status = text(&run(&["keys", "status", "--data", d]));
+    assert!(!status.contains("version 1 "), "{status}");
+    assert!(status.contains("oak: data key version 2 seals"), "{status}");
+}
+
+#[test]
 fn email_domain_add_writes_the_zone_and_refuses_bad_input() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().to_str().unwrap();
