@@ -197,6 +197,13 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         refused: Option<u64>,
     },
+    /// Requests from one address (an IPv6 /64) refused by its per-IP bucket, whatever
+    /// account they named: at most one entry per address a minute, in the system chain (the
+    /// entry's `ip` names the address).
+    AddressThrottled {
+        refused: u64,
+        retry_after_secs: u64,
+    },
     TenantCreated {
         slug: String,
     },
@@ -369,7 +376,8 @@ impl Event {
             | SessionRevoked { .. }
             | SignedOut { .. }
             | PasswordResetRequested { .. }
-            | Throttled { .. } => Category::Access,
+            | Throttled { .. }
+            | AddressThrottled { .. } => Category::Access,
             MfaEnrolled { .. }
             | MfaReset { .. }
             | PasswordChanged { .. }

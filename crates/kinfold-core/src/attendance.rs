@@ -94,9 +94,9 @@ impl Core {
                     return Ok(Err("the pickup passphrase is required"));
                 };
                 // The slot is taken before the hash runs, so parallel guesses count as many.
-                let key = format!("pickup\n{p}");
+                let key = p.to_string();
                 self.reserve_attempt(
-                    crate::throttle::Secret::Password,
+                    crate::throttle::Secret::Pickup,
                     &key,
                     &actor.scope.chain(),
                     &format!("authorized pickup {p}"),
@@ -109,7 +109,7 @@ impl Core {
                     .run(move || password::verify(&passphrase, &hash))
                     .await?;
                 if ok {
-                    self.attempt_succeeded(crate::throttle::Secret::Password, &key, client)
+                    self.attempt_succeeded(crate::throttle::Secret::Pickup, &key, client)
                         .await?;
                     Ok(Ok(()))
                 } else {

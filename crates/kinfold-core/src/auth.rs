@@ -242,16 +242,20 @@ impl Core {
             } else {
                 MfaFailure::TooManyAttempts
             };
-            self.log(
-                chain,
-                Some(ch.user_id),
-                client,
-                Event::MfaFailed {
-                    user_id: ch.user_id.to_string(),
+            // A dead token replayed without end is logged once a minute per user, not once a
+            // request.
+            let user = ch.user_id.to_string();
+            if self
+                .first_refusal_this_minute(&["dead-mfa-token", &user])
+                .await?
+                .is_some()
+            {
+                let event = Event::MfaFailed {
+                    user_id: user,
                     reason,
-                },
-            )
-            .await;
+                };
+                self.log(chain, Some(ch.user_id), client, event).await;
+            }
             return Err(CoreError::InvalidMfaToken);
         }
         let user = self
@@ -986,7 +990,6 @@ impl Core {
             .user(&actor.scope, actor.user.id)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
-        self.prove_account(actor, &user, proof, client).await?;
         let sealed = user.pending_totp.as_ref().ok_or_else(|| {
             CoreError::invalid("code", "start enrollment first: no secret was offered")
         })?;
@@ -997,6 +1000,8 @@ impl Core {
         else {
             return Err(CoreError::InvalidCode);
         };
+        // Only now the proof, so a request that would fail anyway spends no code of it.
+        self.prove_account(actor, &user, proof, client).await?;
         let codes = self
             .bind_totp(
                 &actor.scope,

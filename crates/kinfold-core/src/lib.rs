@@ -51,8 +51,10 @@ struct Inner {
     settings: Settings,
     keys: keys::Keyring,
     hasher: hasher::Hasher,
-    /// Passwords and pickup passphrases (A2).
+    /// Passwords (A2).
     throttle: throttle::Throttle,
+    /// Authorized pickups' passphrases, per pickup.
+    pickup_throttle: throttle::Throttle,
     /// Second-factor codes, per account (A2).
     mfa_throttle: throttle::Throttle,
     /// CSP reports, per IP.
@@ -101,6 +103,7 @@ impl Core {
             inner: Arc::new(Inner {
                 hasher: hasher::Hasher::new(settings.hash_workers, settings.hash_queue),
                 throttle: throttle("sign-in", &settings.throttle),
+                pickup_throttle: throttle("pickup", &settings.throttle),
                 mfa_throttle: throttle("mfa", &settings.mfa_throttle),
                 csp_limiter: throttle::IpLimiter::per_minute(
                     std::num::NonZeroU32::MIN.saturating_add(29),

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use governor::clock::DefaultClock;
 use governor::{Quota, RateLimiter};
-use kinfold_audit::Event;
+use kinfold_audit::{Event, SYSTEM_CHAIN};
 use kinfold_store::attempts::{AttemptKey, Attempts};
 use kinfold_store::ClientInfo;
 
@@ -86,10 +86,10 @@ impl<C: governor::clock::Clock + Clone> IpLimiter<C> {
         }
     }
 
-    /// Ok, or the seconds to wait (at least 1).
+    /// Ok, or the seconds to wait (at least 1). Counted per [`bucket`].
     pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
         self.limiter
-            .check_key(&ip)
+            .check_key(&bucket(ip))
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()).as_secs().max(1))
     }
 
@@ -106,6 +106,27 @@ impl<C: governor::clock::Clock + Clone> IpLimiter<C> {
     pub fn is_empty(&self) -> bool {
         self.limiter.is_empty()
     }
+}
+
+/// The address a per-IP limit counts: an IPv4 address, or the /64 network of an IPv6 one
+/// (one subscriber's allocation, which a client can rotate through at will).
+pub fn bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+    }
+}
+
+/// Why an attempt was refused, and how long to wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    /// The address's bucket is empty, whatever account the request named.
+    Address { wait: u64, bucket: IpAddr },
+    /// The account's (or the account and address's) counter asks for a delay.
+    Account { wait: u64 },
 }
 
 /// One kind of secret's throttle: its settings, its counter keys and its per-IP bucket.
@@ -140,14 +161,22 @@ impl Throttle {
     }
 
     /// The counters an attempt takes a slot in, with how many are free in each: the
-    /// (account, IP) one first (it fills first), then the account's.
+    /// (account, IP) one first (it fills first), then the account's. Where the (account, IP)
+    /// allowance is no smaller than the account's, it could never trip first and is left out.
     fn counters(&self, account: &str, ip: Option<&str>) -> Vec<(AttemptKey, u32)> {
         let mut keys = Vec::with_capacity(2);
-        if let Some(ip) = ip {
-            keys.push((
-                self.stored_key(&["ai", account, ip]),
-                self.settings.free_per_account_ip,
-            ));
+        let ip = ip.map(|i| {
+            i.parse::<IpAddr>()
+                .map_or_else(|_| i.to_owned(), |a| bucket(a).to_string())
+        });
+        match ip {
+            Some(ip) if self.settings.free_per_account_ip < self.settings.free_per_account => {
+                keys.push((
+                    self.stored_key(&["ai", account, &ip]),
+                    self.settings.free_per_account_ip,
+                ));
+            }
+            _ => {}
         }
         keys.push((
             self.stored_key(&["a", account]),
@@ -174,24 +203,27 @@ impl Throttle {
         now_ms - f.last_ms > ms(self.settings.forget_after)
     }
 
-    fn per_ip(&self, ip: Option<&str>) -> Result<(), u64> {
+    fn per_ip(&self, ip: Option<&str>) -> Result<(), Refused> {
         match (&self.per_ip, ip.and_then(|i| i.parse::<IpAddr>().ok())) {
-            (Some(limiter), Some(addr)) => limiter.check(addr),
+            (Some(limiter), Some(addr)) => limiter.check(addr).map_err(|wait| Refused::Address {
+                wait,
+                bucket: bucket(addr),
+            }),
             _ => Ok(()),
         }
     }
 
-    /// Takes a slot for one attempt in every counter, or says how long to wait. Ok holds the
-    /// account's count, this attempt included.
+    /// Takes a slot for one attempt in every counter, or says why not and how long to wait.
+    /// Ok holds the account's count, this attempt included.
     async fn reserve(
         &self,
         store: &dyn kinfold_store::Store,
         account: &str,
         ip: Option<&str>,
         now_ms: i64,
-    ) -> Result<Result<i64, u64>, CoreError> {
-        if let Err(wait) = self.per_ip(ip) {
-            return Ok(Err(wait));
+    ) -> Result<Result<i64, Refused>, CoreError> {
+        if let Err(refused) = self.per_ip(ip) {
+            return Ok(Err(refused));
         }
         let expires_ms = now_ms + ms(self.settings.forget_after);
         let mut count = 0;
@@ -203,7 +235,8 @@ impl Throttle {
                     Some(f) => {
                         let wait = self.delay_ms(f, free, now_ms);
                         if wait > 0 {
-                            return Ok(Err(u64::try_from((wait + 999) / 1000).unwrap_or(1)));
+                            let wait = u64::try_from((wait + 999) / 1000).unwrap_or(1);
+                            return Ok(Err(Refused::Account { wait }));
                         }
                         let failures = if self.forgotten(f, now_ms) {
                             1
@@ -227,7 +260,7 @@ impl Throttle {
                 }
             }
             if !taken {
-                return Ok(Err(1));
+                return Ok(Err(Refused::Account { wait: 1 }));
             }
         }
         Ok(Ok(count))
@@ -260,8 +293,11 @@ impl Throttle {
 /// Which throttle an attempt counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Secret {
-    /// A password (sign-in, password change, enrollment) or a pickup passphrase.
+    /// A password: sign-in, password change, enrollment.
     Password,
+    /// An authorized pickup's passphrase, per pickup (counters of their own, which no
+    /// sign-in can name).
+    Pickup,
     /// A second-factor code, per account across every `mfa_token`: only a correct code or an
     /// administrator's MFA reset clears it.
     SecondFactor,
@@ -273,6 +309,7 @@ impl Core {
     fn throttle_for(&self, secret: Secret) -> &Throttle {
         match secret {
             Secret::Password => &self.inner.throttle,
+            Secret::Pickup => &self.inner.pickup_throttle,
             Secret::SecondFactor => &self.inner.mfa_throttle,
             Secret::ResetRequest => &self.inner.reset_throttle,
         }
@@ -292,42 +329,70 @@ impl Core {
         let throttle = self.throttle_for(secret);
         let now = self.now_ms();
         let ip = client.ip.as_deref();
-        let wait = match throttle
+        let refusal = match throttle
             .reserve(self.store().as_ref(), account, ip, now)
             .await?
         {
             Ok(count) => return Ok(count),
-            Err(wait) => wait,
+            Err(r) => r,
         };
-        let summary_key = throttle.stored_key(&["refused", account]);
-        let expires = now + SUMMARY_EVERY_MS.max(ms(throttle.settings.forget_after));
-        if let Some(refused) = self
-            .store()
-            .note_refused(&summary_key, now, SUMMARY_EVERY_MS, expires)
-            .await?
-        {
-            tracing::warn!(
-                ip = ip.unwrap_or("-"),
-                throttle = throttle.name,
-                retry_after_secs = wait,
-                refused,
-                "attempts throttled"
-            );
-            self.log(
-                chain.to_owned(),
-                None,
-                client,
-                Event::Throttled {
-                    email: email.to_owned(),
-                    retry_after_secs: wait,
-                    refused: u64::try_from(refused).ok(),
-                },
-            )
-            .await;
-        }
+        let wait = match refusal {
+            // The account named may be anyone's, or no one's: the summary is the address's,
+            // so rotating names from one address still writes one entry a minute.
+            Refused::Address { wait, bucket } => {
+                let parts = [throttle.name, "address", &bucket.to_string()];
+                if let Some(refused) = self.first_refusal_this_minute(&parts).await? {
+                    tracing::warn!(ip = %bucket, throttle = throttle.name, refused, "address throttled");
+                    let event = Event::AddressThrottled {
+                        refused: u64::try_from(refused).unwrap_or(0),
+                        retry_after_secs: wait,
+                    };
+                    self.log(SYSTEM_CHAIN.to_owned(), None, client, event).await;
+                }
+                wait
+            }
+            Refused::Account { wait } => {
+                let parts = [throttle.name, "account", account];
+                if let Some(refused) = self.first_refusal_this_minute(&parts).await? {
+                    tracing::warn!(
+                        ip = ip.unwrap_or("-"),
+                        throttle = throttle.name,
+                        retry_after_secs = wait,
+                        refused,
+                        "attempts throttled"
+                    );
+                    let event = Event::Throttled {
+                        email: email.to_owned(),
+                        retry_after_secs: wait,
+                        refused: u64::try_from(refused).ok(),
+                    };
+                    self.log(chain.to_owned(), None, client, event).await;
+                }
+                wait
+            }
+        };
         Err(CoreError::Throttled {
             retry_after_secs: wait,
         })
+    }
+
+    /// Counts one refusal under `parts`; when none was summarised for them in the last minute,
+    /// returns how many the summary due now stands for. Every node shares the count.
+    pub(crate) async fn first_refusal_this_minute(
+        &self,
+        parts: &[&str],
+    ) -> Result<Option<i64>, CoreError> {
+        let key = self
+            .inner
+            .throttle
+            .stored_key(&[&["refused"], parts].concat());
+        let now = self.now_ms();
+        // Kept long enough to still know the last summary when the next refusal comes.
+        let expires = now + 60 * SUMMARY_EVERY_MS;
+        Ok(self
+            .store()
+            .note_refused(&key, now, SUMMARY_EVERY_MS, expires)
+            .await?)
     }
 
     /// The secret was right: its counters for this account (and address) start again.
@@ -404,6 +469,7 @@ impl Core {
     /// background task ([`Core::spawn_pruning`]).
     pub async fn prune_throttles(&self) -> Result<u64, CoreError> {
         self.inner.throttle.prune();
+        self.inner.pickup_throttle.prune();
         self.inner.reset_throttle.prune();
         self.inner.csp_limiter.prune();
         Ok(self.store().prune_attempts(self.now_ms()).await?)
@@ -470,6 +536,26 @@ mod tests {
             "parts are delimited"
         );
         assert_eq!(format!("{ka:?}"), "AttemptKey");
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64_network_and_a_mapped_v4_its_v4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1"
+            .parse()
+            .unwrap_or(IpAddr::from([0; 4]));
+        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff"
+            .parse()
+            .unwrap_or(IpAddr::from([0; 4]));
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap_or(IpAddr::from([0; 4]));
+        assert_eq!(bucket(a), bucket(b));
+        assert_ne!(bucket(a), bucket(c));
+        assert_eq!(bucket(a).to_string(), "2001:db8:1:2::");
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap_or(IpAddr::from([0; 4]));
+        assert_eq!(bucket(mapped), IpAddr::from([192, 0, 2, 7]));
+        assert_eq!(
+            bucket(IpAddr::from([192, 0, 2, 7])),
+            IpAddr::from([192, 0, 2, 7])
+        );
     }
 
     #[test]

@@ -46,7 +46,13 @@ async fn an_operator_cannot_read_under_another_operators_grant() {
         // A look-alike with an invisible character is not even a valid name (item 13).
         assert!(
             matches!(&refused, Err(CoreError::Forbidden(m)) if m.contains("no active break-glass grant"))
-                || matches!(&refused, Err(CoreError::Invalid { field: "operator", .. })),
+                || matches!(
+                    &refused,
+                    Err(CoreError::Invalid {
+                        field: "operator",
+                        ..
+                    })
+                ),
             "{name:?} reads under alice-oncall's grant: {refused:?}"
         );
     }

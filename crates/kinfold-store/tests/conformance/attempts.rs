@@ -51,6 +51,21 @@ async fn counters_change_only_by_compare_and_set(u: &Under) {
         .await
         .unwrap());
     assert!(!s.swap_attempts(&K, None, bump, 99_999).await.unwrap());
+    // Each column is compared: a view stale in one of them writes nothing either.
+    let now = s.attempts(&K).await.unwrap().unwrap();
+    for view in [
+        Attempts {
+            failures: now.failures - 1,
+            ..now
+        },
+        Attempts {
+            last_ms: now.last_ms - 1,
+            ..now
+        },
+    ] {
+        assert!(!s.swap_attempts(&K, Some(view), bump, 99_999).await.unwrap());
+    }
+    assert_eq!(s.attempts(&K).await.unwrap(), Some(now));
     s.clear_attempts(&K).await.unwrap();
     assert_eq!(s.attempts(&K).await.unwrap(), None);
 }
