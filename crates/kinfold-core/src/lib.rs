@@ -13,6 +13,7 @@ pub mod children;
 pub mod classrooms;
 pub mod clock;
 pub mod error;
+pub mod factors;
 pub mod hasher;
 pub mod keys;
 pub mod mail;

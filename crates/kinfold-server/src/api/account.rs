@@ -1,7 +1,7 @@
 use super::openapi::ErrorBody;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use kinfold_core::auth::FactorProof;
+use kinfold_core::factors::FactorProof;
 use kinfold_crypto::password::Password;
 use serde::Deserialize;
 use serde_json::json;
