@@ -90,8 +90,24 @@ impl Core {
         operator: &str,
         child: ChildId,
     ) -> Result<ChildView, CoreError> {
-        let operator = validate::name("operator", operator)?;
-        let Some(grant) = self.active_grant(scope, &operator).await? else {
+        // A name that is no valid name (an invisible character in a look-alike) is refused
+        // like one without a grant, and audited the same way, its characters escaped.
+        let (operator, invalid) = match validate::name("operator", operator) {
+            Ok(name) => (name, None),
+            Err(e) => (
+                operator
+                    .chars()
+                    .take(100)
+                    .flat_map(char::escape_debug)
+                    .collect(),
+                Some(e),
+            ),
+        };
+        let grant = match invalid {
+            None => self.active_grant(scope, &operator).await?,
+            Some(_) => None,
+        };
+        let Some(grant) = grant else {
             // Refused reads are audited too: an operator trying another's grant, or none, is
             // what the tenant's administrators should see.
             let mut d = Draft::new(
@@ -105,6 +121,9 @@ impl Core {
             d.actor = Some(format!("operator:{operator}"));
             self.store().append_audit(vec![d]).await?;
             tracing::warn!(tenant = %scope.tenant_id(), operator = %operator, "operator read refused: no active grant issued to this operator");
+            if let Some(e) = invalid {
+                return Err(e);
+            }
             return Err(CoreError::Forbidden(
                 "no active break-glass grant for this operator on this tenant; run `kinfold access grant` first",
             ));

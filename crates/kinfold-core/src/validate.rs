@@ -54,15 +54,50 @@ pub fn name(field: &'static str, raw: &str) -> Result<String, CoreError> {
     // Format characters (Unicode category Cf: U+200B zero width space, U+202E right-to-left
     // override, U+2066 isolates, soft hyphen...) are invisible or reorder what follows, so one
     // name could show as another (Unicode TR #36 §2, UTS #39 §3).
-    if n.chars()
-        .any(|c| c.general_category() == GeneralCategory::Format)
-    {
+    if n.chars().any(invisible) {
         return Err(CoreError::invalid(
             field,
             "may not contain invisible or direction-changing characters",
         ));
     }
     Ok(n.to_owned())
+}
+
+/// Characters that show as nothing or reorder what follows: format characters (Cf), line and
+/// paragraph separators, private-use and unassigned code points, and the default-ignorable or
+/// blank-looking ones outside Cf (Hangul fillers, the combining grapheme joiner, variation
+/// selectors, Mongolian free variation selectors, Khmer inherent vowels, the blank Braille
+/// pattern), after Unicode's DerivedCoreProperties and UTS #39 §3.
+fn invisible(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+            | GeneralCategory::PrivateUse
+            | GeneralCategory::Unassigned
+    ) || matches!(
+        c,
+        '\u{034F}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FFA0}'
+            | '\u{E0100}'..='\u{E01EF}'
+    )
+}
+
+/// The bidi embeddings, overrides and isolates, which reorder the text after them: in free
+/// text they make a subject or an address show other than it reads (CVE-2021-42574). The
+/// direction marks (LRM, RLM, ALM) reorder nothing and stay allowed there, since Arabic and
+/// Hebrew text mixed with Latin needs them.
+fn bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A postal address: 1 to 300 characters, lines allowed, no other control characters.
@@ -214,6 +249,12 @@ pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String, CoreEr
             "may not contain control characters",
         ));
     }
+    if raw.chars().any(bidi_control) {
+        return Err(CoreError::invalid(
+            field,
+            "may not contain direction-changing characters",
+        ));
+    }
     Ok(raw.trim().to_owned())
 }
 
@@ -238,6 +279,14 @@ mod record_tests {
             '\u{2060}',
             '\u{061C}',
             '\u{E0041}',
+            // Blank or default-ignorable outside Cf, and separators (the review after the fix).
+            '\u{3164}',
+            '\u{115F}',
+            '\u{FFA0}',
+            '\u{2800}',
+            '\u{034F}',
+            '\u{FE0F}',
+            '\u{E000}',
         ] {
             for raw in [
                 format!("Ana{c}"),
@@ -259,11 +308,40 @@ mod record_tests {
                 );
             }
         }
+        // Line and paragraph separators: trimmed at the ends like spaces, refused inside.
+        for c in ['\u{2028}', '\u{2029}'] {
+            assert!(name("given_name", &format!("A{c}na")).is_err());
+        }
         let msg = name("name", "Ana\u{202E}").err().map(|e| e.to_string());
         assert!(
             msg.as_deref().unwrap_or("").contains("invisible"),
             "{msg:?}"
         );
+    }
+
+    /// Free text (a subject, a grant's reason, a postal address in every footer) may hold any
+    /// letters, but no bidi control that makes it show other than it reads.
+    #[test]
+    fn text_refuses_direction_changing_characters() {
+        for c in ['\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}'] {
+            let raw = format!("12 Elm Street{c}\nSpringfield");
+            assert!(
+                matches!(
+                    text("postal_address", &raw, 300),
+                    Err(CoreError::Invalid { .. })
+                ),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+        assert!(text(
+            "subject",
+            "Café — 12 Rue de l'Église\nمرحبا\u{200F} (A)",
+            300
+        )
+        .is_ok());
+        assert!(name("given_name", "Zoë-Åsa O'Neil").is_ok());
+        assert!(name("given_name", "محمد").is_ok());
     }
 
     /// Birth and enrollment dates outside 1900..=2200 are typos, whatever the clock says.

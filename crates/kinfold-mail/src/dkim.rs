@@ -24,7 +24,7 @@ use crate::MailError;
 /// The headers both signatures cover (`h=`). A header named here but absent from a message is
 /// signed as absent, so it cannot be added later; one that is present is over-signed (see
 /// `h_tag`), so a second copy cannot be added above it either.
-pub const SIGNED_HEADERS: [&str; 11] = [
+pub const SIGNED_HEADERS: [&str; 17] = [
     "From",
     "Reply-To",
     "To",
@@ -36,6 +36,15 @@ pub const SIGNED_HEADERS: [&str; 11] = [
     "MIME-Version",
     "Content-Type",
     "Content-Transfer-Encoding",
+    // Not in Kinfold's messages, so signed as absent: a resent copy cannot add a `Sender:`
+    // ("on behalf of"), a `Cc:`, list headers that steer filters, or thread headers that slip
+    // it into a conversation, and still verify.
+    "Cc",
+    "Sender",
+    "In-Reply-To",
+    "References",
+    "List-Id",
+    "List-Post",
 ];
 
 /// The signer's `h=` template: every signed header named twice. RFC 6376 §8.15: a verifier picks

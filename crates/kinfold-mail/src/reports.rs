@@ -170,10 +170,12 @@ pub struct ReplayKeys {
 }
 
 impl ReplayKeys {
-    /// Unix milliseconds after which no request signed at `signed_at` is fresh any more.
+    /// Unix milliseconds until which the keys are kept: the freshness window once more past
+    /// its end, so a node whose clock runs fast (and purges early) cannot reopen the window
+    /// on a node whose clock runs slow.
     pub fn expires_ms(&self) -> i64 {
         self.signed_at
-            .saturating_add(MAX_AGE_SECS)
+            .saturating_add(2 * MAX_AGE_SECS)
             .saturating_add(1)
             .saturating_mul(1000)
     }

@@ -258,6 +258,12 @@ async fn a_prepended_copy_of_any_signed_header_breaks_both_signatures() {
         ("MIME-Version", "1.0"),
         ("Content-Type", "text/plain"),
         ("Content-Transfer-Encoding", "base64"),
+        ("Cc", "everyone@example.org"),
+        ("Sender", "principal@evil.example"),
+        ("In-Reply-To", "<thread@example.org>"),
+        ("References", "<thread@example.org>"),
+        ("List-Id", "<staff.maple-grove.example>"),
+        ("List-Post", "<mailto:staff@evil.example>"),
     ] {
         let extra = format!("{name}: {value}\r\n");
         // At the very top of the message, and right above the signed instance.

@@ -48,7 +48,21 @@ pub fn init_logging(filter: &str) {
 pub fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
     #[cfg(unix)]
     if let Ok(meta) = std::fs::metadata(dir) {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // Another user who owns the directory can still replace what is in it, whatever its
+        // mode (as root, a chmod would even succeed). `/proc/self` is owned by this process's
+        // effective user.
+        if let Ok(me) = std::fs::metadata("/proc/self").map(|m| m.uid()) {
+            if meta.uid() != me {
+                bail!(
+                    "refusing the data directory {}: it is owned by uid {}, not by the user \
+                     Kinfold runs as (uid {me}), who alone may be able to change what is in it; \
+                     run `chown` on it, or choose another --data",
+                    dir.display(),
+                    meta.uid()
+                );
+            }
+        }
         let mode = meta.permissions().mode() & 0o7777;
         if mode & 0o022 != 0 {
             bail!(

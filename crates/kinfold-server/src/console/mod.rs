@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use kinfold_core::policy::{self, Action, Scope};
 use kinfold_core::Actor;
 use maud::{html, Markup, DOCTYPE};
 
@@ -117,11 +118,12 @@ pub(super) fn layout(actor: Option<&Actor>, title: &str, body: Markup) -> Markup
                         nav aria-label="Main" {
                             a href="/" { "Home" }
                             a href="/children" { "Children" }
-                            @if a.role != kinfold_store::Role::Parent {
+                            // The links follow the policy table (A1), like the pages behind them.
+                            @if policy::scope(a.role, Action::CheckInOut) != Scope::No {
                                 a href="/attendance" { "Attendance" }
                             }
                             a href="/account/sessions" { "My sessions" }
-                            @if a.role == kinfold_store::Role::Administrator {
+                            @if policy::scope(a.role, Action::ReadAudit) == Scope::WholeTenant {
                                 a href="/admin/audit" { "Audit log" }
                                 a href="/admin/email" { "Email log" }
                             }

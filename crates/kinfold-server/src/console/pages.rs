@@ -4,9 +4,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use kinfold_core::auth::SignIn;
+use kinfold_core::policy::{self, Action, Scope};
 use kinfold_core::CoreError;
 use kinfold_crypto::password::Password;
-use kinfold_store::{AuditQuery, Role, SessionId};
+use kinfold_store::{AuditQuery, SessionId};
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 
@@ -36,7 +37,9 @@ pub async fn home(p: Page) -> Response {
         p.muted { "Signed in as " (a.user.email) ". Your session ends after 8 hours without activity." }
         ul {
             li { a href="/account/sessions" { "See and end your sessions" } }
-            @if a.role == Role::Administrator { li { a href="/admin/audit" { "Read the audit log" } } }
+            @if policy::scope(a.role, Action::ReadAudit) == Scope::WholeTenant {
+                li { a href="/admin/audit" { "Read the audit log" } }
+            }
         }
     };
     page(&p, StatusCode::OK, "Home", body)

@@ -434,7 +434,13 @@ impl OutboxStore for PgStore {
                 .await?;
             fresh &= r.rows_affected() == 1;
         }
-        tx.commit().await?;
+        // A replay takes nothing: the keys it brought along (an event ID Mailgun does not sign)
+        // are not kept for it.
+        if fresh {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
         Ok(fresh)
     }
 

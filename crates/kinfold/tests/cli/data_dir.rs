@@ -274,3 +274,34 @@ fn a_data_directory_others_can_write_to_is_refused() {
         }
     }
 }
+
+/// A data directory another user owns is refused, whatever its mode: its owner could still
+/// replace what is in it (and as root, forcing it to 0700 would have succeeded). Needs root to
+/// hand the directory to another user; CI runs as root.
+#[test]
+fn a_data_directory_owned_by_another_user_is_refused() {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self").unwrap().uid() != 0 {
+        eprintln!("skipped: only root can give a directory to another user");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    chmod(&data, 0o700);
+    std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
+    let mut cmd = bin();
+    cmd.args(["migrate", "--data", data.to_str().unwrap()]);
+    let out = refused(cmd);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing the data directory") && err.contains("owned by uid 65534"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&data).unwrap().count(),
+        0,
+        "nothing was written"
+    );
+    assert_eq!(mode(&data), 0o700);
+}
