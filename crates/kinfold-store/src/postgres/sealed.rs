@@ -142,6 +142,29 @@ impl SealedStore for PgStore {
         audit: Vec<Draft>,
     ) -> Result<bool> {
         let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        // Writers of sealed columns wait until this transaction ends, and those in flight
+        // finish first, so the count below sees every value that could name the version.
+        // Enrollment links are locked row by row (the server's role may only update two of
+        // their columns, which a table lock needs whole): a link created in this very instant
+        // and offered a secret under the old version fails to confirm until it is opened
+        // again, which offers a new secret.
+        sqlx::query("LOCK TABLE children, users, email_messages IN SHARE MODE")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SELECT 1 FROM enrollments WHERE tenant_id = $1 FOR SHARE")
+            .bind(scope.tenant_id().to_string())
+            .execute(&mut *tx)
+            .await?;
+        let sealed: i64 = sqlx::query_scalar(crate::sealed::SEALED_UNDER_VERSION)
+            .bind(scope.tenant_id().to_string())
+            .bind(version.to_be_bytes().to_vec())
+            .fetch_one(&mut *tx)
+            .await?;
+        if sealed > 0 {
+            return Err(StoreError::Conflict(
+                "values are still sealed under this data key version",
+            ));
+        }
         let r = sqlx::query("DELETE FROM data_keys WHERE tenant_id = $1 AND version = $2")
             .bind(scope.tenant_id().to_string())
             .bind(i64::from(version))

@@ -88,6 +88,16 @@ impl SealedStore for SqliteStore {
         audit: Vec<Draft>,
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
+        let sealed: i64 = sqlx::query_scalar(crate::sealed::SEALED_UNDER_VERSION)
+            .bind(scope.tenant_id().to_string())
+            .bind(version.to_be_bytes().to_vec())
+            .fetch_one(&mut *tx)
+            .await?;
+        if sealed > 0 {
+            return Err(StoreError::Conflict(
+                "values are still sealed under this data key version",
+            ));
+        }
         let r = sqlx::query("DELETE FROM data_keys WHERE tenant_id = ? AND version = ?")
             .bind(scope.tenant_id().to_string())
             .bind(i64::from(version))

@@ -140,6 +140,59 @@ async fn every_sealed_column_pages_swaps_and_key_versions_are_destroyed_once(u: 
         )]
     };
     let before = s.audit_chain(&a.chain()).await.unwrap().len();
+    // A value sealed under version 1 written after a count (`0x01 | version BE | ...`), in any
+    // column, stops the destruction inside its transaction; nothing is deleted or logged. Every
+    // column holds a value here (a child's three, a bound factor, and those seeded above).
+    let child = ChildFields {
+        given_name: "Ana".into(),
+        family_name: "Rivera".into(),
+        preferred_name: None,
+        date_of_birth: "2022-03-04".into(),
+        classroom_id: None,
+        status: "enrolled".into(),
+        enrolled_on: None,
+        left_on: None,
+    };
+    let sealed_fields = SealedChildFields {
+        allergies: Some(vec![5; 40]),
+        medical_notes: Some(vec![6; 40]),
+        emergency_contacts: Some(vec![8; 40]),
+    };
+    s.create_child(&a, ChildId::new(), child, sealed_fields, 1_000, vec![])
+        .await
+        .unwrap();
+    s.set_totp(&a, pat.id, vec![9; 40], 0, vec![], vec![])
+        .await
+        .unwrap();
+    // Binding clears the pending secret: offer one again.
+    s.set_pending_totp(&a, pat.id, Some(vec![1; 40]))
+        .await
+        .unwrap();
+    let mut under_v1 = vec![1u8, 0, 0, 0, 1];
+    under_v1.extend_from_slice(&[7; 35]);
+    for column in SealedColumn::ALL {
+        let v = s
+            .sealed_values(&a, column, None, 1)
+            .await
+            .unwrap()
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("{column:?} holds a value"));
+        assert!(s
+            .replace_sealed(&a, column, &v.key, &v.sealed, under_v1.clone())
+            .await
+            .unwrap());
+        let refused = s.destroy_data_key(&a, 1, retired()).await;
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{column:?}: {refused:?}"
+        );
+        assert!(s
+            .replace_sealed(&a, column, &v.key, &under_v1, v.sealed.clone())
+            .await
+            .unwrap());
+    }
+    assert_eq!(s.data_key_versions(&a).await.unwrap(), [1, 2, 3]);
     assert!(s.destroy_data_key(&a, 1, retired()).await.unwrap());
     assert!(!s.destroy_data_key(&a, 1, retired()).await.unwrap());
     assert!(!s.destroy_data_key(&a, 7, retired()).await.unwrap());
