@@ -1,17 +1,13 @@
-//! Children: reading through the policy table (A1), sealed fields (D3), and the data-access
-//! and admin audit events (L2).
+//! Children: reading through the policy table (A1), opening sealed fields (D3), and the
+//! data-access audit events. Creating and editing are in `child_changes.rs`.
 
-use kinfold_audit::{Draft, Event};
-use kinfold_store::{
-    Child, ChildFields, ChildId, ChildQuery, ClassroomId, ClientInfo, Pickup, SealedChildFields,
-    TenantScope,
-};
+use kinfold_store::{Child, ChildId, ChildQuery, ClassroomId, ClientInfo, Pickup, TenantScope};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::keys::Slot;
 use crate::policy::{self, Action};
-use crate::{validate, Actor, Core, CoreError};
+use crate::{Actor, Core, CoreError};
 
 pub const PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
@@ -165,7 +161,7 @@ pub struct ChildPatch {
 
 const STATUSES: [&str; 4] = ["enrolled", "waitlisted", "withdrawn", "archived"];
 
-fn slot<'a>(column: &'a str, row: &'a str) -> Slot<'a> {
+pub(crate) fn slot<'a>(column: &'a str, row: &'a str) -> Slot<'a> {
     Slot {
         table: "children",
         column,
@@ -174,72 +170,6 @@ fn slot<'a>(column: &'a str, row: &'a str) -> Slot<'a> {
 }
 
 impl Core {
-    fn today(&self) -> time::Date {
-        time::OffsetDateTime::from_unix_timestamp(self.now_ms() / 1000)
-            .map(|t| t.date())
-            .unwrap_or(time::Date::MIN)
-    }
-
-    async fn classroom_in_tenant(
-        &self,
-        scope: &TenantScope,
-        raw: Option<&str>,
-    ) -> Result<Option<ClassroomId>, CoreError> {
-        let Some(raw) = raw.filter(|r| !r.is_empty()) else {
-            return Ok(None);
-        };
-        let id = ClassroomId::parse(raw)
-            .ok_or_else(|| CoreError::invalid("classroom_id", "no such classroom"))?;
-        let known = self
-            .store()
-            .classrooms(scope)
-            .await?
-            .iter()
-            .any(|c| c.id == id);
-        if known {
-            Ok(Some(id))
-        } else {
-            Err(CoreError::invalid("classroom_id", "no such classroom"))
-        }
-    }
-
-    fn check_allergies(list: &[Allergy]) -> Result<(), CoreError> {
-        if list.len() > 50 {
-            return Err(CoreError::invalid("allergies", "at most 50"));
-        }
-        for a in list {
-            validate::name("allergies", &a.name)?;
-        }
-        Ok(())
-    }
-
-    fn check_contacts(list: &[EmergencyContact]) -> Result<Vec<EmergencyContact>, CoreError> {
-        if list.len() > 10 {
-            return Err(CoreError::invalid("emergency_contacts", "at most 10"));
-        }
-        list.iter()
-            .map(|c| {
-                Ok(EmergencyContact {
-                    name: validate::name("emergency_contacts", &c.name)?,
-                    relation: validate::name("emergency_contacts", &c.relation)?,
-                    phone: validate::phone("emergency_contacts", &c.phone)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn seal_json<T: Serialize>(
-        &self,
-        scope: &TenantScope,
-        column: &str,
-        row: &str,
-        value: &T,
-    ) -> Result<Vec<u8>, CoreError> {
-        let bytes = serde_json::to_vec(value)
-            .map_err(|e| CoreError::Internal(format!("encoding {column}: {e}")))?;
-        self.keys().seal(scope, slot(column, row), &bytes).await
-    }
-
     /// Opens a sealed JSON field and checks that it is JSON, without building its values: the
     /// API serves it as it is.
     async fn open_raw(
@@ -407,208 +337,9 @@ impl Core {
         }
         Ok(view)
     }
-
-    /// Administrator: a new child, with its sealed fields, audited in the same transaction.
-    pub async fn create_child(&self, actor: &Actor, input: ChildInput) -> Result<Child, CoreError> {
-        if policy::scope(actor.role, Action::ManageChild) != policy::Scope::WholeTenant {
-            return Err(CoreError::Forbidden("only administrators create children"));
-        }
-        let fields = ChildFields {
-            given_name: validate::name("given_name", &input.given_name)?,
-            family_name: validate::name("family_name", &input.family_name)?,
-            preferred_name: input
-                .preferred_name
-                .as_deref()
-                .filter(|p| !p.trim().is_empty())
-                .map(|p| validate::name("preferred_name", p))
-                .transpose()?,
-            date_of_birth: validate::date_of_birth(
-                "date_of_birth",
-                &input.date_of_birth,
-                self.today(),
-            )?,
-            classroom_id: self
-                .classroom_in_tenant(&actor.scope, input.classroom_id.as_deref())
-                .await?,
-            status: status_of(input.enrollment_status.as_deref())?,
-            enrolled_on: input
-                .enrolled_on
-                .as_deref()
-                .map(|d| validate::record_date("enrolled_on", d))
-                .transpose()?,
-            left_on: input
-                .left_on
-                .as_deref()
-                .map(|d| validate::record_date("left_on", d))
-                .transpose()?,
-        };
-        Self::check_allergies(&input.allergies)?;
-        let notes = validate::text("medical_notes", &input.medical_notes, 4000)?;
-        let contacts = Self::check_contacts(&input.emergency_contacts)?;
-        let id = ChildId::new();
-        let row = id.to_string();
-        let sealed = SealedChildFields {
-            allergies: Some(
-                self.seal_json(&actor.scope, "allergies", &row, &input.allergies)
-                    .await?,
-            ),
-            medical_notes: Some(
-                self.seal_json(&actor.scope, "medical_notes", &row, &notes)
-                    .await?,
-            ),
-            emergency_contacts: Some(
-                self.seal_json(&actor.scope, "emergency_contacts", &row, &contacts)
-                    .await?,
-            ),
-        };
-        let mut d = Draft::new(
-            actor.scope.chain(),
-            self.now_ms(),
-            Event::ChildCreated {
-                child_id: row,
-                by: actor.user.id.to_string(),
-            },
-        );
-        d.actor = Some(actor.user.id.to_string());
-        let child = self
-            .store()
-            .create_child(&actor.scope, id, fields, sealed, self.now_ms(), vec![d])
-            .await?;
-        self.records_changed(&actor.scope);
-        Ok(child)
-    }
-
-    /// Changes a child. Administrators change anything; parents only the emergency contacts
-    /// of their own children. The admin event names the changed fields, never the values.
-    pub async fn update_child(
-        &self,
-        actor: &Actor,
-        id: ChildId,
-        patch: ChildPatch,
-    ) -> Result<Child, CoreError> {
-        let manage = policy::reaches_visible_child(actor.role, Action::ManageChild);
-        let contacts_only =
-            !manage && policy::reaches_visible_child(actor.role, Action::EditChildContacts);
-        let child = self
-            .store()
-            .child(
-                &actor.scope,
-                id,
-                policy::visibility(actor, Action::ReadChildBasic),
-            )
-            .await?
-            .ok_or(CoreError::NotFound("child"))?;
-        if !manage && !contacts_only {
-            return Err(CoreError::Forbidden("your role cannot change children"));
-        }
-        let touches_other = patch.given_name.is_some()
-            || patch.family_name.is_some()
-            || patch.preferred_name.is_some()
-            || patch.date_of_birth.is_some()
-            || patch.classroom_id.is_some()
-            || patch.enrollment_status.is_some()
-            || patch.enrolled_on.is_some()
-            || patch.left_on.is_some()
-            || patch.allergies.is_some()
-            || patch.medical_notes.is_some();
-        if contacts_only && touches_other {
-            return Err(CoreError::Forbidden(
-                "parents may change emergency contacts only",
-            ));
-        }
-        let row = id.to_string();
-        let mut changed: Vec<String> = Vec::new();
-        let mut fields = ChildFields {
-            given_name: child.given_name.clone(),
-            family_name: child.family_name.clone(),
-            preferred_name: child.preferred_name.clone(),
-            date_of_birth: child.date_of_birth.clone(),
-            classroom_id: child.classroom_id,
-            status: child.status.clone(),
-            enrolled_on: child.enrolled_on.clone(),
-            left_on: child.left_on.clone(),
-        };
-        if let Some(v) = &patch.given_name {
-            fields.given_name = validate::name("given_name", v)?;
-            changed.push("given_name".into());
-        }
-        if let Some(v) = &patch.family_name {
-            fields.family_name = validate::name("family_name", v)?;
-            changed.push("family_name".into());
-        }
-        if let Some(v) = &patch.preferred_name {
-            fields.preferred_name = if v.trim().is_empty() {
-                None
-            } else {
-                Some(validate::name("preferred_name", v)?)
-            };
-            changed.push("preferred_name".into());
-        }
-        if let Some(v) = &patch.date_of_birth {
-            fields.date_of_birth = validate::date_of_birth("date_of_birth", v, self.today())?;
-            changed.push("date_of_birth".into());
-        }
-        if let Some(v) = &patch.classroom_id {
-            fields.classroom_id = self.classroom_in_tenant(&actor.scope, Some(v)).await?;
-            changed.push("classroom_id".into());
-        }
-        if let Some(v) = &patch.enrollment_status {
-            fields.status = status_of(Some(v))?;
-            changed.push("enrollment_status".into());
-        }
-        if let Some(v) = &patch.enrolled_on {
-            fields.enrolled_on = Some(validate::record_date("enrolled_on", v)?);
-            changed.push("enrolled_on".into());
-        }
-        if let Some(v) = &patch.left_on {
-            fields.left_on = Some(validate::record_date("left_on", v)?);
-            changed.push("left_on".into());
-        }
-        let mut sealed = SealedChildFields::default();
-        if let Some(list) = &patch.allergies {
-            Self::check_allergies(list)?;
-            sealed.allergies = Some(
-                self.seal_json(&actor.scope, "allergies", &row, list)
-                    .await?,
-            );
-            changed.push("allergies".into());
-        }
-        if let Some(notes) = &patch.medical_notes {
-            let notes = validate::text("medical_notes", notes, 4000)?;
-            sealed.medical_notes = Some(
-                self.seal_json(&actor.scope, "medical_notes", &row, &notes)
-                    .await?,
-            );
-            changed.push("medical_notes".into());
-        }
-        if let Some(list) = &patch.emergency_contacts {
-            let list = Self::check_contacts(list)?;
-            sealed.emergency_contacts = Some(
-                self.seal_json(&actor.scope, "emergency_contacts", &row, &list)
-                    .await?,
-            );
-            changed.push("emergency_contacts".into());
-        }
-        let mut d = Draft::new(
-            actor.scope.chain(),
-            self.now_ms(),
-            Event::ChildUpdated {
-                child_id: row,
-                by: actor.user.id.to_string(),
-                changed,
-            },
-        );
-        d.actor = Some(actor.user.id.to_string());
-        let child = self
-            .store()
-            .update_child(&actor.scope, id, fields, sealed, self.now_ms(), vec![d])
-            .await?;
-        self.records_changed(&actor.scope);
-        Ok(child)
-    }
 }
 
-fn status_of(raw: Option<&str>) -> Result<String, CoreError> {
+pub(crate) fn status_of(raw: Option<&str>) -> Result<String, CoreError> {
     let s = raw.unwrap_or("enrolled");
     if STATUSES.contains(&s) {
         Ok(s.to_owned())

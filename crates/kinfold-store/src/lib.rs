@@ -11,6 +11,7 @@ mod drafts;
 mod error;
 mod ids;
 pub mod outbox;
+mod outbox_rows;
 pub mod postgres;
 mod record_store;
 mod records;

@@ -7,9 +7,12 @@
 
 mod audit;
 mod auth;
+mod guardians;
+mod mail;
 mod outbox;
 mod records;
 mod sealed;
+mod sessions;
 mod setup;
 pub(crate) mod wall;
 
@@ -394,13 +397,13 @@ impl Store for PgStore {
         cap: u32,
         audit: Vec<Draft>,
     ) -> Result<(Session, Vec<Session>)> {
-        auth::create_session(self, scope, new, cap, audit).await
+        sessions::create_session(self, scope, new, cap, audit).await
     }
     async fn session_by_token(&self, token: TokenHash) -> Result<Option<SessionContext>> {
-        auth::session_by_token(self, token).await
+        sessions::session_by_token(self, token).await
     }
     async fn touch_session(&self, scope: &TenantScope, id: SessionId, at_ms: i64) -> Result<()> {
-        auth::touch_session(self, scope, id, at_ms).await
+        sessions::touch_session(self, scope, id, at_ms).await
     }
     async fn end_session(
         &self,
@@ -411,7 +414,7 @@ impl Store for PgStore {
         at_ms: i64,
         audit: Vec<Draft>,
     ) -> Result<Option<Session>> {
-        auth::end_session(self, scope, id, user, reason, at_ms, audit).await
+        sessions::end_session(self, scope, id, user, reason, at_ms, audit).await
     }
     async fn end_user_sessions(
         &self,
@@ -421,10 +424,10 @@ impl Store for PgStore {
         at_ms: i64,
         audit: Vec<Draft>,
     ) -> Result<Vec<Session>> {
-        auth::end_user_sessions(self, scope, user, reason, at_ms, audit).await
+        sessions::end_user_sessions(self, scope, user, reason, at_ms, audit).await
     }
     async fn live_sessions(&self, scope: &TenantScope, user: UserId) -> Result<Vec<Session>> {
-        auth::live_sessions(self, scope, user).await
+        sessions::live_sessions(self, scope, user).await
     }
 
     async fn append_audit(&self, drafts: Vec<Draft>) -> Result<Vec<Entry>> {
@@ -537,33 +540,11 @@ impl Store for PgStore {
     }
 
     async fn add_mail_domain(&self, d: MailDomain, audit: Vec<Draft>) -> Result<()> {
-        let mut tx = wall::begin(&self.pool, Wall::Platform).await?;
-        sqlx::query(
-            "INSERT INTO mail_domains (domain, rsa_selector, rsa_key, ed25519_selector, ed25519_key, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&d.domain)
-        .bind(&d.rsa_selector)
-        .bind(&d.rsa_key)
-        .bind(&d.ed25519_selector)
-        .bind(&d.ed25519_key)
-        .bind(d.created_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::from_insert(e, "sending domain"))?;
-        audit::append_in(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        mail::add_mail_domain(self, d, audit).await
     }
 
     async fn mail_domains(&self) -> Result<Vec<MailDomain>> {
-        let rows: Vec<rows::MailDomainRow> = sqlx::query_as(
-            "SELECT domain, rsa_selector, rsa_key, ed25519_selector, ed25519_key, created_ms \
-             FROM mail_domains ORDER BY domain",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(rows::mail_domain).collect())
+        mail::mail_domains(self).await
     }
 
     async fn opt_out(
@@ -574,33 +555,10 @@ impl Store for PgStore {
         at_ms: i64,
         audit: Vec<Draft>,
     ) -> Result<bool> {
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
-        let r = sqlx::query(
-            "INSERT INTO email_opt_outs (tenant_id, recipient_id, category, at_ms) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(scope.tenant_id().to_string())
-        .bind(recipient)
-        .bind(category)
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await?;
-        let new = r.rows_affected() == 1;
-        if new {
-            audit::append_in(&mut tx, audit).await?;
-        }
-        tx.commit().await?;
-        Ok(new)
+        mail::opt_out(self, scope, recipient, category, at_ms, audit).await
     }
 
     async fn opt_outs(&self, scope: &TenantScope, recipient: &str) -> Result<Vec<String>> {
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
-        let list = sqlx::query_scalar("SELECT category FROM email_opt_outs WHERE tenant_id = $1 AND recipient_id = $2 ORDER BY category COLLATE \"C\"")
-            .bind(scope.tenant_id().to_string())
-            .bind(recipient)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(list)
+        mail::opt_outs(self, scope, recipient).await
     }
 }

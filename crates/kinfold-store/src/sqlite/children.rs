@@ -5,7 +5,7 @@ use kinfold_audit::Draft;
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::audit::append_in;
-use super::SqliteStore;
+use super::{guardians, SqliteStore};
 use crate::drafts::name_new_row;
 use crate::rows::{push_visibility, ChildRow, ChildWithPickupsRow};
 use crate::*;
@@ -292,25 +292,7 @@ impl RecordStore for SqliteStore {
         new: NewGuardian,
         at_ms: i64,
     ) -> Result<Guardian> {
-        let id = GuardianId::new();
-        sqlx::query("INSERT INTO guardians (tenant_id, id, user_id, name, email, phone, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(scope.tenant_id().to_string())
-            .bind(id.to_string())
-            .bind(new.user_id.map(|u| u.to_string()))
-            .bind(&new.name)
-            .bind(&new.email)
-            .bind(&new.phone)
-            .bind(at_ms)
-            .execute(&self.writer)
-            .await
-            .map_err(|e| StoreError::from_insert(e, "guardian"))?;
-        Ok(Guardian {
-            id,
-            user_id: new.user_id,
-            name: new.name,
-            email: new.email,
-            phone: new.phone,
-        })
+        guardians::create_guardian(self, scope, new, at_ms).await
     }
 
     async fn link_guardian(
@@ -319,59 +301,11 @@ impl RecordStore for SqliteStore {
         link: NewLink,
         audit: Vec<Draft>,
     ) -> Result<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO child_guardians (tenant_id, child_id, guardian_id, relationship, custody, may_pick_up, primary_contact) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, child_id, guardian_id) DO UPDATE SET \
-             relationship = excluded.relationship, custody = excluded.custody, may_pick_up = excluded.may_pick_up, \
-             primary_contact = excluded.primary_contact",
-        )
-        .bind(scope.tenant_id().to_string())
-        .bind(link.child.to_string())
-        .bind(link.guardian.to_string())
-        .bind(&link.relationship)
-        .bind(link.custody.as_str())
-        .bind(link.may_pick_up)
-        .bind(link.primary_contact)
-        .execute(&mut *tx)
-        .await?;
-        append_in(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        guardians::link_guardian(self, scope, link, audit).await
     }
 
     async fn guardians(&self, scope: &TenantScope) -> Result<Vec<(Guardian, i64)>> {
-        type Row = (
-            String,
-            Option<String>,
-            String,
-            Option<String>,
-            Option<String>,
-            i64,
-        );
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT g.id, g.user_id, g.name, g.email, g.phone, \
-             (SELECT COUNT(*) FROM child_guardians cg WHERE cg.tenant_id = g.tenant_id AND cg.guardian_id = g.id) \
-             FROM guardians g WHERE g.tenant_id = ? ORDER BY g.name, g.id",
-        )
-        .bind(scope.tenant_id().to_string())
-        .fetch_all(&self.reader)
-        .await?;
-        rows.into_iter()
-            .map(|(id, user_id, name, email, phone, n)| {
-                let user_id = user_id.as_deref().map(UserId::from_db).transpose()?;
-                Ok((
-                    Guardian {
-                        id: GuardianId::from_db(&id)?,
-                        user_id,
-                        name,
-                        email,
-                        phone,
-                    },
-                    n,
-                ))
-            })
-            .collect()
+        guardians::guardians(self, scope).await
     }
 
     async fn child_guardians(
@@ -379,55 +313,7 @@ impl RecordStore for SqliteStore {
         scope: &TenantScope,
         child: ChildId,
     ) -> Result<Vec<GuardianLink>> {
-        type Row = (
-            String,
-            Option<String>,
-            String,
-            Option<String>,
-            Option<String>,
-            String,
-            String,
-            bool,
-            bool,
-        );
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT g.id, g.user_id, g.name, g.email, g.phone, cg.relationship, cg.custody, cg.may_pick_up, cg.primary_contact \
-             FROM child_guardians cg JOIN guardians g ON g.tenant_id = cg.tenant_id AND g.id = cg.guardian_id \
-             WHERE cg.tenant_id = ? AND cg.child_id = ? ORDER BY cg.primary_contact DESC, g.name",
-        )
-        .bind(scope.tenant_id().to_string())
-        .bind(child.to_string())
-        .fetch_all(&self.reader)
-        .await?;
-        rows.into_iter()
-            .map(
-                |(
-                    id,
-                    user_id,
-                    name,
-                    email,
-                    phone,
-                    relationship,
-                    custody,
-                    may_pick_up,
-                    primary_contact,
-                )| {
-                    Ok(GuardianLink {
-                        guardian: Guardian {
-                            id: GuardianId::from_db(&id)?,
-                            user_id: user_id.as_deref().map(UserId::from_db).transpose()?,
-                            name,
-                            email,
-                            phone,
-                        },
-                        relationship,
-                        custody: Custody::parse(&custody).ok_or(StoreError::Corrupt("custody"))?,
-                        may_pick_up,
-                        primary_contact,
-                    })
-                },
-            )
-            .collect()
+        guardians::child_guardians(self, scope, child).await
     }
 
     async fn add_pickup(
@@ -437,49 +323,11 @@ impl RecordStore for SqliteStore {
         at_ms: i64,
         audit: Vec<Draft>,
     ) -> Result<Pickup> {
-        let id = PickupId::new();
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO authorized_pickups (tenant_id, id, child_id, name, relation, passphrase_hash, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(scope.tenant_id().to_string())
-        .bind(id.to_string())
-        .bind(new.child.to_string())
-        .bind(&new.name)
-        .bind(&new.relation)
-        .bind(&new.passphrase_hash)
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await?;
-        let audit = name_new_row(audit, &id.to_string());
-        append_in(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(Pickup {
-            id,
-            child_id: new.child,
-            name: new.name,
-            relation: new.relation,
-        })
+        guardians::add_pickup(self, scope, new, at_ms, audit).await
     }
 
     async fn pickups(&self, scope: &TenantScope, child: ChildId) -> Result<Vec<Pickup>> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT id, name, relation FROM authorized_pickups WHERE tenant_id = ? AND child_id = ? ORDER BY name",
-        )
-        .bind(scope.tenant_id().to_string())
-        .bind(child.to_string())
-        .fetch_all(&self.reader)
-        .await?;
-        rows.into_iter()
-            .map(|(id, name, relation)| {
-                Ok(Pickup {
-                    id: PickupId::from_db(&id)?,
-                    child_id: child,
-                    name,
-                    relation,
-                })
-            })
-            .collect()
+        guardians::pickups(self, scope, child).await
     }
 
     async fn pickup_passphrase_hash(
@@ -488,14 +336,7 @@ impl RecordStore for SqliteStore {
         child: ChildId,
         pickup: PickupId,
     ) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT passphrase_hash FROM authorized_pickups WHERE tenant_id = ? AND child_id = ? AND id = ?",
-        )
-        .bind(scope.tenant_id().to_string())
-        .bind(child.to_string())
-        .bind(pickup.to_string())
-        .fetch_optional(&self.reader)
-        .await?)
+        guardians::pickup_passphrase_hash(self, scope, child, pickup).await
     }
 
     async fn record_attendance(

@@ -7,8 +7,11 @@
 mod audit;
 mod auth;
 mod children;
+mod guardians;
+mod mail;
 mod outbox;
 mod sealed;
+mod tenants;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -106,86 +109,31 @@ impl Store for SqliteStore {
         new: NewTenant,
         audit: Vec<Draft>,
     ) -> Result<(Tenant, TenantScope)> {
-        let tenant = Tenant {
-            id: TenantId::new(),
-            slug: new.slug,
-            name: new.name,
-            created_ms: new.created_ms,
-        };
-        let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO tenants (id, slug, name, created_ms) VALUES (?, ?, ?, ?)")
-            .bind(tenant.id.to_string())
-            .bind(&tenant.slug)
-            .bind(&tenant.name)
-            .bind(tenant.created_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::from_insert(e, "tenant"))?;
-        let scope = TenantScope::new(tenant.id);
-        let audit = audit.into_iter().map(|mut d| {
-            d.chain = scope.chain();
-            d
-        });
-        audit::append_in(&mut tx, audit.collect()).await?;
-        tx.commit().await?;
-        Ok((tenant, scope))
+        tenants::create_tenant(self, new, audit).await
     }
 
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<(Tenant, TenantScope)>> {
-        let row: Option<rows::TenantRow> = sqlx::query_as("SELECT * FROM tenants WHERE slug = ?")
-            .bind(slug)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.map(rows::TenantRow::into_scoped).transpose()
+        tenants::tenant_by_slug(self, slug).await
     }
 
     async fn tenant_by_id(&self, id: TenantId) -> Result<Option<(Tenant, TenantScope)>> {
-        let row: Option<rows::TenantRow> = sqlx::query_as("SELECT * FROM tenants WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.map(rows::TenantRow::into_scoped).transpose()
+        tenants::tenant_by_id(self, id).await
     }
 
     async fn tenants(&self) -> Result<Vec<(Tenant, TenantScope)>> {
-        let rows: Vec<rows::TenantRow> = sqlx::query_as("SELECT * FROM tenants ORDER BY slug")
-            .fetch_all(&self.reader)
-            .await?;
-        rows.into_iter().map(rows::TenantRow::into_scoped).collect()
+        tenants::tenants(self).await
     }
 
     async fn tenant(&self, scope: &TenantScope) -> Result<Tenant> {
-        let row: rows::TenantRow = sqlx::query_as("SELECT * FROM tenants WHERE id = ?")
-            .bind(scope.tenant_id().to_string())
-            .fetch_one(&self.reader)
-            .await?;
-        row.into_tenant()
+        tenants::tenant(self, scope).await
     }
 
     async fn data_key(&self, scope: &TenantScope, version: u32) -> Result<Option<Vec<u8>>> {
-        Ok(
-            sqlx::query_scalar("SELECT wrapped FROM data_keys WHERE tenant_id = ? AND version = ?")
-                .bind(scope.tenant_id().to_string())
-                .bind(i64::from(version))
-                .fetch_optional(&self.reader)
-                .await?,
-        )
+        tenants::data_key(self, scope, version).await
     }
 
     async fn current_data_key(&self, scope: &TenantScope) -> Result<Option<(u32, Vec<u8>)>> {
-        let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT version, wrapped FROM data_keys WHERE tenant_id = ? ORDER BY version DESC LIMIT 1",
-        )
-        .bind(scope.tenant_id().to_string())
-        .fetch_optional(&self.reader)
-        .await?;
-        row.map(|(v, w)| {
-            Ok((
-                u32::try_from(v).map_err(|_| StoreError::Corrupt("key version"))?,
-                w,
-            ))
-        })
-        .transpose()
+        tenants::current_data_key(self, scope).await
     }
 
     async fn insert_data_key(
@@ -195,53 +143,15 @@ impl Store for SqliteStore {
         wrapped: Vec<u8>,
         at_ms: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO data_keys (tenant_id, version, wrapped, created_ms) VALUES (?, ?, ?, ?)",
-        )
-        .bind(scope.tenant_id().to_string())
-        .bind(i64::from(version))
-        .bind(wrapped)
-        .bind(at_ms)
-        .execute(&self.writer)
-        .await
-        .map_err(|e| StoreError::from_insert(e, "data key"))?;
-        Ok(())
+        tenants::insert_data_key(self, scope, version, wrapped, at_ms).await
     }
 
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
-        let rows: Vec<(String, Vec<u8>, String, i64, bool)> = sqlx::query_as(
-            "SELECT id, wrapped, public_key, created_ms, active FROM signing_keys ORDER BY created_ms",
-        )
-        .fetch_all(&self.reader)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, wrapped, public_key, created_ms, active)| SigningKeyRecord {
-                    id,
-                    wrapped,
-                    public_key,
-                    created_ms,
-                    active,
-                },
-            )
-            .collect())
+        tenants::signing_keys(self).await
     }
 
     async fn insert_signing_key(&self, key: SigningKeyRecord, audit: Vec<Draft>) -> Result<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO signing_keys (id, wrapped, public_key, created_ms, active) VALUES (?, ?, ?, ?, ?)")
-            .bind(&key.id)
-            .bind(&key.wrapped)
-            .bind(&key.public_key)
-            .bind(key.created_ms)
-            .bind(key.active)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::from_insert(e, "signing key"))?;
-        audit::append_in(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        tenants::insert_signing_key(self, key, audit).await
     }
 
     async fn create_user(
@@ -622,33 +532,11 @@ impl Store for SqliteStore {
     }
 
     async fn add_mail_domain(&self, d: MailDomain, audit: Vec<Draft>) -> Result<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO mail_domains (domain, rsa_selector, rsa_key, ed25519_selector, ed25519_key, created_ms) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&d.domain)
-        .bind(&d.rsa_selector)
-        .bind(&d.rsa_key)
-        .bind(&d.ed25519_selector)
-        .bind(&d.ed25519_key)
-        .bind(d.created_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::from_insert(e, "sending domain"))?;
-        audit::append_in(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        mail::add_mail_domain(self, d, audit).await
     }
 
     async fn mail_domains(&self) -> Result<Vec<MailDomain>> {
-        let rows: Vec<rows::MailDomainRow> = sqlx::query_as(
-            "SELECT domain, rsa_selector, rsa_key, ed25519_selector, ed25519_key, created_ms \
-             FROM mail_domains ORDER BY domain",
-        )
-        .fetch_all(&self.reader)
-        .await?;
-        Ok(rows.into_iter().map(rows::mail_domain).collect())
+        mail::mail_domains(self).await
     }
 
     async fn opt_out(
@@ -659,31 +547,11 @@ impl Store for SqliteStore {
         at_ms: i64,
         audit: Vec<Draft>,
     ) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let r = sqlx::query(
-            "INSERT INTO email_opt_outs (tenant_id, recipient_id, category, at_ms) VALUES (?, ?, ?, ?) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(scope.tenant_id().to_string())
-        .bind(recipient)
-        .bind(category)
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await?;
-        let new = r.rows_affected() == 1;
-        if new {
-            audit::append_in(&mut tx, audit).await?;
-        }
-        tx.commit().await?;
-        Ok(new)
+        mail::opt_out(self, scope, recipient, category, at_ms, audit).await
     }
 
     async fn opt_outs(&self, scope: &TenantScope, recipient: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT category FROM email_opt_outs WHERE tenant_id = ? AND recipient_id = ? ORDER BY category")
-            .bind(scope.tenant_id().to_string())
-            .bind(recipient)
-            .fetch_all(&self.reader)
-            .await?)
+        mail::opt_outs(self, scope, recipient).await
     }
 }
 

@@ -1,0 +1,258 @@
+//! Sessions (A4): creating one after sign-in, authenticating each request through the
+//! per-node cache, listing and revoking them, signing out, and ending a user's sessions.
+
+use kinfold_audit::event::ExpiryReason;
+use kinfold_audit::{Draft, Event};
+use kinfold_crypto::token::PlainToken;
+use kinfold_store::{
+    ClientInfo, EndReason, NewSession, Session, SessionId, Tenant, TenantScope, User, UserId,
+};
+
+use crate::auth::NewSessionIssued;
+use crate::clock::ms;
+use crate::{Actor, Core, CoreError};
+
+impl Core {
+    pub(crate) async fn create_session(
+        &self,
+        scope: &TenantScope,
+        tenant: Tenant,
+        user: User,
+        client: &ClientInfo,
+        mfa: Option<Draft>,
+    ) -> Result<NewSessionIssued, CoreError> {
+        let token = PlainToken::generate();
+        let now = self.now_ms();
+        let lifetime = if user.role.is_staff() {
+            self.settings().session_max_lifetime_staff
+        } else {
+            self.settings().session_max_lifetime_parent
+        };
+        let id = SessionId::new();
+        let new = NewSession {
+            id,
+            token: token.hash(),
+            user_id: user.id,
+            created_ms: now,
+            expires_ms: now + ms(lifetime),
+            client: client.clone(),
+        };
+        let new_device = self.is_new_device(scope, &user, client).await;
+        let chain = scope.chain();
+        let mut drafts: Vec<Draft> = mfa.into_iter().collect();
+        drafts.push(self.draft(
+            chain.clone(),
+            Some(user.id),
+            client,
+            Event::SignInSucceeded {
+                user_id: user.id.to_string(),
+                email: user.email.clone(),
+            },
+        ));
+        drafts.push(self.draft(
+            chain,
+            Some(user.id),
+            client,
+            Event::SessionCreated {
+                user_id: user.id.to_string(),
+                session_id: id.to_string(),
+            },
+        ));
+        let (session, evicted) = self
+            .store()
+            .create_session(scope, new, self.settings().max_sessions_per_user, drafts)
+            .await?;
+        for e in &evicted {
+            self.inner.sessions.forget_session(e.id);
+            tracing::info!(user = %user.id, session = %e.id, cap = self.settings().max_sessions_per_user, "oldest session evicted at the per-user cap");
+        }
+        if new_device {
+            self.email_new_device(scope, &user, client).await;
+        }
+        Ok(NewSessionIssued {
+            token,
+            session,
+            user,
+            tenant,
+        })
+    }
+
+    /// Resolves a session cookie into an [`Actor`], enforcing idle and absolute expiry on
+    /// every request (A4).
+    pub async fn authenticate(&self, token: &str, client: &ClientInfo) -> Result<Actor, CoreError> {
+        if token.is_empty() || token.len() > 128 {
+            return Err(CoreError::Unauthenticated);
+        }
+        let hash = kinfold_crypto::token::TokenHash::of(token);
+        let ctx = match self.inner.sessions.get(&hash) {
+            Some(ctx) => ctx,
+            None => {
+                let Some(ctx) = self.store().session_by_token(hash).await? else {
+                    return Err(CoreError::Unauthenticated);
+                };
+                let ctx = crate::session_cache::Cached::from(ctx);
+                self.inner.sessions.put(hash, ctx.clone());
+                ctx
+            }
+        };
+        let s = &ctx.session;
+        if s.ended_ms.is_some() {
+            return Err(CoreError::Unauthenticated);
+        }
+        let now = self.now_ms();
+        let expiry = if now >= s.expires_ms {
+            Some((EndReason::MaxLifetime, ExpiryReason::MaxLifetime))
+        } else if now - s.last_seen_ms > ms(self.settings().session_idle_timeout) {
+            Some((EndReason::IdleTimeout, ExpiryReason::Idle))
+        } else {
+            None
+        };
+        if let Some((end, reason)) = expiry {
+            self.inner.sessions.forget_session(s.id);
+            let event = Event::SessionExpired {
+                user_id: s.user_id.to_string(),
+                session_id: s.id.to_string(),
+                duration_secs: s.duration_secs(now),
+                reason,
+            };
+            let d = self.draft(ctx.scope.chain(), Some(s.user_id), client, event);
+            self.store()
+                .end_session(&ctx.scope, s.id, None, end, now, vec![d])
+                .await?;
+            return Err(CoreError::Unauthenticated);
+        }
+        if now - s.last_seen_ms >= ms(self.settings().touch_interval()) {
+            self.store().touch_session(&ctx.scope, s.id, now).await?;
+            self.inner.sessions.touched(&hash, now);
+        }
+        Ok(Actor {
+            role: ctx.user.role,
+            tenant: ctx.tenant,
+            user: ctx.user,
+            session: ctx.session,
+            scope: ctx.scope,
+        })
+    }
+
+    /// The actor's own live sessions, newest first.
+    pub async fn my_sessions(&self, actor: &Actor) -> Result<Vec<Session>, CoreError> {
+        let now = self.now_ms();
+        let idle = ms(self.settings().session_idle_timeout);
+        Ok(self
+            .store()
+            .live_sessions(&actor.scope, actor.user.id)
+            .await?
+            .into_iter()
+            .filter(|s| now < s.expires_ms && now - s.last_seen_ms <= idle)
+            .collect())
+    }
+
+    /// Revokes one of the actor's own sessions. Another user's session is "not found".
+    pub async fn revoke_my_session(
+        &self,
+        actor: &Actor,
+        id: SessionId,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        let (reason, event) = if id == actor.session.id {
+            (
+                EndReason::SignedOut,
+                Event::SignedOut {
+                    user_id: actor.user.id.to_string(),
+                    session_id: id.to_string(),
+                    duration_secs: actor.session.duration_secs(self.now_ms()),
+                },
+            )
+        } else {
+            (
+                EndReason::Revoked,
+                Event::SessionRevoked {
+                    user_id: actor.user.id.to_string(),
+                    session_id: id.to_string(),
+                    duration_secs: 0,
+                    by: actor.user.id.to_string(),
+                },
+            )
+        };
+        let d = self.draft(actor.scope.chain(), Some(actor.user.id), client, event);
+        let ended = self
+            .store()
+            .end_session(
+                &actor.scope,
+                id,
+                Some(actor.user.id),
+                reason,
+                self.now_ms(),
+                vec![d],
+            )
+            .await?;
+        self.inner.sessions.forget_session(id);
+        ended.map(|_| ()).ok_or(CoreError::NotFound("session"))
+    }
+
+    pub async fn sign_out(&self, actor: &Actor, client: &ClientInfo) -> Result<(), CoreError> {
+        self.revoke_my_session(actor, actor.session.id, client)
+            .await
+    }
+
+    /// One `session_revoked` entry per session a password change or reset ended (`by` names
+    /// which). Forgetting the cached sessions is the caller's.
+    pub(crate) async fn log_sessions_ended(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        client: &ClientInfo,
+        ended: &[Session],
+        by: &str,
+    ) {
+        for s in ended {
+            self.log(
+                scope.chain(),
+                Some(user),
+                client,
+                Event::SessionRevoked {
+                    user_id: s.user_id.to_string(),
+                    session_id: s.id.to_string(),
+                    duration_secs: s.duration_secs(self.now_ms()),
+                    by: by.to_owned(),
+                },
+            )
+            .await;
+        }
+    }
+
+    /// Administrator: ends every session of a user in the tenant.
+    pub async fn revoke_user_sessions(
+        &self,
+        actor: &Actor,
+        user: UserId,
+        client: &ClientInfo,
+    ) -> Result<usize, CoreError> {
+        crate::policy::require_whole_tenant(actor, crate::policy::Action::ManageUsers)?;
+        self.store()
+            .user(&actor.scope, user)
+            .await?
+            .ok_or(CoreError::NotFound("user"))?;
+        let mut d = self.draft(
+            actor.scope.chain(),
+            Some(actor.user.id),
+            client,
+            Event::SessionsRevokedForUser {
+                user_id: user.to_string(),
+                by: actor.user.id.to_string(),
+                count: 0,
+            },
+        );
+        let now = self.now_ms();
+        let live = self.store().live_sessions(&actor.scope, user).await?;
+        if let Event::SessionsRevokedForUser { count, .. } = &mut d.event {
+            *count = live.len() as u64;
+        }
+        let ended = self
+            .store()
+            .end_user_sessions(&actor.scope, user, EndReason::Revoked, now, vec![d])
+            .await?;
+        self.inner.sessions.forget_user(user);
+        Ok(ended.len())
+    }
+}
