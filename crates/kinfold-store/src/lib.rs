@@ -15,6 +15,7 @@ mod outbox_rows;
 pub mod postgres;
 mod record_store;
 mod records;
+pub mod replays;
 mod rows;
 mod sealed;
 pub mod sqlite;
@@ -28,6 +29,7 @@ pub use ids::{
 pub use outbox::OutboxStore;
 pub use record_store::RecordStore;
 pub use records::*;
+pub use replays::ReplayStore;
 pub use sealed::SealedStore;
 
 use async_trait::async_trait;
@@ -39,7 +41,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// Everything the services persist. One implementation per backend, each in its own idiom.
 #[async_trait]
 pub trait Store:
-    RecordStore + OutboxStore + AttemptStore + SealedStore + Send + Sync + 'static
+    RecordStore + OutboxStore + AttemptStore + ReplayStore + SealedStore + Send + Sync + 'static
 {
     // --- lifecycle ---------------------------------------------------------------------
     /// Applies pending migrations; returns the ones applied now, as (version, description).

@@ -6,7 +6,6 @@
 
 use async_trait::async_trait;
 use kinfold_audit::Draft;
-use kinfold_crypto::token::TokenHash;
 use uuid::Uuid;
 
 use crate::*;
@@ -288,30 +287,7 @@ pub trait OutboxStore: Send + Sync {
         at_ms: i64,
         audit: Vec<Draft>,
     ) -> Result<u64>;
-
-    /// Takes a signed webhook's replay keys (hashes) for `provider` until `expires_ms`, and
-    /// forgets keys whose time has passed (`now_ms`). True when every key was new: the first
-    /// caller, on any node, wins; false for a replay. Keys taken are kept either way.
-    async fn claim_webhook_keys(
-        &self,
-        provider: &str,
-        keys: &[TokenHash],
-        expires_ms: i64,
-        now_ms: i64,
-    ) -> Result<bool>;
-
-    /// Forgets replay keys, for a webhook that could not be applied (the provider retries).
-    async fn release_webhook_keys(&self, provider: &str, keys: &[TokenHash]) -> Result<()>;
 }
-
-/// Replay keys of signed webhooks (E5), the same statements on both backends.
-pub(crate) const WEBHOOK_PURGE_SQL: &str = "DELETE FROM webhook_replays WHERE expires_ms <= $1";
-pub(crate) const WEBHOOK_CLAIM_SQL: &str =
-    "INSERT INTO webhook_replays (provider, key_hash, expires_ms) VALUES ($1, $2, $3) \
-     ON CONFLICT (provider, key_hash) DO NOTHING";
-pub(crate) const WEBHOOK_RELEASE_SQL: &str =
-    "DELETE FROM webhook_replays WHERE provider = $1 AND key_hash = $2";
-
 /// A delivery found for a report.
 #[derive(Debug, Clone)]
 pub struct Found {

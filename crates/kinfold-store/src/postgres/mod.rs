@@ -39,6 +39,7 @@ pub struct PgStore {
 
 // The throttles' counters: one body for both stores (`attempts.rs`).
 crate::attempts::attempt_store_for!(PgStore, pool);
+crate::replays::replay_store_for!(PgStore, platform_tx);
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -47,6 +48,11 @@ impl std::fmt::Debug for PgStore {
 }
 
 impl PgStore {
+    /// A transaction behind the platform wall: the tenant list, audit chains, webhook replay keys.
+    async fn platform_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        wall::begin(&self.pool, Wall::Platform).await
+    }
+
     /// Connects, preparing roles and schema first when the URL allows it (see [`setup`]).
     /// `dir` holds the app role's sealed password.
     pub async fn open(opts: &PgOptions, dir: &Path, key: &MasterKey) -> Result<Self> {
@@ -140,7 +146,7 @@ impl Store for PgStore {
     }
 
     async fn tenants(&self) -> Result<Vec<(Tenant, TenantScope)>> {
-        let mut tx = wall::begin(&self.pool, Wall::Platform).await?;
+        let mut tx = self.platform_tx().await?;
         let rows: Vec<rows::TenantRow> = sqlx::query_as(
             "SELECT id, slug, name, created_ms FROM tenants ORDER BY slug COLLATE \"C\"",
         )
@@ -235,7 +241,7 @@ impl Store for PgStore {
     }
 
     async fn insert_signing_key(&self, key: SigningKeyRecord, audit: Vec<Draft>) -> Result<()> {
-        let mut tx = wall::begin(&self.pool, Wall::Platform).await?;
+        let mut tx = self.platform_tx().await?;
         sqlx::query(
             "INSERT INTO signing_keys (id, wrapped, public_key, created_ms, active) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -431,7 +437,7 @@ impl Store for PgStore {
     }
 
     async fn append_audit(&self, drafts: Vec<Draft>) -> Result<Vec<Entry>> {
-        let mut tx = wall::begin(&self.pool, Wall::Platform).await?;
+        let mut tx = self.platform_tx().await?;
         let entries = audit::append_in(&mut tx, drafts).await?;
         tx.commit().await?;
         Ok(entries)

@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use kinfold_audit::Draft;
-use kinfold_crypto::token::TokenHash;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
@@ -409,52 +408,6 @@ impl OutboxStore for PgStore {
         }
         tx.commit().await?;
         Ok(n)
-    }
-
-    async fn claim_webhook_keys(
-        &self,
-        provider: &str,
-        keys: &[TokenHash],
-        expires_ms: i64,
-        now_ms: i64,
-    ) -> Result<bool> {
-        // Platform data: a report is not yet any tenant's when its signature is checked.
-        let mut tx = wall::begin(&self.pool, Wall::Platform).await?;
-        sqlx::query(WEBHOOK_PURGE_SQL)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-        let mut fresh = true;
-        for k in keys {
-            let r = sqlx::query(WEBHOOK_CLAIM_SQL)
-                .bind(provider)
-                .bind(k.as_bytes())
-                .bind(expires_ms)
-                .execute(&mut *tx)
-                .await?;
-            fresh &= r.rows_affected() == 1;
-        }
-        // A replay takes nothing: the keys it brought along (an event ID Mailgun does not sign)
-        // are not kept for it.
-        if fresh {
-            tx.commit().await?;
-        } else {
-            tx.rollback().await?;
-        }
-        Ok(fresh)
-    }
-
-    async fn release_webhook_keys(&self, provider: &str, keys: &[TokenHash]) -> Result<()> {
-        let mut tx = wall::begin(&self.pool, Wall::Platform).await?;
-        for k in keys {
-            sqlx::query(WEBHOOK_RELEASE_SQL)
-                .bind(provider)
-                .bind(k.as_bytes())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 }
 

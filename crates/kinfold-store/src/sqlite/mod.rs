@@ -38,6 +38,7 @@ pub struct SqliteStore {
 
 // The throttles' counters: one body for both stores (`attempts.rs`).
 crate::attempts::attempt_store_for!(SqliteStore, writer);
+crate::replays::replay_store_for!(SqliteStore, begin);
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
