@@ -244,6 +244,14 @@ impl TestApp {
         }
     }
 
+    /// A JSON POST as sent from `ip` (loopback is a trusted proxy in these tests).
+    pub fn post_from(path: &str, body: Value, ip: &str) -> Request<Body> {
+        let mut r = Self::req(Method::POST, path, Some(body), None);
+        r.headers_mut()
+            .insert("x-forwarded-for", ip.parse().unwrap());
+        r
+    }
+
     pub async fn call(
         &self,
         method: Method,

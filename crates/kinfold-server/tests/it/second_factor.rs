@@ -41,15 +41,9 @@ async fn code_step(app: &TestApp, token: &serde_json::Value, code: &str) -> Resp
 
 /// The code step as sent from `ip` (the harness trusts loopback as a proxy).
 async fn code_step_from(app: &TestApp, ip: &str, token: &serde_json::Value, code: &str) -> Resp {
-    let mut r = TestApp::req(
-        Method::POST,
-        "/api/v1/sessions/mfa",
-        Some(json!({"mfa_token": token, "code": code})),
-        None,
-    );
-    r.headers_mut()
-        .insert("x-forwarded-for", ip.parse().unwrap());
-    app.send(r).await
+    let body = json!({"mfa_token": token, "code": code});
+    app.send(TestApp::post_from("/api/v1/sessions/mfa", body, ip))
+        .await
 }
 
 /// A code that is not the current one (nor, almost surely, a neighbouring step's).

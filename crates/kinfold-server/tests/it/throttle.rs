@@ -18,7 +18,7 @@ use kinfold_store::{ClientInfo, Store};
 use serde_json::json;
 use tower::ServiceExt;
 
-use crate::harness::{TestApp, PASSWORD};
+use crate::harness::{Seeded, TestApp, PASSWORD};
 
 /// Sends every request at once, each on its own task, and returns the statuses.
 pub(crate) async fn all_at_once(app: &TestApp, reqs: Vec<Request<Body>>) -> Vec<StatusCode> {
@@ -116,6 +116,25 @@ async fn parallel_passphrase_guesses_count_as_many() {
     );
 }
 
+/// The seeded parent's right password, through `node`, from `ip`.
+async fn parent_signs_in(
+    node: &Core,
+    t: &Seeded,
+    ip: &str,
+) -> Result<kinfold_core::auth::SignIn, CoreError> {
+    let client = ClientInfo {
+        ip: Some(ip.into()),
+        ..Default::default()
+    };
+    node.sign_in(
+        &t.slug,
+        &t.parent.email,
+        Password::new(PASSWORD.into()),
+        &client,
+    )
+    .await
+}
+
 /// A second `Core` on the same database: another node, or this one after a restart.
 async fn second_node(app: &TestApp) -> (Core, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -158,18 +177,7 @@ async fn a_second_node_sees_the_failures_of_the_first() {
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
     let (node, _dir) = second_node(&app).await;
-    let client = ClientInfo {
-        ip: Some("127.0.0.1".into()),
-        ..Default::default()
-    };
-    let refused = node
-        .sign_in(
-            &t.slug,
-            &t.parent.email,
-            Password::new(PASSWORD.into()),
-            &client,
-        )
-        .await;
+    let refused = parent_signs_in(&node, &t, "127.0.0.1").await;
     assert!(
         matches!(refused, Err(CoreError::Throttled { .. })),
         "{refused:?}"
@@ -177,14 +185,7 @@ async fn a_second_node_sees_the_failures_of_the_first() {
     // After the delay the second node lets the right password through, and clears the count
     // for both nodes.
     app.advance(Duration::from_secs(2));
-    let ok = node
-        .sign_in(
-            &t.slug,
-            &t.parent.email,
-            Password::new(PASSWORD.into()),
-            &client,
-        )
-        .await;
+    let ok = parent_signs_in(&node, &t, "127.0.0.1").await;
     assert!(ok.is_ok(), "{ok:?}");
     let r = app.post("/api/v1/sessions", wrong.clone(), None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "cleared on both nodes");
@@ -269,24 +270,12 @@ async fn the_account_count_spans_addresses_and_nodes() {
     let t = app.seed().await;
     let wrong = json!({"tenant": t.slug, "email": t.parent.email, "password": "wrong-password-1"});
     for i in 0..10 {
-        let mut r = TestApp::req(Method::POST, "/api/v1/sessions", Some(wrong.clone()), None);
-        r.headers_mut()
-            .insert("x-forwarded-for", format!("203.0.113.{i}").parse().unwrap());
+        let ip = format!("203.0.113.{i}");
+        let r = TestApp::post_from("/api/v1/sessions", wrong.clone(), &ip);
         assert_eq!(app.send(r).await.status, StatusCode::UNAUTHORIZED);
     }
     let (node, _dir) = second_node(&app).await;
-    let client = ClientInfo {
-        ip: Some("198.51.100.77".into()),
-        ..Default::default()
-    };
-    let refused = node
-        .sign_in(
-            &t.slug,
-            &t.parent.email,
-            Password::new(PASSWORD.into()),
-            &client,
-        )
-        .await;
+    let refused = parent_signs_in(&node, &t, "198.51.100.77").await;
     assert!(
         matches!(refused, Err(CoreError::Throttled { .. })),
         "{refused:?}"
@@ -304,11 +293,7 @@ async fn rotating_names_from_one_address_add_one_summary_a_minute() {
     let mut throttled = 0;
     for n in 0..200 {
         let body = json!({"tenant": "zz", "email": format!("r{n}@example.org"), "password": "x"});
-        let mut r = TestApp::req(Method::POST, "/api/v1/sessions", Some(body), None);
-        r.headers_mut().insert(
-            "x-forwarded-for",
-            format!("2001:db8:7::{n:x}").parse().unwrap(),
-        );
+        let r = TestApp::post_from("/api/v1/sessions", body, &format!("2001:db8:7::{n:x}"));
         throttled += usize::from(app.send(r).await.status == StatusCode::TOO_MANY_REQUESTS);
     }
     assert!(throttled >= 190, "one /64 is one address: {throttled}");
