@@ -306,3 +306,27 @@ async fn rotating_names_from_one_address_add_one_summary_a_minute() {
     assert_eq!(summaries, 1, "{added:?}");
     assert!(added.len() <= 5 + 1, "{added:?}");
 }
+
+/// Item 14, the stored counters: the minute's pruning deletes counters past their window (on
+/// the test clock), so `auth_attempts` does not grow with every address that ever failed; the
+/// account is then as fresh as the window promised.
+#[tokio::test]
+async fn pruning_deletes_expired_counters() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    for i in 0..5 {
+        let body =
+            json!({"tenant": t.slug, "email": format!("nobody{i}@example.org"), "password": "x"});
+        let r = app.post("/api/v1/sessions", body, None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        app.core.prune_throttles().await.unwrap(),
+        0,
+        "all still live"
+    );
+    app.advance(Duration::from_secs(16 * 60));
+    // Five accounts, each with its account and (account, address) counter.
+    assert_eq!(app.core.prune_throttles().await.unwrap(), 10);
+    assert_eq!(app.core.prune_throttles().await.unwrap(), 0);
+}
