@@ -10,6 +10,7 @@ mod domain;
 mod drafts;
 mod error;
 mod ids;
+pub mod mail;
 pub mod outbox;
 mod outbox_rows;
 pub mod postgres;
@@ -19,6 +20,7 @@ pub mod replays;
 mod rows;
 mod sealed;
 pub mod sqlite;
+mod wall;
 
 pub use attempts::AttemptStore;
 pub use domain::*;
@@ -26,11 +28,20 @@ pub use error::StoreError;
 pub use ids::{
     ChildId, ClassroomId, GuardianId, PickupId, SessionId, TenantId, TenantScope, UserId,
 };
+pub use mail::MailStore;
 pub use outbox::OutboxStore;
 pub use record_store::RecordStore;
 pub use records::*;
 pub use replays::ReplayStore;
 pub use sealed::SealedStore;
+
+/// The store's traits, for callers that use a `dyn Store`: a supertrait's methods need the
+/// trait in scope.
+pub mod prelude {
+    pub use crate::{
+        AttemptStore, MailStore, OutboxStore, RecordStore, ReplayStore, SealedStore, Store,
+    };
+}
 
 use async_trait::async_trait;
 use kinfold_audit::{Checkpoint, Draft, Entry};
@@ -41,7 +52,15 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// Everything the services persist. One implementation per backend, each in its own idiom.
 #[async_trait]
 pub trait Store:
-    RecordStore + OutboxStore + AttemptStore + ReplayStore + SealedStore + Send + Sync + 'static
+    RecordStore
+    + OutboxStore
+    + MailStore
+    + AttemptStore
+    + ReplayStore
+    + SealedStore
+    + Send
+    + Sync
+    + 'static
 {
     // --- lifecycle ---------------------------------------------------------------------
     /// Applies pending migrations; returns the ones applied now, as (version, description).
@@ -241,21 +260,4 @@ pub trait Store:
     // --- web ---------------------------------------------------------------------------
     async fn insert_csp_report(&self, at_ms: i64, report: String) -> Result<()>;
     async fn csp_report_count(&self) -> Result<i64>;
-
-    // --- mail (platform) ---------------------------------------------------------------
-    /// Adds a sending domain; `Conflict` when it exists.
-    async fn add_mail_domain(&self, domain: MailDomain, audit: Vec<Draft>) -> Result<()>;
-    async fn mail_domains(&self) -> Result<Vec<MailDomain>>;
-    /// Records that `recipient` wants no more mail of `category`; true when this is new. A
-    /// repeated request changes nothing (the first one's time is kept).
-    async fn opt_out(
-        &self,
-        scope: &TenantScope,
-        recipient: &str,
-        category: &str,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<bool>;
-    /// The categories `recipient` has unsubscribed from, in name order.
-    async fn opt_outs(&self, scope: &TenantScope, recipient: &str) -> Result<Vec<String>>;
 }

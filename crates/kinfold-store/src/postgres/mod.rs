@@ -7,13 +7,17 @@
 
 mod audit;
 mod auth;
+mod dialect;
 mod guardians;
-mod mail;
 mod outbox;
 mod records;
 mod sealed;
 mod sessions;
 mod setup;
+// The statements written once for both stores (see `sql/mod.rs`), compiled for this one.
+#[allow(clippy::duplicate_mod)]
+#[path = "../sql/mod.rs"]
+mod sql;
 pub(crate) mod wall;
 
 use std::path::Path;
@@ -543,28 +547,5 @@ impl Store for PgStore {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM csp_reports")
             .fetch_one(&self.pool)
             .await?)
-    }
-
-    async fn add_mail_domain(&self, d: MailDomain, audit: Vec<Draft>) -> Result<()> {
-        mail::add_mail_domain(self, d, audit).await
-    }
-
-    async fn mail_domains(&self) -> Result<Vec<MailDomain>> {
-        mail::mail_domains(self).await
-    }
-
-    async fn opt_out(
-        &self,
-        scope: &TenantScope,
-        recipient: &str,
-        category: &str,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<bool> {
-        mail::opt_out(self, scope, recipient, category, at_ms, audit).await
-    }
-
-    async fn opt_outs(&self, scope: &TenantScope, recipient: &str) -> Result<Vec<String>> {
-        mail::opt_outs(self, scope, recipient).await
     }
 }

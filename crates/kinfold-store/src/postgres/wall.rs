@@ -2,25 +2,10 @@
 //! it may touch, with `set_config(name, value, true)`: the setting ends with the transaction,
 //! so a pooled connection never carries one request's scope into the next.
 
-use kinfold_crypto::token::TokenHash;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
+pub(crate) use crate::wall::Wall;
 use crate::*;
-
-/// Whose rows a transaction may see and write.
-#[derive(Clone, Copy)]
-pub(crate) enum Wall<'a> {
-    /// One tenant's rows.
-    Tenant(&'a TenantScope),
-    /// One tenant's rows, by ID, for work that spans tenants one at a time (the audit writer).
-    TenantId(TenantId),
-    /// The tenant with this slug (sign-in), and nothing else.
-    Slug(&'a str),
-    /// The session, enrollment or MFA challenge that this token opens.
-    Token(&'a TokenHash),
-    /// Operator work across tenants: the tenant list and the audit chains.
-    Platform,
-}
 
 /// Sets the wall for the rest of the transaction, replacing any earlier one.
 pub(crate) async fn set(conn: &mut PgConnection, wall: Wall<'_>) -> Result<()> {

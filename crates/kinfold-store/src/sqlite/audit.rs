@@ -1,60 +1,13 @@
 //! The audit chain in SQLite. Appends run inside the caller's write transaction, so an admin
 //! event commits with its change (L2) and the chain head read here is the one written after.
 
-use kinfold_audit::chain::GENESIS;
-use kinfold_audit::{Checkpoint, Draft, Entry};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
+use kinfold_audit::{Checkpoint, Entry};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use crate::rows::EntryRow;
 use crate::*;
 
-pub(super) async fn append_in(
-    tx: &mut Transaction<'static, Sqlite>,
-    drafts: Vec<Draft>,
-) -> Result<Vec<Entry>> {
-    let mut heads: std::collections::HashMap<String, (i64, String)> = Default::default();
-    let mut out = Vec::with_capacity(drafts.len());
-    for d in drafts {
-        let head = match heads.get(&d.chain) {
-            Some(h) => h.clone(),
-            None => {
-                let h: Option<(i64, String)> = sqlx::query_as(
-                    "SELECT seq, hash FROM audit_log WHERE chain = ? ORDER BY seq DESC LIMIT 1",
-                )
-                .bind(&d.chain)
-                .fetch_optional(&mut **tx)
-                .await?;
-                h.unwrap_or((0, GENESIS.to_owned()))
-            }
-        };
-        let e = d.link(head.0, &head.1);
-        heads.insert(e.chain.clone(), (e.seq, e.hash.clone()));
-        out.push(e);
-    }
-    // One multi-row INSERT per 500 entries (12 parameters each, well under SQLite's limit):
-    // a group commit costs a few statements, not one per entry.
-    for chunk in out.chunks(500) {
-        let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO audit_log (chain, seq, at_ms, category, kind, actor, ip, user_agent, device, event, prev_hash, hash) ",
-        );
-        b.push_values(chunk, |mut row, e| {
-            row.push_bind(e.chain.clone())
-                .push_bind(e.seq)
-                .push_bind(e.at_ms)
-                .push_bind(e.category.clone())
-                .push_bind(e.kind.clone())
-                .push_bind(e.actor.clone())
-                .push_bind(e.ip.clone())
-                .push_bind(e.user_agent.clone())
-                .push_bind(e.device.clone())
-                .push_bind(e.event.clone())
-                .push_bind(e.prev_hash.clone())
-                .push_bind(e.hash.clone());
-        });
-        b.build().execute(&mut **tx).await?;
-    }
-    Ok(out)
-}
+pub(super) use super::sql::append_in;
 
 pub(super) async fn page(pool: &SqlitePool, chain: &str, q: &AuditQuery) -> Result<Vec<Entry>> {
     let mut b: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM audit_log WHERE chain = ");

@@ -7,10 +7,14 @@
 mod audit;
 mod auth;
 mod children;
+mod dialect;
 mod guardians;
-mod mail;
 mod outbox;
 mod sealed;
+// The statements written once for both stores (see `sql/mod.rs`), compiled for this one.
+#[allow(clippy::duplicate_mod)]
+#[path = "../sql/mod.rs"]
+mod sql;
 mod tenants;
 
 use std::path::Path;
@@ -66,6 +70,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // Byte order, under PostgreSQL's name for it, so shared statements sort alike.
+            .collation("C", |a: &str, b: &str| a.cmp(b))
             .busy_timeout(Duration::from_secs(10));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -530,29 +536,6 @@ impl Store for SqliteStore {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM csp_reports")
             .fetch_one(&self.reader)
             .await?)
-    }
-
-    async fn add_mail_domain(&self, d: MailDomain, audit: Vec<Draft>) -> Result<()> {
-        mail::add_mail_domain(self, d, audit).await
-    }
-
-    async fn mail_domains(&self) -> Result<Vec<MailDomain>> {
-        mail::mail_domains(self).await
-    }
-
-    async fn opt_out(
-        &self,
-        scope: &TenantScope,
-        recipient: &str,
-        category: &str,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<bool> {
-        mail::opt_out(self, scope, recipient, category, at_ms, audit).await
-    }
-
-    async fn opt_outs(&self, scope: &TenantScope, recipient: &str) -> Result<Vec<String>> {
-        mail::opt_outs(self, scope, recipient).await
     }
 }
 

@@ -1,0 +1,26 @@
+//! The store's statements and bodies, written once and compiled for each backend.
+//!
+//! Each backend includes this module (`#[path = "../sql/mod.rs"] mod sql;`) beside its
+//! `dialect` module, which gives the few things that differ, under the same names on both:
+//!
+//! - `Db`, `Tx` and `Read`: the sqlx database, a write transaction, and a read handle (a
+//!   pooled connection on SQLite; a transaction on PostgreSQL, which needs one to state the
+//!   wall);
+//! - `Backend::tx(wall)` and `Backend::read(wall)`: how a transaction or a read begins behind
+//!   its [`Wall`](crate::wall::Wall) (PostgreSQL's `set_config`; SQLite's single writer);
+//! - `done(read)`: how a read ends;
+//! - `enter_chain(tx, chain)`: what an audit append does before it reads a chain's head
+//!   (PostgreSQL's advisory lock and chain wall; nothing on SQLite, whose writer is alone).
+//!
+//! Statements use `$N` parameters, which sqlx binds by number on SQLite as on PostgreSQL, and
+//! `COLLATE "C"` for byte order, which the SQLite store registers as a collation.
+//! Everything here is plain Rust: the body is type-checked, formatted and linted for each
+//! backend, and no macro stands between an error and its line.
+
+mod audit_append;
+mod mail;
+
+pub(crate) use audit_append::append_in;
+
+#[allow(unused_imports)]
+use super::dialect::{done, enter_chain, Backend, Db, Read, Tx};
