@@ -2,9 +2,12 @@
 //!
 //! - Admin events go into the store call that makes the change, in the same transaction (L2).
 //! - Access events go through [`AuditWriter::record`]: a bounded channel to one task that
-//!   group-commits a batch at most `batch_delay` (default 50 ms) after its first entry. When
-//!   the channel is full, `record` waits: an entry is never dropped. A failed write is retried
-//!   with backoff and logged; the batch is kept.
+//!   group-commits a batch at most `batch_delay` (default 2 ms) after its first entry, and
+//!   whatever queued while the last batch was being written. `record` returns only once its
+//!   entry's batch is committed (L1: a response that reports a read or an access is sent after
+//!   its entry is durable, so a crash cannot lose it), or fails with `busy` after
+//!   [`COMMIT_WAIT`]. When the channel is full, `record` waits: an entry is never dropped. A
+//!   failed write is retried with backoff and logged; the batch is kept.
 //! - Reads of sealed fields come as a [`ReadNote`] (ids and the request's shared client, no
 //!   copies) and are folded per client (tenant, user, IP, user agent, device) into one
 //!   `child_records_read` entry per batch ([`fold_reads`]): a busy center writes a few chain
@@ -38,7 +41,7 @@ pub struct AuditSettings {
 impl Default for AuditSettings {
     fn default() -> Self {
         Self {
-            batch_delay: Duration::from_millis(50),
+            batch_delay: Duration::from_millis(2),
             batch_max: 20_000,
             checkpoint_every: 100,
             checkpoint_interval: Duration::from_secs(300),
@@ -62,11 +65,18 @@ pub struct ReadNote {
 /// The names of the sealed fields a read opened.
 pub type Fields = &'static [&'static str];
 
+/// How long a request waits for its entry's batch to commit before it answers `busy`. The
+/// entry stays queued and is written when the store recovers; the response is not sent.
+pub const COMMIT_WAIT: Duration = Duration::from_secs(5);
+
+/// Told when the batch holding a message is committed.
+type Committed = oneshot::Sender<()>;
+
 enum Msg {
-    Entry(Box<Draft>),
-    Read(ReadNote),
-    Access(Box<kinfold_store::ApiAccess>),
-    Flush(oneshot::Sender<()>),
+    Entry(Box<Draft>, Committed),
+    Read(ReadNote, Committed),
+    Access(Box<kinfold_store::ApiAccess>, Committed),
+    Flush(Committed),
 }
 
 pub struct AuditWriter {
@@ -97,24 +107,74 @@ impl AuditWriter {
         }
     }
 
-    /// Queues an entry. Waits when the queue is full; never drops.
-    pub async fn record(&self, draft: Draft) {
-        if self.tx.send(Msg::Entry(Box::new(draft))).await.is_err() {
-            tracing::error!("audit writer has stopped; an entry could not be queued");
+    /// Writes an access event with the next group commit and returns once it is committed.
+    /// Waits when the queue is full; never drops.
+    pub async fn record(&self, draft: Draft) -> Result<(), CoreError> {
+        self.commit(|done| Msg::Entry(Box::new(draft), done), "an access event")
+            .await
+    }
+
+    /// Writes a read of sealed fields with the next group commit (folded per client) and
+    /// returns once it is committed.
+    pub async fn record_read(&self, note: ReadNote) -> Result<(), CoreError> {
+        self.commit(|done| Msg::Read(note, done), "a read of sealed fields")
+            .await
+    }
+
+    /// Writes an API access entry (L4) with the next group commit and returns once it is
+    /// committed.
+    pub async fn record_api_access(
+        &self,
+        entry: kinfold_store::ApiAccess,
+    ) -> Result<(), CoreError> {
+        self.commit(
+            |done| Msg::Access(Box::new(entry), done),
+            "an API access entry",
+        )
+        .await
+    }
+
+    /// Queues an API access entry (L4) for the next group commit without waiting for it: for
+    /// refused and failed requests, which report no record. It is never dropped, but a crash
+    /// before the commit loses it.
+    pub async fn queue_api_access(&self, entry: kinfold_store::ApiAccess) {
+        let (done, _) = oneshot::channel();
+        if self
+            .tx
+            .send(Msg::Access(Box::new(entry), done))
+            .await
+            .is_err()
+        {
+            tracing::error!("the audit writer has stopped; an API access entry was not queued");
         }
     }
 
-    /// Queues a read of sealed fields. Waits when the queue is full; never drops.
-    pub async fn record_read(&self, note: ReadNote) {
-        if self.tx.send(Msg::Read(note)).await.is_err() {
-            tracing::error!("audit writer has stopped; a read could not be queued");
-        }
-    }
-
-    /// Queues an API access entry (L4), group-committed like access events.
-    pub async fn record_api_access(&self, entry: kinfold_store::ApiAccess) {
-        if self.tx.send(Msg::Access(Box::new(entry))).await.is_err() {
-            tracing::error!("audit writer has stopped; an API access entry could not be queued");
+    /// Queues a message and waits, at most [`COMMIT_WAIT`] in all, until its batch is
+    /// committed.
+    async fn commit(
+        &self,
+        msg: impl FnOnce(Committed) -> Msg,
+        what: &str,
+    ) -> Result<(), CoreError> {
+        let (done, committed) = oneshot::channel();
+        let wait = async {
+            if self.tx.send(msg(done)).await.is_err() {
+                return Err(CoreError::Internal(format!(
+                    "the audit writer has stopped; {what} could not be queued"
+                )));
+            }
+            committed.await.map_err(|_| {
+                CoreError::Internal(format!("the audit writer stopped before writing {what}"))
+            })
+        };
+        match tokio::time::timeout(COMMIT_WAIT, wait).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::error!("{what} was not committed within {COMMIT_WAIT:?}; answering busy");
+                Err(CoreError::Busy {
+                    retry_after_secs: 1,
+                })
+            }
         }
     }
 
@@ -167,13 +227,23 @@ async fn run(
                     batch: &mut Vec<Pending>,
                     accesses: &mut Vec<kinfold_store::ApiAccess>,
                     waiters: &mut Vec<oneshot::Sender<()>>| match m {
-            Msg::Entry(d) => batch.push(Pending::Entry(*d)),
-            Msg::Read(r) => batch.push(Pending::Read(r)),
-            Msg::Access(a) => accesses.push(*a),
+            Msg::Entry(d, w) => {
+                batch.push(Pending::Entry(*d));
+                waiters.push(w);
+            }
+            Msg::Read(r, w) => {
+                batch.push(Pending::Read(r));
+                waiters.push(w);
+            }
+            Msg::Access(a, w) => {
+                accesses.push(*a);
+                waiters.push(w);
+            }
             Msg::Flush(w) => waiters.push(w),
         };
+        let flush = matches!(first, Msg::Flush(_));
         push(first, &mut batch, &mut accesses, &mut waiters);
-        if waiters.is_empty() {
+        if !flush && !settings.batch_delay.is_zero() {
             // Sleep out the batch delay instead of waking for every entry, then take what
             // arrived: under load the writer wakes once per batch, not once per request.
             tokio::time::sleep(settings.batch_delay).await;
@@ -190,11 +260,12 @@ async fn run(
         chains.dedup();
         write_with_retry(&*store, batch).await;
         write_access_with_retry(&*store, accesses).await;
-        if let Err(e) = cp.run_for(&chains, false).await {
-            tracing::error!(error = %e, "audit checkpoint failed");
-        }
+        // Committed: the requests of this batch may answer now, before the checkpoint.
         for w in waiters {
             let _ = w.send(());
+        }
+        if let Err(e) = cp.run_for(&chains, false).await {
+            tracing::error!(error = %e, "audit checkpoint failed");
         }
     }
 }

@@ -58,7 +58,7 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
     let client = std::sync::Arc::new(client);
     let https = client.https;
 
-    let mut resp = if csrf::refused(&req) {
+    let resp = if csrf::refused(&req) {
         ApiError::http(
             StatusCode::FORBIDDEN,
             "cross_site_request",
@@ -93,11 +93,24 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
                 actor,
                 ip: client.info.ip.clone(),
             };
-            state.core.audit().record_api_access(entry).await;
+            // A successful answer waits for its entry's group commit: a response that reports
+            // records is not sent unless its access is in the log (`busy` goes instead). An
+            // error reports nothing, so its entry is queued without waiting.
+            if resp.status().is_success() {
+                if let Err(e) = state.core.audit().record_api_access(entry).await {
+                    return with_headers(ApiError::from(e).into_response(), &client.nonce, https);
+                }
+            } else {
+                state.core.audit().queue_api_access(entry).await;
+            }
         }
         resp
     };
-    headers::apply(&mut resp, &client.nonce, https);
+    with_headers(resp, &client.nonce, https)
+}
+
+fn with_headers(mut resp: Response, nonce: &str, https: bool) -> Response {
+    headers::apply(&mut resp, nonce, https);
     resp
 }
 
