@@ -68,7 +68,14 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
     } else {
         let method = method_name(req.method());
         req.extensions_mut().insert(client.clone());
-        let resp = match tokio::time::timeout(state.web.request_timeout, next.run(req)).await {
+        // Audit entries the request writes are committed before it answers (L1); under
+        // `deferring` it waits once, at the end, for its last entry.
+        let (outcome, deferred) = kinfold_core::audit::deferring(tokio::time::timeout(
+            state.web.request_timeout,
+            next.run(req),
+        ))
+        .await;
+        let resp = match outcome {
             Ok(resp) => errors::with_json_body(resp),
             Err(_) => {
                 tracing::warn!("request timed out");
@@ -80,8 +87,12 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
                 )
             }
         };
-        // L4: an authenticated API request is logged once its status is known.
+        // L4: an authenticated API request is logged once its status is known. A successful
+        // answer waits for its entry's commit, which covers the request's earlier entries (they
+        // were queued first); an error reports no record, so its entry is queued without
+        // waiting. A response whose entries are not committed is not sent: `busy` goes instead.
         let facts = client.access.lock().ok().and_then(|mut g| g.take());
+        let mut durable = Ok(());
         if let Some((tenant_id, actor, route)) = facts {
             let entry = kinfold_store::ApiAccess {
                 tenant_id,
@@ -93,18 +104,19 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
                 actor,
                 ip: client.info.ip.clone(),
             };
-            // A successful answer waits for its entry's group commit: a response that reports
-            // records is not sent unless its access is in the log (`busy` goes instead). An
-            // error reports nothing, so its entry is queued without waiting.
             if resp.status().is_success() {
-                if let Err(e) = state.core.audit().record_api_access(entry).await {
-                    return with_headers(ApiError::from(e).into_response(), &client.nonce, https);
-                }
+                durable = state.core.audit().record_api_access(entry).await;
             } else {
                 state.core.audit().queue_api_access(entry).await;
             }
         }
-        resp
+        match durable {
+            Ok(()) => match deferred.committed().await {
+                Ok(()) => resp,
+                Err(e) => ApiError::from(e).into_response(),
+            },
+            Err(e) => ApiError::from(e).into_response(),
+        }
     };
     with_headers(resp, &client.nonce, https)
 }
