@@ -20,6 +20,7 @@ pub mod replays;
 mod rows;
 mod sealed;
 pub mod sqlite;
+mod tenants;
 mod wall;
 
 pub use attempts::AttemptStore;
@@ -34,12 +35,14 @@ pub use record_store::RecordStore;
 pub use records::*;
 pub use replays::ReplayStore;
 pub use sealed::SealedStore;
+pub use tenants::TenantStore;
 
 /// The store's traits, for callers that use a `dyn Store`: a supertrait's methods need the
 /// trait in scope.
 pub mod prelude {
     pub use crate::{
         AttemptStore, MailStore, OutboxStore, RecordStore, ReplayStore, SealedStore, Store,
+        TenantStore,
     };
 }
 
@@ -58,6 +61,7 @@ pub trait Store:
     + AttemptStore
     + ReplayStore
     + SealedStore
+    + TenantStore
     + Send
     + Sync
     + 'static
@@ -68,29 +72,6 @@ pub trait Store:
     /// The database answers and every migration is applied.
     async fn ready(&self) -> Result<bool>;
     async fn close(&self);
-
-    // --- tenants and keys --------------------------------------------------------------
-    async fn create_tenant(
-        &self,
-        new: NewTenant,
-        audit: Vec<Draft>,
-    ) -> Result<(Tenant, TenantScope)>;
-    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<(Tenant, TenantScope)>>;
-    /// A tenant by ID, for links that name it after checking a MAC (unsubscribe tokens).
-    async fn tenant_by_id(&self, id: TenantId) -> Result<Option<(Tenant, TenantScope)>>;
-    async fn tenants(&self) -> Result<Vec<(Tenant, TenantScope)>>;
-    async fn tenant(&self, scope: &TenantScope) -> Result<Tenant>;
-    async fn data_key(&self, scope: &TenantScope, version: u32) -> Result<Option<Vec<u8>>>;
-    async fn current_data_key(&self, scope: &TenantScope) -> Result<Option<(u32, Vec<u8>)>>;
-    async fn insert_data_key(
-        &self,
-        scope: &TenantScope,
-        version: u32,
-        wrapped: Vec<u8>,
-        at_ms: i64,
-    ) -> Result<()>;
-    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>>;
-    async fn insert_signing_key(&self, key: SigningKeyRecord, audit: Vec<Draft>) -> Result<()>;
 
     // --- users and MFA -----------------------------------------------------------------
     async fn create_user(

@@ -19,6 +19,7 @@
 
 mod audit_append;
 mod mail;
+mod tenants;
 
 pub(crate) use audit_append::append_in;
 

@@ -15,7 +15,6 @@ mod sealed;
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/mod.rs"]
 mod sql;
-mod tenants;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -109,56 +108,6 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
-    }
-
-    async fn create_tenant(
-        &self,
-        new: NewTenant,
-        audit: Vec<Draft>,
-    ) -> Result<(Tenant, TenantScope)> {
-        tenants::create_tenant(self, new, audit).await
-    }
-
-    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<(Tenant, TenantScope)>> {
-        tenants::tenant_by_slug(self, slug).await
-    }
-
-    async fn tenant_by_id(&self, id: TenantId) -> Result<Option<(Tenant, TenantScope)>> {
-        tenants::tenant_by_id(self, id).await
-    }
-
-    async fn tenants(&self) -> Result<Vec<(Tenant, TenantScope)>> {
-        tenants::tenants(self).await
-    }
-
-    async fn tenant(&self, scope: &TenantScope) -> Result<Tenant> {
-        tenants::tenant(self, scope).await
-    }
-
-    async fn data_key(&self, scope: &TenantScope, version: u32) -> Result<Option<Vec<u8>>> {
-        tenants::data_key(self, scope, version).await
-    }
-
-    async fn current_data_key(&self, scope: &TenantScope) -> Result<Option<(u32, Vec<u8>)>> {
-        tenants::current_data_key(self, scope).await
-    }
-
-    async fn insert_data_key(
-        &self,
-        scope: &TenantScope,
-        version: u32,
-        wrapped: Vec<u8>,
-        at_ms: i64,
-    ) -> Result<()> {
-        tenants::insert_data_key(self, scope, version, wrapped, at_ms).await
-    }
-
-    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
-        tenants::signing_keys(self).await
-    }
-
-    async fn insert_signing_key(&self, key: SigningKeyRecord, audit: Vec<Draft>) -> Result<()> {
-        tenants::insert_signing_key(self, key, audit).await
     }
 
     async fn create_user(
