@@ -6,13 +6,11 @@
 //! one tenant's rows at most.
 
 mod audit;
-mod auth;
 mod dialect;
 mod guardians;
 mod outbox;
 mod records;
 mod sealed;
-mod sessions;
 mod setup;
 // The statements written once for both stores (see `sql/mod.rs`), compiled for this one.
 #[allow(clippy::duplicate_mod)]
@@ -25,7 +23,6 @@ use std::path::Path;
 use async_trait::async_trait;
 use kinfold_audit::{Checkpoint, Draft, Entry};
 use kinfold_crypto::keyring::MasterKey;
-use kinfold_crypto::token::TokenHash;
 use sqlx::PgPool;
 
 pub use setup::PgOptions;
@@ -91,184 +88,6 @@ impl Store for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
-    }
-
-    async fn create_user(
-        &self,
-        scope: &TenantScope,
-        new: NewUser,
-        audit: Vec<Draft>,
-    ) -> Result<User> {
-        auth::create_user(self, scope, new, audit).await
-    }
-    async fn user(&self, scope: &TenantScope, id: UserId) -> Result<Option<User>> {
-        auth::user(self, scope, id).await
-    }
-    async fn user_by_email(&self, scope: &TenantScope, email: &str) -> Result<Option<User>> {
-        auth::user_by_email(self, scope, email).await
-    }
-    async fn users(&self, scope: &TenantScope) -> Result<Vec<User>> {
-        auth::users(self, scope).await
-    }
-    async fn set_password(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        hash: String,
-        keep: Option<SessionId>,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<Vec<Session>> {
-        auth::set_password(self, scope, user, hash, keep, at_ms, audit).await
-    }
-    async fn set_totp(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        sealed: Vec<u8>,
-        step: i64,
-        recovery: Vec<TokenHash>,
-        audit: Vec<Draft>,
-    ) -> Result<()> {
-        auth::set_totp(self, scope, user, sealed, step, recovery, audit).await
-    }
-    async fn set_pending_totp(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        sealed: Option<Vec<u8>>,
-    ) -> Result<()> {
-        auth::set_pending_totp(self, scope, user, sealed).await
-    }
-    async fn reset_mfa(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<Vec<Session>> {
-        auth::reset_mfa(self, scope, user, at_ms, audit).await
-    }
-    async fn advance_totp_step(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        step: i64,
-    ) -> Result<bool> {
-        auth::advance_totp_step(self, scope, user, step).await
-    }
-    async fn use_recovery_code(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        code: TokenHash,
-        at_ms: i64,
-    ) -> Result<bool> {
-        auth::use_recovery_code(self, scope, user, code, at_ms).await
-    }
-    async fn unused_recovery_codes(&self, scope: &TenantScope, user: UserId) -> Result<i64> {
-        auth::unused_recovery_codes(self, scope, user).await
-    }
-
-    async fn create_enrollment(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        token: TokenHash,
-        expires_ms: i64,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<()> {
-        auth::create_enrollment(self, scope, user, token, expires_ms, at_ms, audit).await
-    }
-    async fn enrollment(&self, token: TokenHash) -> Result<Option<Enrollment>> {
-        auth::enrollment(self, token).await
-    }
-    async fn set_enrollment_secret(&self, token: TokenHash, sealed: Vec<u8>) -> Result<()> {
-        auth::set_enrollment_secret(self, token, sealed).await
-    }
-    async fn consume_enrollment(&self, token: TokenHash, at_ms: i64) -> Result<bool> {
-        auth::consume_enrollment(self, token, at_ms).await
-    }
-    async fn create_password_reset(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        token: TokenHash,
-        expires_ms: i64,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<()> {
-        auth::create_password_reset(self, scope, user, token, expires_ms, at_ms, audit).await
-    }
-    async fn password_reset(&self, token: TokenHash) -> Result<Option<PasswordReset>> {
-        auth::password_reset(self, token).await
-    }
-    async fn reset_password(
-        &self,
-        reset: &PasswordReset,
-        token: TokenHash,
-        hash: String,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<Option<Vec<Session>>> {
-        auth::reset_password(self, reset, token, hash, at_ms, audit).await
-    }
-    async fn create_challenge(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        token: TokenHash,
-        expires_ms: i64,
-        client: &ClientInfo,
-    ) -> Result<()> {
-        auth::create_challenge(self, scope, user, token, expires_ms, client).await
-    }
-    async fn attempt_challenge(&self, token: TokenHash) -> Result<Option<Challenge>> {
-        auth::attempt_challenge(self, token).await
-    }
-    async fn consume_challenge(&self, token: TokenHash, at_ms: i64) -> Result<bool> {
-        auth::consume_challenge(self, token, at_ms).await
-    }
-
-    async fn create_session(
-        &self,
-        scope: &TenantScope,
-        new: NewSession,
-        cap: u32,
-        audit: Vec<Draft>,
-    ) -> Result<(Session, Vec<Session>)> {
-        sessions::create_session(self, scope, new, cap, audit).await
-    }
-    async fn session_by_token(&self, token: TokenHash) -> Result<Option<SessionContext>> {
-        sessions::session_by_token(self, token).await
-    }
-    async fn touch_session(&self, scope: &TenantScope, id: SessionId, at_ms: i64) -> Result<()> {
-        sessions::touch_session(self, scope, id, at_ms).await
-    }
-    async fn end_session(
-        &self,
-        scope: &TenantScope,
-        id: SessionId,
-        user: Option<UserId>,
-        reason: EndReason,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<Option<Session>> {
-        sessions::end_session(self, scope, id, user, reason, at_ms, audit).await
-    }
-    async fn end_user_sessions(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        reason: EndReason,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<Vec<Session>> {
-        sessions::end_user_sessions(self, scope, user, reason, at_ms, audit).await
-    }
-    async fn live_sessions(&self, scope: &TenantScope, user: UserId) -> Result<Vec<Session>> {
-        sessions::live_sessions(self, scope, user).await
     }
 
     async fn append_audit(&self, drafts: Vec<Draft>) -> Result<Vec<Entry>> {
