@@ -30,7 +30,7 @@ pub use ids::{
 };
 pub use mail::MailStore;
 pub use outbox::OutboxStore;
-pub use record_store::RecordStore;
+pub use record_store::{AttendanceStore, GuardianStore, RecordStore};
 pub use records::*;
 pub use replays::ReplayStore;
 pub use sealed::SealedStore;
@@ -39,7 +39,8 @@ pub use sealed::SealedStore;
 /// trait in scope.
 pub mod prelude {
     pub use crate::{
-        AttemptStore, MailStore, OutboxStore, RecordStore, ReplayStore, SealedStore, Store,
+        AttemptStore, AttendanceStore, GuardianStore, MailStore, OutboxStore, RecordStore,
+        ReplayStore, SealedStore, Store,
     };
 }
 
@@ -53,6 +54,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[async_trait]
 pub trait Store:
     RecordStore
+    + GuardianStore
+    + AttendanceStore
     + OutboxStore
     + MailStore
     + AttemptStore

@@ -8,9 +8,7 @@
 mod audit;
 mod auth;
 mod dialect;
-mod guardians;
 mod outbox;
-mod records;
 mod sealed;
 mod sessions;
 mod setup;

@@ -10,17 +10,22 @@
 //!   its [`Wall`](crate::wall::Wall) (PostgreSQL's `set_config`; SQLite's single writer);
 //! - `done(read)`: how a read ends;
 //! - `enter_chain(tx, chain)`: what an audit append does before it reads a chain's head
-//!   (PostgreSQL's advisory lock and chain wall; nothing on SQLite, whose writer is alone).
+//!   (PostgreSQL's advisory lock and chain wall; nothing on SQLite, whose writer is alone);
+//! - `pickups_json()`: a child's pickups as one JSON array (the two databases name their JSON
+//!   aggregates differently).
 //!
 //! Statements use `$N` parameters, which sqlx binds by number on SQLite as on PostgreSQL, and
 //! `COLLATE "C"` for byte order, which the SQLite store registers as a collation.
 //! Everything here is plain Rust: the body is type-checked, formatted and linted for each
 //! backend, and no macro stands between an error and its line.
 
+mod attendance;
 mod audit_append;
+mod guardians;
 mod mail;
+mod records;
 
 pub(crate) use audit_append::append_in;
 
 #[allow(unused_imports)]
-use super::dialect::{done, enter_chain, Backend, Db, Read, Tx};
+use super::dialect::{done, enter_chain, pickups_json, Backend, Db, Read, Tx};

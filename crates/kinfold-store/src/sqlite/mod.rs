@@ -6,9 +6,7 @@
 
 mod audit;
 mod auth;
-mod children;
 mod dialect;
-mod guardians;
 mod outbox;
 mod sealed;
 // The statements written once for both stores (see `sql/mod.rs`), compiled for this one.
