@@ -130,6 +130,9 @@ pub trait GuardianStore: Send + Sync {
 pub trait AttendanceStore: Send + Sync {
     /// Records a check-in or check-out with its audit entry and, when given, the notice to
     /// its guardians (E1: the message enters the outbox in the same transaction).
+    /// `WrongState` when the child is already checked in on the event's day (a check-in), or
+    /// not checked in (a check-out): the state is read and written in one transaction, so two
+    /// desks racing for one child cannot both succeed.
     async fn record_attendance(
         &self,
         scope: &TenantScope,

@@ -9,8 +9,18 @@ use crate::rows::push_visibility;
 use crate::wall::Wall;
 use crate::*;
 
+/// What a desk is told when the child is already in: the same words core uses when it sees
+/// this before writing, so a desk that loses a race reads the same answer.
+const ALREADY_IN: &str = "the child is already checked in";
+/// What a desk is told when there is no open check-in to end.
+const NOT_IN: &str = "the child is not checked in today";
+
 #[async_trait]
 impl AttendanceStore for Backend {
+    /// The state check and the write are one transaction, and the partial unique index
+    /// `attendance_open` (one open check-in per child and day) is the last wall: of two desks
+    /// checking one child in at once, or out at once, exactly one succeeds and the other gets
+    /// `WrongState`, never a database error.
     async fn record_attendance(
         &self,
         scope: &TenantScope,
@@ -22,25 +32,54 @@ impl AttendanceStore for Backend {
             Person::Guardian(g) => ("guardian", g.to_string()),
             Person::AuthorizedPickup(p) => ("authorized_pickup", p.to_string()),
         };
+        let tenant = scope.tenant_id().to_string();
+        let child = e.child_id.to_string();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
-        sqlx::query(
-            "INSERT INTO attendance \
-             (tenant_id, id, child_id, kind, day, at_ms, recorded_by, person_kind, person_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        if e.kind == AttendanceKind::CheckOut {
+            // Ends the open check-in; none means the child is not in. On PostgreSQL a second
+            // check-out waits for the first's row lock, then finds the row closed.
+            let closed = sqlx::query(
+                "UPDATE attendance SET is_open = FALSE \
+                 WHERE tenant_id = $1 AND child_id = $2 AND day = $3 AND is_open",
+            )
+            .bind(&tenant)
+            .bind(&child)
+            .bind(&e.day)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if closed == 0 {
+                return Err(StoreError::WrongState(NOT_IN));
+            }
+        }
+        // A check-in is written open; when an open one exists (or is being written by another
+        // transaction, which this one waits for), the index's conflict inserts nothing.
+        let written = sqlx::query(
+            "INSERT INTO attendance (tenant_id, id, child_id, kind, day, at_ms, recorded_by, \
+             person_kind, person_id, is_open) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (tenant_id, child_id, day) WHERE is_open DO NOTHING",
         )
-        .bind(scope.tenant_id().to_string())
+        .bind(&tenant)
         .bind(e.id.to_string())
-        .bind(e.child_id.to_string())
+        .bind(&child)
         .bind(e.kind.as_str())
         .bind(&e.day)
         .bind(e.at_ms)
         .bind(e.recorded_by.to_string())
         .bind(person_kind)
         .bind(person_id)
+        .bind(e.kind == AttendanceKind::CheckIn)
         .execute(&mut *tx)
-        .await?;
+        .await
+        // The open index is this statement's arbiter, so it never raises; any other unique
+        // key (an event ID written twice) is a conflict too, not a failure.
+        .map_err(|e| StoreError::from_insert(e, "attendance event"))?
+        .rows_affected();
+        if written == 0 {
+            return Err(StoreError::WrongState(ALREADY_IN));
+        }
         if let Some(n) = notice {
-            let tenant = scope.tenant_id().to_string();
+            // The backend's own outbox insert, in this transaction.
             super::super::outbox::insert_message(&mut tx, &tenant, &n.message, n.deliveries)
                 .await?;
         }
