@@ -45,14 +45,13 @@ impl Core {
             .ok_or(CoreError::NotFound("child"))
     }
 
-    async fn present(&self, actor: &Actor, child: ChildId) -> Result<bool, CoreError> {
+    /// Whether the child is in on `day`, read before the write to answer early (before a
+    /// pickup is verified). The store checks again inside the write's transaction, which is
+    /// what holds when two desks race.
+    async fn present(&self, actor: &Actor, child: ChildId, day: &str) -> Result<bool, CoreError> {
         let events = self
             .store()
-            .attendance_day(
-                &actor.scope,
-                &self.day_now(&actor.scope).await?,
-                kinfold_store::Visibility::All,
-            )
+            .attendance_day(&actor.scope, day, kinfold_store::Visibility::All)
             .await?;
         Ok(events
             .iter()
@@ -126,8 +125,10 @@ impl Core {
         person: Person,
         client: &ClientInfo,
     ) -> Result<AttendanceEvent, CoreError> {
-        self.attendance_child(actor, child).await?;
-        if self.present(actor, child).await? {
+        let c = self.attendance_child(actor, child).await?;
+        // One day for the check and the write, read once.
+        let day = self.day_now(&actor.scope).await?;
+        if self.present(actor, child, &day).await? {
             return Err(CoreError::WrongState("the child is already checked in"));
         }
         // Drop-off needs a known person too, but no passphrase.
@@ -152,7 +153,7 @@ impl Core {
                 ));
             }
         }
-        self.record(actor, child, AttendanceKind::CheckIn, person)
+        self.record(actor, &c, AttendanceKind::CheckIn, person, day)
             .await
     }
 
@@ -164,8 +165,9 @@ impl Core {
         passphrase: Option<Password>,
         client: &ClientInfo,
     ) -> Result<AttendanceEvent, CoreError> {
-        self.attendance_child(actor, child).await?;
-        if !self.present(actor, child).await? {
+        let c = self.attendance_child(actor, child).await?;
+        let day = self.day_now(&actor.scope).await?;
+        if !self.present(actor, child, &day).await? {
             return Err(CoreError::WrongState("the child is not checked in today"));
         }
         if let Err(reason) = self
@@ -186,22 +188,26 @@ impl Core {
             tracing::warn!(child = %child, reason, "pickup refused");
             return Err(CoreError::PickupRefused(reason));
         }
-        self.record(actor, child, AttendanceKind::CheckOut, person)
+        self.record(actor, &c, AttendanceKind::CheckOut, person, day)
             .await
     }
 
+    /// Writes the event; the store refuses it (`WrongState`, 409) when another desk changed
+    /// the child's state since `present` looked.
     async fn record(
         &self,
         actor: &Actor,
-        child: ChildId,
+        c: &Child,
         kind: AttendanceKind,
         person: Person,
+        day: String,
     ) -> Result<AttendanceEvent, CoreError> {
+        let child = c.id;
         let e = AttendanceEvent {
             id: uuid::Uuid::now_v7(),
             child_id: child,
             kind,
-            day: self.day_now(&actor.scope).await?,
+            day,
             at_ms: self.now_ms(),
             recorded_by: actor.user.id,
             person,
@@ -222,7 +228,7 @@ impl Core {
         };
         let mut d = Draft::new(actor.scope.chain(), self.now_ms(), event);
         d.actor = Some(actor.user.id.to_string());
-        let notice = self.notice_for(actor, child, kind, person, e.at_ms).await?;
+        let notice = self.notice_for(actor, c, kind, person, e.at_ms).await?;
         let notify = notice.is_some();
         self.store()
             .record_attendance(&actor.scope, e.clone(), vec![d], notice)
@@ -234,22 +240,16 @@ impl Core {
     }
 
     /// The guardians' notice of a check-in or check-out, named after who dropped off or
-    /// picked up.
+    /// picked up. `c` is the child as read for this request, not read again.
     async fn notice_for(
         &self,
         actor: &Actor,
-        child: ChildId,
+        c: &Child,
         kind: AttendanceKind,
         person: Person,
         at_ms: i64,
     ) -> Result<Option<kinfold_store::outbox::Notice>, CoreError> {
-        let Some(c) = self
-            .store()
-            .child(&actor.scope, child, kinfold_store::Visibility::All)
-            .await?
-        else {
-            return Ok(None);
-        };
+        let child = c.id;
         let who = match person {
             Person::Guardian(g) => self
                 .store()
@@ -267,7 +267,7 @@ impl Core {
                 .map(|x| x.name),
         };
         let who = who.unwrap_or_else(|| "a known person".to_owned());
-        self.attendance_notice(actor, &c, kind, &who, at_ms).await
+        self.attendance_notice(actor, c, kind, &who, at_ms).await
     }
 
     /// Today's roster for the children the actor may check in and out.

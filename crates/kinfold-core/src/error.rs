@@ -56,6 +56,7 @@ impl From<kinfold_store::StoreError> for CoreError {
         match e {
             kinfold_store::StoreError::Conflict(what) => CoreError::Conflict(what),
             kinfold_store::StoreError::NotFound(what) => CoreError::NotFound(what),
+            kinfold_store::StoreError::WrongState(why) => CoreError::WrongState(why),
             other => CoreError::Store(other),
         }
     }

@@ -5,6 +5,10 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("not found: {0}")]
     NotFound(&'static str),
+    /// The change does not fit the row's current state (a second check-in of a child who is
+    /// already in): the client's request came too late, so it is a conflict, not a failure.
+    #[error("{0}")]
+    WrongState(&'static str),
     #[error("stored data is malformed: {0}")]
     Corrupt(&'static str),
     #[error("database error: {0}")]

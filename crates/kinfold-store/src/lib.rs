@@ -34,7 +34,7 @@ pub use ids::{
 };
 pub use mail::MailStore;
 pub use outbox::OutboxStore;
-pub use record_store::RecordStore;
+pub use record_store::{AttendanceStore, GuardianStore, RecordStore};
 pub use records::*;
 pub use replays::ReplayStore;
 pub use sealed::SealedStore;
@@ -45,8 +45,8 @@ pub use tenants::TenantStore;
 /// trait in scope.
 pub mod prelude {
     pub use crate::{
-        AttemptStore, AuthStore, MailStore, OutboxStore, RecordStore, ReplayStore, SealedStore,
-        SessionStore, Store, TenantStore,
+        AttemptStore, AttendanceStore, AuthStore, GuardianStore, MailStore, OutboxStore,
+        RecordStore, ReplayStore, SealedStore, SessionStore, Store, TenantStore,
     };
 }
 
@@ -59,6 +59,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[async_trait]
 pub trait Store:
     RecordStore
+    + GuardianStore
+    + AttendanceStore
     + OutboxStore
     + MailStore
     + AttemptStore

@@ -1,9 +1,14 @@
+//! The center's records: the traits, declared once; their one body is in `sql/`.
+
 use async_trait::async_trait;
 use kinfold_audit::Draft;
 
 use crate::*;
 
-/// Persistence of the center's records. Every method is scoped to one tenant.
+/// The center's details, classrooms, staff assignments, children and access grants. Every
+/// method is scoped to one tenant. Guardians and attendance are their own traits below, so
+/// each trait's body stays one file (`sql/records.rs`, `sql/guardians.rs`,
+/// `sql/attendance.rs`).
 #[async_trait]
 pub trait RecordStore: Send + Sync {
     async fn tenant_details(&self, scope: &TenantScope) -> Result<TenantDetails>;
@@ -71,6 +76,19 @@ pub trait RecordStore: Send + Sync {
         visibility: Visibility,
     ) -> Result<Option<(Child, Vec<Pickup>)>>;
 
+    async fn create_grant(
+        &self,
+        scope: &TenantScope,
+        grant: AccessGrant,
+        audit: Vec<Draft>,
+    ) -> Result<()>;
+    /// Grants, newest first.
+    async fn grants(&self, scope: &TenantScope) -> Result<Vec<AccessGrant>>;
+}
+
+/// The children's guardians, their links to children, and authorized pickups.
+#[async_trait]
+pub trait GuardianStore: Send + Sync {
     async fn create_guardian(
         &self,
         scope: &TenantScope,
@@ -105,18 +123,16 @@ pub trait RecordStore: Send + Sync {
         child: ChildId,
         pickup: PickupId,
     ) -> Result<Option<String>>;
+}
 
-    async fn create_grant(
-        &self,
-        scope: &TenantScope,
-        grant: AccessGrant,
-        audit: Vec<Draft>,
-    ) -> Result<()>;
-    /// Grants, newest first.
-    async fn grants(&self, scope: &TenantScope) -> Result<Vec<AccessGrant>>;
-
+/// Check-ins and check-outs.
+#[async_trait]
+pub trait AttendanceStore: Send + Sync {
     /// Records a check-in or check-out with its audit entry and, when given, the notice to
     /// its guardians (E1: the message enters the outbox in the same transaction).
+    /// `WrongState` when the child is already checked in on the event's day (a check-in), or
+    /// not checked in (a check-out): the state is read and written in one transaction, so two
+    /// desks racing for one child cannot both succeed.
     async fn record_attendance(
         &self,
         scope: &TenantScope,

@@ -7,7 +7,10 @@
 //! Attendance: check-in, check-out with pickup verification, the roster, and the policy cells
 //! for check-in and check-out.
 
+use std::sync::Arc;
+
 use axum::http::StatusCode;
+use kinfold_store::{AttendanceKind, ChildId, Visibility};
 use serde_json::{json, Value};
 
 use crate::harness::TestApp;
@@ -353,5 +356,69 @@ async fn check_in_and_out_follow_the_policy() {
             .await
             .status,
         StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
+
+/// Issue 13: desks racing to check one child in. The check and the write are one store
+/// transaction, and a unique index allows one open check-in per child and day, so exactly one
+/// request wins and every other gets the same 409 as a late desk, never a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_desks_checking_one_child_in_at_once_record_one_check_in() {
+    let app = Arc::new(TestApp::new().await);
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let desk = app.sign_in(&t.slug, &t.front_desk).await;
+    let gid = guardians(&app, &r.a, &desk)
+        .await
+        .into_iter()
+        .find(|g| g["custody"] == "full")
+        .unwrap()["id"]
+        .clone();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (app, desk) = (app.clone(), desk.clone());
+        let body = json!({"child_id": r.a, "guardian_id": gid});
+        set.spawn(async move {
+            app.post("/api/v1/attendance/check-in", body, Some(&desk))
+                .await
+        });
+    }
+    let mut created = 0;
+    let mut conflicts = 0;
+    while let Some(resp) = set.join_next().await {
+        let resp = resp.unwrap();
+        match resp.status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => {
+                assert_eq!(resp.code(), "conflict", "{}", resp.text);
+                assert_eq!(
+                    resp.body["error"]["message"], "the child is already checked in",
+                    "{}",
+                    resp.text
+                );
+                conflicts += 1;
+            }
+            other => panic!("{other}: {}", resp.text),
+        }
+    }
+    assert_eq!((created, conflicts), (1, 19));
+
+    let child = ChildId::parse(&r.a).unwrap();
+    let day = app.core.day_now(&t.scope).await.unwrap();
+    let events = app
+        .store
+        .attendance_day(&t.scope, &day, Visibility::All)
+        .await
+        .unwrap();
+    let ins: Vec<_> = events
+        .iter()
+        .filter(|e| e.child_id == child && e.kind == AttendanceKind::CheckIn)
+        .collect();
+    assert_eq!(ins.len(), 1, "{events:?}");
+    let audited = app.audit_kinds(&t.scope).await;
+    assert_eq!(
+        audited.iter().filter(|k| *k == "child_checked_in").count(),
+        1,
+        "the losers' audit entries rolled back with their writes"
     );
 }

@@ -85,3 +85,12 @@ pub(crate) async fn enter_token_tenant(
     wall::set(conn, Wall::TenantId(id)).await?;
     Ok(true)
 }
+
+/// A child's authorized pickups as one JSON array text, in name order, for the child row `c`.
+/// PostgreSQL's aggregate is `json_agg`, which gives NULL over no rows, hence the `COALESCE`
+/// to SQLite's `'[]'`.
+pub(crate) fn pickups_json() -> &'static str {
+    "(SELECT COALESCE(json_agg(json_build_object('id', p.id, 'name', p.name, \
+     'relation', p.relation) ORDER BY p.name COLLATE \"C\"), '[]'::json)::text \
+     FROM authorized_pickups p WHERE p.tenant_id = c.tenant_id AND p.child_id = c.id)"
+}

@@ -7,9 +7,7 @@
 
 mod audit;
 mod dialect;
-mod guardians;
 mod outbox;
-mod records;
 mod sealed;
 mod setup;
 // The statements written once for both stores (see `sql/mod.rs`), compiled for this one.

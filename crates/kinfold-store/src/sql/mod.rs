@@ -18,15 +18,20 @@
 //! - `enter_token_tenant(conn, find, token)`: behind a token's wall, moving to the wall of the
 //!   tenant the token names (PostgreSQL's second `set_config`; nothing on SQLite, so a session
 //!   lookup stays one query).
+//! - `pickups_json()`: a child's pickups as one JSON array (the two databases name their JSON
+//!   aggregates differently).
 //!
 //! Statements use `$N` parameters, which sqlx binds by number on SQLite as on PostgreSQL, and
 //! `COLLATE "C"` for byte order, which the SQLite store registers as a collation.
 //! Everything here is plain Rust: the body is type-checked, formatted and linted for each
 //! backend, and no macro stands between an error and its line.
 
+mod attendance;
 mod audit_append;
 mod auth;
+mod guardians;
 mod mail;
+mod records;
 mod sessions;
 mod tenants;
 
@@ -34,5 +39,6 @@ pub(crate) use audit_append::append_in;
 
 #[allow(unused_imports)]
 use super::dialect::{
-    done, enter_chain, enter_token_tenant, for_update, lock_user, Backend, Db, Read, Tx,
+    done, enter_chain, enter_token_tenant, for_update, lock_user, pickups_json, Backend, Db, Read,
+    Tx,
 };

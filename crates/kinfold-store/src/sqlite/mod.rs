@@ -5,9 +5,7 @@
 //! Reads use a separate pool.
 
 mod audit;
-mod children;
 mod dialect;
-mod guardians;
 mod outbox;
 mod sealed;
 // The statements written once for both stores (see `sql/mod.rs`), compiled for this one.

@@ -9,6 +9,7 @@
 //! The `wall` module holds the PostgreSQL-only checks of row-level security.
 
 mod attempts;
+mod attendance;
 mod audit;
 mod mail;
 mod records;

@@ -118,7 +118,7 @@ async fn every_answered_read_survives_a_kill_9() {
     );
 
     let store = open_store(&dir).await;
-    use kinfold_store::Store;
+    use kinfold_store::prelude::*;
     let (_, scope) = store.tenant_by_slug("maple-grove").await.unwrap().unwrap();
     let (page, _) = store
         .api_access_page(&scope, Some("api-data"), None, 1_000_000)

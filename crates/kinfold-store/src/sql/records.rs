@@ -1,21 +1,20 @@
-//! The center's records in PostgreSQL, each transaction behind the tenant wall (A5).
+//! The center's details, classrooms, staff assignments, children and access grants: one body
+//! for both stores, each write behind the tenant's wall with its audit entries last.
 
 use async_trait::async_trait;
 use kinfold_audit::Draft;
-use sqlx::postgres::PgArguments;
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::QueryBuilder;
 
-use super::audit::append_in;
-use super::wall::{self, Wall};
-use super::{guardians, PgStore};
+use super::{append_in, done, pickups_json, Backend, Db};
 use crate::drafts::name_new_row;
 use crate::rows::{push_visibility, ChildRow, ChildWithPickupsRow};
+use crate::wall::Wall;
 use crate::*;
 
-fn bind_fields<'q>(
-    q: sqlx::query::Query<'q, Postgres, PgArguments>,
-    f: &'q ChildFields,
-) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
+
+/// Binds a child's plain fields, in the column order both child statements list them.
+fn bind_fields<'q>(q: Query<'q>, f: &'q ChildFields) -> Query<'q> {
     q.bind(&f.given_name)
         .bind(&f.family_name)
         .bind(&f.preferred_name)
@@ -27,9 +26,9 @@ fn bind_fields<'q>(
 }
 
 #[async_trait]
-impl RecordStore for PgStore {
+impl RecordStore for Backend {
     async fn tenant_details(&self, scope: &TenantScope) -> Result<TenantDetails> {
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let mut read = self.read(Wall::Tenant(scope)).await?;
         let (legal_name, postal_address, time_zone, region): (
             Option<String>,
             Option<String>,
@@ -39,9 +38,9 @@ impl RecordStore for PgStore {
             "SELECT legal_name, postal_address, time_zone, region FROM tenants WHERE id = $1",
         )
         .bind(scope.tenant_id().to_string())
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *read)
         .await?;
-        tx.commit().await?;
+        done(read).await?;
         Ok(TenantDetails {
             legal_name,
             postal_address,
@@ -56,7 +55,7 @@ impl RecordStore for PgStore {
         details: &TenantDetails,
         audit: Vec<Draft>,
     ) -> Result<()> {
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
         sqlx::query(
             "UPDATE tenants SET legal_name = $1, postal_address = $2, time_zone = $3, region = $4 \
              WHERE id = $5",
@@ -81,7 +80,7 @@ impl RecordStore for PgStore {
         audit: Vec<Draft>,
     ) -> Result<Classroom> {
         let id = ClassroomId::new();
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
         sqlx::query(
             "INSERT INTO classrooms (tenant_id, id, name, created_ms) VALUES ($1, $2, $3, $4)",
         )
@@ -102,15 +101,14 @@ impl RecordStore for PgStore {
     }
 
     async fn classrooms(&self, scope: &TenantScope) -> Result<Vec<Classroom>> {
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
-        // COLLATE "C": byte order, as SQLite's BINARY collation sorts.
+        let mut read = self.read(Wall::Tenant(scope)).await?;
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT id, name FROM classrooms WHERE tenant_id = $1 ORDER BY name COLLATE \"C\"",
         )
         .bind(scope.tenant_id().to_string())
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *read)
         .await?;
-        tx.commit().await?;
+        done(read).await?;
         rows.into_iter()
             .map(|(id, name)| {
                 Ok(Classroom {
@@ -128,7 +126,7 @@ impl RecordStore for PgStore {
         classroom: ClassroomId,
         audit: Vec<Draft>,
     ) -> Result<()> {
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
         sqlx::query(
             "INSERT INTO staff_assignments (tenant_id, user_id, classroom_id) VALUES ($1, $2, $3) \
              ON CONFLICT DO NOTHING",
@@ -148,16 +146,16 @@ impl RecordStore for PgStore {
         scope: &TenantScope,
         user: UserId,
     ) -> Result<Vec<ClassroomId>> {
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let mut read = self.read(Wall::Tenant(scope)).await?;
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT classroom_id FROM staff_assignments WHERE tenant_id = $1 AND user_id = $2 \
              ORDER BY classroom_id",
         )
         .bind(scope.tenant_id().to_string())
         .bind(user.to_string())
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *read)
         .await?;
-        tx.commit().await?;
+        done(read).await?;
         rows.iter().map(|r| ClassroomId::from_db(r)).collect()
     }
 
@@ -170,7 +168,7 @@ impl RecordStore for PgStore {
         at_ms: i64,
         audit: Vec<Draft>,
     ) -> Result<Child> {
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let q = sqlx::query(
             "INSERT INTO children (given_name, family_name, preferred_name, date_of_birth, \
              classroom_id, status, enrolled_on, left_on, tenant_id, id, allergies, medical_notes, \
@@ -216,7 +214,7 @@ impl RecordStore for PgStore {
         at_ms: i64,
         audit: Vec<Draft>,
     ) -> Result<Child> {
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let q = sqlx::query(
             "UPDATE children SET given_name = $1, family_name = $2, preferred_name = $3, \
              date_of_birth = $4, classroom_id = $5, status = $6, enrolled_on = $7, left_on = $8, \
@@ -236,8 +234,8 @@ impl RecordStore for PgStore {
         if r.rows_affected() != 1 {
             return Err(StoreError::NotFound("child"));
         }
-        // Read back before the audit append, which may leave the transaction behind another
-        // chain's wall.
+        // Read back before the audit append, which on PostgreSQL may leave the transaction
+        // behind another chain's wall.
         let row: ChildRow =
             sqlx::query_as("SELECT * FROM children WHERE tenant_id = $1 AND id = $2")
                 .bind(scope.tenant_id().to_string())
@@ -255,20 +253,20 @@ impl RecordStore for PgStore {
         id: ChildId,
         visibility: Visibility,
     ) -> Result<Option<Child>> {
-        let mut b: QueryBuilder<Postgres> =
+        let mut b: QueryBuilder<Db> =
             QueryBuilder::new("SELECT c.* FROM children c WHERE c.tenant_id = ");
         b.push_bind(scope.tenant_id().to_string())
             .push(" AND c.id = ")
             .push_bind(id.to_string());
         push_visibility(&mut b, scope, visibility);
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
-        let row: Option<ChildRow> = b.build_query_as().fetch_optional(&mut *tx).await?;
-        tx.commit().await?;
+        let mut read = self.read(Wall::Tenant(scope)).await?;
+        let row: Option<ChildRow> = b.build_query_as().fetch_optional(&mut *read).await?;
+        done(read).await?;
         row.map(ChildRow::into_child).transpose()
     }
 
     async fn children(&self, scope: &TenantScope, q: &ChildQuery) -> Result<Vec<Child>> {
-        let mut b: QueryBuilder<Postgres> =
+        let mut b: QueryBuilder<Db> =
             QueryBuilder::new("SELECT c.* FROM children c WHERE c.tenant_id = ");
         b.push_bind(scope.tenant_id().to_string());
         push_visibility(&mut b, scope, q.visibility);
@@ -283,9 +281,9 @@ impl RecordStore for PgStore {
         }
         b.push(" ORDER BY c.id LIMIT ")
             .push_bind(i64::from(q.limit));
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
-        let rows: Vec<ChildRow> = b.build_query_as().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
+        let mut read = self.read(Wall::Tenant(scope)).await?;
+        let rows: Vec<ChildRow> = b.build_query_as().fetch_all(&mut *read).await?;
+        done(read).await?;
         rows.into_iter().map(ChildRow::into_child).collect()
     }
 
@@ -295,157 +293,19 @@ impl RecordStore for PgStore {
         id: ChildId,
         visibility: Visibility,
     ) -> Result<Option<(Child, Vec<Pickup>)>> {
-        // json_agg over no rows is NULL, where SQLite's json_group_array gives '[]'.
-        let mut b: QueryBuilder<Postgres> = QueryBuilder::new(
-            "SELECT c.*, (SELECT COALESCE(json_agg(json_build_object('id', p.id, 'name', p.name, \
-             'relation', p.relation) ORDER BY p.name COLLATE \"C\"), '[]'::json)::text \
-             FROM authorized_pickups p WHERE p.tenant_id = c.tenant_id AND p.child_id = c.id) \
-             AS pickups FROM children c WHERE c.tenant_id = ",
-        );
-        b.push_bind(scope.tenant_id().to_string())
+        let mut b: QueryBuilder<Db> = QueryBuilder::new("SELECT c.*, ");
+        b.push(pickups_json())
+            .push(" AS pickups FROM children c WHERE c.tenant_id = ")
+            .push_bind(scope.tenant_id().to_string())
             .push(" AND c.id = ")
             .push_bind(id.to_string());
         push_visibility(&mut b, scope, visibility);
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
-        let row: Option<ChildWithPickupsRow> = b.build_query_as().fetch_optional(&mut *tx).await?;
-        tx.commit().await?;
+        let mut read = self.read(Wall::Tenant(scope)).await?;
+        let row: Option<ChildWithPickupsRow> =
+            b.build_query_as().fetch_optional(&mut *read).await?;
+        done(read).await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(row.into_parts(id)?))
-    }
-
-    async fn create_guardian(
-        &self,
-        scope: &TenantScope,
-        new: NewGuardian,
-        at_ms: i64,
-    ) -> Result<Guardian> {
-        guardians::create_guardian(self, scope, new, at_ms).await
-    }
-
-    async fn link_guardian(
-        &self,
-        scope: &TenantScope,
-        link: NewLink,
-        audit: Vec<Draft>,
-    ) -> Result<()> {
-        guardians::link_guardian(self, scope, link, audit).await
-    }
-
-    async fn guardians(&self, scope: &TenantScope) -> Result<Vec<(Guardian, i64)>> {
-        guardians::guardians(self, scope).await
-    }
-
-    async fn child_guardians(
-        &self,
-        scope: &TenantScope,
-        child: ChildId,
-    ) -> Result<Vec<GuardianLink>> {
-        guardians::child_guardians(self, scope, child).await
-    }
-
-    async fn add_pickup(
-        &self,
-        scope: &TenantScope,
-        new: NewPickup,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<Pickup> {
-        guardians::add_pickup(self, scope, new, at_ms, audit).await
-    }
-
-    async fn pickups(&self, scope: &TenantScope, child: ChildId) -> Result<Vec<Pickup>> {
-        guardians::pickups(self, scope, child).await
-    }
-
-    async fn pickup_passphrase_hash(
-        &self,
-        scope: &TenantScope,
-        child: ChildId,
-        pickup: PickupId,
-    ) -> Result<Option<String>> {
-        guardians::pickup_passphrase_hash(self, scope, child, pickup).await
-    }
-
-    async fn record_attendance(
-        &self,
-        scope: &TenantScope,
-        e: AttendanceEvent,
-        audit: Vec<Draft>,
-        notice: Option<crate::outbox::Notice>,
-    ) -> Result<()> {
-        let (person_kind, person_id) = match e.person {
-            Person::Guardian(g) => ("guardian", g.to_string()),
-            Person::AuthorizedPickup(p) => ("authorized_pickup", p.to_string()),
-        };
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
-        sqlx::query(
-            "INSERT INTO attendance \
-             (tenant_id, id, child_id, kind, day, at_ms, recorded_by, person_kind, person_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(scope.tenant_id().to_string())
-        .bind(e.id.to_string())
-        .bind(e.child_id.to_string())
-        .bind(e.kind.as_str())
-        .bind(&e.day)
-        .bind(e.at_ms)
-        .bind(e.recorded_by.to_string())
-        .bind(person_kind)
-        .bind(person_id)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(n) = notice {
-            let tenant = scope.tenant_id().to_string();
-            super::outbox::insert_message(&mut tx, &tenant, &n.message, n.deliveries).await?;
-        }
-        append_in(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn attendance_day(
-        &self,
-        scope: &TenantScope,
-        day: &str,
-        visibility: Visibility,
-    ) -> Result<Vec<AttendanceEvent>> {
-        let mut b: QueryBuilder<Postgres> = QueryBuilder::new(
-            "SELECT a.id, a.child_id, a.kind, a.day, a.at_ms, a.recorded_by, a.person_kind, \
-             a.person_id FROM attendance a \
-             JOIN children c ON c.tenant_id = a.tenant_id AND c.id = a.child_id \
-             WHERE a.tenant_id = ",
-        );
-        b.push_bind(scope.tenant_id().to_string())
-            .push(" AND a.day = ")
-            .push_bind(day.to_owned());
-        push_visibility(&mut b, scope, visibility);
-        b.push(" ORDER BY a.at_ms, a.id");
-        type Row = (String, String, String, String, i64, String, String, String);
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
-        let rows: Vec<Row> = b.build_query_as().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        rows.into_iter()
-            .map(|(id, child, kind, day, at_ms, by, pk, pid)| {
-                Ok(AttendanceEvent {
-                    id: uuid::Uuid::parse_str(&id)
-                        .map_err(|_| StoreError::Corrupt("attendance id"))?,
-                    child_id: ChildId::from_db(&child)?,
-                    kind: if kind == "check_in" {
-                        AttendanceKind::CheckIn
-                    } else {
-                        AttendanceKind::CheckOut
-                    },
-                    day,
-                    at_ms,
-                    recorded_by: UserId::from_db(&by)?,
-                    person: if pk == "guardian" {
-                        Person::Guardian(GuardianId::from_db(&pid)?)
-                    } else {
-                        Person::AuthorizedPickup(PickupId::from_db(&pid)?)
-                    },
-                })
-            })
-            .collect()
     }
 
     async fn create_grant(
@@ -454,7 +314,7 @@ impl RecordStore for PgStore {
         g: AccessGrant,
         audit: Vec<Draft>,
     ) -> Result<()> {
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
         sqlx::query(
             "INSERT INTO access_grants (tenant_id, id, operator, reason, created_ms, expires_ms) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -473,15 +333,15 @@ impl RecordStore for PgStore {
     }
 
     async fn grants(&self, scope: &TenantScope) -> Result<Vec<AccessGrant>> {
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let mut read = self.read(Wall::Tenant(scope)).await?;
         let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
             "SELECT id, operator, reason, created_ms, expires_ms FROM access_grants \
              WHERE tenant_id = $1 ORDER BY created_ms DESC",
         )
         .bind(scope.tenant_id().to_string())
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *read)
         .await?;
-        tx.commit().await?;
+        done(read).await?;
         rows.into_iter()
             .map(|(id, operator, reason, created_ms, expires_ms)| {
                 Ok(AccessGrant {

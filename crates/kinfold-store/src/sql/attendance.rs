@@ -1,0 +1,135 @@
+//! Check-ins and check-outs: one body for both stores, behind the tenant's wall.
+
+use async_trait::async_trait;
+use kinfold_audit::Draft;
+use sqlx::QueryBuilder;
+
+use super::{append_in, done, Backend, Db};
+use crate::rows::push_visibility;
+use crate::wall::Wall;
+use crate::*;
+
+/// What a desk is told when the child is already in: the same words core uses when it sees
+/// this before writing, so a desk that loses a race reads the same answer.
+const ALREADY_IN: &str = "the child is already checked in";
+/// What a desk is told when there is no open check-in to end.
+const NOT_IN: &str = "the child is not checked in today";
+
+#[async_trait]
+impl AttendanceStore for Backend {
+    /// The state check and the write are one transaction, and the partial unique index
+    /// `attendance_open` (one open check-in per child and day) is the last wall: of two desks
+    /// checking one child in at once, or out at once, exactly one succeeds and the other gets
+    /// `WrongState`, never a database error.
+    async fn record_attendance(
+        &self,
+        scope: &TenantScope,
+        e: AttendanceEvent,
+        audit: Vec<Draft>,
+        notice: Option<crate::outbox::Notice>,
+    ) -> Result<()> {
+        let (person_kind, person_id) = match e.person {
+            Person::Guardian(g) => ("guardian", g.to_string()),
+            Person::AuthorizedPickup(p) => ("authorized_pickup", p.to_string()),
+        };
+        let tenant = scope.tenant_id().to_string();
+        let child = e.child_id.to_string();
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        if e.kind == AttendanceKind::CheckOut {
+            // Ends the open check-in; none means the child is not in. On PostgreSQL a second
+            // check-out waits for the first's row lock, then finds the row closed.
+            let closed = sqlx::query(
+                "UPDATE attendance SET is_open = FALSE \
+                 WHERE tenant_id = $1 AND child_id = $2 AND day = $3 AND is_open",
+            )
+            .bind(&tenant)
+            .bind(&child)
+            .bind(&e.day)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if closed == 0 {
+                return Err(StoreError::WrongState(NOT_IN));
+            }
+        }
+        // A check-in is written open; when an open one exists (or is being written by another
+        // transaction, which this one waits for), the index's conflict inserts nothing.
+        let written = sqlx::query(
+            "INSERT INTO attendance (tenant_id, id, child_id, kind, day, at_ms, recorded_by, \
+             person_kind, person_id, is_open) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (tenant_id, child_id, day) WHERE is_open DO NOTHING",
+        )
+        .bind(&tenant)
+        .bind(e.id.to_string())
+        .bind(&child)
+        .bind(e.kind.as_str())
+        .bind(&e.day)
+        .bind(e.at_ms)
+        .bind(e.recorded_by.to_string())
+        .bind(person_kind)
+        .bind(person_id)
+        .bind(e.kind == AttendanceKind::CheckIn)
+        .execute(&mut *tx)
+        .await
+        // The open index is this statement's arbiter, so it never raises; any other unique
+        // key (an event ID written twice) is a conflict too, not a failure.
+        .map_err(|e| StoreError::from_insert(e, "attendance event"))?
+        .rows_affected();
+        if written == 0 {
+            return Err(StoreError::WrongState(ALREADY_IN));
+        }
+        if let Some(n) = notice {
+            // The backend's own outbox insert, in this transaction.
+            super::super::outbox::insert_message(&mut tx, &tenant, &n.message, n.deliveries)
+                .await?;
+        }
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn attendance_day(
+        &self,
+        scope: &TenantScope,
+        day: &str,
+        visibility: Visibility,
+    ) -> Result<Vec<AttendanceEvent>> {
+        let mut b: QueryBuilder<Db> = QueryBuilder::new(
+            "SELECT a.id, a.child_id, a.kind, a.day, a.at_ms, a.recorded_by, a.person_kind, \
+             a.person_id FROM attendance a \
+             JOIN children c ON c.tenant_id = a.tenant_id AND c.id = a.child_id \
+             WHERE a.tenant_id = ",
+        );
+        b.push_bind(scope.tenant_id().to_string())
+            .push(" AND a.day = ")
+            .push_bind(day.to_owned());
+        push_visibility(&mut b, scope, visibility);
+        b.push(" ORDER BY a.at_ms, a.id");
+        type Row = (String, String, String, String, i64, String, String, String);
+        let mut read = self.read(Wall::Tenant(scope)).await?;
+        let rows: Vec<Row> = b.build_query_as().fetch_all(&mut *read).await?;
+        done(read).await?;
+        rows.into_iter()
+            .map(|(id, child, kind, day, at_ms, by, pk, pid)| {
+                Ok(AttendanceEvent {
+                    id: uuid::Uuid::parse_str(&id)
+                        .map_err(|_| StoreError::Corrupt("attendance id"))?,
+                    child_id: ChildId::from_db(&child)?,
+                    kind: if kind == "check_in" {
+                        AttendanceKind::CheckIn
+                    } else {
+                        AttendanceKind::CheckOut
+                    },
+                    day,
+                    at_ms,
+                    recorded_by: UserId::from_db(&by)?,
+                    person: if pk == "guardian" {
+                        Person::Guardian(GuardianId::from_db(&pid)?)
+                    } else {
+                        Person::AuthorizedPickup(PickupId::from_db(&pid)?)
+                    },
+                })
+            })
+            .collect()
+    }
+}

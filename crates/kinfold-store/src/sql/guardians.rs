@@ -1,0 +1,248 @@
+//! Guardians, their links to children, and authorized pickups: one body for both stores, each
+//! transaction behind the tenant's wall.
+
+use async_trait::async_trait;
+use kinfold_audit::Draft;
+
+use super::{append_in, done, Backend};
+use crate::drafts::name_new_row;
+use crate::wall::Wall;
+use crate::*;
+
+#[async_trait]
+impl GuardianStore for Backend {
+    async fn create_guardian(
+        &self,
+        scope: &TenantScope,
+        new: NewGuardian,
+        at_ms: i64,
+    ) -> Result<Guardian> {
+        let id = GuardianId::new();
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        sqlx::query(
+            "INSERT INTO guardians (tenant_id, id, user_id, name, email, phone, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(id.to_string())
+        .bind(new.user_id.map(|u| u.to_string()))
+        .bind(&new.name)
+        .bind(&new.email)
+        .bind(&new.phone)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_insert(e, "guardian"))?;
+        tx.commit().await?;
+        Ok(Guardian {
+            id,
+            user_id: new.user_id,
+            name: new.name,
+            email: new.email,
+            phone: new.phone,
+        })
+    }
+
+    async fn link_guardian(
+        &self,
+        scope: &TenantScope,
+        link: NewLink,
+        audit: Vec<Draft>,
+    ) -> Result<()> {
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        sqlx::query(
+            "INSERT INTO child_guardians (tenant_id, child_id, guardian_id, relationship, custody, \
+             may_pick_up, primary_contact) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (tenant_id, child_id, guardian_id) DO UPDATE SET \
+             relationship = excluded.relationship, custody = excluded.custody, \
+             may_pick_up = excluded.may_pick_up, primary_contact = excluded.primary_contact",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(link.child.to_string())
+        .bind(link.guardian.to_string())
+        .bind(&link.relationship)
+        .bind(link.custody.as_str())
+        .bind(link.may_pick_up)
+        .bind(link.primary_contact)
+        .execute(&mut *tx)
+        .await?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn guardians(&self, scope: &TenantScope) -> Result<Vec<(Guardian, i64)>> {
+        type Row = (
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            i64,
+        );
+        let mut read = self.read(Wall::Tenant(scope)).await?;
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT g.id, g.user_id, g.name, g.email, g.phone, \
+             (SELECT COUNT(*) FROM child_guardians cg \
+             WHERE cg.tenant_id = g.tenant_id AND cg.guardian_id = g.id) \
+             FROM guardians g WHERE g.tenant_id = $1 ORDER BY g.name COLLATE \"C\", g.id",
+        )
+        .bind(scope.tenant_id().to_string())
+        .fetch_all(&mut *read)
+        .await?;
+        done(read).await?;
+        rows.into_iter()
+            .map(|(id, user_id, name, email, phone, n)| {
+                let user_id = user_id.as_deref().map(UserId::from_db).transpose()?;
+                Ok((
+                    Guardian {
+                        id: GuardianId::from_db(&id)?,
+                        user_id,
+                        name,
+                        email,
+                        phone,
+                    },
+                    n,
+                ))
+            })
+            .collect()
+    }
+
+    async fn child_guardians(
+        &self,
+        scope: &TenantScope,
+        child: ChildId,
+    ) -> Result<Vec<GuardianLink>> {
+        type Row = (
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            bool,
+            bool,
+        );
+        let mut read = self.read(Wall::Tenant(scope)).await?;
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT g.id, g.user_id, g.name, g.email, g.phone, cg.relationship, cg.custody, \
+             cg.may_pick_up, cg.primary_contact \
+             FROM child_guardians cg \
+             JOIN guardians g ON g.tenant_id = cg.tenant_id AND g.id = cg.guardian_id \
+             WHERE cg.tenant_id = $1 AND cg.child_id = $2 \
+             ORDER BY cg.primary_contact DESC, g.name COLLATE \"C\"",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(child.to_string())
+        .fetch_all(&mut *read)
+        .await?;
+        done(read).await?;
+        rows.into_iter()
+            .map(
+                |(
+                    id,
+                    user_id,
+                    name,
+                    email,
+                    phone,
+                    relationship,
+                    custody,
+                    may_pick_up,
+                    primary_contact,
+                )| {
+                    Ok(GuardianLink {
+                        guardian: Guardian {
+                            id: GuardianId::from_db(&id)?,
+                            user_id: user_id.as_deref().map(UserId::from_db).transpose()?,
+                            name,
+                            email,
+                            phone,
+                        },
+                        relationship,
+                        custody: Custody::parse(&custody).ok_or(StoreError::Corrupt("custody"))?,
+                        may_pick_up,
+                        primary_contact,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    async fn add_pickup(
+        &self,
+        scope: &TenantScope,
+        new: NewPickup,
+        at_ms: i64,
+        audit: Vec<Draft>,
+    ) -> Result<Pickup> {
+        let id = PickupId::new();
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        sqlx::query(
+            "INSERT INTO authorized_pickups \
+             (tenant_id, id, child_id, name, relation, passphrase_hash, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(id.to_string())
+        .bind(new.child.to_string())
+        .bind(&new.name)
+        .bind(&new.relation)
+        .bind(&new.passphrase_hash)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?;
+        let audit = name_new_row(audit, &id.to_string());
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(Pickup {
+            id,
+            child_id: new.child,
+            name: new.name,
+            relation: new.relation,
+        })
+    }
+
+    async fn pickups(&self, scope: &TenantScope, child: ChildId) -> Result<Vec<Pickup>> {
+        let mut read = self.read(Wall::Tenant(scope)).await?;
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT id, name, relation FROM authorized_pickups \
+             WHERE tenant_id = $1 AND child_id = $2 ORDER BY name COLLATE \"C\"",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(child.to_string())
+        .fetch_all(&mut *read)
+        .await?;
+        done(read).await?;
+        rows.into_iter()
+            .map(|(id, name, relation)| {
+                Ok(Pickup {
+                    id: PickupId::from_db(&id)?,
+                    child_id: child,
+                    name,
+                    relation,
+                })
+            })
+            .collect()
+    }
+
+    async fn pickup_passphrase_hash(
+        &self,
+        scope: &TenantScope,
+        child: ChildId,
+        pickup: PickupId,
+    ) -> Result<Option<String>> {
+        let mut read = self.read(Wall::Tenant(scope)).await?;
+        let hash: Option<String> = sqlx::query_scalar(
+            "SELECT passphrase_hash FROM authorized_pickups \
+             WHERE tenant_id = $1 AND child_id = $2 AND id = $3",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(child.to_string())
+        .bind(pickup.to_string())
+        .fetch_optional(&mut *read)
+        .await?;
+        done(read).await?;
+        Ok(hash)
+    }
+}
