@@ -12,7 +12,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use kinfold_core::CoreError;
 use kinfold_mail::reports::{self, ReplayKeys, Report, ReportError};
@@ -21,16 +21,13 @@ use serde_json::json;
 use crate::api::openapi::ErrorBody;
 use crate::{ApiError, AppState};
 
+/// A refused report is an error, answered from core's table (`CoreError::Report`); an ignored
+/// one is answered 200 with the reason.
 fn refused(e: ReportError) -> Response {
-    let (status, code) = match &e {
-        ReportError::Signature => (StatusCode::UNAUTHORIZED, "invalid_signature"),
-        ReportError::Stale => (StatusCode::UNAUTHORIZED, "stale_signature"),
-        ReportError::Malformed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-        ReportError::Ignored(reason) => {
-            return axum::Json(json!({"ignored": reason})).into_response();
-        }
-    };
-    ApiError::http(status, code, e.to_string()).into_response()
+    match e {
+        ReportError::Ignored(reason) => axum::Json(json!({"ignored": reason})).into_response(),
+        e => ApiError::from(CoreError::from(e)).into_response(),
+    }
 }
 
 #[utoipa::path(operation_id = "email_events", post, path = "/api/v1/email/events/{provider}", tag = "email", params(("provider" = String, Path, description = "`mailgun`, `generic` or `raw`")), responses((status = 200, description = "`{matched}`: how many reports matched a delivery; `{duplicate: true}` for a replay; `{ignored}` for events Kinfold does not act on"), (status = 401, description = "`invalid_signature` or `stale_signature`", body = ErrorBody), (status = 404, description = "unknown provider, or no key configured for it", body = ErrorBody), (status = 422, description = "a malformed report", body = ErrorBody)))]

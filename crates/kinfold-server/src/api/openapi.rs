@@ -3,29 +3,15 @@
 
 use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use super::{
     account, admin, attendance, audit, children, csp, email_events, enrollment, messages,
     password_reset, sessions,
 };
 
-/// Every error: `{"error": {"code", "message", "field"?}}`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct ErrorDetail {
-    /// Stable, snake_case: `invalid_credentials`, `not_found`, `invalid_input`, ...
-    code: String,
-    message: String,
-    /// The input field at fault, for `invalid_input`.
-    field: Option<String>,
-}
+/// Every error's body: the type `error_response` writes.
+pub use crate::error::ErrorBody;
 
 struct SessionCookie;
 

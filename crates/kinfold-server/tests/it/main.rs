@@ -6,6 +6,7 @@ mod harness;
 mod attendance;
 mod audit;
 mod csrf_and_input;
+mod errors;
 mod headers;
 mod keys;
 mod messages;
