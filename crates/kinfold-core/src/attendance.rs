@@ -182,7 +182,7 @@ impl Core {
             );
             d.actor = Some(actor.user.id.to_string());
             d.ip = client.ip.clone();
-            self.audit().record(d).await;
+            self.audit().record(d).await?;
             tracing::warn!(child = %child, reason, "pickup refused");
             return Err(CoreError::PickupRefused(reason));
         }

@@ -2,9 +2,13 @@
 //!
 //! - Admin events go into the store call that makes the change, in the same transaction (L2).
 //! - Access events go through [`AuditWriter::record`]: a bounded channel to one task that
-//!   group-commits a batch at most `batch_delay` (default 50 ms) after its first entry. When
-//!   the channel is full, `record` waits: an entry is never dropped. A failed write is retried
-//!   with backoff and logged; the batch is kept.
+//!   group-commits what queued while the last batch was being written (a batch may also wait
+//!   `batch_delay`, 0 by default, for company). `record` returns only once its
+//!   entry's batch is committed (L1: a response that reports a read or an access is sent after
+//!   its entry is durable, so a crash cannot lose it), or fails with `busy` after
+//!   [`COMMIT_WAIT`]; a request served under [`deferring`] waits once, at its end, for the
+//!   last entry it wrote ([`durable`]). When the channel is full, `record` waits: an entry is never dropped. A
+//!   failed write is retried with backoff and logged; the batch is kept.
 //! - Reads of sealed fields come as a [`ReadNote`] (ids and the request's shared client, no
 //!   copies) and are folded per client (tenant, user, IP, user agent, device) into one
 //!   `child_records_read` entry per batch ([`fold_reads`]): a busy center writes a few chain
@@ -25,6 +29,8 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 
 use crate::keys::Keyring;
+
+mod durable;
 use crate::{Clock, CoreError};
 
 #[derive(Debug, Clone)]
@@ -38,7 +44,7 @@ pub struct AuditSettings {
 impl Default for AuditSettings {
     fn default() -> Self {
         Self {
-            batch_delay: Duration::from_millis(50),
+            batch_delay: Duration::ZERO,
             batch_max: 20_000,
             checkpoint_every: 100,
             checkpoint_interval: Duration::from_secs(300),
@@ -62,11 +68,16 @@ pub struct ReadNote {
 /// The names of the sealed fields a read opened.
 pub type Fields = &'static [&'static str];
 
-enum Msg {
-    Entry(Box<Draft>),
-    Read(ReadNote),
-    Access(Box<kinfold_store::ApiAccess>),
-    Flush(oneshot::Sender<()>),
+pub use durable::{deferring, Deferred, COMMIT_WAIT};
+
+/// Told when the batch holding a message is committed.
+pub(crate) type Committed = oneshot::Sender<()>;
+
+pub(crate) enum Msg {
+    Entry(Box<Draft>, Committed),
+    Read(ReadNote, Committed),
+    Access(Box<kinfold_store::ApiAccess>, Committed),
+    Flush(Committed),
 }
 
 pub struct AuditWriter {
@@ -88,6 +99,7 @@ impl AuditWriter {
             keys,
             clock,
             every: settings.checkpoint_every,
+            last: Default::default(),
         };
         let task = tokio::spawn(run(rx, store, checkpointer.clone(), settings));
         Self {
@@ -97,25 +109,55 @@ impl AuditWriter {
         }
     }
 
-    /// Queues an entry. Waits when the queue is full; never drops.
-    pub async fn record(&self, draft: Draft) {
-        if self.tx.send(Msg::Entry(Box::new(draft))).await.is_err() {
-            tracing::error!("audit writer has stopped; an entry could not be queued");
+    /// Writes an access event with the next group commit and returns once it is committed.
+    /// Waits when the queue is full; never drops.
+    pub async fn record(&self, draft: Draft) -> Result<(), CoreError> {
+        self.commit(|done| Msg::Entry(Box::new(draft), done), "an access event")
+            .await
+    }
+
+    /// Writes a read of sealed fields with the next group commit (folded per client) and
+    /// returns once it is committed.
+    pub async fn record_read(&self, note: ReadNote) -> Result<(), CoreError> {
+        self.commit(|done| Msg::Read(note, done), "a read of sealed fields")
+            .await
+    }
+
+    /// Writes an API access entry (L4) with the next group commit and returns once it is
+    /// committed.
+    pub async fn record_api_access(
+        &self,
+        entry: kinfold_store::ApiAccess,
+    ) -> Result<(), CoreError> {
+        self.commit(
+            |done| Msg::Access(Box::new(entry), done),
+            "an API access entry",
+        )
+        .await
+    }
+
+    /// Queues an API access entry (L4) for the next group commit without waiting for it: for
+    /// refused and failed requests, which report no record. It is never dropped, but a crash
+    /// before the commit loses it.
+    pub async fn queue_api_access(&self, entry: kinfold_store::ApiAccess) {
+        let (done, _) = oneshot::channel();
+        if self
+            .tx
+            .send(Msg::Access(Box::new(entry), done))
+            .await
+            .is_err()
+        {
+            tracing::error!("the audit writer has stopped; an API access entry was not queued");
         }
     }
 
-    /// Queues a read of sealed fields. Waits when the queue is full; never drops.
-    pub async fn record_read(&self, note: ReadNote) {
-        if self.tx.send(Msg::Read(note)).await.is_err() {
-            tracing::error!("audit writer has stopped; a read could not be queued");
-        }
-    }
-
-    /// Queues an API access entry (L4), group-committed like access events.
-    pub async fn record_api_access(&self, entry: kinfold_store::ApiAccess) {
-        if self.tx.send(Msg::Access(Box::new(entry))).await.is_err() {
-            tracing::error!("audit writer has stopped; an API access entry could not be queued");
-        }
+    /// Queues a message and waits until its batch is committed (see [`durable`]).
+    async fn commit(
+        &self,
+        msg: impl FnOnce(Committed) -> Msg,
+        what: &str,
+    ) -> Result<(), CoreError> {
+        durable::queue(&self.tx, msg, what).await
     }
 
     /// Waits until everything queued before this call is written.
@@ -167,13 +209,23 @@ async fn run(
                     batch: &mut Vec<Pending>,
                     accesses: &mut Vec<kinfold_store::ApiAccess>,
                     waiters: &mut Vec<oneshot::Sender<()>>| match m {
-            Msg::Entry(d) => batch.push(Pending::Entry(*d)),
-            Msg::Read(r) => batch.push(Pending::Read(r)),
-            Msg::Access(a) => accesses.push(*a),
+            Msg::Entry(d, w) => {
+                batch.push(Pending::Entry(*d));
+                waiters.push(w);
+            }
+            Msg::Read(r, w) => {
+                batch.push(Pending::Read(r));
+                waiters.push(w);
+            }
+            Msg::Access(a, w) => {
+                accesses.push(*a);
+                waiters.push(w);
+            }
             Msg::Flush(w) => waiters.push(w),
         };
+        let flush = matches!(first, Msg::Flush(_));
         push(first, &mut batch, &mut accesses, &mut waiters);
-        if waiters.is_empty() {
+        if !flush && !settings.batch_delay.is_zero() {
             // Sleep out the batch delay instead of waking for every entry, then take what
             // arrived: under load the writer wakes once per batch, not once per request.
             tokio::time::sleep(settings.batch_delay).await;
@@ -185,16 +237,21 @@ async fn run(
             }
         }
         let batch = fold_reads(batch);
-        let mut chains: Vec<String> = batch.iter().map(|d| d.chain.clone()).collect();
-        chains.sort();
-        chains.dedup();
-        write_with_retry(&*store, batch).await;
+        let written = write_with_retry(&*store, batch).await;
         write_access_with_retry(&*store, accesses).await;
-        if let Err(e) = cp.run_for(&chains, false).await {
-            tracing::error!(error = %e, "audit checkpoint failed");
-        }
+        // Committed: the requests of this batch may answer now, before the checkpoint.
         for w in waiters {
             let _ = w.send(());
+        }
+        // The new heads come from the write itself: no query per chain per batch.
+        let mut heads: HashMap<&str, (i64, &str)> = HashMap::default();
+        for e in &written {
+            heads.insert(&e.chain, (e.seq, &e.hash));
+        }
+        for (chain, (seq, hash)) in heads {
+            if let Err(e) = cp.after_append(chain, seq, hash).await {
+                tracing::error!(error = %e, "audit checkpoint failed");
+            }
         }
     }
 }
@@ -281,13 +338,14 @@ fn record_read(child: &ChildId, fields: Fields, at_ms: i64) -> RecordRead {
     }
 }
 
-async fn write_with_retry(store: &dyn Store, batch: Vec<Draft>) {
-    if !batch.is_empty() {
-        retry_until_written("audit batch", batch.len(), || {
-            store.append_audit(batch.clone())
-        })
-        .await;
+async fn write_with_retry(store: &dyn Store, batch: Vec<Draft>) -> Vec<kinfold_audit::Entry> {
+    if batch.is_empty() {
+        return Vec::new();
     }
+    retry_until_written("audit batch", batch.len(), || {
+        store.append_audit(batch.clone())
+    })
+    .await
 }
 
 async fn write_access_with_retry(store: &dyn Store, entries: Vec<kinfold_store::ApiAccess>) {
@@ -301,16 +359,21 @@ async fn write_access_with_retry(store: &dyn Store, entries: Vec<kinfold_store::
 
 /// Runs `attempt` until it succeeds. A failed write is logged and retried with backoff (50 ms,
 /// doubling to 5 s); the caller keeps what it writes meanwhile, so nothing is dropped.
-async fn retry_until_written<T, F, Fut>(what: &str, entries: usize, mut attempt: F)
+async fn retry_until_written<T, F, Fut>(what: &str, entries: usize, mut attempt: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, kinfold_store::StoreError>>,
 {
     let mut backoff = Duration::from_millis(50);
-    while let Err(e) = attempt().await {
-        tracing::error!(error = %e, entries, "{what} write failed; retrying");
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+    loop {
+        match attempt().await {
+            Ok(done) => return done,
+            Err(e) => {
+                tracing::error!(error = %e, entries, "{what} write failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
     }
 }
 
@@ -321,6 +384,9 @@ pub struct Checkpointer {
     keys: Keyring,
     clock: Arc<dyn Clock>,
     every: i64,
+    /// Each chain's last checkpointed seq as this node knows it (read from the store once).
+    /// Another node's newer checkpoint only makes this node sign a little early.
+    last: Arc<std::sync::Mutex<HashMap<String, i64>>>,
 }
 
 impl Checkpointer {
@@ -348,6 +414,30 @@ impl Checkpointer {
         Ok(made)
     }
 
+    /// After a batch: signs a checkpoint when `chain`, now at `seq`, grew by `every` entries
+    /// since its last one.
+    async fn after_append(&self, chain: &str, seq: i64, hash: &str) -> Result<(), CoreError> {
+        let known = self.last.lock().ok().and_then(|l| l.get(chain).copied());
+        let last = match known {
+            Some(last) => last,
+            None => {
+                let last = self.store.last_checkpoint_seq(chain).await?;
+                self.remember(chain, last);
+                last
+            }
+        };
+        if seq - last >= self.every {
+            self.sign(chain, seq, hash).await?;
+        }
+        Ok(())
+    }
+
+    fn remember(&self, chain: &str, seq: i64) {
+        if let Ok(mut l) = self.last.lock() {
+            l.insert(chain.to_owned(), seq);
+        }
+    }
+
     async fn sign(&self, chain: &str, seq: i64, hash: &str) -> Result<(), CoreError> {
         let signer = self.keys.signer().await?;
         let at_ms = self.clock.now_ms();
@@ -360,193 +450,10 @@ impl Checkpointer {
             signature: signer.sign(&Checkpoint::message(chain, seq, hash, at_ms)),
         };
         self.store.insert_checkpoint(cp).await?;
+        self.remember(chain, seq);
         Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Names stand for ids: `t1` and `ana` become fixed UUIDs, `c1` the child with number 1.
-    fn id(name: &str) -> uuid::Uuid {
-        let n = name.bytes().fold(0u128, |a, b| a * 256 + u128::from(b));
-        uuid::Uuid::from_u128(n)
-    }
-
-    fn info(ip: &str) -> ClientInfo {
-        ClientInfo {
-            ip: Some(ip.to_owned()),
-            user_agent: Some("ua1".into()),
-            device: Some("d1".into()),
-        }
-    }
-
-    fn note(tenant: &str, actor: &str, client: ClientInfo, child: &str, at_ms: i64) -> Pending {
-        Pending::Read(ReadNote {
-            tenant: TenantId(id(tenant)),
-            actor: UserId(id(actor)),
-            client: Arc::new(client),
-            child: ChildId(id(child)),
-            fields: &["allergies"],
-            at_ms,
-        })
-    }
-
-    fn read(tenant: &str, actor: &str, ip: &str, child: &str, at_ms: i64) -> Pending {
-        note(tenant, actor, info(ip), child, at_ms)
-    }
-
-    fn c(child: &str) -> String {
-        id(child).to_string()
-    }
-
-    /// Each read in a folded draft: (child, time), grouped per child in first-read order.
-    fn reads(d: &Draft) -> Vec<(String, i64)> {
-        match &d.event {
-            Event::ChildRecordsRead { reads } => reads
-                .iter()
-                .flat_map(|r| r.at_ms.all().iter().map(|t| (r.child_id.clone(), *t)))
-                .collect(),
-            other => vec![(format!("{other:?}"), -1)],
-        }
-    }
-
-    #[test]
-    fn reads_fold_per_client_and_everything_else_keeps_its_place() {
-        let other = Draft::new(
-            "t1",
-            5,
-            Event::PasswordChanged {
-                user_id: "u".into(),
-            },
-        );
-        let batch = vec![
-            read("t1", "ana", "10.0.0.1", "c1", 1),
-            read("t1", "ben", "10.0.0.1", "c2", 2),
-            Pending::Entry(other.clone()),
-            read("t1", "ana", "10.0.0.1", "c3", 3),
-            read("t2", "ana", "10.0.0.1", "c4", 4),
-            read("t1", "ana", "10.0.0.9", "c5", 6),
-            read("t1", "ana", "10.0.0.1", "c1", 7),
-        ];
-        let out = fold_reads(batch);
-        assert_eq!(out.len(), 5);
-        assert_eq!(reads(&out[0]), [(c("c1"), 1), (c("c1"), 7), (c("c3"), 3)]);
-        let ana = id("ana").to_string();
-        assert_eq!(
-            (out[0].actor.as_deref(), out[0].at_ms),
-            (Some(ana.as_str()), 1)
-        );
-        assert_eq!(out[0].chain, id("t1").to_string());
-        assert_eq!(
-            (
-                out[0].ip.as_deref(),
-                out[0].user_agent.as_deref(),
-                out[0].device.as_deref()
-            ),
-            (Some("10.0.0.1"), Some("ua1"), Some("d1"))
-        );
-        assert_eq!(reads(&out[1]), [(c("c2"), 2)]);
-        assert_eq!(out[1].actor, Some(id("ben").to_string()));
-        assert_eq!((out[2].at_ms, &out[2].event), (5, &other.event));
-        assert_eq!(
-            (out[3].chain.clone(), reads(&out[3])),
-            (id("t2").to_string(), vec![(c("c4"), 4)])
-        );
-        assert_eq!(reads(&out[4]), [(c("c5"), 6)]);
-        match &out[0].event {
-            Event::ChildRecordsRead { reads } => assert_eq!(reads[0].fields, ["allergies"]),
-            e => panic!("{e:?}"),
-        }
-        // Another device or browser of the same person at the same address is another client.
-        let mut other_device = info("10.0.0.1");
-        other_device.device = Some("d2".into());
-        let mut other_agent = info("10.0.0.1");
-        other_agent.user_agent = Some("ua2".into());
-        let split = fold_reads(vec![
-            read("t1", "ana", "10.0.0.1", "c1", 1),
-            note("t1", "ana", other_device, "c6", 8),
-            note("t1", "ana", other_agent, "c7", 9),
-        ]);
-        assert_eq!(split.len(), 3, "no merging across devices or user agents");
-        assert!(out
-            .iter()
-            .all(|d| d.event.category() == other.event.category()
-                || d.event.kind() == "child_records_read"));
-    }
-
-    #[test]
-    fn reads_of_one_childs_same_fields_share_one_read_with_each_time() {
-        let with_fields = |child: &str, fields: Fields, at_ms: i64| match read(
-            "t1", "ana", "10.0.0.1", child, at_ms,
-        ) {
-            Pending::Read(n) => Pending::Read(ReadNote { fields, ..n }),
-            other => other,
-        };
-        let out = fold_reads(vec![
-            with_fields("c1", &["allergies", "medical_notes"], 10),
-            with_fields("c2", &["allergies", "medical_notes"], 11),
-            with_fields("c1", &["allergies", "medical_notes"], 12),
-            with_fields("c1", &["emergency_contacts"], 13),
-            with_fields("c1", &["allergies", "medical_notes"], 12),
-        ]);
-        assert_eq!(out.len(), 1, "one client, one entry");
-        let Event::ChildRecordsRead { reads } = &out[0].event else {
-            panic!("{:?}", out[0].event);
-        };
-        let got: Vec<_> = reads
-            .iter()
-            .map(|r| {
-                (
-                    r.child_id.clone(),
-                    r.fields.join(","),
-                    r.at_ms.all().to_vec(),
-                )
-            })
-            .collect();
-        let fields = "allergies,medical_notes".to_owned();
-        assert_eq!(
-            got,
-            [
-                (c("c1"), fields.clone(), vec![10, 12, 12]),
-                (c("c2"), fields, vec![11]),
-                (c("c1"), "emergency_contacts".to_owned(), vec![13]),
-            ],
-            "every read is kept, the same time twice included"
-        );
-        let text = serde_json::to_string(&out[0].event).unwrap_or_default();
-        assert!(
-            text.contains(&format!(
-                "{{\"at_ms\":[10,12,12],\"child_id\":\"{}\",\"fields\":[\"allergies\",\"medical_notes\"]}}",
-                c("c1")
-            )),
-            "{text}"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_failed_write_is_retried_with_backoff_until_it_succeeds() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let attempts = AtomicUsize::new(0);
-        let started = std::time::Instant::now();
-        retry_until_written("test", 1, || async {
-            if attempts.fetch_add(1, Ordering::SeqCst) < 2 {
-                Err(kinfold_store::StoreError::Corrupt("disk full"))
-            } else {
-                Ok(())
-            }
-        })
-        .await;
-        assert_eq!(
-            attempts.load(Ordering::SeqCst),
-            3,
-            "two failures, then written"
-        );
-        assert!(
-            started.elapsed() >= Duration::from_millis(150),
-            "waited 50 ms, then 100 ms: {:?}",
-            started.elapsed()
-        );
-    }
-}
+mod tests;

@@ -70,9 +70,9 @@ impl Core {
         actor: Option<UserId>,
         client: &ClientInfo,
         event: Event,
-    ) {
+    ) -> Result<(), CoreError> {
         let d = self.draft(chain, actor, client, event);
-        self.audit().record(d).await;
+        self.audit().record(d).await
     }
 
     pub(crate) fn throttle_key(tenant: &str, email: &str) -> String {
@@ -163,7 +163,7 @@ impl Core {
                 client,
                 Event::SignInFailed { email, reason },
             )
-            .await;
+            .await?;
             return Err(CoreError::InvalidCredentials);
         };
         // A correct password clears the password counters only: wrong second-factor codes
@@ -189,7 +189,7 @@ impl Core {
                     reason: SignInFailure::MfaEnrollmentRequired,
                 },
             )
-            .await;
+            .await?;
             return Err(CoreError::MfaEnrollmentRequired);
         }
         let issued = self
@@ -233,7 +233,7 @@ impl Core {
                     user_id: user,
                     reason,
                 };
-                self.log(chain, Some(ch.user_id), client, event).await;
+                self.log(chain, Some(ch.user_id), client, event).await?;
             }
             return Err(CoreError::InvalidMfaToken);
         }
@@ -284,7 +284,7 @@ impl Core {
                         reason,
                     },
                 )
-                .await;
+                .await?;
                 Err(CoreError::InvalidCode)
             }
         }
@@ -436,7 +436,7 @@ impl Core {
             &ended,
             "password_change",
         )
-        .await;
+        .await?;
         Ok(ended.len())
     }
 }

@@ -333,7 +333,7 @@ impl Core {
                 fields: opened,
                 at_ms: self.now_ms(),
             };
-            self.audit().record_read(note).await;
+            self.audit().record_read(note).await?;
         }
         Ok(view)
     }

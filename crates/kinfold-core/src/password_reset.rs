@@ -186,7 +186,7 @@ impl Core {
             .ok_or(CoreError::InvalidResetLink)?;
         self.inner.sessions.forget_user(user.id);
         self.log_sessions_ended(&scope, user.id, client, &ended, "password_reset")
-            .await;
+            .await?;
         // The owner of the address has proven it: earlier wrong guesses no longer delay them.
         self.attempt_succeeded(
             crate::throttle::Secret::Password,

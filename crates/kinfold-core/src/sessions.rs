@@ -204,7 +204,7 @@ impl Core {
         client: &ClientInfo,
         ended: &[Session],
         by: &str,
-    ) {
+    ) -> Result<(), CoreError> {
         for s in ended {
             self.log(
                 scope.chain(),
@@ -217,8 +217,9 @@ impl Core {
                     by: by.to_owned(),
                 },
             )
-            .await;
+            .await?;
         }
+        Ok(())
     }
 
     /// Administrator: ends every session of a user in the tenant.

@@ -347,7 +347,8 @@ impl Core {
                         refused: u64::try_from(refused).unwrap_or(0),
                         retry_after_secs: wait,
                     };
-                    self.log(SYSTEM_CHAIN.to_owned(), None, client, event).await;
+                    self.log(SYSTEM_CHAIN.to_owned(), None, client, event)
+                        .await?;
                 }
                 wait
             }
@@ -366,7 +367,7 @@ impl Core {
                         retry_after_secs: wait,
                         refused: u64::try_from(refused).ok(),
                     };
-                    self.log(chain.to_owned(), None, client, event).await;
+                    self.log(chain.to_owned(), None, client, event).await?;
                 }
                 wait
             }

@@ -6,6 +6,7 @@
 //! even ask. The store holds no policy; it persists what core decides.
 
 pub mod attempts;
+mod auth;
 mod domain;
 mod drafts;
 mod error;
@@ -19,10 +20,13 @@ mod records;
 pub mod replays;
 mod rows;
 mod sealed;
+mod sessions;
 pub mod sqlite;
+mod tenants;
 mod wall;
 
 pub use attempts::AttemptStore;
+pub use auth::AuthStore;
 pub use domain::*;
 pub use error::StoreError;
 pub use ids::{
@@ -34,18 +38,20 @@ pub use record_store::RecordStore;
 pub use records::*;
 pub use replays::ReplayStore;
 pub use sealed::SealedStore;
+pub use sessions::SessionStore;
+pub use tenants::TenantStore;
 
 /// The store's traits, for callers that use a `dyn Store`: a supertrait's methods need the
 /// trait in scope.
 pub mod prelude {
     pub use crate::{
-        AttemptStore, MailStore, OutboxStore, RecordStore, ReplayStore, SealedStore, Store,
+        AttemptStore, AuthStore, MailStore, OutboxStore, RecordStore, ReplayStore, SealedStore,
+        SessionStore, Store, TenantStore,
     };
 }
 
 use async_trait::async_trait;
 use kinfold_audit::{Checkpoint, Draft, Entry};
-use kinfold_crypto::token::TokenHash;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -58,6 +64,9 @@ pub trait Store:
     + AttemptStore
     + ReplayStore
     + SealedStore
+    + TenantStore
+    + AuthStore
+    + SessionStore
     + Send
     + Sync
     + 'static
@@ -68,171 +77,6 @@ pub trait Store:
     /// The database answers and every migration is applied.
     async fn ready(&self) -> Result<bool>;
     async fn close(&self);
-
-    // --- tenants and keys --------------------------------------------------------------
-    async fn create_tenant(
-        &self,
-        new: NewTenant,
-        audit: Vec<Draft>,
-    ) -> Result<(Tenant, TenantScope)>;
-    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<(Tenant, TenantScope)>>;
-    /// A tenant by ID, for links that name it after checking a MAC (unsubscribe tokens).
-    async fn tenant_by_id(&self, id: TenantId) -> Result<Option<(Tenant, TenantScope)>>;
-    async fn tenants(&self) -> Result<Vec<(Tenant, TenantScope)>>;
-    async fn tenant(&self, scope: &TenantScope) -> Result<Tenant>;
-    async fn data_key(&self, scope: &TenantScope, version: u32) -> Result<Option<Vec<u8>>>;
-    async fn current_data_key(&self, scope: &TenantScope) -> Result<Option<(u32, Vec<u8>)>>;
-    async fn insert_data_key(
-        &self,
-        scope: &TenantScope,
-        version: u32,
-        wrapped: Vec<u8>,
-        at_ms: i64,
-    ) -> Result<()>;
-    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>>;
-    async fn insert_signing_key(&self, key: SigningKeyRecord, audit: Vec<Draft>) -> Result<()>;
-
-    // --- users and MFA -----------------------------------------------------------------
-    async fn create_user(
-        &self,
-        scope: &TenantScope,
-        new: NewUser,
-        audit: Vec<Draft>,
-    ) -> Result<User>;
-    async fn user(&self, scope: &TenantScope, id: UserId) -> Result<Option<User>>;
-    async fn user_by_email(&self, scope: &TenantScope, email: &str) -> Result<Option<User>>;
-    async fn users(&self, scope: &TenantScope) -> Result<Vec<User>>;
-    /// Sets the password hash and ends the user's other sessions, in one transaction.
-    async fn set_password(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        hash: String,
-        keep: Option<SessionId>,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<Vec<Session>>;
-    /// Binds a confirmed TOTP secret (sealed) and replaces the recovery codes.
-    async fn set_totp(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        sealed: Vec<u8>,
-        step: i64,
-        recovery: Vec<TokenHash>,
-        audit: Vec<Draft>,
-    ) -> Result<()>;
-    async fn set_pending_totp(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        sealed: Option<Vec<u8>>,
-    ) -> Result<()>;
-    /// Clears the second factor and recovery codes and ends every session of the user.
-    async fn reset_mfa(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<Vec<Session>>;
-    /// Records `step` as the last accepted TOTP step, only if it is newer than the stored one.
-    /// False means the code was already used.
-    async fn advance_totp_step(&self, scope: &TenantScope, user: UserId, step: i64)
-        -> Result<bool>;
-    /// Marks a recovery code used. False when it is unknown or already used.
-    async fn use_recovery_code(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        code: TokenHash,
-        at_ms: i64,
-    ) -> Result<bool>;
-    async fn unused_recovery_codes(&self, scope: &TenantScope, user: UserId) -> Result<i64>;
-
-    // --- enrollment links and MFA challenges ----------------------------------------
-    async fn create_enrollment(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        token: TokenHash,
-        expires_ms: i64,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<()>;
-    async fn enrollment(&self, token: TokenHash) -> Result<Option<Enrollment>>;
-    async fn set_enrollment_secret(&self, token: TokenHash, sealed: Vec<u8>) -> Result<()>;
-    /// Single use: true only for the first caller, and only before expiry.
-    async fn consume_enrollment(&self, token: TokenHash, at_ms: i64) -> Result<bool>;
-
-    // --- password reset links ---------------------------------------------------------
-    /// A new link; any earlier unused link of the user stops working.
-    async fn create_password_reset(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        token: TokenHash,
-        expires_ms: i64,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<()>;
-    async fn password_reset(&self, token: TokenHash) -> Result<Option<PasswordReset>>;
-    /// Uses up the link, sets the password hash and ends every session of the user, in one
-    /// transaction with `audit`. `None` (and nothing written) when the link is used, expired
-    /// or not this user's.
-    async fn reset_password(
-        &self,
-        reset: &PasswordReset,
-        token: TokenHash,
-        hash: String,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<Option<Vec<Session>>>;
-    async fn create_challenge(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        token: TokenHash,
-        expires_ms: i64,
-        client: &ClientInfo,
-    ) -> Result<()>;
-    /// Counts one attempt and returns the challenge as it stands after counting.
-    async fn attempt_challenge(&self, token: TokenHash) -> Result<Option<Challenge>>;
-    async fn consume_challenge(&self, token: TokenHash, at_ms: i64) -> Result<bool>;
-
-    // --- sessions ----------------------------------------------------------------------
-    /// Creates a session and, in the same transaction, ends the user's oldest sessions beyond
-    /// `cap`. Returns the session and the evicted ones.
-    async fn create_session(
-        &self,
-        scope: &TenantScope,
-        new: NewSession,
-        cap: u32,
-        audit: Vec<Draft>,
-    ) -> Result<(Session, Vec<Session>)>;
-    /// One lookup: the session with its user and tenant.
-    async fn session_by_token(&self, token: TokenHash) -> Result<Option<SessionContext>>;
-    async fn touch_session(&self, scope: &TenantScope, id: SessionId, at_ms: i64) -> Result<()>;
-    /// Ends a live session. None when there was no such live session in this tenant for
-    /// this user (when `user` is given).
-    async fn end_session(
-        &self,
-        scope: &TenantScope,
-        id: SessionId,
-        user: Option<UserId>,
-        reason: EndReason,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<Option<Session>>;
-    async fn end_user_sessions(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        reason: EndReason,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<Vec<Session>>;
-    async fn live_sessions(&self, scope: &TenantScope, user: UserId) -> Result<Vec<Session>>;
 
     // --- audit -------------------------------------------------------------------------
     /// Appends drafts to their chains in one transaction, linking each to its chain's head.

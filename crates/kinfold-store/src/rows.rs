@@ -135,23 +135,6 @@ impl PasswordResetRow {
     }
 }
 
-/// Voids a user's unused enrollment links ($1 at, $2 tenant, $3 user): a password reset must
-/// not leave a link that the new password could complete.
-pub(crate) const ENROLLMENT_VOID: &str =
-    "UPDATE enrollments SET used_ms = $1 WHERE tenant_id = $2 AND user_id = $3 AND used_ms IS NULL";
-pub(crate) const ENROLLMENT_INSERT: &str = "INSERT INTO enrollments \
-     (token_hash, tenant_id, user_id, expires_ms, created_ms) VALUES ($1, $2, $3, $4, $5)";
-/// Voids a user's unused reset links ($1 at, $2 tenant, $3 user): on a newer link, any
-/// password change and an MFA reset.
-pub(crate) const PASSWORD_RESET_SUPERSEDE: &str =
-    "UPDATE password_resets SET used_ms = $1 WHERE tenant_id = $2 AND user_id = $3 AND used_ms IS NULL";
-pub(crate) const PASSWORD_RESET_INSERT: &str = "INSERT INTO password_resets \
-     (token_hash, tenant_id, user_id, expires_ms, created_ms) VALUES ($1, $2, $3, $4, $5)";
-pub(crate) const PASSWORD_RESET_FIND: &str =
-    "SELECT tenant_id, user_id, expires_ms, used_ms FROM password_resets WHERE token_hash = $1";
-pub(crate) const PASSWORD_RESET_USE: &str = "UPDATE password_resets SET used_ms = $1 \
-     WHERE token_hash = $2 AND tenant_id = $3 AND user_id = $4 AND used_ms IS NULL AND expires_ms > $1";
-
 #[derive(sqlx::FromRow)]
 pub(crate) struct ChallengeRow {
     tenant_id: String,

@@ -331,8 +331,10 @@ impl Config {
         if self.session_idle_timeout.is_zero() || self.max_sessions_per_user == 0 {
             bail!("session_idle_timeout and max_sessions_per_user must be above zero");
         }
-        if self.audit_batch_delay > Duration::from_millis(100) {
-            bail!("audit_batch_delay may be at most 100ms");
+        // Requests that read or access records wait for their batch's commit before they
+        // answer, so a batch may wait for company only a few milliseconds.
+        if self.audit_batch_delay > Duration::from_millis(10) {
+            bail!("audit_batch_delay may be at most 10ms: requests wait for their audit entry's commit");
         }
         if self.body_limit < 1024 {
             bail!("body_limit must be at least 1024 bytes");

@@ -21,10 +21,16 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The bench's ceiling is the fastest plain axum hello-world we can build: on the one core
+    // it is pinned to, that is a single-threaded runtime, with no work-stealing or wake-ups
+    // between workers.
+    let single = matches!(&cli.command, cli::Command::BenchServer { mode } if mode == "hello");
+    let mut builder = if single {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

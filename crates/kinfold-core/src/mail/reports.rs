@@ -133,7 +133,7 @@ impl Core {
             );
             self.audit()
                 .record(Draft::new(scope.chain(), self.now_ms(), event))
-                .await;
+                .await?;
             let text = format!(
                 "Announcements and reports from your center are paused: of {} messages sent in the \
                  last days, {} bounced and {} drew spam complaints, above this server's limits. \

@@ -59,7 +59,7 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
     let client = std::sync::Arc::new(client);
     let https = client.https;
 
-    let mut resp = if csrf::refused(&req) {
+    let resp = if csrf::refused(&req) {
         ApiError::http(
             StatusCode::FORBIDDEN,
             "cross_site_request",
@@ -69,7 +69,14 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
     } else {
         let method = method_name(req.method());
         req.extensions_mut().insert(client.clone());
-        let resp = match tokio::time::timeout(state.web.request_timeout, next.run(req)).await {
+        // Audit entries the request writes are committed before it answers (L1); under
+        // `deferring` it waits once, at the end, for its last entry.
+        let (outcome, deferred) = kinfold_core::audit::deferring(tokio::time::timeout(
+            state.web.request_timeout,
+            next.run(req),
+        ))
+        .await;
+        let resp = match outcome {
             Ok(resp) => errors::finish(resp, &client),
             Err(_) => {
                 tracing::warn!("request timed out");
@@ -81,8 +88,12 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
                 )
             }
         };
-        // L4: an authenticated API request is logged once its status is known.
+        // L4: an authenticated API request is logged once its status is known. A successful
+        // answer waits for its entry's commit, which covers the request's earlier entries (they
+        // were queued first); an error reports no record, so its entry is queued without
+        // waiting. A response whose entries are not committed is not sent: `busy` goes instead.
         let facts = client.access.lock().ok().and_then(|mut g| g.take());
+        let mut durable = Ok(());
         if let Some((tenant_id, actor, route)) = facts {
             let entry = kinfold_store::ApiAccess {
                 tenant_id,
@@ -94,11 +105,26 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
                 actor,
                 ip: client.info.ip.clone(),
             };
-            state.core.audit().record_api_access(entry).await;
+            if resp.status().is_success() {
+                durable = state.core.audit().record_api_access(entry).await;
+            } else {
+                state.core.audit().queue_api_access(entry).await;
+            }
         }
-        resp
+        // An error made here goes through `finish` too, so an internal one is logged.
+        match durable {
+            Ok(()) => match deferred.committed().await {
+                Ok(()) => resp,
+                Err(e) => errors::finish(ApiError::from(e).into_response(), &client),
+            },
+            Err(e) => errors::finish(ApiError::from(e).into_response(), &client),
+        }
     };
-    headers::apply(&mut resp, &client.nonce, https);
+    with_headers(resp, &client.nonce, https)
+}
+
+fn with_headers(mut resp: Response, nonce: &str, https: bool) -> Response {
+    headers::apply(&mut resp, nonce, https);
     resp
 }
 

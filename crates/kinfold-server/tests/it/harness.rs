@@ -173,7 +173,7 @@ impl TestApp {
         };
         let clock = Arc::new(ManualClock::default());
         let mut settings = Settings::default();
-        settings.audit.batch_delay = Duration::from_millis(20);
+        settings.audit.batch_delay = Duration::from_millis(1);
         let mut web = WebSettings {
             trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
             ..Default::default()

@@ -1,12 +1,15 @@
 //! What PostgreSQL does differently, under the names the shared bodies (`crate::sql`) use.
 //! SQLite's twin is `sqlite/dialect.rs`.
 
-use sqlx::{Postgres, Transaction};
+use std::borrow::Cow;
+
+use kinfold_crypto::token::TokenHash;
+use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::wall;
 use super::PgStore;
 use crate::wall::Wall;
-use crate::Result;
+use crate::{Result, StoreError, TenantId, TenantScope, UserId};
 
 pub(crate) type Backend = PgStore;
 pub(crate) type Db = Postgres;
@@ -41,4 +44,44 @@ pub(crate) async fn enter_chain(tx: &mut Tx, chain: &str) -> Result<()> {
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Takes the user's row lock (`FOR NO KEY UPDATE`) until the transaction ends, so writers that
+/// count or replace a user's rows (sessions under the cap, the one live link of a kind) run
+/// one at a time across nodes. NO KEY UPDATE leaves the foreign-key checks of other inserts
+/// unblocked. An unknown user matches no row, and the caller's INSERT fails as on SQLite.
+pub(crate) async fn lock_user(tx: &mut Tx, scope: &TenantScope, user: UserId) -> Result<()> {
+    sqlx::query("SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE")
+        .bind(scope.tenant_id().to_string())
+        .bind(user.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// `select` with ` FOR UPDATE`: the rows it returns stay locked until commit, so no other
+/// node ends or touches them between the read and the caller's UPDATE.
+pub(crate) fn for_update(select: &'static str) -> Cow<'static, str> {
+    Cow::Owned(format!("{select} FOR UPDATE"))
+}
+
+/// Behind the token wall only the row the token opens shows. This finds that row's tenant
+/// (`find` selects its `tenant_id` by `token_hash = $1`) and moves the transaction behind the
+/// tenant's wall, where the tenant's other rows show and writes are allowed. False when the
+/// token opens nothing.
+pub(crate) async fn enter_token_tenant(
+    conn: &mut PgConnection,
+    find: &'static str,
+    token: &TokenHash,
+) -> Result<bool> {
+    let tenant: Option<String> = sqlx::query_scalar(find)
+        .bind(token.as_bytes())
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(tenant) = tenant else {
+        return Ok(false);
+    };
+    let id = TenantId::parse(&tenant).ok_or(StoreError::Corrupt("tenant id"))?;
+    wall::set(conn, Wall::TenantId(id)).await?;
+    Ok(true)
 }

@@ -1,12 +1,15 @@
 //! What SQLite does differently, under the names the shared bodies (`crate::sql`) use.
 //! PostgreSQL's twin is `postgres/dialect.rs`.
 
+use std::borrow::Cow;
+
+use kinfold_crypto::token::TokenHash;
 use sqlx::pool::PoolConnection;
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 use super::SqliteStore;
 use crate::wall::Wall;
-use crate::Result;
+use crate::{Result, TenantScope, UserId};
 
 pub(crate) type Backend = SqliteStore;
 pub(crate) type Db = Sqlite;
@@ -34,4 +37,25 @@ pub(crate) async fn done(_read: Read) -> Result<()> {
 /// The single writer already holds every chain: nothing to do before reading a head.
 pub(crate) async fn enter_chain(_tx: &mut Tx, _chain: &str) -> Result<()> {
     Ok(())
+}
+
+/// The single writer already runs one write transaction at a time: no row lock to take.
+pub(crate) async fn lock_user(_tx: &mut Tx, _scope: &TenantScope, _user: UserId) -> Result<()> {
+    Ok(())
+}
+
+/// SQLite has no row locks (`FOR UPDATE` is a syntax error); the single writer holds the whole
+/// database until commit, so `select` runs as it is.
+pub(crate) fn for_update(select: &'static str) -> Cow<'static, str> {
+    Cow::Borrowed(select)
+}
+
+/// No wall to move: the caller's statement finds the token's row by `token_hash` in any
+/// tenant, or nothing, with no statement spent here (a session lookup stays one query).
+pub(crate) async fn enter_token_tenant(
+    _conn: &mut SqliteConnection,
+    _find: &'static str,
+    _token: &TokenHash,
+) -> Result<bool> {
+    Ok(true)
 }

@@ -14,6 +14,7 @@ mod mail;
 mod records;
 mod records_seed;
 mod replays;
+mod schema;
 mod sealed;
 mod tenants_and_sessions;
 mod wall;

@@ -245,6 +245,82 @@ async fn sessions_are_found_by_token_capped_and_ended(u: &Under) {
 }
 both!(sessions_are_found_by_token_capped_and_ended);
 
+async fn touches_go_forward_and_a_lower_cap_evicts_every_extra_session(u: &Under) {
+    let s = &*u.store;
+    let a = tenant(s, "maple").await;
+    let pat = user(s, &a, "pat@example.org", Role::Teacher).await;
+    let sam = user(s, &a, "sam@example.org", Role::Teacher).await;
+    let mut ids = Vec::new();
+    for i in 0..3u8 {
+        let (sess, _) = s
+            .create_session(
+                &a,
+                new_session(pat.id, i + 1, 10_000 + i64::from(i)),
+                5,
+                vec![],
+            )
+            .await
+            .unwrap();
+        ids.push(sess.id);
+    }
+    let last_seen = |list: Vec<Session>, id| list.into_iter().find(|x| x.id == id).unwrap();
+
+    s.touch_session(&a, ids[0], 50_000).await.unwrap();
+    s.touch_session(&a, ids[0], 40_000).await.unwrap();
+    let live = s.live_sessions(&a, pat.id).await.unwrap();
+    assert_eq!(last_seen(live, ids[0]).last_seen_ms, 50_000, "a late touch");
+
+    let other = s
+        .end_session(
+            &a,
+            ids[0],
+            Some(sam.id),
+            EndReason::SignedOut,
+            30_000,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(other.is_none(), "another user's session is not ended");
+
+    // Cap 2 with a fourth session: the two oldest go, in one change.
+    let (newest, evicted) = s
+        .create_session(&a, new_session(pat.id, 4, 20_000), 2, vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        evicted.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [ids[1], ids[0]]
+    );
+    for token in [1u8, 2] {
+        let ctx = s
+            .session_by_token(TokenHash([token; 32]))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ctx.session.ended_ms, Some(20_000));
+        assert_eq!(ctx.session.end_reason.as_deref(), Some("evicted"));
+    }
+    let live: Vec<SessionId> = s
+        .live_sessions(&a, pat.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(live, [newest.id, ids[2]]);
+
+    // A password change keeps the session that made it and ends the rest.
+    let ended = s
+        .set_password(&a, pat.id, "h2".into(), Some(newest.id), 21_000, vec![])
+        .await
+        .unwrap();
+    assert_eq!(ended.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[2]]);
+    let live = s.live_sessions(&a, pat.id).await.unwrap();
+    assert_eq!(live.iter().map(|x| x.id).collect::<Vec<_>>(), [newest.id]);
+}
+both!(touches_go_forward_and_a_lower_cap_evicts_every_extra_session);
+
 async fn enrollment_links_and_challenges_are_single_use(u: &Under) {
     let s = &*u.store;
     let a = tenant(s, "maple").await;

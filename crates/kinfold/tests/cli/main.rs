@@ -17,4 +17,5 @@ mod audit_verify;
 mod commands;
 mod data_dir;
 mod demo;
+mod durability;
 mod tls;
