@@ -1,8 +1,31 @@
-//! Core's error type. The server maps each variant to a status and a stable code in one table
-//! (`kinfold-server/src/error.rs`). Messages here are safe to show to the client; internal
-//! detail travels in `Store`/`Crypto`/`Internal` and is logged, never sent.
+//! Core's error type, and the one table from each error to its HTTP status and stable code
+//! ([`CoreError::kind`]). The server only turns the number into a status line; the console shows
+//! the same code. Messages here are safe to show to the client; internal detail travels in
+//! `Store`/`Crypto`/`Internal` and is logged, never sent.
 
 use kinfold_crypto::password::Weakness;
+use kinfold_mail::reports::ReportError;
+
+/// How an error is answered: the HTTP status and the stable, snake_case code clients match on.
+/// Kept beside the errors so a new variant cannot compile without both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorKind {
+    pub status: u16,
+    pub code: &'static str,
+}
+
+impl ErrorKind {
+    /// The answer to every internal failure: its detail goes to the log only.
+    pub const INTERNAL: ErrorKind = ErrorKind {
+        status: 500,
+        code: "internal",
+    };
+
+    /// Whether the detail behind this answer must stay in the log.
+    pub fn is_internal(self) -> bool {
+        self == Self::INTERNAL
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
@@ -43,11 +66,16 @@ pub enum CoreError {
     SendingPaused { bounce_pct: f64, complaint_pct: f64 },
     #[error("pickup refused: {0}")]
     PickupRefused(&'static str),
+    /// A bounce or complaint report that was refused (bad or stale signature, malformed). An
+    /// `Ignored` report is answered 200 by the webhook before it could become an error.
+    #[error(transparent)]
+    Report(#[from] ReportError),
     #[error("storage failure")]
     Store(#[source] kinfold_store::StoreError),
     #[error("cryptographic failure")]
     Crypto(#[from] kinfold_crypto::CryptoError),
-    #[error("internal error")]
+    /// The text is the detail for the log; the client only ever sees the code.
+    #[error("internal error: {0}")]
     Internal(String),
 }
 
@@ -70,35 +98,221 @@ impl CoreError {
         }
     }
 
-    /// The stable, snake_case code clients match on.
-    pub fn code(&self) -> &'static str {
-        match self {
-            CoreError::InvalidCredentials => "invalid_credentials",
-            CoreError::MfaEnrollmentRequired => "mfa_enrollment_required",
-            CoreError::InvalidMfaToken => "invalid_mfa_token",
-            CoreError::InvalidCode => "invalid_code",
-            CoreError::InvalidEnrollment => "invalid_enrollment",
-            CoreError::InvalidResetLink => "invalid_reset_link",
-            CoreError::Throttled { .. } => "throttled",
-            CoreError::Busy { .. } => "busy",
-            CoreError::Unauthenticated => "unauthenticated",
-            CoreError::Forbidden(_) => "forbidden",
-            CoreError::NotFound(_) => "not_found",
-            CoreError::Invalid { .. } => "invalid_input",
-            CoreError::WeakPassword(_) => "weak_password",
-            CoreError::Conflict(_) => "conflict",
-            CoreError::PickupRefused(_) => "pickup_refused",
-            CoreError::WrongState(_) => "conflict",
-            CoreError::SendingPaused { .. } => "sending_paused",
-            CoreError::Store(_) | CoreError::Crypto(_) | CoreError::Internal(_) => "internal",
-        }
+    /// The one table: this error's HTTP status and stable code.
+    pub fn kind(&self) -> ErrorKind {
+        let (status, code) = match self {
+            CoreError::InvalidCredentials => (401, "invalid_credentials"),
+            CoreError::MfaEnrollmentRequired => (403, "mfa_enrollment_required"),
+            CoreError::InvalidMfaToken => (401, "invalid_mfa_token"),
+            CoreError::InvalidCode => (401, "invalid_code"),
+            CoreError::InvalidEnrollment => (400, "invalid_enrollment"),
+            CoreError::InvalidResetLink => (400, "invalid_reset_link"),
+            CoreError::Throttled { .. } => (429, "throttled"),
+            CoreError::Busy { .. } => (503, "busy"),
+            CoreError::Unauthenticated => (401, "unauthenticated"),
+            CoreError::Forbidden(_) => (403, "forbidden"),
+            CoreError::NotFound(_) => (404, "not_found"),
+            CoreError::Invalid { .. } => (422, "invalid_input"),
+            CoreError::WeakPassword(_) => (422, "weak_password"),
+            // A record that already exists and a request that does not fit the record's state
+            // look the same to a client: try something else.
+            CoreError::Conflict(_) | CoreError::WrongState(_) => (409, "conflict"),
+            CoreError::SendingPaused { .. } => (409, "sending_paused"),
+            CoreError::PickupRefused(_) => (403, "pickup_refused"),
+            CoreError::Report(ReportError::Signature) => (401, "invalid_signature"),
+            CoreError::Report(ReportError::Stale) => (401, "stale_signature"),
+            CoreError::Report(ReportError::Malformed(_) | ReportError::Ignored(_)) => {
+                (422, "invalid_input")
+            }
+            CoreError::Store(_) | CoreError::Crypto(_) | CoreError::Internal(_) => {
+                return ErrorKind::INTERNAL
+            }
+        };
+        ErrorKind { status, code }
     }
 
     /// Whether the detail must stay in the log.
     pub fn is_internal(&self) -> bool {
-        matches!(
-            self,
-            CoreError::Store(_) | CoreError::Crypto(_) | CoreError::Internal(_)
-        )
+        self.kind().is_internal()
+    }
+
+    /// The error and each of its sources, as `Display` writes them, joined by `": "`: what the
+    /// log keeps of an internal failure. A source its parent already quoted is not repeated.
+    /// Display, not Debug: a database error's Debug form can carry row values (its `detail`),
+    /// which must never reach the log.
+    pub fn detail(&self) -> String {
+        let mut out = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(e) = next {
+            let text = e.to_string();
+            if !out.ends_with(&text) {
+                out.push_str(": ");
+                out.push_str(&text);
+            }
+            next = e.source();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of each variant. The `match` in [`CoreError::kind`] has no catch-all, so a new variant
+    /// must be given its status and code there; this list must name it too, or the count below
+    /// fails.
+    fn one_of_each() -> Vec<(CoreError, u16, &'static str)> {
+        vec![
+            (CoreError::InvalidCredentials, 401, "invalid_credentials"),
+            (
+                CoreError::MfaEnrollmentRequired,
+                403,
+                "mfa_enrollment_required",
+            ),
+            (CoreError::InvalidMfaToken, 401, "invalid_mfa_token"),
+            (CoreError::InvalidCode, 401, "invalid_code"),
+            (CoreError::InvalidEnrollment, 400, "invalid_enrollment"),
+            (CoreError::InvalidResetLink, 400, "invalid_reset_link"),
+            (
+                CoreError::Throttled {
+                    retry_after_secs: 3,
+                },
+                429,
+                "throttled",
+            ),
+            (
+                CoreError::Busy {
+                    retry_after_secs: 1,
+                },
+                503,
+                "busy",
+            ),
+            (CoreError::Unauthenticated, 401, "unauthenticated"),
+            (CoreError::Forbidden("no"), 403, "forbidden"),
+            (CoreError::NotFound("child"), 404, "not_found"),
+            (CoreError::invalid("name", "too long"), 422, "invalid_input"),
+            (
+                CoreError::WeakPassword(Weakness::TooShort),
+                422,
+                "weak_password",
+            ),
+            (CoreError::Conflict("classroom"), 409, "conflict"),
+            (CoreError::WrongState("already checked in"), 409, "conflict"),
+            (
+                CoreError::SendingPaused {
+                    bounce_pct: 9.0,
+                    complaint_pct: 0.5,
+                },
+                409,
+                "sending_paused",
+            ),
+            (
+                CoreError::PickupRefused("wrong passphrase"),
+                403,
+                "pickup_refused",
+            ),
+            (
+                CoreError::Report(ReportError::Signature),
+                401,
+                "invalid_signature",
+            ),
+            (
+                CoreError::Report(ReportError::Stale),
+                401,
+                "stale_signature",
+            ),
+            (
+                CoreError::Report(ReportError::Malformed("no recipient")),
+                422,
+                "invalid_input",
+            ),
+            (
+                CoreError::Report(ReportError::Ignored("opened".into())),
+                422,
+                "invalid_input",
+            ),
+            (
+                CoreError::Store(kinfold_store::StoreError::Corrupt("row")),
+                500,
+                "internal",
+            ),
+            (
+                CoreError::Crypto(kinfold_crypto::CryptoError::Open),
+                500,
+                "internal",
+            ),
+            (CoreError::Internal("hash task".into()), 500, "internal"),
+        ]
+    }
+
+    /// The variants of [`CoreError`], as the compiler sees them: adding one breaks this match.
+    fn variant(e: &CoreError) -> &'static str {
+        match e {
+            CoreError::InvalidCredentials => "InvalidCredentials",
+            CoreError::MfaEnrollmentRequired => "MfaEnrollmentRequired",
+            CoreError::InvalidMfaToken => "InvalidMfaToken",
+            CoreError::InvalidCode => "InvalidCode",
+            CoreError::InvalidEnrollment => "InvalidEnrollment",
+            CoreError::InvalidResetLink => "InvalidResetLink",
+            CoreError::Throttled { .. } => "Throttled",
+            CoreError::Busy { .. } => "Busy",
+            CoreError::Unauthenticated => "Unauthenticated",
+            CoreError::Forbidden(_) => "Forbidden",
+            CoreError::NotFound(_) => "NotFound",
+            CoreError::Invalid { .. } => "Invalid",
+            CoreError::WeakPassword(_) => "WeakPassword",
+            CoreError::Conflict(_) => "Conflict",
+            CoreError::WrongState(_) => "WrongState",
+            CoreError::SendingPaused { .. } => "SendingPaused",
+            CoreError::PickupRefused(_) => "PickupRefused",
+            CoreError::Report(_) => "Report",
+            CoreError::Store(_) => "Store",
+            CoreError::Crypto(_) => "Crypto",
+            CoreError::Internal(_) => "Internal",
+        }
+    }
+
+    #[test]
+    fn every_variant_has_one_status_and_one_code() {
+        let all = one_of_each();
+        let variants: std::collections::BTreeSet<_> =
+            all.iter().map(|(e, ..)| variant(e)).collect();
+        assert_eq!(
+            variants.len(),
+            21,
+            "one_of_each names every variant: {variants:?}"
+        );
+        let mut status_of_code = std::collections::BTreeMap::new();
+        for (e, status, code) in &all {
+            let kind = e.kind();
+            assert_eq!((kind.status, kind.code), (*status, *code), "{}", variant(e));
+            assert_eq!(kind, e.kind(), "the same answer every time");
+            assert!((400..600).contains(&kind.status), "{code}: an error status");
+            assert!(
+                !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}: snake_case"
+            );
+            // A code means one status, whichever variant answers it.
+            let first = *status_of_code.entry(*code).or_insert(*status);
+            assert_eq!(first, *status, "{code} answers one status");
+            assert_eq!(
+                e.is_internal(),
+                *status == 500,
+                "{}: internal exactly when 500",
+                variant(e)
+            );
+        }
+    }
+
+    #[test]
+    fn an_internal_error_keeps_its_detail_and_sources_for_the_log() {
+        let e = CoreError::Store(kinfold_store::StoreError::Corrupt("audit row"));
+        assert_eq!(
+            e.detail(),
+            "storage failure: stored data is malformed: audit row"
+        );
+        let e = CoreError::Internal("hash task: cancelled".into());
+        assert_eq!(e.detail(), "internal error: hash task: cancelled");
     }
 }

@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 pub use actor::Actor;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::CoreError;
+pub use error::{CoreError, ErrorKind};
 pub use settings::Settings;
 
 /// The hash map of the request path (caches, the audit fold): foldhash, seeded per process,

@@ -1,22 +1,29 @@
-//! One table from errors to responses.
+//! Errors to responses.
 //!
-//! The layering rule: domain crates return typed errors (`CoreError`); this module maps each to
-//! a status and a stable snake_case code. Every error body is
-//! `{"error": {"code": "...", "message": "..."}}` (plus `"field"` for input errors). Internal
-//! detail (storage, crypto) goes to the log with the request, never to the client.
+//! The layering rule: domain crates return typed errors (`CoreError`), and core's one table
+//! (`CoreError::kind`) gives each its status and stable snake_case code; this module only turns
+//! the number into a status line and writes the body. Every error body is
+//! `{"error": {"code": "...", "field": "...", "message": "..."}}` (`field` on input errors only).
+//!
+//! Internal detail (storage, crypto) never reaches the client: the response carries the error as
+//! a [`Failure`], and the edge middleware logs it once, with the request's ID
+//! (`middleware::errors::finish`). API errors and console error pages go the same way, through
+//! [`ApiError::finish`].
+
+use std::sync::Arc;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use kinfold_core::CoreError;
-use serde_json::json;
+use kinfold_core::{CoreError, ErrorKind};
+use serde::Serialize;
 
 #[derive(Debug)]
 pub enum ApiError {
     Core(CoreError),
-    /// A request the HTTP layer refuses before any service runs.
+    /// A request the HTTP layer refuses before any service runs (a malformed body, a cross-site
+    /// post): its status comes from the HTTP layer, not from the domain table.
     Http {
-        status: StatusCode,
-        code: &'static str,
+        kind: ErrorKind,
         message: String,
     },
 }
@@ -27,58 +34,45 @@ impl From<CoreError> for ApiError {
     }
 }
 
+/// What the client reads of an internal error, API and console alike.
+pub const INTERNAL_MESSAGE: &str = "an internal error occurred; it has been logged";
+
 impl ApiError {
     pub fn http(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError::Http {
-            status,
-            code,
+            kind: ErrorKind {
+                status: status.as_u16(),
+                code,
+            },
             message: message.into(),
         }
     }
 
-    pub fn status(&self) -> StatusCode {
+    /// The status and code: core's table for domain errors.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            ApiError::Http { status, .. } => *status,
-            ApiError::Core(e) => match e {
-                CoreError::InvalidCredentials
-                | CoreError::InvalidMfaToken
-                | CoreError::InvalidCode
-                | CoreError::Unauthenticated => StatusCode::UNAUTHORIZED,
-                CoreError::MfaEnrollmentRequired | CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
-                CoreError::InvalidEnrollment | CoreError::InvalidResetLink => {
-                    StatusCode::BAD_REQUEST
-                }
-                CoreError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-                CoreError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
-                CoreError::NotFound(_) => StatusCode::NOT_FOUND,
-                CoreError::Invalid { .. } | CoreError::WeakPassword(_) => {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                }
-                CoreError::Conflict(_)
-                | CoreError::WrongState(_)
-                | CoreError::SendingPaused { .. } => StatusCode::CONFLICT,
-                CoreError::PickupRefused(_) => StatusCode::FORBIDDEN,
-                CoreError::Store(_) | CoreError::Crypto(_) | CoreError::Internal(_) => {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                }
-            },
+            ApiError::Http { kind, .. } => *kind,
+            ApiError::Core(e) => e.kind(),
         }
     }
 
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.kind().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
     pub fn code(&self) -> &'static str {
-        match self {
-            ApiError::Http { code, .. } => code,
-            ApiError::Core(e) => e.code(),
-        }
+        self.kind().code
+    }
+
+    pub fn is_internal(&self) -> bool {
+        matches!(self, ApiError::Core(e) if e.is_internal())
     }
 
     /// The message the client sees.
     pub fn public_message(&self) -> String {
         match self {
             ApiError::Http { message, .. } => message.clone(),
-            ApiError::Core(e) if e.is_internal() => {
-                "an internal error occurred; it has been logged".into()
-            }
+            ApiError::Core(e) if e.is_internal() => INTERNAL_MESSAGE.into(),
             ApiError::Core(e) => e.to_string(),
         }
     }
@@ -99,6 +93,58 @@ impl ApiError {
             _ => None,
         }
     }
+
+    /// Finishes a response made for this error, a JSON body or a console page: `Retry-After`
+    /// when the client should wait, and an internal error handed on as a [`Failure`] for the
+    /// edge to log with the request's ID. The one way out for every error.
+    pub fn finish(self, resp: &mut Response) {
+        if let Some(secs) = self.retry_after() {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        if let ApiError::Core(e) = self {
+            if e.is_internal() {
+                resp.extensions_mut().insert(Failure::Error(Arc::new(e)));
+            }
+        }
+    }
+}
+
+/// A failure a response carries out of the router, logged once by the edge middleware with the
+/// request's ID, then dropped. The error is kept whole, with its sources, until then.
+#[derive(Clone, Debug)]
+pub enum Failure {
+    Error(Arc<CoreError>),
+    /// A handler panicked; the panic's message.
+    Panic(Arc<str>),
+}
+
+impl Failure {
+    /// What the log keeps: the error and its sources, or the panic's message.
+    pub fn detail(&self) -> String {
+        match self {
+            Failure::Error(e) => e.detail(),
+            Failure::Panic(m) => format!("handler panicked: {m}"),
+        }
+    }
+}
+
+/// Every error: `{"error": {"code", "field"?, "message"}}`. The fields are in the order the body
+/// has always had.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// Stable, snake_case: `invalid_credentials`, `not_found`, `invalid_input`, ...
+    pub code: &'a str,
+    /// The input field at fault, for `invalid_input` and `weak_password`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'a str>,
+    pub message: &'a str,
 }
 
 /// Builds the error body for a status and code.
@@ -108,42 +154,31 @@ pub fn error_response(
     message: &str,
     field: Option<&str>,
 ) -> Response {
-    let mut body = json!({"error": {"code": code, "message": message}});
-    if let (Some(f), Some(obj)) = (field, body.get_mut("error").and_then(|e| e.as_object_mut())) {
-        obj.insert("field".into(), json!(f));
-    }
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code,
+            field,
+            message,
+        },
+    };
     (status, axum::Json(body)).into_response()
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Core(e) = &self {
-            if e.is_internal() {
-                // Display, not Debug: a database error's Debug form can carry row values (its
-                // `detail`), which must never reach the log.
-                let source = std::error::Error::source(e)
-                    .map(ToString::to_string)
-                    .unwrap_or_default();
-                tracing::error!(error = %e, source = %source, "request failed");
-            }
-        }
         let mut resp = error_response(
             self.status(),
             self.code(),
             &self.public_message(),
             self.field(),
         );
-        if let Some(secs) = self.retry_after() {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-        }
+        self.finish(&mut resp);
         resp
     }
 }
 
 /// The code for a bare status, used when a response left the router without our body (405
-/// from routing, 413 from the body limit, a panic).
+/// from routing, 413 from the body limit, a panic). Not a domain error: no service ran.
 pub fn code_for_status(status: StatusCode) -> &'static str {
     match status {
         StatusCode::BAD_REQUEST => "bad_request",
@@ -159,5 +194,39 @@ pub fn code_for_status(status: StatusCode) -> &'static str {
         StatusCode::SERVICE_UNAVAILABLE => "unavailable",
         s if s.is_server_error() => "internal",
         _ => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_line_is_core_s_number() {
+        for e in [
+            CoreError::InvalidCredentials,
+            CoreError::NotFound("child"),
+            CoreError::Busy {
+                retry_after_secs: 1,
+            },
+            CoreError::Internal("x".into()),
+        ] {
+            let kind = e.kind();
+            let api = ApiError::from(e);
+            assert_eq!(api.status().as_u16(), kind.status);
+            assert_eq!(api.code(), kind.code);
+        }
+    }
+
+    #[test]
+    fn only_an_internal_error_is_handed_on_for_the_log() {
+        let mut resp = ApiError::from(CoreError::Internal("disk".into())).into_response();
+        let failure = resp.extensions_mut().remove::<Failure>();
+        assert_eq!(
+            failure.map(|f| f.detail()).as_deref(),
+            Some("internal error: disk")
+        );
+        let resp = ApiError::from(CoreError::NotFound("child")).into_response();
+        assert!(resp.extensions().get::<Failure>().is_none());
     }
 }

@@ -1,5 +1,5 @@
-//! Kinfold's HTTP layer: routes, extractors (cookie -> [`Actor`]), the security-header and
-//! CSP-nonce middleware, the error table, the web console, and TLS.
+//! Kinfold's HTTP layer: routes, extractors (cookie -> [`Actor`](kinfold_core::Actor)), the
+//! security-header and CSP-nonce middleware, errors to responses, the web console, and TLS.
 //!
 //! Handlers stay thin: they call one `Core` method and map the result. No SQL, policy or crypto
 //! lives here.
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::Router;
 use ipnet::IpNet;
-use kinfold_core::{Actor, Core};
+use kinfold_core::Core;
 
 pub use error::ApiError;
 
@@ -68,13 +68,4 @@ pub fn app(state: AppState) -> Router {
         .fallback(api::not_found)
         .with_state(state.clone());
     middleware::apply(router, state)
-}
-
-/// `{user, role, tenant}` as `/api/v1/me` and sign-in return it.
-pub fn actor_summary(actor: &Actor) -> serde_json::Value {
-    serde_json::json!({
-        "user": {"id": actor.user.id, "email": actor.user.email, "name": actor.user.name},
-        "role": actor.role,
-        "tenant": {"slug": actor.tenant.slug, "name": actor.tenant.name},
-    })
 }

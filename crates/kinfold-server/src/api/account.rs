@@ -1,18 +1,76 @@
-use super::openapi::ErrorBody;
+//! The signed-in user's own account: who they are, their password and their second factor.
+
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
 use kinfold_core::factors::FactorProof;
+use kinfold_core::Actor;
 use kinfold_crypto::password::Password;
-use serde::Deserialize;
-use serde_json::json;
+use kinfold_store::{Role, Tenant, User, UserId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::enrollment::offer_json;
+use super::enrollment::{offer_json, TotpOfferOut};
+use super::reply::Reply;
+use crate::error::ErrorBody;
 use crate::extract::{Auth, Client, Json};
-use crate::{actor_summary, ApiError, AppState};
+use crate::{ApiError, AppState};
 
-#[utoipa::path(operation_id = "account_me", get, path = "/api/v1/me", tag = "account", responses((status = 200, description = "`{user: {id, email, name}, role, tenant: {slug, name}}`"), (status = 401, description = "not signed in", body = ErrorBody)))]
-pub async fn me(Auth(actor): Auth) -> Response {
-    axum::Json(actor_summary(&actor)).into_response()
+/// `{user, role, tenant}`, as `/api/v1/me` returns it.
+#[derive(Serialize, ToSchema)]
+pub struct ActorSummary {
+    /// `administrator`, `teacher`, `front_desk` or `parent`.
+    #[schema(value_type = String)]
+    pub role: Role,
+    pub tenant: TenantSummary,
+    pub user: UserSummary,
+}
+
+impl ActorSummary {
+    pub fn of(actor: &Actor) -> Self {
+        ActorSummary {
+            role: actor.role,
+            tenant: TenantSummary::of(&actor.tenant),
+            user: UserSummary::of(&actor.user),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserSummary {
+    pub email: String,
+    #[schema(value_type = String)]
+    pub id: UserId,
+    pub name: String,
+}
+
+impl UserSummary {
+    pub fn of(u: &User) -> Self {
+        UserSummary {
+            email: u.email.clone(),
+            id: u.id,
+            name: u.name.clone(),
+        }
+    }
+}
+
+/// The center.
+#[derive(Serialize, ToSchema)]
+pub struct TenantSummary {
+    pub name: String,
+    pub slug: String,
+}
+
+impl TenantSummary {
+    pub fn of(t: &Tenant) -> Self {
+        TenantSummary {
+            name: t.name.clone(),
+            slug: t.slug.clone(),
+        }
+    }
+}
+
+#[utoipa::path(operation_id = "account_me", get, path = "/api/v1/me", tag = "account", responses((status = 200, description = "`{user: {id, email, name}, role, tenant: {slug, name}}`", body = ActorSummary), (status = 401, description = "not signed in", body = ErrorBody)))]
+pub async fn me(Auth(actor): Auth) -> Reply<ActorSummary> {
+    Reply(ActorSummary::of(&actor))
 }
 
 #[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -23,13 +81,19 @@ pub struct PasswordBody {
     new_password: String,
 }
 
-#[utoipa::path(operation_id = "account_change_password", post, path = "/api/v1/me/password", tag = "account", request_body = PasswordBody, responses((status = 200, description = "`{revoked_sessions}`"), (status = 401, description = "not signed in", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+#[derive(Serialize, ToSchema)]
+pub struct PasswordChanged {
+    /// How many of your other sessions were ended.
+    pub revoked_sessions: usize,
+}
+
+#[utoipa::path(operation_id = "account_change_password", post, path = "/api/v1/me/password", tag = "account", request_body = PasswordBody, responses((status = 200, description = "`{revoked_sessions}`", body = PasswordChanged), (status = 401, description = "not signed in", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn change_password(
     State(st): State<AppState>,
     Auth(actor): Auth,
     client: Client,
     Json(b): Json<PasswordBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<PasswordChanged>, ApiError> {
     let revoked = st
         .core
         .change_password(
@@ -39,16 +103,18 @@ pub async fn change_password(
             client.info(),
         )
         .await?;
-    Ok(axum::Json(json!({"revoked_sessions": revoked})).into_response())
+    Ok(Reply(PasswordChanged {
+        revoked_sessions: revoked,
+    }))
 }
 
-#[utoipa::path(operation_id = "account_totp_begin", post, path = "/api/v1/me/mfa/totp", tag = "account", responses((status = 200, description = "`{secret, otpauth_uri, qr_svg, account}`"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
+#[utoipa::path(operation_id = "account_totp_begin", post, path = "/api/v1/me/mfa/totp", tag = "account", responses((status = 200, description = "`{secret, otpauth_uri, qr_svg, account}`", body = TotpOfferOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
 pub async fn totp_begin(
     State(st): State<AppState>,
     Auth(actor): Auth,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<TotpOfferOut>, ApiError> {
     let offer = st.core.totp_begin(&actor).await?;
-    Ok(axum::Json(offer_json(&offer)).into_response())
+    Ok(Reply(offer_json(&offer)))
 }
 
 /// Confirms the offered secret. Replacing a factor takes proof entered with the request:
@@ -64,13 +130,13 @@ pub struct TotpConfirmBody {
     password: Option<String>,
 }
 
-#[utoipa::path(operation_id = "account_totp_confirm", post, path = "/api/v1/me/mfa/totp/confirm", tag = "account", request_body = TotpConfirmBody, responses((status = 200, description = "`{recovery_codes}`, shown once"), (status = 401, description = "not signed in, or the proof (`current_code` or `password`) is wrong", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "the proof is missing", body = ErrorBody), (status = 429, description = "too many attempts", body = ErrorBody)))]
+#[utoipa::path(operation_id = "account_totp_confirm", post, path = "/api/v1/me/mfa/totp/confirm", tag = "account", request_body = TotpConfirmBody, responses((status = 200, description = "`{recovery_codes}`, shown once", body = RecoveryCodes), (status = 401, description = "not signed in, or the proof (`current_code` or `password`) is wrong", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "the proof is missing", body = ErrorBody), (status = 429, description = "too many attempts", body = ErrorBody)))]
 pub async fn totp_confirm(
     State(st): State<AppState>,
     Auth(actor): Auth,
     client: Client,
     Json(b): Json<TotpConfirmBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<RecoveryCodes>, ApiError> {
     let proof = match (b.current_code, b.password) {
         (Some(code), _) => FactorProof::CurrentCode(code),
         (None, Some(p)) => FactorProof::Password(Password::new(p)),
@@ -80,5 +146,13 @@ pub async fn totp_confirm(
         .core
         .totp_confirm(&actor, &b.code, proof, client.info())
         .await?;
-    Ok(axum::Json(json!({"recovery_codes": enrolled.recovery_codes})).into_response())
+    Ok(Reply(RecoveryCodes {
+        recovery_codes: enrolled.recovery_codes,
+    }))
+}
+
+/// The new factor's recovery codes, shown once.
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
 }

@@ -1,104 +1,165 @@
 //! Administrator actions: users, their sessions and MFA, access grants, and the center's details.
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
 use kinfold_core::CoreError;
-use kinfold_store::UserId;
-use serde_json::json;
+use kinfold_store::{Role, TenantDetails, UserId};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::api::openapi::ErrorBody;
+use super::reply::{Page, Reply};
+use crate::error::ErrorBody;
 use crate::extract::{Auth, Client, Json};
 use crate::{ApiError, AppState};
 
-#[utoipa::path(operation_id = "admin_users", get, path = "/api/v1/users", tag = "admin", responses((status = 200, description = "the tenant's users"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
-pub async fn users(State(st): State<AppState>, Auth(actor): Auth) -> Result<Response, ApiError> {
-    let items: Vec<_> = st
+/// A user of the tenant.
+#[derive(Serialize, ToSchema)]
+pub struct UserOut {
+    pub email: String,
+    #[schema(value_type = String)]
+    pub id: UserId,
+    /// Whether the user has a second factor.
+    pub mfa_enrolled: bool,
+    pub name: String,
+    #[schema(value_type = String)]
+    pub role: Role,
+}
+
+#[utoipa::path(operation_id = "admin_users", get, path = "/api/v1/users", tag = "admin", responses((status = 200, description = "the tenant's users", body = Page<UserOut>), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
+pub async fn users(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<Reply<Page<UserOut>>, ApiError> {
+    let items = st
         .core
         .list_users(&actor)
         .await?
         .into_iter()
-        .map(|u| json!({"id": u.id, "email": u.email, "name": u.name, "role": u.role, "mfa_enrolled": u.has_mfa()}))
+        .map(|u| UserOut {
+            mfa_enrolled: u.has_mfa(),
+            email: u.email,
+            id: u.id,
+            name: u.name,
+            role: u.role,
+        })
         .collect();
-    Ok(crate::api::list_body(&items, None))
+    Ok(Reply(Page::all(items)))
 }
 
 fn user_id(raw: &str) -> Result<UserId, ApiError> {
     UserId::parse(raw).ok_or_else(|| CoreError::NotFound("user").into())
 }
 
-#[utoipa::path(operation_id = "admin_reset_mfa", post, path = "/api/v1/users/{id}/mfa/reset", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "`{enrollment_url}`"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
+#[utoipa::path(operation_id = "admin_reset_mfa", post, path = "/api/v1/users/{id}/mfa/reset", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "`{enrollment_url}`", body = MfaReset), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
 pub async fn reset_mfa(
     State(st): State<AppState>,
     Auth(actor): Auth,
     client: Client,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<MfaReset>, ApiError> {
     let token = st
         .core
         .reset_mfa(&actor, user_id(&id)?, client.info())
         .await?;
-    let url = st.core.enrollment_link(&token);
-    Ok(axum::Json(json!({"enrollment_url": url})).into_response())
+    let enrollment_url = st.core.enrollment_link(&token);
+    Ok(Reply(MfaReset { enrollment_url }))
 }
 
-#[utoipa::path(operation_id = "admin_revoke_sessions", delete, path = "/api/v1/users/{id}/sessions", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "`{revoked}`"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
+/// The user's new enrollment link, to hand over if the email does not arrive.
+#[derive(Serialize, ToSchema)]
+pub struct MfaReset {
+    pub enrollment_url: String,
+}
+
+#[utoipa::path(operation_id = "admin_revoke_sessions", delete, path = "/api/v1/users/{id}/sessions", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "`{revoked}`", body = Revoked), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
 pub async fn revoke_sessions(
     State(st): State<AppState>,
     Auth(actor): Auth,
     client: Client,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let n = st
+) -> Result<Reply<Revoked>, ApiError> {
+    let revoked = st
         .core
         .revoke_user_sessions(&actor, user_id(&id)?, client.info())
         .await?;
-    Ok(axum::Json(json!({"revoked": n})).into_response())
+    Ok(Reply(Revoked { revoked }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Revoked {
+    /// How many sessions were ended.
+    pub revoked: usize,
+}
+
+/// A break-glass grant: an operator's time-limited access to this tenant.
+#[derive(Serialize, ToSchema)]
+pub struct GrantOut {
+    /// Whether the grant is still in force.
+    pub active: bool,
+    pub created_at: String,
+    pub expires_at: String,
+    pub id: uuid::Uuid,
+    pub operator: String,
+    pub reason: String,
 }
 
 /// Break-glass grants on this tenant (A3): who, why, until when.
-#[utoipa::path(operation_id = "admin_grants", get, path = "/api/v1/access-grants", tag = "admin", responses((status = 200, description = "break-glass grants on this tenant"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
-pub async fn grants(State(st): State<AppState>, Auth(actor): Auth) -> Result<Response, ApiError> {
+#[utoipa::path(operation_id = "admin_grants", get, path = "/api/v1/access-grants", tag = "admin", responses((status = 200, description = "break-glass grants on this tenant", body = Page<GrantOut>), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
+pub async fn grants(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<Reply<Page<GrantOut>>, ApiError> {
     let now = st.core.now_ms();
-    let items: Vec<_> = st
+    let items = st
         .core
         .list_grants(&actor)
         .await?
         .into_iter()
-        .map(|g| {
-            json!({
-                "id": g.id,
-                "operator": g.operator,
-                "reason": g.reason,
-                "created_at": crate::api::rfc3339(g.created_ms),
-                "expires_at": crate::api::rfc3339(g.expires_ms),
-                "active": now < g.expires_ms,
-            })
+        .map(|g| GrantOut {
+            active: now < g.expires_ms,
+            created_at: crate::api::rfc3339(g.created_ms),
+            expires_at: crate::api::rfc3339(g.expires_ms),
+            id: g.id,
+            operator: g.operator,
+            reason: g.reason,
         })
         .collect();
-    Ok(crate::api::list_body(&items, None))
+    Ok(Reply(Page::all(items)))
 }
 
-fn details_json(d: &kinfold_store::TenantDetails) -> serde_json::Value {
-    json!({
-        "legal_name": d.legal_name,
-        "postal_address": d.postal_address,
-        "time_zone": d.time_zone,
-        "region": d.region,
-    })
+/// The center's details, as its notices and messages print them.
+#[derive(Serialize, ToSchema)]
+pub struct TenantDetailsOut {
+    pub legal_name: Option<String>,
+    pub postal_address: Option<String>,
+    pub region: String,
+    /// An IANA time-zone name; the center's calendar days are in it.
+    pub time_zone: String,
 }
 
-#[utoipa::path(operation_id = "tenant_details", get, path = "/api/v1/tenant", tag = "admin", responses((status = 200, description = "the center's legal name, postal address, time zone and region"), (status = 401, description = "not signed in", body = ErrorBody)))]
-pub async fn tenant(State(st): State<AppState>, Auth(actor): Auth) -> Result<Response, ApiError> {
+fn details_json(d: TenantDetails) -> TenantDetailsOut {
+    TenantDetailsOut {
+        legal_name: d.legal_name,
+        postal_address: d.postal_address,
+        region: d.region,
+        time_zone: d.time_zone,
+    }
+}
+
+#[utoipa::path(operation_id = "tenant_details", get, path = "/api/v1/tenant", tag = "admin", responses((status = 200, description = "the center's legal name, postal address, time zone and region", body = TenantDetailsOut), (status = 401, description = "not signed in", body = ErrorBody)))]
+pub async fn tenant(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<Reply<TenantDetailsOut>, ApiError> {
     let d = st.core.tenant_details(&actor).await?;
-    Ok(axum::Json(details_json(&d)).into_response())
+    Ok(Reply(details_json(d)))
 }
 
-#[utoipa::path(operation_id = "tenant_update", patch, path = "/api/v1/tenant", tag = "admin", request_body = kinfold_core::tenants::TenantDetailsPatch, responses((status = 200, description = "the center's details after the change"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+#[utoipa::path(operation_id = "tenant_update", patch, path = "/api/v1/tenant", tag = "admin", request_body = kinfold_core::tenants::TenantDetailsPatch, responses((status = 200, description = "the center's details after the change", body = TenantDetailsOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn update_tenant(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Json(patch): Json<kinfold_core::tenants::TenantDetailsPatch>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<TenantDetailsOut>, ApiError> {
     let d = st.core.update_tenant_details(&actor, patch).await?;
-    Ok(axum::Json(details_json(&d)).into_response())
+    Ok(Reply(details_json(d)))
 }

@@ -1,16 +1,17 @@
 //! Check-in, check-out and the day's roster.
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use kinfold_core::CoreError;
 use kinfold_crypto::password::Password;
-use kinfold_store::{AttendanceEvent, ChildId, GuardianId, Person, PickupId};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use kinfold_store::{
+    AttendanceEvent, AttendanceKind, ChildId, ClassroomId, GuardianId, Person, PickupId, UserId,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::reply::{Created, Page, Reply};
 use super::rfc3339;
-use crate::api::openapi::ErrorBody;
+use crate::error::ErrorBody;
 use crate::extract::{Auth, Client, Json, Query};
 use crate::{ApiError, AppState};
 
@@ -49,17 +50,64 @@ fn parse(b: &Body) -> Result<(ChildId, Person), ApiError> {
     Ok((child, person))
 }
 
-fn event_json(e: &AttendanceEvent) -> Value {
-    json!({"id": e.id, "child_id": e.child_id, "kind": e.kind, "day": e.day, "at": rfc3339(e.at_ms), "recorded_by": e.recorded_by, "person": e.person})
+/// A check-in or check-out, as recorded.
+#[derive(Serialize, ToSchema)]
+pub struct EventOut {
+    pub at: String,
+    #[schema(value_type = String)]
+    pub child_id: ChildId,
+    /// `YYYY-MM-DD` in the center's calendar.
+    pub day: String,
+    pub id: uuid::Uuid,
+    /// `check_in` or `check_out`.
+    #[schema(value_type = String)]
+    pub kind: AttendanceKind,
+    pub person: PersonOut,
+    #[schema(value_type = String)]
+    pub recorded_by: UserId,
 }
 
-#[utoipa::path(operation_id = "attendance_check_in", post, path = "/api/v1/attendance/check-in", tag = "attendance", request_body = Body, responses((status = 201, description = "checked in"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "already checked in", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+/// Who dropped off or picked up the child: `{"id", "kind": "guardian" | "authorized_pickup"}`.
+#[derive(Serialize, ToSchema)]
+pub struct PersonOut {
+    pub id: uuid::Uuid,
+    pub kind: &'static str,
+}
+
+impl PersonOut {
+    fn of(p: Person) -> Self {
+        match p {
+            Person::Guardian(id) => PersonOut {
+                id: id.0,
+                kind: "guardian",
+            },
+            Person::AuthorizedPickup(id) => PersonOut {
+                id: id.0,
+                kind: "authorized_pickup",
+            },
+        }
+    }
+}
+
+fn event_json(e: AttendanceEvent) -> EventOut {
+    EventOut {
+        at: rfc3339(e.at_ms),
+        child_id: e.child_id,
+        day: e.day,
+        id: e.id,
+        kind: e.kind,
+        person: PersonOut::of(e.person),
+        recorded_by: e.recorded_by,
+    }
+}
+
+#[utoipa::path(operation_id = "attendance_check_in", post, path = "/api/v1/attendance/check-in", tag = "attendance", request_body = Body, responses((status = 201, description = "checked in", body = EventOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "already checked in", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn check_in(
     State(st): State<AppState>,
     Auth(actor): Auth,
     client: Client,
     Json(b): Json<Body>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<EventOut>, ApiError> {
     if b.passphrase.is_some() {
         return Err(CoreError::invalid("passphrase", "only check-out takes a passphrase").into());
     }
@@ -68,16 +116,16 @@ pub async fn check_in(
         .core
         .check_in(&actor, child, person, client.info())
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(event_json(&e))).into_response())
+    Ok(Created(event_json(e)))
 }
 
-#[utoipa::path(operation_id = "attendance_check_out", post, path = "/api/v1/attendance/check-out", tag = "attendance", request_body = Body, responses((status = 201, description = "checked out"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "pickup_refused, with the reason", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "not checked in", body = ErrorBody), (status = 429, description = "too many passphrase guesses", body = ErrorBody)))]
+#[utoipa::path(operation_id = "attendance_check_out", post, path = "/api/v1/attendance/check-out", tag = "attendance", request_body = Body, responses((status = 201, description = "checked out", body = EventOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "pickup_refused, with the reason", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "not checked in", body = ErrorBody), (status = 429, description = "too many passphrase guesses", body = ErrorBody)))]
 pub async fn check_out(
     State(st): State<AppState>,
     Auth(actor): Auth,
     client: Client,
     Json(b): Json<Body>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<EventOut>, ApiError> {
     let (child, person) = parse(&b)?;
     let e = st
         .core
@@ -89,7 +137,7 @@ pub async fn check_out(
             client.info(),
         )
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(event_json(&e))).into_response())
+    Ok(Created(event_json(e)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -99,26 +147,39 @@ pub struct RosterParams {
     day: Option<String>,
 }
 
-#[utoipa::path(operation_id = "attendance_roster", get, path = "/api/v1/attendance", tag = "attendance", params(RosterParams), responses((status = 200, description = "the day's roster"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+#[utoipa::path(operation_id = "attendance_roster", get, path = "/api/v1/attendance", tag = "attendance", params(RosterParams), responses((status = 200, description = "the day's roster", body = Page<RosterLineOut>), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn roster(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Query(p): Query<RosterParams>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<Page<RosterLineOut>>, ApiError> {
     let lines = st.core.roster(&actor, p.day.as_deref()).await?;
-    let items: Vec<Value> = lines
-        .iter()
-        .map(|l| {
-            json!({
-                "child_id": l.child_id,
-                "given_name": l.given_name,
-                "family_name": l.family_name,
-                "classroom_id": l.classroom_id,
-                "status": l.status,
-                "checked_in_at": l.checked_in_at_ms.map(rfc3339),
-                "checked_out_at": l.checked_out_at_ms.map(rfc3339),
-            })
+    let items = lines
+        .into_iter()
+        .map(|l| RosterLineOut {
+            checked_in_at: l.checked_in_at_ms.map(rfc3339),
+            checked_out_at: l.checked_out_at_ms.map(rfc3339),
+            child_id: l.child_id,
+            classroom_id: l.classroom_id,
+            family_name: l.family_name,
+            given_name: l.given_name,
+            status: l.status,
         })
         .collect();
-    Ok(crate::api::list_body(&items, None))
+    Ok(Reply(Page::all(items)))
+}
+
+/// A child on the day's roster.
+#[derive(Serialize, ToSchema)]
+pub struct RosterLineOut {
+    pub checked_in_at: Option<String>,
+    pub checked_out_at: Option<String>,
+    #[schema(value_type = String)]
+    pub child_id: ChildId,
+    #[schema(value_type = Option<String>)]
+    pub classroom_id: Option<ClassroomId>,
+    pub family_name: String,
+    pub given_name: String,
+    /// `absent`, `present` or `checked_out`.
+    pub status: &'static str,
 }

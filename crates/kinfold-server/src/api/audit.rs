@@ -2,16 +2,16 @@
 //! export the signed checkpoints, and anyone can fetch the checkpoint public key.
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use kinfold_audit::{Category, Entry};
+use kinfold_audit::{Category, Checkpoint, Entry};
 use kinfold_core::CoreError;
 use kinfold_store::AuditQuery;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::reply::{Page, Reply};
 use super::{parse_rfc3339, rfc3339};
-use crate::api::openapi::ErrorBody;
+use crate::error::ErrorBody;
 use crate::extract::{Auth, Query};
 use crate::{ApiError, AppState};
 
@@ -28,12 +28,12 @@ pub struct AuditParams {
     limit: Option<u32>,
 }
 
-#[utoipa::path(operation_id = "audit_list", get, path = "/api/v1/audit", tag = "audit", params(AuditParams), responses((status = 200, description = "entries, newest first"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+#[utoipa::path(operation_id = "audit_list", get, path = "/api/v1/audit", tag = "audit", params(AuditParams), responses((status = 200, description = "entries, newest first", body = Page<EntryOut>), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Query(p): Query<AuditParams>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<Page<EntryOut>>, ApiError> {
     // The whole tenant's log for administrators; parents see their own access events (the
     // service narrows the query to them).
     kinfold_core::policy::require(&actor, kinfold_core::policy::Action::ReadAudit)?;
@@ -75,26 +75,47 @@ pub async fn list(
     let next = (entries.len() == limit as usize)
         .then(|| entries.last().map(|e| encode_cursor(e.seq)))
         .flatten();
-    let items: Vec<_> = entries.iter().map(entry_json).collect();
-    Ok(crate::api::list_body(&items, next.as_deref()))
+    let items = entries.into_iter().map(entry_json).collect();
+    Ok(Reply(Page {
+        items,
+        next_cursor: next,
+    }))
 }
 
-pub fn entry_json(e: &Entry) -> serde_json::Value {
-    let event: serde_json::Value =
-        serde_json::from_str(&e.event).unwrap_or(serde_json::Value::Null);
-    json!({
-        "seq": e.seq,
-        "at": rfc3339(e.at_ms),
-        "category": e.category,
-        "kind": e.kind,
-        "actor": e.actor,
-        "ip": e.ip,
-        "user_agent": e.user_agent,
-        "device": e.device,
-        "event": event,
-        "hash": e.hash,
-        "prev_hash": e.prev_hash,
-    })
+/// An audit entry: what happened, who did it and from where, and its place in the hash chain.
+#[derive(Serialize, ToSchema)]
+pub struct EntryOut {
+    /// The user, operator or service that acted.
+    pub actor: Option<String>,
+    pub at: String,
+    pub category: String,
+    pub device: Option<String>,
+    /// The event's own fields, as it was recorded; `null` if it could not be read.
+    #[schema(value_type = Object)]
+    pub event: serde_json::Value,
+    pub hash: String,
+    pub ip: Option<String>,
+    pub kind: String,
+    pub prev_hash: String,
+    pub seq: i64,
+    pub user_agent: Option<String>,
+}
+
+pub fn entry_json(e: Entry) -> EntryOut {
+    let event = serde_json::from_str(&e.event).unwrap_or(serde_json::Value::Null);
+    EntryOut {
+        actor: e.actor,
+        at: rfc3339(e.at_ms),
+        category: e.category,
+        device: e.device,
+        event,
+        hash: e.hash,
+        ip: e.ip,
+        kind: e.kind,
+        prev_hash: e.prev_hash,
+        seq: e.seq,
+        user_agent: e.user_agent,
+    }
 }
 
 fn encode_cursor(seq: i64) -> String {
@@ -114,25 +135,77 @@ fn decode_cursor(c: &str) -> Option<i64> {
 
 /// Everything needed to verify this tenant's chain offline later: the checkpoints and the
 /// public keys that signed them.
-#[utoipa::path(operation_id = "audit_checkpoints", get, path = "/api/v1/audit/checkpoints", tag = "audit", responses((status = 200, description = "signed checkpoints and public keys"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
+#[utoipa::path(operation_id = "audit_checkpoints", get, path = "/api/v1/audit/checkpoints", tag = "audit", responses((status = 200, description = "signed checkpoints and public keys", body = CheckpointExport), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
 pub async fn checkpoints(
     State(st): State<AppState>,
     Auth(actor): Auth,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<CheckpointExport>, ApiError> {
     let chain = actor.scope.chain();
     let cps = st.core.audit_checkpoints(&actor).await?;
     let keys = st.core.keys().public_keys().await?;
-    Ok(axum::Json(json!({"tenant": actor.tenant.slug, "chain": chain, "public_keys": keys, "checkpoints": cps})).into_response())
+    Ok(Reply(CheckpointExport {
+        chain,
+        checkpoints: cps.into_iter().map(CheckpointOut::of).collect(),
+        public_keys: keys,
+        tenant: actor.tenant.slug.clone(),
+    }))
 }
 
-#[utoipa::path(operation_id = "audit_public_key", get, path = "/api/v1/audit/public-key", tag = "audit", responses((status = 200, description = "`{algorithm, public_key, all_keys}`")))]
-pub async fn public_key(State(st): State<AppState>) -> Result<Response, ApiError> {
+/// What `kinfold audit verify --checkpoints FILE` reads.
+#[derive(Serialize, ToSchema)]
+pub struct CheckpointExport {
+    /// The tenant's chain name.
+    pub chain: String,
+    pub checkpoints: Vec<CheckpointOut>,
+    /// Every checkpoint signing key, base64.
+    pub public_keys: Vec<String>,
+    /// The tenant's slug.
+    pub tenant: String,
+}
+
+/// A signed statement that `chain` had `hash` at `seq`.
+#[derive(Serialize, ToSchema)]
+pub struct CheckpointOut {
+    pub at_ms: i64,
+    pub chain: String,
+    pub hash: String,
+    pub public_key: String,
+    pub seq: i64,
+    pub signature: String,
+}
+
+impl CheckpointOut {
+    fn of(c: Checkpoint) -> Self {
+        CheckpointOut {
+            at_ms: c.at_ms,
+            chain: c.chain,
+            hash: c.hash,
+            public_key: c.public_key,
+            seq: c.seq,
+            signature: c.signature,
+        }
+    }
+}
+
+/// The key that signs checkpoints now, and every key that ever did.
+#[derive(Serialize, ToSchema)]
+pub struct PublicKey {
+    /// Always `Ed25519`.
+    pub algorithm: &'static str,
+    pub all_keys: Vec<String>,
+    /// base64.
+    pub public_key: String,
+}
+
+#[utoipa::path(operation_id = "audit_public_key", get, path = "/api/v1/audit/public-key", tag = "audit", security(()), responses((status = 200, description = "`{algorithm, public_key, all_keys}`", body = PublicKey)))]
+pub async fn public_key(State(st): State<AppState>) -> Result<Reply<PublicKey>, ApiError> {
     let signer = st.core.keys().signer().await?;
     let keys = st.core.keys().public_keys().await?;
-    Ok(axum::Json(
-        json!({"algorithm": "Ed25519", "public_key": signer.public_base64(), "all_keys": keys}),
-    )
-    .into_response())
+    Ok(Reply(PublicKey {
+        algorithm: "Ed25519",
+        all_keys: keys,
+        public_key: signer.public_base64(),
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -144,12 +217,12 @@ pub struct AccessParams {
     cursor: Option<String>,
 }
 
-#[utoipa::path(operation_id = "audit_api_access", get, path = "/api/v1/audit/api-access", tag = "audit", params(AccessParams), responses((status = 200, description = "authenticated API requests, newest first (L4)"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
+#[utoipa::path(operation_id = "audit_api_access", get, path = "/api/v1/audit/api-access", tag = "audit", params(AccessParams), responses((status = 200, description = "authenticated API requests, newest first (L4)", body = Page<AccessOut>), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
 pub async fn api_access(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Query(p): Query<AccessParams>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<Page<AccessOut>>, ApiError> {
     kinfold_core::policy::require_whole_tenant(&actor, kinfold_core::policy::Action::ReadAudit)?;
     let category = match p.category.as_deref().filter(|c| !c.is_empty()) {
         Some(c @ ("api-data" | "api-other")) => Some(c),
@@ -166,10 +239,35 @@ pub async fn api_access(
         .core
         .api_access_page(&actor, category, before, PAGE)
         .await?;
-    let next = next.map(encode_cursor);
-    let items: Vec<_> = items
-        .iter()
-        .map(|e| json!({"at": rfc3339(e.at_ms), "category": e.category, "method": e.method, "route": e.route, "status": e.status, "actor": e.actor, "ip": e.ip}))
+    let items = items
+        .into_iter()
+        .map(|e| AccessOut {
+            actor: e.actor,
+            at: rfc3339(e.at_ms),
+            category: e.category,
+            ip: e.ip,
+            method: e.method,
+            route: e.route,
+            status: e.status,
+        })
         .collect();
-    Ok(crate::api::list_body(&items, next.as_deref()))
+    Ok(Reply(Page {
+        items,
+        next_cursor: next.map(encode_cursor),
+    }))
+}
+
+/// One authenticated API request.
+#[derive(Serialize, ToSchema)]
+pub struct AccessOut {
+    /// The user's ID.
+    pub actor: String,
+    pub at: String,
+    /// `api-data` or `api-other`.
+    pub category: String,
+    pub ip: Option<String>,
+    pub method: String,
+    /// The route template, e.g. `/api/v1/children/{id}`.
+    pub route: String,
+    pub status: u16,
 }

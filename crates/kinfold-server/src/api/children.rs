@@ -2,137 +2,25 @@
 //! table; these handlers only map JSON.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use kinfold_core::children::{ChildInput, ChildPatch, ChildView};
+use kinfold_core::children::{ChildInput, ChildPatch};
 use kinfold_core::CoreError;
 use kinfold_crypto::password::Password;
 use kinfold_store::{
-    Child, ChildId, ClassroomId, Custody, GuardianLink, NewGuardian, PickupId, UserId,
+    ChildId, Classroom, ClassroomId, Custody, GuardianId, GuardianLink, NewGuardian, PickupId,
+    Role, UserId,
 };
-use serde::ser::SerializeStruct;
-use serde::{Deserialize, Serialize, Serializer};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::api::openapi::ErrorBody;
+use super::child_body::{ChildBody, ChildOut, ChildrenPage, ViewBody, ViewOut};
+use super::reply::{Created, NoContent, Page, Reply};
+use crate::error::ErrorBody;
 use crate::extract::{Auth, Client, Json, Query};
 use crate::{ApiError, AppState};
 
 fn child_id(raw: &str) -> Result<ChildId, ApiError> {
     ChildId::parse(raw).ok_or_else(|| CoreError::NotFound("child").into())
-}
-
-/// A child's basic fields, under the API's JSON names. Serialized straight from the record,
-/// without an intermediate `Value`.
-pub struct ChildBody<'a> {
-    id: ChildId,
-    given_name: &'a str,
-    family_name: &'a str,
-    preferred_name: Option<&'a str>,
-    date_of_birth: &'a str,
-    classroom_id: Option<ClassroomId>,
-    enrollment_status: &'a str,
-    enrolled_on: Option<&'a str>,
-    left_on: Option<&'a str>,
-}
-
-impl ChildBody<'_> {
-    /// Writes the fields into a struct being serialized, so a larger body can start with them
-    /// (`#[serde(flatten)]` would go through a map, slower on the hottest read).
-    fn write<S: SerializeStruct>(&self, s: &mut S) -> Result<(), S::Error> {
-        s.serialize_field("id", &self.id)?;
-        s.serialize_field("given_name", self.given_name)?;
-        s.serialize_field("family_name", self.family_name)?;
-        s.serialize_field("preferred_name", &self.preferred_name)?;
-        s.serialize_field("date_of_birth", self.date_of_birth)?;
-        s.serialize_field("classroom_id", &self.classroom_id)?;
-        s.serialize_field("enrollment_status", self.enrollment_status)?;
-        s.serialize_field("enrolled_on", &self.enrolled_on)?;
-        s.serialize_field("left_on", &self.left_on)
-    }
-}
-
-impl Serialize for ChildBody<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Child", 9)?;
-        self.write(&mut s)?;
-        s.end()
-    }
-}
-
-pub fn child_json(c: &Child) -> ChildBody<'_> {
-    ChildBody {
-        id: c.id,
-        given_name: &c.given_name,
-        family_name: &c.family_name,
-        preferred_name: c.preferred_name.as_deref(),
-        date_of_birth: &c.date_of_birth,
-        classroom_id: c.classroom_id,
-        enrollment_status: &c.status,
-        enrolled_on: c.enrolled_on.as_deref(),
-        left_on: c.left_on.as_deref(),
-    }
-}
-
-#[derive(Serialize)]
-pub struct PickupOut<'a> {
-    id: PickupId,
-    name: &'a str,
-    relation: &'a str,
-}
-
-/// A child as one reader may see it: the fields the role may not see are left out and named
-/// in `redacted`.
-pub struct ViewBody<'a> {
-    child: ChildBody<'a>,
-    // Served as the JSON they were sealed as.
-    allergies: Option<&'a serde_json::value::RawValue>,
-    medical_notes: Option<&'a serde_json::value::RawValue>,
-    emergency_contacts: Option<&'a serde_json::value::RawValue>,
-    authorized_pickups: Option<Vec<PickupOut<'a>>>,
-    redacted: &'a [&'static str],
-}
-
-impl Serialize for ViewBody<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("ChildView", 14)?;
-        self.child.write(&mut s)?;
-        // A field the reader may not see is left out, not null.
-        if let Some(a) = self.allergies {
-            s.serialize_field("allergies", a)?;
-        }
-        if let Some(m) = self.medical_notes {
-            s.serialize_field("medical_notes", m)?;
-        }
-        if let Some(e) = self.emergency_contacts {
-            s.serialize_field("emergency_contacts", e)?;
-        }
-        if let Some(p) = &self.authorized_pickups {
-            s.serialize_field("authorized_pickups", p)?;
-        }
-        s.serialize_field("redacted", self.redacted)?;
-        s.end()
-    }
-}
-
-pub fn view_json(v: &ChildView) -> ViewBody<'_> {
-    ViewBody {
-        child: child_json(v.child()),
-        allergies: v.allergies_json(),
-        medical_notes: v.medical_notes_json(),
-        emergency_contacts: v.emergency_contacts_json(),
-        authorized_pickups: v.authorized_pickups().map(|list| {
-            list.iter()
-                .map(|p| PickupOut {
-                    id: p.id,
-                    name: &p.name,
-                    relation: &p.relation,
-                })
-                .collect()
-        }),
-        redacted: v.redacted,
-    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -152,12 +40,12 @@ fn decode_cursor(c: &str) -> Option<ChildId> {
     ChildId::parse(std::str::from_utf8(&raw).ok()?)
 }
 
-#[utoipa::path(operation_id = "children_list", get, path = "/api/v1/children", tag = "records", params(ListParams), responses((status = 200, description = "basic fields of the children you may see"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+#[utoipa::path(operation_id = "children_list", get, path = "/api/v1/children", tag = "records", params(ListParams), responses((status = 200, description = "basic fields of the children you may see", body = Page<ChildBody>), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Query(p): Query<ListParams>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<ChildrenPage>, ApiError> {
     let cursor = match p.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => {
             Some(decode_cursor(c).ok_or_else(|| CoreError::invalid("cursor", "malformed cursor"))?)
@@ -185,68 +73,89 @@ pub async fn list(
                 .map(|c| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(c.id.to_string()))
         })
         .flatten();
-    let items: Vec<ChildBody<'_>> = items.iter().map(child_json).collect();
-    Ok(crate::api::list_body(&items, next.as_deref()))
+    Ok(Reply(ChildrenPage {
+        children: items,
+        next_cursor: next,
+    }))
 }
 
-#[utoipa::path(operation_id = "children_detail", get, path = "/api/v1/children/{id}", tag = "records", params(("id" = String, Path)), responses((status = 200, description = "the child as your role may see it, with `redacted`"), (status = 401, description = "not signed in", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
+#[utoipa::path(operation_id = "children_detail", get, path = "/api/v1/children/{id}", tag = "records", params(("id" = String, Path)), responses((status = 200, description = "the child as your role may see it, with `redacted`", body = ViewBody), (status = 401, description = "not signed in", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
 pub async fn detail(
     State(st): State<AppState>,
     Auth(actor): Auth,
     client: Client,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<ViewOut>, ApiError> {
     let view = st
         .core
         .child_view(&actor, child_id(&id)?, client.shared_info())
         .await?;
-    Ok(crate::api::json_body(&view_json(&view)))
+    Ok(Reply(ViewOut(view)))
 }
 
-#[utoipa::path(operation_id = "children_create", post, path = "/api/v1/children", tag = "records", request_body = kinfold_core::children::ChildInput, responses((status = 201, description = "created"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+#[utoipa::path(operation_id = "children_create", post, path = "/api/v1/children", tag = "records", request_body = kinfold_core::children::ChildInput, responses((status = 201, description = "created", body = ChildBody), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Json(input): Json<ChildInput>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<ChildOut>, ApiError> {
     let child = st.core.create_child(&actor, input).await?;
-    Ok((StatusCode::CREATED, axum::Json(child_json(&child))).into_response())
+    Ok(Created(ChildOut(child)))
 }
 
-#[utoipa::path(operation_id = "children_update", patch, path = "/api/v1/children/{id}", tag = "records", params(("id" = String, Path)), request_body = kinfold_core::children::ChildPatch, responses((status = 200, description = "updated"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+#[utoipa::path(operation_id = "children_update", patch, path = "/api/v1/children/{id}", tag = "records", params(("id" = String, Path)), request_body = kinfold_core::children::ChildPatch, responses((status = 200, description = "updated", body = ChildBody), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn update(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
     Json(patch): Json<ChildPatch>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<ChildOut>, ApiError> {
     let child = st.core.update_child(&actor, child_id(&id)?, patch).await?;
-    Ok(axum::Json(child_json(&child)).into_response())
+    Ok(Reply(ChildOut(child)))
 }
 
-fn link_json(l: &GuardianLink) -> Value {
-    json!({
-        "id": l.guardian.id,
-        "user_id": l.guardian.user_id,
-        "name": l.guardian.name,
-        "email": l.guardian.email,
-        "phone": l.guardian.phone,
-        "relationship": l.relationship,
-        "custody": l.custody,
-        "may_pick_up": l.may_pick_up,
-        "primary_contact": l.primary_contact,
-    })
+/// A guardian of the child, and how they are linked.
+#[derive(Serialize, ToSchema)]
+pub struct GuardianLinkOut {
+    /// `full`, `shared` or `court_restricted`.
+    #[schema(value_type = String)]
+    pub custody: Custody,
+    pub email: Option<String>,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: GuardianId,
+    pub may_pick_up: bool,
+    pub name: String,
+    /// E.164.
+    pub phone: Option<String>,
+    pub primary_contact: bool,
+    pub relationship: String,
+    /// The guardian's own account, if they have one.
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub user_id: Option<UserId>,
 }
 
-#[utoipa::path(operation_id = "children_guardians", get, path = "/api/v1/children/{id}/guardians", tag = "records", params(("id" = String, Path)), responses((status = 200, description = "the child's guardians"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
+fn link_json(l: GuardianLink) -> GuardianLinkOut {
+    GuardianLinkOut {
+        custody: l.custody,
+        email: l.guardian.email,
+        id: l.guardian.id,
+        may_pick_up: l.may_pick_up,
+        name: l.guardian.name,
+        phone: l.guardian.phone,
+        primary_contact: l.primary_contact,
+        relationship: l.relationship,
+        user_id: l.guardian.user_id,
+    }
+}
+
+#[utoipa::path(operation_id = "children_guardians", get, path = "/api/v1/children/{id}/guardians", tag = "records", params(("id" = String, Path)), responses((status = 200, description = "the child's guardians", body = Page<GuardianLinkOut>), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
 pub async fn guardians(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<Page<GuardianLinkOut>>, ApiError> {
     let links = st.core.child_guardians(&actor, child_id(&id)?).await?;
-    let items: Vec<Value> = links.iter().map(link_json).collect();
-    Ok(crate::api::list_body(&items, None))
+    Ok(Reply(Page::all(links.into_iter().map(link_json).collect())))
 }
 
 #[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -268,13 +177,13 @@ pub struct GuardianBody {
     primary_contact: bool,
 }
 
-#[utoipa::path(operation_id = "children_add_guardian", post, path = "/api/v1/children/{id}/guardians", tag = "records", params(("id" = String, Path)), request_body = GuardianBody, responses((status = 201, description = "linked"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+#[utoipa::path(operation_id = "children_add_guardian", post, path = "/api/v1/children/{id}/guardians", tag = "records", params(("id" = String, Path)), request_body = GuardianBody, responses((status = 201, description = "linked", body = GuardianAdded), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn add_guardian(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
     Json(b): Json<GuardianBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<GuardianAdded>, ApiError> {
     let custody = Custody::parse(&b.custody)
         .ok_or_else(|| CoreError::invalid("custody", "must be full, shared or court_restricted"))?;
     let user_id = match b.user_id.as_deref() {
@@ -301,11 +210,18 @@ pub async fn add_guardian(
             b.primary_contact,
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({"id": g.id, "name": g.name})),
-    )
-        .into_response())
+    Ok(Created(GuardianAdded {
+        id: g.id,
+        name: g.name,
+    }))
+}
+
+/// The guardian, linked to the child.
+#[derive(Serialize, ToSchema)]
+pub struct GuardianAdded {
+    #[schema(value_type = uuid::Uuid)]
+    pub id: GuardianId,
+    pub name: String,
 }
 
 #[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -317,13 +233,13 @@ pub struct PickupBody {
     passphrase: String,
 }
 
-#[utoipa::path(operation_id = "children_add_pickup", post, path = "/api/v1/children/{id}/pickups", tag = "records", params(("id" = String, Path)), request_body = PickupBody, responses((status = 201, description = "added"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+#[utoipa::path(operation_id = "children_add_pickup", post, path = "/api/v1/children/{id}/pickups", tag = "records", params(("id" = String, Path)), request_body = PickupBody, responses((status = 201, description = "added", body = PickupAdded), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn add_pickup(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
     Json(b): Json<PickupBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<PickupAdded>, ApiError> {
     let p = st
         .core
         .add_pickup(
@@ -334,20 +250,48 @@ pub async fn add_pickup(
             Password::new(b.passphrase),
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({"id": p.id, "name": p.name, "relation": p.relation})),
-    )
-        .into_response())
+    Ok(Created(PickupAdded {
+        id: p.id,
+        name: p.name,
+        relation: p.relation,
+    }))
 }
 
-#[utoipa::path(operation_id = "children_classrooms", get, path = "/api/v1/classrooms", tag = "records", responses((status = 200, description = "classrooms you work with"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
+/// The authorized pickup; its passphrase is never shown.
+#[derive(Serialize, ToSchema)]
+pub struct PickupAdded {
+    #[schema(value_type = uuid::Uuid)]
+    pub id: PickupId,
+    pub name: String,
+    pub relation: String,
+}
+
+/// A classroom.
+#[derive(Serialize, ToSchema)]
+pub struct ClassroomOut {
+    #[schema(value_type = uuid::Uuid)]
+    pub id: ClassroomId,
+    pub name: String,
+}
+
+impl ClassroomOut {
+    fn of(c: Classroom) -> Self {
+        ClassroomOut {
+            id: c.id,
+            name: c.name,
+        }
+    }
+}
+
+#[utoipa::path(operation_id = "children_classrooms", get, path = "/api/v1/classrooms", tag = "records", responses((status = 200, description = "classrooms you work with", body = Page<ClassroomOut>), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
 pub async fn classrooms(
     State(st): State<AppState>,
     Auth(actor): Auth,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<Page<ClassroomOut>>, ApiError> {
     let items = st.core.list_classrooms(&actor).await?;
-    Ok(crate::api::list_body(&items, None))
+    Ok(Reply(Page::all(
+        items.into_iter().map(ClassroomOut::of).collect(),
+    )))
 }
 
 #[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -357,14 +301,14 @@ pub struct ClassroomBody {
     name: String,
 }
 
-#[utoipa::path(operation_id = "children_create_classroom", post, path = "/api/v1/classrooms", tag = "records", request_body = ClassroomBody, responses((status = 201, description = "created"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+#[utoipa::path(operation_id = "children_create_classroom", post, path = "/api/v1/classrooms", tag = "records", request_body = ClassroomBody, responses((status = 201, description = "created", body = ClassroomOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn create_classroom(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Json(b): Json<ClassroomBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Created<ClassroomOut>, ApiError> {
     let c = st.core.create_classroom(&actor, &b.name).await?;
-    Ok((StatusCode::CREATED, axum::Json(json!(c))).into_response())
+    Ok(Created(ClassroomOut::of(c)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -380,36 +324,80 @@ pub async fn assign(
     Auth(actor): Auth,
     Path(id): Path<String>,
     Json(b): Json<AssignBody>,
-) -> Result<Response, ApiError> {
+) -> Result<NoContent, ApiError> {
     let classroom = ClassroomId::parse(&id).ok_or(CoreError::NotFound("classroom"))?;
     let user = UserId::parse(&b.user_id).ok_or(CoreError::NotFound("user"))?;
     st.core.assign_teacher(&actor, user, classroom).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(NoContent)
 }
 
-#[utoipa::path(operation_id = "children_staff", get, path = "/api/v1/staff", tag = "records", responses((status = 200, description = "staff and their classrooms"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
-pub async fn staff(State(st): State<AppState>, Auth(actor): Auth) -> Result<Response, ApiError> {
-    let items: Vec<Value> = st
+#[utoipa::path(operation_id = "children_staff", get, path = "/api/v1/staff", tag = "records", responses((status = 200, description = "staff and their classrooms", body = Page<StaffOut>), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
+pub async fn staff(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<Reply<Page<StaffOut>>, ApiError> {
+    let items = st
         .core
         .list_staff(&actor)
         .await?
         .into_iter()
-        .map(|(u, rooms)| json!({"id": u.id, "email": u.email, "name": u.name, "role": u.role, "classroom_ids": rooms, "mfa_enrolled": u.has_mfa()}))
+        .map(|(u, rooms)| StaffOut {
+            classroom_ids: rooms,
+            mfa_enrolled: u.has_mfa(),
+            email: u.email,
+            id: u.id,
+            name: u.name,
+            role: u.role,
+        })
         .collect();
-    Ok(crate::api::list_body(&items, None))
+    Ok(Reply(Page::all(items)))
 }
 
-#[utoipa::path(operation_id = "children_all_guardians", get, path = "/api/v1/guardians", tag = "records", responses((status = 200, description = "every guardian of the tenant"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
+/// A member of staff and the classrooms they are assigned to.
+#[derive(Serialize, ToSchema)]
+pub struct StaffOut {
+    #[schema(value_type = Vec<uuid::Uuid>)]
+    pub classroom_ids: Vec<ClassroomId>,
+    pub email: String,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: UserId,
+    pub mfa_enrolled: bool,
+    pub name: String,
+    #[schema(value_type = String)]
+    pub role: Role,
+}
+
+/// A guardian of the tenant, and how many children they are linked to.
+#[derive(Serialize, ToSchema)]
+pub struct GuardianOut {
+    pub children: i64,
+    pub email: Option<String>,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: GuardianId,
+    pub name: String,
+    pub phone: Option<String>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub user_id: Option<UserId>,
+}
+
+#[utoipa::path(operation_id = "children_all_guardians", get, path = "/api/v1/guardians", tag = "records", responses((status = 200, description = "every guardian of the tenant", body = Page<GuardianOut>), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
 pub async fn all_guardians(
     State(st): State<AppState>,
     Auth(actor): Auth,
-) -> Result<Response, ApiError> {
-    let items: Vec<Value> = st
+) -> Result<Reply<Page<GuardianOut>>, ApiError> {
+    let items = st
         .core
         .list_guardians(&actor)
         .await?
         .into_iter()
-        .map(|(g, n)| json!({"id": g.id, "user_id": g.user_id, "name": g.name, "email": g.email, "phone": g.phone, "children": n}))
+        .map(|(g, n)| GuardianOut {
+            children: n,
+            email: g.email,
+            id: g.id,
+            name: g.name,
+            phone: g.phone,
+            user_id: g.user_id,
+        })
         .collect();
-    Ok(crate::api::list_body(&items, None))
+    Ok(Reply(Page::all(items)))
 }

@@ -5,9 +5,9 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 
-use crate::api::openapi::ErrorBody;
+use super::reply::NoContent;
+use crate::error::ErrorBody;
 use crate::extract::Client;
 use crate::{ApiError, AppState};
 
@@ -49,12 +49,12 @@ fn redact(s: &str) -> String {
     out
 }
 
-#[utoipa::path(operation_id = "csp_report", post, path = "/csp-reports", tag = "health", request_body(content = Object, description = "a CSP violation report"), responses((status = 204, description = "stored"), (status = 413, description = "over 16 KiB", body = ErrorBody), (status = 429, description = "too many reports", body = ErrorBody)))]
+#[utoipa::path(operation_id = "csp_report", post, path = "/csp-reports", tag = "health", security(()), request_body(content = Object, description = "a CSP violation report"), responses((status = 204, description = "stored"), (status = 400, description = "`invalid_json`: not a JSON report", body = ErrorBody), (status = 413, description = "over 16 KiB", body = ErrorBody), (status = 429, description = "too many reports", body = ErrorBody)))]
 pub async fn report(
     State(st): State<AppState>,
     client: Client,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<NoContent, ApiError> {
     if body.len() > MAX_REPORT {
         return Err(ApiError::http(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -79,7 +79,7 @@ pub async fn report(
     redact_link_tokens(&mut parsed);
     tracing::warn!(report = %parsed, "CSP violation reported");
     st.core.record_csp_report(parsed.to_string()).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(NoContent)
 }
 
 #[cfg(test)]

@@ -12,37 +12,54 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
 use kinfold_core::CoreError;
 use kinfold_mail::reports::{self, ReplayKeys, Report, ReportError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::api::openapi::ErrorBody;
+use super::reply::Reply;
+use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
 
-fn refused(e: ReportError) -> Response {
-    let (status, code) = match &e {
-        ReportError::Signature => (StatusCode::UNAUTHORIZED, "invalid_signature"),
-        ReportError::Stale => (StatusCode::UNAUTHORIZED, "stale_signature"),
-        ReportError::Malformed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-        ReportError::Ignored(reason) => {
-            return axum::Json(json!({"ignored": reason})).into_response();
-        }
-    };
-    ApiError::http(status, code, e.to_string()).into_response()
+/// What became of a provider's request.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum EventsAnswer {
+    /// Applied.
+    Applied {
+        /// How many of the reports matched a delivery.
+        matched: usize,
+        /// How many reports the request held.
+        reports: usize,
+    },
+    /// A replay, acknowledged without being applied again.
+    Duplicate {
+        /// Always `true`.
+        duplicate: bool,
+    },
+    /// A genuine event Kinfold does not act on (an open, a click...), and why.
+    Ignored { ignored: String },
 }
 
-#[utoipa::path(operation_id = "email_events", post, path = "/api/v1/email/events/{provider}", tag = "email", params(("provider" = String, Path, description = "`mailgun`, `generic` or `raw`")), responses((status = 200, description = "`{matched}`: how many reports matched a delivery; `{duplicate: true}` for a replay; `{ignored}` for events Kinfold does not act on"), (status = 401, description = "`invalid_signature` or `stale_signature`", body = ErrorBody), (status = 404, description = "unknown provider, or no key configured for it", body = ErrorBody), (status = 422, description = "a malformed report", body = ErrorBody)))]
+/// A refused report is an error; an ignored one is answered 200 with the reason.
+fn refused(e: ReportError) -> Result<Reply<EventsAnswer>, ApiError> {
+    match e {
+        ReportError::Ignored(ignored) => Ok(Reply(EventsAnswer::Ignored { ignored })),
+        e => Err(CoreError::from(e).into()),
+    }
+}
+
+#[utoipa::path(operation_id = "email_events", post, path = "/api/v1/email/events/{provider}", tag = "email", security(()), params(("provider" = String, Path, description = "`mailgun`, `generic` or `raw`")), request_body(content = String, description = "the provider's report, signed", content_type = "application/json"), responses((status = 200, description = "`{matched, reports}`: how many reports matched a delivery; `{duplicate: true}` for a replay; `{ignored}` for events Kinfold does not act on", body = EventsAnswer), (status = 401, description = "`invalid_signature` or `stale_signature`", body = ErrorBody), (status = 404, description = "unknown provider, or no key configured for it", body = ErrorBody), (status = 422, description = "a malformed report", body = ErrorBody)))]
 pub async fn receive(
     State(st): State<AppState>,
     Path(provider): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Result<Reply<EventsAnswer>, ApiError> {
     let mail = &st.core.settings().mail;
     let now_secs = st.core.now_ms() / 1000;
-    let not_found = || ApiError::from(CoreError::NotFound("email event provider")).into_response();
+    let not_found = || Err(CoreError::NotFound("email event provider").into());
     let (found, replay): (Vec<Report>, ReplayKeys) = match provider.as_str() {
         "mailgun" => {
             let Some(key) = &mail.mailgun_key else {
@@ -86,10 +103,8 @@ pub async fn receive(
     } else {
         "signed"
     };
-    match st.core.claim_webhook(namespace, &replay).await {
-        Ok(true) => {}
-        Ok(false) => return axum::Json(json!({"duplicate": true})).into_response(),
-        Err(e) => return ApiError::from(e).into_response(),
+    if !st.core.claim_webhook(namespace, &replay).await? {
+        return Ok(Reply(EventsAnswer::Duplicate { duplicate: true }));
     }
     let mut matched = 0;
     for r in &found {
@@ -101,9 +116,12 @@ pub async fn receive(
                 if let Err(forget) = st.core.release_webhook(namespace, &replay).await {
                     tracing::warn!(error = %forget, "a webhook's replay keys could not be released");
                 }
-                return ApiError::from(e).into_response();
+                return Err(e.into());
             }
         }
     }
-    axum::Json(json!({"matched": matched, "reports": found.len()})).into_response()
+    Ok(Reply(EventsAnswer::Applied {
+        matched,
+        reports: found.len(),
+    }))
 }

@@ -1,15 +1,14 @@
 //! Enrollment links: the only way a staff account without a second factor gets one.
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
 use kinfold_core::auth::TotpOffer;
 use kinfold_crypto::password::Password;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::reply::{Reply, WithCookie};
 use super::sessions::cookie_for;
-use super::with_cookie;
-use crate::api::openapi::ErrorBody;
+use crate::error::ErrorBody;
 use crate::extract::{Client, Json};
 use crate::{ApiError, AppState};
 
@@ -20,13 +19,13 @@ pub struct BeginBody {
     token: String,
 }
 
-#[utoipa::path(operation_id = "enrollment_begin", post, path = "/api/v1/enrollment/begin", tag = "account", request_body = BeginBody, responses((status = 200, description = "`{secret, otpauth_uri, qr_svg, account}`"), (status = 400, description = "invalid_enrollment", body = ErrorBody)))]
+#[utoipa::path(operation_id = "enrollment_begin", post, path = "/api/v1/enrollment/begin", tag = "account", security(()), request_body = BeginBody, responses((status = 200, description = "`{secret, otpauth_uri, qr_svg, account}`", body = TotpOfferOut), (status = 400, description = "invalid_enrollment", body = ErrorBody)))]
 pub async fn begin(
     State(st): State<AppState>,
     Json(b): Json<BeginBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<TotpOfferOut>, ApiError> {
     let (offer, _, _) = st.core.enrollment_begin(&b.token).await?;
-    Ok(axum::Json(offer_json(&offer)).into_response())
+    Ok(Reply(offer_json(&offer)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -38,32 +37,55 @@ pub struct ConfirmBody {
     password: String,
 }
 
-#[utoipa::path(operation_id = "enrollment_confirm", post, path = "/api/v1/enrollment/confirm", tag = "account", request_body = ConfirmBody, responses((status = 200, description = "`{recovery_codes, signed_in}` and a session cookie"), (status = 400, description = "invalid_enrollment", body = ErrorBody), (status = 401, description = "invalid_code or invalid_credentials", body = ErrorBody)))]
+#[utoipa::path(operation_id = "enrollment_confirm", post, path = "/api/v1/enrollment/confirm", tag = "account", security(()), request_body = ConfirmBody, responses((status = 200, description = "`{recovery_codes, signed_in}` and a session cookie", body = Enrolled), (status = 400, description = "invalid_enrollment", body = ErrorBody), (status = 401, description = "invalid_code or invalid_credentials", body = ErrorBody)))]
 pub async fn confirm(
     State(st): State<AppState>,
     client: Client,
     Json(b): Json<ConfirmBody>,
-) -> Result<Response, ApiError> {
+) -> Result<WithCookie<Reply<Enrolled>>, ApiError> {
     let enrolled = st
         .core
         .enrollment_confirm(&b.token, &b.code, Password::new(b.password), client.info())
         .await?;
-    let body =
-        json!({"recovery_codes": enrolled.recovery_codes, "signed_in": enrolled.session.is_some()});
-    let resp = axum::Json(body).into_response();
-    Ok(match enrolled.session {
-        Some(issued) => with_cookie(resp, cookie_for(&issued, client.0.https)),
-        None => resp,
-    })
+    let cookie = enrolled
+        .session
+        .as_ref()
+        .map(|issued| cookie_for(issued, client.0.https));
+    let body = Enrolled {
+        recovery_codes: enrolled.recovery_codes,
+        signed_in: cookie.is_some(),
+    };
+    Ok(WithCookie(cookie, Reply(body)))
 }
 
-pub fn offer_json(offer: &TotpOffer) -> serde_json::Value {
-    json!({
-        "secret": offer.secret.to_base32(),
-        "otpauth_uri": offer.otpauth_uri,
-        "qr_svg": qr_svg(&offer.otpauth_uri),
-        "account": offer.account,
-    })
+/// The second factor is on.
+#[derive(Serialize, ToSchema)]
+pub struct Enrolled {
+    /// Shown once.
+    pub recovery_codes: Vec<String>,
+    /// Whether the answer carries a session cookie.
+    pub signed_in: bool,
+}
+
+/// A TOTP secret offered for enrollment, not yet confirmed.
+#[derive(Serialize, ToSchema)]
+pub struct TotpOfferOut {
+    /// The account name the authenticator app shows.
+    pub account: String,
+    pub otpauth_uri: String,
+    /// The URI as an inline SVG QR code.
+    pub qr_svg: String,
+    /// The secret in base32, to type in by hand.
+    pub secret: String,
+}
+
+pub fn offer_json(offer: &TotpOffer) -> TotpOfferOut {
+    TotpOfferOut {
+        account: offer.account.clone(),
+        otpauth_uri: offer.otpauth_uri.clone(),
+        qr_svg: qr_svg(&offer.otpauth_uri),
+        secret: offer.secret.to_base32(),
+    }
 }
 
 /// The otpauth URI as an inline SVG QR code (no script, no inline style: CSP-safe).

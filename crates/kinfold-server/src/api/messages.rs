@@ -1,16 +1,15 @@
 //! Messages to families (E1): queue one, and see where each recipient's delivery stands.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use kinfold_core::mail::{Audience, MessageDraft};
 use kinfold_core::CoreError;
 use kinfold_store::ClassroomId;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::ToSchema;
 
-use crate::api::openapi::ErrorBody;
+use super::reply::{Accepted, Reply};
 use crate::api::rfc3339;
+use crate::error::ErrorBody;
 use crate::extract::{Auth, Json};
 use crate::{ApiError, AppState};
 
@@ -52,12 +51,12 @@ fn audience(a: &AudienceBody) -> Result<Audience, ApiError> {
     }
 }
 
-#[utoipa::path(operation_id = "messages_send", post, path = "/api/v1/messages", tag = "email", request_body = MessageBody, responses((status = 202, description = "`{id}`: queued; delivery follows"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "classroom not found, or outside your scope", body = ErrorBody), (status = 409, description = "no sending domain is set up", body = ErrorBody), (status = 422, description = "invalid input; `field` names it. Nothing is queued", body = ErrorBody)))]
+#[utoipa::path(operation_id = "messages_send", post, path = "/api/v1/messages", tag = "email", request_body = MessageBody, responses((status = 202, description = "`{id}`: queued; delivery follows", body = Queued), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "classroom not found, or outside your scope", body = ErrorBody), (status = 409, description = "no sending domain is set up", body = ErrorBody), (status = 422, description = "invalid input; `field` names it. Nothing is queued", body = ErrorBody)))]
 pub async fn send(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Json(b): Json<MessageBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<Queued>, ApiError> {
     let draft = MessageDraft {
         audience: audience(&b.audience)?,
         category: b.category,
@@ -67,67 +66,97 @@ pub async fn send(
         reply_to: b.reply_to,
     };
     let id = st.core.send_message(&actor, draft).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(json!({"id": id}))).into_response())
+    Ok(Accepted(Queued { id }))
 }
 
-#[derive(Serialize)]
-struct RecipientOut<'a> {
-    delivery_id: uuid::Uuid,
-    recipient_id: &'a str,
-    address: &'a str,
-    message_id: &'a str,
-    state: &'static str,
-    attempts: i64,
-    response: Option<&'a str>,
-    updated_at: String,
+/// A message in the outbox.
+#[derive(Serialize, ToSchema)]
+pub struct Queued {
+    pub id: uuid::Uuid,
 }
 
-#[utoipa::path(operation_id = "messages_status", get, path = "/api/v1/messages/{id}", tag = "email", params(("id" = String, Path)), responses((status = 200, description = "`{id, category, created_at, recipients: [{delivery_id, recipient_id, address, message_id, state, attempts, response, updated_at}]}`"), (status = 401, description = "not signed in", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
+/// A message and where each recipient's delivery stands.
+#[derive(Serialize, ToSchema)]
+pub struct MessageStatusOut {
+    pub category: String,
+    pub created_at: String,
+    pub id: uuid::Uuid,
+    pub recipients: Vec<RecipientOut>,
+}
+
+/// One recipient's delivery.
+#[derive(Serialize, ToSchema)]
+pub struct RecipientOut {
+    pub address: String,
+    pub attempts: i64,
+    pub delivery_id: uuid::Uuid,
+    /// The `Message-ID` header sent to this recipient.
+    pub message_id: String,
+    pub recipient_id: String,
+    /// The server's last answer, if any.
+    pub response: Option<String>,
+    /// `queued`, `held`, `sending`, `delivered`, `deferred`, `bounced`, `failed`, ...
+    pub state: &'static str,
+    pub updated_at: String,
+}
+
+#[utoipa::path(operation_id = "messages_status", get, path = "/api/v1/messages/{id}", tag = "email", params(("id" = String, Path)), responses((status = 200, description = "`{id, category, created_at, recipients: [{delivery_id, recipient_id, address, message_id, state, attempts, response, updated_at}]}`", body = MessageStatusOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
 pub async fn status(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<MessageStatusOut>, ApiError> {
     let s = st.core.message_status(&actor, &id).await?;
-    let recipients: Vec<RecipientOut<'_>> = s
+    let recipients = s
         .deliveries
-        .iter()
+        .into_iter()
         .map(|d| RecipientOut {
-            delivery_id: d.id,
-            recipient_id: &d.recipient_id,
-            address: &d.address,
-            message_id: &d.header_id,
             state: d.state.as_str(),
-            attempts: d.attempts,
-            response: d.response.as_deref(),
             updated_at: rfc3339(d.updated_ms),
+            address: d.address,
+            attempts: d.attempts,
+            delivery_id: d.id,
+            message_id: d.header_id,
+            recipient_id: d.recipient_id,
+            response: d.response,
         })
         .collect();
-    Ok(axum::Json(json!({
-        "id": s.id,
-        "category": s.category,
-        "created_at": rfc3339(s.created_ms),
-        "recipients": recipients,
+    Ok(Reply(MessageStatusOut {
+        category: s.category,
+        created_at: rfc3339(s.created_ms),
+        id: s.id,
+        recipients,
     }))
-    .into_response())
 }
 
-#[utoipa::path(operation_id = "messages_release", post, path = "/api/v1/messages/{id}/release", tag = "email", params(("id" = String, Path)), responses((status = 200, description = "`{released}`: held deliveries queued again"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "nothing held", body = ErrorBody)))]
+#[utoipa::path(operation_id = "messages_release", post, path = "/api/v1/messages/{id}/release", tag = "email", params(("id" = String, Path)), responses((status = 200, description = "`{released}`: held deliveries queued again", body = Released), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "nothing held", body = ErrorBody)))]
 pub async fn release(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let n = st.core.resolve_held(&actor, &id, true).await?;
-    Ok(axum::Json(json!({"released": n})).into_response())
+) -> Result<Reply<Released>, ApiError> {
+    let released = st.core.resolve_held(&actor, &id, true).await?;
+    Ok(Reply(Released { released }))
 }
 
-#[utoipa::path(operation_id = "messages_discard", post, path = "/api/v1/messages/{id}/discard", tag = "email", params(("id" = String, Path)), responses((status = 200, description = "`{discarded}`: held deliveries failed, unsent"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "nothing held", body = ErrorBody)))]
+#[derive(Serialize, ToSchema)]
+pub struct Released {
+    /// How many held deliveries were queued again.
+    pub released: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Discarded {
+    /// How many held deliveries were failed, unsent.
+    pub discarded: u64,
+}
+
+#[utoipa::path(operation_id = "messages_discard", post, path = "/api/v1/messages/{id}/discard", tag = "email", params(("id" = String, Path)), responses((status = 200, description = "`{discarded}`: held deliveries failed, unsent", body = Discarded), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "nothing held", body = ErrorBody)))]
 pub async fn discard(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let n = st.core.resolve_held(&actor, &id, false).await?;
-    Ok(axum::Json(json!({"discarded": n})).into_response())
+) -> Result<Reply<Discarded>, ApiError> {
+    let discarded = st.core.resolve_held(&actor, &id, false).await?;
+    Ok(Reply(Discarded { discarded }))
 }

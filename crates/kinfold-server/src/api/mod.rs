@@ -4,6 +4,7 @@ mod account;
 mod admin;
 mod attendance;
 mod audit;
+mod child_body;
 mod children;
 mod csp;
 mod email_events;
@@ -11,19 +12,20 @@ mod enrollment;
 mod messages;
 pub mod openapi;
 pub mod password_reset;
+pub mod reply;
 mod sessions;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::Router;
-use serde_json::json;
 
-use crate::api::openapi::ErrorBody;
+use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
+use reply::{Health, Reply};
 
-pub use children::view_json;
+pub use child_body::view_json;
 pub use enrollment::qr_svg;
 pub use sessions::cookie_for;
 
@@ -98,29 +100,28 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/attendance/check-out", post(attendance::check_out))
 }
 
-#[utoipa::path(operation_id = "healthz", get, path = "/healthz", tag = "health", responses((status = 200, description = "serving")))]
-async fn healthz() -> impl IntoResponse {
-    axum::Json(json!({"status": "ok"}))
+#[utoipa::path(operation_id = "healthz", get, path = "/healthz", tag = "health", security(()), responses((status = 200, description = "serving: `{\"status\": \"ok\"}`", body = Health)))]
+async fn healthz() -> Reply<Health> {
+    Reply(Health { status: "ok" })
 }
 
-#[utoipa::path(operation_id = "readyz", get, path = "/readyz", tag = "health", responses((status = 200, description = "database reachable, migrations applied"), (status = 503, description = "not ready", body = ErrorBody)))]
-async fn readyz(State(state): State<AppState>) -> Response {
+#[utoipa::path(operation_id = "readyz", get, path = "/readyz", tag = "health", security(()), responses((status = 200, description = "database reachable, migrations applied: `{\"status\": \"ready\"}`", body = Health), (status = 503, description = "`not_ready`", body = ErrorBody)))]
+async fn readyz(State(state): State<AppState>) -> Result<Reply<Health>, ApiError> {
     match state.core.ready().await {
-        Ok(true) => axum::Json(json!({"status": "ready"})).into_response(),
-        Ok(false) => ApiError::http(
+        Ok(true) => Ok(Reply(Health { status: "ready" })),
+        Ok(false) => Err(ApiError::http(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
             "migrations are pending",
-        )
-        .into_response(),
+        )),
         Err(e) => {
-            tracing::error!(error = %e, "readiness check failed");
-            ApiError::http(
+            // Logged here: the answer is a 503 that names no internal error.
+            tracing::error!(error = %e.detail(), "readiness check failed");
+            Err(ApiError::http(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_ready",
                 "the database is unreachable",
-            )
-            .into_response()
+            ))
         }
     }
 }
@@ -184,15 +185,4 @@ pub fn json_body<T: serde::Serialize>(value: &T) -> Response {
             )
         }
     }
-}
-
-/// A list page, `{"items": [...], "next_cursor": "..." | null}`, serialized straight from the
-/// items.
-pub fn list_body<T: serde::Serialize>(items: &[T], next_cursor: Option<&str>) -> Response {
-    #[derive(serde::Serialize)]
-    struct Page<'a, T> {
-        items: &'a [T],
-        next_cursor: Option<&'a str>,
-    }
-    json_body(&Page { items, next_cursor })
 }

@@ -1,31 +1,21 @@
 //! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations and
-//! the request types, served at `/api/v1/openapi.json`.
+//! the request and response types, served at `/api/v1/openapi.json`.
+//!
+//! Each operation declares its success body (the type its handler returns) and the errors its
+//! service can answer; [`CommonErrors`] adds, in one place, the errors the HTTP layer can answer
+//! on any operation. Public operations say `security(())`; the rest inherit the session cookie.
 
-use axum::response::{IntoResponse, Response};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
 
+use super::reply::Reply;
 use super::{
     account, admin, attendance, audit, children, csp, email_events, enrollment, messages,
     password_reset, sessions,
 };
-
-/// Every error: `{"error": {"code", "message", "field"?}}`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct ErrorDetail {
-    /// Stable, snake_case: `invalid_credentials`, `not_found`, `invalid_input`, ...
-    code: String,
-    message: String,
-    /// The input field at fault, for `invalid_input`.
-    field: Option<String>,
-}
+use crate::error::ErrorBody;
 
 struct SessionCookie;
 
@@ -38,6 +28,100 @@ impl Modify for SessionCookie {
                 "kinfold_session",
                 "The session cookie (`__Host-kinfold_session` over HTTPS), set by sign-in.",
             ))),
+        );
+    }
+}
+
+/// The errors the HTTP layer can answer on an operation whatever its handler does, so that no
+/// annotation can forget them:
+/// - `500 internal`, on any operation (a failure, a panic);
+/// - `503 timeout`, on any operation that runs past the request timeout;
+/// - `401 unauthenticated`, behind the session cookie;
+/// - `403 cross_site_request`, on state-changing operations (not `/csp-reports`);
+/// - `413 payload_too_large`, on operations that take a body;
+/// - `400 invalid_json`, `415 unsupported_media_type` and `422 invalid_input`, on operations that
+///   take a JSON object through the strict `Json` extractor;
+/// - `422 invalid_input`, on operations with query parameters.
+///
+/// An operation's own description of a status is kept.
+struct CommonErrors;
+
+/// Operations that read their body raw (a CSP report, a provider's signed report), not through
+/// the `Json` extractor.
+const RAW_BODY: [&str; 2] = ["csp_report", "email_events"];
+
+impl Modify for CommonErrors {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        for item in doc.paths.paths.values_mut() {
+            let ops = [
+                (&mut item.get, false),
+                (&mut item.post, true),
+                (&mut item.patch, true),
+                (&mut item.put, true),
+                (&mut item.delete, true),
+            ];
+            for (op, changes_state) in ops {
+                if let Some(op) = op.as_mut() {
+                    add_common_errors(op, changes_state);
+                }
+            }
+        }
+    }
+}
+
+fn add_common_errors(op: &mut Operation, changes_state: bool) {
+    let id = op.operation_id.clone().unwrap_or_default();
+    let public = op
+        .security
+        .as_ref()
+        .is_some_and(|s| s.iter().all(|r| *r == SecurityRequirement::default()));
+    let has_body = op.request_body.is_some();
+    let json_body = has_body && !RAW_BODY.contains(&id.as_str());
+    let has_query = op
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| p.parameter_in == ParameterIn::Query);
+    let mut add = |status: &str, description: &str| {
+        let error = ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(RefOr::Ref(Ref::from_schema_name("ErrorBody"))))
+                    .build(),
+            )
+            .build();
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert(RefOr::T(error));
+    };
+    add(
+        "500",
+        "`internal`: logged with the request's ID, named in `X-Request-Id`",
+    );
+    add("503", "`timeout`: the request took too long");
+    if !public {
+        add("401", "`unauthenticated`: not signed in");
+    }
+    if changes_state && id != "csp_report" {
+        add(
+            "403",
+            "`cross_site_request`: a browser's cross-site request",
+        );
+    }
+    if has_body {
+        add("413", "`payload_too_large`");
+    }
+    if json_body {
+        add("400", "`invalid_json`: the body is not JSON");
+        add("415", "`unsupported_media_type`: send `application/json`");
+    }
+    if json_body || has_query {
+        add(
+            "422",
+            "`invalid_input`: a malformed or unknown field; `field` names it when it can",
         );
     }
 }
@@ -94,14 +178,19 @@ impl Modify for SessionCookie {
         openapi_json,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&SessionCookie),
+    modifiers(&SessionCookie, &CommonErrors),
     security(("session" = []))
 )]
 pub struct ApiDoc;
 
-#[utoipa::path(operation_id = "openapi_json", get, path = "/api/v1/openapi.json", tag = "health", responses((status = 200, description = "this document")))]
-pub async fn openapi_json() -> Response {
+#[utoipa::path(operation_id = "openapi_json", get, path = "/api/v1/openapi.json", tag = "health", security(()), responses((status = 200, description = "this document", body = Object)))]
+pub async fn openapi_json() -> Reply<utoipa::openapi::OpenApi> {
+    Reply(document())
+}
+
+/// The document, with this build's version.
+pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    axum::Json(doc).into_response()
+    doc
 }

@@ -2,13 +2,12 @@
 //! answers the same for every address (see `kinfold_core::password_reset`).
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use kinfold_crypto::password::Password;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::api::openapi::ErrorBody;
+use super::reply::{Accepted, Reply};
+use crate::error::ErrorBody;
 use crate::extract::{Client, Json};
 use crate::{ApiError, AppState};
 
@@ -25,20 +24,27 @@ pub struct RequestBody {
 pub const SENT_IF_KNOWN: &str =
     "If this address belongs to an account of this center, a reset link is on its way.";
 
-#[utoipa::path(operation_id = "password_reset_request", post, path = "/api/v1/password-reset", tag = "account", request_body = RequestBody, responses((status = 202, description = "`{\"status\": \"sent_if_known\"}`, the same for every address"), (status = 422, description = "malformed tenant or email; `field` names it", body = ErrorBody), (status = 429, description = "throttled", body = ErrorBody)))]
+#[utoipa::path(operation_id = "password_reset_request", post, path = "/api/v1/password-reset", tag = "account", security(()), request_body = RequestBody, responses((status = 202, description = "`{\"status\": \"sent_if_known\", \"message\"}`, the same for every address", body = ResetRequested), (status = 422, description = "malformed tenant or email; `field` names it", body = ErrorBody), (status = 429, description = "throttled", body = ErrorBody)))]
 pub async fn request(
     State(st): State<AppState>,
     client: Client,
     Json(b): Json<RequestBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Accepted<ResetRequested>, ApiError> {
     st.core
         .request_password_reset(&b.tenant, &b.email, client.info())
         .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(json!({"status": "sent_if_known", "message": SENT_IF_KNOWN})),
-    )
-        .into_response())
+    Ok(Accepted(ResetRequested {
+        message: SENT_IF_KNOWN,
+        status: "sent_if_known",
+    }))
+}
+
+/// The same answer for every address, known or not.
+#[derive(Serialize, ToSchema)]
+pub struct ResetRequested {
+    pub message: &'static str,
+    /// Always `sent_if_known`.
+    pub status: &'static str,
 }
 
 #[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -50,15 +56,26 @@ pub struct ConfirmBody {
     password: String,
 }
 
-#[utoipa::path(operation_id = "password_reset_confirm", post, path = "/api/v1/password-reset/confirm", tag = "account", request_body = ConfirmBody, responses((status = 200, description = "`{\"password_changed\": true, \"sessions_ended\"}`; sign in again, with the second factor if the account has one"), (status = 400, description = "invalid_reset_link", body = ErrorBody), (status = 422, description = "weak_password; the link still works", body = ErrorBody)))]
+#[utoipa::path(operation_id = "password_reset_confirm", post, path = "/api/v1/password-reset/confirm", tag = "account", security(()), request_body = ConfirmBody, responses((status = 200, description = "`{\"password_changed\": true, \"sessions_ended\"}`; sign in again, with the second factor if the account has one", body = PasswordReset), (status = 400, description = "invalid_reset_link", body = ErrorBody), (status = 422, description = "weak_password; the link still works", body = ErrorBody)))]
 pub async fn confirm(
     State(st): State<AppState>,
     client: Client,
     Json(b): Json<ConfirmBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Reply<PasswordReset>, ApiError> {
     let ended = st
         .core
         .complete_password_reset(&b.token, Password::new(b.password), client.info())
         .await?;
-    Ok(axum::Json(json!({"password_changed": true, "sessions_ended": ended})).into_response())
+    Ok(Reply(PasswordReset {
+        password_changed: true,
+        sessions_ended: ended,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PasswordReset {
+    /// Always `true`.
+    pub password_changed: bool,
+    /// How many sessions of the account were ended.
+    pub sessions_ended: usize,
 }

@@ -1,14 +1,16 @@
+//! Signing in (password, then the second factor), and the signed-in user's sessions.
+
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use kinfold_core::auth::{NewSessionIssued, SignIn};
 use kinfold_crypto::password::Password;
-use kinfold_store::SessionId;
-use serde::Deserialize;
-use serde_json::json;
+use kinfold_store::{Role, SessionId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::{clear_cookie, rfc3339, session_cookie, with_cookie};
-use crate::api::openapi::ErrorBody;
+use super::account::{TenantSummary, UserSummary};
+use super::reply::{NoContent, Page, Reply, WithCookie};
+use super::{clear_cookie, rfc3339, session_cookie};
+use crate::error::ErrorBody;
 use crate::extract::{Auth, Client, Json};
 use crate::{ApiError, AppState};
 
@@ -21,12 +23,51 @@ pub struct SignInBody {
     password: String,
 }
 
-#[utoipa::path(operation_id = "sessions_create", post, path = "/api/v1/sessions", tag = "sessions", request_body = SignInBody, responses((status = 200, description = "`{\"mfa_required\": true, \"mfa_token\"}` for staff; a session cookie and `{\"mfa_required\": false, \"user\", \"role\", \"tenant\"}` for a parent without MFA"), (status = 401, description = "invalid_credentials", body = ErrorBody), (status = 403, description = "mfa_enrollment_required", body = ErrorBody), (status = 429, description = "throttled", body = ErrorBody), (status = 503, description = "busy", body = ErrorBody)))]
+/// The answer to the password step.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SignInAnswer {
+    /// The second factor comes next: send the token with a code to `/api/v1/sessions/mfa`.
+    MfaRequired {
+        /// Always `true` here.
+        mfa_required: bool,
+        mfa_token: String,
+    },
+    /// Signed in (a parent without a second factor), with the session cookie.
+    SignedIn {
+        /// Always `false` here.
+        mfa_required: bool,
+        #[schema(value_type = String)]
+        role: Role,
+        session: NewSession,
+        tenant: TenantSummary,
+        user: UserSummary,
+    },
+}
+
+/// Who signed in, and the new session.
+#[derive(Serialize, ToSchema)]
+pub struct SignedIn {
+    #[schema(value_type = String)]
+    pub role: Role,
+    pub session: NewSession,
+    pub tenant: TenantSummary,
+    pub user: UserSummary,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NewSession {
+    pub expires_at: String,
+    #[schema(value_type = String)]
+    pub id: SessionId,
+}
+
+#[utoipa::path(operation_id = "sessions_create", post, path = "/api/v1/sessions", tag = "sessions", security(()), request_body = SignInBody, responses((status = 200, description = "`{\"mfa_required\": true, \"mfa_token\"}` for staff; a session cookie and `{\"mfa_required\": false, \"user\", \"role\", \"tenant\", \"session\"}` for a parent without MFA", body = SignInAnswer), (status = 401, description = "invalid_credentials", body = ErrorBody), (status = 403, description = "mfa_enrollment_required", body = ErrorBody), (status = 429, description = "throttled", body = ErrorBody), (status = 503, description = "busy", body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
     client: Client,
     Json(b): Json<SignInBody>,
-) -> Result<Response, ApiError> {
+) -> Result<WithCookie<Reply<SignInAnswer>>, ApiError> {
     match st
         .core
         .sign_in(
@@ -37,11 +78,24 @@ pub async fn create(
         )
         .await?
     {
-        SignIn::MfaRequired { mfa_token } => Ok(axum::Json(
-            json!({"mfa_required": true, "mfa_token": mfa_token.expose()}),
-        )
-        .into_response()),
-        SignIn::SignedIn(issued) => Ok(signed_in(*issued, client.0.https, true)),
+        SignIn::MfaRequired { mfa_token } => Ok(WithCookie(
+            None,
+            Reply(SignInAnswer::MfaRequired {
+                mfa_required: true,
+                mfa_token: mfa_token.expose().to_owned(),
+            }),
+        )),
+        SignIn::SignedIn(issued) => {
+            let WithCookie(cookie, Reply(s)) = signed_in(&issued, client.0.https);
+            let answer = SignInAnswer::SignedIn {
+                mfa_required: false,
+                role: s.role,
+                session: s.session,
+                tenant: s.tenant,
+                user: s.user,
+            };
+            Ok(WithCookie(cookie, Reply(answer)))
+        }
     }
 }
 
@@ -53,32 +107,31 @@ pub struct MfaBody {
     code: String,
 }
 
-#[utoipa::path(operation_id = "sessions_mfa", post, path = "/api/v1/sessions/mfa", tag = "sessions", request_body = MfaBody, responses((status = 200, description = "signed in: a session cookie and `{user, role, tenant}`"), (status = 401, description = "invalid_mfa_token or invalid_code", body = ErrorBody)))]
+#[utoipa::path(operation_id = "sessions_mfa", post, path = "/api/v1/sessions/mfa", tag = "sessions", security(()), request_body = MfaBody, responses((status = 200, description = "signed in: a session cookie and `{user, role, tenant, session}`", body = SignedIn), (status = 401, description = "invalid_mfa_token or invalid_code", body = ErrorBody), (status = 429, description = "throttled: too many wrong codes for the account", body = ErrorBody)))]
 pub async fn mfa(
     State(st): State<AppState>,
     client: Client,
     Json(b): Json<MfaBody>,
-) -> Result<Response, ApiError> {
+) -> Result<WithCookie<Reply<SignedIn>>, ApiError> {
     let issued = st
         .core
         .sign_in_mfa(&b.mfa_token, &b.code, client.info())
         .await?;
-    Ok(signed_in(issued, client.0.https, false))
+    Ok(signed_in(&issued, client.0.https))
 }
 
 /// The sign-in answer with its cookie.
-pub fn signed_in(issued: NewSessionIssued, https: bool, with_mfa_flag: bool) -> Response {
-    let cookie = cookie_for(&issued, https);
-    let mut body = json!({
-        "user": {"id": issued.user.id, "email": issued.user.email, "name": issued.user.name},
-        "role": issued.user.role,
-        "tenant": {"slug": issued.tenant.slug, "name": issued.tenant.name},
-        "session": {"id": issued.session.id, "expires_at": rfc3339(issued.session.expires_ms)},
-    });
-    if let (true, Some(o)) = (with_mfa_flag, body.as_object_mut()) {
-        o.insert("mfa_required".into(), json!(false));
-    }
-    with_cookie(axum::Json(body).into_response(), cookie)
+pub fn signed_in(issued: &NewSessionIssued, https: bool) -> WithCookie<Reply<SignedIn>> {
+    let body = SignedIn {
+        role: issued.user.role,
+        session: NewSession {
+            expires_at: rfc3339(issued.session.expires_ms),
+            id: issued.session.id,
+        },
+        tenant: TenantSummary::of(&issued.tenant),
+        user: UserSummary::of(&issued.user),
+    };
+    WithCookie(Some(cookie_for(issued, https)), Reply(body))
 }
 
 pub fn cookie_for(issued: &NewSessionIssued, https: bool) -> axum::http::HeaderValue {
@@ -86,27 +139,44 @@ pub fn cookie_for(issued: &NewSessionIssued, https: bool) -> axum::http::HeaderV
     session_cookie(issued.token.expose(), https, max_age)
 }
 
-#[utoipa::path(operation_id = "sessions_list", get, path = "/api/v1/sessions", tag = "sessions", responses((status = 200, description = "your live sessions"), (status = 401, description = "not signed in", body = ErrorBody)))]
-pub async fn list(State(st): State<AppState>, Auth(actor): Auth) -> Result<Response, ApiError> {
-    let items: Vec<_> = st
+/// One of your live sessions.
+#[derive(Serialize, ToSchema)]
+pub struct SessionOut {
+    pub created_at: String,
+    /// Whether this is the session making the request.
+    pub current: bool,
+    /// A hash of the browser's stable client hints.
+    pub device: Option<String>,
+    pub expires_at: String,
+    #[schema(value_type = String)]
+    pub id: SessionId,
+    pub ip: Option<String>,
+    pub last_seen_at: String,
+    pub user_agent: Option<String>,
+}
+
+#[utoipa::path(operation_id = "sessions_list", get, path = "/api/v1/sessions", tag = "sessions", responses((status = 200, description = "your live sessions", body = Page<SessionOut>), (status = 401, description = "not signed in", body = ErrorBody)))]
+pub async fn list(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<Reply<Page<SessionOut>>, ApiError> {
+    let items = st
         .core
         .my_sessions(&actor)
         .await?
         .into_iter()
-        .map(|s| {
-            json!({
-                "id": s.id,
-                "created_at": rfc3339(s.created_ms),
-                "last_seen_at": rfc3339(s.last_seen_ms),
-                "expires_at": rfc3339(s.expires_ms),
-                "ip": s.ip,
-                "user_agent": s.user_agent,
-                "device": s.device,
-                "current": s.id == actor.session.id,
-            })
+        .map(|s| SessionOut {
+            created_at: rfc3339(s.created_ms),
+            current: s.id == actor.session.id,
+            device: s.device,
+            expires_at: rfc3339(s.expires_ms),
+            id: s.id,
+            ip: s.ip,
+            last_seen_at: rfc3339(s.last_seen_ms),
+            user_agent: s.user_agent,
         })
         .collect();
-    Ok(crate::api::list_body(&items, None))
+    Ok(Reply(Page::all(items)))
 }
 
 #[utoipa::path(operation_id = "sessions_revoke", delete, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "a session ID, or `current` to sign out")), responses((status = 204, description = "revoked"), (status = 401, description = "not signed in", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody)))]
@@ -115,15 +185,12 @@ pub async fn revoke(
     Auth(actor): Auth,
     client: Client,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<WithCookie<NoContent>, ApiError> {
     if id == "current" {
         st.core.sign_out(&actor, client.info()).await?;
-        return Ok(with_cookie(
-            StatusCode::NO_CONTENT.into_response(),
-            clear_cookie(client.0.https),
-        ));
+        return Ok(WithCookie(Some(clear_cookie(client.0.https)), NoContent));
     }
     let id = SessionId::parse(&id).ok_or(kinfold_core::CoreError::NotFound("session"))?;
     st.core.revoke_my_session(&actor, id, client.info()).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(WithCookie(None, NoContent))
 }

@@ -4,16 +4,16 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use kinfold_store::AuditQuery;
 use maud::html;
 use serde::Deserialize;
 
-use super::pages::{error_box, page, to_login};
+use super::pages::{fail, page, to_login};
 use super::Page;
 use crate::api::rfc3339;
 use crate::extract::Query;
-use crate::{ApiError, AppState};
+use crate::AppState;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -50,8 +50,7 @@ pub async fn show(State(st): State<AppState>, p: Page, Query(f): Query<Filters>)
     if let Err(e) =
         kinfold_core::policy::require_whole_tenant(a, kinfold_core::policy::Action::ReadAudit)
     {
-        let e = ApiError::from(e);
-        return page(&p, e.status(), "Email delivery log", error_box(&e));
+        return fail(&p, "Email delivery log", e);
     }
     let (since_ms, until_ms) = match f.day.as_deref().filter(|d| !d.is_empty()) {
         Some(d) => match kinfold_core::validate::date("day", d) {
@@ -59,15 +58,7 @@ pub async fn show(State(st): State<AppState>, p: Page, Query(f): Query<Filters>)
                 let start = date.midnight().assume_utc().unix_timestamp() * 1000;
                 (Some(start), Some(start + 86_400_000))
             }
-            Err(e) => {
-                let e = ApiError::from(e);
-                return page(
-                    &p,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "Email delivery log",
-                    error_box(&e),
-                );
-            }
+            Err(e) => return fail(&p, "Email delivery log", e),
         },
         None => (None, None),
     };
@@ -80,7 +71,7 @@ pub async fn show(State(st): State<AppState>, p: Page, Query(f): Query<Filters>)
     };
     let entries = match st.core.tenant_audit_entries(a, &q).await {
         Ok(e) => e,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return fail(&p, "Email delivery log", e),
     };
     let want_recipient = f
         .recipient

@@ -69,8 +69,10 @@ pub struct Page {
     pub actor: Option<Actor>,
 }
 
+/// A missing, expired or revoked session is a page without an actor (most pages then send the
+/// reader to sign in); a failure to check the session is an error page, logged like any other.
 impl FromRequestParts<AppState> for Page {
-    type Rejection = std::convert::Infallible;
+    type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -81,15 +83,19 @@ impl FromRequestParts<AppState> for Page {
             .get::<std::sync::Arc<ClientContext>>()
             .cloned()
             .unwrap_or_default();
-        let actor = match crate::extract::session_token(&parts.headers, client.https) {
-            Some(t) => state.core.authenticate(t, &client.info).await.ok(),
-            None => None,
-        };
-        Ok(Page {
+        let mut page = Page {
             nonce: client.nonce.clone(),
             client,
-            actor,
-        })
+            actor: None,
+        };
+        if let Some(t) = crate::extract::session_token(&parts.headers, page.client.https) {
+            match state.core.authenticate(t, &page.client.info).await {
+                Ok(actor) => page.actor = Some(actor),
+                Err(e) if e.is_internal() => return Err(pages::fail(&page, "Error", e)),
+                Err(_) => {}
+            }
+        }
+        Ok(page)
     }
 }
 

@@ -25,8 +25,34 @@ pub(super) fn to_login() -> Response {
     Redirect::to("/login").into_response()
 }
 
+/// An error as the console shows it: the message and the same stable code the API answers.
 pub(super) fn error_box(e: &ApiError) -> Markup {
-    html! { p.error role="alert" { (e.public_message()) } }
+    html! { p.error role="alert" { (e.public_message()) " " span.code { "(" (e.code()) ")" } } }
+}
+
+/// Every console error goes out here, as the API's go out through `ApiError::into_response`:
+/// with the error's status, and through `ApiError::finish`, which hands an internal error to
+/// the edge to be logged once with the request's ID. `body` shows the error ([`error_box`]);
+/// for an internal error the page also names the request's ID, for a report to quote.
+pub(super) fn error_page(p: &Page, e: ApiError, title: &str, body: Markup) -> Response {
+    let body = if e.is_internal() {
+        html! {
+            (body)
+            p.muted { "Request ID: " code { (p.client.request_id) } }
+        }
+    } else {
+        body
+    };
+    let mut resp = page(p, e.status(), title, body);
+    e.finish(&mut resp);
+    resp
+}
+
+/// A page that only shows `e`.
+pub(super) fn fail(p: &Page, title: &str, e: impl Into<ApiError>) -> Response {
+    let e = e.into();
+    let body = error_box(&e);
+    error_page(p, e, title, body)
 }
 
 pub async fn home(p: Page) -> Response {
@@ -101,12 +127,8 @@ pub async fn login(State(st): State<AppState>, p: Page, Form(f): Form<LoginForm>
         ),
         Err(e) => {
             let e = ApiError::from(e);
-            page(
-                &p,
-                e.status(),
-                "Sign in",
-                login_body(&f.tenant, &f.email, Some(&e)),
-            )
+            let body = login_body(&f.tenant, &f.email, Some(&e));
+            error_page(&p, e, "Sign in", body)
         }
     }
 }
@@ -145,11 +167,13 @@ pub async fn login_mfa(State(st): State<AppState>, p: Page, Form(f): Form<MfaFor
         ),
         Err(CoreError::InvalidMfaToken) => {
             let e = ApiError::from(CoreError::InvalidMfaToken);
-            page(&p, e.status(), "Sign in", login_body("", "", Some(&e)))
+            let body = login_body("", "", Some(&e));
+            error_page(&p, e, "Sign in", body)
         }
         Err(e) => {
             let e = ApiError::from(e);
-            page(&p, e.status(), "Verify", mfa_body(&f.mfa_token, Some(&e)))
+            let body = mfa_body(&f.mfa_token, Some(&e));
+            error_page(&p, e, "Verify", body)
         }
     }
 }
@@ -170,7 +194,7 @@ pub async fn sessions(State(st): State<AppState>, p: Page) -> Response {
     let Some(a) = &p.actor else { return to_login() };
     let list = match st.core.my_sessions(a).await {
         Ok(l) => l,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return fail(&p, "My sessions", e),
     };
     let body = html! {
         h1 { "My sessions" }
@@ -206,11 +230,11 @@ pub async fn revoke_session(
 ) -> Response {
     let Some(a) = &p.actor else { return to_login() };
     let Some(id) = SessionId::parse(&id) else {
-        return ApiError::from(CoreError::NotFound("session")).into_response();
+        return fail(&p, "My sessions", CoreError::NotFound("session"));
     };
     match st.core.revoke_my_session(a, id, &p.client.info).await {
         Ok(()) => Redirect::to("/account/sessions").into_response(),
-        Err(e) => ApiError::from(e).into_response(),
+        Err(e) => fail(&p, "My sessions", e),
     }
 }
 
@@ -253,12 +277,8 @@ pub async fn enroll_form(
         }
         Err(e) => {
             let e = ApiError::from(e);
-            page(
-                &p,
-                e.status(),
-                "Enroll",
-                enroll_body(&token, None, Some(&e)),
-            )
+            let body = enroll_body(&token, None, Some(&e));
+            error_page(&p, e, "Enroll", body)
         }
     }
 }
@@ -297,12 +317,8 @@ pub async fn enroll(
         }
         Err(e) => {
             let e = ApiError::from(e);
-            page(
-                &p,
-                e.status(),
-                "Enroll",
-                enroll_body(&token, None, Some(&e)),
-            )
+            let body = enroll_body(&token, None, Some(&e));
+            error_page(&p, e, "Enroll", body)
         }
     }
 }
@@ -312,8 +328,7 @@ pub async fn audit(State(st): State<AppState>, p: Page) -> Response {
     if let Err(e) =
         kinfold_core::policy::require_whole_tenant(a, kinfold_core::policy::Action::ReadAudit)
     {
-        let e = ApiError::from(e);
-        return page(&p, e.status(), "Audit log", error_box(&e));
+        return fail(&p, "Audit log", e);
     }
     let q = AuditQuery {
         limit: 100,
@@ -321,7 +336,7 @@ pub async fn audit(State(st): State<AppState>, p: Page) -> Response {
     };
     let entries = match st.core.tenant_audit_entries(a, &q).await {
         Ok(e) => e,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return fail(&p, "Audit log", e),
     };
     let body = html! {
         h1 { "Audit log" }

@@ -11,7 +11,7 @@ use kinfold_crypto::password::Password;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::pages::{error_box, page};
+use super::pages::{error_box, error_page, page};
 use super::Page;
 use crate::api::password_reset::SENT_IF_KNOWN;
 use crate::extract::Form;
@@ -69,12 +69,8 @@ pub async fn request(State(st): State<AppState>, p: Page, Form(f): Form<RequestF
         }
         Err(e) => {
             let e = ApiError::from(e);
-            page(
-                &p,
-                e.status(),
-                "Reset password",
-                request_body(&f.tenant, &f.email, Some(&e)),
-            )
+            let body = request_body(&f.tenant, &f.email, Some(&e));
+            error_page(&p, e, "Reset password", body)
         }
     }
 }
@@ -101,18 +97,16 @@ fn choose_body(token: &str, account: Option<(&str, &str)>, err: Option<&ApiError
 async fn choose_page(st: &AppState, p: &Page, token: &str, err: Option<ApiError>) -> Response {
     match st.core.password_reset_target(token).await {
         Ok(t) => {
-            let status = err.as_ref().map_or(StatusCode::OK, ApiError::status);
             let body = choose_body(token, Some((&t.email, &t.center)), err.as_ref());
-            page(p, status, "Choose a new password", body)
+            match err {
+                Some(e) => error_page(p, e, "Choose a new password", body),
+                None => page(p, StatusCode::OK, "Choose a new password", body),
+            }
         }
         Err(e) => {
             let e = ApiError::from(e);
-            page(
-                p,
-                e.status(),
-                "Choose a new password",
-                choose_body(token, None, Some(&e)),
-            )
+            let body = choose_body(token, None, Some(&e));
+            error_page(p, e, "Choose a new password", body)
         }
     }
 }

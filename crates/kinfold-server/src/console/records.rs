@@ -14,7 +14,7 @@ use kinfold_store::{
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::pages::{error_box, page, to_login};
+use super::pages::{error_box, error_page, fail, page, to_login};
 use super::Page;
 use crate::api::rfc3339;
 use crate::extract::Form;
@@ -24,11 +24,6 @@ fn room_name(rooms: &[Classroom], id: Option<kinfold_store::ClassroomId>) -> Str
     id.and_then(|id| rooms.iter().find(|r| r.id == id))
         .map(|r| r.name.clone())
         .unwrap_or_else(|| "—".into())
-}
-
-fn fail(p: &Page, title: &str, e: CoreError) -> Response {
-    let e = ApiError::from(e);
-    page(p, e.status(), title, error_box(&e))
 }
 
 #[derive(Deserialize)]
@@ -158,7 +153,7 @@ async fn render_detail(
     p: &Page,
     id: &str,
     notice: Option<&str>,
-    err: Option<&ApiError>,
+    err: Option<ApiError>,
 ) -> Response {
     let Some(a) = &p.actor else { return to_login() };
     let Some(id) = ChildId::parse(id) else {
@@ -182,14 +177,12 @@ async fn render_detail(
         .flatten()
         .into_iter()
         .collect();
-    let status = err.map(|e| e.status()).unwrap_or(StatusCode::OK);
     let title = format!("{} {}", view.child().given_name, view.child().family_name);
-    page(
-        p,
-        status,
-        &title,
-        detail_body(a, &view, &opened, &guardians, &rooms, notice, err),
-    )
+    let body = detail_body(a, &view, &opened, &guardians, &rooms, notice, err.as_ref());
+    match err {
+        Some(e) => error_page(p, e, &title, body),
+        None => page(p, StatusCode::OK, &title, body),
+    }
 }
 
 pub async fn child(State(st): State<AppState>, p: Page, Path(id): Path<String>) -> Response {
@@ -224,7 +217,7 @@ pub async fn attendance(
             "person",
             "choose who drops off or picks up",
         ));
-        return render_detail(&st, &p, &id, None, Some(&e)).await;
+        return render_detail(&st, &p, &id, None, Some(e)).await;
     };
     let result = match f.action.as_str() {
         "check_in" => st
@@ -245,7 +238,7 @@ pub async fn attendance(
     };
     match result {
         Ok(notice) => render_detail(&st, &p, &id, Some(notice), None).await,
-        Err(e) => render_detail(&st, &p, &id, None, Some(&ApiError::from(e))).await,
+        Err(e) => render_detail(&st, &p, &id, None, Some(ApiError::from(e))).await,
     }
 }
 
@@ -275,7 +268,7 @@ pub async fn add_guardian(
             "custody",
             "full, shared or court_restricted",
         ));
-        return render_detail(&st, &p, &id, None, Some(&e)).await;
+        return render_detail(&st, &p, &id, None, Some(e)).await;
     };
     let new = NewGuardian {
         user_id: None,
@@ -297,7 +290,7 @@ pub async fn add_guardian(
         .await
     {
         Ok(_) => Redirect::to(&format!("/children/{id}")).into_response(),
-        Err(e) => render_detail(&st, &p, &id, None, Some(&ApiError::from(e))).await,
+        Err(e) => render_detail(&st, &p, &id, None, Some(ApiError::from(e))).await,
     }
 }
 

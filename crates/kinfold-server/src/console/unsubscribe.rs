@@ -13,6 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use kinfold_core::mail::unsubscribe::Preferences;
 use maud::{html, Markup};
 
+use crate::extract::Client;
 use crate::{ApiError, AppState};
 
 /// The console's layout, without navigation: the reader has no session here.
@@ -36,20 +37,30 @@ fn categories(p: &Preferences) -> Markup {
     }
 }
 
-fn failed(e: ApiError) -> Response {
-    let status = e.status();
+/// The error page, through `ApiError::finish` like every other error (see
+/// `pages::error_page`; this page has no navigation).
+fn failed(client: &Client, e: ApiError) -> Response {
     let body = html! {
         h1 { "This link does not work" }
-        p { (e.public_message()) }
+        (super::pages::error_box(&e))
         p.muted { "Unsubscribe links are personal. Use the newest email you received." }
+        @if e.is_internal() {
+            p.muted { "Request ID: " code { (client.0.request_id) } }
+        }
     };
-    (status, Html(render("Unsubscribe", body).into_string())).into_response()
+    let mut resp = (e.status(), Html(render("Unsubscribe", body).into_string())).into_response();
+    e.finish(&mut resp);
+    resp
 }
 
-pub async fn show(State(st): State<AppState>, Path(token): Path<String>) -> Response {
+pub async fn show(
+    State(st): State<AppState>,
+    client: Client,
+    Path(token): Path<String>,
+) -> Response {
     let p = match st.core.unsubscribe_preview(&token).await {
         Ok(p) => p,
-        Err(e) => return failed(e.into()),
+        Err(e) => return failed(&client, e.into()),
     };
     let body = html! {
         @if p.essential {
@@ -120,21 +131,29 @@ async fn one_click(req: Request) -> Result<bool, ApiError> {
     ))
 }
 
-pub async fn post(State(st): State<AppState>, Path(token): Path<String>, req: Request) -> Response {
+pub async fn post(
+    State(st): State<AppState>,
+    client: Client,
+    Path(token): Path<String>,
+    req: Request,
+) -> Response {
     match one_click(req).await {
         Ok(true) => {}
         Ok(false) => {
-            return failed(ApiError::http(
-                StatusCode::BAD_REQUEST,
-                "invalid_input",
-                "the body must be List-Unsubscribe=One-Click".to_owned(),
-            ))
+            return failed(
+                &client,
+                ApiError::http(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_input",
+                    "the body must be List-Unsubscribe=One-Click".to_owned(),
+                ),
+            )
         }
-        Err(e) => return failed(e),
+        Err(e) => return failed(&client, e),
     }
     let p = match st.core.unsubscribe(&token).await {
         Ok(p) => p,
-        Err(e) => return failed(e.into()),
+        Err(e) => return failed(&client, e.into()),
     };
     let body = html! {
         @if p.essential {

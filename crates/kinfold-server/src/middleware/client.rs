@@ -20,13 +20,34 @@ const HINTS: [HeaderName; 5] = [
 use ipnet::IpNet;
 use kinfold_store::ClientInfo;
 
+/// A request's ID: 64 random bits, written as 16 hex digits. It ties a failure in the log to
+/// the response the client got (`X-Request-Id` on an internal error, and the console's error
+/// page), without saying anything about the request itself.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RequestId(pub u64);
+
+impl RequestId {
+    pub fn random() -> Self {
+        use rand::RngCore;
+        RequestId(rand::thread_rng().next_u64())
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
 /// What the edge middleware resolved for one request, handed to the extractors as one shared
-/// extension: where the request came from, this response's CSP nonce, and the slot [`Auth`]
+/// extension: its ID, where it came from, this response's CSP nonce, and the slot [`Auth`]
 /// fills so the API access entry (L4) can be written once the status is known.
 ///
 /// [`Auth`]: crate::extract::Auth
 #[derive(Debug, Default)]
 pub struct ClientContext {
+    /// Made here, once per request, so every log line about the request can name it.
+    pub request_id: RequestId,
     /// Shared, so an audit entry can keep it without copying its strings.
     pub info: std::sync::Arc<ClientInfo>,
     pub https: bool,
@@ -80,6 +101,7 @@ pub fn resolve(
             .map_or(&b""[..], str::as_bytes)
     }));
     ClientContext {
+        request_id: RequestId::random(),
         info: std::sync::Arc::new(ClientInfo {
             ip: ip.map(ip_text),
             user_agent,

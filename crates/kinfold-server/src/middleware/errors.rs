@@ -1,13 +1,37 @@
 //! Making every failure look the same: JSON error bodies for responses that left the router
-//! without one (405, 413, ...), and a 500 for panics.
+//! without one (405, 413, ...), a 500 for panics, and one log line, with the request's ID, for
+//! each internal failure, API or console.
 
 use std::any::Any;
 
 use axum::body::Body;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use crate::error::{code_for_status, error_response};
+use super::client::ClientContext;
+use crate::error::{code_for_status, error_response, Failure, INTERNAL_MESSAGE};
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The last step of every response that came back from the router: an internal failure it
+/// carries is logged here, once, with the request's ID (which the response then names in
+/// `X-Request-Id`, for a report to quote); then [`with_json_body`].
+pub fn finish(mut resp: Response, client: &ClientContext) -> Response {
+    if let Some(failure) = resp.extensions_mut().remove::<Failure>() {
+        let request_id = client.request_id.to_string();
+        tracing::error!(
+            request_id = %request_id,
+            status = resp.status().as_u16(),
+            error = %failure.detail(),
+            "request failed"
+        );
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert(X_REQUEST_ID, v);
+        }
+    }
+    with_json_body(resp)
+}
+
 /// Replaces a non-JSON, non-HTML error body with our error shape.
 pub fn with_json_body(resp: Response) -> Response {
     let status = resp.status();
@@ -38,11 +62,14 @@ pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response<Body> {
         .map(String::as_str)
         .or_else(|| err.downcast_ref::<&str>().copied())
         .unwrap_or("unknown");
-    tracing::error!(panic = detail, "request handler panicked");
-    error_response(
+    // Logged by `finish`, with the request's ID, like any other internal failure.
+    let mut resp = error_response(
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal",
-        "an internal error occurred; it has been logged",
+        INTERNAL_MESSAGE,
         None,
-    )
+    );
+    resp.extensions_mut()
+        .insert(Failure::Panic(std::sync::Arc::from(detail)));
+    resp
 }

@@ -4,7 +4,8 @@
 //! 1. a fresh CSP nonce, and the client (IP, scheme, user agent, device) resolved once;
 //! 2. CSRF: a cross-site state-changing request stops here with 403;
 //! 3. the request runs under the timeout (panics become a 500 inside);
-//! 4. an error response without our JSON body gets one (405, 413, ...);
+//! 4. an internal failure is logged with the request's ID, and an error response without our
+//!    JSON body gets one (405, 413, ...);
 //! 5. the security headers go on whatever comes back.
 //!
 //! Inside it: the panic catcher and the body limit.
@@ -76,7 +77,7 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
         ))
         .await;
         let resp = match outcome {
-            Ok(resp) => errors::with_json_body(resp),
+            Ok(resp) => errors::finish(resp, &client),
             Err(_) => {
                 tracing::warn!("request timed out");
                 error_response(
@@ -110,12 +111,13 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
                 state.core.audit().queue_api_access(entry).await;
             }
         }
+        // An error made here goes through `finish` too, so an internal one is logged.
         match durable {
             Ok(()) => match deferred.committed().await {
                 Ok(()) => resp,
-                Err(e) => ApiError::from(e).into_response(),
+                Err(e) => errors::finish(ApiError::from(e).into_response(), &client),
             },
-            Err(e) => ApiError::from(e).into_response(),
+            Err(e) => errors::finish(ApiError::from(e).into_response(), &client),
         }
     };
     with_headers(resp, &client.nonce, https)

@@ -205,13 +205,28 @@ impl TestApp {
         self.clock.advance(d);
     }
 
+    /// Sends a request, and checks the answer against the OpenAPI document when the request is
+    /// to a documented operation (`contract::check`).
     pub async fn send(&self, req: Request<Body>) -> Resp {
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
             .await
             .unwrap();
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        crate::contract::check(
+            method.as_str(),
+            &path,
+            status.as_u16(),
+            content_type,
+            &bytes,
+        );
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Resp {

@@ -1,11 +1,13 @@
 //! Integration tests for the HTTP layer, over a real (encrypted) SQLite file, driven with
 //! `oneshot`. One test binary for the crate: modules below, one per area.
 
+mod contract;
 mod harness;
 
 mod attendance;
 mod audit;
 mod csrf_and_input;
+mod errors;
 mod headers;
 mod keys;
 mod messages;

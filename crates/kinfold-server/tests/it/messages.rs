@@ -40,7 +40,7 @@ pub(crate) async fn ready() -> Mail {
     ready_with(|_| {}).await
 }
 
-async fn ready_with(f: impl FnOnce(&mut kinfold_core::settings::MailSettings)) -> Mail {
+pub(crate) async fn ready_with(f: impl FnOnce(&mut kinfold_core::settings::MailSettings)) -> Mail {
     let app = TestApp::with(|s, _| {
         s.public_url = "https://kinfold.example".into();
         s.mail.poll = Duration::from_millis(200);
@@ -132,7 +132,7 @@ impl Mail {
         paused
     }
 
-    async fn send(&self, body: Value, cookie: &str) -> Resp {
+    pub(crate) async fn send(&self, body: Value, cookie: &str) -> Resp {
         self.app.post("/api/v1/messages", body, Some(cookie)).await
     }
 
@@ -141,7 +141,7 @@ impl Mail {
         self.settled_as(id, &self.admin).await
     }
 
-    async fn settled_as(&self, id: &str, cookie: &str) -> Value {
+    pub(crate) async fn settled_as(&self, id: &str, cookie: &str) -> Value {
         for _ in 0..100 {
             let s = self
                 .app
@@ -810,7 +810,7 @@ Final-Recipient: rfc822; stranger@example.org\r\nAction: failed\r\nStatus: 5.1.1
     assert!(kinds.iter().any(|k| k == "sending_paused"), "{kinds:?}");
 }
 
-fn states(status: &Value) -> Vec<&str> {
+pub(crate) fn states(status: &Value) -> Vec<&str> {
     let mut v: Vec<&str> = status["recipients"]
         .as_array()
         .unwrap()

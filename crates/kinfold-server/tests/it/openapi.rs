@@ -6,9 +6,17 @@
 )]
 //! The OpenAPI document is OpenAPI 3.1 and describes every API route the router serves.
 
-use axum::http::StatusCode;
+use std::collections::BTreeSet;
+use std::time::Duration;
 
-use crate::harness::TestApp;
+use axum::http::{Method, StatusCode};
+use kinfold_core::settings::WebhookKey;
+use serde_json::{json, Value};
+
+use crate::contract::{check, contract, operations, template_for};
+use crate::harness::{Resp, TestApp, PASSWORD};
+use crate::messages::{mailgun_event, raw_post, ready_with, states, MAILGUN_KEY, SECRET};
+use crate::password_reset::{mail_to, token_in};
 
 /// (method, path) of every `.route(...)` in the API router's source.
 fn routes_in_source() -> Vec<(String, String)> {
@@ -67,4 +75,449 @@ async fn the_document_describes_every_route() {
         r.body["components"]["securitySchemes"]["session"]["in"],
         "cookie"
     );
+}
+
+/// The operations answered with a success by this test's own calls.
+struct Calls<'a> {
+    app: &'a TestApp,
+    ok: BTreeSet<(String, String)>,
+}
+
+impl Calls<'_> {
+    fn note(&mut self, method: &Method, path: &str, r: &Resp) {
+        let doc = &contract().doc;
+        let method = method.as_str().to_ascii_lowercase();
+        if let (true, Some(t)) = (
+            r.status.is_success(),
+            template_for(doc, &method, path.split('?').next().unwrap()),
+        ) {
+            self.ok.insert((method, t));
+        }
+    }
+
+    async fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        cookie: &str,
+    ) -> Resp {
+        let cookie = Some(cookie).filter(|c| !c.is_empty());
+        let r = self.app.call(method.clone(), path, body, cookie).await;
+        self.note(&method, path, &r);
+        assert!(
+            r.status.is_success(),
+            "{method} {path}: {} {}",
+            r.status,
+            r.text
+        );
+        r
+    }
+
+    async fn get(&mut self, path: &str, cookie: &str) -> Resp {
+        self.call(Method::GET, path, None, cookie).await
+    }
+
+    async fn post(&mut self, path: &str, body: Value, cookie: &str) -> Resp {
+        self.call(Method::POST, path, Some(body), cookie).await
+    }
+
+    async fn raw(&mut self, path: &str, body: String, signature: Option<String>) -> Resp {
+        let r = self.app.send(raw_post(path, body, signature)).await;
+        self.note(&Method::POST, path, &r);
+        assert!(r.status.is_success(), "{path}: {} {}", r.status, r.text);
+        r
+    }
+}
+
+/// Every documented operation, called on a seeded center until each has answered a success;
+/// `TestApp::send` checks every answer (success bodies against their declared schemas, error
+/// statuses among the declared ones) on the way.
+#[tokio::test]
+async fn every_operation_answers_what_it_declares() {
+    let m = ready_with(|mail| {
+        // Few enough deliveries an hour that a message to everyone is held for release.
+        mail.anomaly.ceiling = 3;
+        mail.anomaly.floor = 1;
+        mail.mailgun_key = Some(WebhookKey::new(MAILGUN_KEY));
+        mail.webhook_secret = Some(WebhookKey::new(SECRET));
+    })
+    .await;
+    // Ten minutes into an hour, so the messages below share one.
+    const HOUR: i64 = 3_600_000;
+    let now = m.app.core.now_ms();
+    let t0 = (now / HOUR + 1) * HOUR + 10 * 60_000;
+    m.app.advance(Duration::from_millis((t0 - now) as u64));
+    let (app, t, r) = (&m.app, &m.t, &m.r);
+    let mut c = Calls {
+        app,
+        ok: BTreeSet::new(),
+    };
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let front = app.sign_in(&t.slug, &t.front_desk).await;
+
+    // Public, and signing in: a parent's password step signs in; a staff member's asks for
+    // the second factor.
+    c.get("/healthz", "").await;
+    c.get("/readyz", "").await;
+    c.get("/api/v1/openapi.json", "").await;
+    c.get("/api/v1/audit/public-key", "").await;
+    c.post(
+        "/csp-reports",
+        json!({"csp-report": {"blocked-uri": "inline"}}),
+        "",
+    )
+    .await;
+    let parent = c
+        .post(
+            "/api/v1/sessions",
+            json!({"tenant": t.slug, "email": t.parent.email, "password": PASSWORD}),
+            "",
+        )
+        .await
+        .cookie()
+        .unwrap();
+    let step = c
+        .post(
+            "/api/v1/sessions",
+            json!({"tenant": t.slug, "email": t.teacher.email, "password": PASSWORD}),
+            "",
+        )
+        .await;
+    let code = app.fresh_code(t.teacher.totp.as_ref().unwrap());
+    c.post(
+        "/api/v1/sessions/mfa",
+        json!({"mfa_token": step.body["mfa_token"], "code": code}),
+        "",
+    )
+    .await;
+
+    // Me and my sessions.
+    c.get("/api/v1/me", &admin).await;
+    // A second session of the administrator's, to end by its ID.
+    app.sign_in(&t.slug, &t.admin).await;
+    let mine = c.get("/api/v1/sessions", &admin).await;
+    let other_id = mine.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == false)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.call(
+        Method::DELETE,
+        &format!("/api/v1/sessions/{other_id}"),
+        None,
+        &admin,
+    )
+    .await;
+    let third = app.sign_in(&t.slug, &t.admin).await;
+    c.call(Method::DELETE, "/api/v1/sessions/current", None, &third)
+        .await;
+    let offer = c.post("/api/v1/me/mfa/totp", json!({}), &parent).await;
+    let secret = offer.body["secret"].as_str().unwrap().to_owned();
+    c.post(
+        "/api/v1/me/mfa/totp/confirm",
+        json!({"code": app.fresh_code(&secret), "password": PASSWORD}),
+        &parent,
+    )
+    .await;
+
+    // Administrators: users, an MFA reset and the enrollment it opens, sessions, the center.
+    c.get("/api/v1/users", &admin).await;
+    let reset = c
+        .post(
+            &format!("/api/v1/users/{}/mfa/reset", t.teacher.id),
+            json!({}),
+            &admin,
+        )
+        .await;
+    let url = reset.body["enrollment_url"].as_str().unwrap();
+    let token = url.rsplit('/').next().unwrap().to_owned();
+    let begun = c
+        .post("/api/v1/enrollment/begin", json!({"token": token}), "")
+        .await;
+    let secret = begun.body["secret"].as_str().unwrap().to_owned();
+    c.post(
+        "/api/v1/enrollment/confirm",
+        json!({"token": token, "code": app.fresh_code(&secret), "password": PASSWORD}),
+        "",
+    )
+    .await;
+    c.call(
+        Method::DELETE,
+        &format!("/api/v1/users/{}/sessions", t.teacher.id),
+        None,
+        &admin,
+    )
+    .await;
+    c.get("/api/v1/access-grants", &admin).await;
+    c.get("/api/v1/tenant", &admin).await;
+    c.call(
+        Method::PATCH,
+        "/api/v1/tenant",
+        Some(json!({"time_zone": "America/Chicago"})),
+        &admin,
+    )
+    .await;
+
+    // Records.
+    let room = c
+        .post("/api/v1/classrooms", json!({"name": "Room D"}), &admin)
+        .await;
+    let room_id = room.body["id"].as_str().unwrap().to_owned();
+    c.get("/api/v1/classrooms", &admin).await;
+    c.post(
+        &format!("/api/v1/classrooms/{room_id}/staff"),
+        json!({"user_id": t.teacher.id}),
+        &admin,
+    )
+    .await;
+    c.get("/api/v1/staff", &admin).await;
+    c.get("/api/v1/guardians", &admin).await;
+    let child = c
+        .post(
+            "/api/v1/children",
+            json!({"given_name": "Dora", "family_name": "Quill", "date_of_birth": "2021-05-06", "classroom_id": room_id}),
+            &admin,
+        )
+        .await;
+    let child_id = child.body["id"].as_str().unwrap().to_owned();
+    c.call(
+        Method::PATCH,
+        &format!("/api/v1/children/{child_id}"),
+        Some(json!({"preferred_name": "Dee"})),
+        &admin,
+    )
+    .await;
+    c.get("/api/v1/children?limit=2", &admin).await;
+    c.get(&format!("/api/v1/children/{}", r.a), &admin).await;
+    c.get(&format!("/api/v1/children/{}", r.a), &parent).await;
+    let guardian = c
+        .post(
+            &format!("/api/v1/children/{child_id}/guardians"),
+            json!({"name": "Dan Quill", "relationship": "Father", "custody": "full", "may_pick_up": true}),
+            &admin,
+        )
+        .await;
+    let guardian_id = guardian.body["id"].as_str().unwrap().to_owned();
+    c.get(&format!("/api/v1/children/{child_id}/guardians"), &admin)
+        .await;
+    c.post(
+        &format!("/api/v1/children/{child_id}/pickups"),
+        json!({"name": "Aunt Ro", "relation": "Aunt", "passphrase": "green kite 4"}),
+        &admin,
+    )
+    .await;
+    let visit = json!({"child_id": child_id, "guardian_id": guardian_id});
+    c.post("/api/v1/attendance/check-in", visit.clone(), &front)
+        .await;
+    c.post("/api/v1/attendance/check-out", visit, &front).await;
+    c.get("/api/v1/attendance", &front).await;
+
+    // Email: a message goes out; the next one, over the hour's ceiling, is held, released;
+    // the one after is held and discarded. Then a provider's signed report, its replay, and an
+    // event Kinfold ignores.
+    let to_room = json!({"category": "announcement", "audience": {"classroom_id": r.rooms[0]}, "subject": "Hi", "text": "x"});
+    let to_all = json!({"category": "announcement", "audience": {"all": true}, "subject": "Hi", "text": "x"});
+    let first = c.post("/api/v1/messages", to_room, &admin).await;
+    let first_id = first.body["id"].as_str().unwrap().to_owned();
+    m.settled_as(&first_id, &admin).await;
+    c.get(&format!("/api/v1/messages/{first_id}"), &admin).await;
+    for action in ["release", "discard"] {
+        let held = c.post("/api/v1/messages", to_all.clone(), &admin).await;
+        let id = held.body["id"].as_str().unwrap().to_owned();
+        let status = m.settled_as(&id, &admin).await;
+        assert!(states(&status).contains(&"held"), "{status}");
+        c.post(
+            &format!("/api/v1/messages/{id}/{action}"),
+            json!({}),
+            &admin,
+        )
+        .await;
+    }
+    let now_secs = app.core.now_ms() / 1000;
+    let body = json!({"event": "bounce", "recipient": "nobody@families.test"}).to_string();
+    let sig = kinfold_mail::reports::sign(body.as_bytes(), SECRET, now_secs);
+    let generic = "/api/v1/email/events/generic";
+    let applied = c.raw(generic, body.clone(), sig.clone()).await;
+    assert_eq!(applied.body["reports"], 1, "{}", applied.text);
+    let replay = c.raw(generic, body, sig).await;
+    assert_eq!(replay.body["duplicate"], true, "{}", replay.text);
+    let opened = mailgun_event(
+        "opened",
+        "",
+        "gran@families.test",
+        "x@y",
+        now_secs,
+        MAILGUN_KEY,
+    );
+    let ignored = c.raw("/api/v1/email/events/mailgun", opened, None).await;
+    assert!(ignored.body["ignored"].is_string(), "{}", ignored.text);
+
+    // The audit trail, read last so it holds all of the above.
+    app.flush_audit().await;
+    c.get("/api/v1/audit?limit=50", &admin).await;
+    c.get("/api/v1/audit/checkpoints", &admin).await;
+    c.get("/api/v1/audit/api-access", &admin).await;
+
+    // A password reset, by the emailed link; and a password change, which ends the sessions
+    // used above.
+    c.post(
+        "/api/v1/password-reset",
+        json!({"tenant": t.slug, "email": t.front_desk.email}),
+        "",
+    )
+    .await;
+    let mut token = None;
+    for _ in 0..100 {
+        if let Some(raw) = mail_to(&m, &t.front_desk.email, "Reset your Kinfold password").first() {
+            token = Some(token_in(raw));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let token = token.expect("a reset link is emailed");
+    c.post(
+        "/api/v1/password-reset/confirm",
+        json!({"token": token, "password": "juniper-lantern-harbor-93"}),
+        "",
+    )
+    .await;
+    c.post(
+        "/api/v1/me/password",
+        json!({"current_password": PASSWORD, "new_password": "juniper-lantern-harbor-93"}),
+        &admin,
+    )
+    .await;
+
+    let missing: Vec<_> = operations(&contract().doc)
+        .into_iter()
+        .filter(|op| !c.ok.contains(op))
+        .collect();
+    assert!(missing.is_empty(), "never answered a success: {missing:?}");
+}
+
+/// The checks themselves: an undeclared status, an undeclared field and a wrong type are each
+/// refused.
+#[test]
+fn the_contract_refuses_what_an_operation_does_not_declare() {
+    let refused = |status: u16, body: &str| {
+        std::panic::catch_unwind(|| {
+            check(
+                "GET",
+                "/healthz",
+                status,
+                "application/json",
+                body.as_bytes(),
+            )
+        })
+        .is_err()
+    };
+    assert!(!refused(200, r#"{"status": "ok"}"#));
+    assert!(
+        refused(200, r#"{"status": "ok", "extra": 1}"#),
+        "an undeclared field"
+    );
+    assert!(refused(200, r#"{"status": 1}"#), "a wrong type");
+    assert!(refused(200, r#"{}"#), "a missing field");
+    assert!(
+        refused(404, r#"{"error": {"code": "not_found", "message": "x"}}"#),
+        "404 is not declared"
+    );
+    assert!(!refused(
+        500,
+        r#"{"error": {"code": "internal", "message": "x"}}"#
+    ));
+    assert!(
+        refused(
+            500,
+            r#"{"error": {"code": "internal", "message": "x", "detail": "y"}}"#
+        ),
+        "an error body is checked too"
+    );
+}
+
+/// The document passes openapi-spec-validator, the validator `scripts/test.sh` runs on
+/// `kinfold openapi`. It is required under CI (`scripts/test.sh` installs it first); elsewhere
+/// the test says so and passes when it is missing.
+#[test]
+fn the_document_is_valid_openapi_3_1() {
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import openapi_spec_validator"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        assert!(
+            std::env::var("CI").is_err(),
+            "openapi-spec-validator is missing: python3 -m pip install openapi-spec-validator"
+        );
+        eprintln!("openapi-spec-validator is not installed; the document was not validated");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, serde_json::to_vec(&contract().doc).unwrap()).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        contract().doc["openapi"].as_str().map(|v| &v[..3]),
+        Some("3.1")
+    );
+}
+
+/// Public operations say so; every other one needs the session cookie.
+#[test]
+fn public_operations_need_no_session_and_the_rest_the_cookie() {
+    let doc = &contract().doc;
+    assert_eq!(doc["security"], json!([{"session": []}]));
+    let public: BTreeSet<&str> = [
+        "healthz",
+        "readyz",
+        "openapi_json",
+        "csp_report",
+        "sessions_create",
+        "sessions_mfa",
+        "enrollment_begin",
+        "enrollment_confirm",
+        "password_reset_request",
+        "password_reset_confirm",
+        "email_events",
+        "audit_public_key",
+    ]
+    .into();
+    for (method, path) in operations(doc) {
+        let op = &doc["paths"][&path][&method];
+        let id = op["operationId"].as_str().unwrap();
+        if public.contains(id) {
+            assert_eq!(op["security"], json!([{}]), "{id} is public");
+        } else {
+            assert!(op["security"].is_null(), "{id} inherits the session cookie");
+            assert!(op["responses"]["401"].is_object(), "{id} declares 401");
+        }
+        for status in ["500", "503"] {
+            assert!(
+                op["responses"][status].is_object(),
+                "{id} declares {status}"
+            );
+        }
+        let success = op["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|s| s.starts_with('2'))
+            .count();
+        assert_eq!(success, 1, "{id}: one success status");
+    }
 }

@@ -19,7 +19,7 @@ use crate::messages::{header, ready, received, Mail};
 const NEW_PASSWORD: &str = "juniper-lantern-harbor-93";
 
 /// The mail to `to` with this subject, among what the sink has.
-fn mail_to(m: &Mail, to: &str, subject: &str) -> Vec<String> {
+pub(crate) fn mail_to(m: &Mail, to: &str, subject: &str) -> Vec<String> {
     m.sink
         .received()
         .iter()
@@ -30,7 +30,7 @@ fn mail_to(m: &Mail, to: &str, subject: &str) -> Vec<String> {
 }
 
 /// The token of the reset link in a message.
-fn token_in(raw: &str) -> String {
+pub(crate) fn token_in(raw: &str) -> String {
     let at = raw.find("https://kinfold.example/reset/").unwrap();
     raw[at + "https://kinfold.example/reset/".len()..]
         .chars()

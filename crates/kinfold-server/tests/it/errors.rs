@@ -1,0 +1,118 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! An internal error, from the API or a console page, is logged exactly once, with the request's
+//! ID, which the answer names in `X-Request-Id` (and the console page in its text), while the
+//! client sees only the stable code.
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+
+use crate::harness::TestApp;
+
+/// The formatted log lines of the test's thread.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn lines_with(&self, needle: &str) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+// One thread (the default test runtime), so the thread's subscriber sees the handlers' events.
+#[tokio::test]
+async fn an_internal_error_is_logged_once_with_the_request_id_from_the_api_and_the_console() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let cookie = app.sign_in(&t.slug, &t.parent).await;
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // The database goes away under signed-in requests (the session is still in the 1 s cache,
+    // so the handlers' own queries are what fail).
+    app.store.close().await;
+
+    let page = app.get("/account/sessions", Some(&cookie)).await;
+    assert_eq!(
+        page.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        page.text
+    );
+    let page_id = page.headers["x-request-id"].to_str().unwrap().to_owned();
+    assert!(
+        page.headers[axum::http::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "a console page, not JSON"
+    );
+    assert!(
+        page.text.contains("(internal)"),
+        "the stable code: {}",
+        page.text
+    );
+    assert!(page.text.contains(&page_id), "the request ID to quote");
+    assert!(!page.text.contains("storage"), "no detail for the reader");
+    let logged = logs.lines_with(&page_id);
+    assert_eq!(logged.len(), 1, "logged exactly once: {logged:?}");
+    assert!(logged[0].contains("storage failure"), "{}", logged[0]);
+    let r = app.get("/api/v1/sessions", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text);
+    assert_eq!(r.code(), "internal");
+    let api_id = r.headers["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(api_id.len(), 16, "{api_id}");
+    assert_ne!(page_id, api_id, "one ID per request");
+    let logged = logs.lines_with(&api_id);
+    assert_eq!(logged.len(), 1, "logged exactly once: {logged:?}");
+    assert!(
+        logged[0].contains("request failed") && logged[0].contains("storage failure"),
+        "the error and its source: {}",
+        logged[0]
+    );
+    assert!(!r.text.contains("storage"), "no detail for the client");
+
+    assert_eq!(
+        logs.lines_with("request failed").len(),
+        2,
+        "one line for each failed request"
+    );
+
+    // A refusal that is not internal is not logged as a failure.
+    let r = app.get("/api/v1/me", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(!r.headers.contains_key("x-request-id"));
+    assert_eq!(logs.lines_with("request failed").len(), 2);
+}
