@@ -6,6 +6,7 @@
 //! even ask. The store holds no policy; it persists what core decides.
 
 pub mod attempts;
+pub mod audit;
 mod domain;
 mod drafts;
 mod error;
@@ -23,6 +24,7 @@ pub mod sqlite;
 mod wall;
 
 pub use attempts::AttemptStore;
+pub use audit::AuditStore;
 pub use domain::*;
 pub use error::StoreError;
 pub use ids::{
@@ -39,12 +41,13 @@ pub use sealed::SealedStore;
 /// trait in scope.
 pub mod prelude {
     pub use crate::{
-        AttemptStore, MailStore, OutboxStore, RecordStore, ReplayStore, SealedStore, Store,
+        AttemptStore, AuditStore, MailStore, OutboxStore, RecordStore, ReplayStore, SealedStore,
+        Store,
     };
 }
 
 use async_trait::async_trait;
-use kinfold_audit::{Checkpoint, Draft, Entry};
+use kinfold_audit::Draft;
 use kinfold_crypto::token::TokenHash;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -56,6 +59,7 @@ pub trait Store:
     + OutboxStore
     + MailStore
     + AttemptStore
+    + AuditStore
     + ReplayStore
     + SealedStore
     + Send
@@ -233,31 +237,4 @@ pub trait Store:
         audit: Vec<Draft>,
     ) -> Result<Vec<Session>>;
     async fn live_sessions(&self, scope: &TenantScope, user: UserId) -> Result<Vec<Session>>;
-
-    // --- audit -------------------------------------------------------------------------
-    /// Appends drafts to their chains in one transaction, linking each to its chain's head.
-    async fn append_audit(&self, drafts: Vec<Draft>) -> Result<Vec<Entry>>;
-    async fn audit_page(&self, chain: &str, query: &AuditQuery) -> Result<Vec<Entry>>;
-    async fn audit_chain(&self, chain: &str) -> Result<Vec<Entry>>;
-    async fn audit_head(&self, chain: &str) -> Result<Option<(i64, String)>>;
-    async fn audit_chains(&self) -> Result<Vec<String>>;
-    async fn checkpoints(&self, chain: &str) -> Result<Vec<Checkpoint>>;
-    async fn last_checkpoint_seq(&self, chain: &str) -> Result<i64>;
-    async fn insert_checkpoint(&self, cp: Checkpoint) -> Result<()>;
-
-    // --- API access log (L4) ------------------------------------------------------
-    async fn append_api_access(&self, entries: &[ApiAccess]) -> Result<()>;
-    /// Newest first, whole segments at a time until at least `limit` entries: the entries and
-    /// the cursor (a segment ID) for the next page.
-    async fn api_access_page(
-        &self,
-        scope: &TenantScope,
-        category: Option<&str>,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<(Vec<StoredApiAccess>, Option<i64>)>;
-
-    // --- web ---------------------------------------------------------------------------
-    async fn insert_csp_report(&self, at_ms: i64, report: String) -> Result<()>;
-    async fn csp_report_count(&self) -> Result<i64>;
 }

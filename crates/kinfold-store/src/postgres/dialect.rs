@@ -1,7 +1,7 @@
 //! What PostgreSQL does differently, under the names the shared bodies (`crate::sql`) use.
 //! SQLite's twin is `sqlite/dialect.rs`.
 
-use sqlx::{Postgres, Transaction};
+use sqlx::{PgPool, Postgres, Transaction};
 
 use super::wall;
 use super::PgStore;
@@ -24,6 +24,12 @@ impl PgStore {
     pub(crate) async fn read(&self, wall: Wall<'_>) -> Result<Read> {
         wall::begin(&self.pool, wall).await
     }
+
+    /// Where a statement on a table behind no wall (throttle counters, CSP reports) runs on
+    /// its own, without a transaction: the pool, with no wall to state.
+    pub(crate) fn unwalled(&self) -> &PgPool {
+        &self.pool
+    }
 }
 
 /// Ends a read by committing its transaction, in the same round trip as a rollback.
@@ -41,4 +47,16 @@ pub(crate) async fn enter_chain(tx: &mut Tx, chain: &str) -> Result<()> {
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Moves an open transaction behind another wall, for work that writes several tenants' rows
+/// in one transaction (the API access log).
+pub(crate) async fn enter_wall(tx: &mut Tx, wall: Wall<'_>) -> Result<()> {
+    wall::set(tx, wall).await
+}
+
+/// The column that orders a chain as its entries were stored: `pos`, an identity column,
+/// since PostgreSQL has no `rowid`.
+pub(crate) fn insertion_order() -> &'static str {
+    "pos"
 }

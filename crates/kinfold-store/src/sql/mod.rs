@@ -10,13 +10,20 @@
 //!   its [`Wall`](crate::wall::Wall) (PostgreSQL's `set_config`; SQLite's single writer);
 //! - `done(read)`: how a read ends;
 //! - `enter_chain(tx, chain)`: what an audit append does before it reads a chain's head
-//!   (PostgreSQL's advisory lock and chain wall; nothing on SQLite, whose writer is alone).
+//!   (PostgreSQL's advisory lock and chain wall; nothing on SQLite, whose writer is alone);
+//! - `Backend::unwalled()`: where a statement on a table behind no wall runs on its own,
+//!   outside any transaction (SQLite's writer; PostgreSQL's pool);
+//! - `enter_wall(tx, wall)`: moves an open transaction behind another wall (PostgreSQL's
+//!   `set_config`; nothing on SQLite);
+//! - `insertion_order()`: the column that orders a table as its rows were stored (`rowid` on
+//!   SQLite; an identity column `pos` on PostgreSQL).
 //!
 //! Statements use `$N` parameters, which sqlx binds by number on SQLite as on PostgreSQL, and
 //! `COLLATE "C"` for byte order, which the SQLite store registers as a collation.
 //! Everything here is plain Rust: the body is type-checked, formatted and linted for each
 //! backend, and no macro stands between an error and its line.
 
+mod audit;
 mod audit_append;
 mod mail;
 
@@ -24,3 +31,4 @@ pub(crate) use audit_append::append_in;
 
 #[allow(unused_imports)]
 use super::dialect::{done, enter_chain, Backend, Db, Read, Tx};
+use super::dialect::{enter_wall, insertion_order};

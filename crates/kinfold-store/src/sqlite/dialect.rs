@@ -2,7 +2,7 @@
 //! PostgreSQL's twin is `postgres/dialect.rs`.
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::SqliteStore;
 use crate::wall::Wall;
@@ -24,6 +24,12 @@ impl SqliteStore {
     pub(crate) async fn read(&self, _wall: Wall<'_>) -> Result<Read> {
         Ok(self.reader.acquire().await?)
     }
+
+    /// Where a statement on a table behind no wall (throttle counters, CSP reports) runs on
+    /// its own, without a transaction: the writer, whose reads see every committed write.
+    pub(crate) fn unwalled(&self) -> &SqlitePool {
+        &self.writer
+    }
 }
 
 /// Ends a read: the connection goes back to the pool.
@@ -34,4 +40,15 @@ pub(crate) async fn done(_read: Read) -> Result<()> {
 /// The single writer already holds every chain: nothing to do before reading a head.
 pub(crate) async fn enter_chain(_tx: &mut Tx, _chain: &str) -> Result<()> {
     Ok(())
+}
+
+/// Moves an open transaction behind another wall: the statements' `WHERE tenant_id` already
+/// is the wall here, so nothing to do.
+pub(crate) async fn enter_wall(_tx: &mut Tx, _wall: Wall<'_>) -> Result<()> {
+    Ok(())
+}
+
+/// The column that orders a chain as its entries were stored: SQLite's `rowid`.
+pub(crate) fn insertion_order() -> &'static str {
+    "rowid"
 }

@@ -142,7 +142,7 @@ async fn operators_read_children_only_under_an_audited_grant() {
 
     // The tenant's chain records the grant and the read; its administrators can list it.
     let store = open_store(&dir).await;
-    use kinfold_store::Store;
+    use kinfold_store::prelude::*;
     let (_, scope) = store.tenant_by_slug("maple-grove").await.unwrap().unwrap();
     let chain = store.audit_chain(&scope.chain()).await.unwrap();
     assert!(chain

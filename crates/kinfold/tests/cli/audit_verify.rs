@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kinfold_store::Store;
+use kinfold_store::prelude::*;
 
 use crate::harness::{bin, open_store, raw};
 

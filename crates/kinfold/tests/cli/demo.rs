@@ -128,7 +128,7 @@ async fn demo_end_to_end() {
     assert!(status.success(), "graceful stop: {status}");
     {
         let store = open_store(&dir).await;
-        use kinfold_store::Store;
+        use kinfold_store::prelude::*;
         let (_, scope) = store.tenant_by_slug("maple-grove").await.unwrap().unwrap();
         let chain = store.audit_chain(&scope.chain()).await.unwrap();
         assert!(
