@@ -60,3 +60,19 @@ pub(crate) async fn enter_wall(tx: &mut Tx, wall: Wall<'_>) -> Result<()> {
 pub(crate) fn insertion_order() -> &'static str {
     "pos"
 }
+
+/// Leases due deliveries (the outbox's claim): `$1` lease until, `$2` now, `$3` and `$4` the
+/// tenant, `$5` due by, `$6` how many, `$7` the lease token. Nodes claim at once, so the rows
+/// are picked `FOR UPDATE SKIP LOCKED`: each node leases rows no other is leasing, without
+/// waiting. The pick is a CTE, evaluated once: an `IN (SELECT ... LIMIT)` may be re-run by the
+/// planner and lease more than `$6` rows.
+pub(crate) fn lease_due() -> &'static str {
+    "WITH picked AS (SELECT id FROM email_deliveries \
+         WHERE tenant_id = $4 AND state IN ('queued', 'deferred') AND next_ms <= $5 \
+         ORDER BY next_ms LIMIT $6 FOR UPDATE SKIP LOCKED) \
+     UPDATE email_deliveries d SET state = 'sending', lease_until_ms = $1, updated_ms = $2, \
+         handed_ms = NULL, lease_token = $7 \
+     FROM picked WHERE d.tenant_id = $3 AND d.id = picked.id \
+     RETURNING d.id, d.message_id, d.recipient_id, d.recipient_name, d.address, d.header_id, \
+         d.attempts"
+}

@@ -9,10 +9,13 @@
 mod audit {
     pub(super) use super::sql::append_in;
 }
+/// Where the record bodies here find `insert_message`, until they move to `sql/` too.
+mod outbox {
+    pub(super) use super::sql::insert_message;
+}
 mod auth;
 mod dialect;
 mod guardians;
-mod outbox;
 mod records;
 mod sealed;
 mod sessions;

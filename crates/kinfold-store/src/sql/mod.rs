@@ -16,7 +16,9 @@
 //! - `enter_wall(tx, wall)`: moves an open transaction behind another wall (PostgreSQL's
 //!   `set_config`; nothing on SQLite);
 //! - `insertion_order()`: the column that orders a table as its rows were stored (`rowid` on
-//!   SQLite; an identity column `pos` on PostgreSQL).
+//!   SQLite; an identity column `pos` on PostgreSQL);
+//! - `lease_due()`: the outbox's claim of due deliveries (PostgreSQL's `FOR UPDATE SKIP
+//!   LOCKED`, for nodes claiming at once; a plain subquery under SQLite's single writer).
 //!
 //! Statements use `$N` parameters, which sqlx binds by number on SQLite as on PostgreSQL, and
 //! `COLLATE "C"` for byte order, which the SQLite store registers as a collation.
@@ -26,9 +28,11 @@
 mod audit;
 mod audit_append;
 mod mail;
+mod outbox;
 
 pub(crate) use audit_append::append_in;
+pub(crate) use outbox::insert_message;
 
 #[allow(unused_imports)]
 use super::dialect::{done, enter_chain, Backend, Db, Read, Tx};
-use super::dialect::{enter_wall, insertion_order};
+use super::dialect::{enter_wall, insertion_order, lease_due};

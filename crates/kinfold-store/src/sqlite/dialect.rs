@@ -52,3 +52,15 @@ pub(crate) async fn enter_wall(_tx: &mut Tx, _wall: Wall<'_>) -> Result<()> {
 pub(crate) fn insertion_order() -> &'static str {
     "rowid"
 }
+
+/// Leases due deliveries (the outbox's claim): `$1` lease until, `$2` now, `$3` and `$4` the
+/// tenant, `$5` due by, `$6` how many, `$7` the lease token. The single writer claims alone, so
+/// a plain subquery picks the rows; PostgreSQL's twin must skip rows another node holds.
+pub(crate) fn lease_due() -> &'static str {
+    "UPDATE email_deliveries SET state = 'sending', lease_until_ms = $1, updated_ms = $2, \
+     handed_ms = NULL, lease_token = $7 \
+     WHERE tenant_id = $3 AND id IN (SELECT id FROM email_deliveries \
+         WHERE tenant_id = $4 AND state IN ('queued', 'deferred') AND next_ms <= $5 \
+         ORDER BY next_ms LIMIT $6) \
+     RETURNING id, message_id, recipient_id, recipient_name, address, header_id, attempts"
+}

@@ -8,11 +8,14 @@
 mod audit {
     pub(super) use super::sql::append_in;
 }
+/// Where the record bodies here find `insert_message`, until they move to `sql/` too.
+mod outbox {
+    pub(super) use super::sql::insert_message;
+}
 mod auth;
 mod children;
 mod dialect;
 mod guardians;
-mod outbox;
 mod sealed;
 // The statements written once for both stores (see `sql/mod.rs`), compiled for this one.
 #[allow(clippy::duplicate_mod)]
