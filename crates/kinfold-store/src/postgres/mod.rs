@@ -47,8 +47,6 @@ pub struct PgStore {
     applied: std::sync::Mutex<Vec<(i64, String)>>,
 }
 
-// The throttles' counters: one body for both stores (`attempts.rs`).
-crate::attempts::attempt_store_for!(PgStore, pool);
 crate::replays::replay_store_for!(PgStore, platform_tx);
 
 impl std::fmt::Debug for PgStore {

@@ -25,6 +25,7 @@
 //! Everything here is plain Rust: the body is type-checked, formatted and linted for each
 //! backend, and no macro stands between an error and its line.
 
+mod attempts;
 mod audit;
 mod audit_append;
 mod mail;

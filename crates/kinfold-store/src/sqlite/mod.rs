@@ -46,8 +46,6 @@ pub struct SqliteStore {
     reader: SqlitePool,
 }
 
-// The throttles' counters: one body for both stores (`attempts.rs`).
-crate::attempts::attempt_store_for!(SqliteStore, writer);
 crate::replays::replay_store_for!(SqliteStore, begin);
 
 impl std::fmt::Debug for SqliteStore {
