@@ -47,8 +47,6 @@ pub struct PgStore {
     applied: std::sync::Mutex<Vec<(i64, String)>>,
 }
 
-crate::replays::replay_store_for!(PgStore, platform_tx);
-
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PgStore")

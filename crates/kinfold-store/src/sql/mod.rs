@@ -30,6 +30,7 @@ mod audit;
 mod audit_append;
 mod mail;
 mod outbox;
+mod replays;
 
 pub(crate) use audit_append::append_in;
 pub(crate) use outbox::insert_message;

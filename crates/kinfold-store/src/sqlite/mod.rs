@@ -46,8 +46,6 @@ pub struct SqliteStore {
     reader: SqlitePool,
 }
 
-crate::replays::replay_store_for!(SqliteStore, begin);
-
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SqliteStore")
