@@ -6,7 +6,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use super::wall;
 use super::PgStore;
 use crate::wall::Wall;
-use crate::Result;
+use crate::{Result, TenantScope};
 
 pub(crate) type Backend = PgStore;
 pub(crate) type Db = Postgres;
@@ -75,4 +75,26 @@ pub(crate) fn lease_due() -> &'static str {
      FROM picked WHERE d.tenant_id = $3 AND d.id = picked.id \
      RETURNING d.id, d.message_id, d.recipient_id, d.recipient_name, d.address, d.header_id, \
          d.attempts"
+}
+
+/// Before a data-key version is destroyed: writers of sealed columns wait until this
+/// transaction ends, and those in flight finish first, so a count after this sees every value
+/// that could name the version. Enrollment links are locked row by row (the server's role may
+/// only update two of their columns, which a table lock needs whole): a link created in this
+/// very instant and offered a secret under the old version fails to confirm until it is opened
+/// again, which offers a new secret.
+pub(crate) async fn hold_writers(tx: &mut Tx, scope: &TenantScope) -> Result<()> {
+    sqlx::query("LOCK TABLE children, users, email_messages IN SHARE MODE")
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("SELECT 1 FROM enrollments WHERE tenant_id = $1 FOR SHARE")
+        .bind(scope.tenant_id().to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A token hash (`token_hash`, a bytea) spelled as lower-case hex in SQL.
+pub(crate) fn token_hex() -> &'static str {
+    "encode(token_hash, 'hex')"
 }

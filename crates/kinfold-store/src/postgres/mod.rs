@@ -17,7 +17,6 @@ mod auth;
 mod dialect;
 mod guardians;
 mod records;
-mod sealed;
 mod sessions;
 mod setup;
 // The statements written once for both stores (see `sql/mod.rs`), compiled for this one.

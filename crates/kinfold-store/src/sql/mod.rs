@@ -18,7 +18,10 @@
 //! - `insertion_order()`: the column that orders a table as its rows were stored (`rowid` on
 //!   SQLite; an identity column `pos` on PostgreSQL);
 //! - `lease_due()`: the outbox's claim of due deliveries (PostgreSQL's `FOR UPDATE SKIP
-//!   LOCKED`, for nodes claiming at once; a plain subquery under SQLite's single writer).
+//!   LOCKED`, for nodes claiming at once; a plain subquery under SQLite's single writer);
+//! - `hold_writers(tx, scope)`: keeps writers of sealed columns out before a data-key version
+//!   is destroyed (PostgreSQL's share locks; nothing under SQLite's single writer);
+//! - `token_hex()`: a token hash spelled as lower-case hex in SQL.
 //!
 //! Statements use `$N` parameters, which sqlx binds by number on SQLite as on PostgreSQL, and
 //! `COLLATE "C"` for byte order, which the SQLite store registers as a collation.
@@ -31,10 +34,11 @@ mod audit_append;
 mod mail;
 mod outbox;
 mod replays;
+mod sealed;
 
 pub(crate) use audit_append::append_in;
 pub(crate) use outbox::insert_message;
 
 #[allow(unused_imports)]
 use super::dialect::{done, enter_chain, Backend, Db, Read, Tx};
-use super::dialect::{enter_wall, insertion_order, lease_due};
+use super::dialect::{enter_wall, hold_writers, insertion_order, lease_due, token_hex};

@@ -6,7 +6,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::SqliteStore;
 use crate::wall::Wall;
-use crate::Result;
+use crate::{Result, TenantScope};
 
 pub(crate) type Backend = SqliteStore;
 pub(crate) type Db = Sqlite;
@@ -63,4 +63,15 @@ pub(crate) fn lease_due() -> &'static str {
          WHERE tenant_id = $4 AND state IN ('queued', 'deferred') AND next_ms <= $5 \
          ORDER BY next_ms LIMIT $6) \
      RETURNING id, message_id, recipient_id, recipient_name, address, header_id, attempts"
+}
+
+/// Before a data-key version is destroyed: the single writer already keeps every other write
+/// out until this transaction ends, so nothing to do.
+pub(crate) async fn hold_writers(_tx: &mut Tx, _scope: &TenantScope) -> Result<()> {
+    Ok(())
+}
+
+/// A token hash (`token_hash`, a blob) spelled as lower-case hex in SQL.
+pub(crate) fn token_hex() -> &'static str {
+    "lower(hex(token_hash))"
 }

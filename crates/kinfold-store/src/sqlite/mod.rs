@@ -16,7 +16,6 @@ mod auth;
 mod children;
 mod dialect;
 mod guardians;
-mod sealed;
 // The statements written once for both stores (see `sql/mod.rs`), compiled for this one.
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/mod.rs"]
