@@ -6,6 +6,7 @@
 //! even ask. The store holds no policy; it persists what core decides.
 
 pub mod attempts;
+pub mod audit;
 mod auth;
 mod domain;
 mod drafts;
@@ -26,6 +27,7 @@ mod tenants;
 mod wall;
 
 pub use attempts::AttemptStore;
+pub use audit::AuditStore;
 pub use auth::AuthStore;
 pub use domain::*;
 pub use error::StoreError;
@@ -45,13 +47,12 @@ pub use tenants::TenantStore;
 /// trait in scope.
 pub mod prelude {
     pub use crate::{
-        AttemptStore, AttendanceStore, AuthStore, GuardianStore, MailStore, OutboxStore,
-        RecordStore, ReplayStore, SealedStore, SessionStore, Store, TenantStore,
+        AttemptStore, AttendanceStore, AuditStore, AuthStore, GuardianStore, MailStore,
+        OutboxStore, RecordStore, ReplayStore, SealedStore, SessionStore, Store, TenantStore,
     };
 }
 
 use async_trait::async_trait;
-use kinfold_audit::{Checkpoint, Draft, Entry};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -64,6 +65,7 @@ pub trait Store:
     + OutboxStore
     + MailStore
     + AttemptStore
+    + AuditStore
     + ReplayStore
     + SealedStore
     + TenantStore
@@ -79,31 +81,4 @@ pub trait Store:
     /// The database answers and every migration is applied.
     async fn ready(&self) -> Result<bool>;
     async fn close(&self);
-
-    // --- audit -------------------------------------------------------------------------
-    /// Appends drafts to their chains in one transaction, linking each to its chain's head.
-    async fn append_audit(&self, drafts: Vec<Draft>) -> Result<Vec<Entry>>;
-    async fn audit_page(&self, chain: &str, query: &AuditQuery) -> Result<Vec<Entry>>;
-    async fn audit_chain(&self, chain: &str) -> Result<Vec<Entry>>;
-    async fn audit_head(&self, chain: &str) -> Result<Option<(i64, String)>>;
-    async fn audit_chains(&self) -> Result<Vec<String>>;
-    async fn checkpoints(&self, chain: &str) -> Result<Vec<Checkpoint>>;
-    async fn last_checkpoint_seq(&self, chain: &str) -> Result<i64>;
-    async fn insert_checkpoint(&self, cp: Checkpoint) -> Result<()>;
-
-    // --- API access log (L4) ------------------------------------------------------
-    async fn append_api_access(&self, entries: &[ApiAccess]) -> Result<()>;
-    /// Newest first, whole segments at a time until at least `limit` entries: the entries and
-    /// the cursor (a segment ID) for the next page.
-    async fn api_access_page(
-        &self,
-        scope: &TenantScope,
-        category: Option<&str>,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<(Vec<StoredApiAccess>, Option<i64>)>;
-
-    // --- web ---------------------------------------------------------------------------
-    async fn insert_csp_report(&self, at_ms: i64, report: String) -> Result<()>;
-    async fn csp_report_count(&self) -> Result<i64>;
 }

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use kinfold_crypto::token::TokenHash;
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use super::wall;
 use super::PgStore;
@@ -26,6 +26,12 @@ impl PgStore {
 
     pub(crate) async fn read(&self, wall: Wall<'_>) -> Result<Read> {
         wall::begin(&self.pool, wall).await
+    }
+
+    /// Where a statement on a table behind no wall (throttle counters, CSP reports) runs on
+    /// its own, without a transaction: the pool, with no wall to state.
+    pub(crate) fn unwalled(&self) -> &PgPool {
+        &self.pool
     }
 }
 
@@ -93,4 +99,54 @@ pub(crate) fn pickups_json() -> &'static str {
     "(SELECT COALESCE(json_agg(json_build_object('id', p.id, 'name', p.name, \
      'relation', p.relation) ORDER BY p.name COLLATE \"C\"), '[]'::json)::text \
      FROM authorized_pickups p WHERE p.tenant_id = c.tenant_id AND p.child_id = c.id)"
+}
+
+/// Moves an open transaction behind another wall, for work that writes several tenants' rows
+/// in one transaction (the API access log).
+pub(crate) async fn enter_wall(tx: &mut Tx, wall: Wall<'_>) -> Result<()> {
+    wall::set(tx, wall).await
+}
+
+/// The column that orders a chain as its entries were stored: `pos`, an identity column,
+/// since PostgreSQL has no `rowid`.
+pub(crate) fn insertion_order() -> &'static str {
+    "pos"
+}
+
+/// Leases due deliveries (the outbox's claim): `$1` lease until, `$2` now, `$3` and `$4` the
+/// tenant, `$5` due by, `$6` how many, `$7` the lease token. Nodes claim at once, so the rows
+/// are picked `FOR UPDATE SKIP LOCKED`: each node leases rows no other is leasing, without
+/// waiting. The pick is a CTE, evaluated once: an `IN (SELECT ... LIMIT)` may be re-run by the
+/// planner and lease more than `$6` rows.
+pub(crate) fn lease_due() -> &'static str {
+    "WITH picked AS (SELECT id FROM email_deliveries \
+         WHERE tenant_id = $4 AND state IN ('queued', 'deferred') AND next_ms <= $5 \
+         ORDER BY next_ms LIMIT $6 FOR UPDATE SKIP LOCKED) \
+     UPDATE email_deliveries d SET state = 'sending', lease_until_ms = $1, updated_ms = $2, \
+         handed_ms = NULL, lease_token = $7 \
+     FROM picked WHERE d.tenant_id = $3 AND d.id = picked.id \
+     RETURNING d.id, d.message_id, d.recipient_id, d.recipient_name, d.address, d.header_id, \
+         d.attempts"
+}
+
+/// Before a data-key version is destroyed: writers of sealed columns wait until this
+/// transaction ends, and those in flight finish first, so a count after this sees every value
+/// that could name the version. Enrollment links are locked row by row (the server's role may
+/// only update two of their columns, which a table lock needs whole): a link created in this
+/// very instant and offered a secret under the old version fails to confirm until it is opened
+/// again, which offers a new secret.
+pub(crate) async fn hold_writers(tx: &mut Tx, scope: &TenantScope) -> Result<()> {
+    sqlx::query("LOCK TABLE children, users, email_messages IN SHARE MODE")
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("SELECT 1 FROM enrollments WHERE tenant_id = $1 FOR SHARE")
+        .bind(scope.tenant_id().to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A token hash (`token_hash`, a bytea) spelled as lower-case hex in SQL.
+pub(crate) fn token_hex() -> &'static str {
+    "encode(token_hash, 'hex')"
 }

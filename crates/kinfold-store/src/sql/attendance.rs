@@ -80,8 +80,7 @@ impl AttendanceStore for Backend {
         }
         if let Some(n) = notice {
             // The backend's own outbox insert, in this transaction.
-            super::super::outbox::insert_message(&mut tx, &tenant, &n.message, n.deliveries)
-                .await?;
+            super::insert_message(&mut tx, &tenant, &n.message, n.deliveries).await?;
         }
         append_in(&mut tx, audit).await?;
         tx.commit().await?;

@@ -20,25 +20,42 @@
 //!   lookup stays one query).
 //! - `pickups_json()`: a child's pickups as one JSON array (the two databases name their JSON
 //!   aggregates differently).
+//! - `Backend::unwalled()`: where a statement on a table behind no wall runs on its own,
+//!   outside any transaction (SQLite's writer; PostgreSQL's pool);
+//! - `enter_wall(tx, wall)`: moves an open transaction behind another wall (PostgreSQL's
+//!   `set_config`; nothing on SQLite);
+//! - `insertion_order()`: the column that orders a table as its rows were stored (`rowid` on
+//!   SQLite; an identity column `pos` on PostgreSQL);
+//! - `lease_due()`: the outbox's claim of due deliveries (PostgreSQL's `FOR UPDATE SKIP
+//!   LOCKED`, for nodes claiming at once; a plain subquery under SQLite's single writer);
+//! - `hold_writers(tx, scope)`: keeps writers of sealed columns out before a data-key version
+//!   is destroyed (PostgreSQL's share locks; nothing under SQLite's single writer);
+//! - `token_hex()`: a token hash spelled as lower-case hex in SQL.
 //!
 //! Statements use `$N` parameters, which sqlx binds by number on SQLite as on PostgreSQL, and
 //! `COLLATE "C"` for byte order, which the SQLite store registers as a collation.
 //! Everything here is plain Rust: the body is type-checked, formatted and linted for each
 //! backend, and no macro stands between an error and its line.
 
+mod attempts;
 mod attendance;
+mod audit;
 mod audit_append;
 mod auth;
 mod guardians;
 mod mail;
+mod outbox;
 mod records;
+mod replays;
+mod sealed;
 mod sessions;
 mod tenants;
 
 pub(crate) use audit_append::append_in;
+pub(crate) use outbox::insert_message;
 
 #[allow(unused_imports)]
 use super::dialect::{
-    done, enter_chain, enter_token_tenant, for_update, lock_user, pickups_json, Backend, Db, Read,
-    Tx,
+    done, enter_chain, enter_token_tenant, enter_wall, for_update, hold_writers, insertion_order,
+    lease_due, lock_user, pickups_json, token_hex, Backend, Db, Read, Tx,
 };

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use kinfold_crypto::token::TokenHash;
 use sqlx::pool::PoolConnection;
-use sqlx::{Sqlite, SqliteConnection, Transaction};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::SqliteStore;
 use crate::wall::Wall;
@@ -26,6 +26,12 @@ impl SqliteStore {
 
     pub(crate) async fn read(&self, _wall: Wall<'_>) -> Result<Read> {
         Ok(self.reader.acquire().await?)
+    }
+
+    /// Where a statement on a table behind no wall (throttle counters, CSP reports) runs on
+    /// its own, without a transaction: the writer, whose reads see every committed write.
+    pub(crate) fn unwalled(&self) -> &SqlitePool {
+        &self.writer
     }
 }
 
@@ -67,4 +73,38 @@ pub(crate) fn pickups_json() -> &'static str {
     "(SELECT json_group_array(json_object('id', p.id, 'name', p.name, 'relation', p.relation)) \
      FROM (SELECT id, name, relation FROM authorized_pickups \
      WHERE tenant_id = c.tenant_id AND child_id = c.id ORDER BY name) p)"
+}
+
+/// Moves an open transaction behind another wall: the statements' `WHERE tenant_id` already
+/// is the wall here, so nothing to do.
+pub(crate) async fn enter_wall(_tx: &mut Tx, _wall: Wall<'_>) -> Result<()> {
+    Ok(())
+}
+
+/// The column that orders a chain as its entries were stored: SQLite's `rowid`.
+pub(crate) fn insertion_order() -> &'static str {
+    "rowid"
+}
+
+/// Leases due deliveries (the outbox's claim): `$1` lease until, `$2` now, `$3` and `$4` the
+/// tenant, `$5` due by, `$6` how many, `$7` the lease token. The single writer claims alone, so
+/// a plain subquery picks the rows; PostgreSQL's twin must skip rows another node holds.
+pub(crate) fn lease_due() -> &'static str {
+    "UPDATE email_deliveries SET state = 'sending', lease_until_ms = $1, updated_ms = $2, \
+     handed_ms = NULL, lease_token = $7 \
+     WHERE tenant_id = $3 AND id IN (SELECT id FROM email_deliveries \
+         WHERE tenant_id = $4 AND state IN ('queued', 'deferred') AND next_ms <= $5 \
+         ORDER BY next_ms LIMIT $6) \
+     RETURNING id, message_id, recipient_id, recipient_name, address, header_id, attempts"
+}
+
+/// Before a data-key version is destroyed: the single writer already keeps every other write
+/// out until this transaction ends, so nothing to do.
+pub(crate) async fn hold_writers(_tx: &mut Tx, _scope: &TenantScope) -> Result<()> {
+    Ok(())
+}
+
+/// A token hash (`token_hash`, a blob) spelled as lower-case hex in SQL.
+pub(crate) fn token_hex() -> &'static str {
+    "lower(hex(token_hash))"
 }

@@ -1,37 +1,49 @@
-//! The email outbox in PostgreSQL, each transaction behind the tenant wall (A5).
+//! The email outbox (E1, E7, O2): one body for both stores, each transaction behind the
+//! tenant's wall, or the platform's for the work that spans tenants (which tenants have mail
+//! due, which delivery a provider's report is about).
 
 use async_trait::async_trait;
 use kinfold_audit::Draft;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::audit::append_in;
-use super::wall::{self, Wall};
-use super::PgStore;
+use super::{append_in, done, lease_due, Backend, Db, Tx};
 use crate::outbox::*;
 use crate::rows::{
-    found, ClaimedRow, DeliveryRow, FoundByAddressRow, FoundRow, RecipientRow, AUDIENCE_SQL,
-    FIND_BY_ADDRESS_SQL, FIND_BY_HEADER_SQL, REPORT_SQL, RESOLVE_HELD_SQL, SENDING_COUNTS_SQL,
-    VOLUME_SQL,
+    found, message_inserts, ClaimedRow, DeliveryRow, FoundByAddressRow, FoundRow, RecipientRow,
 };
-use crate::*;
+use crate::wall::Wall;
+use crate::{ChildId, ClassroomId, Result, StoreError, TenantId, TenantScope, UserId};
 
 #[async_trait]
-impl OutboxStore for PgStore {
+impl OutboxStore for Backend {
     async fn audience(
         &self,
         scope: &TenantScope,
         classroom: Option<ClassroomId>,
         child: Option<ChildId>,
     ) -> Result<Vec<Recipient>> {
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
-        let rows: Vec<RecipientRow> = sqlx::query_as(AUDIENCE_SQL)
-            .bind(scope.tenant_id().to_string())
-            .bind(classroom.map(|c| c.to_string()))
-            .bind(child.map(|c| c.to_string()))
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let mut read = self.read(Wall::Tenant(scope)).await?;
+        // Their own address, else their login's; court-restricted links and archived children
+        // are left out.
+        let rows: Vec<RecipientRow> = sqlx::query_as(
+            "SELECT DISTINCT g.id, g.name, COALESCE(NULLIF(g.email, ''), u.email) AS address \
+             FROM guardians g \
+             JOIN child_guardians cg ON cg.tenant_id = g.tenant_id AND cg.guardian_id = g.id \
+             JOIN children c ON c.tenant_id = cg.tenant_id AND c.id = cg.child_id \
+             LEFT JOIN users u ON u.tenant_id = g.tenant_id AND u.id = g.user_id \
+             WHERE g.tenant_id = $1 AND cg.custody <> 'court_restricted' \
+               AND c.status <> 'archived' \
+               AND ($2 IS NULL OR c.classroom_id = $2) AND ($3 IS NULL OR c.id = $3) \
+               AND COALESCE(NULLIF(g.email, ''), u.email) IS NOT NULL \
+             ORDER BY g.id",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(classroom.map(|c| c.to_string()))
+        .bind(child.map(|c| c.to_string()))
+        .fetch_all(&mut *read)
+        .await?;
+        done(read).await?;
         rows.into_iter().map(RecipientRow::into_recipient).collect()
     }
 
@@ -39,7 +51,8 @@ impl OutboxStore for PgStore {
         if addresses.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = QueryBuilder::new("SELECT address FROM email_suppressions WHERE tenant_id = ");
+        let mut q: QueryBuilder<Db> =
+            QueryBuilder::new("SELECT address FROM email_suppressions WHERE tenant_id = ");
         q.push_bind(scope.tenant_id().to_string())
             .push(" AND address IN (");
         let mut list = q.separated(", ");
@@ -47,9 +60,9 @@ impl OutboxStore for PgStore {
             list.push_bind(a);
         }
         q.push(")");
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
-        let found = q.build_query_scalar().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
+        let mut read = self.read(Wall::Tenant(scope)).await?;
+        let found = q.build_query_scalar().fetch_all(&mut *read).await?;
+        done(read).await?;
         Ok(found)
     }
 
@@ -62,7 +75,8 @@ impl OutboxStore for PgStore {
         if recipients.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = QueryBuilder::new("SELECT recipient_id FROM email_opt_outs WHERE tenant_id = ");
+        let mut q: QueryBuilder<Db> =
+            QueryBuilder::new("SELECT recipient_id FROM email_opt_outs WHERE tenant_id = ");
         q.push_bind(scope.tenant_id().to_string())
             .push(" AND category = ")
             .push_bind(category)
@@ -72,9 +86,9 @@ impl OutboxStore for PgStore {
             list.push_bind(r);
         }
         q.push(")");
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
-        let found = q.build_query_scalar().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
+        let mut read = self.read(Wall::Tenant(scope)).await?;
+        let found = q.build_query_scalar().fetch_all(&mut *read).await?;
+        done(read).await?;
         Ok(found)
     }
 
@@ -86,7 +100,7 @@ impl OutboxStore for PgStore {
         audit: Vec<Draft>,
     ) -> Result<()> {
         let tenant = scope.tenant_id().to_string();
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
         insert_message(&mut tx, &tenant, &m, deliveries).await?;
         append_in(&mut tx, audit).await?;
         tx.commit().await?;
@@ -94,16 +108,16 @@ impl OutboxStore for PgStore {
     }
 
     async fn outbox_tenants(&self, now_ms: i64) -> Result<Vec<TenantId>> {
-        let mut tx = wall::begin(&self.pool, Wall::Platform).await?;
+        let mut read = self.read(Wall::Platform).await?;
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT tenant_id FROM email_deliveries \
              WHERE (state IN ('queued', 'deferred') AND next_ms <= $1) \
                 OR (state = 'sending' AND lease_until_ms < $1)",
         )
         .bind(now_ms)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *read)
         .await?;
-        tx.commit().await?;
+        done(read).await?;
         ids.iter().map(|s| TenantId::from_db(s)).collect()
     }
 
@@ -117,10 +131,11 @@ impl OutboxStore for PgStore {
     ) -> Result<Vec<Claimed>> {
         let scope = TenantScope::new(tenant);
         let t = tenant.to_string();
-        let mut tx = wall::begin(&self.pool, Wall::TenantId(tenant)).await?;
+        let mut tx = self.tx(Wall::TenantId(tenant)).await?;
         sqlx::query(
             "UPDATE email_deliveries SET state = 'queued', lease_until_ms = NULL, updated_ms = $1 \
-             WHERE tenant_id = $2 AND state = 'sending' AND lease_until_ms < $3 AND handed_ms IS NULL",
+             WHERE tenant_id = $2 AND state = 'sending' AND lease_until_ms < $3 \
+             AND handed_ms IS NULL",
         )
         .bind(now_ms)
         .bind(&t)
@@ -152,30 +167,21 @@ impl OutboxStore for PgStore {
         }
         append_in(&mut tx, drafts).await?;
         let lease = Uuid::new_v4();
-        let rows: Vec<ClaimedRow> = sqlx::query_as(
-            // A CTE is evaluated once: an `IN (SELECT ... LIMIT)` may be re-run by the planner
-            // and lease more than `limit` rows.
-            "WITH picked AS (SELECT id FROM email_deliveries \
-                 WHERE tenant_id = $4 AND state IN ('queued', 'deferred') AND next_ms <= $5 \
-                 ORDER BY next_ms LIMIT $6 FOR UPDATE SKIP LOCKED) \
-             UPDATE email_deliveries d SET state = 'sending', lease_until_ms = $1, updated_ms = $2, \
-                 handed_ms = NULL, lease_token = $7 \
-             FROM picked WHERE d.tenant_id = $3 AND d.id = picked.id \
-             RETURNING d.id, d.message_id, d.recipient_id, d.recipient_name, d.address, d.header_id, d.attempts",
-        )
-        .bind(lease_until_ms)
-        .bind(now_ms)
-        .bind(&t)
-        .bind(&t)
-        .bind(now_ms)
-        .bind(limit)
-        .bind(lease.to_string())
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows: Vec<ClaimedRow> = sqlx::query_as(lease_due())
+            .bind(lease_until_ms)
+            .bind(now_ms)
+            .bind(&t)
+            .bind(&t)
+            .bind(now_ms)
+            .bind(limit)
+            .bind(lease.to_string())
+            .fetch_all(&mut *tx)
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let (category, created_by, body): (String, Option<String>, Vec<u8>) = sqlx::query_as(
-                "SELECT category, created_by, body FROM email_messages WHERE tenant_id = $1 AND id = $2",
+                "SELECT category, created_by, body FROM email_messages \
+                 WHERE tenant_id = $1 AND id = $2",
             )
             .bind(&t)
             .bind(&r.message_id)
@@ -194,7 +200,7 @@ impl OutboxStore for PgStore {
         lease: Uuid,
         at_ms: i64,
     ) -> Result<bool> {
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let n = sqlx::query(
             "UPDATE email_deliveries SET handed_ms = $1 \
              WHERE tenant_id = $2 AND id = $3 AND state = 'sending' AND lease_until_ms >= $1 \
@@ -220,7 +226,7 @@ impl OutboxStore for PgStore {
         audit: Vec<Draft>,
     ) -> Result<bool> {
         let t = scope.tenant_id().to_string();
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let address: Option<String> = sqlx::query_scalar(
             "UPDATE email_deliveries SET state = $1, response = $2, next_ms = $3, updated_ms = $4, \
              attempts = attempts + 1, lease_until_ms = NULL, lease_token = NULL \
@@ -237,6 +243,7 @@ impl OutboxStore for PgStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(address) = address else {
+            // The lease was lost: nothing was written.
             tx.commit().await?;
             return Ok(false);
         };
@@ -258,16 +265,17 @@ impl OutboxStore for PgStore {
 
     async fn message_status(&self, scope: &TenantScope, id: Uuid) -> Result<Option<MessageStatus>> {
         let t = scope.tenant_id().to_string();
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let mut read = self.read(Wall::Tenant(scope)).await?;
         let head: Option<(String, Option<String>, i64)> = sqlx::query_as(
-            "SELECT category, created_by, created_ms FROM email_messages WHERE tenant_id = $1 AND id = $2",
+            "SELECT category, created_by, created_ms FROM email_messages \
+             WHERE tenant_id = $1 AND id = $2",
         )
         .bind(&t)
         .bind(id.to_string())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *read)
         .await?;
         let Some((category, created_by, created_ms)) = head else {
-            tx.commit().await?;
+            done(read).await?;
             return Ok(None);
         };
         let rows: Vec<DeliveryRow> = sqlx::query_as(
@@ -277,9 +285,9 @@ impl OutboxStore for PgStore {
         )
         .bind(&t)
         .bind(id.to_string())
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *read)
         .await?;
-        tx.commit().await?;
+        done(read).await?;
         Ok(Some(MessageStatus {
             id,
             category,
@@ -291,24 +299,37 @@ impl OutboxStore for PgStore {
                 .collect::<Result<_>>()?,
         }))
     }
+
     async fn find_delivery(&self, header_id: Option<&str>, address: &str) -> Result<Option<Found>> {
-        let mut tx = wall::begin(&self.pool, Wall::Platform).await?;
+        let mut read = self.read(Wall::Platform).await?;
         let row: Option<FoundRow> = match header_id {
             Some(h) => {
-                sqlx::query_as(FIND_BY_HEADER_SQL)
-                    .bind(h)
-                    .fetch_optional(&mut *tx)
-                    .await?
+                sqlx::query_as(
+                    "SELECT tenant_id, id, address, header_id, state FROM email_deliveries \
+                     WHERE header_id = $1",
+                )
+                .bind(h)
+                .fetch_optional(&mut *read)
+                .await?
             }
             None => {
-                let r: Option<FoundByAddressRow> = sqlx::query_as(FIND_BY_ADDRESS_SQL)
-                    .bind(address.to_lowercase())
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                // The latest delivery to the address that reached the relay, with how many
+                // tenants have one: without a Message-ID a report is matched only when one does.
+                let r: Option<FoundByAddressRow> = sqlx::query_as(
+                    "SELECT tenant_id, id, address, header_id, state, \
+                     (SELECT COUNT(DISTINCT tenant_id) FROM email_deliveries \
+                        WHERE lower(address) = $1 AND state IN ('delivered', 'bounced')) \
+                     FROM email_deliveries \
+                     WHERE lower(address) = $1 AND state IN ('delivered', 'bounced') \
+                     ORDER BY updated_ms DESC LIMIT 1",
+                )
+                .bind(address.to_lowercase())
+                .fetch_optional(&mut *read)
+                .await?;
                 r.filter(|r| r.5 == 1).map(|r| (r.0, r.1, r.2, r.3, r.4))
             }
         };
-        tx.commit().await?;
+        done(read).await?;
         row.map(found).transpose()
     }
 
@@ -320,15 +341,21 @@ impl OutboxStore for PgStore {
         audit: Vec<Draft>,
     ) -> Result<()> {
         let t = scope.tenant_id().to_string();
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
-        let address: Option<String> = sqlx::query_scalar(REPORT_SQL)
-            .bind(c.state.map(DeliveryState::as_str))
-            .bind(&c.response)
-            .bind(c.at_ms)
-            .bind(&t)
-            .bind(delivery.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        // A report changes the state only of a delivery that reached the relay.
+        let address: Option<String> = sqlx::query_scalar(
+            "UPDATE email_deliveries SET \
+             state = CASE WHEN state IN ('delivered', 'bounced', 'failed') \
+                     THEN COALESCE($1, state) ELSE state END, \
+             response = $2, updated_ms = $3 WHERE tenant_id = $4 AND id = $5 RETURNING address",
+        )
+        .bind(c.state.map(DeliveryState::as_str))
+        .bind(&c.response)
+        .bind(c.at_ms)
+        .bind(&t)
+        .bind(delivery.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(address) = address else {
             return Err(StoreError::NotFound("delivery"));
         };
@@ -350,37 +377,54 @@ impl OutboxStore for PgStore {
     }
 
     async fn sending_counts(&self, scope: &TenantScope, since_ms: i64) -> Result<SendingCounts> {
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
-        let (sent, bounces, complaints): (i64, i64, i64) = sqlx::query_as(SENDING_COUNTS_SQL)
-            .bind(scope.tenant_id().to_string())
-            .bind(since_ms)
-            .fetch_one(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let mut read = self.read(Wall::Tenant(scope)).await?;
+        let (sent, bounces, complaints): (i64, i64, i64) = sqlx::query_as(
+            "SELECT \
+             (SELECT COUNT(*) FROM email_deliveries WHERE tenant_id = $1 AND updated_ms >= $2 \
+                 AND state IN ('delivered', 'bounced')), \
+             (SELECT COUNT(*) FROM email_deliveries WHERE tenant_id = $1 AND updated_ms >= $2 \
+                 AND state = 'bounced'), \
+             (SELECT COUNT(*) FROM email_suppressions WHERE tenant_id = $1 AND at_ms >= $2 \
+                 AND reason = 'complaint')",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(since_ms)
+        .fetch_one(&mut *read)
+        .await?;
+        done(read).await?;
         Ok(SendingCounts {
             sent,
             bounces,
             complaints,
         })
     }
+
     async fn volume_history(
         &self,
         scope: &TenantScope,
         since_ms: i64,
     ) -> Result<(Option<i64>, Vec<(i64, i64)>)> {
         let t = scope.tenant_id().to_string();
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
+        let mut read = self.read(Wall::Tenant(scope)).await?;
         let first: Option<i64> =
             sqlx::query_scalar("SELECT MIN(created_ms) FROM email_messages WHERE tenant_id = $1")
                 .bind(&t)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *read)
                 .await?;
-        let hours: Vec<(i64, i64)> = sqlx::query_as(VOLUME_SQL)
-            .bind(&t)
-            .bind(since_ms)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        // Recipients queued per hour; a discarded held message was never sent.
+        let hours: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT m.created_ms / 3600000 AS hour, COUNT(*) \
+             FROM email_deliveries d JOIN email_messages m \
+               ON m.tenant_id = d.tenant_id AND m.id = d.message_id \
+             WHERE d.tenant_id = $1 AND m.created_ms >= $2 AND d.state <> 'suppressed' \
+               AND NOT (d.state = 'failed' AND d.response LIKE 'discarded%') \
+             GROUP BY m.created_ms / 3600000 ORDER BY hour",
+        )
+        .bind(&t)
+        .bind(since_ms)
+        .fetch_all(&mut *read)
+        .await?;
+        done(read).await?;
         Ok((first, hours))
     }
 
@@ -393,16 +437,20 @@ impl OutboxStore for PgStore {
         at_ms: i64,
         audit: Vec<Draft>,
     ) -> Result<u64> {
-        let mut tx = wall::begin(&self.pool, Wall::Tenant(scope)).await?;
-        let n = sqlx::query(RESOLVE_HELD_SQL)
-            .bind(to.as_str())
-            .bind(response)
-            .bind(at_ms)
-            .bind(scope.tenant_id().to_string())
-            .bind(message.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        let n = sqlx::query(
+            "UPDATE email_deliveries \
+             SET state = $1, response = $2, updated_ms = $3, next_ms = $3 \
+             WHERE tenant_id = $4 AND message_id = $5 AND state = 'held'",
+        )
+        .bind(to.as_str())
+        .bind(response)
+        .bind(at_ms)
+        .bind(scope.tenant_id().to_string())
+        .bind(message.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if n > 0 {
             append_in(&mut tx, audit).await?;
         }
@@ -411,14 +459,15 @@ impl OutboxStore for PgStore {
     }
 }
 
-/// Inserts a message and its deliveries inside the caller's transaction.
-pub(super) async fn insert_message(
-    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+/// Inserts a message and its deliveries inside the caller's transaction, so a notice enters
+/// the outbox with the event that caused it.
+pub(crate) async fn insert_message(
+    tx: &mut Tx,
     tenant: &str,
     m: &NewMessage,
     deliveries: Vec<NewDelivery>,
 ) -> Result<()> {
-    let (mut message, batches) = crate::rows::message_inserts(tenant, m, &deliveries);
+    let (mut message, batches) = message_inserts(tenant, m, &deliveries);
     message
         .build()
         .execute(&mut **tx)

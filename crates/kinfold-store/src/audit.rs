@@ -1,0 +1,45 @@
+//! The audit chains (L1, L2) and their signed checkpoints, the API access log (L4), and the
+//! browsers' CSP reports: what the store keeps as evidence rather than as records.
+
+use async_trait::async_trait;
+use kinfold_audit::{Checkpoint, Draft, Entry};
+
+use crate::{ApiAccess, AuditQuery, Result, StoredApiAccess, TenantScope};
+
+#[async_trait]
+pub trait AuditStore {
+    // --- audit chains ------------------------------------------------------------------
+    /// Appends drafts to their chains in one transaction, linking each to its chain's head.
+    async fn append_audit(&self, drafts: Vec<Draft>) -> Result<Vec<Entry>>;
+    /// A page of a chain, newest first, filtered by `query`.
+    async fn audit_page(&self, chain: &str, query: &AuditQuery) -> Result<Vec<Entry>>;
+    /// A whole chain in the order its entries were stored, not by `seq`: a reordered table
+    /// must show as reordered when the chain is verified.
+    async fn audit_chain(&self, chain: &str) -> Result<Vec<Entry>>;
+    /// The chain's last entry, as (seq, hash).
+    async fn audit_head(&self, chain: &str) -> Result<Option<(i64, String)>>;
+    async fn audit_chains(&self) -> Result<Vec<String>>;
+    /// A chain's signed checkpoints, by `seq`.
+    async fn checkpoints(&self, chain: &str) -> Result<Vec<Checkpoint>>;
+    /// The `seq` of the chain's last checkpoint; 0 when it has none.
+    async fn last_checkpoint_seq(&self, chain: &str) -> Result<i64>;
+    /// Stores a checkpoint; one already stored for the same (chain, seq) is kept.
+    async fn insert_checkpoint(&self, cp: Checkpoint) -> Result<()>;
+
+    // --- API access log (L4) ------------------------------------------------------
+    /// Stores entries as one segment per tenant, all in one transaction.
+    async fn append_api_access(&self, entries: &[ApiAccess]) -> Result<()>;
+    /// Newest first, whole segments at a time until at least `limit` entries: the entries and
+    /// the cursor (a segment ID) for the next page.
+    async fn api_access_page(
+        &self,
+        scope: &TenantScope,
+        category: Option<&str>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<(Vec<StoredApiAccess>, Option<i64>)>;
+
+    // --- web ---------------------------------------------------------------------------
+    async fn insert_csp_report(&self, at_ms: i64, report: String) -> Result<()>;
+    async fn csp_report_count(&self) -> Result<i64>;
+}

@@ -1,0 +1,235 @@
+//! The audit chains, their checkpoints, the API access log and CSP reports: one body for both
+//! stores. A chain is read behind its own wall ([`Wall::of_chain`]): its tenant's, or the
+//! platform's for the system chain.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use kinfold_audit::{Checkpoint, Draft, Entry};
+use sqlx::QueryBuilder;
+
+use super::{append_in, done, enter_wall, insertion_order, Backend, Db};
+use crate::audit::AuditStore;
+use crate::drafts::{decode_access_segment, encode_access_segment};
+use crate::rows::EntryRow;
+use crate::wall::Wall;
+use crate::{ApiAccess, AuditQuery, Result, StoredApiAccess, TenantId, TenantScope};
+
+#[async_trait]
+impl AuditStore for Backend {
+    async fn append_audit(&self, drafts: Vec<Draft>) -> Result<Vec<Entry>> {
+        // `append_in` moves the transaction behind each chain's wall as it reaches it.
+        let mut tx = self.tx(Wall::Platform).await?;
+        let entries = append_in(&mut tx, drafts).await?;
+        tx.commit().await?;
+        Ok(entries)
+    }
+
+    async fn audit_page(&self, chain: &str, q: &AuditQuery) -> Result<Vec<Entry>> {
+        let mut b: QueryBuilder<Db> = QueryBuilder::new("SELECT * FROM audit_log WHERE chain = ");
+        b.push_bind(chain);
+        if let Some(c) = &q.category {
+            b.push(" AND category = ").push_bind(c);
+        }
+        if let Some(a) = &q.actor {
+            b.push(" AND actor = ").push_bind(a);
+        }
+        if let Some(s) = q.since_ms {
+            b.push(" AND at_ms >= ").push_bind(s);
+        }
+        if let Some(u) = q.until_ms {
+            b.push(" AND at_ms < ").push_bind(u);
+        }
+        if let Some(seq) = q.before_seq {
+            b.push(" AND seq < ").push_bind(seq);
+        }
+        b.push(" ORDER BY seq DESC LIMIT ")
+            .push_bind(i64::from(q.limit));
+        let mut read = self.read(Wall::of_chain(chain)).await?;
+        let rows: Vec<EntryRow> = b.build_query_as().fetch_all(&mut *read).await?;
+        done(read).await?;
+        Ok(rows.into_iter().map(Entry::from).collect())
+    }
+
+    async fn audit_chain(&self, chain: &str) -> Result<Vec<Entry>> {
+        // Stored order, not seq order: a reordered table must show as reordered.
+        let sql = format!(
+            "SELECT * FROM audit_log WHERE chain = $1 ORDER BY {}",
+            insertion_order()
+        );
+        let mut read = self.read(Wall::of_chain(chain)).await?;
+        let rows: Vec<EntryRow> = sqlx::query_as(&sql)
+            .bind(chain)
+            .fetch_all(&mut *read)
+            .await?;
+        done(read).await?;
+        Ok(rows.into_iter().map(Entry::from).collect())
+    }
+
+    async fn audit_head(&self, chain: &str) -> Result<Option<(i64, String)>> {
+        let mut read = self.read(Wall::of_chain(chain)).await?;
+        let head = sqlx::query_as(
+            "SELECT seq, hash FROM audit_log WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(chain)
+        .fetch_optional(&mut *read)
+        .await?;
+        done(read).await?;
+        Ok(head)
+    }
+
+    async fn audit_chains(&self) -> Result<Vec<String>> {
+        let mut read = self.read(Wall::Platform).await?;
+        let chains = sqlx::query_scalar("SELECT DISTINCT chain FROM audit_log ORDER BY chain")
+            .fetch_all(&mut *read)
+            .await?;
+        done(read).await?;
+        Ok(chains)
+    }
+
+    async fn checkpoints(&self, chain: &str) -> Result<Vec<Checkpoint>> {
+        let mut read = self.read(Wall::of_chain(chain)).await?;
+        let rows: Vec<(String, i64, String, i64, String, String)> = sqlx::query_as(
+            "SELECT chain, seq, hash, at_ms, public_key, signature FROM audit_checkpoints \
+             WHERE chain = $1 ORDER BY seq",
+        )
+        .bind(chain)
+        .fetch_all(&mut *read)
+        .await?;
+        done(read).await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(chain, seq, hash, at_ms, public_key, signature)| Checkpoint {
+                    chain,
+                    seq,
+                    hash,
+                    at_ms,
+                    public_key,
+                    signature,
+                },
+            )
+            .collect())
+    }
+
+    async fn last_checkpoint_seq(&self, chain: &str) -> Result<i64> {
+        let mut read = self.read(Wall::of_chain(chain)).await?;
+        // The cast keeps PostgreSQL's answer a BIGINT whatever MAX and COALESCE make of it.
+        let seq = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM audit_checkpoints WHERE chain = $1",
+        )
+        .bind(chain)
+        .fetch_one(&mut *read)
+        .await?;
+        done(read).await?;
+        Ok(seq)
+    }
+
+    async fn insert_checkpoint(&self, cp: Checkpoint) -> Result<()> {
+        let mut tx = self.tx(Wall::of_chain(&cp.chain)).await?;
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (chain, seq, hash, at_ms, public_key, signature) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(&cp.chain)
+        .bind(cp.seq)
+        .bind(&cp.hash)
+        .bind(cp.at_ms)
+        .bind(&cp.public_key)
+        .bind(&cp.signature)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn append_api_access(&self, entries: &[ApiAccess]) -> Result<()> {
+        let mut by_tenant: BTreeMap<TenantId, Vec<&ApiAccess>> = BTreeMap::new();
+        for e in entries {
+            by_tenant.entry(e.tenant_id).or_default().push(e);
+        }
+        let Some(first) = by_tenant.keys().next().copied() else {
+            return Ok(());
+        };
+        // One transaction, each segment written behind its own tenant's wall.
+        let mut tx = self.tx(Wall::TenantId(first)).await?;
+        for (tenant, list) in by_tenant {
+            if tenant != first {
+                enter_wall(&mut tx, Wall::TenantId(tenant)).await?;
+            }
+            let first_ms = list.iter().map(|e| e.at_ms).min().unwrap_or_default();
+            let last_ms = list.iter().map(|e| e.at_ms).max().unwrap_or_default();
+            let json = encode_access_segment(list.iter().copied())?;
+            sqlx::query(
+                "INSERT INTO api_access_segments (tenant_id, first_ms, last_ms, entries) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(tenant.to_string())
+            .bind(first_ms)
+            .bind(last_ms)
+            .bind(json)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn api_access_page(
+        &self,
+        scope: &TenantScope,
+        category: Option<&str>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<(Vec<StoredApiAccess>, Option<i64>)> {
+        let mut out = Vec::new();
+        let mut cursor = before.unwrap_or(i64::MAX);
+        let mut read = self.read(Wall::Tenant(scope)).await?;
+        loop {
+            let segments: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT id, entries FROM api_access_segments WHERE tenant_id = $1 AND id < $2 \
+                 ORDER BY id DESC LIMIT 20",
+            )
+            .bind(scope.tenant_id().to_string())
+            .bind(cursor)
+            .fetch_all(&mut *read)
+            .await?;
+            let fetched = segments.len();
+            for (id, json) in segments {
+                cursor = id;
+                let mut list = decode_access_segment(&json)?;
+                list.reverse();
+                out.extend(
+                    list.into_iter()
+                        .filter(|e| category.is_none_or(|c| e.category == c)),
+                );
+                if out.len() >= limit as usize {
+                    done(read).await?;
+                    return Ok((out, Some(cursor)));
+                }
+            }
+            if fetched < 20 {
+                done(read).await?;
+                return Ok((out, None));
+            }
+        }
+    }
+
+    async fn insert_csp_report(&self, at_ms: i64, report: String) -> Result<()> {
+        sqlx::query("INSERT INTO csp_reports (at_ms, report) VALUES ($1, $2)")
+            .bind(at_ms)
+            .bind(report)
+            .execute(self.unwalled())
+            .await?;
+        Ok(())
+    }
+
+    async fn csp_report_count(&self) -> Result<i64> {
+        let mut read = self.read(Wall::Platform).await?;
+        let n = sqlx::query_scalar("SELECT COUNT(*) FROM csp_reports")
+            .fetch_one(&mut *read)
+            .await?;
+        done(read).await?;
+        Ok(n)
+    }
+}
