@@ -237,8 +237,7 @@ async fn run(
             }
         }
         let batch = fold_reads(batch);
-        let written = write_with_retry(&*store, batch).await;
-        write_access_with_retry(&*store, accesses).await;
+        let written = write_with_retry(&*store, batch, accesses).await;
         // Committed: the requests of this batch may answer now, before the checkpoint.
         for w in waiters {
             let _ = w.send(());
@@ -338,23 +337,20 @@ fn record_read(child: &ChildId, fields: Fields, at_ms: i64) -> RecordRead {
     }
 }
 
-async fn write_with_retry(store: &dyn Store, batch: Vec<Draft>) -> Vec<kinfold_audit::Entry> {
-    if batch.is_empty() {
+/// Writes a batch (audit drafts and API access entries) in one transaction, retrying until it
+/// is written.
+async fn write_with_retry(
+    store: &dyn Store,
+    batch: Vec<Draft>,
+    accesses: Vec<kinfold_store::ApiAccess>,
+) -> Vec<kinfold_audit::Entry> {
+    if batch.is_empty() && accesses.is_empty() {
         return Vec::new();
     }
-    retry_until_written("audit batch", batch.len(), || {
-        store.append_audit(batch.clone())
+    retry_until_written("audit batch", batch.len() + accesses.len(), || {
+        store.append_batch(batch.clone(), &accesses)
     })
     .await
-}
-
-async fn write_access_with_retry(store: &dyn Store, entries: Vec<kinfold_store::ApiAccess>) {
-    if !entries.is_empty() {
-        retry_until_written("API access log", entries.len(), || {
-            store.append_api_access(&entries)
-        })
-        .await;
-    }
 }
 
 /// Runs `attempt` until it succeeds. A failed write is logged and retried with backoff (50 ms,

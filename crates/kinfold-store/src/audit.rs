@@ -29,6 +29,9 @@ pub trait AuditStore {
     // --- API access log (L4) ------------------------------------------------------
     /// Stores entries as one segment per tenant, all in one transaction.
     async fn append_api_access(&self, entries: &[ApiAccess]) -> Result<()>;
+    /// A group commit: the API access entries and the audit drafts in one transaction (one
+    /// fsync), so a request waiting for both waits for one commit. Returns the linked entries.
+    async fn append_batch(&self, drafts: Vec<Draft>, accesses: &[ApiAccess]) -> Result<Vec<Entry>>;
     /// Newest first, whole segments at a time until at least `limit` entries: the entries and
     /// the cursor (a segment ID) for the next page.
     async fn api_access_page(

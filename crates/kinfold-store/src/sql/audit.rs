@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use kinfold_audit::{Checkpoint, Draft, Entry};
 use sqlx::QueryBuilder;
 
-use super::{append_in, done, enter_wall, insertion_order, Backend, Db};
+use super::{append_in, done, enter_wall, insertion_order, Backend, Db, Tx};
 use crate::audit::AuditStore;
 use crate::drafts::{decode_access_segment, encode_access_segment};
 use crate::rows::EntryRow;
@@ -144,35 +144,21 @@ impl AuditStore for Backend {
     }
 
     async fn append_api_access(&self, entries: &[ApiAccess]) -> Result<()> {
-        let mut by_tenant: BTreeMap<TenantId, Vec<&ApiAccess>> = BTreeMap::new();
-        for e in entries {
-            by_tenant.entry(e.tenant_id).or_default().push(e);
-        }
-        let Some(first) = by_tenant.keys().next().copied() else {
+        if entries.is_empty() {
             return Ok(());
-        };
-        // One transaction, each segment written behind its own tenant's wall.
-        let mut tx = self.tx(Wall::TenantId(first)).await?;
-        for (tenant, list) in by_tenant {
-            if tenant != first {
-                enter_wall(&mut tx, Wall::TenantId(tenant)).await?;
-            }
-            let first_ms = list.iter().map(|e| e.at_ms).min().unwrap_or_default();
-            let last_ms = list.iter().map(|e| e.at_ms).max().unwrap_or_default();
-            let json = encode_access_segment(list.iter().copied())?;
-            sqlx::query(
-                "INSERT INTO api_access_segments (tenant_id, first_ms, last_ms, entries) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(tenant.to_string())
-            .bind(first_ms)
-            .bind(last_ms)
-            .bind(json)
-            .execute(&mut *tx)
-            .await?;
         }
+        let mut tx = self.tx(Wall::Platform).await?;
+        write_segments(&mut tx, entries).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn append_batch(&self, drafts: Vec<Draft>, accesses: &[ApiAccess]) -> Result<Vec<Entry>> {
+        let mut tx = self.tx(Wall::Platform).await?;
+        write_segments(&mut tx, accesses).await?;
+        let entries = append_in(&mut tx, drafts).await?;
+        tx.commit().await?;
+        Ok(entries)
     }
 
     async fn api_access_page(
@@ -232,4 +218,29 @@ impl AuditStore for Backend {
         done(read).await?;
         Ok(n)
     }
+}
+
+/// Writes API access entries as one segment per tenant, each behind its own tenant's wall.
+async fn write_segments(tx: &mut Tx, entries: &[ApiAccess]) -> Result<()> {
+    let mut by_tenant: BTreeMap<TenantId, Vec<&ApiAccess>> = BTreeMap::new();
+    for e in entries {
+        by_tenant.entry(e.tenant_id).or_default().push(e);
+    }
+    for (tenant, list) in by_tenant {
+        enter_wall(tx, Wall::TenantId(tenant)).await?;
+        let first_ms = list.iter().map(|e| e.at_ms).min().unwrap_or_default();
+        let last_ms = list.iter().map(|e| e.at_ms).max().unwrap_or_default();
+        let json = encode_access_segment(list.iter().copied())?;
+        sqlx::query(
+            "INSERT INTO api_access_segments (tenant_id, first_ms, last_ms, entries) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(tenant.to_string())
+        .bind(first_ms)
+        .bind(last_ms)
+        .bind(json)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

@@ -166,3 +166,62 @@ async fn api_access_segments_page_newest_first(u: &Under) {
     assert_eq!(rest.len(), 10);
 }
 both!(api_access_segments_page_newest_first);
+
+/// A group commit writes two tenants' access entries and both chains in one transaction: all
+/// of it is there after, each behind its own tenant, and the chains still link.
+async fn a_batch_writes_access_entries_and_chains_together(u: &Under) {
+    let s = &*u.store;
+    let a = tenant(s, "maple").await;
+    let b = tenant(s, "harbor").await;
+    let pat = user(s, &a, "pat@example.org", Role::Teacher).await;
+    let access = |tenant: TenantId| ApiAccess {
+        tenant_id: tenant,
+        at_ms: 7,
+        category: "api-data",
+        method: "GET",
+        route: "/api/v1/children/{id}".into(),
+        status: 200,
+        actor: pat.id,
+        ip: None,
+    };
+    let before = s.audit_chain(&a.chain()).await.unwrap().len();
+    let drafts = vec![
+        draft(&a.chain(), 7, 1),
+        draft(&b.chain(), 7, 2),
+        draft(&a.chain(), 7, 3),
+    ];
+    let written = s
+        .append_batch(
+            drafts,
+            &[
+                access(a.tenant_id()),
+                access(b.tenant_id()),
+                access(a.tenant_id()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(written.len(), 3);
+    let chain_a = s.audit_chain(&a.chain()).await.unwrap();
+    assert_eq!(chain_a.len(), before + 2);
+    kinfold_audit::chain::verify(&chain_a, &[], &[]).unwrap();
+    assert_eq!(
+        s.api_access_page(&a, None, None, 100)
+            .await
+            .unwrap()
+            .0
+            .len(),
+        2
+    );
+    assert_eq!(
+        s.api_access_page(&b, None, None, 100)
+            .await
+            .unwrap()
+            .0
+            .len(),
+        1
+    );
+    // An empty batch writes nothing and fails nothing.
+    assert!(s.append_batch(Vec::new(), &[]).await.unwrap().is_empty());
+}
+both!(a_batch_writes_access_entries_and_chains_together);
