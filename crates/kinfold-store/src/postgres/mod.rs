@@ -34,7 +34,7 @@ use wall::Wall;
 use crate::rows;
 use crate::*;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/legacy/postgres");
 
 pub struct PgStore {
     pub(super) pool: PgPool,

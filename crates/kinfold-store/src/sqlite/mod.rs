@@ -33,7 +33,7 @@ use sqlx::{Sqlite, Transaction};
 use crate::rows;
 use crate::*;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/legacy/sqlite");
 
 pub struct SqliteStore {
     writer: SqlitePool,

@@ -11,6 +11,7 @@
 mod attempts;
 mod audit;
 mod mail;
+mod migrations;
 mod records;
 mod records_seed;
 mod replays;
