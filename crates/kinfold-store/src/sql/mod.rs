@@ -10,7 +10,9 @@
 //!   its [`Wall`](crate::wall::Wall) (PostgreSQL's `set_config`; SQLite's single writer);
 //! - `done(read)`: how a read ends;
 //! - `enter_chain(tx, chain)`: what an audit append does before it reads a chain's head
-//!   (PostgreSQL's advisory lock and chain wall; nothing on SQLite, whose writer is alone).
+//!   (PostgreSQL's advisory lock and chain wall; nothing on SQLite, whose writer is alone);
+//! - `LEGACY` and `DIALECT`: the store's migration set from before the unified one, and how
+//!   the unified one is rendered for it (`migrate.rs`).
 //!
 //! Statements use `$N` parameters, which sqlx binds by number on SQLite as on PostgreSQL, and
 //! `COLLATE "C"` for byte order, which the SQLite store registers as a collation.
@@ -19,8 +21,10 @@
 
 mod audit_append;
 mod mail;
+mod migrate;
 
 pub(crate) use audit_append::append_in;
+pub(crate) use migrate::migrate;
 
 #[allow(unused_imports)]
-use super::dialect::{done, enter_chain, Backend, Db, Read, Tx};
+use super::dialect::{done, enter_chain, Backend, Db, Read, Tx, DIALECT, LEGACY};

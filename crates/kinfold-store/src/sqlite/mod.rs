@@ -33,8 +33,6 @@ use sqlx::{Sqlite, Transaction};
 use crate::rows;
 use crate::*;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/legacy/sqlite");
-
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
@@ -92,18 +90,13 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<Vec<(i64, String)>> {
-        let before = applied_versions(&self.writer).await?;
-        MIGRATOR.run(&self.writer).await?;
-        Ok(MIGRATOR
-            .iter()
-            .filter(|m| !before.contains(&m.version))
-            .map(|m| (m.version, m.description.to_string()))
-            .collect())
+        let mut conn = self.writer.acquire().await?;
+        sql::migrate(&mut conn).await
     }
 
     async fn ready(&self) -> Result<bool> {
         let applied = applied_versions(&self.reader).await?;
-        Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
+        Ok(crate::migrations::is_current(&applied))
     }
 
     async fn close(&self) {
