@@ -91,7 +91,18 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<Vec<(i64, String)>> {
         let mut conn = self.writer.acquire().await?;
-        sql::migrate(&mut conn).await
+        let applied = sql::migrate(&mut conn).await?;
+        drop(conn);
+        if !applied.is_empty() {
+            // A read connection keeps the schema it loaded: a statement prepared on it after a
+            // migration that added columns gets the old `SELECT *` column count (and sqlx's
+            // row then panics on the new one). Idle ones are closed; the pool opens fresh ones.
+            // Migrations run before the store serves, so none is busy.
+            while let Some(idle) = self.reader.try_acquire() {
+                idle.close().await?;
+            }
+        }
+        Ok(applied)
     }
 
     async fn ready(&self) -> Result<bool> {
