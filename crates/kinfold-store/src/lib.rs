@@ -13,6 +13,7 @@ mod drafts;
 mod error;
 mod ids;
 pub mod mail;
+mod migrations;
 pub mod outbox;
 mod outbox_rows;
 pub mod postgres;

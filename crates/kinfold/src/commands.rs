@@ -81,6 +81,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => {
             let rt = runtime::open(config, KeyPolicy::CreateIfNew).await?;
             let applied = rt.store.migrate().await.context("migrating")?;
+            // One line each, so an upgrade shows which legacy steps ran and that the baseline
+            // was recorded over them.
+            for (version, description) in &applied {
+                crate::cli::say(format!("applied {version:04} {description}"));
+            }
             crate::cli::say(format!(
                 "{} migration(s) applied; the database is up to date",
                 applied.len()

@@ -18,6 +18,13 @@ pub(crate) type Tx = Transaction<'static, Postgres>;
 /// only as long as the transaction, so a pooled connection never carries it further.
 pub(crate) type Read = Transaction<'static, Postgres>;
 
+/// How the unified migrations (`crate::migrations`) are rendered for this store.
+pub(crate) const DIALECT: crate::migrations::Dialect = crate::migrations::Dialect::Postgres;
+/// PostgreSQL's migrations from before the unified set, kept byte for byte: databases created
+/// by earlier releases recorded their checksums. They only bring such a database to the
+/// baseline.
+pub(crate) static LEGACY: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/legacy/postgres");
+
 impl PgStore {
     /// A transaction behind `wall` (row-level security, A5).
     pub(crate) async fn tx(&self, wall: Wall<'_>) -> Result<Tx> {

@@ -23,8 +23,6 @@ pub use setup::PgOptions;
 
 use crate::*;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
 pub struct PgStore {
     pub(super) pool: PgPool,
     applied: std::sync::Mutex<Vec<(i64, String)>>,
@@ -40,7 +38,7 @@ impl PgStore {
     /// Connects, preparing roles and schema first when the URL allows it (see [`setup`]).
     /// `dir` holds the app role's sealed password.
     pub async fn open(opts: &PgOptions, dir: &Path, key: &MasterKey) -> Result<Self> {
-        let (pool, applied) = setup::open(opts, dir, key, &MIGRATOR).await?;
+        let (pool, applied) = setup::open(opts, dir, key).await?;
         Ok(Self {
             pool,
             applied: std::sync::Mutex::new(applied),
@@ -67,7 +65,7 @@ impl Store for PgStore {
     async fn ready(&self) -> Result<bool> {
         let mut conn = self.pool.acquire().await?;
         let applied = setup::applied_versions(&mut conn).await?;
-        Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
+        Ok(crate::migrations::is_current(&applied))
     }
 
     async fn close(&self) {

@@ -295,7 +295,6 @@ pub(super) async fn open(
     o: &PgOptions,
     dir: &Path,
     key: &MasterKey,
-    migrator: &sqlx::migrate::Migrator,
 ) -> Result<(PgPool, Vec<(i64, String)>)> {
     valid_role(&o.owner_role)?;
     valid_role(&o.app_role)?;
@@ -307,7 +306,7 @@ pub(super) async fn open(
         // With a separate migration URL, `url` is the app role's own, with the password its
         // operator gave it: leave that password alone and serve with `url` as it is.
         let manage_password = o.migrate_url.is_none();
-        let prepared = prepare(&mut conn, o, dir, key, migrator, manage_password).await;
+        let prepared = prepare(&mut conn, o, dir, key, manage_password).await;
         conn.close().await?;
         let (applied, password) = prepared?;
         let serve = match password {
@@ -348,13 +347,12 @@ async fn prepare(
     o: &PgOptions,
     dir: &Path,
     key: &MasterKey,
-    migrator: &sqlx::migrate::Migrator,
     manage_password: bool,
 ) -> Result<(Vec<(i64, String)>, Option<String>)> {
     sqlx::query("SELECT pg_advisory_lock(hashtextextended('kinfold setup', 0))")
         .execute(&mut *conn)
         .await?;
-    let result = prepare_locked(conn, o, dir, key, migrator, manage_password).await;
+    let result = prepare_locked(conn, o, dir, key, manage_password).await;
     sqlx::query("SELECT pg_advisory_unlock(hashtextextended('kinfold setup', 0))")
         .execute(&mut *conn)
         .await?;
@@ -366,7 +364,6 @@ async fn prepare_locked(
     o: &PgOptions,
     dir: &Path,
     key: &MasterKey,
-    migrator: &sqlx::migrate::Migrator,
     manage_password: bool,
 ) -> Result<(Vec<(i64, String)>, Option<String>)> {
     with_settings(
@@ -383,8 +380,7 @@ async fn prepare_locked(
         .bind(&o.owner_role)
         .execute(&mut *conn)
         .await?;
-    let before = applied_versions(conn).await?;
-    migrator.run(&mut *conn).await?;
+    let applied = super::sql::migrate(conn).await?;
     let password = if manage_password {
         Some(app_password(conn, dir, key, &o.app_role).await?)
     } else {
@@ -404,14 +400,7 @@ async fn prepare_locked(
         )
         .await?;
     }
-    Ok((
-        migrator
-            .iter()
-            .filter(|m| !before.contains(&m.version))
-            .map(|m| (m.version, m.description.to_string()))
-            .collect(),
-        password,
-    ))
+    Ok((applied, password))
 }
 
 pub(super) async fn applied_versions(conn: &mut PgConnection) -> Result<Vec<i64>> {

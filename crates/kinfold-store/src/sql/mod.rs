@@ -31,6 +31,8 @@
 //! - `hold_writers(tx, scope)`: keeps writers of sealed columns out before a data-key version
 //!   is destroyed (PostgreSQL's share locks; nothing under SQLite's single writer);
 //! - `token_hex()`: a token hash spelled as lower-case hex in SQL.
+//! - `LEGACY` and `DIALECT`: the store's migration set from before the unified one, and how
+//!   the unified one is rendered for it (`migrate.rs`).
 //!
 //! Statements use `$N` parameters, which sqlx binds by number on SQLite as on PostgreSQL, and
 //! `COLLATE "C"` for byte order, which the SQLite store registers as a collation.
@@ -44,6 +46,7 @@ mod audit_append;
 mod auth;
 mod guardians;
 mod mail;
+mod migrate;
 mod outbox;
 mod records;
 mod replays;
@@ -52,10 +55,11 @@ mod sessions;
 mod tenants;
 
 pub(crate) use audit_append::append_in;
+pub(crate) use migrate::migrate;
 pub(crate) use outbox::insert_message;
 
 #[allow(unused_imports)]
 use super::dialect::{
     done, enter_chain, enter_token_tenant, enter_wall, for_update, hold_writers, insertion_order,
-    lease_due, lock_user, pickups_json, token_hex, Backend, Db, Read, Tx,
+    lease_due, lock_user, pickups_json, token_hex, Backend, Db, Read, Tx, DIALECT, LEGACY,
 };

@@ -17,6 +17,12 @@ pub(crate) type Tx = Transaction<'static, Sqlite>;
 /// A read runs on a connection of the read-only pool, outside any transaction.
 pub(crate) type Read = PoolConnection<Sqlite>;
 
+/// How the unified migrations (`crate::migrations`) are rendered for this store.
+pub(crate) const DIALECT: crate::migrations::Dialect = crate::migrations::Dialect::Sqlite;
+/// SQLite's migrations from before the unified set, kept byte for byte: databases created by
+/// earlier releases recorded their checksums. They only bring such a database to the baseline.
+pub(crate) static LEGACY: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/legacy/sqlite");
+
 impl SqliteStore {
     /// A write transaction. There is one writer, so no other write runs until it ends; each
     /// statement's `WHERE tenant_id` is the wall.

@@ -22,8 +22,6 @@ use sqlx::sqlite::{
 
 use crate::*;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
@@ -73,18 +71,24 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<Vec<(i64, String)>> {
-        let before = applied_versions(&self.writer).await?;
-        MIGRATOR.run(&self.writer).await?;
-        Ok(MIGRATOR
-            .iter()
-            .filter(|m| !before.contains(&m.version))
-            .map(|m| (m.version, m.description.to_string()))
-            .collect())
+        let mut conn = self.writer.acquire().await?;
+        let applied = sql::migrate(&mut conn).await?;
+        drop(conn);
+        if !applied.is_empty() {
+            // A read connection keeps the schema it loaded: a statement prepared on it after a
+            // migration that added columns gets the old `SELECT *` column count (and sqlx's
+            // row then panics on the new one). Idle ones are closed; the pool opens fresh ones.
+            // Migrations run before the store serves, so none is busy.
+            while let Some(idle) = self.reader.try_acquire() {
+                idle.close().await?;
+            }
+        }
+        Ok(applied)
     }
 
     async fn ready(&self) -> Result<bool> {
         let applied = applied_versions(&self.reader).await?;
-        Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
+        Ok(crate::migrations::is_current(&applied))
     }
 
     async fn close(&self) {

@@ -12,6 +12,7 @@ mod attempts;
 mod attendance;
 mod audit;
 mod mail;
+mod migrations;
 mod records;
 mod records_seed;
 mod replays;

@@ -1,6 +1,6 @@
 //! One schema: the two stores' live schemas, after every migration, have the same tables and,
 //! table by table, the same columns (name, type family, nullability, primary key), so the
-//! two migration sets cannot drift apart again.
+//! dialect blocks and type spellings of the one migration set cannot drift apart.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
