@@ -14,6 +14,8 @@ use crate::{Result, StoreError, TenantId, TenantScope, UserId};
 pub(crate) type Backend = PgStore;
 pub(crate) type Db = Postgres;
 pub(crate) type Tx = Transaction<'static, Postgres>;
+/// A connection, in or out of a transaction (a `Tx` derefs to one).
+pub(crate) type Conn = PgConnection;
 /// A read is a transaction too: the wall is stated with `set_config(.., true)`, which lasts
 /// only as long as the transaction, so a pooled connection never carries it further.
 pub(crate) type Read = Transaction<'static, Postgres>;
@@ -50,11 +52,11 @@ pub(crate) async fn done(read: Read) -> Result<()> {
 
 /// Before a chain's head is read: the transaction moves behind the chain's wall and takes the
 /// chain's advisory lock until it ends, so two nodes appending at once build one linear chain.
-pub(crate) async fn enter_chain(tx: &mut Tx, chain: &str) -> Result<()> {
+pub(crate) async fn enter_chain(tx: &mut Conn, chain: &str) -> Result<()> {
     wall::set(tx, Wall::of_chain(chain)).await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('kinfold audit ' || $1, 0))")
         .bind(chain)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -110,7 +112,7 @@ pub(crate) fn pickups_json() -> &'static str {
 
 /// Moves an open transaction behind another wall, for work that writes several tenants' rows
 /// in one transaction (the API access log).
-pub(crate) async fn enter_wall(tx: &mut Tx, wall: Wall<'_>) -> Result<()> {
+pub(crate) async fn enter_wall(tx: &mut Conn, wall: Wall<'_>) -> Result<()> {
     wall::set(tx, wall).await
 }
 
@@ -156,4 +158,27 @@ pub(crate) async fn hold_writers(tx: &mut Tx, scope: &TenantScope) -> Result<()>
 /// A token hash (`token_hash`, a bytea) spelled as lower-case hex in SQL.
 pub(crate) fn token_hex() -> &'static str {
     "encode(token_hash, 'hex')"
+}
+
+/// The connection an audit batch is written on: any of the pool's.
+impl PgStore {
+    pub(crate) async fn batch_conn(&self) -> Result<sqlx::pool::PoolConnection<Postgres>> {
+        Ok(self.pool.acquire().await?)
+    }
+}
+
+/// An audit batch commits without waiting for its WAL to reach the disk
+/// (`synchronous_commit = off`, for this transaction only): the commit is in PostgreSQL, so a
+/// crash of Kinfold loses nothing, and the request's answer does not wait for a flush. A crash
+/// of the database server itself may lose the last few hundred milliseconds of such commits.
+pub(crate) async fn relax_commit(tx: &mut Conn) -> Result<()> {
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Nothing to undo: `SET LOCAL` ended with the transaction.
+pub(crate) async fn end_batch(_conn: &mut sqlx::pool::PoolConnection<Postgres>) -> Result<()> {
+    Ok(())
 }

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use kinfold_audit::{Checkpoint, Draft, Entry};
 use sqlx::QueryBuilder;
 
-use super::{append_in, done, enter_wall, insertion_order, Backend, Db, Tx};
+use super::{
+    append_in, done, end_batch, enter_wall, insertion_order, relax_commit, Backend, Conn, Db,
+};
 use crate::audit::AuditStore;
 use crate::drafts::{decode_access_segment, encode_access_segment};
 use crate::rows::EntryRow;
@@ -154,11 +156,21 @@ impl AuditStore for Backend {
     }
 
     async fn append_batch(&self, drafts: Vec<Draft>, accesses: &[ApiAccess]) -> Result<Vec<Entry>> {
-        let mut tx = self.tx(Wall::Platform).await?;
-        write_segments(&mut tx, accesses).await?;
-        let entries = append_in(&mut tx, drafts).await?;
-        tx.commit().await?;
-        Ok(entries)
+        // Answers wait for this commit (L1), so it does not wait for the disk: see
+        // `relax_commit` and `batch_conn` in each dialect.
+        let mut conn = self.batch_conn().await?;
+        let written = async {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            relax_commit(&mut tx).await?;
+            enter_wall(&mut tx, Wall::Platform).await?;
+            write_segments(&mut tx, accesses).await?;
+            let entries = append_in(&mut tx, drafts).await?;
+            tx.commit().await?;
+            Ok(entries)
+        }
+        .await;
+        end_batch(&mut conn).await?;
+        written
     }
 
     async fn api_access_page(
@@ -221,7 +233,7 @@ impl AuditStore for Backend {
 }
 
 /// Writes API access entries as one segment per tenant, each behind its own tenant's wall.
-async fn write_segments(tx: &mut Tx, entries: &[ApiAccess]) -> Result<()> {
+async fn write_segments(tx: &mut Conn, entries: &[ApiAccess]) -> Result<()> {
     let mut by_tenant: BTreeMap<TenantId, Vec<&ApiAccess>> = BTreeMap::new();
     for e in entries {
         by_tenant.entry(e.tenant_id).or_default().push(e);
@@ -239,7 +251,7 @@ async fn write_segments(tx: &mut Tx, entries: &[ApiAccess]) -> Result<()> {
         .bind(first_ms)
         .bind(last_ms)
         .bind(json)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     }
     Ok(())

@@ -7,13 +7,13 @@ use kinfold_audit::chain::GENESIS;
 use kinfold_audit::{Draft, Entry};
 use sqlx::QueryBuilder;
 
-use super::{enter_chain, Db, Tx};
+use super::{enter_chain, Conn, Db};
 use crate::Result;
 
 /// Appends drafts chain by chain, in name order (so two appenders cannot deadlock), each
 /// linked to its chain's head. On PostgreSQL the transaction is left behind the wall of the
 /// last chain written, so callers append last, after their own writes.
-pub(crate) async fn append_in(tx: &mut Tx, drafts: Vec<Draft>) -> Result<Vec<Entry>> {
+pub(crate) async fn append_in(tx: &mut Conn, drafts: Vec<Draft>) -> Result<Vec<Entry>> {
     let mut by_chain: BTreeMap<String, Vec<Draft>> = BTreeMap::new();
     for d in drafts {
         by_chain.entry(d.chain.clone()).or_default().push(d);
@@ -25,7 +25,7 @@ pub(crate) async fn append_in(tx: &mut Tx, drafts: Vec<Draft>) -> Result<Vec<Ent
             "SELECT seq, hash FROM audit_log WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
         )
         .bind(&chain)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
         let (mut seq, mut hash) = head.unwrap_or((0, GENESIS.to_owned()));
         let mut entries = Vec::with_capacity(list.len());
@@ -56,7 +56,7 @@ pub(crate) async fn append_in(tx: &mut Tx, drafts: Vec<Draft>) -> Result<Vec<Ent
                     .push_bind(e.prev_hash.clone())
                     .push_bind(e.hash.clone());
             });
-            b.build().execute(&mut **tx).await?;
+            b.build().execute(&mut *tx).await?;
         }
         out.extend(entries);
     }

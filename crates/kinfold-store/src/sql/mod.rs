@@ -60,6 +60,7 @@ pub(crate) use outbox::insert_message;
 
 #[allow(unused_imports)]
 use super::dialect::{
-    done, enter_chain, enter_token_tenant, enter_wall, for_update, hold_writers, insertion_order,
-    lease_due, lock_user, pickups_json, token_hex, Backend, Db, Read, Tx, DIALECT, LEGACY,
+    done, end_batch, enter_chain, enter_token_tenant, enter_wall, for_update, hold_writers,
+    insertion_order, lease_due, lock_user, pickups_json, relax_commit, token_hex, Backend, Conn,
+    Db, Read, Tx, DIALECT, LEGACY,
 };

@@ -14,6 +14,8 @@ use crate::{Result, TenantScope, UserId};
 pub(crate) type Backend = SqliteStore;
 pub(crate) type Db = Sqlite;
 pub(crate) type Tx = Transaction<'static, Sqlite>;
+/// A connection, in or out of a transaction (a `Tx` derefs to one).
+pub(crate) type Conn = SqliteConnection;
 /// A read runs on a connection of the read-only pool, outside any transaction.
 pub(crate) type Read = PoolConnection<Sqlite>;
 
@@ -47,7 +49,7 @@ pub(crate) async fn done(_read: Read) -> Result<()> {
 }
 
 /// The single writer already holds every chain: nothing to do before reading a head.
-pub(crate) async fn enter_chain(_tx: &mut Tx, _chain: &str) -> Result<()> {
+pub(crate) async fn enter_chain(_tx: &mut Conn, _chain: &str) -> Result<()> {
     Ok(())
 }
 
@@ -83,7 +85,7 @@ pub(crate) fn pickups_json() -> &'static str {
 
 /// Moves an open transaction behind another wall: the statements' `WHERE tenant_id` already
 /// is the wall here, so nothing to do.
-pub(crate) async fn enter_wall(_tx: &mut Tx, _wall: Wall<'_>) -> Result<()> {
+pub(crate) async fn enter_wall(_tx: &mut Conn, _wall: Wall<'_>) -> Result<()> {
     Ok(())
 }
 
@@ -113,4 +115,41 @@ pub(crate) async fn hold_writers(_tx: &mut Tx, _scope: &TenantScope) -> Result<(
 /// A token hash (`token_hash`, a blob) spelled as lower-case hex in SQL.
 pub(crate) fn token_hex() -> &'static str {
     "lower(hex(token_hash))"
+}
+
+impl SqliteStore {
+    /// The writer's connection for an audit batch, switched to `synchronous = NORMAL` until
+    /// [`end_batch`]: in WAL mode a commit then reaches the operating system, not the disk, so
+    /// a crash of Kinfold loses nothing and the request's answer does not wait for an fsync;
+    /// a power loss may lose the batches since the last synced commit or checkpoint. Every
+    /// other write keeps `FULL`.
+    pub(crate) async fn batch_conn(&self) -> Result<PoolConnection<Sqlite>> {
+        let mut conn = self.writer.acquire().await?;
+        if let Err(e) = sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await
+        {
+            conn.close_on_drop();
+            return Err(e.into());
+        }
+        Ok(conn)
+    }
+}
+
+/// Nothing to do inside the transaction: the connection's setting is already relaxed.
+pub(crate) async fn relax_commit(_tx: &mut Conn) -> Result<()> {
+    Ok(())
+}
+
+/// Puts the writer back to `synchronous = FULL`; if that fails, the connection is closed
+/// rather than returned to the pool relaxed.
+pub(crate) async fn end_batch(conn: &mut PoolConnection<Sqlite>) -> Result<()> {
+    if let Err(e) = sqlx::query("PRAGMA synchronous = FULL")
+        .execute(&mut **conn)
+        .await
+    {
+        conn.close_on_drop();
+        return Err(e.into());
+    }
+    Ok(())
 }

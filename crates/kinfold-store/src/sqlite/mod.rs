@@ -37,6 +37,15 @@ impl std::fmt::Debug for SqliteStore {
 pub const DB_FILE: &str = "kinfold.db";
 
 impl SqliteStore {
+    /// The writer's `PRAGMA synchronous` (2 is FULL), for the test that an audit batch puts
+    /// it back: every write but an audit batch must wait for the disk.
+    #[doc(hidden)]
+    pub async fn writer_synchronous(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&self.writer)
+            .await?)
+    }
+
     /// Opens (creating if needed) `DIR/kinfold.db`, keyed from the master key.
     pub async fn open(dir: &Path, key: &MasterKey, readers: u32) -> Result<Self> {
         // OpenSSL (SQLCipher's cipher) is initialized before the first connection, without its

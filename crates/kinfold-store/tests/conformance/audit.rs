@@ -225,3 +225,47 @@ async fn a_batch_writes_access_entries_and_chains_together(u: &Under) {
     assert!(s.append_batch(Vec::new(), &[]).await.unwrap().is_empty());
 }
 both!(a_batch_writes_access_entries_and_chains_together);
+
+/// An audit batch commits with `synchronous = NORMAL` on SQLite's writer; every other write
+/// must still wait for the disk, so the writer is back to FULL after each batch.
+#[tokio::test]
+async fn sqlite_writer_is_full_sync_again_after_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let key =
+        kinfold_crypto::keyring::MasterKey::from_key(kinfold_crypto::keyring::Key::generate());
+    let store = kinfold_store::sqlite::SqliteStore::open(dir.path(), &key, 1)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.writer_synchronous().await.unwrap(), 2);
+    let a = tenant(&store, "maple").await;
+    store
+        .append_batch(vec![draft(&a.chain(), 1, 1)], &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.writer_synchronous().await.unwrap(),
+        2,
+        "FULL after a batch"
+    );
+    // And after many batches at once, interleaved with other writes.
+    let mut tasks = Vec::new();
+    let store = std::sync::Arc::new(store);
+    for n in 0..8 {
+        let (s, chain) = (store.clone(), a.chain());
+        tasks.push(tokio::spawn(async move {
+            s.append_batch(vec![draft(&chain, 1, n)], &[])
+                .await
+                .unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    user(&*store, &a, "sam@example.org", Role::Teacher).await;
+    assert_eq!(
+        store.writer_synchronous().await.unwrap(),
+        2,
+        "FULL after many batches"
+    );
+}
