@@ -99,18 +99,7 @@ async fn every_answered_read_survives_a_kill_9() {
             .await
             .unwrap();
     pool.close().await;
-    let reads: usize = folded
-        .iter()
-        .map(|e| {
-            let v: Value = serde_json::from_str(e).unwrap();
-            v["reads"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["at_ms"].as_array().unwrap().len())
-                .sum::<usize>()
-        })
-        .sum();
+    let reads = crate::harness::reads_in(&folded);
     eprintln!("{answered} reads answered before kill -9; {reads} in the chain");
     assert!(
         reads >= answered,

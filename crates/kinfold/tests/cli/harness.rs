@@ -241,3 +241,20 @@ pub async fn sign_in_http(
     assert_eq!(resp.status(), 200);
     cookie_of(&resp).unwrap()
 }
+
+/// The reads of sealed fields that `child_records_read` events (as stored JSON) list: one per
+/// time in each read's `at_ms`.
+pub fn reads_in(events: &[String]) -> usize {
+    events
+        .iter()
+        .map(|e| {
+            let v: Value = serde_json::from_str(e).unwrap();
+            v["reads"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["at_ms"].as_array().unwrap().len())
+                .sum::<usize>()
+        })
+        .sum()
+}

@@ -203,18 +203,7 @@ async fn demo_and_a_second_node_on_one_postgres_database() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    let reads: usize = folded
-        .iter()
-        .map(|e| {
-            let v: Value = serde_json::from_str(e).unwrap();
-            v["reads"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["at_ms"].as_array().unwrap().len())
-                .sum::<usize>()
-        })
-        .sum();
+    let reads = crate::harness::reads_in(&folded);
     assert!(reads >= 120, "{reads} reads in {} entries", folded.len());
     assert!(folded.len() < reads, "folded: {} entries", folded.len());
     pool.close().await;
