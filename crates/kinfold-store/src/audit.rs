@@ -27,10 +27,9 @@ pub trait AuditStore {
     async fn insert_checkpoint(&self, cp: Checkpoint) -> Result<()>;
 
     // --- API access log (L4) ------------------------------------------------------
-    /// Stores entries as one segment per tenant, all in one transaction.
-    async fn append_api_access(&self, entries: &[ApiAccess]) -> Result<()>;
-    /// A group commit: the API access entries and the audit drafts in one transaction (one
-    /// fsync), so a request waiting for both waits for one commit. Returns the linked entries.
+    /// A group commit: the API access entries (one segment per tenant) and the audit drafts in
+    /// one transaction, so a request waiting for both waits for one commit. Returns the linked
+    /// entries. The only way the access log is written.
     async fn append_batch(&self, drafts: Vec<Draft>, accesses: &[ApiAccess]) -> Result<Vec<Entry>>;
     /// Newest first, whole segments at a time until at least `limit` entries: the entries and
     /// the cursor (a segment ID) for the next page.

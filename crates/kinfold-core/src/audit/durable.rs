@@ -93,3 +93,90 @@ fn busy(what: &str) -> CoreError {
         retry_after_secs: 1,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::audit::Msg;
+
+    fn flush(done: Committed) -> Msg {
+        Msg::Flush(done)
+    }
+
+    /// A writer that takes messages and never commits them: the caller answers `busy` after
+    /// [`COMMIT_WAIT`], not later, and not with the data.
+    #[tokio::test(start_paused = true)]
+    async fn an_entry_never_committed_answers_busy_after_the_bound() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let keep = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Some(m) = rx.recv().await {
+                held.push(m);
+            }
+        });
+        let started = tokio::time::Instant::now();
+        let r = queue(&tx, flush, "a test entry").await;
+        assert!(
+            matches!(
+                r,
+                Err(CoreError::Busy {
+                    retry_after_secs: 1
+                })
+            ),
+            "{r:?}"
+        );
+        assert_eq!(started.elapsed(), COMMIT_WAIT);
+        keep.abort();
+    }
+
+    /// A writer that stops (drops the entry without committing it) is an internal error.
+    #[tokio::test]
+    async fn a_stopped_writer_is_an_error_never_a_success() {
+        let (tx, mut rx) = mpsc::channel(8);
+        tokio::spawn(async move { drop(rx.recv().await) });
+        let r = queue(&tx, flush, "a test entry").await;
+        assert!(matches!(r, Err(CoreError::Internal(_))), "{r:?}");
+        let (closed, rx) = mpsc::channel::<Msg>(1);
+        drop(rx);
+        let r = queue(&closed, flush, "a test entry").await;
+        assert!(matches!(r, Err(CoreError::Internal(_))), "{r:?}");
+    }
+
+    /// Under `deferring`, entries return at once and the request waits at its end for its
+    /// last entry; if that one is never committed, the answer is `busy`.
+    #[tokio::test(start_paused = true)]
+    async fn a_deferred_request_waits_for_its_last_entry() {
+        let (tx, mut rx) = mpsc::channel(8);
+        // Commits only the second message it receives: the last one covers the first.
+        tokio::spawn(async move {
+            let _first = rx.recv().await;
+            if let Some(Msg::Flush(done)) = rx.recv().await {
+                let _ = done.send(());
+            }
+            while rx.recv().await.is_some() {}
+        });
+        let (queued, deferred) = deferring(async {
+            let a = queue(&tx, flush, "first").await;
+            let b = queue(&tx, flush, "second").await;
+            (a, b)
+        })
+        .await;
+        assert!(queued.0.is_ok() && queued.1.is_ok());
+        deferred.committed().await.unwrap();
+
+        // Nothing commits: the end of the request answers busy.
+        let (stuck, mut rx) = mpsc::channel(8);
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Some(m) = rx.recv().await {
+                held.push(m);
+            }
+        });
+        let (queued, deferred) = deferring(queue(&stuck, flush, "only")).await;
+        assert!(queued.is_ok());
+        let r = deferred.committed().await;
+        assert!(matches!(r, Err(CoreError::Busy { .. })), "{r:?}");
+    }
+}

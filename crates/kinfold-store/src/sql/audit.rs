@@ -145,16 +145,6 @@ impl AuditStore for Backend {
         Ok(())
     }
 
-    async fn append_api_access(&self, entries: &[ApiAccess]) -> Result<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.tx(Wall::Platform).await?;
-        write_segments(&mut tx, entries).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     async fn append_batch(&self, drafts: Vec<Draft>, accesses: &[ApiAccess]) -> Result<Vec<Entry>> {
         // Answers wait for this commit (L1), so it does not wait for the disk: see
         // `relax_commit` and `batch_conn` in each dialect.

@@ -149,7 +149,7 @@ async fn api_access_segments_page_newest_first(u: &Under) {
             ));
             list.push(entry(b.tenant_id(), at, "api-data"));
         }
-        s.append_api_access(&list).await.unwrap();
+        s.append_batch(Vec::new(), &list).await.unwrap();
     }
     let (all, cursor) = s.api_access_page(&a, None, None, 100).await.unwrap();
     assert_eq!(all.len(), 15);

@@ -167,16 +167,19 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
     })
     .await
     .unwrap();
-    s.append_api_access(&[ApiAccess {
-        tenant_id: scope.tenant_id(),
-        at_ms: 1,
-        category: "api-data",
-        method: "GET",
-        route: "/api/v1/children".into(),
-        status: 200,
-        actor: t.id,
-        ip: None,
-    }])
+    s.append_batch(
+        Vec::new(),
+        &[ApiAccess {
+            tenant_id: scope.tenant_id(),
+            at_ms: 1,
+            category: "api-data",
+            method: "GET",
+            route: "/api/v1/children".into(),
+            status: 200,
+            actor: t.id,
+            ip: None,
+        }],
+    )
     .await
     .unwrap();
     s.opt_out(&scope, &g.id.to_string(), "announcement", 1, vec![])
