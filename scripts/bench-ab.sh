@@ -23,7 +23,7 @@ trap cleanup EXIT
 
 # start NAME BINARY MODE: the server's READY line lands in $WORK/NAME.out.
 start() {
-  (exec taskset -c 0 "$2" bench-server --mode "$3" < <(sleep 100000) > "$WORK/$1.out" 2>/dev/null) &
+  (exec taskset -c 0 "$2" bench-server --mode "$3" < <(sleep 100000 2>/dev/null) > "$WORK/$1.out" 2>/dev/null) &
   PIDS+=($!)
   for _ in $(seq 300); do grep -q READY "$WORK/$1.out" 2>/dev/null && return; sleep 0.1; done
   echo "$1 did not start" >&2; exit 1

@@ -21,7 +21,7 @@ PID=""
 cleanup() { [[ -n "$PID" ]] && kill "$PID" 2>/dev/null; sleep 1; rm -rf "$WORK"; }
 trap cleanup EXIT
 (cd "$WORK" && exec valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/cg.%p" \
-  "$BIN" bench-server --mode kinfold < <(sleep 100000) > "$WORK/out" 2>"$WORK/err") &
+  "$BIN" bench-server --mode kinfold < <(sleep 100000 2>/dev/null) > "$WORK/out" 2>"$WORK/err") &
 PID=$!
 for _ in $(seq 1200); do grep -q READY "$WORK/out" 2>/dev/null && break; sleep 0.1; done
 read -r _ URL COOKIE CHILD < <(grep READY "$WORK/out")

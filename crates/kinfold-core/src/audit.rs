@@ -2,8 +2,9 @@
 //!
 //! - Admin events go into the store call that makes the change, in the same transaction (L2).
 //! - Access events go through [`AuditWriter::record`]: a bounded channel to one task that
-//!   group-commits what queued while the last batch was being written (a batch may also wait
-//!   `batch_delay`, 0 by default, for company). `record` returns only once its
+//!   group-commits what queued while the last batch was being written, and what the requests
+//!   ready to run queue when it yields to them (as long as they bring entries, at most
+//!   `batch_delay`). `record` returns only once its
 //!   entry's batch is committed (L1: a response that reports a read or an access is sent after
 //!   its entry is durable, so a crash cannot lose it), or fails with `busy` after
 //!   [`COMMIT_WAIT`]; a request served under [`deferring`] waits once, at its end, for the
@@ -44,7 +45,7 @@ pub struct AuditSettings {
 impl Default for AuditSettings {
     fn default() -> Self {
         Self {
-            batch_delay: Duration::ZERO,
+            batch_delay: Duration::from_millis(2),
             batch_max: 20_000,
             checkpoint_every: 100,
             checkpoint_interval: Duration::from_secs(300),
@@ -202,42 +203,41 @@ async fn run(
             }
         };
         let Some(first) = first else { return };
-        let mut batch = Vec::new();
-        let mut accesses = Vec::new();
-        let mut waiters = Vec::new();
-        let push = |m: Msg,
-                    batch: &mut Vec<Pending>,
-                    accesses: &mut Vec<kinfold_store::ApiAccess>,
-                    waiters: &mut Vec<oneshot::Sender<()>>| match m {
-            Msg::Entry(d, w) => {
-                batch.push(Pending::Entry(*d));
-                waiters.push(w);
-            }
-            Msg::Read(r, w) => {
-                batch.push(Pending::Read(r));
-                waiters.push(w);
-            }
-            Msg::Access(a, w) => {
-                accesses.push(*a);
-                waiters.push(w);
-            }
-            Msg::Flush(w) => waiters.push(w),
-        };
         let flush = matches!(first, Msg::Flush(_));
-        push(first, &mut batch, &mut accesses, &mut waiters);
-        if !flush && !settings.batch_delay.is_zero() {
-            // Sleep out the batch delay instead of waking for every entry, then take what
-            // arrived: under load the writer wakes once per batch, not once per request.
-            tokio::time::sleep(settings.batch_delay).await;
-        }
-        while batch.len() + accesses.len() < settings.batch_max {
-            match rx.try_recv() {
-                Ok(m) => push(m, &mut batch, &mut accesses, &mut waiters),
-                Err(_) => break,
+        let mut batch = Batch::default();
+        batch.push(first);
+        let started = tokio::time::Instant::now();
+        let mut first_pass = true;
+        loop {
+            let before = batch.len();
+            while batch.len() < settings.batch_max {
+                match rx.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
             }
+            // Company: let the runtime run every other ready task once (requests whose bytes
+            // have arrived) and take what they queued, for as long as that brings entries and
+            // at most `batch_delay`. A lone request costs one scheduler pass; under load the
+            // batch holds the requests in flight, not only those that ended during the last
+            // commit.
+            let grew = batch.len() > before || first_pass;
+            first_pass = false;
+            if flush
+                || !grew
+                || batch.len() >= settings.batch_max
+                || started.elapsed() >= settings.batch_delay
+            {
+                break;
+            }
+            tokio::task::yield_now().await;
         }
-        let batch = fold_reads(batch);
-        let written = write_with_retry(&*store, batch, accesses).await;
+        let Batch {
+            pending,
+            accesses,
+            waiters,
+        } = batch;
+        let written = write_with_retry(&*store, fold_reads(pending), accesses).await;
         // Committed: the requests of this batch may answer now, before the checkpoint.
         for w in waiters {
             let _ = w.send(());
@@ -252,6 +252,38 @@ async fn run(
                 tracing::error!(error = %e, "audit checkpoint failed");
             }
         }
+    }
+}
+
+/// What one group commit writes, and who waits for it.
+#[derive(Default)]
+struct Batch {
+    pending: Vec<Pending>,
+    accesses: Vec<kinfold_store::ApiAccess>,
+    waiters: Vec<Committed>,
+}
+
+impl Batch {
+    fn push(&mut self, m: Msg) {
+        match m {
+            Msg::Entry(d, w) => {
+                self.pending.push(Pending::Entry(*d));
+                self.waiters.push(w);
+            }
+            Msg::Read(r, w) => {
+                self.pending.push(Pending::Read(r));
+                self.waiters.push(w);
+            }
+            Msg::Access(a, w) => {
+                self.accesses.push(*a);
+                self.waiters.push(w);
+            }
+            Msg::Flush(w) => self.waiters.push(w),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.pending.len() + self.accesses.len()
     }
 }
 

@@ -95,20 +95,22 @@ struct Figures {
     p99_ms: f64,
     non_2xx: u64,
     requests: u64,
-    /// Reads of sealed fields in the audit chain after the run (the children read only).
-    audited: Option<u64>,
+    /// Reads of sealed fields in the audit chain after the run, and the group commits that
+    /// wrote them (the children read only).
+    audited: Option<(u64, u64)>,
 }
 
 /// Asks the server for the number of reads of sealed fields in its audit chain, after it has
 /// written everything queued.
-fn reads_in_chain(t: &mut Target) -> anyhow::Result<u64> {
+/// Also gives the entries they are folded into: one per group commit, as one client reads.
+fn reads_in_chain(t: &mut Target) -> anyhow::Result<(u64, u64)> {
     let input = t.input.as_mut().context("bench server stdin")?;
     input.write_all(b"reads\n")?;
     input.flush()?;
     let mut line = String::new();
     t.out.read_line(&mut line)?;
     match line.split_whitespace().collect::<Vec<_>>().as_slice() {
-        ["READS", n] => Ok(n.parse()?),
+        ["READS", n, "IN", entries] => Ok((n.parse()?, entries.parse()?)),
         _ => bail!("the bench server could not count audited reads: {line}"),
     }
 }
@@ -182,14 +184,14 @@ fn round(args: &BenchArgs) -> anyhow::Result<(Figures, Figures, Figures)> {
     let mut c = wrk(&kin, &child_path, args)?;
     // Every read wrk saw answered is in the chain (group commit never drops one); a few more
     // may be, answered after wrk stopped counting.
-    let audited = reads_in_chain(&mut kin)?;
+    let (audited, commits) = reads_in_chain(&mut kin)?;
     if audited < c.requests.saturating_sub(c.non_2xx) {
         bail!(
             "{audited} reads of sealed fields in the audit chain, but {} answered",
             c.requests.saturating_sub(c.non_2xx)
         );
     }
-    c.audited = Some(audited);
+    c.audited = Some((audited, commits));
     drop(kin);
     Ok((h, k, c))
 }
@@ -249,10 +251,11 @@ pub async fn run(args: BenchArgs, pg: Option<&Config>) -> anyhow::Result<()> {
             "  ratio children / hello-world : {:.3}",
             c.rps / h.rps
         ));
-        if let Some(n) = c.audited {
+        if let Some((n, commits)) = c.audited {
             say(format!(
-                "  reads in the audit chain     : {n} (wrk counted {} answered)",
-                c.requests.saturating_sub(c.non_2xx)
+                "  reads in the audit chain     : {n} (wrk counted {} answered), in {commits} group commits ({:.1} reads each)",
+                c.requests.saturating_sub(c.non_2xx),
+                n as f64 / commits.max(1) as f64
             ));
         }
     }
@@ -440,8 +443,9 @@ pub async fn server(mode: &str, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Answers `reads` on stdin with `READS <n>`: the reads of sealed fields in the bench tenant's
-/// audit chain, once everything queued is written.
+/// Answers `reads` on stdin with `READS <n> IN <entries>`: the reads of sealed fields in the
+/// bench tenant's audit chain, and the `child_records_read` entries they are folded into (one
+/// per group commit, as one client reads), once everything queued is written.
 async fn answer_counts(core: Core, store: Arc<dyn Store>, chain: String) {
     use tokio::io::AsyncBufReadExt;
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
@@ -452,17 +456,18 @@ async fn answer_counts(core: Core, store: Arc<dyn Store>, chain: String) {
         core.audit().flush().await;
         match store.audit_chain(&chain).await {
             Ok(entries) => {
-                let n: usize = entries
+                let per_entry: Vec<usize> = entries
                     .iter()
                     .filter_map(|e| serde_json::from_str::<kinfold_audit::Event>(&e.event).ok())
-                    .map(|e| match e {
+                    .filter_map(|e| match e {
                         kinfold_audit::Event::ChildRecordsRead { reads } => {
-                            reads.iter().map(|r| r.at_ms.all().len()).sum()
+                            Some(reads.iter().map(|r| r.at_ms.all().len()).sum())
                         }
-                        _ => 0,
+                        _ => None,
                     })
-                    .sum();
-                say(format!("READS {n}"));
+                    .collect();
+                let n: usize = per_entry.iter().sum();
+                say(format!("READS {n} IN {}", per_entry.len()));
             }
             Err(e) => say(format!("ERROR {e}")),
         }

@@ -47,7 +47,8 @@ pub struct Config {
     /// ...or this long after the last one.
     #[serde(with = "humantime_serde")]
     pub audit_checkpoint_interval: Duration,
-    /// Access-log group commit delay (at most 100 ms).
+    /// How long a group commit of the audit trail keeps taking entries from requests that are
+    /// ready to run (at most 10 ms; a lone request commits at once).
     #[serde(with = "humantime_serde")]
     pub audit_batch_delay: Duration,
     /// Apply pending migrations at start.

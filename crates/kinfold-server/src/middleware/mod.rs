@@ -70,48 +70,28 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
         let method = method_name(req.method());
         req.extensions_mut().insert(client.clone());
         // Audit entries the request writes are committed before it answers (L1); under
-        // `deferring` it waits once, at the end, for its last entry.
-        let (outcome, deferred) = kinfold_core::audit::deferring(tokio::time::timeout(
-            state.web.request_timeout,
-            next.run(req),
-        ))
-        .await;
-        let resp = match outcome {
-            Ok(resp) => errors::finish(resp, &client),
-            Err(_) => {
-                tracing::warn!("request timed out");
-                error_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "timeout",
-                    "the request took too long",
-                    None,
-                )
-            }
-        };
-        // L4: an authenticated API request is logged once its status is known. A successful
-        // answer waits for its entry's commit, which covers the request's earlier entries (they
-        // were queued first); an error reports no record, so its entry is queued without
-        // waiting. A response whose entries are not committed is not sent: `busy` goes instead.
-        let facts = client.access.lock().ok().and_then(|mut g| g.take());
-        let mut durable = Ok(());
-        if let Some((tenant_id, actor, route)) = facts {
-            let entry = kinfold_store::ApiAccess {
-                tenant_id,
-                at_ms: state.core.now_ms(),
-                category: api_category(&route),
-                method,
-                route,
-                status: resp.status().as_u16(),
-                actor,
-                ip: client.info.ip.clone(),
+        // `deferring` it waits once, at the end, for its last entry: its API access entry,
+        // queued last, so its commit covers the request's earlier entries.
+        let ((resp, durable), deferred) = kinfold_core::audit::deferring(async {
+            let outcome = tokio::time::timeout(state.web.request_timeout, next.run(req)).await;
+            let resp = match outcome {
+                Ok(resp) => errors::finish(resp, &client),
+                Err(_) => {
+                    tracing::warn!("request timed out");
+                    error_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "timeout",
+                        "the request took too long",
+                        None,
+                    )
+                }
             };
-            if resp.status().is_success() {
-                durable = state.core.audit().record_api_access(entry).await;
-            } else {
-                state.core.audit().queue_api_access(entry).await;
-            }
-        }
-        // An error made here goes through `finish` too, so an internal one is logged.
+            let durable = log_access(&state, &client, method, resp.status()).await;
+            (resp, durable)
+        })
+        .await;
+        // A response whose entries are not committed is not sent: `busy` goes instead. An
+        // error made here goes through `finish` too, so an internal one is logged.
         match durable {
             Ok(()) => match deferred.committed().await {
                 Ok(()) => resp,
@@ -121,6 +101,37 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
         }
     };
     with_headers(resp, &client.nonce, https)
+}
+
+/// L4: an authenticated API request is logged once its status is known. A successful answer's
+/// entry joins the request's deferred commit; an error reports no record, so its entry is
+/// queued and the answer does not wait for it.
+async fn log_access(
+    state: &AppState,
+    client: &client::ClientContext,
+    method: &'static str,
+    status: StatusCode,
+) -> Result<(), kinfold_core::CoreError> {
+    let facts = client.access.lock().ok().and_then(|mut g| g.take());
+    let Some((tenant_id, actor, route)) = facts else {
+        return Ok(());
+    };
+    let entry = kinfold_store::ApiAccess {
+        tenant_id,
+        at_ms: state.core.now_ms(),
+        category: api_category(&route),
+        method,
+        route,
+        status: status.as_u16(),
+        actor,
+        ip: client.info.ip.clone(),
+    };
+    if status.is_success() {
+        state.core.audit().record_api_access(entry).await
+    } else {
+        state.core.audit().queue_api_access(entry).await;
+        Ok(())
+    }
 }
 
 fn with_headers(mut resp: Response, nonce: &str, https: bool) -> Response {
