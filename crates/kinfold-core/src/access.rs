@@ -55,7 +55,7 @@ impl Core {
         );
         d.actor = Some(format!("operator:{}", grant.operator));
         self.store()
-            .create_grant(scope, grant.clone(), vec![d])
+            .create_grant(scope.tx().audit(d), grant.clone())
             .await?;
         tracing::warn!(tenant = %scope.tenant_id(), operator = %grant.operator, "break-glass access granted");
         Ok(grant)
@@ -119,7 +119,7 @@ impl Core {
                 },
             );
             d.actor = Some(format!("operator:{operator}"));
-            self.store().append_audit(vec![d]).await?;
+            self.store().append_audit(scope.tx().audit(d)).await?;
             tracing::warn!(tenant = %scope.tenant_id(), operator = %operator, "operator read refused: no active grant issued to this operator");
             if let Some(e) = invalid {
                 return Err(e);
@@ -147,7 +147,7 @@ impl Core {
             },
         );
         d.actor = Some(format!("operator:{operator}"));
-        self.store().append_audit(vec![d]).await?;
+        self.store().append_audit(scope.tx().audit(d)).await?;
         Ok(view)
     }
 }

@@ -231,7 +231,7 @@ impl Core {
         let notice = self.notice_for(actor, c, kind, person, e.at_ms).await?;
         let notify = notice.is_some();
         self.store()
-            .record_attendance(&actor.scope, e.clone(), vec![d], notice)
+            .record_attendance(actor.scope.tx().audit(d), e.clone(), notice)
             .await?;
         if notify {
             self.mail_wake().notify_one();

@@ -25,7 +25,7 @@ use std::borrow::Cow;
 
 use kinfold_audit::event::{ReadTimes, RecordRead};
 use kinfold_audit::{Checkpoint, Draft, Event};
-use kinfold_store::{ChildId, ClientInfo, Store, TenantId, UserId};
+use kinfold_store::{Chain, ChildId, ClientInfo, Store, TenantId, UserId};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 
@@ -243,12 +243,12 @@ async fn run(
             let _ = w.send(());
         }
         // The new heads come from the write itself: no query per chain per batch.
-        let mut heads: HashMap<&str, (i64, &str)> = HashMap::default();
+        let mut heads: HashMap<&str, &kinfold_audit::Entry> = HashMap::default();
         for e in &written {
-            heads.insert(&e.chain, (e.seq, &e.hash));
+            heads.insert(&e.chain, e);
         }
-        for (chain, (seq, hash)) in heads {
-            if let Err(e) = cp.after_append(chain, seq, hash).await {
+        for head in heads.into_values() {
+            if let Err(e) = cp.after_append(head).await {
                 tracing::error!(error = %e, "audit checkpoint failed");
             }
         }
@@ -414,7 +414,7 @@ pub struct Checkpointer {
     every: i64,
     /// Each chain's last checkpointed seq as this node knows it (read from the store once).
     /// Another node's newer checkpoint only makes this node sign a little early.
-    last: Arc<std::sync::Mutex<HashMap<String, i64>>>,
+    last: Arc<std::sync::Mutex<HashMap<Chain, i64>>>,
 }
 
 impl Checkpointer {
@@ -425,7 +425,7 @@ impl Checkpointer {
         self.run_for(&chains, any_growth).await
     }
 
-    pub async fn run_for(&self, chains: &[String], any_growth: bool) -> Result<usize, CoreError> {
+    pub async fn run_for(&self, chains: &[Chain], any_growth: bool) -> Result<usize, CoreError> {
         let mut made = 0;
         for chain in chains {
             let Some((seq, hash)) = self.store.audit_head(chain).await? else {
@@ -442,9 +442,10 @@ impl Checkpointer {
         Ok(made)
     }
 
-    /// After a batch: signs a checkpoint when `chain`, now at `seq`, grew by `every` entries
-    /// since its last one.
-    async fn after_append(&self, chain: &str, seq: i64, hash: &str) -> Result<(), CoreError> {
+    /// After a batch: signs a checkpoint when the chain of `head`, its new last entry, grew by
+    /// `every` entries since its last one.
+    async fn after_append(&self, head: &kinfold_audit::Entry) -> Result<(), CoreError> {
+        let (chain, seq, hash) = (&Chain::of(head), head.seq, head.hash.as_str());
         let known = self.last.lock().ok().and_then(|l| l.get(chain).copied());
         let last = match known {
             Some(last) => last,
@@ -460,22 +461,22 @@ impl Checkpointer {
         Ok(())
     }
 
-    fn remember(&self, chain: &str, seq: i64) {
+    fn remember(&self, chain: &Chain, seq: i64) {
         if let Ok(mut l) = self.last.lock() {
             l.insert(chain.to_owned(), seq);
         }
     }
 
-    async fn sign(&self, chain: &str, seq: i64, hash: &str) -> Result<(), CoreError> {
+    async fn sign(&self, chain: &Chain, seq: i64, hash: &str) -> Result<(), CoreError> {
         let signer = self.keys.signer().await?;
         let at_ms = self.clock.now_ms();
         let cp = Checkpoint {
-            chain: chain.to_owned(),
+            chain: chain.to_string(),
             seq,
             hash: hash.to_owned(),
             at_ms,
             public_key: signer.public_base64(),
-            signature: signer.sign(&Checkpoint::message(chain, seq, hash, at_ms)),
+            signature: signer.sign(&Checkpoint::message(chain.as_str(), seq, hash, at_ms)),
         };
         self.store.insert_checkpoint(cp).await?;
         self.remember(chain, seq);

@@ -3,11 +3,11 @@
 //! changes in `factors.rs`.
 
 use kinfold_audit::event::{MfaFailure, MfaMethod, SignInFailure};
-use kinfold_audit::{Draft, Event, SYSTEM_CHAIN};
+use kinfold_audit::{Draft, Event};
 use kinfold_crypto::password::{self, Password};
 use kinfold_crypto::token::PlainToken;
 use kinfold_crypto::totp::TotpSecret;
-use kinfold_store::{ClientInfo, Session, Tenant, TenantScope, User, UserId};
+use kinfold_store::{Chain, ClientInfo, Session, Tenant, TenantScope, User, UserId};
 
 use crate::clock::ms;
 use crate::keys::Slot;
@@ -51,7 +51,7 @@ pub struct Enrolled {
 impl Core {
     pub(crate) fn draft(
         &self,
-        chain: String,
+        chain: Chain,
         actor: Option<UserId>,
         client: &ClientInfo,
         event: Event,
@@ -66,7 +66,7 @@ impl Core {
 
     pub(crate) async fn log(
         &self,
-        chain: String,
+        chain: Chain,
         actor: Option<UserId>,
         client: &ClientInfo,
         event: Event,
@@ -129,7 +129,7 @@ impl Core {
         let chain = tenant
             .as_ref()
             .map(|(_, s)| s.chain())
-            .unwrap_or_else(|| SYSTEM_CHAIN.to_owned());
+            .unwrap_or_else(Chain::system);
         let key = Self::throttle_key(tenant_slug, &email);
         self.reserve_attempt(Secret::Password, &key, &chain, &email, client)
             .await?;
@@ -420,12 +420,11 @@ impl Core {
         let ended = self
             .store()
             .set_password(
-                &actor.scope,
+                actor.scope.tx().audit(d),
                 actor.user.id,
                 hash,
                 Some(actor.session.id),
                 self.now_ms(),
-                vec![d],
             )
             .await?;
         self.inner.sessions.forget_user(actor.user.id);

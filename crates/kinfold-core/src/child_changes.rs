@@ -140,7 +140,7 @@ impl Core {
         d.actor = Some(actor.user.id.to_string());
         let child = self
             .store()
-            .create_child(&actor.scope, id, fields, sealed, self.now_ms(), vec![d])
+            .create_child(actor.scope.tx().audit(d), id, fields, sealed, self.now_ms())
             .await?;
         self.records_changed(&actor.scope);
         Ok(child)
@@ -269,7 +269,7 @@ impl Core {
         d.actor = Some(actor.user.id.to_string());
         let child = self
             .store()
-            .update_child(&actor.scope, id, fields, sealed, self.now_ms(), vec![d])
+            .update_child(actor.scope.tx().audit(d), id, fields, sealed, self.now_ms())
             .await?;
         self.records_changed(&actor.scope);
         Ok(child)

@@ -56,7 +56,7 @@ impl Core {
         );
         Ok(self
             .store()
-            .create_classroom(&actor.scope, &name, self.now_ms(), vec![d])
+            .create_classroom(actor.scope.tx().audit(d), &name, self.now_ms())
             .await?)
     }
 
@@ -95,7 +95,7 @@ impl Core {
             },
         );
         self.store()
-            .assign_staff(&actor.scope, user, classroom, vec![d])
+            .assign_staff(actor.scope.tx().audit(d), user, classroom)
             .await?;
         self.records_changed(&actor.scope);
         Ok(())
@@ -213,7 +213,7 @@ impl Core {
             primary_contact,
         };
         self.store()
-            .link_guardian(&actor.scope, link, vec![d])
+            .link_guardian(actor.scope.tx().audit(d), link)
             .await?;
         self.records_changed(&actor.scope);
         Ok(guardian)
@@ -257,7 +257,7 @@ impl Core {
         };
         let pickup = self
             .store()
-            .add_pickup(&actor.scope, new, self.now_ms(), vec![d])
+            .add_pickup(actor.scope.tx().audit(d), new, self.now_ms())
             .await?;
         self.records_changed(&actor.scope);
         Ok(pickup)

@@ -37,7 +37,7 @@ impl Core {
             },
         );
         self.store()
-            .reset_mfa(&actor.scope, target.id, self.now_ms(), vec![d])
+            .reset_mfa(actor.scope.tx().audit(d), target.id, self.now_ms())
             .await?;
         self.inner.sessions.forget_user(target.id);
         self.clear_second_factor_attempts(&Self::throttle_key(&actor.tenant.slug, &target.email))
@@ -81,7 +81,7 @@ impl Core {
             },
         );
         self.store()
-            .create_enrollment(scope, user, token.hash(), expires, now, vec![d])
+            .create_enrollment(scope.tx().audit(d), user, token.hash(), expires, now)
             .await?;
         Ok(token)
     }
@@ -195,7 +195,7 @@ impl Core {
         }
         if let Some(hash) = new_hash {
             self.store()
-                .set_password(&e.scope, user.id, hash, None, self.now_ms(), vec![])
+                .set_password(e.scope.tx(), user.id, hash, None, self.now_ms())
                 .await?;
         }
         let codes = self

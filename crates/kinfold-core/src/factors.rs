@@ -59,7 +59,7 @@ impl Core {
             },
         );
         self.store()
-            .set_totp(scope, user.id, sealed, step, hashes, vec![d])
+            .set_totp(scope.tx().audit(d), user.id, sealed, step, hashes)
             .await?;
         self.inner.sessions.forget_user(user.id);
         Ok(codes)

@@ -11,7 +11,9 @@ use kinfold_crypto::keyring::{Key, MasterKey};
 use kinfold_crypto::seal::{self, Aad, Sealer};
 use kinfold_crypto::signing::CheckpointSigner;
 use kinfold_crypto::token::TokenHash;
-use kinfold_store::{SealedColumn, SealedValue, SigningKeyRecord, Store, TenantId, TenantScope};
+use kinfold_store::{
+    PlatformTx, SealedColumn, SealedValue, SigningKeyRecord, Store, TenantId, TenantScope,
+};
 
 use crate::{Clock, CoreError};
 
@@ -65,18 +67,19 @@ impl Keyring {
         let now = self.inner.clock.now_ms();
         self.inner
             .store
-            .insert_data_key(scope, 1, wrapped, now)
-            .await?;
-        self.inner
-            .store
-            .append_audit(vec![Draft::new(
-                scope.chain(),
+            .insert_data_key(
+                scope.tx().audit(Draft::new(
+                    scope.chain(),
+                    now,
+                    Event::KeyCreated {
+                        purpose: "data-key".into(),
+                        key_version: 1,
+                    },
+                )),
+                1,
+                wrapped,
                 now,
-                Event::KeyCreated {
-                    purpose: "data-key".into(),
-                    key_version: 1,
-                },
-            )])
+            )
             .await?;
         Ok(1)
     }
@@ -213,7 +216,7 @@ impl Keyring {
                 );
                 self.inner
                     .store
-                    .insert_signing_key(record, vec![event])
+                    .insert_signing_key(record, PlatformTx::new().audit(event))
                     .await?;
                 signer
             }
@@ -298,17 +301,19 @@ impl crate::Core {
                 .wrap(&key, "data-key", &wrap_id(scope.tenant_id(), version))?;
         let now = self.now_ms();
         self.store()
-            .insert_data_key(scope, version, wrapped, now)
-            .await?;
-        self.store()
-            .append_audit(vec![Draft::new(
-                scope.chain(),
+            .insert_data_key(
+                scope.tx().audit(Draft::new(
+                    scope.chain(),
+                    now,
+                    Event::KeyCreated {
+                        purpose: "data-key".into(),
+                        key_version: version,
+                    },
+                )),
+                version,
+                wrapped,
                 now,
-                Event::KeyCreated {
-                    purpose: "data-key".into(),
-                    key_version: version,
-                },
-            )])
+            )
             .await?;
         let mut report = RotationReport {
             new_version: version,
@@ -449,7 +454,7 @@ impl crate::Core {
         );
         let destroyed = self
             .store()
-            .destroy_data_key(scope, version, vec![event])
+            .destroy_data_key(scope.tx().audit(event), version)
             .await?;
         self.keys().forget(scope, version);
         if !destroyed {

@@ -195,7 +195,10 @@ impl Core {
                 config_digest: config_digest.to_owned(),
             },
         ));
-        self.inner.store.append_audit(drafts).await?;
+        self.inner
+            .store
+            .append_platform_audit(kinfold_store::PlatformTx::new().audit_all(drafts))
+            .await?;
         Ok(())
     }
 

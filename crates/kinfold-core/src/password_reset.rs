@@ -46,7 +46,7 @@ impl Core {
         self.reserve_attempt(
             crate::throttle::Secret::ResetRequest,
             &key,
-            kinfold_audit::SYSTEM_CHAIN,
+            &kinfold_store::Chain::system(),
             &email,
             client,
         )
@@ -90,7 +90,7 @@ impl Core {
             },
         );
         self.store()
-            .create_password_reset(&scope, user.id, token.hash(), expires, now, vec![d])
+            .create_password_reset(scope.tx().audit(d), user.id, token.hash(), expires, now)
             .await?;
         let link = format!(
             "{}/reset/{}",
@@ -181,7 +181,13 @@ impl Core {
         );
         let ended = self
             .store()
-            .reset_password(&reset, token.hash(), hash, self.now_ms(), vec![d])
+            .reset_password(
+                reset.scope.tx().audit(d),
+                reset.user_id,
+                token.hash(),
+                hash,
+                self.now_ms(),
+            )
             .await?
             .ok_or(CoreError::InvalidResetLink)?;
         self.inner.sessions.forget_user(user.id);

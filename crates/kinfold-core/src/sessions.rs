@@ -60,7 +60,11 @@ impl Core {
         ));
         let (session, evicted) = self
             .store()
-            .create_session(scope, new, self.settings().max_sessions_per_user, drafts)
+            .create_session(
+                scope.tx().audit_all(drafts),
+                new,
+                self.settings().max_sessions_per_user,
+            )
             .await?;
         for e in &evicted {
             self.inner.sessions.forget_session(e.id);
@@ -117,7 +121,7 @@ impl Core {
             };
             let d = self.draft(ctx.scope.chain(), Some(s.user_id), client, event);
             self.store()
-                .end_session(&ctx.scope, s.id, None, end, now, vec![d])
+                .end_session(ctx.scope.tx().audit(d), s.id, None, end, now)
                 .await?;
             return Err(CoreError::Unauthenticated);
         }
@@ -178,12 +182,11 @@ impl Core {
         let ended = self
             .store()
             .end_session(
-                &actor.scope,
+                actor.scope.tx().audit(d),
                 id,
                 Some(actor.user.id),
                 reason,
                 self.now_ms(),
-                vec![d],
             )
             .await?;
         self.inner.sessions.forget_session(id);
@@ -251,7 +254,7 @@ impl Core {
         }
         let ended = self
             .store()
-            .end_user_sessions(&actor.scope, user, EndReason::Revoked, now, vec![d])
+            .end_user_sessions(actor.scope.tx().audit(d), user, EndReason::Revoked, now)
             .await?;
         self.inner.sessions.forget_user(user);
         Ok(ended.len())

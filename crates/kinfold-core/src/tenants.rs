@@ -3,7 +3,9 @@
 use kinfold_audit::{Draft, Event};
 use kinfold_crypto::password::{self, Password};
 use kinfold_crypto::token::PlainToken;
-use kinfold_store::{NewTenant, NewUser, Role, Tenant, TenantDetails, TenantScope, User};
+use kinfold_store::{
+    NewTenant, NewTenantTx, NewUser, Role, Tenant, TenantDetails, TenantScope, User,
+};
 use serde::Deserialize;
 
 use crate::{validate, Actor, Core, CoreError};
@@ -49,7 +51,7 @@ impl Core {
                     name,
                     created_ms: now,
                 },
-                vec![event],
+                NewTenantTx::new().audit(event),
             )
             .await?;
         self.keys().ensure_data_key(&scope).await?;
@@ -97,7 +99,7 @@ impl Core {
         }
         let event = self.admin_draft(actor, Event::TenantDetailsChanged { fields: changed });
         self.store()
-            .set_tenant_details(&actor.scope, &details, vec![event])
+            .set_tenant_details(actor.scope.tx().audit(event), &details)
             .await?;
         Ok(details)
     }
@@ -145,7 +147,7 @@ impl Core {
         let user = self
             .store()
             .create_user(
-                scope,
+                scope.tx().audit(event),
                 NewUser {
                     email,
                     name,
@@ -153,7 +155,6 @@ impl Core {
                     password_hash,
                     created_ms: now,
                 },
-                vec![event],
             )
             .await?;
         let link = if user.role.is_staff() {

@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use governor::clock::DefaultClock;
 use governor::{Quota, RateLimiter};
-use kinfold_audit::{Event, SYSTEM_CHAIN};
+use kinfold_audit::Event;
 use kinfold_store::attempts::{AttemptKey, Attempts};
-use kinfold_store::ClientInfo;
+use kinfold_store::{Chain, ClientInfo};
 
 use crate::clock::ms;
 use crate::{Core, CoreError};
@@ -322,7 +322,7 @@ impl Core {
         &self,
         secret: Secret,
         account: &str,
-        chain: &str,
+        chain: &Chain,
         email: &str,
         client: &ClientInfo,
     ) -> Result<i64, CoreError> {
@@ -347,8 +347,7 @@ impl Core {
                         refused: u64::try_from(refused).unwrap_or(0),
                         retry_after_secs: wait,
                     };
-                    self.log(SYSTEM_CHAIN.to_owned(), None, client, event)
-                        .await?;
+                    self.log(Chain::system(), None, client, event).await?;
                 }
                 wait
             }

@@ -4,25 +4,30 @@
 use async_trait::async_trait;
 use kinfold_audit::{Checkpoint, Draft, Entry};
 
-use crate::{ApiAccess, AuditQuery, Result, StoredApiAccess, TenantScope};
+use crate::{
+    ApiAccess, AuditQuery, Chain, PlatformTx, Result, StoredApiAccess, TenantScope, TenantTx,
+};
 
 #[async_trait]
 pub trait AuditStore {
     // --- audit chains ------------------------------------------------------------------
-    /// Appends drafts to their chains in one transaction, linking each to its chain's head.
-    async fn append_audit(&self, drafts: Vec<Draft>) -> Result<Vec<Entry>>;
+    /// Appends a tenant's entries that record no other change (an operator's read, refused or
+    /// not), linking each to the chain's head.
+    async fn append_audit(&self, tx: TenantTx<'_>) -> Result<Vec<Entry>>;
+    /// Appends entries to the system chain (migrations, starts).
+    async fn append_platform_audit(&self, tx: PlatformTx) -> Result<Vec<Entry>>;
     /// A page of a chain, newest first, filtered by `query`.
-    async fn audit_page(&self, chain: &str, query: &AuditQuery) -> Result<Vec<Entry>>;
+    async fn audit_page(&self, chain: &Chain, query: &AuditQuery) -> Result<Vec<Entry>>;
     /// A whole chain in the order its entries were stored, not by `seq`: a reordered table
     /// must show as reordered when the chain is verified.
-    async fn audit_chain(&self, chain: &str) -> Result<Vec<Entry>>;
+    async fn audit_chain(&self, chain: &Chain) -> Result<Vec<Entry>>;
     /// The chain's last entry, as (seq, hash).
-    async fn audit_head(&self, chain: &str) -> Result<Option<(i64, String)>>;
-    async fn audit_chains(&self) -> Result<Vec<String>>;
+    async fn audit_head(&self, chain: &Chain) -> Result<Option<(i64, String)>>;
+    async fn audit_chains(&self) -> Result<Vec<Chain>>;
     /// A chain's signed checkpoints, by `seq`.
-    async fn checkpoints(&self, chain: &str) -> Result<Vec<Checkpoint>>;
+    async fn checkpoints(&self, chain: &Chain) -> Result<Vec<Checkpoint>>;
     /// The `seq` of the chain's last checkpoint; 0 when it has none.
-    async fn last_checkpoint_seq(&self, chain: &str) -> Result<i64>;
+    async fn last_checkpoint_seq(&self, chain: &Chain) -> Result<i64>;
     /// Stores a checkpoint; one already stored for the same (chain, seq) is kept.
     async fn insert_checkpoint(&self, cp: Checkpoint) -> Result<()>;
 

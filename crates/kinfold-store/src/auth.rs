@@ -2,9 +2,9 @@
 //! session exists: enrollment links, password reset links and MFA challenges.
 
 use async_trait::async_trait;
-use kinfold_audit::Draft;
 use kinfold_crypto::token::TokenHash;
 
+use crate::TenantTx;
 use crate::{
     Challenge, ClientInfo, Enrollment, NewUser, PasswordReset, Result, Session, SessionId,
     TenantScope, User, UserId,
@@ -14,12 +14,7 @@ use crate::{
 pub trait AuthStore {
     // --- users and MFA -----------------------------------------------------------------
     /// Creates a user; `Conflict` when the email is taken in this tenant.
-    async fn create_user(
-        &self,
-        scope: &TenantScope,
-        new: NewUser,
-        audit: Vec<Draft>,
-    ) -> Result<User>;
+    async fn create_user(&self, tx: TenantTx<'_>, new: NewUser) -> Result<User>;
     async fn user(&self, scope: &TenantScope, id: UserId) -> Result<Option<User>>;
     async fn user_by_email(&self, scope: &TenantScope, email: &str) -> Result<Option<User>>;
     /// The tenant's users, in email order (bytes).
@@ -27,22 +22,20 @@ pub trait AuthStore {
     /// Sets the password hash and ends the user's other sessions, in one transaction.
     async fn set_password(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         user: UserId,
         hash: String,
         keep: Option<SessionId>,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<Vec<Session>>;
     /// Binds a confirmed TOTP secret (sealed) and replaces the recovery codes.
     async fn set_totp(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         user: UserId,
         sealed: Vec<u8>,
         step: i64,
         recovery: Vec<TokenHash>,
-        audit: Vec<Draft>,
     ) -> Result<()>;
     async fn set_pending_totp(
         &self,
@@ -51,13 +44,7 @@ pub trait AuthStore {
         sealed: Option<Vec<u8>>,
     ) -> Result<()>;
     /// Clears the second factor and recovery codes and ends every session of the user.
-    async fn reset_mfa(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<Vec<Session>>;
+    async fn reset_mfa(&self, tx: TenantTx<'_>, user: UserId, at_ms: i64) -> Result<Vec<Session>>;
     /// Records `step` as the last accepted TOTP step, only if it is newer than the stored one.
     /// False means the code was already used.
     async fn advance_totp_step(&self, scope: &TenantScope, user: UserId, step: i64)
@@ -76,12 +63,11 @@ pub trait AuthStore {
     /// A new link; any earlier unused enrollment link of the user stops working.
     async fn create_enrollment(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         user: UserId,
         token: TokenHash,
         expires_ms: i64,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<()>;
     async fn enrollment(&self, token: TokenHash) -> Result<Option<Enrollment>>;
     async fn set_enrollment_secret(&self, token: TokenHash, sealed: Vec<u8>) -> Result<()>;
@@ -103,12 +89,11 @@ pub trait AuthStore {
     /// A new link; any earlier unused link of the user stops working.
     async fn create_password_reset(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         user: UserId,
         token: TokenHash,
         expires_ms: i64,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<()>;
     async fn password_reset(&self, token: TokenHash) -> Result<Option<PasswordReset>>;
     /// Uses up the link, sets the password hash and ends every session of the user, in one
@@ -116,10 +101,10 @@ pub trait AuthStore {
     /// or not this user's.
     async fn reset_password(
         &self,
-        reset: &PasswordReset,
+        tx: TenantTx<'_>,
+        user: UserId,
         token: TokenHash,
         hash: String,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<Option<Vec<Session>>>;
 }

@@ -61,9 +61,4 @@ impl TenantScope {
     pub fn tenant_id(&self) -> TenantId {
         self.tenant_id
     }
-
-    /// The audit chain this tenant's events go to.
-    pub fn chain(&self) -> String {
-        self.tenant_id.to_string()
-    }
 }

@@ -25,6 +25,7 @@ mod sealed;
 mod sessions;
 pub mod sqlite;
 mod tenants;
+mod tx;
 mod wall;
 
 pub use attempts::AttemptStore;
@@ -43,6 +44,7 @@ pub use replays::ReplayStore;
 pub use sealed::SealedStore;
 pub use sessions::SessionStore;
 pub use tenants::TenantStore;
+pub use tx::{Chain, NewTenantTx, PlatformTx, TenantTx};
 
 /// The store's traits, for callers that use a `dyn Store`: a supertrait's methods need the
 /// trait in scope.

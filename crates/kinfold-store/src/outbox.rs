@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use kinfold_audit::Draft;
 use uuid::Uuid;
 
+use crate::TenantTx;
 use crate::*;
 
 /// Where a delivery stands.
@@ -203,10 +204,9 @@ pub trait OutboxStore: Send + Sync {
     /// The message, its deliveries and the audit entry of its cause, in one transaction.
     async fn enqueue_message(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         message: NewMessage,
         deliveries: Vec<NewDelivery>,
-        audit: Vec<Draft>,
     ) -> Result<()>;
 
     /// Tenants with deliveries due at `now_ms`, or leases run out.
@@ -240,11 +240,10 @@ pub trait OutboxStore: Send + Sync {
     /// address. Only a delivery still `sending` under `lease` changes; returns whether it did.
     async fn finish_delivery(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         id: Uuid,
         lease: Uuid,
         outcome: Outcome,
-        audit: Vec<Draft>,
     ) -> Result<bool>;
 
     async fn message_status(&self, scope: &TenantScope, id: Uuid) -> Result<Option<MessageStatus>>;
@@ -258,10 +257,9 @@ pub trait OutboxStore: Send + Sync {
     /// `suppress` as the reason (if any), with the delivery-log entry.
     async fn record_report(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         delivery: Uuid,
         change: ReportChange,
-        audit: Vec<Draft>,
     ) -> Result<()>;
 
     /// Deliveries that reached the relay (`delivered` or `bounced`), bounces, and complaints
@@ -280,12 +278,11 @@ pub trait OutboxStore: Send + Sync {
     /// with the audit entry; returns how many moved.
     async fn resolve_held(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         message: Uuid,
         to: DeliveryState,
         response: &str,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<u64>;
 }
 /// A delivery found for a report.

@@ -1,8 +1,8 @@
 //! The center's records: the traits, declared once; their one body is in `sql/`.
 
 use async_trait::async_trait;
-use kinfold_audit::Draft;
 
+use crate::TenantTx;
 use crate::*;
 
 /// The center's details, classrooms, staff assignments, children and access grants. Every
@@ -12,27 +12,16 @@ use crate::*;
 #[async_trait]
 pub trait RecordStore: Send + Sync {
     async fn tenant_details(&self, scope: &TenantScope) -> Result<TenantDetails>;
-    async fn set_tenant_details(
-        &self,
-        scope: &TenantScope,
-        details: &TenantDetails,
-        audit: Vec<Draft>,
-    ) -> Result<()>;
+    async fn set_tenant_details(&self, tx: TenantTx<'_>, details: &TenantDetails) -> Result<()>;
 
-    async fn create_classroom(
-        &self,
-        scope: &TenantScope,
-        name: &str,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<Classroom>;
+    async fn create_classroom(&self, tx: TenantTx<'_>, name: &str, at_ms: i64)
+        -> Result<Classroom>;
     async fn classrooms(&self, scope: &TenantScope) -> Result<Vec<Classroom>>;
     async fn assign_staff(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         user: UserId,
         classroom: ClassroomId,
-        audit: Vec<Draft>,
     ) -> Result<()>;
     async fn assigned_classrooms(
         &self,
@@ -43,22 +32,20 @@ pub trait RecordStore: Send + Sync {
     /// Creates a child under an ID chosen by the caller (the sealed fields are bound to it).
     async fn create_child(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         id: ChildId,
         fields: ChildFields,
         sealed: SealedChildFields,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<Child>;
     /// Replaces the plain fields, and the sealed ones given as `Some`.
     async fn update_child(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         id: ChildId,
         fields: ChildFields,
         sealed: SealedChildFields,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<Child>;
     /// One child, if `visibility` allows it.
     async fn child(
@@ -76,12 +63,7 @@ pub trait RecordStore: Send + Sync {
         visibility: Visibility,
     ) -> Result<Option<(Child, Vec<Pickup>)>>;
 
-    async fn create_grant(
-        &self,
-        scope: &TenantScope,
-        grant: AccessGrant,
-        audit: Vec<Draft>,
-    ) -> Result<()>;
+    async fn create_grant(&self, tx: TenantTx<'_>, grant: AccessGrant) -> Result<()>;
     /// Grants, newest first.
     async fn grants(&self, scope: &TenantScope) -> Result<Vec<AccessGrant>>;
 }
@@ -95,12 +77,7 @@ pub trait GuardianStore: Send + Sync {
         new: NewGuardian,
         at_ms: i64,
     ) -> Result<Guardian>;
-    async fn link_guardian(
-        &self,
-        scope: &TenantScope,
-        link: NewLink,
-        audit: Vec<Draft>,
-    ) -> Result<()>;
+    async fn link_guardian(&self, tx: TenantTx<'_>, link: NewLink) -> Result<()>;
     /// Every guardian of the tenant, with the number of children linked.
     async fn guardians(&self, scope: &TenantScope) -> Result<Vec<(Guardian, i64)>>;
     async fn child_guardians(
@@ -108,13 +85,7 @@ pub trait GuardianStore: Send + Sync {
         scope: &TenantScope,
         child: ChildId,
     ) -> Result<Vec<GuardianLink>>;
-    async fn add_pickup(
-        &self,
-        scope: &TenantScope,
-        new: NewPickup,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<Pickup>;
+    async fn add_pickup(&self, tx: TenantTx<'_>, new: NewPickup, at_ms: i64) -> Result<Pickup>;
     async fn pickups(&self, scope: &TenantScope, child: ChildId) -> Result<Vec<Pickup>>;
     /// The stored passphrase hash of a child's authorized pickup.
     async fn pickup_passphrase_hash(
@@ -135,9 +106,8 @@ pub trait AttendanceStore: Send + Sync {
     /// desks racing for one child cannot both succeed.
     async fn record_attendance(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         event: AttendanceEvent,
-        audit: Vec<Draft>,
         notice: Option<crate::outbox::Notice>,
     ) -> Result<()>;
     /// A day's events for the children `visibility` allows, in time order.

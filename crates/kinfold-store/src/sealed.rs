@@ -3,8 +3,8 @@
 //! The trait is declared here and implemented once for both stores in `sql/sealed.rs`.
 
 use async_trait::async_trait;
-use kinfold_audit::Draft;
 
+use crate::TenantTx;
 use crate::*;
 
 #[async_trait]
@@ -35,10 +35,5 @@ pub trait SealedStore: Send + Sync {
     /// Destroys a data-key version (its wrapped key is deleted) with the audit entry, in one
     /// transaction. False, and nothing written, when there is no such version; `Conflict` when
     /// a value is still sealed under it (counted inside the same transaction).
-    async fn destroy_data_key(
-        &self,
-        scope: &TenantScope,
-        version: u32,
-        audit: Vec<Draft>,
-    ) -> Result<bool>;
+    async fn destroy_data_key(&self, tx: TenantTx<'_>, version: u32) -> Result<bool>;
 }

@@ -2,9 +2,9 @@
 //! touched, ended and listed.
 
 use async_trait::async_trait;
-use kinfold_audit::Draft;
 use kinfold_crypto::token::TokenHash;
 
+use crate::TenantTx;
 use crate::{
     EndReason, NewSession, Result, Session, SessionContext, SessionId, TenantScope, UserId,
 };
@@ -15,10 +15,9 @@ pub trait SessionStore {
     /// `cap`. Returns the session and the evicted ones.
     async fn create_session(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         new: NewSession,
         cap: u32,
-        audit: Vec<Draft>,
     ) -> Result<(Session, Vec<Session>)>;
     /// One lookup: the session with its user and tenant.
     async fn session_by_token(&self, token: TokenHash) -> Result<Option<SessionContext>>;
@@ -28,20 +27,18 @@ pub trait SessionStore {
     /// this user (when `user` is given).
     async fn end_session(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         id: SessionId,
         user: Option<UserId>,
         reason: EndReason,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<Option<Session>>;
     async fn end_user_sessions(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         user: UserId,
         reason: EndReason,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<Vec<Session>>;
     /// The user's sessions not yet ended, newest first.
     async fn live_sessions(&self, scope: &TenantScope, user: UserId) -> Result<Vec<Session>>;

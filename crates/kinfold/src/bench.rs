@@ -446,7 +446,7 @@ pub async fn server(mode: &str, config: &Config) -> anyhow::Result<()> {
 /// Answers `reads` on stdin with `READS <n> IN <entries>`: the reads of sealed fields in the
 /// bench tenant's audit chain, and the `child_records_read` entries they are folded into (one
 /// per group commit, as one client reads), once everything queued is written.
-async fn answer_counts(core: Core, store: Arc<dyn Store>, chain: String) {
+async fn answer_counts(core: Core, store: Arc<dyn Store>, chain: kinfold_store::Chain) {
     use tokio::io::AsyncBufReadExt;
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {

@@ -58,7 +58,11 @@ pub async fn add_domain(
             key_version: 1,
         },
     );
-    match rt.store.add_mail_domain(new.stored, vec![event]).await {
+    match rt
+        .store
+        .add_mail_domain(new.stored, kinfold_store::PlatformTx::new().audit(event))
+        .await
+    {
         Err(StoreError::Conflict(_)) => bail!("`{domain}` is already a sending domain"),
         other => other.context("storing the sending domain")?,
     }

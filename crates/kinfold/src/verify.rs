@@ -24,7 +24,7 @@ pub async fn verify_audit(
     exported: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let chain = if tenant == SYSTEM_CHAIN {
-        SYSTEM_CHAIN.to_owned()
+        kinfold_store::Chain::system()
     } else {
         let (_, scope) = rt
             .core
@@ -45,7 +45,7 @@ pub async fn verify_audit(
         let export: Export =
             serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         anyhow::ensure!(
-            export.chain == chain,
+            export.chain == chain.as_str(),
             "{} holds checkpoints of another chain",
             path.display()
         );

@@ -231,7 +231,12 @@ async fn readers_that_are_ready_to_run_share_one_commit() {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    let chain = store.audit_chain(&tenant.to_string()).await.unwrap();
+    let chains = store.audit_chains().await.unwrap();
+    let ours = chains
+        .iter()
+        .find(|c| c.as_str() == tenant.to_string())
+        .unwrap();
+    let chain = store.audit_chain(ours).await.unwrap();
     let per_commit: Vec<usize> = chain
         .iter()
         .map(|e| match serde_json::from_str::<Event>(&e.event).unwrap() {

@@ -77,7 +77,7 @@ impl Core {
         );
         let queued = deliveries.len();
         self.store()
-            .enqueue_message(scope, message, deliveries, vec![d])
+            .enqueue_message(scope.tx().audit(d), message, deliveries)
             .await?;
         self.mail_wake().notify_one();
         Ok(queued)

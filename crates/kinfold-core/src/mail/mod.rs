@@ -282,7 +282,7 @@ impl Core {
             ));
         }
         self.store()
-            .enqueue_message(&actor.scope, message, deliveries, entries)
+            .enqueue_message(actor.scope.tx().audit_all(entries), message, deliveries)
             .await?;
         if let Some(v) = held {
             let text = format!(
@@ -375,7 +375,13 @@ impl Core {
         };
         let n = self
             .store()
-            .resolve_held(&actor.scope, message, to, &response, self.now_ms(), vec![d])
+            .resolve_held(
+                actor.scope.tx().audit(d),
+                message,
+                to,
+                &response,
+                self.now_ms(),
+            )
             .await?;
         if release {
             self.mail_wake().notify_one();

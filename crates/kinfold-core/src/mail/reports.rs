@@ -87,7 +87,7 @@ impl Core {
             at_ms: now,
         };
         self.store()
-            .record_report(&found.scope, found.id, change, vec![entry])
+            .record_report(found.scope.tx().audit(entry), found.id, change)
             .await?;
         if suppress.is_some() {
             self.note_rates(&found.scope).await?;

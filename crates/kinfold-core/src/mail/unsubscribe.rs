@@ -98,7 +98,7 @@ impl Core {
                 },
             );
             self.store()
-                .opt_out(&scope, &recipient, cat.slug, self.now_ms(), vec![d])
+                .opt_out(scope.tx().audit(d), &recipient, cat.slug, self.now_ms())
                 .await?;
         }
         self.preferences_of(&s, &scope, center).await

@@ -272,11 +272,10 @@ impl Worker {
                 .core
                 .store()
                 .finish_delivery(
-                    &c.scope,
+                    c.scope.tx().audit(entry.clone()),
                     c.id,
                     c.lease,
                     outcome.clone(),
-                    vec![entry.clone()],
                 )
                 .await
             {

@@ -144,7 +144,7 @@ pub async fn checkpoints(
     let cps = st.core.audit_checkpoints(&actor).await?;
     let keys = st.core.keys().public_keys().await?;
     Ok(Reply(CheckpointExport {
-        chain,
+        chain: chain.into(),
         checkpoints: cps.into_iter().map(CheckpointOut::of).collect(),
         public_keys: keys,
         tenant: actor.tenant.slug.clone(),

@@ -67,7 +67,7 @@ async fn access_events_carry_ip_agent_and_device() {
     assert!(out.event.contains("duration_secs"));
     let system = app
         .store
-        .audit_chain(kinfold_audit::SYSTEM_CHAIN)
+        .audit_chain(&kinfold_store::Chain::system())
         .await
         .unwrap();
     let kinds: Vec<_> = system.iter().map(|e| e.kind.as_str()).collect();
@@ -282,7 +282,11 @@ async fn stored_events_that_are_not_canonical_fail_verification_at_that_entry() 
             serde_json::from_str::<serde_json::Value>(&original).unwrap(),
             "{name}: the same JSON value"
         );
-        assert_eq!(raw.execute(update, &[&event, &chain, &seq]).await, 1);
+        assert_eq!(
+            raw.execute(update, &[&event, &chain.to_string(), &seq])
+                .await,
+            1
+        );
         let entries = app.store.audit_chain(&chain).await.unwrap();
         let stored = entries.iter().find(|e| e.seq == target.seq).unwrap();
         assert_eq!(stored.event, event, "{name}: the store returns the bytes");
@@ -292,7 +296,11 @@ async fn stored_events_that_are_not_canonical_fail_verification_at_that_entry() 
             "{name}"
         );
     }
-    assert_eq!(raw.execute(update, &[&original, &chain, &seq]).await, 1);
+    assert_eq!(
+        raw.execute(update, &[&original, &chain.to_string(), &seq])
+            .await,
+        1
+    );
     let entries = app.store.audit_chain(&chain).await.unwrap();
     assert!(kinfold_audit::chain::verify(&entries, &cps, &keys).is_ok());
 }
@@ -317,7 +325,7 @@ async fn a_duplicate_key_does_not_hide_a_delivery_from_the_email_log() {
             response: "250 accepted".into(),
         },
     );
-    app.store.append_audit(vec![d]).await.unwrap();
+    app.store.append_audit(t.scope.tx().audit(d)).await.unwrap();
     let admin = app.sign_in(&t.slug, &t.admin).await;
     let entry = app
         .store
@@ -337,7 +345,7 @@ async fn a_duplicate_key_does_not_hide_a_delivery_from_the_email_log() {
     assert_eq!(
         raw.execute(
             "UPDATE audit_log SET event = $1 WHERE chain = $2 AND CAST(seq AS TEXT) = $3",
-            &[&forged, &chain, &entry.seq.to_string()],
+            &[&forged, &chain.to_string(), &entry.seq.to_string()],
         )
         .await,
         1
@@ -451,7 +459,7 @@ async fn a_signing_key_planted_in_the_database_is_not_trusted() {
                 created_ms: 1,
                 active: true,
             },
-            vec![],
+            kinfold_store::PlatformTx::new(),
         )
         .await
         .unwrap();

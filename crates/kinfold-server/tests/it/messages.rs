@@ -69,7 +69,10 @@ pub(crate) async fn ready_with(f: impl FnOnce(&mut kinfold_core::settings::MailS
         dmarc_rua: "mailto:dmarc@mail.kinfold.test",
     }
     .render();
-    app.store.add_mail_domain(new.stored, vec![]).await.unwrap();
+    app.store
+        .add_mail_domain(new.stored, kinfold_store::PlatformTx::new())
+        .await
+        .unwrap();
 
     // Room A: the parent (through their login), and a grandparent with an address of their own.
     // Room B: a guardian whose mailbox does not exist.

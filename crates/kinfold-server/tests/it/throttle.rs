@@ -201,7 +201,12 @@ async fn a_flood_of_sign_ins_adds_a_handful_of_small_entries() {
     let t = app.seed().await;
     app.flush_audit().await;
     let before = app.store.audit_chain(&t.scope.chain()).await.unwrap().len();
-    let system_before = app.store.audit_chain("system").await.unwrap().len();
+    let system_before = app
+        .store
+        .audit_chain(&kinfold_store::Chain::system())
+        .await
+        .unwrap()
+        .len();
     let long = format!("{}@example.org", "a".repeat(60_000));
     for _ in 0..300 {
         let r = app
@@ -256,7 +261,11 @@ async fn a_flood_of_sign_ins_adds_a_handful_of_small_entries() {
         .sum();
     assert!(refused >= throttled as u64, "{summaries:?}");
     assert_eq!(
-        app.store.audit_chain("system").await.unwrap().len(),
+        app.store
+            .audit_chain(&kinfold_store::Chain::system())
+            .await
+            .unwrap()
+            .len(),
         system_before,
         "nothing went to the system chain"
     );
@@ -289,7 +298,12 @@ async fn rotating_names_from_one_address_add_one_summary_a_minute() {
     let app = TestApp::with(|s, _| s.throttle.per_ip_per_minute = 5).await;
     let _t = app.seed().await;
     app.flush_audit().await;
-    let before = app.store.audit_chain("system").await.unwrap().len();
+    let before = app
+        .store
+        .audit_chain(&kinfold_store::Chain::system())
+        .await
+        .unwrap()
+        .len();
     let mut throttled = 0;
     for n in 0..200 {
         let body = json!({"tenant": "zz", "email": format!("r{n}@example.org"), "password": "x"});
@@ -298,7 +312,11 @@ async fn rotating_names_from_one_address_add_one_summary_a_minute() {
     }
     assert!(throttled >= 190, "one /64 is one address: {throttled}");
     app.flush_audit().await;
-    let added: Vec<_> = app.store.audit_chain("system").await.unwrap()[before..]
+    let added: Vec<_> = app
+        .store
+        .audit_chain(&kinfold_store::Chain::system())
+        .await
+        .unwrap()[before..]
         .iter()
         .map(|e| e.kind.clone())
         .collect();

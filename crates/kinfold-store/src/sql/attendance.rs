@@ -1,12 +1,12 @@
 //! Check-ins and check-outs: one body for both stores, behind the tenant's wall.
 
 use async_trait::async_trait;
-use kinfold_audit::Draft;
 use sqlx::QueryBuilder;
 
 use super::{append_in, done, Backend, Db};
 use crate::rows::push_visibility;
 use crate::wall::Wall;
+use crate::TenantTx;
 use crate::*;
 
 /// What a desk is told when the child is already in: the same words core uses when it sees
@@ -23,11 +23,11 @@ impl AttendanceStore for Backend {
     /// `WrongState`, never a database error.
     async fn record_attendance(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         e: AttendanceEvent,
-        audit: Vec<Draft>,
         notice: Option<crate::outbox::Notice>,
     ) -> Result<()> {
+        let (scope, audit) = tx.into_parts();
         let (person_kind, person_id) = match e.person {
             Person::Guardian(g) => ("guardian", g.to_string()),
             Person::AuthorizedPickup(p) => ("authorized_pickup", p.to_string()),

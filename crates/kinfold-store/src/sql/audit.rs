@@ -15,19 +15,31 @@ use crate::audit::AuditStore;
 use crate::drafts::{decode_access_segment, encode_access_segment};
 use crate::rows::EntryRow;
 use crate::wall::Wall;
-use crate::{ApiAccess, AuditQuery, Result, StoredApiAccess, TenantId, TenantScope};
+use crate::{
+    ApiAccess, AuditQuery, Chain, PlatformTx, Result, StoredApiAccess, TenantId, TenantScope,
+    TenantTx,
+};
 
 #[async_trait]
 impl AuditStore for Backend {
-    async fn append_audit(&self, drafts: Vec<Draft>) -> Result<Vec<Entry>> {
-        // `append_in` moves the transaction behind each chain's wall as it reaches it.
+    async fn append_audit(&self, tx: TenantTx<'_>) -> Result<Vec<Entry>> {
+        let (scope, drafts) = tx.into_parts();
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        let entries = append_in(&mut tx, drafts).await?;
+        tx.commit().await?;
+        Ok(entries)
+    }
+
+    async fn append_platform_audit(&self, tx: PlatformTx) -> Result<Vec<Entry>> {
+        let drafts = tx.into_audit();
         let mut tx = self.tx(Wall::Platform).await?;
         let entries = append_in(&mut tx, drafts).await?;
         tx.commit().await?;
         Ok(entries)
     }
 
-    async fn audit_page(&self, chain: &str, q: &AuditQuery) -> Result<Vec<Entry>> {
+    async fn audit_page(&self, of: &Chain, q: &AuditQuery) -> Result<Vec<Entry>> {
+        let chain = of.as_str();
         let mut b: QueryBuilder<Db> = QueryBuilder::new("SELECT * FROM audit_log WHERE chain = ");
         b.push_bind(chain);
         if let Some(c) = &q.category {
@@ -53,7 +65,8 @@ impl AuditStore for Backend {
         Ok(rows.into_iter().map(Entry::from).collect())
     }
 
-    async fn audit_chain(&self, chain: &str) -> Result<Vec<Entry>> {
+    async fn audit_chain(&self, of: &Chain) -> Result<Vec<Entry>> {
+        let chain = of.as_str();
         // Stored order, not seq order: a reordered table must show as reordered.
         let sql = format!(
             "SELECT * FROM audit_log WHERE chain = $1 ORDER BY {}",
@@ -68,7 +81,8 @@ impl AuditStore for Backend {
         Ok(rows.into_iter().map(Entry::from).collect())
     }
 
-    async fn audit_head(&self, chain: &str) -> Result<Option<(i64, String)>> {
+    async fn audit_head(&self, of: &Chain) -> Result<Option<(i64, String)>> {
+        let chain = of.as_str();
         let mut read = self.read(Wall::of_chain(chain)).await?;
         let head = sqlx::query_as(
             "SELECT seq, hash FROM audit_log WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
@@ -80,16 +94,18 @@ impl AuditStore for Backend {
         Ok(head)
     }
 
-    async fn audit_chains(&self) -> Result<Vec<String>> {
+    async fn audit_chains(&self) -> Result<Vec<Chain>> {
         let mut read = self.read(Wall::Platform).await?;
-        let chains = sqlx::query_scalar("SELECT DISTINCT chain FROM audit_log ORDER BY chain")
-            .fetch_all(&mut *read)
-            .await?;
+        let chains: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT chain FROM audit_log ORDER BY chain")
+                .fetch_all(&mut *read)
+                .await?;
         done(read).await?;
-        Ok(chains)
+        Ok(chains.into_iter().map(Chain::stored).collect())
     }
 
-    async fn checkpoints(&self, chain: &str) -> Result<Vec<Checkpoint>> {
+    async fn checkpoints(&self, of: &Chain) -> Result<Vec<Checkpoint>> {
+        let chain = of.as_str();
         let mut read = self.read(Wall::of_chain(chain)).await?;
         let rows: Vec<(String, i64, String, i64, String, String)> = sqlx::query_as(
             "SELECT chain, seq, hash, at_ms, public_key, signature FROM audit_checkpoints \
@@ -114,7 +130,8 @@ impl AuditStore for Backend {
             .collect())
     }
 
-    async fn last_checkpoint_seq(&self, chain: &str) -> Result<i64> {
+    async fn last_checkpoint_seq(&self, of: &Chain) -> Result<i64> {
+        let chain = of.as_str();
         let mut read = self.read(Wall::of_chain(chain)).await?;
         // The cast keeps PostgreSQL's answer a BIGINT whatever MAX and COALESCE make of it.
         let seq = sqlx::query_scalar(

@@ -13,6 +13,7 @@ use crate::auth::AuthStore;
 use crate::drafts::name_new_row;
 use crate::rows::{ChallengeRow, EnrollmentRow, PasswordResetRow, UserRow};
 use crate::wall::Wall;
+use crate::TenantTx;
 use crate::{
     Challenge, ClientInfo, EndReason, Enrollment, NewUser, PasswordReset, Result, Session,
     SessionId, StoreError, TenantScope, User, UserId,
@@ -41,12 +42,8 @@ const CHALLENGE_TENANT: &str = "SELECT tenant_id FROM mfa_challenges WHERE token
 impl AuthStore for Backend {
     // --- users and MFA -----------------------------------------------------------------
 
-    async fn create_user(
-        &self,
-        scope: &TenantScope,
-        new: NewUser,
-        audit: Vec<Draft>,
-    ) -> Result<User> {
+    async fn create_user(&self, tx: TenantTx<'_>, new: NewUser) -> Result<User> {
+        let (scope, audit) = tx.into_parts();
         let id = UserId::new();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         sqlx::query(
@@ -117,13 +114,13 @@ impl AuthStore for Backend {
 
     async fn set_password(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         user: UserId,
         hash: String,
         keep: Option<SessionId>,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<Vec<Session>> {
+        let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let ended = set_password_in(&mut tx, scope, user, hash, keep, at_ms).await?;
         append_in(&mut tx, audit).await?;
@@ -133,13 +130,13 @@ impl AuthStore for Backend {
 
     async fn set_totp(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         user: UserId,
         sealed: Vec<u8>,
         step: i64,
         recovery: Vec<TokenHash>,
-        audit: Vec<Draft>,
     ) -> Result<()> {
+        let (scope, audit) = tx.into_parts();
         let t = scope.tenant_id().to_string();
         let u = user.to_string();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
@@ -193,13 +190,8 @@ impl AuthStore for Backend {
         Ok(())
     }
 
-    async fn reset_mfa(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<Vec<Session>> {
+    async fn reset_mfa(&self, tx: TenantTx<'_>, user: UserId, at_ms: i64) -> Result<Vec<Session>> {
+        let (scope, audit) = tx.into_parts();
         let t = scope.tenant_id().to_string();
         let u = user.to_string();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
@@ -288,13 +280,13 @@ impl AuthStore for Backend {
 
     async fn create_enrollment(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         user: UserId,
         token: TokenHash,
         expires_ms: i64,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<()> {
+        let (scope, audit) = tx.into_parts();
         let link = (ENROLLMENT_VOID, ENROLLMENT_INSERT);
         issue_link(self, link, scope, user, token, expires_ms, at_ms, audit).await
     }
@@ -412,13 +404,13 @@ impl AuthStore for Backend {
 
     async fn create_password_reset(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         user: UserId,
         token: TokenHash,
         expires_ms: i64,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<()> {
+        let (scope, audit) = tx.into_parts();
         let link = (PASSWORD_RESET_SUPERSEDE, PASSWORD_RESET_INSERT);
         issue_link(self, link, scope, user, token, expires_ms, at_ms, audit).await
     }
@@ -440,13 +432,14 @@ impl AuthStore for Backend {
     /// sessions change together or not at all.
     async fn reset_password(
         &self,
-        reset: &PasswordReset,
+        tx: TenantTx<'_>,
+        user: UserId,
         token: TokenHash,
         hash: String,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<Option<Vec<Session>>> {
-        let mut tx = self.tx(Wall::Tenant(&reset.scope)).await?;
+        let (scope, audit) = tx.into_parts();
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let used = sqlx::query(
             "UPDATE password_resets SET used_ms = $1 \
              WHERE token_hash = $2 AND tenant_id = $3 AND user_id = $4 AND used_ms IS NULL \
@@ -454,18 +447,17 @@ impl AuthStore for Backend {
         )
         .bind(at_ms)
         .bind(token.as_bytes())
-        .bind(reset.scope.tenant_id().to_string())
-        .bind(reset.user_id.to_string())
+        .bind(scope.tenant_id().to_string())
+        .bind(user.to_string())
         .execute(&mut *tx)
         .await?;
         if used.rows_affected() != 1 {
             tx.rollback().await?;
             return Ok(None);
         }
-        let ended =
-            set_password_in(&mut tx, &reset.scope, reset.user_id, hash, None, at_ms).await?;
+        let ended = set_password_in(&mut tx, scope, user, hash, None, at_ms).await?;
         // An enrollment link still out would let whoever set this password bind a second factor.
-        void_links(&mut tx, ENROLLMENT_VOID, &reset.scope, reset.user_id, at_ms).await?;
+        void_links(&mut tx, ENROLLMENT_VOID, scope, user, at_ms).await?;
         append_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(Some(ended))

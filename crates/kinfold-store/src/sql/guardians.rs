@@ -2,11 +2,11 @@
 //! transaction behind the tenant's wall.
 
 use async_trait::async_trait;
-use kinfold_audit::Draft;
 
 use super::{append_in, done, Backend};
 use crate::drafts::name_new_row;
 use crate::wall::Wall;
+use crate::TenantTx;
 use crate::*;
 
 #[async_trait]
@@ -43,12 +43,8 @@ impl GuardianStore for Backend {
         })
     }
 
-    async fn link_guardian(
-        &self,
-        scope: &TenantScope,
-        link: NewLink,
-        audit: Vec<Draft>,
-    ) -> Result<()> {
+    async fn link_guardian(&self, tx: TenantTx<'_>, link: NewLink) -> Result<()> {
+        let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         sqlx::query(
             "INSERT INTO child_guardians (tenant_id, child_id, guardian_id, relationship, custody, \
@@ -169,13 +165,8 @@ impl GuardianStore for Backend {
             .collect()
     }
 
-    async fn add_pickup(
-        &self,
-        scope: &TenantScope,
-        new: NewPickup,
-        at_ms: i64,
-        audit: Vec<Draft>,
-    ) -> Result<Pickup> {
+    async fn add_pickup(&self, tx: TenantTx<'_>, new: NewPickup, at_ms: i64) -> Result<Pickup> {
+        let (scope, audit) = tx.into_parts();
         let id = PickupId::new();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         sqlx::query(

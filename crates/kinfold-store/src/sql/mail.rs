@@ -1,17 +1,18 @@
 //! Sending domains and opt-outs: one body for both stores.
 
 use async_trait::async_trait;
-use kinfold_audit::Draft;
 
 use super::{append_in, done, Backend};
 use crate::mail::MailStore;
 use crate::rows::{self, MailDomainRow};
 use crate::wall::Wall;
 use crate::{MailDomain, Result, StoreError, TenantScope};
+use crate::{PlatformTx, TenantTx};
 
 #[async_trait]
 impl MailStore for Backend {
-    async fn add_mail_domain(&self, d: MailDomain, audit: Vec<Draft>) -> Result<()> {
+    async fn add_mail_domain(&self, d: MailDomain, tx: PlatformTx) -> Result<()> {
+        let audit = tx.into_audit();
         let mut tx = self.tx(Wall::Platform).await?;
         sqlx::query(
             "INSERT INTO mail_domains (domain, rsa_selector, rsa_key, ed25519_selector, \
@@ -45,12 +46,12 @@ impl MailStore for Backend {
 
     async fn opt_out(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         recipient: &str,
         category: &str,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<bool> {
+        let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let new = sqlx::query(
             "INSERT INTO email_opt_outs (tenant_id, recipient_id, category, at_ms) \

@@ -13,6 +13,7 @@ use crate::rows::{
     found, message_inserts, ClaimedRow, DeliveryRow, FoundByAddressRow, FoundRow, RecipientRow,
 };
 use crate::wall::Wall;
+use crate::TenantTx;
 use crate::{ChildId, ClassroomId, Result, StoreError, TenantId, TenantScope, UserId};
 
 #[async_trait]
@@ -94,11 +95,11 @@ impl OutboxStore for Backend {
 
     async fn enqueue_message(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         m: NewMessage,
         deliveries: Vec<NewDelivery>,
-        audit: Vec<Draft>,
     ) -> Result<()> {
+        let (scope, audit) = tx.into_parts();
         let tenant = scope.tenant_id().to_string();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         insert_message(&mut tx, &tenant, &m, deliveries).await?;
@@ -219,12 +220,12 @@ impl OutboxStore for Backend {
 
     async fn finish_delivery(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         id: Uuid,
         lease: Uuid,
         o: Outcome,
-        audit: Vec<Draft>,
     ) -> Result<bool> {
+        let (scope, audit) = tx.into_parts();
         let t = scope.tenant_id().to_string();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let address: Option<String> = sqlx::query_scalar(
@@ -333,13 +334,8 @@ impl OutboxStore for Backend {
         row.map(found).transpose()
     }
 
-    async fn record_report(
-        &self,
-        scope: &TenantScope,
-        delivery: Uuid,
-        c: ReportChange,
-        audit: Vec<Draft>,
-    ) -> Result<()> {
+    async fn record_report(&self, tx: TenantTx<'_>, delivery: Uuid, c: ReportChange) -> Result<()> {
+        let (scope, audit) = tx.into_parts();
         let t = scope.tenant_id().to_string();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         // A report changes the state only of a delivery that reached the relay.
@@ -430,13 +426,13 @@ impl OutboxStore for Backend {
 
     async fn resolve_held(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         message: Uuid,
         to: DeliveryState,
         response: &str,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<u64> {
+        let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let n = sqlx::query(
             "UPDATE email_deliveries \

@@ -2,13 +2,13 @@
 //! for both stores, each write behind the tenant's wall with its audit entries last.
 
 use async_trait::async_trait;
-use kinfold_audit::Draft;
 use sqlx::QueryBuilder;
 
 use super::{append_in, done, pickups_json, Backend, Db};
 use crate::drafts::name_new_row;
 use crate::rows::{push_visibility, ChildRow, ChildWithPickupsRow};
 use crate::wall::Wall;
+use crate::TenantTx;
 use crate::*;
 
 type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
@@ -49,12 +49,8 @@ impl RecordStore for Backend {
         })
     }
 
-    async fn set_tenant_details(
-        &self,
-        scope: &TenantScope,
-        details: &TenantDetails,
-        audit: Vec<Draft>,
-    ) -> Result<()> {
+    async fn set_tenant_details(&self, tx: TenantTx<'_>, details: &TenantDetails) -> Result<()> {
+        let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         sqlx::query(
             "UPDATE tenants SET legal_name = $1, postal_address = $2, time_zone = $3, region = $4 \
@@ -74,11 +70,11 @@ impl RecordStore for Backend {
 
     async fn create_classroom(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         name: &str,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<Classroom> {
+        let (scope, audit) = tx.into_parts();
         let id = ClassroomId::new();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         sqlx::query(
@@ -121,11 +117,11 @@ impl RecordStore for Backend {
 
     async fn assign_staff(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         user: UserId,
         classroom: ClassroomId,
-        audit: Vec<Draft>,
     ) -> Result<()> {
+        let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         sqlx::query(
             "INSERT INTO staff_assignments (tenant_id, user_id, classroom_id) VALUES ($1, $2, $3) \
@@ -161,13 +157,13 @@ impl RecordStore for Backend {
 
     async fn create_child(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         id: ChildId,
         fields: ChildFields,
         sealed: SealedChildFields,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<Child> {
+        let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let q = sqlx::query(
             "INSERT INTO children (given_name, family_name, preferred_name, date_of_birth, \
@@ -207,13 +203,13 @@ impl RecordStore for Backend {
 
     async fn update_child(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         id: ChildId,
         fields: ChildFields,
         sealed: SealedChildFields,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<Child> {
+        let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let q = sqlx::query(
             "UPDATE children SET given_name = $1, family_name = $2, preferred_name = $3, \
@@ -308,12 +304,8 @@ impl RecordStore for Backend {
         Ok(Some(row.into_parts(id)?))
     }
 
-    async fn create_grant(
-        &self,
-        scope: &TenantScope,
-        g: AccessGrant,
-        audit: Vec<Draft>,
-    ) -> Result<()> {
+    async fn create_grant(&self, tx: TenantTx<'_>, g: AccessGrant) -> Result<()> {
+        let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         sqlx::query(
             "INSERT INTO access_grants (tenant_id, id, operator, reason, created_ms, expires_ms) \

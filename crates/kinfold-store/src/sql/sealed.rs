@@ -4,11 +4,11 @@
 //! hash is spelled as hex, which keys enrollment links for paging (`token_hex`).
 
 use async_trait::async_trait;
-use kinfold_audit::Draft;
 
 use super::{append_in, hold_writers, token_hex, Backend};
 use crate::sealed::SealedStore;
 use crate::wall::Wall;
+use crate::TenantTx;
 use crate::{Result, SealedColumn, SealedValue, StoreError, TenantScope};
 
 /// The values still sealed under one key version (`$2`: the version as 4 big-endian bytes)
@@ -130,12 +130,8 @@ impl SealedStore for Backend {
             .collect()
     }
 
-    async fn destroy_data_key(
-        &self,
-        scope: &TenantScope,
-        version: u32,
-        audit: Vec<Draft>,
-    ) -> Result<bool> {
+    async fn destroy_data_key(&self, tx: TenantTx<'_>, version: u32) -> Result<bool> {
+        let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         hold_writers(&mut tx, scope).await?;
         let sealed: i64 = sqlx::query_scalar(SEALED_UNDER_VERSION)

@@ -10,6 +10,7 @@ use super::{append_in, done, enter_token_tenant, for_update, lock_user, Backend,
 use crate::rows::{SessionContextRow, SessionRow};
 use crate::sessions::SessionStore;
 use crate::wall::Wall;
+use crate::TenantTx;
 use crate::{
     EndReason, NewSession, Result, Session, SessionContext, SessionId, TenantScope, UserId,
 };
@@ -21,11 +22,11 @@ const EVICTED_PER_UPDATE: usize = 500;
 impl SessionStore for Backend {
     async fn create_session(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         new: NewSession,
         cap: u32,
-        audit: Vec<Draft>,
     ) -> Result<(Session, Vec<Session>)> {
+        let (scope, audit) = tx.into_parts();
         let t = scope.tenant_id().to_string();
         let u = new.user_id.to_string();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
@@ -167,13 +168,13 @@ impl SessionStore for Backend {
 
     async fn end_session(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         id: SessionId,
         user: Option<UserId>,
         reason: EndReason,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<Option<Session>> {
+        let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let row: Option<SessionRow> = sqlx::query_as(
             "UPDATE sessions SET ended_ms = $1, end_reason = $2 \
@@ -199,12 +200,12 @@ impl SessionStore for Backend {
 
     async fn end_user_sessions(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         user: UserId,
         reason: EndReason,
         at_ms: i64,
-        audit: Vec<Draft>,
     ) -> Result<Vec<Session>> {
+        let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let ended = end_user_sessions_in(&mut tx, scope, user, None, reason, at_ms).await?;
         append_in(&mut tx, audit).await?;

@@ -1,20 +1,20 @@
 //! Tenants, their data keys, and the audit signing keys: one body for both stores.
 
 use async_trait::async_trait;
-use kinfold_audit::Draft;
 
 use super::{append_in, done, Backend};
 use crate::rows::TenantRow;
 use crate::tenants::TenantStore;
 use crate::wall::Wall;
 use crate::{NewTenant, Result, SigningKeyRecord, StoreError, Tenant, TenantId, TenantScope};
+use crate::{NewTenantTx, PlatformTx, TenantTx};
 
 #[async_trait]
 impl TenantStore for Backend {
     async fn create_tenant(
         &self,
         new: NewTenant,
-        audit: Vec<Draft>,
+        tx_audit: NewTenantTx,
     ) -> Result<(Tenant, TenantScope)> {
         let tenant = Tenant {
             id: TenantId::new(),
@@ -32,15 +32,8 @@ impl TenantStore for Backend {
             .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::from_insert(e, "tenant"))?;
-        // The caller cannot name the new tenant's chain before it exists: its drafts go there.
-        let audit = audit
-            .into_iter()
-            .map(|mut d| {
-                d.chain = scope.chain();
-                d
-            })
-            .collect();
-        append_in(&mut tx, audit).await?;
+        // The caller cannot name the new tenant's chain before it exists: its entries open it.
+        append_in(&mut tx, tx_audit.into_audit(&scope)).await?;
         tx.commit().await?;
         Ok((tenant, scope))
     }
@@ -123,11 +116,12 @@ impl TenantStore for Backend {
 
     async fn insert_data_key(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         version: u32,
         wrapped: Vec<u8>,
         at_ms: i64,
     ) -> Result<()> {
+        let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         sqlx::query(
             "INSERT INTO data_keys (tenant_id, version, wrapped, created_ms) \
@@ -140,6 +134,7 @@ impl TenantStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::from_insert(e, "data key"))?;
+        append_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -168,7 +163,8 @@ impl TenantStore for Backend {
             .collect())
     }
 
-    async fn insert_signing_key(&self, key: SigningKeyRecord, audit: Vec<Draft>) -> Result<()> {
+    async fn insert_signing_key(&self, key: SigningKeyRecord, tx: PlatformTx) -> Result<()> {
+        let audit = tx.into_audit();
         let mut tx = self.tx(Wall::Platform).await?;
         sqlx::query(
             "INSERT INTO signing_keys (id, wrapped, public_key, created_ms, active) \

@@ -21,7 +21,7 @@ async fn desk(s: &dyn Store) -> Desk {
     let desk = user(s, &scope, "d@example.org", Role::FrontDesk).await;
     let child = s
         .create_child(
-            &scope,
+            scope.tx(),
             ChildId::new(),
             ChildFields {
                 given_name: "Ana".into(),
@@ -39,7 +39,6 @@ async fn desk(s: &dyn Store) -> Desk {
                 emergency_contacts: None,
             },
             5,
-            vec![],
         )
         .await
         .unwrap();
@@ -79,7 +78,7 @@ fn event(d: &Desk, kind: AttendanceKind, day: &str, at_ms: i64) -> AttendanceEve
 const DAY: &str = "2026-11-22";
 
 async fn record(s: &dyn Store, d: &Desk, kind: AttendanceKind, day: &str, at: i64) -> Result<()> {
-    s.record_attendance(&d.scope, event(d, kind, day, at), vec![], None)
+    s.record_attendance(d.scope.tx(), event(d, kind, day, at), None)
         .await
 }
 

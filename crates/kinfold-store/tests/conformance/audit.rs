@@ -8,7 +8,7 @@ use kinfold_store::*;
 use crate::tenants_and_sessions::{tenant, user};
 use crate::{both, Under};
 
-fn draft(chain: &str, at_ms: i64, n: u64) -> Draft {
+fn draft(chain: impl Into<String>, at_ms: i64, n: u64) -> Draft {
     let mut d = Draft::new(
         chain,
         at_ms,
@@ -28,16 +28,17 @@ async fn chains_link_in_order_and_filter(u: &Under) {
     let b = tenant(s, "harbor").await;
     let mut drafts = Vec::new();
     for n in 0..10 {
-        drafts.push(draft(&a.chain(), 100 + n as i64, n));
-        drafts.push(draft(&b.chain(), 100 + n as i64, n));
+        drafts.push(draft(a.chain(), 100 + n as i64, n));
+        drafts.push(draft(b.chain(), 100 + n as i64, n));
         drafts.push(draft(SYSTEM_CHAIN, 100 + n as i64, n));
     }
-    let written = s.append_audit(drafts).await.unwrap();
+    // The writer's group commit is the one write that spans chains.
+    let written = s.append_batch(drafts, &[]).await.unwrap();
     assert_eq!(written.len(), 30);
-    for chain in [a.chain(), b.chain(), SYSTEM_CHAIN.to_owned()] {
+    for chain in [a.chain(), b.chain(), Chain::system()] {
         let entries = s.audit_chain(&chain).await.unwrap();
         // The tenant chains open with tenant_created.
-        let expect = if chain == SYSTEM_CHAIN { 10 } else { 11 };
+        let expect = if chain == Chain::system() { 10 } else { 11 };
         assert_eq!(entries.len(), expect, "{chain}");
         let report = kinfold_audit::chain::verify(&entries, &[], &[]).unwrap();
         assert_eq!(report.entries, expect);
@@ -80,7 +81,7 @@ async fn chains_link_in_order_and_filter(u: &Under) {
     assert_eq!(next.iter().map(|e| e.seq).collect::<Vec<_>>(), [7, 5]);
 
     let cp = kinfold_audit::Checkpoint {
-        chain: a.chain(),
+        chain: a.chain().into(),
         seq: 11,
         hash: "h".into(),
         at_ms: 1,
@@ -105,12 +106,16 @@ async fn concurrent_appends_stay_linear(u: &Under) {
     let mut tasks = Vec::new();
     for t in 0..8u64 {
         let s: Arc<dyn Store> = store.clone();
-        let chain = a.chain();
+        let a = a.clone();
         tasks.push(tokio::spawn(async move {
             for n in 0..10 {
-                s.append_audit(vec![draft(&chain, 1, t * 100 + n), draft(&chain, 1, n)])
-                    .await
-                    .unwrap();
+                s.append_audit(a.tx().audit(draft(a.chain(), 1, t * 100 + n)).audit(draft(
+                    a.chain(),
+                    1,
+                    n,
+                )))
+                .await
+                .unwrap();
             }
         }));
     }
@@ -186,9 +191,9 @@ async fn a_batch_writes_access_entries_and_chains_together(u: &Under) {
     };
     let before = s.audit_chain(&a.chain()).await.unwrap().len();
     let drafts = vec![
-        draft(&a.chain(), 7, 1),
-        draft(&b.chain(), 7, 2),
-        draft(&a.chain(), 7, 3),
+        draft(a.chain(), 7, 1),
+        draft(b.chain(), 7, 2),
+        draft(a.chain(), 7, 3),
     ];
     let written = s
         .append_batch(
@@ -240,7 +245,7 @@ async fn sqlite_writer_is_full_sync_again_after_a_batch() {
     assert_eq!(store.writer_synchronous().await.unwrap(), 2);
     let a = tenant(&store, "maple").await;
     store
-        .append_batch(vec![draft(&a.chain(), 1, 1)], &[])
+        .append_batch(vec![draft(a.chain(), 1, 1)], &[])
         .await
         .unwrap();
     assert_eq!(
@@ -254,9 +259,7 @@ async fn sqlite_writer_is_full_sync_again_after_a_batch() {
     for n in 0..8 {
         let (s, chain) = (store.clone(), a.chain());
         tasks.push(tokio::spawn(async move {
-            s.append_batch(vec![draft(&chain, 1, n)], &[])
-                .await
-                .unwrap();
+            s.append_batch(vec![draft(chain, 1, n)], &[]).await.unwrap();
         }));
     }
     for t in tasks {

@@ -14,8 +14,10 @@ async fn sending_domains_are_added_once_and_listed(u: &Under) {
         ed25519_key: vec![2; 80],
         created_ms: 7,
     };
-    s.add_mail_domain(d.clone(), vec![]).await.unwrap();
-    let again = s.add_mail_domain(d.clone(), vec![]).await;
+    s.add_mail_domain(d.clone(), PlatformTx::new())
+        .await
+        .unwrap();
+    let again = s.add_mail_domain(d.clone(), PlatformTx::new()).await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     let listed = s.mail_domains().await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -47,19 +49,16 @@ async fn opt_outs_are_per_recipient_category_and_tenant(u: &Under) {
         )]
     };
     assert!(s
-        .opt_out(&a, "g1", "announcement", 5, draft())
+        .opt_out(a.tx().audit_all(draft()), "g1", "announcement", 5)
         .await
         .unwrap());
     assert!(
-        !s.opt_out(&a, "g1", "announcement", 6, draft())
+        !s.opt_out(a.tx().audit_all(draft()), "g1", "announcement", 6)
             .await
             .unwrap(),
         "once"
     );
-    assert!(s
-        .opt_out(&a, "g1", "daily_report", 7, vec![])
-        .await
-        .unwrap());
+    assert!(s.opt_out(a.tx(), "g1", "daily_report", 7).await.unwrap());
     assert_eq!(
         s.opt_outs(&a, "g1").await.unwrap(),
         ["announcement", "daily_report"]
@@ -159,10 +158,10 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
         body: vec![7; 40],
         created_ms: 5_000,
     };
-    s.enqueue_message(&a, m.clone(), list.clone(), vec![queued])
+    s.enqueue_message(a.tx().audit(queued), m.clone(), list.clone())
         .await
         .unwrap();
-    let again = s.enqueue_message(&a, m, vec![], vec![]).await;
+    let again = s.enqueue_message(a.tx(), m, vec![]).await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
 
     assert!(
@@ -204,21 +203,19 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
     };
     assert!(s
         .finish_delivery(
-            &a,
+            a.tx(),
             first[0].id,
             first[0].lease,
             outcome(DeliveryState::Delivered, 6_000),
-            vec![]
         )
         .await
         .unwrap());
     assert!(
         !s.finish_delivery(
-            &a,
+            a.tx(),
             first[0].id,
             first[0].lease,
             outcome(DeliveryState::Failed, 6_001),
-            vec![]
         )
         .await
         .unwrap(),
@@ -226,11 +223,10 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
     );
     assert!(
         !s.finish_delivery(
-            &b,
+            b.tx(),
             first[1].id,
             first[1].lease,
             outcome(DeliveryState::Delivered, 6_000),
-            vec![]
         )
         .await
         .unwrap(),
@@ -238,11 +234,10 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
     );
     assert!(s
         .finish_delivery(
-            &a,
+            a.tx(),
             first[1].id,
             first[1].lease,
             outcome(DeliveryState::Bounced, 6_000),
-            vec![]
         )
         .await
         .unwrap());
@@ -297,11 +292,10 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
         .unwrap());
     assert!(!s
         .finish_delivery(
-            &a,
+            a.tx(),
             second[1].id,
             second[1].lease,
             outcome(DeliveryState::Deferred, 8_100),
-            vec![]
         )
         .await
         .unwrap());
@@ -317,22 +311,20 @@ async fn outbox_leases_once_and_fails_interrupted_sends(u: &Under) {
     );
     assert!(s
         .finish_delivery(
-            &a,
+            a.tx(),
             after[0].id,
             after[0].lease,
             outcome(DeliveryState::Delivered, 9_000),
-            vec![]
         )
         .await
         .unwrap());
     assert!(s.outbox_tenants(30_000).await.unwrap().is_empty());
     assert!(
         !s.finish_delivery(
-            &a,
+            a.tx(),
             second[0].id,
             second[0].lease,
             outcome(DeliveryState::Delivered, 8_002),
-            vec![]
         )
         .await
         .unwrap(),
@@ -401,7 +393,7 @@ async fn a_report_without_message_id_matches_only_an_address_one_tenant_wrote_to
             state: DeliveryState::Queued,
             response: None,
         };
-        s.enqueue_message(&scope, m, vec![d], vec![]).await.unwrap();
+        s.enqueue_message(scope.tx(), m, vec![d]).await.unwrap();
         let log = |lost: Interrupted| interrupted(lost, at);
         let claimed = s
             .claim_deliveries(scope.tenant_id(), at, at + 1_000, 10, &log)
@@ -415,7 +407,7 @@ async fn a_report_without_message_id_matches_only_an_address_one_tenant_wrote_to
             at_ms: at,
         };
         assert!(s
-            .finish_delivery(&scope, id, claimed[0].lease, done, vec![])
+            .finish_delivery(scope.tx(), id, claimed[0].lease, done)
             .await
             .unwrap());
         header_id

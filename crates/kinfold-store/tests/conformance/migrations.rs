@@ -210,7 +210,7 @@ async fn rows_survive(store: &dyn Store) {
                 name: "Birch".into(),
                 created_ms: 3,
             },
-            vec![],
+            NewTenantTx::new(),
         )
         .await
         .unwrap();

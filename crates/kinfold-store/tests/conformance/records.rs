@@ -32,18 +32,14 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
     let b = tenant(s, "harbor").await;
     let teacher = user(s, &a, "t@example.org", Role::Teacher).await;
     let parent = user(s, &a, "p@example.org", Role::Parent).await;
-    let room_a = s.create_classroom(&a, "Acorns", 1, vec![]).await.unwrap();
-    let room_b = s.create_classroom(&a, "Birches", 1, vec![]).await.unwrap();
+    let room_a = s.create_classroom(a.tx(), "Acorns", 1).await.unwrap();
+    let room_b = s.create_classroom(a.tx(), "Birches", 1).await.unwrap();
     assert!(matches!(
-        s.create_classroom(&a, "Acorns", 1, vec![]).await,
+        s.create_classroom(a.tx(), "Acorns", 1).await,
         Err(StoreError::Conflict(_))
     ));
-    s.assign_staff(&a, teacher.id, room_a.id, vec![])
-        .await
-        .unwrap();
-    s.assign_staff(&a, teacher.id, room_a.id, vec![])
-        .await
-        .unwrap();
+    s.assign_staff(a.tx(), teacher.id, room_a.id).await.unwrap();
+    s.assign_staff(a.tx(), teacher.id, room_a.id).await.unwrap();
     assert_eq!(
         s.assigned_classrooms(&a, teacher.id).await.unwrap(),
         [room_a.id]
@@ -59,29 +55,27 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
 
     let ana = s
         .create_child(
-            &a,
+            a.tx(),
             ChildId::new(),
             fields("Ana", Some(room_a.id)),
             sealed(1),
             5,
-            vec![],
         )
         .await
         .unwrap();
     let ben = s
         .create_child(
-            &a,
+            a.tx(),
             ChildId::new(),
             fields("Ben", Some(room_b.id)),
             sealed(3),
             5,
-            vec![],
         )
         .await
         .unwrap();
     // A child of another tenant, in the same store.
     let other = s
-        .create_child(&b, ChildId::new(), fields("Cy", None), sealed(5), 5, vec![])
+        .create_child(b.tx(), ChildId::new(), fields("Cy", None), sealed(5), 5)
         .await
         .unwrap();
 
@@ -99,7 +93,7 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
         .await
         .unwrap();
     s.link_guardian(
-        &a,
+        a.tx(),
         NewLink {
             child: ana.id,
             guardian: g.id,
@@ -108,12 +102,11 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
             may_pick_up: true,
             primary_contact: true,
         },
-        vec![],
     )
     .await
     .unwrap();
     s.link_guardian(
-        &a,
+        a.tx(),
         NewLink {
             child: ben.id,
             guardian: g.id,
@@ -122,7 +115,6 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
             may_pick_up: false,
             primary_contact: false,
         },
-        vec![],
     )
     .await
     .unwrap();
@@ -189,7 +181,7 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
 
     let p = s
         .add_pickup(
-            &a,
+            a.tx(),
             NewPickup {
                 child: ana.id,
                 name: "Gran".into(),
@@ -197,7 +189,6 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
                 passphrase_hash: "$argon2id$x".into(),
             },
             7,
-            vec![],
         )
         .await
         .unwrap();
@@ -236,7 +227,7 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
     let mut changed = fields("Ana", Some(room_b.id));
     changed.preferred_name = Some("Annie".into());
     let updated = s
-        .update_child(&a, ana.id, changed, SealedChildFields::default(), 9, vec![])
+        .update_child(a.tx(), ana.id, changed, SealedChildFields::default(), 9)
         .await
         .unwrap();
     assert_eq!(updated.preferred_name.as_deref(), Some("Annie"));
@@ -247,12 +238,11 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
     );
     assert!(s
         .update_child(
-            &b,
+            b.tx(),
             ana.id,
             fields("X", None),
             SealedChildFields::default(),
             9,
-            vec![]
         )
         .await
         .is_err());
@@ -264,14 +254,7 @@ async fn attendance_sealed_values_and_grants(u: &Under) {
     let a = tenant(s, "maple").await;
     let desk = user(s, &a, "d@example.org", Role::FrontDesk).await;
     let ana = s
-        .create_child(
-            &a,
-            ChildId::new(),
-            fields("Ana", None),
-            sealed(1),
-            5,
-            vec![],
-        )
+        .create_child(a.tx(), ChildId::new(), fields("Ana", None), sealed(1), 5)
         .await
         .unwrap();
     let g = s
@@ -292,7 +275,7 @@ async fn attendance_sealed_values_and_grants(u: &Under) {
         (AttendanceKind::CheckOut, 200),
     ] {
         s.record_attendance(
-            &a,
+            a.tx(),
             AttendanceEvent {
                 id: uuid::Uuid::now_v7(),
                 child_id: ana.id,
@@ -302,7 +285,6 @@ async fn attendance_sealed_values_and_grants(u: &Under) {
                 recorded_by: desk.id,
                 person: Person::Guardian(g.id),
             },
-            vec![],
             None,
         )
         .await
@@ -366,7 +348,7 @@ async fn attendance_sealed_values_and_grants(u: &Under) {
         created_ms: 1,
         expires_ms: 3_600_001,
     };
-    s.create_grant(&a, grant.clone(), vec![]).await.unwrap();
+    s.create_grant(a.tx(), grant.clone()).await.unwrap();
     let grants = s.grants(&a).await.unwrap();
     assert_eq!(grants.len(), 1);
     assert_eq!(grants[0].reason, "ticket 12");

@@ -8,22 +8,21 @@ use crate::tenants_and_sessions::{tenant, user};
 
 async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
     let scope = tenant(s, slug).await;
-    s.insert_data_key(&scope, 1, vec![tag; 60], 1)
+    s.insert_data_key(scope.tx(), 1, vec![tag; 60], 1)
         .await
         .unwrap();
     let t = user(s, &scope, "t@example.org", Role::Teacher).await;
     s.set_totp(
-        &scope,
+        scope.tx(),
         t.id,
         vec![tag; 40],
         1,
         vec![TokenHash([tag; 32])],
-        vec![],
     )
     .await
     .unwrap();
     s.create_session(
-        &scope,
+        scope.tx(),
         NewSession {
             id: SessionId::new(),
             token: TokenHash([tag + 1; 32]),
@@ -33,14 +32,13 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
             client: ClientInfo::default(),
         },
         5,
-        vec![],
     )
     .await
     .unwrap();
-    s.create_enrollment(&scope, t.id, TokenHash([tag + 2; 32]), 10_000, 1, vec![])
+    s.create_enrollment(scope.tx(), t.id, TokenHash([tag + 2; 32]), 10_000, 1)
         .await
         .unwrap();
-    s.create_password_reset(&scope, t.id, TokenHash([tag + 4; 32]), 10_000, 1, vec![])
+    s.create_password_reset(scope.tx(), t.id, TokenHash([tag + 4; 32]), 10_000, 1)
         .await
         .unwrap();
     s.create_challenge(
@@ -52,14 +50,11 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
     )
     .await
     .unwrap();
-    let room = s
-        .create_classroom(&scope, "Acorns", 1, vec![])
-        .await
-        .unwrap();
-    s.assign_staff(&scope, t.id, room.id, vec![]).await.unwrap();
+    let room = s.create_classroom(scope.tx(), "Acorns", 1).await.unwrap();
+    s.assign_staff(scope.tx(), t.id, room.id).await.unwrap();
     let child = s
         .create_child(
-            &scope,
+            scope.tx(),
             ChildId::new(),
             ChildFields {
                 given_name: "Ana".into(),
@@ -73,7 +68,6 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
             },
             SealedChildFields::default(),
             1,
-            vec![],
         )
         .await
         .unwrap();
@@ -91,7 +85,7 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
         .await
         .unwrap();
     s.link_guardian(
-        &scope,
+        scope.tx(),
         NewLink {
             child: child.id,
             guardian: g.id,
@@ -100,12 +94,11 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
             may_pick_up: true,
             primary_contact: true,
         },
-        vec![],
     )
     .await
     .unwrap();
     s.add_pickup(
-        &scope,
+        scope.tx(),
         NewPickup {
             child: child.id,
             name: "Gran".into(),
@@ -113,12 +106,11 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
             passphrase_hash: "h".into(),
         },
         1,
-        vec![],
     )
     .await
     .unwrap();
     s.record_attendance(
-        &scope,
+        scope.tx(),
         AttendanceEvent {
             id: uuid::Uuid::now_v7(),
             child_id: child.id,
@@ -128,13 +120,12 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
             recorded_by: t.id,
             person: Person::Guardian(g.id),
         },
-        vec![],
         None,
     )
     .await
     .unwrap();
     s.create_grant(
-        &scope,
+        scope.tx(),
         AccessGrant {
             id: uuid::Uuid::now_v7(),
             operator: "ops".into(),
@@ -142,11 +133,10 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
             created_ms: 1,
             expires_ms: 2,
         },
-        vec![],
     )
     .await
     .unwrap();
-    s.append_audit(vec![Draft::new(
+    s.append_audit(scope.tx().audit(Draft::new(
         scope.chain(),
         1,
         Event::Throttled {
@@ -154,11 +144,11 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
             retry_after_secs: 1,
             refused: None,
         },
-    )])
+    )))
     .await
     .unwrap();
     s.insert_checkpoint(Checkpoint {
-        chain: scope.chain(),
+        chain: scope.chain().into(),
         seq: 1,
         hash: "h".into(),
         at_ms: 1,
@@ -182,7 +172,7 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
     )
     .await
     .unwrap();
-    s.opt_out(&scope, &g.id.to_string(), "announcement", 1, vec![])
+    s.opt_out(scope.tx(), &g.id.to_string(), "announcement", 1)
         .await
         .unwrap();
     scope

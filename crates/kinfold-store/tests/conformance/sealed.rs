@@ -20,7 +20,7 @@ async fn every_sealed_column_pages_swaps_and_key_versions_are_destroyed_once(u: 
     // Two links for one user, so pages of enrollment links are ordered by token, not user.
     let (t1, t2) = (TokenHash([0x0a; 32]), TokenHash([0xf0; 32]));
     for (t, v) in [(t1, 2u8), (t2, 3)] {
-        s.create_enrollment(&a, pat.id, t, 100_000, 1_000, vec![])
+        s.create_enrollment(a.tx(), pat.id, t, 100_000, 1_000)
             .await
             .unwrap();
         s.set_enrollment_secret(t, vec![v; 40]).await.unwrap();
@@ -33,7 +33,7 @@ async fn every_sealed_column_pages_swaps_and_key_versions_are_destroyed_once(u: 
         body: vec![4; 40],
         created_ms: 5_000,
     };
-    s.enqueue_message(&a, m, vec![], vec![]).await.unwrap();
+    s.enqueue_message(a.tx(), m, vec![]).await.unwrap();
 
     let pending = s
         .sealed_values(&a, SealedColumn::UserPendingTotp, None, 10)
@@ -123,11 +123,13 @@ async fn every_sealed_column_pages_swaps_and_key_versions_are_destroyed_once(u: 
 
     // Key versions: listed ascending, destroyed once, with the audit entry, per tenant.
     for v in [1, 2, 3] {
-        s.insert_data_key(&a, v, vec![v as u8; 60], 1_000)
+        s.insert_data_key(a.tx(), v, vec![v as u8; 60], 1_000)
             .await
             .unwrap();
     }
-    s.insert_data_key(&b, 1, vec![9; 60], 1_000).await.unwrap();
+    s.insert_data_key(b.tx(), 1, vec![9; 60], 1_000)
+        .await
+        .unwrap();
     assert_eq!(s.data_key_versions(&a).await.unwrap(), [1, 2, 3]);
     let retired = || {
         vec![Draft::new(
@@ -158,10 +160,10 @@ async fn every_sealed_column_pages_swaps_and_key_versions_are_destroyed_once(u: 
         medical_notes: Some(vec![6; 40]),
         emergency_contacts: Some(vec![8; 40]),
     };
-    s.create_child(&a, ChildId::new(), child, sealed_fields, 1_000, vec![])
+    s.create_child(a.tx(), ChildId::new(), child, sealed_fields, 1_000)
         .await
         .unwrap();
-    s.set_totp(&a, pat.id, vec![9; 40], 0, vec![], vec![])
+    s.set_totp(a.tx(), pat.id, vec![9; 40], 0, vec![])
         .await
         .unwrap();
     // Binding clears the pending secret: offer one again.
@@ -182,7 +184,7 @@ async fn every_sealed_column_pages_swaps_and_key_versions_are_destroyed_once(u: 
             .replace_sealed(&a, column, &v.key, &v.sealed, under_v1.clone())
             .await
             .unwrap());
-        let refused = s.destroy_data_key(&a, 1, retired()).await;
+        let refused = s.destroy_data_key(a.tx().audit_all(retired()), 1).await;
         assert!(
             matches!(refused, Err(StoreError::Conflict(_))),
             "{column:?}: {refused:?}"
@@ -193,9 +195,18 @@ async fn every_sealed_column_pages_swaps_and_key_versions_are_destroyed_once(u: 
             .unwrap());
     }
     assert_eq!(s.data_key_versions(&a).await.unwrap(), [1, 2, 3]);
-    assert!(s.destroy_data_key(&a, 1, retired()).await.unwrap());
-    assert!(!s.destroy_data_key(&a, 1, retired()).await.unwrap());
-    assert!(!s.destroy_data_key(&a, 7, retired()).await.unwrap());
+    assert!(s
+        .destroy_data_key(a.tx().audit_all(retired()), 1)
+        .await
+        .unwrap());
+    assert!(!s
+        .destroy_data_key(a.tx().audit_all(retired()), 1)
+        .await
+        .unwrap());
+    assert!(!s
+        .destroy_data_key(a.tx().audit_all(retired()), 7)
+        .await
+        .unwrap());
     assert_eq!(s.data_key_versions(&a).await.unwrap(), [2, 3]);
     assert!(s.data_key(&a, 1).await.unwrap().is_none());
     assert_eq!(

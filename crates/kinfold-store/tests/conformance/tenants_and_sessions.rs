@@ -14,11 +14,11 @@ pub async fn tenant(s: &dyn Store, slug: &str) -> TenantScope {
                 name: format!("{slug} center"),
                 created_ms: 1_000,
             },
-            vec![Draft::new(
+            NewTenantTx::new().audit(Draft::new(
                 "",
                 1_000,
                 Event::TenantCreated { slug: slug.into() },
-            )],
+            )),
         )
         .await
         .unwrap();
@@ -27,7 +27,7 @@ pub async fn tenant(s: &dyn Store, slug: &str) -> TenantScope {
 
 pub async fn user(s: &dyn Store, scope: &TenantScope, email: &str, role: Role) -> User {
     s.create_user(
-        scope,
+        scope.tx(),
         NewUser {
             email: email.into(),
             name: "Test User".into(),
@@ -35,7 +35,6 @@ pub async fn user(s: &dyn Store, scope: &TenantScope, email: &str, role: Role) -
             password_hash: Some("$argon2id$stub".into()),
             created_ms: 2_000,
         },
-        vec![],
     )
     .await
     .unwrap()
@@ -74,7 +73,7 @@ async fn tenants_are_found_by_slug_and_slugs_are_unique(u: &Under) {
                 name: "again".into(),
                 created_ms: 1,
             },
-            vec![],
+            NewTenantTx::new(),
         )
         .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
@@ -94,7 +93,7 @@ async fn tenants_are_found_by_slug_and_slugs_are_unique(u: &Under) {
         time_zone: "Europe/Berlin".into(),
         region: "eu".into(),
     };
-    s.set_tenant_details(&a, &changed, vec![]).await.unwrap();
+    s.set_tenant_details(a.tx(), &changed).await.unwrap();
     assert_eq!(s.tenant_details(&a).await.unwrap(), changed);
     // The tenant's creation went into its own chain.
     let kinds: Vec<String> = s
@@ -118,7 +117,7 @@ async fn users_belong_to_one_tenant(u: &Under) {
     assert_ne!(ua.id, ub.id);
     let dup = s
         .create_user(
-            &a,
+            a.tx(),
             NewUser {
                 email: "pat@example.org".into(),
                 name: "Again".into(),
@@ -126,7 +125,6 @@ async fn users_belong_to_one_tenant(u: &Under) {
                 password_hash: None,
                 created_ms: 1,
             },
-            vec![],
         )
         .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))));
@@ -150,7 +148,7 @@ async fn users_belong_to_one_tenant(u: &Under) {
     assert!(!s.advance_totp_step(&a, ua.id, 9).await.unwrap());
     assert!(s.advance_totp_step(&a, ua.id, 11).await.unwrap());
     let codes = vec![TokenHash([1; 32]), TokenHash([2; 32])];
-    s.set_totp(&a, ua.id, vec![9; 40], 11, codes, vec![])
+    s.set_totp(a.tx(), ua.id, vec![9; 40], 11, codes)
         .await
         .unwrap();
     assert!(s.user(&a, ua.id).await.unwrap().unwrap().has_mfa());
@@ -178,19 +176,14 @@ async fn sessions_are_found_by_token_capped_and_ended(u: &Under) {
     let mut firsts = Vec::new();
     for i in 0..3u8 {
         let (sess, evicted) = s
-            .create_session(
-                &a,
-                new_session(pat.id, i + 1, 10_000 + i64::from(i)),
-                3,
-                vec![],
-            )
+            .create_session(a.tx(), new_session(pat.id, i + 1, 10_000 + i64::from(i)), 3)
             .await
             .unwrap();
         assert!(evicted.is_empty());
         firsts.push(sess.id);
     }
     let (_, evicted) = s
-        .create_session(&a, new_session(pat.id, 9, 20_000), 3, vec![])
+        .create_session(a.tx(), new_session(pat.id, 9, 20_000), 3)
         .await
         .unwrap();
     assert_eq!(
@@ -217,12 +210,11 @@ async fn sessions_are_found_by_token_capped_and_ended(u: &Under) {
     s.touch_session(&a, ctx.session.id, 30_000).await.unwrap();
     let ended = s
         .end_session(
-            &a,
+            a.tx(),
             ctx.session.id,
             Some(pat.id),
             EndReason::SignedOut,
             31_000,
-            vec![],
         )
         .await
         .unwrap()
@@ -230,14 +222,14 @@ async fn sessions_are_found_by_token_capped_and_ended(u: &Under) {
     assert_eq!(ended.last_seen_ms, 30_000);
     assert_eq!(ended.end_reason.as_deref(), Some("signed_out"));
     assert!(
-        s.end_session(&a, ctx.session.id, None, EndReason::Revoked, 32_000, vec![])
+        s.end_session(a.tx(), ctx.session.id, None, EndReason::Revoked, 32_000)
             .await
             .unwrap()
             .is_none(),
         "ending twice is a no-op"
     );
     let rest = s
-        .end_user_sessions(&a, pat.id, EndReason::Revoked, 33_000, vec![])
+        .end_user_sessions(a.tx(), pat.id, EndReason::Revoked, 33_000)
         .await
         .unwrap();
     assert_eq!(rest.len(), 2);
@@ -253,12 +245,7 @@ async fn touches_go_forward_and_a_lower_cap_evicts_every_extra_session(u: &Under
     let mut ids = Vec::new();
     for i in 0..3u8 {
         let (sess, _) = s
-            .create_session(
-                &a,
-                new_session(pat.id, i + 1, 10_000 + i64::from(i)),
-                5,
-                vec![],
-            )
+            .create_session(a.tx(), new_session(pat.id, i + 1, 10_000 + i64::from(i)), 5)
             .await
             .unwrap();
         ids.push(sess.id);
@@ -271,21 +258,14 @@ async fn touches_go_forward_and_a_lower_cap_evicts_every_extra_session(u: &Under
     assert_eq!(last_seen(live, ids[0]).last_seen_ms, 50_000, "a late touch");
 
     let other = s
-        .end_session(
-            &a,
-            ids[0],
-            Some(sam.id),
-            EndReason::SignedOut,
-            30_000,
-            vec![],
-        )
+        .end_session(a.tx(), ids[0], Some(sam.id), EndReason::SignedOut, 30_000)
         .await
         .unwrap();
     assert!(other.is_none(), "another user's session is not ended");
 
     // Cap 2 with a fourth session: the two oldest go, in one change.
     let (newest, evicted) = s
-        .create_session(&a, new_session(pat.id, 4, 20_000), 2, vec![])
+        .create_session(a.tx(), new_session(pat.id, 4, 20_000), 2)
         .await
         .unwrap();
     assert_eq!(
@@ -312,7 +292,7 @@ async fn touches_go_forward_and_a_lower_cap_evicts_every_extra_session(u: &Under
 
     // A password change keeps the session that made it and ends the rest.
     let ended = s
-        .set_password(&a, pat.id, "h2".into(), Some(newest.id), 21_000, vec![])
+        .set_password(a.tx(), pat.id, "h2".into(), Some(newest.id), 21_000)
         .await
         .unwrap();
     assert_eq!(ended.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[2]]);
@@ -326,7 +306,7 @@ async fn enrollment_links_and_challenges_are_single_use(u: &Under) {
     let a = tenant(s, "maple").await;
     let pat = user(s, &a, "pat@example.org", Role::Teacher).await;
     let t1 = TokenHash([5; 32]);
-    s.create_enrollment(&a, pat.id, t1, 100_000, 1_000, vec![])
+    s.create_enrollment(a.tx(), pat.id, t1, 100_000, 1_000)
         .await
         .unwrap();
     let e = s.enrollment(t1).await.unwrap().unwrap();
@@ -345,10 +325,10 @@ async fn enrollment_links_and_challenges_are_single_use(u: &Under) {
     // A new link replaces an unused earlier one.
     let t2 = TokenHash([6; 32]);
     let t3 = TokenHash([7; 32]);
-    s.create_enrollment(&a, pat.id, t2, 100_000, 3_000, vec![])
+    s.create_enrollment(a.tx(), pat.id, t2, 100_000, 3_000)
         .await
         .unwrap();
-    s.create_enrollment(&a, pat.id, t3, 100_000, 4_000, vec![])
+    s.create_enrollment(a.tx(), pat.id, t3, 100_000, 4_000)
         .await
         .unwrap();
     assert!(!s.consume_enrollment(t2, 5_000).await.unwrap());
@@ -383,7 +363,7 @@ async fn a_password_reset_link_works_once_and_changes_password_and_sessions_toge
     };
     for (n, scope, id) in [(1u8, &a, pat.id), (2, &a, pat.id), (3, &b, bo.id)] {
         s.create_session(
-            scope,
+            scope.tx(),
             NewSession {
                 id: SessionId::new(),
                 token: TokenHash([40 + n; 32]),
@@ -393,18 +373,17 @@ async fn a_password_reset_link_works_once_and_changes_password_and_sessions_toge
                 client: ClientInfo::default(),
             },
             5,
-            vec![],
         )
         .await
         .unwrap();
     }
     // An enrollment link still out (say, after an MFA reset) dies with the reset.
     let enroll = TokenHash([23; 32]);
-    s.create_enrollment(&a, pat.id, enroll, 100_000, 1_000, vec![])
+    s.create_enrollment(a.tx(), pat.id, enroll, 100_000, 1_000)
         .await
         .unwrap();
     let (t1, t2) = (TokenHash([21; 32]), TokenHash([22; 32]));
-    s.create_password_reset(&a, pat.id, t1, 100_000, 1_000, vec![])
+    s.create_password_reset(a.tx(), pat.id, t1, 100_000, 1_000)
         .await
         .unwrap();
     let r1 = s.password_reset(t1).await.unwrap().unwrap();
@@ -418,7 +397,7 @@ async fn a_password_reset_link_works_once_and_changes_password_and_sessions_toge
         .unwrap()
         .is_none());
     // A second link supersedes the first.
-    s.create_password_reset(&a, pat.id, t2, 100_000, 2_000, vec![])
+    s.create_password_reset(a.tx(), pat.id, t2, 100_000, 2_000)
         .await
         .unwrap();
     assert_eq!(
@@ -426,14 +405,14 @@ async fn a_password_reset_link_works_once_and_changes_password_and_sessions_toge
         Some(2_000)
     );
     assert!(s
-        .reset_password(&r1, t1, "h1".into(), 3_000, vec![])
+        .reset_password(r1.scope.tx(), r1.user_id, t1, "h1".into(), 3_000)
         .await
         .unwrap()
         .is_none());
     let r2 = s.password_reset(t2).await.unwrap().unwrap();
     // Expired: nothing changes.
     assert!(s
-        .reset_password(&r2, t2, "h2".into(), 100_001, vec![])
+        .reset_password(r2.scope.tx(), r2.user_id, t2, "h2".into(), 100_001)
         .await
         .unwrap()
         .is_none());
@@ -444,7 +423,7 @@ async fn a_password_reset_link_works_once_and_changes_password_and_sessions_toge
         ..r2.clone()
     };
     assert!(s
-        .reset_password(&forged, t2, "h2".into(), 4_000, vec![])
+        .reset_password(forged.scope.tx(), forged.user_id, t2, "h2".into(), 4_000)
         .await
         .unwrap()
         .is_none());
@@ -454,7 +433,7 @@ async fn a_password_reset_link_works_once_and_changes_password_and_sessions_toge
     );
     assert_eq!((live(pat.id, &a).await, live(bo.id, &b).await), (2, 1));
     let ended = s
-        .reset_password(&r2, t2, "h2".into(), 4_000, vec![])
+        .reset_password(r2.scope.tx(), r2.user_id, t2, "h2".into(), 4_000)
         .await
         .unwrap()
         .unwrap();
@@ -470,7 +449,7 @@ async fn a_password_reset_link_works_once_and_changes_password_and_sessions_toge
     );
     assert_eq!((live(pat.id, &a).await, live(bo.id, &b).await), (0, 1));
     assert!(
-        s.reset_password(&r2, t2, "h3".into(), 4_001, vec![])
+        s.reset_password(r2.scope.tx(), r2.user_id, t2, "h3".into(), 4_001)
             .await
             .unwrap()
             .is_none(),
@@ -483,19 +462,19 @@ async fn a_password_reset_link_works_once_and_changes_password_and_sessions_toge
     // A password change and an MFA reset each void the reset links still out.
     for (n, void) in [(31u8, "password change"), (32, "MFA reset")] {
         let t = TokenHash([n; 32]);
-        s.create_password_reset(&a, pat.id, t, 100_000, 5_000, vec![])
+        s.create_password_reset(a.tx(), pat.id, t, 100_000, 5_000)
             .await
             .unwrap();
         let r = s.password_reset(t).await.unwrap().unwrap();
         if n == 31 {
-            s.set_password(&a, pat.id, "h4".into(), None, 5_001, vec![])
+            s.set_password(a.tx(), pat.id, "h4".into(), None, 5_001)
                 .await
                 .unwrap();
         } else {
-            s.reset_mfa(&a, pat.id, 5_001, vec![]).await.unwrap();
+            s.reset_mfa(a.tx(), pat.id, 5_001).await.unwrap();
         }
         assert!(
-            s.reset_password(&r, t, "h5".into(), 5_002, vec![])
+            s.reset_password(r.scope.tx(), r.user_id, t, "h5".into(), 5_002)
                 .await
                 .unwrap()
                 .is_none(),

@@ -242,11 +242,11 @@ async fn two_nodes_append_to_one_linear_chain() {
     for (i, node) in [u.store.clone(), node_b.clone()].into_iter().enumerate() {
         for t in 0..4u64 {
             let node = node.clone();
-            let chain = a.chain();
+            let a = a.clone();
             tasks.push(tokio::spawn(async move {
                 for n in 0..25u64 {
                     let d = Draft::new(
-                        chain.clone(),
+                        a.chain(),
                         1,
                         Event::Throttled {
                             email: format!("n{i}-t{t}-{n}@example.org"),
@@ -254,7 +254,7 @@ async fn two_nodes_append_to_one_linear_chain() {
                             refused: None,
                         },
                     );
-                    node.append_audit(vec![d]).await.unwrap();
+                    node.append_audit(a.tx().audit(d)).await.unwrap();
                 }
             }));
         }

@@ -86,7 +86,7 @@ fn build(root: &Path) -> PathBuf {
     dir
 }
 
-async fn chain_id(dir: &Path) -> String {
+async fn chain_id(dir: &Path) -> kinfold_store::Chain {
     let store = open_store(dir).await;
     let (_, scope) = store.tenant_by_slug("sunny-days").await.unwrap().unwrap();
     store.close().await;
@@ -132,7 +132,7 @@ async fn verify_detects_edits_deletions_reorders_and_cuts() {
     for (name, sql, seq) in cases {
         let dir = tmp.path().join(name);
         copy_dir(&base, &dir);
-        exec(&dir, sql, &chain).await;
+        exec(&dir, sql, chain.as_str()).await;
         let (ok, text) = verify(&dir, &[]);
         assert!(!ok, "{name}: tampering must fail verification: {text}");
         assert!(
@@ -157,7 +157,7 @@ async fn verify_detects_edits_deletions_reorders_and_cuts() {
     for (name, sql) in spellings {
         let dir = tmp.path().join(name);
         copy_dir(&base, &dir);
-        exec(&dir, &sql, &chain).await;
+        exec(&dir, &sql, chain.as_str()).await;
         let edited = {
             let s = open_store(&dir).await;
             let e = s.audit_chain(&chain).await.unwrap();
@@ -192,13 +192,13 @@ async fn verify_detects_edits_deletions_reorders_and_cuts() {
             .map(|k| k.public_key)
             .collect();
         s.close().await;
-        let json = serde_json::json!({"tenant": "sunny-days", "chain": chain, "public_keys": keys, "checkpoints": cps});
+        let json = serde_json::json!({"tenant": "sunny-days", "chain": chain.as_str(), "public_keys": keys, "checkpoints": cps});
         std::fs::write(&export, json.to_string()).unwrap();
     }
     let last = entries.last().unwrap().seq;
     let dir = tmp.path().join("cut");
     copy_dir(&base, &dir);
-    exec(&dir, &format!("DELETE FROM audit_log WHERE chain = ?1 AND seq > {}; DELETE FROM audit_checkpoints WHERE chain = ?1 AND seq > {}", last - 3, last - 6), &chain).await;
+    exec(&dir, &format!("DELETE FROM audit_log WHERE chain = ?1 AND seq > {}; DELETE FROM audit_checkpoints WHERE chain = ?1 AND seq > {}", last - 3, last - 6), chain.as_str()).await;
     let (ok, text) = verify(&dir, &["--checkpoints", export.to_str().unwrap()]);
     assert!(!ok, "the cut is detected with exported checkpoints: {text}");
     assert!(text.contains("chain was cut"), "{text}");

@@ -1,0 +1,199 @@
+//! A change and the audit entries that record it (L2), handed to the store together.
+//!
+//! A store method that changes a tenant's records takes a [`TenantTx`], which only a
+//! [`TenantScope`] opens. The entries added to it go to that tenant's chain, whatever chain a
+//! draft names, and the store writes them in the same database transaction as the change, or
+//! writes neither. Changes to the platform take a [`PlatformTx`] (the system chain), and the
+//! creation of a tenant a [`NewTenantTx`] (the new tenant's chain). No store method takes loose
+//! drafts, and no audit read takes a chain's name as a string: it takes a [`Chain`], which comes
+//! from a scope, from [`Chain::system`], or from the store.
+
+use kinfold_audit::{Draft, SYSTEM_CHAIN};
+
+use crate::TenantScope;
+
+/// One audit chain: a tenant's, or the platform's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Chain(String);
+
+impl Chain {
+    /// The platform's chain: operator access, signing keys, sign-ins to no tenant.
+    pub fn system() -> Self {
+        Self(SYSTEM_CHAIN.to_owned())
+    }
+
+    /// The chain a stored entry is on.
+    pub fn of(entry: &kinfold_audit::Entry) -> Self {
+        Self(entry.chain.clone())
+    }
+
+    /// A chain the store listed.
+    pub(crate) fn stored(name: String) -> Self {
+        Self(name)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A draft for the audit writer names its chain by this text.
+impl From<Chain> for String {
+    fn from(c: Chain) -> Self {
+        c.0
+    }
+}
+
+impl TenantScope {
+    /// The audit chain this tenant's events go to.
+    pub fn chain(&self) -> Chain {
+        Chain(self.tenant_id().to_string())
+    }
+
+    /// Opens a change to this tenant's records.
+    pub fn tx(&self) -> TenantTx<'_> {
+        TenantTx {
+            scope: self,
+            audit: Vec::new(),
+        }
+    }
+}
+
+/// A change to one tenant's records, with the entries that record it.
+#[must_use = "a change is written only when a store method takes it"]
+#[derive(Debug)]
+pub struct TenantTx<'s> {
+    scope: &'s TenantScope,
+    audit: Vec<Draft>,
+}
+
+impl<'s> TenantTx<'s> {
+    /// Adds an entry; it goes to this tenant's chain.
+    pub fn audit(mut self, draft: Draft) -> Self {
+        self.audit.push(draft);
+        self
+    }
+
+    /// Adds entries; they go to this tenant's chain.
+    pub fn audit_all(mut self, drafts: impl IntoIterator<Item = Draft>) -> Self {
+        self.audit.extend(drafts);
+        self
+    }
+
+    pub fn scope(&self) -> &'s TenantScope {
+        self.scope
+    }
+
+    /// The scope, and the entries on its chain.
+    pub(crate) fn into_parts(self) -> (&'s TenantScope, Vec<Draft>) {
+        let chain = self.scope.chain();
+        (self.scope, on_chain(self.audit, chain.as_str()))
+    }
+}
+
+/// A change to the platform (signing keys, sending domains), with the entries that record it
+/// on the system chain.
+#[must_use = "a change is written only when a store method takes it"]
+#[derive(Debug, Default)]
+pub struct PlatformTx {
+    audit: Vec<Draft>,
+}
+
+impl PlatformTx {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds entries; they go to the system chain.
+    pub fn audit_all(mut self, drafts: impl IntoIterator<Item = Draft>) -> Self {
+        self.audit.extend(drafts);
+        self
+    }
+
+    /// Adds an entry; it goes to the system chain.
+    pub fn audit(mut self, draft: Draft) -> Self {
+        self.audit.push(draft);
+        self
+    }
+
+    pub(crate) fn into_audit(self) -> Vec<Draft> {
+        on_chain(self.audit, SYSTEM_CHAIN)
+    }
+}
+
+/// The creation of a tenant, with the entries that open its chain: the caller cannot name a
+/// chain that does not exist yet.
+#[must_use = "a change is written only when a store method takes it"]
+#[derive(Debug, Default)]
+pub struct NewTenantTx {
+    audit: Vec<Draft>,
+}
+
+impl NewTenantTx {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds entries; they go to the new tenant's chain.
+    pub fn audit_all(mut self, drafts: impl IntoIterator<Item = Draft>) -> Self {
+        self.audit.extend(drafts);
+        self
+    }
+
+    /// Adds an entry; it goes to the new tenant's chain.
+    pub fn audit(mut self, draft: Draft) -> Self {
+        self.audit.push(draft);
+        self
+    }
+
+    pub(crate) fn into_audit(self, scope: &TenantScope) -> Vec<Draft> {
+        on_chain(self.audit, scope.chain().as_str())
+    }
+}
+
+fn on_chain(mut drafts: Vec<Draft>, chain: &str) -> Vec<Draft> {
+    for d in &mut drafts {
+        if d.chain != chain {
+            chain.clone_into(&mut d.chain);
+        }
+    }
+    drafts
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::TenantId;
+    use kinfold_audit::Event;
+
+    fn draft(chain: &str) -> Draft {
+        Draft::new(chain, 1, Event::TenantCreated { slug: "x".into() })
+    }
+
+    #[test]
+    fn entries_go_to_the_chain_of_the_change_whatever_a_draft_names() {
+        let a = TenantScope::new(TenantId::new());
+        let b = TenantScope::new(TenantId::new());
+        let (scope, audit) = a
+            .tx()
+            .audit(draft(b.chain().as_str()))
+            .audit(draft(SYSTEM_CHAIN))
+            .into_parts();
+        assert_eq!(scope.tenant_id(), a.tenant_id());
+        assert!(audit.iter().all(|d| d.chain == a.chain().as_str()));
+        let platform = PlatformTx::new()
+            .audit(draft(a.chain().as_str()))
+            .into_audit();
+        assert_eq!(platform[0].chain, SYSTEM_CHAIN);
+        let opening = NewTenantTx::new().audit(draft("")).into_audit(&b);
+        assert_eq!(opening[0].chain, b.chain().as_str());
+    }
+}
