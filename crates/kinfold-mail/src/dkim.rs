@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use kinfold_crypto::keyring::{Key, MasterKey};
 use kinfold_crypto::seal::{self, Aad};
-use kinfold_store::MailDomain;
+use kinfold_model::MailDomain;
 use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::{DkimSigner, Done};

@@ -8,7 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use kinfold_core::Actor;
-use kinfold_store::ClientInfo;
+use kinfold_model::ClientInfo;
 use serde::de::DeserializeOwned;
 
 use crate::middleware::client::ClientContext;
@@ -139,8 +139,8 @@ pub fn cookie_name(https: bool) -> &'static str {
 
 /// The tenant, the user and the route template of an authenticated request.
 pub type AccessFacts = (
-    kinfold_store::TenantId,
-    kinfold_store::UserId,
+    kinfold_model::TenantId,
+    kinfold_model::UserId,
     std::sync::Arc<str>,
 );
 

@@ -1,50 +1,32 @@
-use serde::Serialize;
-use uuid::Uuid;
+//! The tenant scope, which only the store mints, and reading IDs back from rows.
 
 use crate::StoreError;
+pub use kinfold_model::{ChildId, ClassroomId, GuardianId, PickupId, SessionId, TenantId, UserId};
 
-macro_rules! id_type {
-    ($name:ident) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(pub Uuid);
+/// An ID read back from a row: a value that does not parse is a corrupt row.
+pub(crate) trait FromDb: Sized {
+    fn from_db(s: &str) -> Result<Self, StoreError>;
+}
 
-        impl $name {
-            /// A new, time-ordered ID (UUIDv7).
-            pub fn new() -> Self {
-                Self(Uuid::now_v7())
-            }
-
-            pub fn parse(s: &str) -> Option<Self> {
-                Uuid::parse_str(s).ok().map(Self)
-            }
-
-            pub(crate) fn from_db(s: &str) -> Result<Self, StoreError> {
+macro_rules! from_db {
+    ($($name:ident),*) => {$(
+        impl FromDb for $name {
+            fn from_db(s: &str) -> Result<Self, StoreError> {
                 Self::parse(s).ok_or(StoreError::Corrupt(stringify!($name)))
             }
         }
-
-        impl Default for $name {
-            fn default() -> Self {
-                Self::new()
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-    };
+    )*};
 }
 
-id_type!(TenantId);
-id_type!(UserId);
-id_type!(SessionId);
-id_type!(ClassroomId);
-id_type!(ChildId);
-id_type!(GuardianId);
-id_type!(PickupId);
+from_db!(
+    TenantId,
+    UserId,
+    SessionId,
+    ClassroomId,
+    ChildId,
+    GuardianId,
+    PickupId
+);
 
 /// Proof that a request works inside one existing tenant. Only the store mints it, from a
 /// tenant it has just read, so every tenant-data method is scoped by construction.

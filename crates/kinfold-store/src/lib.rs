@@ -8,7 +8,6 @@
 pub mod attempts;
 pub mod audit;
 mod auth;
-mod domain;
 mod drafts;
 mod error;
 mod ids;
@@ -31,11 +30,11 @@ mod wall;
 pub use attempts::AttemptStore;
 pub use audit::AuditStore;
 pub use auth::AuthStore;
-pub use domain::*;
 pub use error::StoreError;
 pub use ids::{
     ChildId, ClassroomId, GuardianId, PickupId, SessionId, TenantId, TenantScope, UserId,
 };
+pub use kinfold_model::*;
 pub use mail::MailStore;
 pub use outbox::OutboxStore;
 pub use record_store::{AttendanceStore, GuardianStore, RecordStore};

@@ -1,6 +1,7 @@
 //! Outbox row shapes (E1, E7): audiences, claimed deliveries, a message's deliveries, and the
 //! delivery a provider's report is about. The statements that read them are in `sql/outbox.rs`.
 
+use crate::ids::FromDb;
 use crate::outbox::*;
 use crate::*;
 

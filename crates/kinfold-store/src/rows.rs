@@ -3,6 +3,7 @@
 
 use sqlx::QueryBuilder;
 
+use crate::ids::FromDb;
 use crate::outbox::*;
 use crate::*;
 

@@ -4,7 +4,7 @@ use axum::extract::State;
 use kinfold_core::factors::FactorProof;
 use kinfold_core::Actor;
 use kinfold_crypto::password::Password;
-use kinfold_store::{Role, Tenant, User, UserId};
+use kinfold_model::{Role, Tenant, User, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

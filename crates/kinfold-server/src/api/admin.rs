@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use kinfold_core::CoreError;
-use kinfold_store::{Role, TenantDetails, UserId};
+use kinfold_model::{Role, TenantDetails, UserId};
 use serde::Serialize;
 use utoipa::ToSchema;
 

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use kinfold_core::CoreError;
 use kinfold_crypto::password::Password;
-use kinfold_store::{
+use kinfold_model::{
     AttendanceEvent, AttendanceKind, ChildId, ClassroomId, GuardianId, Person, PickupId, UserId,
 };
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,7 @@ use axum::extract::State;
 use base64::Engine;
 use kinfold_audit::{Category, Checkpoint, Entry};
 use kinfold_core::CoreError;
-use kinfold_store::AuditQuery;
+use kinfold_model::AuditQuery;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

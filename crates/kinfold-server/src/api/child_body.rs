@@ -4,7 +4,7 @@
 //! describe and serialize through these borrowed bodies.
 
 use kinfold_core::children::{Allergy, ChildView, EmergencyContact};
-use kinfold_store::{Child, ChildId, ClassroomId, PickupId};
+use kinfold_model::{Child, ChildId, ClassroomId, PickupId};
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;

@@ -6,7 +6,7 @@ use base64::Engine;
 use kinfold_core::children::{ChildInput, ChildPatch};
 use kinfold_core::CoreError;
 use kinfold_crypto::password::Password;
-use kinfold_store::{
+use kinfold_model::{
     ChildId, Classroom, ClassroomId, Custody, GuardianId, GuardianLink, NewGuardian, PickupId,
     Role, UserId,
 };

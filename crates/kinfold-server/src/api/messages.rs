@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use kinfold_core::mail::{Audience, MessageDraft};
 use kinfold_core::CoreError;
-use kinfold_store::ClassroomId;
+use kinfold_model::ClassroomId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use kinfold_core::auth::{NewSessionIssued, SignIn};
 use kinfold_crypto::password::Password;
-use kinfold_store::{Role, SessionId};
+use kinfold_model::{Role, SessionId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -5,7 +5,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use kinfold_store::AuditQuery;
+use kinfold_model::AuditQuery;
 use maud::html;
 use serde::Deserialize;
 

@@ -7,7 +7,7 @@ use kinfold_core::auth::SignIn;
 use kinfold_core::policy::{self, Action, Scope};
 use kinfold_core::CoreError;
 use kinfold_crypto::password::Password;
-use kinfold_store::{AuditQuery, SessionId};
+use kinfold_model::{AuditQuery, SessionId};
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 

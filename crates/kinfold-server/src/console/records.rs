@@ -8,7 +8,7 @@ use kinfold_core::children::{ChildView, OpenedFields};
 use kinfold_core::policy::{self, Action};
 use kinfold_core::{Actor, CoreError};
 use kinfold_crypto::password::Password;
-use kinfold_store::{
+use kinfold_model::{
     ChildId, Classroom, Custody, GuardianId, GuardianLink, NewGuardian, Person, PickupId, Role,
 };
 use maud::{html, Markup};
@@ -20,7 +20,7 @@ use crate::api::rfc3339;
 use crate::extract::Form;
 use crate::{ApiError, AppState};
 
-fn room_name(rooms: &[Classroom], id: Option<kinfold_store::ClassroomId>) -> String {
+fn room_name(rooms: &[Classroom], id: Option<kinfold_model::ClassroomId>) -> String {
     id.and_then(|id| rooms.iter().find(|r| r.id == id))
         .map(|r| r.name.clone())
         .unwrap_or_else(|| "—".into())

@@ -18,7 +18,7 @@ const HINTS: [HeaderName; 5] = [
     header::ACCEPT_LANGUAGE,
 ];
 use ipnet::IpNet;
-use kinfold_store::ClientInfo;
+use kinfold_model::ClientInfo;
 
 /// A request's ID: 64 random bits, written as 16 hex digits. It ties a failure in the log to
 /// the response the client got (`X-Request-Id` on an internal error, and the console's error

@@ -116,7 +116,7 @@ async fn log_access(
     let Some((tenant_id, actor, route)) = facts else {
         return Ok(());
     };
-    let entry = kinfold_store::ApiAccess {
+    let entry = kinfold_model::ApiAccess {
         tenant_id,
         at_ms: state.core.now_ms(),
         category: api_category(&route),

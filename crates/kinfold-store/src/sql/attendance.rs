@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
 use super::{append_in, done, Backend, Db};
+use crate::ids::FromDb;
 use crate::rows::push_visibility;
 use crate::wall::Wall;
 use crate::TenantTx;

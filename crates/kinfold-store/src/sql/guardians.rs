@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use super::{append_in, done, Backend};
 use crate::drafts::name_new_row;
+use crate::ids::FromDb;
 use crate::wall::Wall;
 use crate::TenantTx;
 use crate::*;

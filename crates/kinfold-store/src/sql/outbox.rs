@@ -8,6 +8,7 @@ use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::{append_in, done, lease_due, Backend, Db, Tx};
+use crate::ids::FromDb;
 use crate::outbox::*;
 use crate::rows::{
     found, message_inserts, ClaimedRow, DeliveryRow, FoundByAddressRow, FoundRow, RecipientRow,

@@ -6,6 +6,7 @@ use sqlx::QueryBuilder;
 
 use super::{append_in, done, pickups_json, Backend, Db};
 use crate::drafts::name_new_row;
+use crate::ids::FromDb;
 use crate::rows::{push_visibility, ChildRow, ChildWithPickupsRow};
 use crate::wall::Wall;
 use crate::TenantTx;

@@ -1,0 +1,253 @@
+//! Tenants, people, sessions and the evidence the audit trail keeps about them.
+
+use serde::Serialize;
+
+use crate::ids::{SessionId, TenantId, UserId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Administrator,
+    Teacher,
+    FrontDesk,
+    Parent,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [
+        Role::Administrator,
+        Role::Teacher,
+        Role::FrontDesk,
+        Role::Parent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Administrator => "administrator",
+            Role::Teacher => "teacher",
+            Role::FrontDesk => "front_desk",
+            Role::Parent => "parent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Staff must have a second factor (A2).
+    pub fn is_staff(self) -> bool {
+        !matches!(self, Role::Parent)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub slug: String,
+    pub name: String,
+    pub created_ms: i64,
+}
+
+/// What a center states about itself: its legal identity and postal address (the footer of
+/// every email it sends), the time zone its days are counted in, and its hosting region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantDetails {
+    pub legal_name: Option<String>,
+    pub postal_address: Option<String>,
+    /// An IANA time-zone name.
+    pub time_zone: String,
+    pub region: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    pub slug: String,
+    pub name: String,
+    pub created_ms: i64,
+}
+
+#[derive(Clone)]
+pub struct SigningKeyRecord {
+    pub id: String,
+    pub wrapped: Vec<u8>,
+    pub public_key: String,
+    pub created_ms: i64,
+    pub active: bool,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("id", &self.id)
+            .field("public_key", &self.public_key)
+            .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
+pub struct User {
+    pub id: UserId,
+    pub tenant_id: TenantId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: Option<String>,
+    pub totp_sealed: Option<Vec<u8>>,
+    pub totp_last_step: Option<i64>,
+    pub pending_totp: Option<Vec<u8>>,
+    pub created_ms: i64,
+}
+
+impl User {
+    pub fn has_mfa(&self) -> bool {
+        self.totp_sealed.is_some()
+    }
+}
+
+/// Leaves out the password hash and the sealed secrets.
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("role", &self.role)
+            .field("has_mfa", &self.has_mfa())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: Option<String>,
+    pub created_ms: i64,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a request came from: what the access log records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// SHA-256 (truncated) over stable client hints.
+    pub device: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    SignedOut,
+    Revoked,
+    Evicted,
+    IdleTimeout,
+    MaxLifetime,
+    PasswordChanged,
+    MfaReset,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::SignedOut => "signed_out",
+            EndReason::Revoked => "revoked",
+            EndReason::Evicted => "evicted",
+            EndReason::IdleTimeout => "idle_timeout",
+            EndReason::MaxLifetime => "max_lifetime",
+            EndReason::PasswordChanged => "password_changed",
+            EndReason::MfaReset => "mfa_reset",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub id: SessionId,
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub created_ms: i64,
+    pub last_seen_ms: i64,
+    pub expires_ms: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub device: Option<String>,
+    pub ended_ms: Option<i64>,
+    pub end_reason: Option<String>,
+}
+
+impl Session {
+    pub fn duration_secs(&self, now_ms: i64) -> i64 {
+        (self.ended_ms.unwrap_or(now_ms) - self.created_ms) / 1000
+    }
+}
+
+/// Filters for reading a chain, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub category: Option<String>,
+    /// Only entries by this actor (a user ID).
+    pub actor: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    /// Return entries with `seq` below this (the cursor).
+    pub before_seq: Option<i64>,
+    pub limit: u32,
+}
+
+/// One authenticated API request (L4). Cheap to build on the request path: no field needs a
+/// fresh allocation but the IP.
+#[derive(Debug, Clone)]
+pub struct ApiAccess {
+    pub tenant_id: TenantId,
+    pub at_ms: i64,
+    /// `api-data` or `api-other`.
+    pub category: &'static str,
+    pub method: &'static str,
+    /// The route template, e.g. `/api/v1/children/{id}`.
+    pub route: std::sync::Arc<str>,
+    pub status: u16,
+    pub actor: UserId,
+    pub ip: Option<String>,
+}
+
+/// An API access entry as read back.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct StoredApiAccess {
+    pub at_ms: i64,
+    pub category: String,
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+    pub actor: String,
+    pub ip: Option<String>,
+}
+
+/// A sending domain and its two DKIM keys (PKCS#8 DER, sealed).
+#[derive(Clone)]
+pub struct MailDomain {
+    pub domain: String,
+    pub rsa_selector: String,
+    pub rsa_key: Vec<u8>,
+    pub ed25519_selector: String,
+    pub ed25519_key: Vec<u8>,
+    pub created_ms: i64,
+}
+
+/// Leaves out the (sealed) keys.
+impl std::fmt::Debug for MailDomain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailDomain")
+            .field("domain", &self.domain)
+            .field("rsa_selector", &self.rsa_selector)
+            .field("ed25519_selector", &self.ed25519_selector)
+            .finish_non_exhaustive()
+    }
+}
