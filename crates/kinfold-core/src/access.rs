@@ -10,12 +10,13 @@ use kinfold_store::{AccessGrant, ChildId, TenantScope, Visibility};
 
 use crate::children::ChildView;
 use crate::clock::ms;
-use crate::{validate, Actor, Core, CoreError};
+use crate::services::OperatorAccess;
+use crate::{validate, Actor, CoreError};
 
 /// The longest grant an operator can give themselves.
 pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
-impl Core {
+impl OperatorAccess<'_> {
     pub async fn grant_access(
         &self,
         scope: &TenantScope,

@@ -30,15 +30,33 @@ use kinfold_store::{AuditQuery, Classroom, StoredApiAccess, User};
 
 use crate::children::ChildView;
 use crate::policy::{self, Action, Scope};
+use crate::services::{AuditLog, Classrooms, Tenants};
 use crate::{Actor, Core, CoreError};
 
 impl Core {
+    /// Whether the database is reachable and migrated (`/readyz`).
+    pub async fn ready(&self) -> Result<bool, CoreError> {
+        Ok(self.store().ready().await?)
+    }
+
+    /// Keeps a (redacted) CSP violation report.
+    pub async fn record_csp_report(&self, report: String) -> Result<(), CoreError> {
+        Ok(self
+            .store()
+            .insert_csp_report(self.now_ms(), report)
+            .await?)
+    }
+}
+
+impl Tenants<'_> {
     /// The tenant's users (`ManageUsers`).
     pub async fn list_users(&self, actor: &Actor) -> Result<Vec<User>, CoreError> {
         policy::require_whole_tenant(actor, Action::ManageUsers)?;
         Ok(self.store().users(&actor.scope).await?)
     }
+}
 
+impl AuditLog<'_> {
     /// The tenant's audit log under `q`, newest first (`ReadAudit`): the whole tenant's where
     /// the role reaches it; for `Own`, only the actor's own access events, whatever `q` asks.
     pub async fn audit_entries(
@@ -85,7 +103,9 @@ impl Core {
             .api_access_page(&actor.scope, category, before, limit)
             .await?)
     }
+}
 
+impl Classrooms<'_> {
     /// The classroom of a child the actor already reads (the view is the proof): its name is
     /// one of the child's basic fields. Other classrooms stay out of reach.
     pub async fn child_classroom(
@@ -102,18 +122,5 @@ impl Core {
             .await?
             .into_iter()
             .find(|c| c.id == id))
-    }
-
-    /// Whether the database is reachable and migrated (`/readyz`).
-    pub async fn ready(&self) -> Result<bool, CoreError> {
-        Ok(self.store().ready().await?)
-    }
-
-    /// Keeps a (redacted) CSP violation report.
-    pub async fn record_csp_report(&self, report: String) -> Result<(), CoreError> {
-        Ok(self
-            .store()
-            .insert_csp_report(self.now_ms(), report)
-            .await?)
     }
 }

@@ -11,6 +11,7 @@ use kinfold_store::{AttendanceEvent, AttendanceKind, Child, ChildId, ClientInfo,
 use serde::Serialize;
 
 use crate::policy::{self, Action};
+use crate::services::Attendance;
 use crate::{Actor, Core, CoreError};
 
 /// One child's line in the roster.
@@ -27,12 +28,6 @@ pub struct RosterLine {
 }
 
 impl Core {
-    /// The center's calendar day now, in the center's time zone (`YYYY-MM-DD`).
-    pub async fn day_now(&self, scope: &kinfold_store::TenantScope) -> Result<String, CoreError> {
-        let tz = self.store().tenant_details(scope).await?.time_zone;
-        Ok(day_in(&tz, self.now_ms()))
-    }
-
     async fn attendance_child(&self, actor: &Actor, child: ChildId) -> Result<Child, CoreError> {
         policy::require(actor, Action::CheckInOut)?;
         self.store()
@@ -118,80 +113,6 @@ impl Core {
         }
     }
 
-    pub async fn check_in(
-        &self,
-        actor: &Actor,
-        child: ChildId,
-        person: Person,
-        client: &ClientInfo,
-    ) -> Result<AttendanceEvent, CoreError> {
-        let c = self.attendance_child(actor, child).await?;
-        // One day for the check and the write, read once.
-        let day = self.day_now(&actor.scope).await?;
-        if self.present(actor, child, &day).await? {
-            return Err(CoreError::WrongState("the child is already checked in"));
-        }
-        // Drop-off needs a known person too, but no passphrase.
-        if let Person::Guardian(_) = person {
-            if let Err(reason) = self
-                .verify_person(actor, child, person, None, client)
-                .await?
-            {
-                return Err(CoreError::invalid("guardian_id", reason));
-            }
-        } else if let Person::AuthorizedPickup(p) = person {
-            if !self
-                .store()
-                .pickups(&actor.scope, child)
-                .await?
-                .iter()
-                .any(|x| x.id == p)
-            {
-                return Err(CoreError::invalid(
-                    "pickup_id",
-                    "not an authorized pickup of this child",
-                ));
-            }
-        }
-        self.record(actor, &c, AttendanceKind::CheckIn, person, day)
-            .await
-    }
-
-    pub async fn check_out(
-        &self,
-        actor: &Actor,
-        child: ChildId,
-        person: Person,
-        passphrase: Option<Password>,
-        client: &ClientInfo,
-    ) -> Result<AttendanceEvent, CoreError> {
-        let c = self.attendance_child(actor, child).await?;
-        let day = self.day_now(&actor.scope).await?;
-        if !self.present(actor, child, &day).await? {
-            return Err(CoreError::WrongState("the child is not checked in today"));
-        }
-        if let Err(reason) = self
-            .verify_person(actor, child, person, passphrase, client)
-            .await?
-        {
-            let mut d = Draft::new(
-                actor.scope.chain(),
-                self.now_ms(),
-                Event::PickupRefused {
-                    child_id: child.to_string(),
-                    reason: reason.into(),
-                },
-            );
-            d.actor = Some(actor.user.id.to_string());
-            d.ip = client.ip.clone();
-            self.audit().record(d).await?;
-            tracing::warn!(child = %child, reason, "pickup refused");
-            return Err(CoreError::PickupRefused(reason));
-        }
-        self.record(actor, &c, AttendanceKind::CheckOut, person, day)
-            .await
-    }
-
     /// Writes the event; the store refuses it (`WrongState`, 409) when another desk changed
     /// the child's state since `present` looked.
     async fn record(
@@ -268,6 +189,88 @@ impl Core {
         };
         let who = who.unwrap_or_else(|| "a known person".to_owned());
         self.attendance_notice(actor, c, kind, &who, at_ms).await
+    }
+}
+
+impl Attendance<'_> {
+    /// The center's calendar day now, in the center's time zone (`YYYY-MM-DD`).
+    pub async fn day_now(&self, scope: &kinfold_store::TenantScope) -> Result<String, CoreError> {
+        let tz = self.store().tenant_details(scope).await?.time_zone;
+        Ok(day_in(&tz, self.now_ms()))
+    }
+
+    pub async fn check_in(
+        &self,
+        actor: &Actor,
+        child: ChildId,
+        person: Person,
+        client: &ClientInfo,
+    ) -> Result<AttendanceEvent, CoreError> {
+        let c = self.attendance_child(actor, child).await?;
+        // One day for the check and the write, read once.
+        let day = self.day_now(&actor.scope).await?;
+        if self.present(actor, child, &day).await? {
+            return Err(CoreError::WrongState("the child is already checked in"));
+        }
+        // Drop-off needs a known person too, but no passphrase.
+        if let Person::Guardian(_) = person {
+            if let Err(reason) = self
+                .verify_person(actor, child, person, None, client)
+                .await?
+            {
+                return Err(CoreError::invalid("guardian_id", reason));
+            }
+        } else if let Person::AuthorizedPickup(p) = person {
+            if !self
+                .store()
+                .pickups(&actor.scope, child)
+                .await?
+                .iter()
+                .any(|x| x.id == p)
+            {
+                return Err(CoreError::invalid(
+                    "pickup_id",
+                    "not an authorized pickup of this child",
+                ));
+            }
+        }
+        self.record(actor, &c, AttendanceKind::CheckIn, person, day)
+            .await
+    }
+
+    pub async fn check_out(
+        &self,
+        actor: &Actor,
+        child: ChildId,
+        person: Person,
+        passphrase: Option<Password>,
+        client: &ClientInfo,
+    ) -> Result<AttendanceEvent, CoreError> {
+        let c = self.attendance_child(actor, child).await?;
+        let day = self.day_now(&actor.scope).await?;
+        if !self.present(actor, child, &day).await? {
+            return Err(CoreError::WrongState("the child is not checked in today"));
+        }
+        if let Err(reason) = self
+            .verify_person(actor, child, person, passphrase, client)
+            .await?
+        {
+            let mut d = Draft::new(
+                actor.scope.chain(),
+                self.now_ms(),
+                Event::PickupRefused {
+                    child_id: child.to_string(),
+                    reason: reason.into(),
+                },
+            );
+            d.actor = Some(actor.user.id.to_string());
+            d.ip = client.ip.clone();
+            self.audit().record(d).await?;
+            tracing::warn!(child = %child, reason, "pickup refused");
+            return Err(CoreError::PickupRefused(reason));
+        }
+        self.record(actor, &c, AttendanceKind::CheckOut, person, day)
+            .await
     }
 
     /// Today's roster for the children the actor may check in and out.

@@ -11,6 +11,7 @@ use kinfold_store::{Chain, ClientInfo, Session, Tenant, TenantScope, User, UserI
 
 use crate::clock::ms;
 use crate::keys::Slot;
+use crate::services::Auth;
 use crate::throttle::Secret;
 use crate::{Actor, Core, CoreError};
 
@@ -102,6 +103,92 @@ impl Core {
             .map_err(CoreError::from)
     }
 
+    /// A TOTP code (refused if its time step was already used) or an unused recovery code.
+    pub(crate) async fn check_second_factor(
+        &self,
+        scope: &TenantScope,
+        user: &User,
+        code: &str,
+    ) -> Result<Result<MfaMethod, MfaFailure>, CoreError> {
+        let code = code.trim();
+        if code.len() > 64 {
+            return Ok(Err(MfaFailure::WrongCode));
+        }
+        if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+            let Some(sealed) = &user.totp_sealed else {
+                return Ok(Err(MfaFailure::WrongCode));
+            };
+            let secret = self
+                .open_totp(scope, user.id, "totp_secret", sealed)
+                .await?;
+            let Some(step) = secret.verify(code, u64::try_from(self.now_ms() / 1000).unwrap_or(0))
+            else {
+                return Ok(Err(MfaFailure::WrongCode));
+            };
+            let step = i64::try_from(step).unwrap_or(i64::MAX);
+            if !self.store().advance_totp_step(scope, user.id, step).await? {
+                return Ok(Err(MfaFailure::ReusedCode));
+            }
+            return Ok(Ok(MfaMethod::Totp));
+        }
+        let hash = self.keys().recovery_code_hash(code);
+        if self
+            .store()
+            .use_recovery_code(scope, user.id, hash, self.now_ms())
+            .await?
+        {
+            Ok(Ok(MfaMethod::RecoveryCode))
+        } else {
+            Ok(Err(MfaFailure::WrongCode))
+        }
+    }
+
+    pub(crate) async fn open_totp(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        column: &str,
+        sealed: &[u8],
+    ) -> Result<TotpSecret, CoreError> {
+        let row = user.to_string();
+        let raw = self
+            .keys()
+            .open(
+                scope,
+                Slot {
+                    table: "users",
+                    column,
+                    row: &row,
+                },
+                sealed,
+            )
+            .await?;
+        Ok(TotpSecret::from_bytes(raw))
+    }
+
+    pub(crate) async fn seal_totp(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        column: &str,
+        secret: &TotpSecret,
+    ) -> Result<Vec<u8>, CoreError> {
+        let row = user.to_string();
+        self.keys()
+            .seal(
+                scope,
+                Slot {
+                    table: "users",
+                    column,
+                    row: &row,
+                },
+                secret.expose(),
+            )
+            .await
+    }
+}
+
+impl Auth<'_> {
     /// Step one: tenant, email and password. Every wrong combination gets the same error
     /// after the same work.
     pub async fn sign_in(
@@ -130,7 +217,7 @@ impl Core {
             .as_ref()
             .map(|(_, s)| s.chain())
             .unwrap_or_else(Chain::system);
-        let key = Self::throttle_key(tenant_slug, &email);
+        let key = Core::throttle_key(tenant_slug, &email);
         self.reserve_attempt(Secret::Password, &key, &chain, &email, client)
             .await?;
 
@@ -243,7 +330,7 @@ impl Core {
             .await?
             .ok_or(CoreError::InvalidMfaToken)?;
         let tenant = self.tenant_of(&ch.scope).await?;
-        let key = Self::throttle_key(&tenant.slug, &user.email);
+        let key = Core::throttle_key(&tenant.slug, &user.email);
         let tried = self
             .reserve_attempt(Secret::SecondFactor, &key, &chain, &user.email, client)
             .await?;
@@ -290,90 +377,6 @@ impl Core {
         }
     }
 
-    /// A TOTP code (refused if its time step was already used) or an unused recovery code.
-    pub(crate) async fn check_second_factor(
-        &self,
-        scope: &TenantScope,
-        user: &User,
-        code: &str,
-    ) -> Result<Result<MfaMethod, MfaFailure>, CoreError> {
-        let code = code.trim();
-        if code.len() > 64 {
-            return Ok(Err(MfaFailure::WrongCode));
-        }
-        if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-            let Some(sealed) = &user.totp_sealed else {
-                return Ok(Err(MfaFailure::WrongCode));
-            };
-            let secret = self
-                .open_totp(scope, user.id, "totp_secret", sealed)
-                .await?;
-            let Some(step) = secret.verify(code, u64::try_from(self.now_ms() / 1000).unwrap_or(0))
-            else {
-                return Ok(Err(MfaFailure::WrongCode));
-            };
-            let step = i64::try_from(step).unwrap_or(i64::MAX);
-            if !self.store().advance_totp_step(scope, user.id, step).await? {
-                return Ok(Err(MfaFailure::ReusedCode));
-            }
-            return Ok(Ok(MfaMethod::Totp));
-        }
-        let hash = self.keys().recovery_code_hash(code);
-        if self
-            .store()
-            .use_recovery_code(scope, user.id, hash, self.now_ms())
-            .await?
-        {
-            Ok(Ok(MfaMethod::RecoveryCode))
-        } else {
-            Ok(Err(MfaFailure::WrongCode))
-        }
-    }
-
-    pub(crate) async fn open_totp(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        column: &str,
-        sealed: &[u8],
-    ) -> Result<TotpSecret, CoreError> {
-        let row = user.to_string();
-        let raw = self
-            .keys()
-            .open(
-                scope,
-                Slot {
-                    table: "users",
-                    column,
-                    row: &row,
-                },
-                sealed,
-            )
-            .await?;
-        Ok(TotpSecret::from_bytes(raw))
-    }
-
-    pub(crate) async fn seal_totp(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        column: &str,
-        secret: &TotpSecret,
-    ) -> Result<Vec<u8>, CoreError> {
-        let row = user.to_string();
-        self.keys()
-            .seal(
-                scope,
-                Slot {
-                    table: "users",
-                    column,
-                    row: &row,
-                },
-                secret.expose(),
-            )
-            .await
-    }
-
     pub async fn tenant_of(&self, scope: &TenantScope) -> Result<Tenant, CoreError> {
         Ok(self.store().tenant(scope).await?)
     }
@@ -386,7 +389,7 @@ impl Core {
         new: Password,
         client: &ClientInfo,
     ) -> Result<usize, CoreError> {
-        let key = Self::throttle_key(&actor.tenant.slug, &actor.user.email);
+        let key = Core::throttle_key(&actor.tenant.slug, &actor.user.email);
         self.reserve_attempt(
             Secret::Password,
             &key,

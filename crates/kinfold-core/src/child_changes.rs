@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::children::{slot, status_of, Allergy, ChildInput, ChildPatch, EmergencyContact};
 use crate::policy::{self, Action};
+use crate::services::Children;
 use crate::{validate, Actor, Core, CoreError};
 
 impl Core {
@@ -75,7 +76,9 @@ impl Core {
             .map_err(|e| CoreError::Internal(format!("encoding {column}: {e}")))?;
         self.keys().seal(scope, slot(column, row), &bytes).await
     }
+}
 
+impl Children<'_> {
     /// Administrator: a new child, with its sealed fields, audited in the same transaction.
     pub async fn create_child(&self, actor: &Actor, input: ChildInput) -> Result<Child, CoreError> {
         if policy::scope(actor.role, Action::ManageChild) != policy::Scope::WholeTenant {
@@ -110,9 +113,9 @@ impl Core {
                 .map(|d| validate::record_date("left_on", d))
                 .transpose()?,
         };
-        Self::check_allergies(&input.allergies)?;
+        Core::check_allergies(&input.allergies)?;
         let notes = validate::text("medical_notes", &input.medical_notes, 4000)?;
-        let contacts = Self::check_contacts(&input.emergency_contacts)?;
+        let contacts = Core::check_contacts(&input.emergency_contacts)?;
         let id = ChildId::new();
         let row = id.to_string();
         let sealed = SealedChildFields {
@@ -234,7 +237,7 @@ impl Core {
         }
         let mut sealed = SealedChildFields::default();
         if let Some(list) = &patch.allergies {
-            Self::check_allergies(list)?;
+            Core::check_allergies(list)?;
             sealed.allergies = Some(
                 self.seal_json(&actor.scope, "allergies", &row, list)
                     .await?,
@@ -250,7 +253,7 @@ impl Core {
             changed.push("medical_notes".into());
         }
         if let Some(list) = &patch.emergency_contacts {
-            let list = Self::check_contacts(list)?;
+            let list = Core::check_contacts(list)?;
             sealed.emergency_contacts = Some(
                 self.seal_json(&actor.scope, "emergency_contacts", &row, &list)
                     .await?,

@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 
 use crate::keys::Slot;
 use crate::policy::{self, Action};
+use crate::services::Children;
 use crate::{Actor, Core, CoreError};
 
 pub const PAGE: u32 = 50;
@@ -191,39 +192,6 @@ impl Core {
         RawValue::from_string(text).map_err(|_| malformed())
     }
 
-    /// The children the actor may see, basic fields only (no sealed field is opened).
-    pub async fn list_children(
-        &self,
-        actor: &Actor,
-        classroom: Option<&str>,
-        status: Option<&str>,
-        cursor: Option<ChildId>,
-        limit: Option<u32>,
-    ) -> Result<Vec<Child>, CoreError> {
-        policy::require(actor, Action::ReadChildBasic)?;
-        let classroom_id = match classroom.filter(|c| !c.is_empty()) {
-            Some(c) => Some(
-                ClassroomId::parse(c)
-                    .ok_or_else(|| CoreError::invalid("classroom_id", "not a classroom ID"))?,
-            ),
-            None => None,
-        };
-        if let Some(s) = status.filter(|s| !STATUSES.contains(s)) {
-            return Err(CoreError::invalid(
-                "status",
-                format!("`{s}` is not one of {}", STATUSES.join(", ")),
-            ));
-        }
-        let q = ChildQuery {
-            visibility: policy::visibility(actor, Action::ReadChildBasic),
-            classroom_id,
-            status: status.map(str::to_owned),
-            after: cursor,
-            limit: limit.unwrap_or(PAGE).clamp(1, MAX_PAGE),
-        };
-        Ok(self.store().children(&actor.scope, &q).await?)
-    }
-
     /// Opens the sealed fields a reader may see; the rest are left out and named in
     /// `redacted`. Returns the view and the names of the fields opened.
     pub(crate) async fn open_view(
@@ -294,6 +262,41 @@ impl Core {
             redacted,
         };
         Ok((view, opened))
+    }
+}
+
+impl Children<'_> {
+    /// The children the actor may see, basic fields only (no sealed field is opened).
+    pub async fn list_children(
+        &self,
+        actor: &Actor,
+        classroom: Option<&str>,
+        status: Option<&str>,
+        cursor: Option<ChildId>,
+        limit: Option<u32>,
+    ) -> Result<Vec<Child>, CoreError> {
+        policy::require(actor, Action::ReadChildBasic)?;
+        let classroom_id = match classroom.filter(|c| !c.is_empty()) {
+            Some(c) => Some(
+                ClassroomId::parse(c)
+                    .ok_or_else(|| CoreError::invalid("classroom_id", "not a classroom ID"))?,
+            ),
+            None => None,
+        };
+        if let Some(s) = status.filter(|s| !STATUSES.contains(s)) {
+            return Err(CoreError::invalid(
+                "status",
+                format!("`{s}` is not one of {}", STATUSES.join(", ")),
+            ));
+        }
+        let q = ChildQuery {
+            visibility: policy::visibility(actor, Action::ReadChildBasic),
+            classroom_id,
+            status: status.map(str::to_owned),
+            after: cursor,
+            limit: limit.unwrap_or(PAGE).clamp(1, MAX_PAGE),
+        };
+        Ok(self.store().children(&actor.scope, &q).await?)
     }
 
     /// One child as the actor may see it. Outside the actor's scope: not found (404), so IDs

@@ -8,6 +8,7 @@ use kinfold_store::{
 };
 
 use crate::policy::{self, Action, Scope};
+use crate::services::{Children, Classrooms};
 use crate::{validate, Actor, Core, CoreError};
 
 impl Core {
@@ -23,7 +24,9 @@ impl Core {
             _ => Err(CoreError::Forbidden("administrators only")),
         }
     }
+}
 
+impl Classrooms<'_> {
     /// Classrooms the actor works with: all of them for administrators and front desk, the
     /// assigned ones for teachers. Parents have none.
     pub async fn list_classrooms(&self, actor: &Actor) -> Result<Vec<Classroom>, CoreError> {
@@ -45,7 +48,7 @@ impl Core {
         actor: &Actor,
         name: &str,
     ) -> Result<Classroom, CoreError> {
-        Self::require_admin_scope(actor)?;
+        Core::require_admin_scope(actor)?;
         let name = validate::name("name", name)?;
         let d = self.admin_draft(
             actor,
@@ -66,7 +69,7 @@ impl Core {
         user: UserId,
         classroom: ClassroomId,
     ) -> Result<(), CoreError> {
-        Self::require_admin_scope(actor)?;
+        Core::require_admin_scope(actor)?;
         let u = self
             .store()
             .user(&actor.scope, user)
@@ -106,7 +109,7 @@ impl Core {
         &self,
         actor: &Actor,
     ) -> Result<Vec<(User, Vec<ClassroomId>)>, CoreError> {
-        Self::require_admin_scope(actor)?;
+        Core::require_admin_scope(actor)?;
         let mut out = Vec::new();
         for u in self.store().users(&actor.scope).await? {
             if u.role.is_staff() {
@@ -116,10 +119,12 @@ impl Core {
         }
         Ok(out)
     }
+}
 
+impl Children<'_> {
     /// Every guardian of the tenant (administrators only).
     pub async fn list_guardians(&self, actor: &Actor) -> Result<Vec<(Guardian, i64)>, CoreError> {
-        Self::require_admin_scope(actor)?;
+        Core::require_admin_scope(actor)?;
         Ok(self.store().guardians(&actor.scope).await?)
     }
 
@@ -158,7 +163,7 @@ impl Core {
         may_pick_up: bool,
         primary_contact: bool,
     ) -> Result<Guardian, CoreError> {
-        Self::require_admin_scope(actor)?;
+        Core::require_admin_scope(actor)?;
         self.store()
             .child(&actor.scope, child, kinfold_store::Visibility::All)
             .await?
@@ -228,7 +233,7 @@ impl Core {
         relation: &str,
         passphrase: Password,
     ) -> Result<Pickup, CoreError> {
-        Self::require_admin_scope(actor)?;
+        Core::require_admin_scope(actor)?;
         self.store()
             .child(&actor.scope, child, kinfold_store::Visibility::All)
             .await?

@@ -9,10 +9,28 @@ use kinfold_store::{ClientInfo, Tenant, TenantScope, User, UserId};
 
 use crate::auth::{rfc3339_ms, Enrolled, TotpOffer};
 use crate::clock::ms;
+use crate::services::Auth;
 use crate::throttle::Secret;
 use crate::{Actor, Core, CoreError};
 
 impl Core {
+    async fn live_enrollment(
+        &self,
+        token: &PlainToken,
+    ) -> Result<kinfold_store::Enrollment, CoreError> {
+        let e = self
+            .store()
+            .enrollment(token.hash())
+            .await?
+            .ok_or(CoreError::InvalidEnrollment)?;
+        if e.used_ms.is_some() || self.now_ms() >= e.expires_ms {
+            return Err(CoreError::InvalidEnrollment);
+        }
+        Ok(e)
+    }
+}
+
+impl Auth<'_> {
     /// Administrator: clears a user's second factor, ends their sessions, and issues a new
     /// enrollment link. Audited as `mfa_reset`.
     pub async fn reset_mfa(
@@ -40,7 +58,7 @@ impl Core {
             .reset_mfa(actor.scope.tx().audit(d), target.id, self.now_ms())
             .await?;
         self.inner.sessions.forget_user(target.id);
-        self.clear_second_factor_attempts(&Self::throttle_key(&actor.tenant.slug, &target.email))
+        self.clear_second_factor_attempts(&Core::throttle_key(&actor.tenant.slug, &target.email))
             .await?;
         let token = self
             .issue_enrollment(&actor.scope, target.id, &actor.user.id.to_string())
@@ -119,21 +137,6 @@ impl Core {
         ))
     }
 
-    async fn live_enrollment(
-        &self,
-        token: &PlainToken,
-    ) -> Result<kinfold_store::Enrollment, CoreError> {
-        let e = self
-            .store()
-            .enrollment(token.hash())
-            .await?
-            .ok_or(CoreError::InvalidEnrollment)?;
-        if e.used_ms.is_some() || self.now_ms() >= e.expires_ms {
-            return Err(CoreError::InvalidEnrollment);
-        }
-        Ok(e)
-    }
-
     /// Enrollment link, step two: proves the password (or sets the first one), confirms the
     /// TOTP code, binds the factor, uses up the link, and signs the user in.
     pub async fn enrollment_confirm(
@@ -151,7 +154,7 @@ impl Core {
             .await?
             .ok_or(CoreError::InvalidEnrollment)?;
         let tenant = self.tenant_of(&e.scope).await?;
-        let key = Self::throttle_key(&tenant.slug, &user.email);
+        let key = Core::throttle_key(&tenant.slug, &user.email);
         self.reserve_attempt(
             Secret::Password,
             &key,

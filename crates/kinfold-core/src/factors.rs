@@ -8,6 +8,7 @@ use kinfold_crypto::totp::TotpSecret;
 use kinfold_store::{ClientInfo, TenantScope, User};
 
 use crate::auth::{Enrolled, TotpOffer};
+use crate::services::Auth;
 use crate::throttle::Secret;
 use crate::{Actor, Core, CoreError};
 
@@ -65,6 +66,54 @@ impl Core {
         Ok(codes)
     }
 
+    /// Checks the proof a factor change carries, through the same throttles as sign-in.
+    async fn prove_account(
+        &self,
+        actor: &Actor,
+        user: &User,
+        proof: FactorProof,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        let key = Self::throttle_key(&actor.tenant.slug, &user.email);
+        let chain = actor.scope.chain();
+        match (user.has_mfa(), proof) {
+            (true, FactorProof::CurrentCode(code)) => {
+                let tried = self
+                    .reserve_attempt(Secret::SecondFactor, &key, &chain, &user.email, client)
+                    .await?;
+                match self.check_second_factor(&actor.scope, user, &code).await? {
+                    Ok(_) => {
+                        self.attempt_succeeded(Secret::SecondFactor, &key, client)
+                            .await
+                    }
+                    Err(_) => {
+                        self.second_factor_failed(&actor.scope, user, &key, tried)
+                            .await;
+                        Err(CoreError::InvalidCode)
+                    }
+                }
+            }
+            (true, _) => Err(CoreError::invalid(
+                "current_code",
+                "enter a code from your current authenticator app, or a recovery code",
+            )),
+            (false, FactorProof::Password(password)) => {
+                self.reserve_attempt(Secret::Password, &key, &chain, &user.email, client)
+                    .await?;
+                if !self
+                    .verify_password(password, user.password_hash.clone())
+                    .await?
+                {
+                    return Err(CoreError::InvalidCredentials);
+                }
+                self.attempt_succeeded(Secret::Password, &key, client).await
+            }
+            (false, _) => Err(CoreError::invalid("password", "enter your password")),
+        }
+    }
+}
+
+impl Auth<'_> {
     /// Parents may add TOTP from a signed-in session. Staff enroll through their link only: a
     /// session alone never binds a new factor to a staff account.
     pub async fn totp_begin(&self, actor: &Actor) -> Result<TotpOffer, CoreError> {
@@ -136,52 +185,6 @@ impl Core {
             recovery_codes: codes,
             session: None,
         })
-    }
-
-    /// Checks the proof a factor change carries, through the same throttles as sign-in.
-    async fn prove_account(
-        &self,
-        actor: &Actor,
-        user: &User,
-        proof: FactorProof,
-        client: &ClientInfo,
-    ) -> Result<(), CoreError> {
-        let key = Self::throttle_key(&actor.tenant.slug, &user.email);
-        let chain = actor.scope.chain();
-        match (user.has_mfa(), proof) {
-            (true, FactorProof::CurrentCode(code)) => {
-                let tried = self
-                    .reserve_attempt(Secret::SecondFactor, &key, &chain, &user.email, client)
-                    .await?;
-                match self.check_second_factor(&actor.scope, user, &code).await? {
-                    Ok(_) => {
-                        self.attempt_succeeded(Secret::SecondFactor, &key, client)
-                            .await
-                    }
-                    Err(_) => {
-                        self.second_factor_failed(&actor.scope, user, &key, tried)
-                            .await;
-                        Err(CoreError::InvalidCode)
-                    }
-                }
-            }
-            (true, _) => Err(CoreError::invalid(
-                "current_code",
-                "enter a code from your current authenticator app, or a recovery code",
-            )),
-            (false, FactorProof::Password(password)) => {
-                self.reserve_attempt(Secret::Password, &key, &chain, &user.email, client)
-                    .await?;
-                if !self
-                    .verify_password(password, user.password_hash.clone())
-                    .await?
-                {
-                    return Err(CoreError::InvalidCredentials);
-                }
-                self.attempt_succeeded(Secret::Password, &key, client).await
-            }
-            (false, _) => Err(CoreError::invalid("password", "enter your password")),
-        }
     }
 
     /// Operator and demo path: binds a fresh TOTP secret directly and returns it.

@@ -1,7 +1,10 @@
 //! The domain: tenants, users and roles, sign-in with MFA, sessions, and the audit writer.
 //!
-//! Services live on [`Core`], which holds a store handle, the [`Clock`], the keyring and the
-//! settings. Handlers call one service method with an [`Actor`] and map the result.
+//! [`Core`] is the shared context: the store, the [`Clock`], the keyring, the audit writer,
+//! the throttles, the caches and the settings. Each feature's operations are on its service
+//! ([`services`]): `core.children()`, `core.attendance()`, `core.auth()`, ... Handlers call one
+//! service method with an [`Actor`] and map the result; helpers every feature shares (audit
+//! drafts, the policy table's checks) stay on `Core`.
 
 pub mod access;
 pub mod actor;
@@ -22,6 +25,7 @@ pub mod mail;
 pub mod password_reset;
 pub mod policy;
 pub mod record_cache;
+pub mod services;
 pub mod session_cache;
 pub mod sessions;
 pub mod settings;

@@ -21,6 +21,7 @@ use kinfold_store::{ClientInfo, PasswordReset};
 
 use crate::auth::rfc3339_ms;
 use crate::clock::ms;
+use crate::services::Auth;
 use crate::{Core, CoreError};
 
 /// Whose password a live link resets, for the page that asks for the new one.
@@ -31,36 +32,6 @@ pub struct ResetTarget {
 }
 
 impl Core {
-    /// Step one: `tenant` is the center's slug. Ok means "if the account exists, a link is on
-    /// its way"; only malformed input and the throttle answer otherwise.
-    pub async fn request_password_reset(
-        &self,
-        tenant: &str,
-        email: &str,
-        client: &ClientInfo,
-    ) -> Result<(), CoreError> {
-        let slug = crate::validate::slug("tenant", tenant)?;
-        let email = crate::validate::email("email", email)?;
-        // Every request counts, found or not; none clears the count.
-        let key = Self::throttle_key(&slug, &email);
-        self.reserve_attempt(
-            crate::throttle::Secret::ResetRequest,
-            &key,
-            &kinfold_store::Chain::system(),
-            &email,
-            client,
-        )
-        .await?;
-        let core = self.clone();
-        let client = client.clone();
-        tokio::spawn(async move {
-            if let Err(e) = core.send_reset_link(&slug, &email, &client).await {
-                tracing::error!(error = %e, "sending a password reset link failed");
-            }
-        });
-        Ok(())
-    }
-
     async fn send_reset_link(
         &self,
         slug: &str,
@@ -135,6 +106,38 @@ impl Core {
         }
         Ok(r)
     }
+}
+
+impl Auth<'_> {
+    /// Step one: `tenant` is the center's slug. Ok means "if the account exists, a link is on
+    /// its way"; only malformed input and the throttle answer otherwise.
+    pub async fn request_password_reset(
+        &self,
+        tenant: &str,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        let slug = crate::validate::slug("tenant", tenant)?;
+        let email = crate::validate::email("email", email)?;
+        // Every request counts, found or not; none clears the count.
+        let key = Core::throttle_key(&slug, &email);
+        self.reserve_attempt(
+            crate::throttle::Secret::ResetRequest,
+            &key,
+            &kinfold_store::Chain::system(),
+            &email,
+            client,
+        )
+        .await?;
+        let core = Core::clone(self);
+        let client = client.clone();
+        tokio::spawn(async move {
+            if let Err(e) = core.send_reset_link(&slug, &email, &client).await {
+                tracing::error!(error = %e, "sending a password reset link failed");
+            }
+        });
+        Ok(())
+    }
 
     /// The account a live link resets. Does not use up the link.
     pub async fn password_reset_target(&self, token: &str) -> Result<ResetTarget, CoreError> {
@@ -196,7 +199,7 @@ impl Core {
         // The owner of the address has proven it: earlier wrong guesses no longer delay them.
         self.attempt_succeeded(
             crate::throttle::Secret::Password,
-            &Self::throttle_key(&tenant.slug, &user.email),
+            &Core::throttle_key(&tenant.slug, &user.email),
             client,
         )
         .await?;

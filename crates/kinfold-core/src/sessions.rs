@@ -10,6 +10,7 @@ use kinfold_store::{
 
 use crate::auth::NewSessionIssued;
 use crate::clock::ms;
+use crate::services::Sessions;
 use crate::{Actor, Core, CoreError};
 
 impl Core {
@@ -81,6 +82,35 @@ impl Core {
         })
     }
 
+    /// One `session_revoked` entry per session a password change or reset ended (`by` names
+    /// which). Forgetting the cached sessions is the caller's.
+    pub(crate) async fn log_sessions_ended(
+        &self,
+        scope: &TenantScope,
+        user: UserId,
+        client: &ClientInfo,
+        ended: &[Session],
+        by: &str,
+    ) -> Result<(), CoreError> {
+        for s in ended {
+            self.log(
+                scope.chain(),
+                Some(user),
+                client,
+                Event::SessionRevoked {
+                    user_id: s.user_id.to_string(),
+                    session_id: s.id.to_string(),
+                    duration_secs: s.duration_secs(self.now_ms()),
+                    by: by.to_owned(),
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Sessions<'_> {
     /// Resolves a session cookie into an [`Actor`], enforcing idle and absolute expiry on
     /// every request (A4).
     pub async fn authenticate(&self, token: &str, client: &ClientInfo) -> Result<Actor, CoreError> {
@@ -196,33 +226,6 @@ impl Core {
     pub async fn sign_out(&self, actor: &Actor, client: &ClientInfo) -> Result<(), CoreError> {
         self.revoke_my_session(actor, actor.session.id, client)
             .await
-    }
-
-    /// One `session_revoked` entry per session a password change or reset ended (`by` names
-    /// which). Forgetting the cached sessions is the caller's.
-    pub(crate) async fn log_sessions_ended(
-        &self,
-        scope: &TenantScope,
-        user: UserId,
-        client: &ClientInfo,
-        ended: &[Session],
-        by: &str,
-    ) -> Result<(), CoreError> {
-        for s in ended {
-            self.log(
-                scope.chain(),
-                Some(user),
-                client,
-                Event::SessionRevoked {
-                    user_id: s.user_id.to_string(),
-                    session_id: s.id.to_string(),
-                    duration_secs: s.duration_secs(self.now_ms()),
-                    by: by.to_owned(),
-                },
-            )
-            .await?;
-        }
-        Ok(())
     }
 
     /// Administrator: ends every session of a user in the tenant.

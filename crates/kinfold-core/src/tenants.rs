@@ -8,6 +8,7 @@ use kinfold_store::{
 };
 use serde::Deserialize;
 
+use crate::services::Tenants;
 use crate::{validate, Actor, Core, CoreError};
 
 /// A change to the center's details; a field left out stays as it is.
@@ -32,7 +33,7 @@ pub struct UserDraft {
     pub password: Option<Password>,
 }
 
-impl Core {
+impl Tenants<'_> {
     /// Creates a tenant with its first data key. Operator command.
     pub async fn create_tenant(
         &self,
@@ -70,7 +71,7 @@ impl Core {
         actor: &Actor,
         patch: TenantDetailsPatch,
     ) -> Result<TenantDetails, CoreError> {
-        Self::require_admin_scope(actor)?;
+        Core::require_admin_scope(actor)?;
         let mut details = self.store().tenant_details(&actor.scope).await?;
         let mut changed = Vec::new();
         if let Some(v) = patch.legal_name {
@@ -158,8 +159,8 @@ impl Core {
             )
             .await?;
         let link = if user.role.is_staff() {
-            let token = self.issue_enrollment(scope, user.id, by).await?;
-            let link = self.enrollment_link(&token);
+            let token = self.auth().issue_enrollment(scope, user.id, by).await?;
+            let link = self.auth().enrollment_link(&token);
             self.email_enrollment(scope, &user, &link, false).await;
             Some(token)
         } else {

@@ -159,7 +159,7 @@ impl FromRequestParts<AppState> for Auth {
             .ok_or(kinfold_core::CoreError::Unauthenticated)?;
         let anonymous = ClientInfo::default();
         let info = client.map_or(&anonymous, |c| &c.info);
-        let actor = state.core.authenticate(token, info).await?;
+        let actor = state.core.sessions().authenticate(token, info).await?;
         // Filled here so the edge middleware can log the API request (L4) once the response
         // is known.
         if let (Some(client), Some(route)) =

@@ -359,7 +359,10 @@ pub async fn server(mode: &str, config: &Config) -> anyhow::Result<()> {
                 Default::default(),
             );
             core.start("bench", "-").await?;
-            let (_, scope) = core.create_tenant("bench", "Bench Center").await?;
+            let (_, scope) = core
+                .tenants()
+                .create_tenant("bench", "Bench Center")
+                .await?;
             let pw = "bench-violet-anchor-47";
             let draft = UserDraft {
                 email: "parent@bench.example".into(),
@@ -367,16 +370,22 @@ pub async fn server(mode: &str, config: &Config) -> anyhow::Result<()> {
                 role: Role::Parent,
                 password: Some(Password::new(pw.into())),
             };
-            let (parent, _) = core.create_user(&scope, draft, "bench").await?;
+            let (parent, _) = core.tenants().create_user(&scope, draft, "bench").await?;
             let admin_draft = UserDraft {
                 email: "admin@bench.example".into(),
                 name: "Bench Admin".into(),
                 role: Role::Administrator,
                 password: None,
             };
-            let (admin, _) = core.create_user(&scope, admin_draft, "bench").await?;
+            let (admin, _) = core
+                .tenants()
+                .create_user(&scope, admin_draft, "bench")
+                .await?;
             let admin = core.operator_actor(&scope, admin.id).await?;
-            let room = core.create_classroom(&admin, "Bench Room").await?;
+            let room = core
+                .classrooms()
+                .create_classroom(&admin, "Bench Room")
+                .await?;
             let input = ChildInput {
                 given_name: "Bench".into(),
                 family_name: "Child".into(),
@@ -397,24 +406,26 @@ pub async fn server(mode: &str, config: &Config) -> anyhow::Result<()> {
                     phone: "+14155550111".into(),
                 }],
             };
-            let child = core.create_child(&admin, input).await?;
+            let child = core.children().create_child(&admin, input).await?;
             let guardian = NewGuardian {
                 user_id: Some(parent.id),
                 name: "Bench Parent".into(),
                 email: None,
                 phone: None,
             };
-            core.add_guardian(
-                &admin,
-                child.id,
-                guardian,
-                "Parent",
-                Custody::Full,
-                true,
-                true,
-            )
-            .await?;
+            core.children()
+                .add_guardian(
+                    &admin,
+                    child.id,
+                    guardian,
+                    "Parent",
+                    Custody::Full,
+                    true,
+                    true,
+                )
+                .await?;
             let SignIn::SignedIn(issued) = core
+                .auth()
                 .sign_in(
                     "bench",
                     "parent@bench.example",

@@ -95,7 +95,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Tenant(TenantCommand::Create { slug, name }) => {
             let rt = started(config).await?;
-            let (t, _) = rt.core.create_tenant(&slug, &name).await?;
+            let (t, _) = rt.core.tenants().create_tenant(&slug, &name).await?;
             crate::cli::say(format!("created tenant {} ({})", t.slug, t.name));
             rt.close().await;
             Ok(ExitCode::SUCCESS)
@@ -128,9 +128,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None
             };
             let rt = started(config).await?;
-            let (_, scope) = rt.core.tenant(&tenant).await?;
+            let (_, scope) = rt.core.tenants().tenant(&tenant).await?;
             let (user, link) = rt
                 .core
+                .tenants()
                 .create_user(
                     &scope,
                     UserDraft {
@@ -151,7 +152,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(token) = link {
                 crate::cli::say(format!(
                     "enrollment link (single use, expires in 72 h): {}",
-                    rt.core.enrollment_link(&token)
+                    rt.core.auth().enrollment_link(&token)
                 ));
             }
             rt.close().await;
@@ -164,9 +165,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             operator,
         }) => {
             let rt = started(config).await?;
-            let (_, scope) = rt.core.tenant(&tenant).await?;
+            let (_, scope) = rt.core.tenants().tenant(&tenant).await?;
             let g = rt
                 .core
+                .access()
                 .grant_access(&scope, &operator_name(operator), &reason, ttl)
                 .await?;
             crate::cli::say(format!(
@@ -180,7 +182,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Access(AccessCommand::List { tenant }) => {
             let rt = started(config).await?;
-            let (_, scope) = rt.core.tenant(&tenant).await?;
+            let (_, scope) = rt.core.tenants().tenant(&tenant).await?;
             for g in rt.store.grants(&scope).await? {
                 crate::cli::say(format!(
                     "{}\t{}\tuntil {}\t{}",
@@ -199,10 +201,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             operator,
         }) => {
             let rt = started(config).await?;
-            let (_, scope) = rt.core.tenant(&tenant).await?;
+            let (_, scope) = rt.core.tenants().tenant(&tenant).await?;
             let child = kinfold_store::ChildId::parse(&id).context("not a child ID")?;
             let view = rt
                 .core
+                .access()
                 .operator_child_view(&scope, &operator_name(operator), child)
                 .await?;
             crate::cli::say(serde_json::to_string_pretty(
@@ -214,7 +217,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(KeysCommand::Rotate { tenant }) => {
             let rt = started(config).await?;
             let tenants = match tenant {
-                Some(slug) => vec![rt.core.tenant(&slug).await?],
+                Some(slug) => vec![rt.core.tenants().tenant(&slug).await?],
                 None => rt.store.tenants().await?,
             };
             for (t, scope) in tenants {
@@ -236,7 +239,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(KeysCommand::Status { tenant }) => {
             let rt = started(config).await?;
             let tenants = match tenant {
-                Some(slug) => vec![rt.core.tenant(&slug).await?],
+                Some(slug) => vec![rt.core.tenants().tenant(&slug).await?],
                 None => rt.store.tenants().await?,
             };
             for (t, scope) in tenants {
@@ -258,7 +261,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Keys(KeysCommand::Retire { tenant, version }) => {
             let rt = started(config).await?;
-            let (t, scope) = rt.core.tenant(&tenant).await?;
+            let (t, scope) = rt.core.tenants().tenant(&tenant).await?;
             let done = rt.core.retire_data_key(&scope, version).await;
             rt.close().await;
             done?;

@@ -101,6 +101,7 @@ async fn seed(core: &Core) -> anyhow::Result<Vec<TenantCredentials>> {
     let mut out = Vec::new();
     for c in &CENTERS {
         let (tenant, scope) = core
+            .tenants()
             .create_tenant(c.slug, c.name)
             .await
             .with_context(|| format!("creating {}", c.slug))?;
@@ -115,9 +116,9 @@ async fn seed(core: &Core) -> anyhow::Result<Vec<TenantCredentials>> {
                 role: *role,
                 password: Some(Password::new(password.clone())),
             };
-            let (user, _) = core.create_user(&scope, draft, "demo").await?;
+            let (user, _) = core.tenants().create_user(&scope, draft, "demo").await?;
             let totp_secret = if role.is_staff() {
-                let (secret, _codes) = core.provision_totp(&scope, &user).await?;
+                let (secret, _codes) = core.auth().provision_totp(&scope, &user).await?;
                 Some(secret.to_base32())
             } else {
                 None

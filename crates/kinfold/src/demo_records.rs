@@ -89,25 +89,27 @@ pub async fn seed(
     offset: usize,
 ) -> anyhow::Result<Seeded> {
     let tenant_name = admin.tenant.name.clone();
-    core.update_tenant_details(
-        admin,
-        kinfold_core::tenants::TenantDetailsPatch {
-            legal_name: Some(format!("{tenant_name} LLC")),
-            postal_address: Some("1200 Example Avenue, Springfield, OR 97477, USA".into()),
-            time_zone: Some("America/Los_Angeles".into()),
-        },
-    )
-    .await?;
+    core.tenants()
+        .update_tenant_details(
+            admin,
+            kinfold_core::tenants::TenantDetailsPatch {
+                legal_name: Some(format!("{tenant_name} LLC")),
+                postal_address: Some("1200 Example Avenue, Springfield, OR 97477, USA".into()),
+                time_zone: Some("America/Los_Angeles".into()),
+            },
+        )
+        .await?;
     let mut rooms = Vec::new();
     for r in ROOMS {
-        rooms.push(core.create_classroom(admin, r).await?.id);
+        rooms.push(core.classrooms().create_classroom(admin, r).await?.id);
     }
     // The teacher covers the first two classrooms, not the third.
     let teacher_classrooms: Vec<ClassroomId> = rooms.iter().take(2).copied().collect();
     for r in &teacher_classrooms {
-        core.assign_teacher(admin, teacher, *r).await?;
+        core.classrooms().assign_teacher(admin, teacher, *r).await?;
     }
     let parent_name = core
+        .tenants()
         .list_users(admin)
         .await?
         .into_iter()
@@ -150,7 +152,7 @@ pub async fn seed(
                 },
             ],
         };
-        let child = core.create_child(admin, input).await?;
+        let child = core.children().create_child(admin, input).await?;
         // The demo parent is a guardian of the first two children; others have contacts
         // without a login.
         let (user_id, guardian_name) = if i < 2 {
@@ -167,7 +169,8 @@ pub async fn seed(
             email,
             phone: Some(phone(i + 25)),
         };
-        core.add_guardian(admin, child.id, new, "Parent", Custody::Full, true, true)
+        core.children()
+            .add_guardian(admin, child.id, new, "Parent", Custody::Full, true, true)
             .await?;
         if i % 10 == 5 {
             // A court-restricted parent: refused at pickup, sees nothing.
@@ -177,27 +180,29 @@ pub async fn seed(
                 email: None,
                 phone: None,
             };
-            core.add_guardian(
-                admin,
-                child.id,
-                new,
-                "Parent",
-                Custody::CourtRestricted,
-                false,
-                false,
-            )
-            .await?;
+            core.children()
+                .add_guardian(
+                    admin,
+                    child.id,
+                    new,
+                    "Parent",
+                    Custody::CourtRestricted,
+                    false,
+                    false,
+                )
+                .await?;
         }
         if i % 3 == 0 {
             let passphrase = Password::new(format!("blue kite {}", 1000 + i));
-            core.add_pickup(
-                admin,
-                child.id,
-                &format!("Aunt {family}"),
-                "Aunt",
-                passphrase,
-            )
-            .await?;
+            core.children()
+                .add_pickup(
+                    admin,
+                    child.id,
+                    &format!("Aunt {family}"),
+                    "Aunt",
+                    passphrase,
+                )
+                .await?;
         }
         child_ids.push(child.id);
     }

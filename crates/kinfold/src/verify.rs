@@ -28,6 +28,7 @@ pub async fn verify_audit(
     } else {
         let (_, scope) = rt
             .core
+            .tenants()
             .tenant(tenant)
             .await
             .with_context(|| format!("tenant `{tenant}`"))?;

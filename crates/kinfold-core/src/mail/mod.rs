@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::keys::Slot;
 use crate::policy::{self, Action, Scope};
+use crate::services::FamilyMail;
 use crate::{validate, Actor, Core, CoreError};
 
 /// A kind of message. Guardians choose per category; essential ones cannot be switched off.
@@ -159,6 +160,159 @@ fn subject(raw: &str) -> Result<String, CoreError> {
 }
 
 impl Core {
+    /// E6: the verdict for adding `deliveries` to this hour, when it holds them.
+    async fn volume_verdict(
+        &self,
+        scope: &kinfold_store::TenantScope,
+        deliveries: &[NewDelivery],
+    ) -> Result<Option<anomaly::Verdict>, CoreError> {
+        const HOUR_MS: i64 = 3_600_000;
+        let now = self.now_ms();
+        let now_hour = now.div_euclid(HOUR_MS);
+        let since = (now_hour - 4 * 168) * HOUR_MS;
+        let (first_ms, mut history) = self.store().volume_history(scope, since).await?;
+        let this_hour = history
+            .iter()
+            .find(|(h, _)| *h == now_hour)
+            .map_or(0, |(_, n)| *n);
+        history.retain(|(h, _)| *h < now_hour);
+        let adding = deliveries
+            .iter()
+            .filter(|d| d.state == DeliveryState::Queued)
+            .count() as i64;
+        let v = anomaly::check(
+            &history,
+            // History older than the window reads as empty hours: start the fold there.
+            first_ms.map(|f| f.div_euclid(HOUR_MS).max(since / HOUR_MS)),
+            now_hour,
+            this_hour + adding,
+            &self.settings().mail.anomaly,
+        );
+        Ok(v.hold.then_some(v))
+    }
+
+    /// One delivery per address (a guardian listed twice gets one copy): queued, or
+    /// `suppressed` with the reason when the recipient turned `category` off or the address
+    /// bounced or drew a complaint. Two queries, whatever the audience.
+    pub(crate) async fn deliveries_for(
+        &self,
+        scope: &TenantScope,
+        mut recipients: Vec<kinfold_store::outbox::Recipient>,
+        category: &str,
+        domain: &str,
+    ) -> Result<Vec<NewDelivery>, CoreError> {
+        let mut seen = HashSet::new();
+        recipients.retain(|r| seen.insert(r.address.to_lowercase()));
+        let addresses: Vec<String> = recipients
+            .iter()
+            .map(|r| r.address.to_lowercase())
+            .collect();
+        let ids: Vec<String> = recipients
+            .iter()
+            .map(|r| r.guardian_id.to_string())
+            .collect();
+        let suppressed = self.suppressed_set(scope, &addresses).await?;
+        let opted_out: HashSet<String> = self
+            .store()
+            .opted_out(scope, category, &ids)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(recipients
+            .into_iter()
+            .zip(ids)
+            .zip(addresses)
+            .map(|((r, recipient_id), address)| {
+                let response = if opted_out.contains(&recipient_id) {
+                    Some(format!("unsubscribed from {category}"))
+                } else if suppressed.contains(&address) {
+                    Some("address suppressed after a bounce or complaint".to_owned())
+                } else {
+                    None
+                };
+                new_delivery(recipient_id, r.name, r.address, domain, response)
+            })
+            .collect())
+    }
+
+    /// What every message of a center needs: its legal name and postal address (the footer),
+    /// and a sending domain. `Invalid` (field `tenant`) or `WrongState` when it cannot send yet.
+    pub(crate) async fn sender(&self, scope: &TenantScope) -> Result<SenderDetails, CoreError> {
+        let details = self.store().tenant_details(scope).await?;
+        let present = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let (Some(legal_name), Some(postal_address)) = (
+            present(&details.legal_name),
+            present(&details.postal_address),
+        ) else {
+            return Err(CoreError::invalid(
+                "tenant",
+                "set the center's legal name and postal address (PATCH /api/v1/tenant) before sending: the law requires them in every message",
+            ));
+        };
+        Ok(SenderDetails {
+            center: self.store().tenant(scope).await?.name,
+            legal_name,
+            postal_address,
+            domain: self.mail().sending_domain().await?,
+            time_zone: details.time_zone,
+        })
+    }
+
+    /// Like [`Core::sender`], but `None` when the center cannot send yet: for mail Kinfold sends
+    /// on its own (notices, account email), which must never fail the action behind it.
+    /// Which of these (lowercased) addresses the tenant must not write to again (E5).
+    pub(crate) async fn suppressed_set(
+        &self,
+        scope: &TenantScope,
+        addresses: &[String],
+    ) -> Result<HashSet<String>, CoreError> {
+        Ok(self
+            .store()
+            .suppressed(scope, addresses)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    pub(crate) async fn sender_if_ready(
+        &self,
+        scope: &TenantScope,
+    ) -> Result<Option<SenderDetails>, CoreError> {
+        match self.sender(scope).await {
+            Ok(f) => Ok(Some(f)),
+            Err(CoreError::Invalid { .. } | CoreError::WrongState(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The message row: `body` sealed with the tenant's data key, bound to the message ID.
+    pub(crate) async fn seal_message(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        body: &Body,
+        category: &str,
+        created_by: Option<kinfold_store::UserId>,
+    ) -> Result<NewMessage, CoreError> {
+        let plain = serde_json::to_vec(body).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let row = id.to_string();
+        let sealed = self.keys().seal(scope, body_slot(&row), &plain).await?;
+        Ok(NewMessage {
+            id,
+            category: category.to_owned(),
+            created_by,
+            body: sealed,
+            created_ms: self.now_ms(),
+        })
+    }
+}
+
+impl FamilyMail<'_> {
     /// Queues a message to guardians (E1). Administrators write to a classroom or the whole
     /// center; teachers to their own classrooms. Returns the message ID.
     pub async fn send_message(&self, actor: &Actor, m: MessageDraft) -> Result<Uuid, CoreError> {
@@ -201,7 +355,7 @@ impl Core {
                 ))
             }
             (Audience::Classroom(c), _) => {
-                let visible = self.list_classrooms(actor).await?;
+                let visible = self.classrooms().list_classrooms(actor).await?;
                 if !visible.iter().any(|x| x.id == c) {
                     return Err(CoreError::NotFound("classroom"));
                 }
@@ -298,37 +452,6 @@ impl Core {
         Ok(message_id)
     }
 
-    /// E6: the verdict for adding `deliveries` to this hour, when it holds them.
-    async fn volume_verdict(
-        &self,
-        scope: &kinfold_store::TenantScope,
-        deliveries: &[NewDelivery],
-    ) -> Result<Option<anomaly::Verdict>, CoreError> {
-        const HOUR_MS: i64 = 3_600_000;
-        let now = self.now_ms();
-        let now_hour = now.div_euclid(HOUR_MS);
-        let since = (now_hour - 4 * 168) * HOUR_MS;
-        let (first_ms, mut history) = self.store().volume_history(scope, since).await?;
-        let this_hour = history
-            .iter()
-            .find(|(h, _)| *h == now_hour)
-            .map_or(0, |(_, n)| *n);
-        history.retain(|(h, _)| *h < now_hour);
-        let adding = deliveries
-            .iter()
-            .filter(|d| d.state == DeliveryState::Queued)
-            .count() as i64;
-        let v = anomaly::check(
-            &history,
-            // History older than the window reads as empty hours: start the fold there.
-            first_ms.map(|f| f.div_euclid(HOUR_MS).max(since / HOUR_MS)),
-            now_hour,
-            this_hour + adding,
-            &self.settings().mail.anomaly,
-        );
-        Ok(v.hold.then_some(v))
-    }
-
     /// E6: an administrator releases a held message (its deliveries are queued) or discards
     /// it (they fail, unsent). Returns how many deliveries moved.
     pub async fn resolve_held(
@@ -407,126 +530,6 @@ impl Core {
             return Err(CoreError::NotFound("message"));
         }
         Ok(status)
-    }
-
-    /// One delivery per address (a guardian listed twice gets one copy): queued, or
-    /// `suppressed` with the reason when the recipient turned `category` off or the address
-    /// bounced or drew a complaint. Two queries, whatever the audience.
-    pub(crate) async fn deliveries_for(
-        &self,
-        scope: &TenantScope,
-        mut recipients: Vec<kinfold_store::outbox::Recipient>,
-        category: &str,
-        domain: &str,
-    ) -> Result<Vec<NewDelivery>, CoreError> {
-        let mut seen = HashSet::new();
-        recipients.retain(|r| seen.insert(r.address.to_lowercase()));
-        let addresses: Vec<String> = recipients
-            .iter()
-            .map(|r| r.address.to_lowercase())
-            .collect();
-        let ids: Vec<String> = recipients
-            .iter()
-            .map(|r| r.guardian_id.to_string())
-            .collect();
-        let suppressed = self.suppressed_set(scope, &addresses).await?;
-        let opted_out: HashSet<String> = self
-            .store()
-            .opted_out(scope, category, &ids)
-            .await?
-            .into_iter()
-            .collect();
-        Ok(recipients
-            .into_iter()
-            .zip(ids)
-            .zip(addresses)
-            .map(|((r, recipient_id), address)| {
-                let response = if opted_out.contains(&recipient_id) {
-                    Some(format!("unsubscribed from {category}"))
-                } else if suppressed.contains(&address) {
-                    Some("address suppressed after a bounce or complaint".to_owned())
-                } else {
-                    None
-                };
-                new_delivery(recipient_id, r.name, r.address, domain, response)
-            })
-            .collect())
-    }
-
-    /// What every message of a center needs: its legal name and postal address (the footer),
-    /// and a sending domain. `Invalid` (field `tenant`) or `WrongState` when it cannot send yet.
-    pub(crate) async fn sender(&self, scope: &TenantScope) -> Result<SenderDetails, CoreError> {
-        let details = self.store().tenant_details(scope).await?;
-        let present = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        };
-        let (Some(legal_name), Some(postal_address)) = (
-            present(&details.legal_name),
-            present(&details.postal_address),
-        ) else {
-            return Err(CoreError::invalid(
-                "tenant",
-                "set the center's legal name and postal address (PATCH /api/v1/tenant) before sending: the law requires them in every message",
-            ));
-        };
-        Ok(SenderDetails {
-            center: self.store().tenant(scope).await?.name,
-            legal_name,
-            postal_address,
-            domain: self.sending_domain().await?,
-            time_zone: details.time_zone,
-        })
-    }
-
-    /// Like [`Core::sender`], but `None` when the center cannot send yet: for mail Kinfold sends
-    /// on its own (notices, account email), which must never fail the action behind it.
-    /// Which of these (lowercased) addresses the tenant must not write to again (E5).
-    pub(crate) async fn suppressed_set(
-        &self,
-        scope: &TenantScope,
-        addresses: &[String],
-    ) -> Result<HashSet<String>, CoreError> {
-        Ok(self
-            .store()
-            .suppressed(scope, addresses)
-            .await?
-            .into_iter()
-            .collect())
-    }
-
-    pub(crate) async fn sender_if_ready(
-        &self,
-        scope: &TenantScope,
-    ) -> Result<Option<SenderDetails>, CoreError> {
-        match self.sender(scope).await {
-            Ok(f) => Ok(Some(f)),
-            Err(CoreError::Invalid { .. } | CoreError::WrongState(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The message row: `body` sealed with the tenant's data key, bound to the message ID.
-    pub(crate) async fn seal_message(
-        &self,
-        scope: &TenantScope,
-        id: Uuid,
-        body: &Body,
-        category: &str,
-        created_by: Option<kinfold_store::UserId>,
-    ) -> Result<NewMessage, CoreError> {
-        let plain = serde_json::to_vec(body).map_err(|e| CoreError::Internal(e.to_string()))?;
-        let row = id.to_string();
-        let sealed = self.keys().seal(scope, body_slot(&row), &plain).await?;
-        Ok(NewMessage {
-            id,
-            category: category.to_owned(),
-            created_by,
-            body: sealed,
-            created_ms: self.now_ms(),
-        })
     }
 
     /// The platform's sending domain: the configured one, else the first one set up.

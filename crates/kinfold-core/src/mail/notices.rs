@@ -27,7 +27,7 @@ impl Core {
         let Some(from) = self.sender_if_ready(scope).await? else {
             return Ok(None);
         };
-        if self.sending_rates(scope).await?.1 {
+        if self.mail().sending_rates(scope).await?.1 {
             tracing::warn!(tenant = %scope.tenant_id(), "sending is paused: no attendance notice");
             return Ok(None);
         }

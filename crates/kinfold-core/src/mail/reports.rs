@@ -18,6 +18,7 @@ use kinfold_mail::reports::{Kind, ReplayKeys, Report};
 use kinfold_store::outbox::{DeliveryState, ReportChange, SendingCounts};
 use kinfold_store::TenantScope;
 
+use crate::services::FamilyMail;
 use crate::{Core, CoreError};
 
 fn replay_hashes(r: &ReplayKeys) -> Vec<TokenHash> {
@@ -33,6 +34,60 @@ fn ppm(part: i64, whole: i64) -> i64 {
 }
 
 impl Core {
+    /// Records the moment a tenant's rates pass their limit.
+    pub(crate) async fn note_rates(&self, scope: &TenantScope) -> Result<(), CoreError> {
+        let (c, paused) = self.mail().sending_rates(scope).await?;
+        let was = self
+            .paused_tenants()
+            .lock()
+            .ok()
+            .and_then(|mut m| m.insert(scope.tenant_id(), paused));
+        if paused && was != Some(true) {
+            let event = Event::SendingPaused {
+                sent: c.sent,
+                bounce_ppm: ppm(c.bounces, c.sent),
+                complaint_ppm: ppm(c.complaints, c.sent),
+            };
+            tracing::warn!(
+                tenant = %scope.tenant_id(),
+                sent = c.sent,
+                bounces = c.bounces,
+                complaints = c.complaints,
+                "a tenant's bounce or complaint rate passed its limit; its non-essential email is paused"
+            );
+            self.audit()
+                .record(Draft::new(scope.chain(), self.now_ms(), event))
+                .await?;
+            let text = format!(
+                "Announcements and reports from your center are paused: of {} messages sent in the \
+                 last days, {} bounced and {} drew spam complaints, above this server's limits. \
+                 Check the addresses in the delivery log (/admin/email); sending resumes when the \
+                 rates fall. Account and security email still goes out.",
+                c.sent, c.bounces, c.complaints
+            );
+            self.alert_admins(scope, "Email from your center is paused", &text)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Refuses non-essential sending while the tenant's rates are above their limits.
+    pub(crate) async fn require_sending_allowed(
+        &self,
+        scope: &TenantScope,
+    ) -> Result<(), CoreError> {
+        let (c, paused) = self.mail().sending_rates(scope).await?;
+        if paused {
+            return Err(CoreError::SendingPaused {
+                bounce_pct: ppm(c.bounces, c.sent) as f64 / 10_000.0,
+                complaint_pct: ppm(c.complaints, c.sent) as f64 / 10_000.0,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl FamilyMail<'_> {
     /// Takes a signed webhook's replay keys for `provider`: true the first time, false for a
     /// replay (any of its keys was taken before). The keys are kept in the store until the
     /// signature's freshness window has passed, so every node, and a node after a restart,
@@ -108,57 +163,5 @@ impl Core {
             && (c.bounces as f64 / sent > m.max_bounce_rate
                 || c.complaints as f64 / sent > m.max_complaint_rate);
         Ok((c, paused))
-    }
-
-    /// Records the moment a tenant's rates pass their limit.
-    pub(crate) async fn note_rates(&self, scope: &TenantScope) -> Result<(), CoreError> {
-        let (c, paused) = self.sending_rates(scope).await?;
-        let was = self
-            .paused_tenants()
-            .lock()
-            .ok()
-            .and_then(|mut m| m.insert(scope.tenant_id(), paused));
-        if paused && was != Some(true) {
-            let event = Event::SendingPaused {
-                sent: c.sent,
-                bounce_ppm: ppm(c.bounces, c.sent),
-                complaint_ppm: ppm(c.complaints, c.sent),
-            };
-            tracing::warn!(
-                tenant = %scope.tenant_id(),
-                sent = c.sent,
-                bounces = c.bounces,
-                complaints = c.complaints,
-                "a tenant's bounce or complaint rate passed its limit; its non-essential email is paused"
-            );
-            self.audit()
-                .record(Draft::new(scope.chain(), self.now_ms(), event))
-                .await?;
-            let text = format!(
-                "Announcements and reports from your center are paused: of {} messages sent in the \
-                 last days, {} bounced and {} drew spam complaints, above this server's limits. \
-                 Check the addresses in the delivery log (/admin/email); sending resumes when the \
-                 rates fall. Account and security email still goes out.",
-                c.sent, c.bounces, c.complaints
-            );
-            self.alert_admins(scope, "Email from your center is paused", &text)
-                .await;
-        }
-        Ok(())
-    }
-
-    /// Refuses non-essential sending while the tenant's rates are above their limits.
-    pub(crate) async fn require_sending_allowed(
-        &self,
-        scope: &TenantScope,
-    ) -> Result<(), CoreError> {
-        let (c, paused) = self.sending_rates(scope).await?;
-        if paused {
-            return Err(CoreError::SendingPaused {
-                bounce_pct: ppm(c.bounces, c.sent) as f64 / 10_000.0,
-                complaint_pct: ppm(c.complaints, c.sent) as f64 / 10_000.0,
-            });
-        }
-        Ok(())
     }
 }

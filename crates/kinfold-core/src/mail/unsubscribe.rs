@@ -10,6 +10,7 @@ use kinfold_mail::unsubscribe::Subject;
 use kinfold_store::TenantScope;
 
 use super::{category, CATEGORIES};
+use crate::services::FamilyMail;
 use crate::{Core, CoreError};
 
 /// What the page shows.
@@ -76,7 +77,9 @@ impl Core {
                 .collect(),
         })
     }
+}
 
+impl FamilyMail<'_> {
     /// The page behind a link: reads only.
     pub async fn unsubscribe_preview(&self, token: &str) -> Result<Preferences, CoreError> {
         let (s, scope, center) = self.token_subject(token).await?;

@@ -96,6 +96,7 @@ pub async fn change_password(
 ) -> Result<Reply<PasswordChanged>, ApiError> {
     let revoked = st
         .core
+        .auth()
         .change_password(
             &actor,
             Password::new(b.current_password),
@@ -113,7 +114,7 @@ pub async fn totp_begin(
     State(st): State<AppState>,
     Auth(actor): Auth,
 ) -> Result<Reply<TotpOfferOut>, ApiError> {
-    let offer = st.core.totp_begin(&actor).await?;
+    let offer = st.core.auth().totp_begin(&actor).await?;
     Ok(Reply(offer_json(&offer)))
 }
 
@@ -144,6 +145,7 @@ pub async fn totp_confirm(
     };
     let enrolled = st
         .core
+        .auth()
         .totp_confirm(&actor, &b.code, proof, client.info())
         .await?;
     Ok(Reply(RecoveryCodes {

@@ -31,6 +31,7 @@ pub async fn users(
 ) -> Result<Reply<Page<UserOut>>, ApiError> {
     let items = st
         .core
+        .tenants()
         .list_users(&actor)
         .await?
         .into_iter()
@@ -58,9 +59,10 @@ pub async fn reset_mfa(
 ) -> Result<Reply<MfaReset>, ApiError> {
     let token = st
         .core
+        .auth()
         .reset_mfa(&actor, user_id(&id)?, client.info())
         .await?;
-    let enrollment_url = st.core.enrollment_link(&token);
+    let enrollment_url = st.core.auth().enrollment_link(&token);
     Ok(Reply(MfaReset { enrollment_url }))
 }
 
@@ -79,6 +81,7 @@ pub async fn revoke_sessions(
 ) -> Result<Reply<Revoked>, ApiError> {
     let revoked = st
         .core
+        .sessions()
         .revoke_user_sessions(&actor, user_id(&id)?, client.info())
         .await?;
     Ok(Reply(Revoked { revoked }))
@@ -111,6 +114,7 @@ pub async fn grants(
     let now = st.core.now_ms();
     let items = st
         .core
+        .access()
         .list_grants(&actor)
         .await?
         .into_iter()
@@ -150,7 +154,7 @@ pub async fn tenant(
     State(st): State<AppState>,
     Auth(actor): Auth,
 ) -> Result<Reply<TenantDetailsOut>, ApiError> {
-    let d = st.core.tenant_details(&actor).await?;
+    let d = st.core.tenants().tenant_details(&actor).await?;
     Ok(Reply(details_json(d)))
 }
 
@@ -160,6 +164,10 @@ pub async fn update_tenant(
     Auth(actor): Auth,
     Json(patch): Json<kinfold_core::tenants::TenantDetailsPatch>,
 ) -> Result<Reply<TenantDetailsOut>, ApiError> {
-    let d = st.core.update_tenant_details(&actor, patch).await?;
+    let d = st
+        .core
+        .tenants()
+        .update_tenant_details(&actor, patch)
+        .await?;
     Ok(Reply(details_json(d)))
 }

@@ -114,6 +114,7 @@ pub async fn check_in(
     let (child, person) = parse(&b)?;
     let e = st
         .core
+        .attendance()
         .check_in(&actor, child, person, client.info())
         .await?;
     Ok(Created(event_json(e)))
@@ -129,6 +130,7 @@ pub async fn check_out(
     let (child, person) = parse(&b)?;
     let e = st
         .core
+        .attendance()
         .check_out(
             &actor,
             child,
@@ -153,7 +155,11 @@ pub async fn roster(
     Auth(actor): Auth,
     Query(p): Query<RosterParams>,
 ) -> Result<Reply<Page<RosterLineOut>>, ApiError> {
-    let lines = st.core.roster(&actor, p.day.as_deref()).await?;
+    let lines = st
+        .core
+        .attendance()
+        .roster(&actor, p.day.as_deref())
+        .await?;
     let items = lines
         .into_iter()
         .map(|l| RosterLineOut {

@@ -71,7 +71,7 @@ pub async fn list(
         before_seq,
         limit,
     };
-    let entries = st.core.audit_entries(&actor, q).await?;
+    let entries = st.core.audit_log().audit_entries(&actor, q).await?;
     let next = (entries.len() == limit as usize)
         .then(|| entries.last().map(|e| encode_cursor(e.seq)))
         .flatten();
@@ -141,7 +141,7 @@ pub async fn checkpoints(
     Auth(actor): Auth,
 ) -> Result<Reply<CheckpointExport>, ApiError> {
     let chain = actor.scope.chain();
-    let cps = st.core.audit_checkpoints(&actor).await?;
+    let cps = st.core.audit_log().audit_checkpoints(&actor).await?;
     let keys = st.core.keys().public_keys().await?;
     Ok(Reply(CheckpointExport {
         chain: chain.into(),
@@ -237,6 +237,7 @@ pub async fn api_access(
     };
     let (items, next) = st
         .core
+        .audit_log()
         .api_access_page(&actor, category, before, PAGE)
         .await?;
     let items = items

@@ -58,6 +58,7 @@ pub async fn list(
         .clamp(1, kinfold_core::children::MAX_PAGE);
     let items = st
         .core
+        .children()
         .list_children(
             &actor,
             p.classroom_id.as_deref(),
@@ -88,6 +89,7 @@ pub async fn detail(
 ) -> Result<Reply<ViewOut>, ApiError> {
     let view = st
         .core
+        .children()
         .child_view(&actor, child_id(&id)?, client.shared_info())
         .await?;
     Ok(Reply(ViewOut(view)))
@@ -99,7 +101,7 @@ pub async fn create(
     Auth(actor): Auth,
     Json(input): Json<ChildInput>,
 ) -> Result<Created<ChildOut>, ApiError> {
-    let child = st.core.create_child(&actor, input).await?;
+    let child = st.core.children().create_child(&actor, input).await?;
     Ok(Created(ChildOut(child)))
 }
 
@@ -110,7 +112,11 @@ pub async fn update(
     Path(id): Path<String>,
     Json(patch): Json<ChildPatch>,
 ) -> Result<Reply<ChildOut>, ApiError> {
-    let child = st.core.update_child(&actor, child_id(&id)?, patch).await?;
+    let child = st
+        .core
+        .children()
+        .update_child(&actor, child_id(&id)?, patch)
+        .await?;
     Ok(Reply(ChildOut(child)))
 }
 
@@ -154,7 +160,11 @@ pub async fn guardians(
     Auth(actor): Auth,
     Path(id): Path<String>,
 ) -> Result<Reply<Page<GuardianLinkOut>>, ApiError> {
-    let links = st.core.child_guardians(&actor, child_id(&id)?).await?;
+    let links = st
+        .core
+        .children()
+        .child_guardians(&actor, child_id(&id)?)
+        .await?;
     Ok(Reply(Page::all(links.into_iter().map(link_json).collect())))
 }
 
@@ -200,6 +210,7 @@ pub async fn add_guardian(
     };
     let g = st
         .core
+        .children()
         .add_guardian(
             &actor,
             child_id(&id)?,
@@ -242,6 +253,7 @@ pub async fn add_pickup(
 ) -> Result<Created<PickupAdded>, ApiError> {
     let p = st
         .core
+        .children()
         .add_pickup(
             &actor,
             child_id(&id)?,
@@ -288,7 +300,7 @@ pub async fn classrooms(
     State(st): State<AppState>,
     Auth(actor): Auth,
 ) -> Result<Reply<Page<ClassroomOut>>, ApiError> {
-    let items = st.core.list_classrooms(&actor).await?;
+    let items = st.core.classrooms().list_classrooms(&actor).await?;
     Ok(Reply(Page::all(
         items.into_iter().map(ClassroomOut::of).collect(),
     )))
@@ -307,7 +319,11 @@ pub async fn create_classroom(
     Auth(actor): Auth,
     Json(b): Json<ClassroomBody>,
 ) -> Result<Created<ClassroomOut>, ApiError> {
-    let c = st.core.create_classroom(&actor, &b.name).await?;
+    let c = st
+        .core
+        .classrooms()
+        .create_classroom(&actor, &b.name)
+        .await?;
     Ok(Created(ClassroomOut::of(c)))
 }
 
@@ -327,7 +343,10 @@ pub async fn assign(
 ) -> Result<NoContent, ApiError> {
     let classroom = ClassroomId::parse(&id).ok_or(CoreError::NotFound("classroom"))?;
     let user = UserId::parse(&b.user_id).ok_or(CoreError::NotFound("user"))?;
-    st.core.assign_teacher(&actor, user, classroom).await?;
+    st.core
+        .classrooms()
+        .assign_teacher(&actor, user, classroom)
+        .await?;
     Ok(NoContent)
 }
 
@@ -338,6 +357,7 @@ pub async fn staff(
 ) -> Result<Reply<Page<StaffOut>>, ApiError> {
     let items = st
         .core
+        .classrooms()
         .list_staff(&actor)
         .await?
         .into_iter()
@@ -387,6 +407,7 @@ pub async fn all_guardians(
 ) -> Result<Reply<Page<GuardianOut>>, ApiError> {
     let items = st
         .core
+        .children()
         .list_guardians(&actor)
         .await?
         .into_iter()

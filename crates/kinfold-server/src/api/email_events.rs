@@ -103,17 +103,17 @@ pub async fn receive(
     } else {
         "signed"
     };
-    if !st.core.claim_webhook(namespace, &replay).await? {
+    if !st.core.mail().claim_webhook(namespace, &replay).await? {
         return Ok(Reply(EventsAnswer::Duplicate { duplicate: true }));
     }
     let mut matched = 0;
     for r in &found {
-        match st.core.apply_report(r).await {
+        match st.core.mail().apply_report(r).await {
             Ok(true) => matched += 1,
             Ok(false) => {}
             Err(e) => {
                 // Not applied: the provider's retry must not be taken for a replay.
-                if let Err(forget) = st.core.release_webhook(namespace, &replay).await {
+                if let Err(forget) = st.core.mail().release_webhook(namespace, &replay).await {
                     tracing::warn!(error = %forget, "a webhook's replay keys could not be released");
                 }
                 return Err(e.into());

@@ -24,7 +24,7 @@ pub async fn begin(
     State(st): State<AppState>,
     Json(b): Json<BeginBody>,
 ) -> Result<Reply<TotpOfferOut>, ApiError> {
-    let (offer, _, _) = st.core.enrollment_begin(&b.token).await?;
+    let (offer, _, _) = st.core.auth().enrollment_begin(&b.token).await?;
     Ok(Reply(offer_json(&offer)))
 }
 
@@ -45,6 +45,7 @@ pub async fn confirm(
 ) -> Result<WithCookie<Reply<Enrolled>>, ApiError> {
     let enrolled = st
         .core
+        .auth()
         .enrollment_confirm(&b.token, &b.code, Password::new(b.password), client.info())
         .await?;
     let cookie = enrolled

@@ -65,7 +65,7 @@ pub async fn send(
         html: b.html,
         reply_to: b.reply_to,
     };
-    let id = st.core.send_message(&actor, draft).await?;
+    let id = st.core.mail().send_message(&actor, draft).await?;
     Ok(Accepted(Queued { id }))
 }
 
@@ -106,7 +106,7 @@ pub async fn status(
     Auth(actor): Auth,
     Path(id): Path<String>,
 ) -> Result<Reply<MessageStatusOut>, ApiError> {
-    let s = st.core.message_status(&actor, &id).await?;
+    let s = st.core.mail().message_status(&actor, &id).await?;
     let recipients = s
         .deliveries
         .into_iter()
@@ -135,7 +135,7 @@ pub async fn release(
     Auth(actor): Auth,
     Path(id): Path<String>,
 ) -> Result<Reply<Released>, ApiError> {
-    let released = st.core.resolve_held(&actor, &id, true).await?;
+    let released = st.core.mail().resolve_held(&actor, &id, true).await?;
     Ok(Reply(Released { released }))
 }
 
@@ -157,6 +157,6 @@ pub async fn discard(
     Auth(actor): Auth,
     Path(id): Path<String>,
 ) -> Result<Reply<Discarded>, ApiError> {
-    let discarded = st.core.resolve_held(&actor, &id, false).await?;
+    let discarded = st.core.mail().resolve_held(&actor, &id, false).await?;
     Ok(Reply(Discarded { discarded }))
 }

@@ -31,6 +31,7 @@ pub async fn request(
     Json(b): Json<RequestBody>,
 ) -> Result<Accepted<ResetRequested>, ApiError> {
     st.core
+        .auth()
         .request_password_reset(&b.tenant, &b.email, client.info())
         .await?;
     Ok(Accepted(ResetRequested {
@@ -64,6 +65,7 @@ pub async fn confirm(
 ) -> Result<Reply<PasswordReset>, ApiError> {
     let ended = st
         .core
+        .auth()
         .complete_password_reset(&b.token, Password::new(b.password), client.info())
         .await?;
     Ok(Reply(PasswordReset {

@@ -70,6 +70,7 @@ pub async fn create(
 ) -> Result<WithCookie<Reply<SignInAnswer>>, ApiError> {
     match st
         .core
+        .auth()
         .sign_in(
             &b.tenant,
             &b.email,
@@ -115,6 +116,7 @@ pub async fn mfa(
 ) -> Result<WithCookie<Reply<SignedIn>>, ApiError> {
     let issued = st
         .core
+        .auth()
         .sign_in_mfa(&b.mfa_token, &b.code, client.info())
         .await?;
     Ok(signed_in(&issued, client.0.https))
@@ -162,6 +164,7 @@ pub async fn list(
 ) -> Result<Reply<Page<SessionOut>>, ApiError> {
     let items = st
         .core
+        .sessions()
         .my_sessions(&actor)
         .await?
         .into_iter()
@@ -187,10 +190,13 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<WithCookie<NoContent>, ApiError> {
     if id == "current" {
-        st.core.sign_out(&actor, client.info()).await?;
+        st.core.sessions().sign_out(&actor, client.info()).await?;
         return Ok(WithCookie(Some(clear_cookie(client.0.https)), NoContent));
     }
     let id = SessionId::parse(&id).ok_or(kinfold_core::CoreError::NotFound("session"))?;
-    st.core.revoke_my_session(&actor, id, client.info()).await?;
+    st.core
+        .sessions()
+        .revoke_my_session(&actor, id, client.info())
+        .await?;
     Ok(WithCookie(None, NoContent))
 }

@@ -69,7 +69,7 @@ pub async fn show(State(st): State<AppState>, p: Page, Query(f): Query<Filters>)
         limit: 1000,
         ..Default::default()
     };
-    let entries = match st.core.tenant_audit_entries(a, &q).await {
+    let entries = match st.core.audit_log().tenant_audit_entries(a, &q).await {
         Ok(e) => e,
         Err(e) => return fail(&p, "Email delivery log", e),
     };

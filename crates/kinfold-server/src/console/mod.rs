@@ -89,7 +89,12 @@ impl FromRequestParts<AppState> for Page {
             actor: None,
         };
         if let Some(t) = crate::extract::session_token(&parts.headers, page.client.https) {
-            match state.core.authenticate(t, &page.client.info).await {
+            match state
+                .core
+                .sessions()
+                .authenticate(t, &page.client.info)
+                .await
+            {
                 Ok(actor) => page.actor = Some(actor),
                 Err(e) if e.is_internal() => return Err(pages::fail(&page, "Error", e)),
                 Err(_) => {}

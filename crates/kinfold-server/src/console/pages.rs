@@ -107,6 +107,7 @@ pub struct LoginForm {
 pub async fn login(State(st): State<AppState>, p: Page, Form(f): Form<LoginForm>) -> Response {
     match st
         .core
+        .auth()
         .sign_in(
             &f.tenant,
             &f.email,
@@ -158,6 +159,7 @@ pub struct MfaForm {
 pub async fn login_mfa(State(st): State<AppState>, p: Page, Form(f): Form<MfaForm>) -> Response {
     match st
         .core
+        .auth()
         .sign_in_mfa(&f.mfa_token, &f.code, &p.client.info)
         .await
     {
@@ -180,7 +182,7 @@ pub async fn login_mfa(State(st): State<AppState>, p: Page, Form(f): Form<MfaFor
 
 pub async fn logout(State(st): State<AppState>, p: Page) -> Response {
     if let Some(a) = &p.actor {
-        if let Err(e) = st.core.sign_out(a, &p.client.info).await {
+        if let Err(e) = st.core.sessions().sign_out(a, &p.client.info).await {
             tracing::warn!(error = %e, "sign-out failed");
         }
     }
@@ -192,7 +194,7 @@ pub async fn logout(State(st): State<AppState>, p: Page) -> Response {
 
 pub async fn sessions(State(st): State<AppState>, p: Page) -> Response {
     let Some(a) = &p.actor else { return to_login() };
-    let list = match st.core.my_sessions(a).await {
+    let list = match st.core.sessions().my_sessions(a).await {
         Ok(l) => l,
         Err(e) => return fail(&p, "My sessions", e),
     };
@@ -232,7 +234,12 @@ pub async fn revoke_session(
     let Some(id) = SessionId::parse(&id) else {
         return fail(&p, "My sessions", CoreError::NotFound("session"));
     };
-    match st.core.revoke_my_session(a, id, &p.client.info).await {
+    match st
+        .core
+        .sessions()
+        .revoke_my_session(a, id, &p.client.info)
+        .await
+    {
         Ok(()) => Redirect::to("/account/sessions").into_response(),
         Err(e) => fail(&p, "My sessions", e),
     }
@@ -264,7 +271,7 @@ pub async fn enroll_form(
     p: Page,
     Path(token): Path<String>,
 ) -> Response {
-    match st.core.enrollment_begin(&token).await {
+    match st.core.auth().enrollment_begin(&token).await {
         Ok((offer, user, _)) => {
             let svg = qr_svg(&offer.otpauth_uri);
             let secret = offer.secret.to_base32();
@@ -297,6 +304,7 @@ pub async fn enroll(
 ) -> Response {
     match st
         .core
+        .auth()
         .enrollment_confirm(&token, &f.code, Password::new(f.password), &p.client.info)
         .await
     {
@@ -334,7 +342,7 @@ pub async fn audit(State(st): State<AppState>, p: Page) -> Response {
         limit: 100,
         ..Default::default()
     };
-    let entries = match st.core.tenant_audit_entries(a, &q).await {
+    let entries = match st.core.audit_log().tenant_audit_entries(a, &q).await {
         Ok(e) => e,
         Err(e) => return fail(&p, "Audit log", e),
     };

@@ -53,6 +53,7 @@ pub struct RequestForm {
 pub async fn request(State(st): State<AppState>, p: Page, Form(f): Form<RequestForm>) -> Response {
     match st
         .core
+        .auth()
         .request_password_reset(&f.tenant, &f.email, &p.client.info)
         .await
     {
@@ -95,7 +96,7 @@ fn choose_body(token: &str, account: Option<(&str, &str)>, err: Option<&ApiError
 }
 
 async fn choose_page(st: &AppState, p: &Page, token: &str, err: Option<ApiError>) -> Response {
-    match st.core.password_reset_target(token).await {
+    match st.core.auth().password_reset_target(token).await {
         Ok(t) => {
             let body = choose_body(token, Some((&t.email, &t.center)), err.as_ref());
             match err {
@@ -132,6 +133,7 @@ pub async fn choose(
 ) -> Response {
     match st
         .core
+        .auth()
         .complete_password_reset(&token, Password::new(f.password), &p.client.info)
         .await
     {

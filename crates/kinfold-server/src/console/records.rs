@@ -37,9 +37,15 @@ pub async fn children(
     Query(q): Query<ListParams>,
 ) -> Response {
     let Some(a) = &p.actor else { return to_login() };
-    let rooms = st.core.list_classrooms(a).await.unwrap_or_default();
+    let rooms = st
+        .core
+        .classrooms()
+        .list_classrooms(a)
+        .await
+        .unwrap_or_default();
     let list = match st
         .core
+        .children()
         .list_children(a, q.classroom_id.as_deref(), None, None, Some(200))
         .await
     {
@@ -161,6 +167,7 @@ async fn render_detail(
     };
     let (view, opened) = match st
         .core
+        .children()
         .child_view(a, id, &p.client.info)
         .await
         .and_then(|v| v.opened().map(|o| (v, o)))
@@ -168,9 +175,15 @@ async fn render_detail(
         Ok(v) => v,
         Err(e) => return fail(p, "Child", e),
     };
-    let guardians = st.core.child_guardians(a, id).await.unwrap_or_default();
+    let guardians = st
+        .core
+        .children()
+        .child_guardians(a, id)
+        .await
+        .unwrap_or_default();
     let rooms: Vec<Classroom> = st
         .core
+        .classrooms()
         .child_classroom(a, &view)
         .await
         .ok()
@@ -222,6 +235,7 @@ pub async fn attendance(
     let result = match f.action.as_str() {
         "check_in" => st
             .core
+            .attendance()
             .check_in(a, child, person, &p.client.info)
             .await
             .map(|_| "Checked in."),
@@ -230,6 +244,7 @@ pub async fn attendance(
                 .filter(|s| !s.is_empty())
                 .map(Password::new);
             st.core
+                .attendance()
                 .check_out(a, child, person, pass, &p.client.info)
                 .await
                 .map(|_| "Checked out.")
@@ -278,6 +293,7 @@ pub async fn add_guardian(
     };
     match st
         .core
+        .children()
         .add_guardian(
             a,
             child,
@@ -297,11 +313,16 @@ pub async fn add_guardian(
 /// Today's roster, for front desk and teachers.
 pub async fn roster(State(st): State<AppState>, p: Page) -> Response {
     let Some(a) = &p.actor else { return to_login() };
-    let lines = match st.core.roster(a, None).await {
+    let lines = match st.core.attendance().roster(a, None).await {
         Ok(l) => l,
         Err(e) => return fail(&p, "Attendance", e),
     };
-    let rooms = st.core.list_classrooms(a).await.unwrap_or_default();
+    let rooms = st
+        .core
+        .classrooms()
+        .list_classrooms(a)
+        .await
+        .unwrap_or_default();
     let body = html! {
         h1 { "Attendance today" }
         p.muted { "Open a child to check them in or out." }

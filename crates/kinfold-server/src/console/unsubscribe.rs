@@ -58,7 +58,7 @@ pub async fn show(
     client: Client,
     Path(token): Path<String>,
 ) -> Response {
-    let p = match st.core.unsubscribe_preview(&token).await {
+    let p = match st.core.mail().unsubscribe_preview(&token).await {
         Ok(p) => p,
         Err(e) => return failed(&client, e.into()),
     };
@@ -151,7 +151,7 @@ pub async fn post(
         }
         Err(e) => return failed(&client, e),
     }
-    let p = match st.core.unsubscribe(&token).await {
+    let p = match st.core.mail().unsubscribe(&token).await {
         Ok(p) => p,
         Err(e) => return failed(&client, e.into()),
     };

@@ -404,7 +404,7 @@ async fn twenty_desks_checking_one_child_in_at_once_record_one_check_in() {
     assert_eq!((created, conflicts), (1, 19));
 
     let child = ChildId::parse(&r.a).unwrap();
-    let day = app.core.day_now(&t.scope).await.unwrap();
+    let day = app.core.attendance().day_now(&t.scope).await.unwrap();
     let events = app
         .store
         .attendance_day(&t.scope, &day, Visibility::All)

@@ -287,7 +287,7 @@ impl TestApp {
 
     /// A tenant with one user per role; staff have TOTP.
     pub async fn seed_tenant(&self, slug: &str, name: &str) -> Seeded {
-        let (_, scope) = self.core.create_tenant(slug, name).await.unwrap();
+        let (_, scope) = self.core.tenants().create_tenant(slug, name).await.unwrap();
         let domain = format!("{slug}.example");
         let mut users = Vec::new();
         for role in Role::ALL {
@@ -298,10 +298,16 @@ impl TestApp {
                 role,
                 password: Some(Password::new(PASSWORD.into())),
             };
-            let (user, _) = self.core.create_user(&scope, draft, "test").await.unwrap();
+            let (user, _) = self
+                .core
+                .tenants()
+                .create_user(&scope, draft, "test")
+                .await
+                .unwrap();
             let totp = if role.is_staff() {
                 Some(
                     self.core
+                        .auth()
                         .provision_totp(&scope, &user)
                         .await
                         .unwrap()
@@ -418,9 +424,17 @@ impl TestApp {
             .unwrap();
         let mut rooms = Vec::new();
         for name in ["Room A", "Room B", "Room C"] {
-            rooms.push(self.core.create_classroom(&admin, name).await.unwrap().id);
+            rooms.push(
+                self.core
+                    .classrooms()
+                    .create_classroom(&admin, name)
+                    .await
+                    .unwrap()
+                    .id,
+            );
         }
         self.core
+            .classrooms()
             .assign_teacher(&admin, UserId::parse(&t.teacher.id).unwrap(), rooms[0])
             .await
             .unwrap();
@@ -449,7 +463,14 @@ impl TestApp {
                     phone: format!("+1415555020{i}"),
                 }],
             };
-            ids.push(self.core.create_child(&admin, input).await.unwrap().id);
+            ids.push(
+                self.core
+                    .children()
+                    .create_child(&admin, input)
+                    .await
+                    .unwrap()
+                    .id,
+            );
         }
         let parent = UserId::parse(&t.parent.id).unwrap();
         let g = |name: &str| NewGuardian {
@@ -459,6 +480,7 @@ impl TestApp {
             phone: None,
         };
         self.core
+            .children()
             .add_guardian(
                 &admin,
                 ids[0],
@@ -471,6 +493,7 @@ impl TestApp {
             .await
             .unwrap();
         self.core
+            .children()
             .add_guardian(
                 &admin,
                 ids[2],
@@ -483,6 +506,7 @@ impl TestApp {
             .await
             .unwrap();
         self.core
+            .children()
             .add_pickup(
                 &admin,
                 ids[0],

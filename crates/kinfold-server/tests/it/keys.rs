@@ -80,10 +80,15 @@ async fn every_kind_of_sealed_value(m: &crate::messages::Mail) {
     let teacher = UserId::parse(&t.teacher.id).unwrap();
     let token = app
         .core
+        .auth()
         .issue_enrollment(&t.scope, teacher, "test")
         .await
         .unwrap();
-    app.core.enrollment_begin(token.expose()).await.unwrap();
+    app.core
+        .auth()
+        .enrollment_begin(token.expose())
+        .await
+        .unwrap();
     let r = app
         .post(
             "/api/v1/messages",

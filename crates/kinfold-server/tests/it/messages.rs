@@ -92,6 +92,7 @@ pub(crate) async fn ready_with(f: impl FnOnce(&mut kinfold_core::settings::MailS
             phone: None,
         };
         app.core
+            .children()
             .add_guardian(
                 &op,
                 kinfold_store::ChildId::parse(child).unwrap(),
@@ -1224,6 +1225,7 @@ async fn a_deferred_delivery_is_retried_with_backoff_then_fails_after_max_attemp
     };
     m.app
         .core
+        .children()
         .add_guardian(
             &op,
             kinfold_store::ChildId::parse(&m.r.a).unwrap(),

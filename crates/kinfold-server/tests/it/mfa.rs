@@ -173,7 +173,12 @@ async fn create_teacher_with_link(
         role: Role::Teacher,
         password: None,
     };
-    let (user, link) = app.core.create_user(&t.scope, draft, "test").await.unwrap();
+    let (user, link) = app
+        .core
+        .tenants()
+        .create_user(&t.scope, draft, "test")
+        .await
+        .unwrap();
     (user.id.to_string(), link.unwrap().expose().to_owned())
 }
 

@@ -132,11 +132,21 @@ async fn names_with_invisible_or_direction_changing_characters_are_refused() {
             role: Role::Parent,
             password: Some(Password::new("a long and unusual passphrase 7".into())),
         };
-        match app.core.create_user(&t.scope, draft, "test").await {
+        match app
+            .core
+            .tenants()
+            .create_user(&t.scope, draft, "test")
+            .await
+        {
             Err(CoreError::Invalid { field: "name", .. }) => {}
             other => panic!("user name with {h:?}: {:?}", other.map(|_| ())),
         }
-        match app.core.create_tenant("hidden-center", &name).await {
+        match app
+            .core
+            .tenants()
+            .create_tenant("hidden-center", &name)
+            .await
+        {
             Err(CoreError::Invalid { field: "name", .. }) => {}
             other => panic!("center name with {h:?}: {:?}", other.map(|_| ())),
         }

@@ -24,6 +24,7 @@ async fn an_operator_cannot_read_under_another_operators_grant() {
     let child = ChildId::parse(&r.a).unwrap();
     let alices = app
         .core
+        .access()
         .grant_access(
             &t.scope,
             "alice-oncall",
@@ -42,7 +43,11 @@ async fn an_operator_cannot_read_under_another_operators_grant() {
         "operator",
     ];
     for name in names {
-        let refused = app.core.operator_child_view(&t.scope, name, child).await;
+        let refused = app
+            .core
+            .access()
+            .operator_child_view(&t.scope, name, child)
+            .await;
         // A look-alike with an invisible character is not even a valid name (item 13).
         assert!(
             matches!(&refused, Err(CoreError::Forbidden(m)) if m.contains("no active break-glass grant"))
@@ -60,7 +65,8 @@ async fn an_operator_cannot_read_under_another_operators_grant() {
     for _ in 0..8 {
         let (core, scope) = (app.core.clone(), t.scope.clone());
         parallel.spawn(async move {
-            core.operator_child_view(&scope, "bob-oncall", child)
+            core.access()
+                .operator_child_view(&scope, "bob-oncall", child)
                 .await
                 .map(|_| ())
         });
@@ -96,6 +102,7 @@ async fn an_operator_cannot_read_under_another_operators_grant() {
     // not part of a name.
     for name in ["alice-oncall", " alice-oncall "] {
         app.core
+            .access()
             .operator_child_view(&t.scope, name, child)
             .await
             .unwrap();
@@ -103,6 +110,7 @@ async fn an_operator_cannot_read_under_another_operators_grant() {
     // Bob's own grant is Bob's.
     let bobs = app
         .core
+        .access()
         .grant_access(
             &t.scope,
             "bob-oncall",
@@ -112,6 +120,7 @@ async fn an_operator_cannot_read_under_another_operators_grant() {
         .await
         .unwrap();
     app.core
+        .access()
         .operator_child_view(&t.scope, "bob-oncall", child)
         .await
         .unwrap();
@@ -141,12 +150,14 @@ async fn an_operator_cannot_read_under_another_operators_grant() {
     app.advance(Duration::from_secs(61));
     assert!(matches!(
         app.core
+            .access()
             .operator_child_view(&t.scope, "bob-oncall", child)
             .await,
         Err(CoreError::Forbidden(_))
     ));
     assert!(app
         .core
+        .access()
         .operator_child_view(&t.scope, "alice-oncall", child)
         .await
         .is_ok());

@@ -476,6 +476,7 @@ async fn sealed_fields_never_reach_the_file() {
         .unwrap();
     let v = app
         .core
+        .children()
         .child_view(
             &actor,
             kinfold_store::ChildId::parse(&r.a).unwrap(),
@@ -800,9 +801,14 @@ async fn break_glass_grants_are_shown_to_administrators_only() {
     let t = app.seed().await;
     let r = app.seed_records(&t).await;
     let child = kinfold_store::ChildId::parse(&r.a).unwrap();
-    let denied = app.core.operator_child_view(&t.scope, "ops", child).await;
+    let denied = app
+        .core
+        .access()
+        .operator_child_view(&t.scope, "ops", child)
+        .await;
     assert!(matches!(denied, Err(kinfold_core::CoreError::Forbidden(_))));
     app.core
+        .access()
         .grant_access(
             &t.scope,
             "ops",
@@ -813,6 +819,7 @@ async fn break_glass_grants_are_shown_to_administrators_only() {
         .unwrap();
     assert!(app
         .core
+        .access()
         .operator_child_view(&t.scope, "ops", child)
         .await
         .is_ok());
@@ -829,6 +836,7 @@ async fn break_glass_grants_are_shown_to_administrators_only() {
     app.advance(std::time::Duration::from_secs(601));
     assert!(
         app.core
+            .access()
             .operator_child_view(&t.scope, "ops", child)
             .await
             .is_err(),
@@ -840,6 +848,7 @@ async fn break_glass_grants_are_shown_to_administrators_only() {
     let theirs = app.seed_records(&other).await;
     let cross = app
         .core
+        .access()
         .operator_child_view(
             &other.scope,
             "ops",

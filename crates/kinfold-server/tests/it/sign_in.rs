@@ -145,7 +145,11 @@ async fn staff_without_a_factor_cannot_sign_in_with_a_password_alone() {
         role: kinfold_store::Role::Teacher,
         password: Some(kinfold_crypto::password::Password::new(PASSWORD.into())),
     };
-    app.core.create_user(&t.scope, draft, "test").await.unwrap();
+    app.core
+        .tenants()
+        .create_user(&t.scope, draft, "test")
+        .await
+        .unwrap();
     let r = app.post("/api/v1/sessions", json!({"tenant": t.slug, "email": "new.teacher@maple-grove.example", "password": PASSWORD}), None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.code(), "mfa_enrollment_required");

@@ -126,13 +126,14 @@ async fn parent_signs_in(
         ip: Some(ip.into()),
         ..Default::default()
     };
-    node.sign_in(
-        &t.slug,
-        &t.parent.email,
-        Password::new(PASSWORD.into()),
-        &client,
-    )
-    .await
+    node.auth()
+        .sign_in(
+            &t.slug,
+            &t.parent.email,
+            Password::new(PASSWORD.into()),
+            &client,
+        )
+        .await
 }
 
 /// A second `Core` on the same database: another node, or this one after a restart.
