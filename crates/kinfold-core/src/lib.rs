@@ -12,21 +12,15 @@ pub mod admin;
 pub mod attendance;
 pub mod audit;
 pub mod auth;
-pub mod child_changes;
 pub mod children;
 pub mod classrooms;
 pub mod clock;
-pub mod enrollment;
 pub mod error;
-pub mod factors;
 pub mod hasher;
 pub mod keys;
 pub mod mail;
-pub mod password_reset;
 pub mod policy;
-pub mod record_cache;
 pub mod services;
-pub mod session_cache;
 pub mod sessions;
 pub mod settings;
 pub mod tenants;
@@ -70,8 +64,8 @@ struct Inner {
     /// Password reset requests, per account and per IP (each request counts).
     reset_throttle: throttle::Throttle,
     audit: audit::AuditWriter,
-    sessions: session_cache::SessionCache,
-    records: record_cache::RecordCache,
+    sessions: sessions::cache::SessionCache,
+    records: children::cache::RecordCache,
     /// Wakes the delivery worker when a message is queued.
     mail_wake: tokio::sync::Notify,
     unsubscribe: kinfold_mail::unsubscribe::TokenKey,

@@ -42,15 +42,13 @@ macro_rules! services {
 
 services! {
     /// Sign-in with a password and a second factor, enrollment links, TOTP and recovery
-    /// codes, password changes and resets (`auth.rs`, `factors.rs`, `enrollment.rs`,
-    /// `password_reset.rs`).
+    /// codes, password changes and resets (`auth/`).
     Auth => auth;
-    /// Sessions: who is signed in where, revoking them (`sessions.rs`).
+    /// Sessions: who is signed in where, revoking them (`sessions/`).
     Sessions => sessions;
     /// Tenants and their people (`tenants.rs`, `admin.rs`).
     Tenants => tenants;
-    /// Children, their sealed fields, guardians and authorized pickups (`children.rs`,
-    /// `child_changes.rs`, `classrooms.rs`).
+    /// Children, their sealed fields, guardians and authorized pickups (`children/`).
     Children => children;
     /// Classrooms and the staff assigned to them (`classrooms.rs`).
     Classrooms => classrooms;

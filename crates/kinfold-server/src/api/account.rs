@@ -1,7 +1,7 @@
 //! The signed-in user's own account: who they are, their password and their second factor.
 
 use axum::extract::State;
-use kinfold_core::factors::FactorProof;
+use kinfold_core::auth::factors::FactorProof;
 use kinfold_core::Actor;
 use kinfold_crypto::password::Password;
 use kinfold_model::{Role, Tenant, User, UserId};

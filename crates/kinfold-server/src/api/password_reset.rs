@@ -1,5 +1,5 @@
 //! Password reset: ask for a link by email, then set a new password with it. The first step
-//! answers the same for every address (see `kinfold_core::password_reset`).
+//! answers the same for every address (see `kinfold_core::auth::password_reset`).
 
 use axum::extract::State;
 use kinfold_crypto::password::Password;

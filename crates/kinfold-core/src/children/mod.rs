@@ -1,6 +1,10 @@
 //! Children: reading through the policy table (A1), opening sealed fields (D3), and the
 //! data-access audit events. Creating and editing are in `child_changes.rs`.
 
+pub mod cache;
+pub mod changes;
+pub mod guardians;
+
 use kinfold_store::{Child, ChildId, ChildQuery, ClassroomId, ClientInfo, Pickup, TenantScope};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -55,7 +59,7 @@ redacted_debug!(Allergy, EmergencyContact, ChildView, ChildInput, ChildPatch);
 pub struct ChildView {
     /// The record as read, shared with the record cache rather than copied. Its sealed bytes
     /// stay sealed and are never shown: the opened values are the fields below.
-    record: crate::record_cache::Record,
+    record: crate::children::cache::Record,
     /// Opened sealed fields as the JSON they were sealed as (checked to be JSON when opened):
     /// the API serves them as they are; pages parse them ([`ChildView::opened`]).
     allergies: Option<Box<RawValue>>,
@@ -197,7 +201,7 @@ impl Core {
     pub(crate) async fn open_view(
         &self,
         scope: &TenantScope,
-        record: crate::record_cache::Record,
+        record: crate::children::cache::Record,
         medical: bool,
         contacts: bool,
     ) -> Result<(ChildView, &'static [&'static str]), CoreError> {

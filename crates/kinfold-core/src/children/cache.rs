@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use kinfold_store::{Child, ChildId, Pickup, TenantId, Visibility};
 
-use crate::session_cache::TTL;
+use crate::sessions::cache::TTL;
 
 const MAX_ENTRIES: usize = 50_000;
 

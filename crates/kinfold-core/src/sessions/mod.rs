@@ -1,6 +1,8 @@
 //! Sessions (A4): creating one after sign-in, authenticating each request through the
 //! per-node cache, listing and revoking them, signing out, and ending a user's sessions.
 
+pub mod cache;
+
 use kinfold_audit::event::ExpiryReason;
 use kinfold_audit::{Draft, Event};
 use kinfold_crypto::token::PlainToken;
@@ -124,7 +126,7 @@ impl Sessions<'_> {
                 let Some(ctx) = self.store().session_by_token(hash).await? else {
                     return Err(CoreError::Unauthenticated);
                 };
-                let ctx = crate::session_cache::Cached::from(ctx);
+                let ctx = crate::sessions::cache::Cached::from(ctx);
                 self.inner.sessions.put(hash, ctx.clone());
                 ctx
             }

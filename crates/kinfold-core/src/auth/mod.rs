@@ -2,6 +2,10 @@
 //! `sessions.rs`, enrollment links and MFA resets in `enrollment.rs`, a user's own factor
 //! changes in `factors.rs`.
 
+pub mod enrollment;
+pub mod factors;
+pub mod password_reset;
+
 use kinfold_audit::event::{MfaFailure, MfaMethod, SignInFailure};
 use kinfold_audit::{Draft, Event};
 use kinfold_crypto::password::{self, Password};

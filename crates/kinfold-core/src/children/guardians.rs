@@ -1,0 +1,159 @@
+//! A child's guardians and authorized pickups.
+
+use kinfold_audit::Event;
+use kinfold_crypto::password::Password;
+use kinfold_store::{
+    ChildId, Custody, Guardian, GuardianLink, NewGuardian, NewLink, NewPickup, Pickup, Role,
+};
+
+use crate::policy::{self, Action};
+use crate::services::Children;
+use crate::{validate, Actor, Core, CoreError};
+
+impl Children<'_> {
+    /// Every guardian of the tenant (administrators only).
+    pub async fn list_guardians(&self, actor: &Actor) -> Result<Vec<(Guardian, i64)>, CoreError> {
+        Core::require_admin_scope(actor)?;
+        Ok(self.store().guardians(&actor.scope).await?)
+    }
+
+    /// A child's guardians, for roles that may see the child's contacts. Outside the scope:
+    /// not found.
+    pub async fn child_guardians(
+        &self,
+        actor: &Actor,
+        child: ChildId,
+    ) -> Result<Vec<GuardianLink>, CoreError> {
+        self.store()
+            .child(
+                &actor.scope,
+                child,
+                policy::visibility(actor, Action::ReadChildBasic),
+            )
+            .await?
+            .ok_or(CoreError::NotFound("child"))?;
+        if !policy::reaches_visible_child(actor.role, Action::ReadChildContacts) {
+            return Err(CoreError::Forbidden(
+                "your role may not see a child's contacts",
+            ));
+        }
+        Ok(self.store().child_guardians(&actor.scope, child).await?)
+    }
+
+    /// Administrator: a guardian (with or without a login) linked to a child.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add_guardian(
+        &self,
+        actor: &Actor,
+        child: ChildId,
+        new: NewGuardian,
+        relationship: &str,
+        custody: Custody,
+        may_pick_up: bool,
+        primary_contact: bool,
+    ) -> Result<Guardian, CoreError> {
+        Core::require_admin_scope(actor)?;
+        self.store()
+            .child(&actor.scope, child, kinfold_store::Visibility::All)
+            .await?
+            .ok_or(CoreError::NotFound("child"))?;
+        let new = NewGuardian {
+            user_id: new.user_id,
+            name: validate::name("name", &new.name)?,
+            email: new
+                .email
+                .as_deref()
+                .map(|e| validate::email("email", e))
+                .transpose()?,
+            phone: new
+                .phone
+                .as_deref()
+                .map(|p| validate::phone("phone", p))
+                .transpose()?,
+        };
+        if let Some(u) = new.user_id {
+            let user = self
+                .store()
+                .user(&actor.scope, u)
+                .await?
+                .ok_or_else(|| CoreError::invalid("user_id", "no such user"))?;
+            if user.role != Role::Parent {
+                return Err(CoreError::invalid(
+                    "user_id",
+                    "a guardian's login must be a parent account",
+                ));
+            }
+        }
+        let relationship = validate::name("relationship", relationship)?;
+        let guardian = self
+            .store()
+            .create_guardian(&actor.scope, new, self.now_ms())
+            .await?;
+        let d = self.admin_draft(
+            actor,
+            Event::GuardianLinked {
+                child_id: child.to_string(),
+                guardian_id: guardian.id.to_string(),
+                custody: custody.as_str().into(),
+            },
+        );
+        let link = NewLink {
+            child,
+            guardian: guardian.id,
+            relationship,
+            custody,
+            // A court-restricted guardian never picks up.
+            may_pick_up: may_pick_up && custody != Custody::CourtRestricted,
+            primary_contact,
+        };
+        self.store()
+            .link_guardian(actor.scope.tx().audit(d), link)
+            .await?;
+        self.records_changed(&actor.scope);
+        Ok(guardian)
+    }
+
+    /// Administrator: an authorized pickup with a verify-only passphrase (argon2id).
+    pub async fn add_pickup(
+        &self,
+        actor: &Actor,
+        child: ChildId,
+        name: &str,
+        relation: &str,
+        passphrase: Password,
+    ) -> Result<Pickup, CoreError> {
+        Core::require_admin_scope(actor)?;
+        self.store()
+            .child(&actor.scope, child, kinfold_store::Visibility::All)
+            .await?
+            .ok_or(CoreError::NotFound("child"))?;
+        let name = validate::name("name", name)?;
+        let relation = validate::name("relation", relation)?;
+        if passphrase.expose().chars().count() < 6 {
+            return Err(CoreError::invalid(
+                "passphrase",
+                "must be at least 6 characters",
+            ));
+        }
+        let hash = self.hash_password(passphrase).await?;
+        let d = self.admin_draft(
+            actor,
+            Event::PickupAdded {
+                child_id: child.to_string(),
+                pickup_id: String::new(),
+            },
+        );
+        let new = NewPickup {
+            child,
+            name,
+            relation,
+            passphrase_hash: hash,
+        };
+        let pickup = self
+            .store()
+            .add_pickup(actor.scope.tx().audit(d), new, self.now_ms())
+            .await?;
+        self.records_changed(&actor.scope);
+        Ok(pickup)
+    }
+}
