@@ -59,29 +59,33 @@ impl Keyring {
         if let Some((v, _)) = self.inner.store.current_data_key(scope).await? {
             return Ok(v);
         }
-        let key = Key::generate();
-        let wrapped = self
-            .inner
-            .master
-            .wrap(&key, "data-key", &wrap_id(scope.tenant_id(), 1))?;
+        self.create_data_key(scope, 1).await?;
+        Ok(1)
+    }
+
+    /// Stores data-key `version` for the tenant: a fresh key, wrapped by the master key, with
+    /// its `key_created` entry in the same transaction.
+    async fn create_data_key(&self, scope: &TenantScope, version: u32) -> Result<(), CoreError> {
+        let wrapped = self.inner.master.wrap(
+            &Key::generate(),
+            "data-key",
+            &wrap_id(scope.tenant_id(), version),
+        )?;
         let now = self.inner.clock.now_ms();
+        let created = Event::KeyCreated {
+            purpose: "data-key".into(),
+            key_version: version,
+        };
         self.inner
             .store
             .insert_data_key(
-                scope.tx().audit(Draft::new(
-                    scope.chain(),
-                    now,
-                    Event::KeyCreated {
-                        purpose: "data-key".into(),
-                        key_version: 1,
-                    },
-                )),
-                1,
+                scope.tx().audit(Draft::new(scope.chain(), now, created)),
+                version,
                 wrapped,
                 now,
             )
             .await?;
-        Ok(1)
+        Ok(())
     }
 
     async fn data_key(&self, scope: &TenantScope, version: u32) -> Result<Arc<Sealer>, CoreError> {
@@ -294,27 +298,7 @@ impl crate::Core {
             .map(|(v, _)| v)
             .unwrap_or(0);
         let version = current + 1;
-        let key = Key::generate();
-        let wrapped =
-            keys.inner
-                .master
-                .wrap(&key, "data-key", &wrap_id(scope.tenant_id(), version))?;
-        let now = self.now_ms();
-        self.store()
-            .insert_data_key(
-                scope.tx().audit(Draft::new(
-                    scope.chain(),
-                    now,
-                    Event::KeyCreated {
-                        purpose: "data-key".into(),
-                        key_version: version,
-                    },
-                )),
-                version,
-                wrapped,
-                now,
-            )
-            .await?;
+        keys.create_data_key(scope, version).await?;
         let mut report = RotationReport {
             new_version: version,
             ..Default::default()

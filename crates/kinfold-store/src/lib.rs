@@ -43,7 +43,7 @@ pub use replays::ReplayStore;
 pub use sealed::SealedStore;
 pub use sessions::SessionStore;
 pub use tenants::TenantStore;
-pub use tx::{Chain, NewTenantTx, PlatformTx, TenantTx};
+pub use tx::{Chain, ChainTx, NewTenantTx, Opening, Platform, PlatformTx, TenantTx};
 
 /// The store's traits, for callers that use a `dyn Store`: a supertrait's methods need the
 /// trait in scope.

@@ -97,61 +97,63 @@ impl<'s> TenantTx<'s> {
     }
 }
 
-/// A change to the platform (signing keys, sending domains), with the entries that record it
-/// on the system chain.
+/// A change whose entries go to a chain named by what it changes, not by a scope: the
+/// platform's ([`PlatformTx`]) or a tenant's that the change creates ([`NewTenantTx`]).
 #[must_use = "a change is written only when a store method takes it"]
-#[derive(Debug, Default)]
-pub struct PlatformTx {
+#[derive(Debug)]
+pub struct ChainTx<T> {
     audit: Vec<Draft>,
+    target: std::marker::PhantomData<T>,
 }
 
-impl PlatformTx {
+/// Entries on the system chain.
+#[derive(Debug)]
+pub enum Platform {}
+/// Entries opening a new tenant's chain.
+#[derive(Debug)]
+pub enum Opening {}
+
+/// A change to the platform (signing keys, sending domains), with the entries that record it
+/// on the system chain.
+pub type PlatformTx = ChainTx<Platform>;
+/// The creation of a tenant, with the entries that open its chain: the caller cannot name a
+/// chain that does not exist yet.
+pub type NewTenantTx = ChainTx<Opening>;
+
+impl<T> Default for ChainTx<T> {
+    fn default() -> Self {
+        Self {
+            audit: Vec::new(),
+            target: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T> ChainTx<T> {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Adds entries; they go to the system chain.
-    pub fn audit_all(mut self, drafts: impl IntoIterator<Item = Draft>) -> Self {
-        self.audit.extend(drafts);
-        self
-    }
-
-    /// Adds an entry; it goes to the system chain.
+    /// Adds an entry; it goes to this change's chain.
     pub fn audit(mut self, draft: Draft) -> Self {
         self.audit.push(draft);
         self
     }
 
+    /// Adds entries; they go to this change's chain.
+    pub fn audit_all(mut self, drafts: impl IntoIterator<Item = Draft>) -> Self {
+        self.audit.extend(drafts);
+        self
+    }
+}
+
+impl PlatformTx {
     pub(crate) fn into_audit(self) -> Vec<Draft> {
         on_chain(self.audit, SYSTEM_CHAIN)
     }
 }
 
-/// The creation of a tenant, with the entries that open its chain: the caller cannot name a
-/// chain that does not exist yet.
-#[must_use = "a change is written only when a store method takes it"]
-#[derive(Debug, Default)]
-pub struct NewTenantTx {
-    audit: Vec<Draft>,
-}
-
 impl NewTenantTx {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds entries; they go to the new tenant's chain.
-    pub fn audit_all(mut self, drafts: impl IntoIterator<Item = Draft>) -> Self {
-        self.audit.extend(drafts);
-        self
-    }
-
-    /// Adds an entry; it goes to the new tenant's chain.
-    pub fn audit(mut self, draft: Draft) -> Self {
-        self.audit.push(draft);
-        self
-    }
-
     pub(crate) fn into_audit(self, scope: &TenantScope) -> Vec<Draft> {
         on_chain(self.audit, scope.chain().as_str())
     }
