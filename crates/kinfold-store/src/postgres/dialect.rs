@@ -167,18 +167,30 @@ impl PgStore {
     }
 }
 
-/// An audit batch commits without waiting for its WAL to reach the disk
-/// (`synchronous_commit = off`, for this transaction only): the commit is in PostgreSQL, so a
-/// crash of Kinfold loses nothing, and the request's answer does not wait for a flush. A crash
-/// of the database server itself may lose the last few hundred milliseconds of such commits.
-pub(crate) async fn relax_commit(tx: &mut Conn) -> Result<()> {
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
+/// Opens an audit batch's transaction, which commits without waiting for its WAL to reach the
+/// disk (`synchronous_commit = off`, for this transaction only), in one round trip: the commit
+/// is in PostgreSQL, so a crash of Kinfold loses nothing, and the request's answer does not
+/// wait for a flush. A crash of the database server itself may lose the last few hundred
+/// milliseconds of such commits. On a failure the connection is closed, not reused.
+pub(crate) async fn begin_batch(conn: &mut sqlx::pool::PoolConnection<Postgres>) -> Result<()> {
+    batch_step(conn, "BEGIN; SET LOCAL synchronous_commit = off").await
 }
 
-/// Nothing to undo: `SET LOCAL` ended with the transaction.
-pub(crate) async fn end_batch(_conn: &mut sqlx::pool::PoolConnection<Postgres>) -> Result<()> {
+pub(crate) async fn commit_batch(conn: &mut sqlx::pool::PoolConnection<Postgres>) -> Result<()> {
+    batch_step(conn, "COMMIT").await
+}
+
+pub(crate) async fn abort_batch(conn: &mut sqlx::pool::PoolConnection<Postgres>) -> Result<()> {
+    batch_step(conn, "ROLLBACK").await
+}
+
+async fn batch_step(
+    conn: &mut sqlx::pool::PoolConnection<Postgres>,
+    sql: &'static str,
+) -> Result<()> {
+    if let Err(e) = sqlx::Executor::execute(&mut **conn, sql).await {
+        conn.close_on_drop();
+        return Err(e.into());
+    }
     Ok(())
 }

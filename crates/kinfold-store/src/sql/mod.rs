@@ -31,6 +31,10 @@
 //! - `hold_writers(tx, scope)`: keeps writers of sealed columns out before a data-key version
 //!   is destroyed (PostgreSQL's share locks; nothing under SQLite's single writer);
 //! - `token_hex()`: a token hash spelled as lower-case hex in SQL.
+//! - `Backend::batch_conn()`, `begin_batch`, `commit_batch`, `abort_batch`: an audit group
+//!   commit's connection and transaction, which does not wait for the disk (SQLite's writer
+//!   at `synchronous = NORMAL` for that transaction; PostgreSQL's `synchronous_commit = off`),
+//!   one round trip to begin and one to commit.
 //! - `LEGACY` and `DIALECT`: the store's migration set from before the unified one, and how
 //!   the unified one is rendered for it (`migrate.rs`).
 //!
@@ -60,7 +64,7 @@ pub(crate) use outbox::insert_message;
 
 #[allow(unused_imports)]
 use super::dialect::{
-    done, end_batch, enter_chain, enter_token_tenant, enter_wall, for_update, hold_writers,
-    insertion_order, lease_due, lock_user, pickups_json, relax_commit, token_hex, Backend, Conn,
-    Db, Read, Tx, DIALECT, LEGACY,
+    abort_batch, begin_batch, commit_batch, done, enter_chain, enter_token_tenant, enter_wall,
+    for_update, hold_writers, insertion_order, lease_due, lock_user, pickups_json, token_hex,
+    Backend, Conn, Db, Read, Tx, DIALECT, LEGACY,
 };

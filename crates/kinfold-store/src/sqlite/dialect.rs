@@ -118,36 +118,34 @@ pub(crate) fn token_hex() -> &'static str {
 }
 
 impl SqliteStore {
-    /// The writer's connection for an audit batch, switched to `synchronous = NORMAL` until
-    /// [`end_batch`]: in WAL mode a commit then reaches the operating system, not the disk, so
-    /// a crash of Kinfold loses nothing and the request's answer does not wait for an fsync;
-    /// a power loss may lose the batches since the last synced commit or checkpoint. Every
-    /// other write keeps `FULL`.
+    /// The writer's connection, for an audit batch.
     pub(crate) async fn batch_conn(&self) -> Result<PoolConnection<Sqlite>> {
-        let mut conn = self.writer.acquire().await?;
-        if let Err(e) = sqlx::query("PRAGMA synchronous = NORMAL")
-            .execute(&mut *conn)
-            .await
-        {
-            conn.close_on_drop();
-            return Err(e.into());
-        }
-        Ok(conn)
+        Ok(self.writer.acquire().await?)
     }
 }
 
-/// Nothing to do inside the transaction: the connection's setting is already relaxed.
-pub(crate) async fn relax_commit(_tx: &mut Conn) -> Result<()> {
-    Ok(())
+/// Opens an audit batch's transaction with the writer switched to `synchronous = NORMAL`, in
+/// one round trip: in WAL mode its commit then reaches the operating system, not the disk, so
+/// a crash of Kinfold loses nothing and the request's answer does not wait for an fsync; a
+/// power loss may lose the batches since the last synced commit or checkpoint. [`commit_batch`]
+/// and [`abort_batch`] put it back to `FULL`, which every other write keeps. On a failure the
+/// connection is closed rather than returned to the pool relaxed.
+pub(crate) async fn begin_batch(conn: &mut PoolConnection<Sqlite>) -> Result<()> {
+    batch_step(conn, "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE").await
 }
 
-/// Puts the writer back to `synchronous = FULL`; if that fails, the connection is closed
-/// rather than returned to the pool relaxed.
-pub(crate) async fn end_batch(conn: &mut PoolConnection<Sqlite>) -> Result<()> {
-    if let Err(e) = sqlx::query("PRAGMA synchronous = FULL")
-        .execute(&mut **conn)
-        .await
-    {
+/// Commits an audit batch and puts the writer back to `synchronous = FULL`, in one round trip.
+pub(crate) async fn commit_batch(conn: &mut PoolConnection<Sqlite>) -> Result<()> {
+    batch_step(conn, "COMMIT; PRAGMA synchronous = FULL").await
+}
+
+/// Rolls an audit batch back and puts the writer back to `synchronous = FULL`.
+pub(crate) async fn abort_batch(conn: &mut PoolConnection<Sqlite>) -> Result<()> {
+    batch_step(conn, "ROLLBACK; PRAGMA synchronous = FULL").await
+}
+
+async fn batch_step(conn: &mut PoolConnection<Sqlite>, sql: &'static str) -> Result<()> {
+    if let Err(e) = sqlx::Executor::execute(&mut **conn, sql).await {
         conn.close_on_drop();
         return Err(e.into());
     }
