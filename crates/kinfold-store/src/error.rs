@@ -17,6 +17,10 @@ pub enum StoreError {
     Config(&'static str),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database records a migration this build does not have: a newer release migrated
+    /// it. Nothing was run or changed.
+    #[error("this database was migrated by a newer Kinfold (migration {0}, which this build does not have); run that release or a newer one. Nothing was changed")]
+    NewerSchema(i64),
 }
 
 impl StoreError {

@@ -159,12 +159,12 @@ pub(crate) async fn migrator(dialect: Dialect) -> Result<Migrator, MigrateError>
 /// sqlx's own check, minus legacy history: a recorded version from the baseline on that this
 /// build does not know was applied by a newer build, and running older code on it could do
 /// harm.
-pub(crate) fn check_known(applied: &[i64]) -> Result<(), MigrateError> {
+pub(crate) fn check_known(applied: &[i64]) -> Result<(), crate::StoreError> {
     match applied
         .iter()
         .find(|v| **v >= BASELINE && !UNIFIED.iter().any(|u| u.0 == **v))
     {
-        Some(v) => Err(MigrateError::VersionMissing(*v)),
+        Some(v) => Err(crate::StoreError::NewerSchema(*v)),
         None => Ok(()),
     }
 }
@@ -287,7 +287,7 @@ mod tests {
         assert!(check_known(&[1, 7, 10, BASELINE]).is_ok());
         assert!(matches!(
             check_known(&[BASELINE, 9999]),
-            Err(MigrateError::VersionMissing(9999))
+            Err(crate::StoreError::NewerSchema(9999))
         ));
         assert!(is_current(&[3, BASELINE, 101]));
         assert!(
