@@ -32,6 +32,7 @@ use tokio::task::JoinHandle;
 use crate::keys::Keyring;
 
 mod durable;
+mod log;
 use crate::{Clock, CoreError};
 
 #[derive(Debug, Clone)]

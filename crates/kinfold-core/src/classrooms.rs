@@ -3,6 +3,7 @@
 use kinfold_audit::{Draft, Event};
 use kinfold_store::{Classroom, ClassroomId, Role, User, UserId};
 
+use crate::children::ChildView;
 use crate::policy::{self, Action, Scope};
 use crate::services::Classrooms;
 use crate::{validate, Actor, Core, CoreError};
@@ -114,5 +115,25 @@ impl Classrooms<'_> {
             }
         }
         Ok(out)
+    }
+}
+
+impl Classrooms<'_> {
+    /// The classroom of a child the actor already reads (the view is the proof): its name is
+    /// one of the child's basic fields. Other classrooms stay out of reach.
+    pub async fn child_classroom(
+        &self,
+        actor: &Actor,
+        view: &ChildView,
+    ) -> Result<Option<Classroom>, CoreError> {
+        let Some(id) = view.child().classroom_id else {
+            return Ok(None);
+        };
+        Ok(self
+            .store()
+            .classrooms(&actor.scope)
+            .await?
+            .into_iter()
+            .find(|c| c.id == id))
     }
 }

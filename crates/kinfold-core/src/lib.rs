@@ -8,7 +8,6 @@
 
 pub mod access;
 pub mod actor;
-pub mod admin;
 pub mod attendance;
 pub mod audit;
 pub mod auth;
@@ -19,6 +18,7 @@ pub mod error;
 pub mod hasher;
 pub mod keys;
 pub mod mail;
+pub mod platform;
 pub mod policy;
 pub mod services;
 pub mod sessions;

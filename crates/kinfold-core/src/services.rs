@@ -46,7 +46,7 @@ services! {
     Auth => auth;
     /// Sessions: who is signed in where, revoking them (`sessions/`).
     Sessions => sessions;
-    /// Tenants and their people (`tenants.rs`, `admin.rs`).
+    /// Tenants and their people (`tenants.rs`).
     Tenants => tenants;
     /// Children, their sealed fields, guardians and authorized pickups (`children/`).
     Children => children;
@@ -56,7 +56,7 @@ services! {
     Attendance => attendance;
     /// Messages to families, their delivery, provider reports and unsubscribes (`mail/`).
     FamilyMail => mail;
-    /// Reading a tenant's audit trail, its checkpoints and its API access log (`admin.rs`).
+    /// Reading a tenant's audit trail, its checkpoints and its API access log (`audit/log.rs`).
     AuditLog => audit_log;
     /// Operators' break-glass access to a tenant (`access.rs`).
     OperatorAccess => access;

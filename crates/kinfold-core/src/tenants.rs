@@ -8,6 +8,7 @@ use kinfold_store::{
 };
 use serde::Deserialize;
 
+use crate::policy::{self, Action};
 use crate::services::Tenants;
 use crate::{validate, Actor, Core, CoreError};
 
@@ -167,5 +168,13 @@ impl Tenants<'_> {
             None
         };
         Ok((user, link))
+    }
+}
+
+impl Tenants<'_> {
+    /// The tenant's users (`ManageUsers`).
+    pub async fn list_users(&self, actor: &Actor) -> Result<Vec<User>, CoreError> {
+        policy::require_whole_tenant(actor, Action::ManageUsers)?;
+        Ok(self.store().users(&actor.scope).await?)
     }
 }

@@ -1,0 +1,58 @@
+//! Reading a tenant's audit trail, its signed checkpoints and its API access log, each decided
+//! by the policy table (A1).
+
+use kinfold_audit::{Category, Checkpoint, Entry};
+use kinfold_store::{AuditQuery, StoredApiAccess};
+
+use crate::policy::{self, Action, Scope};
+use crate::services::AuditLog;
+use crate::{Actor, CoreError};
+
+impl AuditLog<'_> {
+    /// The tenant's audit log under `q`, newest first (`ReadAudit`): the whole tenant's where
+    /// the role reaches it; for `Own`, only the actor's own access events, whatever `q` asks.
+    pub async fn audit_entries(
+        &self,
+        actor: &Actor,
+        mut q: AuditQuery,
+    ) -> Result<Vec<Entry>, CoreError> {
+        if policy::require(actor, Action::ReadAudit)? != Scope::WholeTenant {
+            q.category = Some(Category::Access.as_str().to_owned());
+            q.actor = Some(actor.user.id.to_string());
+        }
+        Ok(self.store().audit_page(&actor.scope.chain(), &q).await?)
+    }
+
+    /// The whole tenant's audit log under `q` (`ReadAudit`, whole tenant): the console's audit
+    /// and email delivery log pages.
+    pub async fn tenant_audit_entries(
+        &self,
+        actor: &Actor,
+        q: &AuditQuery,
+    ) -> Result<Vec<Entry>, CoreError> {
+        policy::require_whole_tenant(actor, Action::ReadAudit)?;
+        Ok(self.store().audit_page(&actor.scope.chain(), q).await?)
+    }
+
+    /// The tenant chain's signed checkpoints, for offline verification (`ReadAudit`, whole
+    /// tenant).
+    pub async fn audit_checkpoints(&self, actor: &Actor) -> Result<Vec<Checkpoint>, CoreError> {
+        policy::require_whole_tenant(actor, Action::ReadAudit)?;
+        Ok(self.store().checkpoints(&actor.scope.chain()).await?)
+    }
+
+    /// The API access log (L4), newest first (`ReadAudit`, whole tenant).
+    pub async fn api_access_page(
+        &self,
+        actor: &Actor,
+        category: Option<&str>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<(Vec<StoredApiAccess>, Option<i64>), CoreError> {
+        policy::require_whole_tenant(actor, Action::ReadAudit)?;
+        Ok(self
+            .store()
+            .api_access_page(&actor.scope, category, before, limit)
+            .await?)
+    }
+}
