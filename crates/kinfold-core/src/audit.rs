@@ -207,31 +207,8 @@ async fn run(
         let flush = matches!(first, Msg::Flush(_));
         let mut batch = Batch::default();
         batch.push(first);
-        let started = tokio::time::Instant::now();
-        let mut first_pass = true;
-        loop {
-            let before = batch.len();
-            while batch.len() < settings.batch_max {
-                match rx.try_recv() {
-                    Ok(m) => batch.push(m),
-                    Err(_) => break,
-                }
-            }
-            // Company: let the runtime run every other ready task once (requests whose bytes
-            // have arrived) and take what they queued, for as long as that brings entries and
-            // at most `batch_delay`. A lone request costs one scheduler pass; under load the
-            // batch holds the requests in flight, not only those that ended during the last
-            // commit.
-            let grew = batch.len() > before || first_pass;
-            first_pass = false;
-            if flush
-                || !grew
-                || batch.len() >= settings.batch_max
-                || started.elapsed() >= settings.batch_delay
-            {
-                break;
-            }
-            tokio::task::yield_now().await;
+        if !flush {
+            batch.gather(&mut rx, &settings).await;
         }
         let Batch {
             pending,
@@ -285,6 +262,34 @@ impl Batch {
 
     fn len(&self) -> usize {
         self.pending.len() + self.accesses.len()
+    }
+
+    /// Takes what is queued, up to `batch_max`.
+    fn take_queued(&mut self, rx: &mut mpsc::Receiver<Msg>, max: usize) {
+        while self.len() < max {
+            match rx.try_recv() {
+                Ok(m) => self.push(m),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Company: takes what is queued, then lets the runtime run every other ready task once
+    /// (requests whose bytes have arrived) and takes what they queued, for as long as a pass
+    /// brings entries, up to `batch_max` and at most `batch_delay`. A lone request costs one
+    /// scheduler pass; under load the batch holds the requests in flight, not only those that
+    /// ended during the last commit.
+    async fn gather(&mut self, rx: &mut mpsc::Receiver<Msg>, settings: &AuditSettings) {
+        let started = tokio::time::Instant::now();
+        self.take_queued(rx, settings.batch_max);
+        while self.len() < settings.batch_max && started.elapsed() < settings.batch_delay {
+            let before = self.len();
+            tokio::task::yield_now().await;
+            self.take_queued(rx, settings.batch_max);
+            if self.len() == before {
+                break;
+            }
+        }
     }
 }
 
@@ -446,18 +451,22 @@ impl Checkpointer {
     /// After a batch: signs a checkpoint when the chain of `head`, its new last entry, grew by
     /// `every` entries since its last one.
     async fn after_append(&self, head: &kinfold_audit::Entry) -> Result<(), CoreError> {
-        let (chain, seq, hash) = (&Chain::of(head), head.seq, head.hash.as_str());
-        let known = self.last.lock().ok().and_then(|l| l.get(chain).copied());
+        let known = self
+            .last
+            .lock()
+            .ok()
+            .and_then(|l| l.get(head.chain.as_str()).copied());
         let last = match known {
             Some(last) => last,
             None => {
-                let last = self.store.last_checkpoint_seq(chain).await?;
-                self.remember(chain, last);
+                let chain = Chain::of(head);
+                let last = self.store.last_checkpoint_seq(&chain).await?;
+                self.remember(&chain, last);
                 last
             }
         };
-        if seq - last >= self.every {
-            self.sign(chain, seq, hash).await?;
+        if head.seq - last >= self.every {
+            self.sign(&Chain::of(head), head.seq, &head.hash).await?;
         }
         Ok(())
     }

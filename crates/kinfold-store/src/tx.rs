@@ -37,6 +37,13 @@ impl Chain {
     }
 }
 
+/// Lets a map keyed by `Chain` be read with a chain's name, without building a `Chain`.
+impl std::borrow::Borrow<str> for Chain {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl std::fmt::Display for Chain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

@@ -3,7 +3,6 @@
 //! token's wall and, to write, moves behind the wall of the tenant the token names (A5).
 
 use async_trait::async_trait;
-use kinfold_audit::Draft;
 use kinfold_crypto::token::TokenHash;
 use sqlx::QueryBuilder;
 
@@ -286,9 +285,8 @@ impl AuthStore for Backend {
         expires_ms: i64,
         at_ms: i64,
     ) -> Result<()> {
-        let (scope, audit) = tx.into_parts();
         let link = (ENROLLMENT_VOID, ENROLLMENT_INSERT);
-        issue_link(self, link, scope, user, token, expires_ms, at_ms, audit).await
+        issue_link(self, link, tx, user, token, expires_ms, at_ms).await
     }
 
     async fn enrollment(&self, token: TokenHash) -> Result<Option<Enrollment>> {
@@ -410,9 +408,8 @@ impl AuthStore for Backend {
         expires_ms: i64,
         at_ms: i64,
     ) -> Result<()> {
-        let (scope, audit) = tx.into_parts();
         let link = (PASSWORD_RESET_SUPERSEDE, PASSWORD_RESET_INSERT);
-        issue_link(self, link, scope, user, token, expires_ms, at_ms, audit).await
+        issue_link(self, link, tx, user, token, expires_ms, at_ms).await
     }
 
     async fn password_reset(&self, token: TokenHash) -> Result<Option<PasswordReset>> {
@@ -507,17 +504,16 @@ async fn void_links(
 
 /// A new single-use link for a user (`link`: the statements that void the user's unused links
 /// of that kind and insert the new one: enrollment or password reset), with its audit entry.
-#[allow(clippy::too_many_arguments)]
 async fn issue_link(
     s: &Backend,
     link: (&'static str, &'static str),
-    scope: &TenantScope,
+    change: TenantTx<'_>,
     user: UserId,
     token: TokenHash,
     expires_ms: i64,
     at_ms: i64,
-    audit: Vec<Draft>,
 ) -> Result<()> {
+    let (scope, audit) = change.into_parts();
     let mut tx = s.tx(Wall::Tenant(scope)).await?;
     // The user's row is the lock: two links issued at once (two administrators, two nodes)
     // cannot both stay live.
