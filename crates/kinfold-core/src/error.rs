@@ -3,8 +3,8 @@
 //! the same code. Messages here are safe to show to the client; internal detail travels in
 //! `Store`/`Crypto`/`Internal` and is logged, never sent.
 
+use crate::mail::reports::ReportError;
 use kinfold_crypto::password::Weakness;
-use kinfold_mail::reports::ReportError;
 
 /// How an error is answered: the HTTP status and the stable, snake_case code clients match on.
 /// Kept beside the errors so a new variant cannot compile without both.

@@ -68,7 +68,7 @@ struct Inner {
     records: children::cache::RecordCache,
     /// Wakes the delivery worker when a message is queued.
     mail_wake: tokio::sync::Notify,
-    unsubscribe: kinfold_mail::unsubscribe::TokenKey,
+    unsubscribe: crate::mail::unsubscribe::TokenKey,
     /// Tenants whose sending this node last saw paused (O5), to alert once per crossing.
     paused: std::sync::Mutex<std::collections::HashMap<kinfold_store::TenantId, bool>>,
 }
@@ -89,7 +89,7 @@ impl Core {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Self {
-        let unsubscribe = kinfold_mail::unsubscribe::TokenKey::new(&master);
+        let unsubscribe = crate::mail::unsubscribe::TokenKey::new(&master);
         let throttle_key = *master.derive(b"kinfold throttle keys v1").expose();
         let throttle = |name, s: &throttle::ThrottleSettings| {
             throttle::Throttle::new(name, s.clone(), throttle_key)
@@ -149,7 +149,7 @@ impl Core {
         &self.inner.mail_wake
     }
 
-    pub(crate) fn unsubscribe_key(&self) -> &kinfold_mail::unsubscribe::TokenKey {
+    pub(crate) fn unsubscribe_key(&self) -> &crate::mail::unsubscribe::TokenKey {
         &self.inner.unsubscribe
     }
 

@@ -325,7 +325,7 @@ fn mail(args: &BenchArgs) -> anyhow::Result<()> {
 
 pub async fn server(mode: &str, config: &Config) -> anyhow::Result<()> {
     if let Some(secs) = mode.strip_prefix("mail:") {
-        let f = kinfold_mail::bench::run(secs.parse::<f64>().unwrap_or(5.0)).await?;
+        let f = kinfold_core::mail::bench::run(secs.parse::<f64>().unwrap_or(5.0)).await?;
         say(format!(
             "MAIL {:.1} {:.1} {}",
             f.rsa_signs_per_sec, f.messages_per_sec, f.messages

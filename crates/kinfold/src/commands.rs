@@ -298,10 +298,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "`{domain}` is not a sending domain; add it with `kinfold email domain add`"
                 );
             };
-            let (rsa, ed) = kinfold_mail::dkim::records(&d, &key)?;
-            let dns = kinfold_mail::doctor::SystemDns::new()
+            let (rsa, ed) = kinfold_core::mail::dkim::records(&d, &key)?;
+            let dns = kinfold_core::mail::doctor::SystemDns::new()
                 .map_err(|e| anyhow::anyhow!("no DNS resolver: {e}"))?;
-            let findings = kinfold_mail::doctor::check(&dns, &domain, &[rsa, ed]).await;
+            let findings = kinfold_core::mail::doctor::check(&dns, &domain, &[rsa, ed]).await;
             for f in &findings {
                 crate::cli::say(f);
             }

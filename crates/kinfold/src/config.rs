@@ -462,8 +462,8 @@ impl Config {
     }
 
     /// The transport [`Config::email_transport`] chose: the SMTP relay, or DATA/outbox/.
-    pub fn mail_transport(&self) -> anyhow::Result<kinfold_mail::transport::Transport> {
-        use kinfold_mail::transport::Transport;
+    pub fn mail_transport(&self) -> anyhow::Result<kinfold_core::mail::transport::Transport> {
+        use kinfold_core::mail::transport::Transport;
         match (self.email_transport()?, &self.smtp_url) {
             (EmailTransport::Smtp, Some(url)) => {
                 Transport::smtp(url.expose()).map_err(|e| anyhow::anyhow!("smtp_url: {e}"))

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use kinfold_audit::{Draft, Event, SYSTEM_CHAIN};
+use kinfold_core::mail::dkim;
+use kinfold_core::mail::zone::Zone;
 use kinfold_crypto::private_fs;
-use kinfold_mail::dkim;
-use kinfold_mail::zone::Zone;
 use kinfold_store::StoreError;
 
 use crate::runtime::Runtime;

@@ -9,11 +9,23 @@
 
 mod account;
 pub mod anomaly;
+pub mod bench;
+pub mod compose;
+pub mod dkim;
+pub mod doctor;
+mod error;
+pub mod footer;
 mod notices;
 pub mod reports;
+pub mod sink;
 pub mod template;
+pub mod transport;
 pub mod unsubscribe;
+pub mod verify;
 pub mod worker;
+pub mod zone;
+
+pub use error::MailError;
 
 use std::collections::HashSet;
 

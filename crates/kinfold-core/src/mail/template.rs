@@ -77,7 +77,7 @@ pub fn plain(s: &str) -> String {
     s.to_owned()
 }
 
-pub use kinfold_mail::footer::escape_html;
+pub use crate::mail::footer::escape_html;
 
 /// The HTML body for a message written as text only: escaped, one paragraph per blank-line
 /// separated block, line breaks kept.

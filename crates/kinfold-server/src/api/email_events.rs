@@ -13,8 +13,8 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
+use kinfold_core::mail::reports::{self, ReplayKeys, Report, ReportError};
 use kinfold_core::CoreError;
-use kinfold_mail::reports::{self, ReplayKeys, Report, ReportError};
 use serde::Serialize;
 use utoipa::ToSchema;
 

@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
+use kinfold_core::mail::sink::Sink;
+use kinfold_core::mail::transport::Transport;
+use kinfold_core::mail::verify::{self, DkimResult, ZoneRecords};
 use kinfold_core::mail::worker;
-use kinfold_mail::sink::Sink;
-use kinfold_mail::transport::Transport;
-use kinfold_mail::verify::{self, DkimResult, ZoneRecords};
-use kinfold_mail::zone::Zone;
+use kinfold_core::mail::zone::Zone;
 use kinfold_store::{Custody, NewGuardian, UserId};
 use serde_json::{json, Value};
 
@@ -60,7 +60,7 @@ pub(crate) async fn ready_with(f: impl FnOnce(&mut kinfold_core::settings::MailS
         .await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
 
-    let new = kinfold_mail::dkim::generate(DOMAIN, &app.key, app.core.now_ms()).unwrap();
+    let new = kinfold_core::mail::dkim::generate(DOMAIN, &app.key, app.core.now_ms()).unwrap();
     let zone = Zone {
         domain: DOMAIN,
         rsa: &new.rsa,
@@ -775,10 +775,10 @@ async fn provider_reports_need_valid_signatures_and_suppress_and_pause() {
     let body = json!({"event": "complaint", "recipient": m.t.parent.email, "message_id": format!("<{parent_id}>")}).to_string();
     let r = m.app.send(raw_post(gen, body.clone(), None)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "unsigned");
-    let bad = kinfold_mail::reports::sign(body.as_bytes(), b"other", now);
+    let bad = kinfold_core::mail::reports::sign(body.as_bytes(), b"other", now);
     let r = m.app.send(raw_post(gen, body.clone(), bad)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let sig = kinfold_mail::reports::sign(body.as_bytes(), SECRET, now);
+    let sig = kinfold_core::mail::reports::sign(body.as_bytes(), SECRET, now);
     let r = m.app.send(raw_post(gen, body.clone(), sig.clone())).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["matched"], 1);
@@ -799,7 +799,7 @@ async fn provider_reports_need_valid_signatures_and_suppress_and_pause() {
 --B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n\
 Final-Recipient: rfc822; stranger@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--B--\r\n"
         .to_owned();
-    let sig = kinfold_mail::reports::sign(dsn.as_bytes(), SECRET, now);
+    let sig = kinfold_core::mail::reports::sign(dsn.as_bytes(), SECRET, now);
     let r = m
         .app
         .send(raw_post("/api/v1/email/events/raw", dsn, sig))
@@ -990,7 +990,7 @@ async fn a_volume_spike_is_held_until_released_or_discarded() {
 /// Waits until the sink has `n` messages.
 /// Waits for the sink to hold `n` messages: a bound for a loaded machine (20 s), not a timing
 /// assertion; it returns as soon as they are there.
-pub(crate) async fn received(sink: &Sink, n: u64) -> Vec<kinfold_mail::sink::Received> {
+pub(crate) async fn received(sink: &Sink, n: u64) -> Vec<kinfold_core::mail::sink::Received> {
     for _ in 0..400 {
         if sink.count() >= n {
             return sink.received();

@@ -340,7 +340,7 @@ async fn every_operation_answers_what_it_declares() {
     }
     let now_secs = app.core.now_ms() / 1000;
     let body = json!({"event": "bounce", "recipient": "nobody@families.test"}).to_string();
-    let sig = kinfold_mail::reports::sign(body.as_bytes(), SECRET, now_secs);
+    let sig = kinfold_core::mail::reports::sign(body.as_bytes(), SECRET, now_secs);
     let generic = "/api/v1/email/events/generic";
     let applied = c.raw(generic, body.clone(), sig.clone()).await;
     assert_eq!(applied.body["reports"], 1, "{}", applied.text);

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use kinfold_mail::verify::{self, DkimResult};
+use kinfold_core::mail::verify::{self, DkimResult};
 use serde_json::json;
 
 use crate::messages::{header, ready, received, Mail};

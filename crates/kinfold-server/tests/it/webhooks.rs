@@ -117,7 +117,7 @@ async fn a_webhook_replayed_to_another_node_or_after_a_restart_is_refused() {
     // Kinfold's signed JSON: taken once; the same signed request is a replay on the other node.
     let body =
         serde_json::json!({"event": "complaint", "recipient": "nobody@families.test"}).to_string();
-    let sig = kinfold_mail::reports::sign(body.as_bytes(), SECRET, now);
+    let sig = kinfold_core::mail::reports::sign(body.as_bytes(), SECRET, now);
     let generic = "/api/v1/email/events/generic";
     assert!(taken(
         &two.send(raw_post(generic, body.clone(), sig.clone())).await

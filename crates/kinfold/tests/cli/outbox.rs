@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use kinfold_mail::sink::Sink;
+use kinfold_core::mail::sink::Sink;
 use serde_json::{json, Value};
 
 use crate::harness::{sign_in_http, Running};

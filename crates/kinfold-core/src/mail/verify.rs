@@ -14,8 +14,8 @@ use mail_auth::{AuthenticatedMessage, MessageAuthenticator, Parameters, Resolver
 
 pub use mail_auth::DkimResult;
 
-use crate::zone::parse_txt;
-use crate::MailError;
+use super::zone::parse_txt;
+use super::MailError;
 
 /// DNS answers from a zone file, in place of a resolver.
 pub struct ZoneRecords(Mutex<HashMap<Box<str>, Txt>>);

@@ -1,14 +1,8 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 //! E5: provider webhooks are believed only with a valid, fresh signature; DSN and ARF reports
 //! are read per recipient; hostile input is refused with a reason, never a panic.
 
 use hmac::{Hmac, Mac};
-use kinfold_mail::reports::{self, Kind, ReportError};
+use kinfold_core::mail::reports::{self, Kind, ReportError};
 use serde_json::json;
 use sha2::Sha256;
 

@@ -1,7 +1,7 @@
 //! Bounce and complaint reports (E5) and the sending rates they feed (O5).
 //!
 //! A report (a provider webhook, or a DSN/ARF message; parsed and its signature checked in
-//! `kinfold_mail::reports`) is matched to the delivery it is about by Message-ID, else by the
+//! [`parse`]) is matched to the delivery it is about by Message-ID, else by the
 //! latest delivery to its address. A hard bounce marks the delivery `bounced` and suppresses
 //! the address; a complaint suppresses it; a soft bounce is logged (the relay that accepted the
 //! message retries it). Every report is written to the delivery log with its change.
@@ -12,11 +12,16 @@
 //! crossing is recorded (`sending_paused`, visible to the tenant's administrators) and logged
 //! as a warning for the operator.
 
+pub mod parse;
+
 use kinfold_audit::{Draft, Event};
 use kinfold_crypto::token::TokenHash;
-use kinfold_mail::reports::{Kind, ReplayKeys, Report};
 use kinfold_store::outbox::{DeliveryState, ReportChange, SendingCounts};
 use kinfold_store::TenantScope;
+pub use parse::{
+    check_signature, generic, mailgun, raw, sign, Kind, ReplayKeys, Report, ReportError,
+    MAX_AGE_SECS,
+};
 
 use crate::services::FamilyMail;
 use crate::{Core, CoreError};

@@ -2,7 +2,7 @@
 //! then one `name ttl IN TXT "..."` record per line, long values split into quoted strings of
 //! at most 255 characters inside parentheses.
 
-use crate::dkim::DkimRecord;
+use super::dkim::DkimRecord;
 
 const TTL: u32 = 3600;
 

@@ -9,7 +9,7 @@ use lettre::address::Envelope;
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{Address, AsyncTransport, Tokio1Executor};
 
-use crate::MailError;
+use super::MailError;
 
 pub enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),

@@ -2,7 +2,7 @@
 //! and a link to unsubscribe or change preferences. A center without a legal name and a postal
 //! address cannot send.
 
-use crate::MailError;
+use super::MailError;
 
 /// Who the message is from, as the law requires it to be stated.
 pub struct Sender<'a> {

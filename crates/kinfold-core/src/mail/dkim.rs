@@ -19,7 +19,7 @@ use ring::signature::KeyPair;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use crate::MailError;
+use super::MailError;
 
 /// The headers both signatures cover (`h=`). A header named here but absent from a message is
 /// signed as absent, so it cannot be added later; one that is present is over-signed (see

@@ -1,20 +1,14 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 //! Both DKIM signatures verify with an independent verifier (mail-auth's, through
-//! `kinfold_mail::verify`), against the DNS records Kinfold wrote to the zone file; a changed
+//! `kinfold_core::mail::verify`), against the DNS records Kinfold wrote to the zone file; a changed
 //! message fails.
 
 use std::time::SystemTime;
 
+use kinfold_core::mail::compose::{compose, Outgoing};
+use kinfold_core::mail::dkim::{generate, Signer};
+use kinfold_core::mail::verify::{self, DkimResult, ZoneRecords};
+use kinfold_core::mail::zone::{parse_txt, Zone};
 use kinfold_crypto::keyring::{Key, MasterKey};
-use kinfold_mail::compose::{compose, Outgoing};
-use kinfold_mail::dkim::{generate, Signer};
-use kinfold_mail::verify::{self, DkimResult, ZoneRecords};
-use kinfold_mail::zone::{parse_txt, Zone};
 
 fn message(to: &str, subject: &str) -> Vec<u8> {
     compose(
@@ -125,13 +119,13 @@ fn header_injection_and_bad_addresses_are_refused() {
         ),
     ] {
         match compose(&m, SystemTime::now()) {
-            Err(kinfold_mail::MailError::Invalid { field: f, .. }) => assert_eq!(f, field),
+            Err(kinfold_core::mail::MailError::Invalid { field: f, .. }) => assert_eq!(f, field),
             other => panic!("expected an error on {field}, got {:?}", other.map(|_| ())),
         }
     }
 }
 
-fn zone_records(new: &kinfold_mail::dkim::NewDomain) -> ZoneRecords {
+fn zone_records(new: &kinfold_core::mail::dkim::NewDomain) -> ZoneRecords {
     let zone = Zone {
         domain: "mail.kinfold.test",
         rsa: &new.rsa,
@@ -145,8 +139,8 @@ fn zone_records(new: &kinfold_mail::dkim::NewDomain) -> ZoneRecords {
 
 #[tokio::test]
 async fn signed_messages_cross_a_real_smtp_connection_intact() {
-    use kinfold_mail::sink::Sink;
-    use kinfold_mail::transport::Transport;
+    use kinfold_core::mail::sink::Sink;
+    use kinfold_core::mail::transport::Transport;
 
     let master = MasterKey::from_key(Key::generate());
     let new = generate("mail.kinfold.test", &master, 1_795_329_000_000).unwrap();
@@ -229,7 +223,7 @@ async fn a_prepended_copy_of_any_signed_header_breaks_both_signatures() {
     assert_eq!(h_tags.len(), 2, "{text}");
     let (head, _) = text.split_once("\r\n\r\n").unwrap();
     for h in &h_tags {
-        for name in kinfold_mail::dkim::SIGNED_HEADERS {
+        for name in kinfold_core::mail::dkim::SIGNED_HEADERS {
             let signed_times = h
                 .split(':')
                 .filter(|n| n.trim().eq_ignore_ascii_case(name))

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use kinfold_crypto::keyring::{Key, MasterKey};
 
-use crate::compose::{compose, Outgoing};
-use crate::dkim::{self, Signer};
-use crate::sink::Sink;
-use crate::transport::Transport;
-use crate::MailError;
+use super::compose::{compose, Outgoing};
+use super::dkim::{self, Signer};
+use super::sink::Sink;
+use super::transport::Transport;
+use super::MailError;
 
 const SENDERS: u32 = 128;
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use crate::dkim::DkimRecord;
+use super::dkim::DkimRecord;
 
 /// The DNS answers the doctor needs.
 pub trait Dns {

@@ -1,18 +1,12 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 //! `email doctor` against DNS answered from a map: the records Kinfold wrote pass; each kind of
 //! mistake is named.
 
 use std::collections::HashMap;
 
+use kinfold_core::mail::dkim::{generate, records};
+use kinfold_core::mail::doctor::{check, Dns, Finding};
+use kinfold_core::mail::zone::{parse_txt, Zone};
 use kinfold_crypto::keyring::{Key, MasterKey};
-use kinfold_mail::dkim::{generate, records};
-use kinfold_mail::doctor::{check, Dns, Finding};
-use kinfold_mail::zone::{parse_txt, Zone};
 
 #[derive(Default, Clone)]
 struct MapDns {

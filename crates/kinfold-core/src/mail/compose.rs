@@ -8,7 +8,7 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, Message};
 
-use crate::MailError;
+use super::MailError;
 
 pub struct Outgoing<'a> {
     /// The center's name, shown as the sender.

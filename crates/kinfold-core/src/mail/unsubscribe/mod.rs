@@ -1,13 +1,15 @@
 //! One-click unsubscribe (E3, RFC 8058) and the preferences it shows.
 //!
 //! The link's token names one tenant, one recipient and one category (HMAC, see
-//! `kinfold_mail::unsubscribe`). Looking at the page changes nothing, because link scanners
+//! [`token`]). Looking at the page changes nothing, because link scanners
 //! prefetch; the one-click POST opts the recipient out of that category at once. Essential
 //! categories (account, security) cannot be switched off, and the page says so.
 
+mod token;
+
 use kinfold_audit::{Draft, Event};
-use kinfold_mail::unsubscribe::Subject;
 use kinfold_store::TenantScope;
+pub use token::{Subject, TokenKey};
 
 use super::{category, CATEGORIES};
 use crate::services::FamilyMail;
