@@ -12,7 +12,7 @@
 #   [CONNECTIONS=64] scripts/callgrind-per-request.sh BINARY [REQUESTS=2000]
 # Prints: route instructions-per-request
 set -euo pipefail
-BIN="$1"; N="${2:-2000}"
+BIN="$(realpath "$1")"; N="${2:-2000}"
 for t in valgrind callgrind_control curl; do
   command -v "$t" >/dev/null || { echo "missing $t (Debian: apt-get install -y ${t/callgrind_control/valgrind})" >&2; exit 1; }
 done

@@ -11,6 +11,18 @@ pub mod extract;
 pub mod middleware;
 pub mod tls;
 
+// The features, as in kinfold-core: each holds its API handlers, its console pages and its
+// routes.
+pub mod attendance;
+pub mod audit;
+pub mod auth;
+pub mod children;
+pub mod classrooms;
+pub mod mail;
+pub mod platform;
+pub mod sessions;
+pub mod tenants;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,7 +75,15 @@ impl AppState {
 /// The whole application, ready to serve or to drive with `oneshot` in tests.
 pub fn app(state: AppState) -> Router {
     let router = Router::new()
-        .merge(api::routes())
+        .merge(platform::routes())
+        .merge(sessions::routes())
+        .merge(auth::routes())
+        .merge(tenants::routes())
+        .merge(children::routes())
+        .merge(classrooms::routes())
+        .merge(attendance::routes())
+        .merge(mail::routes())
+        .merge(audit::routes())
         .merge(console::routes())
         .fallback(api::not_found)
         .with_state(state.clone());

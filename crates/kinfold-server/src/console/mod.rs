@@ -1,17 +1,16 @@
+//! What every console page shares, and the home page. The pages live with their feature
+//! (`crate::children::pages`, ...).
+//!
 //! The web console: server-rendered HTML (maud escapes every value), plain forms, no inline
 //! script or style. The stylesheet is served from `/static/app.css` (`style-src 'self'`).
 
-mod email_log;
-mod pages;
-mod password_reset;
-mod records;
-mod unsubscribe;
+pub(crate) mod pages;
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use kinfold_core::policy::{self, Action, Scope};
 use kinfold_core::Actor;
@@ -23,31 +22,6 @@ use crate::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::home))
-        .route("/login", get(pages::login_form).post(pages::login))
-        .route("/login/mfa", post(pages::login_mfa))
-        .route("/logout", post(pages::logout))
-        .route("/account/sessions", get(pages::sessions))
-        .route("/account/sessions/{id}/revoke", post(pages::revoke_session))
-        .route(
-            "/enroll/{token}",
-            get(pages::enroll_form).post(pages::enroll),
-        )
-        .route(
-            "/reset",
-            get(password_reset::request_form).post(password_reset::request),
-        )
-        .route(
-            "/reset/{token}",
-            get(password_reset::choose_form).post(password_reset::choose),
-        )
-        .route("/admin/audit", get(pages::audit))
-        .route("/admin/email", get(email_log::show))
-        .route("/children", get(records::children))
-        .route("/children/{id}", get(records::child))
-        .route("/children/{id}/attendance", post(records::attendance))
-        .route("/children/{id}/guardians", post(records::add_guardian))
-        .route("/attendance", get(records::roster))
-        .route("/u/{token}", get(unsubscribe::show).post(unsubscribe::post))
         .route("/static/app.css", get(stylesheet))
 }
 
@@ -111,7 +85,7 @@ impl Page {
 }
 
 /// Every console page: the head, the navigation for a signed-in `actor`, and `body`.
-pub(super) fn layout(actor: Option<&Actor>, title: &str, body: Markup) -> Markup {
+pub(crate) fn layout(actor: Option<&Actor>, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {

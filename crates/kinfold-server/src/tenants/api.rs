@@ -6,7 +6,7 @@ use kinfold_model::{Role, TenantDetails, UserId};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::reply::{Page, Reply};
+use crate::api::reply::{Page, Reply};
 use crate::error::ErrorBody;
 use crate::extract::{Auth, Client, Json};
 use crate::{ApiError, AppState};

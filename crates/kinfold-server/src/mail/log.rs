@@ -9,9 +9,9 @@ use kinfold_model::AuditQuery;
 use maud::html;
 use serde::Deserialize;
 
-use super::pages::{fail, page, to_login};
-use super::Page;
 use crate::api::rfc3339;
+use crate::console::pages::{fail, page, to_login};
+use crate::console::Page;
 use crate::extract::Query;
 use crate::AppState;
 

@@ -18,7 +18,7 @@ use crate::{ApiError, AppState};
 
 /// The console's layout, without navigation: the reader has no session here.
 fn render(title: &str, body: Markup) -> Markup {
-    super::layout(None, title, html! { div.card { (body) } })
+    crate::console::layout(None, title, html! { div.card { (body) } })
 }
 
 fn categories(p: &Preferences) -> Markup {
@@ -42,7 +42,7 @@ fn categories(p: &Preferences) -> Markup {
 fn failed(client: &Client, e: ApiError) -> Response {
     let body = html! {
         h1 { "This link does not work" }
-        (super::pages::error_box(&e))
+        (crate::console::pages::error_box(&e))
         p.muted { "Unsubscribe links are personal. Use the newest email you received." }
         @if e.is_internal() {
             p.muted { "Request ID: " code { (client.0.request_id) } }

@@ -11,9 +11,9 @@ use kinfold_crypto::password::Password;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::pages::{error_box, error_page, page};
-use super::Page;
-use crate::api::password_reset::SENT_IF_KNOWN;
+use crate::auth::password_reset::SENT_IF_KNOWN;
+use crate::console::pages::{error_box, error_page, page};
+use crate::console::Page;
 use crate::extract::Form;
 use crate::{ApiError, AppState};
 

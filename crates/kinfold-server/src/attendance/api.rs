@@ -9,8 +9,8 @@ use kinfold_model::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::reply::{Created, Page, Reply};
-use super::rfc3339;
+use crate::api::reply::{Created, Page, Reply};
+use crate::api::rfc3339;
 use crate::error::ErrorBody;
 use crate::extract::{Auth, Client, Json, Query};
 use crate::{ApiError, AppState};

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::reply::NoContent;
+use crate::api::reply::NoContent;
 use crate::error::ErrorBody;
 use crate::extract::Client;
 use crate::{ApiError, AppState};

@@ -7,7 +7,7 @@ use kinfold_model::ClassroomId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::reply::{Accepted, Reply};
+use crate::api::reply::{Accepted, Reply};
 use crate::api::rfc3339;
 use crate::error::ErrorBody;
 use crate::extract::{Auth, Json};

@@ -9,8 +9,8 @@ use kinfold_model::AuditQuery;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::reply::{Page, Reply};
-use super::{parse_rfc3339, rfc3339};
+use crate::api::reply::{Page, Reply};
+use crate::api::{parse_rfc3339, rfc3339};
 use crate::error::ErrorBody;
 use crate::extract::{Auth, Query};
 use crate::{ApiError, AppState};

@@ -6,10 +6,10 @@ use kinfold_crypto::password::Password;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::reply::{Reply, WithCookie};
-use super::sessions::cookie_for;
+use crate::api::reply::{Reply, WithCookie};
 use crate::error::ErrorBody;
 use crate::extract::{Client, Json};
+use crate::sessions::api::cookie_for;
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]

@@ -18,7 +18,7 @@ use kinfold_core::CoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::reply::Reply;
+use crate::api::reply::Reply;
 use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
 

@@ -6,7 +6,7 @@ use kinfold_crypto::password::Password;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::reply::{Accepted, Reply};
+use crate::api::reply::{Accepted, Reply};
 use crate::error::ErrorBody;
 use crate::extract::{Client, Json};
 use crate::{ApiError, AppState};

@@ -7,9 +7,9 @@ use kinfold_model::{Role, SessionId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::account::{TenantSummary, UserSummary};
-use super::reply::{NoContent, Page, Reply, WithCookie};
-use super::{clear_cookie, rfc3339, session_cookie};
+use crate::api::reply::{NoContent, Page, Reply, WithCookie};
+use crate::api::{clear_cookie, rfc3339, session_cookie};
+use crate::auth::account::{TenantSummary, UserSummary};
 use crate::error::ErrorBody;
 use crate::extract::{Auth, Client, Json};
 use crate::{ApiError, AppState};

@@ -8,8 +8,8 @@ use kinfold_model::{Role, Tenant, User, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::enrollment::{offer_json, TotpOfferOut};
-use super::reply::Reply;
+use crate::api::reply::Reply;
+use crate::auth::enrollment::{offer_json, TotpOfferOut};
 use crate::error::ErrorBody;
 use crate::extract::{Auth, Client, Json};
 use crate::{ApiError, AppState};

@@ -1,0 +1,18 @@
+//! Attendance: check-in, check-out and the day's roster; over the API and in the console.
+
+pub mod api;
+mod pages;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/attendance", get(api::roster))
+        .route("/api/v1/attendance/check-in", post(api::check_in))
+        .route("/api/v1/attendance/check-out", post(api::check_out))
+        .route("/attendance", get(pages::roster))
+        .route("/children/{id}/attendance", post(pages::attendance))
+}

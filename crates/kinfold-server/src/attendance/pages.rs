@@ -1,0 +1,105 @@
+//! Console pages for attendance: today's roster, and check-in and check-out from a child's page.
+
+use crate::api::rfc3339;
+use crate::children::pages::{render_detail, room_name};
+use crate::console::pages::{fail, page, to_login};
+use crate::console::Page;
+use crate::extract::Form;
+use crate::{ApiError, AppState};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use kinfold_core::CoreError;
+use kinfold_crypto::password::Password;
+use kinfold_model::{ChildId, GuardianId, Person, PickupId};
+use maud::html;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct AttendanceForm {
+    person: String,
+    #[serde(default)]
+    passphrase: String,
+    action: String,
+}
+
+pub async fn attendance(
+    State(st): State<AppState>,
+    p: Page,
+    Path(id): Path<String>,
+    Form(f): Form<AttendanceForm>,
+) -> Response {
+    let Some(a) = &p.actor else { return to_login() };
+    let Some(child) = ChildId::parse(&id) else {
+        return fail(&p, "Child", CoreError::NotFound("child"));
+    };
+    let person = match f.person.split_once(':') {
+        Some(("guardian", g)) => GuardianId::parse(g).map(Person::Guardian),
+        Some(("pickup", k)) => PickupId::parse(k).map(Person::AuthorizedPickup),
+        _ => None,
+    };
+    let Some(person) = person else {
+        let e = ApiError::from(CoreError::invalid(
+            "person",
+            "choose who drops off or picks up",
+        ));
+        return render_detail(&st, &p, &id, None, Some(e)).await;
+    };
+    let result = match f.action.as_str() {
+        "check_in" => st
+            .core
+            .attendance()
+            .check_in(a, child, person, &p.client.info)
+            .await
+            .map(|_| "Checked in."),
+        "check_out" => {
+            let pass = Some(f.passphrase)
+                .filter(|s| !s.is_empty())
+                .map(Password::new);
+            st.core
+                .attendance()
+                .check_out(a, child, person, pass, &p.client.info)
+                .await
+                .map(|_| "Checked out.")
+        }
+        _ => Err(CoreError::invalid("action", "check_in or check_out")),
+    };
+    match result {
+        Ok(notice) => render_detail(&st, &p, &id, Some(notice), None).await,
+        Err(e) => render_detail(&st, &p, &id, None, Some(ApiError::from(e))).await,
+    }
+}
+
+/// Today's roster, for front desk and teachers.
+pub async fn roster(State(st): State<AppState>, p: Page) -> Response {
+    let Some(a) = &p.actor else { return to_login() };
+    let lines = match st.core.attendance().roster(a, None).await {
+        Ok(l) => l,
+        Err(e) => return fail(&p, "Attendance", e),
+    };
+    let rooms = st
+        .core
+        .classrooms()
+        .list_classrooms(a)
+        .await
+        .unwrap_or_default();
+    let body = html! {
+        h1 { "Attendance today" }
+        p.muted { "Open a child to check them in or out." }
+        table #roster {
+            thead { tr { th { "Child" } th { "Classroom" } th { "Status" } th { "In" } th { "Out" } } }
+            tbody {
+                @for l in &lines {
+                    tr {
+                        td { a href={ "/children/" (l.child_id) } { (l.given_name) " " (l.family_name) } }
+                        td { (room_name(&rooms, l.classroom_id)) }
+                        td.status { (l.status.replace('_', " ")) }
+                        td { (l.checked_in_at_ms.map(rfc3339).unwrap_or_default()) }
+                        td { (l.checked_out_at_ms.map(rfc3339).unwrap_or_default()) }
+                    }
+                }
+            }
+        }
+    };
+    page(&p, StatusCode::OK, "Attendance", body)
+}

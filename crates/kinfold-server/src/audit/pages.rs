@@ -1,0 +1,49 @@
+//! The console's audit log page.
+
+use crate::api::rfc3339;
+use crate::console::pages::{fail, page, to_login};
+use crate::console::Page;
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use kinfold_model::AuditQuery;
+use maud::html;
+
+pub async fn audit(State(st): State<AppState>, p: Page) -> Response {
+    let Some(a) = &p.actor else { return to_login() };
+    if let Err(e) =
+        kinfold_core::policy::require_whole_tenant(a, kinfold_core::policy::Action::ReadAudit)
+    {
+        return fail(&p, "Audit log", e);
+    }
+    let q = AuditQuery {
+        limit: 100,
+        ..Default::default()
+    };
+    let entries = match st.core.audit_log().tenant_audit_entries(a, &q).await {
+        Ok(e) => e,
+        Err(e) => return fail(&p, "Audit log", e),
+    };
+    let body = html! {
+        h1 { "Audit log" }
+        p.muted { "Newest first. Every entry is hash-chained; signed checkpoints are exported from "
+            code { "/api/v1/audit/checkpoints" } "." }
+        table {
+            thead { tr { th { "#" } th { "Time" } th { "Category" } th { "Event" } th { "IP" } th { "Details" } } }
+            tbody {
+                @for e in &entries {
+                    tr {
+                        td { (e.seq) }
+                        td { (rfc3339(e.at_ms)) }
+                        td { (e.category) }
+                        td { (e.kind) }
+                        td { (e.ip.clone().unwrap_or_default()) }
+                        td.mono { (e.event) }
+                    }
+                }
+            }
+        }
+    };
+    page(&p, StatusCode::OK, "Audit log", body)
+}

@@ -1,0 +1,26 @@
+//! Children (R1-R4): their records and sealed fields, guardians and authorized pickups; over the
+//! API and in the console.
+
+pub mod api;
+pub mod body;
+pub(crate) mod pages;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/guardians", get(api::all_guardians))
+        .route("/api/v1/children", get(api::list).post(api::create))
+        .route("/api/v1/children/{id}", get(api::detail).patch(api::update))
+        .route(
+            "/api/v1/children/{id}/guardians",
+            get(api::guardians).post(api::add_guardian),
+        )
+        .route("/api/v1/children/{id}/pickups", post(api::add_pickup))
+        .route("/children", get(pages::children))
+        .route("/children/{id}", get(pages::child))
+        .route("/children/{id}/guardians", post(pages::add_guardian))
+}
