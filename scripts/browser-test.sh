@@ -53,7 +53,7 @@ if (( ${#missing[@]} )); then
   echo "browser-test: missing ${missing[*]} (Debian packages: ${missing[*]}); install and retry" >&2
   exit 1
 fi
-if [[ ! -d "$TEST_DIR/node_modules/playwright-core" ]]; then
+if [[ ! -d "$TEST_DIR/node_modules/playwright-core" || ! -d "$TEST_DIR/node_modules/axe-core" ]]; then
   echo "browser-test: npm ci in tests/browser" >&2
   (cd "$TEST_DIR" && npm ci --no-audit --no-fund)
 fi

@@ -25,6 +25,10 @@
 //   5. password reset: the second center's front desk follows "Forgot your password?", the
 //      link arrives in the outbox, the new password is set on the link's page, the used link
 //      answers 400, and the new password (with TOTP) signs in.
+//   6. admin classrooms (classrooms.mjs): the second center's administrator adds a classroom,
+//      sees a bad field refused beside it, saves, and assigns a teacher; each page passes axe
+//      (a11y.mjs) with no serious or critical violation, does not scroll sideways at 360 px, and
+//      is photographed at phone and desktop widths.
 //
 // Env:
 //   BASE_URL     e.g. http://127.0.0.1:18099 (a running `kinfold demo`)
@@ -41,6 +45,7 @@ import { createHmac } from 'node:crypto';
 import { readFile, readdir, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { adminClassrooms } from './classrooms.mjs';
 
 const started = Date.now();
 const STEP_TIMEOUT_MS = 15_000;
@@ -873,6 +878,7 @@ async function main() {
     ['teacher scope', (w) => teacherScope(w, { tenant: scopeTenant, otherTenant: scopeOther, outDir })],
     ['family email', (w) => familyEmail(w, { tenant: first, dataDir: dirname(credentialsPath), outDir })],
     ['password reset', (w) => passwordReset(w, { tenant: scopeTenant, dataDir: dirname(credentialsPath), outDir })],
+    ['admin classrooms', (w) => adminClassrooms(w, { tenant: scopeTenant, outDir, signIn, findUser, check })],
   ];
 
   const browser = await chromium.launch({

@@ -234,6 +234,21 @@ pub enum Event {
         user_id: String,
         classroom_id: String,
     },
+    /// Names the settings that changed (name, age group, capacity), with their new values:
+    /// none of them is about a child.
+    ClassroomUpdated {
+        classroom_id: String,
+        name: String,
+        changed: Vec<String>,
+    },
+    ClassroomArchived {
+        classroom_id: String,
+        name: String,
+    },
+    StaffUnassigned {
+        user_id: String,
+        classroom_id: String,
+    },
     ChildCreated {
         child_id: String,
         by: String,
@@ -389,6 +404,9 @@ impl Event {
             | SessionsRevokedForUser { .. }
             | ClassroomCreated { .. }
             | StaffAssigned { .. }
+            | ClassroomUpdated { .. }
+            | ClassroomArchived { .. }
+            | StaffUnassigned { .. }
             | ChildCreated { .. }
             | ChildUpdated { .. }
             | GuardianLinked { .. }

@@ -1,7 +1,7 @@
 //! Classrooms and the staff assigned to them.
 
 use kinfold_audit::{Draft, Event};
-use kinfold_store::{Classroom, ClassroomId, Role, User, UserId};
+use kinfold_store::{AgeGroup, Classroom, ClassroomFields, ClassroomId, Role, User, UserId};
 
 use crate::children::ChildView;
 use crate::policy::{self, Action, Scope};
@@ -25,39 +25,112 @@ impl Core {
 
 impl Classrooms<'_> {
     /// Classrooms the actor works with: all of them for administrators and front desk, the
-    /// assigned ones for teachers. Parents have none.
+    /// assigned ones for teachers. Parents have none. Archived rooms are left out.
     pub async fn list_classrooms(&self, actor: &Actor) -> Result<Vec<Classroom>, CoreError> {
         let all = self.store().classrooms(&actor.scope).await?;
+        let open = all.into_iter().filter(|c| !c.archived);
         match policy::require(actor, Action::CheckInOut)? {
             Scope::OwnClassrooms => {
                 let mine = self
                     .store()
                     .assigned_classrooms(&actor.scope, actor.user.id)
                     .await?;
-                Ok(all.into_iter().filter(|c| mine.contains(&c.id)).collect())
+                Ok(open.filter(|c| mine.contains(&c.id)).collect())
             }
-            _ => Ok(all),
+            _ => Ok(open.collect()),
         }
+    }
+
+    /// Every classroom, archived ones included, for administrators.
+    pub async fn all_classrooms(&self, actor: &Actor) -> Result<Vec<Classroom>, CoreError> {
+        Core::require_admin_scope(actor)?;
+        Ok(self.store().classrooms(&actor.scope).await?)
+    }
+
+    /// One classroom, archived or not, for administrators; another tenant's ID is not found.
+    pub async fn classroom(&self, actor: &Actor, id: ClassroomId) -> Result<Classroom, CoreError> {
+        self.all_classrooms(actor)
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or(CoreError::NotFound("classroom"))
     }
 
     pub async fn create_classroom(
         &self,
         actor: &Actor,
-        name: &str,
+        fields: &ClassroomFields,
     ) -> Result<Classroom, CoreError> {
         Core::require_admin_scope(actor)?;
-        let name = validate::name("name", name)?;
+        let fields = checked(fields)?;
         let d = self.admin_draft(
             actor,
             Event::ClassroomCreated {
                 classroom_id: String::new(),
-                name: name.clone(),
+                name: fields.name.clone(),
             },
         );
-        Ok(self
+        let room = self
             .store()
-            .create_classroom(actor.scope.tx().audit(d), &name, self.now_ms())
-            .await?)
+            .create_classroom(actor.scope.tx().audit(d), &fields, self.now_ms())
+            .await?;
+        self.records_changed(&actor.scope);
+        Ok(room)
+    }
+
+    /// Renames a room, or sets its age group or capacity. The audit entry names what changed.
+    pub async fn update_classroom(
+        &self,
+        actor: &Actor,
+        id: ClassroomId,
+        fields: &ClassroomFields,
+    ) -> Result<Classroom, CoreError> {
+        let before = self.classroom(actor, id).await?;
+        let fields = checked(fields)?;
+        let mut changed = Vec::new();
+        if before.name != fields.name {
+            changed.push("name".to_owned());
+        }
+        if before.age_group != fields.age_group {
+            changed.push("age_group".to_owned());
+        }
+        if before.capacity != fields.capacity {
+            changed.push("capacity".to_owned());
+        }
+        if changed.is_empty() {
+            return Ok(before);
+        }
+        let d = self.admin_draft(
+            actor,
+            Event::ClassroomUpdated {
+                classroom_id: id.to_string(),
+                name: fields.name.clone(),
+                changed,
+            },
+        );
+        let room = self
+            .store()
+            .update_classroom(actor.scope.tx().audit(d), id, &fields)
+            .await?;
+        self.records_changed(&actor.scope);
+        Ok(room)
+    }
+
+    /// Archives a room with no enrolled or waitlisted child in it; its staff are unassigned.
+    pub async fn archive_classroom(&self, actor: &Actor, id: ClassroomId) -> Result<(), CoreError> {
+        let room = self.classroom(actor, id).await?;
+        let d = self.admin_draft(
+            actor,
+            Event::ClassroomArchived {
+                classroom_id: id.to_string(),
+                name: room.name,
+            },
+        );
+        self.store()
+            .archive_classroom(actor.scope.tx().audit(d), id, self.now_ms())
+            .await?;
+        self.records_changed(&actor.scope);
+        Ok(())
     }
 
     pub async fn assign_teacher(
@@ -78,14 +151,8 @@ impl Classrooms<'_> {
                 "only teachers are assigned to classrooms",
             ));
         }
-        if !self
-            .store()
-            .classrooms(&actor.scope)
-            .await?
-            .iter()
-            .any(|c| c.id == classroom)
-        {
-            return Err(CoreError::NotFound("classroom"));
+        if self.classroom(actor, classroom).await?.archived {
+            return Err(CoreError::WrongState("the classroom is archived"));
         }
         let d = self.admin_draft(
             actor,
@@ -96,6 +163,28 @@ impl Classrooms<'_> {
         );
         self.store()
             .assign_staff(actor.scope.tx().audit(d), user, classroom)
+            .await?;
+        self.records_changed(&actor.scope);
+        Ok(())
+    }
+
+    /// Ends a teacher's assignment to a room. Their sessions and history stay.
+    pub async fn unassign_teacher(
+        &self,
+        actor: &Actor,
+        user: UserId,
+        classroom: ClassroomId,
+    ) -> Result<(), CoreError> {
+        Core::require_admin_scope(actor)?;
+        let d = self.admin_draft(
+            actor,
+            Event::StaffUnassigned {
+                user_id: user.to_string(),
+                classroom_id: classroom.to_string(),
+            },
+        );
+        self.store()
+            .unassign_staff(actor.scope.tx().audit(d), user, classroom)
             .await?;
         self.records_changed(&actor.scope);
         Ok(())
@@ -135,5 +224,48 @@ impl Classrooms<'_> {
             .await?
             .into_iter()
             .find(|c| c.id == id))
+    }
+}
+
+/// The most children a room may be licensed for.
+pub const MAX_CAPACITY: u32 = 200;
+
+/// A room's settings as they are stored: the name checked like every name, the capacity
+/// within 1 to [`MAX_CAPACITY`].
+fn checked(f: &ClassroomFields) -> Result<ClassroomFields, CoreError> {
+    let name = validate::name("name", &f.name)?;
+    if let Some(c) = f.capacity {
+        if c == 0 || c > MAX_CAPACITY {
+            return Err(CoreError::invalid("capacity", "must be 1 to 200 children"));
+        }
+    }
+    Ok(ClassroomFields {
+        name,
+        age_group: f.age_group,
+        capacity: f.capacity,
+    })
+}
+
+/// An age group as a form sends it: empty is none; anything else must be one of the four.
+pub fn age_group_field(raw: &str) -> Result<Option<AgeGroup>, CoreError> {
+    match raw.trim() {
+        "" => Ok(None),
+        g => AgeGroup::parse(g).map(Some).ok_or_else(|| {
+            CoreError::invalid(
+                "age_group",
+                "must be infant, toddler, preschool or school_age",
+            )
+        }),
+    }
+}
+
+/// A capacity as a form sends it: empty is none; anything else a whole number of children.
+pub fn capacity_field(raw: &str) -> Result<Option<u32>, CoreError> {
+    match raw.trim() {
+        "" => Ok(None),
+        c => c
+            .parse::<u32>()
+            .map(Some)
+            .map_err(|_| CoreError::invalid("capacity", "must be 1 to 200 children")),
     }
 }

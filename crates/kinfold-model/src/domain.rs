@@ -9,6 +9,74 @@ use crate::ids::{ChildId, ClassroomId, GuardianId, PickupId, TenantId, UserId};
 pub struct Classroom {
     pub id: ClassroomId,
     pub name: String,
+    /// The ages the room is licensed for, when the center has said.
+    pub age_group: Option<AgeGroup>,
+    /// Licensed capacity: the most children the room may hold.
+    pub capacity: Option<u32>,
+    /// An archived room keeps its history but takes no children, staff or check-ins.
+    pub archived: bool,
+}
+
+/// What a classroom's settings may change: its name, age group and licensed capacity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassroomFields {
+    pub name: String,
+    pub age_group: Option<AgeGroup>,
+    pub capacity: Option<u32>,
+}
+
+impl ClassroomFields {
+    /// A room with a name only.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            age_group: None,
+            capacity: None,
+        }
+    }
+}
+
+/// A classroom's age group, as licensing names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgeGroup {
+    Infant,
+    Toddler,
+    Preschool,
+    SchoolAge,
+}
+
+impl AgeGroup {
+    pub const ALL: [AgeGroup; 4] = [
+        AgeGroup::Infant,
+        AgeGroup::Toddler,
+        AgeGroup::Preschool,
+        AgeGroup::SchoolAge,
+    ];
+
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgeGroup::Infant => "infant",
+            AgeGroup::Toddler => "toddler",
+            AgeGroup::Preschool => "preschool",
+            AgeGroup::SchoolAge => "school_age",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+
+    /// The name a person reads.
+    pub fn label(self) -> &'static str {
+        match self {
+            AgeGroup::Infant => "Infant",
+            AgeGroup::Toddler => "Toddler",
+            AgeGroup::Preschool => "Preschool",
+            AgeGroup::SchoolAge => "School-age",
+        }
+    }
 }
 
 /// The three sealed columns of a child, as stored.

@@ -77,6 +77,15 @@ impl ApiError {
         }
     }
 
+    /// What is wrong with the field [`field`](Self::field) names, without its name: the line
+    /// a form shows beside that field.
+    pub fn field_message(&self) -> String {
+        match self {
+            ApiError::Core(CoreError::Invalid { message, .. }) => message.clone(),
+            _ => self.public_message(),
+        }
+    }
+
     pub fn field(&self) -> Option<&'static str> {
         match self {
             ApiError::Core(CoreError::Invalid { field, .. }) => Some(field),

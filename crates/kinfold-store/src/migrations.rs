@@ -27,7 +27,7 @@ pub enum Dialect {
 
 /// The unified set, in version order: version, description, text as written.
 /// Every file in `migrations/` must be listed here (a test checks it).
-const UNIFIED: [(i64, &str, &str); 2] = [
+const UNIFIED: [(i64, &str, &str); 3] = [
     (
         BASELINE,
         "baseline",
@@ -37,6 +37,11 @@ const UNIFIED: [(i64, &str, &str); 2] = [
         101,
         "open check ins",
         include_str!("../migrations/0101_open_check_ins.sql"),
+    ),
+    (
+        102,
+        "classroom settings",
+        include_str!("../migrations/0102_classroom_settings.sql"),
     ),
 ];
 
@@ -289,7 +294,8 @@ mod tests {
             check_known(&[BASELINE, 9999]),
             Err(crate::StoreError::NewerSchema(9999))
         ));
-        assert!(is_current(&[3, BASELINE, 101]));
+        assert!(is_current(&[3, BASELINE, 101, 102]));
+        assert!(!is_current(&[3, BASELINE, 101]));
         assert!(
             !is_current(&[3, BASELINE]),
             "a later unified migration is missing"

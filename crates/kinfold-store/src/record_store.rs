@@ -14,10 +14,32 @@ pub trait RecordStore: Send + Sync {
     async fn tenant_details(&self, scope: &TenantScope) -> Result<TenantDetails>;
     async fn set_tenant_details(&self, tx: TenantTx<'_>, details: &TenantDetails) -> Result<()>;
 
-    async fn create_classroom(&self, tx: TenantTx<'_>, name: &str, at_ms: i64)
-        -> Result<Classroom>;
+    async fn create_classroom(
+        &self,
+        tx: TenantTx<'_>,
+        fields: &ClassroomFields,
+        at_ms: i64,
+    ) -> Result<Classroom>;
+    /// Changes a room's settings; an archived room is `NotFound`, a taken name a `Conflict`.
+    async fn update_classroom(
+        &self,
+        tx: TenantTx<'_>,
+        id: ClassroomId,
+        fields: &ClassroomFields,
+    ) -> Result<Classroom>;
+    /// Archives a room and ends its staff assignments, in one transaction with the check that
+    /// no enrolled or waitlisted child is placed in it (`WrongState` if one is).
+    async fn archive_classroom(&self, tx: TenantTx<'_>, id: ClassroomId, at_ms: i64) -> Result<()>;
+    /// Every classroom, archived ones included (flagged), by name.
     async fn classrooms(&self, scope: &TenantScope) -> Result<Vec<Classroom>>;
     async fn assign_staff(
+        &self,
+        tx: TenantTx<'_>,
+        user: UserId,
+        classroom: ClassroomId,
+    ) -> Result<()>;
+    /// `NotFound` if the user was not assigned to the room.
+    async fn unassign_staff(
         &self,
         tx: TenantTx<'_>,
         user: UserId,

@@ -64,6 +64,37 @@ impl UserRow {
 }
 
 #[derive(sqlx::FromRow)]
+pub(crate) struct ClassroomRow {
+    id: String,
+    name: String,
+    age_group: Option<String>,
+    capacity: Option<i64>,
+    archived_ms: Option<i64>,
+}
+
+impl ClassroomRow {
+    pub(crate) fn into_classroom(self) -> Result<Classroom> {
+        let age_group = match self.age_group.as_deref() {
+            None => None,
+            Some(g) => Some(AgeGroup::parse(g).ok_or(StoreError::Corrupt("classroom age group"))?),
+        };
+        let capacity = match self.capacity {
+            None => None,
+            Some(c) => {
+                Some(u32::try_from(c).map_err(|_| StoreError::Corrupt("classroom capacity"))?)
+            }
+        };
+        Ok(Classroom {
+            id: ClassroomId::from_db(&self.id)?,
+            name: self.name,
+            age_group,
+            capacity,
+            archived: self.archived_ms.is_some(),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
 pub(crate) struct SessionRow {
     tenant_id: String,
     id: String,

@@ -384,7 +384,7 @@ pub async fn server(mode: &str, config: &Config) -> anyhow::Result<()> {
             let admin = core.operator_actor(&scope, admin.id).await?;
             let room = core
                 .classrooms()
-                .create_classroom(&admin, "Bench Room")
+                .create_classroom(&admin, &kinfold_store::ClassroomFields::named("Bench Room"))
                 .await?;
             let input = ChildInput {
                 given_name: "Bench".into(),

@@ -4,9 +4,16 @@
 use kinfold_core::children::{Allergy, ChildInput, EmergencyContact, Severity};
 use kinfold_core::{Actor, Core};
 use kinfold_crypto::password::Password;
-use kinfold_store::{ChildId, ClassroomId, Custody, NewGuardian, UserId};
+use kinfold_store::{
+    AgeGroup, ChildId, ClassroomFields, ClassroomId, Custody, NewGuardian, UserId,
+};
 
-const ROOMS: [&str; 3] = ["Sunflowers (infants)", "Otters (toddlers)", "Owls (pre-K)"];
+/// Three rooms by age group, with their licensed capacity.
+const ROOMS: [(&str, AgeGroup, u32); 3] = [
+    ("Sunflowers", AgeGroup::Infant, 8),
+    ("Otters", AgeGroup::Toddler, 12),
+    ("Owls", AgeGroup::Preschool, 20),
+];
 const GIVEN: [&str; 30] = [
     "Ava", "Noah", "Mia", "Liam", "Zoe", "Mateo", "Isla", "Kai", "Nora", "Elijah", "Lucia", "Omar",
     "Hana", "Theo", "Amara", "Felix", "Priya", "Jonah", "Sofia", "Ezra", "Leila", "Malik", "Ines",
@@ -100,8 +107,13 @@ pub async fn seed(
         )
         .await?;
     let mut rooms = Vec::new();
-    for r in ROOMS {
-        rooms.push(core.classrooms().create_classroom(admin, r).await?.id);
+    for (name, age_group, capacity) in ROOMS {
+        let fields = ClassroomFields {
+            name: name.into(),
+            age_group: Some(age_group),
+            capacity: Some(capacity),
+        };
+        rooms.push(core.classrooms().create_classroom(admin, &fields).await?.id);
     }
     // The teacher covers the first two classrooms, not the third.
     let teacher_classrooms: Vec<ClassroomId> = rooms.iter().take(2).copied().collect();

@@ -32,7 +32,7 @@ impl Core {
             .classrooms(scope)
             .await?
             .iter()
-            .any(|c| c.id == id);
+            .any(|c| c.id == id && !c.archived);
         if known {
             Ok(Some(id))
         } else {

@@ -4,6 +4,7 @@
 //! The web console: server-rendered HTML (maud escapes every value), plain forms, no inline
 //! script or style. The stylesheet is served from `/static/app.css` (`style-src 'self'`).
 
+pub(crate) mod form;
 pub(crate) mod pages;
 
 use axum::extract::FromRequestParts;
@@ -108,6 +109,9 @@ pub(crate) fn layout(actor: Option<&Actor>, title: &str, body: Markup) -> Markup
                                 a href="/attendance" { "Attendance" }
                             }
                             a href="/account/sessions" { "My sessions" }
+                            @if policy::scope(a.role, Action::Administer) == Scope::WholeTenant {
+                                a href="/admin/classrooms" { "Classrooms" }
+                            }
                             @if policy::scope(a.role, Action::ReadAudit) == Scope::WholeTenant {
                                 a href="/admin/audit" { "Audit log" }
                                 a href="/admin/email" { "Email log" }

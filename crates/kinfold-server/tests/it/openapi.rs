@@ -310,6 +310,36 @@ async fn every_operation_answers_what_it_declares() {
         &admin,
     )
     .await;
+    c.call(
+        Method::PUT,
+        &format!("/api/v1/classrooms/{room_id}"),
+        Some(json!({"name": "Room D", "age_group": "preschool", "capacity": 16})),
+        &admin,
+    )
+    .await;
+    c.call(
+        Method::DELETE,
+        &format!("/api/v1/classrooms/{room_id}/staff/{}", t.teacher.id),
+        None,
+        &admin,
+    )
+    .await;
+    let spare = c
+        .post("/api/v1/classrooms", json!({"name": "Spare"}), &admin)
+        .await;
+    let spare = spare.body["id"].as_str().unwrap().to_owned();
+    c.post(
+        &format!("/api/v1/classrooms/{spare}/archive"),
+        json!({}),
+        &admin,
+    )
+    .await;
+    c.post(
+        &format!("/api/v1/classrooms/{room_id}/staff"),
+        json!({"user_id": t.teacher.id}),
+        &admin,
+    )
+    .await;
     c.get("/api/v1/staff", &admin).await;
     c.get("/api/v1/guardians", &admin).await;
     let child = c

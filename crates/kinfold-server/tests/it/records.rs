@@ -734,17 +734,6 @@ async fn key_rotation_keeps_working_while_requests_continue() {
     assert!(kinds.iter().filter(|k| *k == "key_created").count() >= 2);
 }
 
-fn form(path: &str, body: &str, cookie: &str) -> axum::http::Request<axum::body::Body> {
-    axum::http::Request::builder()
-        .method(Method::POST)
-        .uri(path)
-        .header("host", "127.0.0.1:8080")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", cookie)
-        .body(axum::body::Body::from(body.to_owned()))
-        .unwrap()
-}
-
 #[tokio::test]
 async fn console_pages_follow_the_policy() {
     let app = TestApp::new().await;
@@ -772,7 +761,7 @@ async fn console_pages_follow_the_policy() {
         .await;
     let gid = links.body["items"][0]["id"].as_str().unwrap().to_owned();
     let done = app
-        .send(form(
+        .send(TestApp::form_req(
             &format!("/children/{}/attendance", r.a),
             &format!("person=guardian%3A{gid}&action=check_in&passphrase="),
             &desk,
@@ -783,7 +772,7 @@ async fn console_pages_follow_the_policy() {
     let roster = app.get("/attendance", Some(&desk)).await;
     assert!(roster.text.contains("present"));
     let out = app
-        .send(form(
+        .send(TestApp::form_req(
             &format!("/children/{}/attendance", r.a),
             &format!("person=guardian%3A{gid}&action=check_out"),
             &desk,

@@ -7,7 +7,7 @@ use sqlx::QueryBuilder;
 use super::{append_in, done, pickups_json, Backend, Db};
 use crate::drafts::name_new_row;
 use crate::ids::FromDb;
-use crate::rows::{push_visibility, ChildRow, ChildWithPickupsRow};
+use crate::rows::{push_visibility, ChildRow, ChildWithPickupsRow, ClassroomRow};
 use crate::wall::Wall;
 use crate::TenantTx;
 use crate::*;
@@ -72,18 +72,21 @@ impl RecordStore for Backend {
     async fn create_classroom(
         &self,
         tx: TenantTx<'_>,
-        name: &str,
+        fields: &ClassroomFields,
         at_ms: i64,
     ) -> Result<Classroom> {
         let (scope, audit) = tx.into_parts();
         let id = ClassroomId::new();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         sqlx::query(
-            "INSERT INTO classrooms (tenant_id, id, name, created_ms) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO classrooms (tenant_id, id, name, age_group, capacity, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(scope.tenant_id().to_string())
         .bind(id.to_string())
-        .bind(name)
+        .bind(&fields.name)
+        .bind(fields.age_group.map(AgeGroup::as_str))
+        .bind(fields.capacity.map(i64::from))
         .bind(at_ms)
         .execute(&mut *tx)
         .await
@@ -93,27 +96,99 @@ impl RecordStore for Backend {
         tx.commit().await?;
         Ok(Classroom {
             id,
-            name: name.to_owned(),
+            name: fields.name.clone(),
+            age_group: fields.age_group,
+            capacity: fields.capacity,
+            archived: false,
         })
+    }
+
+    async fn update_classroom(
+        &self,
+        tx: TenantTx<'_>,
+        id: ClassroomId,
+        fields: &ClassroomFields,
+    ) -> Result<Classroom> {
+        let (scope, audit) = tx.into_parts();
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        let changed = sqlx::query(
+            "UPDATE classrooms SET name = $3, age_group = $4, capacity = $5 \
+             WHERE tenant_id = $1 AND id = $2 AND archived_ms IS NULL",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(id.to_string())
+        .bind(&fields.name)
+        .bind(fields.age_group.map(AgeGroup::as_str))
+        .bind(fields.capacity.map(i64::from))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_insert(e, "classroom with this name"))?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound("classroom"));
+        }
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(Classroom {
+            id,
+            name: fields.name.clone(),
+            age_group: fields.age_group,
+            capacity: fields.capacity,
+            archived: false,
+        })
+    }
+
+    async fn archive_classroom(&self, tx: TenantTx<'_>, id: ClassroomId, at_ms: i64) -> Result<()> {
+        let (scope, audit) = tx.into_parts();
+        let tenant = scope.tenant_id().to_string();
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        // The check and the change in one transaction: a child placed in the room meanwhile
+        // is seen, or waits for this commit.
+        let children: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM children WHERE tenant_id = $1 AND classroom_id = $2 \
+             AND status IN ('enrolled', 'waitlisted')",
+        )
+        .bind(&tenant)
+        .bind(id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        if children > 0 {
+            return Err(StoreError::WrongState(
+                "the classroom still has children; move them to another room first",
+            ));
+        }
+        let changed = sqlx::query(
+            "UPDATE classrooms SET archived_ms = $3 \
+             WHERE tenant_id = $1 AND id = $2 AND archived_ms IS NULL",
+        )
+        .bind(&tenant)
+        .bind(id.to_string())
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound("classroom"));
+        }
+        sqlx::query("DELETE FROM staff_assignments WHERE tenant_id = $1 AND classroom_id = $2")
+            .bind(&tenant)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn classrooms(&self, scope: &TenantScope) -> Result<Vec<Classroom>> {
         let mut read = self.read(Wall::Tenant(scope)).await?;
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, name FROM classrooms WHERE tenant_id = $1 ORDER BY name COLLATE \"C\"",
+        let rows: Vec<ClassroomRow> = sqlx::query_as(
+            "SELECT id, name, age_group, capacity, archived_ms FROM classrooms \
+             WHERE tenant_id = $1 ORDER BY name COLLATE \"C\"",
         )
         .bind(scope.tenant_id().to_string())
         .fetch_all(&mut *read)
         .await?;
         done(read).await?;
-        rows.into_iter()
-            .map(|(id, name)| {
-                Ok(Classroom {
-                    id: ClassroomId::from_db(&id)?,
-                    name,
-                })
-            })
-            .collect()
+        rows.into_iter().map(ClassroomRow::into_classroom).collect()
     }
 
     async fn assign_staff(
@@ -133,6 +208,31 @@ impl RecordStore for Backend {
         .bind(classroom.to_string())
         .execute(&mut *tx)
         .await?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unassign_staff(
+        &self,
+        tx: TenantTx<'_>,
+        user: UserId,
+        classroom: ClassroomId,
+    ) -> Result<()> {
+        let (scope, audit) = tx.into_parts();
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        let gone = sqlx::query(
+            "DELETE FROM staff_assignments WHERE tenant_id = $1 AND user_id = $2 \
+             AND classroom_id = $3",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(user.to_string())
+        .bind(classroom.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if gone.rows_affected() == 0 {
+            return Err(StoreError::NotFound("staff assignment"));
+        }
         append_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())

@@ -11,6 +11,7 @@
 mod attempts;
 mod attendance;
 mod audit;
+mod classrooms;
 mod mail;
 mod migrations;
 mod records;

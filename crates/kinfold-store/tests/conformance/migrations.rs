@@ -56,6 +56,9 @@ const RECORDED: [(&Migrator, &[&str]); 2] = [
     ),
 ];
 
+/// The unified set's versions, in order.
+const UNIFIED: [i64; 3] = [100, 101, 102];
+
 #[test]
 fn the_legacy_files_are_those_deployed_databases_recorded() {
     for (set, recorded) in RECORDED {
@@ -243,7 +246,7 @@ where
 /// What `migrate` reports for a database upgraded from legacy version `from` of a set
 /// ending at `last`: the legacy steps it ran, then the baseline, recorded.
 fn expected_report(from: i64, last: i64) -> Vec<i64> {
-    (from + 1..=last).chain([100, 101]).collect()
+    (from + 1..=last).chain(UNIFIED).collect()
 }
 
 async fn sqlite_from_legacy(upto: i64) {
@@ -283,9 +286,9 @@ async fn sqlite_from_legacy(upto: i64) {
     }
 
     let (catalog, recorded) = lite_catalog(dir.path(), &key).await;
-    assert_eq!(recorded, (1..=10).chain([100, 101]).collect::<Vec<_>>());
+    assert_eq!(recorded, (1..=10).chain(UNIFIED).collect::<Vec<_>>());
     let (new, new_recorded) = lite_catalog(fresh.dir.path(), &fresh.key).await;
-    assert_eq!(new_recorded, vec![100, 101]);
+    assert_eq!(new_recorded, UNIFIED.to_vec());
     assert!(new.len() > 40, "{new:?}");
     assert_eq!(difference(&catalog, &new), Vec::<String>::new());
 }
@@ -338,10 +341,10 @@ async fn postgres_from_legacy(upto: i64) {
     }
 
     let (catalog, recorded) = pg_catalog(&db).await;
-    assert_eq!(recorded, (1..=7).chain([100, 101]).collect::<Vec<_>>());
+    assert_eq!(recorded, (1..=7).chain(UNIFIED).collect::<Vec<_>>());
     let (new_db, _) = fresh.pg.as_ref().unwrap();
     let (new, new_recorded) = pg_catalog(new_db).await;
-    assert_eq!(new_recorded, vec![100, 101]);
+    assert_eq!(new_recorded, UNIFIED.to_vec());
     assert!(new.len() > 200, "{}", new.len());
     assert_eq!(difference(&catalog, &new), Vec::<String>::new());
 }
@@ -377,18 +380,19 @@ async fn a_new_database_records_the_unified_set_only_and_migrates_once() {
         pg.store.migrate().await.unwrap(),
         vec![
             (100, "baseline".to_owned()),
-            (101, "open check ins".to_owned())
+            (101, "open check ins".to_owned()),
+            (102, "classroom settings".to_owned())
         ]
     );
     assert!(pg.store.migrate().await.unwrap().is_empty());
     let (db, _) = pg.pg.as_ref().unwrap();
-    assert_eq!(pg_catalog(db).await.1, vec![100, 101]);
+    assert_eq!(pg_catalog(db).await.1, UNIFIED.to_vec());
     let lite = crate::sqlite().await;
     assert!(lite.store.ready().await.unwrap());
     assert!(lite.store.migrate().await.unwrap().is_empty());
     assert_eq!(
         lite_catalog(lite.dir.path(), &lite.key).await.1,
-        vec![100, 101]
+        UNIFIED.to_vec()
     );
     // What a new SQLite database reports: the baseline, run.
     let dir = tempfile::tempdir().unwrap();
@@ -399,7 +403,8 @@ async fn a_new_database_records_the_unified_set_only_and_migrates_once() {
         store.migrate().await.unwrap(),
         vec![
             (100, "baseline".to_owned()),
-            (101, "open check ins".to_owned())
+            (101, "open check ins".to_owned()),
+            (102, "classroom settings".to_owned())
         ]
     );
     store.close().await;

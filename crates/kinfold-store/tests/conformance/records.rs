@@ -32,10 +32,17 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
     let b = tenant(s, "harbor").await;
     let teacher = user(s, &a, "t@example.org", Role::Teacher).await;
     let parent = user(s, &a, "p@example.org", Role::Parent).await;
-    let room_a = s.create_classroom(a.tx(), "Acorns", 1).await.unwrap();
-    let room_b = s.create_classroom(a.tx(), "Birches", 1).await.unwrap();
+    let room_a = s
+        .create_classroom(a.tx(), &ClassroomFields::named("Acorns"), 1)
+        .await
+        .unwrap();
+    let room_b = s
+        .create_classroom(a.tx(), &ClassroomFields::named("Birches"), 1)
+        .await
+        .unwrap();
     assert!(matches!(
-        s.create_classroom(a.tx(), "Acorns", 1).await,
+        s.create_classroom(a.tx(), &ClassroomFields::named("Acorns"), 1)
+            .await,
         Err(StoreError::Conflict(_))
     ));
     s.assign_staff(a.tx(), teacher.id, room_a.id).await.unwrap();

@@ -50,7 +50,10 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
     )
     .await
     .unwrap();
-    let room = s.create_classroom(scope.tx(), "Acorns", 1).await.unwrap();
+    let room = s
+        .create_classroom(scope.tx(), &ClassroomFields::named("Acorns"), 1)
+        .await
+        .unwrap();
     s.assign_staff(scope.tx(), t.id, room.id).await.unwrap();
     let child = s
         .create_child(

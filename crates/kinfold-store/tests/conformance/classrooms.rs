@@ -1,0 +1,132 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! A classroom's settings, archiving and staff assignments (issue 14), on both stores.
+
+use kinfold_store::*;
+
+use crate::tenants_and_sessions::{tenant, user};
+use crate::{both, Under};
+
+fn room(name: &str, group: AgeGroup, capacity: u32) -> ClassroomFields {
+    ClassroomFields {
+        name: name.into(),
+        age_group: Some(group),
+        capacity: Some(capacity),
+    }
+}
+
+async fn settings_archiving_and_assignments(u: &Under) {
+    let s = &*u.store;
+    let a = tenant(s, "maple").await;
+    let b = tenant(s, "harbor").await;
+    let teacher = user(s, &a, "t@example.org", Role::Teacher).await;
+    let owls = s
+        .create_classroom(a.tx(), &room("Owls", AgeGroup::Preschool, 20), 1)
+        .await
+        .unwrap();
+    let otters = s
+        .create_classroom(a.tx(), &room("Otters", AgeGroup::Toddler, 12), 1)
+        .await
+        .unwrap();
+    let read = s.classrooms(&a).await.unwrap();
+    let got = read.iter().find(|c| c.id == owls.id).unwrap();
+    assert_eq!(
+        (got.age_group, got.capacity, got.archived),
+        (Some(AgeGroup::Preschool), Some(20), false)
+    );
+
+    // Settings change; a taken name is a conflict; another tenant's scope finds nothing.
+    let changed = s
+        .update_classroom(
+            a.tx(),
+            owls.id,
+            &room("Great Owls", AgeGroup::SchoolAge, 24),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.name, "Great Owls");
+    assert!(matches!(
+        s.update_classroom(a.tx(), owls.id, &ClassroomFields::named("Otters"))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.update_classroom(b.tx(), owls.id, &ClassroomFields::named("Mine"))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.archive_classroom(b.tx(), owls.id, 2).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let read = s.classrooms(&a).await.unwrap();
+    let got = read.iter().find(|c| c.id == owls.id).unwrap();
+    assert_eq!(
+        (got.name.as_str(), got.age_group, got.capacity),
+        ("Great Owls", Some(AgeGroup::SchoolAge), Some(24))
+    );
+
+    // Unassigning what was never assigned is not found; assigned, it goes.
+    assert!(matches!(
+        s.unassign_staff(a.tx(), teacher.id, otters.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    s.assign_staff(a.tx(), teacher.id, otters.id).await.unwrap();
+    s.assign_staff(a.tx(), teacher.id, owls.id).await.unwrap();
+    s.unassign_staff(a.tx(), teacher.id, otters.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.assigned_classrooms(&a, teacher.id).await.unwrap(),
+        [owls.id]
+    );
+
+    // A room with an enrolled child is not archived; empty, it is, and its staff go with it.
+    let child = ChildFields {
+        given_name: "Ada".into(),
+        family_name: "Rivera".into(),
+        preferred_name: None,
+        date_of_birth: "2022-03-04".into(),
+        classroom_id: Some(owls.id),
+        status: "enrolled".into(),
+        enrolled_on: None,
+        left_on: None,
+    };
+    let id = ChildId::new();
+    s.create_child(a.tx(), id, child.clone(), SealedChildFields::default(), 1)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.archive_classroom(a.tx(), owls.id, 2).await,
+        Err(StoreError::WrongState(_))
+    ));
+    let moved = ChildFields {
+        classroom_id: Some(otters.id),
+        ..child
+    };
+    s.update_child(a.tx(), id, moved, SealedChildFields::default(), 2)
+        .await
+        .unwrap();
+    s.archive_classroom(a.tx(), owls.id, 3).await.unwrap();
+    assert!(s
+        .assigned_classrooms(&a, teacher.id)
+        .await
+        .unwrap()
+        .is_empty());
+    let read = s.classrooms(&a).await.unwrap();
+    assert!(read.iter().find(|c| c.id == owls.id).unwrap().archived);
+    assert!(matches!(
+        s.archive_classroom(a.tx(), owls.id, 4).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.update_classroom(a.tx(), owls.id, &ClassroomFields::named("Back"))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+both!(settings_archiving_and_assignments);
