@@ -54,6 +54,25 @@ export async function adminClassrooms(w, { tenant, outDir, signIn, findUser, che
   const api = await w.api('/api/v1/classrooms');
   const room = (api.json?.items || []).find((c) => c.name === `${name} renamed`);
   check(room && room.age_group === 'toddler' && room.capacity === 12, `the API lists ${JSON.stringify(room)}`);
+
+  // A child in the new room, from the children list's "Add a child".
+  await w.goto('/children');
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.getByRole('link', { name: 'Add a child' }).click()]);
+  await lookAt(page, 'child-new', { outDir, check });
+  await page.getByLabel('Given name').fill('Wren');
+  await page.getByLabel('Family name').fill('Castillo');
+  await page.getByLabel('Date of birth').fill('2024-01-20');
+  await page.getByLabel('Classroom').selectOption({ label: `${name} renamed` });
+  await page.getByLabel('Allergy 1').fill('Peanuts');
+  await page.locator('#severity-0').selectOption('severe');
+  await page.getByLabel('Medical notes').fill('EpiPen in the office');
+  await page.getByLabel('Contact 1 name').fill('Luis Castillo');
+  await page.locator('#contact-relation-0').fill('Father');
+  await page.locator('#contact-phone-0').fill('+14155550142');
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.getByRole('button', { name: 'Add child' }).click()]);
+  check((await page.locator('[role="status"]').innerText()).includes('Child added.'), 'the child was not added');
+  check((await page.locator('#allergies').innerText()).includes('Peanuts'), 'the child page does not show the allergy');
+  await lookAt(page, 'child', { outDir, check });
   await w.assertClean('admin classrooms');
-  return `classroom added, bad capacity refused beside its field, saved, teacher assigned; axe clean at 360 and 1100 px${note}`;
+  return `classroom added, bad capacity refused beside its field, saved, teacher assigned, a child added in it; axe clean at 360 and 1100 px${note}`;
 }

@@ -26,6 +26,17 @@ pub struct ClassroomFields {
 }
 
 impl ClassroomFields {
+    /// The open (not archived) room these settings describe, under `id`.
+    pub fn room(&self, id: ClassroomId) -> Classroom {
+        Classroom {
+            id,
+            name: self.name.clone(),
+            age_group: self.age_group,
+            capacity: self.capacity,
+            archived: false,
+        }
+    }
+
     /// A room with a name only.
     pub fn named(name: impl Into<String>) -> Self {
         Self {

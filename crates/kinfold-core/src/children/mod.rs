@@ -26,6 +26,39 @@ pub enum Severity {
     LifeThreatening,
 }
 
+impl Severity {
+    pub const ALL: [Severity; 4] = [
+        Severity::Mild,
+        Severity::Moderate,
+        Severity::Severe,
+        Severity::LifeThreatening,
+    ];
+
+    /// The wire name (`life_threatening`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Mild => "mild",
+            Severity::Moderate => "moderate",
+            Severity::Severe => "severe",
+            Severity::LifeThreatening => "life_threatening",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// The name a person reads.
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Mild => "Mild",
+            Severity::Moderate => "Moderate",
+            Severity::Severe => "Severe",
+            Severity::LifeThreatening => "Life-threatening",
+        }
+    }
+}
+
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Allergy {
@@ -164,7 +197,7 @@ pub struct ChildPatch {
     pub emergency_contacts: Option<Vec<EmergencyContact>>,
 }
 
-const STATUSES: [&str; 4] = ["enrolled", "waitlisted", "withdrawn", "archived"];
+pub const STATUSES: [&str; 4] = ["enrolled", "waitlisted", "withdrawn", "archived"];
 
 pub(crate) fn slot<'a>(column: &'a str, row: &'a str) -> Slot<'a> {
     Slot {

@@ -1,6 +1,7 @@
 //! Children (R1-R4): their records and sealed fields, guardians and authorized pickups; over the
 //! API and in the console.
 
+mod admin;
 pub mod api;
 pub mod body;
 pub(crate) mod pages;
@@ -23,4 +24,12 @@ pub fn routes() -> Router<AppState> {
         .route("/children", get(pages::children))
         .route("/children/{id}", get(pages::child))
         .route("/children/{id}/guardians", post(pages::add_guardian))
+        .route(
+            "/admin/children/new",
+            get(admin::new_form).post(admin::create),
+        )
+        .route(
+            "/children/{id}/edit",
+            get(admin::edit_form).post(admin::update),
+        )
 }

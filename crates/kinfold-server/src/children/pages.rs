@@ -46,8 +46,10 @@ pub async fn children(
         Ok(l) => l,
         Err(e) => return fail(&p, "Children", e),
     };
+    let admin = policy::scope(a.role, Action::ManageChild) == policy::Scope::WholeTenant;
     let body = html! {
         h1 { "Children" }
+        @if admin { p { a.button href="/admin/children/new" { "Add a child" } } }
         @if !rooms.is_empty() {
             form method="get" action="/children" {
                 label for="classroom_id" { "Classroom" }
@@ -91,6 +93,9 @@ fn detail_body(
     html! {
         h1 #child-name { (c.given_name) " " (c.family_name) }
         @if let Some(n) = notice { p role="status" .notice { (n) } }
+        @if policy::scope(a.role, Action::ManageChild) == policy::Scope::WholeTenant {
+            p { a href={ "/children/" (c.id) "/edit" } { "Edit this child's record" } }
+        }
         @if let Some(e) = err { (error_box(e)) }
         dl {
             dt { "Date of birth" } dd { (c.date_of_birth) }
@@ -100,7 +105,7 @@ fn detail_body(
         @if let Some(allergies) = &opened.allergies {
             h2 { "Allergies" }
             @if allergies.is_empty() { p #allergies { "None recorded." } } @else {
-                ul #allergies { @for al in allergies { li { strong { (al.name) } " — " (format!("{:?}", al.severity).to_lowercase()) } } }
+                ul #allergies { @for al in allergies { li { strong { (al.name) } " — " (al.severity.label()) } } }
             }
         }
         @if let Some(notes) = &opened.medical_notes {
@@ -120,17 +125,24 @@ fn detail_body(
         }
         @if can_attend {
             h2 { "Check in / check out" }
-            form method="post" action={ "/children/" (c.id) "/attendance" } #attendance-form {
-                label for="person" { "Dropped off or picked up by" }
-                select #person name="person" required {
-                    @for g in guardians { option value={ "guardian:" (g.guardian.id) } { (g.guardian.name) " (" (g.relationship) ")" } }
-                    @for pk in v.authorized_pickups().into_iter().flatten() { option value={ "pickup:" (pk.id) } { (pk.name) " (" (pk.relation) ", authorized pickup)" } }
+            @if guardians.is_empty() && v.authorized_pickups().into_iter().flatten().next().is_none() {
+                p.muted #no-one-on-file {
+                    "No guardian or authorized pickup is on file yet, so no one can be recorded as dropping off or picking up."
+                    @if a.role == Role::Administrator { " Add one below." } @else { " An administrator can add one." }
                 }
-                label for="passphrase" { "Pickup passphrase (authorized pickups only)" }
-                input #passphrase name="passphrase" type="password" autocomplete="off";
-                button type="submit" name="action" value="check_in" { "Check in" }
-                " "
-                button type="submit" name="action" value="check_out" { "Check out" }
+            } @else {
+                form method="post" action={ "/children/" (c.id) "/attendance" } #attendance-form {
+                    label for="person" { "Dropped off or picked up by" }
+                    select #person name="person" required {
+                        @for g in guardians { option value={ "guardian:" (g.guardian.id) } { (g.guardian.name) " (" (g.relationship) ")" } }
+                        @for pk in v.authorized_pickups().into_iter().flatten() { option value={ "pickup:" (pk.id) } { (pk.name) " (" (pk.relation) ", authorized pickup)" } }
+                    }
+                    label for="passphrase" { "Pickup passphrase (authorized pickups only)" }
+                    input #passphrase name="passphrase" type="password" autocomplete="off";
+                    button type="submit" name="action" value="check_in" { "Check in" }
+                    " "
+                    button type="submit" name="action" value="check_out" { "Check out" }
+                }
             }
         }
         @if a.role == Role::Administrator {
@@ -192,8 +204,24 @@ pub(crate) async fn render_detail(
     }
 }
 
-pub async fn child(State(st): State<AppState>, p: Page, Path(id): Path<String>) -> Response {
-    render_detail(&st, &p, &id, None, None).await
+#[derive(Deserialize)]
+pub struct Done {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+pub async fn child(
+    State(st): State<AppState>,
+    p: Page,
+    Path(id): Path<String>,
+    Query(d): Query<Done>,
+) -> Response {
+    let notice = match d.done.as_deref() {
+        Some("created") => Some("Child added."),
+        Some("saved") => Some("Saved."),
+        _ => None,
+    };
+    render_detail(&st, &p, &id, notice, None).await
 }
 
 #[derive(Deserialize)]

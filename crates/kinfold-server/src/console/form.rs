@@ -45,6 +45,19 @@ impl Field<'_> {
         }
     }
 
+    /// A multi-line text field.
+    pub fn textarea(&self) -> Markup {
+        let id = self.id();
+        let err = error_for(self.err, self.name);
+        html! {
+            label for=(id) { (self.label) }
+            textarea id=(id) name=(self.name) rows="4"
+                aria-invalid=[err.map(|_| "true")]
+                aria-describedby=[err.map(|_| format!("{id}-error"))] { (self.value) }
+            @if let Some(e) = err { (field_error(&id, e)) }
+        }
+    }
+
     /// A select of `(value, label)` options, the current value selected.
     pub fn select(&self, options: &[(&str, &str)]) -> Markup {
         let id = self.id();

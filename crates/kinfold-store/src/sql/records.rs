@@ -94,13 +94,7 @@ impl RecordStore for Backend {
         let audit = name_new_row(audit, &id.to_string());
         append_in(&mut tx, audit).await?;
         tx.commit().await?;
-        Ok(Classroom {
-            id,
-            name: fields.name.clone(),
-            age_group: fields.age_group,
-            capacity: fields.capacity,
-            archived: false,
-        })
+        Ok(fields.room(id))
     }
 
     async fn update_classroom(
@@ -128,13 +122,7 @@ impl RecordStore for Backend {
         }
         append_in(&mut tx, audit).await?;
         tx.commit().await?;
-        Ok(Classroom {
-            id,
-            name: fields.name.clone(),
-            age_group: fields.age_group,
-            capacity: fields.capacity,
-            archived: false,
-        })
+        Ok(fields.room(id))
     }
 
     async fn archive_classroom(&self, tx: TenantTx<'_>, id: ClassroomId, at_ms: i64) -> Result<()> {
