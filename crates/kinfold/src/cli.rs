@@ -52,6 +52,9 @@ pub enum Command {
     /// Email to families: sending domains.
     #[command(subcommand)]
     Email(EmailCommand),
+    /// Encrypted, signed backups to a second place, and restoring them (D4).
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -65,6 +68,36 @@ pub enum Command {
         /// `kinfold` or `hello`.
         #[arg(long)]
         mode: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Snapshot the database while it serves, and write it compressed, encrypted and signed.
+    Create {
+        /// A local path (a second disk or a share). S3 is to come.
+        #[arg(long)]
+        to: String,
+    },
+    /// The backups in a destination, newest last, each with its manifest checked.
+    List {
+        #[arg(long)]
+        from: String,
+    },
+    /// Check a backup's signature and every byte of it (the newest without --id).
+    Verify {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Restore a backup into a directory without a database (--data), whose master key is
+    /// the deployment's; then verify every tenant's audit chain on the copy.
+    Restore {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        id: Option<String>,
     },
 }
 

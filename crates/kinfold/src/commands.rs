@@ -9,8 +9,8 @@ use kinfold_crypto::password::Password;
 use kinfold_store::Role;
 
 use crate::cli::{
-    AccessCommand, AuditCommand, ChildCommand, Cli, Command, ConfigCommand, DomainCommand,
-    EmailCommand, KeysCommand, TenantCommand, UserCommand,
+    AccessCommand, AuditCommand, BackupCommand, ChildCommand, Cli, Command, ConfigCommand,
+    DomainCommand, EmailCommand, KeysCommand, TenantCommand, UserCommand,
 };
 use crate::config::{self, Config};
 use crate::runtime::{self, KeyPolicy};
@@ -341,6 +341,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
             crate::cli::say(serde_json::to_string_pretty(&doc)?);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup(BackupCommand::Create { to }) => crate::backup::create(config, &to).await,
+        Command::Backup(BackupCommand::List { from }) => crate::backup::list(config, &from).await,
+        Command::Backup(BackupCommand::Verify { from, id }) => {
+            crate::backup::verify(config, &from, id.as_deref()).await
+        }
+        Command::Backup(BackupCommand::Restore { from, id }) => {
+            crate::backup::restore(config, &from, id.as_deref()).await
         }
         Command::Config(ConfigCommand::Show) => {
             crate::cli::say(config.masked_toml().trim_end());

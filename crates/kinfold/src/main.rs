@@ -1,5 +1,6 @@
 //! The `kinfold` binary: command-line interface and wiring.
 
+mod backup;
 mod bench;
 mod cli;
 mod commands;

@@ -25,6 +25,8 @@ use crate::*;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// How a connection opens (path, key, pragmas), for a snapshot's own connection.
+    opts: SqliteConnectOptions,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -71,9 +73,59 @@ impl SqliteStore {
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(readers.max(1))
-            .connect_with(opts.read_only(true))
+            .connect_with(opts.clone().read_only(true))
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            opts,
+        })
+    }
+
+    /// The newest migration applied to this database (0 before any).
+    pub async fn schema_version(&self) -> Result<i64> {
+        Ok(applied_versions(&self.reader)
+            .await?
+            .into_iter()
+            .max()
+            .unwrap_or(0))
+    }
+
+    /// Writes a consistent copy of the database to `to`, which must not exist yet, while the
+    /// store keeps serving (backups, D4). The copy is made by `sqlcipher_export` into a
+    /// database attached with this one's key, inside one read transaction, so it is one point
+    /// in time and is never written in plaintext: every page of it is encrypted as it is
+    /// written. Its own connection: the writer is not held, and no pooled connection keeps the
+    /// attachment.
+    pub async fn snapshot(&self, to: &Path, key: &MasterKey) -> Result<()> {
+        use sqlx::Connection;
+        if to.exists() {
+            return Err(StoreError::Config("the snapshot file exists already"));
+        }
+        let target = to
+            .to_str()
+            .ok_or(StoreError::Config("the snapshot path is not UTF-8"))?;
+        let mut conn = sqlx::SqliteConnection::connect_with(&self.opts).await?;
+        sqlx::query("ATTACH DATABASE $1 AS snapshot KEY $2")
+            .bind(target)
+            .bind(format!("x'{}'", key.sqlcipher_key_hex()))
+            .execute(&mut conn)
+            .await?;
+        let copied = async {
+            let mut tx = conn.begin().await?;
+            sqlx::query("SELECT sqlcipher_export('snapshot')")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        }
+        .await;
+        let detached = sqlx::query("DETACH DATABASE snapshot")
+            .execute(&mut conn)
+            .await;
+        conn.close().await?;
+        copied?;
+        detached?;
+        Ok(())
     }
 }
 

@@ -14,6 +14,7 @@ mod postgres;
 
 mod access;
 mod audit_verify;
+mod backup;
 mod commands;
 mod data_dir;
 mod demo;

@@ -1,0 +1,293 @@
+//! D4: `kinfold backup` writes an encrypted, signed copy of the database to a second place
+//! while the server runs; `verify` and `restore` check every byte and the signature; a
+//! changed, cut or foreign backup is refused with nothing restored; nothing is plaintext.
+
+use std::path::Path;
+
+use kinfold_store::Store;
+
+use crate::harness::{bin, open_store, raw, Running};
+
+fn cli(args: &[&str]) -> (bool, String) {
+    let out = bin().args(args).output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A data directory with one tenant, made by the CLI.
+fn deployment(dir: &Path, slug: &str, name: &str) {
+    let (ok, out) = cli(&[
+        "tenant",
+        "create",
+        "--slug",
+        slug,
+        "--name",
+        name,
+        "--data",
+        s(dir),
+    ]);
+    assert!(ok, "{out}");
+}
+
+/// The one backup in `dest`.
+fn only_backup(dest: &Path) -> std::path::PathBuf {
+    let dirs: Vec<_> = std::fs::read_dir(dest)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+async fn rows(dir: &Path, sql: &str) -> Vec<String> {
+    let pool = raw(dir).await;
+    let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
+    pool.close().await;
+    rows
+}
+
+#[tokio::test]
+async fn a_backup_taken_while_the_demo_serves_restores_the_same_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let dest = tmp.path().join("second-disk");
+    let demo = Running::demo(&data, &[]);
+    let (ok, out) = cli(&["backup", "create", "--data", s(&data), "--to", s(&dest)]);
+    assert!(ok, "{out}");
+    assert!(out.contains("2 tenant(s)"), "{out}");
+    // Still serving.
+    let health = reqwest_get(&format!("{}/healthz", demo.base()));
+    assert!(health.contains("ok"), "{health}");
+    demo.stop();
+
+    // Restore needs the master key in the new directory, and verifies every chain there.
+    let restored = tmp.path().join("restored");
+    let (ok, out) = cli(&[
+        "backup",
+        "restore",
+        "--from",
+        s(&dest),
+        "--data",
+        s(&restored),
+    ]);
+    assert!(!ok && out.contains("master key"), "{out}");
+    std::fs::create_dir(&restored).unwrap();
+    std::fs::copy(data.join("master.key"), restored.join("master.key")).unwrap();
+    let (ok, out) = cli(&[
+        "backup",
+        "restore",
+        "--from",
+        s(&dest),
+        "--data",
+        s(&restored),
+    ]);
+    assert!(ok, "{out}");
+    for chain in ["system", "maple-grove", "harbor-lights"] {
+        assert!(out.contains(&format!("verified for {chain}")), "{out}");
+    }
+    // The same children, guardians and attendance; the restored chains are the source's.
+    for sql in [
+        "SELECT id || given_name || family_name || hex(allergies) || hex(medical_notes) FROM children ORDER BY id",
+        "SELECT id || name || coalesce(email, '') FROM guardians ORDER BY id",
+        "SELECT id || child_id || kind || at_ms FROM attendance ORDER BY id",
+    ] {
+        let before = rows(&data, sql).await;
+        assert!(!before.is_empty() || sql.contains("attendance"), "{sql}");
+        assert_eq!(before, rows(&restored, sql).await, "{sql}");
+    }
+    let heads = "SELECT chain || ':' || seq || ':' || hash FROM audit_log ORDER BY chain, seq";
+    let source = rows(&data, heads).await;
+    let copy = rows(&restored, heads).await;
+    assert!(copy.len() > 100, "{}", copy.len());
+    for entry in &copy {
+        assert!(source.contains(entry), "{entry} is not the source's");
+    }
+    // A live directory is refused, and is left as it was.
+    let (ok, out) = cli(&[
+        "backup",
+        "restore",
+        "--from",
+        s(&dest),
+        "--data",
+        s(&restored),
+    ]);
+    assert!(!ok && out.contains("already holds a database"), "{out}");
+}
+
+fn reqwest_get(url: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-s", url])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn a_changed_cut_or_foreign_backup_is_refused_and_nothing_is_restored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let dest = tmp.path().join("dest");
+    deployment(&data, "sunny-days", "Sunny Days");
+    let (ok, out) = cli(&["backup", "create", "--data", s(&data), "--to", s(&dest)]);
+    assert!(ok, "{out}");
+    let (ok, out) = cli(&["backup", "verify", "--data", s(&data), "--from", s(&dest)]);
+    assert!(ok && out.starts_with("ok: backup"), "{out}");
+    let good = only_backup(&dest);
+    let id = good.file_name().unwrap().to_string_lossy().into_owned();
+
+    // Each damage in a copy of the destination.
+    let archive = std::fs::read(good.join("db.kfb")).unwrap();
+    let manifest = std::fs::read(good.join("manifest.json")).unwrap();
+    let mut flipped = archive.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x01;
+    let mut flipped_last = archive.clone();
+    let last = flipped_last.len() - 1;
+    flipped_last[last] ^= 0x80;
+    let cut = archive[..archive.len() - 100].to_vec();
+    let mut edited = manifest.clone();
+    let at = edited.windows(8).position(|w| w == b"\"tenant_").unwrap();
+    edited[at + 20] ^= 0x01;
+    for (name, part, bytes, says) in [
+        ("flipped", "db.kfb", flipped, "changed, cut short"),
+        ("flipped-last", "db.kfb", flipped_last, "changed, cut short"),
+        ("cut", "db.kfb", cut, "changed, cut short"),
+        ("manifest", "manifest.json", edited, "does not verify"),
+    ] {
+        let bad = tmp.path().join(format!("bad-{name}"));
+        std::fs::create_dir_all(bad.join(&id)).unwrap();
+        for f in ["db.kfb", "manifest.json", "manifest.sig"] {
+            std::fs::copy(good.join(f), bad.join(&id).join(f)).unwrap();
+        }
+        std::fs::write(bad.join(&id).join(part), bytes).unwrap();
+        let (ok, out) = cli(&["backup", "verify", "--data", s(&data), "--from", s(&bad)]);
+        assert!(!ok && out.contains(says), "{name}: {out}");
+        let target = tmp.path().join(format!("restore-{name}"));
+        std::fs::create_dir(&target).unwrap();
+        std::fs::copy(data.join("master.key"), target.join("master.key")).unwrap();
+        let (ok, out) = cli(&["backup", "restore", "--from", s(&bad), "--data", s(&target)]);
+        assert!(!ok && out.contains(says), "{name}: {out}");
+        let left: Vec<_> = std::fs::read_dir(&target)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            left,
+            ["master.key"],
+            "{name}: nothing restored, no scratch left"
+        );
+    }
+
+    // Another deployment's key: its manifest signature does not verify here.
+    let other = tmp.path().join("other");
+    deployment(&other, "elsewhere", "Elsewhere");
+    let (ok, out) = cli(&["backup", "verify", "--data", s(&other), "--from", s(&dest)]);
+    assert!(!ok && out.contains("another deployment"), "{out}");
+    let (ok, out) = cli(&["backup", "list", "--data", s(&other), "--from", s(&dest)]);
+    assert!(ok && out.contains("UNUSABLE"), "{out}");
+
+    // An interrupted backup is not listed; a bad ID is refused, not read as a path.
+    std::fs::create_dir(dest.join(".partial-20990101T000000Z-0000")).unwrap();
+    let (ok, out) = cli(&["backup", "list", "--data", s(&data), "--from", s(&dest)]);
+    assert!(ok && out.lines().count() == 1 && out.contains(&id), "{out}");
+    let (ok, out) = cli(&[
+        "backup",
+        "verify",
+        "--data",
+        s(&data),
+        "--from",
+        s(&dest),
+        "--id",
+        "../data",
+    ]);
+    assert!(!ok && out.contains("not a backup ID"), "{out}");
+    let (ok, out) = cli(&[
+        "backup",
+        "create",
+        "--data",
+        s(&data),
+        "--to",
+        s(&data.join("inside")),
+    ]);
+    assert!(!ok && out.contains("inside the data directory"), "{out}");
+    let (ok, out) = cli(&[
+        "backup",
+        "create",
+        "--data",
+        s(&data),
+        "--to",
+        "s3://bucket/prefix",
+    ]);
+    assert!(!ok && out.contains("S3"), "{out}");
+}
+
+#[tokio::test]
+async fn nothing_in_a_backup_or_left_beside_it_is_plaintext_or_open_to_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let dest = tmp.path().join("dest");
+    deployment(&data, "zebra", "Zebra Crossing Nursery Plaintext Probe");
+    let (ok, out) = cli(&["backup", "create", "--data", s(&data), "--to", s(&dest)]);
+    assert!(ok, "{out}");
+    let backup = only_backup(&dest);
+    let needle = b"Plaintext Probe";
+    for f in ["db.kfb", "manifest.json", "manifest.sig"] {
+        let bytes = std::fs::read(backup.join(f)).unwrap();
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{f}");
+        assert!(!bytes.windows(15).any(|w| w == b"SQLite format 3"), "{f}");
+    }
+    // No snapshot is left in the data directory.
+    let left: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".backup"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for p in [dest.clone(), backup.clone()] {
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o700,
+                "{p:?}"
+            );
+        }
+        for f in ["db.kfb", "manifest.json", "manifest.sig"] {
+            let mode = std::fs::metadata(backup.join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+    }
+    // The snapshot itself, before it is sealed, is encrypted page by page with the database's key.
+    let store = open_store(&data).await;
+    let key = kinfold_crypto::keyring::MasterKey::load(&data.join("master.key")).unwrap();
+    let snap = tmp.path().join("snap.db");
+    store.snapshot(&snap, &key).await.unwrap();
+    store.close().await;
+    let bytes = std::fs::read(&snap).unwrap();
+    assert!(bytes.len() > 4096);
+    assert!(!bytes.windows(15).any(|w| w == b"SQLite format 3"));
+    assert!(!bytes.windows(needle.len()).any(|w| w == needle));
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    std::fs::rename(&snap, copy.join("kinfold.db")).unwrap();
+    std::fs::copy(data.join("master.key"), copy.join("master.key")).unwrap();
+    assert_eq!(
+        rows(&copy, "SELECT name FROM tenants").await,
+        ["Zebra Crossing Nursery Plaintext Probe"]
+    );
+}
