@@ -362,6 +362,23 @@ pub enum Event {
         version: String,
         config_digest: String,
     },
+    /// A backup was written (D4).
+    BackupCreated {
+        backup_id: String,
+        bytes: u64,
+        tenants: u64,
+    },
+    /// A restore drill ran (D5): the newest backup restored into a temporary place and
+    /// verified. `detail` holds the chain heads, or why it failed.
+    BackupDrill {
+        backup_id: String,
+        passed: bool,
+        millis: u64,
+        tenants: u64,
+        children: u64,
+        audit_entries: u64,
+        detail: String,
+    },
     MigrationApplied {
         version: i64,
         description: String,
@@ -425,9 +442,12 @@ impl Event {
             | ChildRecordsRead { .. }
             | OperatorRead { .. }
             | OperatorReadRefused { .. } => Category::DataAccess,
-            Started { .. } | MigrationApplied { .. } | KeyCreated { .. } | KeyRetired { .. } => {
-                Category::System
-            }
+            Started { .. }
+            | MigrationApplied { .. }
+            | KeyCreated { .. }
+            | KeyRetired { .. }
+            | BackupCreated { .. }
+            | BackupDrill { .. } => Category::System,
         }
     }
 

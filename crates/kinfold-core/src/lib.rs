@@ -200,6 +200,16 @@ impl Core {
         Ok(())
     }
 
+    /// Records a system event (L3) on the system chain, such as a backup or a restore drill.
+    pub async fn record_system_event(&self, event: kinfold_audit::Event) -> Result<(), CoreError> {
+        let draft = kinfold_audit::Draft::new(kinfold_audit::SYSTEM_CHAIN, self.now_ms(), event);
+        self.inner
+            .store
+            .append_platform_audit(kinfold_store::PlatformTx::new().audit(draft))
+            .await?;
+        Ok(())
+    }
+
     /// Flushes buffered audit entries and writes due checkpoints. Call on shutdown.
     pub async fn shutdown(&self) {
         self.inner.audit.shutdown().await;

@@ -91,6 +91,12 @@ pub enum BackupCommand {
         #[arg(long)]
         id: Option<String>,
     },
+    /// Restore the newest backup into a temporary directory, verify it, and record the result
+    /// (time, counts, chain heads) in the system chain. The live data is not touched.
+    Drill {
+        #[arg(long)]
+        from: String,
+    },
     /// Restore a backup into a directory without a database (--data), whose master key is
     /// the deployment's; then verify every tenant's audit chain on the copy.
     Restore {

@@ -344,6 +344,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Backup(BackupCommand::Create { to }) => crate::backup::create(config, &to).await,
         Command::Backup(BackupCommand::List { from }) => crate::backup::list(config, &from).await,
+        Command::Backup(BackupCommand::Drill { from }) => crate::backup::drill(config, &from).await,
         Command::Backup(BackupCommand::Verify { from, id }) => {
             crate::backup::verify(config, &from, id.as_deref()).await
         }

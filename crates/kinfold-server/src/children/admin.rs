@@ -179,20 +179,28 @@ impl ChildForm {
         })
     }
 
-    /// Every field as the form shows it; an empty date leaves the stored one as it is.
-    fn patch(&self) -> Result<ChildPatch, CoreError> {
+    /// The fields that differ from `stored` (what the record held when this save began): an
+    /// unchanged field is not sent, so it is neither rewritten over someone else's change nor
+    /// named in the audit entry. An emptied date keeps the stored one.
+    fn patch_against(&self, stored: &ChildForm) -> Result<ChildPatch, CoreError> {
+        let changed = |name: &str| {
+            (self.get(name).trim() != stored.get(name).trim()).then(|| self.get(name).to_owned())
+        };
+        let date = |name: &str| changed(name).filter(|v| !v.trim().is_empty());
         Ok(ChildPatch {
-            given_name: Some(self.get("given_name").to_owned()),
-            family_name: Some(self.get("family_name").to_owned()),
-            preferred_name: Some(self.get("preferred_name").to_owned()),
-            date_of_birth: Some(self.get("date_of_birth").to_owned()),
-            classroom_id: Some(self.get("classroom_id").to_owned()),
-            enrollment_status: self.opt("enrollment_status"),
-            enrolled_on: self.opt("enrolled_on"),
-            left_on: self.opt("left_on"),
-            allergies: Some(self.allergy_list()?),
-            medical_notes: Some(self.get("medical_notes").to_owned()),
-            emergency_contacts: Some(self.contact_list()),
+            given_name: changed("given_name"),
+            family_name: changed("family_name"),
+            preferred_name: changed("preferred_name"),
+            date_of_birth: changed("date_of_birth"),
+            classroom_id: changed("classroom_id"),
+            enrollment_status: changed("enrollment_status").filter(|v| !v.trim().is_empty()),
+            enrolled_on: date("enrolled_on"),
+            left_on: date("left_on"),
+            allergies: (self.allergies != stored.allergies)
+                .then(|| self.allergy_list())
+                .transpose()?,
+            medical_notes: changed("medical_notes"),
+            emergency_contacts: (self.contacts != stored.contacts).then(|| self.contact_list()),
         })
     }
 
@@ -377,7 +385,18 @@ async fn render_edit(
     };
     let stored = ChildForm::of(view.child(), &opened);
     let form = form.unwrap_or(&stored);
-    let rooms = rooms(st, a).await;
+    // The child's own room is offered even when it is archived (a withdrawn child may stay
+    // in one), so a save that does not move the child keeps it.
+    let current = view.child().classroom_id;
+    let rooms: Vec<Classroom> = st
+        .core
+        .classrooms()
+        .all_classrooms(a)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| !r.archived || Some(r.id) == current)
+        .collect();
     let title = format!(
         "Edit {} {}",
         view.child().given_name,
@@ -409,13 +428,19 @@ pub async fn update(
 ) -> Response {
     let Some(a) = &p.actor else { return to_login() };
     let form = ChildForm::posted(pairs);
-    let saved = match (
-        ChildId::parse(&id).ok_or(CoreError::NotFound("child")),
-        form.patch(),
-    ) {
-        (Ok(child), Ok(patch)) => st.core.children().update_child(a, child, patch).await,
-        (Err(e), _) | (_, Err(e)) => Err(e),
-    };
+    let saved = async {
+        kinfold_core::policy::require_whole_tenant(a, kinfold_core::policy::Action::ManageChild)?;
+        let child = ChildId::parse(&id).ok_or(CoreError::NotFound("child"))?;
+        let view = st
+            .core
+            .children()
+            .child_view(a, child, &p.client.info)
+            .await?;
+        let stored = ChildForm::of(view.child(), &view.opened()?);
+        let patch = form.patch_against(&stored)?;
+        st.core.children().update_child(a, child, patch).await
+    }
+    .await;
     match saved {
         Ok(_) => Redirect::to(&format!("/children/{id}?done=saved")).into_response(),
         Err(e) => render_edit(&st, &p, &id, Some(&form), Some(e.into())).await,

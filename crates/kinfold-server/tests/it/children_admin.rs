@@ -93,6 +93,19 @@ async fn an_administrator_adds_and_edits_a_child_from_the_console() {
     assert!(
         kinds.iter().any(|k| k == "child_created") && kinds.iter().any(|k| k == "child_updated")
     );
+    // The edit sent only what changed: the entry names those fields, and no others.
+    let chain = app.store.audit_chain(&t.scope.chain()).await.unwrap();
+    let updated = chain
+        .iter()
+        .rev()
+        .find(|e| e.kind == "child_updated")
+        .unwrap();
+    let event: serde_json::Value = serde_json::from_str(&updated.event).unwrap();
+    assert_eq!(
+        event["changed"],
+        serde_json::json!(["classroom_id", "enrollment_status", "left_on"]),
+        "{event}"
+    );
 }
 
 #[tokio::test]

@@ -89,6 +89,17 @@ async fn an_administrator_runs_a_classroom_from_the_console() {
         )
         .await;
     assert_eq!(assigned.status, StatusCode::SEE_OTHER, "{}", assigned.text);
+    // Assigning again changes nothing, and writes no second entry.
+    let again = app
+        .post_form(
+            &format!("/admin/classrooms/{id}/staff"),
+            &format!("user_id={}", t.teacher.id),
+            &admin,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    let kinds = app.audit_kinds(&t.scope).await;
+    assert_eq!(kinds.iter().filter(|k| *k == "staff_assigned").count(), 1);
     let page = app
         .get(&format!("/admin/classrooms/{id}"), Some(&admin))
         .await;

@@ -187,8 +187,12 @@ impl RecordStore for Backend {
     ) -> Result<()> {
         let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
-        sqlx::query(
-            "INSERT INTO staff_assignments (tenant_id, user_id, classroom_id) VALUES ($1, $2, $3) \
+        // Only into an open room, checked in the insert itself; an assignment that exists
+        // already changes nothing and writes no entry.
+        let added = sqlx::query(
+            "INSERT INTO staff_assignments (tenant_id, user_id, classroom_id) \
+             SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM classrooms \
+             WHERE tenant_id = $1 AND id = $3 AND archived_ms IS NULL) \
              ON CONFLICT DO NOTHING",
         )
         .bind(scope.tenant_id().to_string())
@@ -196,6 +200,20 @@ impl RecordStore for Backend {
         .bind(classroom.to_string())
         .execute(&mut *tx)
         .await?;
+        if added.rows_affected() == 0 {
+            let open: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM classrooms WHERE tenant_id = $1 AND id = $2 \
+                 AND archived_ms IS NULL",
+            )
+            .bind(scope.tenant_id().to_string())
+            .bind(classroom.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+            if open == 0 {
+                return Err(StoreError::WrongState("the classroom is archived"));
+            }
+            return Ok(());
+        }
         append_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())

@@ -22,6 +22,13 @@ use sqlx::sqlite::{
 
 use crate::*;
 
+/// What a snapshot holds, read in the transaction that copied it.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotInfo {
+    pub tenants: u64,
+    pub schema_version: i64,
+}
+
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
@@ -82,22 +89,14 @@ impl SqliteStore {
         })
     }
 
-    /// The newest migration applied to this database (0 before any).
-    pub async fn schema_version(&self) -> Result<i64> {
-        Ok(applied_versions(&self.reader)
-            .await?
-            .into_iter()
-            .max()
-            .unwrap_or(0))
-    }
-
     /// Writes a consistent copy of the database to `to`, which must not exist yet, while the
     /// store keeps serving (backups, D4). The copy is made by `sqlcipher_export` into a
     /// database attached with this one's key, inside one read transaction, so it is one point
     /// in time and is never written in plaintext: every page of it is encrypted as it is
     /// written. Its own connection: the writer is not held, and no pooled connection keeps the
     /// attachment.
-    pub async fn snapshot(&self, to: &Path, key: &MasterKey) -> Result<()> {
+    /// Returns the copy's tenant count and schema version, read in the same transaction.
+    pub async fn snapshot(&self, to: &Path, key: &MasterKey) -> Result<SnapshotInfo> {
         use sqlx::Connection;
         if to.exists() {
             return Err(StoreError::Config("the snapshot file exists already"));
@@ -113,19 +112,30 @@ impl SqliteStore {
             .await?;
         let copied = async {
             let mut tx = conn.begin().await?;
+            let tenants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+                .fetch_one(&mut *tx)
+                .await?;
+            let schema_version: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
+                    .fetch_one(&mut *tx)
+                    .await?;
             sqlx::query("SELECT sqlcipher_export('snapshot')")
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(SnapshotInfo {
+                tenants: u64::try_from(tenants).unwrap_or(0),
+                schema_version: schema_version.unwrap_or(0),
+            })
         }
         .await;
         let detached = sqlx::query("DETACH DATABASE snapshot")
             .execute(&mut conn)
             .await;
         conn.close().await?;
-        copied?;
+        let info = copied?;
         detached?;
-        Ok(())
+        Ok(info)
     }
 }
 

@@ -170,6 +170,35 @@ pub fn seal<R: Read, W: Write>(key: &Key, mut input: R, out: W) -> io::Result<(W
     ))
 }
 
+/// Passes at most `limit` bytes on, and fails past them: opening an archive writes no more
+/// than its manifest says the snapshot holds, so a crafted stream cannot fill the disk.
+pub struct Limited<W> {
+    inner: W,
+    left: u64,
+}
+
+impl<W> Limited<W> {
+    pub fn new(inner: W, limit: u64) -> Self {
+        Self { inner, left: limit }
+    }
+}
+
+impl<W: Write> Write for Limited<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(io::Error::other(
+                "the archive holds more than its manifest says",
+            ));
+        }
+        let n = self.inner.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Reads exactly `buf.len()` bytes unless the input ends first; returns how many it read.
 fn fill<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;

@@ -55,8 +55,7 @@ impl Dest {
     }
 
     fn dir(&self, id: &str) -> anyhow::Result<PathBuf> {
-        let ok = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if !ok {
+        if !is_backup_id(id) {
             bail!("`{id}` is not a backup ID");
         }
         Ok(self.root().join(id))
@@ -74,7 +73,7 @@ impl Dest {
         {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.starts_with('.') && entry.path().join("manifest.json").is_file() {
+            if is_backup_id(&name) && entry.path().join("manifest.json").is_file() {
                 ids.push(name);
             }
         }
@@ -87,6 +86,9 @@ impl Dest {
         private_fs::private_dir(self.root())
             .with_context(|| format!("creating {}", self.root().display()))?;
         let partial = self.root().join(format!(".partial-{id}"));
+        // Made here, now: a directory (or a link) planted under this name beforehand is an
+        // error, not a place to write into.
+        std::fs::create_dir(&partial).with_context(|| format!("creating {}", partial.display()))?;
         private_fs::private_dir(&partial)?;
         Ok(Writing { partial, done })
     }
@@ -104,6 +106,19 @@ impl Dest {
         let path = self.dir(id)?.join(part);
         File::open(&path).with_context(|| format!("backup {id}: cannot open {}", path.display()))
     }
+}
+
+/// Whether `name` is a backup ID as `create` makes them: `YYYYMMDDTHHMMSSZ-` and 8 hex digits.
+pub fn is_backup_id(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() == 25
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 => *c == b'T',
+            15 => *c == b'Z',
+            16 => *c == b'-',
+            0..=14 => c.is_ascii_digit(),
+            _ => c.is_ascii_hexdigit() && !c.is_ascii_uppercase(),
+        })
 }
 
 impl Writing {
@@ -125,6 +140,10 @@ impl Writing {
         private_fs::write_atomic(&self.partial.join("manifest.sig"), signature.as_bytes())?;
         std::fs::rename(&self.partial, &self.done)
             .with_context(|| format!("naming {}", self.done.display()))?;
+        // The new name survives a crash once the directory holding it is synced.
+        if let Some(root) = self.done.parent() {
+            std::fs::File::open(root)?.sync_all()?;
+        }
         Ok(())
     }
 }

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use kinfold_crypto::keyring::MasterKey;
 use kinfold_store::sqlite::{SqliteStore, DB_FILE};
-use kinfold_store::{Store, TenantStore};
+use kinfold_store::Store;
 
 use crate::cli::say;
 use crate::config::Config;
@@ -43,9 +43,9 @@ impl Drop for Scratch {
 
 fn new_id() -> String {
     let now = time::OffsetDateTime::now_utc();
-    let suffix: u16 = rand::random();
+    let suffix: u32 = rand::random();
     format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{suffix:04x}",
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{suffix:08x}",
         now.year(),
         u8::from(now.month()),
         now.day(),
@@ -76,15 +76,10 @@ pub async fn create(config: Config, to: &str) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("opening the database in {}", config.data.display()))?;
     let id = new_id();
     let scratch = Scratch(config.data.join(format!(".backup-{id}.db")));
-    let taken = async {
-        store.snapshot(&scratch.0, &key).await?;
-        let tenants = store.tenants().await?.len() as u64;
-        let schema = store.schema_version().await?;
-        anyhow::Ok((tenants, schema))
-    }
-    .await;
+    let taken = store.snapshot(&scratch.0, &key).await;
     store.close().await;
-    let (tenant_count, schema_version) = taken.context("taking the snapshot")?;
+    let info = taken.context("taking the snapshot")?;
+    let (tenant_count, schema_version) = (info.tenants, info.schema_version);
     let keys = BackupKeys::of(&key);
     let snapshot = scratch.0.clone();
     let archive_key = keys.archive.clone();
@@ -117,6 +112,17 @@ pub async fn create(config: Config, to: &str) -> anyhow::Result<ExitCode> {
     };
     let bytes = serde_json::to_vec_pretty(&manifest)?;
     writing.finish(&bytes, &keys.sign(&bytes))?;
+    let rt = runtime::open(config, KeyPolicy::MustExist).await?;
+    let recorded = rt
+        .core
+        .record_system_event(kinfold_audit::Event::BackupCreated {
+            backup_id: id.clone(),
+            bytes: sealed.bytes,
+            tenants: tenant_count,
+        })
+        .await;
+    rt.close().await;
+    recorded?;
     say(format!(
         "backup {id}: {tenant_count} tenant(s), schema {schema_version}, {} bytes sealed from a {} byte snapshot, in {}",
         sealed.bytes,
@@ -162,6 +168,7 @@ fn open_part(
         .data_part()
         .with_context(|| format!("backup {}: the manifest lists no data part", m.id))?;
     let input = dest.read(&m.id, DATA_PART)?;
+    let out = archive::Limited::new(out, part.content_bytes);
     let opened = archive::open(&keys.archive, std::io::BufReader::new(input), out)
         .with_context(|| format!("backup {}", m.id))?;
     if hex::encode(opened.sha256) != part.sha256 || opened.bytes != part.bytes {
@@ -232,7 +239,7 @@ pub async fn restore(config: Config, from: &str, id: Option<&str>) -> anyhow::Re
     }
     let dest = Dest::parse(from)?;
     let target = config.data.clone();
-    if target.join(DB_FILE).exists() {
+    if database_files(&target).next().is_some() {
         bail!(
             "{} already holds a database; restore into a new directory (nothing was changed)",
             target.display()
@@ -248,53 +255,208 @@ pub async fn restore(config: Config, from: &str, id: Option<&str>) -> anyhow::Re
     let keys = BackupKeys::of(&key);
     let id = pick(&dest, id)?;
     let m = checked_manifest(&dest, &id, &keys)?;
-    let partial = target.join(format!(".restore-{id}.db"));
-    let scratch = Scratch(partial.clone());
-    let (m, _) = tokio::task::spawn_blocking({
-        let partial = partial.clone();
-        move || -> anyhow::Result<(Manifest, archive::Opened)> {
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                opts.mode(0o600);
-            }
-            let mut file = opts.open(&partial)?;
-            let opened = open_part(&dest, &m, &keys, &mut file)?;
-            file.sync_all()?;
-            Ok((m, opened))
-        }
-    })
-    .await??;
-    std::fs::rename(&partial, target.join(DB_FILE))?;
-    drop(scratch);
+    let m = restore_file(dest, m, keys, &target).await?;
     say(format!(
         "restored backup {id} ({}, schema {}) into {}",
         m.created_at,
         m.schema_version,
         target.display()
     ));
-    verify_restored(config, &key).await
+    let r = check_restored(config).await?;
+    say(format!(
+        "{} tenant(s), {} children, {} audit entries",
+        r.tenants, r.children, r.audit_entries
+    ));
+    Ok(if r.chains_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
-/// Opens the restored copy and verifies every tenant's chain, and the system chain.
-async fn verify_restored(config: Config, _key: &MasterKey) -> anyhow::Result<ExitCode> {
-    let rt = runtime::open(config, KeyPolicy::MustExist).await?;
-    if !rt.store.ready().await? {
-        rt.close().await;
-        bail!("the restored database needs migrations this build does not apply on restore; run `kinfold migrate` on it");
+/// Writes backup `m`'s database into `target` (which holds no database) as `kinfold.db`:
+/// through a `.restore-` file that takes the name only once every byte is checked, and that is
+/// removed on any failure.
+async fn restore_file(
+    dest: Dest,
+    m: Manifest,
+    keys: BackupKeys,
+    target: &std::path::Path,
+) -> anyhow::Result<Manifest> {
+    let partial = target.join(format!(".restore-{}.db", m.id));
+    let scratch = Scratch(partial.clone());
+    let m = tokio::task::spawn_blocking(move || -> anyhow::Result<Manifest> {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut file = opts.open(&partial)?;
+        open_part(&dest, &m, &keys, &mut file)?;
+        file.sync_all()?;
+        Ok(m)
+    })
+    .await??;
+    // Into place without replacing anything: a hard link fails if the name is taken (by a
+    // server started meanwhile, or a second restore), where a rename would replace it.
+    if database_files(target).next().is_some() {
+        bail!(
+            "{} gained a database while restoring; nothing was changed",
+            target.display()
+        );
     }
-    let mut code = ExitCode::SUCCESS;
-    let mut chains = vec![kinfold_audit::SYSTEM_CHAIN.to_owned()];
-    chains.extend(rt.store.tenants().await?.into_iter().map(|(t, _)| t.slug));
-    for slug in &chains {
-        if crate::verify::verify_audit(&rt, slug, None).await? != ExitCode::SUCCESS {
-            code = ExitCode::from(2);
+    std::fs::hard_link(&scratch.0, target.join(DB_FILE))
+        .with_context(|| format!("{} gained a database while restoring", target.display()))?;
+    drop(scratch);
+    Ok(m)
+}
+
+/// The database's files present in `dir` (`kinfold.db` and its WAL, shared memory and journal:
+/// a stray WAL from an earlier database would be replayed onto a restored one).
+fn database_files(dir: &std::path::Path) -> impl Iterator<Item = PathBuf> + '_ {
+    ["", "-wal", "-shm", "-journal"]
+        .into_iter()
+        .map(move |suffix| dir.join(format!("{DB_FILE}{suffix}")))
+        .filter(|p| p.exists())
+}
+
+/// What a restored copy holds, once its chains verified.
+#[derive(Debug, Default)]
+struct Restored {
+    chains_ok: bool,
+    tenants: u64,
+    children: u64,
+    audit_entries: u64,
+    heads: Vec<String>,
+}
+
+/// Opens the restored copy in `config.data` and verifies the system chain and every tenant's,
+/// printing each result; counts what it holds.
+async fn check_restored(config: Config) -> anyhow::Result<Restored> {
+    let rt = runtime::open(config, KeyPolicy::MustExist).await?;
+    let checked = async {
+        if !rt.store.ready().await? {
+            bail!("the restored database needs migrations this build does not apply on restore; run `kinfold migrate` on it");
+        }
+        let mut r = Restored {
+            chains_ok: true,
+            ..Restored::default()
+        };
+        let tenants = rt.store.tenants().await?;
+        let mut chains = vec![(
+            kinfold_audit::SYSTEM_CHAIN.to_owned(),
+            kinfold_store::Chain::system(),
+        )];
+        for (t, scope) in &tenants {
+            chains.push((t.slug.clone(), scope.chain()));
+            let query = kinfold_store::ChildQuery {
+                visibility: kinfold_store::Visibility::All,
+                classroom_id: None,
+                status: None,
+                after: None,
+                limit: u32::MAX,
+            };
+            r.children += rt.store.children(scope, &query).await?.len() as u64;
+        }
+        r.tenants = tenants.len() as u64;
+        for (slug, chain) in &chains {
+            if crate::verify::verify_audit(&rt, slug, None).await? != ExitCode::SUCCESS {
+                r.chains_ok = false;
+            }
+            if let Some((seq, hash)) = rt.store.audit_head(chain).await? {
+                r.audit_entries += u64::try_from(seq).unwrap_or(0);
+                r.heads.push(format!("{slug}:{seq}:{}", hash.get(..12).unwrap_or(&hash)));
+            }
+        }
+        Ok(r)
+    }
+    .await;
+    rt.close().await;
+    checked
+}
+
+/// `kinfold backup drill --from DEST`: restores the newest backup into a temporary directory
+/// (never the live data), verifies it, counts what it holds, and records the result in the live
+/// deployment's system chain (L3) as `backup_drill`. Exit code 2 when the drill fails.
+pub async fn drill(config: Config, from: &str) -> anyhow::Result<ExitCode> {
+    if config.postgres().is_some() {
+        bail!("drills of a PostgreSQL deployment are not built yet");
+    }
+    let started = std::time::Instant::now();
+    let dest = Dest::parse(from)?;
+    let key = runtime::master_key(&config, KeyPolicy::MustExist)?;
+    let id = pick(&dest, None);
+    let outcome = match &id {
+        Ok(id) => drill_once(&config, dest, &key, id).await,
+        Err(e) => Err(anyhow::anyhow!("{e:#}")),
+    };
+    let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let backup_id = id.as_deref().unwrap_or("none").to_owned();
+    let event = match &outcome {
+        Ok(r) => kinfold_audit::Event::BackupDrill {
+            backup_id: backup_id.clone(),
+            passed: r.chains_ok,
+            millis,
+            tenants: r.tenants,
+            children: r.children,
+            audit_entries: r.audit_entries,
+            detail: r.heads.join(" "),
+        },
+        Err(e) => kinfold_audit::Event::BackupDrill {
+            backup_id: backup_id.clone(),
+            passed: false,
+            millis,
+            tenants: 0,
+            children: 0,
+            audit_entries: 0,
+            detail: format!("{e:#}"),
+        },
+    };
+    let rt = runtime::open(config, KeyPolicy::MustExist).await?;
+    let recorded = rt.core.record_system_event(event).await;
+    rt.close().await;
+    recorded?;
+    match outcome {
+        Ok(r) if r.chains_ok => {
+            say(format!(
+                "drill passed: backup {backup_id} restored and verified in {millis} ms: {} tenant(s), {} children, {} audit entries; heads {}",
+                r.tenants, r.children, r.audit_entries, r.heads.join(" ")
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(_) => {
+            say(format!("DRILL FAILED: backup {backup_id} restored, but an audit chain does not verify (above)"));
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => {
+            say(format!("DRILL FAILED: backup {backup_id}: {e:#}"));
+            Ok(ExitCode::from(2))
         }
     }
-    rt.close().await;
-    Ok(code)
+}
+
+async fn drill_once(
+    config: &Config,
+    dest: Dest,
+    key: &MasterKey,
+    id: &str,
+) -> anyhow::Result<Restored> {
+    let keys = BackupKeys::of(key);
+    let m = checked_manifest(&dest, id, &keys)?;
+    let tmp = tempfile::Builder::new()
+        .prefix("kinfold-drill-")
+        .tempdir()?;
+    kinfold_crypto::private_fs::private_dir(tmp.path())?;
+    restore_file(dest, m, keys, tmp.path()).await?;
+    // The copy opens with the live key where it is, never copied beside the restored data.
+    let mut copy = config.clone();
+    copy.data = tmp.path().to_path_buf();
+    if copy.master_key.is_none() {
+        copy.master_key_file = Some(config.master_key_path());
+    }
+    check_restored(copy).await
 }
 
 impl std::fmt::Display for Dest {

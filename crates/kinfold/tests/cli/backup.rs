@@ -113,6 +113,14 @@ async fn a_backup_taken_while_the_demo_serves_restores_the_same_records() {
     for entry in &copy {
         assert!(source.contains(entry), "{entry} is not the source's");
     }
+    // A directory holding a stray WAL (which would be replayed onto the restored file) is
+    // refused like a live one.
+    let stray = tmp.path().join("stray");
+    std::fs::create_dir(&stray).unwrap();
+    std::fs::copy(data.join("master.key"), stray.join("master.key")).unwrap();
+    std::fs::write(stray.join("kinfold.db-wal"), b"old").unwrap();
+    let (ok, out) = cli(&["backup", "restore", "--from", s(&dest), "--data", s(&stray)]);
+    assert!(!ok && out.contains("already holds a database"), "{out}");
     // A live directory is refused, and is left as it was.
     let (ok, out) = cli(&[
         "backup",
@@ -289,5 +297,83 @@ async fn nothing_in_a_backup_or_left_beside_it_is_plaintext_or_open_to_others() 
     assert_eq!(
         rows(&copy, "SELECT name FROM tenants").await,
         ["Zebra Crossing Nursery Plaintext Probe"]
+    );
+}
+
+#[tokio::test]
+async fn a_drill_restores_the_newest_backup_elsewhere_and_records_how_it_went() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let dest = tmp.path().join("dest");
+    let scratch = tmp.path().join("tmpdir");
+    std::fs::create_dir(&scratch).unwrap();
+    deployment(&data, "sunny-days", "Sunny Days");
+    let (ok, out) = cli(&["backup", "drill", "--data", s(&data), "--from", s(&dest)]);
+    assert!(
+        !ok && out.contains("DRILL FAILED") && out.contains("no backup"),
+        "{out}"
+    );
+    let (ok, out) = cli(&["backup", "create", "--data", s(&data), "--to", s(&dest)]);
+    assert!(ok, "{out}");
+    let drill = |data: &Path| {
+        let out = bin()
+            .env("TMPDIR", &scratch)
+            .args(["backup", "drill", "--data", s(data), "--from", s(&dest)])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let live = "SELECT id || name FROM tenants ORDER BY id";
+    let before = rows(&data, live).await;
+    let (code, out) = drill(&data);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("drill passed") && out.contains("1 tenant(s)"),
+        "{out}"
+    );
+    assert_eq!(
+        before,
+        rows(&data, live).await,
+        "the live data is not touched"
+    );
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        0,
+        "the drill leaves nothing"
+    );
+
+    // A damaged backup fails its drill, which is recorded too.
+    let backup = only_backup(&dest);
+    let mut bytes = std::fs::read(backup.join("db.kfb")).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x04;
+    std::fs::write(backup.join("db.kfb"), bytes).unwrap();
+    let (code, out) = drill(&data);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("DRILL FAILED"), "{out}");
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
+
+    let events = rows(
+        &data,
+        "SELECT kind || coalesce(' ' || json_extract(event, '$.passed'), '') FROM audit_log \
+         WHERE chain = 'system' AND kind LIKE 'backup%' ORDER BY seq",
+    )
+    .await;
+    assert_eq!(
+        events,
+        [
+            "backup_drill 0",
+            "backup_created",
+            "backup_drill 1",
+            "backup_drill 0"
+        ],
+        "{events:?}"
     );
 }

@@ -79,7 +79,11 @@ impl Running {
     }
 
     /// Starts `kinfold demo` with extra environment variables.
-    pub fn demo_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Running {
+    fn try_demo(
+        dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<(Child, Vec<String>, u16), String> {
         let port = free_port();
         let mut cmd = bin();
         cmd.envs(env.iter().copied());
@@ -110,20 +114,38 @@ impl Running {
                         || l.contains("credentials file is gone");
                     lines.push(l);
                     if done {
-                        break;
+                        return Ok((child, lines, port));
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => panic!("demo exited early: {lines:?}"),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = child.wait();
+                    return Err(format!("demo exited early: {lines:?}"));
+                }
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("demo exited with {status}: {lines:?}");
+                return Err(format!("demo exited with {status}: {lines:?}"));
             }
             assert!(
                 std::time::Instant::now() < deadline,
                 "demo did not start: {lines:?}"
             );
         }
+    }
+
+    pub fn demo_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Running {
+        // A free port can be taken by another test between `free_port` and the demo's bind
+        // (the tests run in parallel): a demo that exits before its banner starts again, on
+        // another port, up to three times.
+        let mut attempt = 0;
+        let (child, lines, port) = loop {
+            attempt += 1;
+            match Self::try_demo(dir, extra, env) {
+                Ok(started) => break started,
+                Err(why) if attempt < 3 => eprintln!("demo start {attempt} failed ({why}); again"),
+                Err(why) => panic!("{why}"),
+            }
+        };
         Running {
             child,
             lines,
