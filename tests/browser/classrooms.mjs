@@ -73,6 +73,14 @@ export async function adminClassrooms(w, { tenant, outDir, signIn, findUser, che
   check((await page.locator('[role="status"]').innerText()).includes('Child added.'), 'the child was not added');
   check((await page.locator('#allergies').innerText()).includes('Peanuts'), 'the child page does not show the allergy');
   await lookAt(page, 'child', { outDir, check });
+
+  // The center's settings: the details every email carries, and the time zone.
+  await page.locator('nav a[href="/admin/center"]').click();
+  await page.waitForLoadState('load');
+  await lookAt(page, 'center', { outDir, check });
+  await page.getByLabel('Time zone').fill('America/Denver');
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.getByRole('button', { name: 'Save' }).click()]);
+  check((await page.locator('[role="status"]').innerText()).includes('Saved.'), 'the center settings were not saved');
   await w.assertClean('admin classrooms');
-  return `classroom added, bad capacity refused beside its field, saved, teacher assigned, a child added in it; axe clean at 360 and 1100 px${note}`;
+  return `classroom added, bad capacity refused beside its field, saved, teacher assigned, a child added in it, center settings saved; axe clean at 360 and 1100 px${note}`;
 }

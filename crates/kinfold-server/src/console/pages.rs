@@ -2,7 +2,8 @@
 //! redirect to sign-in; and the home page.
 
 use crate::console::Page;
-use crate::ApiError;
+use crate::{ApiError, AppState};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use kinfold_core::policy::{self, Action, Scope};
@@ -46,12 +47,13 @@ pub(crate) fn fail(p: &Page, title: &str, e: impl Into<ApiError>) -> Response {
     error_page(p, e, title, body)
 }
 
-pub async fn home(p: Page) -> Response {
+pub async fn home(State(st): State<AppState>, p: Page) -> Response {
     let Some(a) = &p.actor else { return to_login() };
+    let idle = humantime::format_duration(st.core.settings().session_idle_timeout);
     let body = html! {
         h1 { "Welcome, " (a.user.name) }
         p { "You are signed in to " strong { (a.tenant.name) } " as " (a.role.as_str().replace('_', " ")) "." }
-        p.muted { "Signed in as " (a.user.email) ". Your session ends after 8 hours without activity." }
+        p.muted { "Signed in as " (a.user.email) ". Your session ends after " (idle) " without activity." }
         ul {
             li { a href="/account/sessions" { "See and end your sessions" } }
             @if policy::scope(a.role, Action::ReadAudit) == Scope::WholeTenant {

@@ -2,6 +2,7 @@
 //! sessions and second factors, and operators' access grants.
 
 pub mod api;
+mod pages;
 
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -15,4 +16,5 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/users/{id}/mfa/reset", post(api::reset_mfa))
         .route("/api/v1/users/{id}/sessions", delete(api::revoke_sessions))
         .route("/api/v1/access-grants", get(api::grants))
+        .route("/admin/center", get(pages::show).post(pages::save))
 }

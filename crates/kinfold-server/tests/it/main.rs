@@ -6,6 +6,7 @@ mod harness;
 
 mod attendance;
 mod audit;
+mod center;
 mod children_admin;
 mod classrooms;
 mod csrf_and_input;

@@ -1,0 +1,102 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The administrators' center settings page (issue 14): legal name, postal address and time
+//! zone, saved through the same service as `PATCH /api/v1/tenant`, with its unhappy paths.
+
+use axum::http::StatusCode;
+
+use crate::harness::TestApp;
+
+#[tokio::test]
+async fn an_administrator_sets_the_centers_details_and_bad_ones_are_refused() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let page = app.get("/admin/center", Some(&admin)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("Set by the operator"), "{}", page.text);
+
+    let saved = app
+        .post_form(
+            "/admin/center",
+            "legal_name=Sunny+Days+LLC&postal_address=12+Elm+St%2C+Springfield&time_zone=America%2FChicago",
+            &admin,
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text);
+    let api = app.get("/api/v1/tenant", Some(&admin)).await;
+    assert_eq!(api.body["legal_name"], "Sunny Days LLC");
+    assert_eq!(api.body["time_zone"], "America/Chicago");
+    let kinds = app.audit_kinds(&t.scope).await;
+    assert!(kinds.iter().any(|k| k == "tenant_details_changed"));
+
+    for (body, id) in [
+        (
+            "legal_name=Sunny&postal_address=x&time_zone=Mars%2FOlympus",
+            "center-time-zone-error",
+        ),
+        (
+            "legal_name=&postal_address=x&time_zone=UTC",
+            "center-legal-name-error",
+        ),
+        (
+            "legal_name=Su%E2%80%AEnny&postal_address=x&time_zone=UTC",
+            "center-legal-name-error",
+        ),
+    ] {
+        let r = app.post_form("/admin/center", body, &admin).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            r.text
+        );
+        assert!(
+            r.text.contains(&format!(r#"id="{id}""#)),
+            "{body}: {}",
+            r.text
+        );
+    }
+    let long = format!(
+        "legal_name=Sunny&postal_address={}&time_zone=UTC",
+        "a".repeat(400)
+    );
+    let r = app.post_form("/admin/center", &long, &admin).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text.contains(r#"id="center-postal-address-error""#));
+    let api = app.get("/api/v1/tenant", Some(&admin)).await;
+    assert_eq!(
+        api.body["time_zone"], "America/Chicago",
+        "nothing was saved"
+    );
+
+    for user in [&t.teacher, &t.front_desk, &t.parent] {
+        let c = app.sign_in(&t.slug, user).await;
+        assert_eq!(
+            app.get("/admin/center", Some(&c)).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let r = app
+            .post_form(
+                "/admin/center",
+                "legal_name=X&postal_address=y&time_zone=UTC",
+                &c,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", user.role);
+    }
+    let mut req = TestApp::form_req(
+        "/admin/center",
+        "legal_name=Forged&postal_address=y&time_zone=UTC",
+        &admin,
+    );
+    req.headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    assert_eq!(app.send(req).await.status, StatusCode::FORBIDDEN);
+    let api = app.get("/api/v1/tenant", Some(&admin)).await;
+    assert_eq!(api.body["legal_name"], "Sunny Days LLC");
+}
