@@ -56,3 +56,48 @@ impl AuditLog<'_> {
             .await?)
     }
 }
+
+/// The deployment's last backup and last restore drill, as the system chain records them
+/// (`backup_created`, `backup_drill`): what administrators see on their home page.
+#[derive(Debug, Clone, Default)]
+pub struct BackupStatus {
+    /// When, and which backup.
+    pub last_backup: Option<(i64, String)>,
+    /// When, which backup, and whether it passed.
+    pub last_drill: Option<(i64, String, bool)>,
+}
+
+impl AuditLog<'_> {
+    /// The last backup and drill of the deployment, for administrators (`Administer`). The
+    /// system chain holds no tenant's data; only these two kinds are read from it.
+    pub async fn backup_status(&self, actor: &Actor) -> Result<BackupStatus, CoreError> {
+        policy::require_whole_tenant(actor, Action::Administer)?;
+        let chain = self
+            .store()
+            .audit_chain(&kinfold_store::Chain::system())
+            .await?;
+        let mut status = BackupStatus::default();
+        for e in chain.iter().rev() {
+            let Ok(event) = serde_json::from_str::<kinfold_audit::Event>(&e.event) else {
+                continue;
+            };
+            match event {
+                kinfold_audit::Event::BackupCreated { backup_id, .. }
+                    if status.last_backup.is_none() =>
+                {
+                    status.last_backup = Some((e.at_ms, backup_id));
+                }
+                kinfold_audit::Event::BackupDrill {
+                    backup_id, passed, ..
+                } if status.last_drill.is_none() => {
+                    status.last_drill = Some((e.at_ms, backup_id, passed));
+                }
+                _ => {}
+            }
+            if status.last_backup.is_some() && status.last_drill.is_some() {
+                break;
+            }
+        }
+        Ok(status)
+    }
+}

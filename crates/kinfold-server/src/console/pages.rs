@@ -50,16 +50,113 @@ pub(crate) fn fail(p: &Page, title: &str, e: impl Into<ApiError>) -> Response {
 pub async fn home(State(st): State<AppState>, p: Page) -> Response {
     let Some(a) = &p.actor else { return to_login() };
     let idle = humantime::format_duration(st.core.settings().session_idle_timeout);
+    let today = today_panel(&st, a).await;
+    let admin = admin_panel(&st, a).await;
     let body = html! {
         h1 { "Welcome, " (a.user.name) }
         p { "You are signed in to " strong { (a.tenant.name) } " as " (a.role.as_str().replace('_', " ")) "." }
-        p.muted { "Signed in as " (a.user.email) ". Your session ends after " (idle) " without activity." }
+        (today)
+        (admin)
         ul {
             li { a href="/account/sessions" { "See and end your sessions" } }
             @if policy::scope(a.role, Action::ReadAudit) == Scope::WholeTenant {
                 li { a href="/admin/audit" { "Read the audit log" } }
             }
         }
+        p.muted { "Signed in as " (a.user.email) ". Your session ends after " (idle) " without activity." }
     };
     page(&p, StatusCode::OK, "Home", body)
+}
+
+/// Today's attendance in the rooms the actor works with (staff who check children in and
+/// out): present, gone home and not yet in, per room.
+async fn today_panel(st: &AppState, a: &kinfold_core::Actor) -> Markup {
+    if policy::scope(a.role, Action::CheckInOut) == Scope::No {
+        return html! {};
+    }
+    let (Ok(roster), Ok(rooms)) = (
+        st.core.attendance().roster(a, None).await,
+        st.core.classrooms().list_classrooms(a).await,
+    ) else {
+        return html! { p.muted { "Today's attendance could not be read." } };
+    };
+    let count = |room: Option<kinfold_model::ClassroomId>, status: &str| {
+        roster
+            .iter()
+            .filter(|l| l.status == status && (room.is_none() || l.classroom_id == room))
+            .count()
+    };
+    html! {
+        section aria-labelledby="today-title" {
+            h2 #today-title { "Today" }
+            p #today-counts {
+                strong { (count(None, "present")) } " present, "
+                (count(None, "checked_out")) " gone home, "
+                (count(None, "absent")) " not in yet."
+            }
+            @if !rooms.is_empty() {
+                div.table-wrap {
+                    table #rooms-today {
+                        thead { tr { th scope="col" { "Room" } th scope="col" { "Present" } th scope="col" { "Capacity" } } }
+                        tbody {
+                            @for r in &rooms {
+                                tr {
+                                    td { a href={ "/children?classroom_id=" (r.id) } { (r.name) } }
+                                    td { (count(Some(r.id), "present")) }
+                                    td { @if let Some(c) = r.capacity { (c) } @else { "—" } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p { a href="/attendance" { "Open today's roster" } }
+        }
+    }
+}
+
+/// For administrators: staff who have not finished enrolling, and the deployment's last
+/// backup and restore drill.
+async fn admin_panel(st: &AppState, a: &kinfold_core::Actor) -> Markup {
+    if policy::scope(a.role, Action::Administer) != Scope::WholeTenant {
+        return html! {};
+    }
+    let pending: Vec<_> = st
+        .core
+        .tenants()
+        .list_users(a)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|u| u.role.is_staff() && !u.has_mfa())
+        .collect();
+    let backups = st
+        .core
+        .audit_log()
+        .backup_status(a)
+        .await
+        .unwrap_or_default();
+    let when = |ms: i64| crate::api::rfc3339(ms);
+    html! {
+        section aria-labelledby="admin-title" {
+            h2 #admin-title { "For administrators" }
+            @if pending.is_empty() {
+                p { "Every staff member has enrolled a second factor." }
+            } @else {
+                p #pending-enrollment { (pending.len()) " staff member(s) have not finished enrolling: "
+                    @for (i, u) in pending.iter().enumerate() { @if i > 0 { ", " } (u.name) } "." }
+            }
+            p #backup-status {
+                @match &backups.last_backup {
+                    Some((at, id)) => { "Last backup: " (when(*at)) " (" code { (id) } "). " }
+                    None => { strong { "No backup recorded yet." } " " }
+                }
+                @match &backups.last_drill {
+                    Some((at, _, true)) => { "Last restore drill passed " (when(*at)) "." }
+                    Some((at, id, false)) => { strong.bad { "The last restore drill FAILED (" (when(*at)) ", backup " (id) "): tell the operator." } }
+                    None => { "No restore drill recorded yet." }
+                }
+            }
+        }
+    }
 }

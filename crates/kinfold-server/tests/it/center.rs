@@ -100,3 +100,60 @@ async fn an_administrator_sets_the_centers_details_and_bad_ones_are_refused() {
     let api = app.get("/api/v1/tenant", Some(&admin)).await;
     assert_eq!(api.body["legal_name"], "Sunny Days LLC");
 }
+
+#[tokio::test]
+async fn home_pages_follow_the_role_and_show_backups_to_administrators() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let home = app.get("/", Some(&admin)).await;
+    assert!(
+        home.text.contains("No backup recorded yet"),
+        "{}",
+        home.text
+    );
+    assert!(home.text.contains("0</strong> present"), "{}", home.text);
+
+    app.core
+        .record_system_event(kinfold_audit::Event::BackupCreated {
+            backup_id: "20261206T070000Z-0a0b0c0d".into(),
+            bytes: 1,
+            tenants: 1,
+        })
+        .await
+        .unwrap();
+    app.core
+        .record_system_event(kinfold_audit::Event::BackupDrill {
+            backup_id: "20261206T070000Z-0a0b0c0d".into(),
+            passed: false,
+            millis: 5,
+            tenants: 0,
+            children: 0,
+            audit_entries: 0,
+            detail: "chunk 3 does not authenticate".into(),
+        })
+        .await
+        .unwrap();
+    let home = app.get("/", Some(&admin)).await;
+    assert!(home.text.contains("Last backup") && home.text.contains("20261206T070000Z-0a0b0c0d"));
+    assert!(home.text.contains("FAILED"), "{}", home.text);
+    assert!(
+        !home.text.contains("chunk 3"),
+        "the drill's detail stays in the system chain"
+    );
+
+    // A teacher sees their rooms' day, not the administrators' panel; a parent sees neither.
+    let teacher = app.sign_in(&t.slug, &t.teacher).await;
+    let home = app.get("/", Some(&teacher)).await;
+    assert!(home.text.contains("rooms-today") && home.text.contains("Room A"));
+    assert!(
+        !home.text.contains("Room B") && !home.text.contains("backup"),
+        "{}",
+        home.text
+    );
+    let parent = app.sign_in(&t.slug, &t.parent).await;
+    let home = app.get("/", Some(&parent)).await;
+    assert!(!home.text.contains("rooms-today") && !home.text.contains("backup"));
+    let _ = r;
+}
