@@ -14,9 +14,10 @@ use kinfold_core::children::{
     Allergy, ChildInput, ChildPatch, EmergencyContact, OpenedFields, Severity, STATUSES,
 };
 use kinfold_core::{Actor, CoreError};
-use kinfold_model::{Child, ChildId, Classroom};
+use kinfold_model::{Child, Classroom};
 use maud::{html, Markup};
 
+use super::pages::opened_child;
 use crate::console::form::{form_error, Field};
 use crate::console::pages::{error_page, fail, page, to_login};
 use crate::console::Page;
@@ -370,19 +371,11 @@ async fn render_edit(
     {
         return fail(p, "Edit child", e);
     }
-    let Some(id) = ChildId::parse(id) else {
-        return fail(p, "Edit child", CoreError::NotFound("child"));
-    };
-    let (view, opened) = match st
-        .core
-        .children()
-        .child_view(a, id, &p.client.info)
-        .await
-        .and_then(|v| v.opened().map(|o| (v, o)))
-    {
+    let (view, opened) = match opened_child(st, p, a, id).await {
         Ok(v) => v,
         Err(e) => return fail(p, "Edit child", e),
     };
+    let id = view.child().id;
     let stored = ChildForm::of(view.child(), &opened);
     let form = form.unwrap_or(&stored);
     // The child's own room is offered even when it is archived (a withdrawn child may stay
@@ -430,15 +423,13 @@ pub async fn update(
     let form = ChildForm::posted(pairs);
     let saved = async {
         kinfold_core::policy::require_whole_tenant(a, kinfold_core::policy::Action::ManageChild)?;
-        let child = ChildId::parse(&id).ok_or(CoreError::NotFound("child"))?;
-        let view = st
-            .core
-            .children()
-            .child_view(a, child, &p.client.info)
-            .await?;
-        let stored = ChildForm::of(view.child(), &view.opened()?);
+        let (view, opened) = opened_child(&st, &p, a, &id).await?;
+        let stored = ChildForm::of(view.child(), &opened);
         let patch = form.patch_against(&stored)?;
-        st.core.children().update_child(a, child, patch).await
+        st.core
+            .children()
+            .update_child(a, view.child().id, patch)
+            .await
     }
     .await;
     match saved {

@@ -160,6 +160,20 @@ fn detail_body(
     }
 }
 
+/// A child the actor may see, with its sealed fields opened (a data-access event): what the
+/// child's page and its edit page both show.
+pub(crate) async fn opened_child(
+    st: &AppState,
+    p: &Page,
+    a: &Actor,
+    raw_id: &str,
+) -> Result<(ChildView, OpenedFields), CoreError> {
+    let id = ChildId::parse(raw_id).ok_or(CoreError::NotFound("child"))?;
+    let view = st.core.children().child_view(a, id, &p.client.info).await?;
+    let opened = view.opened()?;
+    Ok((view, opened))
+}
+
 pub(crate) async fn render_detail(
     st: &AppState,
     p: &Page,
@@ -168,19 +182,11 @@ pub(crate) async fn render_detail(
     err: Option<ApiError>,
 ) -> Response {
     let Some(a) = &p.actor else { return to_login() };
-    let Some(id) = ChildId::parse(id) else {
-        return fail(p, "Child", CoreError::NotFound("child"));
-    };
-    let (view, opened) = match st
-        .core
-        .children()
-        .child_view(a, id, &p.client.info)
-        .await
-        .and_then(|v| v.opened().map(|o| (v, o)))
-    {
+    let (view, opened) = match opened_child(st, p, a, id).await {
         Ok(v) => v,
         Err(e) => return fail(p, "Child", e),
     };
+    let id = view.child().id;
     let guardians = st
         .core
         .children()
