@@ -26,6 +26,28 @@ fn bind_fields<'q>(q: Query<'q>, f: &'q ChildFields) -> Query<'q> {
         .bind(&f.left_on)
 }
 
+/// A child is placed only in an open room, checked in the placing transaction: a room archived
+/// after core looked is seen here (on SQLite, whose writer is single, without a gap).
+async fn placeable(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    tenant: &str,
+    room: Option<ClassroomId>,
+) -> Result<()> {
+    let Some(room) = room else { return Ok(()) };
+    let open: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM classrooms WHERE tenant_id = $1 AND id = $2 \
+         AND archived_ms IS NULL",
+    )
+    .bind(tenant)
+    .bind(room.to_string())
+    .fetch_one(&mut *conn)
+    .await?;
+    if open == 0 {
+        return Err(StoreError::WrongState("the classroom is archived"));
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl RecordStore for Backend {
     async fn tenant_details(&self, scope: &TenantScope) -> Result<TenantDetails> {
@@ -272,6 +294,7 @@ impl RecordStore for Backend {
     ) -> Result<Child> {
         let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        placeable(&mut tx, &scope.tenant_id().to_string(), fields.classroom_id).await?;
         let q = sqlx::query(
             "INSERT INTO children (given_name, family_name, preferred_name, date_of_birth, \
              classroom_id, status, enrolled_on, left_on, tenant_id, id, allergies, medical_notes, \
@@ -318,6 +341,19 @@ impl RecordStore for Backend {
     ) -> Result<Child> {
         let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        // A child staying in its room (a withdrawn child may stay in an archived one) is not
+        // moved; a move must be into an open room.
+        let before: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT classroom_id FROM children WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let moved = fields.classroom_id.map(|c| c.to_string()) != before.flatten();
+        if moved {
+            placeable(&mut tx, &scope.tenant_id().to_string(), fields.classroom_id).await?;
+        }
         let q = sqlx::query(
             "UPDATE children SET given_name = $1, family_name = $2, preferred_name = $3, \
              date_of_birth = $4, classroom_id = $5, status = $6, enrolled_on = $7, left_on = $8, \

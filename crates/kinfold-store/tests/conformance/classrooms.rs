@@ -108,7 +108,7 @@ async fn settings_archiving_and_assignments(u: &Under) {
         classroom_id: Some(otters.id),
         ..child
     };
-    s.update_child(a.tx(), id, moved, SealedChildFields::default(), 2)
+    s.update_child(a.tx(), id, moved.clone(), SealedChildFields::default(), 2)
         .await
         .unwrap();
     s.archive_classroom(a.tx(), owls.id, 3).await.unwrap();
@@ -128,5 +128,55 @@ async fn settings_archiving_and_assignments(u: &Under) {
             .await,
         Err(StoreError::NotFound(_))
     ));
+
+    // No child is placed in an archived room, whatever core checked before: not a new one,
+    // not by a move. A withdrawn child staying in one keeps it through an edit.
+    let into_archived = ChildFields {
+        classroom_id: Some(owls.id),
+        ..moved.clone()
+    };
+    assert!(matches!(
+        s.create_child(
+            a.tx(),
+            ChildId::new(),
+            into_archived.clone(),
+            SealedChildFields::default(),
+            5
+        )
+        .await,
+        Err(StoreError::WrongState(_))
+    ));
+    assert!(matches!(
+        s.update_child(a.tx(), id, into_archived, SealedChildFields::default(), 5)
+            .await,
+        Err(StoreError::WrongState(_))
+    ));
+    let larks = s
+        .create_classroom(a.tx(), &ClassroomFields::named("Larks"), 6)
+        .await
+        .unwrap();
+    let withdrawn = ChildFields {
+        classroom_id: Some(larks.id),
+        status: "withdrawn".into(),
+        ..moved.clone()
+    };
+    let bo = ChildId::new();
+    s.create_child(
+        a.tx(),
+        bo,
+        withdrawn.clone(),
+        SealedChildFields::default(),
+        6,
+    )
+    .await
+    .unwrap();
+    s.archive_classroom(a.tx(), larks.id, 7).await.unwrap();
+    let renamed = ChildFields {
+        given_name: "Bo".into(),
+        ..withdrawn
+    };
+    s.update_child(a.tx(), bo, renamed, SealedChildFields::default(), 8)
+        .await
+        .unwrap();
 }
 both!(settings_archiving_and_assignments);
