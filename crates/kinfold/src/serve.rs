@@ -13,23 +13,24 @@ use crate::cli::say;
 use crate::config::EmailTransport;
 use crate::runtime::Runtime;
 
-/// Resolves when SIGINT or SIGTERM arrives.
-async fn signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers for SIGINT and SIGTERM now, and resolves when one arrives. Registered before the
+/// listeners are bound and the banner printed: a signal sent as soon as the server says it
+/// serves stops it gracefully (audit entries flushed), instead of killing it by the signal's
+/// default action, which a handler installed later by a spawned task left open.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        Ok(async move {
+            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        })
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 fn plain_allowed(addr: SocketAddr, proxies: usize) -> bool {
@@ -66,8 +67,9 @@ pub async fn serve(rt: Runtime, banner: Option<Vec<String>>) -> anyhow::Result<(
     let mailer = kinfold_core::mail::worker::spawn(rt.core.clone(), transport);
     let app = kinfold_server::app(kinfold_server::AppState::new(rt.core.clone(), web));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let stopping = stop_signal()?;
     tokio::spawn(async move {
-        signal().await;
+        stopping.await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_tx.send(true);
     });
