@@ -230,13 +230,17 @@ impl Classrooms<'_> {
 /// The most children a room may be licensed for.
 pub const MAX_CAPACITY: u32 = 200;
 
+fn capacity_error() -> CoreError {
+    CoreError::invalid("capacity", format!("must be 1 to {MAX_CAPACITY} children"))
+}
+
 /// A room's settings as they are stored: the name checked like every name, the capacity
 /// within 1 to [`MAX_CAPACITY`].
 fn checked(f: &ClassroomFields) -> Result<ClassroomFields, CoreError> {
     let name = validate::name("name", &f.name)?;
     if let Some(c) = f.capacity {
         if c == 0 || c > MAX_CAPACITY {
-            return Err(CoreError::invalid("capacity", "must be 1 to 200 children"));
+            return Err(capacity_error());
         }
     }
     Ok(ClassroomFields {
@@ -263,9 +267,6 @@ pub fn age_group_field(raw: &str) -> Result<Option<AgeGroup>, CoreError> {
 pub fn capacity_field(raw: &str) -> Result<Option<u32>, CoreError> {
     match raw.trim() {
         "" => Ok(None),
-        c => c
-            .parse::<u32>()
-            .map(Some)
-            .map_err(|_| CoreError::invalid("capacity", "must be 1 to 200 children")),
+        c => c.parse::<u32>().map(Some).map_err(|_| capacity_error()),
     }
 }

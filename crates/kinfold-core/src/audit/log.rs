@@ -72,32 +72,39 @@ impl AuditLog<'_> {
     /// system chain holds no tenant's data; only these two kinds are read from it.
     pub async fn backup_status(&self, actor: &Actor) -> Result<BackupStatus, CoreError> {
         policy::require_whole_tenant(actor, Action::Administer)?;
-        let chain = self
-            .store()
-            .audit_chain(&kinfold_store::Chain::system())
-            .await?;
+        let chain = kinfold_store::Chain::system();
         let mut status = BackupStatus::default();
-        for e in chain.iter().rev() {
-            let Ok(event) = serde_json::from_str::<kinfold_audit::Event>(&e.event) else {
-                continue;
-            };
-            match event {
-                kinfold_audit::Event::BackupCreated { backup_id, .. }
-                    if status.last_backup.is_none() =>
-                {
-                    status.last_backup = Some((e.at_ms, backup_id));
+        // Newest first, a page at a time, until both are found: the home page does not read
+        // the whole system chain.
+        let mut q = AuditQuery {
+            category: Some(Category::System.as_str().to_owned()),
+            limit: 100,
+            ..AuditQuery::default()
+        };
+        loop {
+            let page = self.store().audit_page(&chain, &q).await?;
+            for e in &page {
+                match serde_json::from_str::<kinfold_audit::Event>(&e.event) {
+                    Ok(kinfold_audit::Event::BackupCreated { backup_id, .. })
+                        if status.last_backup.is_none() =>
+                    {
+                        status.last_backup = Some((e.at_ms, backup_id));
+                    }
+                    Ok(kinfold_audit::Event::BackupDrill {
+                        backup_id, passed, ..
+                    }) if status.last_drill.is_none() => {
+                        status.last_drill = Some((e.at_ms, backup_id, passed));
+                    }
+                    _ => {}
                 }
-                kinfold_audit::Event::BackupDrill {
-                    backup_id, passed, ..
-                } if status.last_drill.is_none() => {
-                    status.last_drill = Some((e.at_ms, backup_id, passed));
-                }
-                _ => {}
             }
-            if status.last_backup.is_some() && status.last_drill.is_some() {
-                break;
+            let done = status.last_backup.is_some() && status.last_drill.is_some();
+            match page.last() {
+                Some(oldest) if !done && page.len() == q.limit as usize => {
+                    q.before_seq = Some(oldest.seq);
+                }
+                _ => return Ok(status),
             }
         }
-        Ok(status)
     }
 }
