@@ -196,10 +196,15 @@ impl Classrooms<'_> {
         actor: &Actor,
     ) -> Result<Vec<(User, Vec<ClassroomId>)>, CoreError> {
         Core::require_admin_scope(actor)?;
+        let assignments = self.store().staff_assignments(&actor.scope).await?;
         let mut out = Vec::new();
         for u in self.store().users(&actor.scope).await? {
             if u.role.is_staff() {
-                let rooms = self.store().assigned_classrooms(&actor.scope, u.id).await?;
+                let rooms = assignments
+                    .iter()
+                    .filter(|(user, _)| *user == u.id)
+                    .map(|(_, room)| *room)
+                    .collect();
                 out.push((u, rooms));
             }
         }

@@ -45,6 +45,8 @@ pub trait RecordStore: Send + Sync {
         user: UserId,
         classroom: ClassroomId,
     ) -> Result<()>;
+    /// Every staff assignment of the tenant, as (user, classroom), in one query.
+    async fn staff_assignments(&self, scope: &TenantScope) -> Result<Vec<(UserId, ClassroomId)>>;
     async fn assigned_classrooms(
         &self,
         scope: &TenantScope,

@@ -266,6 +266,21 @@ impl RecordStore for Backend {
         Ok(())
     }
 
+    async fn staff_assignments(&self, scope: &TenantScope) -> Result<Vec<(UserId, ClassroomId)>> {
+        let mut read = self.read(Wall::Tenant(scope)).await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT user_id, classroom_id FROM staff_assignments WHERE tenant_id = $1 \
+             ORDER BY user_id, classroom_id",
+        )
+        .bind(scope.tenant_id().to_string())
+        .fetch_all(&mut *read)
+        .await?;
+        done(read).await?;
+        rows.iter()
+            .map(|(u, c)| Ok((UserId::from_db(u)?, ClassroomId::from_db(c)?)))
+            .collect()
+    }
+
     async fn assigned_classrooms(
         &self,
         scope: &TenantScope,

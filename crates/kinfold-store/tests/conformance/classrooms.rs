@@ -81,6 +81,11 @@ async fn settings_archiving_and_assignments(u: &Under) {
         .await
         .unwrap();
     assert_eq!(
+        s.staff_assignments(&a).await.unwrap(),
+        [(teacher.id, owls.id)]
+    );
+    assert!(s.staff_assignments(&b).await.unwrap().is_empty());
+    assert_eq!(
         s.assigned_classrooms(&a, teacher.id).await.unwrap(),
         [owls.id]
     );
