@@ -29,6 +29,9 @@
 //      sees a bad field refused beside it, saves, and assigns a teacher; each page passes axe
 //      (a11y.mjs) with no serious or critical violation, does not scroll sideways at 360 px, and
 //      is photographed at phone and desktop widths.
+//   7. room roster (rooms.mjs): the first center's teacher opens their room's check-in kiosk
+//      from their home page, checks a child in with one tap, sees an unlisted pickup refused
+//      with what to do, and checks the child out; the roster is looked at like scenario 6's.
 //
 // Env:
 //   BASE_URL     e.g. http://127.0.0.1:18099 (a running `kinfold demo`)
@@ -46,6 +49,7 @@ import { readFile, readdir, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { adminClassrooms } from './classrooms.mjs';
+import { roomRoster } from './rooms.mjs';
 
 const started = Date.now();
 const STEP_TIMEOUT_MS = 15_000;
@@ -879,6 +883,7 @@ async function main() {
     ['family email', (w) => familyEmail(w, { tenant: first, dataDir: dirname(credentialsPath), outDir })],
     ['password reset', (w) => passwordReset(w, { tenant: scopeTenant, dataDir: dirname(credentialsPath), outDir })],
     ['admin classrooms', (w) => adminClassrooms(w, { tenant: scopeTenant, outDir, signIn, findUser, check })],
+    ['room roster', (w) => roomRoster(w, { tenant: first, outDir, signIn, findUser, check })],
   ];
 
   const browser = await chromium.launch({

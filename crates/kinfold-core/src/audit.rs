@@ -34,6 +34,7 @@ use crate::keys::Keyring;
 mod durable;
 mod log;
 use crate::{Clock, CoreError};
+pub use log::{BackupStatus, RefusedPickup};
 
 #[derive(Debug, Clone)]
 pub struct AuditSettings {

@@ -65,7 +65,7 @@ pub enum CoreError {
     #[error("sending is paused: {bounce_pct:.2}% of this center's recent email bounced and {complaint_pct:.3}% drew spam complaints, above this server's limits. Remove addresses that bounce; sending resumes when the rates fall")]
     SendingPaused { bounce_pct: f64, complaint_pct: f64 },
     #[error("pickup refused: {0}")]
-    PickupRefused(&'static str),
+    PickupRefused(crate::attendance::Refusal),
     /// A bounce or complaint report that was refused (bad or stale signature, malformed). An
     /// `Ignored` report is answered 200 by the webhook before it could become an error.
     #[error(transparent)]
@@ -208,7 +208,7 @@ mod tests {
                 "sending_paused",
             ),
             (
-                CoreError::PickupRefused("wrong passphrase"),
+                CoreError::PickupRefused(crate::attendance::Refusal::WrongPassphrase),
                 403,
                 "pickup_refused",
             ),

@@ -52,7 +52,7 @@ services! {
     Children => children;
     /// Classrooms and the staff assigned to them (`classrooms.rs`).
     Classrooms => classrooms;
-    /// Check-in, check-out and the day's roster (`attendance.rs`).
+    /// Check-in, check-out, the day's roster and each room's roster, refused pickups (`attendance/`).
     Attendance => attendance;
     /// Messages to families, their delivery, provider reports and unsubscribes (`mail/`).
     FamilyMail => mail;

@@ -108,3 +108,67 @@ impl AuditLog<'_> {
         }
     }
 }
+
+/// A refused pickup, as the administrators' home page lists it.
+#[derive(Debug, Clone)]
+pub struct RefusedPickup {
+    pub at_ms: i64,
+    pub child_id: kinfold_store::ChildId,
+    /// The child's name, or empty when the child's record is gone.
+    pub child_name: String,
+    pub reason: String,
+}
+
+impl AuditLog<'_> {
+    /// Refused pickups since `since_ms`, newest first, for administrators (`Administer`): read
+    /// from the tenant's chain, where each one is an admin event. At most 50.
+    pub async fn refused_pickups(
+        &self,
+        actor: &Actor,
+        since_ms: i64,
+    ) -> Result<Vec<RefusedPickup>, CoreError> {
+        policy::require_whole_tenant(actor, Action::Administer)?;
+        let mut q = AuditQuery {
+            category: Some(Category::Admin.as_str().to_owned()),
+            since_ms: Some(since_ms),
+            limit: 200,
+            ..AuditQuery::default()
+        };
+        let mut out = Vec::new();
+        loop {
+            let page = self.store().audit_page(&actor.scope.chain(), &q).await?;
+            for e in page.iter().filter(|e| e.kind == "pickup_refused") {
+                if let Ok(kinfold_audit::Event::PickupRefused { child_id, reason }) =
+                    serde_json::from_str(&e.event)
+                {
+                    if let Some(id) = kinfold_store::ChildId::parse(&child_id) {
+                        out.push((e.at_ms, id, reason));
+                    }
+                }
+            }
+            match page.last() {
+                Some(oldest) if out.len() < 50 && page.len() == q.limit as usize => {
+                    q.before_seq = Some(oldest.seq);
+                }
+                _ => break,
+            }
+        }
+        out.truncate(50);
+        let mut refused = Vec::with_capacity(out.len());
+        for (at_ms, child_id, reason) in out {
+            let child = self
+                .store()
+                .child(&actor.scope, child_id, kinfold_store::Visibility::All)
+                .await?;
+            refused.push(RefusedPickup {
+                at_ms,
+                child_id,
+                child_name: child
+                    .map(|c| format!("{} {}", c.given_name, c.family_name))
+                    .unwrap_or_default(),
+                reason,
+            });
+        }
+        Ok(refused)
+    }
+}

@@ -229,6 +229,26 @@ impl Core {
         RawValue::from_string(text).map_err(|_| malformed())
     }
 
+    /// A child's allergies, opened (an empty list when none were ever sealed). The caller
+    /// records the read.
+    pub(crate) async fn open_allergies(
+        &self,
+        scope: &TenantScope,
+        c: &Child,
+    ) -> Result<Vec<Allergy>, CoreError> {
+        let row = c.id.to_string();
+        let raw = self
+            .open_raw(
+                scope,
+                "allergies",
+                &row,
+                c.sealed.allergies.as_deref(),
+                "[]",
+            )
+            .await?;
+        Ok(parse_opened("allergies", Some(&raw))?.unwrap_or_default())
+    }
+
     /// Opens the sealed fields a reader may see; the rest are left out and named in
     /// `redacted`. Returns the view and the names of the fields opened.
     pub(crate) async fn open_view(

@@ -40,13 +40,7 @@ impl Core {
         if deliveries.is_empty() {
             return Ok(None);
         }
-        let local = jiff::Timestamp::from_millisecond(at_ms)
-            .map(|t| {
-                let zone =
-                    jiff::tz::TimeZone::get(&from.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-                t.to_zoned(zone).strftime("%H:%M").to_string()
-            })
-            .unwrap_or_default();
+        let local = crate::attendance::local_time(&from.time_zone, at_ms);
         let name = literal(child.preferred_name.as_deref().unwrap_or(&child.given_name));
         let (verb, role) = match kind {
             AttendanceKind::CheckIn => ("checked in", "Dropped off by"),

@@ -2,6 +2,9 @@
 
 pub mod api;
 mod pages;
+mod room;
+
+pub(crate) use room::person_options;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -15,4 +18,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/attendance/check-out", post(api::check_out))
         .route("/attendance", get(pages::roster))
         .route("/children/{id}/attendance", post(pages::attendance))
+        .route("/rooms/{id}", get(room::room))
+        .route("/rooms/{id}/attendance", post(room::record))
 }

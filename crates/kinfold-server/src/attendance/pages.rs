@@ -11,7 +11,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use kinfold_core::CoreError;
 use kinfold_crypto::password::Password;
-use kinfold_model::{ChildId, GuardianId, Person, PickupId};
+use kinfold_model::ChildId;
+
+use super::room::{parse_person, Chosen};
 use maud::html;
 use serde::Deserialize;
 
@@ -33,17 +35,25 @@ pub async fn attendance(
     let Some(child) = ChildId::parse(&id) else {
         return fail(&p, "Child", CoreError::NotFound("child"));
     };
-    let person = match f.person.split_once(':') {
-        Some(("guardian", g)) => GuardianId::parse(g).map(Person::Guardian),
-        Some(("pickup", k)) => PickupId::parse(k).map(Person::AuthorizedPickup),
-        _ => None,
-    };
-    let Some(person) = person else {
-        let e = ApiError::from(CoreError::invalid(
-            "person",
-            "choose who drops off or picks up",
-        ));
-        return render_detail(&st, &p, &id, None, Some(e)).await;
+    let person = match parse_person(&f.person) {
+        Some(Chosen::Person(person)) => person,
+        Some(Chosen::Unlisted) if f.action == "check_out" => {
+            let e = st
+                .core
+                .attendance()
+                .refuse_unlisted(a, child, &p.client.info)
+                .await
+                .err()
+                .map(ApiError::from);
+            return render_detail(&st, &p, &id, None, e).await;
+        }
+        _ => {
+            let e = ApiError::from(CoreError::invalid(
+                "person",
+                "choose who drops off or picks up",
+            ));
+            return render_detail(&st, &p, &id, None, Some(e)).await;
+        }
     };
     let result = match f.action.as_str() {
         "check_in" => st
@@ -85,7 +95,13 @@ pub async fn roster(State(st): State<AppState>, p: Page) -> Response {
         .unwrap_or_default();
     let body = html! {
         h1 { "Attendance today" }
-        p.muted { "Open a child to check them in or out." }
+        @if !rooms.is_empty() {
+            nav aria-label="Rooms" #room-links {
+                p { "Check children in and out from their room's roster: "
+                    @for (i, r) in rooms.iter().enumerate() { @if i > 0 { ", " } a href={ "/rooms/" (r.id) } { (r.name) } } "." }
+            }
+        }
+        p.muted { "Or open a child to check them in or out." }
         table #roster {
             thead { tr { th { "Child" } th { "Classroom" } th { "Status" } th { "In" } th { "Out" } } }
             tbody {

@@ -78,15 +78,24 @@ pub async fn children(
     page(&p, StatusCode::OK, "Children", body)
 }
 
-fn detail_body(
-    a: &Actor,
-    v: &ChildView,
-    opened: &OpenedFields,
-    guardians: &[GuardianLink],
-    rooms: &[Classroom],
-    notice: Option<&str>,
-    err: Option<&ApiError>,
-) -> Markup {
+/// What a child's page shows, as read for this request.
+struct Detail<'a> {
+    view: &'a ChildView,
+    opened: &'a OpenedFields,
+    guardians: &'a [GuardianLink],
+    /// Who may be chosen as dropping off or picking up.
+    choices: &'a [kinfold_core::attendance::Choice],
+    rooms: &'a [Classroom],
+}
+
+fn detail_body(a: &Actor, d: &Detail<'_>, notice: Option<&str>, err: Option<&ApiError>) -> Markup {
+    let Detail {
+        view: v,
+        opened,
+        guardians,
+        choices,
+        rooms,
+    } = *d;
     let c = v.child();
     let can_attend = policy::reaches_visible_child(a.role, Action::CheckInOut)
         || policy::scope(a.role, Action::CheckInOut) == policy::Scope::WholeTenant;
@@ -125,7 +134,7 @@ fn detail_body(
         }
         @if can_attend {
             h2 { "Check in / check out" }
-            @if guardians.is_empty() && v.authorized_pickups().into_iter().flatten().next().is_none() {
+            @if choices.is_empty() {
                 p.muted #no-one-on-file {
                     "No guardian or authorized pickup is on file yet, so no one can be recorded as dropping off or picking up."
                     @if a.role == Role::Administrator { " Add one below." } @else { " An administrator can add one." }
@@ -134,8 +143,7 @@ fn detail_body(
                 form method="post" action={ "/children/" (c.id) "/attendance" } #attendance-form {
                     label for="person" { "Dropped off or picked up by" }
                     select #person name="person" required {
-                        @for g in guardians { option value={ "guardian:" (g.guardian.id) } { (g.guardian.name) " (" (g.relationship) ")" } }
-                        @for pk in v.authorized_pickups().into_iter().flatten() { option value={ "pickup:" (pk.id) } { (pk.name) " (" (pk.relation) ", authorized pickup)" } }
+                        (crate::attendance::person_options(choices, true))
                     }
                     label for="passphrase" { "Pickup passphrase (authorized pickups only)" }
                     input #passphrase name="passphrase" type="password" autocomplete="off";
@@ -202,8 +210,21 @@ pub(crate) async fn render_detail(
         .flatten()
         .into_iter()
         .collect();
+    let choices = st
+        .core
+        .attendance()
+        .choices(a, id)
+        .await
+        .unwrap_or_default();
     let title = format!("{} {}", view.child().given_name, view.child().family_name);
-    let body = detail_body(a, &view, &opened, &guardians, &rooms, notice, err.as_ref());
+    let detail = Detail {
+        view: &view,
+        opened: &opened,
+        guardians: &guardians,
+        choices: &choices,
+        rooms: &rooms,
+    };
+    let body = detail_body(a, &detail, notice, err.as_ref());
     match err {
         Some(e) => error_page(p, e, &title, body),
         None => page(p, StatusCode::OK, &title, body),

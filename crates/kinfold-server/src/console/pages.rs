@@ -17,9 +17,15 @@ pub(crate) fn to_login() -> Response {
     Redirect::to("/login").into_response()
 }
 
-/// An error as the console shows it: the message and the same stable code the API answers.
+/// An error as the console shows it: the message and the same stable code the API answers;
+/// for a refused pickup, also what the desk does next.
 pub(crate) fn error_box(e: &ApiError) -> Markup {
-    html! { p.error role="alert" { (e.public_message()) " " span.code { "(" (e.code()) ")" } } }
+    html! {
+        p.error role="alert" { (e.public_message()) " " span.code { "(" (e.code()) ")" } }
+        @if let ApiError::Core(kinfold_core::CoreError::PickupRefused(r)) = e {
+            p.error.what-to-do { (r.what_to_do()) }
+        }
+    }
 }
 
 /// Every console error goes out here, as the API's go out through `ApiError::into_response`:
@@ -101,7 +107,7 @@ async fn today_panel(st: &AppState, a: &kinfold_core::Actor) -> Markup {
                         tbody {
                             @for r in &rooms {
                                 tr {
-                                    td { a href={ "/children?classroom_id=" (r.id) } { (r.name) } }
+                                    td { a href={ "/rooms/" (r.id) } { (r.name) } }
                                     td { (count(Some(r.id), "present")) }
                                     td { @if let Some(c) = r.capacity { (c) } @else { "—" } }
                                 }
@@ -136,10 +142,27 @@ async fn admin_panel(st: &AppState, a: &kinfold_core::Actor) -> Markup {
         .backup_status(a)
         .await
         .unwrap_or_default();
+    let day_ago = st.core.now_ms() - 24 * 3_600_000;
+    let refused = st
+        .core
+        .audit_log()
+        .refused_pickups(a, day_ago)
+        .await
+        .unwrap_or_default();
     let when = |ms: i64| crate::api::rfc3339(ms);
     html! {
         section aria-labelledby="admin-title" {
             h2 #admin-title { "For administrators" }
+            @if !refused.is_empty() {
+                div.alert #refused-pickups {
+                    h3 { "Refused pickups in the last 24 hours" }
+                    ul {
+                        @for r in &refused {
+                            li { (when(r.at_ms)) ": " a href={ "/children/" (r.child_id) } { (r.child_name) } " — " (r.reason) }
+                        }
+                    }
+                }
+            }
             @if pending.is_empty() {
                 p { "Every staff member has enrolled a second factor." }
             } @else {

@@ -21,6 +21,7 @@ mod operators;
 mod password_reset;
 mod policy_admin;
 mod records;
+mod rooms;
 mod second_factor;
 mod sessions;
 mod sign_in;

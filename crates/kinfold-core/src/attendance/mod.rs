@@ -14,6 +14,11 @@ use crate::policy::{self, Action};
 use crate::services::Attendance;
 use crate::{Actor, Core, CoreError};
 
+mod refusal;
+mod room;
+pub use refusal::Refusal;
+pub use room::{AllergyFlag, Choice, RoomLine, RoomRoster};
+
 /// One child's line in the roster.
 #[derive(Debug, Clone, Serialize)]
 pub struct RosterLine {
@@ -55,7 +60,7 @@ impl Core {
             .is_some_and(|e| e.kind == AttendanceKind::CheckIn))
     }
 
-    /// Verifies that `person` may take (or bring) the child. Returns the refusal reason.
+    /// Verifies that `person` may take (or bring) the child. Returns the refusal.
     async fn verify_person(
         &self,
         actor: &Actor,
@@ -63,16 +68,14 @@ impl Core {
         person: Person,
         passphrase: Option<Password>,
         client: &ClientInfo,
-    ) -> Result<Result<(), &'static str>, CoreError> {
+    ) -> Result<Result<(), Refusal>, CoreError> {
         match person {
             Person::Guardian(g) => {
                 let links = self.store().child_guardians(&actor.scope, child).await?;
                 Ok(match links.iter().find(|l| l.guardian.id == g) {
-                    None => Err("not a guardian or authorized pickup of this child"),
-                    Some(l) if l.custody == Custody::CourtRestricted => {
-                        Err("a court order restricts this guardian")
-                    }
-                    Some(l) if !l.may_pick_up => Err("this guardian is not allowed to pick up"),
+                    None => Err(Refusal::NotListed),
+                    Some(l) if l.custody == Custody::CourtRestricted => Err(Refusal::CourtOrder),
+                    Some(l) if !l.may_pick_up => Err(Refusal::MayNotPickUp),
                     Some(_) => Ok(()),
                 })
             }
@@ -82,10 +85,10 @@ impl Core {
                     .pickup_passphrase_hash(&actor.scope, child, p)
                     .await?
                 else {
-                    return Ok(Err("not a guardian or authorized pickup of this child"));
+                    return Ok(Err(Refusal::NotListed));
                 };
                 let Some(passphrase) = passphrase else {
-                    return Ok(Err("the pickup passphrase is required"));
+                    return Ok(Err(Refusal::PassphraseRequired));
                 };
                 // The slot is taken before the hash runs, so parallel guesses count as many.
                 let key = p.to_string();
@@ -107,10 +110,62 @@ impl Core {
                         .await?;
                     Ok(Ok(()))
                 } else {
-                    Ok(Err("the pickup passphrase is wrong"))
+                    Ok(Err(Refusal::WrongPassphrase))
                 }
             }
         }
+    }
+
+    /// Records a refused pickup (`pickup_refused`, L2) and alerts the administrators by email,
+    /// at most once per child per 15 minutes across nodes and restarts: a desk that tries
+    /// again, or a flood of refusals, does not flood their inboxes. Every refusal is in the
+    /// audit trail and on their home page. Returns the error to answer with.
+    async fn refuse(
+        &self,
+        actor: &Actor,
+        c: &Child,
+        refusal: Refusal,
+        client: &ClientInfo,
+    ) -> CoreError {
+        let mut d = Draft::new(
+            actor.scope.chain(),
+            self.now_ms(),
+            Event::PickupRefused {
+                child_id: c.id.to_string(),
+                reason: refusal.reason().into(),
+            },
+        );
+        d.actor = Some(actor.user.id.to_string());
+        d.ip = client.ip.clone();
+        if let Err(e) = self.audit().record(d).await {
+            return e;
+        }
+        tracing::warn!(child = %c.id, reason = refusal.reason(), "pickup refused");
+        if refusal.alerts() {
+            let window = std::time::Duration::from_secs(15 * 60);
+            match self
+                .once_per("pickup-refused-alert", &c.id.to_string(), window)
+                .await
+            {
+                Ok(true) => {
+                    let name = crate::mail::literal(&format!("{} {}", c.given_name, c.family_name));
+                    let text = format!(
+                        "A pickup of {name} was refused at the desk: {}. {} recorded it. The \
+                         child stays at the center. Open the child's page in the console to see \
+                         the guardians and authorized pickups on file.",
+                        refusal.reason(),
+                        crate::mail::literal(&actor.user.name),
+                    );
+                    self.alert_admins(&actor.scope, "A pickup was refused", &text)
+                        .await;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "the refused-pickup alert could not be recorded")
+                }
+            }
+        }
+        CoreError::PickupRefused(refusal)
     }
 
     /// Writes the event; the store refuses it (`WrongState`, 409) when another desk changed
@@ -214,11 +269,11 @@ impl Attendance<'_> {
         }
         // Drop-off needs a known person too, but no passphrase.
         if let Person::Guardian(_) = person {
-            if let Err(reason) = self
+            if let Err(refusal) = self
                 .verify_person(actor, child, person, None, client)
                 .await?
             {
-                return Err(CoreError::invalid("guardian_id", reason));
+                return Err(CoreError::invalid("guardian_id", refusal.reason()));
             }
         } else if let Person::AuthorizedPickup(p) = person {
             if !self
@@ -251,26 +306,30 @@ impl Attendance<'_> {
         if !self.present(actor, child, &day).await? {
             return Err(CoreError::WrongState("the child is not checked in today"));
         }
-        if let Err(reason) = self
+        if let Err(refusal) = self
             .verify_person(actor, child, person, passphrase, client)
             .await?
         {
-            let mut d = Draft::new(
-                actor.scope.chain(),
-                self.now_ms(),
-                Event::PickupRefused {
-                    child_id: child.to_string(),
-                    reason: reason.into(),
-                },
-            );
-            d.actor = Some(actor.user.id.to_string());
-            d.ip = client.ip.clone();
-            self.audit().record(d).await?;
-            tracing::warn!(child = %child, reason, "pickup refused");
-            return Err(CoreError::PickupRefused(reason));
+            return Err(self.refuse(actor, &c, refusal, client).await);
         }
         self.record(actor, &c, AttendanceKind::CheckOut, person, day)
             .await
+    }
+
+    /// Records that someone not on the child's list came to pick them up: the desk chose
+    /// "someone not on this list" rather than a name. The child must be in today.
+    pub async fn refuse_unlisted(
+        &self,
+        actor: &Actor,
+        child: ChildId,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        let c = self.attendance_child(actor, child).await?;
+        let day = self.day_now(&actor.scope).await?;
+        if !self.present(actor, child, &day).await? {
+            return Err(CoreError::WrongState("the child is not checked in today"));
+        }
+        Err(self.refuse(actor, &c, Refusal::NotListed, client).await)
     }
 
     /// Today's roster for the children the actor may check in and out.
@@ -303,31 +362,15 @@ impl Attendance<'_> {
             let Some(last) = page.last() else { break };
             after = Some(last.id);
             for c in &page {
-                let mine: Vec<&AttendanceEvent> =
-                    events.iter().filter(|e| e.child_id == c.id).collect();
-                let last_in = mine
-                    .iter()
-                    .rev()
-                    .find(|e| e.kind == AttendanceKind::CheckIn)
-                    .map(|e| e.at_ms);
-                let last_out = mine
-                    .iter()
-                    .rev()
-                    .find(|e| e.kind == AttendanceKind::CheckOut)
-                    .map(|e| e.at_ms);
-                let status = match mine.last().map(|e| e.kind) {
-                    Some(AttendanceKind::CheckIn) => "present",
-                    Some(AttendanceKind::CheckOut) => "checked_out",
-                    None => "absent",
-                };
+                let state = room::DayState::of(&events, c.id);
                 lines.push(RosterLine {
                     child_id: c.id,
                     given_name: c.given_name.clone(),
                     family_name: c.family_name.clone(),
                     classroom_id: c.classroom_id,
-                    status,
-                    checked_in_at_ms: last_in,
-                    checked_out_at_ms: last_out,
+                    status: state.status,
+                    checked_in_at_ms: state.checked_in_at_ms,
+                    checked_out_at_ms: state.checked_out_at_ms,
                 });
             }
             if page.len() < 200 {
@@ -348,6 +391,24 @@ pub fn day_in(tz: &str, at_ms: i64) -> String {
     }
 }
 
+/// A `YYYY-MM-DD` day as a person reads it: "Sunday, December 6". Anything else is given back
+/// as it is.
+pub fn day_label(day: &str) -> String {
+    match day.parse::<jiff::civil::Date>() {
+        Ok(d) => d.strftime("%A, %B %-d").to_string(),
+        Err(_) => day.to_owned(),
+    }
+}
+
+/// The local time of day (`HH:MM`) of `at_ms` in the time zone `tz` (UTC when unknown).
+pub fn local_time(tz: &str, at_ms: i64) -> String {
+    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
+    match jiff::Timestamp::from_millisecond(at_ms) {
+        Ok(t) => t.to_zoned(zone).strftime("%H:%M").to_string(),
+        Err(_) => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod day_tests {
     use super::day_in;
@@ -363,6 +424,8 @@ mod day_tests {
             day_in("Pacific/Kiritimati", at - 12 * 3_600_000),
             "2026-11-22"
         );
+        assert_eq!(super::day_label("2026-12-06"), "Sunday, December 6");
+        assert_eq!(super::day_label("nope"), "nope");
         assert_eq!(
             day_in("Not/AZone", at),
             "2026-11-22",

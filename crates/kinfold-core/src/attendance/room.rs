@@ -1,0 +1,269 @@
+//! One room's roster, as the check-in kiosk shows it (`/rooms/{id}`): each child placed in the
+//! room, where they stand today, who may drop them off or pick them up, and an allergy flag.
+//!
+//! The flag is derived from the sealed allergies (D3), so it is shown only to roles that may
+//! read them (the policy table's `ReadChildMedical`), and opening them is a read of sealed
+//! fields in the audit trail like any other: one `child_records_read` entry per view, folded
+//! by the audit writer. The allergies themselves are never spelled out on the kiosk.
+
+use kinfold_store::{
+    AttendanceEvent, AttendanceKind, Child, ChildId, ChildQuery, Classroom, ClassroomId,
+    ClientInfo, Custody, Person,
+};
+use std::sync::Arc;
+
+use crate::children::{Allergy, Severity};
+use crate::policy::{self, Action};
+use crate::services::Attendance;
+use crate::{Actor, CoreError};
+
+/// Where a child stands on a day, from that day's events.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DayState {
+    /// `absent`, `present` or `checked_out`.
+    pub status: &'static str,
+    pub checked_in_at_ms: Option<i64>,
+    pub checked_out_at_ms: Option<i64>,
+}
+
+impl DayState {
+    /// `events` are the day's events in the order they were recorded.
+    pub fn of(events: &[AttendanceEvent], child: ChildId) -> Self {
+        let mut state = DayState {
+            status: "absent",
+            checked_in_at_ms: None,
+            checked_out_at_ms: None,
+        };
+        for e in events.iter().filter(|e| e.child_id == child) {
+            match e.kind {
+                AttendanceKind::CheckIn => {
+                    state.status = "present";
+                    state.checked_in_at_ms = Some(e.at_ms);
+                }
+                AttendanceKind::CheckOut => {
+                    state.status = "checked_out";
+                    state.checked_out_at_ms = Some(e.at_ms);
+                }
+            }
+        }
+        state
+    }
+}
+
+/// A child's allergy flag: whether any allergy is on file, and whether one is severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllergyFlag {
+    None,
+    Some,
+    /// At least one allergy is severe or life-threatening.
+    Severe,
+}
+
+impl AllergyFlag {
+    fn of(list: &[Allergy]) -> Self {
+        if list
+            .iter()
+            .any(|a| matches!(a.severity, Severity::Severe | Severity::LifeThreatening))
+        {
+            AllergyFlag::Severe
+        } else if list.is_empty() {
+            AllergyFlag::None
+        } else {
+            AllergyFlag::Some
+        }
+    }
+}
+
+/// Someone the desk can choose as dropping off or picking up.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub person: Person,
+    pub name: String,
+    /// The relationship, as recorded.
+    pub relation: String,
+    /// Why this person may not take the child, when they may not (they are still listed, so
+    /// the desk sees the warning rather than not finding the name).
+    pub warning: Option<&'static str>,
+}
+
+/// One child's line on a room's roster.
+#[derive(Debug, Clone)]
+pub struct RoomLine {
+    pub child_id: ChildId,
+    /// The preferred name, or the given name.
+    pub called: String,
+    pub family_name: String,
+    /// `absent`, `present` or `checked_out`.
+    pub status: &'static str,
+    pub checked_in_at_ms: Option<i64>,
+    pub checked_out_at_ms: Option<i64>,
+    /// `None` when the reader's role may not know about allergies.
+    pub allergy: Option<AllergyFlag>,
+    pub choices: Vec<Choice>,
+}
+
+/// A room's roster for one day.
+#[derive(Debug, Clone)]
+pub struct RoomRoster {
+    pub room: Classroom,
+    /// `YYYY-MM-DD` in the center's time zone.
+    pub day: String,
+    /// The center's time zone, for the times shown.
+    pub time_zone: String,
+    pub lines: Vec<RoomLine>,
+}
+
+impl RoomRoster {
+    /// Children in the room now.
+    pub fn present(&self) -> usize {
+        self.lines.iter().filter(|l| l.status == "present").count()
+    }
+}
+
+impl Attendance<'_> {
+    /// The roster of one room the actor works in (teachers: their own rooms; front desk and
+    /// administrators: any open room). Another tenant's room, an archived room, or a room that
+    /// is not the teacher's is not found.
+    pub async fn room(
+        &self,
+        actor: &Actor,
+        id: ClassroomId,
+        client: &Arc<ClientInfo>,
+    ) -> Result<RoomRoster, CoreError> {
+        let room = self
+            .classrooms()
+            .list_classrooms(actor)
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or(CoreError::NotFound("classroom"))?;
+        let visibility = policy::visibility(actor, Action::CheckInOut);
+        let time_zone = self.store().tenant_details(&actor.scope).await?.time_zone;
+        let day = super::day_in(&time_zone, self.now_ms());
+        let events = self
+            .store()
+            .attendance_day(&actor.scope, &day, visibility)
+            .await?;
+        let children = self.room_children(actor, id).await?;
+        let medical = policy::reaches_visible_child(actor.role, Action::ReadChildMedical);
+        let flags = if medical {
+            Some(self.allergy_flags(actor, &children, client).await?)
+        } else {
+            None
+        };
+        let mut lines = Vec::with_capacity(children.len());
+        for (i, c) in children.iter().enumerate() {
+            let state = DayState::of(&events, c.id);
+            lines.push(RoomLine {
+                child_id: c.id,
+                called: c.preferred_name.clone().unwrap_or(c.given_name.clone()),
+                family_name: c.family_name.clone(),
+                status: state.status,
+                checked_in_at_ms: state.checked_in_at_ms,
+                checked_out_at_ms: state.checked_out_at_ms,
+                allergy: flags.as_ref().and_then(|f| f.get(i).copied()),
+                choices: self.choices(actor, c.id).await?,
+            });
+        }
+        Ok(RoomRoster {
+            room,
+            day,
+            time_zone,
+            lines,
+        })
+    }
+
+    /// The enrolled children placed in the room, that the actor may check in and out.
+    async fn room_children(
+        &self,
+        actor: &Actor,
+        room: ClassroomId,
+    ) -> Result<Vec<Child>, CoreError> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let q = ChildQuery {
+                visibility: policy::visibility(actor, Action::CheckInOut),
+                classroom_id: Some(room),
+                status: Some("enrolled".into()),
+                after,
+                limit: 200,
+            };
+            let page = self.store().children(&actor.scope, &q).await?;
+            let full = page.len() == 200;
+            after = page.last().map(|c| c.id);
+            out.extend(page);
+            if !full {
+                break;
+            }
+        }
+        out.sort_by(|a, b| {
+            (
+                a.preferred_name.as_ref().unwrap_or(&a.given_name),
+                &a.family_name,
+            )
+                .cmp(&(
+                    b.preferred_name.as_ref().unwrap_or(&b.given_name),
+                    &b.family_name,
+                ))
+        });
+        Ok(out)
+    }
+
+    /// Opens each child's allergies and reduces them to a flag; the reads are audited (folded
+    /// into one entry by the writer).
+    async fn allergy_flags(
+        &self,
+        actor: &Actor,
+        children: &[Child],
+        client: &Arc<ClientInfo>,
+    ) -> Result<Vec<AllergyFlag>, CoreError> {
+        let mut flags = Vec::with_capacity(children.len());
+        for c in children {
+            let list: Vec<Allergy> = self.open_allergies(&actor.scope, c).await?;
+            flags.push(AllergyFlag::of(&list));
+        }
+        // Under the request's deferred commit these queue without waiting, and the writer
+        // folds them into one entry.
+        let now = self.now_ms();
+        for c in children {
+            self.audit()
+                .record_read(crate::audit::ReadNote {
+                    tenant: actor.scope.tenant_id(),
+                    actor: actor.user.id,
+                    client: client.clone(),
+                    child: c.id,
+                    fields: &["allergies"],
+                    at_ms: now,
+                })
+                .await?;
+        }
+        Ok(flags)
+    }
+
+    /// Guardians (court-restricted and no-pickup ones with their warning) and authorized
+    /// pickups of a child.
+    pub async fn choices(&self, actor: &Actor, child: ChildId) -> Result<Vec<Choice>, CoreError> {
+        let links = self.store().child_guardians(&actor.scope, child).await?;
+        let pickups = self.store().pickups(&actor.scope, child).await?;
+        let guardians = links.into_iter().map(|l| Choice {
+            person: Person::Guardian(l.guardian.id),
+            name: l.guardian.name,
+            relation: l.relationship,
+            warning: if l.custody == Custody::CourtRestricted {
+                Some("court order: do not release")
+            } else if !l.may_pick_up {
+                Some("may not pick up")
+            } else {
+                None
+            },
+        });
+        let pickups = pickups.into_iter().map(|p| Choice {
+            person: Person::AuthorizedPickup(p.id),
+            name: p.name,
+            relation: format!("{}, authorized pickup", p.relation),
+            warning: None,
+        });
+        Ok(guardians.chain(pickups).collect())
+    }
+}
