@@ -58,6 +58,32 @@ export async function roomRoster(w, { tenant, outDir, signIn, findUser, check })
     line.getByRole('button', { name: `Check out ${called}` }).click(),
   ]);
   check((await line.getAttribute('data-status')) === 'checked_out', `${name} is not shown checked out`);
+
+  // The demo's morning: the teacher is clocked in to this room, and the ratio board shows it.
+  const clocked = (await page.locator('#clocked-in').innerText()).trim();
+  check(clocked.includes(roomName), `the roster's clock says ${JSON.stringify(clocked)}`);
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.locator('nav a[href="/ratios"]').click()]);
+  const board = page.locator('#ratio-board li').filter({ hasText: roomName });
+  check((await board.count()) === 1, `the ratio board has no line for ${roomName}`);
+  const line1 = (await board.locator('p.ratio').innerText()).trim();
+  check(/1 staff clocked in/.test(line1), `the board says ${JSON.stringify(line1)}`);
+  await lookAt(page, 'ratios', { outDir, check });
+
+  // Today's sign-in sheet: the check-in and check-out, on the page and in the CSV, at the
+  // times the roster showed (the center's time zone).
+  await w.goto('/attendance/export');
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.getByRole('button', { name: 'Show the sheet' }).click()]);
+  const sheetRows = page.locator('#sheet-rows tbody tr').filter({ hasText: name });
+  check((await sheetRows.count()) >= 2, `the sheet has ${await sheetRows.count()} row(s) for ${name}`);
+  await lookAt(page, 'sheet', { outDir, check });
+  const day = new URL(page.url()).searchParams.get('from');
+  const csv = await w.context.request.get(`${w.baseUrl}/attendance/export?from=${day}&to=${day}&format=csv`);
+  check(csv.status() === 200 && (csv.headers()['content-type'] || '').startsWith('text/csv'), `the CSV answered ${csv.status()}`);
+  const text = await csv.text();
+  const mine = text.split('\n').filter((l) => l.includes(name));
+  check(mine.some((l) => l.includes(',check_in,')) && mine.some((l) => l.includes(',check_out,')), `the CSV rows for ${name}: ${JSON.stringify(mine)}`);
+  const tz = mine[0].split(',')[2];
+  check(tz === 'America/Los_Angeles', `the CSV's time zone is ${tz}`);
   await w.assertClean('room roster');
-  return `${teacher.name} (teacher, ${tenant.slug}) checked ${name} in and out at ${roomName}'s roster; an unlisted pickup was refused with instructions` + note;
+  return `${teacher.name} (teacher, ${tenant.slug}) checked ${name} in and out at ${roomName}'s roster; an unlisted pickup was refused with instructions; the ratio board and today's sign-in sheet (page and CSV, America/Los_Angeles) show it` + note;
 }

@@ -276,6 +276,31 @@ pub enum Event {
         child_id: String,
         person: String,
     },
+    /// A staff member clocked in to a classroom: by themselves, or by an administrator with
+    /// the reason (a correction).
+    StaffClockedIn {
+        user_id: String,
+        classroom_id: String,
+        reason: Option<String>,
+    },
+    StaffClockedOut {
+        user_id: String,
+        classroom_id: String,
+        reason: Option<String>,
+    },
+    /// A sign-in sheet was exported (L2: a data export): the days, the room (all rooms the
+    /// actor works with when absent), the format and the number of rows.
+    AttendanceExported {
+        from: String,
+        to: String,
+        classroom_id: Option<String>,
+        format: String,
+        rows: u64,
+    },
+    /// The center's ratio table changed: the bands whose row now differs from the default.
+    RatioRulesChanged {
+        custom_bands: Vec<String>,
+    },
     /// A pickup refused: not a guardian or authorized pickup, court-restricted, or a wrong
     /// passphrase.
     PickupRefused {
@@ -430,6 +455,10 @@ impl Event {
             | PickupAdded { .. }
             | ChildCheckedIn { .. }
             | ChildCheckedOut { .. }
+            | StaffClockedIn { .. }
+            | StaffClockedOut { .. }
+            | RatioRulesChanged { .. }
+            | AttendanceExported { .. }
             | PickupRefused { .. }
             | BreakGlassGranted { .. }
             | MessageQueued { .. }

@@ -263,7 +263,7 @@ impl AttendanceKind {
 }
 
 /// Who dropped off or picked up the child.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum Person {
     Guardian(GuardianId),

@@ -5,7 +5,9 @@
 mod domain;
 mod ids;
 mod records;
+mod staffing;
 
 pub use domain::*;
 pub use ids::*;
 pub use records::*;
+pub use staffing::*;

@@ -37,7 +37,7 @@ pub use ids::{
 pub use kinfold_model::*;
 pub use mail::MailStore;
 pub use outbox::OutboxStore;
-pub use record_store::{AttendanceStore, GuardianStore, RecordStore};
+pub use record_store::{AttendanceStore, GuardianStore, RecordStore, StaffStore};
 pub use records::*;
 pub use replays::ReplayStore;
 pub use sealed::SealedStore;
@@ -50,7 +50,8 @@ pub use tx::{Chain, ChainTx, NewTenantTx, Opening, Platform, PlatformTx, TenantT
 pub mod prelude {
     pub use crate::{
         AttemptStore, AttendanceStore, AuditStore, AuthStore, GuardianStore, MailStore,
-        OutboxStore, RecordStore, ReplayStore, SealedStore, SessionStore, Store, TenantStore,
+        OutboxStore, RecordStore, ReplayStore, SealedStore, SessionStore, StaffStore, Store,
+        TenantStore,
     };
 }
 
@@ -64,6 +65,7 @@ pub trait Store:
     RecordStore
     + GuardianStore
     + AttendanceStore
+    + StaffStore
     + OutboxStore
     + MailStore
     + AttemptStore

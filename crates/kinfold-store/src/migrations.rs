@@ -27,7 +27,7 @@ pub enum Dialect {
 
 /// The unified set, in version order: version, description, text as written.
 /// Every file in `migrations/` must be listed here (a test checks it).
-const UNIFIED: [(i64, &str, &str); 3] = [
+const UNIFIED: [(i64, &str, &str); 4] = [
     (
         BASELINE,
         "baseline",
@@ -42,6 +42,11 @@ const UNIFIED: [(i64, &str, &str); 3] = [
         102,
         "classroom settings",
         include_str!("../migrations/0102_classroom_settings.sql"),
+    ),
+    (
+        103,
+        "staff attendance and ratios",
+        include_str!("../migrations/0103_staff_attendance_and_ratios.sql"),
     ),
 ];
 
@@ -294,8 +299,8 @@ mod tests {
             check_known(&[BASELINE, 9999]),
             Err(crate::StoreError::NewerSchema(9999))
         ));
-        assert!(is_current(&[3, BASELINE, 101, 102]));
-        assert!(!is_current(&[3, BASELINE, 101]));
+        assert!(is_current(&[3, BASELINE, 101, 102, 103]));
+        assert!(!is_current(&[3, BASELINE, 101, 102]));
         assert!(
             !is_current(&[3, BASELINE]),
             "a later unified migration is missing"

@@ -134,11 +134,38 @@ pub trait AttendanceStore: Send + Sync {
         event: AttendanceEvent,
         notice: Option<crate::outbox::Notice>,
     ) -> Result<()>;
+    /// The events of the days `from` to `to` (`YYYY-MM-DD`, both included) for the children
+    /// `visibility` allows, in time order.
+    async fn attendance_days(
+        &self,
+        scope: &TenantScope,
+        from: &str,
+        to: &str,
+        visibility: Visibility,
+    ) -> Result<Vec<AttendanceEvent>>;
     /// A day's events for the children `visibility` allows, in time order.
     async fn attendance_day(
         &self,
         scope: &TenantScope,
         day: &str,
         visibility: Visibility,
-    ) -> Result<Vec<AttendanceEvent>>;
+    ) -> Result<Vec<AttendanceEvent>> {
+        self.attendance_days(scope, day, day, visibility).await
+    }
+}
+
+/// Staff clock-ins and clock-outs, and the center's ratio table.
+#[async_trait]
+pub trait StaffStore: Send + Sync {
+    /// Records a staff member clocking in or out, with its audit entry. `WrongState` when they
+    /// are already clocked in on the event's day (a clock-in), or not clocked in to the
+    /// event's room (a clock-out): read and written in one transaction, and the partial unique
+    /// index `staff_attendance_open` is the last wall.
+    async fn record_staff(&self, tx: TenantTx<'_>, event: StaffEvent) -> Result<()>;
+    /// A day's staff events, in time order.
+    async fn staff_day(&self, scope: &TenantScope, day: &str) -> Result<Vec<StaffEvent>>;
+    /// The center's own ratio rows (bands without a row follow the default table).
+    async fn ratio_rules(&self, scope: &TenantScope) -> Result<Vec<RatioRule>>;
+    /// Replaces the center's ratio rows, with the audit entry, in one transaction.
+    async fn set_ratio_rules(&self, tx: TenantTx<'_>, rules: Vec<RatioRule>) -> Result<()>;
 }

@@ -133,13 +133,17 @@ async fn seed(core: &Core) -> anyhow::Result<Vec<TenantCredentials>> {
                 classroom_ids: None,
             });
         }
-        let (Some(admin), Some(teacher), Some(parent)) = (ids.first(), ids.get(1), ids.get(3))
+        let (Some(admin), Some(teacher), Some(desk), Some(parent)) =
+            (ids.first(), ids.get(1), ids.get(2), ids.get(3))
         else {
             anyhow::bail!("demo users missing");
         };
-        let admin = core.operator_actor(&scope, *admin).await?;
-        let records =
-            crate::demo_records::seed(core, &admin, *teacher, *parent, out.len() * 7).await?;
+        let staff = crate::demo_records::Staff {
+            admin: core.operator_actor(&scope, *admin).await?,
+            teacher: core.operator_actor(&scope, *teacher).await?,
+            front_desk: core.operator_actor(&scope, *desk).await?,
+        };
+        let records = crate::demo_records::seed(core, &staff, *parent, out.len() * 7).await?;
         if let Some(t) = users.get_mut(1) {
             t.classroom_ids = Some(
                 records

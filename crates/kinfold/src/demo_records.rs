@@ -1,5 +1,7 @@
-//! The demo's records: per center, three classrooms, thirty children with realistic (made-up)
-//! allergies, medical notes and emergency contacts, their guardians, and authorized pickups.
+//! The demo's records: per center, three classrooms by age group, thirty children of those ages
+//! with realistic (made-up) allergies, medical notes and emergency contacts, their guardians,
+//! and authorized pickups; and a believable morning: staff clocked in to their rooms, children
+//! checked in, and the infant room one child away from its ratio limit.
 
 use kinfold_core::children::{Allergy, ChildInput, EmergencyContact, Severity};
 use kinfold_core::{Actor, Core};
@@ -88,13 +90,46 @@ pub struct Seeded {
     pub teacher_classrooms: Vec<ClassroomId>,
 }
 
+/// A date of birth `months` before `today` (`YYYY-MM-DD`), on day `day` of that month.
+fn born(today: jiff::civil::Date, months: i64, day: i8) -> String {
+    let first = today.first_of_month();
+    let back = first
+        .checked_sub(jiff::Span::new().months(months))
+        .unwrap_or(first);
+    let day = day.clamp(1, back.days_in_month());
+    back.with().day(day).build().unwrap_or(back).to_string()
+}
+
+/// The age in months of the `i`th child of a room of `group`.
+fn months_old(group: AgeGroup, i: usize) -> i64 {
+    let i = i64::try_from(i).unwrap_or(0);
+    match group {
+        AgeGroup::Infant => 5 + i % 7,
+        AgeGroup::Toddler => 14 + i % 18,
+        AgeGroup::Preschool => 38 + i % 20,
+        AgeGroup::SchoolAge => 75 + i % 30,
+    }
+}
+
+/// The staff who run the demo's day, each clocked in to one room, and who checks children in.
+pub struct Staff {
+    pub admin: Actor,
+    pub teacher: Actor,
+    pub front_desk: Actor,
+}
+
+/// How many children are checked in this morning, per room (Sunflowers, Otters, Owls): with one
+/// staff member each, the infants (1 in 3) are one child from the limit.
+const PRESENT: [usize; 3] = [2, 3, 5];
+
 pub async fn seed(
     core: &Core,
-    admin: &Actor,
-    teacher: UserId,
+    staff: &Staff,
     parent: UserId,
     offset: usize,
 ) -> anyhow::Result<Seeded> {
+    let admin = &staff.admin;
+    let teacher = staff.teacher.user.id;
     let tenant_name = admin.tenant.name.clone();
     core.tenants()
         .update_tenant_details(
@@ -128,19 +163,24 @@ pub async fn seed(
         .find(|u| u.id == parent)
         .map(|u| u.name)
         .unwrap_or_else(|| "Parent".into());
+    let today: jiff::civil::Date = core.attendance().day_now(&admin.scope).await?.parse()?;
     let mut child_ids = Vec::new();
+    let mut drop_offs = Vec::new();
     for (i, given) in GIVEN.iter().enumerate() {
         let family = FAMILY
             .get((i + offset) % FAMILY.len())
             .copied()
             .unwrap_or("Doe");
         let room = rooms.get(i % rooms.len()).copied();
-        let year = 2021 + (i % 4);
+        let group = ROOMS
+            .get(i % ROOMS.len())
+            .map_or(AgeGroup::Preschool, |r| r.1);
+        let day_of_month = i8::try_from(1 + i % 28).unwrap_or(1);
         let input = ChildInput {
             given_name: (*given).into(),
             family_name: family.into(),
             preferred_name: None,
-            date_of_birth: format!("{year}-{:02}-{:02}", 1 + i % 12, 1 + i % 28),
+            date_of_birth: born(today, months_old(group, i / ROOMS.len()), day_of_month),
             classroom_id: room.map(|r| r.to_string()),
             enrollment_status: Some("enrolled".into()),
             enrolled_on: Some("2025-09-02".into()),
@@ -181,9 +221,17 @@ pub async fn seed(
             email,
             phone: Some(phone(i + 25)),
         };
-        core.children()
+        let guardian = core
+            .children()
             .add_guardian(admin, child.id, new, "Parent", Custody::Full, true, true)
             .await?;
+        let nth_in_room = i / ROOMS.len();
+        if PRESENT
+            .get(i % ROOMS.len())
+            .is_some_and(|n| nth_in_room + 1 > 10 - n)
+        {
+            drop_offs.push((child.id, guardian.id));
+        }
         if i % 10 == 5 {
             // A court-restricted parent: refused at pickup, sees nothing.
             let new = NewGuardian {
@@ -217,6 +265,30 @@ pub async fn seed(
                 .await?;
         }
         child_ids.push(child.id);
+    }
+    // The morning: each staff member in their room, then the children who are in already.
+    let on_duty = [
+        (&staff.admin, rooms.first()),
+        (&staff.teacher, rooms.get(1)),
+        (&staff.front_desk, rooms.get(2)),
+    ];
+    for (who, room) in on_duty {
+        if let Some(room) = room {
+            core.attendance()
+                .clock(who, *room, kinfold_store::ClockKind::ClockIn)
+                .await?;
+        }
+    }
+    let client = kinfold_store::ClientInfo::default();
+    for (child, guardian) in drop_offs {
+        core.attendance()
+            .check_in(
+                &staff.front_desk,
+                child,
+                kinfold_store::Person::Guardian(guardian),
+                &client,
+            )
+            .await?;
     }
     Ok(Seeded {
         child_ids,

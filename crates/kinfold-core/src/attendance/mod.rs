@@ -14,10 +14,24 @@ use crate::policy::{self, Action};
 use crate::services::Attendance;
 use crate::{Actor, Core, CoreError};
 
+mod export;
+pub mod ratios;
 mod refusal;
 mod room;
+mod staff;
+pub use export::{spreadsheet_safe, Sheet, SheetRow, MAX_DAYS};
+pub use ratios::{RatioTable, RoomRatio};
 pub use refusal::Refusal;
 pub use room::{AllergyFlag, Choice, RoomLine, RoomRoster};
+pub use staff::{Clocked, StaffDay};
+
+/// A check-in as recorded, and the child's room's ratio when the room is now out of it (the
+/// check-in stands: the child is there; the desk is warned and the administrators alerted).
+#[derive(Debug, Clone)]
+pub struct CheckedIn {
+    pub event: AttendanceEvent,
+    pub out_of_ratio: Option<RoomRatio>,
+}
 
 /// One child's line in the roster.
 #[derive(Debug, Clone, Serialize)]
@@ -58,6 +72,21 @@ impl Core {
             .rev()
             .find(|e| e.child_id == child)
             .is_some_and(|e| e.kind == AttendanceKind::CheckIn))
+    }
+
+    /// The child, and today, when the child is checked in today: what a check-out (or a
+    /// refused one) starts from.
+    async fn child_in_today(
+        &self,
+        actor: &Actor,
+        child: ChildId,
+    ) -> Result<(Child, String), CoreError> {
+        let c = self.attendance_child(actor, child).await?;
+        let day = self.attendance().day_now(&actor.scope).await?;
+        if !self.present(actor, child, &day).await? {
+            return Err(CoreError::WrongState("the child is not checked in today"));
+        }
+        Ok((c, day))
     }
 
     /// Verifies that `person` may take (or bring) the child. Returns the refusal.
@@ -260,7 +289,7 @@ impl Attendance<'_> {
         child: ChildId,
         person: Person,
         client: &ClientInfo,
-    ) -> Result<AttendanceEvent, CoreError> {
+    ) -> Result<CheckedIn, CoreError> {
         let c = self.attendance_child(actor, child).await?;
         // One day for the check and the write, read once.
         let day = self.day_now(&actor.scope).await?;
@@ -289,8 +318,26 @@ impl Attendance<'_> {
                 ));
             }
         }
-        self.record(actor, &c, AttendanceKind::CheckIn, person, day)
-            .await
+        let event = self
+            .record(actor, &c, AttendanceKind::CheckIn, person, day)
+            .await?;
+        let room = match c.classroom_id {
+            Some(id) => self
+                .store()
+                .classrooms(&actor.scope)
+                .await?
+                .into_iter()
+                .find(|r| r.id == id),
+            None => None,
+        };
+        let out_of_ratio = match room {
+            Some(r) => self.ratio_warning(actor, &r).await?,
+            None => None,
+        };
+        Ok(CheckedIn {
+            event,
+            out_of_ratio,
+        })
     }
 
     pub async fn check_out(
@@ -301,11 +348,7 @@ impl Attendance<'_> {
         passphrase: Option<Password>,
         client: &ClientInfo,
     ) -> Result<AttendanceEvent, CoreError> {
-        let c = self.attendance_child(actor, child).await?;
-        let day = self.day_now(&actor.scope).await?;
-        if !self.present(actor, child, &day).await? {
-            return Err(CoreError::WrongState("the child is not checked in today"));
-        }
+        let (c, day) = self.child_in_today(actor, child).await?;
         if let Err(refusal) = self
             .verify_person(actor, child, person, passphrase, client)
             .await?
@@ -324,11 +367,7 @@ impl Attendance<'_> {
         child: ChildId,
         client: &ClientInfo,
     ) -> Result<(), CoreError> {
-        let c = self.attendance_child(actor, child).await?;
-        let day = self.day_now(&actor.scope).await?;
-        if !self.present(actor, child, &day).await? {
-            return Err(CoreError::WrongState("the child is not checked in today"));
-        }
+        let (c, _) = self.child_in_today(actor, child).await?;
         Err(self.refuse(actor, &c, Refusal::NotListed, client).await)
     }
 
@@ -348,22 +387,12 @@ impl Attendance<'_> {
             .store()
             .attendance_day(&actor.scope, &day, visibility)
             .await?;
-        let mut after = None;
-        let mut lines = Vec::new();
-        loop {
-            let q = kinfold_store::ChildQuery {
-                visibility,
-                classroom_id: None,
-                status: Some("enrolled".into()),
-                after,
-                limit: 200,
-            };
-            let page = self.store().children(&actor.scope, &q).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            for c in &page {
+        let children = self.children_where(actor, None, Some("enrolled")).await?;
+        let lines = children
+            .iter()
+            .map(|c| {
                 let state = room::DayState::of(&events, c.id);
-                lines.push(RosterLine {
+                RosterLine {
                     child_id: c.id,
                     given_name: c.given_name.clone(),
                     family_name: c.family_name.clone(),
@@ -371,12 +400,9 @@ impl Attendance<'_> {
                     status: state.status,
                     checked_in_at_ms: state.checked_in_at_ms,
                     checked_out_at_ms: state.checked_out_at_ms,
-                });
-            }
-            if page.len() < 200 {
-                break;
-            }
-        }
+                }
+            })
+            .collect();
         Ok(lines)
     }
 }

@@ -111,6 +111,8 @@ pub struct RoomRoster {
     /// The center's time zone, for the times shown.
     pub time_zone: String,
     pub lines: Vec<RoomLine>,
+    /// The room's ratio now.
+    pub ratio: super::RoomRatio,
 }
 
 impl RoomRoster {
@@ -144,7 +146,19 @@ impl Attendance<'_> {
             .store()
             .attendance_day(&actor.scope, &day, visibility)
             .await?;
-        let children = self.room_children(actor, id).await?;
+        let mut children = self
+            .children_where(actor, Some(id), Some("enrolled"))
+            .await?;
+        children.sort_by(|a, b| {
+            (
+                a.preferred_name.as_ref().unwrap_or(&a.given_name),
+                &a.family_name,
+            )
+                .cmp(&(
+                    b.preferred_name.as_ref().unwrap_or(&b.given_name),
+                    &b.family_name,
+                ))
+        });
         let medical = policy::reaches_visible_child(actor.role, Action::ReadChildMedical);
         let flags = if medical {
             Some(self.allergy_flags(actor, &children, client).await?)
@@ -165,27 +179,33 @@ impl Attendance<'_> {
                 choices: self.choices(actor, c.id).await?,
             });
         }
+        let staff = super::ratios::OnDuty::of(&self.store().staff_day(&actor.scope, &day).await?);
+        let table = self.ratio_table_of(&actor.scope).await?;
+        let ratio = super::ratios::room_ratio(&room, &children, &events, &staff, &table, &day);
         Ok(RoomRoster {
             room,
             day,
             time_zone,
             lines,
+            ratio,
         })
     }
 
-    /// The enrolled children placed in the room, that the actor may check in and out.
-    async fn room_children(
+    /// The children the actor may check in and out, in `room` or in every room, of `status`
+    /// (`enrolled`, ...) or any.
+    pub(crate) async fn children_where(
         &self,
         actor: &Actor,
-        room: ClassroomId,
+        room: Option<ClassroomId>,
+        status: Option<&str>,
     ) -> Result<Vec<Child>, CoreError> {
         let mut out = Vec::new();
         let mut after = None;
         loop {
             let q = ChildQuery {
                 visibility: policy::visibility(actor, Action::CheckInOut),
-                classroom_id: Some(room),
-                status: Some("enrolled".into()),
+                classroom_id: room,
+                status: status.map(str::to_owned),
                 after,
                 limit: 200,
             };
@@ -197,16 +217,6 @@ impl Attendance<'_> {
                 break;
             }
         }
-        out.sort_by(|a, b| {
-            (
-                a.preferred_name.as_ref().unwrap_or(&a.given_name),
-                &a.family_name,
-            )
-                .cmp(&(
-                    b.preferred_name.as_ref().unwrap_or(&b.given_name),
-                    &b.family_name,
-                ))
-        });
         Ok(out)
     }
 

@@ -65,6 +65,10 @@ pub struct EventOut {
     pub person: PersonOut,
     #[schema(value_type = String)]
     pub recorded_by: UserId,
+    /// Set when a check-in leaves the child's room out of ratio or over its group size: what
+    /// is wrong. The check-in stands; the administrators are alerted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_warning: Option<String>,
 }
 
 /// Who dropped off or picked up the child: `{"id", "kind": "guardian" | "authorized_pickup"}`.
@@ -98,6 +102,7 @@ fn event_json(e: AttendanceEvent) -> EventOut {
         kind: e.kind,
         person: PersonOut::of(e.person),
         recorded_by: e.recorded_by,
+        ratio_warning: None,
     }
 }
 
@@ -112,12 +117,14 @@ pub async fn check_in(
         return Err(CoreError::invalid("passphrase", "only check-out takes a passphrase").into());
     }
     let (child, person) = parse(&b)?;
-    let e = st
+    let done = st
         .core
         .attendance()
         .check_in(&actor, child, person, client.info())
         .await?;
-    Ok(Created(event_json(e)))
+    let mut out = event_json(done.event);
+    out.ratio_warning = done.out_of_ratio.and_then(|r| r.problem());
+    Ok(Created(out))
 }
 
 #[utoipa::path(operation_id = "attendance_check_out", post, path = "/api/v1/attendance/check-out", tag = "attendance", request_body = Body, responses((status = 201, description = "checked out", body = EventOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "pickup_refused, with the reason", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "not checked in", body = ErrorBody), (status = 429, description = "too many passphrase guesses", body = ErrorBody)))]

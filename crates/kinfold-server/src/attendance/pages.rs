@@ -61,7 +61,14 @@ pub async fn attendance(
             .attendance()
             .check_in(a, child, person, &p.client.info)
             .await
-            .map(|_| "Checked in."),
+            .map(|done| match done.out_of_ratio {
+                Some(r) => format!(
+                    "Checked in. {} is now out of ratio: {}. The administrators have been alerted.",
+                    r.room.name,
+                    r.problem().unwrap_or_default()
+                ),
+                None => "Checked in.".to_owned(),
+            }),
         "check_out" => {
             let pass = Some(f.passphrase)
                 .filter(|s| !s.is_empty())
@@ -70,12 +77,12 @@ pub async fn attendance(
                 .attendance()
                 .check_out(a, child, person, pass, &p.client.info)
                 .await
-                .map(|_| "Checked out.")
+                .map(|_| "Checked out.".to_owned())
         }
         _ => Err(CoreError::invalid("action", "check_in or check_out")),
     };
     match result {
-        Ok(notice) => render_detail(&st, &p, &id, Some(notice), None).await,
+        Ok(notice) => render_detail(&st, &p, &id, Some(&notice), None).await,
         Err(e) => render_detail(&st, &p, &id, None, Some(ApiError::from(e))).await,
     }
 }
@@ -101,7 +108,7 @@ pub async fn roster(State(st): State<AppState>, p: Page) -> Response {
                     @for (i, r) in rooms.iter().enumerate() { @if i > 0 { ", " } a href={ "/rooms/" (r.id) } { (r.name) } } "." }
             }
         }
-        p.muted { "Or open a child to check them in or out." }
+        p.muted { "Or open a child to check them in or out. " a href="/attendance/export" { "Sign-in sheets" } " for any days, printable or as CSV." }
         table #roster {
             thead { tr { th { "Child" } th { "Classroom" } th { "Status" } th { "In" } th { "Out" } } }
             tbody {

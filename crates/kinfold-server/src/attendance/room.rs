@@ -69,6 +69,8 @@ pub struct Done {
     done: Option<String>,
     #[serde(default)]
     child: Option<String>,
+    #[serde(default)]
+    clock: Option<String>,
 }
 
 pub async fn room(
@@ -83,7 +85,8 @@ pub async fn room(
         _ => None,
     };
     let child = d.child.as_deref().and_then(ChildId::parse);
-    render(&st, &p, &id, done.zip(child), None).await
+    let clock = super::clock_notice(d.clock.as_deref());
+    render(&st, &p, &id, done.zip(child), None, clock).await
 }
 
 #[derive(Deserialize)]
@@ -147,7 +150,7 @@ pub async fn record(
     };
     match result {
         Ok(done) => Redirect::to(&format!("/rooms/{id}?done={done}&child={child}")).into_response(),
-        Err(e) => render(&st, &p, &id, None, Some((child, ApiError::from(e)))).await,
+        Err(e) => render(&st, &p, &id, None, Some((child, ApiError::from(e))), None).await,
     }
 }
 
@@ -157,6 +160,7 @@ async fn render(
     id: &str,
     done: Option<(&str, ChildId)>,
     err: Option<(ChildId, ApiError)>,
+    clock: Option<&str>,
 ) -> Response {
     let Some(a) = &p.actor else { return to_login() };
     let Some(room) = ClassroomId::parse(id) else {
@@ -166,6 +170,13 @@ async fn render(
         Ok(r) => r,
         Err(e) => return fail(p, "Room", e),
     };
+    let my_day = st.core.attendance().my_day(a).await.unwrap_or_default();
+    let rooms = st
+        .core
+        .classrooms()
+        .list_classrooms(a)
+        .await
+        .unwrap_or_default();
     let name_of = |c: ChildId| {
         roster
             .lines
@@ -187,6 +198,9 @@ async fn render(
             @if let Some(cap) = roster.room.capacity { " · licensed for " (cap) }
             " · " (day_label(&roster.day))
         }
+        (super::ratio_line(&roster.ratio))
+        (super::clock_form(&my_day, &rooms, Some(roster.room.id), "room"))
+        @if let Some(n) = clock { p role="status" .notice #clock-notice { (n) } }
         @if let Some(n) = &notice { p role="status" .notice #room-notice { (n) } }
         @if let Some((who, r)) = &refused {
             div.alert role="alert" #pickup-refused {
@@ -241,7 +255,7 @@ fn line(roster: &RoomRoster, l: &RoomLine) -> Markup {
                     input type="hidden" name="action" value=(action);
                     label for=(select_id) { (verb) }
                     select id=(select_id) name="person" required { (person_options(&l.choices, out)) }
-                    @if out {
+                    @if out && l.choices.iter().any(|c| matches!(c.person, Person::AuthorizedPickup(_))) {
                         label for=(pass_id) { "Passphrase (authorized pickups)" }
                         input id=(pass_id) name="passphrase" type="password" autocomplete="off";
                     }

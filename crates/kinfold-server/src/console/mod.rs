@@ -107,6 +107,7 @@ pub(crate) fn layout(actor: Option<&Actor>, title: &str, body: Markup) -> Markup
                             // The links follow the policy table (A1), like the pages behind them.
                             @if policy::scope(a.role, Action::CheckInOut) != Scope::No {
                                 a href="/attendance" { "Attendance" }
+                                a href="/ratios" { "Ratios" }
                             }
                             a href="/account/sessions" { "My sessions" }
                             @if policy::scope(a.role, Action::Administer) == Scope::WholeTenant {

@@ -53,11 +53,28 @@ pub(crate) fn fail(p: &Page, title: &str, e: impl Into<ApiError>) -> Response {
     error_page(p, e, title, body)
 }
 
-pub async fn home(State(st): State<AppState>, p: Page) -> Response {
+#[derive(serde::Deserialize)]
+pub struct HomeQuery {
+    #[serde(default)]
+    clock: Option<String>,
+}
+
+pub async fn home(
+    State(st): State<AppState>,
+    p: Page,
+    axum::extract::Query(q): axum::extract::Query<HomeQuery>,
+) -> Response {
     let Some(a) = &p.actor else { return to_login() };
     let idle = humantime::format_duration(st.core.settings().session_idle_timeout);
-    let today = today_panel(&st, a).await;
-    let admin = admin_panel(&st, a).await;
+    // Read once, for the staff's rooms and the administrators' alerts.
+    let ratios = if policy::scope(a.role, Action::CheckInOut) == Scope::No {
+        Vec::new()
+    } else {
+        st.core.attendance().ratios(a).await.unwrap_or_default()
+    };
+    let clock = crate::attendance::clock_notice(q.clock.as_deref());
+    let today = today_panel(&st, a, &ratios, clock).await;
+    let admin = admin_panel(&st, a, &ratios).await;
     let body = html! {
         h1 { "Welcome, " (a.user.name) }
         p { "You are signed in to " strong { (a.tenant.name) } " as " (a.role.as_str().replace('_', " ")) "." }
@@ -76,16 +93,23 @@ pub async fn home(State(st): State<AppState>, p: Page) -> Response {
 
 /// Today's attendance in the rooms the actor works with (staff who check children in and
 /// out): present, gone home and not yet in, per room.
-async fn today_panel(st: &AppState, a: &kinfold_core::Actor) -> Markup {
+async fn today_panel(
+    st: &AppState,
+    a: &kinfold_core::Actor,
+    ratios: &[kinfold_core::attendance::RoomRatio],
+    clock: Option<&str>,
+) -> Markup {
     if policy::scope(a.role, Action::CheckInOut) == Scope::No {
         return html! {};
     }
-    let (Ok(roster), Ok(rooms)) = (
+    let (Ok(roster), Ok(rooms), Ok(my_day)) = (
         st.core.attendance().roster(a, None).await,
         st.core.classrooms().list_classrooms(a).await,
+        st.core.attendance().my_day(a).await,
     ) else {
         return html! { p.muted { "Today's attendance could not be read." } };
     };
+    let ratio_of = |room: kinfold_model::ClassroomId| ratios.iter().find(|r| r.room.id == room);
     let count = |room: Option<kinfold_model::ClassroomId>, status: &str| {
         roster
             .iter()
@@ -93,6 +117,11 @@ async fn today_panel(st: &AppState, a: &kinfold_core::Actor) -> Markup {
             .count()
     };
     html! {
+        section aria-labelledby="clock-title" {
+            h2 #clock-title { "Your day" }
+            @if let Some(n) = clock { p role="status" .notice #clock-notice { (n) } }
+            (crate::attendance::clock_form(&my_day, &rooms, None, "home"))
+        }
         section aria-labelledby="today-title" {
             h2 #today-title { "Today" }
             p #today-counts {
@@ -103,12 +132,18 @@ async fn today_panel(st: &AppState, a: &kinfold_core::Actor) -> Markup {
             @if !rooms.is_empty() {
                 div.table-wrap {
                     table #rooms-today {
-                        thead { tr { th scope="col" { "Room" } th scope="col" { "Present" } th scope="col" { "Capacity" } } }
+                        thead { tr { th scope="col" { "Room" } th scope="col" { "Present" } th scope="col" { "Staff" } th scope="col" { "Capacity" } } }
                         tbody {
                             @for r in &rooms {
                                 tr {
                                     td { a href={ "/rooms/" (r.id) } { (r.name) } }
                                     td { (count(Some(r.id), "present")) }
+                                    td {
+                                        @if let Some(q) = ratio_of(r.id) {
+                                            (q.staff.len()) " of " (q.needed) " needed"
+                                            @if q.problem().is_some() { " " strong.bad { "out of ratio" } }
+                                        }
+                                    }
                                     td { @if let Some(c) = r.capacity { (c) } @else { "—" } }
                                 }
                             }
@@ -116,14 +151,18 @@ async fn today_panel(st: &AppState, a: &kinfold_core::Actor) -> Markup {
                     }
                 }
             }
-            p { a href="/attendance" { "Open today's roster" } }
+            p { a href="/attendance" { "Open today's roster" } " · " a href="/ratios" { "Ratios now" } }
         }
     }
 }
 
 /// For administrators: staff who have not finished enrolling, and the deployment's last
 /// backup and restore drill.
-async fn admin_panel(st: &AppState, a: &kinfold_core::Actor) -> Markup {
+async fn admin_panel(
+    st: &AppState,
+    a: &kinfold_core::Actor,
+    ratios: &[kinfold_core::attendance::RoomRatio],
+) -> Markup {
     if policy::scope(a.role, Action::Administer) != Scope::WholeTenant {
         return html! {};
     }
@@ -153,6 +192,12 @@ async fn admin_panel(st: &AppState, a: &kinfold_core::Actor) -> Markup {
     html! {
         section aria-labelledby="admin-title" {
             h2 #admin-title { "For administrators" }
+            @for r in ratios.iter().filter(|r| r.problem().is_some()) {
+                p.alert.ratio-alert role="alert" {
+                    strong { a href={ "/rooms/" (r.room.id) } { (r.room.name) } " is out of ratio: " }
+                    (r.problem().unwrap_or_default()) "."
+                }
+            }
             @if !refused.is_empty() {
                 div.alert #refused-pickups {
                     h3 { "Refused pickups in the last 24 hours" }

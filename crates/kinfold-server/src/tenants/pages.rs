@@ -81,6 +81,10 @@ async fn render(
             }
             button type="submit" { "Save" }
         }
+        section aria-labelledby="ratios-title" {
+            h2 #ratios-title { "Ratios" }
+            p { "Staff-to-child ratios and group sizes by age follow the CFOC 1.1.1.2 table unless you change them: " a href="/admin/ratios" { "edit the ratio table" } "." }
+        }
         section aria-labelledby="sessions-title" {
             h2 #sessions-title { "Sessions" }
             p.muted #session-policy {

@@ -342,6 +342,28 @@ async fn every_operation_answers_what_it_declares() {
     .await;
     c.get("/api/v1/staff", &admin).await;
     c.get("/api/v1/guardians", &admin).await;
+    // Staff attendance and ratios.
+    c.post(
+        "/api/v1/staff/clock-in",
+        json!({"classroom_id": room_id}),
+        &admin,
+    )
+    .await;
+    c.get("/api/v1/ratios", &admin).await;
+    c.post(
+        "/api/v1/staff/clock-out",
+        json!({"classroom_id": room_id}),
+        &admin,
+    )
+    .await;
+    c.get("/api/v1/ratio-table", &admin).await;
+    c.call(
+        Method::PUT,
+        "/api/v1/ratio-table",
+        Some(json!({"rows": [{"band": "toddler", "children_per_staff": 4, "max_group": 8}]})),
+        &admin,
+    )
+    .await;
     let child = c
         .post(
             "/api/v1/children",

@@ -88,10 +88,11 @@ impl AttendanceStore for Backend {
         Ok(())
     }
 
-    async fn attendance_day(
+    async fn attendance_days(
         &self,
         scope: &TenantScope,
-        day: &str,
+        from: &str,
+        to: &str,
         visibility: Visibility,
     ) -> Result<Vec<AttendanceEvent>> {
         let mut b: QueryBuilder<Db> = QueryBuilder::new(
@@ -101,8 +102,10 @@ impl AttendanceStore for Backend {
              WHERE a.tenant_id = ",
         );
         b.push_bind(scope.tenant_id().to_string())
-            .push(" AND a.day = ")
-            .push_bind(day.to_owned());
+            .push(" AND a.day >= ")
+            .push_bind(from.to_owned())
+            .push(" AND a.day <= ")
+            .push_bind(to.to_owned());
         push_visibility(&mut b, scope, visibility);
         b.push(" ORDER BY a.at_ms, a.id");
         type Row = (String, String, String, String, i64, String, String, String);

@@ -56,6 +56,7 @@ mod records;
 mod replays;
 mod sealed;
 mod sessions;
+mod staffing;
 mod tenants;
 
 pub(crate) use audit_append::append_in;

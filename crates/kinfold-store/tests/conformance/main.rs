@@ -19,6 +19,7 @@ mod records_seed;
 mod replays;
 mod schema;
 mod sealed;
+mod staffing;
 mod tenants_and_sessions;
 mod wall;
 

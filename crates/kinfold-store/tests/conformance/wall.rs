@@ -152,8 +152,23 @@ async fn the_server_role_is_unprivileged_and_owns_nothing() {
     .await
     .unwrap();
     assert_eq!(
-        forced, 24,
+        forced, 26,
         "every tenant table has forced row-level security"
+    );
+    // And by name: no table that holds a tenant's rows is without it.
+    let open: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'kinfold' AND c.relkind = 'r' \
+         AND NOT (c.relrowsecurity AND c.relforcerowsecurity) \
+         AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid \
+                     AND a.attname = 'tenant_id' AND NOT a.attisdropped)",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(
+        open.is_empty(),
+        "tenant tables without forced row-level security: {open:?}"
     );
     let secrets = sqlx::query("SELECT * FROM role_secrets")
         .fetch_all(pool)

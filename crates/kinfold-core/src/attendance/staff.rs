@@ -1,0 +1,179 @@
+//! Staff attendance: staff clock in to a room and out of it. A clock-in is the staff member's
+//! own: nobody records one for someone else but an administrator, and then only with a reason
+//! (a correction, kept as a new entry beside the original, never an edit). A clock-out that
+//! leaves the room out of ratio is recorded, and warns like a check-in does.
+
+use kinfold_audit::Event;
+use kinfold_store::{ClassroomId, ClockKind, Role, StaffEvent, UserId};
+
+use super::ratios::{clocked_in, room_ratio, OnDuty, RoomRatio};
+use crate::policy::{self, Action};
+use crate::services::Attendance;
+use crate::{Actor, CoreError};
+
+/// A staff event as recorded, and the room's ratio when the room is now out of it.
+#[derive(Debug, Clone)]
+pub struct Clocked {
+    pub event: StaffEvent,
+    pub out_of_ratio: Option<RoomRatio>,
+}
+
+/// Where a staff member stands today.
+#[derive(Debug, Clone, Default)]
+pub struct StaffDay {
+    /// The room they are clocked in to now.
+    pub room: Option<ClassroomId>,
+    /// Their events today, in order.
+    pub events: Vec<StaffEvent>,
+}
+
+impl Attendance<'_> {
+    /// Clocks the actor in to (or out of) `room`. Teachers clock in to their own rooms only;
+    /// front desk and administrators to any open room. Parents have no clock.
+    pub async fn clock(
+        &self,
+        actor: &Actor,
+        room: ClassroomId,
+        kind: ClockKind,
+    ) -> Result<Clocked, CoreError> {
+        self.clock_event(actor, actor.user.id, room, kind, None)
+            .await
+    }
+
+    /// An administrator's correction: clocks `user` in to or out of `room`, with the reason.
+    pub async fn clock_for(
+        &self,
+        actor: &Actor,
+        user: UserId,
+        room: ClassroomId,
+        kind: ClockKind,
+        reason: &str,
+    ) -> Result<Clocked, CoreError> {
+        crate::Core::require_admin_scope(actor)?;
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 300 || reason.chars().any(char::is_control)
+        {
+            return Err(CoreError::invalid(
+                "reason",
+                "say why, in 1 to 300 characters on one line",
+            ));
+        }
+        let staff = self
+            .store()
+            .users(&actor.scope)
+            .await?
+            .into_iter()
+            .find(|u| u.id == user)
+            .ok_or(CoreError::NotFound("user"))?;
+        if !staff.role.is_staff() {
+            return Err(CoreError::invalid("user_id", "only staff clock in"));
+        }
+        self.clock_event(actor, user, room, kind, Some(reason.to_owned()))
+            .await
+    }
+
+    async fn clock_event(
+        &self,
+        actor: &Actor,
+        user: UserId,
+        room: ClassroomId,
+        kind: ClockKind,
+        reason: Option<String>,
+    ) -> Result<Clocked, CoreError> {
+        if actor.role == Role::Parent {
+            return Err(CoreError::Forbidden("your role does not allow this"));
+        }
+        // Clocking in needs an open room the actor works in; clocking out of a room one is in
+        // stays possible even if it was archived or unassigned since.
+        let rooms = self.classrooms().list_classrooms(actor).await?;
+        let found = rooms.iter().find(|r| r.id == room);
+        if kind == ClockKind::ClockIn && found.is_none() {
+            return Err(CoreError::NotFound("classroom"));
+        }
+        let day = self.day_now(&actor.scope).await?;
+        let e = StaffEvent {
+            id: uuid::Uuid::now_v7(),
+            user_id: user,
+            classroom_id: room,
+            kind,
+            day: day.clone(),
+            at_ms: self.now_ms(),
+            recorded_by: actor.user.id,
+            reason: reason.clone(),
+        };
+        let (user_id, classroom_id) = (user.to_string(), room.to_string());
+        let event = match kind {
+            ClockKind::ClockIn => Event::StaffClockedIn {
+                user_id,
+                classroom_id,
+                reason,
+            },
+            ClockKind::ClockOut => Event::StaffClockedOut {
+                user_id,
+                classroom_id,
+                reason,
+            },
+        };
+        let d = self.admin_draft(actor, event);
+        self.store()
+            .record_staff(actor.scope.tx().audit(d), e.clone())
+            .await?;
+        let out_of_ratio = match (kind, found) {
+            (ClockKind::ClockOut, Some(r)) => self.ratio_warning(actor, r).await?,
+            _ => None,
+        };
+        Ok(Clocked {
+            event: e,
+            out_of_ratio,
+        })
+    }
+
+    /// The room's ratio now, when it is out of ratio (and then the administrators are
+    /// alerted).
+    pub(crate) async fn ratio_warning(
+        &self,
+        actor: &Actor,
+        room: &kinfold_store::Classroom,
+    ) -> Result<Option<RoomRatio>, CoreError> {
+        let day = self.day_now(&actor.scope).await?;
+        // The whole room counts, whoever looks: a teacher's check-in is measured against
+        // every child present in the room, not only those the teacher may see.
+        let events = self
+            .store()
+            .attendance_day(&actor.scope, &day, kinfold_store::Visibility::All)
+            .await?;
+        let q = kinfold_store::ChildQuery {
+            visibility: kinfold_store::Visibility::All,
+            classroom_id: Some(room.id),
+            status: Some("enrolled".into()),
+            after: None,
+            limit: 200,
+        };
+        let children = self.store().children(&actor.scope, &q).await?;
+        let staff = OnDuty::of(&self.store().staff_day(&actor.scope, &day).await?);
+        let table = self.ratio_table_of(&actor.scope).await?;
+        let ratio = room_ratio(room, &children, &events, &staff, &table, &day);
+        match ratio.problem() {
+            Some(problem) => {
+                self.alert_ratio(actor, &ratio, &problem).await;
+                Ok(Some(ratio))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Where the actor stands today: the room they are clocked in to, and their events.
+    pub async fn my_day(&self, actor: &Actor) -> Result<StaffDay, CoreError> {
+        policy::require(actor, Action::CheckInOut)?;
+        let day = self.day_now(&actor.scope).await?;
+        let events: Vec<StaffEvent> = self
+            .store()
+            .staff_day(&actor.scope, &day)
+            .await?
+            .into_iter()
+            .filter(|e| e.user_id == actor.user.id)
+            .collect();
+        let room = clocked_in(&events).first().map(|(_, r)| *r);
+        Ok(StaffDay { room, events })
+    }
+}
