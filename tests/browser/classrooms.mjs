@@ -5,8 +5,10 @@
 // screenshots).
 
 import { lookAt } from './a11y.mjs';
+import { adminWalk } from './walk.mjs';
 
-export async function adminClassrooms(w, { tenant, outDir, signIn, findUser, check }) {
+export async function adminClassrooms(w, ctx) {
+  const { tenant, outDir, signIn, findUser, check } = ctx;
   const { page } = w;
   const admin = findUser(tenant, 'administrator');
   const teacher = findUser(tenant, 'teacher');
@@ -72,6 +74,7 @@ export async function adminClassrooms(w, { tenant, outDir, signIn, findUser, che
   await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.getByRole('button', { name: 'Add child' }).click()]);
   check((await page.locator('[role="status"]').innerText()).includes('Child added.'), 'the child was not added');
   check((await page.locator('#allergies').innerText()).includes('Peanuts'), 'the child page does not show the allergy');
+  const childPath = new URL(page.url()).pathname;
   await lookAt(page, 'child', { outDir, check });
 
   // The center's settings: the details every email carries, and the time zone.
@@ -82,5 +85,6 @@ export async function adminClassrooms(w, { tenant, outDir, signIn, findUser, che
   await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.getByRole('button', { name: 'Save' }).click()]);
   check((await page.locator('[role="status"]').innerText()).includes('Saved.'), 'the center settings were not saved');
   await w.assertClean('admin classrooms');
-  return `classroom added, bad capacity refused beside its field, saved, teacher assigned, a child added in it, center settings saved; axe clean at 360 and 1100 px${note}`;
+  const walked = await adminWalk(w, ctx, { roomName: `${name} renamed`, roomPath, childPath, childName: 'Wren Castillo', timeZone: 'America/Denver' });
+  return `classroom added, bad capacity refused beside its field, saved, teacher assigned, a child added in it, center settings saved; ${walked}; axe clean at 360 and 1100 px${note}`;
 }

@@ -28,7 +28,11 @@
 //   6. admin classrooms (classrooms.mjs): the second center's administrator adds a classroom,
 //      sees a bad field refused beside it, saves, and assigns a teacher; each page passes axe
 //      (a11y.mjs) with no serious or critical violation, does not scroll sideways at 360 px, and
-//      is photographed at phone and desktop widths.
+//      is photographed at phone and desktop widths. Then the administrator's walk (walk.mjs):
+//      a guardian for the new child, a teacher invited from /admin/people whose link is read
+//      from the demo outbox, assigned to the room; in a second browser the teacher enrolls,
+//      clocks in, checks the child in at the roster, and finds it on the ratio board and on
+//      today's CSV sign-in sheet in the center's time zone.
 //   7. room roster (rooms.mjs): the first center's teacher opens their room's check-in kiosk
 //      from their home page, checks a child in with one tap, sees an unlisted pickup refused
 //      with what to do, and checks the child out; the roster is looked at like scenario 6's.
@@ -50,6 +54,7 @@ import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { adminClassrooms } from './classrooms.mjs';
 import { roomRoster } from './rooms.mjs';
+import { lookAt } from './a11y.mjs';
 
 const started = Date.now();
 const STEP_TIMEOUT_MS = 15_000;
@@ -469,6 +474,7 @@ async function frontDeskCheckInOut(w, { tenant, outDir }) {
   const { page } = w;
   const desk = findUser(tenant, 'front_desk');
   const { note } = await signIn(w, tenant, desk);
+  await lookAt(page, 'desk-home', { outDir, check });
 
   async function rosterStatus(childId) {
     const resp = await w.goto('/attendance');
@@ -882,7 +888,21 @@ async function main() {
     ['teacher scope', (w) => teacherScope(w, { tenant: scopeTenant, otherTenant: scopeOther, outDir })],
     ['family email', (w) => familyEmail(w, { tenant: first, dataDir: dirname(credentialsPath), outDir })],
     ['password reset', (w) => passwordReset(w, { tenant: scopeTenant, dataDir: dirname(credentialsPath), outDir })],
-    ['admin classrooms', (w) => adminClassrooms(w, { tenant: scopeTenant, outDir, signIn, findUser, check })],
+    [
+      'admin classrooms and walk',
+      (w) =>
+        adminClassrooms(w, {
+          tenant: scopeTenant,
+          outDir,
+          signIn,
+          findUser,
+          check,
+          freshTotp,
+          outboxMessages,
+          dataDir: dirname(credentialsPath),
+          newWindow: () => openScenario(browser, baseUrl),
+        }),
+    ],
     ['room roster', (w) => roomRoster(w, { tenant: first, outDir, signIn, findUser, check })],
   ];
 

@@ -216,6 +216,12 @@ pub enum Event {
         role: String,
         by: String,
     },
+    /// An administrator changed a staff member's role; their sessions ended with it.
+    RoleChanged {
+        user_id: String,
+        from: String,
+        to: String,
+    },
     EnrollmentIssued {
         user_id: String,
         by: String,
@@ -442,6 +448,7 @@ impl Event {
             | TenantCreated { .. }
             | TenantDetailsChanged { .. }
             | UserCreated { .. }
+            | RoleChanged { .. }
             | EnrollmentIssued { .. }
             | SessionsRevokedForUser { .. }
             | ClassroomCreated { .. }

@@ -18,6 +18,7 @@ pub mod error;
 pub mod hasher;
 pub mod keys;
 pub mod mail;
+pub mod people;
 pub mod platform;
 pub mod policy;
 pub mod services;

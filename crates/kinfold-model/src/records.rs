@@ -152,6 +152,8 @@ pub enum EndReason {
     MaxLifetime,
     PasswordChanged,
     MfaReset,
+    /// An administrator changed the user's role: what the session allowed no longer holds.
+    RoleChanged,
 }
 
 impl EndReason {
@@ -164,6 +166,7 @@ impl EndReason {
             EndReason::MaxLifetime => "max_lifetime",
             EndReason::PasswordChanged => "password_changed",
             EndReason::MfaReset => "mfa_reset",
+            EndReason::RoleChanged => "role_changed",
         }
     }
 }

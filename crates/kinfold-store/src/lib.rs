@@ -37,7 +37,7 @@ pub use ids::{
 pub use kinfold_model::*;
 pub use mail::MailStore;
 pub use outbox::OutboxStore;
-pub use record_store::{AttendanceStore, GuardianStore, RecordStore, StaffStore};
+pub use record_store::{AttendanceStore, GuardianStore, PeopleStore, RecordStore, StaffStore};
 pub use records::*;
 pub use replays::ReplayStore;
 pub use sealed::SealedStore;
@@ -66,6 +66,7 @@ pub trait Store:
     + GuardianStore
     + AttendanceStore
     + StaffStore
+    + PeopleStore
     + OutboxStore
     + MailStore
     + AttemptStore

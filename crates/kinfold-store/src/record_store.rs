@@ -169,3 +169,20 @@ pub trait StaffStore: Send + Sync {
     /// Replaces the center's ratio rows, with the audit entry, in one transaction.
     async fn set_ratio_rules(&self, tx: TenantTx<'_>, rules: Vec<RatioRule>) -> Result<()>;
 }
+
+/// The people of a tenant: changing a role.
+#[async_trait]
+pub trait PeopleStore: Send + Sync {
+    /// Sets a staff member's role, ends their sessions (what a session allowed no longer
+    /// holds), and writes the audit entry, in one transaction. `WrongState` when it would
+    /// leave the tenant without an administrator: the administrators' rows are locked first
+    /// (PostgreSQL), so two administrators demoting each other at once cannot both succeed.
+    /// Returns the sessions ended.
+    async fn set_role(
+        &self,
+        tx: TenantTx<'_>,
+        user: UserId,
+        role: Role,
+        at_ms: i64,
+    ) -> Result<Vec<Session>>;
+}

@@ -88,8 +88,8 @@ pub async fn export(State(st): State<AppState>, p: Page, Query(q): Query<SheetQu
         form.wide.no-print method="get" action="/attendance/export" #sheet-form novalidate {
             (form_error(err.as_ref(), &FIELDS))
             div.row {
-                (field("from", "From", &from).input("date", true, None))
-                (field("to", "To", &to).input("date", true, None))
+                div { (field("from", "From", &from).input("date", true, None)) }
+                div { (field("to", "To", &to).input("date", true, None)) }
             }
             (field("classroom", "Room", &classroom).select(&options))
             p.hint { "At most " (MAX_DAYS) " days on one sheet. Every sheet you open or download is recorded in the audit log." }

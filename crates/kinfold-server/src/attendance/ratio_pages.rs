@@ -228,8 +228,8 @@ async fn render_table(
                 fieldset {
                     legend { (band.label()) }
                     div.row {
-                        (Field { form: "ratios", name: field(band, false), label: "Children per staff member", value: &value(field(band, false)), err: err.as_ref() }.input("number", true, None))
-                        (Field { form: "ratios", name: field(band, true), label: "Largest group", value: &value(field(band, true)), err: err.as_ref() }.input("number", true, None))
+                        div { (Field { form: "ratios", name: field(band, false), label: "Children per staff member", value: &value(field(band, false)), err: err.as_ref() }.input("number", true, None)) }
+                        div { (Field { form: "ratios", name: field(band, true), label: "Largest group", value: &value(field(band, true)), err: err.as_ref() }.input("number", true, None)) }
                     }
                 }
             }

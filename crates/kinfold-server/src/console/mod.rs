@@ -112,6 +112,7 @@ pub(crate) fn layout(actor: Option<&Actor>, title: &str, body: Markup) -> Markup
                             a href="/account/sessions" { "My sessions" }
                             @if policy::scope(a.role, Action::Administer) == Scope::WholeTenant {
                                 a href="/admin/classrooms" { "Classrooms" }
+                                a href="/admin/people" { "People" }
                                 a href="/admin/center" { "Center" }
                             }
                             @if policy::scope(a.role, Action::ReadAudit) == Scope::WholeTenant {

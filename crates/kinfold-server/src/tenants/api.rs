@@ -24,6 +24,18 @@ pub struct UserOut {
     pub role: Role,
 }
 
+impl UserOut {
+    pub(crate) fn of(u: kinfold_model::User) -> Self {
+        UserOut {
+            mfa_enrolled: u.has_mfa(),
+            email: u.email,
+            id: u.id,
+            name: u.name,
+            role: u.role,
+        }
+    }
+}
+
 #[utoipa::path(operation_id = "admin_users", get, path = "/api/v1/users", tag = "admin", responses((status = 200, description = "the tenant's users", body = Page<UserOut>), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody)))]
 pub async fn users(
     State(st): State<AppState>,
@@ -35,13 +47,7 @@ pub async fn users(
         .list_users(&actor)
         .await?
         .into_iter()
-        .map(|u| UserOut {
-            mfa_enrolled: u.has_mfa(),
-            email: u.email,
-            id: u.id,
-            name: u.name,
-            role: u.role,
-        })
+        .map(UserOut::of)
         .collect();
     Ok(Reply(Page::all(items)))
 }

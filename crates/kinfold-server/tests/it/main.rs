@@ -19,6 +19,7 @@ mod names;
 mod openapi;
 mod operators;
 mod password_reset;
+mod people;
 mod policy_admin;
 mod ratios;
 mod records;

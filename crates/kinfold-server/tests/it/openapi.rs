@@ -342,6 +342,28 @@ async fn every_operation_answers_what_it_declares() {
     .await;
     c.get("/api/v1/staff", &admin).await;
     c.get("/api/v1/guardians", &admin).await;
+    // People.
+    let invited = c
+        .post(
+            "/api/v1/users",
+            json!({"email": "new.teacher@maple-grove.example", "name": "New Teacher", "role": "teacher"}),
+            &admin,
+        )
+        .await;
+    let new_id = invited.body["user"]["id"].as_str().unwrap().to_owned();
+    c.post(
+        &format!("/api/v1/users/{new_id}/invitation"),
+        json!({}),
+        &admin,
+    )
+    .await;
+    c.call(
+        Method::PUT,
+        &format!("/api/v1/users/{new_id}/role"),
+        Some(json!({"role": "front_desk"})),
+        &admin,
+    )
+    .await;
     // Staff attendance and ratios.
     c.post(
         "/api/v1/staff/clock-in",

@@ -52,6 +52,7 @@ mod guardians;
 mod mail;
 mod migrate;
 mod outbox;
+mod people;
 mod records;
 mod replays;
 mod sealed;

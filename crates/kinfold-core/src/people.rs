@@ -1,0 +1,122 @@
+//! The people of a center, for its administrators (`ManageUsers`): inviting staff, sending an
+//! invitation again, and changing a staff member's role.
+//!
+//! An invitation is the enrollment link (A2): the new staff member sets a password and an
+//! authenticator on it, and it is emailed through the outbox like every account email. A new
+//! invitation voids the one before it. A role change ends the person's sessions, since what a
+//! session allowed no longer holds, and a center cannot lose its last administrator, however
+//! many administrators act at once (the store checks and locks in one transaction).
+
+use kinfold_audit::Event;
+use kinfold_crypto::token::PlainToken;
+use kinfold_store::{Role, User, UserId};
+
+use crate::policy::{self, Action};
+use crate::services::Tenants;
+use crate::tenants::UserDraft;
+use crate::{Actor, CoreError};
+
+/// The roles an administrator can give: staff roles. Parents are linked to their children as
+/// guardians and sign in without an invitation link.
+pub const STAFF_ROLES: [Role; 3] = [Role::Administrator, Role::Teacher, Role::FrontDesk];
+
+fn staff_role(field: &'static str, raw: &str) -> Result<Role, CoreError> {
+    STAFF_ROLES
+        .into_iter()
+        .find(|r| r.as_str() == raw)
+        .ok_or_else(|| CoreError::invalid(field, "administrator, teacher or front_desk"))
+}
+
+impl Tenants<'_> {
+    /// Invites a staff member: creates the account (no password, no factor yet) and emails
+    /// the enrollment link. Returns the user and the link, for an administrator to hand over
+    /// when the center cannot send email yet.
+    pub async fn invite_staff(
+        &self,
+        actor: &Actor,
+        email: &str,
+        name: &str,
+        role: &str,
+    ) -> Result<(User, String), CoreError> {
+        policy::require_whole_tenant(actor, Action::ManageUsers)?;
+        let role = staff_role("role", role)?;
+        let draft = UserDraft {
+            email: email.to_owned(),
+            name: name.to_owned(),
+            role,
+            password: None,
+        };
+        let (user, token) = self
+            .create_user(&actor.scope, draft, &actor.user.id.to_string())
+            .await?;
+        let token =
+            token.ok_or_else(|| CoreError::Internal("no link for a staff member".into()))?;
+        Ok((user, self.auth().enrollment_link(&token)))
+    }
+
+    /// Sends a staff member who has not enrolled yet a new invitation; the old link stops
+    /// working. Returns the new link.
+    pub async fn resend_invitation(
+        &self,
+        actor: &Actor,
+        user: UserId,
+    ) -> Result<String, CoreError> {
+        policy::require_whole_tenant(actor, Action::ManageUsers)?;
+        let target = self
+            .store()
+            .user(&actor.scope, user)
+            .await?
+            .ok_or(CoreError::NotFound("user"))?;
+        if !target.role.is_staff() || target.has_mfa() {
+            return Err(CoreError::WrongState(
+                "only staff who have not enrolled yet get an invitation; reset the second factor instead",
+            ));
+        }
+        let token: PlainToken = self
+            .auth()
+            .issue_enrollment(&actor.scope, target.id, &actor.user.id.to_string())
+            .await?;
+        let link = self.auth().enrollment_link(&token);
+        self.email_enrollment(&actor.scope, &target, &link, false)
+            .await;
+        Ok(link)
+    }
+
+    /// Changes a staff member's role; their sessions end. Returns the user as changed.
+    pub async fn set_role(
+        &self,
+        actor: &Actor,
+        user: UserId,
+        role: &str,
+    ) -> Result<User, CoreError> {
+        policy::require_whole_tenant(actor, Action::ManageUsers)?;
+        let role = staff_role("role", role)?;
+        let target = self
+            .store()
+            .user(&actor.scope, user)
+            .await?
+            .ok_or(CoreError::NotFound("user"))?;
+        if !target.role.is_staff() {
+            return Err(CoreError::invalid(
+                "role",
+                "a parent's account has no staff role",
+            ));
+        }
+        if target.role == role {
+            return Ok(target);
+        }
+        let d = self.admin_draft(
+            actor,
+            Event::RoleChanged {
+                user_id: user.to_string(),
+                from: target.role.as_str().to_owned(),
+                to: role.as_str().to_owned(),
+            },
+        );
+        self.store()
+            .set_role(actor.scope.tx().audit(d), user, role, self.now_ms())
+            .await?;
+        self.inner.sessions.forget_user(user);
+        Ok(User { role, ..target })
+    }
+}

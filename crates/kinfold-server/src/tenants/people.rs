@@ -1,0 +1,252 @@
+//! The administrators' people page (`/admin/people`): invite staff with a role, send an
+//! invitation again, change a role, reset a second factor, end someone's sessions. Each is the
+//! same service call the API makes, and an administrative action in the chain.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use kinfold_core::people::STAFF_ROLES;
+use kinfold_core::{Actor, CoreError};
+use kinfold_model::{Role, UserId};
+use maud::html;
+use serde::Deserialize;
+
+use crate::console::form::{form_error, Field};
+use crate::console::pages::{error_page, fail, page, to_login};
+use crate::console::Page;
+use crate::extract::Form;
+use crate::{ApiError, AppState};
+
+const FIELDS: [&str; 3] = ["name", "email", "role"];
+
+#[derive(Deserialize, Default)]
+pub struct InviteForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// What the page says after an action: a line, and the link to hand over when there is one.
+struct Said {
+    text: String,
+    link: Option<String>,
+}
+
+fn role_label(r: Role) -> &'static str {
+    match r {
+        Role::Administrator => "Administrator",
+        Role::Teacher => "Teacher",
+        Role::FrontDesk => "Front desk",
+        Role::Parent => "Parent",
+    }
+}
+
+async fn render(
+    st: &AppState,
+    p: &Page,
+    a: &Actor,
+    form: Option<&InviteForm>,
+    said: Option<Said>,
+    err: Option<ApiError>,
+) -> Response {
+    let users = match st.core.tenants().list_users(a).await {
+        Ok(u) => u,
+        Err(e) => return fail(p, "People", e),
+    };
+    let blank = InviteForm {
+        role: "teacher".into(),
+        ..InviteForm::default()
+    };
+    let form = form.unwrap_or(&blank);
+    let roles: Vec<(&str, &str)> = STAFF_ROLES
+        .iter()
+        .map(|r| (r.as_str(), role_label(*r)))
+        .collect();
+    let field = |name, label, value| Field {
+        form: "invite",
+        name,
+        label,
+        value,
+        err: err.as_ref(),
+    };
+    let (staff, parents): (Vec<_>, Vec<_>) = users.iter().partition(|u| u.role.is_staff());
+    let body = html! {
+        h1 { "People" }
+        @if let Some(s) = &said {
+            div.notice role="status" #people-notice {
+                p { (s.text) }
+                @if let Some(link) = &s.link {
+                    details {
+                        summary { "The link, to hand over if the email does not arrive" }
+                        p { code #invite-link { (link) } }
+                        p.hint { "It works once, and only until it expires. Give it only to this person." }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="invite-title" {
+            h2 #invite-title { "Invite a staff member" }
+            form.wide method="post" action="/admin/people" #invite-form novalidate {
+                (form_error(err.as_ref(), &FIELDS))
+                div.row {
+                    div { (field("name", "Name", &form.name).input("text", true, None)) }
+                    div { (field("email", "Email", &form.email).input("email", true, None)) }
+                }
+                (field("role", "Role", &form.role).select(&roles))
+                p.hint { "They get an email with a link to set a password and an authenticator app." }
+                button type="submit" { "Send the invitation" }
+            }
+        }
+        section aria-labelledby="staff-title" {
+            h2 #staff-title { "Staff" }
+            ul.roster #staff-list {
+                @for u in &staff {
+                    li.roster-line id={ "user-" (u.id) } {
+                        div.who {
+                            strong { (u.name) } span.muted { (u.email) }
+                            span.badge { (role_label(u.role)) }
+                            @if u.has_mfa() { span.badge { "enrolled" } } @else { span.badge.pending { "invitation pending" } }
+                        }
+                        @if u.id != a.user.id {
+                            form.role-form method="post" action={ "/admin/people/" (u.id) "/role" } {
+                                label for={ "role-" (u.id) } { "Role of " (u.name) }
+                                select id={ "role-" (u.id) } name="role" {
+                                    @for r in STAFF_ROLES { option value=(r.as_str()) selected[r == u.role] { (role_label(r)) } }
+                                }
+                                button type="submit" { "Change role" }
+                            }
+                            div.actions {
+                                @if u.has_mfa() {
+                                    form.inline method="post" action={ "/admin/people/" (u.id) "/mfa-reset" } {
+                                        button.secondary type="submit" { "Reset second factor" }
+                                    }
+                                } @else {
+                                    form.inline method="post" action={ "/admin/people/" (u.id) "/invitation" } {
+                                        button.secondary type="submit" { "Send the invitation again" }
+                                    }
+                                }
+                                " "
+                                form.inline method="post" action={ "/admin/people/" (u.id) "/sessions-end" } {
+                                    button.secondary type="submit" { "End their sessions" }
+                                }
+                            }
+                        } @else {
+                            p.muted { "This is you." }
+                        }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="parents-title" {
+            h2 #parents-title { "Parents with an account" }
+            @if parents.is_empty() { p.muted { "None yet." } }
+            ul { @for u in &parents { li { (u.name) " — " span.muted { (u.email) } } } }
+        }
+    };
+    match err {
+        Some(e) => error_page(p, e, "People", body),
+        None => page(p, StatusCode::OK, "People", body),
+    }
+}
+
+pub async fn show(State(st): State<AppState>, p: Page) -> Response {
+    let Some(a) = &p.actor else { return to_login() };
+    render(&st, &p, a, None, None, None).await
+}
+
+pub async fn invite(State(st): State<AppState>, p: Page, Form(f): Form<InviteForm>) -> Response {
+    let Some(a) = &p.actor else { return to_login() };
+    match st
+        .core
+        .tenants()
+        .invite_staff(a, &f.email, &f.name, &f.role)
+        .await
+    {
+        Ok((user, link)) => {
+            let said = Said {
+                text: format!("Invitation sent to {} ({}).", user.name, user.email),
+                link: Some(link),
+            };
+            render(&st, &p, a, None, Some(said), None).await
+        }
+        Err(e) => render(&st, &p, a, Some(&f), None, Some(e.into())).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    role: String,
+}
+
+fn user_id(raw: &str) -> Result<UserId, CoreError> {
+    UserId::parse(raw).ok_or(CoreError::NotFound("user"))
+}
+
+pub async fn set_role(
+    State(st): State<AppState>,
+    p: Page,
+    Path(id): Path<String>,
+    Form(f): Form<RoleForm>,
+) -> Response {
+    let Some(a) = &p.actor else { return to_login() };
+    let result = match user_id(&id) {
+        Ok(u) => st.core.tenants().set_role(a, u, &f.role).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(u) => {
+            let said = Said {
+                text: format!(
+                    "{} is now {}; their sessions ended.",
+                    u.name,
+                    role_label(u.role).to_lowercase()
+                ),
+                link: None,
+            };
+            render(&st, &p, a, None, Some(said), None).await
+        }
+        Err(e) => render(&st, &p, a, None, None, Some(e.into())).await,
+    }
+}
+
+/// `invitation`, `mfa-reset` or `sessions/end` for one person.
+pub async fn act(
+    State(st): State<AppState>,
+    p: Page,
+    Path((id, what)): Path<(String, String)>,
+) -> Response {
+    let Some(a) = &p.actor else { return to_login() };
+    let user = match user_id(&id) {
+        Ok(u) => u,
+        Err(e) => return render(&st, &p, a, None, None, Some(e.into())).await,
+    };
+    let info = &p.client.info;
+    let said = match what.as_str() {
+        "invitation" => st.core.tenants().resend_invitation(a, user).await.map(|link| Said {
+            text: "A new invitation was sent; the old link no longer works.".into(),
+            link: Some(link),
+        }),
+        "mfa-reset" => st.core.auth().reset_mfa(a, user, info).await.map(|token| Said {
+            text: "Their second factor was reset and their sessions ended; a new enrollment link was emailed.".into(),
+            link: Some(st.core.auth().enrollment_link(&token)),
+        }),
+        "sessions-end" => st
+            .core
+            .sessions()
+            .revoke_user_sessions(a, user, info)
+            .await
+            .map(|n| Said {
+                text: format!("{n} session(s) ended."),
+                link: None,
+            }),
+        _ => return Redirect::to("/admin/people").into_response(),
+    };
+    match said {
+        Ok(s) => render(&st, &p, a, None, Some(s), None).await,
+        Err(e) => render(&st, &p, a, None, None, Some(e.into())).await,
+    }
+}

@@ -1,0 +1,315 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The administrators' people page and API (issue 14): staff invited by email with a role
+//! (the enrollment link through the outbox), invitations sent again (the old link dies), roles
+//! changed (the person's sessions end), and a center that cannot lose its last administrator,
+//! even when two administrators demote each other at once. Unhappy paths: other roles, other
+//! tenants, bad fields, a taken email, CSRF.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{TestApp, PASSWORD};
+
+/// The token at the end of an enrollment link.
+fn token_of(link: &str) -> String {
+    link.rsplit('/').next().unwrap().to_owned()
+}
+
+/// Enrolls through the link's token; returns the new session's cookie.
+async fn enroll(app: &TestApp, token: &str) -> String {
+    let offer = app
+        .post("/api/v1/enrollment/begin", json!({"token": token}), None)
+        .await;
+    assert_eq!(offer.status, StatusCode::OK, "{}", offer.text);
+    let secret = offer.body["secret"].as_str().unwrap().to_owned();
+    let done = app
+        .post(
+            "/api/v1/enrollment/confirm",
+            json!({"token": token, "code": app.fresh_code(&secret), "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    done.cookie().unwrap()
+}
+
+#[tokio::test]
+async fn an_administrator_invites_a_teacher_who_enrolls_from_the_email() {
+    let m = crate::messages::ready().await;
+    let app = &m.app;
+    let page = app.get("/admin/people", Some(&m.admin)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("Test teacher") && page.text.contains("This is you."));
+
+    let form = "name=Rosa+Diaz&email=rosa%40maple-grove.example&role=teacher";
+    let sent = app.post_form("/admin/people", form, &m.admin).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
+    assert!(sent.text.contains("Invitation sent to Rosa Diaz"));
+    let shown = sent
+        .text
+        .split(r#"<code id="invite-link">"#)
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    // The email carries the same link.
+    let mut mail = None;
+    for _ in 0..50 {
+        mail = m
+            .sink
+            .received()
+            .into_iter()
+            .find(|x| x.to.iter().any(|t| t.contains("rosa@maple-grove.example")));
+        if mail.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let raw = String::from_utf8_lossy(&mail.expect("the invitation is emailed").data).into_owned();
+    let unfolded = raw.replace("=\r\n", "").replace("\r\n", "\n");
+    assert!(unfolded.contains(&shown), "{shown} not in {unfolded}");
+
+    // Sent again: the first link no longer works, the new one does.
+    let users = app.get("/api/v1/users", Some(&m.admin)).await;
+    let rosa = users.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "rosa@maple-grove.example")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again = app
+        .post_form(&format!("/admin/people/{rosa}/invitation"), "", &m.admin)
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    let old = app
+        .post(
+            "/api/v1/enrollment/begin",
+            json!({"token": token_of(&shown)}),
+            None,
+        )
+        .await;
+    assert_eq!(old.status, StatusCode::BAD_REQUEST);
+    let fresh = app
+        .post(
+            &format!("/api/v1/users/{rosa}/invitation"),
+            json!({}),
+            Some(&m.admin),
+        )
+        .await;
+    assert_eq!(fresh.status, StatusCode::OK);
+    let cookie = enroll(
+        app,
+        &token_of(fresh.body["enrollment_url"].as_str().unwrap()),
+    )
+    .await;
+    let me = app.get("/api/v1/me", Some(&cookie)).await;
+    assert_eq!(me.body["role"], "teacher", "{}", me.text);
+    // Enrolled: no invitation any more, a reset instead.
+    let late = app
+        .post(
+            &format!("/api/v1/users/{rosa}/invitation"),
+            json!({}),
+            Some(&m.admin),
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::CONFLICT);
+    app.flush_audit().await;
+    let chain = app.store.audit_chain(&m.t.scope.chain()).await.unwrap();
+    // Who invited is in the entry; each link issued is one too.
+    let created = chain
+        .iter()
+        .find(|e| e.kind == "user_created" && e.event.contains(&rosa))
+        .unwrap();
+    assert!(
+        created.event.contains(m.t.admin.id.as_str()),
+        "{}",
+        created.event
+    );
+    let issued = chain
+        .iter()
+        .filter(|e| e.kind == "enrollment_issued" && e.event.contains(&rosa))
+        .count();
+    assert_eq!(issued, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_role_change_ends_sessions_and_the_last_administrator_stays() {
+    let app = Arc::new(TestApp::new().await);
+    let t = app.seed().await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let teacher = app.sign_in(&t.slug, &t.teacher).await;
+
+    // The teacher becomes front desk: their session ends with the old role.
+    let changed = app
+        .post_form(
+            &format!("/admin/people/{}/role", t.teacher.id),
+            "role=front_desk",
+            &admin,
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    assert!(changed.text.contains("is now front desk"));
+    assert_eq!(
+        app.get("/api/v1/me", Some(&teacher)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let users = app.get("/api/v1/users", Some(&admin)).await;
+    let role = users.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == t.teacher.id.as_str())
+        .unwrap()["role"]
+        .clone();
+    assert_eq!(role, "front_desk");
+
+    // The only administrator cannot step down.
+    let alone = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/users/{}/role", t.admin.id),
+            Some(json!({"role": "teacher"})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(alone.status, StatusCode::CONFLICT, "{}", alone.text);
+
+    // Two administrators demote each other at the same moment: one stays.
+    let invited = app
+        .post(
+            "/api/v1/users",
+            json!({"email": "second@maple-grove.example", "name": "Second Admin", "role": "administrator"}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.text);
+    let second_id = invited.body["user"]["id"].as_str().unwrap().to_owned();
+    let second = enroll(
+        &app,
+        &token_of(invited.body["enrollment_url"].as_str().unwrap()),
+    )
+    .await;
+    let demote = |who: String, cookie: String| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.call(
+                Method::PUT,
+                &format!("/api/v1/users/{who}/role"),
+                Some(json!({"role": "teacher"})),
+                Some(&cookie),
+            )
+            .await
+            .status
+        })
+    };
+    let a = demote(second_id.clone(), admin.clone());
+    let b = demote(t.admin.id.clone(), second.clone());
+    let codes = [a.await.unwrap(), b.await.unwrap()];
+    assert_eq!(
+        codes.iter().filter(|c| **c == StatusCode::OK).count(),
+        1,
+        "{codes:?}"
+    );
+    let admins = app
+        .store
+        .users(&t.scope)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|u| u.role == kinfold_store::Role::Administrator)
+        .count();
+    assert_eq!(admins, 1, "exactly one administrator is left");
+}
+
+#[tokio::test]
+async fn people_refuse_other_roles_tenants_bad_fields_and_cross_site_forms() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let other = app.seed_tenant("elsewhere", "Elsewhere").await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    for user in [&t.teacher, &t.front_desk, &t.parent] {
+        let c = app.sign_in(&t.slug, user).await;
+        assert_eq!(
+            app.get("/admin/people", Some(&c)).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let made = app
+            .post_form(
+                "/admin/people",
+                "name=X&email=x%40e.example&role=teacher",
+                &c,
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::FORBIDDEN, "{:?}", user.role);
+    }
+    // Another tenant's user: not found on every action, and unchanged.
+    for path in ["role", "invitation", "mfa-reset", "sessions-end"] {
+        let resp = app
+            .post_form(
+                &format!("/admin/people/{}/{path}", other.teacher.id),
+                "role=administrator",
+                &admin,
+            )
+            .await;
+        assert_eq!(resp.status, StatusCode::NOT_FOUND, "{path}: {}", resp.text);
+    }
+    let theirs = app.sign_in(&other.slug, &other.teacher).await;
+    assert_eq!(
+        app.get("/api/v1/me", Some(&theirs)).await.body["role"],
+        "teacher"
+    );
+    // Bad fields come back beside them, with what was typed; nothing is created.
+    for (form, field) in [
+        ("name=&email=a%40b.example&role=teacher", "name"),
+        ("name=Ann&email=not-an-email&role=teacher", "email"),
+        ("name=Ann&email=a%40b.example&role=parent", "role"),
+        ("name=Ann&email=a%40b.example&role=owner", "role"),
+    ] {
+        let resp = app.post_form("/admin/people", form, &admin).await;
+        assert_eq!(resp.status, StatusCode::UNPROCESSABLE_ENTITY, "{form}");
+        assert!(
+            resp.text.contains(&format!(r#"id="invite-{field}-error""#)),
+            "{form}: {}",
+            resp.text
+        );
+    }
+    let taken = app
+        .post_form(
+            "/admin/people",
+            &format!(
+                "name=Twin&email={}&role=teacher",
+                t.teacher.email.replace('@', "%40")
+            ),
+            &admin,
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    let users = app.get("/api/v1/users", Some(&admin)).await;
+    assert_eq!(
+        users.body["items"].as_array().unwrap().len(),
+        4,
+        "nothing was created"
+    );
+    // A cross-site form is refused before it reaches the page.
+    let mut req = TestApp::form_req(
+        &format!("/admin/people/{}/role", t.teacher.id),
+        "role=administrator",
+        &admin,
+    );
+    req.headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    assert_eq!(app.send(req).await.status, StatusCode::FORBIDDEN);
+}

@@ -1,0 +1,58 @@
+//! The people of a tenant: a staff member's role. One body for both stores.
+
+use async_trait::async_trait;
+
+use super::sessions::end_user_sessions_in;
+use super::{append_in, for_update, Backend};
+use crate::wall::Wall;
+use crate::TenantTx;
+use crate::*;
+
+#[async_trait]
+impl PeopleStore for Backend {
+    async fn set_role(
+        &self,
+        tx: TenantTx<'_>,
+        user: UserId,
+        role: Role,
+        at_ms: i64,
+    ) -> Result<Vec<Session>> {
+        let (scope, audit) = tx.into_parts();
+        let t = scope.tenant_id().to_string();
+        let u = user.to_string();
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        // The administrators, locked until commit on PostgreSQL (SQLite's writer is alone).
+        let admins: Vec<(String,)> = sqlx::query_as(&for_update(
+            "SELECT id FROM users WHERE tenant_id = $1 AND role = 'administrator'",
+        ))
+        .bind(&t)
+        .fetch_all(&mut *tx)
+        .await?;
+        let current: Option<(String,)> =
+            sqlx::query_as("SELECT role FROM users WHERE tenant_id = $1 AND id = $2")
+                .bind(&t)
+                .bind(&u)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((current,)) = current else {
+            return Err(StoreError::NotFound("user"));
+        };
+        let was_admin = current == Role::Administrator.as_str();
+        if was_admin && role != Role::Administrator && admins.len() <= 1 {
+            return Err(StoreError::WrongState(
+                "this is the center's last administrator: make someone else an administrator first",
+            ));
+        }
+        sqlx::query("UPDATE users SET role = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(role.as_str())
+            .bind(&t)
+            .bind(&u)
+            .execute(&mut *tx)
+            .await?;
+        let ended =
+            end_user_sessions_in(&mut tx, scope, user, None, EndReason::RoleChanged, at_ms).await?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+}
