@@ -21,6 +21,23 @@ export async function adminWalk(w, ctx, { roomName, roomPath, childPath, childNa
   await page.getByLabel('May pick up').check();
   await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.getByRole('button', { name: 'Add guardian' }).click()]);
 
+  // Writing to families: a preview, as families will read it (nothing is sent).
+  await page.locator('nav a[href="/messages/new"]').click();
+  await page.waitForLoadState('load');
+  await page.getByLabel('To', { exact: true }).selectOption({ label: roomName });
+  await page.getByLabel('Subject').fill('Picnic on Friday at {{center_name}}');
+  await page.getByLabel('Message', { exact: true }).fill('Dear {{guardian_name}},\n\nplease bring a hat.');
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.getByRole('button', { name: 'Preview' }).click()]);
+  const preview = (await page.locator('#preview').innerText()).trim();
+  check(preview.includes('Dear (each family') && preview.includes('Picnic on Friday at'), `the preview reads ${JSON.stringify(preview)}`);
+  await lookAt(page, 'compose', { outDir, check });
+
+  // Every other page an administrator uses, looked at the same way.
+  for (const [path, name] of [['/attendance', 'attendance'], ['/children', 'children'], ['/admin/audit', 'audit'], ['/admin/email', 'email-log-page'], ['/account/sessions', 'my-sessions'], ['/attendance/export', 'sheet-form']]) {
+    await w.goto(path);
+    await lookAt(page, name, { outDir, check });
+  }
+
   // The ratio table, as the center's settings link it.
   await w.goto('/admin/ratios');
   await lookAt(page, 'ratio-table', { outDir, check });
@@ -58,7 +75,10 @@ export async function adminWalk(w, ctx, { roomName, roomPath, childPath, childNa
   // The teacher, in their own browser: enroll, sign in, clock in.
   const t = await newWindow();
   try {
+    await t.goto('/login');
+    await lookAt(t.page, 'login', { outDir, check });
     await t.goto(`/enroll/${token}`);
+    await lookAt(t.page, 'enroll', { outDir, check });
     const secret = (await t.page.locator('#totp-secret').innerText()).trim();
     await t.page.locator('#password').fill(STRONG);
     await t.page.locator('#code').fill(await freshTotp(secret));

@@ -34,7 +34,7 @@ use crate::keys::Keyring;
 mod durable;
 mod log;
 use crate::{Clock, CoreError};
-pub use log::{BackupStatus, RefusedPickup};
+pub use log::{BackupStatus, HeldMessage, RefusedPickup};
 
 #[derive(Debug, Clone)]
 pub struct AuditSettings {

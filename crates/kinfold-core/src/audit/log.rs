@@ -128,29 +128,14 @@ impl AuditLog<'_> {
         since_ms: i64,
     ) -> Result<Vec<RefusedPickup>, CoreError> {
         policy::require_whole_tenant(actor, Action::Administer)?;
-        let mut q = AuditQuery {
-            category: Some(Category::Admin.as_str().to_owned()),
-            since_ms: Some(since_ms),
-            limit: 200,
-            ..AuditQuery::default()
-        };
         let mut out = Vec::new();
-        loop {
-            let page = self.store().audit_page(&actor.scope.chain(), &q).await?;
-            for e in page.iter().filter(|e| e.kind == "pickup_refused") {
-                if let Ok(kinfold_audit::Event::PickupRefused { child_id, reason }) =
-                    serde_json::from_str(&e.event)
-                {
-                    if let Some(id) = kinfold_store::ChildId::parse(&child_id) {
-                        out.push((e.at_ms, id, reason));
-                    }
+        for e in self.recent(actor, "pickup_refused", since_ms, 50).await? {
+            if let Ok(kinfold_audit::Event::PickupRefused { child_id, reason }) =
+                serde_json::from_str(&e.event)
+            {
+                if let Some(id) = kinfold_store::ChildId::parse(&child_id) {
+                    out.push((e.at_ms, id, reason));
                 }
-            }
-            match page.last() {
-                Some(oldest) if out.len() < 50 && page.len() == q.limit as usize => {
-                    q.before_seq = Some(oldest.seq);
-                }
-                _ => break,
             }
         }
         out.truncate(50);
@@ -170,5 +155,79 @@ impl AuditLog<'_> {
             });
         }
         Ok(refused)
+    }
+}
+
+/// A message the volume check held, still waiting for an administrator.
+#[derive(Debug, Clone)]
+pub struct HeldMessage {
+    pub at_ms: i64,
+    pub message_id: String,
+    /// Deliveries still held.
+    pub held: usize,
+}
+
+impl AuditLog<'_> {
+    /// The tenant's admin entries of `kind` since `since_ms`, newest first, at most `max`,
+    /// read a page at a time (the admin category is busy: every check-in is in it).
+    async fn recent(
+        &self,
+        actor: &Actor,
+        kind: &str,
+        since_ms: i64,
+        max: usize,
+    ) -> Result<Vec<Entry>, CoreError> {
+        let mut q = AuditQuery {
+            category: Some(Category::Admin.as_str().to_owned()),
+            since_ms: Some(since_ms),
+            limit: 200,
+            ..AuditQuery::default()
+        };
+        let mut out = Vec::new();
+        loop {
+            let page = self.store().audit_page(&actor.scope.chain(), &q).await?;
+            out.extend(page.iter().filter(|e| e.kind == kind).cloned());
+            match page.last() {
+                Some(oldest) if out.len() < max && page.len() == q.limit as usize => {
+                    q.before_seq = Some(oldest.seq);
+                }
+                _ => break,
+            }
+        }
+        out.truncate(max);
+        Ok(out)
+    }
+
+    /// Messages held in the last 7 days that still have held deliveries, for administrators
+    /// who resolve them.
+    pub async fn held_messages(&self, actor: &Actor) -> Result<Vec<HeldMessage>, CoreError> {
+        policy::require_whole_tenant(actor, Action::ResolveHeldMessages)?;
+        let since = self.now_ms() - 7 * 24 * 3_600_000;
+        let mut out = Vec::new();
+        for e in self.recent(actor, "sending_held", since, 20).await? {
+            let Ok(kinfold_audit::Event::SendingHeld { message_id, .. }) =
+                serde_json::from_str(&e.event)
+            else {
+                continue;
+            };
+            let Ok(id) = uuid::Uuid::parse_str(&message_id) else {
+                continue;
+            };
+            if let Some(status) = self.store().message_status(&actor.scope, id).await? {
+                let held = status
+                    .deliveries
+                    .iter()
+                    .filter(|d| d.state == kinfold_store::outbox::DeliveryState::Held)
+                    .count();
+                if held > 0 {
+                    out.push(HeldMessage {
+                        at_ms: e.at_ms,
+                        message_id,
+                        held,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 }

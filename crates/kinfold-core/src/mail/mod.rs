@@ -16,6 +16,8 @@ pub mod doctor;
 mod error;
 pub mod footer;
 mod notices;
+mod send;
+pub use send::Preview;
 pub mod reports;
 pub mod sink;
 pub mod template;
@@ -325,145 +327,6 @@ impl Core {
 }
 
 impl FamilyMail<'_> {
-    /// Queues a message to guardians (E1). Administrators write to a classroom or the whole
-    /// center; teachers to their own classrooms. Returns the message ID.
-    pub async fn send_message(&self, actor: &Actor, m: MessageDraft) -> Result<Uuid, CoreError> {
-        let limits = &self.settings().mail;
-        let scope = policy::require(actor, Action::SendMessage)?;
-        let cat = category(&m.category)
-            .filter(|c| c.postable)
-            .ok_or_else(|| {
-                CoreError::invalid("category", "must be one of: announcement, daily_report")
-            })?;
-        let subject = subject(&m.subject)?;
-        if m.text.trim().is_empty() {
-            return Err(CoreError::invalid("text", "is required"));
-        }
-        let text = validate::text("text", &m.text, limits.max_text_chars)?;
-        template::check("text", &text)?;
-        let html = match &m.html {
-            Some(h) if h.len() > limits.max_html_bytes => {
-                return Err(CoreError::invalid(
-                    "html",
-                    format!("must be at most {} bytes", limits.max_html_bytes),
-                ))
-            }
-            Some(h) => {
-                let h = validate::text("html", h, limits.max_html_bytes)?;
-                template::check("html", &h)?;
-                Some(h)
-            }
-            None => None,
-        };
-        let reply_to = match &m.reply_to {
-            Some(r) => validate::email("reply_to", r)?,
-            None => actor.user.email.clone(),
-        };
-        let classroom = match (m.audience, scope) {
-            (Audience::All, Scope::WholeTenant) => None,
-            (Audience::All, _) => {
-                return Err(CoreError::Forbidden(
-                    "teachers may write to their own classrooms only",
-                ))
-            }
-            (Audience::Classroom(c), _) => {
-                let visible = self.classrooms().list_classrooms(actor).await?;
-                if !visible.iter().any(|x| x.id == c) {
-                    return Err(CoreError::NotFound("classroom"));
-                }
-                Some(c)
-            }
-        };
-        let from = self.sender(&actor.scope).await?;
-        if !cat.essential {
-            self.require_sending_allowed(&actor.scope).await?;
-        }
-
-        let recipients = self.store().audience(&actor.scope, classroom, None).await?;
-        let message_id = Uuid::now_v7();
-        let mut deliveries = self
-            .deliveries_for(&actor.scope, recipients, cat.slug, &from.domain)
-            .await?;
-        let skipped = deliveries
-            .iter()
-            .filter(|d| d.state == DeliveryState::Suppressed)
-            .count() as u64;
-        let held = if cat.essential {
-            None
-        } else {
-            self.volume_verdict(&actor.scope, &deliveries).await?
-        };
-        if let Some(v) = &held {
-            for d in deliveries
-                .iter_mut()
-                .filter(|d| d.state == DeliveryState::Queued)
-            {
-                d.state = DeliveryState::Held;
-                d.response = Some(format!(
-                    "held: {} recipients this hour is above this center's usual {}; an administrator may release or discard it",
-                    v.volume, v.limit
-                ));
-            }
-        }
-        let body = from.body(subject, text, html, Some(reply_to));
-        let message = self
-            .seal_message(
-                &actor.scope,
-                message_id,
-                &body,
-                cat.slug,
-                Some(actor.user.id),
-            )
-            .await?;
-        let id_text = message_id.to_string();
-        let mut d = Draft::new(
-            actor.scope.chain(),
-            self.now_ms(),
-            Event::MessageQueued {
-                message_id: id_text.clone(),
-                category: cat.slug.to_owned(),
-                by: actor.user.id.to_string(),
-                recipients: deliveries.len() as u64,
-                suppressed: skipped,
-            },
-        );
-        d.actor = Some(actor.user.id.to_string());
-        let mut entries = vec![d];
-        if let Some(v) = held {
-            tracing::warn!(
-                tenant = %actor.scope.tenant_id(),
-                volume = v.volume,
-                limit = v.limit,
-                "a message was held: this hour's email volume is past the center's usual"
-            );
-            entries.push(Draft::new(
-                actor.scope.chain(),
-                self.now_ms(),
-                Event::SendingHeld {
-                    message_id: id_text.clone(),
-                    volume: v.volume,
-                    limit: v.limit,
-                    learned: v.learned,
-                },
-            ));
-        }
-        self.store()
-            .enqueue_message(actor.scope.tx().audit_all(entries), message, deliveries)
-            .await?;
-        if let Some(v) = held {
-            let text = format!(
-                "A message from {} was held: it would take this hour's email to {} recipients, \
-                 above the center's usual {}. Release it with POST /api/v1/messages/{}/release, \
-                 or discard it with .../discard.",
-                actor.user.name, v.volume, v.limit, message_id
-            );
-            self.alert_admins(&actor.scope, "A message was held", &text)
-                .await;
-        }
-        self.mail_wake().notify_one();
-        Ok(message_id)
-    }
-
     /// E6: an administrator releases a held message (its deliveries are queued) or discards
     /// it (they fail, unsent). Returns how many deliveries moved.
     pub async fn resolve_held(

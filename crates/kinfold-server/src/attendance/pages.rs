@@ -1,6 +1,5 @@
 //! Console pages for attendance: today's roster, and check-in and check-out from a child's page.
 
-use crate::api::rfc3339;
 use crate::children::pages::{render_detail, room_name};
 use crate::console::pages::{fail, page, to_login};
 use crate::console::Page;
@@ -9,6 +8,7 @@ use crate::{ApiError, AppState};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use kinfold_core::attendance::local_time;
 use kinfold_core::CoreError;
 use kinfold_crypto::password::Password;
 use kinfold_model::ChildId;
@@ -100,8 +100,16 @@ pub async fn roster(State(st): State<AppState>, p: Page) -> Response {
         .list_classrooms(a)
         .await
         .unwrap_or_default();
+    let tz = st
+        .core
+        .tenants()
+        .tenant_details(a)
+        .await
+        .map(|d| d.time_zone)
+        .unwrap_or_else(|_| "UTC".into());
     let body = html! {
         h1 { "Attendance today" }
+        p.muted { "Times in " (tz) "." }
         @if !rooms.is_empty() {
             nav aria-label="Rooms" #room-links {
                 p { "Check children in and out from their room's roster: "
@@ -109,16 +117,18 @@ pub async fn roster(State(st): State<AppState>, p: Page) -> Response {
             }
         }
         p.muted { "Or open a child to check them in or out. " a href="/attendance/export" { "Sign-in sheets" } " for any days, printable or as CSV." }
-        table #roster {
-            thead { tr { th { "Child" } th { "Classroom" } th { "Status" } th { "In" } th { "Out" } } }
-            tbody {
-                @for l in &lines {
-                    tr {
-                        td { a href={ "/children/" (l.child_id) } { (l.given_name) " " (l.family_name) } }
-                        td { (room_name(&rooms, l.classroom_id)) }
-                        td.status { (l.status.replace('_', " ")) }
-                        td { (l.checked_in_at_ms.map(rfc3339).unwrap_or_default()) }
-                        td { (l.checked_out_at_ms.map(rfc3339).unwrap_or_default()) }
+        div.table-wrap {
+            table #roster {
+                thead { tr { th scope="col" { "Child" } th scope="col" { "Classroom" } th scope="col" { "Status" } th scope="col" { "In" } th scope="col" { "Out" } } }
+                tbody {
+                    @for l in &lines {
+                        tr {
+                            td { a href={ "/children/" (l.child_id) } { (l.given_name) " " (l.family_name) } }
+                            td { (room_name(&rooms, l.classroom_id)) }
+                            td.status { (l.status.replace('_', " ")) }
+                            td { (l.checked_in_at_ms.map(|t| local_time(&tz, t)).unwrap_or_default()) }
+                            td { (l.checked_out_at_ms.map(|t| local_time(&tz, t)).unwrap_or_default()) }
+                        }
                     }
                 }
             }

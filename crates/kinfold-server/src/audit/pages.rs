@@ -29,7 +29,7 @@ pub async fn audit(State(st): State<AppState>, p: Page) -> Response {
         h1 { "Audit log" }
         p.muted { "Newest first. Every entry is hash-chained; signed checkpoints are exported from "
             code { "/api/v1/audit/checkpoints" } "." }
-        table {
+        div.table-wrap { table {
             thead { tr { th { "#" } th { "Time" } th { "Category" } th { "Event" } th { "IP" } th { "Details" } } }
             tbody {
                 @for e in &entries {
@@ -43,7 +43,7 @@ pub async fn audit(State(st): State<AppState>, p: Page) -> Response {
                     }
                 }
             }
-        }
+        } }
     };
     page(&p, StatusCode::OK, "Audit log", body)
 }

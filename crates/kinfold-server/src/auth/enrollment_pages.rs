@@ -20,7 +20,7 @@ fn enroll_body(token: &str, offer: Option<(&str, &str, bool)>, err: Option<&ApiE
             @if let Some(e) = err { (error_box(e)) }
             @if let Some((svg, secret, needs_password)) = offer {
                 p { "Scan this code with an authenticator app, then enter the 6-digit code it shows." }
-                div.qr aria-label="QR code for your authenticator app" { (PreEscaped(svg)) }
+                div.qr role="img" aria-label="QR code for your authenticator app" { (PreEscaped(svg)) }
                 p { "Or type this key: " code #totp-secret { (secret) } }
                 form method="post" action={ "/enroll/" (token) } {
                     label for="password" { @if needs_password { "Choose a password (at least 8 characters)" } @else { "Your password" } }

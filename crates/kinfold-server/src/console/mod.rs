@@ -109,6 +109,9 @@ pub(crate) fn layout(actor: Option<&Actor>, title: &str, body: Markup) -> Markup
                                 a href="/attendance" { "Attendance" }
                                 a href="/ratios" { "Ratios" }
                             }
+                            @if policy::scope(a.role, Action::SendMessage) != Scope::No {
+                                a href="/messages/new" { "Write to families" }
+                            }
                             a href="/account/sessions" { "My sessions" }
                             @if policy::scope(a.role, Action::Administer) == Scope::WholeTenant {
                                 a href="/admin/classrooms" { "Classrooms" }

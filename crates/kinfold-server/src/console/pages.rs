@@ -188,6 +188,12 @@ async fn admin_panel(
         .refused_pickups(a, day_ago)
         .await
         .unwrap_or_default();
+    let held = st
+        .core
+        .audit_log()
+        .held_messages(a)
+        .await
+        .unwrap_or_default();
     let when = |ms: i64| crate::api::rfc3339(ms);
     html! {
         section aria-labelledby="admin-title" {
@@ -196,6 +202,13 @@ async fn admin_panel(
                 p.alert.ratio-alert role="alert" {
                     strong { a href={ "/rooms/" (r.room.id) } { (r.room.name) } " is out of ratio: " }
                     (r.problem().unwrap_or_default()) "."
+                }
+            }
+            @for h in &held {
+                p.alert.held-message role="alert" {
+                    strong { "A message is held: " }
+                    (h.held) " deliveries wait for you since " (when(h.at_ms)) ". "
+                    a href={ "/messages/" (h.message_id) } { "Release or discard it" }
                 }
             }
             @if !refused.is_empty() {

@@ -115,7 +115,7 @@ pub async fn show(State(st): State<AppState>, p: Page, Query(f): Query<Filters>)
         @if rows.is_empty() {
             p { "No entries match." }
         } @else {
-            table {
+            div.table-wrap { table {
                 thead { tr { th { "Time" } th { "Recipient" } th { "Status" } th { "Response" } th { "Message-ID" } } }
                 tbody {
                     @for (at, v) in &rows {
@@ -128,7 +128,7 @@ pub async fn show(State(st): State<AppState>, p: Page, Query(f): Query<Filters>)
                         }
                     }
                 }
-            }
+            } }
         }
     };
     page(&p, StatusCode::OK, "Email delivery log", body)

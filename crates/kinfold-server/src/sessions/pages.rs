@@ -147,7 +147,7 @@ pub async fn sessions(State(st): State<AppState>, p: Page) -> Response {
     let body = html! {
         h1 { "My sessions" }
         p.muted { "Each place you are signed in. End any you do not recognise." }
-        table {
+        div.table-wrap { table {
             thead { tr { th { "Started" } th { "Last seen" } th { "IP" } th { "Device" } th {} } }
             tbody {
                 @for s in &list {
@@ -166,7 +166,7 @@ pub async fn sessions(State(st): State<AppState>, p: Page) -> Response {
                     }
                 }
             }
-        }
+        } }
     };
     page(&p, StatusCode::OK, "My sessions", body)
 }

@@ -9,6 +9,7 @@ mod audit;
 mod center;
 mod children_admin;
 mod classrooms;
+mod compose;
 mod csrf_and_input;
 mod errors;
 mod headers;
