@@ -294,6 +294,14 @@ pub enum Event {
         classroom_id: String,
         reason: Option<String>,
     },
+    /// A check-in or check-out time corrected by a new entry (the original stands).
+    AttendanceCorrected {
+        entry_id: String,
+        corrects: String,
+        child_id: String,
+        at: String,
+        reason: String,
+    },
     /// A sign-in sheet was exported (L2: a data export): the days, the room (all rooms the
     /// actor works with when absent), the format and the number of rows.
     AttendanceExported {
@@ -466,6 +474,7 @@ impl Event {
             | StaffClockedOut { .. }
             | RatioRulesChanged { .. }
             | AttendanceExported { .. }
+            | AttendanceCorrected { .. }
             | PickupRefused { .. }
             | BreakGlassGranted { .. }
             | MessageQueued { .. }

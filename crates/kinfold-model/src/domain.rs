@@ -280,6 +280,16 @@ pub struct AttendanceEvent {
     pub at_ms: i64,
     pub recorded_by: UserId,
     pub person: Person,
+    /// A correction: the entry whose time this one corrects (its own `at_ms` is the right
+    /// time), and why. An original entry has neither.
+    pub correction: Option<Correction>,
+}
+
+/// What a correction entry corrects, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Correction {
+    pub corrects: uuid::Uuid,
+    pub reason: String,
 }
 
 /// Every stored column that holds a value sealed with a tenant data key. Rotation reseals each

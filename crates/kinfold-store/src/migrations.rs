@@ -27,7 +27,7 @@ pub enum Dialect {
 
 /// The unified set, in version order: version, description, text as written.
 /// Every file in `migrations/` must be listed here (a test checks it).
-const UNIFIED: [(i64, &str, &str); 4] = [
+const UNIFIED: [(i64, &str, &str); 5] = [
     (
         BASELINE,
         "baseline",
@@ -47,6 +47,11 @@ const UNIFIED: [(i64, &str, &str); 4] = [
         103,
         "staff attendance and ratios",
         include_str!("../migrations/0103_staff_attendance_and_ratios.sql"),
+    ),
+    (
+        104,
+        "attendance corrections",
+        include_str!("../migrations/0104_attendance_corrections.sql"),
     ),
 ];
 
@@ -299,8 +304,8 @@ mod tests {
             check_known(&[BASELINE, 9999]),
             Err(crate::StoreError::NewerSchema(9999))
         ));
-        assert!(is_current(&[3, BASELINE, 101, 102, 103]));
-        assert!(!is_current(&[3, BASELINE, 101, 102]));
+        assert!(is_current(&[3, BASELINE, 101, 102, 103, 104]));
+        assert!(!is_current(&[3, BASELINE, 101, 102, 103]));
         assert!(
             !is_current(&[3, BASELINE]),
             "a later unified migration is missing"

@@ -134,6 +134,9 @@ pub trait AttendanceStore: Send + Sync {
         event: AttendanceEvent,
         notice: Option<crate::outbox::Notice>,
     ) -> Result<()>;
+    /// Writes a correction entry (`event.correction` set) with its audit entry. `NotFound` when
+    /// the entry it corrects is not an original entry of the same child, day and kind.
+    async fn correct_attendance(&self, tx: TenantTx<'_>, event: AttendanceEvent) -> Result<()>;
     /// The events of the days `from` to `to` (`YYYY-MM-DD`, both included) for the children
     /// `visibility` allows, in time order.
     async fn attendance_days(

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use kinfold_audit::Event;
-use kinfold_store::{AttendanceKind, ClassroomId, Person};
+use kinfold_store::{AttendanceEvent, AttendanceKind, ClassroomId, Person};
 
 use crate::policy::{self, Action};
 use crate::services::Attendance;
@@ -31,6 +31,8 @@ pub struct SheetRow {
     pub relation: String,
     /// The staff member who recorded it.
     pub recorded_by: String,
+    /// For a correction: which entry it corrects, and why (`corrects the 08:12 entry: ...`).
+    pub note: String,
 }
 
 /// A sign-in sheet, as exported.
@@ -105,7 +107,17 @@ impl Attendance<'_> {
             .collect();
         let mut people: HashMap<Person, (String, String)> = HashMap::new();
         let mut rows = Vec::new();
-        for e in &events {
+        // Each correction right after the entry it corrects.
+        let mut ordered: Vec<&AttendanceEvent> = Vec::with_capacity(events.len());
+        for o in events.iter().filter(|e| e.correction.is_none()) {
+            ordered.push(o);
+            for c in &events {
+                if c.correction.as_ref().is_some_and(|x| x.corrects == o.id) {
+                    ordered.push(c);
+                }
+            }
+        }
+        for e in ordered {
             let Some(c) = children.get(&e.child_id) else {
                 continue;
             };
@@ -137,6 +149,17 @@ impl Attendance<'_> {
                 person,
                 relation,
                 recorded_by: staff.get(&e.recorded_by).cloned().unwrap_or_default(),
+                note: match &e.correction {
+                    Some(c) => {
+                        let was = events
+                            .iter()
+                            .find(|o| o.id == c.corrects)
+                            .map(|o| super::local_time(&time_zone, o.at_ms))
+                            .unwrap_or_default();
+                        format!("corrects the {was} entry: {}", c.reason)
+                    }
+                    None => String::new(),
+                },
             });
         }
         let d = self.admin_draft(

@@ -14,6 +14,7 @@ use crate::policy::{self, Action};
 use crate::services::Attendance;
 use crate::{Actor, Core, CoreError};
 
+mod corrections;
 mod export;
 pub mod ratios;
 mod refusal;
@@ -216,6 +217,7 @@ impl Core {
             at_ms: self.now_ms(),
             recorded_by: actor.user.id,
             person,
+            correction: None,
         };
         let who = match person {
             Person::Guardian(g) => format!("guardian:{g}"),

@@ -27,22 +27,30 @@ pub(crate) struct DayState {
 }
 
 impl DayState {
-    /// `events` are the day's events in the order they were recorded.
+    /// `events` are the day's events in the order they were recorded. A correction does not
+    /// change where the child stands, only the time of the entry it corrects (the last
+    /// correction of an entry wins).
     pub fn of(events: &[AttendanceEvent], child: ChildId) -> Self {
         let mut state = DayState {
             status: "absent",
             checked_in_at_ms: None,
             checked_out_at_ms: None,
         };
-        for e in events.iter().filter(|e| e.child_id == child) {
+        let mine = || events.iter().filter(|e| e.child_id == child);
+        let time_of = |e: &AttendanceEvent| {
+            mine()
+                .rfind(|c| c.correction.as_ref().is_some_and(|c| c.corrects == e.id))
+                .map_or(e.at_ms, |c| c.at_ms)
+        };
+        for e in mine().filter(|e| e.correction.is_none()) {
             match e.kind {
                 AttendanceKind::CheckIn => {
                     state.status = "present";
-                    state.checked_in_at_ms = Some(e.at_ms);
+                    state.checked_in_at_ms = Some(time_of(e));
                 }
                 AttendanceKind::CheckOut => {
                     state.status = "checked_out";
-                    state.checked_out_at_ms = Some(e.at_ms);
+                    state.checked_out_at_ms = Some(time_of(e));
                 }
             }
         }

@@ -174,6 +174,7 @@ fn add_common_errors(op: &mut Operation, changes_state: bool) {
         crate::attendance::api::check_in,
         crate::attendance::api::check_out,
         crate::attendance::api::roster,
+        crate::attendance::api::correct,
         crate::tenants::people_api::invite,
         crate::tenants::people_api::resend,
         crate::tenants::people_api::set_role,

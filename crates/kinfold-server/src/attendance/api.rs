@@ -65,6 +65,9 @@ pub struct EventOut {
     pub person: PersonOut,
     #[schema(value_type = String)]
     pub recorded_by: UserId,
+    /// For a correction: the entry it corrects and why; the entry's `at` is the right time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correction: Option<CorrectionOut>,
     /// Set when a check-in leaves the child's room out of ratio or over its group size: what
     /// is wrong. The check-in stands; the administrators are alerted.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,8 +105,46 @@ fn event_json(e: AttendanceEvent) -> EventOut {
         kind: e.kind,
         person: PersonOut::of(e.person),
         recorded_by: e.recorded_by,
+        correction: e.correction.map(|c| CorrectionOut {
+            corrects: c.corrects,
+            reason: c.reason,
+        }),
         ratio_warning: None,
     }
+}
+
+/// What a correction corrects.
+#[derive(Serialize, ToSchema)]
+pub struct CorrectionOut {
+    pub corrects: uuid::Uuid,
+    pub reason: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionBody {
+    child_id: String,
+    /// The right time, `HH:MM` in the center's time zone, on the entry's day.
+    time: String,
+    /// Why, 1 to 300 characters on one line.
+    reason: String,
+}
+
+#[utoipa::path(operation_id = "attendance_correct", post, path = "/api/v1/attendance/{id}/correction", tag = "attendance", params(("id" = String, Path)), request_body = CorrectionBody, responses((status = 201, description = "the correction entry; the original stands", body = EventOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "no such entry of this child today, or outside your scope", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+pub async fn correct(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Json(b): Json<CorrectionBody>,
+) -> Result<Created<EventOut>, ApiError> {
+    let entry = uuid::Uuid::parse_str(&id).map_err(|_| CoreError::NotFound("attendance entry"))?;
+    let child = ChildId::parse(&b.child_id).ok_or(CoreError::NotFound("child"))?;
+    let e = st
+        .core
+        .attendance()
+        .correct(&actor, child, entry, &b.time, &b.reason)
+        .await?;
+    Ok(Created(event_json(e)))
 }
 
 #[utoipa::path(operation_id = "attendance_check_in", post, path = "/api/v1/attendance/check-in", tag = "attendance", request_body = Body, responses((status = 201, description = "checked in", body = EventOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "already checked in", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]

@@ -118,7 +118,7 @@ pub async fn export(State(st): State<AppState>, p: Page, Query(q): Query<SheetQu
                                         td { (r.day) } td { (r.time) } td { (r.child) } td { (r.classroom) }
                                         td { @if r.kind == "check_in" { "in" } @else { "out" } }
                                         td { (r.person) @if !r.relation.is_empty() { " (" (r.relation) ")" } }
-                                        td { (r.recorded_by) } td.signature {}
+                                        td { (r.recorded_by) @if !r.note.is_empty() { br; span.muted { (r.note) } } } td.signature {}
                                     }
                                 }
                             }
@@ -146,6 +146,7 @@ fn csv_response(s: &Sheet) -> Response {
         "person",
         "relation",
         "recorded_by",
+        "note",
     ];
     let mut written = w.write_record(header);
     for r in &s.rows {
@@ -162,6 +163,7 @@ fn csv_response(s: &Sheet) -> Response {
             r.person.as_str(),
             r.relation.as_str(),
             r.recorded_by.as_str(),
+            r.note.as_str(),
         ];
         written = w.write_record(cells.iter().map(|c| spreadsheet_safe(c).into_owned()));
     }

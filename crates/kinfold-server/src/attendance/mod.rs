@@ -7,6 +7,7 @@ mod ratio_pages;
 mod room;
 pub mod staff_api;
 
+pub(crate) use pages::day_history;
 pub(crate) use ratio_pages::{clock_form, clock_notice, ratio_line};
 pub(crate) use room::person_options;
 
@@ -20,6 +21,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/attendance", get(api::roster))
         .route("/api/v1/attendance/check-in", post(api::check_in))
         .route("/api/v1/attendance/check-out", post(api::check_out))
+        .route("/api/v1/attendance/{id}/correction", post(api::correct))
+        .route(
+            "/children/{id}/attendance/{entry}/correction",
+            post(pages::correct),
+        )
         .route("/api/v1/staff/clock-in", post(staff_api::clock_in))
         .route("/api/v1/staff/clock-out", post(staff_api::clock_out))
         .route("/api/v1/ratios", get(staff_api::ratios))

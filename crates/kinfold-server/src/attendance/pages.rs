@@ -11,7 +11,7 @@ use axum::response::Response;
 use kinfold_core::attendance::local_time;
 use kinfold_core::CoreError;
 use kinfold_crypto::password::Password;
-use kinfold_model::ChildId;
+use kinfold_model::{ChildId, Person};
 
 use super::room::{parse_person, Chosen};
 use maud::html;
@@ -135,4 +135,93 @@ pub async fn roster(State(st): State<AppState>, p: Page) -> Response {
         }
     };
     page(&p, StatusCode::OK, "Attendance", body)
+}
+
+/// The day's entries of a child, corrections beside what they correct, each original with a
+/// form to correct its time.
+pub(crate) fn day_history(
+    child: ChildId,
+    events: &[kinfold_model::AttendanceEvent],
+    choices: &[kinfold_core::attendance::Choice],
+    tz: &str,
+) -> maud::Markup {
+    let who = |p: Person| {
+        choices
+            .iter()
+            .find(|c| c.person == p)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| "someone no longer on file".into())
+    };
+    let verb = |k: kinfold_model::AttendanceKind| match k {
+        kinfold_model::AttendanceKind::CheckIn => "Checked in",
+        kinfold_model::AttendanceKind::CheckOut => "Checked out",
+    };
+    html! {
+        @if !events.is_empty() {
+            h2 #today-title { "Today" }
+            ul #day-history {
+                @for e in events {
+                    li {
+                        @match &e.correction {
+                            None => {
+                                (verb(e.kind)) " at " strong { (local_time(tz, e.at_ms)) } " with " (who(e.person)) "."
+                                details {
+                                    summary { "Correct this time" }
+                                    form.row method="post" action={ "/children/" (child) "/attendance/" (e.id) "/correction" } {
+                                        div { label for={ "time-" (e.id) } { "Right time" } input id={ "time-" (e.id) } name="time" type="time" required; }
+                                        div { label for={ "reason-" (e.id) } { "Why" } input id={ "reason-" (e.id) } name="reason" required; }
+                                        div { button type="submit" { "Save the correction" } }
+                                    }
+                                }
+                            }
+                            Some(c) => {
+                                span.muted {
+                                    "Correction: " (verb(e.kind).to_lowercase()) " at " strong { (local_time(tz, e.at_ms)) }
+                                    " (" (c.reason) ")."
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CorrectionForm {
+    #[serde(default)]
+    time: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn correct(
+    State(st): State<AppState>,
+    p: Page,
+    Path((id, entry)): Path<(String, String)>,
+    Form(f): Form<CorrectionForm>,
+) -> Response {
+    let Some(a) = &p.actor else { return to_login() };
+    let (Some(child), Ok(entry)) = (ChildId::parse(&id), uuid::Uuid::parse_str(&entry)) else {
+        return fail(&p, "Child", CoreError::NotFound("attendance entry"));
+    };
+    match st
+        .core
+        .attendance()
+        .correct(a, child, entry, &f.time, &f.reason)
+        .await
+    {
+        Ok(_) => {
+            render_detail(
+                &st,
+                &p,
+                &id,
+                Some("Corrected: the first entry stands beside the correction."),
+                None,
+            )
+            .await
+        }
+        Err(e) => render_detail(&st, &p, &id, None, Some(ApiError::from(e))).await,
+    }
 }

@@ -85,6 +85,9 @@ struct Detail<'a> {
     guardians: &'a [GuardianLink],
     /// Who may be chosen as dropping off or picking up.
     choices: &'a [kinfold_core::attendance::Choice],
+    /// Today's entries, and the center's time zone.
+    today: &'a [kinfold_model::AttendanceEvent],
+    time_zone: &'a str,
     rooms: &'a [Classroom],
 }
 
@@ -95,6 +98,8 @@ fn detail_body(a: &Actor, d: &Detail<'_>, notice: Option<&str>, err: Option<&Api
         guardians,
         choices,
         rooms,
+        today,
+        time_zone,
     } = *d;
     let c = v.child();
     let can_attend = policy::reaches_visible_child(a.role, Action::CheckInOut)
@@ -133,6 +138,7 @@ fn detail_body(a: &Actor, d: &Detail<'_>, notice: Option<&str>, err: Option<&Api
             ul { @for g in guardians { li { (g.guardian.name) " (" (g.relationship) ", " (g.custody.as_str().replace('_', " ")) ")" @if !g.may_pick_up { " — may not pick up" } } } }
         }
         @if can_attend {
+            (crate::attendance::day_history(c.id, today, choices, time_zone))
             h2 { "Check in / check out" }
             @if choices.is_empty() {
                 p.muted #no-one-on-file {
@@ -216,8 +222,23 @@ pub(crate) async fn render_detail(
         .choices(a, id)
         .await
         .unwrap_or_default();
+    let today = st
+        .core
+        .attendance()
+        .child_day(a, id)
+        .await
+        .unwrap_or_default();
+    let time_zone = st
+        .core
+        .tenants()
+        .tenant_details(a)
+        .await
+        .map(|d| d.time_zone)
+        .unwrap_or_else(|_| "UTC".into());
     let title = format!("{} {}", view.child().given_name, view.child().family_name);
     let detail = Detail {
+        today: &today,
+        time_zone: &time_zone,
         view: &view,
         opened: &opened,
         guardians: &guardians,

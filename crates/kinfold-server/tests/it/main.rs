@@ -10,6 +10,7 @@ mod center;
 mod children_admin;
 mod classrooms;
 mod compose;
+mod corrections;
 mod csrf_and_input;
 mod errors;
 mod headers;

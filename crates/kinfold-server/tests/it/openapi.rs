@@ -421,8 +421,16 @@ async fn every_operation_answers_what_it_declares() {
     )
     .await;
     let visit = json!({"child_id": child_id, "guardian_id": guardian_id});
-    c.post("/api/v1/attendance/check-in", visit.clone(), &front)
+    let inn = c
+        .post("/api/v1/attendance/check-in", visit.clone(), &front)
         .await;
+    let entry = inn.body["id"].as_str().unwrap().to_owned();
+    c.post(
+        &format!("/api/v1/attendance/{entry}/correction"),
+        json!({"child_id": child_id, "time": "00:00", "reason": "Came in before we opened"}),
+        &front,
+    )
+    .await;
     c.post("/api/v1/attendance/check-out", visit, &front).await;
     c.get("/api/v1/attendance", &front).await;
 

@@ -100,7 +100,8 @@ async fn a_sign_in_sheet_holds_each_check_in_and_out_in_the_center_time_zone() {
             "check_in",
             "'=SUM(1+1)",
             "Uncle",
-            "Test front_desk"
+            "Test front_desk",
+            ""
         ]
         .as_slice(),
         "{}",

@@ -88,6 +88,58 @@ impl AttendanceStore for Backend {
         Ok(())
     }
 
+    /// A correction is written beside the entry it corrects, which must be an original entry
+    /// of the same child, day and kind in this tenant; it is never open.
+    async fn correct_attendance(&self, tx: TenantTx<'_>, e: AttendanceEvent) -> Result<()> {
+        let (scope, audit) = tx.into_parts();
+        let Some(c) = &e.correction else {
+            return Err(StoreError::WrongState("not a correction"));
+        };
+        let tenant = scope.tenant_id().to_string();
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        let original: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT child_id, day, kind FROM attendance \
+             WHERE tenant_id = $1 AND id = $2 AND corrects IS NULL",
+        )
+        .bind(&tenant)
+        .bind(c.corrects.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let fits = original.is_some_and(|(child, day, kind)| {
+            child == e.child_id.to_string() && day == e.day && kind == e.kind.as_str()
+        });
+        if !fits {
+            return Err(StoreError::NotFound("attendance entry"));
+        }
+        let (person_kind, person_id) = match e.person {
+            Person::Guardian(g) => ("guardian", g.to_string()),
+            Person::AuthorizedPickup(p) => ("authorized_pickup", p.to_string()),
+        };
+        sqlx::query(
+            "INSERT INTO attendance (tenant_id, id, child_id, kind, day, at_ms, recorded_by, \
+             person_kind, person_id, is_open, corrects, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&tenant)
+        .bind(e.id.to_string())
+        .bind(e.child_id.to_string())
+        .bind(e.kind.as_str())
+        .bind(&e.day)
+        .bind(e.at_ms)
+        .bind(e.recorded_by.to_string())
+        .bind(person_kind)
+        .bind(person_id)
+        .bind(false)
+        .bind(c.corrects.to_string())
+        .bind(&c.reason)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_insert(e, "attendance correction"))?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn attendance_days(
         &self,
         scope: &TenantScope,
@@ -97,7 +149,7 @@ impl AttendanceStore for Backend {
     ) -> Result<Vec<AttendanceEvent>> {
         let mut b: QueryBuilder<Db> = QueryBuilder::new(
             "SELECT a.id, a.child_id, a.kind, a.day, a.at_ms, a.recorded_by, a.person_kind, \
-             a.person_id FROM attendance a \
+             a.person_id, a.corrects, a.reason FROM attendance a \
              JOIN children c ON c.tenant_id = a.tenant_id AND c.id = a.child_id \
              WHERE a.tenant_id = ",
         );
@@ -108,31 +160,53 @@ impl AttendanceStore for Backend {
             .push_bind(to.to_owned());
         push_visibility(&mut b, scope, visibility);
         b.push(" ORDER BY a.at_ms, a.id");
-        type Row = (String, String, String, String, i64, String, String, String);
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            i64,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+        );
         let mut read = self.read(Wall::Tenant(scope)).await?;
         let rows: Vec<Row> = b.build_query_as().fetch_all(&mut *read).await?;
         done(read).await?;
         rows.into_iter()
-            .map(|(id, child, kind, day, at_ms, by, pk, pid)| {
-                Ok(AttendanceEvent {
-                    id: uuid::Uuid::parse_str(&id)
-                        .map_err(|_| StoreError::Corrupt("attendance id"))?,
-                    child_id: ChildId::from_db(&child)?,
-                    kind: if kind == "check_in" {
-                        AttendanceKind::CheckIn
-                    } else {
-                        AttendanceKind::CheckOut
-                    },
-                    day,
-                    at_ms,
-                    recorded_by: UserId::from_db(&by)?,
-                    person: if pk == "guardian" {
-                        Person::Guardian(GuardianId::from_db(&pid)?)
-                    } else {
-                        Person::AuthorizedPickup(PickupId::from_db(&pid)?)
-                    },
-                })
-            })
+            .map(
+                |(id, child, kind, day, at_ms, by, pk, pid, corrects, reason)| {
+                    let correction = match corrects {
+                        Some(c) => Some(Correction {
+                            corrects: uuid::Uuid::parse_str(&c)
+                                .map_err(|_| StoreError::Corrupt("corrected attendance id"))?,
+                            reason: reason.unwrap_or_default(),
+                        }),
+                        None => None,
+                    };
+                    Ok(AttendanceEvent {
+                        id: uuid::Uuid::parse_str(&id)
+                            .map_err(|_| StoreError::Corrupt("attendance id"))?,
+                        child_id: ChildId::from_db(&child)?,
+                        kind: if kind == "check_in" {
+                            AttendanceKind::CheckIn
+                        } else {
+                            AttendanceKind::CheckOut
+                        },
+                        day,
+                        at_ms,
+                        recorded_by: UserId::from_db(&by)?,
+                        person: if pk == "guardian" {
+                            Person::Guardian(GuardianId::from_db(&pid)?)
+                        } else {
+                            Person::AuthorizedPickup(PickupId::from_db(&pid)?)
+                        },
+                        correction,
+                    })
+                },
+            )
             .collect()
     }
 }

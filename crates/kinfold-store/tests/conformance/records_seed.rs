@@ -122,6 +122,7 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
             at_ms: 1,
             recorded_by: t.id,
             person: Person::Guardian(g.id),
+            correction: None,
         },
         None,
     )
