@@ -20,6 +20,8 @@ export async function adminWalk(w, ctx, { roomName, roomPath, childPath, childNa
   await page.getByLabel('Relationship').fill('Father');
   await page.getByLabel('May pick up').check();
   await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.getByRole('button', { name: 'Add guardian' }).click()]);
+  check((await page.locator('#guardians').innerText()).includes('Luis Castillo'), 'the guardian was not added');
+  await lookAt(page, 'child-guardians', { outDir, check });
 
   // Writing to families: a preview, as families will read it (nothing is sent).
   await page.locator('nav a[href="/messages/new"]').click();

@@ -294,6 +294,21 @@ pub enum Event {
         classroom_id: String,
         reason: Option<String>,
     },
+    /// A guardian's custody or pickup permission changed.
+    GuardianLinkChanged {
+        child_id: String,
+        guardian_id: String,
+        custody: String,
+        may_pick_up: bool,
+    },
+    GuardianUnlinked {
+        child_id: String,
+        guardian_id: String,
+    },
+    PickupRemoved {
+        child_id: String,
+        pickup_id: String,
+    },
     /// A check-in or check-out time corrected by a new entry (the original stands).
     AttendanceCorrected {
         entry_id: String,
@@ -475,6 +490,9 @@ impl Event {
             | RatioRulesChanged { .. }
             | AttendanceExported { .. }
             | AttendanceCorrected { .. }
+            | GuardianLinkChanged { .. }
+            | GuardianUnlinked { .. }
+            | PickupRemoved { .. }
             | PickupRefused { .. }
             | BreakGlassGranted { .. }
             | MessageQueued { .. }

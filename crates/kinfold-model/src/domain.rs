@@ -229,6 +229,26 @@ pub struct NewLink {
     pub primary_contact: bool,
 }
 
+/// A change to who may take a child: a guardian's custody and pickup permission, a guardian
+/// unlinked, an authorized pickup removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkChange {
+    Set {
+        child: ChildId,
+        guardian: GuardianId,
+        custody: Custody,
+        may_pick_up: bool,
+    },
+    Unlink {
+        child: ChildId,
+        guardian: GuardianId,
+    },
+    RemovePickup {
+        child: ChildId,
+        pickup: PickupId,
+    },
+}
+
 #[derive(Clone)]
 pub struct NewPickup {
     pub child: ChildId,

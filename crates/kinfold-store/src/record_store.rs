@@ -111,6 +111,10 @@ pub trait GuardianStore: Send + Sync {
     ) -> Result<Vec<GuardianLink>>;
     async fn add_pickup(&self, tx: TenantTx<'_>, new: NewPickup, at_ms: i64) -> Result<Pickup>;
     async fn pickups(&self, scope: &TenantScope, child: ChildId) -> Result<Vec<Pickup>>;
+    /// Changes a guardian's link (custody, pickup permission), unlinks a guardian, or removes
+    /// an authorized pickup, with the audit entry, in one transaction. `NotFound` when the
+    /// link or pickup is not the child's in this tenant.
+    async fn change_link(&self, tx: TenantTx<'_>, change: LinkChange) -> Result<()>;
     /// The stored passphrase hash of a child's authorized pickup.
     async fn pickup_passphrase_hash(
         &self,

@@ -3,7 +3,8 @@
 use kinfold_audit::Event;
 use kinfold_crypto::password::Password;
 use kinfold_store::{
-    ChildId, Custody, Guardian, GuardianLink, NewGuardian, NewLink, NewPickup, Pickup, Role,
+    ChildId, Custody, Guardian, GuardianLink, LinkChange, NewGuardian, NewLink, NewPickup, Pickup,
+    Role,
 };
 
 use crate::policy::{self, Action};
@@ -155,5 +156,39 @@ impl Children<'_> {
             .await?;
         self.records_changed(&actor.scope);
         Ok(pickup)
+    }
+
+    /// Administrator: changes who may take a child (a guardian's custody or pickup
+    /// permission), unlinks a guardian, or removes an authorized pickup. It holds from the next
+    /// pickup on: the desk reads the links at each check-out.
+    pub async fn change_link(&self, actor: &Actor, change: LinkChange) -> Result<(), CoreError> {
+        Core::require_admin_scope(actor)?;
+        let event = match change {
+            LinkChange::Set {
+                child,
+                guardian,
+                custody,
+                may_pick_up,
+            } => Event::GuardianLinkChanged {
+                child_id: child.to_string(),
+                guardian_id: guardian.to_string(),
+                custody: custody.as_str().to_owned(),
+                may_pick_up,
+            },
+            LinkChange::Unlink { child, guardian } => Event::GuardianUnlinked {
+                child_id: child.to_string(),
+                guardian_id: guardian.to_string(),
+            },
+            LinkChange::RemovePickup { child, pickup } => Event::PickupRemoved {
+                child_id: child.to_string(),
+                pickup_id: pickup.to_string(),
+            },
+        };
+        let d = self.admin_draft(actor, event);
+        self.store()
+            .change_link(actor.scope.tx().audit(d), change)
+            .await?;
+        self.records_changed(&actor.scope);
+        Ok(())
     }
 }

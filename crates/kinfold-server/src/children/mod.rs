@@ -4,9 +4,10 @@
 mod admin;
 pub mod api;
 pub mod body;
+pub mod links;
 pub(crate) mod pages;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::Router;
 
 use crate::AppState;
@@ -21,6 +22,22 @@ pub fn routes() -> Router<AppState> {
             get(api::guardians).post(api::add_guardian),
         )
         .route("/api/v1/children/{id}/pickups", post(api::add_pickup))
+        .route(
+            "/api/v1/children/{id}/guardians/{guardian_id}",
+            patch(links::change).delete(links::unlink),
+        )
+        .route(
+            "/api/v1/children/{id}/pickups/{pickup_id}",
+            delete(links::remove_pickup),
+        )
+        .route(
+            "/children/{id}/guardians/{guardian_id}",
+            post(links::guardian_form),
+        )
+        .route(
+            "/children/{id}/pickups/{pickup_id}/remove",
+            post(links::pickup_form),
+        )
         .route("/children", get(pages::children))
         .route("/children/{id}", get(pages::child))
         .route("/children/{id}/guardians", post(pages::add_guardian))

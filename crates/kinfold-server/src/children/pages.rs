@@ -135,7 +135,46 @@ fn detail_body(a: &Actor, d: &Detail<'_>, notice: Option<&str>, err: Option<&Api
         }
         @if !guardians.is_empty() {
             h2 { "Guardians" }
-            ul { @for g in guardians { li { (g.guardian.name) " (" (g.relationship) ", " (g.custody.as_str().replace('_', " ")) ")" @if !g.may_pick_up { " — may not pick up" } } } }
+            ul #guardians {
+                @for g in guardians {
+                    li {
+                        (g.guardian.name) " (" (g.relationship) ", " (g.custody.as_str().replace('_', " ")) ")"
+                        @if !g.may_pick_up { " — may not pick up" }
+                        @if a.role == Role::Administrator {
+                            form.role-form method="post" action={ "/children/" (c.id) "/guardians/" (g.guardian.id) } {
+                                label for={ "custody-" (g.guardian.id) } { "Custody of " (g.guardian.name) }
+                                select id={ "custody-" (g.guardian.id) } name="custody" {
+                                    @for k in [Custody::Full, Custody::Shared, Custody::CourtRestricted] {
+                                        option value=(k.as_str()) selected[k == g.custody] { (k.as_str().replace('_', " ")) }
+                                    }
+                                }
+                                label.check { input type="checkbox" name="may_pick_up" value="true" checked[g.may_pick_up]; " May pick up" }
+                                div {
+                                    button type="submit" name="action" value="save" { "Save" }
+                                    " "
+                                    button.secondary type="submit" name="action" value="unlink" { "Unlink" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(pickups) = v.authorized_pickups().filter(|p| !p.is_empty()) {
+            h2 { "Authorized pickups" }
+            ul #pickups {
+                @for pk in pickups {
+                    li {
+                        (pk.name) " (" (pk.relation) ") — asked for their passphrase at pickup"
+                        @if a.role == Role::Administrator {
+                            " "
+                            form.inline method="post" action={ "/children/" (c.id) "/pickups/" (pk.id) "/remove" } {
+                                button.secondary type="submit" aria-label={ "Remove " (pk.name) } { "Remove" }
+                            }
+                        }
+                    }
+                }
+            }
         }
         @if can_attend {
             (crate::attendance::day_history(c.id, today, choices, time_zone))

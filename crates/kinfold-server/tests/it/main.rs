@@ -15,6 +15,7 @@ mod csrf_and_input;
 mod errors;
 mod headers;
 mod keys;
+mod links;
 mod messages;
 mod mfa;
 mod names;

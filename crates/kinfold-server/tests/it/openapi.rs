@@ -432,6 +432,32 @@ async fn every_operation_answers_what_it_declares() {
     )
     .await;
     c.post("/api/v1/attendance/check-out", visit, &front).await;
+    c.call(
+        Method::PATCH,
+        &format!("/api/v1/children/{child_id}/guardians/{guardian_id}"),
+        Some(json!({"custody": "shared", "may_pick_up": true})),
+        &admin,
+    )
+    .await;
+    let pickups = c.get(&format!("/api/v1/children/{child_id}"), &admin).await;
+    let pickup_id = pickups.body["authorized_pickups"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.call(
+        Method::DELETE,
+        &format!("/api/v1/children/{child_id}/pickups/{pickup_id}"),
+        None,
+        &admin,
+    )
+    .await;
+    c.call(
+        Method::DELETE,
+        &format!("/api/v1/children/{child_id}/guardians/{guardian_id}"),
+        None,
+        &admin,
+    )
+    .await;
     c.get("/api/v1/attendance", &front).await;
 
     // Email: a message goes out; the next one, over the hour's ceiling, is held, released;

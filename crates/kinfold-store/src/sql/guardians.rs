@@ -195,6 +195,63 @@ impl GuardianStore for Backend {
         })
     }
 
+    async fn change_link(&self, tx: TenantTx<'_>, change: LinkChange) -> Result<()> {
+        let (scope, audit) = tx.into_parts();
+        let tenant = scope.tenant_id().to_string();
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        let (changed, what) = match change {
+            LinkChange::Set {
+                child,
+                guardian,
+                custody,
+                may_pick_up,
+            } => (
+                sqlx::query(
+                    "UPDATE child_guardians SET custody = $1, may_pick_up = $2 \
+                     WHERE tenant_id = $3 AND child_id = $4 AND guardian_id = $5",
+                )
+                .bind(custody.as_str())
+                .bind(may_pick_up)
+                .bind(&tenant)
+                .bind(child.to_string())
+                .bind(guardian.to_string())
+                .execute(&mut *tx)
+                .await?,
+                "guardian",
+            ),
+            LinkChange::Unlink { child, guardian } => (
+                sqlx::query(
+                    "DELETE FROM child_guardians \
+                     WHERE tenant_id = $1 AND child_id = $2 AND guardian_id = $3",
+                )
+                .bind(&tenant)
+                .bind(child.to_string())
+                .bind(guardian.to_string())
+                .execute(&mut *tx)
+                .await?,
+                "guardian",
+            ),
+            LinkChange::RemovePickup { child, pickup } => (
+                sqlx::query(
+                    "DELETE FROM authorized_pickups \
+                     WHERE tenant_id = $1 AND child_id = $2 AND id = $3",
+                )
+                .bind(&tenant)
+                .bind(child.to_string())
+                .bind(pickup.to_string())
+                .execute(&mut *tx)
+                .await?,
+                "authorized pickup",
+            ),
+        };
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound(what));
+        }
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn pickups(&self, scope: &TenantScope, child: ChildId) -> Result<Vec<Pickup>> {
         let mut read = self.read(Wall::Tenant(scope)).await?;
         let rows: Vec<(String, String, String)> = sqlx::query_as(

@@ -1,0 +1,161 @@
+//! Who may take a child, changed by administrators, over the API and on the child's page: a
+//! guardian's custody and pickup permission, unlinking a guardian, removing an authorized
+//! pickup. Each is one `Children::change_link` call and an administrative action in the chain.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use kinfold_core::CoreError;
+use kinfold_model::{ChildId, Custody, GuardianId, LinkChange, PickupId};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::pages::render_detail;
+use crate::api::reply::NoContent;
+use crate::console::pages::to_login;
+use crate::console::Page;
+use crate::error::ErrorBody;
+use crate::extract::{Auth, Form, Json};
+use crate::{ApiError, AppState};
+
+fn ids<T>(
+    child: &str,
+    other: &str,
+    parse: fn(&str) -> Option<T>,
+    what: &'static str,
+) -> Result<(ChildId, T), CoreError> {
+    let child = ChildId::parse(child).ok_or(CoreError::NotFound("child"))?;
+    let other = parse(other).ok_or(CoreError::NotFound(what))?;
+    Ok((child, other))
+}
+
+fn custody(raw: &str) -> Result<Custody, CoreError> {
+    Custody::parse(raw)
+        .ok_or_else(|| CoreError::invalid("custody", "full, shared or court_restricted"))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkBody {
+    /// `full`, `shared` or `court_restricted`.
+    custody: String,
+    may_pick_up: bool,
+}
+
+#[utoipa::path(operation_id = "children_change_guardian", patch, path = "/api/v1/children/{id}/guardians/{guardian_id}", tag = "records", params(("id" = String, Path), ("guardian_id" = String, Path)), request_body = LinkBody, responses((status = 204, description = "changed; it holds from the next pickup"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not this child's guardian, or outside your scope", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+pub async fn change(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    Path((id, gid)): Path<(String, String)>,
+    Json(b): Json<LinkBody>,
+) -> Result<NoContent, ApiError> {
+    let (child, guardian) = ids(&id, &gid, GuardianId::parse, "guardian")?;
+    let change = LinkChange::Set {
+        child,
+        guardian,
+        custody: custody(&b.custody)?,
+        may_pick_up: b.may_pick_up,
+    };
+    st.core.children().change_link(&actor, change).await?;
+    Ok(NoContent)
+}
+
+#[utoipa::path(operation_id = "children_unlink_guardian", delete, path = "/api/v1/children/{id}/guardians/{guardian_id}", tag = "records", params(("id" = String, Path), ("guardian_id" = String, Path)), responses((status = 204, description = "unlinked"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not this child's guardian, or outside your scope", body = ErrorBody)))]
+pub async fn unlink(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    Path((id, gid)): Path<(String, String)>,
+) -> Result<NoContent, ApiError> {
+    let (child, guardian) = ids(&id, &gid, GuardianId::parse, "guardian")?;
+    st.core
+        .children()
+        .change_link(&actor, LinkChange::Unlink { child, guardian })
+        .await?;
+    Ok(NoContent)
+}
+
+#[utoipa::path(operation_id = "children_remove_pickup", delete, path = "/api/v1/children/{id}/pickups/{pickup_id}", tag = "records", params(("id" = String, Path), ("pickup_id" = String, Path)), responses((status = 204, description = "removed"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not this child's pickup, or outside your scope", body = ErrorBody)))]
+pub async fn remove_pickup(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    Path((id, pid)): Path<(String, String)>,
+) -> Result<NoContent, ApiError> {
+    let (child, pickup) = ids(&id, &pid, PickupId::parse, "authorized pickup")?;
+    st.core
+        .children()
+        .change_link(&actor, LinkChange::RemovePickup { child, pickup })
+        .await?;
+    Ok(NoContent)
+}
+
+#[derive(Deserialize)]
+pub struct LinkForm {
+    #[serde(default)]
+    custody: String,
+    #[serde(default)]
+    may_pick_up: Option<String>,
+    action: String,
+}
+
+/// The child's page: save a guardian's link, or unlink them.
+pub async fn guardian_form(
+    State(st): State<AppState>,
+    p: Page,
+    Path((id, gid)): Path<(String, String)>,
+    Form(f): Form<LinkForm>,
+) -> Response {
+    let Some(a) = &p.actor else { return to_login() };
+    let change =
+        ids(&id, &gid, GuardianId::parse, "guardian").and_then(|(child, guardian)| {
+            match f.action.as_str() {
+                "unlink" => Ok(LinkChange::Unlink { child, guardian }),
+                "save" => Ok(LinkChange::Set {
+                    child,
+                    guardian,
+                    custody: custody(&f.custody)?,
+                    may_pick_up: f.may_pick_up.is_some(),
+                }),
+                _ => Err(CoreError::invalid("action", "save or unlink")),
+            }
+        });
+    done(
+        &st,
+        &p,
+        &id,
+        a,
+        change,
+        "Saved: it holds from the next pickup.",
+    )
+    .await
+}
+
+/// The child's page: remove an authorized pickup.
+pub async fn pickup_form(
+    State(st): State<AppState>,
+    p: Page,
+    Path((id, pid)): Path<(String, String)>,
+) -> Response {
+    let Some(a) = &p.actor else { return to_login() };
+    let change = ids(&id, &pid, PickupId::parse, "authorized pickup")
+        .map(|(child, pickup)| LinkChange::RemovePickup { child, pickup });
+    done(&st, &p, &id, a, change, "Removed.").await
+}
+
+async fn done(
+    st: &AppState,
+    p: &Page,
+    id: &str,
+    a: &kinfold_core::Actor,
+    change: Result<LinkChange, CoreError>,
+    notice: &str,
+) -> Response {
+    let result = match change {
+        Ok(c) => st.core.children().change_link(a, c).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => render_detail(st, p, id, Some(notice), None).await,
+        Err(e @ CoreError::NotFound(_)) => crate::console::pages::fail(p, "Child", e),
+        Err(e) => render_detail(st, p, id, None, Some(ApiError::from(e))).await,
+    }
+    .into_response()
+}

@@ -1,0 +1,257 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Who may take a child (issue 14): an administrator changes a guardian's custody or pickup
+//! permission, unlinks a guardian, removes an authorized pickup; each holds from the next
+//! pickup on. Unhappy paths: other roles, other tenants, another child's guardian, bad fields,
+//! CSRF.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::harness::{Records, TestApp};
+
+async fn mother(app: &TestApp, r: &Records, admin: &str) -> String {
+    app.get(&format!("/api/v1/children/{}/guardians", r.a), Some(admin))
+        .await
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["custody"] == "full")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_custody_change_holds_from_the_next_pickup() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let desk = app.sign_in(&t.slug, &t.front_desk).await;
+    let g = mother(&app, &r, &admin).await;
+    let visit = json!({"child_id": r.a, "guardian_id": g});
+    let inn = app
+        .post("/api/v1/attendance/check-in", visit.clone(), Some(&desk))
+        .await;
+    assert_eq!(inn.status, StatusCode::CREATED);
+
+    let path = format!("/api/v1/children/{}/guardians/{g}", r.a);
+    let restricted = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"custody": "court_restricted", "may_pick_up": true})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        restricted.status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        restricted.text
+    );
+    let refused = app
+        .post("/api/v1/attendance/check-out", visit.clone(), Some(&desk))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(
+        refused
+            .text
+            .contains("a court order restricts this guardian"),
+        "{}",
+        refused.text
+    );
+
+    // Set back from the child's page.
+    let page = app.get(&format!("/children/{}", r.a), Some(&admin)).await;
+    assert!(page.text.contains(&format!(r#"id="custody-{g}""#)));
+    let saved = app
+        .post_form(
+            &format!("/children/{}/guardians/{g}", r.a),
+            "custody=full&may_pick_up=true&action=save",
+            &admin,
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.text);
+    assert!(saved.text.contains("Saved: it holds from the next pickup."));
+    let out = app
+        .post("/api/v1/attendance/check-out", visit, Some(&desk))
+        .await;
+    assert_eq!(out.status, StatusCode::CREATED, "{}", out.text);
+    app.flush_audit().await;
+    let chain = app.store.audit_chain(&t.scope.chain()).await.unwrap();
+    assert_eq!(
+        chain
+            .iter()
+            .filter(|e| e.kind == "guardian_link_changed")
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn unlinking_and_removing_a_pickup_take_them_off_the_list() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let desk = app.sign_in(&t.slug, &t.front_desk).await;
+    let parent = app.sign_in(&t.slug, &t.parent).await;
+    assert_eq!(
+        app.get(&format!("/api/v1/children/{}", r.a), Some(&parent))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let g = mother(&app, &r, &admin).await;
+    let gone = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/children/{}/guardians/{g}", r.a),
+            None,
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.text);
+    // The parent no longer sees the child; the desk cannot record her.
+    assert_eq!(
+        app.get(&format!("/api/v1/children/{}", r.a), Some(&parent))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let inn = app
+        .post(
+            "/api/v1/attendance/check-in",
+            json!({"child_id": r.a, "guardian_id": g}),
+            Some(&desk),
+        )
+        .await;
+    assert_eq!(inn.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", inn.text);
+
+    // The aunt, removed from the child's page: her passphrase no longer takes the child.
+    let child = app
+        .get(&format!("/api/v1/children/{}", r.a), Some(&admin))
+        .await;
+    let aunt = child.body["authorized_pickups"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = app.get(&format!("/children/{}", r.a), Some(&admin)).await;
+    assert!(page.text.contains("Aunt Quill (Aunt)"), "{}", page.text);
+    let removed = app
+        .post_form(
+            &format!("/children/{}/pickups/{aunt}/remove", r.a),
+            "",
+            &admin,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.text);
+    assert!(!removed.text.contains("Aunt Quill (Aunt)"));
+    let in_by_aunt = app
+        .post(
+            "/api/v1/attendance/check-in",
+            json!({"child_id": r.a, "pickup_id": aunt}),
+            Some(&desk),
+        )
+        .await;
+    assert_eq!(in_by_aunt.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let again = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/children/{}/pickups/{aunt}", r.a),
+            None,
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    app.flush_audit().await;
+    let chain = app.store.audit_chain(&t.scope.chain()).await.unwrap();
+    for kind in ["guardian_unlinked", "pickup_removed"] {
+        assert_eq!(chain.iter().filter(|e| e.kind == kind).count(), 1, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn links_refuse_other_roles_tenants_children_bad_fields_and_cross_site_forms() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let other = app.seed_tenant("elsewhere", "Elsewhere").await;
+    let theirs = app.seed_records(&other).await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let g = mother(&app, &r, &admin).await;
+    let body: Value = json!({"custody": "shared", "may_pick_up": true});
+    for user in [&t.teacher, &t.front_desk, &t.parent] {
+        let c = app.sign_in(&t.slug, user).await;
+        let resp = app
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/children/{}/guardians/{g}", r.a),
+                Some(body.clone()),
+                Some(&c),
+            )
+            .await;
+        assert_eq!(resp.status, StatusCode::FORBIDDEN, "{:?}", user.role);
+    }
+    // Ava's guardian under Ben, under another tenant's child, a made-up guardian: not found.
+    for path in [
+        format!("/api/v1/children/{}/guardians/{g}", r.b),
+        format!("/api/v1/children/{}/guardians/{g}", theirs.a),
+        format!(
+            "/api/v1/children/{}/guardians/{}",
+            r.a,
+            uuid::Uuid::now_v7()
+        ),
+        format!("/api/v1/children/{}/guardians/not-an-id", r.a),
+    ] {
+        let resp = app
+            .call(Method::PATCH, &path, Some(body.clone()), Some(&admin))
+            .await;
+        assert_eq!(resp.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let bad = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/children/{}/guardians/{g}", r.a),
+            Some(json!({"custody": "sometimes", "may_pick_up": true})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.body["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("custody"))
+    );
+    let bad_form = app
+        .post_form(
+            &format!("/children/{}/guardians/{g}", r.a),
+            "custody=sometimes&action=save",
+            &admin,
+        )
+        .await;
+    assert_eq!(bad_form.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let mut req = TestApp::form_req(
+        &format!("/children/{}/guardians/{g}", r.a),
+        "action=unlink",
+        &admin,
+    );
+    req.headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    assert_eq!(app.send(req).await.status, StatusCode::FORBIDDEN);
+    // Nothing changed.
+    let list = app
+        .get(&format!("/api/v1/children/{}/guardians", r.a), Some(&admin))
+        .await;
+    assert!(list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["id"] == g.as_str() && x["custody"] == "full"));
+}
