@@ -216,6 +216,10 @@ pub enum Event {
         role: String,
         by: String,
     },
+    /// An administrator deactivated an account; its sessions and unused links ended with it.
+    UserDeactivated {
+        user_id: String,
+    },
     /// An administrator changed a staff member's role; their sessions ended with it.
     RoleChanged {
         user_id: String,
@@ -472,6 +476,7 @@ impl Event {
             | TenantDetailsChanged { .. }
             | UserCreated { .. }
             | RoleChanged { .. }
+            | UserDeactivated { .. }
             | EnrollmentIssued { .. }
             | SessionsRevokedForUser { .. }
             | ClassroomCreated { .. }

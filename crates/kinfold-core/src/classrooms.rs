@@ -199,7 +199,7 @@ impl Classrooms<'_> {
         let assignments = self.store().staff_assignments(&actor.scope).await?;
         let mut out = Vec::new();
         for u in self.store().users(&actor.scope).await? {
-            if u.role.is_staff() {
+            if u.role.is_staff() && u.is_active() {
                 let rooms = assignments
                     .iter()
                     .filter(|(user, _)| *user == u.id)

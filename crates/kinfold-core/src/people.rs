@@ -67,7 +67,7 @@ impl Tenants<'_> {
             .user(&actor.scope, user)
             .await?
             .ok_or(CoreError::NotFound("user"))?;
-        if !target.role.is_staff() || target.has_mfa() {
+        if !target.role.is_staff() || target.has_mfa() || !target.is_active() {
             return Err(CoreError::WrongState(
                 "only staff who have not enrolled yet get an invitation; reset the second factor instead",
             ));
@@ -118,5 +118,36 @@ impl Tenants<'_> {
             .await?;
         self.inner.sessions.forget_user(user);
         Ok(User { role, ..target })
+    }
+
+    /// Deactivates an account: it cannot sign in, reset its password or enroll, its sessions
+    /// end, and its history stays. Not one's own, and not the last administrator.
+    pub async fn deactivate(&self, actor: &Actor, user: UserId) -> Result<User, CoreError> {
+        policy::require_whole_tenant(actor, Action::ManageUsers)?;
+        if user == actor.user.id {
+            return Err(CoreError::WrongState(
+                "you cannot deactivate your own account; another administrator can",
+            ));
+        }
+        let target = self
+            .store()
+            .user(&actor.scope, user)
+            .await?
+            .ok_or(CoreError::NotFound("user"))?;
+        let d = self.admin_draft(
+            actor,
+            Event::UserDeactivated {
+                user_id: user.to_string(),
+            },
+        );
+        let now = self.now_ms();
+        self.store()
+            .deactivate(actor.scope.tx().audit(d), user, now)
+            .await?;
+        self.inner.sessions.forget_user(user);
+        Ok(User {
+            deactivated_ms: Some(now),
+            ..target
+        })
     }
 }

@@ -97,9 +97,16 @@ pub struct User {
     pub totp_last_step: Option<i64>,
     pub pending_totp: Option<Vec<u8>>,
     pub created_ms: i64,
+    /// When an administrator deactivated the account; it cannot sign in since.
+    pub deactivated_ms: Option<i64>,
 }
 
 impl User {
+    /// Whether the account may sign in (it was not deactivated).
+    pub fn is_active(&self) -> bool {
+        self.deactivated_ms.is_none()
+    }
+
     pub fn has_mfa(&self) -> bool {
         self.totp_sealed.is_some()
     }
@@ -154,6 +161,8 @@ pub enum EndReason {
     MfaReset,
     /// An administrator changed the user's role: what the session allowed no longer holds.
     RoleChanged,
+    /// An administrator deactivated the account.
+    Deactivated,
 }
 
 impl EndReason {
@@ -167,6 +176,7 @@ impl EndReason {
             EndReason::PasswordChanged => "password_changed",
             EndReason::MfaReset => "mfa_reset",
             EndReason::RoleChanged => "role_changed",
+            EndReason::Deactivated => "deactivated",
         }
     }
 }

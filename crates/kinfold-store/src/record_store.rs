@@ -192,4 +192,9 @@ pub trait PeopleStore: Send + Sync {
         role: Role,
         at_ms: i64,
     ) -> Result<Vec<Session>>;
+    /// Deactivates an account: it cannot sign in, its sessions end, its unused enrollment and
+    /// reset links die, all in one transaction with the audit entry. `WrongState` for the
+    /// last active administrator (checked under the administrators' row locks), or an account
+    /// already deactivated. Returns the sessions ended.
+    async fn deactivate(&self, tx: TenantTx<'_>, user: UserId, at_ms: i64) -> Result<Vec<Session>>;
 }

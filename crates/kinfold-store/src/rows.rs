@@ -44,6 +44,7 @@ pub(crate) struct UserRow {
     totp_last_step: Option<i64>,
     pending_totp: Option<Vec<u8>>,
     created_ms: i64,
+    deactivated_ms: Option<i64>,
 }
 
 impl UserRow {
@@ -59,6 +60,7 @@ impl UserRow {
             totp_last_step: self.totp_last_step,
             pending_totp: self.pending_totp,
             created_ms: self.created_ms,
+            deactivated_ms: self.deactivated_ms,
         })
     }
 }
@@ -243,6 +245,7 @@ pub(crate) struct SessionContextRow {
     u_totp_last_step: Option<i64>,
     u_pending_totp: Option<Vec<u8>>,
     u_created_ms: i64,
+    u_deactivated_ms: Option<i64>,
     t_slug: String,
     t_name: String,
     t_created_ms: i64,
@@ -263,6 +266,7 @@ impl SessionContextRow {
             totp_last_step: self.u_totp_last_step,
             pending_totp: self.u_pending_totp,
             created_ms: self.u_created_ms,
+            deactivated_ms: self.u_deactivated_ms,
         };
         let tenant = Tenant {
             id: session.tenant_id,

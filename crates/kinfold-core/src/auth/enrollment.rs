@@ -26,6 +26,15 @@ impl Core {
         if e.used_ms.is_some() || self.now_ms() >= e.expires_ms {
             return Err(CoreError::InvalidEnrollment);
         }
+        // Deactivation voids the links too; a link read before it is still refused here.
+        let active = self
+            .store()
+            .user(&e.scope, e.user_id)
+            .await?
+            .is_some_and(|u| u.is_active());
+        if !active {
+            return Err(CoreError::InvalidEnrollment);
+        }
         Ok(e)
     }
 }

@@ -227,7 +227,11 @@ impl Auth<'_> {
 
         let user = match &tenant {
             Some((_, scope)) if !email.chars().any(char::is_control) => {
-                self.store().user_by_email(scope, &email).await?
+                // A deactivated account signs in like an unknown one.
+                self.store()
+                    .user_by_email(scope, &email)
+                    .await?
+                    .filter(User::is_active)
             }
             _ => None,
         };

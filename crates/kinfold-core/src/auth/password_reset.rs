@@ -44,7 +44,7 @@ impl Core {
         let Some(user) = self.store().user_by_email(&scope, email).await? else {
             return Ok(());
         };
-        if user.password_hash.is_none() {
+        if user.password_hash.is_none() || !user.is_active() {
             return Ok(());
         }
         let token = PlainToken::generate();

@@ -121,7 +121,7 @@ impl Core {
         let admins = match self.store().users(scope).await {
             Ok(users) => users
                 .into_iter()
-                .filter(|u| u.role == kinfold_store::Role::Administrator),
+                .filter(|u| u.role == kinfold_store::Role::Administrator && u.is_active()),
             Err(e) => {
                 tracing::error!(error = %e, "listing administrators for an alert failed");
                 return;

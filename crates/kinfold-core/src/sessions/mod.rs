@@ -68,7 +68,13 @@ impl Core {
                 new,
                 self.settings().max_sessions_per_user,
             )
-            .await?;
+            .await
+            // Deactivated between the password and the session: no session, like a wrong
+            // password.
+            .map_err(|e| match e {
+                kinfold_store::StoreError::NotFound("user") => CoreError::InvalidCredentials,
+                other => CoreError::from(other),
+            })?;
         for e in &evicted {
             self.inner.sessions.forget_session(e.id);
             tracing::info!(user = %user.id, session = %e.id, cap = self.settings().max_sessions_per_user, "oldest session evicted at the per-user cap");
@@ -132,7 +138,8 @@ impl Sessions<'_> {
             }
         };
         let s = &ctx.session;
-        if s.ended_ms.is_some() {
+        // A deactivated account's sessions were ended with it; this holds even so.
+        if s.ended_ms.is_some() || !ctx.user.is_active() {
             return Err(CoreError::Unauthenticated);
         }
         let now = self.now_ms();

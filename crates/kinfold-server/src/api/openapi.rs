@@ -181,6 +181,7 @@ fn add_common_errors(op: &mut Operation, changes_state: bool) {
         crate::tenants::people_api::invite,
         crate::tenants::people_api::resend,
         crate::tenants::people_api::set_role,
+        crate::tenants::people_api::deactivate,
         crate::attendance::staff_api::clock_in,
         crate::attendance::staff_api::clock_out,
         crate::attendance::staff_api::ratios,

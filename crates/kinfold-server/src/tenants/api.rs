@@ -19,6 +19,8 @@ pub struct UserOut {
     pub id: UserId,
     /// Whether the user has a second factor.
     pub mfa_enrolled: bool,
+    /// Whether an administrator deactivated the account (it cannot sign in).
+    pub deactivated: bool,
     pub name: String,
     #[schema(value_type = String)]
     pub role: Role,
@@ -28,6 +30,7 @@ impl UserOut {
     pub(crate) fn of(u: kinfold_model::User) -> Self {
         UserOut {
             mfa_enrolled: u.has_mfa(),
+            deactivated: !u.is_active(),
             email: u.email,
             id: u.id,
             name: u.name,

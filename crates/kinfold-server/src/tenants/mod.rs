@@ -17,6 +17,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/users", get(api::users).post(people_api::invite))
         .route("/api/v1/users/{id}/invitation", post(people_api::resend))
         .route("/api/v1/users/{id}/role", put(people_api::set_role))
+        .route(
+            "/api/v1/users/{id}/deactivate",
+            post(people_api::deactivate),
+        )
         .route("/api/v1/users/{id}/mfa/reset", post(api::reset_mfa))
         .route("/api/v1/users/{id}/sessions", delete(api::revoke_sessions))
         .route("/api/v1/access-grants", get(api::grants))

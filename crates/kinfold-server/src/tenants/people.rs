@@ -108,9 +108,12 @@ async fn render(
                         div.who {
                             strong { (u.name) } span.muted { (u.email) }
                             span.badge { (role_label(u.role)) }
-                            @if u.has_mfa() { span.badge { "enrolled" } } @else { span.badge.pending { "invitation pending" } }
+                            @if !u.is_active() { span.badge.pending { "deactivated" } }
+                            @else if u.has_mfa() { span.badge { "enrolled" } } @else { span.badge.pending { "invitation pending" } }
                         }
-                        @if u.id != a.user.id {
+                        @if !u.is_active() {
+                            p.muted { "Cannot sign in. Their history stays in the records and the audit log." }
+                        } @else if u.id != a.user.id {
                             form.role-form method="post" action={ "/admin/people/" (u.id) "/role" } {
                                 label for={ "role-" (u.id) } { "Role of " (u.name) }
                                 select id={ "role-" (u.id) } name="role" {
@@ -131,6 +134,10 @@ async fn render(
                                 " "
                                 form.inline method="post" action={ "/admin/people/" (u.id) "/sessions-end" } {
                                     button.secondary type="submit" { "End their sessions" }
+                                }
+                                " "
+                                form.inline method="post" action={ "/admin/people/" (u.id) "/deactivate" } {
+                                    button.danger type="submit" aria-label={ "Deactivate " (u.name) } { "Deactivate" }
                                 }
                             }
                         } @else {
@@ -233,6 +240,10 @@ pub async fn act(
         "mfa-reset" => st.core.auth().reset_mfa(a, user, info).await.map(|token| Said {
             text: "Their second factor was reset and their sessions ended; a new enrollment link was emailed.".into(),
             link: Some(st.core.auth().enrollment_link(&token)),
+        }),
+        "deactivate" => st.core.tenants().deactivate(a, user).await.map(|u| Said {
+            text: format!("{} is deactivated: they cannot sign in, and their sessions ended.", u.name),
+            link: None,
         }),
         "sessions-end" => st
             .core

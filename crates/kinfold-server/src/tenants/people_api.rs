@@ -90,3 +90,13 @@ pub async fn set_role(
         .await?;
     Ok(Reply(UserOut::of(user)))
 }
+
+#[utoipa::path(operation_id = "admin_deactivate", post, path = "/api/v1/users/{id}/deactivate", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "deactivated: it cannot sign in, its sessions and unused links ended", body = UserOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "your own account, the last administrator, or already deactivated", body = ErrorBody)))]
+pub async fn deactivate(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Reply<UserOut>, ApiError> {
+    let user = st.core.tenants().deactivate(&actor, user_id(&id)?).await?;
+    Ok(Reply(UserOut::of(user)))
+}

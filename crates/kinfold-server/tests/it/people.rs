@@ -313,3 +313,144 @@ async fn people_refuse_other_roles_tenants_bad_fields_and_cross_site_forms() {
         .insert("origin", "https://evil.example".parse().unwrap());
     assert_eq!(app.send(req).await.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_deactivated_account_cannot_sign_in_reset_or_enroll() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let other = app.seed_tenant("elsewhere", "Elsewhere").await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let teacher = app.sign_in(&t.slug, &t.teacher).await;
+
+    // Halfway through signing in (password given, code not yet), the account is deactivated:
+    // the code no longer makes a session.
+    let half = app.password_step(&t.slug, &t.front_desk).await;
+    assert_eq!(half.status, StatusCode::OK);
+    let desk_gone = app
+        .post(
+            &format!("/api/v1/users/{}/deactivate", t.front_desk.id),
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(desk_gone.status, StatusCode::OK, "{}", desk_gone.text);
+    assert_eq!(desk_gone.body["deactivated"], true);
+    let secret = t.front_desk.totp.clone().unwrap();
+    let code = app.fresh_code(&secret);
+    let late = app
+        .post(
+            "/api/v1/sessions/mfa",
+            json!({"mfa_token": half.body["mfa_token"], "code": code}),
+            None,
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::UNAUTHORIZED, "{}", late.text);
+    assert!(late.cookie().is_none());
+
+    // From the people page: the teacher's session ends, and the password no longer works.
+    let page = app
+        .post_form(
+            &format!("/admin/people/{}/deactivate", t.teacher.id),
+            "",
+            &admin,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("is deactivated"));
+    assert_eq!(
+        app.get("/api/v1/me", Some(&teacher)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let again = app.password_step(&t.slug, &t.teacher).await;
+    assert_eq!(
+        (again.status, again.code()),
+        (StatusCode::UNAUTHORIZED, "invalid_credentials")
+    );
+    // A reset request is answered as for anyone, and makes no link.
+    let reset = app
+        .post(
+            "/api/v1/password-reset",
+            json!({"tenant": t.slug, "email": t.teacher.email}),
+            None,
+        )
+        .await;
+    assert!(reset.status.is_success(), "{}", reset.text);
+    app.flush_audit().await;
+    let chain = app.store.audit_chain(&t.scope.chain()).await.unwrap();
+    assert!(!chain
+        .iter()
+        .any(|e| e.kind == "password_reset_requested" && e.event.contains(&t.teacher.id)));
+    assert_eq!(
+        chain
+            .iter()
+            .filter(|e| e.kind == "user_deactivated")
+            .count(),
+        2
+    );
+
+    // An invited member deactivated before enrolling: the link is dead.
+    let invited = app
+        .post(
+            "/api/v1/users",
+            json!({"email": "late@maple-grove.example", "name": "Late Hire", "role": "teacher"}),
+            Some(&admin),
+        )
+        .await;
+    let id = invited.body["user"]["id"].as_str().unwrap().to_owned();
+    let token = token_of(invited.body["enrollment_url"].as_str().unwrap());
+    let gone = app
+        .post(
+            &format!("/api/v1/users/{id}/deactivate"),
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::OK);
+    let dead = app
+        .post("/api/v1/enrollment/begin", json!({"token": token}), None)
+        .await;
+    assert_eq!(dead.status, StatusCode::BAD_REQUEST);
+    let resend = app
+        .post(
+            &format!("/api/v1/users/{id}/invitation"),
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(resend.status, StatusCode::CONFLICT);
+
+    // Not oneself, not twice, not another tenant's, not by a teacher.
+    for (who, cookie, want) in [
+        (t.admin.id.clone(), admin.clone(), StatusCode::CONFLICT),
+        (id.clone(), admin.clone(), StatusCode::CONFLICT),
+        (
+            other.teacher.id.clone(),
+            admin.clone(),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let resp = app
+            .post(
+                &format!("/api/v1/users/{who}/deactivate"),
+                json!({}),
+                Some(&cookie),
+            )
+            .await;
+        assert_eq!(resp.status, want, "{who}: {}", resp.text);
+    }
+    let parent = app.sign_in(&t.slug, &t.parent).await;
+    let resp = app
+        .post(
+            &format!("/api/v1/users/{id}/deactivate"),
+            json!({}),
+            Some(&parent),
+        )
+        .await;
+    assert_eq!(resp.status, StatusCode::FORBIDDEN);
+    // The other tenant's teacher still signs in.
+    let theirs = app.sign_in(&other.slug, &other.teacher).await;
+    assert_eq!(
+        app.get("/api/v1/me", Some(&theirs)).await.status,
+        StatusCode::OK
+    );
+}

@@ -23,13 +23,13 @@ const CODES_PER_INSERT: usize = 1000;
 
 /// Voids a user's unused enrollment links ($1 at, $2 tenant, $3 user): a password reset must
 /// not leave a link that the new password could complete.
-const ENROLLMENT_VOID: &str =
+pub(crate) const ENROLLMENT_VOID: &str =
     "UPDATE enrollments SET used_ms = $1 WHERE tenant_id = $2 AND user_id = $3 AND used_ms IS NULL";
 const ENROLLMENT_INSERT: &str = "INSERT INTO enrollments \
      (token_hash, tenant_id, user_id, expires_ms, created_ms) VALUES ($1, $2, $3, $4, $5)";
 /// Voids a user's unused reset links ($1 at, $2 tenant, $3 user): on a newer link, any
 /// password change and an MFA reset.
-const PASSWORD_RESET_SUPERSEDE: &str =
+pub(crate) const PASSWORD_RESET_SUPERSEDE: &str =
     "UPDATE password_resets SET used_ms = $1 WHERE tenant_id = $2 AND user_id = $3 AND used_ms IS NULL";
 const PASSWORD_RESET_INSERT: &str = "INSERT INTO password_resets \
      (token_hash, tenant_id, user_id, expires_ms, created_ms) VALUES ($1, $2, $3, $4, $5)";
@@ -73,6 +73,7 @@ impl AuthStore for Backend {
             totp_last_step: None,
             pending_totp: None,
             created_ms: new.created_ms,
+            deactivated_ms: None,
         })
     }
 
@@ -486,7 +487,7 @@ async fn set_password_in(
 
 /// Marks a user's unused links of one kind used (`sql`: [`ENROLLMENT_VOID`] or
 /// [`PASSWORD_RESET_SUPERSEDE`]), inside the caller's transaction.
-async fn void_links(
+pub(crate) async fn void_links(
     tx: &mut Tx,
     sql: &'static str,
     scope: &TenantScope,

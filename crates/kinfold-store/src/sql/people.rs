@@ -2,8 +2,9 @@
 
 use async_trait::async_trait;
 
+use super::auth::{void_links, ENROLLMENT_VOID, PASSWORD_RESET_SUPERSEDE};
 use super::sessions::end_user_sessions_in;
-use super::{append_in, for_update, Backend};
+use super::{append_in, for_update, lock_user, Backend};
 use crate::wall::Wall;
 use crate::TenantTx;
 use crate::*;
@@ -23,7 +24,8 @@ impl PeopleStore for Backend {
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         // The administrators, locked until commit on PostgreSQL (SQLite's writer is alone).
         let admins: Vec<(String,)> = sqlx::query_as(&for_update(
-            "SELECT id FROM users WHERE tenant_id = $1 AND role = 'administrator'",
+            "SELECT id FROM users WHERE tenant_id = $1 AND role = 'administrator' \
+             AND deactivated_ms IS NULL",
         ))
         .bind(&t)
         .fetch_all(&mut *tx)
@@ -51,6 +53,54 @@ impl PeopleStore for Backend {
             .await?;
         let ended =
             end_user_sessions_in(&mut tx, scope, user, None, EndReason::RoleChanged, at_ms).await?;
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    async fn deactivate(&self, tx: TenantTx<'_>, user: UserId, at_ms: i64) -> Result<Vec<Session>> {
+        let (scope, audit) = tx.into_parts();
+        let t = scope.tenant_id().to_string();
+        let u = user.to_string();
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        let admins: Vec<(String,)> = sqlx::query_as(&for_update(
+            "SELECT id FROM users WHERE tenant_id = $1 AND role = 'administrator' \
+             AND deactivated_ms IS NULL",
+        ))
+        .bind(&t)
+        .fetch_all(&mut *tx)
+        .await?;
+        lock_user(&mut tx, scope, user).await?;
+        let row: Option<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT role, deactivated_ms FROM users WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(&t)
+        .bind(&u)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((role, deactivated)) = row else {
+            return Err(StoreError::NotFound("user"));
+        };
+        if deactivated.is_some() {
+            return Err(StoreError::WrongState(
+                "this account is already deactivated",
+            ));
+        }
+        if role == Role::Administrator.as_str() && admins.len() <= 1 {
+            return Err(StoreError::WrongState(
+                "this is the center's last administrator: make someone else an administrator first",
+            ));
+        }
+        sqlx::query("UPDATE users SET deactivated_ms = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(at_ms)
+            .bind(&t)
+            .bind(&u)
+            .execute(&mut *tx)
+            .await?;
+        void_links(&mut tx, ENROLLMENT_VOID, scope, user, at_ms).await?;
+        void_links(&mut tx, PASSWORD_RESET_SUPERSEDE, scope, user, at_ms).await?;
+        let ended =
+            end_user_sessions_in(&mut tx, scope, user, None, EndReason::Deactivated, at_ms).await?;
         append_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(ended)

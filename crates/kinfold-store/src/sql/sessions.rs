@@ -35,6 +35,17 @@ impl SessionStore for Backend {
         // only the live sessions would let two creators each count one too few and both skip
         // eviction. The user row is the lock.
         lock_user(&mut tx, scope, new.user_id).await?;
+        // Under that lock a deactivation either came first (and no session is made) or waits
+        // for this one and ends it.
+        let deactivated: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT deactivated_ms FROM users WHERE tenant_id = $1 AND id = $2")
+                .bind(&t)
+                .bind(&u)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if !matches!(deactivated, Some(None)) {
+            return Err(crate::StoreError::NotFound("user"));
+        }
         sqlx::query(
             "INSERT INTO sessions (tenant_id, id, token_hash, user_id, created_ms, last_seen_ms, \
              expires_ms, ip, user_agent, device) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9)",
@@ -136,7 +147,7 @@ impl SessionStore for Backend {
                     u.email AS u_email, u.name AS u_name, u.role AS u_role, \
                     u.password_hash AS u_password_hash, u.totp_sealed AS u_totp_sealed, \
                     u.totp_last_step AS u_totp_last_step, u.pending_totp AS u_pending_totp, \
-                    u.created_ms AS u_created_ms, \
+                    u.created_ms AS u_created_ms, u.deactivated_ms AS u_deactivated_ms, \
                     t.slug AS t_slug, t.name AS t_name, t.created_ms AS t_created_ms \
              FROM sessions s \
              JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id \
