@@ -40,6 +40,28 @@ impl Tenants<'_> {
     ) -> Result<(User, String), CoreError> {
         policy::require_whole_tenant(actor, Action::ManageUsers)?;
         let role = staff_role("role", role)?;
+        self.invite(actor, email, name, role).await
+    }
+
+    /// Invites a parent by email (a guardian's account): they set a password and an
+    /// authenticator on the link, and then see their own children.
+    pub async fn invite_parent(
+        &self,
+        actor: &Actor,
+        email: &str,
+        name: &str,
+    ) -> Result<(User, String), CoreError> {
+        policy::require_whole_tenant(actor, Action::ManageUsers)?;
+        self.invite(actor, email, name, Role::Parent).await
+    }
+
+    async fn invite(
+        &self,
+        actor: &Actor,
+        email: &str,
+        name: &str,
+        role: Role,
+    ) -> Result<(User, String), CoreError> {
         let draft = UserDraft {
             email: email.to_owned(),
             name: name.to_owned(),
@@ -49,8 +71,7 @@ impl Tenants<'_> {
         let (user, token) = self
             .create_user(&actor.scope, draft, &actor.user.id.to_string())
             .await?;
-        let token =
-            token.ok_or_else(|| CoreError::Internal("no link for a staff member".into()))?;
+        let token = token.ok_or_else(|| CoreError::Internal("no link for an invitation".into()))?;
         Ok((user, self.auth().enrollment_link(&token)))
     }
 
@@ -67,9 +88,10 @@ impl Tenants<'_> {
             .user(&actor.scope, user)
             .await?
             .ok_or(CoreError::NotFound("user"))?;
-        if !target.role.is_staff() || target.has_mfa() || !target.is_active() {
+        let parent_signed_up = !target.role.is_staff() && target.password_hash.is_some();
+        if target.has_mfa() || parent_signed_up || !target.is_active() {
             return Err(CoreError::WrongState(
-                "only staff who have not enrolled yet get an invitation; reset the second factor instead",
+                "only people who have not enrolled yet get an invitation; reset the second factor instead",
             ));
         }
         let token: PlainToken = self

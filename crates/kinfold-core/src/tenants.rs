@@ -114,7 +114,8 @@ impl Tenants<'_> {
     }
 
     /// Creates a user. `by` is who did it ("operator", or an administrator's user ID). Returns
-    /// the user and, for staff, a single-use enrollment token.
+    /// the user and, when no password was given (an invitation), a single-use enrollment
+    /// token, which is also emailed.
     pub async fn create_user(
         &self,
         scope: &TenantScope,
@@ -128,13 +129,8 @@ impl Tenants<'_> {
                 password::check_new(&p, &[&email, &name]).map_err(CoreError::WeakPassword)?;
                 Some(self.hash_password(p).await?)
             }
-            None if draft.role.is_staff() => None,
-            None => {
-                return Err(CoreError::invalid(
-                    "password",
-                    "a parent account needs a password",
-                ))
-            }
+            // No password: the account is invited, and sets one on its enrollment link.
+            None => None,
         };
         let now = self.now_ms();
         let event = Draft::new(
@@ -159,7 +155,7 @@ impl Tenants<'_> {
                 },
             )
             .await?;
-        let link = if user.role.is_staff() {
+        let link = if user.password_hash.is_none() {
             let token = self.auth().issue_enrollment(scope, user.id, by).await?;
             let link = self.auth().enrollment_link(&token);
             self.email_enrollment(scope, &user, &link, false).await;

@@ -87,6 +87,8 @@ struct Detail<'a> {
     choices: &'a [kinfold_core::attendance::Choice],
     /// Today's entries, and the center's time zone.
     today: &'a [kinfold_model::AttendanceEvent],
+    /// Parent accounts an administrator may link as this child's guardian.
+    parents: &'a [kinfold_model::User],
     time_zone: &'a str,
     rooms: &'a [Classroom],
 }
@@ -100,6 +102,7 @@ fn detail_body(a: &Actor, d: &Detail<'_>, notice: Option<&str>, err: Option<&Api
         rooms,
         today,
         time_zone,
+        parents,
     } = *d;
     let c = v.child();
     let can_attend = policy::reaches_visible_child(a.role, Action::CheckInOut)
@@ -204,6 +207,13 @@ fn detail_body(a: &Actor, d: &Detail<'_>, notice: Option<&str>, err: Option<&Api
                 label for="g-name" { "Name" } input #g-name name="name" required;
                 label for="g-rel" { "Relationship" } input #g-rel name="relationship" required;
                 label for="g-phone" { "Phone (E.164, optional)" } input #g-phone name="phone" placeholder="+14155550123";
+                label for="g-email" { "Email (for notices; needed to invite them)" } input #g-email name="email" type="email";
+                label for="g-account" { "Their account" }
+                select #g-account name="account" {
+                    option value="" { "No account: a contact only" }
+                    option value="invite" { "Invite them by email to see this child" }
+                    @for u in parents { option value={ "user:" (u.id) } { "Link " (u.name) " (" (u.email) ")" } }
+                }
                 label for="g-custody" { "Custody" }
                 select #g-custody name="custody" { option value="full" { "Full" } option value="shared" { "Shared" } option value="court_restricted" { "Court-restricted" } }
                 label { input type="checkbox" name="may_pick_up" value="true"; " May pick up" }
@@ -275,7 +285,20 @@ pub(crate) async fn render_detail(
         .map(|d| d.time_zone)
         .unwrap_or_else(|_| "UTC".into());
     let title = format!("{} {}", view.child().given_name, view.child().family_name);
+    let parents: Vec<kinfold_model::User> = if a.role == Role::Administrator {
+        st.core
+            .tenants()
+            .list_users(a)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|u| u.role == Role::Parent && u.is_active())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let detail = Detail {
+        parents: &parents,
         today: &today,
         time_zone: &time_zone,
         view: &view,
@@ -317,6 +340,12 @@ pub struct GuardianForm {
     relationship: String,
     #[serde(default)]
     phone: String,
+    #[serde(default)]
+    email: String,
+    /// Empty (a contact only), `invite` (a new parent account, invited by email), or
+    /// `user:ID` (an existing parent account).
+    #[serde(default)]
+    account: String,
     custody: String,
     #[serde(default)]
     may_pick_up: Option<String>,
@@ -339,10 +368,54 @@ pub async fn add_guardian(
         ));
         return render_detail(&st, &p, &id, None, Some(e)).await;
     };
+    let email = Some(f.email.trim().to_owned()).filter(|e| !e.is_empty());
+    // Every field is checked before an invitation goes out, so a refused guardian leaves no
+    // account behind.
+    let checked = kinfold_core::validate::name("name", &f.name)
+        .and_then(|_| kinfold_core::validate::name("relationship", &f.relationship))
+        .and_then(|_| match f.phone.trim() {
+            "" => Ok(String::new()),
+            p => kinfold_core::validate::phone("phone", p),
+        })
+        .and_then(|_| match email.as_deref() {
+            Some(e) => kinfold_core::validate::email("email", e),
+            None => Ok(String::new()),
+        });
+    if let Err(e) = checked {
+        return render_detail(&st, &p, &id, None, Some(e.into())).await;
+    }
+    let mut invited = None;
+    let user_id = match f.account.as_str() {
+        "" => None,
+        "invite" => {
+            let Some(address) = email.as_deref() else {
+                let e = CoreError::invalid("email", "an invitation needs their email address");
+                return render_detail(&st, &p, &id, None, Some(e.into())).await;
+            };
+            match st.core.tenants().invite_parent(a, address, &f.name).await {
+                Ok((user, _link)) => {
+                    invited = Some(user.email.clone());
+                    Some(user.id)
+                }
+                Err(e) => return render_detail(&st, &p, &id, None, Some(e.into())).await,
+            }
+        }
+        other => match other
+            .strip_prefix("user:")
+            .and_then(kinfold_model::UserId::parse)
+        {
+            Some(u) => Some(u),
+            None => {
+                let e = CoreError::invalid("account", "choose an account from the list");
+                return render_detail(&st, &p, &id, None, Some(e.into())).await;
+            }
+        },
+    };
     let new = NewGuardian {
-        user_id: None,
+        user_id,
         name: f.name,
-        email: None,
+        // An account's own address is used for notices; a contact's is kept with them.
+        email: if user_id.is_some() { None } else { email },
         phone: Some(f.phone).filter(|s| !s.trim().is_empty()),
     };
     match st
@@ -359,7 +432,15 @@ pub async fn add_guardian(
         )
         .await
     {
-        Ok(_) => Redirect::to(&format!("/children/{id}")).into_response(),
+        Ok(_) => match invited {
+            Some(address) => {
+                let said = format!(
+                    "Guardian added; an invitation to see this child was emailed to {address}."
+                );
+                render_detail(&st, &p, &id, Some(&said), None).await
+            }
+            None => Redirect::to(&format!("/children/{id}")).into_response(),
+        },
         Err(e) => render_detail(&st, &p, &id, None, Some(ApiError::from(e))).await,
     }
 }

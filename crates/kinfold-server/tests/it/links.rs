@@ -255,3 +255,108 @@ async fn links_refuse_other_roles_tenants_children_bad_fields_and_cross_site_for
         .iter()
         .any(|x| x["id"] == g.as_str() && x["custody"] == "full"));
 }
+
+#[tokio::test]
+async fn a_parent_is_invited_from_the_childs_page_and_sees_only_their_child() {
+    let m = crate::messages::ready().await;
+    let app = &m.app;
+    let r = &m.r;
+    let users_before = app.get("/api/v1/users", Some(&m.admin)).await.body["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    // Refused fields leave no account behind: no email to invite, a bad relationship.
+    for (form, field) in [
+        ("name=Pat+Parent&relationship=Mother&account=invite&custody=full", "email"),
+        ("name=Pat+Parent&relationship=%3Cb%3E&email=pat%40families.test&account=invite&custody=full", "relationship"),
+        ("name=Pat+Parent&relationship=Mother&account=user%3Anope&custody=full", "account"),
+    ] {
+        let resp = app
+            .post_form(&format!("/children/{}/guardians", r.b), form, &m.admin)
+            .await;
+        assert_eq!(resp.status, StatusCode::UNPROCESSABLE_ENTITY, "{form}: {}", resp.text);
+        assert!(resp.text.contains(field), "{form}");
+    }
+    let users = app.get("/api/v1/users", Some(&m.admin)).await.body["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(users, users_before, "nothing was created");
+
+    let form = "name=Pat+Parent&relationship=Mother&email=pat%40families.test&account=invite\
+&custody=full&may_pick_up=true";
+    let sent = app
+        .post_form(&format!("/children/{}/guardians", r.b), form, &m.admin)
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
+    assert!(sent
+        .text
+        .contains("an invitation to see this child was emailed to pat@families.test"));
+    let mut link = None;
+    for _ in 0..50 {
+        link = m
+            .sink
+            .received()
+            .into_iter()
+            .find(|x| x.to.iter().any(|t| t.contains("pat@families.test")))
+            .map(|x| String::from_utf8_lossy(&x.data).replace("=\r\n", ""));
+        if link.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mail = link.expect("the invitation is emailed");
+    let token = mail.split("/enroll/").nth(1).unwrap();
+    let token: String = token
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let offer = app
+        .post("/api/v1/enrollment/begin", json!({"token": token}), None)
+        .await;
+    assert_eq!(offer.status, StatusCode::OK, "{}", offer.text);
+    let secret = offer.body["secret"].as_str().unwrap().to_owned();
+    let done = app
+        .post(
+            "/api/v1/enrollment/confirm",
+            json!({"token": token, "code": app.fresh_code(&secret), "password": crate::harness::PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    let pat = done.cookie().unwrap();
+    let mine = app.get("/api/v1/children", Some(&pat)).await;
+    let ids: Vec<&str> = mine.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [r.b.as_str()], "{}", mine.text);
+
+    // An existing parent account linked to a second child sees both.
+    let linked = app
+        .post_form(
+            &format!("/children/{}/guardians", r.b),
+            &format!(
+                "name=Parent&relationship=Mother&account=user%3A{}&custody=shared&may_pick_up=true",
+                m.t.parent.id
+            ),
+            &m.admin,
+        )
+        .await;
+    assert_eq!(linked.status, StatusCode::SEE_OTHER, "{}", linked.text);
+    let parent = app.sign_in(&m.t.slug, &m.t.parent).await;
+    let theirs = app.get("/api/v1/children", Some(&parent)).await;
+    let seen: Vec<&str> = theirs.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        seen.contains(&r.a.as_str()) && seen.contains(&r.b.as_str()),
+        "{}",
+        theirs.text
+    );
+}

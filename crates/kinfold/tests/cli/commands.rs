@@ -203,9 +203,15 @@ fn operators_create_tenants_and_staff_with_enrollment_links() {
         "--data",
         d,
     ]);
+    // A parent without a password is invited: the enrollment link sets one.
     assert!(
-        String::from_utf8_lossy(&no_pw.stderr).contains("password"),
-        "parents need a password"
+        no_pw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&no_pw.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&no_pw.stdout).contains("enrollment link"),
+        "a parent without a password gets an enrollment link"
     );
     let listed = run(&["tenant", "list", "--data", d]);
     assert!(String::from_utf8_lossy(&listed.stdout).contains("oak-tree\tOak Tree Preschool"));
