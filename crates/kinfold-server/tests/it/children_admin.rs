@@ -12,14 +12,6 @@ use axum::http::StatusCode;
 
 use crate::harness::TestApp;
 
-fn location(r: &crate::harness::Resp) -> String {
-    r.headers
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
 const NEW: &str = "given_name=Juniper&family_name=Okoye&preferred_name=June\
 &date_of_birth=2023-02-14&enrollment_status=enrolled&enrolled_on=2025-09-01\
 &allergy_0=Sesame&severity_0=life_threatening&allergy_1=&severity_1=mild\
@@ -42,7 +34,7 @@ async fn an_administrator_adds_and_edits_a_child_from_the_console() {
     let body = format!("{NEW}&classroom_id={}", r.rooms[1]);
     let made = app.post_form("/admin/children/new", &body, &admin).await;
     assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
-    let at = location(&made);
+    let at = made.location();
     let id = at
         .trim_start_matches("/children/")
         .split('?')

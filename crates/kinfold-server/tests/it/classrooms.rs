@@ -24,14 +24,6 @@ fn room_in(location: &str) -> String {
         .to_owned()
 }
 
-fn location(r: &crate::harness::Resp) -> String {
-    r.headers
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn an_administrator_runs_a_classroom_from_the_console() {
     let app = TestApp::new().await;
@@ -50,7 +42,7 @@ async fn an_administrator_runs_a_classroom_from_the_console() {
         )
         .await;
     assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
-    let id = room_in(&location(&made));
+    let id = room_in(&made.location());
     let page = app
         .get(
             &format!("/admin/classrooms/{id}?done=created"),

@@ -13,16 +13,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 
-use crate::harness::Resp;
 use crate::messages::{ready, ready_with, received};
-
-fn location(r: &Resp) -> String {
-    r.headers
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
 
 #[tokio::test]
 async fn an_administrator_previews_then_sends_a_message_to_a_room() {
@@ -65,7 +56,7 @@ async fn an_administrator_previews_then_sends_a_message_to_a_room() {
         )
         .await;
     assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.text);
-    let at = location(&sent);
+    let at = sent.location();
     assert!(
         at.starts_with("/messages/") && at.ends_with("?done=sent"),
         "{at}"
@@ -196,7 +187,7 @@ async fn a_held_message_shows_as_held_and_is_released_from_the_console() {
     let form = "audience=all&category=announcement&subject=Hi&text=Hello&action=send";
     let sent = app.post_form("/messages/new", form, &m.admin).await;
     assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.text);
-    let at = location(&sent);
+    let at = sent.location();
     let page = app.get(&at, Some(&m.admin)).await;
     assert!(page.text.contains(r#"id="held""#), "{}", page.text);
     assert!(page.text.contains(">Release<"));
@@ -218,7 +209,7 @@ async fn a_held_message_shows_as_held_and_is_released_from_the_console() {
         .post_form(&format!("/messages/{id}/release"), "", &m.admin)
         .await;
     assert_eq!(released.status, StatusCode::SEE_OTHER, "{}", released.text);
-    assert_eq!(location(&released), format!("/messages/{id}?done=released"));
+    assert_eq!(released.location(), format!("/messages/{id}?done=released"));
     let home = app.get("/", Some(&m.admin)).await;
     assert!(!home.text.contains("A message is held"));
 }

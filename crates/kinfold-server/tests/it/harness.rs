@@ -147,6 +147,15 @@ impl Resp {
     pub fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
+
+    /// Where a redirect points (empty when there is none).
+    pub fn location(&self) -> String {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
 }
 
 pub const PASSWORD: &str = "violet-anchor-47-drizzle";

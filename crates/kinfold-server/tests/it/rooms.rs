@@ -15,15 +15,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use crate::harness::{Resp, TestApp};
-
-fn location(r: &Resp) -> String {
-    r.headers
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
+use crate::harness::TestApp;
 
 /// The `guardian:ID` value of a child's guardian with the given custody.
 async fn guardian(app: &TestApp, child: &str, custody: &str, cookie: &str) -> String {
@@ -89,7 +81,7 @@ async fn a_teacher_checks_children_in_and_out_at_the_room_roster() {
         .post_form(&format!("{path}/attendance"), &form, &teacher)
         .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
-    let back = app.get(&location(&done), Some(&teacher)).await;
+    let back = app.get(&done.location(), Some(&teacher)).await;
     assert!(back.text.contains("Ava checked in."), "{}", back.text);
     assert!(back.text.contains(r#"data-status="present""#));
     assert!(
