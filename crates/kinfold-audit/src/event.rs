@@ -220,6 +220,10 @@ pub enum Event {
     UserDeactivated {
         user_id: String,
     },
+    /// An administrator let a deactivated account sign in again.
+    UserReactivated {
+        user_id: String,
+    },
     /// An administrator changed a staff member's role; their sessions ended with it.
     RoleChanged {
         user_id: String,
@@ -477,6 +481,7 @@ impl Event {
             | UserCreated { .. }
             | RoleChanged { .. }
             | UserDeactivated { .. }
+            | UserReactivated { .. }
             | EnrollmentIssued { .. }
             | SessionsRevokedForUser { .. }
             | ClassroomCreated { .. }

@@ -172,4 +172,28 @@ impl Tenants<'_> {
             ..target
         })
     }
+
+    /// Lets a deactivated account sign in again, with its password and second factor as they
+    /// were. Its ended sessions stay ended.
+    pub async fn reactivate(&self, actor: &Actor, user: UserId) -> Result<User, CoreError> {
+        policy::require_whole_tenant(actor, Action::ManageUsers)?;
+        let target = self
+            .store()
+            .user(&actor.scope, user)
+            .await?
+            .ok_or(CoreError::NotFound("user"))?;
+        let d = self.admin_draft(
+            actor,
+            Event::UserReactivated {
+                user_id: user.to_string(),
+            },
+        );
+        self.store()
+            .reactivate(actor.scope.tx().audit(d), user)
+            .await?;
+        Ok(User {
+            deactivated_ms: None,
+            ..target
+        })
+    }
 }

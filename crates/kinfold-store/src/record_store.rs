@@ -197,4 +197,7 @@ pub trait PeopleStore: Send + Sync {
     /// last active administrator (checked under the administrators' row locks), or an account
     /// already deactivated. Returns the sessions ended.
     async fn deactivate(&self, tx: TenantTx<'_>, user: UserId, at_ms: i64) -> Result<Vec<Session>>;
+    /// Lets a deactivated account sign in again (with its password and second factor as they
+    /// were), with the audit entry. `WrongState` when it is not deactivated.
+    async fn reactivate(&self, tx: TenantTx<'_>, user: UserId) -> Result<()>;
 }

@@ -182,6 +182,7 @@ fn add_common_errors(op: &mut Operation, changes_state: bool) {
         crate::tenants::people_api::resend,
         crate::tenants::people_api::set_role,
         crate::tenants::people_api::deactivate,
+        crate::tenants::people_api::reactivate,
         crate::attendance::staff_api::clock_in,
         crate::attendance::staff_api::clock_out,
         crate::attendance::staff_api::ratios,

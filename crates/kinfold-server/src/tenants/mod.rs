@@ -21,6 +21,10 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/users/{id}/deactivate",
             post(people_api::deactivate),
         )
+        .route(
+            "/api/v1/users/{id}/reactivate",
+            post(people_api::reactivate),
+        )
         .route("/api/v1/users/{id}/mfa/reset", post(api::reset_mfa))
         .route("/api/v1/users/{id}/sessions", delete(api::revoke_sessions))
         .route("/api/v1/access-grants", get(api::grants))

@@ -113,6 +113,9 @@ async fn render(
                         }
                         @if !u.is_active() {
                             p.muted { "Cannot sign in. Their history stays in the records and the audit log." }
+                            form.inline method="post" action={ "/admin/people/" (u.id) "/reactivate" } {
+                                button.secondary type="submit" aria-label={ "Reactivate " (u.name) } { "Reactivate" }
+                            }
                         } @else if u.id != a.user.id {
                             form.role-form method="post" action={ "/admin/people/" (u.id) "/role" } {
                                 label for={ "role-" (u.id) } { "Role of " (u.name) }
@@ -243,6 +246,10 @@ pub async fn act(
         }),
         "deactivate" => st.core.tenants().deactivate(a, user).await.map(|u| Said {
             text: format!("{} is deactivated: they cannot sign in, and their sessions ended.", u.name),
+            link: None,
+        }),
+        "reactivate" => st.core.tenants().reactivate(a, user).await.map(|u| Said {
+            text: format!("{} can sign in again, with their password and second factor.", u.name),
             link: None,
         }),
         "sessions-end" => st

@@ -100,3 +100,13 @@ pub async fn deactivate(
     let user = st.core.tenants().deactivate(&actor, user_id(&id)?).await?;
     Ok(Reply(UserOut::of(user)))
 }
+
+#[utoipa::path(operation_id = "admin_reactivate", post, path = "/api/v1/users/{id}/reactivate", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "the account signs in again, with its password and second factor as they were", body = UserOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "not deactivated", body = ErrorBody)))]
+pub async fn reactivate(
+    State(st): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Reply<UserOut>, ApiError> {
+    let user = st.core.tenants().reactivate(&actor, user_id(&id)?).await?;
+    Ok(Reply(UserOut::of(user)))
+}

@@ -370,6 +370,12 @@ async fn every_operation_answers_what_it_declares() {
         &admin,
     )
     .await;
+    c.post(
+        &format!("/api/v1/users/{new_id}/reactivate"),
+        json!({}),
+        &admin,
+    )
+    .await;
     // Staff attendance and ratios.
     c.post(
         "/api/v1/staff/clock-in",

@@ -447,6 +447,46 @@ async fn a_deactivated_account_cannot_sign_in_reset_or_enroll() {
         )
         .await;
     assert_eq!(resp.status, StatusCode::FORBIDDEN);
+    // Reactivated from the people page, the teacher signs in again with the same password
+    // and second factor; the old session stays ended. A second reactivation is a conflict.
+    let page = app.get("/admin/people", Some(&admin)).await;
+    assert!(page
+        .text
+        .contains(&format!("/admin/people/{}/reactivate", t.teacher.id)));
+    let back = app
+        .post_form(
+            &format!("/admin/people/{}/reactivate", t.teacher.id),
+            "",
+            &admin,
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.text);
+    assert!(back.text.contains("can sign in again"));
+    assert_eq!(
+        app.get("/api/v1/me", Some(&teacher)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let fresh = app.sign_in(&t.slug, &t.teacher).await;
+    assert_eq!(
+        app.get("/api/v1/me", Some(&fresh)).await.status,
+        StatusCode::OK
+    );
+    let twice = app
+        .post(
+            &format!("/api/v1/users/{}/reactivate", t.teacher.id),
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+    let by_parent = app
+        .post(
+            &format!("/api/v1/users/{id}/reactivate"),
+            json!({}),
+            Some(&parent),
+        )
+        .await;
+    assert_eq!(by_parent.status, StatusCode::FORBIDDEN);
     // The other tenant's teacher still signs in.
     let theirs = app.sign_in(&other.slug, &other.teacher).await;
     assert_eq!(

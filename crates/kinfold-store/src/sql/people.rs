@@ -105,4 +105,24 @@ impl PeopleStore for Backend {
         tx.commit().await?;
         Ok(ended)
     }
+
+    async fn reactivate(&self, tx: TenantTx<'_>, user: UserId) -> Result<()> {
+        let (scope, audit) = tx.into_parts();
+        let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        let changed = sqlx::query(
+            "UPDATE users SET deactivated_ms = NULL \
+             WHERE tenant_id = $1 AND id = $2 AND deactivated_ms IS NOT NULL",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::WrongState("this account is not deactivated"));
+        }
+        append_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
