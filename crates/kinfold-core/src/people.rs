@@ -16,14 +16,13 @@ use crate::services::Tenants;
 use crate::tenants::UserDraft;
 use crate::{Actor, CoreError};
 
-/// The roles an administrator can give: staff roles. Parents are linked to their children as
-/// guardians and sign in without an invitation link.
+/// The roles an administrator can give, in the order the people page lists them. Parents are
+/// invited from a child's page, as that child's guardian (`Tenants::invite_parent`).
 pub const STAFF_ROLES: [Role; 3] = [Role::Administrator, Role::Teacher, Role::FrontDesk];
 
 fn staff_role(field: &'static str, raw: &str) -> Result<Role, CoreError> {
-    STAFF_ROLES
-        .into_iter()
-        .find(|r| r.as_str() == raw)
+    Role::parse(raw)
+        .filter(|r| r.is_staff())
         .ok_or_else(|| CoreError::invalid(field, "administrator, teacher or front_desk"))
 }
 

@@ -384,29 +384,66 @@ impl Attendance<'_> {
             Some(d) => crate::validate::date("day", d)?.to_string(),
             None => self.day_now(&actor.scope).await?,
         };
+        let (children, events) = self.day_of(actor, &day).await?;
+        Ok(roster_lines(&children, &events))
+    }
+
+    /// Today at a glance, for a staff member's home page: the roster and each room's ratio,
+    /// from one read of the children and the day's events.
+    pub async fn today(&self, actor: &Actor) -> Result<Today, CoreError> {
+        policy::require(actor, Action::CheckInOut)?;
+        let rooms = self.classrooms().list_classrooms(actor).await?;
+        let day = self.day_now(&actor.scope).await?;
+        let (children, events) = self.day_of(actor, &day).await?;
+        let ratios = self
+            .measure(&actor.scope, &day, &rooms, &children, &events)
+            .await?;
+        Ok(Today {
+            lines: roster_lines(&children, &events),
+            ratios,
+        })
+    }
+
+    /// The enrolled children the actor may check in and out, and `day`'s events of them.
+    async fn day_of(
+        &self,
+        actor: &Actor,
+        day: &str,
+    ) -> Result<(Vec<Child>, Vec<AttendanceEvent>), CoreError> {
         let visibility = policy::visibility(actor, Action::CheckInOut);
         let events = self
             .store()
-            .attendance_day(&actor.scope, &day, visibility)
+            .attendance_day(&actor.scope, day, visibility)
             .await?;
         let children = self.children_where(actor, None, Some("enrolled")).await?;
-        let lines = children
-            .iter()
-            .map(|c| {
-                let state = room::DayState::of(&events, c.id);
-                RosterLine {
-                    child_id: c.id,
-                    given_name: c.given_name.clone(),
-                    family_name: c.family_name.clone(),
-                    classroom_id: c.classroom_id,
-                    status: state.status,
-                    checked_in_at_ms: state.checked_in_at_ms,
-                    checked_out_at_ms: state.checked_out_at_ms,
-                }
-            })
-            .collect();
-        Ok(lines)
+        Ok((children, events))
     }
+}
+
+/// A staff member's day at a glance: every child's line, and every room's ratio.
+#[derive(Debug, Clone, Default)]
+pub struct Today {
+    pub lines: Vec<RosterLine>,
+    /// One per room the reader works with, in the order of the room list.
+    pub ratios: Vec<RoomRatio>,
+}
+
+fn roster_lines(children: &[Child], events: &[AttendanceEvent]) -> Vec<RosterLine> {
+    children
+        .iter()
+        .map(|c| {
+            let state = room::DayState::of(events, c.id);
+            RosterLine {
+                child_id: c.id,
+                given_name: c.given_name.clone(),
+                family_name: c.family_name.clone(),
+                classroom_id: c.classroom_id,
+                status: state.status,
+                checked_in_at_ms: state.checked_in_at_ms,
+                checked_out_at_ms: state.checked_out_at_ms,
+            }
+        })
+        .collect()
 }
 
 /// The calendar day of `at_ms` in the time zone `tz`. Time zones are checked when they are

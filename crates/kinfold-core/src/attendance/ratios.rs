@@ -25,7 +25,7 @@ use kinfold_store::{
 };
 
 use super::room::DayState;
-use crate::policy::{self, Action, Scope};
+use crate::policy::{self, Action};
 use crate::services::Attendance;
 use crate::{Actor, Core, CoreError};
 
@@ -249,19 +249,24 @@ impl Core {
 impl Attendance<'_> {
     /// Every room the actor works with, and its ratio now.
     pub async fn ratios(&self, actor: &Actor) -> Result<Vec<RoomRatio>, CoreError> {
-        let rooms = self.classrooms().list_classrooms(actor).await?;
-        let day = self.day_now(&actor.scope).await?;
-        let visibility = policy::visibility(actor, Action::CheckInOut);
-        let events = self
-            .store()
-            .attendance_day(&actor.scope, &day, visibility)
-            .await?;
-        let children = self.enrolled(actor).await?;
-        let staff = OnDuty::of(&self.store().staff_day(&actor.scope, &day).await?);
-        let table = self.ratio_table_of(&actor.scope).await?;
+        Ok(self.today(actor).await?.ratios)
+    }
+
+    /// The ratios of `rooms` on `day`, from the enrolled children and the day's events the
+    /// caller has read: the one place that reads who is on duty and the center's table.
+    pub(crate) async fn measure(
+        &self,
+        scope: &TenantScope,
+        day: &str,
+        rooms: &[Classroom],
+        children: &[Child],
+        events: &[AttendanceEvent],
+    ) -> Result<Vec<RoomRatio>, CoreError> {
+        let duty = OnDuty::of(&self.store().staff_day(scope, day).await?);
+        let table = self.ratio_table_of(scope).await?;
         Ok(rooms
             .iter()
-            .map(|r| room_ratio(r, &children, &events, &staff, &table, &day))
+            .map(|r| room_ratio(r, children, events, &duty, &table, day))
             .collect())
     }
 
@@ -311,16 +316,6 @@ impl Attendance<'_> {
             .set_ratio_rules(actor.scope.tx().audit(d), custom.clone())
             .await?;
         Ok(RatioTable::with(&custom))
-    }
-
-    /// Every enrolled child the actor may check in and out.
-    pub(crate) async fn enrolled(&self, actor: &Actor) -> Result<Vec<Child>, CoreError> {
-        self.children_where(actor, None, Some("enrolled")).await
-    }
-
-    /// Whether the actor's role reaches the whole center's board (not only their rooms).
-    pub fn sees_every_room(actor: &Actor) -> bool {
-        policy::scope(actor.role, Action::CheckInOut) == Scope::WholeTenant
     }
 }
 

@@ -187,9 +187,18 @@ impl Attendance<'_> {
                 choices: self.choices(actor, c.id).await?,
             });
         }
-        let staff = super::ratios::OnDuty::of(&self.store().staff_day(&actor.scope, &day).await?);
-        let table = self.ratio_table_of(&actor.scope).await?;
-        let ratio = super::ratios::room_ratio(&room, &children, &events, &staff, &table, &day);
+        let ratio = self
+            .measure(
+                &actor.scope,
+                &day,
+                std::slice::from_ref(&room),
+                &children,
+                &events,
+            )
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CoreError::Internal("no ratio for the room".into()))?;
         Ok(RoomRoster {
             room,
             day,

@@ -6,7 +6,7 @@
 use kinfold_audit::Event;
 use kinfold_store::{ClassroomId, ClockKind, Role, StaffEvent, UserId};
 
-use super::ratios::{clocked_in, room_ratio, OnDuty, RoomRatio};
+use super::ratios::{clocked_in, RoomRatio};
 use crate::policy::{self, Action};
 use crate::services::Attendance;
 use crate::{Actor, CoreError};
@@ -23,8 +23,6 @@ pub struct Clocked {
 pub struct StaffDay {
     /// The room they are clocked in to now.
     pub room: Option<ClassroomId>,
-    /// Their events today, in order.
-    pub events: Vec<StaffEvent>,
 }
 
 impl Attendance<'_> {
@@ -65,8 +63,11 @@ impl Attendance<'_> {
             .into_iter()
             .find(|u| u.id == user)
             .ok_or(CoreError::NotFound("user"))?;
-        if !staff.role.is_staff() {
-            return Err(CoreError::invalid("user_id", "only staff clock in"));
+        if !staff.role.is_staff() || !staff.is_active() {
+            return Err(CoreError::invalid(
+                "user_id",
+                "only staff whose account is active clock in",
+            ));
         }
         self.clock_event(actor, user, room, kind, Some(reason.to_owned()))
             .await
@@ -136,23 +137,28 @@ impl Attendance<'_> {
         room: &kinfold_store::Classroom,
     ) -> Result<Option<RoomRatio>, CoreError> {
         let day = self.day_now(&actor.scope).await?;
-        // The whole room counts, whoever looks: a teacher's check-in is measured against
-        // every child present in the room, not only those the teacher may see.
+        // The actor's view covers the whole room: a teacher only records in their own rooms,
+        // front desk and administrators see every child.
+        let visibility = policy::visibility(actor, Action::CheckInOut);
         let events = self
             .store()
-            .attendance_day(&actor.scope, &day, kinfold_store::Visibility::All)
+            .attendance_day(&actor.scope, &day, visibility)
             .await?;
-        let q = kinfold_store::ChildQuery {
-            visibility: kinfold_store::Visibility::All,
-            classroom_id: Some(room.id),
-            status: Some("enrolled".into()),
-            after: None,
-            limit: 200,
+        let children = self
+            .children_where(actor, Some(room.id), Some("enrolled"))
+            .await?;
+        let measured = self
+            .measure(
+                &actor.scope,
+                &day,
+                std::slice::from_ref(room),
+                &children,
+                &events,
+            )
+            .await?;
+        let Some(ratio) = measured.into_iter().next() else {
+            return Ok(None);
         };
-        let children = self.store().children(&actor.scope, &q).await?;
-        let staff = OnDuty::of(&self.store().staff_day(&actor.scope, &day).await?);
-        let table = self.ratio_table_of(&actor.scope).await?;
-        let ratio = room_ratio(room, &children, &events, &staff, &table, &day);
         match ratio.problem() {
             Some(problem) => {
                 self.alert_ratio(actor, &ratio, &problem).await;
@@ -162,7 +168,7 @@ impl Attendance<'_> {
         }
     }
 
-    /// Where the actor stands today: the room they are clocked in to, and their events.
+    /// Where the actor stands today: the room they are clocked in to.
     pub async fn my_day(&self, actor: &Actor) -> Result<StaffDay, CoreError> {
         policy::require(actor, Action::CheckInOut)?;
         let day = self.day_now(&actor.scope).await?;
@@ -174,6 +180,6 @@ impl Attendance<'_> {
             .filter(|e| e.user_id == actor.user.id)
             .collect();
         let room = clocked_in(&events).first().map(|(_, r)| *r);
-        Ok(StaffDay { room, events })
+        Ok(StaffDay { room })
     }
 }

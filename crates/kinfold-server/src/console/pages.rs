@@ -67,14 +67,18 @@ pub async fn home(
     let Some(a) = &p.actor else { return to_login() };
     let idle = humantime::format_duration(st.core.settings().session_idle_timeout);
     // Read once, for the staff's rooms and the administrators' alerts.
-    let ratios = if policy::scope(a.role, Action::CheckInOut) == Scope::No {
-        Vec::new()
+    let today = if policy::scope(a.role, Action::CheckInOut) == Scope::No {
+        None
     } else {
-        st.core.attendance().ratios(a).await.unwrap_or_default()
+        st.core.attendance().today(a).await.ok()
     };
+    let ratios = today
+        .as_ref()
+        .map(|t| t.ratios.as_slice())
+        .unwrap_or_default();
     let clock = crate::attendance::clock_notice(q.clock.as_deref());
-    let today = today_panel(&st, a, &ratios, clock).await;
-    let admin = admin_panel(&st, a, &ratios).await;
+    let admin = admin_panel(&st, a, ratios).await;
+    let today = today_panel(&st, a, today.as_ref(), clock).await;
     let body = html! {
         h1 { "Welcome, " (a.user.name) }
         p { "You are signed in to " strong { (a.tenant.name) } " as " (a.role.as_str().replace('_', " ")) "." }
@@ -96,20 +100,20 @@ pub async fn home(
 async fn today_panel(
     st: &AppState,
     a: &kinfold_core::Actor,
-    ratios: &[kinfold_core::attendance::RoomRatio],
+    today: Option<&kinfold_core::attendance::Today>,
     clock: Option<&str>,
 ) -> Markup {
     if policy::scope(a.role, Action::CheckInOut) == Scope::No {
         return html! {};
     }
-    let (Ok(roster), Ok(rooms), Ok(my_day)) = (
-        st.core.attendance().roster(a, None).await,
-        st.core.classrooms().list_classrooms(a).await,
-        st.core.attendance().my_day(a).await,
-    ) else {
+    let (Some(today), Ok(my_day)) = (today, st.core.attendance().my_day(a).await) else {
         return html! { p.muted { "Today's attendance could not be read." } };
     };
-    let ratio_of = |room: kinfold_model::ClassroomId| ratios.iter().find(|r| r.room.id == room);
+    let roster = &today.lines;
+    let rooms: Vec<kinfold_model::Classroom> =
+        today.ratios.iter().map(|r| r.room.clone()).collect();
+    let ratio_of =
+        |room: kinfold_model::ClassroomId| today.ratios.iter().find(|r| r.room.id == room);
     let count = |room: Option<kinfold_model::ClassroomId>, status: &str| {
         roster
             .iter()
