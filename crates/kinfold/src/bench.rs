@@ -348,9 +348,10 @@ pub async fn server(mode: &str, config: &Config) -> anyhow::Result<()> {
                 Some(pg) => {
                     Arc::new(kinfold_store::postgres::PgStore::open(&pg, dir.path(), &key).await?)
                 }
-                None => {
-                    Arc::new(kinfold_store::sqlite::SqliteStore::open(dir.path(), &key, 4).await?)
-                }
+                None => Arc::new(
+                    kinfold_store::sqlite::SqliteStore::open(dir.path(), &key, config.db_readers)
+                        .await?,
+                ),
             };
             let core = Core::new(
                 store.clone(),

@@ -176,6 +176,10 @@ pub(crate) async fn begin_batch(conn: &mut sqlx::pool::PoolConnection<Postgres>)
     batch_step(conn, "BEGIN; SET LOCAL synchronous_commit = off").await
 }
 
+/// No scripts: each of an audit batch's statements needs its wall, and each chain its lock
+/// before its head is read, so a batch goes step by step.
+pub(crate) const BATCH_SCRIPT: Option<(&str, &str)> = None;
+
 pub(crate) async fn commit_batch(conn: &mut sqlx::pool::PoolConnection<Postgres>) -> Result<()> {
     batch_step(conn, "COMMIT").await
 }

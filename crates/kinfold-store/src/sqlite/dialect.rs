@@ -131,13 +131,21 @@ impl SqliteStore {
 /// and [`abort_batch`] put it back to `FULL`, which every other write keeps. On a failure the
 /// connection is closed rather than returned to the pool relaxed.
 pub(crate) async fn begin_batch(conn: &mut PoolConnection<Sqlite>) -> Result<()> {
-    batch_step(conn, "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE").await
+    batch_step(conn, BEGIN_BATCH).await
 }
 
 /// Commits an audit batch and puts the writer back to `synchronous = FULL`, in one round trip.
 pub(crate) async fn commit_batch(conn: &mut PoolConnection<Sqlite>) -> Result<()> {
-    batch_step(conn, "COMMIT; PRAGMA synchronous = FULL").await
+    batch_step(conn, COMMIT_BATCH).await
 }
+
+const BEGIN_BATCH: &str = "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE";
+const COMMIT_BATCH: &str = "COMMIT; PRAGMA synchronous = FULL";
+
+/// An audit batch goes as two scripts (several statements, one trip each to the connection's
+/// thread): these begin and commit it. SQLite has no walls or chain locks to enter between
+/// its statements.
+pub(crate) const BATCH_SCRIPT: Option<(&str, &str)> = Some((BEGIN_BATCH, COMMIT_BATCH));
 
 /// Rolls an audit batch back and puts the writer back to `synchronous = FULL`.
 pub(crate) async fn abort_batch(conn: &mut PoolConnection<Sqlite>) -> Result<()> {

@@ -74,11 +74,15 @@ impl SqliteStore {
             // Byte order, under PostgreSQL's name for it, so shared statements sort alike.
             .collation("C", |a: &str, b: &str| a.cmp(b))
             .busy_timeout(Duration::from_secs(10));
+        // A connection to a file cannot go stale the way a network one can: no ping (a round
+        // trip to the connection's thread) before each use.
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .connect_with(opts.clone())
             .await?;
         let reader = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(readers.max(1))
             .connect_with(opts.clone().read_only(true))
             .await?;

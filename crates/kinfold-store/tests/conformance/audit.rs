@@ -226,6 +226,17 @@ async fn a_batch_writes_access_entries_and_chains_together(u: &Under) {
             .len(),
         1
     );
+    // A batch larger than one INSERT (500 rows) on each of two chains, after their heads:
+    // every entry linked, in order, in one commit.
+    let many: Vec<_> = (0..1201)
+        .map(|i| draft(if i % 3 == 0 { b.chain() } else { a.chain() }, 8, i))
+        .collect();
+    let accesses: Vec<_> = (0..1201).map(|_| access(a.tenant_id())).collect();
+    assert_eq!(s.append_batch(many, &accesses).await.unwrap().len(), 1201);
+    let chain_a = s.audit_chain(&a.chain()).await.unwrap();
+    assert_eq!(chain_a.len(), before + 2 + 800);
+    kinfold_audit::chain::verify(&chain_a, &[], &[]).unwrap();
+    kinfold_audit::chain::verify(&s.audit_chain(&b.chain()).await.unwrap(), &[], &[]).unwrap();
     // An empty batch writes nothing and fails nothing.
     assert!(s.append_batch(Vec::new(), &[]).await.unwrap().is_empty());
 }

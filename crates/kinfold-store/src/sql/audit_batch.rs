@@ -1,0 +1,132 @@
+//! An audit group commit (L1): the API access segments and access events that requests wait
+//! for, in one transaction that does not wait for the disk.
+//!
+//! Where the dialect runs scripts ([`BATCH_SCRIPT`]: SQLite, where every statement is a trip
+//! to the connection's thread and back, and where walls and chain locks are nothing), a batch
+//! costs two trips: one that begins it and reads the heads of the chains it appends to, and
+//! one that writes it and commits. Elsewhere (PostgreSQL, whose statements each need their
+//! wall, and whose chains need their lock before their head is read) it runs step by step.
+
+use std::collections::{BTreeMap, HashMap};
+
+use kinfold_audit::{Draft, Entry};
+use sqlx::pool::PoolConnection;
+use sqlx::QueryBuilder;
+
+use super::audit_append::{by_chain, link, push_entries, push_head, INSERT_ROWS};
+use super::{
+    abort_batch, append_in, begin_batch, commit_batch, enter_wall, Conn, Db, BATCH_SCRIPT,
+};
+use crate::drafts::encode_access_segment;
+use crate::wall::Wall;
+use crate::{ApiAccess, Result, TenantId};
+
+/// Writes and commits a batch; on a failure rolls it back (or closes the connection).
+pub(crate) async fn append_batch(
+    conn: &mut PoolConnection<Db>,
+    drafts: Vec<Draft>,
+    accesses: &[ApiAccess],
+) -> Result<Vec<Entry>> {
+    let written = match BATCH_SCRIPT {
+        Some((begin, commit)) => scripted(conn, begin, commit, drafts, accesses).await,
+        None => stepwise(conn, drafts, accesses).await,
+    };
+    if written.is_err() {
+        if let Err(undo) = abort_batch(conn).await {
+            tracing::error!(error = %undo, "rolling back an audit batch failed; its connection is closed");
+        }
+    }
+    written
+}
+
+async fn stepwise(
+    conn: &mut PoolConnection<Db>,
+    drafts: Vec<Draft>,
+    accesses: &[ApiAccess],
+) -> Result<Vec<Entry>> {
+    begin_batch(conn).await?;
+    enter_wall(conn, Wall::Platform).await?;
+    for (tenant, list) in by_tenant(accesses) {
+        enter_wall(conn, Wall::TenantId(tenant)).await?;
+        let mut b = QueryBuilder::new("");
+        push_segment(&mut b, tenant, &list)?;
+        b.build().execute(&mut **conn).await?;
+    }
+    let entries = append_in(conn, drafts).await?;
+    commit_batch(conn).await?;
+    Ok(entries)
+}
+
+/// Two trips: `begin` and the heads; then the writes and `commit`.
+async fn scripted(
+    conn: &mut Conn,
+    begin: &str,
+    commit: &str,
+    drafts: Vec<Draft>,
+    accesses: &[ApiAccess],
+) -> Result<Vec<Entry>> {
+    let chains = by_chain(drafts);
+    let mut b: QueryBuilder<Db> = QueryBuilder::new(begin);
+    for chain in chains.keys() {
+        b.push("; ");
+        push_head(&mut b, chain);
+    }
+    let heads: Vec<(String, i64, String)> = if chains.is_empty() {
+        b.build().persistent(false).execute(&mut *conn).await?;
+        Vec::new()
+    } else {
+        b.build_query_as()
+            .persistent(false)
+            .fetch_all(&mut *conn)
+            .await?
+    };
+    let mut heads: HashMap<String, (i64, String)> = heads
+        .into_iter()
+        .map(|(chain, seq, hash)| (chain, (seq, hash)))
+        .collect();
+
+    let mut b: QueryBuilder<Db> = QueryBuilder::new("");
+    for (tenant, list) in by_tenant(accesses) {
+        push_segment(&mut b, tenant, &list)?;
+        b.push("; ");
+    }
+    let mut out = Vec::new();
+    for (chain, list) in chains {
+        let entries = link(list, heads.remove(&chain));
+        for chunk in entries.chunks(INSERT_ROWS) {
+            push_entries(&mut b, chunk);
+            b.push("; ");
+        }
+        out.extend(entries);
+    }
+    b.push(commit);
+    // Not kept prepared: a script's text varies with the batch's tenants and chains, and the
+    // writer's statement cache is for every other write.
+    b.build().persistent(false).execute(&mut *conn).await?;
+    Ok(out)
+}
+
+fn by_tenant(entries: &[ApiAccess]) -> BTreeMap<TenantId, Vec<&ApiAccess>> {
+    let mut by_tenant: BTreeMap<TenantId, Vec<&ApiAccess>> = BTreeMap::new();
+    for e in entries {
+        by_tenant.entry(e.tenant_id).or_default().push(e);
+    }
+    by_tenant
+}
+
+/// Pushes the INSERT of one tenant's API access entries as one segment.
+fn push_segment(b: &mut QueryBuilder<'_, Db>, tenant: TenantId, list: &[&ApiAccess]) -> Result<()> {
+    let first_ms = list.iter().map(|e| e.at_ms).min().unwrap_or_default();
+    let last_ms = list.iter().map(|e| e.at_ms).max().unwrap_or_default();
+    let json = encode_access_segment(list.iter().copied())?;
+    b.push("INSERT INTO api_access_segments (tenant_id, first_ms, last_ms, entries) VALUES (")
+        .push_bind(tenant.to_string())
+        .push(", ")
+        .push_bind(first_ms)
+        .push(", ")
+        .push_bind(last_ms)
+        .push(", ")
+        .push_bind(json)
+        .push(")");
+    Ok(())
+}
