@@ -104,13 +104,29 @@ pub trait GuardianStore: Send + Sync {
     async fn link_guardian(&self, tx: TenantTx<'_>, link: NewLink) -> Result<()>;
     /// Every guardian of the tenant, with the number of children linked.
     async fn guardians(&self, scope: &TenantScope) -> Result<Vec<(Guardian, i64)>>;
+    /// A child's guardians, the primary contact first, then by name.
     async fn child_guardians(
         &self,
         scope: &TenantScope,
         child: ChildId,
-    ) -> Result<Vec<GuardianLink>>;
+    ) -> Result<Vec<GuardianLink>> {
+        let links = self.guardians_of(scope, &[child]).await?;
+        Ok(links.into_iter().map(|(_, link)| link).collect())
+    }
+    /// The guardians of each of `children` (a room's, a sheet's), in one read: each with its
+    /// child, ordered by child, then as [`Self::child_guardians`].
+    async fn guardians_of(
+        &self,
+        scope: &TenantScope,
+        children: &[ChildId],
+    ) -> Result<Vec<(ChildId, GuardianLink)>>;
     async fn add_pickup(&self, tx: TenantTx<'_>, new: NewPickup, at_ms: i64) -> Result<Pickup>;
-    async fn pickups(&self, scope: &TenantScope, child: ChildId) -> Result<Vec<Pickup>>;
+    /// A child's authorized pickups, by name.
+    async fn pickups(&self, scope: &TenantScope, child: ChildId) -> Result<Vec<Pickup>> {
+        self.pickups_of(scope, &[child]).await
+    }
+    /// The authorized pickups of each of `children`, in one read, ordered by child, then name.
+    async fn pickups_of(&self, scope: &TenantScope, children: &[ChildId]) -> Result<Vec<Pickup>>;
     /// Changes a guardian's link (custody, pickup permission), unlinks a guardian, or removes
     /// an authorized pickup, with the audit entry, in one transaction. `NotFound` when the
     /// link or pickup is not the child's in this tenant.

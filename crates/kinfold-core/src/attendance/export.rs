@@ -105,7 +105,20 @@ impl Attendance<'_> {
             .into_iter()
             .map(|u| (u.id, u.name))
             .collect();
+        // Who dropped off or picked up: the guardians and pickups of every child on the sheet,
+        // in two reads.
+        let mut on_sheet: Vec<_> = events.iter().map(|e| e.child_id).collect();
+        on_sheet.sort_unstable();
+        on_sheet.dedup();
         let mut people: HashMap<Person, (String, String)> = HashMap::new();
+        for choice in self
+            .choices_of(actor, &on_sheet)
+            .await?
+            .into_values()
+            .flatten()
+        {
+            people.insert(choice.person, (choice.name, choice.relation));
+        }
         let mut rows = Vec::new();
         // Each correction right after the entry it corrects.
         let mut ordered: Vec<&AttendanceEvent> = Vec::with_capacity(events.len());
@@ -123,11 +136,6 @@ impl Attendance<'_> {
             };
             if room.as_ref().is_some_and(|r| c.classroom_id != Some(r.id)) {
                 continue;
-            }
-            if !people.contains_key(&e.person) {
-                for choice in self.choices(actor, c.id).await? {
-                    people.insert(choice.person, (choice.name, choice.relation));
-                }
             }
             let (person, relation) = people
                 .get(&e.person)

@@ -173,6 +173,8 @@ impl Attendance<'_> {
         } else {
             None
         };
+        let ids: Vec<ChildId> = children.iter().map(|c| c.id).collect();
+        let mut choices = self.choices_of(actor, &ids).await?;
         let mut lines = Vec::with_capacity(children.len());
         for (i, c) in children.iter().enumerate() {
             let state = DayState::of(&events, c.id);
@@ -184,7 +186,7 @@ impl Attendance<'_> {
                 checked_in_at_ms: state.checked_in_at_ms,
                 checked_out_at_ms: state.checked_out_at_ms,
                 allergy: flags.as_ref().and_then(|f| f.get(i).copied()),
-                choices: self.choices(actor, c.id).await?,
+                choices: choices.remove(&c.id).unwrap_or_default(),
             });
         }
         let ratio = self
@@ -271,26 +273,42 @@ impl Attendance<'_> {
     /// Guardians (court-restricted and no-pickup ones with their warning) and authorized
     /// pickups of a child.
     pub async fn choices(&self, actor: &Actor, child: ChildId) -> Result<Vec<Choice>, CoreError> {
-        let links = self.store().child_guardians(&actor.scope, child).await?;
-        let pickups = self.store().pickups(&actor.scope, child).await?;
-        let guardians = links.into_iter().map(|l| Choice {
-            person: Person::Guardian(l.guardian.id),
-            name: l.guardian.name,
-            relation: l.relationship,
-            warning: if l.custody == Custody::CourtRestricted {
-                Some("court order: do not release")
-            } else if !l.may_pick_up {
-                Some("may not pick up")
-            } else {
-                None
-            },
-        });
-        let pickups = pickups.into_iter().map(|p| Choice {
-            person: Person::AuthorizedPickup(p.id),
-            name: p.name,
-            relation: format!("{}, authorized pickup", p.relation),
-            warning: None,
-        });
-        Ok(guardians.chain(pickups).collect())
+        let mut of = self.choices_of(actor, &[child]).await?;
+        Ok(of.remove(&child).unwrap_or_default())
+    }
+
+    /// [`Self::choices`] of each of `children` (a room's, a sheet's), in two reads rather than
+    /// two per child. A child with no one to choose has no entry.
+    pub async fn choices_of(
+        &self,
+        actor: &Actor,
+        children: &[ChildId],
+    ) -> Result<std::collections::HashMap<ChildId, Vec<Choice>>, CoreError> {
+        let links = self.store().guardians_of(&actor.scope, children).await?;
+        let pickups = self.store().pickups_of(&actor.scope, children).await?;
+        let mut of: std::collections::HashMap<ChildId, Vec<Choice>> = Default::default();
+        for (child, l) in links {
+            of.entry(child).or_default().push(Choice {
+                person: Person::Guardian(l.guardian.id),
+                name: l.guardian.name,
+                relation: l.relationship,
+                warning: if l.custody == Custody::CourtRestricted {
+                    Some("court order: do not release")
+                } else if !l.may_pick_up {
+                    Some("may not pick up")
+                } else {
+                    None
+                },
+            });
+        }
+        for p in pickups {
+            of.entry(p.child_id).or_default().push(Choice {
+                person: Person::AuthorizedPickup(p.id),
+                name: p.name,
+                relation: format!("{}, authorized pickup", p.relation),
+                warning: None,
+            });
+        }
+        Ok(of)
     }
 }

@@ -3,12 +3,32 @@
 
 use async_trait::async_trait;
 
-use super::{append_in, done, Backend};
+use sqlx::QueryBuilder;
+
+use super::{append_in, done, Backend, Db};
 use crate::drafts::name_new_row;
 use crate::ids::FromDb;
 use crate::wall::Wall;
 use crate::TenantTx;
 use crate::*;
+
+/// Children per read of their guardians or pickups: one parameter each, far under both
+/// databases' limits.
+const IDS_PER_READ: usize = 500;
+
+/// Pushes `prefix` and the list `(id, id, ...)` of `ids` (never empty: an empty list matches
+/// nothing, as `(NULL)`).
+fn push_ids(b: &mut QueryBuilder<'_, Db>, prefix: &str, ids: &[ChildId]) {
+    b.push(prefix).push("(");
+    if ids.is_empty() {
+        b.push("NULL");
+    }
+    let mut list = b.separated(", ");
+    for id in ids {
+        list.push_bind(id.to_string());
+    }
+    b.push(")");
+}
 
 #[async_trait]
 impl GuardianStore for Backend {
@@ -105,12 +125,13 @@ impl GuardianStore for Backend {
             .collect()
     }
 
-    async fn child_guardians(
+    async fn guardians_of(
         &self,
         scope: &TenantScope,
-        child: ChildId,
-    ) -> Result<Vec<GuardianLink>> {
+        children: &[ChildId],
+    ) -> Result<Vec<(ChildId, GuardianLink)>> {
         type Row = (
+            String,
             String,
             Option<String>,
             String,
@@ -122,22 +143,25 @@ impl GuardianStore for Backend {
             bool,
         );
         let mut read = self.read(Wall::Tenant(scope)).await?;
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT g.id, g.user_id, g.name, g.email, g.phone, cg.relationship, cg.custody, \
-             cg.may_pick_up, cg.primary_contact \
-             FROM child_guardians cg \
-             JOIN guardians g ON g.tenant_id = cg.tenant_id AND g.id = cg.guardian_id \
-             WHERE cg.tenant_id = $1 AND cg.child_id = $2 \
-             ORDER BY cg.primary_contact DESC, g.name COLLATE \"C\"",
-        )
-        .bind(scope.tenant_id().to_string())
-        .bind(child.to_string())
-        .fetch_all(&mut *read)
-        .await?;
+        let mut rows: Vec<Row> = Vec::new();
+        for chunk in children.chunks(IDS_PER_READ) {
+            let mut b = QueryBuilder::new(
+                "SELECT cg.child_id, g.id, g.user_id, g.name, g.email, g.phone, cg.relationship, \
+                 cg.custody, cg.may_pick_up, cg.primary_contact \
+                 FROM child_guardians cg \
+                 JOIN guardians g ON g.tenant_id = cg.tenant_id AND g.id = cg.guardian_id \
+                 WHERE cg.tenant_id = ",
+            );
+            b.push_bind(scope.tenant_id().to_string());
+            push_ids(&mut b, " AND cg.child_id IN ", chunk);
+            b.push(" ORDER BY cg.child_id, cg.primary_contact DESC, g.name COLLATE \"C\"");
+            rows.extend(b.build_query_as::<Row>().fetch_all(&mut *read).await?);
+        }
         done(read).await?;
         rows.into_iter()
             .map(
                 |(
+                    child,
                     id,
                     user_id,
                     name,
@@ -148,7 +172,7 @@ impl GuardianStore for Backend {
                     may_pick_up,
                     primary_contact,
                 )| {
-                    Ok(GuardianLink {
+                    let link = GuardianLink {
                         guardian: Guardian {
                             id: GuardianId::from_db(&id)?,
                             user_id: user_id.as_deref().map(UserId::from_db).transpose()?,
@@ -160,7 +184,8 @@ impl GuardianStore for Backend {
                         custody: Custody::parse(&custody).ok_or(StoreError::Corrupt("custody"))?,
                         may_pick_up,
                         primary_contact,
-                    })
+                    };
+                    Ok((ChildId::from_db(&child)?, link))
                 },
             )
             .collect()
@@ -252,22 +277,24 @@ impl GuardianStore for Backend {
         Ok(())
     }
 
-    async fn pickups(&self, scope: &TenantScope, child: ChildId) -> Result<Vec<Pickup>> {
+    async fn pickups_of(&self, scope: &TenantScope, children: &[ChildId]) -> Result<Vec<Pickup>> {
         let mut read = self.read(Wall::Tenant(scope)).await?;
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT id, name, relation FROM authorized_pickups \
-             WHERE tenant_id = $1 AND child_id = $2 ORDER BY name COLLATE \"C\"",
-        )
-        .bind(scope.tenant_id().to_string())
-        .bind(child.to_string())
-        .fetch_all(&mut *read)
-        .await?;
+        let mut rows: Vec<(String, String, String, String)> = Vec::new();
+        for chunk in children.chunks(IDS_PER_READ) {
+            let mut b = QueryBuilder::new(
+                "SELECT id, child_id, name, relation FROM authorized_pickups WHERE tenant_id = ",
+            );
+            b.push_bind(scope.tenant_id().to_string());
+            push_ids(&mut b, " AND child_id IN ", chunk);
+            b.push(" ORDER BY child_id, name COLLATE \"C\"");
+            rows.extend(b.build_query_as().fetch_all(&mut *read).await?);
+        }
         done(read).await?;
         rows.into_iter()
-            .map(|(id, name, relation)| {
+            .map(|(id, child, name, relation)| {
                 Ok(Pickup {
                     id: PickupId::from_db(&id)?,
-                    child_id: child,
+                    child_id: ChildId::from_db(&child)?,
                     name,
                     relation,
                 })

@@ -230,6 +230,34 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
     let gs = s.guardians(&a).await.unwrap();
     assert_eq!(gs.len(), 1);
     assert_eq!(gs[0].1, 2, "linked to two children");
+    // A room's guardians and pickups in one read each: every child's, with its child; none
+    // from another tenant's scope; an empty room reads nothing.
+    let both = s.guardians_of(&a, &[ana.id, ben.id]).await.unwrap();
+    let mut linked: Vec<_> = both.iter().map(|(c, l)| (*c, l.guardian.id)).collect();
+    linked.sort();
+    let mut want = vec![
+        (ana.id, links[0].guardian.id),
+        (ben.id, links[0].guardian.id),
+    ];
+    want.sort();
+    assert_eq!(linked, want);
+    assert_eq!(
+        s.pickups_of(&a, &[ben.id, ana.id])
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| (p.child_id, p.id))
+            .collect::<Vec<_>>(),
+        [(ana.id, p.id)]
+    );
+    assert!(s
+        .guardians_of(&b, &[ana.id, ben.id])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s.pickups_of(&b, &[ana.id]).await.unwrap().is_empty());
+    assert!(s.guardians_of(&a, &[]).await.unwrap().is_empty());
+    assert!(s.pickups_of(&a, &[]).await.unwrap().is_empty());
 
     let mut changed = fields("Ana", Some(room_b.id));
     changed.preferred_name = Some("Annie".into());
