@@ -5,8 +5,9 @@
 #
 #   scripts/test.sh
 #
-# On a fresh Debian machine it installs what is missing (cargo-deny, openssl, postgresql,
-# chromium, the browser test's npm packages), or says exactly what to install.
+# On a fresh Debian machine it installs what is missing (cargo-deny, openssl, postgresql, moto's
+# S3 server from PyPI, chromium, the browser test's npm packages), or says exactly what to
+# install.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -66,6 +67,11 @@ cargo deny --log-level error check licenses bans sources
 if ! python3 -c "import openapi_spec_validator" >/dev/null 2>&1; then
   command -v python3 >/dev/null 2>&1 || { echo "missing python3: install the Debian package python3" >&2; exit 1; }
   python3 -m pip install --quiet --disable-pip-version-check openapi-spec-validator
+fi
+
+# A real S3 server on loopback for the backup tests: moto's (the S3 HTTP API, SigV4, multipart).
+if ! python3 -c "import moto.server, flask" >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
 fi
 
 step "cargo test (unit, integration, end-to-end; store conformance on SQLite and PostgreSQL)"

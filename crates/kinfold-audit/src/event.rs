@@ -441,6 +441,17 @@ pub enum Event {
         audit_entries: u64,
         detail: String,
     },
+    /// A scheduled backup failed (the destination unreachable, a credential refused, the disk
+    /// full): `detail` says why. The schedule tries again.
+    BackupFailed {
+        destination: String,
+        detail: String,
+    },
+    /// Backups removed from a destination by the schedule's retention.
+    BackupsPruned {
+        destination: String,
+        backup_ids: Vec<String>,
+    },
     MigrationApplied {
         version: i64,
         description: String,
@@ -520,7 +531,9 @@ impl Event {
             | KeyCreated { .. }
             | KeyRetired { .. }
             | BackupCreated { .. }
-            | BackupDrill { .. } => Category::System,
+            | BackupDrill { .. }
+            | BackupFailed { .. }
+            | BackupsPruned { .. } => Category::System,
         }
     }
 

@@ -88,6 +88,19 @@ pub struct Config {
     /// The shared secret that signs generic events and raw DSN/ARF reports
     /// (`Kinfold-Signature`). Secret.
     pub email_webhook_secret: Option<Secret>,
+    /// Where `serve` writes its scheduled backups (D4, D5): a local path outside the data
+    /// directory, or `s3://BUCKET/PREFIX`. No schedule when unset.
+    pub backup_to: Option<String>,
+    /// How often `serve` takes a backup (a failed one is tried again sooner).
+    #[serde(with = "humantime_serde")]
+    pub backup_every: Duration,
+    /// After each scheduled backup, keep the newest backup of each of this many days...
+    pub backup_keep_daily: u32,
+    /// ...and of each of this many ISO weeks; older backups in `backup_to` are removed.
+    pub backup_keep_weekly: u32,
+    /// How often `serve` restores the newest backup elsewhere and verifies it (a drill).
+    #[serde(with = "humantime_serde")]
+    pub drill_every: Duration,
     /// Log filter (tracing EnvFilter syntax).
     pub log: String,
 }
@@ -129,6 +142,11 @@ impl Default for Config {
             mail_lease: core.mail.lease,
             mailgun_webhook_key: None,
             email_webhook_secret: None,
+            backup_to: None,
+            backup_every: Duration::from_secs(24 * 3600),
+            backup_keep_daily: 7,
+            backup_keep_weekly: 4,
+            drill_every: Duration::from_secs(7 * 24 * 3600),
             log: "info".into(),
         }
     }
@@ -202,6 +220,11 @@ const FIELDS: &[(&str, Kind)] = &[
     ("mail_lease", Kind::Str),
     ("mailgun_webhook_key", Kind::Str),
     ("email_webhook_secret", Kind::Str),
+    ("backup_to", Kind::Str),
+    ("backup_every", Kind::Str),
+    ("backup_keep_daily", Kind::Int),
+    ("backup_keep_weekly", Kind::Int),
+    ("drill_every", Kind::Str),
     ("log", Kind::Str),
 ];
 
@@ -339,6 +362,16 @@ impl Config {
         }
         if self.body_limit < 1024 {
             bail!("body_limit must be at least 1024 bytes");
+        }
+        if self.backup_to.is_some() {
+            if self.backup_every < Duration::from_secs(1)
+                || self.drill_every < Duration::from_secs(1)
+            {
+                bail!("backup_every and drill_every must be at least 1s");
+            }
+            if self.backup_keep_daily == 0 {
+                bail!("backup_keep_daily must be at least 1: the newest backup is always kept");
+            }
         }
         Ok(())
     }
@@ -489,109 +522,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn fields_table_matches_struct() {
-        let v = toml::Value::try_from(Config {
-            tls_cert: Some("c".into()),
-            tls_key: Some("k".into()),
-            redirect_addr: Some("r".into()),
-            public_url: Some("u".into()),
-            master_key_file: Some("m".into()),
-            master_key: Some(Secret("x".into())),
-            database_url: Some(Secret("postgres://".into())),
-            migrate_database_url: Some(Secret("postgres://".into())),
-            smtp_url: Some(Secret("smtp://127.0.0.1:25".into())),
-            email_transport: Some(EmailTransport::Smtp),
-            mail_domain: Some("mail.example.org".into()),
-            mailgun_webhook_key: Some(Secret("k".into())),
-            email_webhook_secret: Some(Secret("s".into())),
-            ..Default::default()
-        });
-        let keys: Vec<String> = v
-            .ok()
-            .and_then(|v| v.as_table().map(|t| t.keys().cloned().collect()))
-            .unwrap_or_default();
-        let mut expected: Vec<String> = FIELDS.iter().map(|(f, _)| f.to_string()).collect();
-        expected.sort();
-        let mut keys = keys;
-        keys.sort();
-        assert_eq!(keys, expected);
-    }
-
-    #[test]
-    fn env_overrides_and_typos() -> anyhow::Result<()> {
-        let c = load(
-            None,
-            env(&[
-                ("KINFOLD_SESSION_IDLE_TIMEOUT", "3s"),
-                ("KINFOLD_MAX_SESSIONS_PER_USER", "2"),
-                ("KINFOLD_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1"),
-                ("PATH", "/bin"),
-            ]),
-            toml::Table::new(),
-        )?;
-        assert_eq!(c.session_idle_timeout, Duration::from_secs(3));
-        assert_eq!(c.max_sessions_per_user, 2);
-        assert_eq!(c.proxies()?.len(), 2);
-        let err = load(
-            None,
-            env(&[("KINFOLD_SESSION_IDLE_TIMOUT", "3s")]),
-            toml::Table::new(),
-        );
-        assert!(
-            format!("{:?}", err.err()).contains("KINFOLD_SESSION_IDLE_TIMOUT"),
-            "error lists the known names"
-        );
-        assert!(load(
-            None,
-            env(&[("KINFOLD_MAX_SESSIONS_PER_USER", "many")]),
-            toml::Table::new()
-        )
-        .is_err());
-        assert!(load(
-            None,
-            env(&[("KINFOLD_SESSION_IDLE_TIMEOUT", "soon")]),
-            toml::Table::new()
-        )
-        .is_err());
-        Ok(())
-    }
-
-    #[test]
-    fn file_typos_stop_startup() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let p = dir.path().join("k.toml");
-        std::fs::write(&p, "session_idle_timout = \"1h\"\n")?;
-        let err = load(Some(&p), Vec::new(), toml::Table::new())
-            .err()
-            .map(|e| format!("{e:#}"))
-            .unwrap_or_default();
-        assert!(
-            err.contains("unknown setting `session_idle_timout`"),
-            "{err}"
-        );
-        std::fs::write(
-            &p,
-            "session_idle_timeout = \"1h\"\nmaster_key = \"c2VjcmV0\"\n",
-        )?;
-        let c = load(Some(&p), Vec::new(), toml::Table::new())?;
-        assert_eq!(c.session_idle_timeout, Duration::from_secs(3600));
-        assert!(!c.masked_toml().contains("c2VjcmV0"));
-        assert!(c.masked_toml().contains("********"));
-        assert!(
-            !format!("{c:?}").contains("c2VjcmV0"),
-            "Debug hides the key"
-        );
-        Ok(())
-    }
-}
+mod tests;

@@ -65,6 +65,7 @@ pub async fn serve(rt: Runtime, banner: Option<Vec<String>>) -> anyhow::Result<(
         }
     }
     let mailer = kinfold_core::mail::worker::spawn(rt.core.clone(), transport);
+    let backups = crate::backup::schedule::spawn(rt.core.clone(), config.clone());
     let app = kinfold_server::app(kinfold_server::AppState::new(rt.core.clone(), web));
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopping = stop_signal()?;
@@ -82,6 +83,10 @@ pub async fn serve(rt: Runtime, banner: Option<Vec<String>>) -> anyhow::Result<(
     // Deliveries in flight get a few seconds to finish; one cut short after that ends as
     // interrupted at the next start (the outbox is at-most-once, see kinfold_core::mail::worker).
     mailer.stop(std::time::Duration::from_secs(10)).await;
+    // A backup cut short leaves nothing under a backup's name (see backup::dest).
+    if let Some(b) = backups {
+        b.abort();
+    }
     rt.close().await;
     tracing::info!("stopped; audit entries flushed");
     served

@@ -65,6 +65,8 @@ pub struct BackupStatus {
     pub last_backup: Option<(i64, String)>,
     /// When, which backup, and whether it passed.
     pub last_drill: Option<(i64, String, bool)>,
+    /// When and why the last scheduled backup failed, if none has succeeded since.
+    pub failed_since: Option<(i64, String)>,
 }
 
 impl AuditLog<'_> {
@@ -72,6 +74,11 @@ impl AuditLog<'_> {
     /// system chain holds no tenant's data; only these two kinds are read from it.
     pub async fn backup_status(&self, actor: &Actor) -> Result<BackupStatus, CoreError> {
         policy::require_whole_tenant(actor, Action::Administer)?;
+        self.deployment_backup_status().await
+    }
+
+    /// [`Self::backup_status`] for the operator's own code (the backup schedule in `serve`).
+    pub async fn deployment_backup_status(&self) -> Result<BackupStatus, CoreError> {
         let chain = kinfold_store::Chain::system();
         let mut status = BackupStatus::default();
         // Newest first, a page at a time, until both are found: the home page does not read
@@ -94,6 +101,11 @@ impl AuditLog<'_> {
                         backup_id, passed, ..
                     }) if status.last_drill.is_none() => {
                         status.last_drill = Some((e.at_ms, backup_id, passed));
+                    }
+                    Ok(kinfold_audit::Event::BackupFailed { detail, .. })
+                        if status.last_backup.is_none() && status.failed_since.is_none() =>
+                    {
+                        status.failed_since = Some((e.at_ms, detail));
                     }
                     _ => {}
                 }

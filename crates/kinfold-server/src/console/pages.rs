@@ -241,6 +241,9 @@ async fn admin_panel(
                     Some((at, id, false)) => { strong.bad { "The last restore drill FAILED (" (when(*at)) ", backup " (id) "): tell the operator." } }
                     None => { "No restore drill recorded yet." }
                 }
+                @if let Some((at, _)) = &backups.failed_since {
+                    " " strong.bad { "The scheduled backup has FAILED since " (when(*at)) ": tell the operator (the reason is in the system log)." }
+                }
             }
         }
     }

@@ -142,6 +142,36 @@ async fn home_pages_follow_the_role_and_show_backups_to_administrators() {
         !home.text.contains("chunk 3"),
         "the drill's detail stays in the system chain"
     );
+    // A scheduled backup that failed after the last success is on the home page, without
+    // its detail (it may name the storage); a success after it clears it.
+    app.core
+        .record_system_event(kinfold_audit::Event::BackupFailed {
+            destination: "s3://center-backups/kinfold".into(),
+            detail: "connection refused by 10.0.0.7".into(),
+        })
+        .await
+        .unwrap();
+    let home = app.get("/", Some(&admin)).await;
+    assert!(
+        home.text.contains("scheduled backup has FAILED since"),
+        "{}",
+        home.text
+    );
+    assert!(!home.text.contains("10.0.0.7") && !home.text.contains("center-backups"));
+    app.core
+        .record_system_event(kinfold_audit::Event::BackupCreated {
+            backup_id: "20261206T080000Z-0a0b0c0e".into(),
+            bytes: 1,
+            tenants: 1,
+        })
+        .await
+        .unwrap();
+    let home = app.get("/", Some(&admin)).await;
+    assert!(
+        !home.text.contains("scheduled backup has FAILED"),
+        "{}",
+        home.text
+    );
 
     // A teacher sees their rooms' day, not the administrators' panel; a parent sees neither.
     let teacher = app.sign_in(&t.slug, &t.teacher).await;

@@ -1,30 +1,40 @@
-//! Where backups go: a local path (an NFS mount or a second disk). `s3://BUCKET/PREFIX` is
-//! recognized and refused until it is built.
+//! Where backups go: a local path (an NFS mount or a second disk), or S3-compatible object
+//! storage (`s3://BUCKET/PREFIX`, [`super::s3`]).
 
 use std::fs::File;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use anyhow::{bail, Context};
 use kinfold_crypto::private_fs;
 
+use super::s3::S3;
+
 pub enum Dest {
     Local(PathBuf),
+    S3(S3),
 }
 
-/// A backup being written: parts go into a hidden directory that takes the backup's name only
-/// when the manifest is in.
-pub struct Writing {
-    partial: PathBuf,
-    done: PathBuf,
+/// A backup being written.
+pub enum Writing {
+    /// Parts go into a hidden directory that takes the backup's name only when the manifest
+    /// is in.
+    Local { partial: PathBuf, done: PathBuf },
+    /// Parts are sealed into unnamed temporary files (ciphertext only), uploaded with the
+    /// manifest at [`Writing::finish`].
+    S3 {
+        id: String,
+        parts: Mutex<Vec<(String, File)>>,
+    },
 }
 
 impl Dest {
     pub fn parse(s: &str) -> anyhow::Result<Self> {
         if s.starts_with("s3://") {
-            bail!("S3 destinations are not built yet; give a local path (a mounted second disk or share)");
+            return Ok(Dest::S3(S3::parse(s)?));
         }
         if s.is_empty() || s.contains("://") {
-            bail!("a backup destination is a local path");
+            bail!("a backup destination is a local path or s3://BUCKET/PREFIX");
         }
         Ok(Dest::Local(PathBuf::from(s)))
     }
@@ -33,10 +43,13 @@ impl Dest {
     /// data it copies). Compared by the nearest existing ancestor, so a path yet to be made
     /// counts too.
     pub fn is_inside(&self, dir: &std::path::Path) -> bool {
+        let Dest::Local(root) = self else {
+            return false;
+        };
         let Ok(dir) = dir.canonicalize() else {
             return false;
         };
-        let mut p = self.root().as_path();
+        let mut p = root.as_path();
         loop {
             if let Ok(c) = p.canonicalize() {
                 return c.starts_with(&dir);
@@ -48,22 +61,17 @@ impl Dest {
         }
     }
 
-    fn root(&self) -> &PathBuf {
-        match self {
-            Dest::Local(p) => p,
-        }
-    }
-
-    fn dir(&self, id: &str) -> anyhow::Result<PathBuf> {
-        if !is_backup_id(id) {
-            bail!("`{id}` is not a backup ID");
-        }
-        Ok(self.root().join(id))
+    fn dir(root: &std::path::Path, id: &str) -> anyhow::Result<PathBuf> {
+        checked_id(id)?;
+        Ok(root.join(id))
     }
 
     /// Complete backups, oldest first.
-    pub fn list(&self) -> anyhow::Result<Vec<String>> {
-        let root = self.root();
+    pub async fn list(&self) -> anyhow::Result<Vec<String>> {
+        let root = match self {
+            Dest::Local(root) => root,
+            Dest::S3(s3) => return s3.list().await,
+        };
         if !root.exists() {
             return Ok(Vec::new());
         }
@@ -82,19 +90,37 @@ impl Dest {
     }
 
     pub fn begin(&self, id: &str) -> anyhow::Result<Writing> {
-        let done = self.dir(id)?;
-        private_fs::private_dir(self.root())
-            .with_context(|| format!("creating {}", self.root().display()))?;
-        let partial = self.root().join(format!(".partial-{id}"));
+        let root = match self {
+            Dest::Local(root) => root,
+            Dest::S3(_) => {
+                return Ok(Writing::S3 {
+                    id: checked_id(id)?.to_owned(),
+                    parts: Mutex::new(Vec::new()),
+                })
+            }
+        };
+        let done = Self::dir(root, id)?;
+        private_fs::private_dir(root).with_context(|| format!("creating {}", root.display()))?;
+        let partial = root.join(format!(".partial-{id}"));
         // Made here, now: a directory (or a link) planted under this name beforehand is an
         // error, not a place to write into.
         std::fs::create_dir(&partial).with_context(|| format!("creating {}", partial.display()))?;
         private_fs::private_dir(&partial)?;
-        Ok(Writing { partial, done })
+        Ok(Writing::Local { partial, done })
     }
 
-    pub fn manifest(&self, id: &str) -> anyhow::Result<(Vec<u8>, String)> {
-        let dir = self.dir(id)?;
+    pub async fn manifest(&self, id: &str) -> anyhow::Result<(Vec<u8>, String)> {
+        let root = match self {
+            Dest::Local(root) => root,
+            Dest::S3(s3) => {
+                checked_id(id)?;
+                let bytes = s3.get(id, "manifest.json").await?;
+                let sig = String::from_utf8(s3.get(id, "manifest.sig").await?)
+                    .with_context(|| format!("backup {id}: the manifest signature is not text"))?;
+                return Ok((bytes, sig));
+            }
+        };
+        let dir = Self::dir(root, id)?;
         let bytes = std::fs::read(dir.join("manifest.json"))
             .with_context(|| format!("backup {id}: no manifest in {}", dir.display()))?;
         let sig = std::fs::read_to_string(dir.join("manifest.sig"))
@@ -102,9 +128,49 @@ impl Dest {
         Ok((bytes, sig))
     }
 
-    pub fn read(&self, id: &str, part: &str) -> anyhow::Result<File> {
-        let path = self.dir(id)?.join(part);
-        File::open(&path).with_context(|| format!("backup {id}: cannot open {}", path.display()))
+    /// A part, to read from its start.
+    pub async fn read(&self, id: &str, part: &str) -> anyhow::Result<File> {
+        match self {
+            Dest::Local(root) => {
+                let path = Self::dir(root, id)?.join(part);
+                File::open(&path)
+                    .with_context(|| format!("backup {id}: cannot open {}", path.display()))
+            }
+            Dest::S3(s3) => s3.download(checked_id(id)?, part).await,
+        }
+    }
+}
+
+impl Dest {
+    /// Removes a backup: its manifest first, so that a removal cut short leaves no backup
+    /// behind, only parts that are not listed.
+    pub async fn remove(&self, id: &str) -> anyhow::Result<()> {
+        checked_id(id)?;
+        match self {
+            Dest::Local(root) => {
+                let dir = root.join(id);
+                std::fs::remove_file(dir.join("manifest.json"))
+                    .with_context(|| format!("removing backup {id}"))?;
+                std::fs::remove_dir_all(&dir).with_context(|| format!("removing backup {id}"))
+            }
+            Dest::S3(s3) => s3.remove(id).await,
+        }
+    }
+}
+
+fn checked_id(id: &str) -> anyhow::Result<&str> {
+    if !is_backup_id(id) {
+        bail!("`{id}` is not a backup ID");
+    }
+    Ok(id)
+}
+
+impl std::fmt::Display for Dest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dest::Local(p) => write!(f, "{}", p.display()),
+            Dest::S3(s3) => f.write_str(s3.url()),
+        }
     }
 }
 
@@ -124,6 +190,17 @@ pub fn is_backup_id(name: &str) -> bool {
 impl Writing {
     /// A new owner-only file for a part.
     pub fn part(&self, name: &str) -> std::io::Result<File> {
+        let partial = match self {
+            Writing::Local { partial, .. } => partial,
+            Writing::S3 { parts, .. } => {
+                let file = tempfile::tempfile()?;
+                let mut parts = parts
+                    .lock()
+                    .map_err(|_| std::io::Error::other("a backup part's writer failed"))?;
+                parts.push((name.to_owned(), file.try_clone()?));
+                return Ok(file);
+            }
+        };
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]
@@ -131,28 +208,46 @@ impl Writing {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        opts.open(self.partial.join(name))
+        opts.open(partial.join(name))
     }
 
-    /// Writes the manifest and its signature, then gives the backup its name.
-    pub fn finish(self, manifest: &[u8], signature: &str) -> anyhow::Result<()> {
-        private_fs::write_atomic(&self.partial.join("manifest.json"), manifest)?;
-        private_fs::write_atomic(&self.partial.join("manifest.sig"), signature.as_bytes())?;
-        std::fs::rename(&self.partial, &self.done)
-            .with_context(|| format!("naming {}", self.done.display()))?;
-        // The new name survives a crash once the directory holding it is synced.
-        if let Some(root) = self.done.parent() {
-            std::fs::File::open(root)?.sync_all()?;
+    /// Writes the manifest and its signature, then gives the backup its name (local), or
+    /// uploads the parts, the signature and last the manifest (S3).
+    pub async fn finish(self, dest: &Dest, manifest: &[u8], signature: &str) -> anyhow::Result<()> {
+        match (&self, dest) {
+            (Writing::Local { partial, done }, _) => {
+                private_fs::write_atomic(&partial.join("manifest.json"), manifest)?;
+                private_fs::write_atomic(&partial.join("manifest.sig"), signature.as_bytes())?;
+                std::fs::rename(partial, done)
+                    .with_context(|| format!("naming {}", done.display()))?;
+                // The new name survives a crash once the directory holding it is synced.
+                if let Some(root) = done.parent() {
+                    std::fs::File::open(root)?.sync_all()?;
+                }
+                Ok(())
+            }
+            (Writing::S3 { id, parts }, Dest::S3(s3)) => {
+                let parts = std::mem::take(
+                    &mut *parts
+                        .lock()
+                        .map_err(|_| anyhow::anyhow!("a backup part's writer failed"))?,
+                );
+                s3.upload(id, parts, manifest, signature).await
+            }
+            (Writing::S3 { .. }, Dest::Local(_)) => {
+                bail!("a backup begun for S3 cannot end on a local path")
+            }
         }
-        Ok(())
     }
 }
 
 impl Drop for Writing {
     fn drop(&mut self) {
         // An unfinished backup leaves nothing under a backup's name.
-        if self.partial.exists() {
-            let _ = std::fs::remove_dir_all(&self.partial);
+        if let Writing::Local { partial, .. } = self {
+            if partial.exists() {
+                let _ = std::fs::remove_dir_all(&*partial);
+            }
         }
     }
 }

@@ -11,8 +11,10 @@
 //! AEAD into the destination, then removed. Nothing is written in plaintext on the way.
 
 pub mod archive;
-mod dest;
+pub mod dest;
 pub mod manifest;
+mod s3;
+pub mod schedule;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,7 +27,7 @@ use kinfold_store::Store;
 use crate::cli::say;
 use crate::config::Config;
 use crate::runtime::{self, KeyPolicy};
-use dest::Dest;
+pub use dest::Dest;
 use manifest::{BackupKeys, Manifest, Part, DATA_PART, FORMAT};
 
 /// Removes the snapshot (and any journal SQLite left beside it) however the backup ends.
@@ -61,16 +63,50 @@ fn rfc3339_now() -> String {
         .unwrap_or_default()
 }
 
+/// What [`take`] wrote.
+pub struct Taken {
+    pub id: String,
+    pub bytes: u64,
+    pub content_bytes: u64,
+    pub tenants: u64,
+    pub schema_version: i64,
+}
+
+impl Taken {
+    pub fn event(&self) -> kinfold_audit::Event {
+        kinfold_audit::Event::BackupCreated {
+            backup_id: self.id.clone(),
+            bytes: self.bytes,
+            tenants: self.tenants,
+        }
+    }
+}
+
 /// `kinfold backup create --to DEST`.
 pub async fn create(config: Config, to: &str) -> anyhow::Result<ExitCode> {
+    let dest = Dest::parse(to)?;
+    let taken = take(&config, &dest).await?;
+    let rt = runtime::open(config, KeyPolicy::MustExist).await?;
+    let recorded = rt.core.record_system_event(taken.event()).await;
+    rt.close().await;
+    recorded?;
+    say(format!(
+        "backup {}: {} tenant(s), schema {}, {} bytes sealed from a {} byte snapshot, in {}",
+        taken.id, taken.tenants, taken.schema_version, taken.bytes, taken.content_bytes, dest
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Takes a backup of the deployment `config` names into `dest`, while it serves; records
+/// nothing (the caller records `backup_created`).
+pub async fn take(config: &Config, dest: &Dest) -> anyhow::Result<Taken> {
     if config.postgres().is_some() {
         bail!("backups of a PostgreSQL deployment are not built yet; use pg_dump (see docs/operations.md)");
     }
-    let dest = Dest::parse(to)?;
     if dest.is_inside(&config.data) {
-        bail!("the destination is inside the data directory; a backup there is lost with the data. Give a second disk, a share, or (to come) S3");
+        bail!("the destination is inside the data directory; a backup there is lost with the data. Give a second disk, a share, or s3://BUCKET/PREFIX");
     }
-    let key = runtime::master_key(&config, KeyPolicy::MustExist)?;
+    let key = runtime::master_key(config, KeyPolicy::MustExist)?;
     let store = SqliteStore::open(&config.data, &key, 1)
         .await
         .with_context(|| format!("opening the database in {}", config.data.display()))?;
@@ -111,30 +147,19 @@ pub async fn create(config: Config, to: &str) -> anyhow::Result<ExitCode> {
         }],
     };
     let bytes = serde_json::to_vec_pretty(&manifest)?;
-    writing.finish(&bytes, &keys.sign(&bytes))?;
-    let rt = runtime::open(config, KeyPolicy::MustExist).await?;
-    let recorded = rt
-        .core
-        .record_system_event(kinfold_audit::Event::BackupCreated {
-            backup_id: id.clone(),
-            bytes: sealed.bytes,
-            tenants: tenant_count,
-        })
-        .await;
-    rt.close().await;
-    recorded?;
-    say(format!(
-        "backup {id}: {tenant_count} tenant(s), schema {schema_version}, {} bytes sealed from a {} byte snapshot, in {}",
-        sealed.bytes,
-        sealed.content_bytes,
-        dest
-    ));
-    Ok(ExitCode::SUCCESS)
+    writing.finish(dest, &bytes, &keys.sign(&bytes)).await?;
+    Ok(Taken {
+        id,
+        bytes: sealed.bytes,
+        content_bytes: sealed.content_bytes,
+        tenants: tenant_count,
+        schema_version,
+    })
 }
 
 /// A manifest read from `dest` and checked against this deployment's keys.
-fn checked_manifest(dest: &Dest, id: &str, keys: &BackupKeys) -> anyhow::Result<Manifest> {
-    let (bytes, sig) = dest.manifest(id)?;
+async fn checked_manifest(dest: &Dest, id: &str, keys: &BackupKeys) -> anyhow::Result<Manifest> {
+    let (bytes, sig) = dest.manifest(id).await?;
     if !keys.verifies(&bytes, &sig) {
         bail!("backup {id}: the manifest's signature does not verify with this deployment's key: it is another deployment's backup, or it was changed");
     }
@@ -147,19 +172,21 @@ fn checked_manifest(dest: &Dest, id: &str, keys: &BackupKeys) -> anyhow::Result<
 }
 
 /// The backup to use: `id`, or the newest.
-fn pick(dest: &Dest, id: Option<&str>) -> anyhow::Result<String> {
+async fn pick(dest: &Dest, id: Option<&str>) -> anyhow::Result<String> {
     match id {
         Some(i) => Ok(i.to_owned()),
         None => dest
-            .list()?
+            .list()
+            .await?
             .pop()
             .with_context(|| format!("no backup in {dest}")),
     }
 }
 
-/// Opens the data part into `out`, checking it against the manifest.
+/// Opens the data part (`input`, read from the destination) into `out`, checking it against
+/// the manifest.
 fn open_part(
-    dest: &Dest,
+    input: std::fs::File,
     m: &Manifest,
     keys: &BackupKeys,
     out: impl std::io::Write,
@@ -167,7 +194,6 @@ fn open_part(
     let part = m
         .data_part()
         .with_context(|| format!("backup {}: the manifest lists no data part", m.id))?;
-    let input = dest.read(&m.id, DATA_PART)?;
     let out = archive::Limited::new(out, part.content_bytes);
     let opened = archive::open(&keys.archive, std::io::BufReader::new(input), out)
         .with_context(|| format!("backup {}", m.id))?;
@@ -191,12 +217,12 @@ pub async fn list(config: Config, from: &str) -> anyhow::Result<ExitCode> {
     let dest = Dest::parse(from)?;
     let key = runtime::master_key(&config, KeyPolicy::MustExist)?;
     let keys = BackupKeys::of(&key);
-    let ids = dest.list()?;
+    let ids = dest.list().await?;
     if ids.is_empty() {
         say(format!("no backup in {dest}"));
     }
     for id in ids {
-        match checked_manifest(&dest, &id, &keys) {
+        match checked_manifest(&dest, &id, &keys).await {
             Ok(m) => say(format!(
                 "{id}  {}  kinfold {}  schema {}  {} tenant(s)  {} bytes",
                 m.created_at,
@@ -216,10 +242,11 @@ pub async fn verify(config: Config, from: &str, id: Option<&str>) -> anyhow::Res
     let dest = Dest::parse(from)?;
     let key = runtime::master_key(&config, KeyPolicy::MustExist)?;
     let keys = BackupKeys::of(&key);
-    let id = pick(&dest, id)?;
-    let m = checked_manifest(&dest, &id, &keys)?;
+    let id = pick(&dest, id).await?;
+    let m = checked_manifest(&dest, &id, &keys).await?;
+    let input = dest.read(&id, DATA_PART).await?;
     let opened = tokio::task::spawn_blocking(move || {
-        open_part(&dest, &m, &keys, std::io::sink()).map(|o| (o, m))
+        open_part(input, &m, &keys, std::io::sink()).map(|o| (o, m))
     })
     .await??;
     say(format!(
@@ -253,9 +280,9 @@ pub async fn restore(config: Config, from: &str, id: Option<&str>) -> anyhow::Re
     })?;
     runtime::ensure_dir(&target)?;
     let keys = BackupKeys::of(&key);
-    let id = pick(&dest, id)?;
-    let m = checked_manifest(&dest, &id, &keys)?;
-    let m = restore_file(dest, m, keys, &target).await?;
+    let id = pick(&dest, id).await?;
+    let m = checked_manifest(&dest, &id, &keys).await?;
+    let m = restore_file(&dest, m, keys, &target).await?;
     say(format!(
         "restored backup {id} ({}, schema {}) into {}",
         m.created_at,
@@ -278,11 +305,12 @@ pub async fn restore(config: Config, from: &str, id: Option<&str>) -> anyhow::Re
 /// through a `.restore-` file that takes the name only once every byte is checked, and that is
 /// removed on any failure.
 async fn restore_file(
-    dest: Dest,
+    dest: &Dest,
     m: Manifest,
     keys: BackupKeys,
     target: &std::path::Path,
 ) -> anyhow::Result<Manifest> {
+    let input = dest.read(&m.id, DATA_PART).await?;
     let partial = target.join(format!(".restore-{}.db", m.id));
     let scratch = Scratch(partial.clone());
     let m = tokio::task::spawn_blocking(move || -> anyhow::Result<Manifest> {
@@ -294,7 +322,7 @@ async fn restore_file(
             opts.mode(0o600);
         }
         let mut file = opts.open(&partial)?;
-        open_part(&dest, &m, &keys, &mut file)?;
+        open_part(input, &m, &keys, &mut file)?;
         file.sync_all()?;
         Ok(m)
     })
@@ -381,31 +409,87 @@ async fn check_restored(config: Config) -> anyhow::Result<Restored> {
 /// (never the live data), verifies it, counts what it holds, and records the result in the live
 /// deployment's system chain (L3) as `backup_drill`. Exit code 2 when the drill fails.
 pub async fn drill(config: Config, from: &str) -> anyhow::Result<ExitCode> {
+    let dest = Dest::parse(from)?;
+    let drilled = drill_newest(&config, &dest).await?;
+    let rt = runtime::open(config, KeyPolicy::MustExist).await?;
+    let recorded = rt.core.record_system_event(drilled.event.clone()).await;
+    rt.close().await;
+    recorded?;
+    say(drilled.summary());
+    Ok(if drilled.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// A drill's outcome, and the `backup_drill` event that records it.
+pub struct Drilled {
+    pub event: kinfold_audit::Event,
+}
+
+impl Drilled {
+    pub fn passed(&self) -> bool {
+        matches!(
+            self.event,
+            kinfold_audit::Event::BackupDrill { passed: true, .. }
+        )
+    }
+
+    pub fn summary(&self) -> String {
+        match &self.event {
+            kinfold_audit::Event::BackupDrill {
+                backup_id,
+                passed: true,
+                millis,
+                tenants,
+                children,
+                audit_entries,
+                detail,
+            } => format!(
+                "drill passed: backup {backup_id} restored and verified in {millis} ms: {tenants} tenant(s), {children} children, {audit_entries} audit entries; heads {detail}"
+            ),
+            kinfold_audit::Event::BackupDrill {
+                backup_id, detail, ..
+            } => format!("DRILL FAILED: backup {backup_id}: {detail}"),
+            _ => String::new(),
+        }
+    }
+}
+
+/// Restores the newest backup in `dest` elsewhere and checks it; records nothing.
+pub async fn drill_newest(config: &Config, dest: &Dest) -> anyhow::Result<Drilled> {
     if config.postgres().is_some() {
         bail!("drills of a PostgreSQL deployment are not built yet");
     }
     let started = std::time::Instant::now();
-    let dest = Dest::parse(from)?;
-    let key = runtime::master_key(&config, KeyPolicy::MustExist)?;
-    let id = pick(&dest, None);
+    let key = runtime::master_key(config, KeyPolicy::MustExist)?;
+    let id = pick(dest, None).await;
     let outcome = match &id {
-        Ok(id) => drill_once(&config, dest, &key, id).await,
+        Ok(id) => drill_once(config, dest, &key, id).await,
         Err(e) => Err(anyhow::anyhow!("{e:#}")),
     };
     let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let backup_id = id.as_deref().unwrap_or("none").to_owned();
-    let event = match &outcome {
+    let event = match outcome {
         Ok(r) => kinfold_audit::Event::BackupDrill {
-            backup_id: backup_id.clone(),
+            backup_id,
             passed: r.chains_ok,
             millis,
             tenants: r.tenants,
             children: r.children,
             audit_entries: r.audit_entries,
-            detail: r.heads.join(" "),
+            detail: if r.chains_ok {
+                r.heads.join(" ")
+            } else {
+                format!(
+                    "restored, but an audit chain does not verify; heads {}",
+                    r.heads.join(" ")
+                )
+            },
         },
         Err(e) => kinfold_audit::Event::BackupDrill {
-            backup_id: backup_id.clone(),
+            backup_id,
             passed: false,
             millis,
             tenants: 0,
@@ -414,37 +498,17 @@ pub async fn drill(config: Config, from: &str) -> anyhow::Result<ExitCode> {
             detail: format!("{e:#}"),
         },
     };
-    let rt = runtime::open(config, KeyPolicy::MustExist).await?;
-    let recorded = rt.core.record_system_event(event).await;
-    rt.close().await;
-    recorded?;
-    match outcome {
-        Ok(r) if r.chains_ok => {
-            say(format!(
-                "drill passed: backup {backup_id} restored and verified in {millis} ms: {} tenant(s), {} children, {} audit entries; heads {}",
-                r.tenants, r.children, r.audit_entries, r.heads.join(" ")
-            ));
-            Ok(ExitCode::SUCCESS)
-        }
-        Ok(_) => {
-            say(format!("DRILL FAILED: backup {backup_id} restored, but an audit chain does not verify (above)"));
-            Ok(ExitCode::from(2))
-        }
-        Err(e) => {
-            say(format!("DRILL FAILED: backup {backup_id}: {e:#}"));
-            Ok(ExitCode::from(2))
-        }
-    }
+    Ok(Drilled { event })
 }
 
 async fn drill_once(
     config: &Config,
-    dest: Dest,
+    dest: &Dest,
     key: &MasterKey,
     id: &str,
 ) -> anyhow::Result<Restored> {
     let keys = BackupKeys::of(key);
-    let m = checked_manifest(&dest, id, &keys)?;
+    let m = checked_manifest(dest, id, &keys).await?;
     let tmp = tempfile::Builder::new()
         .prefix("kinfold-drill-")
         .tempdir()?;
@@ -457,12 +521,4 @@ async fn drill_once(
         copy.master_key_file = Some(config.master_key_path());
     }
     check_restored(copy).await
-}
-
-impl std::fmt::Display for Dest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Dest::Local(p) => write!(f, "{}", p.display()),
-        }
-    }
 }

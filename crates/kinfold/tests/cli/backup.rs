@@ -4,20 +4,13 @@
 
 use std::path::Path;
 
-use kinfold_store::Store;
+use kinfold_store::{AuditStore, Store};
 
-use crate::harness::{bin, open_store, raw, Running};
+use crate::harness::{bin, open_store, raw, said, Running};
 
 fn cli(args: &[&str]) -> (bool, String) {
     let out = bin().args(args).output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    (out.status.success(), said(&out))
 }
 
 fn s(p: &Path) -> &str {
@@ -321,14 +314,7 @@ async fn a_drill_restores_the_newest_backup_elsewhere_and_records_how_it_went() 
             .args(["backup", "drill", "--data", s(data), "--from", s(&dest)])
             .output()
             .unwrap();
-        (
-            out.status.code(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        (out.status.code(), said(&out))
     };
     let live = "SELECT id || name FROM tenants ORDER BY id";
     let before = rows(&data, live).await;
@@ -376,4 +362,105 @@ async fn a_drill_restores_the_newest_backup_elsewhere_and_records_how_it_went() 
         ],
         "{events:?}"
     );
+}
+
+/// All of the system chain's events of `kind`.
+async fn system_events(data: &Path, kind: &str) -> Vec<serde_json::Value> {
+    let store = open_store(data).await;
+    let chain = store
+        .audit_chain(&kinfold_store::Chain::system())
+        .await
+        .unwrap();
+    store.close().await;
+    chain
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| serde_json::from_str(&e.event).unwrap())
+        .collect()
+}
+
+/// D5: `serve` takes backups and drills on its own schedule, records each, and keeps what
+/// retention says; a destination it cannot reach is a recorded failure, tried again.
+#[tokio::test]
+async fn serve_backs_up_and_drills_on_its_schedule_and_prunes_by_retention() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    deployment(&data, "maple", "Maple Sprouts");
+    let dest = tmp.path().join("second-disk");
+    let server = Running::serve(
+        &data,
+        &[
+            ("KINFOLD_EMAIL_TRANSPORT", "file"),
+            ("KINFOLD_BACKUP_TO", s(&dest)),
+            ("KINFOLD_BACKUP_EVERY", "1s"),
+            ("KINFOLD_BACKUP_KEEP_DAILY", "1"),
+            ("KINFOLD_BACKUP_KEEP_WEEKLY", "0"),
+            ("KINFOLD_DRILL_EVERY", "2s"),
+        ],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let created = system_events(&data, "backup_created").await.len();
+        let pruned = system_events(&data, "backups_pruned").await.len();
+        let drills = system_events(&data, "backup_drill").await;
+        if created >= 3 && pruned >= 1 && !drills.is_empty() {
+            assert!(drills.iter().all(|d| d["passed"] == true), "{drills:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "created {created}, pruned {pruned}, drills {drills:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    server.stop();
+    // One kept by retention (keep one a day), and at most one more written after the last
+    // prune, before the server stopped; nothing half-written under a backup's name.
+    let complete: Vec<_> = std::fs::read_dir(&dest)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert!((1..=2).contains(&complete.len()), "{complete:?}");
+    for id in &complete {
+        assert!(dest.join(id).join("manifest.json").is_file(), "{id}");
+    }
+    let (ok, out) = cli(&["backup", "verify", "--data", s(&data), "--from", s(&dest)]);
+    assert!(ok, "{out}");
+
+    // A destination that cannot be reached: each try is recorded as a failure, and tried again.
+    let dead = format!("http://127.0.0.1:{}", crate::harness::free_port());
+    let server = Running::serve(
+        &data,
+        &[
+            ("KINFOLD_EMAIL_TRANSPORT", "file"),
+            ("KINFOLD_BACKUP_TO", "s3://center-backups/kinfold"),
+            ("KINFOLD_BACKUP_EVERY", "1s"),
+            ("KINFOLD_DRILL_EVERY", "1h"),
+            ("AWS_ACCESS_KEY_ID", "kinfold-test"),
+            ("AWS_SECRET_ACCESS_KEY", "kinfold-test-secret"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", &dead),
+        ],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let failed = system_events(&data, "backup_failed").await;
+        if failed.len() >= 2 {
+            assert!(failed
+                .iter()
+                .all(|f| f["destination"] == "s3://center-backups/kinfold"));
+            assert!(failed[0]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("Connection refused"));
+            assert!(!failed
+                .iter()
+                .any(|f| f.to_string().contains("kinfold-test-secret")));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{failed:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    server.stop();
 }

@@ -22,6 +22,15 @@ pub fn bin() -> Command {
     c
 }
 
+/// What a finished command printed: its standard output, then its standard error.
+pub fn said(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 pub fn free_port() -> u16 {
     // Two adjacent free ports, since `demo --tls` uses port + 1 for redirects.
     for _ in 0..50 {

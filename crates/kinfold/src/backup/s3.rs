@@ -1,0 +1,220 @@
+//! S3-compatible object storage as a backup destination (D4): `s3://BUCKET/PREFIX`.
+//!
+//! Settings come from the standard variables: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_REGION` and `AWS_ENDPOINT_URL` (for storage other than AWS; `http://` is allowed only
+//! when the endpoint says so). Requests are signed (SigV4) and retried a few times with
+//! backoff, then fail with the storage's own message.
+//!
+//! A backup is the objects `PREFIX/ID/PART` and, written last, `PREFIX/ID/manifest.sig` and
+//! `PREFIX/ID/manifest.json`: a backup without its manifest is not listed, verified or
+//! restored, so an upload cut short is never taken for a backup. Parts go up in 8 MiB
+//! multipart chunks from the sealed archive (ciphertext only; never the snapshot).
+
+use std::io::{Seek, SeekFrom};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use futures_util::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path;
+use object_store::{ObjectStore, RetryConfig, WriteMultipart};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::dest::is_backup_id;
+
+const CHUNK: usize = 8 << 20;
+
+pub struct S3 {
+    store: Arc<AmazonS3>,
+    url: String,
+    prefix: Path,
+}
+
+impl S3 {
+    /// `s3://BUCKET/PREFIX`, with its settings from the environment.
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        let url = url::Url::parse(s).with_context(|| format!("`{s}` is not an s3:// address"))?;
+        let bucket = match url.host_str() {
+            Some(b) if url.scheme() == "s3" && !b.is_empty() => b.to_owned(),
+            _ => bail!("`{s}` is not s3://BUCKET/PREFIX"),
+        };
+        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+            bail!("`{s}`: an s3:// destination is a bucket and a prefix, nothing else (credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)");
+        }
+        let prefix = Path::parse(url.path().trim_matches('/'))
+            .with_context(|| format!("`{s}`: the prefix is not a valid object path"))?;
+        let mut b = AmazonS3Builder::from_env()
+            .with_bucket_name(&bucket)
+            .with_retry(RetryConfig {
+                max_retries: 3,
+                retry_timeout: Duration::from_secs(60),
+                ..RetryConfig::default()
+            });
+        if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|e| e.starts_with("http://")) {
+            b = b.with_allow_http(true);
+        }
+        let store = b
+            .build()
+            .with_context(|| format!("S3 settings for {s} (AWS_* variables)"))?;
+        Ok(Self {
+            store: Arc::new(store),
+            url: format!("s3://{bucket}/{prefix}"),
+            prefix,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn object(&self, id: &str, name: &str) -> Path {
+        self.prefix.child(id).child(name)
+    }
+
+    /// Complete backups (those with a manifest), oldest first.
+    pub async fn list(&self) -> anyhow::Result<Vec<String>> {
+        let mut objects = self.store.list(Some(&self.prefix));
+        let mut ids = Vec::new();
+        while let Some(meta) = objects.next().await {
+            let meta = meta.with_context(|| format!("listing {}", self.url))?;
+            let parts: Vec<_> = meta.location.parts().collect();
+            if let [.., id, file] = parts.as_slice() {
+                if file.as_ref() == "manifest.json" && is_backup_id(id.as_ref()) {
+                    ids.push(id.as_ref().to_owned());
+                }
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    pub async fn get(&self, id: &str, name: &str) -> anyhow::Result<Vec<u8>> {
+        let got = self
+            .store
+            .get(&self.object(id, name))
+            .await
+            .with_context(|| format!("backup {id}: reading {name} from {}", self.url))?;
+        Ok(got.bytes().await?.to_vec())
+    }
+
+    /// Removes a backup's objects, the manifest first.
+    pub async fn remove(&self, id: &str) -> anyhow::Result<()> {
+        let manifest = self.object(id, "manifest.json");
+        self.store
+            .delete(&manifest)
+            .await
+            .with_context(|| format!("removing backup {id} from {}", self.url))?;
+        let mut objects = self.store.list(Some(&self.prefix.child(id)));
+        let mut rest = Vec::new();
+        while let Some(meta) = objects.next().await {
+            rest.push(meta?.location);
+        }
+        for path in rest {
+            self.store
+                .delete(&path)
+                .await
+                .with_context(|| format!("removing backup {id} from {}", self.url))?;
+        }
+        Ok(())
+    }
+
+    /// Downloads a part into an unnamed temporary file (it holds ciphertext only), ready to
+    /// read from its start.
+    pub async fn download(&self, id: &str, name: &str) -> anyhow::Result<std::fs::File> {
+        let got = self
+            .store
+            .get(&self.object(id, name))
+            .await
+            .with_context(|| format!("backup {id}: reading {name} from {}", self.url))?;
+        let mut file = tokio::fs::File::from_std(tempfile::tempfile()?);
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.with_context(|| format!("backup {id}: reading {name}"))?;
+            file.write_all(&chunk).await?;
+        }
+        file.flush().await?;
+        let mut file = file.into_std().await;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(file)
+    }
+
+    /// Uploads each part (from the start of its file), then the signature and the manifest.
+    /// On a failure, what was written is removed (as far as the storage lets it).
+    pub async fn upload(
+        &self,
+        id: &str,
+        parts: Vec<(String, std::fs::File)>,
+        manifest: &[u8],
+        signature: &str,
+    ) -> anyhow::Result<()> {
+        let mut written = Vec::new();
+        let result = self
+            .upload_all(id, parts, manifest, signature, &mut written)
+            .await;
+        if result.is_err() {
+            for path in written {
+                if let Err(e) = self.store.delete(&path).await {
+                    tracing::warn!(error = %e, object = %path, "removing part of a failed backup upload");
+                }
+            }
+        }
+        result
+    }
+
+    async fn upload_all(
+        &self,
+        id: &str,
+        parts: Vec<(String, std::fs::File)>,
+        manifest: &[u8],
+        signature: &str,
+        written: &mut Vec<Path>,
+    ) -> anyhow::Result<()> {
+        for (name, mut file) in parts {
+            file.seek(SeekFrom::Start(0))?;
+            let path = self.object(id, &name);
+            self.upload_file(&path, file)
+                .await
+                .with_context(|| format!("backup {id}: uploading {name} to {}", self.url))?;
+            written.push(path);
+        }
+        for (name, bytes) in [
+            ("manifest.sig", signature.as_bytes().to_vec()),
+            ("manifest.json", manifest.to_vec()),
+        ] {
+            let path = self.object(id, name);
+            self.store
+                .put(&path, bytes.into())
+                .await
+                .with_context(|| format!("backup {id}: writing {name} to {}", self.url))?;
+            written.push(path);
+        }
+        Ok(())
+    }
+
+    async fn upload_file(&self, path: &Path, file: std::fs::File) -> anyhow::Result<()> {
+        let upload = self.store.put_multipart(path).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK);
+        let mut file = tokio::fs::File::from_std(file);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = match file.read(&mut buf).await {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(e.into());
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = writer.wait_for_capacity(4).await {
+                let _ = writer.abort().await;
+                return Err(e.into());
+            }
+            writer.write(buf.get(..n).unwrap_or_default());
+        }
+        writer.finish().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,237 @@
+//! Backups and restore drills on a schedule inside `serve` (D4, D5): `backup_to`,
+//! `backup_every`, `backup_keep_daily`, `backup_keep_weekly` and `drill_every`.
+//!
+//! - A backup is due `backup_every` after the last one recorded in the system chain (so a
+//!   restart does not skip or repeat one); a failed backup is logged, recorded as
+//!   `backup_failed`, shown to administrators, and tried again after `backup_every` or 15
+//!   minutes, whichever is sooner.
+//! - After each backup, retention keeps the newest backup of each of the last
+//!   `backup_keep_daily` days and of each of the last `backup_keep_weekly` ISO weeks (UTC), and
+//!   removes the others from `backup_to`, recorded as `backups_pruned`.
+//! - A drill is due `drill_every` after the last one; it restores the newest backup into a
+//!   temporary directory, verifies it and records `backup_drill`. A failed drill is an error in
+//!   the log and on the administrators' home page.
+//!
+//! One node per SQLite deployment, so no lock is needed between schedulers.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use kinfold_audit::Event;
+use kinfold_core::Core;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{drill_newest, take, Dest};
+use crate::config::Config;
+
+/// The longest wait before a failed backup is tried again.
+const RETRY_AT_MOST: Duration = Duration::from_secs(15 * 60);
+
+/// Starts the schedule when `backup_to` is set.
+pub fn spawn(core: Core, config: Config) -> Option<JoinHandle<()>> {
+    let to = config.backup_to.clone()?;
+    Some(tokio::spawn(run(core, config, to)))
+}
+
+async fn run(core: Core, config: Config, to: String) {
+    let (mut next_backup, mut next_drill) = first_due(&core, &config).await;
+    tracing::info!(destination = %to, every = ?config.backup_every, drill_every = ?config.drill_every, "backup schedule started");
+    loop {
+        tokio::time::sleep_until(next_backup.min(next_drill)).await;
+        if Instant::now() >= next_backup {
+            next_backup = Instant::now() + backup_once(&core, &config, &to).await;
+        }
+        if Instant::now() >= next_drill {
+            drill_once(&core, &config, &to).await;
+            next_drill = Instant::now() + config.drill_every;
+        }
+    }
+}
+
+/// When the next backup and drill are due, from the last ones the system chain records.
+async fn first_due(core: &Core, config: &Config) -> (Instant, Instant) {
+    let now_ms = core.now_ms();
+    let due = |last: Option<i64>, every: Duration| {
+        let every_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+        let wait_ms = last.map_or(0, |at| at.saturating_add(every_ms).saturating_sub(now_ms));
+        Instant::now() + Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0))
+    };
+    match core.audit_log().deployment_backup_status().await {
+        Ok(s) => (
+            due(s.last_backup.map(|(at, _)| at), config.backup_every),
+            due(s.last_drill.map(|(at, _, _)| at), config.drill_every),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "reading the last backup and drill; both are due now");
+            (Instant::now(), Instant::now())
+        }
+    }
+}
+
+/// Takes a backup and prunes; returns how long until the next try.
+async fn backup_once(core: &Core, config: &Config, to: &str) -> Duration {
+    let taken = match Dest::parse(to) {
+        Ok(dest) => {
+            // Boxed as `Send` here, where the compiler can prove it (it cannot through the
+            // spawned loop's generic lifetimes).
+            let taking: Pin<Box<dyn Future<Output = anyhow::Result<super::Taken>> + Send + '_>> =
+                Box::pin(take(config, &dest));
+            taking.await.map(|t| (dest, t))
+        }
+        Err(e) => Err(e),
+    };
+    match taken {
+        Ok((dest, taken)) => {
+            tracing::info!(backup = %taken.id, bytes = taken.bytes, destination = %to, "scheduled backup written");
+            record(core, taken.event()).await;
+            prune(core, config, &dest, to).await;
+            config.backup_every
+        }
+        Err(e) => {
+            let detail = format!("{e:#}");
+            tracing::error!(destination = %to, error = %detail, "scheduled backup FAILED; trying again");
+            record(
+                core,
+                Event::BackupFailed {
+                    destination: to.to_owned(),
+                    detail,
+                },
+            )
+            .await;
+            config.backup_every.min(RETRY_AT_MOST)
+        }
+    }
+}
+
+async fn drill_once(core: &Core, config: &Config, to: &str) {
+    // On a thread of its own (the drill opens the restored copy as a deployment, and the
+    // compiler cannot prove that future `Send` through the spawned loop); it blocks nothing
+    // the server runs.
+    let (config, to_owned) = (config.clone(), to.to_owned());
+    let handle = tokio::runtime::Handle::current();
+    let drilled = tokio::task::spawn_blocking(move || {
+        let dest = Dest::parse(&to_owned)?;
+        handle.block_on(drill_newest(&config, &dest))
+    })
+    .await
+    .map_err(anyhow::Error::from)
+    .and_then(|d| d);
+    match drilled {
+        Ok(d) => {
+            if d.passed() {
+                tracing::info!("{}", d.summary());
+            } else {
+                tracing::error!("{}", d.summary());
+            }
+            record(core, d.event).await;
+        }
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "scheduled restore drill could not run")
+        }
+    }
+}
+
+/// Removes the backups retention does not keep.
+async fn prune(core: &Core, config: &Config, dest: &Dest, to: &str) {
+    let ids = match dest.list().await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "listing backups for retention; none removed");
+            return;
+        }
+    };
+    let keep = kept(&ids, config.backup_keep_daily, config.backup_keep_weekly);
+    let mut removed = Vec::new();
+    for id in ids.iter().filter(|id| !keep.contains(id.as_str())) {
+        match dest.remove(id).await {
+            Ok(()) => removed.push(id.clone()),
+            Err(e) => {
+                tracing::error!(backup = %id, error = %format!("{e:#}"), "removing an old backup")
+            }
+        }
+    }
+    if !removed.is_empty() {
+        tracing::info!(removed = removed.len(), "old backups removed by retention");
+        record(
+            core,
+            Event::BackupsPruned {
+                destination: to.to_owned(),
+                backup_ids: removed,
+            },
+        )
+        .await;
+    }
+}
+
+/// The backups retention keeps, of `ids` (oldest first, as [`Dest::list`] gives them): the
+/// newest of each of the newest `daily` days and of the newest `weekly` ISO weeks. The newest
+/// backup is always kept.
+pub fn kept(ids: &[String], daily: u32, weekly: u32) -> BTreeSet<&str> {
+    let mut keep = BTreeSet::new();
+    let mut days = BTreeSet::new();
+    let mut weeks = BTreeSet::new();
+    for id in ids.iter().rev() {
+        let Some(date) = day_of(id) else { continue };
+        let (year, week, _) = date.to_iso_week_date();
+        let day_new = days.len() < daily as usize && days.insert(date);
+        let week_new = weeks.len() < weekly as usize && weeks.insert((year, week));
+        if day_new || week_new || keep.is_empty() {
+            keep.insert(id.as_str());
+        }
+    }
+    keep
+}
+
+/// The UTC day a backup ID was taken on (`YYYYMMDD` leads the ID).
+fn day_of(id: &str) -> Option<time::Date> {
+    let n = |r: std::ops::Range<usize>| id.get(r).and_then(|s| s.parse::<i32>().ok());
+    let month = time::Month::try_from(u8::try_from(n(4..6)?).ok()?).ok()?;
+    time::Date::from_calendar_date(n(0..4)?, month, u8::try_from(n(6..8)?).ok()?).ok()
+}
+
+async fn record(core: &Core, event: Event) {
+    if let Err(e) = core.record_system_event(event).await {
+        tracing::error!(error = %e, "recording a backup event in the system chain");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::kept;
+
+    fn ids(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| format!("{s}-0000000a")).collect()
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_of_each_day_and_week() {
+        // Two a day over 20 days (2026-11-01 is a Sunday, the end of ISO week 44).
+        let mut all = Vec::new();
+        for d in 1..=20 {
+            all.push(format!("202611{d:02}T010000Z"));
+            all.push(format!("202611{d:02}T130000Z"));
+        }
+        let all = ids(&all.iter().map(String::as_str).collect::<Vec<_>>());
+        let keep = kept(&all, 3, 2);
+        let mut want: Vec<String> = ids(&[
+            "20261120T130000Z",
+            "20261119T130000Z",
+            "20261118T130000Z",
+            // The newest of the week before (ISO week 46 ends on Sunday the 15th).
+            "20261115T130000Z",
+        ]);
+        want.sort();
+        assert_eq!(keep.into_iter().collect::<Vec<_>>(), want);
+        // One daily, no weekly: the newest alone. Nothing at all to keep: nothing.
+        assert_eq!(kept(&all, 1, 0).len(), 1);
+        assert!(kept(&[], 7, 4).is_empty());
+        // A name that is not a date is never kept by retention but never crashes it.
+        let odd = vec!["odd".to_owned()];
+        assert!(kept(&odd, 7, 4).is_empty());
+    }
+}

@@ -1,0 +1,237 @@
+//! D4 off site: `kinfold backup` to S3-compatible storage, against a real S3 server on
+//! loopback (moto's, which speaks the S3 HTTP API with SigV4 and multipart uploads): a backup
+//! goes up sealed, lists, verifies, restores and drills; a changed object is refused; an upload
+//! without its manifest is never taken for a backup; an unreachable store is a clear error.
+
+use std::process::{Child, Command, Stdio};
+
+use crate::harness::{bin, free_port, said};
+
+/// moto's S3 server on a free loopback port, stopped on drop.
+struct Moto {
+    child: Child,
+    url: String,
+}
+
+impl Moto {
+    fn start() -> Self {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m moto.server (install it: python3 -m pip install 'moto[server]')");
+        // Stopped (killed and waited for) on drop, from here on.
+        let moto = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..150 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return moto;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("moto's S3 server did not start (python3 -m pip install 'moto[server]')");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn cli(endpoint: &str, args: &[&str]) -> (bool, String) {
+    let out = bin()
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "kinfold-test")
+        .env("AWS_SECRET_ACCESS_KEY", "kinfold-test-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .output()
+        .unwrap();
+    (out.status.success(), said(&out))
+}
+
+/// Every object key under `prefix` in `bucket` (moto answers unsigned requests).
+async fn keys(moto: &Moto, bucket: &str, prefix: &str) -> Vec<String> {
+    let xml = reqwest::get(format!("{}/{bucket}?list-type=2&prefix={prefix}", moto.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    xml.split("<Key>")
+        .skip(1)
+        .filter_map(|s| s.split("</Key>").next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_backup_to_s3_restores_and_a_changed_or_partial_one_is_refused() {
+    let moto = Moto::start();
+    let http = reqwest::Client::new();
+    let status = http
+        .put(format!("{}/kinfold-backups", moto.url))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "creating the bucket: {status}");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let d = data.to_str().unwrap();
+    let to = "s3://kinfold-backups/nightly";
+    let (ok, out) = cli(
+        &moto.url,
+        &[
+            "tenant",
+            "create",
+            "--slug",
+            "maple",
+            "--name",
+            "Maple Sprouts",
+            "--data",
+            d,
+        ],
+    );
+    assert!(ok, "{out}");
+
+    let (ok, out) = cli(&moto.url, &["backup", "create", "--data", d, "--to", to]);
+    assert!(ok, "{out}");
+    assert!(out.contains("in s3://kinfold-backups/nightly"), "{out}");
+    let objects = keys(&moto, "kinfold-backups", "nightly/").await;
+    assert_eq!(objects.len(), 3, "{objects:?}");
+    let id = objects[0].split('/').nth(1).unwrap().to_owned();
+    for name in ["db.kfb", "manifest.json", "manifest.sig"] {
+        assert!(
+            objects.contains(&format!("nightly/{id}/{name}")),
+            "{objects:?}"
+        );
+    }
+    // Sealed: neither the database's header nor a tenant's name is in the object.
+    let part_url = format!("{}/kinfold-backups/nightly/{id}/db.kfb", moto.url);
+    let sealed = reqwest::get(&part_url)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    for plain in [&b"SQLite format 3"[..], b"Maple Sprouts"] {
+        assert!(!sealed.windows(plain.len()).any(|w| w == plain));
+    }
+
+    let (ok, out) = cli(&moto.url, &["backup", "list", "--data", d, "--from", to]);
+    assert!(
+        ok && out.contains(&id) && out.contains("1 tenant(s)"),
+        "{out}"
+    );
+    let (ok, out) = cli(&moto.url, &["backup", "verify", "--data", d, "--from", to]);
+    assert!(ok && out.contains("checksum matches"), "{out}");
+
+    // An upload cut short (a part without its manifest) is not a backup: not listed, and not
+    // the one picked as newest, though its ID sorts last.
+    let partial = format!(
+        "{}/kinfold-backups/nightly/29991231T235959Z-deadbeef/db.kfb",
+        moto.url
+    );
+    http.put(&partial)
+        .body(sealed.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let (ok, out) = cli(&moto.url, &["backup", "list", "--data", d, "--from", to]);
+    assert!(ok && !out.contains("29991231T235959Z"), "{out}");
+
+    // Restored from S3 into a new directory, with the deployment's key: every chain verified.
+    let restored = tmp.path().join("restored");
+    std::fs::create_dir(&restored).unwrap();
+    std::fs::copy(data.join("master.key"), restored.join("master.key")).unwrap();
+    let r = restored.to_str().unwrap();
+    let (ok, out) = cli(&moto.url, &["backup", "restore", "--data", r, "--from", to]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("restored backup {id}")) && out.contains("1 tenant(s)"),
+        "{out}"
+    );
+    let (ok, out) = cli(&moto.url, &["backup", "drill", "--data", d, "--from", to]);
+    assert!(ok && out.contains("drill passed"), "{out}");
+
+    // One flipped byte in the stored object: verify, restore and drill all refuse it, and the
+    // restore leaves no database behind.
+    let mut changed = sealed.to_vec();
+    let mid = changed.len() / 2;
+    changed[mid] ^= 1;
+    http.put(&part_url).body(changed).send().await.unwrap();
+    let (ok, out) = cli(&moto.url, &["backup", "verify", "--data", d, "--from", to]);
+    assert!(!ok && out.contains(&id), "{out}");
+    let again = tmp.path().join("again");
+    std::fs::create_dir(&again).unwrap();
+    std::fs::copy(data.join("master.key"), again.join("master.key")).unwrap();
+    let (ok, out) = cli(
+        &moto.url,
+        &[
+            "backup",
+            "restore",
+            "--data",
+            again.to_str().unwrap(),
+            "--from",
+            to,
+        ],
+    );
+    assert!(!ok, "{out}");
+    assert!(!again.join("kinfold.db").exists());
+    let (ok, out) = cli(&moto.url, &["backup", "drill", "--data", d, "--from", to]);
+    assert!(!ok && out.contains("DRILL FAILED"), "{out}");
+
+    // Unreachable storage: a clear error, after a few retries, and nothing new in the bucket.
+    let before = keys(&moto, "kinfold-backups", "nightly/").await;
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let (ok, out) = cli(&dead, &["backup", "create", "--data", d, "--to", to]);
+    assert!(
+        !ok && out.contains("uploading") && out.contains("Connection refused"),
+        "{out}"
+    );
+    // A bucket that does not exist is the storage's own clear answer.
+    let (ok, out) = cli(
+        &moto.url,
+        &[
+            "backup",
+            "create",
+            "--data",
+            d,
+            "--to",
+            "s3://no-such-bucket/x",
+        ],
+    );
+    assert!(!ok && out.contains("NoSuchBucket"), "{out}");
+    assert_eq!(keys(&moto, "kinfold-backups", "nightly/").await, before);
+    // Nothing of the secret key in any answer.
+    assert!(!out.contains("kinfold-test-secret"));
+}
+
+#[test]
+fn an_s3_address_is_a_bucket_and_a_prefix() {
+    for bad in [
+        "s3://",
+        "s3:///prefix",
+        "s3://user:pw@bucket/x",
+        "s3://bucket/x?acl=public",
+        "https://bucket/x",
+    ] {
+        let (ok, out) = cli("http://127.0.0.1:9", &["backup", "list", "--from", bad]);
+        assert!(!ok, "{bad}: {out}");
+        assert!(!out.contains("panicked"), "{bad}: {out}");
+    }
+}
