@@ -36,6 +36,9 @@
 //   7. room roster (rooms.mjs): the first center's teacher opens their room's check-in kiosk
 //      from their home page, checks a child in with one tap, sees an unlisted pickup refused
 //      with what to do, and checks the child out; the roster is looked at like scenario 6's.
+//   8. parent home (family.mjs): the first center's parent signs in with a password (a parent's
+//      second factor is optional), finds their own children on the home page, opens one, and is
+//      refused the staff's attendance page (403); home and child page looked at like 6's.
 //
 // Env:
 //   BASE_URL     e.g. http://127.0.0.1:18099 (a running `kinfold demo`)
@@ -54,6 +57,7 @@ import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { adminClassrooms } from './classrooms.mjs';
 import { roomRoster } from './rooms.mjs';
+import { parentHome } from './family.mjs';
 import { lookAt } from './a11y.mjs';
 
 const started = Date.now();
@@ -904,6 +908,7 @@ async function main() {
         }),
     ],
     ['room roster', (w) => roomRoster(w, { tenant: first, outDir, signIn, findUser, check })],
+    ['parent home', (w) => parentHome(w, { tenant: first, outDir, check })],
   ];
 
   const browser = await chromium.launch({

@@ -79,9 +79,11 @@ pub async fn home(
     let clock = crate::attendance::clock_notice(q.clock.as_deref());
     let admin = admin_panel(&st, a, ratios).await;
     let today = today_panel(&st, a, today.as_ref(), clock).await;
+    let family = family_panel(&st, a).await;
     let body = html! {
         h1 { "Welcome, " (a.user.name) }
         p { "You are signed in to " strong { (a.tenant.name) } " as " (a.role.as_str().replace('_', " ")) "." }
+        (family)
         (today)
         (admin)
         ul {
@@ -93,6 +95,38 @@ pub async fn home(
         p.muted { "Signed in as " (a.user.email) ". Your session ends after " (idle) " without activity." }
     };
     page(&p, StatusCode::OK, "Home", body)
+}
+
+/// For parents (whose reach is their own children): each child, a link to their page.
+async fn family_panel(st: &AppState, a: &kinfold_core::Actor) -> Markup {
+    if policy::scope(a.role, Action::ReadChildBasic) != Scope::Own {
+        return html! {};
+    }
+    let Ok(children) = st
+        .core
+        .children()
+        .list_children(a, None, None, None, Some(50))
+        .await
+    else {
+        return html! { p.muted { "Your children could not be read." } };
+    };
+    html! {
+        section aria-labelledby="family-title" {
+            h2 #family-title { "Your children" }
+            @if children.is_empty() {
+                p #no-children { "No child is linked to your account yet. The center links you as a guardian; ask them if this is wrong." }
+            } @else {
+                ul #your-children {
+                    @for c in &children {
+                        li {
+                            a href={ "/children/" (c.id) } { (c.preferred_name.as_deref().unwrap_or(&c.given_name)) " " (c.family_name) }
+                        }
+                    }
+                }
+                p.muted { "Open a child to see what the center holds: contacts, who may pick them up, and health notes. Each time staff open those notes, it is recorded." }
+            }
+        }
+    }
 }
 
 /// Today's attendance in the rooms the actor works with (staff who check children in and

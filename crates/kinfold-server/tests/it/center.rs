@@ -185,5 +185,11 @@ async fn home_pages_follow_the_role_and_show_backups_to_administrators() {
     let parent = app.sign_in(&t.slug, &t.parent).await;
     let home = app.get("/", Some(&parent)).await;
     assert!(!home.text.contains("rooms-today") && !home.text.contains("backup"));
-    let _ = r;
+    // A parent's home is their own children, each a link to the child's page; no other child.
+    assert!(home.text.contains("Your children"), "{}", home.text);
+    assert!(
+        home.text.contains(&format!("href=\"/children/{}\"", r.a))
+            && home.text.contains("Ava Quill")
+    );
+    assert!(!home.text.contains("Cleo Quill"), "{}", home.text);
 }
