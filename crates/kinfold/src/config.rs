@@ -363,7 +363,8 @@ impl Config {
         if self.body_limit < 1024 {
             bail!("body_limit must be at least 1024 bytes");
         }
-        if self.backup_to.is_some() {
+        if let Some(to) = &self.backup_to {
+            crate::backup::Dest::parse(to).context("backup_to")?;
             if self.backup_every < Duration::from_secs(1)
                 || self.drill_every < Duration::from_secs(1)
             {

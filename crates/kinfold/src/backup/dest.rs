@@ -81,7 +81,11 @@ impl Dest {
         {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if is_backup_id(&name) && entry.path().join("manifest.json").is_file() {
+            // A directory itself, not a link planted under a backup's name.
+            if is_backup_id(&name)
+                && entry.file_type()?.is_dir()
+                && entry.path().join("manifest.json").is_file()
+            {
                 ids.push(name);
             }
         }

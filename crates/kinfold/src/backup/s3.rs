@@ -34,16 +34,22 @@ pub struct S3 {
 impl S3 {
     /// `s3://BUCKET/PREFIX`, with its settings from the environment.
     pub fn parse(s: &str) -> anyhow::Result<Self> {
-        let url = url::Url::parse(s).with_context(|| format!("`{s}` is not an s3:// address"))?;
+        // The address is never repeated in an error: it might hold a credential.
+        let url = url::Url::parse(s)
+            .map_err(|_| anyhow::anyhow!("the backup destination is not an s3:// address"))?;
         let bucket = match url.host_str() {
             Some(b) if url.scheme() == "s3" && !b.is_empty() => b.to_owned(),
-            _ => bail!("`{s}` is not s3://BUCKET/PREFIX"),
+            _ => bail!("the backup destination is not s3://BUCKET/PREFIX"),
         };
-        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-            bail!("`{s}`: an s3:// destination is a bucket and a prefix, nothing else (credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)");
+        if url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            bail!("an s3:// backup destination is a bucket and a prefix, nothing else (credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)");
         }
         let prefix = Path::parse(url.path().trim_matches('/'))
-            .with_context(|| format!("`{s}`: the prefix is not a valid object path"))?;
+            .map_err(|_| anyhow::anyhow!("s3://{bucket}: the prefix is not a valid object path"))?;
         let mut b = AmazonS3Builder::from_env()
             .with_bucket_name(&bucket)
             .with_retry(RetryConfig {
@@ -56,7 +62,7 @@ impl S3 {
         }
         let store = b
             .build()
-            .with_context(|| format!("S3 settings for {s} (AWS_* variables)"))?;
+            .with_context(|| format!("S3 settings for s3://{bucket} (AWS_* variables)"))?;
         Ok(Self {
             store: Arc::new(store),
             url: format!("s3://{bucket}/{prefix}"),
@@ -72,15 +78,20 @@ impl S3 {
         self.prefix.child(id).child(name)
     }
 
-    /// Complete backups (those with a manifest), oldest first.
+    /// Complete backups (those with a manifest directly under the prefix: `PREFIX/ID/
+    /// manifest.json`, never deeper, which is another prefix's), oldest first.
     pub async fn list(&self) -> anyhow::Result<Vec<String>> {
+        let depth = self.prefix.parts().count() + 2;
         let mut objects = self.store.list(Some(&self.prefix));
         let mut ids = Vec::new();
         while let Some(meta) = objects.next().await {
             let meta = meta.with_context(|| format!("listing {}", self.url))?;
             let parts: Vec<_> = meta.location.parts().collect();
             if let [.., id, file] = parts.as_slice() {
-                if file.as_ref() == "manifest.json" && is_backup_id(id.as_ref()) {
+                if parts.len() == depth
+                    && file.as_ref() == "manifest.json"
+                    && is_backup_id(id.as_ref())
+                {
                     ids.push(id.as_ref().to_owned());
                 }
             }
@@ -153,7 +164,13 @@ impl S3 {
             .upload_all(id, parts, manifest, signature, &mut written)
             .await;
         if result.is_err() {
-            for path in written {
+            // The manifest first, written or not as far as we know (a PUT that landed but
+            // whose answer was lost): a backup without it is never listed.
+            let manifest = self.object(id, "manifest.json");
+            if let Err(e) = self.store.delete(&manifest).await {
+                tracing::warn!(error = %e, object = %manifest, "removing the manifest of a failed backup upload");
+            }
+            for path in written.into_iter().filter(|p| *p != manifest) {
                 if let Err(e) = self.store.delete(&path).await {
                     tracing::warn!(error = %e, object = %path, "removing part of a failed backup upload");
                 }

@@ -38,11 +38,13 @@ pub fn spawn(core: Core, config: Config) -> Option<JoinHandle<()>> {
 
 async fn run(core: Core, config: Config, to: String) {
     let (mut next_backup, mut next_drill) = first_due(&core, &config).await;
-    tracing::info!(destination = %to, every = ?config.backup_every, drill_every = ?config.drill_every, "backup schedule started");
+    // Logged and recorded as parsed (`s3://BUCKET/PREFIX` or the path), never as given.
+    let shown = Dest::parse(&to).map_or_else(|e| format!("(unusable: {e})"), |d| d.to_string());
+    tracing::info!(destination = %shown, every = ?config.backup_every, drill_every = ?config.drill_every, "backup schedule started");
     loop {
         tokio::time::sleep_until(next_backup.min(next_drill)).await;
         if Instant::now() >= next_backup {
-            next_backup = Instant::now() + backup_once(&core, &config, &to).await;
+            next_backup = Instant::now() + backup_once(&core, &config, &to, &shown).await;
         }
         if Instant::now() >= next_drill {
             drill_once(&core, &config, &to).await;
@@ -72,7 +74,7 @@ async fn first_due(core: &Core, config: &Config) -> (Instant, Instant) {
 }
 
 /// Takes a backup and prunes; returns how long until the next try.
-async fn backup_once(core: &Core, config: &Config, to: &str) -> Duration {
+async fn backup_once(core: &Core, config: &Config, to: &str, shown: &str) -> Duration {
     let taken = match Dest::parse(to) {
         Ok(dest) => {
             // Boxed as `Send` here, where the compiler can prove it (it cannot through the
@@ -85,18 +87,18 @@ async fn backup_once(core: &Core, config: &Config, to: &str) -> Duration {
     };
     match taken {
         Ok((dest, taken)) => {
-            tracing::info!(backup = %taken.id, bytes = taken.bytes, destination = %to, "scheduled backup written");
+            tracing::info!(backup = %taken.id, bytes = taken.bytes, destination = %shown, "scheduled backup written");
             record(core, taken.event()).await;
-            prune(core, config, &dest, to).await;
+            prune(core, config, &dest, &taken.id).await;
             config.backup_every
         }
         Err(e) => {
             let detail = format!("{e:#}");
-            tracing::error!(destination = %to, error = %detail, "scheduled backup FAILED; trying again");
+            tracing::error!(destination = %shown, error = %detail, "scheduled backup FAILED; trying again");
             record(
                 core,
                 Event::BackupFailed {
-                    destination: to.to_owned(),
+                    destination: shown.to_owned(),
                     detail,
                 },
             )
@@ -134,16 +136,37 @@ async fn drill_once(core: &Core, config: &Config, to: &str) {
     }
 }
 
-/// Removes the backups retention does not keep.
-async fn prune(core: &Core, config: &Config, dest: &Dest, to: &str) {
-    let ids = match dest.list().await {
+/// Removes the backups retention does not keep. Only this deployment's backups count: one
+/// whose manifest does not verify with its key (another deployment's, or a damaged one) is
+/// neither ranked nor removed, nor is one dated in the future; the backup just taken is kept.
+async fn prune(core: &Core, config: &Config, dest: &Dest, just_taken: &str) {
+    let listed = match dest.list().await {
         Ok(ids) => ids,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "listing backups for retention; none removed");
             return;
         }
     };
-    let keep = kept(&ids, config.backup_keep_daily, config.backup_keep_weekly);
+    let keys = match crate::runtime::master_key(config, crate::runtime::KeyPolicy::MustExist) {
+        Ok(key) => super::manifest::BackupKeys::of(&key),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "reading the master key for retention; none removed");
+            return;
+        }
+    };
+    let tomorrow = time::OffsetDateTime::now_utc().date().next_day();
+    let mut ids = Vec::new();
+    for id in listed {
+        if day_of(&id).is_none_or(|d| Some(d) > tomorrow) {
+            tracing::warn!(backup = %id, "a backup dated in the future is left alone by retention");
+        } else if super::checked_manifest(dest, &id, &keys).await.is_ok() {
+            ids.push(id);
+        } else {
+            tracing::warn!(backup = %id, "a backup whose manifest does not verify with this deployment's key is left alone by retention");
+        }
+    }
+    let mut keep = kept(&ids, config.backup_keep_daily, config.backup_keep_weekly);
+    keep.insert(just_taken);
     let mut removed = Vec::new();
     for id in ids.iter().filter(|id| !keep.contains(id.as_str())) {
         match dest.remove(id).await {
@@ -158,7 +181,7 @@ async fn prune(core: &Core, config: &Config, dest: &Dest, to: &str) {
         record(
             core,
             Event::BackupsPruned {
-                destination: to.to_owned(),
+                destination: dest.to_string(),
                 backup_ids: removed,
             },
         )

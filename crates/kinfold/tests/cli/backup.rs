@@ -387,6 +387,10 @@ async fn serve_backs_up_and_drills_on_its_schedule_and_prunes_by_retention() {
     let data = tmp.path().join("data");
     deployment(&data, "maple", "Maple Sprouts");
     let dest = tmp.path().join("second-disk");
+    // Not this deployment's (its manifest does not verify): retention leaves it alone.
+    let foreign = dest.join("20200101T000000Z-0000000f");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("manifest.json"), b"{}").unwrap();
     let server = Running::serve(
         &data,
         &[
@@ -416,6 +420,11 @@ async fn serve_backs_up_and_drills_on_its_schedule_and_prunes_by_retention() {
     server.stop();
     // One kept by retention (keep one a day), and at most one more written after the last
     // prune, before the server stopped; nothing half-written under a backup's name.
+    assert!(
+        foreign.join("manifest.json").is_file(),
+        "retention removed a foreign backup"
+    );
+    std::fs::remove_dir_all(&foreign).unwrap();
     let complete: Vec<_> = std::fs::read_dir(&dest)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -151,6 +151,12 @@ async fn a_backup_to_s3_restores_and_a_changed_or_partial_one_is_refused() {
         .send()
         .await
         .unwrap();
+    // A manifest under a deeper prefix (`nightly/staging/`) is another prefix's backup.
+    let nested = format!(
+        "{}/kinfold-backups/nightly/staging/29991231T235959Z-deadbeef/manifest.json",
+        moto.url
+    );
+    http.put(&nested).body("{}").send().await.unwrap();
     let (ok, out) = cli(&moto.url, &["backup", "list", "--data", d, "--from", to]);
     assert!(ok && !out.contains("29991231T235959Z"), "{out}");
 
@@ -227,11 +233,16 @@ fn an_s3_address_is_a_bucket_and_a_prefix() {
         "s3://",
         "s3:///prefix",
         "s3://user:pw@bucket/x",
+        "s3://:pw-secret@bucket/x",
         "s3://bucket/x?acl=public",
         "https://bucket/x",
     ] {
         let (ok, out) = cli("http://127.0.0.1:9", &["backup", "list", "--from", bad]);
         assert!(!ok, "{bad}: {out}");
         assert!(!out.contains("panicked"), "{bad}: {out}");
+        assert!(
+            !out.contains("pw-secret") && !out.contains(":pw@"),
+            "{bad}: {out}"
+        );
     }
 }
