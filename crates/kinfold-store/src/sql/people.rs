@@ -4,10 +4,34 @@ use async_trait::async_trait;
 
 use super::auth::{void_links, ENROLLMENT_VOID, PASSWORD_RESET_SUPERSEDE};
 use super::sessions::end_user_sessions_in;
-use super::{append_in, for_update, lock_user, Backend};
+use super::{append_in, for_update, lock_user, Backend, Tx};
 use crate::wall::Wall;
 use crate::TenantTx;
 use crate::*;
+
+/// How many active administrators the tenant has, their rows locked until commit on
+/// PostgreSQL (SQLite's writer is alone), so two demotions cannot both pass the count.
+async fn active_admins(tx: &mut Tx, tenant: &str) -> Result<usize> {
+    let admins: Vec<(String,)> = sqlx::query_as(&for_update(
+        "SELECT id FROM users WHERE tenant_id = $1 AND role = 'administrator' \
+         AND deactivated_ms IS NULL",
+    ))
+    .bind(tenant)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(admins.len())
+}
+
+/// Refuses to take administration from a user with role `role` when they are the last of
+/// `admins` active administrators.
+fn keep_an_administrator(role: &str, admins: usize) -> Result<()> {
+    if role == Role::Administrator.as_str() && admins <= 1 {
+        return Err(StoreError::WrongState(
+            "this is the center's last administrator: make someone else an administrator first",
+        ));
+    }
+    Ok(())
+}
 
 #[async_trait]
 impl PeopleStore for Backend {
@@ -22,14 +46,7 @@ impl PeopleStore for Backend {
         let t = scope.tenant_id().to_string();
         let u = user.to_string();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
-        // The administrators, locked until commit on PostgreSQL (SQLite's writer is alone).
-        let admins: Vec<(String,)> = sqlx::query_as(&for_update(
-            "SELECT id FROM users WHERE tenant_id = $1 AND role = 'administrator' \
-             AND deactivated_ms IS NULL",
-        ))
-        .bind(&t)
-        .fetch_all(&mut *tx)
-        .await?;
+        let admins = active_admins(&mut tx, &t).await?;
         let current: Option<(String,)> =
             sqlx::query_as("SELECT role FROM users WHERE tenant_id = $1 AND id = $2")
                 .bind(&t)
@@ -39,11 +56,8 @@ impl PeopleStore for Backend {
         let Some((current,)) = current else {
             return Err(StoreError::NotFound("user"));
         };
-        let was_admin = current == Role::Administrator.as_str();
-        if was_admin && role != Role::Administrator && admins.len() <= 1 {
-            return Err(StoreError::WrongState(
-                "this is the center's last administrator: make someone else an administrator first",
-            ));
+        if role != Role::Administrator {
+            keep_an_administrator(&current, admins)?;
         }
         sqlx::query("UPDATE users SET role = $1 WHERE tenant_id = $2 AND id = $3")
             .bind(role.as_str())
@@ -63,13 +77,7 @@ impl PeopleStore for Backend {
         let t = scope.tenant_id().to_string();
         let u = user.to_string();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
-        let admins: Vec<(String,)> = sqlx::query_as(&for_update(
-            "SELECT id FROM users WHERE tenant_id = $1 AND role = 'administrator' \
-             AND deactivated_ms IS NULL",
-        ))
-        .bind(&t)
-        .fetch_all(&mut *tx)
-        .await?;
+        let admins = active_admins(&mut tx, &t).await?;
         lock_user(&mut tx, scope, user).await?;
         let row: Option<(String, Option<i64>)> = sqlx::query_as(
             "SELECT role, deactivated_ms FROM users WHERE tenant_id = $1 AND id = $2",
@@ -86,11 +94,7 @@ impl PeopleStore for Backend {
                 "this account is already deactivated",
             ));
         }
-        if role == Role::Administrator.as_str() && admins.len() <= 1 {
-            return Err(StoreError::WrongState(
-                "this is the center's last administrator: make someone else an administrator first",
-            ));
-        }
+        keep_an_administrator(&role, admins)?;
         sqlx::query("UPDATE users SET deactivated_ms = $1 WHERE tenant_id = $2 AND id = $3")
             .bind(at_ms)
             .bind(&t)
