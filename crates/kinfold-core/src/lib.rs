@@ -168,6 +168,12 @@ impl Core {
         self.inner.clock.now_ms()
     }
 
+    /// Claims a job that one node of the deployment runs at a time (see
+    /// [`kinfold_store::Store::exclusive`]); `None` while another node runs it.
+    pub async fn exclusive(&self, job: &str) -> Result<Option<kinfold_store::JobLease>, CoreError> {
+        Ok(self.inner.store.exclusive(job).await?)
+    }
+
     /// Migrates, makes sure the checkpoint key exists, and records `started` (L3).
     pub async fn start(&self, version: &str, config_digest: &str) -> Result<(), CoreError> {
         let applied = self.inner.store.migrate().await?;

@@ -86,4 +86,22 @@ pub trait Store:
     /// The database answers and every migration is applied.
     async fn ready(&self) -> Result<bool>;
     async fn close(&self);
+    /// Claims `job` (a scheduled backup, a drill) for this node until the lease is dropped;
+    /// `None` while another node holds it. On PostgreSQL a session advisory lock on a
+    /// connection of its own, closed with the lease (or with the node); on SQLite, one node
+    /// serves, and the lease is always given.
+    async fn exclusive(&self, job: &str) -> Result<Option<JobLease>>;
+}
+
+/// A job claimed by [`Store::exclusive`], held until dropped.
+pub struct JobLease(
+    /// The connection holding the lock; closed, never pooled again, when the lease drops.
+    #[allow(dead_code)]
+    Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+);
+
+impl std::fmt::Debug for JobLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JobLease")
+    }
 }

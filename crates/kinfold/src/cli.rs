@@ -75,7 +75,7 @@ pub enum Command {
 pub enum BackupCommand {
     /// Snapshot the database while it serves, and write it compressed, encrypted and signed.
     Create {
-        /// A local path (a second disk or a share). S3 is to come.
+        /// A local path (a second disk or a share), or s3://BUCKET/PREFIX.
         #[arg(long)]
         to: String,
     },
@@ -98,7 +98,8 @@ pub enum BackupCommand {
         from: String,
     },
     /// Restore a backup into a directory without a database (--data), whose master key is
-    /// the deployment's; then verify every tenant's audit chain on the copy.
+    /// the deployment's, or into an empty PostgreSQL database (--database-url); then verify
+    /// every tenant's audit chain on the copy.
     Restore {
         #[arg(long)]
         from: String,

@@ -166,6 +166,10 @@ pub enum EmailTransport {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(s: String) -> Self {
+        Self(s)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -5,6 +5,7 @@
 //! superuser nor `BYPASSRLS` ([`setup`]), so a query that forgets `WHERE tenant_id` still sees
 //! one tenant's rows at most.
 
+pub mod backup;
 mod dialect;
 mod setup;
 // The statements written once for both stores (see `sql/mod.rs`), compiled for this one.
@@ -70,5 +71,22 @@ impl Store for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    async fn exclusive(&self, job: &str) -> Result<Option<JobLease>> {
+        let mut conn = self.pool.acquire().await?;
+        let got: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_lock(hashtextextended('kinfold job ' || $1, 0))",
+        )
+        .bind(job)
+        .fetch_one(&mut *conn)
+        .await?;
+        if !got {
+            return Ok(None);
+        }
+        // The lock belongs to the session: the connection must end with the lease, never go
+        // back to the pool still holding it.
+        conn.close_on_drop();
+        Ok(Some(JobLease(Some(conn))))
     }
 }

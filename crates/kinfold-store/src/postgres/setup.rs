@@ -116,7 +116,7 @@ fn valid_role(name: &str) -> Result<()> {
     }
 }
 
-async fn privileges(conn: &mut PgConnection) -> Result<(bool, bool, bool)> {
+pub(super) async fn privileges(conn: &mut PgConnection) -> Result<(bool, bool, bool)> {
     Ok(sqlx::query_as(
         "SELECT rolsuper, rolcreaterole, rolbypassrls FROM pg_roles WHERE rolname = current_user",
     )
@@ -141,7 +141,7 @@ async fn privileged(conn: &mut PgConnection) -> Result<bool> {
 }
 
 /// Sets transaction-local `kinfold.*` values and runs a fixed statement that reads them.
-async fn with_settings(
+pub(super) async fn with_settings(
     conn: &mut PgConnection,
     settings: &[(&str, &str)],
     sql: &str,
@@ -159,7 +159,7 @@ async fn with_settings(
     Ok(())
 }
 
-const CREATE_ROLES: &str = r#"
+pub(super) const CREATE_ROLES: &str = r#"
 DO $$
 DECLARE
     owner TEXT := current_setting('kinfold.owner');
@@ -191,8 +191,15 @@ BEGIN
     IF NOT pg_has_role(current_user, owner, 'MEMBER') THEN
         EXECUTE format('GRANT %I TO %I', owner, current_user);
     END IF;
+END
+$$;
+"#;
+
+const CREATE_SCHEMA: &str = r#"
+DO $$
+BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'kinfold') THEN
-        EXECUTE format('CREATE SCHEMA kinfold AUTHORIZATION %I', owner);
+        EXECUTE format('CREATE SCHEMA kinfold AUTHORIZATION %I', current_setting('kinfold.owner'));
     END IF;
 END
 $$;
@@ -375,6 +382,7 @@ async fn prepare_locked(
         CREATE_ROLES,
     )
     .await?;
+    with_settings(conn, &[("kinfold.owner", &o.owner_role)], CREATE_SCHEMA).await?;
     // Migrate as the owner, so the owner owns every table.
     sqlx::query("SELECT set_config('role', $1, false)")
         .bind(&o.owner_role)

@@ -54,7 +54,7 @@ pub struct Manifest {
     /// RFC 3339, UTC.
     pub created_at: String,
     pub kinfold_version: String,
-    /// `sqlite` (PostgreSQL backups are to come).
+    /// `sqlite` (the data part is a SQLCipher database) or `postgres` (a `pg_dump` archive).
     pub backend: String,
     /// The newest migration applied to the database when it was copied.
     pub schema_version: i64,

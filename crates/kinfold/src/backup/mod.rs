@@ -13,6 +13,7 @@
 pub mod archive;
 pub mod dest;
 pub mod manifest;
+mod pg;
 mod s3;
 pub mod schedule;
 
@@ -25,7 +26,7 @@ use kinfold_store::sqlite::{SqliteStore, DB_FILE};
 use kinfold_store::Store;
 
 use crate::cli::say;
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::runtime::{self, KeyPolicy};
 pub use dest::Dest;
 use manifest::{BackupKeys, Manifest, Part, DATA_PART, FORMAT};
@@ -100,42 +101,35 @@ pub async fn create(config: Config, to: &str) -> anyhow::Result<ExitCode> {
 /// Takes a backup of the deployment `config` names into `dest`, while it serves; records
 /// nothing (the caller records `backup_created`).
 pub async fn take(config: &Config, dest: &Dest) -> anyhow::Result<Taken> {
-    if config.postgres().is_some() {
-        bail!("backups of a PostgreSQL deployment are not built yet; use pg_dump (see docs/operations.md)");
-    }
     if dest.is_inside(&config.data) {
         bail!("the destination is inside the data directory; a backup there is lost with the data. Give a second disk, a share, or s3://BUCKET/PREFIX");
     }
     let key = runtime::master_key(config, KeyPolicy::MustExist)?;
-    let store = SqliteStore::open(&config.data, &key, 1)
-        .await
-        .with_context(|| format!("opening the database in {}", config.data.display()))?;
-    let id = new_id();
-    let scratch = Scratch(config.data.join(format!(".backup-{id}.db")));
-    let taken = store.snapshot(&scratch.0, &key).await;
-    store.close().await;
-    let info = taken.context("taking the snapshot")?;
-    let (tenant_count, schema_version) = (info.tenants, info.schema_version);
     let keys = BackupKeys::of(&key);
-    let snapshot = scratch.0.clone();
-    let archive_key = keys.archive.clone();
+    let id = new_id();
     let writing = dest.begin(&id)?;
-    let (writing, sealed) = tokio::task::spawn_blocking(move || {
-        let input = std::fs::File::open(&snapshot)?;
-        let out = writing.part(DATA_PART)?;
-        let (out, sealed) = archive::seal(&archive_key, std::io::BufReader::new(input), out)?;
-        out.sync_all()?;
-        std::io::Result::Ok((writing, sealed))
-    })
-    .await?
-    .context("writing the archive")?;
-    drop(scratch);
+    let (writing, sealed, backend, tenant_count, schema_version) = match config.postgres() {
+        Some(o) => {
+            let (writing, sealed, info) = pg::dump(&o, &keys.archive, writing).await?;
+            (
+                writing,
+                sealed,
+                "postgres",
+                info.tenants,
+                info.schema_version,
+            )
+        }
+        None => {
+            let (writing, sealed, info) = snapshot(config, &key, &id, &keys, writing).await?;
+            (writing, sealed, "sqlite", info.tenants, info.schema_version)
+        }
+    };
     let manifest = Manifest {
         format: FORMAT,
         id: id.clone(),
         created_at: rfc3339_now(),
         kinfold_version: env!("CARGO_PKG_VERSION").to_owned(),
-        backend: "sqlite".into(),
+        backend: backend.into(),
         schema_version,
         tenant_count,
         deployment: keys.deployment.clone(),
@@ -155,6 +149,40 @@ pub async fn take(config: &Config, dest: &Dest) -> anyhow::Result<Taken> {
         tenants: tenant_count,
         schema_version,
     })
+}
+
+/// Seals a snapshot of the SQLite database into `writing`'s data part.
+async fn snapshot(
+    config: &Config,
+    key: &MasterKey,
+    id: &str,
+    keys: &BackupKeys,
+    writing: dest::Writing,
+) -> anyhow::Result<(
+    dest::Writing,
+    archive::Sealed,
+    kinfold_store::sqlite::SnapshotInfo,
+)> {
+    let store = SqliteStore::open(&config.data, key, 1)
+        .await
+        .with_context(|| format!("opening the database in {}", config.data.display()))?;
+    let scratch = Scratch(config.data.join(format!(".backup-{id}.db")));
+    let taken = store.snapshot(&scratch.0, key).await;
+    store.close().await;
+    let info = taken.context("taking the snapshot")?;
+    let snapshot = scratch.0.clone();
+    let archive_key = keys.archive.clone();
+    let (writing, sealed) = tokio::task::spawn_blocking(move || {
+        let input = std::fs::File::open(&snapshot)?;
+        let out = writing.part(DATA_PART)?;
+        let (out, sealed) = archive::seal(&archive_key, std::io::BufReader::new(input), out)?;
+        out.sync_all()?;
+        std::io::Result::Ok((writing, sealed))
+    })
+    .await?
+    .context("writing the archive")?;
+    drop(scratch);
+    Ok((writing, sealed, info))
 }
 
 /// A manifest read from `dest` and checked against this deployment's keys.
@@ -259,14 +287,13 @@ pub async fn verify(config: Config, from: &str, id: Option<&str>) -> anyhow::Res
 /// `kinfold backup restore --from DEST [--id ID] --data DIR`: into a directory without a
 /// database, whose master key (`DIR/master.key`, or `master_key`) is the deployment's. Every
 /// byte is checked before the database file takes its name; then every tenant's audit chain
-/// is verified on the restored copy.
+/// is verified on the restored copy. With `--database-url`, into an empty PostgreSQL database
+/// instead, in one transaction (see [`pg`]).
 pub async fn restore(config: Config, from: &str, id: Option<&str>) -> anyhow::Result<ExitCode> {
-    if config.postgres().is_some() {
-        bail!("restoring into PostgreSQL is not built yet");
-    }
     let dest = Dest::parse(from)?;
     let target = config.data.clone();
-    if database_files(&target).next().is_some() {
+    let postgres = config.postgres();
+    if postgres.is_none() && database_files(&target).next().is_some() {
         bail!(
             "{} already holds a database; restore into a new directory (nothing was changed)",
             target.display()
@@ -282,17 +309,27 @@ pub async fn restore(config: Config, from: &str, id: Option<&str>) -> anyhow::Re
     let keys = BackupKeys::of(&key);
     let id = pick(&dest, id).await?;
     let m = checked_manifest(&dest, &id, &keys).await?;
-    let m = restore_file(&dest, m, keys, &target).await?;
+    let (m, into) = match &postgres {
+        Some(o) => (
+            pg::restore(o, &dest, m, keys).await?,
+            "the PostgreSQL database".to_owned(),
+        ),
+        None => (
+            restore_file(&dest, m, keys, &target).await?,
+            target.display().to_string(),
+        ),
+    };
     say(format!(
-        "restored backup {id} ({}, schema {}) into {}",
-        m.created_at,
-        m.schema_version,
-        target.display()
+        "restored backup {id} ({}, schema {}) into {into}",
+        m.created_at, m.schema_version,
     ));
     let r = check_restored(config).await?;
     say(format!(
-        "{} tenant(s), {} children, {} audit entries",
-        r.tenants, r.children, r.audit_entries
+        "{} tenant(s), {} children, {} audit entries; heads {}",
+        r.tenants,
+        r.children,
+        r.audit_entries,
+        r.heads.join(" ")
     ));
     Ok(if r.chains_ok {
         ExitCode::SUCCESS
@@ -310,6 +347,12 @@ async fn restore_file(
     keys: BackupKeys,
     target: &std::path::Path,
 ) -> anyhow::Result<Manifest> {
+    if m.backend != "sqlite" {
+        bail!(
+            "backup {} is of a PostgreSQL deployment: restore it with --database-url (an empty database)",
+            m.id
+        );
+    }
     let input = dest.read(&m.id, DATA_PART).await?;
     let partial = target.join(format!(".restore-{}.db", m.id));
     let scratch = Scratch(partial.clone());
@@ -459,9 +502,6 @@ impl Drilled {
 
 /// Restores the newest backup in `dest` elsewhere and checks it; records nothing.
 pub async fn drill_newest(config: &Config, dest: &Dest) -> anyhow::Result<Drilled> {
-    if config.postgres().is_some() {
-        bail!("drills of a PostgreSQL deployment are not built yet");
-    }
     let started = std::time::Instant::now();
     let key = runtime::master_key(config, KeyPolicy::MustExist)?;
     let id = pick(dest, None).await;
@@ -513,12 +553,30 @@ async fn drill_once(
         .prefix("kinfold-drill-")
         .tempdir()?;
     kinfold_crypto::private_fs::private_dir(tmp.path())?;
-    restore_file(dest, m, keys, tmp.path()).await?;
     // The copy opens with the live key where it is, never copied beside the restored data.
     let mut copy = config.clone();
     copy.data = tmp.path().to_path_buf();
     if copy.master_key.is_none() {
         copy.master_key_file = Some(config.master_key_path());
     }
-    check_restored(copy).await
+    let Some(live) = config.postgres() else {
+        restore_file(dest, m, keys, tmp.path()).await?;
+        return check_restored(copy).await;
+    };
+    // On PostgreSQL: a scratch database and roles of its own on the same server, dropped
+    // however the drill ends.
+    let scratch = pg::Scratch::create(&live).await?;
+    copy.database_url = Some(config::Secret::new(scratch.opts.url.clone()));
+    copy.migrate_database_url = None;
+    copy.db_owner_role.clone_from(&scratch.opts.owner_role);
+    copy.db_app_role.clone_from(&scratch.opts.app_role);
+    let drilled = async {
+        pg::restore(&scratch.opts, dest, m, keys).await?;
+        check_restored(copy).await
+    }
+    .await;
+    let dropped = scratch.drop().await;
+    let r = drilled?;
+    dropped.context("dropping the drill's scratch database")?;
+    Ok(r)
 }

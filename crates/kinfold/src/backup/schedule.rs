@@ -12,7 +12,9 @@
 //!   temporary directory, verifies it and records `backup_drill`. A failed drill is an error in
 //!   the log and on the administrators' home page.
 //!
-//! One node per SQLite deployment, so no lock is needed between schedulers.
+//! - Several nodes on one PostgreSQL database run each backup and drill once: a node claims
+//!   the job under an advisory lock ([`kinfold_core::Core::exclusive`]) and then checks that it
+//!   is still due, since another node may have run it while it waited.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -29,6 +31,8 @@ use crate::config::Config;
 
 /// The longest wait before a failed backup is tried again.
 const RETRY_AT_MOST: Duration = Duration::from_secs(15 * 60);
+/// The longest wait before looking again at a job another node was running.
+const LOOK_AGAIN: Duration = Duration::from_secs(60);
 
 /// Starts the schedule when `backup_to` is set.
 pub fn spawn(core: Core, config: Config) -> Option<JoinHandle<()>> {
@@ -44,11 +48,10 @@ async fn run(core: Core, config: Config, to: String) {
     loop {
         tokio::time::sleep_until(next_backup.min(next_drill)).await;
         if Instant::now() >= next_backup {
-            next_backup = Instant::now() + backup_once(&core, &config, &to, &shown).await;
+            next_backup = Instant::now() + backup_turn(&core, &config, &to, &shown).await;
         }
         if Instant::now() >= next_drill {
-            drill_once(&core, &config, &to).await;
-            next_drill = Instant::now() + config.drill_every;
+            next_drill = Instant::now() + drill_turn(&core, &config, &to).await;
         }
     }
 }
@@ -70,6 +73,74 @@ async fn first_due(core: &Core, config: &Config) -> (Instant, Instant) {
             tracing::error!(error = %e, "reading the last backup and drill; both are due now");
             (Instant::now(), Instant::now())
         }
+    }
+}
+
+/// Which job, as the system chain records them.
+#[derive(Clone, Copy)]
+enum Job {
+    Backup,
+    Drill,
+}
+
+/// How long until `job` is due again, from the last one the system chain records (by any
+/// node); `None` when it is due now.
+async fn not_due_for(core: &Core, job: Job, every: Duration) -> Option<Duration> {
+    let status = core.audit_log().deployment_backup_status().await.ok()?;
+    let last = match job {
+        Job::Backup => status.last_backup.map(|(at, _)| at),
+        Job::Drill => status.last_drill.map(|(at, _, _)| at),
+    }?;
+    let every_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+    let left = last.saturating_add(every_ms).saturating_sub(core.now_ms());
+    (left > 0).then(|| Duration::from_millis(u64::try_from(left).unwrap_or(0)))
+}
+
+/// Claims `job` for this node (one node of a deployment runs each, under an advisory lock on
+/// PostgreSQL) and checks it is still due: another node may have run it meanwhile. `Err` says
+/// when to look again.
+async fn claim(
+    core: &Core,
+    job: Job,
+    every: Duration,
+) -> Result<kinfold_store::JobLease, Duration> {
+    let name = match job {
+        Job::Backup => "backup",
+        Job::Drill => "backup drill",
+    };
+    let lease = match core.exclusive(name).await {
+        Ok(Some(lease)) => lease,
+        Ok(None) => {
+            tracing::debug!(job = name, "another node is running it");
+            return Err(every.min(LOOK_AGAIN));
+        }
+        Err(e) => {
+            tracing::error!(job = name, error = %e, "cannot claim the scheduled job; trying again");
+            return Err(every.min(RETRY_AT_MOST));
+        }
+    };
+    match not_due_for(core, job, every).await {
+        Some(wait) => Err(wait),
+        None => Ok(lease),
+    }
+}
+
+/// Runs the due backup when this node claims it; returns how long until the next look.
+async fn backup_turn(core: &Core, config: &Config, to: &str, shown: &str) -> Duration {
+    match claim(core, Job::Backup, config.backup_every).await {
+        Ok(_lease) => backup_once(core, config, to, shown).await,
+        Err(wait) => wait,
+    }
+}
+
+/// Runs the due drill when this node claims it; returns how long until the next look.
+async fn drill_turn(core: &Core, config: &Config, to: &str) -> Duration {
+    match claim(core, Job::Drill, config.drill_every).await {
+        Ok(_lease) => {
+            drill_once(core, config, to).await;
+            config.drill_every
+        }
+        Err(wait) => wait,
     }
 }
 

@@ -15,6 +15,7 @@ mod postgres;
 mod access;
 mod audit_verify;
 mod backup;
+mod backup_pg;
 mod backup_s3;
 mod commands;
 mod data_dir;

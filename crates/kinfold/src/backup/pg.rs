@@ -1,0 +1,231 @@
+//! Backups of a PostgreSQL deployment: `pg_dump` in custom format, piped through the same
+//! compression and AEAD as a SQLite snapshot, and `pg_restore` fed from the opened archive
+//! through a pipe. Neither the dump nor the restore's input touches the disk in plaintext.
+//!
+//! The tools are PostgreSQL's own, found with `pg_config --bindir`, under
+//! `/usr/lib/postgresql/*/bin` (newest first), or on `PATH`. They connect with the owner's URL
+//! with its password in their environment (`PGPASSWORD`), never on their command line, where
+//! any user of the machine could read it. What the database side needs is in
+//! `kinfold_store::postgres::backup`.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{bail, Context};
+use kinfold_crypto::keyring::Key;
+use kinfold_store::postgres::{backup as db, PgOptions};
+
+use super::archive::{self, Sealed};
+use super::dest::{Dest, Writing};
+use super::manifest::{BackupKeys, Manifest, DATA_PART};
+
+/// Where `pg_dump` and `pg_restore` are.
+fn bindir() -> anyhow::Result<PathBuf> {
+    let has_tools =
+        |d: &std::path::Path| d.join("pg_dump").is_file() && d.join("pg_restore").is_file();
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if has_tools(&dir) {
+            return Ok(dir);
+        }
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort_by_key(|d| {
+        d.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    if let Some(d) = found.into_iter().rev().find(|d| has_tools(d)) {
+        return Ok(d);
+    }
+    for dir in std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        if has_tools(&dir) {
+            return Ok(dir);
+        }
+    }
+    bail!("pg_dump and pg_restore were not found (tried `pg_config --bindir`, /usr/lib/postgresql/*/bin and PATH): install PostgreSQL's client tools, of the server's major version or newer")
+}
+
+/// `program` connected to `url`: the URL without its password on the command line, the
+/// password in the tool's environment.
+fn tool(program: &str, url: &str) -> anyhow::Result<Command> {
+    let mut u = url::Url::parse(url)
+        .context("the database URL does not parse as one URL (a backup needs a single host)")?;
+    let mut password = (!u.password().unwrap_or("").is_empty()).then(|| {
+        percent_encoding::percent_decode_str(u.password().unwrap_or(""))
+            .decode_utf8_lossy()
+            .into_owned()
+    });
+    let _ = u.set_password(None);
+    let pairs: Vec<(String, String)> = u
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    {
+        let mut q = u.query_pairs_mut();
+        q.clear();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "password" => password = Some(v),
+                // sqlx's own, unknown to libpq.
+                "statement-cache-capacity" => {}
+                _ => {
+                    q.append_pair(&k, &v);
+                }
+            }
+        }
+    }
+    if u.query() == Some("") {
+        u.set_query(None);
+    }
+    let mut c = Command::new(bindir()?.join(program));
+    c.arg(format!("--dbname={u}"));
+    c.env_remove("PGPASSWORD");
+    if let Some(p) = password {
+        c.env("PGPASSWORD", p);
+    }
+    Ok(c)
+}
+
+/// Reads what a tool says on stderr, at most 4 KiB of it, on its own thread.
+fn stderr_of(child: &mut Child) -> std::thread::JoinHandle<String> {
+    let err = child.stderr.take();
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(e) = err {
+            let _ = e.take(4096).read_to_string(&mut s);
+        }
+        s.trim().to_owned()
+    })
+}
+
+/// Dumps the database `o` names into `writing`'s data part.
+pub async fn dump(
+    o: &PgOptions,
+    key: &Key,
+    writing: Writing,
+) -> anyhow::Result<(Writing, Sealed, db::DumpInfo)> {
+    let info = db::dump_info(o).await?;
+    let mut cmd = tool("pg_dump", db::tool_url(o))?;
+    cmd.args([
+        "--format=custom",
+        "--compress=0",
+        "--schema=kinfold",
+        "--no-owner",
+        "--no-privileges",
+    ]);
+    let key = key.clone();
+    let (writing, sealed) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting pg_dump")?;
+        let said = stderr_of(&mut child);
+        let stdout = child.stdout.take().context("pg_dump's output")?;
+        let sealed = writing
+            .part(DATA_PART)
+            .and_then(|out| archive::seal(&key, std::io::BufReader::new(stdout), out));
+        let status = child.wait()?;
+        let said = said.join().unwrap_or_default();
+        if !status.success() {
+            bail!("pg_dump failed ({status}): {said}");
+        }
+        let (out, sealed) = sealed.context("writing the archive")?;
+        out.sync_all()?;
+        Ok((writing, sealed))
+    })
+    .await??;
+    Ok((writing, sealed, info))
+}
+
+/// Restores backup `m` into the empty database `o` names; a failure rolls the whole load back.
+pub async fn restore(
+    o: &PgOptions,
+    dest: &Dest,
+    m: Manifest,
+    keys: BackupKeys,
+) -> anyhow::Result<Manifest> {
+    if m.backend != "postgres" {
+        bail!("backup {} is of a SQLite deployment: restore it with --data DIR, without --database-url", m.id);
+    }
+    let input = dest.read(&m.id, DATA_PART).await?;
+    db::begin_restore(o).await?;
+    let mut cmd = tool("pg_restore", db::tool_url(o))?;
+    cmd.args([
+        "--no-owner",
+        "--no-privileges",
+        "--single-transaction",
+        "--exit-on-error",
+    ]);
+    let m = tokio::task::spawn_blocking(move || -> anyhow::Result<Manifest> {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting pg_restore")?;
+        let said = stderr_of(&mut child);
+        let stdin = child.stdin.take().context("pg_restore's input")?;
+        let opened = super::open_part(input, &m, &keys, std::io::BufWriter::new(stdin));
+        if opened.is_err() {
+            // Its one transaction is rolled back: nothing of a bad archive stays.
+            let _ = child.kill();
+        }
+        let status = child.wait()?;
+        let said = said.join().unwrap_or_default();
+        opened?;
+        if !status.success() {
+            bail!("pg_restore failed ({status}): {said}");
+        }
+        Ok(m)
+    })
+    .await??;
+    db::finish_restore(o).await?;
+    Ok(m)
+}
+
+/// A drill's own database and roles on the deployment's server; [`Scratch::drop`] removes them.
+pub struct Scratch {
+    pub opts: PgOptions,
+    tag: String,
+    owner: PgOptions,
+}
+
+impl Scratch {
+    pub async fn create(o: &PgOptions) -> anyhow::Result<Scratch> {
+        let tag = hex::encode(rand::random::<[u8; 6]>());
+        let name = db::create_scratch(o, &tag).await?;
+        let mut u =
+            url::Url::parse(db::tool_url(o)).context("a drill needs a single-host database URL")?;
+        u.set_path(&format!("/{name}"));
+        let mut opts = o.clone();
+        opts.url = u.to_string();
+        opts.migrate_url = None;
+        opts.owner_role = format!("kfdrill_{tag}_owner");
+        opts.app_role = format!("kfdrill_{tag}_app");
+        Ok(Scratch {
+            opts,
+            tag,
+            owner: o.clone(),
+        })
+    }
+
+    pub async fn drop(self) -> anyhow::Result<()> {
+        db::drop_scratch(&self.owner, &self.opts, &self.tag).await?;
+        Ok(())
+    }
+}
