@@ -15,6 +15,8 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
+pub mod node;
+
 use rand::RngCore;
 use sqlx::{Connection, PgConnection};
 

@@ -10,6 +10,7 @@
 
 mod harness;
 mod outbox;
+mod pitr;
 mod postgres;
 
 mod access;
