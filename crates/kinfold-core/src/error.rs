@@ -70,6 +70,11 @@ pub enum CoreError {
     /// `Ignored` report is answered 200 by the webhook before it could become an error.
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// The database cannot be reached or take the write just now
+    /// ([`kinfold_store::StoreError::is_unavailable`]): nothing was committed, and the same
+    /// request may succeed shortly. The source is logged, like an internal failure's.
+    #[error("the database is unavailable just now; try again shortly")]
+    Unavailable(#[source] kinfold_store::StoreError),
     #[error("storage failure")]
     Store(#[source] kinfold_store::StoreError),
     #[error("cryptographic failure")]
@@ -85,6 +90,7 @@ impl From<kinfold_store::StoreError> for CoreError {
             kinfold_store::StoreError::Conflict(what) => CoreError::Conflict(what),
             kinfold_store::StoreError::NotFound(what) => CoreError::NotFound(what),
             kinfold_store::StoreError::WrongState(why) => CoreError::WrongState(why),
+            other if other.is_unavailable() => CoreError::Unavailable(other),
             other => CoreError::Store(other),
         }
     }
@@ -109,6 +115,7 @@ impl CoreError {
             CoreError::InvalidResetLink => (400, "invalid_reset_link"),
             CoreError::Throttled { .. } => (429, "throttled"),
             CoreError::Busy { .. } => (503, "busy"),
+            CoreError::Unavailable(_) => (503, "unavailable"),
             CoreError::Unauthenticated => (401, "unauthenticated"),
             CoreError::Forbidden(_) => (403, "forbidden"),
             CoreError::NotFound(_) => (404, "not_found"),
@@ -134,6 +141,23 @@ impl CoreError {
     /// Whether the detail must stay in the log.
     pub fn is_internal(&self) -> bool {
         self.kind().is_internal()
+    }
+
+    /// Whether the edge logs this error's detail with the request's ID: every internal
+    /// failure, and a database that is unavailable (the operator needs to know).
+    pub fn is_logged(&self) -> bool {
+        self.is_internal() || matches!(self, CoreError::Unavailable(_))
+    }
+
+    /// How long the client should wait before trying again, when it should.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            CoreError::Throttled { retry_after_secs } | CoreError::Busy { retry_after_secs } => {
+                Some(*retry_after_secs)
+            }
+            CoreError::Unavailable(_) => Some(2),
+            _ => None,
+        }
     }
 
     /// The error and each of its sources, as `Display` writes them, joined by `": "`: what the
@@ -187,6 +211,13 @@ mod tests {
                 },
                 503,
                 "busy",
+            ),
+            (
+                CoreError::Unavailable(kinfold_store::StoreError::Database(
+                    sqlx::Error::PoolTimedOut,
+                )),
+                503,
+                "unavailable",
             ),
             (CoreError::Unauthenticated, 401, "unauthenticated"),
             (CoreError::Forbidden("no"), 403, "forbidden"),
@@ -257,6 +288,7 @@ mod tests {
             CoreError::InvalidResetLink => "InvalidResetLink",
             CoreError::Throttled { .. } => "Throttled",
             CoreError::Busy { .. } => "Busy",
+            CoreError::Unavailable(_) => "Unavailable",
             CoreError::Unauthenticated => "Unauthenticated",
             CoreError::Forbidden(_) => "Forbidden",
             CoreError::NotFound(_) => "NotFound",
@@ -280,7 +312,7 @@ mod tests {
             all.iter().map(|(e, ..)| variant(e)).collect();
         assert_eq!(
             variants.len(),
-            21,
+            22,
             "one_of_each names every variant: {variants:?}"
         );
         let mut status_of_code = std::collections::BTreeMap::new();

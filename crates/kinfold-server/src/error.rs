@@ -96,10 +96,8 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::Core(
-                CoreError::Throttled { retry_after_secs } | CoreError::Busy { retry_after_secs },
-            ) => Some(*retry_after_secs),
-            _ => None,
+            ApiError::Core(e) => e.retry_after_secs(),
+            ApiError::Http { .. } => None,
         }
     }
 
@@ -113,7 +111,7 @@ impl ApiError {
             }
         }
         if let ApiError::Core(e) = self {
-            if e.is_internal() {
+            if e.is_logged() {
                 resp.extensions_mut().insert(Failure::Error(Arc::new(e)));
             }
         }

@@ -24,6 +24,41 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached or could not take the write just now, and
+    /// the same request may succeed shortly: a connection lost or refused (a server killed, a
+    /// failover under way, a backend terminated), a pool with no connection to give, a server
+    /// in recovery or shutting down, a full disk. Answered `503` with `Retry-After`, never as
+    /// an internal failure; nothing was committed.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            // Not `PoolClosed`: this node closed its own store (it is stopping), a failure of
+            // its own rather than the database's.
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => {
+                if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                    let code = pg.code();
+                    // 08: connection exception; 53: insufficient resources (disk full, out of
+                    // memory, too many connections); 57P01-3: shutting down or starting up;
+                    // 25006: a read-only transaction (a standby not yet promoted).
+                    code.starts_with("08")
+                        || code.starts_with("53")
+                        || matches!(code, "57P01" | "57P02" | "57P03" | "25006")
+                } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    // The primary result code (the low byte of the extended one): SQLITE_BUSY,
+                    // SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL.
+                    let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+                    matches!(code & 0xff, 5 | 6 | 10 | 13)
+                } else {
+                    false
+                }
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn from_insert(e: sqlx::Error, what: &'static str) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),

@@ -199,6 +199,9 @@ fn round(args: &BenchArgs) -> anyhow::Result<(Figures, Figures, Figures)> {
 /// With `pg`, also measures the children read on PostgreSQL (an empty database; its server
 /// should run on CPU 0 too, beside Kinfold's, for a like-for-like figure).
 pub async fn run(args: BenchArgs, pg: Option<&Config>) -> anyhow::Result<()> {
+    if let Some(mb) = args.backup_mb {
+        return crate::backup::bench::run(mb, args.rounds).await;
+    }
     need("taskset", "util-linux")?;
     if args.mail {
         return mail(&args);

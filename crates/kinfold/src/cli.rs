@@ -301,6 +301,11 @@ pub struct BenchArgs {
     /// sink per second, beside raw RSA-2048 signatures per second, on one core.
     #[arg(long)]
     pub mail: bool,
+    /// Measure backups instead: grow a new deployment (in a temporary directory) to this many
+    /// MB, then time `backup create` and its restore against a ceiling measured in the same
+    /// run (reading the database file and sealing it with the archive's AEAD), per round.
+    #[arg(long)]
+    pub backup_mb: Option<u64>,
 }
 
 /// Writes a line for the operator on standard output (the banner, command results).

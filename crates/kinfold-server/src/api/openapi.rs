@@ -31,7 +31,8 @@ impl Modify for SessionCookie {
 /// The errors the HTTP layer can answer on an operation whatever its handler does, so that no
 /// annotation can forget them:
 /// - `500 internal`, on any operation (a failure, a panic);
-/// - `503 timeout`, on any operation that runs past the request timeout;
+/// - `503 timeout`, on any operation that runs past the request timeout, and `503 unavailable`
+///   (with `Retry-After`), on any operation that meets a database it cannot reach just now;
 /// - `401 unauthenticated`, behind the session cookie;
 /// - `403 cross_site_request`, on state-changing operations (not `/csp-reports`);
 /// - `413 payload_too_large`, on operations that take a body;
@@ -97,7 +98,10 @@ fn add_common_errors(op: &mut Operation, changes_state: bool) {
         "500",
         "`internal`: logged with the request's ID, named in `X-Request-Id`",
     );
-    add("503", "`timeout`: the request took too long");
+    add(
+        "503",
+        "`timeout`: the request took too long; `unavailable`: the database cannot be reached or written just now (a failover, a full disk), nothing was committed, try again after `Retry-After` seconds",
+    );
     if !public {
         add("401", "`unauthenticated`: not signed in");
     }

@@ -71,7 +71,9 @@ impl FromRequestParts<AppState> for Page {
                 .await
             {
                 Ok(actor) => page.actor = Some(actor),
-                Err(e) if e.is_internal() => return Err(pages::fail(&page, "Error", e)),
+                // A failure (the database unavailable, an internal error) is not a missing
+                // session: the page says so, rather than asking to sign in again.
+                Err(e) if e.is_logged() => return Err(pages::fail(&page, "Error", e)),
                 Err(_) => {}
             }
         }

@@ -21,8 +21,9 @@ use std::time::Duration;
 
 use kinfold_crypto::keyring::{write_private, Key, MasterKey};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
-use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 
+use super::hosts;
 use crate::*;
 
 /// How to reach PostgreSQL.
@@ -306,8 +307,12 @@ pub(super) async fn open(
     valid_role(&o.owner_role)?;
     valid_role(&o.app_role)?;
     let owner_url = o.migrate_url.as_deref().unwrap_or(&o.url);
-    let owner_opts = connect_options(owner_url, o, true)?;
-    let mut conn = owner_opts.connect().await?;
+    let (owner_hosts, owner_rw) = hosts::split(owner_url)?;
+    let owner_hosts = owner_hosts
+        .iter()
+        .map(|u| connect_options(u, o, true))
+        .collect::<Result<Vec<_>>>()?;
+    let (_, mut conn) = hosts::connect_first(&owner_hosts, owner_rw).await?;
     let (superuser, createrole, _) = privileges(&mut conn).await?;
     let (serve_opts, applied) = if superuser || createrole {
         // With a separate migration URL, `url` is the app role's own, with the password its
@@ -316,12 +321,10 @@ pub(super) async fn open(
         let prepared = prepare(&mut conn, o, dir, key, manage_password).await;
         conn.close().await?;
         let (applied, password) = prepared?;
-        let serve = match password {
-            Some(p) => connect_options(&o.url, o, false)?
-                .username(&o.app_role)
-                .password(&p),
-            None => connect_options(&o.url, o, false)?,
-        };
+        let serve = serve_hosts(o, |opts| match &password {
+            Some(p) => opts.username(&o.app_role).password(p),
+            None => opts,
+        })?;
         (serve, applied)
     } else if o.migrate_url.is_some() {
         conn.close().await?;
@@ -330,13 +333,30 @@ pub(super) async fn open(
         ));
     } else {
         conn.close().await?;
-        (connect_options(&o.url, o, false)?, Vec::new())
+        (serve_hosts(o, |opts| opts)?, Vec::new())
     };
-    let pool = PgPoolOptions::new()
+    let (serve_hosts, read_write) = serve_opts;
+    let (current, probe) = hosts::connect_first(&serve_hosts, read_write).await?;
+    let _ = probe.close().await;
+    // A request waits at most this long for a connection: through a failover, the pool keeps
+    // trying (the watcher points it at the new primary) until then, and then the request
+    // answers 503.
+    let mut pool_opts = PgPoolOptions::new()
         .max_connections(o.max_connections.max(1))
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(serve_opts)
-        .await?;
+        .acquire_timeout(Duration::from_secs(5));
+    if read_write {
+        pool_opts = pool_opts.after_connect(|conn, _| {
+            Box::pin(async move { hosts::check_new_connection(conn).await })
+        });
+    }
+    let first = serve_hosts
+        .get(current)
+        .cloned()
+        .ok_or(StoreError::Config("the database URL names no host"))?;
+    let pool = pool_opts.connect_with(first).await?;
+    if serve_hosts.len() > 1 {
+        hosts::watch(pool.clone(), serve_hosts, current);
+    }
     let mut c = pool.acquire().await?;
     let refused = privileged(&mut c).await?;
     drop(c);
@@ -347,6 +367,20 @@ pub(super) async fn open(
         ));
     }
     Ok((pool, applied))
+}
+
+/// The serving options for each host of `o.url`, finished by `with`, and whether only a
+/// read-write server will do.
+fn serve_hosts(
+    o: &PgOptions,
+    with: impl Fn(PgConnectOptions) -> PgConnectOptions,
+) -> Result<(Vec<PgConnectOptions>, bool)> {
+    let (urls, read_write) = hosts::split(&o.url)?;
+    let opts = urls
+        .iter()
+        .map(|u| connect_options(u, o, false).map(&with))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((opts, read_write))
 }
 
 async fn prepare(

@@ -154,11 +154,29 @@ pub struct Sealed {
 }
 
 /// Compresses and seals everything `input` yields into `out`.
-pub fn seal<R: Read, W: Write>(key: &Key, mut input: R, out: W) -> io::Result<(W, Sealed)> {
-    let sealing = Sealing::new(key, out)?;
-    let mut z = zstd::stream::write::Encoder::new(sealing, 3)?;
-    let content_bytes = io::copy(&mut input, &mut z)?;
-    let sealing = z.finish()?;
+pub fn seal<R: Read, W: Write>(key: &Key, input: R, out: W) -> io::Result<(W, Sealed)> {
+    seal_with(key, input, out, Some(3))
+}
+
+/// Seals everything `input` yields into `out`, compressed at zstd `level`, or not compressed
+/// at all with `None`: that is for the backup benchmark's ceiling only, since [`open`]
+/// expects a compressed stream.
+pub(super) fn seal_with<R: Read, W: Write>(
+    key: &Key,
+    mut input: R,
+    out: W,
+    level: Option<i32>,
+) -> io::Result<(W, Sealed)> {
+    let mut sealing = Sealing::new(key, out)?;
+    let content_bytes = match level {
+        Some(level) => {
+            let mut z = zstd::stream::write::Encoder::new(sealing, level)?;
+            let n = io::copy(&mut input, &mut z)?;
+            sealing = z.finish()?;
+            n
+        }
+        None => io::copy(&mut input, &mut sealing)?,
+    };
     let (out, bytes, sha256) = sealing.finish()?;
     Ok((
         out,

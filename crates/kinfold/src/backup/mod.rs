@@ -11,6 +11,7 @@
 //! AEAD into the destination, then removed. Nothing is written in plaintext on the way.
 
 pub mod archive;
+pub mod bench;
 pub mod dest;
 pub mod manifest;
 mod pg;
@@ -106,6 +107,7 @@ pub async fn take(config: &Config, dest: &Dest) -> anyhow::Result<Taken> {
     }
     let key = runtime::master_key(config, KeyPolicy::MustExist)?;
     let keys = BackupKeys::of(&key);
+    let _one_at_a_time = one_backup_at_a_time(&config.data)?;
     let id = new_id();
     let writing = dest.begin(&id)?;
     let (writing, sealed, backend, tenant_count, schema_version) = match config.postgres() {
@@ -149,6 +151,42 @@ pub async fn take(config: &Config, dest: &Dest) -> anyhow::Result<Taken> {
         tenants: tenant_count,
         schema_version,
     })
+}
+
+/// Holds `DIR/.backup.lock` while a backup of this deployment runs (a scheduled one and one
+/// from the command line take turns). Whatever scratch snapshot is left in `DIR` while it is
+/// held was left by a backup that died (`kill -9`, a power cut): it is removed here. Such a
+/// copy is encrypted with the database's key, but it is still a copy of the data.
+fn one_backup_at_a_time(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    runtime::ensure_dir(dir)?;
+    let path = dir.join(".backup.lock");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let lock = opts
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    if let Err(e) = lock.try_lock() {
+        match e {
+            std::fs::TryLockError::WouldBlock => {
+                bail!("another backup of this deployment is running; try again when it ends")
+            }
+            std::fs::TryLockError::Error(e) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()))
+            }
+        }
+    }
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".backup-") && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(lock)
 }
 
 /// Seals a snapshot of the SQLite database into `writing`'s data part.

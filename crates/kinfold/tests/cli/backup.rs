@@ -248,13 +248,17 @@ async fn nothing_in_a_backup_or_left_beside_it_is_plaintext_or_open_to_others() 
         assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{f}");
         assert!(!bytes.windows(15).any(|w| w == b"SQLite format 3"), "{f}");
     }
-    // No snapshot is left in the data directory.
+    // No snapshot is left in the data directory; the lock beside it holds nothing.
     let left: Vec<_> = std::fs::read_dir(&data)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".backup"))
+        .filter(|n| n.starts_with(".backup-"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    assert_eq!(
+        std::fs::metadata(data.join(".backup.lock")).unwrap().len(),
+        0
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

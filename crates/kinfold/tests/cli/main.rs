@@ -22,4 +22,6 @@ mod commands;
 mod data_dir;
 mod demo;
 mod durability;
+mod failover;
+mod faults;
 mod tls;

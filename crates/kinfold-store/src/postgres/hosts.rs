@@ -1,0 +1,183 @@
+//! Failover between PostgreSQL servers (O1): a URL that names several hosts, as libpq reads
+//! it, `postgres://USER:PASSWORD@db1:5432,db2:5432/kinfold?target_session_attrs=read-write`.
+//!
+//! sqlx connects to one host, so the URL is split into one URL per host, in order. With
+//! `target_session_attrs=read-write` (or `primary`), only a server that takes writes will do:
+//! the store opens on the first such host, the pool refuses a connection to a server in
+//! recovery, and a watcher checks twice a second that the host still takes writes; when it
+//! does not (it died, or was demoted), the watcher finds the host that does (a promoted
+//! standby) and points the pool there. Requests caught in the switch answer `503 unavailable`;
+//! the node reconnects without a restart.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::{ConnectOptions, Connection, PgConnection};
+
+use crate::*;
+
+/// How often the watcher looks at the current host.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+/// How long a look may take before the host counts as gone.
+const LOOK_FOR: Duration = Duration::from_secs(1);
+
+/// The hosts a URL names, each as a URL of its own, and whether only a read-write server will
+/// do. Only the host list is taken apart here; each URL is then read by sqlx as usual.
+pub(super) fn split(url: &str) -> Result<(Vec<String>, bool)> {
+    let bad = StoreError::Config("the database URL is not postgres://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]...]/DATABASE[?PARAMS]");
+    let (scheme, rest) = url.split_once("://").ok_or(bad)?;
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let (userinfo, hosts) = match authority.rfind('@') {
+        Some(at) => authority.split_at(at + 1),
+        None => ("", authority),
+    };
+    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+    let mut read_write = false;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.strip_prefix("target_session_attrs=") {
+            Some("read-write" | "primary") => read_write = true,
+            Some("any") => {}
+            Some(_) => {
+                return Err(StoreError::Config(
+                    "target_session_attrs may be read-write, primary or any",
+                ))
+            }
+            None => kept.push(pair),
+        }
+    }
+    let query = if kept.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", kept.join("&"))
+    };
+    let urls: Vec<String> = hosts
+        .split(',')
+        .map(|h| format!("{scheme}://{userinfo}{h}{path}{query}"))
+        .collect();
+    if urls.iter().any(|u| u.len() == scheme.len() + 3) || hosts.split(',').any(str::is_empty) {
+        return Err(StoreError::Config("the database URL names an empty host"));
+    }
+    Ok((urls, read_write))
+}
+
+/// Whether the server `opts` reaches takes writes, asked on a connection of its own.
+async fn takes_writes(conn: &mut PgConnection) -> Result<bool> {
+    let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+        .fetch_one(conn)
+        .await?;
+    Ok(!in_recovery)
+}
+
+/// A connection to the first host that will do (any, or one taking writes), and its index.
+pub(super) async fn connect_first(
+    hosts: &[PgConnectOptions],
+    read_write: bool,
+) -> Result<(usize, PgConnection)> {
+    let mut last = StoreError::Config("the database URL names no host");
+    for (i, opts) in hosts.iter().enumerate() {
+        match opts.connect().await {
+            Ok(mut conn) => {
+                if !read_write || takes_writes(&mut conn).await? {
+                    return Ok((i, conn));
+                }
+                let _ = conn.close().await;
+                last = StoreError::Config("no host in the database URL takes writes");
+            }
+            Err(e) => last = StoreError::Database(e),
+        }
+    }
+    Err(last)
+}
+
+/// Refuses a pooled connection to a server that does not take writes (a standby, or a
+/// primary that was demoted), when the URL asks for read-write.
+pub(super) async fn check_new_connection(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+        .fetch_one(conn)
+        .await?;
+    if in_recovery {
+        return Err(sqlx::Error::Protocol(
+            "the server is a standby; this deployment needs one that takes writes".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn looks_writable(opts: &PgConnectOptions) -> bool {
+    let look = async {
+        let mut conn = opts.connect().await.ok()?;
+        let ok = takes_writes(&mut conn).await.ok();
+        let _ = conn.close().await;
+        ok
+    };
+    matches!(tokio::time::timeout(LOOK_FOR, look).await, Ok(Some(true)))
+}
+
+/// Keeps `pool` on a host that takes writes, until the pool closes.
+pub(super) fn watch(pool: PgPool, hosts: Vec<PgConnectOptions>, mut current: usize) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(WATCH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                return;
+            }
+            let Some(opts) = hosts.get(current) else {
+                return;
+            };
+            if looks_writable(opts).await {
+                continue;
+            }
+            for (i, opts) in hosts.iter().enumerate() {
+                if i != current && looks_writable(opts).await {
+                    tracing::warn!(
+                        from = current + 1,
+                        to = i + 1,
+                        "the database's primary moved: new connections go to host {} of the URL",
+                        i + 1
+                    );
+                    pool.set_connect_options(opts.clone());
+                    current = i;
+                    break;
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_list_splits_into_one_url_per_host() {
+        let (urls, rw) = split(
+            "postgres://app:s%40cret@db1:5432,db2:5433/kinfold?sslmode=disable&target_session_attrs=read-write",
+        )
+        .unwrap_or_default();
+        assert!(rw);
+        assert_eq!(
+            urls,
+            [
+                "postgres://app:s%40cret@db1:5432/kinfold?sslmode=disable",
+                "postgres://app:s%40cret@db2:5433/kinfold?sslmode=disable",
+            ]
+        );
+        let (urls, rw) = split("postgres://u@localhost/k").unwrap_or_default();
+        assert_eq!(
+            (urls, rw),
+            (vec!["postgres://u@localhost/k".to_owned()], false)
+        );
+        for bad in [
+            "db1,db2",
+            "postgres://u@db1,,db2/k",
+            "postgres://u@/k",
+            "postgres://u@db1/k?target_session_attrs=standby",
+        ] {
+            assert!(split(bad).is_err(), "{bad}");
+        }
+    }
+}

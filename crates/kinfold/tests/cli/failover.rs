@@ -1,0 +1,293 @@
+//! O1: failover, proven on this machine. A PostgreSQL primary and a streaming standby with
+//! synchronous replication (a committed write is on both); two Kinfold nodes on a multi-host
+//! URL with `target_session_attrs=read-write`. Under steady reads and check-ins the primary is
+//! killed and the standby promoted: the nodes move to it without a restart, the requests
+//! caught in the switch answer `503` with `Retry-After` (never a `500`, never a hang), and
+//! every write answered `2xx` is on the new primary.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kinfold_testpg::node::Node;
+use serde_json::{json, Value};
+use sqlx::Connection;
+
+use crate::harness::{sign_in_http, Running};
+
+#[derive(Debug, Clone)]
+struct Outcome {
+    at: Instant,
+    took: Duration,
+    status: u16,
+    retry_after: bool,
+    /// A write's event ID, when it was answered `201`.
+    event: Option<String>,
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Outcome {
+    let at = Instant::now();
+    match req.send().await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let retry_after = r.headers().contains_key("retry-after");
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            Outcome {
+                at,
+                took: at.elapsed(),
+                status,
+                retry_after,
+                event: (status == 201)
+                    .then(|| body["id"].as_str().map(str::to_owned))
+                    .flatten(),
+            }
+        }
+        Err(e) => panic!("a request hung or failed without an answer: {e}"),
+    }
+}
+
+async fn wait_sync(primary: &Node) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut conn = sqlx::PgConnection::connect(&primary.url("postgres"))
+        .await
+        .unwrap();
+    loop {
+        let state: Option<String> = sqlx::query_scalar(
+            "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby1'",
+        )
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap();
+        if state.as_deref() == Some("sync") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the standby never became synchronous"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_fail_over_to_a_promoted_standby_without_losing_an_answered_write() {
+    let mut primary = Node::primary(
+        "wal_level = replica\n\
+         synchronous_standby_names = 'standby1'\n\
+         synchronous_commit = on\n\
+         wal_keep_size = '256MB'",
+    )
+    .unwrap();
+    let mut standby = Node::base_backup(&primary).unwrap();
+    standby
+        .configure(&format!(
+            "primary_conninfo = 'host=127.0.0.1 port={} user=postgres password={} application_name=standby1'\n\
+             synchronous_standby_names = ''",
+            primary.port(),
+            primary.password()
+        ))
+        .unwrap();
+    standby.signal("standby.signal").unwrap();
+    standby.start().unwrap();
+    wait_sync(&primary).await;
+    let mut conn = sqlx::PgConnection::connect(&primary.url("postgres"))
+        .await
+        .unwrap();
+    sqlx::raw_sql("CREATE DATABASE kinfold")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let _ = conn.close().await;
+
+    let url = format!(
+        "postgres://postgres:{pw}@127.0.0.1:{p1},127.0.0.1:{p2}/kinfold?target_session_attrs=read-write",
+        pw = primary.password(),
+        p1 = primary.port(),
+        p2 = standby.port()
+    );
+    let env = [
+        ("KINFOLD_EMAIL_TRANSPORT", "file"),
+        ("KINFOLD_DATABASE_URL", url.as_str()),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let a = Running::demo_env(&dir, &[], &env);
+    let b = Running::serve(&dir, &env);
+    let bases = [a.base(), b.base()];
+    let creds = a.credentials();
+    let users = creds["tenants"][0]["users"].as_array().unwrap().clone();
+    let by_role = |role: &str| users.iter().find(|u| u["role"] == role).unwrap().clone();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let parent = sign_in_http(&client, &bases[0], "maple-grove", &by_role("parent")).await;
+    let desk = sign_in_http(&client, &bases[0], "maple-grove", &by_role("front_desk")).await;
+    let list: Value = client
+        .get(format!("{}/api/v1/children", bases[0]))
+        .header("cookie", &desk)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let children: Vec<String> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    let parents_child: Value = client
+        .get(format!("{}/api/v1/children", bases[0]))
+        .header("cookie", &parent)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let read_url = format!(
+        "/api/v1/children/{}",
+        parents_child["items"][0]["id"].as_str().unwrap()
+    );
+
+    let running = Arc::new(AtomicBool::new(true));
+    let seen: Arc<Mutex<Vec<Outcome>>> = Arc::default();
+    let mut load = Vec::new();
+    // Readers: a parent reading a child's record, on both nodes.
+    for n in 0..4 {
+        let (client, base, cookie, url) = (
+            client.clone(),
+            bases[n % 2].clone(),
+            parent.clone(),
+            read_url.clone(),
+        );
+        let (running, seen) = (running.clone(), seen.clone());
+        load.push(tokio::spawn(async move {
+            while running.load(Ordering::SeqCst) {
+                let o = send(client.get(format!("{base}{url}")).header("cookie", &cookie)).await;
+                seen.lock().unwrap().push(o);
+            }
+        }));
+    }
+    // Writers: the front desk checks a child in and out, one child each, on both nodes.
+    for (n, child) in children.iter().take(4).enumerate() {
+        let guardians: Value = client
+            .get(format!("{}/api/v1/children/{child}/guardians", bases[0]))
+            .header("cookie", &desk)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let Some(g) = guardians["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["custody"] == "full" && g["may_pick_up"] != false)
+        else {
+            continue;
+        };
+        let body = json!({"child_id": child, "guardian_id": g["id"]});
+        let (client, base, cookie) = (client.clone(), bases[n % 2].clone(), desk.clone());
+        let (running, seen) = (running.clone(), seen.clone());
+        load.push(tokio::spawn(async move {
+            let mut inside = false;
+            while running.load(Ordering::SeqCst) {
+                let what = if inside { "check-out" } else { "check-in" };
+                let o = send(
+                    client
+                        .post(format!("{base}/api/v1/attendance/{what}"))
+                        .header("cookie", &cookie)
+                        .json(&body),
+                )
+                .await;
+                // 409: the child is already where this writer meant to put it (a write whose
+                // answer was lost in the switch landed after all).
+                if o.status == 201 || o.status == 409 {
+                    inside = !inside;
+                }
+                seen.lock().unwrap().push(o);
+            }
+        }));
+    }
+    assert!(load.len() >= 6, "too few writers");
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed_at = Instant::now();
+    primary.kill().unwrap();
+    standby.promote().unwrap();
+    let promoted_at = Instant::now();
+    // Load goes on until both nodes have served writes on the new primary for a while.
+    let deadline = promoted_at + Duration::from_secs(30);
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let recovered = {
+            let seen = seen.lock().unwrap();
+            let last_failure = seen.iter().filter(|o| o.status >= 500).map(|o| o.at).max();
+            let after = |t: Instant| seen.iter().filter(|o| o.at > t && o.status < 300).count();
+            match last_failure {
+                Some(t) => after(t) >= 50 && t.elapsed() > Duration::from_secs(2),
+                None => after(promoted_at) >= 50,
+            }
+        };
+        if recovered {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the nodes did not recover");
+    }
+    running.store(false, Ordering::SeqCst);
+    for l in load {
+        l.await.unwrap();
+    }
+
+    let seen = seen.lock().unwrap().clone();
+    let failed: Vec<&Outcome> = seen.iter().filter(|o| o.status >= 500).collect();
+    for o in &failed {
+        assert!(
+            o.status == 503 && o.retry_after,
+            "not a clean 503 with Retry-After: {o:?}"
+        );
+    }
+    for o in &seen {
+        assert!(
+            [200, 201, 409, 503].contains(&o.status),
+            "unexpected answer: {o:?}"
+        );
+    }
+    let slowest = seen.iter().map(|o| o.took).max().unwrap_or_default();
+    let window = match (
+        failed.iter().map(|o| o.at).min(),
+        failed.iter().map(|o| o.at + o.took).max(),
+    ) {
+        (Some(first), Some(last)) => last - first,
+        _ => Duration::ZERO,
+    };
+    let writes: Vec<String> = seen.iter().filter_map(|o| o.event.clone()).collect();
+    eprintln!(
+        "failover: {} requests, {} failed (503) over {} ms, from the kill to the promotion {} ms, slowest answer {} ms, {} writes answered 201",
+        seen.len(),
+        failed.len(),
+        window.as_millis(),
+        (promoted_at - killed_at).as_millis(),
+        slowest.as_millis(),
+        writes.len()
+    );
+    assert!(slowest < Duration::from_secs(15), "a request hung");
+
+    // Every write answered 201 is on the new primary.
+    let mut conn = sqlx::PgConnection::connect(&standby.url("kinfold"))
+        .await
+        .unwrap();
+    let found: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM kinfold.attendance WHERE id::text = ANY($1)")
+            .bind(&writes)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(found as usize, writes.len(), "an answered write was lost");
+    a.stop();
+    b.stop();
+}
