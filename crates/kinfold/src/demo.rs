@@ -183,6 +183,22 @@ pub async fn run(mut config: Config, tls: bool) -> anyhow::Result<()> {
         config.email_transport.get_or_insert(EmailTransport::File);
     }
     runtime::ensure_dir(&config.data)?;
+    // The demo keeps its own backups (D4, D5) beside its data directory, so the administrator's
+    // home page shows a real backup and restore drill: one at start, then on the usual
+    // schedule.
+    if config.backup_to.is_none() && config.database_url.is_none() {
+        let data = config.data.canonicalize()?;
+        let name = data
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "kinfold-data".into());
+        let dest = data.with_file_name(format!("{name}-backups"));
+        banner.push(format!(
+            "Backups (encrypted, signed): {}, one now and daily, a restore drill now and weekly (set KINFOLD_BACKUP_TO to choose)",
+            dest.display()
+        ));
+        config.backup_to = Some(dest.display().to_string());
+    }
     if tls && !config.tls() {
         let dir = config.data.join("tls");
         let files = crate::demo_tls::ensure(&dir)?;

@@ -107,7 +107,7 @@ pub async fn take(config: &Config, dest: &Dest) -> anyhow::Result<Taken> {
     }
     let key = runtime::master_key(config, KeyPolicy::MustExist)?;
     let keys = BackupKeys::of(&key);
-    let _one_at_a_time = one_backup_at_a_time(&config.data)?;
+    let _one_at_a_time = one_backup_at_a_time(&config.data).await?;
     let id = new_id();
     let writing = dest.begin(&id)?;
     let (writing, sealed, backend, tenant_count, schema_version) = match config.postgres() {
@@ -153,11 +153,12 @@ pub async fn take(config: &Config, dest: &Dest) -> anyhow::Result<Taken> {
     })
 }
 
-/// Holds `DIR/.backup.lock` while a backup of this deployment runs (a scheduled one and one
-/// from the command line take turns). Whatever scratch snapshot is left in `DIR` while it is
-/// held was left by a backup that died (`kill -9`, a power cut): it is removed here. Such a
-/// copy is encrypted with the database's key, but it is still a copy of the data.
-fn one_backup_at_a_time(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+/// Holds `DIR/.backup.lock` while a backup of this deployment runs: a scheduled one and one
+/// from the command line take turns, the second waiting for the first. Whatever scratch
+/// snapshot is left in `DIR` while it is held was left by a backup that died (`kill -9`, a
+/// power cut): it is removed here. Such a copy is encrypted with the database's key, but it is
+/// still a copy of the data.
+async fn one_backup_at_a_time(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     runtime::ensure_dir(dir)?;
     let path = dir.join(".backup.lock");
     let mut opts = std::fs::OpenOptions::new();
@@ -170,16 +171,18 @@ fn one_backup_at_a_time(dir: &std::path::Path) -> anyhow::Result<std::fs::File> 
     let lock = opts
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
-    if let Err(e) = lock.try_lock() {
-        match e {
-            std::fs::TryLockError::WouldBlock => {
-                bail!("another backup of this deployment is running; try again when it ends")
-            }
-            std::fs::TryLockError::Error(e) => {
-                return Err(e).with_context(|| format!("locking {}", path.display()))
-            }
+    let lock = match lock.try_lock() {
+        Ok(()) => lock,
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::info!("another backup of this deployment is running; waiting for it to end");
+            tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
+                .await?
+                .with_context(|| format!("locking {}", path.display()))?
         }
-    }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    };
     for entry in std::fs::read_dir(dir)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with(".backup-") && entry.file_type().is_ok_and(|t| t.is_file()) {

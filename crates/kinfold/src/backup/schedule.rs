@@ -180,18 +180,32 @@ async fn backup_once(core: &Core, config: &Config, to: &str, shown: &str) -> Dur
 }
 
 async fn drill_once(core: &Core, config: &Config, to: &str) {
-    // On a thread of its own (the drill opens the restored copy as a deployment, and the
-    // compiler cannot prove that future `Send` through the spawned loop); it blocks nothing
-    // the server runs.
+    // On a thread of its own, with a runtime of its own (the drill opens the restored copy as
+    // a deployment, and the compiler cannot prove that future `Send` through the spawned
+    // loop): it blocks nothing the server runs, and the server's runtime shutting down does
+    // not pull timers out from under it.
     let (config, to_owned) = (config.clone(), to.to_owned());
-    let handle = tokio::runtime::Handle::current();
-    let drilled = tokio::task::spawn_blocking(move || {
-        let dest = Dest::parse(&to_owned)?;
-        handle.block_on(drill_newest(&config, &dest))
-    })
-    .await
-    .map_err(anyhow::Error::from)
-    .and_then(|d| d);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let started = std::thread::Builder::new()
+        .name("backup-drill".into())
+        .spawn(move || {
+            let drilled = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| {
+                    let dest = Dest::parse(&to_owned)?;
+                    rt.block_on(drill_newest(&config, &dest))
+                });
+            let _ = tx.send(drilled);
+        });
+    let drilled = match started {
+        Ok(_) => rx
+            .await
+            .map_err(|_| anyhow::anyhow!("the drill's thread ended without an answer"))
+            .and_then(|d| d),
+        Err(e) => Err(anyhow::Error::from(e)),
+    };
     match drilled {
         Ok(d) => {
             if d.passed() {

@@ -7,6 +7,10 @@ use serde_json::Value;
 
 use crate::harness::{bin, said, sign_in_http, Running};
 
+/// Drills on the shared test cluster, one test at a time: the check that a drill leaves no
+/// scratch database behind would otherwise see another test's drill under way.
+static DRILLS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn pg_env(db: &kinfold_testpg::TestDb) -> Vec<(&str, &str)> {
     vec![
         ("KINFOLD_EMAIL_TRANSPORT", "file"),
@@ -152,6 +156,7 @@ async fn a_postgres_deployment_backs_up_while_serving_and_restores_into_an_empty
     assert!(!elsewhere.join("kinfold.db").exists());
 
     // A drill restores into a scratch database of its own, and leaves nothing behind.
+    let drills = DRILLS.lock().await;
     let (ok, out) = cli(
         &env,
         &["backup", "drill", "--data", data_s, "--from", dest_s],
@@ -168,6 +173,7 @@ async fn a_postgres_deployment_backs_up_while_serving_and_restores_into_an_empty
     .await
     .unwrap();
     assert_eq!(left, 0, "a drill left its database or roles");
+    drop(drills);
 
     // A flipped byte: refused, and the empty database it was to land in stays empty.
     let mut bad = archive.clone();
@@ -248,6 +254,7 @@ async fn two_nodes_on_one_database_take_each_scheduled_backup_once() {
         ("KINFOLD_BACKUP_KEEP_WEEKLY", "0"),
         ("KINFOLD_DRILL_EVERY", "3s"),
     ]);
+    let drills = DRILLS.lock().await;
     let a = Running::serve(&data, &env);
     let b = Running::serve(&data, &env);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -265,6 +272,7 @@ async fn two_nodes_on_one_database_take_each_scheduled_backup_once() {
     }
     a.stop();
     b.stop();
+    drop(drills);
     for (kind, every_ms) in [("backup_created", 2000), ("backup_drill", 3000)] {
         let events = system_events(&db.url, kind).await;
         for pair in events.windows(2) {
