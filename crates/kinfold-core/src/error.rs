@@ -75,6 +75,11 @@ pub enum CoreError {
     /// request may succeed shortly. The source is logged, like an internal failure's.
     #[error("the database is unavailable just now; try again shortly")]
     Unavailable(#[source] kinfold_store::StoreError),
+    /// The database connection failed while a change was being committed: it may or may not
+    /// have been saved ([`kinfold_store::StoreError::CommitUnknown`]). No `Retry-After`: look
+    /// before sending it again. Logged, like an internal failure.
+    #[error("the change may or may not have been saved (the database connection failed while committing it); check before sending it again")]
+    OutcomeUnknown(#[source] kinfold_store::StoreError),
     #[error("storage failure")]
     Store(#[source] kinfold_store::StoreError),
     #[error("cryptographic failure")]
@@ -90,6 +95,7 @@ impl From<kinfold_store::StoreError> for CoreError {
             kinfold_store::StoreError::Conflict(what) => CoreError::Conflict(what),
             kinfold_store::StoreError::NotFound(what) => CoreError::NotFound(what),
             kinfold_store::StoreError::WrongState(why) => CoreError::WrongState(why),
+            other @ kinfold_store::StoreError::CommitUnknown(_) => CoreError::OutcomeUnknown(other),
             other if other.is_unavailable() => CoreError::Unavailable(other),
             other => CoreError::Store(other),
         }
@@ -116,6 +122,7 @@ impl CoreError {
             CoreError::Throttled { .. } => (429, "throttled"),
             CoreError::Busy { .. } => (503, "busy"),
             CoreError::Unavailable(_) => (503, "unavailable"),
+            CoreError::OutcomeUnknown(_) => (503, "outcome_unknown"),
             CoreError::Unauthenticated => (401, "unauthenticated"),
             CoreError::Forbidden(_) => (403, "forbidden"),
             CoreError::NotFound(_) => (404, "not_found"),
@@ -146,7 +153,11 @@ impl CoreError {
     /// Whether the edge logs this error's detail with the request's ID: every internal
     /// failure, and a database that is unavailable (the operator needs to know).
     pub fn is_logged(&self) -> bool {
-        self.is_internal() || matches!(self, CoreError::Unavailable(_))
+        self.is_internal()
+            || matches!(
+                self,
+                CoreError::Unavailable(_) | CoreError::OutcomeUnknown(_)
+            )
     }
 
     /// How long the client should wait before trying again, when it should.
@@ -219,6 +230,13 @@ mod tests {
                 503,
                 "unavailable",
             ),
+            (
+                CoreError::OutcomeUnknown(kinfold_store::StoreError::CommitUnknown(
+                    sqlx::Error::PoolTimedOut,
+                )),
+                503,
+                "outcome_unknown",
+            ),
             (CoreError::Unauthenticated, 401, "unauthenticated"),
             (CoreError::Forbidden("no"), 403, "forbidden"),
             (CoreError::NotFound("child"), 404, "not_found"),
@@ -289,6 +307,7 @@ mod tests {
             CoreError::Throttled { .. } => "Throttled",
             CoreError::Busy { .. } => "Busy",
             CoreError::Unavailable(_) => "Unavailable",
+            CoreError::OutcomeUnknown(_) => "OutcomeUnknown",
             CoreError::Unauthenticated => "Unauthenticated",
             CoreError::Forbidden(_) => "Forbidden",
             CoreError::NotFound(_) => "NotFound",
@@ -312,7 +331,7 @@ mod tests {
             all.iter().map(|(e, ..)| variant(e)).collect();
         assert_eq!(
             variants.len(),
-            22,
+            23,
             "one_of_each names every variant: {variants:?}"
         );
         let mut status_of_code = std::collections::BTreeMap::new();

@@ -13,6 +13,10 @@ pub enum StoreError {
     Corrupt(&'static str),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The commit itself failed: whether the change was saved is unknown, so it is not
+    /// "unavailable, try again" ([`StoreError::is_unavailable`]), which could save it twice.
+    #[error("the commit's outcome is unknown: {0}")]
+    CommitUnknown(sqlx::Error),
     #[error("database configuration: {0}")]
     Config(&'static str),
     #[error("migration failed: {0}")]
@@ -34,23 +38,36 @@ impl StoreError {
             return false;
         };
         match e {
-            // Not `PoolClosed`: this node closed its own store (it is stopping), a failure of
-            // its own rather than the database's.
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
+            // Not `PoolClosed` (this node closed its own store: it is stopping) nor
+            // `WorkerCrashed` (a bug of its own), but the database's own absence.
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
             sqlx::Error::Database(db) => {
                 if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-                    let code = pg.code();
-                    // 08: connection exception; 53: insufficient resources (disk full, out of
-                    // memory, too many connections); 57P01-3: shutting down or starting up;
-                    // 25006: a read-only transaction (a standby not yet promoted).
-                    code.starts_with("08")
-                        || code.starts_with("53")
-                        || matches!(code, "57P01" | "57P02" | "57P03" | "25006")
+                    // Connection exceptions (not 08P01, a protocol violation: a bug), a full
+                    // disk, out of memory, too many connections, a server shutting down or
+                    // starting, and a read-only transaction (a standby not yet promoted).
+                    matches!(
+                        pg.code(),
+                        "08000"
+                            | "08001"
+                            | "08003"
+                            | "08004"
+                            | "08006"
+                            | "53100"
+                            | "53200"
+                            | "53300"
+                            | "57P01"
+                            | "57P02"
+                            | "57P03"
+                            | "25006"
+                    )
                 } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                    // The primary result code (the low byte of the extended one): SQLITE_BUSY,
-                    // SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL.
+                    // SQLITE_BUSY and SQLITE_LOCKED (primary codes), SQLITE_FULL, and the two
+                    // write failures a full disk or a file-size limit gives
+                    // (SQLITE_IOERR_WRITE, SQLITE_IOERR_FSYNC); not the rest of the IOERR
+                    // family, which can be a damaged file system.
                     let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
-                    matches!(code & 0xff, 5 | 6 | 10 | 13)
+                    matches!(code & 0xff, 5 | 6 | 13) || matches!(code, 778 | 1034)
                 } else {
                     false
                 }

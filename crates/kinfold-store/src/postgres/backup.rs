@@ -138,42 +138,90 @@ pub async fn finish_restore(o: &PgOptions) -> Result<()> {
     done
 }
 
-/// A throwaway database for a drill: its name, made of our prefix and `tag` (hex).
+/// After a failed restore (into a database [`begin_restore`] found without a Kinfold
+/// schema): removes whatever the restore made, so nothing half-restored stays.
+pub async fn abort_restore(o: &PgOptions) -> Result<()> {
+    let mut conn = superuser(o, "a PostgreSQL restore needs a superuser's URL").await?;
+    let done = sqlx::raw_sql("DROP SCHEMA IF EXISTS kinfold CASCADE")
+        .execute(&mut conn)
+        .await;
+    let _ = conn.close().await;
+    done?;
+    Ok(())
+}
+
+/// A throwaway database for a drill: its name, made of our prefix and `tag` (hex). A scratch
+/// database and roles that an earlier drill of this deployment left (its process died
+/// mid-drill) are dropped first: a full copy of the data must not linger. The caller holds
+/// the drill's lease, so no other drill of this deployment is under way.
 pub async fn create_scratch(o: &PgOptions, tag: &str) -> Result<String> {
     let name = scratch_name(tag)?;
     let mut conn = superuser(o, "a drill on PostgreSQL creates a scratch database: give a superuser's URL as migrate_database_url (or database_url)").await?;
-    // CREATE DATABASE takes no parameters and cannot run in a DO block; the name is our
-    // prefix and hex digits, checked above.
-    let done = sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await;
+    let done = async {
+        let source: String = sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(&mut conn)
+            .await?;
+        let stale: Vec<String> = sqlx::query_scalar(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, 'kinfold_drill_')                AND shobj_description(oid, 'pg_database') = 'kinfold drill of ' || $1",
+        )
+        .bind(&source)
+        .fetch_all(&mut conn)
+        .await?;
+        for old in stale {
+            let Some(old_tag) = old.strip_prefix("kinfold_drill_") else {
+                continue;
+            };
+            tracing::warn!(database = %old, "dropping a scratch database an earlier drill left");
+            drop_in(&mut conn, old_tag, &drill_roles(old_tag)).await?;
+        }
+        // CREATE DATABASE takes no parameters and cannot run in a DO block; the name is our
+        // prefix and hex digits, checked above.
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await?;
+        with_settings(
+            &mut conn,
+            &[("kinfold.scratch", &name), ("kinfold.source", &source)],
+            "DO $$ BEGIN EXECUTE format('COMMENT ON DATABASE %I IS %L',                current_setting('kinfold.scratch'), 'kinfold drill of ' || current_setting('kinfold.source')); END $$;",
+        )
+        .await
+    }
+    .await;
     let _ = conn.close().await;
     done?;
     Ok(name)
 }
 
+/// A drill's own role names: (owner, app).
+pub fn drill_roles(tag: &str) -> (String, String) {
+    (format!("kfdrill_{tag}_owner"), format!("kfdrill_{tag}_app"))
+}
+
+async fn drop_in(conn: &mut PgConnection, tag: &str, roles: &(String, String)) -> Result<()> {
+    let name = scratch_name(tag)?;
+    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut *conn)
+        .await?;
+    with_settings(
+        conn,
+        &[("kinfold.owner", &roles.0), ("kinfold.app", &roles.1)],
+        "DO $$ BEGIN \
+           EXECUTE format('DROP ROLE IF EXISTS %I', current_setting('kinfold.app')); \
+           EXECUTE format('DROP ROLE IF EXISTS %I', current_setting('kinfold.owner')); \
+         END $$;",
+    )
+    .await
+}
+
 /// Drops a drill's database and its own roles (`scratch`'s, which own nothing elsewhere),
 /// connected to the deployment's database (`o`).
 pub async fn drop_scratch(o: &PgOptions, scratch: &PgOptions, tag: &str) -> Result<()> {
-    let name = scratch_name(tag)?;
     let mut conn = superuser(o, "a drill on PostgreSQL needs a superuser's URL").await?;
-    let done = async {
-        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await?;
-        with_settings(
-            &mut conn,
-            &[
-                ("kinfold.owner", &scratch.owner_role),
-                ("kinfold.app", &scratch.app_role),
-            ],
-            "DO $$ BEGIN \
-               EXECUTE format('DROP ROLE IF EXISTS %I', current_setting('kinfold.app')); \
-               EXECUTE format('DROP ROLE IF EXISTS %I', current_setting('kinfold.owner')); \
-             END $$;",
-        )
-        .await
-    }
+    let done = drop_in(
+        &mut conn,
+        tag,
+        &(scratch.owner_role.clone(), scratch.app_role.clone()),
+    )
     .await;
     let _ = conn.close().await;
     done

@@ -36,6 +36,7 @@ pub(super) fn split(url: &str) -> Result<(Vec<String>, bool)> {
     let mut read_write = false;
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let name = pair.split_once('=').map_or(pair, |(k, _)| k);
         match pair.strip_prefix("target_session_attrs=") {
             Some("read-write" | "primary") => read_write = true,
             Some("any") => {}
@@ -44,8 +45,27 @@ pub(super) fn split(url: &str) -> Result<(Vec<String>, bool)> {
                     "target_session_attrs may be read-write, primary or any",
                 ))
             }
+            // Parameters that name the server or the database again would override the
+            // host list and the path, per host and for a drill's scratch database.
+            None if matches!(name, "host" | "hostaddr" | "port" | "dbname") && !hosts.is_empty() => {
+                return Err(StoreError::Config(
+                    "name the hosts and the database in the URL itself, not as host, hostaddr, port or dbname parameters",
+                ))
+            }
             None => kept.push(pair),
         }
+    }
+    // No host before the path: a Unix socket named by `?host=/run/postgresql`, one server.
+    if hosts.is_empty() {
+        let query = if kept.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", kept.join("&"))
+        };
+        return Ok((
+            vec![format!("{scheme}://{userinfo}{path}{query}")],
+            read_write,
+        ));
     }
     let query = if kept.is_empty() {
         String::new()
@@ -56,7 +76,7 @@ pub(super) fn split(url: &str) -> Result<(Vec<String>, bool)> {
         .split(',')
         .map(|h| format!("{scheme}://{userinfo}{h}{path}{query}"))
         .collect();
-    if urls.iter().any(|u| u.len() == scheme.len() + 3) || hosts.split(',').any(str::is_empty) {
+    if hosts.split(',').any(str::is_empty) {
         return Err(StoreError::Config("the database URL names an empty host"));
     }
     Ok((urls, read_write))
@@ -115,11 +135,35 @@ async fn looks_writable(opts: &PgConnectOptions) -> bool {
     matches!(tokio::time::timeout(LOOK_FOR, look).await, Ok(Some(true)))
 }
 
-/// Keeps `pool` on a host that takes writes, until the pool closes.
+/// Asks the current host, on a connection kept from one look to the next (so a healthy
+/// host costs one query a look, not a connection), whether it still takes writes.
+async fn current_takes_writes(probe: &mut Option<PgConnection>, opts: &PgConnectOptions) -> bool {
+    let look = async {
+        if probe.is_none() {
+            *probe = Some(opts.connect().await.ok()?);
+        }
+        let conn = probe.as_mut()?;
+        takes_writes(conn).await.ok()
+    };
+    let ok = matches!(tokio::time::timeout(LOOK_FOR, look).await, Ok(Some(true)));
+    if !ok {
+        *probe = None;
+    }
+    ok
+}
+
+/// Looks in a row that must fail before the pool moves: one slow answer is not a failover.
+const FAILED_LOOKS: u32 = 2;
+
+/// Keeps `pool` on a host that takes writes, until the pool closes. The host a failover
+/// manager promoted is found by asking each host in turn; an old primary must be fenced (kept
+/// down, or brought back as a standby), as every failover manager does, or it would count too.
 pub(super) fn watch(pool: PgPool, hosts: Vec<PgConnectOptions>, mut current: usize) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(WATCH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut probe: Option<PgConnection> = None;
+        let mut failed = 0;
         loop {
             tick.tick().await;
             if pool.is_closed() {
@@ -128,7 +172,12 @@ pub(super) fn watch(pool: PgPool, hosts: Vec<PgConnectOptions>, mut current: usi
             let Some(opts) = hosts.get(current) else {
                 return;
             };
-            if looks_writable(opts).await {
+            if current_takes_writes(&mut probe, opts).await {
+                failed = 0;
+                continue;
+            }
+            failed += 1;
+            if failed < FAILED_LOOKS {
                 continue;
             }
             for (i, opts) in hosts.iter().enumerate() {
@@ -141,6 +190,7 @@ pub(super) fn watch(pool: PgPool, hosts: Vec<PgConnectOptions>, mut current: usi
                     );
                     pool.set_connect_options(opts.clone());
                     current = i;
+                    failed = 0;
                     break;
                 }
             }
@@ -171,11 +221,16 @@ mod tests {
             (urls, rw),
             (vec!["postgres://u@localhost/k".to_owned()], false)
         );
+        // A Unix socket: one server, as given.
+        let (urls, _) = split("postgres://u@/k?host=/run/postgresql").unwrap_or_default();
+        assert_eq!(urls, ["postgres://u@/k?host=/run/postgresql"]);
         for bad in [
             "db1,db2",
             "postgres://u@db1,,db2/k",
-            "postgres://u@/k",
             "postgres://u@db1/k?target_session_attrs=standby",
+            "postgres://u@db1,db2/k?dbname=other",
+            "postgres://u@db1/k?host=db9",
+            "postgres://u@db1/k?hostaddr=10.0.0.9",
         ] {
             assert!(split(bad).is_err(), "{bad}");
         }

@@ -76,6 +76,9 @@ impl Store for PgStore {
 
     async fn exclusive(&self, job: &str) -> Result<Option<JobLease>> {
         let mut conn = self.pool.acquire().await?;
+        // Closed, never pooled again, however this ends: were this future dropped between the
+        // lock and the lease, a pooled connection would keep the lock.
+        conn.close_on_drop();
         let got: bool = sqlx::query_scalar(
             "SELECT pg_try_advisory_lock(hashtextextended('kinfold job ' || $1, 0))",
         )
@@ -85,9 +88,6 @@ impl Store for PgStore {
         if !got {
             return Ok(None);
         }
-        // The lock belongs to the session: the connection must end with the lease, never go
-        // back to the pool still holding it.
-        conn.close_on_drop();
         Ok(Some(JobLease(Some(conn))))
     }
 }

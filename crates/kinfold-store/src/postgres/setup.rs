@@ -354,17 +354,21 @@ pub(super) async fn open(
         .cloned()
         .ok_or(StoreError::Config("the database URL names no host"))?;
     let pool = pool_opts.connect_with(first).await?;
-    if serve_hosts.len() > 1 {
-        hosts::watch(pool.clone(), serve_hosts, current);
+    let checked = async {
+        let mut c = pool.acquire().await?;
+        privileged(&mut c).await
     }
-    let mut c = pool.acquire().await?;
-    let refused = privileged(&mut c).await?;
-    drop(c);
-    if refused {
+    .await;
+    if !matches!(checked, Ok(false)) {
         pool.close().await;
+        checked?;
         return Err(StoreError::Config(
             "refusing to serve as a role that is (or is a member of) a superuser, BYPASSRLS, CREATEROLE or CREATEDB role, or owns the tables",
         ));
+    }
+    // Watched only once the store is sure to open: the watcher ends with the pool.
+    if serve_hosts.len() > 1 {
+        hosts::watch(pool.clone(), serve_hosts, current);
     }
     Ok((pool, applied))
 }

@@ -84,7 +84,7 @@ impl AttendanceStore for Backend {
             super::insert_message(&mut tx, &tenant, &n.message, n.deliveries).await?;
         }
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 
@@ -136,7 +136,7 @@ impl AttendanceStore for Backend {
         .await
         .map_err(|e| StoreError::from_insert(e, "attendance correction"))?;
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 

@@ -21,7 +21,7 @@ impl AuditStore for Backend {
         let (scope, drafts) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let entries = append_in(&mut tx, drafts).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(entries)
     }
 
@@ -29,7 +29,7 @@ impl AuditStore for Backend {
         let drafts = tx.into_audit();
         let mut tx = self.tx(Wall::Platform).await?;
         let entries = append_in(&mut tx, drafts).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(entries)
     }
 
@@ -153,7 +153,7 @@ impl AuditStore for Backend {
         .bind(&cp.signature)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 

@@ -54,7 +54,7 @@ impl GuardianStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::from_insert(e, "guardian"))?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(Guardian {
             id,
             user_id: new.user_id,
@@ -84,7 +84,7 @@ impl GuardianStore for Backend {
         .execute(&mut *tx)
         .await?;
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 
@@ -211,7 +211,7 @@ impl GuardianStore for Backend {
         .await?;
         let audit = name_new_row(audit, &id.to_string());
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(Pickup {
             id,
             child_id: new.child,
@@ -273,7 +273,7 @@ impl GuardianStore for Backend {
             return Err(StoreError::NotFound(what));
         }
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 

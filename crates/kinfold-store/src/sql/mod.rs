@@ -63,6 +63,14 @@ mod staffing;
 mod tenants;
 
 pub(crate) use audit_append::append_in;
+
+/// Commits a write transaction. A failure here leaves the outcome unknown: the COMMIT may have
+/// reached the server before the connection went, or a synchronous standby's wait was cut
+/// after the primary committed. So it is never answered "unavailable, send it again"
+/// ([`crate::StoreError::CommitUnknown`]).
+pub(crate) async fn commit(tx: Tx) -> crate::Result<()> {
+    tx.commit().await.map_err(crate::StoreError::CommitUnknown)
+}
 pub(crate) use migrate::migrate;
 pub(crate) use outbox::insert_message;
 

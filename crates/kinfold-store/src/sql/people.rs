@@ -68,7 +68,7 @@ impl PeopleStore for Backend {
         let ended =
             end_user_sessions_in(&mut tx, scope, user, None, EndReason::RoleChanged, at_ms).await?;
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(ended)
     }
 
@@ -106,7 +106,7 @@ impl PeopleStore for Backend {
         let ended =
             end_user_sessions_in(&mut tx, scope, user, None, EndReason::Deactivated, at_ms).await?;
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(ended)
     }
 
@@ -126,7 +126,7 @@ impl PeopleStore for Backend {
             return Err(StoreError::WrongState("this account is not deactivated"));
         }
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 }

@@ -87,7 +87,7 @@ impl RecordStore for Backend {
         .execute(&mut *tx)
         .await?;
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 
@@ -115,7 +115,7 @@ impl RecordStore for Backend {
         .map_err(|e| StoreError::from_insert(e, "classroom with this name"))?;
         let audit = name_new_row(audit, &id.to_string());
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(fields.room(id))
     }
 
@@ -143,7 +143,7 @@ impl RecordStore for Backend {
             return Err(StoreError::NotFound("classroom"));
         }
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(fields.room(id))
     }
 
@@ -184,7 +184,7 @@ impl RecordStore for Backend {
             .execute(&mut *tx)
             .await?;
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 
@@ -237,7 +237,7 @@ impl RecordStore for Backend {
             return Ok(());
         }
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 
@@ -262,7 +262,7 @@ impl RecordStore for Backend {
             return Err(StoreError::NotFound("staff assignment"));
         }
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 
@@ -328,7 +328,7 @@ impl RecordStore for Backend {
             .await
             .map_err(|e| StoreError::from_insert(e, "child"))?;
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(Child {
             id,
             tenant_id: scope.tenant_id(),
@@ -397,7 +397,7 @@ impl RecordStore for Backend {
                 .fetch_one(&mut *tx)
                 .await?;
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         row.into_child()
     }
 
@@ -478,7 +478,7 @@ impl RecordStore for Backend {
         .execute(&mut *tx)
         .await?;
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 

@@ -60,7 +60,7 @@ impl StaffStore for Backend {
             return Err(StoreError::WrongState(ALREADY_IN));
         }
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 
@@ -146,7 +146,7 @@ impl StaffStore for Backend {
             .map_err(|e| StoreError::from_insert(e, "ratio rule"))?;
         }
         append_in(&mut tx, audit).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 }

@@ -494,10 +494,21 @@ async fn check_restored(config: Config) -> anyhow::Result<Restored> {
 /// deployment's system chain (L3) as `backup_drill`. Exit code 2 when the drill fails.
 pub async fn drill(config: Config, from: &str) -> anyhow::Result<ExitCode> {
     let dest = Dest::parse(from)?;
-    let drilled = drill_newest(&config, &dest).await?;
-    let rt = runtime::open(config, KeyPolicy::MustExist).await?;
-    let recorded = rt.core.record_system_event(drilled.event.clone()).await;
+    let rt = runtime::open(config.clone(), KeyPolicy::MustExist).await?;
+    // The drill's lease, as the schedule takes it: one drill of a deployment at a time.
+    let drilled = match rt.core.exclusive("backup drill").await {
+        Ok(Some(_lease)) => drill_newest(&config, &dest).await,
+        Ok(None) => Err(anyhow::anyhow!(
+            "a drill of this deployment is under way on another node; try again when it ends"
+        )),
+        Err(e) => Err(e.into()),
+    };
+    let recorded = match &drilled {
+        Ok(d) => rt.core.record_system_event(d.event.clone()).await,
+        Err(_) => Ok(()),
+    };
     rt.close().await;
+    let drilled = drilled?;
     recorded?;
     say(drilled.summary());
     Ok(if drilled.passed() {

@@ -92,22 +92,38 @@ fn tool(program: &str, url: &str) -> anyhow::Result<Command> {
     }
     let mut c = Command::new(bindir()?.join(program));
     c.arg(format!("--dbname={u}"));
-    c.env_remove("PGPASSWORD");
+    // Nothing of ours in its environment (the master key, other URLs): only the password.
+    c.env_clear().env("PGAPPNAME", "kinfold-backup");
     if let Some(p) = password {
         c.env("PGPASSWORD", p);
     }
     Ok(c)
 }
 
-/// Reads what a tool says on stderr, at most 4 KiB of it, on its own thread.
+/// Reads what a tool says on stderr, on its own thread, to the end (a tool that cannot write
+/// its stderr fails); keeps its first error lines, without the server's `DETAIL`, `CONTEXT`
+/// and `LINE` lines, which can quote row values: what is kept goes into errors and events.
 fn stderr_of(child: &mut Child) -> std::thread::JoinHandle<String> {
     let err = child.stderr.take();
     std::thread::spawn(move || {
         let mut s = String::new();
-        if let Some(e) = err {
-            let _ = e.take(4096).read_to_string(&mut s);
+        if let Some(mut e) = err {
+            let mut bytes = Vec::new();
+            let _ = e.read_to_end(&mut bytes);
+            s = String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter(|l| {
+                    let l = l.trim_start();
+                    !(l.starts_with("DETAIL:")
+                        || l.starts_with("CONTEXT:")
+                        || l.starts_with("LINE "))
+                })
+                .take(12)
+                .collect::<Vec<_>>()
+                .join("; ");
+            s.truncate(s.floor_char_boundary(2000));
         }
-        s.trim().to_owned()
+        s
     })
 }
 
@@ -162,8 +178,36 @@ pub async fn restore(
     if m.backend != "postgres" {
         bail!("backup {} is of a SQLite deployment: restore it with --data DIR, without --database-url", m.id);
     }
+    // Every byte checked against the manifest first, into nothing: only a whole, untouched
+    // archive ever reaches pg_restore (each chunk authenticating is not enough: another
+    // backup's whole part would too).
     let input = dest.read(&m.id, DATA_PART).await?;
+    let (m, keys, input) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        use std::io::Seek;
+        let mut input = input;
+        super::open_part(input.try_clone()?, &m, &keys, std::io::sink())?;
+        input.rewind()?;
+        Ok((m, keys, input))
+    })
+    .await??;
     db::begin_restore(o).await?;
+    let loaded = load(o, m, keys, input).await;
+    if loaded.is_err() {
+        // Nothing half-restored stays to look like a deployment.
+        if let Err(e) = db::abort_restore(o).await {
+            tracing::error!(error = %e, "removing a failed restore's schema failed; drop the kinfold schema by hand");
+        }
+    }
+    loaded
+}
+
+/// Feeds the archive to `pg_restore` and gives what it made to the owner role.
+async fn load(
+    o: &PgOptions,
+    m: Manifest,
+    keys: BackupKeys,
+    input: std::fs::File,
+) -> anyhow::Result<Manifest> {
     let mut cmd = tool("pg_restore", db::tool_url(o))?;
     cmd.args([
         "--no-owner",
@@ -187,9 +231,13 @@ pub async fn restore(
         }
         let status = child.wait()?;
         let said = said.join().unwrap_or_default();
+        // pg_restore's own words first: when it stops, feeding it fails too.
+        if !status.success() && !said.is_empty() {
+            bail!("pg_restore failed ({status}): {said}");
+        }
         opened?;
         if !status.success() {
-            bail!("pg_restore failed ({status}): {said}");
+            bail!("pg_restore failed ({status})");
         }
         Ok(m)
     })
@@ -215,8 +263,7 @@ impl Scratch {
         let mut opts = o.clone();
         opts.url = u.to_string();
         opts.migrate_url = None;
-        opts.owner_role = format!("kfdrill_{tag}_owner");
-        opts.app_role = format!("kfdrill_{tag}_app");
+        (opts.owner_role, opts.app_role) = db::drill_roles(&tag);
         Ok(Scratch {
             opts,
             tag,

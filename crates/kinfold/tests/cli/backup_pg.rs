@@ -155,8 +155,23 @@ async fn a_postgres_deployment_backs_up_while_serving_and_restores_into_an_empty
     assert!(!ok && out.contains("PostgreSQL deployment"), "{out}");
     assert!(!elsewhere.join("kinfold.db").exists());
 
-    // A drill restores into a scratch database of its own, and leaves nothing behind.
+    // A drill restores into a scratch database of its own, and leaves nothing behind; a
+    // scratch database an earlier drill of this deployment left (it died mid-drill) goes too.
     let drills = DRILLS.lock().await;
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&source.url)
+        .await
+        .unwrap();
+    sqlx::raw_sql("CREATE DATABASE kinfold_drill_0ddba11")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(&format!(
+        "COMMENT ON DATABASE kinfold_drill_0ddba11 IS 'kinfold drill of {}'",
+        source.name
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
     let (ok, out) = cli(
         &env,
         &["backup", "drill", "--data", data_s, "--from", dest_s],

@@ -43,7 +43,8 @@ async fn get(client: &reqwest::Client, url: &str, cookie: &str) -> Seen {
     }
 }
 
-/// Every answer is a `200`, or a `503` with `Retry-After` and one of `codes`.
+/// Every answer is a `200`, or a `503` with `Retry-After` and one of `codes`, or a `503
+/// outcome_unknown` without it (a commit cut off: the client must look before resending).
 fn only_clean(seen: &[Seen], codes: &[&str]) -> (usize, usize) {
     let (mut ok, mut unavailable) = (0, 0);
     for s in seen {
@@ -54,6 +55,11 @@ fn only_clean(seen: &[Seen], codes: &[&str]) -> (usize, usize) {
                 code,
                 retry_after: true,
             } if codes.contains(&code.as_str()) => unavailable += 1,
+            Seen::Answer {
+                status: 503,
+                code,
+                retry_after: false,
+            } if code == "outcome_unknown" => unavailable += 1,
             other => panic!("not a clean answer: {other:?}"),
         }
     }
