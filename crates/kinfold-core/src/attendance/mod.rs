@@ -467,9 +467,19 @@ pub fn day_label(day: &str) -> String {
 
 /// The local time of day (`HH:MM`) of `at_ms` in the time zone `tz` (UTC when unknown).
 pub fn local_time(tz: &str, at_ms: i64) -> String {
+    in_zone(tz, at_ms, "%H:%M")
+}
+
+/// A moment as a person at the center reads it: "Sunday, December 6 at 15:17", in the time
+/// zone `tz` (UTC when unknown).
+pub fn moment_label(tz: &str, at_ms: i64) -> String {
+    in_zone(tz, at_ms, "%A, %B %-d at %H:%M")
+}
+
+fn in_zone(tz: &str, at_ms: i64, format: &str) -> String {
     let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
     match jiff::Timestamp::from_millisecond(at_ms) {
-        Ok(t) => t.to_zoned(zone).strftime("%H:%M").to_string(),
+        Ok(t) => t.to_zoned(zone).strftime(format).to_string(),
         Err(_) => String::new(),
     }
 }

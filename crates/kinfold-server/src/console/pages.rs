@@ -232,7 +232,15 @@ async fn admin_panel(
         .held_messages(a)
         .await
         .unwrap_or_default();
-    let when = |ms: i64| crate::api::rfc3339(ms);
+    // Times as the center reads them, in its own time zone.
+    let tz = st
+        .core
+        .tenants()
+        .tenant_details(a)
+        .await
+        .map(|d| d.time_zone)
+        .unwrap_or_else(|_| "UTC".into());
+    let when = |ms: i64| kinfold_core::attendance::moment_label(&tz, ms);
     html! {
         section aria-labelledby="admin-title" {
             h2 #admin-title { "For administrators" }
@@ -267,7 +275,7 @@ async fn admin_panel(
             }
             p #backup-status {
                 @match &backups.last_backup {
-                    Some((at, id)) => { "Last backup: " (when(*at)) " (" code { (id) } "). " }
+                    Some((at, id)) => { "Last backup: " (when(*at)) " " span.muted { "(" code { (id) } ")" } ". " }
                     None => { strong { "No backup recorded yet." } " " }
                 }
                 @match &backups.last_drill {

@@ -27,9 +27,12 @@ pub(crate) static LEGACY: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 
 impl SqliteStore {
     /// A write transaction. There is one writer, so no other write runs until it ends; each
-    /// statement's `WHERE tenant_id` is the wall.
+    /// statement's `WHERE tenant_id` is the wall. `BEGIN IMMEDIATE`: the write lock is taken
+    /// at the start, waiting (up to the busy timeout) for a command run beside the server, and
+    /// never refused half-way when a transaction that read first would need it after another
+    /// process wrote.
     pub(crate) async fn tx(&self, _wall: Wall<'_>) -> Result<Tx> {
-        Ok(self.writer.begin().await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     pub(crate) async fn read(&self, _wall: Wall<'_>) -> Result<Read> {

@@ -16,7 +16,11 @@ use kinfold_crypto::keyring::Key;
 use sha2::{Digest, Sha256};
 
 const MAGIC: &[u8; 8] = b"KINFOLDB";
-const FORMAT: u8 = 1;
+/// The format byte: the plaintext was compressed with zstd before sealing...
+const ZSTD: u8 = 1;
+/// ...or sealed as it is (a SQLite snapshot, whose pages are encrypted already and gain
+/// nothing from compression).
+const RAW: u8 = 2;
 const NONCE: usize = 19;
 const HEADER: usize = MAGIC.len() + 1 + NONCE;
 /// Plaintext bytes per sealed chunk.
@@ -68,12 +72,16 @@ fn aead_error(_: chacha20poly1305::aead::Error) -> io::Error {
 }
 
 impl<W: Write> Sealing<W> {
-    fn new(key: &Key, out: W) -> io::Result<Self> {
+    fn new(key: &Key, out: W, format: u8) -> io::Result<Self> {
         let prefix: [u8; NONCE] = rand::random();
         let mut header = [0u8; HEADER];
-        let fields = MAGIC.iter().chain([FORMAT].iter()).chain(prefix.iter());
+        let fields = MAGIC
+            .iter()
+            .copied()
+            .chain([format])
+            .chain(prefix.iter().copied());
         for (slot, byte) in header.iter_mut().zip(fields) {
-            *slot = *byte;
+            *slot = byte;
         }
         let aead = XChaCha20Poly1305::new(key.expose().into());
         let enc = EncryptorBE32::from_aead(aead, prefix.as_ref().into());
@@ -158,16 +166,16 @@ pub fn seal<R: Read, W: Write>(key: &Key, input: R, out: W) -> io::Result<(W, Se
     seal_with(key, input, out, Some(3))
 }
 
-/// Seals everything `input` yields into `out`, compressed at zstd `level`, or not compressed
-/// at all with `None`: that is for the backup benchmark's ceiling only, since [`open`]
-/// expects a compressed stream.
-pub(super) fn seal_with<R: Read, W: Write>(
+/// Seals everything `input` yields into `out`, compressed at zstd `level`, or as it is with
+/// `None` (the format byte says which, and [`open`] reads both).
+pub fn seal_with<R: Read, W: Write>(
     key: &Key,
     mut input: R,
     out: W,
     level: Option<i32>,
 ) -> io::Result<(W, Sealed)> {
-    let mut sealing = Sealing::new(key, out)?;
+    let format = if level.is_some() { ZSTD } else { RAW };
+    let mut sealing = Sealing::new(key, out, format)?;
     let content_bytes = match level {
         Some(level) => {
             let mut z = zstd::stream::write::Encoder::new(sealing, level)?;
@@ -241,6 +249,28 @@ pub struct Opened {
 
 /// Authenticates, decrypts and decompresses `archive` into `out`. Nothing unauthenticated
 /// reaches `out`: each chunk is checked before its bytes are passed on.
+/// Where opened plaintext goes: through zstd, or straight on.
+enum Plain<'a, W: Write> {
+    Zstd(zstd::stream::write::Decoder<'static, &'a mut W>),
+    Raw(&'a mut W),
+}
+
+impl<W: Write> Plain<'_, W> {
+    fn put(&mut self, plain: &[u8]) -> Result<(), ArchiveError> {
+        match self {
+            Plain::Zstd(z) => z.write_all(plain).map_err(ArchiveError::Decompress),
+            Plain::Raw(w) => Ok(w.write_all(plain)?),
+        }
+    }
+
+    fn finish(self) -> Result<(), ArchiveError> {
+        match self {
+            Plain::Zstd(mut z) => z.flush().map_err(ArchiveError::Decompress),
+            Plain::Raw(w) => Ok(w.flush()?),
+        }
+    }
+}
+
 pub fn open<R: Read, W: Write>(key: &Key, archive: R, out: W) -> Result<Opened, ArchiveError> {
     let mut hash = Sha256::new();
     let mut archive = archive;
@@ -251,9 +281,12 @@ pub fn open<R: Read, W: Write>(key: &Key, archive: R, out: W) -> Result<Opened, 
         header.get(MAGIC.len()),
         header.get(MAGIC.len() + 1..),
     ) {
-        (Some(m), Some(&f), Some(p)) if read == HEADER && m == MAGIC && f == FORMAT => p,
+        (Some(m), Some(&f), Some(p)) if read == HEADER && m == MAGIC && (f == ZSTD || f == RAW) => {
+            p
+        }
         _ => return Err(ArchiveError::NotAnArchive),
     };
+    let compressed = header.get(MAGIC.len()) == Some(&ZSTD);
     hash.update(header);
     let mut bytes = HEADER as u64;
     let aead = XChaCha20Poly1305::new(key.expose().into());
@@ -263,8 +296,13 @@ pub fn open<R: Read, W: Write>(key: &Key, archive: R, out: W) -> Result<Opened, 
         hash: Sha256::new(),
         bytes: 0,
     };
-    let mut z =
-        zstd::stream::write::Decoder::new(&mut counting).map_err(ArchiveError::Decompress)?;
+    let mut z = if compressed {
+        Plain::Zstd(
+            zstd::stream::write::Decoder::new(&mut counting).map_err(ArchiveError::Decompress)?,
+        )
+    } else {
+        Plain::Raw(&mut counting)
+    };
     let mut cur = vec![0u8; CHUNK + TAG];
     let mut next = vec![0u8; CHUNK + TAG];
     let mut cur_len = fill(&mut archive, &mut cur)?;
@@ -286,19 +324,18 @@ pub fn open<R: Read, W: Write>(key: &Key, archive: R, out: W) -> Result<Opened, 
             let plain = dec
                 .decrypt_last(payload)
                 .map_err(|_| ArchiveError::Tampered(index))?;
-            z.write_all(&plain).map_err(ArchiveError::Decompress)?;
+            z.put(&plain)?;
             break;
         }
         let plain = dec
             .decrypt_next(payload)
             .map_err(|_| ArchiveError::Tampered(index))?;
-        z.write_all(&plain).map_err(ArchiveError::Decompress)?;
+        z.put(&plain)?;
         std::mem::swap(&mut cur, &mut next);
         cur_len = next_len;
         index += 1;
     }
-    z.flush().map_err(ArchiveError::Decompress)?;
-    drop(z);
+    z.finish()?;
     Ok(Opened {
         content_bytes: counting.bytes,
         bytes,
@@ -332,6 +369,21 @@ mod tests {
             assert_eq!(o.content_bytes, len as u64);
             assert_eq!(o.bytes, archive.len() as u64);
         }
+    }
+
+    #[test]
+    fn an_archive_sealed_without_compression_opens_too_and_says_so() {
+        let k = key();
+        let data: Vec<u8> = (0..2 * CHUNK + 3).map(|_| rand::random::<u8>()).collect();
+        let (archive, _) = seal_with(&k, data.as_slice(), Vec::new(), None).unwrap();
+        assert_eq!(archive[MAGIC.len()], RAW);
+        let mut out = Vec::new();
+        open(&k, archive.as_slice(), &mut out).unwrap();
+        assert_eq!(out, data);
+        // The format byte is sealed into every chunk: changed, nothing opens.
+        let mut bad = archive.clone();
+        bad[MAGIC.len()] = ZSTD;
+        assert!(open(&k, bad.as_slice(), &mut Vec::new()).is_err());
     }
 
     #[test]

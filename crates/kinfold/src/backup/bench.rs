@@ -117,7 +117,7 @@ pub async fn run(mb: u64, rounds: u32) -> anyhow::Result<()> {
         runtime::ensure_dir(&into)?;
         let m = checked_manifest(&dest, &taken.id, &keys).await?;
         let started = Instant::now();
-        restore_file(&dest, m, BackupKeys::of(&key), &into)
+        restore_file(&dest, m, &key, &into)
             .await
             .context("restoring")?;
         let r = bytes as f64 / MB / started.elapsed().as_secs_f64();

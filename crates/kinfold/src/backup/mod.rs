@@ -17,33 +17,19 @@ pub mod manifest;
 mod pg;
 mod s3;
 pub mod schedule;
+mod sqlite;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use kinfold_crypto::keyring::MasterKey;
-use kinfold_store::sqlite::{SqliteStore, DB_FILE};
-use kinfold_store::Store;
 
 use crate::cli::say;
 use crate::config::{self, Config};
 use crate::runtime::{self, KeyPolicy};
 pub use dest::Dest;
 use manifest::{BackupKeys, Manifest, Part, DATA_PART, FORMAT};
-
-/// Removes the snapshot (and any journal SQLite left beside it) however the backup ends.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        for suffix in ["", "-journal", "-wal", "-shm"] {
-            let mut p = self.0.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(PathBuf::from(p));
-        }
-    }
-}
+use sqlite::{database_files, one_backup_at_a_time, restore_file, snapshot};
 
 fn new_id() -> String {
     let now = time::OffsetDateTime::now_utc();
@@ -110,22 +96,27 @@ pub async fn take(config: &Config, dest: &Dest) -> anyhow::Result<Taken> {
     let _one_at_a_time = one_backup_at_a_time(&config.data).await?;
     let id = new_id();
     let writing = dest.begin(&id)?;
-    let (writing, sealed, backend, tenant_count, schema_version) = match config.postgres() {
+    let (writing, sealed, backend, info) = match config.postgres() {
         Some(o) => {
             let (writing, sealed, info) = pg::dump(&o, &keys.archive, writing).await?;
             (
                 writing,
                 sealed,
                 "postgres",
-                info.tenants,
-                info.schema_version,
+                (info.tenants, info.schema_version),
             )
         }
         None => {
             let (writing, sealed, info) = snapshot(config, &key, &id, &keys, writing).await?;
-            (writing, sealed, "sqlite", info.tenants, info.schema_version)
+            (
+                writing,
+                sealed,
+                "sqlite",
+                (info.tenants, info.schema_version),
+            )
         }
     };
+    let (tenant_count, schema_version) = info;
     let manifest = Manifest {
         format: FORMAT,
         id: id.clone(),
@@ -151,79 +142,6 @@ pub async fn take(config: &Config, dest: &Dest) -> anyhow::Result<Taken> {
         tenants: tenant_count,
         schema_version,
     })
-}
-
-/// Holds `DIR/.backup.lock` while a backup of this deployment runs: a scheduled one and one
-/// from the command line take turns, the second waiting for the first. Whatever scratch
-/// snapshot is left in `DIR` while it is held was left by a backup that died (`kill -9`, a
-/// power cut): it is removed here. Such a copy is encrypted with the database's key, but it is
-/// still a copy of the data.
-async fn one_backup_at_a_time(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    runtime::ensure_dir(dir)?;
-    let path = dir.join(".backup.lock");
-    let mut opts = std::fs::OpenOptions::new();
-    opts.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let lock = opts
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    let lock = match lock.try_lock() {
-        Ok(()) => lock,
-        Err(std::fs::TryLockError::WouldBlock) => {
-            tracing::info!("another backup of this deployment is running; waiting for it to end");
-            tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
-                .await?
-                .with_context(|| format!("locking {}", path.display()))?
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("locking {}", path.display()))
-        }
-    };
-    for entry in std::fs::read_dir(dir)?.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(".backup-") && entry.file_type().is_ok_and(|t| t.is_file()) {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-    Ok(lock)
-}
-
-/// Seals a snapshot of the SQLite database into `writing`'s data part.
-async fn snapshot(
-    config: &Config,
-    key: &MasterKey,
-    id: &str,
-    keys: &BackupKeys,
-    writing: dest::Writing,
-) -> anyhow::Result<(
-    dest::Writing,
-    archive::Sealed,
-    kinfold_store::sqlite::SnapshotInfo,
-)> {
-    let store = SqliteStore::open(&config.data, key, 1)
-        .await
-        .with_context(|| format!("opening the database in {}", config.data.display()))?;
-    let scratch = Scratch(config.data.join(format!(".backup-{id}.db")));
-    let taken = store.snapshot(&scratch.0, key).await;
-    store.close().await;
-    let info = taken.context("taking the snapshot")?;
-    let snapshot = scratch.0.clone();
-    let archive_key = keys.archive.clone();
-    let (writing, sealed) = tokio::task::spawn_blocking(move || {
-        let input = std::fs::File::open(&snapshot)?;
-        let out = writing.part(DATA_PART)?;
-        let (out, sealed) = archive::seal(&archive_key, std::io::BufReader::new(input), out)?;
-        out.sync_all()?;
-        std::io::Result::Ok((writing, sealed))
-    })
-    .await?
-    .context("writing the archive")?;
-    drop(scratch);
-    Ok((writing, sealed, info))
 }
 
 /// A manifest read from `dest` and checked against this deployment's keys.
@@ -356,7 +274,7 @@ pub async fn restore(config: Config, from: &str, id: Option<&str>) -> anyhow::Re
             "the PostgreSQL database".to_owned(),
         ),
         None => (
-            restore_file(&dest, m, keys, &target).await?,
+            restore_file(&dest, m, &key, &target).await?,
             target.display().to_string(),
         ),
     };
@@ -377,61 +295,6 @@ pub async fn restore(config: Config, from: &str, id: Option<&str>) -> anyhow::Re
     } else {
         ExitCode::from(2)
     })
-}
-
-/// Writes backup `m`'s database into `target` (which holds no database) as `kinfold.db`:
-/// through a `.restore-` file that takes the name only once every byte is checked, and that is
-/// removed on any failure.
-async fn restore_file(
-    dest: &Dest,
-    m: Manifest,
-    keys: BackupKeys,
-    target: &std::path::Path,
-) -> anyhow::Result<Manifest> {
-    if m.backend != "sqlite" {
-        bail!(
-            "backup {} is of a PostgreSQL deployment: restore it with --database-url (an empty database)",
-            m.id
-        );
-    }
-    let input = dest.read(&m.id, DATA_PART).await?;
-    let partial = target.join(format!(".restore-{}.db", m.id));
-    let scratch = Scratch(partial.clone());
-    let m = tokio::task::spawn_blocking(move || -> anyhow::Result<Manifest> {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut file = opts.open(&partial)?;
-        open_part(input, &m, &keys, &mut file)?;
-        file.sync_all()?;
-        Ok(m)
-    })
-    .await??;
-    // Into place without replacing anything: a hard link fails if the name is taken (by a
-    // server started meanwhile, or a second restore), where a rename would replace it.
-    if database_files(target).next().is_some() {
-        bail!(
-            "{} gained a database while restoring; nothing was changed",
-            target.display()
-        );
-    }
-    std::fs::hard_link(&scratch.0, target.join(DB_FILE))
-        .with_context(|| format!("{} gained a database while restoring", target.display()))?;
-    drop(scratch);
-    Ok(m)
-}
-
-/// The database's files present in `dir` (`kinfold.db` and its WAL, shared memory and journal:
-/// a stray WAL from an earlier database would be replayed onto a restored one).
-fn database_files(dir: &std::path::Path) -> impl Iterator<Item = PathBuf> + '_ {
-    ["", "-wal", "-shm", "-journal"]
-        .into_iter()
-        .map(move |suffix| dir.join(format!("{DB_FILE}{suffix}")))
-        .filter(|p| p.exists())
 }
 
 /// What a restored copy holds, once its chains verified.
@@ -612,7 +475,7 @@ async fn drill_once(
         copy.master_key_file = Some(config.master_key_path());
     }
     let Some(live) = config.postgres() else {
-        restore_file(dest, m, keys, tmp.path()).await?;
+        restore_file(dest, m, key, tmp.path()).await?;
         return check_restored(copy).await;
     };
     // On PostgreSQL: a scratch database and roles of its own on the same server, dropped
