@@ -89,7 +89,14 @@ pub(super) async fn snapshot(
     let (writing, sealed) = tokio::task::spawn_blocking(move || {
         let input = std::fs::File::open(&snapshot)?;
         let out = writing.part(DATA_PART)?;
-        let (out, sealed) = archive::seal(&archive_key, std::io::BufReader::new(input), out)?;
+        // Not compressed: every page of the snapshot is encrypted already, so zstd would spend
+        // time for nothing.
+        let (out, sealed) = archive::seal_with(
+            &archive_key,
+            std::io::BufReader::with_capacity(1 << 20, input),
+            out,
+            None,
+        )?;
         out.sync_all()?;
         std::io::Result::Ok((writing, sealed))
     })
