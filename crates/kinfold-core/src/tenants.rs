@@ -65,6 +65,15 @@ impl Tenants<'_> {
         Ok(self.store().tenant_details(&actor.scope).await?)
     }
 
+    /// The center's time zone, to show times as the center reads them; UTC when it cannot be
+    /// read, so that a page still shows.
+    pub async fn time_zone(&self, actor: &Actor) -> String {
+        self.tenant_details(actor)
+            .await
+            .map(|d| d.time_zone)
+            .unwrap_or_else(|_| "UTC".into())
+    }
+
     /// Administrator: changes the center's details. The admin event names the fields that
     /// changed and commits with the change (L2).
     pub async fn update_tenant_details(

@@ -227,12 +227,20 @@ impl Children<'_> {
             fields.status = status_of(Some(v))?;
             changed.push("enrollment_status".into());
         }
+        // An empty date clears it (a withdrawal recorded by mistake is taken back).
+        let date = |name: &'static str, v: &str| -> Result<Option<String>, CoreError> {
+            if v.trim().is_empty() {
+                Ok(None)
+            } else {
+                validate::record_date(name, v).map(Some)
+            }
+        };
         if let Some(v) = &patch.enrolled_on {
-            fields.enrolled_on = Some(validate::record_date("enrolled_on", v)?);
+            fields.enrolled_on = date("enrolled_on", v)?;
             changed.push("enrolled_on".into());
         }
         if let Some(v) = &patch.left_on {
-            fields.left_on = Some(validate::record_date("left_on", v)?);
+            fields.left_on = date("left_on", v)?;
             changed.push("left_on".into());
         }
         let mut sealed = SealedChildFields::default();

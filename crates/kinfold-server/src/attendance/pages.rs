@@ -100,13 +100,7 @@ pub async fn roster(State(st): State<AppState>, p: Page) -> Response {
         .list_classrooms(a)
         .await
         .unwrap_or_default();
-    let tz = st
-        .core
-        .tenants()
-        .tenant_details(a)
-        .await
-        .map(|d| d.time_zone)
-        .unwrap_or_else(|_| "UTC".into());
+    let tz = st.core.tenants().time_zone(a).await;
     let body = html! {
         h1 { "Attendance today" }
         p.muted { "Times in " (tz) "." }

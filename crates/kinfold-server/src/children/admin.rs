@@ -182,12 +182,12 @@ impl ChildForm {
 
     /// The fields that differ from `stored` (what the record held when this save began): an
     /// unchanged field is not sent, so it is neither rewritten over someone else's change nor
-    /// named in the audit entry. An emptied date keeps the stored one.
+    /// named in the audit entry. An emptied date clears it.
     fn patch_against(&self, stored: &ChildForm) -> Result<ChildPatch, CoreError> {
         let changed = |name: &str| {
             (self.get(name).trim() != stored.get(name).trim()).then(|| self.get(name).to_owned())
         };
-        let date = |name: &str| changed(name).filter(|v| !v.trim().is_empty());
+        let date = changed;
         Ok(ChildPatch {
             given_name: changed("given_name"),
             family_name: changed("family_name"),

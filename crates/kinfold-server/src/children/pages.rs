@@ -277,13 +277,7 @@ pub(crate) async fn render_detail(
         .child_day(a, id)
         .await
         .unwrap_or_default();
-    let time_zone = st
-        .core
-        .tenants()
-        .tenant_details(a)
-        .await
-        .map(|d| d.time_zone)
-        .unwrap_or_else(|_| "UTC".into());
+    let time_zone = st.core.tenants().time_zone(a).await;
     let title = format!("{} {}", view.child().given_name, view.child().family_name);
     let parents: Vec<kinfold_model::User> = if a.role == Role::Administrator {
         st.core

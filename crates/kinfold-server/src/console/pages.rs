@@ -233,13 +233,7 @@ async fn admin_panel(
         .await
         .unwrap_or_default();
     // Times as the center reads them, in its own time zone.
-    let tz = st
-        .core
-        .tenants()
-        .tenant_details(a)
-        .await
-        .map(|d| d.time_zone)
-        .unwrap_or_else(|_| "UTC".into());
+    let tz = st.core.tenants().time_zone(a).await;
     let when = |ms: i64| kinfold_core::attendance::moment_label(&tz, ms);
     html! {
         section aria-labelledby="admin-title" {

@@ -98,6 +98,29 @@ async fn an_administrator_adds_and_edits_a_child_from_the_console() {
         serde_json::json!(["classroom_id", "enrollment_status", "left_on"]),
         "{event}"
     );
+
+    // A withdrawal recorded by mistake is taken back: the emptied date is cleared, from the
+    // form as from the API.
+    let back = NEW.to_owned() + &format!("&classroom_id={}&left_on=", r.rooms[0]);
+    let saved = app
+        .post_form(&format!("/children/{id}/edit"), &back, &admin)
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text);
+    let api = app
+        .get(&format!("/api/v1/children/{id}"), Some(&admin))
+        .await;
+    assert_eq!(api.body["enrollment_status"], "enrolled");
+    assert!(api.body["left_on"].is_null(), "{}", api.body);
+    let cleared = app
+        .call(
+            axum::http::Method::PATCH,
+            &format!("/api/v1/children/{id}"),
+            Some(serde_json::json!({"enrolled_on": ""})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.text);
+    assert!(cleared.body["enrolled_on"].is_null(), "{}", cleared.body);
 }
 
 #[tokio::test]
