@@ -8,7 +8,7 @@
 //! deployment, loads the dump into an empty database, and gives every object to the target's
 //! owner role, so a backup restores under other role names (a drill's, or a new cluster's).
 
-use sqlx::{ConnectOptions, Connection, PgConnection};
+use sqlx::{Connection, PgConnection};
 
 use super::setup::{connect_options, privileges, with_settings, CREATE_ROLES};
 use super::PgOptions;
@@ -27,7 +27,13 @@ pub fn tool_url(o: &PgOptions) -> &str {
 }
 
 async fn superuser(o: &PgOptions, what: &'static str) -> Result<PgConnection> {
-    let mut conn = connect_options(tool_url(o), o, true)?.connect().await?;
+    // A host list: the server that takes writes, when the URL asks for it.
+    let (urls, read_write) = super::hosts::split(tool_url(o))?;
+    let hosts = urls
+        .iter()
+        .map(|u| connect_options(u, o, true))
+        .collect::<Result<Vec<_>>>()?;
+    let (_, mut conn) = super::hosts::connect_first(&hosts, read_write).await?;
     let (superuser, _, _) = privileges(&mut conn).await?;
     if !superuser {
         let _ = conn.close().await;

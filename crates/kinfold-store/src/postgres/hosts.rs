@@ -82,6 +82,55 @@ pub(super) fn split(url: &str) -> Result<(Vec<String>, bool)> {
     Ok((urls, read_write))
 }
 
+/// `url` without its password, and the password (decoded), for a tool that takes the
+/// password from its environment and the URL on its command line, where other users of the
+/// machine can read it. A host list stays as it is: libpq reads it.
+pub fn password_apart(url: &str) -> Result<(String, Option<String>)> {
+    let bad = StoreError::Config("the database URL is not postgres://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]...]/DATABASE[?PARAMS]");
+    let (scheme, rest) = url.split_once("://").ok_or(bad)?;
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let decode = |p: &str| {
+        percent_encoding::percent_decode_str(p)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let (user, hosts, mut password) = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => match userinfo.split_once(':') {
+            Some((user, pw)) => (format!("{user}@"), hosts, Some(decode(pw))),
+            None => (format!("{userinfo}@"), hosts, None),
+        },
+        None => (String::new(), authority, None),
+    };
+    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.strip_prefix("password=") {
+            Some(pw) => password = Some(decode(pw)),
+            None => kept.push(pair),
+        }
+    }
+    let query = if kept.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", kept.join("&"))
+    };
+    Ok((format!("{scheme}://{user}{hosts}{path}{query}"), password))
+}
+
+/// `url` naming database `db` instead of its own (a drill's scratch database), hosts,
+/// credentials and parameters kept.
+pub fn with_database(url: &str, db: &str) -> Result<String> {
+    let bad = StoreError::Config("the database URL is not postgres://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]...]/DATABASE[?PARAMS]");
+    let (scheme, rest) = url.split_once("://").ok_or(bad)?;
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let query = tail
+        .split_once('?')
+        .map_or(String::new(), |(_, q)| format!("?{q}"));
+    Ok(format!("{scheme}://{authority}/{db}{query}"))
+}
+
 /// Whether the server `opts` reaches takes writes, asked on a connection of its own.
 async fn takes_writes(conn: &mut PgConnection) -> Result<bool> {
     let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
@@ -201,6 +250,35 @@ pub(super) fn watch(pool: PgPool, hosts: Vec<PgConnectOptions>, mut current: usi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_comes_apart_from_the_url_and_a_host_list_stays() {
+        let (url, pw) = password_apart(
+            "postgres://app:s%40c%3Aret@db1:5432,db2:5433/kinfold?sslmode=verify-full&target_session_attrs=read-write",
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            url,
+            "postgres://app@db1:5432,db2:5433/kinfold?sslmode=verify-full&target_session_attrs=read-write"
+        );
+        assert_eq!(pw.as_deref(), Some("s@c:ret"));
+        let (url, pw) =
+            password_apart("postgres://app@db1/k?password=p%26w&x=1").unwrap_or_default();
+        assert_eq!(
+            (url.as_str(), pw.as_deref()),
+            ("postgres://app@db1/k?x=1", Some("p&w"))
+        );
+        let (url, pw) = password_apart("postgres://db1/k").unwrap_or_default();
+        assert_eq!((url.as_str(), pw), ("postgres://db1/k", None));
+        assert_eq!(
+            with_database(
+                "postgres://a:b@h1,h2/live?target_session_attrs=read-write",
+                "kinfold_drill_0a"
+            )
+            .unwrap_or_default(),
+            "postgres://a:b@h1,h2/kinfold_drill_0a?target_session_attrs=read-write"
+        );
+    }
 
     #[test]
     fn a_host_list_splits_into_one_url_per_host() {

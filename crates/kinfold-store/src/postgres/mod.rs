@@ -7,7 +7,7 @@
 
 pub mod backup;
 mod dialect;
-mod hosts;
+pub mod hosts;
 mod setup;
 // The statements written once for both stores (see `sql/mod.rs`), compiled for this one.
 #[allow(clippy::duplicate_mod)]

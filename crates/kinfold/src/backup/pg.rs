@@ -59,39 +59,12 @@ fn bindir() -> anyhow::Result<PathBuf> {
 }
 
 /// `program` connected to `url`: the URL without its password on the command line, the
-/// password in the tool's environment.
+/// password in the tool's environment. A host list stays in the URL (libpq reads it, and
+/// `target_session_attrs=read-write` picks the primary).
 fn tool(program: &str, url: &str) -> anyhow::Result<Command> {
-    let mut u = url::Url::parse(url)
-        .context("the database URL does not parse as one URL (a backup needs a single host)")?;
-    let mut password = (!u.password().unwrap_or("").is_empty()).then(|| {
-        percent_encoding::percent_decode_str(u.password().unwrap_or(""))
-            .decode_utf8_lossy()
-            .into_owned()
-    });
-    let _ = u.set_password(None);
-    let pairs: Vec<(String, String)> = u
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    {
-        let mut q = u.query_pairs_mut();
-        q.clear();
-        for (k, v) in pairs {
-            match k.as_str() {
-                "password" => password = Some(v),
-                // sqlx's own, unknown to libpq.
-                "statement-cache-capacity" => {}
-                _ => {
-                    q.append_pair(&k, &v);
-                }
-            }
-        }
-    }
-    if u.query() == Some("") {
-        u.set_query(None);
-    }
+    let (url, password) = kinfold_store::postgres::hosts::password_apart(url)?;
     let mut c = Command::new(bindir()?.join(program));
-    c.arg(format!("--dbname={u}"));
+    c.arg(format!("--dbname={url}"));
     // Nothing of ours in its environment (the master key, other URLs): only the password.
     c.env_clear().env("PGAPPNAME", "kinfold-backup");
     if let Some(p) = password {
@@ -257,11 +230,8 @@ impl Scratch {
     pub async fn create(o: &PgOptions) -> anyhow::Result<Scratch> {
         let tag = hex::encode(rand::random::<[u8; 6]>());
         let name = db::create_scratch(o, &tag).await?;
-        let mut u =
-            url::Url::parse(db::tool_url(o)).context("a drill needs a single-host database URL")?;
-        u.set_path(&format!("/{name}"));
         let mut opts = o.clone();
-        opts.url = u.to_string();
+        opts.url = kinfold_store::postgres::hosts::with_database(db::tool_url(o), &name)?;
         opts.migrate_url = None;
         (opts.owner_role, opts.app_role) = db::drill_roles(&tag);
         Ok(Scratch {

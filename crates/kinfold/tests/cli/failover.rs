@@ -293,4 +293,22 @@ async fn two_nodes_fail_over_to_a_promoted_standby_without_losing_an_answered_wr
     assert_eq!(found as usize, writes.len(), "an answered write was lost");
     a.stop();
     b.stop();
+
+    // Backups and drills take the same host list: the dump comes from the new primary.
+    let dest = tmp.path().join("second-disk");
+    let backup = |args: &[&str]| {
+        let out = crate::harness::bin()
+            .envs(env)
+            .args(args)
+            .arg("--data")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        (out.status.success(), crate::harness::said(&out))
+    };
+    let (ok, out) = backup(&["backup", "create", "--to", dest.to_str().unwrap()]);
+    assert!(ok && out.contains("2 tenant(s)"), "{out}");
+    assert!(!out.contains(primary.password()), "{out}");
+    let (ok, out) = backup(&["backup", "drill", "--from", dest.to_str().unwrap()]);
+    assert!(ok && out.contains("drill passed"), "{out}");
 }
