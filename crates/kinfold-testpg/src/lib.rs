@@ -126,6 +126,61 @@ fn run(mut c: Command, what: &str) -> Result<(), String> {
     }
 }
 
+/// Gives `path` (and what is under it) to the cluster's user.
+fn chown(path: &Path) -> Result<(), String> {
+    let mut c = Command::new("chown");
+    c.args(["-R", "postgres:postgres"]).arg(path);
+    run(c, "chown to postgres")
+}
+
+/// `initdb` of `data` (inside `dir`, which the cluster's user owns): the superuser `postgres`
+/// with a new random password, which it returns, trusted on the local socket and SCRAM on TCP.
+fn initdb(bin: &Path, root: bool, dir: &Path, data: &Path) -> Result<String, String> {
+    let mut raw = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let password = hex::encode(raw);
+    let pwfile = dir.join("pw");
+    std::fs::write(&pwfile, &password).map_err(|e| format!("password file: {e}"))?;
+    if root {
+        chown(&pwfile)?;
+    }
+    let mut init = as_owner(root, &bin.join("initdb"));
+    init.arg("-D")
+        .arg(data)
+        .args([
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-sync",
+        ])
+        .arg(format!("--pwfile={}", pwfile.display()));
+    run(init, "initdb")?;
+    Ok(password)
+}
+
+/// The watcher: once this process is gone, it stops the server on `data` and removes `dir`.
+fn watch(bin: &Path, root: bool, dir: &Path, data: &Path) -> Result<(), String> {
+    let watcher = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
+         {owner}'{pg_ctl}' -D '{data}' stop -m immediate >/dev/null 2>&1; rm -rf '{dir}'",
+        pid = std::process::id(),
+        owner = if root { "runuser -u postgres -- " } else { "" },
+        pg_ctl = bin.join("pg_ctl").display(),
+        data = data.display(),
+        dir = dir.display(),
+    );
+    Command::new("setsid")
+        .args(["sh", "-c", &watcher])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| format!("starting the cluster watcher: {e}"))
+}
+
 impl Cluster {
     fn start() -> Result<Cluster, String> {
         let bin = bindir()?;
@@ -136,51 +191,11 @@ impl Cluster {
             .map_err(|e| format!("temp dir: {e}"))?
             .keep();
         let data = dir.join("data");
-        let mut raw = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut raw);
-        let password = hex::encode(raw);
-        let pwfile = dir.join("pw");
-        std::fs::write(&pwfile, &password).map_err(|e| format!("password file: {e}"))?;
         if root {
-            run(
-                {
-                    let mut c = Command::new("chown");
-                    c.args(["-R", "postgres:postgres"]).arg(&dir);
-                    c
-                },
-                "chown to postgres",
-            )?;
+            chown(&dir)?;
         }
-        let mut init = as_owner(root, &bin.join("initdb"));
-        init.arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                "postgres",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                "--encoding=UTF8",
-                "--no-sync",
-            ])
-            .arg(format!("--pwfile={}", pwfile.display()));
-        run(init, "initdb")?;
-        // The watcher: once this process is gone, stop the cluster and remove its directory.
-        let watcher = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
-             {owner}'{pg_ctl}' -D '{data}' stop -m immediate >/dev/null 2>&1; rm -rf '{dir}'",
-            pid = std::process::id(),
-            owner = if root { "runuser -u postgres -- " } else { "" },
-            pg_ctl = bin.join("pg_ctl").display(),
-            data = data.display(),
-            dir = dir.display(),
-        );
-        Command::new("setsid")
-            .args(["sh", "-c", &watcher])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("starting the cluster watcher: {e}"))?;
+        let password = initdb(&bin, root, &dir, &data)?;
+        watch(&bin, root, &dir, &data)?;
         let mut last = String::new();
         for _ in 0..5 {
             let port = free_port()?;

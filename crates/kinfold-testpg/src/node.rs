@@ -8,11 +8,8 @@
 //! both at once.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use rand::RngCore;
-
-use super::{as_owner, bindir, free_port, is_root, run};
+use super::{as_owner, bindir, chown, free_port, initdb, is_root, run, watch};
 
 pub struct Node {
     bin: PathBuf,
@@ -53,56 +50,22 @@ impl Node {
             running: false,
         };
         node.own(&node.dir)?;
-        let watcher = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
-             {owner}'{pg_ctl}' -D '{data}' stop -m immediate >/dev/null 2>&1; rm -rf '{dir}'",
-            pid = std::process::id(),
-            owner = if root { "runuser -u postgres -- " } else { "" },
-            pg_ctl = node.bin.join("pg_ctl").display(),
-            data = node.data().display(),
-            dir = node.dir.display(),
-        );
-        Command::new("setsid")
-            .args(["sh", "-c", &watcher])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("starting the node watcher: {e}"))?;
+        watch(&node.bin, node.root, &node.dir, &node.data())?;
         Ok(node)
     }
 
     fn own(&self, path: &Path) -> Result<(), String> {
-        if !self.root {
-            return Ok(());
+        if self.root {
+            chown(path)?;
         }
-        let mut c = Command::new("chown");
-        c.args(["-R", "postgres:postgres"]).arg(path);
-        run(c, "chown to postgres")
+        Ok(())
     }
 
     /// A new cluster (`initdb`), with `conf` added to its settings (`{archive}` in it stands
     /// for [`Node::archive`]), started.
     pub fn primary(conf: &str) -> Result<Node, String> {
-        let mut raw = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut raw);
-        let mut node = Node::empty(hex::encode(raw))?;
-        let pwfile = node.dir.join("pw");
-        std::fs::write(&pwfile, &node.password).map_err(|e| format!("password file: {e}"))?;
-        node.own(&pwfile)?;
-        let mut init = as_owner(node.root, &node.bin.join("initdb"));
-        init.arg("-D")
-            .arg(node.data())
-            .args([
-                "-U",
-                "postgres",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                "--encoding=UTF8",
-                "--no-sync",
-            ])
-            .arg(format!("--pwfile={}", pwfile.display()));
-        run(init, "initdb")?;
+        let mut node = Node::empty(String::new())?;
+        node.password = initdb(&node.bin, node.root, &node.dir, &node.data())?;
         node.configure(&conf.replace("{archive}", &node.archive().display().to_string()))?;
         node.start()?;
         Ok(node)

@@ -449,11 +449,7 @@ fn roster_lines(children: &[Child], events: &[AttendanceEvent]) -> Vec<RosterLin
 /// The calendar day of `at_ms` in the time zone `tz`. Time zones are checked when they are
 /// stored; an unknown one (a database edited by hand) counts in UTC rather than failing.
 pub fn day_in(tz: &str, at_ms: i64) -> String {
-    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
-    match jiff::Timestamp::from_millisecond(at_ms) {
-        Ok(t) => t.to_zoned(zone).date().to_string(),
-        Err(_) => String::new(),
-    }
+    in_zone(tz, at_ms, "%Y-%m-%d")
 }
 
 /// A `YYYY-MM-DD` day as a person reads it: "Sunday, December 6". Anything else is given back

@@ -10,7 +10,7 @@
 
 use sqlx::{Connection, PgConnection};
 
-use super::setup::{connect_options, privileges, with_settings, CREATE_ROLES};
+use super::setup::{privileges, with_settings, CREATE_ROLES};
 use super::PgOptions;
 use crate::*;
 
@@ -27,13 +27,7 @@ pub fn tool_url(o: &PgOptions) -> &str {
 }
 
 async fn superuser(o: &PgOptions, what: &'static str) -> Result<PgConnection> {
-    // A host list: the server that takes writes, when the URL asks for it.
-    let (urls, read_write) = super::hosts::split(tool_url(o))?;
-    let hosts = urls
-        .iter()
-        .map(|u| connect_options(u, o, true))
-        .collect::<Result<Vec<_>>>()?;
-    let (_, mut conn) = super::hosts::connect_first(&hosts, read_write).await?;
+    let mut conn = super::hosts::connect_owner(o).await?;
     let (superuser, _, _) = privileges(&mut conn).await?;
     if !superuser {
         let _ = conn.close().await;

@@ -21,11 +21,24 @@ const WATCH_EVERY: Duration = Duration::from_millis(500);
 /// How long a look may take before the host counts as gone.
 const LOOK_FOR: Duration = Duration::from_secs(1);
 
-/// The hosts a URL names, each as a URL of its own, and whether only a read-write server will
-/// do. Only the host list is taken apart here; each URL is then read by sqlx as usual.
-pub(super) fn split(url: &str) -> Result<(Vec<String>, bool)> {
-    let bad = StoreError::Config("the database URL is not postgres://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]...]/DATABASE[?PARAMS]");
-    let (scheme, rest) = url.split_once("://").ok_or(bad)?;
+/// A URL taken apart as libpq reads it: `SCHEME://[USERINFO@]HOSTS[/PATH][?QUERY]`. Only
+/// the authority is taken apart here; sqlx or libpq read the rest.
+struct Parts<'a> {
+    scheme: &'a str,
+    /// `USER[:PASSWORD]@`, or empty.
+    userinfo: &'a str,
+    /// `HOST[:PORT][,HOST[:PORT]...]`, or empty (a Unix socket named in the query).
+    hosts: &'a str,
+    /// `/DATABASE`, or empty.
+    path: &'a str,
+    /// Without its `?`.
+    query: &'a str,
+}
+
+fn parts(url: &str) -> Result<Parts<'_>> {
+    let (scheme, rest) = url.split_once("://").ok_or(StoreError::Config(
+        "the database URL is not postgres://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]...]/DATABASE[?PARAMS]",
+    ))?;
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
     let (userinfo, hosts) = match authority.rfind('@') {
@@ -33,6 +46,34 @@ pub(super) fn split(url: &str) -> Result<(Vec<String>, bool)> {
         None => ("", authority),
     };
     let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+    Ok(Parts {
+        scheme,
+        userinfo,
+        hosts,
+        path,
+        query,
+    })
+}
+
+/// `?` and the pairs, or nothing.
+fn query_of(kept: &[&str]) -> String {
+    if kept.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", kept.join("&"))
+    }
+}
+
+/// The hosts a URL names, each as a URL of its own, and whether only a read-write server will
+/// do. Only the host list is taken apart here; each URL is then read by sqlx as usual.
+pub(super) fn split(url: &str) -> Result<(Vec<String>, bool)> {
+    let Parts {
+        scheme,
+        userinfo,
+        hosts,
+        path,
+        query,
+    } = parts(url)?;
     let mut read_write = false;
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -55,23 +96,14 @@ pub(super) fn split(url: &str) -> Result<(Vec<String>, bool)> {
             None => kept.push(pair),
         }
     }
+    let query = query_of(&kept);
     // No host before the path: a Unix socket named by `?host=/run/postgresql`, one server.
     if hosts.is_empty() {
-        let query = if kept.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", kept.join("&"))
-        };
         return Ok((
             vec![format!("{scheme}://{userinfo}{path}{query}")],
             read_write,
         ));
     }
-    let query = if kept.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", kept.join("&"))
-    };
     let urls: Vec<String> = hosts
         .split(',')
         .map(|h| format!("{scheme}://{userinfo}{h}{path}{query}"))
@@ -86,23 +118,22 @@ pub(super) fn split(url: &str) -> Result<(Vec<String>, bool)> {
 /// password from its environment and the URL on its command line, where other users of the
 /// machine can read it. A host list stays as it is: libpq reads it.
 pub fn password_apart(url: &str) -> Result<(String, Option<String>)> {
-    let bad = StoreError::Config("the database URL is not postgres://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]...]/DATABASE[?PARAMS]");
-    let (scheme, rest) = url.split_once("://").ok_or(bad)?;
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
+    let Parts {
+        scheme,
+        userinfo,
+        hosts,
+        path,
+        query,
+    } = parts(url)?;
     let decode = |p: &str| {
         percent_encoding::percent_decode_str(p)
             .decode_utf8_lossy()
             .into_owned()
     };
-    let (user, hosts, mut password) = match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => match userinfo.split_once(':') {
-            Some((user, pw)) => (format!("{user}@"), hosts, Some(decode(pw))),
-            None => (format!("{userinfo}@"), hosts, None),
-        },
-        None => (String::new(), authority, None),
+    let (user, mut password) = match userinfo.trim_end_matches('@').split_once(':') {
+        Some((user, pw)) => (format!("{user}@"), Some(decode(pw))),
+        None => (userinfo.to_owned(), None),
     };
-    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         match pair.strip_prefix("password=") {
@@ -110,25 +141,23 @@ pub fn password_apart(url: &str) -> Result<(String, Option<String>)> {
             None => kept.push(pair),
         }
     }
-    let query = if kept.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", kept.join("&"))
-    };
+    let query = query_of(&kept);
     Ok((format!("{scheme}://{user}{hosts}{path}{query}"), password))
 }
 
 /// `url` naming database `db` instead of its own (a drill's scratch database), hosts,
 /// credentials and parameters kept.
 pub fn with_database(url: &str, db: &str) -> Result<String> {
-    let bad = StoreError::Config("the database URL is not postgres://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]...]/DATABASE[?PARAMS]");
-    let (scheme, rest) = url.split_once("://").ok_or(bad)?;
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let query = tail
-        .split_once('?')
-        .map_or(String::new(), |(_, q)| format!("?{q}"));
-    Ok(format!("{scheme}://{authority}/{db}{query}"))
+    let p = parts(url)?;
+    let query = if p.query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", p.query)
+    };
+    Ok(format!(
+        "{}://{}{}/{db}{query}",
+        p.scheme, p.userinfo, p.hosts
+    ))
 }
 
 /// Whether the server `opts` reaches takes writes, asked on a connection of its own.
@@ -158,6 +187,17 @@ pub(super) async fn connect_first(
         }
     }
     Err(last)
+}
+
+/// A connection with the owner's URL (`o.migrate_url`, else `o.url`) to the first of its
+/// hosts that will do: for migrations, and for backups and restores.
+pub(super) async fn connect_owner(o: &super::PgOptions) -> Result<PgConnection> {
+    let (urls, read_write) = split(o.migrate_url.as_deref().unwrap_or(&o.url))?;
+    let hosts = urls
+        .iter()
+        .map(|u| super::setup::connect_options(u, o, true))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(connect_first(&hosts, read_write).await?.1)
 }
 
 /// Refuses a pooled connection to a server that does not take writes (a standby, or a

@@ -306,13 +306,7 @@ pub(super) async fn open(
 ) -> Result<(PgPool, Vec<(i64, String)>)> {
     valid_role(&o.owner_role)?;
     valid_role(&o.app_role)?;
-    let owner_url = o.migrate_url.as_deref().unwrap_or(&o.url);
-    let (owner_hosts, owner_rw) = hosts::split(owner_url)?;
-    let owner_hosts = owner_hosts
-        .iter()
-        .map(|u| connect_options(u, o, true))
-        .collect::<Result<Vec<_>>>()?;
-    let (_, mut conn) = hosts::connect_first(&owner_hosts, owner_rw).await?;
+    let mut conn = hosts::connect_owner(o).await?;
     let (superuser, createrole, _) = privileges(&mut conn).await?;
     let (serve_opts, applied) = if superuser || createrole {
         // With a separate migration URL, `url` is the app role's own, with the password its

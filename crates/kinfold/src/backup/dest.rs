@@ -205,14 +205,7 @@ impl Writing {
                 return Ok(file);
             }
         };
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        opts.open(partial.join(name))
+        private_fs::create_new(&partial.join(name))
     }
 
     /// Writes the manifest and its signature, then gives the backup its name (local), or

@@ -126,14 +126,7 @@ pub(super) async fn restore_file(
     let scratch = Scratch(partial.clone());
     let keys = BackupKeys::of(key);
     let m = tokio::task::spawn_blocking(move || -> anyhow::Result<Manifest> {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut file = opts.open(&partial)?;
+        let mut file = kinfold_crypto::private_fs::create_new(&partial)?;
         open_part(input, &m, &keys, &mut file)?;
         file.sync_all()?;
         Ok(m)
