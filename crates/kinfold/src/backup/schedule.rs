@@ -119,10 +119,22 @@ async fn claim(
             return Err(every.min(RETRY_AT_MOST));
         }
     };
-    match not_due_for(core, job, every).await {
-        Some(wait) => Err(wait),
-        None => Ok(lease),
+    if let Some(wait) = not_due_for(core, job, every).await {
+        return Err(wait);
     }
+    // A drill restores a backup: before the first one is recorded (another node may be
+    // taking it now) there is nothing to drill, which is not a failed drill.
+    if matches!(job, Job::Drill) {
+        let backed_up = core
+            .audit_log()
+            .deployment_backup_status()
+            .await
+            .is_ok_and(|s| s.last_backup.is_some());
+        if !backed_up {
+            return Err(every.min(LOOK_AGAIN));
+        }
+    }
+    Ok(lease)
 }
 
 /// Runs the due backup when this node claims it; returns how long until the next look.
