@@ -77,6 +77,24 @@ export async function adminClassrooms(w, ctx) {
   const childPath = new URL(page.url()).pathname;
   await lookAt(page, 'child', { outDir, check });
 
+  // An authorized pickup, with the photo ID the desk asks for; then edited in place (the
+  // passphrase left blank keeps it).
+  await page.locator('#add-pickup summary').click();
+  await page.locator('#new-name').fill('Marisol Castillo');
+  await page.locator('#new-relation').fill('Aunt');
+  await page.locator('#new-photo-id').fill("Driver's licence");
+  await page.locator('#new-passphrase').fill('amber owl 3');
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.getByRole('button', { name: 'Add pickup' }).click()]);
+  check((await page.locator('[role="status"]').innerText()).includes('Added'), 'the pickup was not added');
+  const listed = await page.locator('#pickups').innerText();
+  check(listed.includes('Marisol Castillo (Aunt)') && listed.includes("photo ID: Driver's licence."), `the pickups read ${JSON.stringify(listed)}`);
+  await page.locator('.edit-pickup summary').first().click();
+  await page.locator('.edit-pickup input[name="photo_id"]').first().fill('Passport');
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.locator('.edit-pickup').first().getByRole('button', { name: 'Save' }).click()]);
+  check((await page.locator('#pickups').innerText()).includes('photo ID: Passport.'), 'the edit did not show');
+  await page.locator('.edit-pickup summary').first().click();
+  await lookAt(page, 'child-pickups', { outDir, check });
+
   // The center's settings: the details every email carries, and the time zone.
   await page.locator('nav a[href="/admin/center"]').click();
   await page.waitForLoadState('load');

@@ -317,6 +317,13 @@ pub enum Event {
         child_id: String,
         pickup_id: String,
     },
+    /// An authorized pickup's name, relation or photo ID changed, or their passphrase was
+    /// replaced (never recorded, only that it changed).
+    PickupChanged {
+        child_id: String,
+        pickup_id: String,
+        passphrase_replaced: bool,
+    },
     /// A check-in or check-out time corrected by a new entry (the original stands).
     AttendanceCorrected {
         entry_id: String,
@@ -514,6 +521,7 @@ impl Event {
             | GuardianLinkChanged { .. }
             | GuardianUnlinked { .. }
             | PickupRemoved { .. }
+            | PickupChanged { .. }
             | PickupRefused { .. }
             | BreakGlassGranted { .. }
             | MessageQueued { .. }

@@ -216,6 +216,8 @@ pub struct Pickup {
     pub child_id: ChildId,
     pub name: String,
     pub relation: String,
+    /// The photo ID the desk asks to see ("Driver's licence"); empty when none is noted.
+    pub photo_id: String,
 }
 
 /// A guardian's link to a child.
@@ -230,8 +232,8 @@ pub struct NewLink {
 }
 
 /// A change to who may take a child: a guardian's custody and pickup permission, a guardian
-/// unlinked, an authorized pickup removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// unlinked, an authorized pickup removed or edited.
+#[derive(Debug, Clone)]
 pub enum LinkChange {
     Set {
         child: ChildId,
@@ -247,6 +249,29 @@ pub enum LinkChange {
         child: ChildId,
         pickup: PickupId,
     },
+    /// An authorized pickup edited in place.
+    EditPickup(PickupEdit),
+}
+
+/// An authorized pickup's new name, relation and photo ID, and, when it is replaced, the
+/// argon2id of their new passphrase.
+#[derive(Clone)]
+pub struct PickupEdit {
+    pub child: ChildId,
+    pub pickup: PickupId,
+    pub name: String,
+    pub relation: String,
+    pub photo_id: String,
+    pub passphrase_hash: Option<String>,
+}
+
+impl std::fmt::Debug for PickupEdit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PickupEdit")
+            .field("child", &self.child)
+            .field("pickup", &self.pickup)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone)]
@@ -254,6 +279,7 @@ pub struct NewPickup {
     pub child: ChildId,
     pub name: String,
     pub relation: String,
+    pub photo_id: String,
     /// argon2id of the verify-only passphrase.
     pub passphrase_hash: String,
 }

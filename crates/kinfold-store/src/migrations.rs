@@ -27,7 +27,7 @@ pub enum Dialect {
 
 /// The unified set, in version order: version, description, text as written.
 /// Every file in `migrations/` must be listed here (a test checks it).
-const UNIFIED: [(i64, &str, &str); 6] = [
+const UNIFIED: [(i64, &str, &str); 7] = [
     (
         BASELINE,
         "baseline",
@@ -57,6 +57,11 @@ const UNIFIED: [(i64, &str, &str); 6] = [
         105,
         "deactivated users",
         include_str!("../migrations/0105_deactivated_users.sql"),
+    ),
+    (
+        106,
+        "pickup photo id",
+        include_str!("../migrations/0106_pickup_photo_id.sql"),
     ),
 ];
 
@@ -309,8 +314,8 @@ mod tests {
             check_known(&[BASELINE, 9999]),
             Err(crate::StoreError::NewerSchema(9999))
         ));
-        assert!(is_current(&[3, BASELINE, 101, 102, 103, 104, 105]));
-        assert!(!is_current(&[3, BASELINE, 101, 102, 103, 104]));
+        assert!(is_current(&[3, BASELINE, 101, 102, 103, 104, 105, 106]));
+        assert!(!is_current(&[3, BASELINE, 101, 102, 103, 104, 105]));
         assert!(
             !is_current(&[3, BASELINE]),
             "a later unified migration is missing"

@@ -308,6 +308,7 @@ struct PickupJson {
     id: String,
     name: String,
     relation: String,
+    photo_id: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -370,6 +371,7 @@ impl ChildWithPickupsRow {
                     child_id: id,
                     name: p.name,
                     relation: p.relation,
+                    photo_id: p.photo_id,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

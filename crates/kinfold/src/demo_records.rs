@@ -258,8 +258,11 @@ pub async fn seed(
                 .add_pickup(
                     admin,
                     child.id,
-                    &format!("Aunt {family}"),
-                    "Aunt",
+                    kinfold_core::children::PickupFields {
+                        name: &format!("Aunt {family}"),
+                        relation: "Aunt",
+                        photo_id: "Driver's licence, photo on file",
+                    },
                     passphrase,
                 )
                 .await?;

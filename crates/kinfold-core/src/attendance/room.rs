@@ -92,6 +92,8 @@ pub struct Choice {
     /// Why this person may not take the child, when they may not (they are still listed, so
     /// the desk sees the warning rather than not finding the name).
     pub warning: Option<&'static str>,
+    /// The photo ID the desk asks an authorized pickup to show, when one is noted.
+    pub photo_id: Option<String>,
 }
 
 /// One child's line on a room's roster.
@@ -299,6 +301,7 @@ impl Attendance<'_> {
                 } else {
                     None
                 },
+                photo_id: None,
             });
         }
         for p in pickups {
@@ -306,6 +309,7 @@ impl Attendance<'_> {
                 person: Person::AuthorizedPickup(p.id),
                 name: p.name,
                 relation: format!("{}, authorized pickup", p.relation),
+                photo_id: Some(p.photo_id).filter(|id| !id.is_empty()),
                 warning: None,
             });
         }

@@ -4,7 +4,7 @@ use kinfold_audit::Event;
 use kinfold_crypto::password::Password;
 use kinfold_store::{
     ChildId, Custody, Guardian, GuardianLink, LinkChange, NewGuardian, NewLink, NewPickup, Pickup,
-    Role,
+    PickupEdit, PickupId, Role,
 };
 
 use crate::policy::{self, Action};
@@ -114,13 +114,13 @@ impl Children<'_> {
         Ok(guardian)
     }
 
-    /// Administrator: an authorized pickup with a verify-only passphrase (argon2id).
+    /// Administrator: an authorized pickup with a verify-only passphrase (argon2id) and the
+    /// photo ID the desk asks to see (may be empty).
     pub async fn add_pickup(
         &self,
         actor: &Actor,
         child: ChildId,
-        name: &str,
-        relation: &str,
+        who: PickupFields<'_>,
         passphrase: Password,
     ) -> Result<Pickup, CoreError> {
         Core::require_admin_scope(actor)?;
@@ -128,15 +128,8 @@ impl Children<'_> {
             .child(&actor.scope, child, kinfold_store::Visibility::All)
             .await?
             .ok_or(CoreError::NotFound("child"))?;
-        let name = validate::name("name", name)?;
-        let relation = validate::name("relation", relation)?;
-        if passphrase.expose().chars().count() < 6 {
-            return Err(CoreError::invalid(
-                "passphrase",
-                "must be at least 6 characters",
-            ));
-        }
-        let hash = self.hash_password(passphrase).await?;
+        let (name, relation, photo_id) = who.validated()?;
+        let hash = self.hash_passphrase(passphrase).await?;
         let d = self.admin_draft(
             actor,
             Event::PickupAdded {
@@ -148,6 +141,7 @@ impl Children<'_> {
             child,
             name,
             relation,
+            photo_id,
             passphrase_hash: hash,
         };
         let pickup = self
@@ -158,12 +152,57 @@ impl Children<'_> {
         Ok(pickup)
     }
 
+    /// Administrator: edits an authorized pickup in place: name, relation and photo ID, and
+    /// their passphrase when a new one is given (`None` keeps it). It holds from the next
+    /// pickup on.
+    pub async fn edit_pickup(
+        &self,
+        actor: &Actor,
+        child: ChildId,
+        pickup: PickupId,
+        who: PickupFields<'_>,
+        passphrase: Option<Password>,
+    ) -> Result<(), CoreError> {
+        Core::require_admin_scope(actor)?;
+        let (name, relation, photo_id) = who.validated()?;
+        let passphrase_hash = match passphrase {
+            Some(p) => Some(self.hash_passphrase(p).await?),
+            None => None,
+        };
+        let event = Event::PickupChanged {
+            child_id: child.to_string(),
+            pickup_id: pickup.to_string(),
+            passphrase_replaced: passphrase_hash.is_some(),
+        };
+        let edit = PickupEdit {
+            child,
+            pickup,
+            name,
+            relation,
+            photo_id,
+            passphrase_hash,
+        };
+        self.apply(actor, LinkChange::EditPickup(edit), event).await
+    }
+
+    /// A pickup passphrase: at least 6 characters, kept as its argon2id hash only.
+    async fn hash_passphrase(&self, passphrase: Password) -> Result<String, CoreError> {
+        if passphrase.expose().chars().count() < 6 {
+            return Err(CoreError::invalid(
+                "passphrase",
+                "must be at least 6 characters",
+            ));
+        }
+        self.hash_password(passphrase).await
+    }
+
     /// Administrator: changes who may take a child (a guardian's custody or pickup
     /// permission), unlinks a guardian, or removes an authorized pickup. It holds from the next
-    /// pickup on: the desk reads the links at each check-out.
+    /// pickup on: the desk reads the links at each check-out. An edit of a pickup goes through
+    /// [`Children::edit_pickup`], which checks and hashes what it is given.
     pub async fn change_link(&self, actor: &Actor, change: LinkChange) -> Result<(), CoreError> {
         Core::require_admin_scope(actor)?;
-        let event = match change {
+        let event = match &change {
             LinkChange::Set {
                 child,
                 guardian,
@@ -173,7 +212,7 @@ impl Children<'_> {
                 child_id: child.to_string(),
                 guardian_id: guardian.to_string(),
                 custody: custody.as_str().to_owned(),
-                may_pick_up,
+                may_pick_up: *may_pick_up,
             },
             LinkChange::Unlink { child, guardian } => Event::GuardianUnlinked {
                 child_id: child.to_string(),
@@ -183,12 +222,51 @@ impl Children<'_> {
                 child_id: child.to_string(),
                 pickup_id: pickup.to_string(),
             },
+            LinkChange::EditPickup(_) => {
+                return Err(CoreError::Internal(
+                    "an authorized pickup is edited through edit_pickup".into(),
+                ))
+            }
         };
+        self.apply(actor, change, event).await
+    }
+
+    /// One link change and its audit entry, in one transaction.
+    async fn apply(
+        &self,
+        actor: &Actor,
+        change: LinkChange,
+        event: Event,
+    ) -> Result<(), CoreError> {
+        Core::require_admin_scope(actor)?;
         let d = self.admin_draft(actor, event);
         self.store()
             .change_link(actor.scope.tx().audit(d), change)
             .await?;
         self.records_changed(&actor.scope);
         Ok(())
+    }
+}
+
+/// What an administrator enters for an authorized pickup, before it is checked.
+#[derive(Debug, Clone, Copy)]
+pub struct PickupFields<'a> {
+    pub name: &'a str,
+    pub relation: &'a str,
+    /// The photo ID the desk asks to see; empty for none.
+    pub photo_id: &'a str,
+}
+
+impl PickupFields<'_> {
+    /// The name and relation (as names), and the photo ID: one line of at most 120
+    /// characters.
+    fn validated(self) -> Result<(String, String, String), CoreError> {
+        let name = validate::name("name", self.name)?;
+        let relation = validate::name("relation", self.relation)?;
+        let photo_id = validate::text("photo_id", self.photo_id, 120)?;
+        if photo_id.contains(['\n', '\r', '\t']) {
+            return Err(CoreError::invalid("photo_id", "must be one line"));
+        }
+        Ok((name, relation, photo_id))
     }
 }

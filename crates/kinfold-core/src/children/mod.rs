@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod changes;
 pub mod guardians;
+pub use guardians::PickupFields;
 
 use kinfold_store::{Child, ChildId, ChildQuery, ClassroomId, ClientInfo, Pickup, TenantScope};
 use serde::{Deserialize, Serialize};

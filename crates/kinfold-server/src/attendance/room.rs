@@ -57,6 +57,7 @@ pub(crate) fn person_options(choices: &[Choice], checking_out: bool) -> Markup {
             option value=(person_value(c.person)) {
                 (c.name) " (" (c.relation) ")"
                 @if let Some(w) = c.warning { " — " (w.to_uppercase()) }
+                @if let Some(id) = &c.photo_id { " — ask for: " (id) }
             }
         }
         @if checking_out { option value="unlisted" { "Someone not on this list" } }

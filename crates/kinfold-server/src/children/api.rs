@@ -9,8 +9,7 @@ use axum::extract::{Path, State};
 use base64::Engine;
 use kinfold_core::children::{ChildInput, ChildPatch};
 use kinfold_core::CoreError;
-use kinfold_crypto::password::Password;
-use kinfold_model::{ChildId, Custody, GuardianId, GuardianLink, NewGuardian, PickupId, UserId};
+use kinfold_model::{ChildId, Custody, GuardianId, GuardianLink, NewGuardian, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -228,49 +227,6 @@ pub struct GuardianAdded {
     #[schema(value_type = uuid::Uuid)]
     pub id: GuardianId,
     pub name: String,
-}
-
-#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct PickupBody {
-    name: String,
-    relation: String,
-    passphrase: String,
-}
-
-#[utoipa::path(operation_id = "children_add_pickup", post, path = "/api/v1/children/{id}/pickups", tag = "records", params(("id" = String, Path)), request_body = PickupBody, responses((status = 201, description = "added", body = PickupAdded), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
-pub async fn add_pickup(
-    State(st): State<AppState>,
-    Auth(actor): Auth,
-    Path(id): Path<String>,
-    Json(b): Json<PickupBody>,
-) -> Result<Created<PickupAdded>, ApiError> {
-    let p = st
-        .core
-        .children()
-        .add_pickup(
-            &actor,
-            child_id(&id)?,
-            &b.name,
-            &b.relation,
-            Password::new(b.passphrase),
-        )
-        .await?;
-    Ok(Created(PickupAdded {
-        id: p.id,
-        name: p.name,
-        relation: p.relation,
-    }))
-}
-
-/// The authorized pickup; its passphrase is never shown.
-#[derive(Serialize, ToSchema)]
-pub struct PickupAdded {
-    #[schema(value_type = uuid::Uuid)]
-    pub id: PickupId,
-    pub name: String,
-    pub relation: String,
 }
 
 /// A guardian of the tenant, and how many children they are linked to.

@@ -74,6 +74,8 @@ pub struct PickupOut<'a> {
     id: PickupId,
     name: &'a str,
     relation: &'a str,
+    /// The photo ID the desk asks to see; empty when none is noted.
+    photo_id: &'a str,
 }
 
 // The `serde` attributes here only tell the schema what the hand-written `Serialize` below does.
@@ -136,6 +138,7 @@ pub fn view_json(v: &ChildView) -> ViewBody<'_> {
                     id: p.id,
                     name: &p.name,
                     relation: &p.relation,
+                    photo_id: &p.photo_id,
                 })
                 .collect()
         }),

@@ -1,11 +1,12 @@
 //! Who may take a child, changed by administrators, over the API and on the child's page: a
-//! guardian's custody and pickup permission, unlinking a guardian, removing an authorized
-//! pickup. Each is one `Children::change_link` call and an administrative action in the chain.
+//! guardian's custody and pickup permission, and unlinking a guardian. Each is one
+//! `Children::change_link` call and an administrative action in the chain. Authorized pickups
+//! are in `pickups.rs`.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use kinfold_core::CoreError;
-use kinfold_model::{ChildId, Custody, GuardianId, LinkChange, PickupId};
+use kinfold_model::{ChildId, Custody, GuardianId, LinkChange};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -17,7 +18,7 @@ use crate::error::ErrorBody;
 use crate::extract::{Auth, Form, Json};
 use crate::{ApiError, AppState};
 
-fn ids<T>(
+pub(super) fn ids<T>(
     child: &str,
     other: &str,
     parse: fn(&str) -> Option<T>,
@@ -73,20 +74,6 @@ pub async fn unlink(
     Ok(NoContent)
 }
 
-#[utoipa::path(operation_id = "children_remove_pickup", delete, path = "/api/v1/children/{id}/pickups/{pickup_id}", tag = "records", params(("id" = String, Path), ("pickup_id" = String, Path)), responses((status = 204, description = "removed"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not this child's pickup, or outside your scope", body = ErrorBody)))]
-pub async fn remove_pickup(
-    State(st): State<AppState>,
-    Auth(actor): Auth,
-    Path((id, pid)): Path<(String, String)>,
-) -> Result<NoContent, ApiError> {
-    let (child, pickup) = ids(&id, &pid, PickupId::parse, "authorized pickup")?;
-    st.core
-        .children()
-        .change_link(&actor, LinkChange::RemovePickup { child, pickup })
-        .await?;
-    Ok(NoContent)
-}
-
 #[derive(Deserialize)]
 pub struct LinkForm {
     #[serde(default)]
@@ -128,18 +115,6 @@ pub async fn guardian_form(
     .await
 }
 
-/// The child's page: remove an authorized pickup.
-pub async fn pickup_form(
-    State(st): State<AppState>,
-    p: Page,
-    Path((id, pid)): Path<(String, String)>,
-) -> Response {
-    let Some(a) = &p.actor else { return to_login() };
-    let change = ids(&id, &pid, PickupId::parse, "authorized pickup")
-        .map(|(child, pickup)| LinkChange::RemovePickup { child, pickup });
-    done(&st, &p, &id, a, change, "Removed.").await
-}
-
 async fn done(
     st: &AppState,
     p: &Page,
@@ -152,6 +127,18 @@ async fn done(
         Ok(c) => st.core.children().change_link(a, c).await,
         Err(e) => Err(e),
     };
+    answer(st, p, id, result, notice).await
+}
+
+/// The child's page again, after a change made from it: with `notice` when it was saved,
+/// with the error beside the form when it was refused.
+pub(super) async fn answer(
+    st: &AppState,
+    p: &Page,
+    id: &str,
+    result: Result<(), CoreError>,
+    notice: &str,
+) -> Response {
     match result {
         Ok(()) => render_detail(st, p, id, Some(notice), None).await,
         Err(e @ CoreError::NotFound(_)) => crate::console::pages::fail(p, "Child", e),

@@ -6,8 +6,9 @@ pub mod api;
 pub mod body;
 pub mod links;
 pub(crate) mod pages;
+pub mod pickups;
 
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{get, patch, post, put};
 use axum::Router;
 
 use crate::AppState;
@@ -21,14 +22,14 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/children/{id}/guardians",
             get(api::guardians).post(api::add_guardian),
         )
-        .route("/api/v1/children/{id}/pickups", post(api::add_pickup))
+        .route("/api/v1/children/{id}/pickups", post(pickups::add))
         .route(
             "/api/v1/children/{id}/guardians/{guardian_id}",
             patch(links::change).delete(links::unlink),
         )
         .route(
             "/api/v1/children/{id}/pickups/{pickup_id}",
-            delete(links::remove_pickup),
+            put(pickups::edit).delete(pickups::remove),
         )
         .route(
             "/children/{id}/guardians/{guardian_id}",
@@ -36,7 +37,12 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/children/{id}/pickups/{pickup_id}/remove",
-            post(links::pickup_form),
+            post(pickups::remove_form),
+        )
+        .route("/children/{id}/pickups", post(pickups::add_form))
+        .route(
+            "/children/{id}/pickups/{pickup_id}",
+            post(pickups::edit_form),
         )
         .route("/children", get(pages::children))
         .route("/children/{id}", get(pages::child))

@@ -163,21 +163,8 @@ fn detail_body(a: &Actor, d: &Detail<'_>, notice: Option<&str>, err: Option<&Api
                 }
             }
         }
-        @if let Some(pickups) = v.authorized_pickups().filter(|p| !p.is_empty()) {
-            h2 { "Authorized pickups" }
-            ul #pickups {
-                @for pk in pickups {
-                    li {
-                        (pk.name) " (" (pk.relation) ") — asked for their passphrase at pickup"
-                        @if a.role == Role::Administrator {
-                            " "
-                            form.inline method="post" action={ "/children/" (c.id) "/pickups/" (pk.id) "/remove" } {
-                                button.secondary type="submit" aria-label={ "Remove " (pk.name) } { "Remove" }
-                            }
-                        }
-                    }
-                }
-            }
+        @if let Some(pickups) = v.authorized_pickups() {
+            (crate::children::pickups::section(c.id, pickups, a.role == Role::Administrator))
         }
         @if can_attend {
             (crate::attendance::day_history(c.id, today, choices, time_zone))

@@ -536,8 +536,11 @@ impl TestApp {
             .add_pickup(
                 &admin,
                 ids[0],
-                "Aunt Quill",
-                "Aunt",
+                kinfold_core::children::PickupFields {
+                    name: "Aunt Quill",
+                    relation: "Aunt",
+                    photo_id: "Driver's licence",
+                },
                 kinfold_crypto::password::Password::new("blue kite 7".into()),
             )
             .await

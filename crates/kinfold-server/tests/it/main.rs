@@ -23,6 +23,7 @@ mod openapi;
 mod operators;
 mod password_reset;
 mod people;
+mod pickups;
 mod policy_admin;
 mod ratios;
 mod records;

@@ -457,6 +457,13 @@ async fn every_operation_answers_what_it_declares() {
         .unwrap()
         .to_owned();
     c.call(
+        Method::PUT,
+        &format!("/api/v1/children/{child_id}/pickups/{pickup_id}"),
+        Some(json!({"name": "Aunt Ro", "relation": "Aunt", "photo_id": "Passport"})),
+        &admin,
+    )
+    .await;
+    c.call(
         Method::DELETE,
         &format!("/api/v1/children/{child_id}/pickups/{pickup_id}"),
         None,

@@ -197,14 +197,15 @@ impl GuardianStore for Backend {
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         sqlx::query(
             "INSERT INTO authorized_pickups \
-             (tenant_id, id, child_id, name, relation, passphrase_hash, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             (tenant_id, id, child_id, name, relation, photo_id, passphrase_hash, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(scope.tenant_id().to_string())
         .bind(id.to_string())
         .bind(new.child.to_string())
         .bind(&new.name)
         .bind(&new.relation)
+        .bind(&new.photo_id)
         .bind(&new.passphrase_hash)
         .bind(at_ms)
         .execute(&mut *tx)
@@ -217,6 +218,7 @@ impl GuardianStore for Backend {
             child_id: new.child,
             name: new.name,
             relation: new.relation,
+            photo_id: new.photo_id,
         })
     }
 
@@ -268,6 +270,24 @@ impl GuardianStore for Backend {
                 .await?,
                 "authorized pickup",
             ),
+            // The passphrase's hash is replaced only when a new one is given.
+            LinkChange::EditPickup(edit) => (
+                sqlx::query(
+                    "UPDATE authorized_pickups SET name = $1, relation = $2, photo_id = $3, \
+                     passphrase_hash = COALESCE($4, passphrase_hash) \
+                     WHERE tenant_id = $5 AND child_id = $6 AND id = $7",
+                )
+                .bind(&edit.name)
+                .bind(&edit.relation)
+                .bind(&edit.photo_id)
+                .bind(&edit.passphrase_hash)
+                .bind(&tenant)
+                .bind(edit.child.to_string())
+                .bind(edit.pickup.to_string())
+                .execute(&mut *tx)
+                .await?,
+                "authorized pickup",
+            ),
         };
         if changed.rows_affected() == 0 {
             return Err(StoreError::NotFound(what));
@@ -279,10 +299,11 @@ impl GuardianStore for Backend {
 
     async fn pickups_of(&self, scope: &TenantScope, children: &[ChildId]) -> Result<Vec<Pickup>> {
         let mut read = self.read(Wall::Tenant(scope)).await?;
-        let mut rows: Vec<(String, String, String, String)> = Vec::new();
+        let mut rows: Vec<(String, String, String, String, String)> = Vec::new();
         for chunk in children.chunks(IDS_PER_READ) {
             let mut b = QueryBuilder::new(
-                "SELECT id, child_id, name, relation FROM authorized_pickups WHERE tenant_id = ",
+                "SELECT id, child_id, name, relation, photo_id FROM authorized_pickups \
+                 WHERE tenant_id = ",
             );
             b.push_bind(scope.tenant_id().to_string());
             push_ids(&mut b, " AND child_id IN ", chunk);
@@ -291,12 +312,13 @@ impl GuardianStore for Backend {
         }
         done(read).await?;
         rows.into_iter()
-            .map(|(id, child, name, relation)| {
+            .map(|(id, child, name, relation, photo_id)| {
                 Ok(Pickup {
                     id: PickupId::from_db(&id)?,
                     child_id: ChildId::from_db(&child)?,
                     name,
                     relation,
+                    photo_id,
                 })
             })
             .collect()

@@ -57,7 +57,7 @@ const RECORDED: [(&Migrator, &[&str]); 2] = [
 ];
 
 /// The unified set's versions, in order.
-const UNIFIED: [i64; 6] = [100, 101, 102, 103, 104, 105];
+const UNIFIED: [i64; 7] = [100, 101, 102, 103, 104, 105, 106];
 
 #[test]
 fn the_legacy_files_are_those_deployed_databases_recorded() {
@@ -384,7 +384,8 @@ async fn a_new_database_records_the_unified_set_only_and_migrates_once() {
             (102, "classroom settings".to_owned()),
             (103, "staff attendance and ratios".to_owned()),
             (104, "attendance corrections".to_owned()),
-            (105, "deactivated users".to_owned())
+            (105, "deactivated users".to_owned()),
+            (106, "pickup photo id".to_owned())
         ]
     );
     assert!(pg.store.migrate().await.unwrap().is_empty());
@@ -410,7 +411,8 @@ async fn a_new_database_records_the_unified_set_only_and_migrates_once() {
             (102, "classroom settings".to_owned()),
             (103, "staff attendance and ratios".to_owned()),
             (104, "attendance corrections".to_owned()),
-            (105, "deactivated users".to_owned())
+            (105, "deactivated users".to_owned()),
+            (106, "pickup photo id".to_owned())
         ]
     );
     store.close().await;

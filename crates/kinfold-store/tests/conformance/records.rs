@@ -193,6 +193,7 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
                 child: ana.id,
                 name: "Gran".into(),
                 relation: "Grandparent".into(),
+                photo_id: "Passport".into(),
                 passphrase_hash: "$argon2id$x".into(),
             },
             7,
@@ -224,6 +225,55 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
         .await
         .unwrap()
         .is_none());
+    assert_eq!(p.photo_id, "Passport");
+    // An edit in place: from another tenant it finds nothing and changes nothing; without a
+    // new passphrase the hash stays; with one it is replaced.
+    let edit = |hash: Option<&str>| {
+        LinkChange::EditPickup(PickupEdit {
+            child: ana.id,
+            pickup: p.id,
+            name: "Gran Rivera".into(),
+            relation: "Grandmother".into(),
+            photo_id: "State ID".into(),
+            passphrase_hash: hash.map(str::to_owned),
+        })
+    };
+    assert!(matches!(
+        s.change_link(b.tx(), edit(Some("$argon2id$evil"))).await,
+        Err(StoreError::NotFound(_))
+    ));
+    s.change_link(a.tx(), edit(None)).await.unwrap();
+    let (_, edited) = s
+        .child_with_pickups(&a, ana.id, Visibility::All)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            edited[0].name.as_str(),
+            edited[0].relation.as_str(),
+            edited[0].photo_id.as_str()
+        ),
+        ("Gran Rivera", "Grandmother", "State ID")
+    );
+    assert_eq!(
+        s.pickup_passphrase_hash(&a, ana.id, p.id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("$argon2id$x")
+    );
+    s.change_link(a.tx(), edit(Some("$argon2id$y")))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.pickup_passphrase_hash(&a, ana.id, p.id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("$argon2id$y")
+    );
+    assert_eq!(s.pickups(&a, ana.id).await.unwrap()[0].photo_id, "State ID");
     let links = s.child_guardians(&a, ana.id).await.unwrap();
     assert_eq!(links.len(), 1);
     assert!(links[0].primary_contact && links[0].may_pick_up);

@@ -106,6 +106,7 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
             child: child.id,
             name: "Gran".into(),
             relation: "Grandparent".into(),
+            photo_id: String::new(),
             passphrase_hash: "h".into(),
         },
         1,

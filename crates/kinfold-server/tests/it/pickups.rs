@@ -1,0 +1,275 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Authorized pickups (issue 14): an administrator adds one from the child's page with a photo
+//! ID to ask for, edits it in place (a blank passphrase keeps the old one, a new one replaces
+//! it), over the console and the API; the desk sees the photo ID. Unhappy paths: other roles,
+//! another tenant's pickup, bad fields, an ID number's worth of text, invisible characters.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::harness::{Records, TestApp};
+
+async fn pickups(app: &TestApp, r: &Records, cookie: &str) -> Vec<Value> {
+    app.get(&format!("/api/v1/children/{}", r.a), Some(cookie))
+        .await
+        .body["authorized_pickups"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Checks the child in by a guardian, then out by `pickup` with `passphrase`: the check-out's
+/// status and code.
+async fn pick_up(
+    app: &TestApp,
+    r: &Records,
+    desk: &str,
+    pickup: &str,
+    passphrase: &str,
+) -> (StatusCode, String) {
+    let guardian = app
+        .get(&format!("/api/v1/children/{}/guardians", r.a), Some(desk))
+        .await
+        .body["items"][0]["id"]
+        .clone();
+    let inn = app
+        .post(
+            "/api/v1/attendance/check-in",
+            json!({"child_id": r.a, "guardian_id": guardian}),
+            Some(desk),
+        )
+        .await;
+    assert!(
+        inn.status == StatusCode::CREATED || inn.code() == "conflict",
+        "{}",
+        inn.text
+    );
+    let out = app
+        .post(
+            "/api/v1/attendance/check-out",
+            json!({"child_id": r.a, "pickup_id": pickup, "passphrase": passphrase}),
+            Some(desk),
+        )
+        .await;
+    (out.status, out.code().to_owned())
+}
+
+#[tokio::test]
+async fn a_director_adds_and_edits_a_pickup_from_the_child_page() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let desk = app.sign_in(&t.slug, &t.front_desk).await;
+
+    // Added from the page, with the photo ID to ask for.
+    let added = app
+        .post_form(
+            &format!("/children/{}/pickups", r.a),
+            "name=Uncle+Bo&relation=Uncle&photo_id=Passport&passphrase=green+kite+9",
+            &admin,
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.text);
+    assert!(added.text.contains("Added: they can pick up from now on."));
+    assert!(
+        added.text.contains("Uncle Bo</strong> (Uncle)"),
+        "{}",
+        added.text
+    );
+    assert!(added.text.contains("photo ID: Passport."));
+    assert!(!added.text.contains("green kite 9"));
+    let bo = pickups(&app, &r, &desk)
+        .await
+        .into_iter()
+        .find(|p| p["name"] == "Uncle Bo")
+        .unwrap();
+    assert_eq!(bo["photo_id"], "Passport");
+    let bo = bo["id"].as_str().unwrap().to_owned();
+
+    // Edited in place with a blank passphrase: the fields change, the passphrase stays.
+    let edited = app
+        .post_form(
+            &format!("/children/{}/pickups/{bo}", r.a),
+            "name=Uncle+Bo+Reyes&relation=Great-uncle&photo_id=State+ID&passphrase=",
+            &admin,
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.text);
+    assert!(edited
+        .text
+        .contains("Saved: it holds from the next pickup."));
+    assert!(edited
+        .text
+        .contains("Uncle Bo Reyes</strong> (Great-uncle)"));
+    assert!(edited.text.contains("photo ID: State ID."));
+    assert_eq!(
+        pick_up(&app, &r, &desk, &bo, "green kite 9").await.0,
+        StatusCode::CREATED
+    );
+
+    // Over the API with a new passphrase: the old one no longer takes the child.
+    let put = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/children/{}/pickups/{bo}", r.a),
+            Some(
+                json!({"name": "Bo Reyes", "relation": "Great-uncle", "passphrase": "amber owl 3"}),
+            ),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.text);
+    let now = pickups(&app, &r, &desk).await;
+    let bo_now = now.iter().find(|p| p["id"] == bo.as_str()).unwrap();
+    assert_eq!(
+        (bo_now["name"].as_str(), bo_now["photo_id"].as_str()),
+        (Some("Bo Reyes"), Some(""))
+    );
+    assert_eq!(
+        pick_up(&app, &r, &desk, &bo, "green kite 9").await,
+        (StatusCode::FORBIDDEN, "pickup_refused".to_owned())
+    );
+    assert_eq!(
+        pick_up(&app, &r, &desk, &bo, "amber owl 3").await.0,
+        StatusCode::CREATED
+    );
+
+    // In the chain: added, changed twice (once with a new passphrase), never the passphrase.
+    app.flush_audit().await;
+    let chain = app.store.audit_chain(&t.scope.chain()).await.unwrap();
+    let changed: Vec<_> = chain
+        .iter()
+        .filter(|e| e.kind == "pickup_changed")
+        .collect();
+    assert_eq!(changed.len(), 2);
+    assert!(
+        changed[0].event.contains("\"passphrase_replaced\":false"),
+        "{}",
+        changed[0].event
+    );
+    assert!(changed[1].event.contains("\"passphrase_replaced\":true"));
+    assert!(!chain
+        .iter()
+        .any(|e| e.event.contains("amber owl") || e.event.contains("green kite")));
+}
+
+#[tokio::test]
+async fn pickup_edits_refuse_other_roles_tenants_and_bad_fields() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let other = app.seed_tenant("elsewhere", "Elsewhere").await;
+    let theirs = app.seed_records(&other).await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let aunt = pickups(&app, &r, &admin).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let edit = |body: Value| {
+        (
+            Method::PUT,
+            format!("/api/v1/children/{}/pickups/{aunt}", r.a),
+            body,
+        )
+    };
+    let fine = json!({"name": "Aunt Quill", "relation": "Aunt"});
+
+    for user in [&t.teacher, &t.front_desk, &t.parent] {
+        let c = app.sign_in(&t.slug, user).await;
+        let (m, path, body) = edit(fine.clone());
+        let resp = app.call(m, &path, Some(body), Some(&c)).await;
+        assert!(
+            matches!(resp.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+            "{}",
+            resp.text
+        );
+        let form = app
+            .post_form(
+                &format!("/children/{}/pickups/{aunt}", r.a),
+                "name=X&relation=Y",
+                &c,
+            )
+            .await;
+        assert!(!form.text.contains("Saved:"), "{}", form.text);
+    }
+    // Another tenant's administrator, with their own child's id or ours: not found.
+    let theirs_admin = app.sign_in(&other.slug, &other.admin).await;
+    for child in [&r.a, &theirs.a] {
+        let resp = app
+            .call(
+                Method::PUT,
+                &format!("/api/v1/children/{child}/pickups/{aunt}"),
+                Some(fine.clone()),
+                Some(&theirs_admin),
+            )
+            .await;
+        assert_eq!(resp.status, StatusCode::NOT_FOUND, "{}", resp.text);
+    }
+    // Bad fields: each a 422 naming the field, nothing changed.
+    let long = "x".repeat(121);
+    for (body, field) in [
+        (json!({"name": "", "relation": "Aunt"}), "name"),
+        (
+            json!({"name": "Aunt Quill", "relation": "Aunt", "photo_id": long}),
+            "photo_id",
+        ),
+        (
+            json!({"name": "Aunt Quill", "relation": "Aunt", "photo_id": "Passport\nNo 123"}),
+            "photo_id",
+        ),
+        (
+            json!({"name": "Aunt Quill", "relation": "Aunt", "photo_id": "Pass\u{202e}port"}),
+            "photo_id",
+        ),
+        (
+            json!({"name": "Aunt Quill", "relation": "Aunt", "passphrase": "short"}),
+            "passphrase",
+        ),
+    ] {
+        let (m, path, body) = edit(body);
+        let resp = app.call(m, &path, Some(body), Some(&admin)).await;
+        assert_eq!(
+            resp.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            resp.text
+        );
+        assert_eq!(resp.body["error"]["field"], field, "{}", resp.text);
+    }
+    let (m, path, _) = edit(Value::Null);
+    let unknown = app
+        .call(
+            m,
+            &path,
+            Some(json!({"name": "A", "relation": "B", "passphrase_hash": "x"})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        unknown.text
+    );
+    let still = &pickups(&app, &r, &admin).await[0];
+    assert_eq!(
+        (still["name"].as_str(), still["photo_id"].as_str()),
+        (Some("Aunt Quill"), Some("Driver's licence"))
+    );
+    // A form with a bad field shows the error beside the form, not a saved notice.
+    let bad = app
+        .post_form(
+            &format!("/children/{}/pickups/{aunt}", r.a),
+            "name=&relation=Aunt",
+            &admin,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    assert!(!bad.text.contains("Saved:"));
+}
