@@ -26,23 +26,27 @@ fn bind_fields<'q>(q: Query<'q>, f: &'q ChildFields) -> Query<'q> {
         .bind(&f.left_on)
 }
 
-/// A child is placed only in an open room, checked in the placing transaction: a room archived
-/// after core looked is seen here (on SQLite, whose writer is single, without a gap).
+/// A child or a teacher is placed only in an open room, checked in the placing transaction,
+/// which also locks the room's row: a no-op `UPDATE` of an open room, so the same statement
+/// on both stores. [`RecordStore::archive_classroom`] locks the row first too, so on
+/// PostgreSQL (READ COMMITTED) the two wait for each other and the second sees what the first
+/// committed: an archive that commits first leaves this update nothing to match; a placement
+/// that commits first is counted by the archive. SQLite's single writer orders them anyway.
 async fn placeable(
     conn: &mut <Db as sqlx::Database>::Connection,
     tenant: &str,
     room: Option<ClassroomId>,
 ) -> Result<()> {
     let Some(room) = room else { return Ok(()) };
-    let open: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM classrooms WHERE tenant_id = $1 AND id = $2 \
+    let open = sqlx::query(
+        "UPDATE classrooms SET archived_ms = archived_ms WHERE tenant_id = $1 AND id = $2 \
          AND archived_ms IS NULL",
     )
     .bind(tenant)
     .bind(room.to_string())
-    .fetch_one(&mut *conn)
+    .execute(&mut *conn)
     .await?;
-    if open == 0 {
+    if open.rows_affected() == 0 {
         return Err(StoreError::WrongState("the classroom is archived"));
     }
     Ok(())
@@ -151,8 +155,21 @@ impl RecordStore for Backend {
         let (scope, audit) = tx.into_parts();
         let tenant = scope.tenant_id().to_string();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
-        // The check and the change in one transaction: a child placed in the room meanwhile
-        // is seen, or waits for this commit.
+        // The room's row is locked first (the update), then its children are counted, in
+        // one transaction: a placement waiting on the lock then finds the room archived, and
+        // one that committed before is counted here (see `placeable`).
+        let changed = sqlx::query(
+            "UPDATE classrooms SET archived_ms = $3 \
+             WHERE tenant_id = $1 AND id = $2 AND archived_ms IS NULL",
+        )
+        .bind(&tenant)
+        .bind(id.to_string())
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound("classroom"));
+        }
         let children: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM children WHERE tenant_id = $1 AND classroom_id = $2 \
              AND status IN ('enrolled', 'waitlisted')",
@@ -165,18 +182,6 @@ impl RecordStore for Backend {
             return Err(StoreError::WrongState(
                 "the classroom still has children; move them to another room first",
             ));
-        }
-        let changed = sqlx::query(
-            "UPDATE classrooms SET archived_ms = $3 \
-             WHERE tenant_id = $1 AND id = $2 AND archived_ms IS NULL",
-        )
-        .bind(&tenant)
-        .bind(id.to_string())
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await?;
-        if changed.rows_affected() == 0 {
-            return Err(StoreError::NotFound("classroom"));
         }
         sqlx::query("DELETE FROM staff_assignments WHERE tenant_id = $1 AND classroom_id = $2")
             .bind(&tenant)
@@ -209,31 +214,20 @@ impl RecordStore for Backend {
     ) -> Result<()> {
         let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
-        // Only into an open room, checked in the insert itself; an assignment that exists
-        // already changes nothing and writes no entry.
+        // Only into an open room, its row locked against a concurrent archive (`placeable`);
+        // an assignment that exists already changes nothing and writes no entry.
+        let tenant = scope.tenant_id().to_string();
+        placeable(&mut tx, &tenant, Some(classroom)).await?;
         let added = sqlx::query(
             "INSERT INTO staff_assignments (tenant_id, user_id, classroom_id) \
-             SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM classrooms \
-             WHERE tenant_id = $1 AND id = $3 AND archived_ms IS NULL) \
-             ON CONFLICT DO NOTHING",
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
-        .bind(scope.tenant_id().to_string())
+        .bind(&tenant)
         .bind(user.to_string())
         .bind(classroom.to_string())
         .execute(&mut *tx)
         .await?;
         if added.rows_affected() == 0 {
-            let open: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM classrooms WHERE tenant_id = $1 AND id = $2 \
-                 AND archived_ms IS NULL",
-            )
-            .bind(scope.tenant_id().to_string())
-            .bind(classroom.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
-            if open == 0 {
-                return Err(StoreError::WrongState("the classroom is archived"));
-            }
             return Ok(());
         }
         append_in(&mut tx, audit).await?;

@@ -185,3 +185,70 @@ async fn settings_archiving_and_assignments(u: &Under) {
         .unwrap();
 }
 both!(settings_archiving_and_assignments);
+
+/// Archiving a room races placing a child in it and assigning a teacher to it: whichever
+/// commits first, an archived room ends with no enrolled child and no teacher. Both
+/// transactions lock the room's row, so on PostgreSQL (READ COMMITTED, many writers) the
+/// second sees the first; SQLite's single writer orders them anyway.
+async fn archiving_races_placing_and_assigning(u: &Under) {
+    let s = &*u.store;
+    let a = tenant(s, "maple").await;
+    let teacher = user(s, &a, "t@example.org", Role::Teacher).await;
+    let mut archived_rooms = 0;
+    for round in 0..24i64 {
+        let r = s
+            .create_classroom(
+                a.tx(),
+                &ClassroomFields::named(format!("Room {round}")),
+                round,
+            )
+            .await
+            .unwrap();
+        let child = ChildFields {
+            given_name: format!("Kid {round}"),
+            family_name: "Rivera".into(),
+            preferred_name: None,
+            date_of_birth: "2022-03-04".into(),
+            classroom_id: Some(r.id),
+            status: "enrolled".into(),
+            enrolled_on: None,
+            left_on: None,
+        };
+        let id = ChildId::new();
+        let (archived, placed, assigned) = tokio::join!(
+            s.archive_classroom(a.tx(), r.id, round),
+            s.create_child(a.tx(), id, child, SealedChildFields::default(), round),
+            s.assign_staff(a.tx(), teacher.id, r.id),
+        );
+        for refused in [placed.as_ref().err(), assigned.as_ref().err()]
+            .into_iter()
+            .flatten()
+        {
+            assert!(matches!(refused, StoreError::WrongState(_)), "{refused:?}");
+        }
+        if let Err(e) = &archived {
+            assert!(matches!(e, StoreError::WrongState(_)), "{e:?}");
+        }
+        let is_archived = s
+            .classrooms(&a)
+            .await
+            .unwrap()
+            .iter()
+            .any(|c| c.id == r.id && c.archived);
+        assert_eq!(is_archived, archived.is_ok(), "round {round}");
+        if is_archived {
+            archived_rooms += 1;
+            assert!(
+                placed.is_err(),
+                "round {round}: a child was placed in an archived room"
+            );
+            let rooms = s.assigned_classrooms(&a, teacher.id).await.unwrap();
+            assert!(
+                !rooms.contains(&r.id),
+                "round {round}: a teacher is assigned to an archived room"
+            );
+        }
+    }
+    assert!(archived_rooms > 0, "no round archived the room");
+}
+both!(archiving_races_placing_and_assigning);
