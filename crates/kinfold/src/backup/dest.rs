@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use anyhow::{bail, Context};
 use kinfold_crypto::private_fs;
 
+use super::manifest::{Manifest, DATA_PART};
 use super::s3::S3;
 
 pub enum Dest {
@@ -132,15 +133,29 @@ impl Dest {
         Ok((bytes, sig))
     }
 
-    /// A part, to read from its start.
-    pub async fn read(&self, id: &str, part: &str) -> anyhow::Result<File> {
+    /// The data part of a backup whose manifest was checked, to read from its start. A part
+    /// larger than the manifest says is refused before it is read (from S3, before more than
+    /// that is downloaded).
+    pub async fn read(&self, m: &Manifest) -> anyhow::Result<File> {
+        let id = m.id.as_str();
+        let max = m
+            .data_part()
+            .with_context(|| format!("backup {id}: the manifest lists no data part"))?
+            .bytes;
         match self {
             Dest::Local(root) => {
-                let path = Self::dir(root, id)?.join(part);
-                File::open(&path)
-                    .with_context(|| format!("backup {id}: cannot open {}", path.display()))
+                let path = Self::dir(root, id)?.join(DATA_PART);
+                let file = File::open(&path)
+                    .with_context(|| format!("backup {id}: cannot open {}", path.display()))?;
+                if file.metadata()?.len() > max {
+                    bail!(
+                        "backup {id}: {} is larger than the {max} bytes its manifest allows; it was changed or replaced",
+                        path.display()
+                    );
+                }
+                Ok(file)
             }
-            Dest::S3(s3) => s3.download(checked_id(id)?, part).await,
+            Dest::S3(s3) => s3.download(checked_id(id)?, DATA_PART, max).await,
         }
     }
 }

@@ -231,7 +231,7 @@ pub async fn verify(config: Config, from: &str, id: Option<&str>) -> anyhow::Res
     let keys = BackupKeys::of(&key);
     let id = pick(&dest, id).await?;
     let m = checked_manifest(&dest, &id, &keys).await?;
-    let input = dest.read(&id, DATA_PART).await?;
+    let input = dest.read(&m).await?;
     let opened = tokio::task::spawn_blocking(move || {
         open_part(input, &m, &keys, std::io::sink()).map(|o| (o, m))
     })

@@ -154,7 +154,7 @@ pub async fn restore(
     // Every byte checked against the manifest first, into nothing: only a whole, untouched
     // archive ever reaches pg_restore (each chunk authenticating is not enough: another
     // backup's whole part would too).
-    let input = dest.read(&m.id, DATA_PART).await?;
+    let input = dest.read(&m).await?;
     let (m, keys, input) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         use std::io::Seek;
         let mut input = input;

@@ -25,6 +25,9 @@ use super::dest::is_backup_id;
 
 const CHUNK: usize = 8 << 20;
 
+/// The most a manifest or its signature may hold: both are well under a kilobyte.
+const SMALL_OBJECT_MAX: u64 = 1 << 20;
+
 pub struct S3 {
     store: Arc<AmazonS3>,
     url: String,
@@ -100,13 +103,50 @@ impl S3 {
         Ok(ids)
     }
 
+    /// A manifest or its signature: a few hundred bytes, refused past [`SMALL_OBJECT_MAX`].
     pub async fn get(&self, id: &str, name: &str) -> anyhow::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.fetch(id, name, SMALL_OBJECT_MAX, &mut out).await?;
+        Ok(out)
+    }
+
+    /// Copies an object into `out`, refusing it (before or while reading) once it holds more
+    /// than `max` bytes: a bucket that someone else can write cannot fill this machine's
+    /// memory or disk with a part larger than its signed manifest says.
+    async fn fetch(
+        &self,
+        id: &str,
+        name: &str,
+        max: u64,
+        out: &mut (impl tokio::io::AsyncWrite + Unpin),
+    ) -> anyhow::Result<()> {
         let got = self
             .store
             .get(&self.object(id, name))
             .await
             .with_context(|| format!("backup {id}: reading {name} from {}", self.url))?;
-        Ok(got.bytes().await?.to_vec())
+        let too_big = || {
+            anyhow::anyhow!(
+                "backup {id}: {name} in {} is larger than the {max} bytes its manifest allows; \
+                 it was changed or replaced",
+                self.url
+            )
+        };
+        if got.meta.size > max {
+            return Err(too_big());
+        }
+        let mut stream = got.into_stream();
+        let mut total: u64 = 0;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.with_context(|| format!("backup {id}: reading {name}"))?;
+            total = total.saturating_add(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
+            if total > max {
+                return Err(too_big());
+            }
+            out.write_all(&chunk).await?;
+        }
+        out.flush().await?;
+        Ok(())
     }
 
     /// Removes a backup's objects, the manifest first.
@@ -130,21 +170,11 @@ impl S3 {
         Ok(())
     }
 
-    /// Downloads a part into an unnamed temporary file (it holds ciphertext only), ready to
-    /// read from its start.
-    pub async fn download(&self, id: &str, name: &str) -> anyhow::Result<std::fs::File> {
-        let got = self
-            .store
-            .get(&self.object(id, name))
-            .await
-            .with_context(|| format!("backup {id}: reading {name} from {}", self.url))?;
+    /// Downloads a part of at most `max` bytes (its size in the signed manifest) into an
+    /// unnamed temporary file (it holds ciphertext only), ready to read from its start.
+    pub async fn download(&self, id: &str, name: &str, max: u64) -> anyhow::Result<std::fs::File> {
         let mut file = tokio::fs::File::from_std(tempfile::tempfile()?);
-        let mut stream = got.into_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.with_context(|| format!("backup {id}: reading {name}"))?;
-            file.write_all(&chunk).await?;
-        }
-        file.flush().await?;
+        self.fetch(id, name, max, &mut file).await?;
         let mut file = file.into_std().await;
         file.seek(SeekFrom::Start(0))?;
         Ok(file)

@@ -121,7 +121,7 @@ pub(super) async fn restore_file(
             m.id
         );
     }
-    let input = dest.read(&m.id, DATA_PART).await?;
+    let input = dest.read(&m).await?;
     let partial = target.join(format!(".restore-{}.db", m.id));
     let scratch = Scratch(partial.clone());
     let keys = BackupKeys::of(key);

@@ -157,6 +157,8 @@ async fn a_changed_cut_or_foreign_backup_is_refused_and_nothing_is_restored() {
     let last = flipped_last.len() - 1;
     flipped_last[last] ^= 0x80;
     let cut = archive[..archive.len() - 100].to_vec();
+    let mut grown = archive.clone();
+    grown.extend(std::iter::repeat_n(0u8, 4096));
     let mut edited = manifest.clone();
     let at = edited.windows(8).position(|w| w == b"\"tenant_").unwrap();
     edited[at + 20] ^= 0x01;
@@ -164,6 +166,7 @@ async fn a_changed_cut_or_foreign_backup_is_refused_and_nothing_is_restored() {
         ("flipped", "db.kfb", flipped, "changed, cut short"),
         ("flipped-last", "db.kfb", flipped_last, "changed, cut short"),
         ("cut", "db.kfb", cut, "changed, cut short"),
+        ("grown", "db.kfb", grown, "larger than the"),
         ("manifest", "manifest.json", edited, "does not verify"),
     ] {
         let bad = tmp.path().join(format!("bad-{name}"));

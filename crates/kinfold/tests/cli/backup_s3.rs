@@ -63,6 +63,25 @@ fn cli(endpoint: &str, args: &[&str]) -> (bool, String) {
     (out.status.success(), said(&out))
 }
 
+/// Writes an object into `kinfold-backups` with a signed request, as an attacker holding the
+/// bucket's credentials would (moto refuses large unsigned uploads).
+async fn signed_put(moto: &Moto, key: &str, body: Vec<u8>) {
+    use object_store::ObjectStore;
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(&moto.url)
+        .with_allow_http(true)
+        .with_bucket_name("kinfold-backups")
+        .with_region("us-east-1")
+        .with_access_key_id("kinfold-test")
+        .with_secret_access_key("kinfold-test-secret")
+        .build()
+        .unwrap();
+    store
+        .put(&object_store::path::Path::from(key), body.into())
+        .await
+        .unwrap();
+}
+
 /// Every object key under `prefix` in `bucket` (moto answers unsigned requests).
 async fn keys(moto: &Moto, bucket: &str, prefix: &str) -> Vec<String> {
     let xml = reqwest::get(format!("{}/{bucket}?list-type=2&prefix={prefix}", moto.url))
@@ -200,6 +219,41 @@ async fn a_backup_to_s3_restores_and_a_changed_or_partial_one_is_refused() {
     assert!(!again.join("kinfold.db").exists());
     let (ok, out) = cli(&moto.url, &["backup", "drill", "--data", d, "--from", to]);
     assert!(!ok && out.contains("DRILL FAILED"), "{out}");
+
+    // A part grown past its signed size (the real one and 1 MiB more) is refused before it
+    // downloads, with a message that says so; so is a manifest of 2 MiB.
+    let mut grown = sealed.to_vec();
+    grown.extend(std::iter::repeat_n(0u8, 1 << 20));
+    signed_put(&moto, &format!("nightly/{id}/db.kfb"), grown).await;
+    let (ok, out) = cli(&moto.url, &["backup", "verify", "--data", d, "--from", to]);
+    assert!(
+        !ok && out.contains("larger than the") && out.contains("its manifest allows"),
+        "{out}"
+    );
+    signed_put(&moto, &format!("nightly/{id}/db.kfb"), sealed.to_vec()).await;
+    let (ok, out) = cli(&moto.url, &["backup", "verify", "--data", d, "--from", to]);
+    assert!(ok, "{out}");
+    let manifest_url = format!("{}/kinfold-backups/nightly/{id}/manifest.json", moto.url);
+    let manifest = reqwest::get(&manifest_url)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    signed_put(
+        &moto,
+        &format!("nightly/{id}/manifest.json"),
+        vec![b' '; 2 << 20],
+    )
+    .await;
+    let (ok, out) = cli(&moto.url, &["backup", "verify", "--data", d, "--from", to]);
+    assert!(!ok && out.contains("larger than the"), "{out}");
+    signed_put(
+        &moto,
+        &format!("nightly/{id}/manifest.json"),
+        manifest.to_vec(),
+    )
+    .await;
 
     // Unreachable storage: a clear error, after a few retries, and nothing new in the bucket.
     let before = keys(&moto, "kinfold-backups", "nightly/").await;
