@@ -15,7 +15,15 @@ export async function adminClassrooms(w, ctx) {
   const { note } = await signIn(w, tenant, admin);
   await lookAt(page, 'admin-home', { outDir, check });
 
-  await page.locator('nav a[href="/admin/classrooms"]').click();
+  // The bar has one "Administration" link; its page leads to each area.
+  await page.locator('nav a[href="/admin"]').click();
+  await page.waitForLoadState('load');
+  const areas = await page.locator('#admin-areas').innerText();
+  for (const area of ['Classrooms', 'People', 'Center', 'Audit log', 'Email log']) {
+    check(areas.includes(area), `the administration page lists ${area}: ${JSON.stringify(areas)}`);
+  }
+  await lookAt(page, 'administration', { outDir, check });
+  await page.locator('#admin-areas a[href="/admin/classrooms"]').click();
   await page.waitForLoadState('load');
   check(new URL(page.url()).pathname === '/admin/classrooms', `the nav link led to ${page.url()}`);
   await lookAt(page, 'classrooms', { outDir, check });
@@ -96,7 +104,8 @@ export async function adminClassrooms(w, ctx) {
   await lookAt(page, 'child-pickups', { outDir, check });
 
   // The center's settings: the details every email carries, and the time zone.
-  await page.locator('nav a[href="/admin/center"]').click();
+  await w.goto('/admin');
+  await page.locator('#admin-areas a[href="/admin/center"]').click();
   await page.waitForLoadState('load');
   await lookAt(page, 'center', { outDir, check });
   await page.getByLabel('Time zone').fill('America/Denver');

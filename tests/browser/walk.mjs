@@ -45,7 +45,8 @@ export async function adminWalk(w, ctx, { roomName, roomPath, childPath, childNa
   await lookAt(page, 'ratio-table', { outDir, check });
 
   // Invite a teacher.
-  await page.locator('nav a[href="/admin/people"]').click();
+  await w.goto('/admin');
+  await page.locator('#admin-areas a[href="/admin/people"]').click();
   await page.waitForLoadState('load');
   await lookAt(page, 'people', { outDir, check });
   const domain = (await page.locator('#staff-list .muted').first().innerText()).split('@')[1];

@@ -193,3 +193,65 @@ async fn home_pages_follow_the_role_and_show_backups_to_administrators() {
     );
     assert!(!home.text.contains("Cleo Quill"), "{}", home.text);
 }
+
+/// The bar has one "Administration" link, for administrators only; its page lists the areas
+/// and every other role is refused it (A1), as they are the areas themselves.
+#[tokio::test]
+async fn the_administration_page_leads_to_each_area_for_administrators_only() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let home = app.get("/", Some(&admin)).await;
+    let bar = nav(&home.text);
+    assert!(
+        bar.contains(r#"<a href="/admin">Administration</a>"#),
+        "{bar}"
+    );
+    for area in ["/admin/classrooms", "/admin/people", "/admin/audit"] {
+        assert!(
+            !bar.contains(&format!(r#"href="{area}""#)),
+            "{area} in {bar}"
+        );
+    }
+    let page = app.get("/admin", Some(&admin)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for area in [
+        "/admin/classrooms",
+        "/admin/people",
+        "/admin/center",
+        "/admin/audit",
+        "/admin/email",
+    ] {
+        assert!(
+            page.text.contains(&format!(r#"<a href="{area}">"#)),
+            "{area}: {}",
+            page.text
+        );
+        assert_eq!(
+            app.get(area, Some(&admin)).await.status,
+            StatusCode::OK,
+            "{area}"
+        );
+    }
+    for user in [&t.teacher, &t.front_desk, &t.parent] {
+        let c = app.sign_in(&t.slug, user).await;
+        let home = app.get("/", Some(&c)).await;
+        assert!(
+            !nav(&home.text).contains(r#"href="/admin""#),
+            "{}",
+            home.text
+        );
+        let refused = app.get("/admin", Some(&c)).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+        assert!(!refused.text.contains("/admin/people"));
+    }
+    let anonymous = app.get("/admin", None).await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+}
+
+/// The page's main navigation bar.
+fn nav(page: &str) -> &str {
+    let start = page.find("<nav").unwrap();
+    let end = page[start..].find("</nav>").unwrap();
+    &page[start..start + end]
+}
