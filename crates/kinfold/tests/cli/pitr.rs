@@ -34,7 +34,7 @@ async fn a_base_backup_and_the_wal_archive_recover_to_a_moment_between_two_write
     let mut primary = Node::primary(
         "wal_level = replica\n\
          archive_mode = on\n\
-         archive_command = 'test ! -f {archive}/%f && cp %p {archive}/%f'",
+         archive_command = 'test ! -f {archive}/%f && cp %p {archive}/%f.part && mv {archive}/%f.part {archive}/%f'",
     )
     .unwrap();
     let archive = primary.archive();
