@@ -31,6 +31,11 @@ pub use attempts::AttemptStore;
 pub use audit::AuditStore;
 pub use auth::AuthStore;
 pub use error::StoreError;
+
+/// Why an edit made against an earlier version of a record is refused (a version token that
+/// no longer matches): the edit would silently undo someone else's.
+pub const STALE_RECORD: &str = "this record was changed by someone else after you opened it; \
+     reload it to see their change, then make yours again";
 pub use ids::{
     ChildId, ClassroomId, GuardianId, PickupId, SessionId, TenantId, TenantScope, UserId,
 };

@@ -172,6 +172,10 @@ impl Children<'_> {
         if !manage && !contacts_only {
             return Err(CoreError::Forbidden("your role cannot change children"));
         }
+        // Made against an earlier version: refused, not merged over someone else's edit.
+        if patch.version.is_some_and(|v| v != child.updated_ms) {
+            return Err(CoreError::WrongState(kinfold_store::STALE_RECORD));
+        }
         let touches_other = patch.given_name.is_some()
             || patch.family_name.is_some()
             || patch.preferred_name.is_some()
@@ -280,7 +284,16 @@ impl Children<'_> {
         d.actor = Some(actor.user.id.to_string());
         let child = self
             .store()
-            .update_child(actor.scope.tx().audit(d), id, fields, sealed, self.now_ms())
+            // Written only over the version read here: an edit that lands between this read
+            // and the write is not undone by the fields merged from the read.
+            .update_child(
+                actor.scope.tx().audit(d),
+                id,
+                fields,
+                sealed,
+                self.now_ms(),
+                Some(child.updated_ms),
+            )
             .await?;
         self.records_changed(&actor.scope);
         Ok(child)

@@ -196,6 +196,10 @@ pub struct ChildPatch {
     pub allergies: Option<Vec<Allergy>>,
     pub medical_notes: Option<String>,
     pub emergency_contacts: Option<Vec<EmergencyContact>>,
+    /// The record's `version` as the editor read it. When given, the edit is refused
+    /// (`409 conflict`) if the record changed since, rather than undoing that change.
+    #[serde(default)]
+    pub version: Option<i64>,
 }
 
 pub const STATUSES: [&str; 4] = ["enrolled", "waitlisted", "withdrawn", "archived"];

@@ -58,7 +58,8 @@ impl ChildForm {
 
     fn posted(pairs: Vec<(String, String)>) -> Self {
         let mut values: HashMap<String, String> = HashMap::new();
-        for (k, v) in pairs.into_iter().take(FIELDS.len() + MAX_ROWS * 5) {
+        // The fields, the version, and the rows.
+        for (k, v) in pairs.into_iter().take(FIELDS.len() + 1 + MAX_ROWS * 5) {
             values.entry(k).or_insert(v);
         }
         let take =
@@ -111,6 +112,8 @@ impl ChildForm {
         put("enrollment_status", &child.status);
         put("enrolled_on", child.enrolled_on.as_deref().unwrap_or(""));
         put("left_on", child.left_on.as_deref().unwrap_or(""));
+        // The version this form was filled from: a save over a newer one is refused.
+        put("version", &child.updated_ms.to_string());
         put(
             "medical_notes",
             opened.medical_notes.as_deref().unwrap_or(""),
@@ -202,6 +205,7 @@ impl ChildForm {
                 .transpose()?,
             medical_notes: changed("medical_notes"),
             emergency_contacts: (self.contacts != stored.contacts).then(|| self.contact_list()),
+            version: self.get("version").parse().ok(),
         })
     }
 
@@ -237,6 +241,7 @@ impl ChildForm {
         let contact_rows = self.contacts.len() + BLANK_ROWS;
         html! {
             (form_error(err, &FIELDS))
+            input type="hidden" name="version" value=(self.get("version"));
             fieldset {
                 legend { "Child" }
                 (f("given_name", "Given name").input("text", true, None))

@@ -99,7 +99,7 @@ pub async fn create(
     Ok(Created(ChildOut(child)))
 }
 
-#[utoipa::path(operation_id = "children_update", patch, path = "/api/v1/children/{id}", tag = "records", params(("id" = String, Path)), request_body = kinfold_core::children::ChildPatch, responses((status = 200, description = "updated", body = ChildBody), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+#[utoipa::path(operation_id = "children_update", patch, path = "/api/v1/children/{id}", tag = "records", params(("id" = String, Path)), request_body = kinfold_core::children::ChildPatch, responses((status = 200, description = "updated", body = ChildBody), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "the record changed since the `version` sent (or, when moving the child, the room is archived): reload and try again", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn update(
     State(st): State<AppState>,
     Auth(actor): Auth,

@@ -26,6 +26,9 @@ pub struct ChildBody<'a> {
     enrollment_status: &'a str,
     enrolled_on: Option<&'a str>,
     left_on: Option<&'a str>,
+    /// The record's version: send it back as `version` with a change, and the change is
+    /// refused (`409 conflict`) if someone else's landed first.
+    version: i64,
 }
 
 impl ChildBody<'_> {
@@ -40,13 +43,14 @@ impl ChildBody<'_> {
         s.serialize_field("classroom_id", &self.classroom_id)?;
         s.serialize_field("enrollment_status", self.enrollment_status)?;
         s.serialize_field("enrolled_on", &self.enrolled_on)?;
-        s.serialize_field("left_on", &self.left_on)
+        s.serialize_field("left_on", &self.left_on)?;
+        s.serialize_field("version", &self.version)
     }
 }
 
 impl Serialize for ChildBody<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Child", 9)?;
+        let mut s = serializer.serialize_struct("Child", 10)?;
         self.write(&mut s)?;
         s.end()
     }
@@ -63,6 +67,7 @@ pub fn child_json(c: &Child) -> ChildBody<'_> {
         enrollment_status: &c.status,
         enrolled_on: c.enrolled_on.as_deref(),
         left_on: c.left_on.as_deref(),
+        version: c.updated_ms,
     }
 }
 
@@ -106,7 +111,7 @@ pub struct ViewBody<'a> {
 
 impl Serialize for ViewBody<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("ChildView", 14)?;
+        let mut s = serializer.serialize_struct("ChildView", 15)?;
         self.child.write(&mut s)?;
         // A field the reader may not see is left out, not null.
         if let Some(a) = self.allergies {

@@ -271,3 +271,111 @@ async fn other_roles_tenants_rooms_and_sites_are_refused() {
     let list = app.get("/api/v1/children", Some(&admin)).await;
     assert!(!list.text.contains("Juniper"), "nothing was created");
 }
+
+/// Two people edit one child: the second save, made from the version both opened, is refused
+/// with a message that says to reload; it does not undo the first. Eight saves at once from
+/// one version: exactly one lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_edit_made_from_an_older_version_is_refused_not_merged() {
+    use axum::http::Method;
+    use serde_json::json;
+    let app = std::sync::Arc::new(TestApp::new().await);
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let other = app.sign_in(&t.slug, &t.admin).await;
+
+    // Both open the edit page, at one version; the API shows the same one.
+    let page = app
+        .get(&format!("/children/{}/edit", r.a), Some(&other))
+        .await;
+    let at =
+        page.text.find(r#"name="version" value=""#).unwrap() + r#"name="version" value=""#.len();
+    let version: i64 = page.text[at..].split('"').next().unwrap().parse().unwrap();
+    let view = app
+        .get(&format!("/api/v1/children/{}", r.a), Some(&admin))
+        .await;
+    assert_eq!(
+        view.body["version"].as_i64(),
+        Some(version),
+        "{}",
+        view.text
+    );
+
+    // The first save lands and moves the version on.
+    let first = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/children/{}", r.a),
+            Some(json!({"medical_notes": "Inhaler in the red bag", "version": version})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let newer = first.body["version"].as_i64().unwrap();
+    assert!(newer > version);
+
+    // The second, from the page opened before it: refused, and the notes stand.
+    let stale = app
+        .post_form(
+            &format!("/children/{}/edit", r.a),
+            &format!("version={version}&medical_notes=Nothing+to+note"),
+            &other,
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.text);
+    assert!(
+        stale
+            .text
+            .contains("changed by someone else after you opened it"),
+        "{}",
+        stale.text
+    );
+    let api_stale = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/children/{}", r.a),
+            Some(json!({"medical_notes": "Nothing to note", "version": version})),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(
+        (api_stale.status, api_stale.code()),
+        (StatusCode::CONFLICT, "conflict")
+    );
+    let now = app
+        .get(&format!("/api/v1/children/{}", r.a), Some(&admin))
+        .await;
+    assert_eq!(now.body["medical_notes"], "Inhaler in the red bag");
+    assert_eq!(now.body["version"].as_i64(), Some(newer));
+
+    // Eight saves at once from the same version: one lands, seven are refused.
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (app, admin) = (app.clone(), admin.clone());
+        let path = format!("/api/v1/children/{}", r.a);
+        let body = json!({"medical_notes": format!("Note {i}"), "version": newer});
+        set.spawn(async move {
+            app.call(Method::PATCH, &path, Some(body), Some(&admin))
+                .await
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(a) = set.join_next().await {
+        answers.push(a.unwrap());
+    }
+    let ok = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::OK)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::CONFLICT)
+        .count();
+    assert_eq!(
+        (ok, refused),
+        (1, 7),
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+}

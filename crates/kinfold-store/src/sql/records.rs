@@ -347,6 +347,7 @@ impl RecordStore for Backend {
         fields: ChildFields,
         sealed: SealedChildFields,
         at_ms: i64,
+        expected_ms: Option<i64>,
     ) -> Result<Child> {
         let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
@@ -359,6 +360,7 @@ impl RecordStore for Backend {
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
         .await?;
+        let existed = before.is_some();
         let moved = fields.classroom_id.map(|c| c.to_string()) != before.flatten();
         if moved {
             placeable(&mut tx, &scope.tenant_id().to_string(), fields.classroom_id).await?;
@@ -367,8 +369,9 @@ impl RecordStore for Backend {
             "UPDATE children SET given_name = $1, family_name = $2, preferred_name = $3, \
              date_of_birth = $4, classroom_id = $5, status = $6, enrolled_on = $7, left_on = $8, \
              allergies = COALESCE($9, allergies), medical_notes = COALESCE($10, medical_notes), \
-             emergency_contacts = COALESCE($11, emergency_contacts), updated_ms = $12 \
-             WHERE tenant_id = $13 AND id = $14",
+             emergency_contacts = COALESCE($11, emergency_contacts), \
+             updated_ms = CASE WHEN $12 > updated_ms THEN $12 ELSE updated_ms + 1 END \
+             WHERE tenant_id = $13 AND id = $14 AND updated_ms = COALESCE($15, updated_ms)",
         );
         let r = bind_fields(q, &fields)
             .bind(&sealed.allergies)
@@ -377,10 +380,16 @@ impl RecordStore for Backend {
             .bind(at_ms)
             .bind(scope.tenant_id().to_string())
             .bind(id.to_string())
+            .bind(expected_ms)
             .execute(&mut *tx)
             .await?;
         if r.rows_affected() != 1 {
-            return Err(StoreError::NotFound("child"));
+            // The row was there when read above: it has moved on since the version expected.
+            return Err(if existed {
+                StoreError::WrongState(crate::STALE_RECORD)
+            } else {
+                StoreError::NotFound("child")
+            });
         }
         // Read back before the audit append, which on PostgreSQL may leave the transaction
         // behind another chain's wall.

@@ -113,9 +113,16 @@ async fn settings_archiving_and_assignments(u: &Under) {
         classroom_id: Some(otters.id),
         ..child
     };
-    s.update_child(a.tx(), id, moved.clone(), SealedChildFields::default(), 2)
-        .await
-        .unwrap();
+    s.update_child(
+        a.tx(),
+        id,
+        moved.clone(),
+        SealedChildFields::default(),
+        2,
+        None,
+    )
+    .await
+    .unwrap();
     s.archive_classroom(a.tx(), owls.id, 3).await.unwrap();
     assert!(s
         .assigned_classrooms(&a, teacher.id)
@@ -152,8 +159,15 @@ async fn settings_archiving_and_assignments(u: &Under) {
         Err(StoreError::WrongState(_))
     ));
     assert!(matches!(
-        s.update_child(a.tx(), id, into_archived, SealedChildFields::default(), 5)
-            .await,
+        s.update_child(
+            a.tx(),
+            id,
+            into_archived,
+            SealedChildFields::default(),
+            5,
+            None
+        )
+        .await,
         Err(StoreError::WrongState(_))
     ));
     let larks = s
@@ -180,7 +194,7 @@ async fn settings_archiving_and_assignments(u: &Under) {
         given_name: "Bo".into(),
         ..withdrawn
     };
-    s.update_child(a.tx(), bo, renamed, SealedChildFields::default(), 8)
+    s.update_child(a.tx(), bo, renamed, SealedChildFields::default(), 8, None)
         .await
         .unwrap();
 }

@@ -312,10 +312,49 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
     let mut changed = fields("Ana", Some(room_b.id));
     changed.preferred_name = Some("Annie".into());
     let updated = s
-        .update_child(a.tx(), ana.id, changed, SealedChildFields::default(), 9)
+        .update_child(
+            a.tx(),
+            ana.id,
+            changed.clone(),
+            SealedChildFields::default(),
+            9,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(updated.preferred_name.as_deref(), Some("Annie"));
+    // Versions: an update in the same millisecond still moves the version on; one made
+    // against an older version is refused and changes nothing.
+    let v1 = updated.updated_ms;
+    let again = s
+        .update_child(
+            a.tx(),
+            ana.id,
+            changed.clone(),
+            SealedChildFields::default(),
+            9,
+            Some(v1),
+        )
+        .await
+        .unwrap();
+    assert!(again.updated_ms > v1, "{} then {}", v1, again.updated_ms);
+    let stale = s
+        .update_child(
+            a.tx(),
+            ana.id,
+            fields("Stale", None),
+            sealed(2),
+            10,
+            Some(v1),
+        )
+        .await;
+    assert!(matches!(stale, Err(StoreError::WrongState(_))), "{stale:?}");
+    let now = s.child(&a, ana.id, Visibility::All).await.unwrap().unwrap();
+    assert_eq!(
+        (now.given_name.as_str(), now.updated_ms),
+        ("Ana", again.updated_ms)
+    );
+    assert_eq!(now.sealed, sealed(1));
     assert_eq!(
         updated.sealed,
         sealed(1),
@@ -328,6 +367,7 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
             fields("X", None),
             SealedChildFields::default(),
             9,
+            None,
         )
         .await
         .is_err());
