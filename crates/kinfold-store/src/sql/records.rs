@@ -52,6 +52,11 @@ async fn placeable(
     Ok(())
 }
 
+/// The statuses an archive counts as placed in a room (the list in `archive_classroom`'s count).
+fn counts_in_room(status: &str) -> bool {
+    matches!(status, "enrolled" | "waitlisted")
+}
+
 #[async_trait]
 impl RecordStore for Backend {
     async fn tenant_details(&self, scope: &TenantScope) -> Result<TenantDetails> {
@@ -351,18 +356,21 @@ impl RecordStore for Backend {
     ) -> Result<Child> {
         let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
-        // A child staying in its room (a withdrawn child may stay in an archived one) is not
-        // moved; a move must be into an open room.
-        let before: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT classroom_id FROM children WHERE tenant_id = $1 AND id = $2",
+        // A withdrawn child may stay in an archived room. A move must be into an open room,
+        // and so must a child who starts counting in their room again (re-enrolled or
+        // waitlisted): an archive counts exactly those, so both lock the room (`placeable`).
+        let before: Option<(Option<String>, String)> = sqlx::query_as(
+            "SELECT classroom_id, status FROM children WHERE tenant_id = $1 AND id = $2",
         )
         .bind(scope.tenant_id().to_string())
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
         .await?;
         let existed = before.is_some();
-        let moved = fields.classroom_id.map(|c| c.to_string()) != before.flatten();
-        if moved {
+        let (old_room, old_status) = before.unwrap_or_default();
+        let moved = fields.classroom_id.map(|c| c.to_string()) != old_room;
+        let joins = counts_in_room(&fields.status) && !counts_in_room(&old_status);
+        if moved || joins {
             placeable(&mut tx, &scope.tenant_id().to_string(), fields.classroom_id).await?;
         }
         let q = sqlx::query(

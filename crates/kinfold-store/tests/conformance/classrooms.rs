@@ -194,9 +194,26 @@ async fn settings_archiving_and_assignments(u: &Under) {
         given_name: "Bo".into(),
         ..withdrawn
     };
-    s.update_child(a.tx(), bo, renamed, SealedChildFields::default(), 8, None)
-        .await
-        .unwrap();
+    s.update_child(
+        a.tx(),
+        bo,
+        renamed.clone(),
+        SealedChildFields::default(),
+        8,
+        None,
+    )
+    .await
+    .unwrap();
+    // Enrolled again in the archived room, without moving: refused like a move into it.
+    let back = ChildFields {
+        status: "enrolled".into(),
+        ..renamed
+    };
+    assert!(matches!(
+        s.update_child(a.tx(), bo, back, SealedChildFields::default(), 9, None)
+            .await,
+        Err(StoreError::WrongState(_))
+    ));
 }
 both!(settings_archiving_and_assignments);
 
