@@ -181,15 +181,14 @@ pub async fn edit_form(
     let passphrase = Some(std::mem::take(&mut f.passphrase))
         .filter(|s| !s.is_empty())
         .map(Password::new);
-    let result = match ids(&id, &pid, PickupId::parse, "authorized pickup") {
-        Ok((child, pickup)) => {
-            st.core
-                .children()
-                .edit_pickup(a, child, pickup, f.fields(), passphrase)
-                .await
-        }
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let (child, pickup) = ids(&id, &pid, PickupId::parse, "authorized pickup")?;
+        st.core
+            .children()
+            .edit_pickup(a, child, pickup, f.fields(), passphrase)
+            .await
+    }
+    .await;
     answer(
         &st,
         &p,
@@ -207,15 +206,14 @@ pub async fn remove_form(
     Path((id, pid)): Path<(String, String)>,
 ) -> Response {
     let Some(a) = &p.actor else { return to_login() };
-    let result = match ids(&id, &pid, PickupId::parse, "authorized pickup") {
-        Ok((child, pickup)) => {
-            st.core
-                .children()
-                .change_link(a, LinkChange::RemovePickup { child, pickup })
-                .await
-        }
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let (child, pickup) = ids(&id, &pid, PickupId::parse, "authorized pickup")?;
+        st.core
+            .children()
+            .change_link(a, LinkChange::RemovePickup { child, pickup })
+            .await
+    }
+    .await;
     answer(&st, &p, &id, result, "Removed.").await
 }
 

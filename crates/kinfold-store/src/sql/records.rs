@@ -52,9 +52,12 @@ async fn placeable(
     Ok(())
 }
 
-/// The statuses an archive counts as placed in a room (the list in `archive_classroom`'s count).
+/// The statuses an archive counts as placed in a room: its count and a re-enrolment read
+/// this one list.
+const COUNTED: [&str; 2] = ["enrolled", "waitlisted"];
+
 fn counts_in_room(status: &str) -> bool {
-    matches!(status, "enrolled" | "waitlisted")
+    COUNTED.contains(&status)
 }
 
 #[async_trait]
@@ -177,10 +180,12 @@ impl RecordStore for Backend {
         }
         let children: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM children WHERE tenant_id = $1 AND classroom_id = $2 \
-             AND status IN ('enrolled', 'waitlisted')",
+             AND status IN ($3, $4)",
         )
         .bind(&tenant)
         .bind(id.to_string())
+        .bind(COUNTED[0])
+        .bind(COUNTED[1])
         .fetch_one(&mut *tx)
         .await?;
         if children > 0 {
