@@ -13,6 +13,11 @@ pub enum StoreError {
     Corrupt(&'static str),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// No connection could be opened: the server answered something other than PostgreSQL's
+    /// handshake (one starting, stopping or being replaced in a failover), or it is a standby
+    /// where this deployment needs writes. Like a refused connection, it is unavailable.
+    #[error("the database could not be reached: {0}")]
+    Unreachable(sqlx::Error),
     /// The commit itself failed: whether the change was saved is unknown, so it is not
     /// "unavailable, try again" ([`StoreError::is_unavailable`]), which could save it twice.
     #[error("the commit's outcome is unknown: {0}")]
@@ -34,8 +39,10 @@ impl StoreError {
     /// in recovery or shutting down, a full disk. Answered `503` with `Retry-After`, never as
     /// an internal failure; nothing was committed.
     pub fn is_unavailable(&self) -> bool {
-        let StoreError::Database(e) = self else {
-            return false;
+        let e = match self {
+            StoreError::Unreachable(_) => return true,
+            StoreError::Database(e) => e,
+            _ => return false,
         };
         match e {
             // Not `PoolClosed` (this node closed its own store: it is stopping) nor
@@ -76,10 +83,59 @@ impl StoreError {
         }
     }
 
+    /// An error met taking a connection from the pool, which may open one: a protocol error
+    /// there is the handshake failing (or the pool's check refusing a standby), not a query
+    /// the server misread, so it is [`StoreError::Unreachable`].
+    pub(crate) fn connecting(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Protocol(_) => StoreError::Unreachable(e),
+            e => StoreError::Database(e),
+        }
+    }
+
     pub(crate) fn from_insert(e: sqlx::Error, what: &'static str) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
             _ => StoreError::Database(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// What a failover test met as a rare 500: a server going away or coming up mid-handshake
+    /// answers PostgreSQL's SSLRequest with a byte that is neither `S` nor `N`.
+    #[tokio::test]
+    async fn a_broken_handshake_while_connecting_is_unavailable_not_a_failure(
+    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut request = [0u8; 8];
+                if sock.read_exact(&mut request).await.is_ok() {
+                    let _ = sock.write_all(&[0]).await;
+                }
+            }
+        });
+        let url = format!("postgres://kinfold@{addr}/kinfold?sslmode=prefer");
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect_lazy(&url)?;
+        let Err(e) = pool.acquire().await.map_err(StoreError::connecting) else {
+            return Err("the fake server never completes a handshake".into());
+        };
+        assert!(
+            matches!(e, StoreError::Unreachable(sqlx::Error::Protocol(_))),
+            "{e}"
+        );
+        assert!(e.is_unavailable(), "{e}");
+        // A protocol error from a query on an open connection is still a failure.
+        let misread = StoreError::Database(sqlx::Error::Protocol("bad row".into()));
+        assert!(!misread.is_unavailable());
+        Ok(())
     }
 }

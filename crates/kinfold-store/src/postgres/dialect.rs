@@ -163,7 +163,7 @@ pub(crate) fn token_hex() -> &'static str {
 /// The connection an audit batch is written on: any of the pool's.
 impl PgStore {
     pub(crate) async fn batch_conn(&self) -> Result<sqlx::pool::PoolConnection<Postgres>> {
-        Ok(self.pool.acquire().await?)
+        self.pool.acquire().await.map_err(StoreError::connecting)
     }
 }
 

@@ -65,7 +65,7 @@ impl Store for PgStore {
     }
 
     async fn ready(&self) -> Result<bool> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool.acquire().await.map_err(StoreError::connecting)?;
         let applied = setup::applied_versions(&mut conn).await?;
         Ok(crate::migrations::is_current(&applied))
     }
@@ -75,7 +75,7 @@ impl Store for PgStore {
     }
 
     async fn exclusive(&self, job: &str) -> Result<Option<JobLease>> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool.acquire().await.map_err(StoreError::connecting)?;
         // Closed, never pooled again, however this ends: were this future dropped between the
         // lock and the lease, a pooled connection would keep the lock.
         conn.close_on_drop();

@@ -31,7 +31,7 @@ pub(crate) async fn set(conn: &mut PgConnection, wall: Wall<'_>) -> Result<()> {
 
 /// Begins a transaction behind `wall`.
 pub(crate) async fn begin(pool: &PgPool, wall: Wall<'_>) -> Result<Transaction<'static, Postgres>> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin().await.map_err(StoreError::connecting)?;
     set(&mut tx, wall).await?;
     Ok(tx)
 }
