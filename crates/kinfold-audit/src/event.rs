@@ -323,6 +323,10 @@ pub enum Event {
         child_id: String,
         pickup_id: String,
         passphrase_replaced: bool,
+        /// Which of `name`, `relation` and `photo_id` changed (never their values). Absent
+        /// from entries written before it was kept.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changed: Vec<String>,
     },
     /// A check-in or check-out time corrected by a new entry (the original stands).
     AttendanceCorrected {

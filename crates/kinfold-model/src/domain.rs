@@ -326,9 +326,22 @@ pub struct AttendanceEvent {
     pub at_ms: i64,
     pub recorded_by: UserId,
     pub person: Person,
+    /// How the record named `person` when the entry was written; `None` on entries written
+    /// before it was kept, which are shown under the person's current name.
+    pub named_as: Option<NamedAs>,
     /// A correction: the entry whose time this one corrects (its own `at_ms` is the right
     /// time), and why. An original entry has neither.
     pub correction: Option<Correction>,
+}
+
+/// Who dropped off or picked up, as the child's record named them at that moment: a later
+/// rename, or the person's removal from the record, does not change the day's history or the
+/// sign-in sheet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamedAs {
+    pub name: String,
+    /// The relationship, as recorded ("Mother"; "Aunt, authorized pickup").
+    pub relation: String,
 }
 
 /// What a correction entry corrects, and why.

@@ -27,7 +27,7 @@ pub enum Dialect {
 
 /// The unified set, in version order: version, description, text as written.
 /// Every file in `migrations/` must be listed here (a test checks it).
-const UNIFIED: [(i64, &str, &str); 7] = [
+const UNIFIED: [(i64, &str, &str); 8] = [
     (
         BASELINE,
         "baseline",
@@ -62,6 +62,11 @@ const UNIFIED: [(i64, &str, &str); 7] = [
         106,
         "pickup photo id",
         include_str!("../migrations/0106_pickup_photo_id.sql"),
+    ),
+    (
+        107,
+        "attendance named as",
+        include_str!("../migrations/0107_attendance_named_as.sql"),
     ),
 ];
 
@@ -314,8 +319,10 @@ mod tests {
             check_known(&[BASELINE, 9999]),
             Err(crate::StoreError::NewerSchema(9999))
         ));
-        assert!(is_current(&[3, BASELINE, 101, 102, 103, 104, 105, 106]));
-        assert!(!is_current(&[3, BASELINE, 101, 102, 103, 104, 105]));
+        // A legacy version, then every unified one: current; without the newest: not.
+        let all: Vec<i64> = std::iter::once(3).chain(UNIFIED.map(|u| u.0)).collect();
+        assert!(is_current(&all));
+        assert!(!is_current(all.get(..all.len() - 1).unwrap_or_default()));
         assert!(
             !is_current(&[3, BASELINE]),
             "a later unified migration is missing"

@@ -137,10 +137,15 @@ impl Attendance<'_> {
             if room.as_ref().is_some_and(|r| c.classroom_id != Some(r.id)) {
                 continue;
             }
-            let (person, relation) = people
-                .get(&e.person)
-                .cloned()
-                .unwrap_or_else(|| ("(removed from the record)".into(), String::new()));
+            // As the record named them then; else (entries from before names were kept) as
+            // it names them now.
+            let (person, relation) = match &e.named_as {
+                Some(n) => (n.name.clone(), n.relation.clone()),
+                None => people
+                    .get(&e.person)
+                    .cloned()
+                    .unwrap_or_else(|| ("(removed from the record)".into(), String::new())),
+            };
             rows.push(SheetRow {
                 day: e.day.clone(),
                 time: super::local_time(&time_zone, e.at_ms),

@@ -7,7 +7,9 @@
 
 use kinfold_audit::{Draft, Event};
 use kinfold_crypto::password::{self, Password};
-use kinfold_store::{AttendanceEvent, AttendanceKind, Child, ChildId, ClientInfo, Custody, Person};
+use kinfold_store::{
+    AttendanceEvent, AttendanceKind, Child, ChildId, ClientInfo, Custody, NamedAs, Person,
+};
 use serde::Serialize;
 
 use crate::policy::{self, Action};
@@ -209,6 +211,17 @@ impl Core {
         day: String,
     ) -> Result<AttendanceEvent, CoreError> {
         let child = c.id;
+        // How the record names the person now: kept on the entry, and used in the notice.
+        let named_as = self
+            .attendance()
+            .choices(actor, child)
+            .await?
+            .into_iter()
+            .find(|choice| choice.person == person)
+            .map(|choice| NamedAs {
+                name: choice.name,
+                relation: choice.relation,
+            });
         let e = AttendanceEvent {
             id: uuid::Uuid::now_v7(),
             child_id: child,
@@ -217,6 +230,7 @@ impl Core {
             at_ms: self.now_ms(),
             recorded_by: actor.user.id,
             person,
+            named_as,
             correction: None,
         };
         let who = match person {
@@ -235,7 +249,12 @@ impl Core {
         };
         let mut d = Draft::new(actor.scope.chain(), self.now_ms(), event);
         d.actor = Some(actor.user.id.to_string());
-        let notice = self.notice_for(actor, c, kind, person, e.at_ms).await?;
+        // The guardians' notice, named after who dropped off or picked up.
+        let who = e
+            .named_as
+            .as_ref()
+            .map_or("a known person", |n| n.name.as_str());
+        let notice = self.attendance_notice(actor, c, kind, who, e.at_ms).await?;
         let notify = notice.is_some();
         self.store()
             .record_attendance(actor.scope.tx().audit(d), e.clone(), notice)
@@ -244,37 +263,6 @@ impl Core {
             self.mail_wake().notify_one();
         }
         Ok(e)
-    }
-
-    /// The guardians' notice of a check-in or check-out, named after who dropped off or
-    /// picked up. `c` is the child as read for this request, not read again.
-    async fn notice_for(
-        &self,
-        actor: &Actor,
-        c: &Child,
-        kind: AttendanceKind,
-        person: Person,
-        at_ms: i64,
-    ) -> Result<Option<kinfold_store::outbox::Notice>, CoreError> {
-        let child = c.id;
-        let who = match person {
-            Person::Guardian(g) => self
-                .store()
-                .child_guardians(&actor.scope, child)
-                .await?
-                .into_iter()
-                .find(|l| l.guardian.id == g)
-                .map(|l| l.guardian.name),
-            Person::AuthorizedPickup(p) => self
-                .store()
-                .pickups(&actor.scope, child)
-                .await?
-                .into_iter()
-                .find(|x| x.id == p)
-                .map(|x| x.name),
-        };
-        let who = who.unwrap_or_else(|| "a known person".to_owned());
-        self.attendance_notice(actor, c, kind, &who, at_ms).await
     }
 }
 

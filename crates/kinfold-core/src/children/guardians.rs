@@ -169,10 +169,29 @@ impl Children<'_> {
             Some(p) => Some(self.hash_passphrase(p).await?),
             None => None,
         };
+        // Which fields change, for the chain (never their values). The write itself is
+        // refused if the pickup is gone by then.
+        let now = self
+            .store()
+            .pickups(&actor.scope, child)
+            .await?
+            .into_iter()
+            .find(|p| p.id == pickup)
+            .ok_or(CoreError::NotFound("authorized pickup"))?;
+        let changed = [
+            ("name", now.name != name),
+            ("relation", now.relation != relation),
+            ("photo_id", now.photo_id != photo_id),
+        ]
+        .into_iter()
+        .filter(|(_, differs)| *differs)
+        .map(|(field, _)| field.to_owned())
+        .collect();
         let event = Event::PickupChanged {
             child_id: child.to_string(),
             pickup_id: pickup.to_string(),
             passphrase_replaced: passphrase_hash.is_some(),
+            changed,
         };
         let edit = PickupEdit {
             child,

@@ -4,7 +4,8 @@ use axum::extract::State;
 use kinfold_core::CoreError;
 use kinfold_crypto::password::Password;
 use kinfold_model::{
-    AttendanceEvent, AttendanceKind, ChildId, ClassroomId, GuardianId, Person, PickupId, UserId,
+    AttendanceEvent, AttendanceKind, ChildId, ClassroomId, GuardianId, NamedAs, Person, PickupId,
+    UserId,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -74,24 +75,31 @@ pub struct EventOut {
     pub ratio_warning: Option<String>,
 }
 
-/// Who dropped off or picked up the child: `{"id", "kind": "guardian" | "authorized_pickup"}`.
+/// Who dropped off or picked up the child: `{"id", "kind": "guardian" | "authorized_pickup"}`,
+/// and the name and relationship the child's record gave them at that moment (absent on
+/// entries from before Kinfold kept them).
 #[derive(Serialize, ToSchema)]
 pub struct PersonOut {
     pub id: uuid::Uuid,
     pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relation: Option<String>,
 }
 
 impl PersonOut {
-    fn of(p: Person) -> Self {
-        match p {
-            Person::Guardian(id) => PersonOut {
-                id: id.0,
-                kind: "guardian",
-            },
-            Person::AuthorizedPickup(id) => PersonOut {
-                id: id.0,
-                kind: "authorized_pickup",
-            },
+    fn of(p: Person, named_as: Option<NamedAs>) -> Self {
+        let (id, kind) = match p {
+            Person::Guardian(id) => (id.0, "guardian"),
+            Person::AuthorizedPickup(id) => (id.0, "authorized_pickup"),
+        };
+        let (name, relation) = named_as.map(|n| (n.name, n.relation)).unzip();
+        PersonOut {
+            id,
+            kind,
+            name,
+            relation,
         }
     }
 }
@@ -103,7 +111,7 @@ fn event_json(e: AttendanceEvent) -> EventOut {
         day: e.day,
         id: e.id,
         kind: e.kind,
-        person: PersonOut::of(e.person),
+        person: PersonOut::of(e.person, e.named_as),
         recorded_by: e.recorded_by,
         correction: e.correction.map(|c| CorrectionOut {
             corrects: c.corrects,

@@ -11,7 +11,7 @@ use axum::response::Response;
 use kinfold_core::attendance::local_time;
 use kinfold_core::CoreError;
 use kinfold_crypto::password::Password;
-use kinfold_model::{ChildId, Person};
+use kinfold_model::ChildId;
 
 use super::room::{parse_person, Chosen};
 use maud::html;
@@ -139,12 +139,15 @@ pub(crate) fn day_history(
     choices: &[kinfold_core::attendance::Choice],
     tz: &str,
 ) -> maud::Markup {
-    let who = |p: Person| {
-        choices
+    // As the record named them then; else (entries from before names were kept) as it names
+    // them now.
+    let who = |e: &kinfold_model::AttendanceEvent| match &e.named_as {
+        Some(n) => n.name.clone(),
+        None => choices
             .iter()
-            .find(|c| c.person == p)
+            .find(|c| c.person == e.person)
             .map(|c| c.name.clone())
-            .unwrap_or_else(|| "someone no longer on file".into())
+            .unwrap_or_else(|| "someone no longer on file".into()),
     };
     let verb = |k: kinfold_model::AttendanceKind| match k {
         kinfold_model::AttendanceKind::CheckIn => "Checked in",
@@ -158,7 +161,7 @@ pub(crate) fn day_history(
                     li {
                         @match &e.correction {
                             None => {
-                                (verb(e.kind)) " at " strong { (local_time(tz, e.at_ms)) } " with " (who(e.person)) "."
+                                (verb(e.kind)) " at " strong { (local_time(tz, e.at_ms)) } " with " (who(e)) "."
                                 details {
                                     summary { "Correct this time" }
                                     form.row method="post" action={ "/children/" (child) "/attendance/" (e.id) "/correction" } {

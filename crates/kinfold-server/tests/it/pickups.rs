@@ -140,7 +140,8 @@ async fn a_director_adds_and_edits_a_pickup_from_the_child_page() {
         StatusCode::CREATED
     );
 
-    // In the chain: added, changed twice (once with a new passphrase), never the passphrase.
+    // In the chain: added, changed twice (once with a new passphrase), never the passphrase
+    // nor the new name.
     app.flush_audit().await;
     let chain = app.store.audit_chain(&t.scope.chain()).await.unwrap();
     let changed: Vec<_> = chain
@@ -154,6 +155,22 @@ async fn a_director_adds_and_edits_a_pickup_from_the_child_page() {
         changed[0].event
     );
     assert!(changed[1].event.contains("\"passphrase_replaced\":true"));
+    // Which fields changed, never their values.
+    assert!(
+        changed[0]
+            .event
+            .contains("\"changed\":[\"name\",\"relation\",\"photo_id\"]"),
+        "{}",
+        changed[0].event
+    );
+    assert!(
+        changed[1]
+            .event
+            .contains("\"changed\":[\"name\",\"photo_id\"]"),
+        "{}",
+        changed[1].event
+    );
+    assert!(!chain.iter().any(|e| e.event.contains("Bo Reyes")));
     assert!(!chain
         .iter()
         .any(|e| e.event.contains("amber owl") || e.event.contains("green kite")));

@@ -225,3 +225,124 @@ async fn bad_ranges_other_rooms_and_other_roles_get_no_sheet() {
     let chain = app.store.audit_chain(&t.scope.chain()).await.unwrap();
     assert!(!chain.iter().any(|e| e.kind == "attendance_exported"));
 }
+
+/// The CSV sheet of `day`: each row's kind, person and relationship.
+async fn sheet(app: &TestApp, desk: &str, day: &str) -> Vec<(String, String, String)> {
+    let csv = app
+        .get(
+            &format!("/attendance/export?from={day}&to={day}&format=csv"),
+            Some(desk),
+        )
+        .await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.text);
+    let mut reader = csv::Reader::from_reader(csv.text.as_bytes());
+    reader
+        .records()
+        .map(|row| {
+            let row = row.unwrap();
+            (row[5].to_owned(), row[6].to_owned(), row[7].to_owned())
+        })
+        .collect()
+}
+
+/// A sign-in sheet is a record of who took the child: renaming the authorized pickup
+/// afterwards, or removing them from the child's record, does not change who the day's
+/// history, the sheet and the API say it was. A correction of the entry keeps the name too.
+#[tokio::test]
+async fn a_renamed_or_removed_pickup_keeps_the_name_past_entries_were_written_with() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let desk = app.sign_in(&t.slug, &t.front_desk).await;
+    let child = app
+        .get(&format!("/api/v1/children/{}", r.a), Some(&admin))
+        .await;
+    let aunt = child.body["authorized_pickups"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let guardian = app
+        .get(&format!("/api/v1/children/{}/guardians", r.a), Some(&desk))
+        .await
+        .body["items"][0]["id"]
+        .clone();
+    let inn = app
+        .post(
+            "/api/v1/attendance/check-in",
+            json!({"child_id": r.a, "guardian_id": guardian}),
+            Some(&desk),
+        )
+        .await;
+    assert_eq!(inn.status, StatusCode::CREATED, "{}", inn.text);
+    assert_eq!(inn.body["person"]["kind"], "guardian");
+    assert!(inn.body["person"]["name"].is_string(), "{}", inn.text);
+    let out = app
+        .post(
+            "/api/v1/attendance/check-out",
+            json!({"child_id": r.a, "pickup_id": aunt, "passphrase": "blue kite 7"}),
+            Some(&desk),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::CREATED, "{}", out.text);
+    assert_eq!(out.body["person"]["name"], "Aunt Quill");
+    assert_eq!(out.body["person"]["relation"], "Aunt, authorized pickup");
+    let day = inn.body["day"].as_str().unwrap().to_owned();
+    let picked_up = (
+        "check_out".to_owned(),
+        "Aunt Quill".to_owned(),
+        "Aunt, authorized pickup".to_owned(),
+    );
+    assert_eq!(sheet(&app, &desk, &day).await[1], picked_up);
+
+    // Renamed: the next pickup is under the new name, the past one is not.
+    let put = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/children/{}/pickups/{aunt}", r.a),
+            Some(json!({"name": "Marta Lind", "relation": "Neighbour"})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.text);
+    assert_eq!(sheet(&app, &desk, &day).await[1], picked_up);
+    let page = app.get(&format!("/children/{}", r.a), Some(&desk)).await;
+    assert!(
+        page.text.contains("</strong> with Aunt Quill."),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains("with Marta Lind"));
+
+    // A correction of the check-out's time is written under the same name.
+    let corrected = app
+        .post(
+            &format!(
+                "/api/v1/attendance/{}/correction",
+                out.body["id"].as_str().unwrap()
+            ),
+            json!({"child_id": r.a, "time": "00:00", "reason": "Entered late"}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(corrected.status, StatusCode::CREATED, "{}", corrected.text);
+    assert_eq!(corrected.body["person"]["name"], "Aunt Quill");
+
+    // Removed from the record: the sheet still says who took the child.
+    let removed = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/children/{}/pickups/{aunt}", r.a),
+            None,
+            Some(&admin),
+        )
+        .await;
+    assert!(removed.status.is_success(), "{}", removed.text);
+    let rows = sheet(&app, &desk, &day).await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows[1..].iter().all(|r| r.1 == "Aunt Quill"), "{rows:?}");
+    let listed = app
+        .get(&format!("/api/v1/attendance?day={day}"), Some(&desk))
+        .await;
+    assert!(!listed.text.contains("(removed from the record)"));
+}

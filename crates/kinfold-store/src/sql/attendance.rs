@@ -55,9 +55,11 @@ impl AttendanceStore for Backend {
         }
         // A check-in is written open; when an open one exists (or is being written by another
         // transaction, which this one waits for), the index's conflict inserts nothing.
+        let (name, relation) = named_as(&e);
         let written = sqlx::query(
             "INSERT INTO attendance (tenant_id, id, child_id, kind, day, at_ms, recorded_by, \
-             person_kind, person_id, is_open) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             person_kind, person_id, is_open, person_name, person_relation) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (tenant_id, child_id, day) WHERE is_open DO NOTHING",
         )
         .bind(&tenant)
@@ -70,6 +72,8 @@ impl AttendanceStore for Backend {
         .bind(person_kind)
         .bind(person_id)
         .bind(e.kind == AttendanceKind::CheckIn)
+        .bind(name)
+        .bind(relation)
         .execute(&mut *tx)
         .await
         // The open index is this statement's arbiter, so it never raises; any other unique
@@ -115,10 +119,11 @@ impl AttendanceStore for Backend {
             Person::Guardian(g) => ("guardian", g.to_string()),
             Person::AuthorizedPickup(p) => ("authorized_pickup", p.to_string()),
         };
+        let (name, relation) = named_as(&e);
         sqlx::query(
             "INSERT INTO attendance (tenant_id, id, child_id, kind, day, at_ms, recorded_by, \
-             person_kind, person_id, is_open, corrects, reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             person_kind, person_id, is_open, corrects, reason, person_name, person_relation) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&tenant)
         .bind(e.id.to_string())
@@ -132,6 +137,8 @@ impl AttendanceStore for Backend {
         .bind(false)
         .bind(c.corrects.to_string())
         .bind(&c.reason)
+        .bind(name)
+        .bind(relation)
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::from_insert(e, "attendance correction"))?;
@@ -149,7 +156,8 @@ impl AttendanceStore for Backend {
     ) -> Result<Vec<AttendanceEvent>> {
         let mut b: QueryBuilder<Db> = QueryBuilder::new(
             "SELECT a.id, a.child_id, a.kind, a.day, a.at_ms, a.recorded_by, a.person_kind, \
-             a.person_id, a.corrects, a.reason FROM attendance a \
+             a.person_id, a.corrects, a.reason, a.person_name, a.person_relation \
+             FROM attendance a \
              JOIN children c ON c.tenant_id = a.tenant_id AND c.id = a.child_id \
              WHERE a.tenant_id = ",
         );
@@ -171,13 +179,15 @@ impl AttendanceStore for Backend {
             String,
             Option<String>,
             Option<String>,
+            String,
+            String,
         );
         let mut read = self.read(Wall::Tenant(scope)).await?;
         let rows: Vec<Row> = b.build_query_as().fetch_all(&mut *read).await?;
         done(read).await?;
         rows.into_iter()
             .map(
-                |(id, child, kind, day, at_ms, by, pk, pid, corrects, reason)| {
+                |(id, child, kind, day, at_ms, by, pk, pid, corrects, reason, name, relation)| {
                     let correction = match corrects {
                         Some(c) => Some(Correction {
                             corrects: uuid::Uuid::parse_str(&c)
@@ -203,10 +213,19 @@ impl AttendanceStore for Backend {
                         } else {
                             Person::AuthorizedPickup(PickupId::from_db(&pid)?)
                         },
+                        // Empty on entries written before the name was kept.
+                        named_as: (!name.is_empty()).then_some(NamedAs { name, relation }),
                         correction,
                     })
                 },
             )
             .collect()
     }
+}
+
+/// The name and relationship an entry is written with (empty when none was given).
+fn named_as(e: &AttendanceEvent) -> (&str, &str) {
+    e.named_as
+        .as_ref()
+        .map_or(("", ""), |n| (n.name.as_str(), n.relation.as_str()))
 }

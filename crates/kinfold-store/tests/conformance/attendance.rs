@@ -72,6 +72,7 @@ fn event(d: &Desk, kind: AttendanceKind, day: &str, at_ms: i64) -> AttendanceEve
         at_ms,
         recorded_by: d.user,
         person: Person::Guardian(d.guardian),
+        named_as: None,
         correction: None,
     }
 }

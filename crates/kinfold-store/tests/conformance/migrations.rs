@@ -56,8 +56,19 @@ const RECORDED: [(&Migrator, &[&str]); 2] = [
     ),
 ];
 
-/// The unified set's versions, in order.
-const UNIFIED: [i64; 7] = [100, 101, 102, 103, 104, 105, 106];
+/// The unified set's versions, in order, and their descriptions (one array each, of one length:
+/// a new migration adds to both, side by side).
+const UNIFIED: [i64; 8] = [100, 101, 102, 103, 104, 105, 106, 107];
+const UNIFIED_NAMES: [&str; 8] = [
+    "baseline",
+    "open check ins",
+    "classroom settings",
+    "staff attendance and ratios",
+    "attendance corrections",
+    "deactivated users",
+    "pickup photo id",
+    "attendance named as",
+];
 
 #[test]
 fn the_legacy_files_are_those_deployed_databases_recorded() {
@@ -378,15 +389,10 @@ async fn a_new_database_records_the_unified_set_only_and_migrates_once() {
     assert!(pg.store.ready().await.unwrap());
     assert_eq!(
         pg.store.migrate().await.unwrap(),
-        vec![
-            (100, "baseline".to_owned()),
-            (101, "open check ins".to_owned()),
-            (102, "classroom settings".to_owned()),
-            (103, "staff attendance and ratios".to_owned()),
-            (104, "attendance corrections".to_owned()),
-            (105, "deactivated users".to_owned()),
-            (106, "pickup photo id".to_owned())
-        ]
+        UNIFIED
+            .into_iter()
+            .zip(UNIFIED_NAMES.map(str::to_owned))
+            .collect::<Vec<_>>()
     );
     assert!(pg.store.migrate().await.unwrap().is_empty());
     let (db, _) = pg.pg.as_ref().unwrap();
@@ -405,15 +411,10 @@ async fn a_new_database_records_the_unified_set_only_and_migrates_once() {
     assert!(!store.ready().await.unwrap());
     assert_eq!(
         store.migrate().await.unwrap(),
-        vec![
-            (100, "baseline".to_owned()),
-            (101, "open check ins".to_owned()),
-            (102, "classroom settings".to_owned()),
-            (103, "staff attendance and ratios".to_owned()),
-            (104, "attendance corrections".to_owned()),
-            (105, "deactivated users".to_owned()),
-            (106, "pickup photo id".to_owned())
-        ]
+        UNIFIED
+            .into_iter()
+            .zip(UNIFIED_NAMES.map(str::to_owned))
+            .collect::<Vec<_>>()
     );
     store.close().await;
 }

@@ -409,6 +409,7 @@ async fn attendance_sealed_values_and_grants(u: &Under) {
                 at_ms: at,
                 recorded_by: desk.id,
                 person: Person::Guardian(g.id),
+                named_as: None,
                 correction: None,
             },
             None,

@@ -123,6 +123,7 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
             at_ms: 1,
             recorded_by: t.id,
             person: Person::Guardian(g.id),
+            named_as: None,
             correction: None,
         },
         None,
