@@ -11,7 +11,7 @@ use crate::harness::{bin, said, sign_in_http, Running};
 /// scratch database behind would otherwise see another test's drill under way.
 static DRILLS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn pg_env(db: &kinfold_testpg::TestDb) -> Vec<(&str, &str)> {
+pub(crate) fn pg_env(db: &kinfold_testpg::TestDb) -> Vec<(&str, &str)> {
     vec![
         ("KINFOLD_EMAIL_TRANSPORT", "file"),
         ("KINFOLD_DATABASE_URL", db.url.as_str()),
@@ -26,7 +26,7 @@ fn cli(env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
 }
 
 /// A digest of what a table holds, row by row, read past row-level security.
-async fn digest(url: &str, sql: &str) -> String {
+pub(crate) async fn digest(url: &str, sql: &str) -> String {
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
         .await
         .unwrap();

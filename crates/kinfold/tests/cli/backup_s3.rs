@@ -1,7 +1,8 @@
 //! D4 off site: `kinfold backup` to S3-compatible storage, against a real S3 server on
 //! loopback (moto's, which speaks the S3 HTTP API with SigV4 and multipart uploads): a backup
-//! goes up sealed, lists, verifies, restores and drills; a changed object is refused; an upload
-//! without its manifest is never taken for a backup; an unreachable store is a clear error.
+//! goes up sealed (in several parts when larger than one), lists, verifies, restores and drills;
+//! a changed object is refused; an upload without its manifest is never taken for a backup; an
+//! unreachable store is a clear error.
 
 use std::process::{Child, Command, Stdio};
 
@@ -52,8 +53,14 @@ impl Drop for Moto {
 }
 
 fn cli(endpoint: &str, args: &[&str]) -> (bool, String) {
+    cli_with(endpoint, &[], args)
+}
+
+/// [`cli`] with more environment (a PostgreSQL deployment's).
+fn cli_with(endpoint: &str, env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
     let out = bin()
         .args(args)
+        .envs(env.iter().copied())
         .env("AWS_ACCESS_KEY_ID", "kinfold-test")
         .env("AWS_SECRET_ACCESS_KEY", "kinfold-test-secret")
         .env("AWS_REGION", "us-east-1")
@@ -299,4 +306,112 @@ fn an_s3_address_is_a_bucket_and_a_prefix() {
             "{bad}: {out}"
         );
     }
+}
+
+/// A snapshot larger than one upload part goes up as a multipart upload of several parts
+/// (moto's ETag for such an object is `"MD5-N"`, N the part count), verifies, and restores
+/// byte for byte. The filler is random bytes in a table of the deployment's schema, which
+/// neither `pg_dump` nor zstd can shrink.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_larger_than_one_part_goes_up_in_parts_and_restores() {
+    let moto = Moto::start();
+    let http = reqwest::Client::new();
+    let status = http
+        .put(format!("{}/kinfold-backups", moto.url))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "creating the bucket: {status}");
+    let source = kinfold_testpg::fresh_database().await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let d = data.to_str().unwrap();
+    let env = crate::backup_pg::pg_env(&source);
+    let to = "s3://kinfold-backups/large";
+    let (ok, out) = cli_with(
+        &moto.url,
+        &env,
+        &[
+            "tenant", "create", "--slug", "maple", "--name", "Maple", "--data", d,
+        ],
+    );
+    assert!(ok, "{out}");
+    // 12 MiB of random bytes (24 MiB of hex in the dump), owned by the deployment's owner role as its tables are.
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&source.url)
+        .await
+        .unwrap();
+    for sql in [
+        "CREATE TABLE kinfold.filler AS SELECT g AS n, \
+         decode(md5(random()::text) || md5(random()::text), 'hex') AS b \
+         FROM generate_series(1, 393216) g"
+            .to_owned(),
+        format!("ALTER TABLE kinfold.filler OWNER TO {}", source.owner_role),
+    ] {
+        sqlx::query(&sql).execute(&mut conn).await.unwrap();
+    }
+    const FILLER: &str =
+        "SELECT md5(string_agg(encode(b, 'hex'), '' ORDER BY n)) FROM kinfold.filler";
+
+    let (ok, out) = cli_with(
+        &moto.url,
+        &env,
+        &["backup", "create", "--data", d, "--to", to],
+    );
+    assert!(ok, "{out}");
+    let objects = keys(&moto, "kinfold-backups", "large/").await;
+    let part = objects
+        .iter()
+        .find(|k| k.ends_with("/db.kfb"))
+        .unwrap_or_else(|| panic!("no archive part in {objects:?}"));
+    let head = http
+        .head(format!("{}/kinfold-backups/{part}", moto.url))
+        .send()
+        .await
+        .unwrap();
+    let size: u64 = head.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(size > 8 << 20, "the archive is {size} bytes: one part");
+    let etag = head.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    let parts: u32 = etag
+        .rsplit_once('-')
+        .unwrap_or_else(|| panic!("not a multipart upload: ETag {etag}"))
+        .1
+        .parse()
+        .unwrap();
+    assert!(parts >= 2, "ETag {etag}");
+
+    let (ok, out) = cli_with(
+        &moto.url,
+        &env,
+        &["backup", "verify", "--data", d, "--from", to],
+    );
+    assert!(ok && out.contains("checksum matches"), "{out}");
+    let target = kinfold_testpg::fresh_database().await.unwrap();
+    let restored = tmp.path().join("restored");
+    std::fs::create_dir(&restored).unwrap();
+    std::fs::copy(data.join("master.key"), restored.join("master.key")).unwrap();
+    let (ok, out) = cli_with(
+        &moto.url,
+        &crate::backup_pg::pg_env(&target),
+        &[
+            "backup",
+            "restore",
+            "--data",
+            restored.to_str().unwrap(),
+            "--from",
+            to,
+        ],
+    );
+    assert!(ok, "{out}");
+    let want = crate::backup_pg::digest(&source.url, FILLER).await;
+    assert_eq!(want.len(), 32);
+    assert_eq!(crate::backup_pg::digest(&target.url, FILLER).await, want);
 }
