@@ -79,14 +79,20 @@ impl Classrooms<'_> {
     }
 
     /// Renames a room, or sets its age group or capacity. The audit entry names what changed.
+    /// With `version` (the room's, as the caller read it), a room changed since is refused
+    /// (`WrongState`, 409) rather than saved over a change the caller never saw.
     pub async fn update_classroom(
         &self,
         actor: &Actor,
         id: ClassroomId,
         fields: &ClassroomFields,
+        version: Option<i64>,
     ) -> Result<Classroom, CoreError> {
         let before = self.classroom(actor, id).await?;
         let fields = checked(fields)?;
+        if version.is_some_and(|v| v != before.version) {
+            return Err(CoreError::WrongState(kinfold_store::STALE_RECORD));
+        }
         let mut changed = Vec::new();
         if before.name != fields.name {
             changed.push("name".to_owned());
@@ -110,7 +116,7 @@ impl Classrooms<'_> {
         );
         let room = self
             .store()
-            .update_classroom(actor.scope.tx().audit(d), id, &fields)
+            .update_classroom(actor.scope.tx().audit(d), id, &fields, version)
             .await?;
         self.records_changed(&actor.scope);
         Ok(room)

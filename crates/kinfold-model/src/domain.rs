@@ -15,6 +15,9 @@ pub struct Classroom {
     pub capacity: Option<u32>,
     /// An archived room keeps its history but takes no children, staff or check-ins.
     pub archived: bool,
+    /// Moves on by one with each change of the settings: a change made from an older version
+    /// is refused.
+    pub version: i64,
 }
 
 /// What a classroom's settings may change: its name, age group and licensed capacity.
@@ -34,6 +37,7 @@ impl ClassroomFields {
             age_group: self.age_group,
             capacity: self.capacity,
             archived: false,
+            version: 1,
         }
     }
 

@@ -27,7 +27,7 @@ pub enum Dialect {
 
 /// The unified set, in version order: version, description, text as written.
 /// Every file in `migrations/` must be listed here (a test checks it).
-const UNIFIED: [(i64, &str, &str); 8] = [
+const UNIFIED: [(i64, &str, &str); 9] = [
     (
         BASELINE,
         "baseline",
@@ -67,6 +67,11 @@ const UNIFIED: [(i64, &str, &str); 8] = [
         107,
         "attendance named as",
         include_str!("../migrations/0107_attendance_named_as.sql"),
+    ),
+    (
+        108,
+        "classroom version",
+        include_str!("../migrations/0108_classroom_version.sql"),
     ),
 ];
 

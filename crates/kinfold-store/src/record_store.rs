@@ -20,12 +20,15 @@ pub trait RecordStore: Send + Sync {
         fields: &ClassroomFields,
         at_ms: i64,
     ) -> Result<Classroom>;
-    /// Changes a room's settings; an archived room is `NotFound`, a taken name a `Conflict`.
+    /// Changes a room's settings and moves its version on by one; an archived room is
+    /// `NotFound`, a taken name a `Conflict`. With `expected`, a room at another version is
+    /// `WrongState` ([`crate::STALE_RECORD`]) and nothing changes.
     async fn update_classroom(
         &self,
         tx: TenantTx<'_>,
         id: ClassroomId,
         fields: &ClassroomFields,
+        expected: Option<i64>,
     ) -> Result<Classroom>;
     /// Archives a room and ends its staff assignments, in one transaction with the check that
     /// no enrolled or waitlisted child is placed in it (`WrongState` if one is).

@@ -72,6 +72,7 @@ pub(crate) struct ClassroomRow {
     age_group: Option<String>,
     capacity: Option<i64>,
     archived_ms: Option<i64>,
+    version: i64,
 }
 
 impl ClassroomRow {
@@ -92,6 +93,7 @@ impl ClassroomRow {
             age_group,
             capacity,
             archived: self.archived_ms.is_some(),
+            version: self.version,
         })
     }
 }

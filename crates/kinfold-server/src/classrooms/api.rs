@@ -22,6 +22,9 @@ pub struct ClassroomOut {
     /// Licensed capacity, in children; null when not set.
     pub capacity: Option<u32>,
     pub archived: bool,
+    /// The room's version: send it back as `version` with a change, and the change is
+    /// refused (`409 conflict`) if the room changed in between.
+    pub version: i64,
 }
 
 impl ClassroomOut {
@@ -32,6 +35,7 @@ impl ClassroomOut {
             age_group: c.age_group.map(AgeGroup::as_str),
             capacity: c.capacity,
             archived: c.archived,
+            version: c.version,
         }
     }
 }
@@ -58,12 +62,16 @@ pub struct ClassroomBody {
     /// Licensed capacity, 1 to 200 children; absent or null for none.
     #[serde(default)]
     capacity: Option<u32>,
+    /// On a change: the `version` the room had when you read it. A room changed since is
+    /// refused with `409 conflict`; without it, the change is saved over whatever is there.
+    #[serde(default)]
+    version: Option<i64>,
 }
 
 impl ClassroomBody {
-    fn fields(self) -> Result<ClassroomFields, ApiError> {
+    fn fields(&self) -> Result<ClassroomFields, ApiError> {
         Ok(ClassroomFields {
-            name: self.name,
+            name: self.name.clone(),
             age_group: age_group_field(self.age_group.as_deref().unwrap_or(""))?,
             capacity: self.capacity,
         })
@@ -88,7 +96,7 @@ pub async fn create_classroom(
     Ok(Created(ClassroomOut::of(c)))
 }
 
-#[utoipa::path(operation_id = "classrooms_update", put, path = "/api/v1/classrooms/{id}", tag = "records", params(("id" = String, Path)), request_body = ClassroomBody, responses((status = 200, description = "the room's settings, replaced", body = ClassroomOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "no such classroom, or archived", body = ErrorBody), (status = 409, description = "another room has this name", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+#[utoipa::path(operation_id = "classrooms_update", put, path = "/api/v1/classrooms/{id}", tag = "records", params(("id" = String, Path)), request_body = ClassroomBody, responses((status = 200, description = "the room's settings, replaced", body = ClassroomOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "no such classroom, or archived", body = ErrorBody), (status = 409, description = "another room has this name, or the room changed since the `version` sent: reload and try again", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn update_classroom(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -99,7 +107,7 @@ pub async fn update_classroom(
     let c = st
         .core
         .classrooms()
-        .update_classroom(&actor, id, &b.fields()?)
+        .update_classroom(&actor, id, &b.fields()?, b.version)
         .await?;
     Ok(Reply(ClassroomOut::of(c)))
 }

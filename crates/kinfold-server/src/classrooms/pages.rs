@@ -28,6 +28,9 @@ pub struct RoomForm {
     age_group: String,
     #[serde(default)]
     capacity: String,
+    /// The room's version the form was filled from: a save over a newer one is refused.
+    #[serde(default)]
+    version: String,
 }
 
 impl RoomForm {
@@ -36,6 +39,7 @@ impl RoomForm {
             name: c.name.clone(),
             age_group: c.age_group.map(AgeGroup::as_str).unwrap_or("").to_owned(),
             capacity: c.capacity.map(|n| n.to_string()).unwrap_or_default(),
+            version: c.version.to_string(),
         }
     }
 
@@ -64,6 +68,7 @@ impl RoomForm {
             (field("age_group", "Age group", &self.age_group).select(&groups))
             (field("capacity", "Licensed capacity (children)", &self.capacity)
                 .input("number", false, Some("1 to 200; leave empty if the license does not say")))
+            @if !self.version.is_empty() { input type="hidden" name="version" value=(self.version); }
         }
     }
 }
@@ -284,7 +289,7 @@ pub async fn update(
         (Ok(room), Ok(fields)) => {
             st.core
                 .classrooms()
-                .update_classroom(a, room, &fields)
+                .update_classroom(a, room, &fields, f.version.parse().ok())
                 .await
         }
         (Err(e), _) | (_, Err(e)) => Err(e),

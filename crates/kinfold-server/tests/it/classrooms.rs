@@ -344,3 +344,95 @@ async fn a_room_with_children_is_not_archived_and_one_name_is_one_room() {
     }
     assert_eq!((made, refused), (1, 11));
 }
+
+/// Two administrators with the settings open: the second save, made from the version both
+/// opened, is refused with a note to reload, over the form and the API, and the first stands.
+/// Eight saves at once from one version: exactly one lands.
+#[tokio::test]
+async fn a_settings_change_made_from_an_older_version_is_refused() {
+    let app = std::sync::Arc::new(TestApp::new().await);
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let other = app.sign_in(&t.slug, &t.admin).await;
+    let room = &r.rooms[0];
+    let path = format!("/admin/classrooms/{room}");
+
+    let page = app.get(&path, Some(&other)).await;
+    let marker = r#"name="version" value=""#;
+    let at = page.text.find(marker).unwrap() + marker.len();
+    let version: i64 = page.text[at..].split('"').next().unwrap().parse().unwrap();
+    let first = app
+        .post_form(
+            &path,
+            &format!("name=Sunflowers&age_group=toddler&capacity=10&version={version}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.text);
+    let listed = app.get("/api/v1/classrooms", Some(&admin)).await;
+    let now = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == room.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(now["name"], "Sunflowers");
+    assert_eq!(now["version"].as_i64(), Some(version + 1));
+
+    let stale = app
+        .post_form(
+            &path,
+            &format!("name=Daisies&age_group=&capacity=&version={version}"),
+            &other,
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.text);
+    assert!(stale
+        .text
+        .contains("changed by someone else after you opened it"));
+    let api_stale = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/classrooms/{room}"),
+            Some(json!({"name": "Daisies", "version": version})),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(
+        (api_stale.status, api_stale.code()),
+        (StatusCode::CONFLICT, "conflict")
+    );
+    let reloaded = app.get(&path, Some(&other)).await;
+    assert!(reloaded.text.contains("Sunflowers"));
+    assert!(!reloaded.text.contains("Daisies"));
+
+    // Eight saves at once from the same version: one lands, seven are refused.
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (app, admin) = (app.clone(), admin.clone());
+        let api = format!("/api/v1/classrooms/{room}");
+        let body = json!({"name": format!("Room {i}"), "version": version + 1});
+        set.spawn(async move { app.call(Method::PUT, &api, Some(body), Some(&admin)).await });
+    }
+    let mut statuses = Vec::new();
+    while let Some(a) = set.join_next().await {
+        statuses.push(a.unwrap().status);
+    }
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((ok, refused), (1, 7), "{statuses:?}");
+    let after = app.get("/api/v1/classrooms", Some(&admin)).await;
+    let room_now = after.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == room.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(room_now["version"].as_i64(), Some(version + 2));
+}

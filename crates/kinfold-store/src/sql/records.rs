@@ -136,27 +136,47 @@ impl RecordStore for Backend {
         tx: TenantTx<'_>,
         id: ClassroomId,
         fields: &ClassroomFields,
+        expected: Option<i64>,
     ) -> Result<Classroom> {
         let (scope, audit) = tx.into_parts();
+        let tenant = scope.tenant_id().to_string();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
-        let changed = sqlx::query(
-            "UPDATE classrooms SET name = $3, age_group = $4, capacity = $5 \
-             WHERE tenant_id = $1 AND id = $2 AND archived_ms IS NULL",
+        let version: Option<i64> = sqlx::query_scalar(
+            "UPDATE classrooms SET name = $3, age_group = $4, capacity = $5, \
+             version = version + 1 \
+             WHERE tenant_id = $1 AND id = $2 AND archived_ms IS NULL \
+             AND version = COALESCE($6, version) RETURNING version",
         )
-        .bind(scope.tenant_id().to_string())
+        .bind(&tenant)
         .bind(id.to_string())
         .bind(&fields.name)
         .bind(fields.age_group.map(AgeGroup::as_str))
         .bind(fields.capacity.map(i64::from))
-        .execute(&mut *tx)
+        .bind(expected)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(|e| StoreError::from_insert(e, "classroom with this name"))?;
-        if changed.rows_affected() == 0 {
-            return Err(StoreError::NotFound("classroom"));
-        }
+        let Some(version) = version else {
+            // Open, but at another version than the one the change was made from?
+            let open: Option<i64> = sqlx::query_scalar(
+                "SELECT version FROM classrooms \
+                 WHERE tenant_id = $1 AND id = $2 AND archived_ms IS NULL",
+            )
+            .bind(&tenant)
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            return Err(match open {
+                Some(_) => StoreError::WrongState(crate::STALE_RECORD),
+                None => StoreError::NotFound("classroom"),
+            });
+        };
         append_in(&mut tx, audit).await?;
         super::commit(tx).await?;
-        Ok(fields.room(id))
+        Ok(Classroom {
+            version,
+            ..fields.room(id)
+        })
     }
 
     async fn archive_classroom(&self, tx: TenantTx<'_>, id: ClassroomId, at_ms: i64) -> Result<()> {
@@ -206,7 +226,7 @@ impl RecordStore for Backend {
     async fn classrooms(&self, scope: &TenantScope) -> Result<Vec<Classroom>> {
         let mut read = self.read(Wall::Tenant(scope)).await?;
         let rows: Vec<ClassroomRow> = sqlx::query_as(
-            "SELECT id, name, age_group, capacity, archived_ms FROM classrooms \
+            "SELECT id, name, age_group, capacity, archived_ms, version FROM classrooms \
              WHERE tenant_id = $1 ORDER BY name COLLATE \"C\"",
         )
         .bind(scope.tenant_id().to_string())

@@ -40,22 +40,31 @@ async fn settings_archiving_and_assignments(u: &Under) {
     );
 
     // Settings change; a taken name is a conflict; another tenant's scope finds nothing.
+    // Each change moves the version on by one; one made from an older version changes
+    // nothing and is `WrongState`.
+    assert_eq!(got.version, 1);
     let changed = s
         .update_classroom(
             a.tx(),
             owls.id,
             &room("Great Owls", AgeGroup::SchoolAge, 24),
+            Some(1),
         )
         .await
         .unwrap();
-    assert_eq!(changed.name, "Great Owls");
+    assert_eq!((changed.name.as_str(), changed.version), ("Great Owls", 2));
     assert!(matches!(
-        s.update_classroom(a.tx(), owls.id, &ClassroomFields::named("Otters"))
+        s.update_classroom(a.tx(), owls.id, &ClassroomFields::named("Stale"), Some(1))
+            .await,
+        Err(StoreError::WrongState(kinfold_store::STALE_RECORD))
+    ));
+    assert!(matches!(
+        s.update_classroom(a.tx(), owls.id, &ClassroomFields::named("Otters"), None)
             .await,
         Err(StoreError::Conflict(_))
     ));
     assert!(matches!(
-        s.update_classroom(b.tx(), owls.id, &ClassroomFields::named("Mine"))
+        s.update_classroom(b.tx(), owls.id, &ClassroomFields::named("Mine"), Some(2))
             .await,
         Err(StoreError::NotFound(_))
     ));
@@ -66,8 +75,8 @@ async fn settings_archiving_and_assignments(u: &Under) {
     let read = s.classrooms(&a).await.unwrap();
     let got = read.iter().find(|c| c.id == owls.id).unwrap();
     assert_eq!(
-        (got.name.as_str(), got.age_group, got.capacity),
-        ("Great Owls", Some(AgeGroup::SchoolAge), Some(24))
+        (got.name.as_str(), got.age_group, got.capacity, got.version),
+        ("Great Owls", Some(AgeGroup::SchoolAge), Some(24), 2)
     );
 
     // Unassigning what was never assigned is not found; assigned, it goes.
@@ -136,7 +145,7 @@ async fn settings_archiving_and_assignments(u: &Under) {
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        s.update_classroom(a.tx(), owls.id, &ClassroomFields::named("Back"))
+        s.update_classroom(a.tx(), owls.id, &ClassroomFields::named("Back"), None)
             .await,
         Err(StoreError::NotFound(_))
     ));
