@@ -65,9 +65,9 @@ pub async fn serve(rt: Runtime, banner: Option<Vec<String>>) -> anyhow::Result<(
         }
     }
     let mailer = kinfold_core::mail::worker::spawn(rt.core.clone(), transport);
-    let backups = crate::backup::schedule::spawn(rt.core.clone(), config.clone());
     let app = kinfold_server::app(kinfold_server::AppState::new(rt.core.clone(), web));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let backups = crate::backup::schedule::spawn(rt.core.clone(), config.clone(), stop_rx.clone());
     let stopping = stop_signal()?;
     tokio::spawn(async move {
         stopping.await;
@@ -83,14 +83,25 @@ pub async fn serve(rt: Runtime, banner: Option<Vec<String>>) -> anyhow::Result<(
     // Deliveries in flight get a few seconds to finish; one cut short after that ends as
     // interrupted at the next start (the outbox is at-most-once, see kinfold_core::mail::worker).
     mailer.stop(std::time::Duration::from_secs(10)).await;
-    // A backup cut short leaves nothing under a backup's name (see backup::dest).
-    if let Some(b) = backups {
-        b.abort();
+    // A backup under way puts away what it began (it saw the stop with everyone else): an
+    // S3 upload aborts and removes its objects. One that does not end in time is cut off,
+    // which still leaves nothing under a backup's name (see backup::dest).
+    if let Some(mut b) = backups {
+        if tokio::time::timeout(BACKUP_STOP_WAIT, &mut b)
+            .await
+            .is_err()
+        {
+            tracing::warn!("a backup did not stop within {BACKUP_STOP_WAIT:?}; cutting it off");
+            b.abort();
+        }
     }
     rt.close().await;
     tracing::info!("stopped; audit entries flushed");
     served
 }
+
+/// How long a stopping server waits for a backup under way to put away what it began.
+const BACKUP_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;

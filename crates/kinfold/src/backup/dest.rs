@@ -40,6 +40,14 @@ impl Dest {
         Ok(Dest::Local(PathBuf::from(s)))
     }
 
+    /// Makes an upload under way stop, and remove what it wrote, once `stop` turns true (S3;
+    /// a local backup is written to a hidden directory that is removed when cut short).
+    pub fn stop_on(&mut self, stop: tokio::sync::watch::Receiver<bool>) {
+        if let Dest::S3(s3) = self {
+            s3.stop_on(stop);
+        }
+    }
+
     /// Whether the destination is `dir` or inside it (a backup must not be written into the
     /// data it copies). Compared by the nearest existing ancestor, so a path yet to be made
     /// counts too.

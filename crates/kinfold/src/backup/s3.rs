@@ -18,7 +18,7 @@ use anyhow::{bail, Context};
 use futures_util::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
-use object_store::{ObjectStore, RetryConfig, WriteMultipart};
+use object_store::{ObjectStore, RetryConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::dest::is_backup_id;
@@ -32,7 +32,15 @@ pub struct S3 {
     store: Arc<AmazonS3>,
     url: String,
     prefix: Path,
+    /// Turns true when the server is stopping: an upload under way then stops between two
+    /// chunks and removes what it wrote, rather than being cut off with an unfinished
+    /// multipart upload left in the bucket.
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
+
+/// Why an upload ended early: the server is stopping.
+pub const STOPPED: &str =
+    "the server is stopping; the upload was abandoned and what it wrote removed";
 
 impl S3 {
     /// `s3://BUCKET/PREFIX`, with its settings from the environment.
@@ -70,7 +78,20 @@ impl S3 {
             store: Arc::new(store),
             url: format!("s3://{bucket}/{prefix}"),
             prefix,
+            stop: None,
         })
+    }
+
+    /// Uploads stop (see [`S3::upload`]) once `stop` turns true.
+    pub fn stop_on(&mut self, stop: tokio::sync::watch::Receiver<bool>) {
+        self.stop = Some(stop);
+    }
+
+    fn check_stop(&self) -> anyhow::Result<()> {
+        if self.stop.as_ref().is_some_and(|s| *s.borrow()) {
+            bail!(STOPPED);
+        }
+        Ok(())
     }
 
     pub fn url(&self) -> &str {
@@ -181,7 +202,8 @@ impl S3 {
     }
 
     /// Uploads each part (from the start of its file), then the signature and the manifest.
-    /// On a failure, what was written is removed (as far as the storage lets it).
+    /// On a failure, or when the server stops meanwhile, what was written is removed (as far
+    /// as the storage lets it) and an unfinished multipart upload is aborted.
     pub async fn upload(
         &self,
         id: &str,
@@ -225,6 +247,8 @@ impl S3 {
                 .with_context(|| format!("backup {id}: uploading {name} to {}", self.url))?;
             written.push(path);
         }
+        // Not named a backup once the server is stopping: what went up is removed.
+        self.check_stop()?;
         for (name, bytes) in [
             ("manifest.sig", signature.as_bytes().to_vec()),
             ("manifest.json", manifest.to_vec()),
@@ -239,29 +263,68 @@ impl S3 {
         Ok(())
     }
 
+    /// One multipart upload of `file`, in [`CHUNK`] parts, at most [`PARTS_IN_FLIGHT`] at a
+    /// time. However it ends early (a read or a part failing, or the server stopping), the
+    /// upload is aborted, so no unfinished upload's parts stay in the bucket.
     async fn upload_file(&self, path: &Path, file: std::fs::File) -> anyhow::Result<()> {
-        let upload = self.store.put_multipart(path).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK);
+        let mut upload = self.store.put_multipart(path).await?;
         let mut file = tokio::fs::File::from_std(file);
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = match file.read(&mut buf).await {
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = writer.abort().await;
-                    return Err(e.into());
+        let mut in_flight = tokio::task::JoinSet::new();
+        let sent: anyhow::Result<()> = async {
+            loop {
+                let chunk = read_chunk(&mut file).await?;
+                if chunk.is_empty() {
+                    break;
                 }
-            };
-            if n == 0 {
-                break;
+                self.check_stop()?;
+                while in_flight.len() >= PARTS_IN_FLIGHT {
+                    part_done(in_flight.join_next().await)?;
+                }
+                in_flight.spawn(upload.put_part(chunk.into()));
             }
-            if let Err(e) = writer.wait_for_capacity(4).await {
-                let _ = writer.abort().await;
-                return Err(e.into());
+            while !in_flight.is_empty() {
+                part_done(in_flight.join_next().await)?;
             }
-            writer.write(buf.get(..n).unwrap_or_default());
+            upload.complete().await?;
+            Ok(())
         }
-        writer.finish().await?;
-        Ok(())
+        .await;
+        if sent.is_err() {
+            in_flight.shutdown().await;
+            if let Err(e) = upload.abort().await {
+                tracing::warn!(error = %e, object = %path, "aborting an unfinished backup upload");
+            }
+        }
+        sent
+    }
+}
+
+/// How many parts of one upload go up at once.
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// The next [`CHUNK`] bytes of `file` (fewer only at its end; none past it).
+async fn read_chunk(file: &mut tokio::fs::File) -> std::io::Result<Vec<u8>> {
+    let mut chunk = Vec::with_capacity(CHUNK);
+    while chunk.len() < CHUNK {
+        let want = CHUNK - chunk.len();
+        let n = (&mut *file)
+            .take(u64::try_from(want).unwrap_or(u64::MAX))
+            .read_buf(&mut chunk)
+            .await?;
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(chunk)
+}
+
+/// A finished part's outcome: its own error, or its task's.
+fn part_done(
+    joined: Option<Result<object_store::Result<()>, tokio::task::JoinError>>,
+) -> anyhow::Result<()> {
+    match joined {
+        Some(Ok(Ok(()))) | None => Ok(()),
+        Some(Ok(Err(e))) => Err(e.into()),
+        Some(Err(e)) => Err(anyhow::anyhow!("a backup part's upload stopped: {e}")),
     }
 }

@@ -12,6 +12,11 @@
 //!   temporary directory, verifies it and records `backup_drill`. A failed drill is an error in
 //!   the log and on the administrators' home page.
 //!
+//! - When the server stops, the schedule stops: an upload to S3 under way stops between two
+//!   chunks, aborts its multipart upload and removes what it wrote, and a local backup cut
+//!   short leaves only its hidden `.partial-` directory, which is removed. Nothing unfinished
+//!   is named a backup, and nothing is recorded as failed.
+//!
 //! - Several nodes on one PostgreSQL database run each backup and drill once: a node claims
 //!   the job under an advisory lock ([`kinfold_core::Core::exclusive`]) and then checks that it
 //!   is still due, since another node may have run it while it waited.
@@ -23,6 +28,7 @@ use std::time::Duration;
 
 use kinfold_audit::Event;
 use kinfold_core::Core;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -34,21 +40,28 @@ const RETRY_AT_MOST: Duration = Duration::from_secs(15 * 60);
 /// The longest wait before looking again at a job another node was running.
 const LOOK_AGAIN: Duration = Duration::from_secs(60);
 
-/// Starts the schedule when `backup_to` is set.
-pub fn spawn(core: Core, config: Config) -> Option<JoinHandle<()>> {
+/// Starts the schedule when `backup_to` is set. It ends when `stop` turns true, a backup
+/// under way first putting away what it began (see the module's notes): await the handle.
+pub fn spawn(core: Core, config: Config, stop: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
     let to = config.backup_to.clone()?;
-    Some(tokio::spawn(run(core, config, to)))
+    Some(tokio::spawn(run(core, config, to, stop)))
 }
 
-async fn run(core: Core, config: Config, to: String) {
+async fn run(core: Core, config: Config, to: String, mut stop: watch::Receiver<bool>) {
     let (mut next_backup, mut next_drill) = first_due(&core, &config).await;
     // Logged and recorded as parsed (`s3://BUCKET/PREFIX` or the path), never as given.
     let shown = Dest::parse(&to).map_or_else(|e| format!("(unusable: {e})"), |d| d.to_string());
     tracing::info!(destination = %shown, every = ?config.backup_every, drill_every = ?config.drill_every, "backup schedule started");
     loop {
-        tokio::time::sleep_until(next_backup.min(next_drill)).await;
+        tokio::select! {
+            () = tokio::time::sleep_until(next_backup.min(next_drill)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
         if Instant::now() >= next_backup {
-            next_backup = Instant::now() + backup_turn(&core, &config, &to, &shown).await;
+            next_backup = Instant::now() + backup_turn(&core, &config, &to, &shown, &stop).await;
+        }
+        if *stop.borrow() {
+            return;
         }
         if Instant::now() >= next_drill {
             next_drill = Instant::now() + drill_turn(&core, &config, &to).await;
@@ -138,9 +151,15 @@ async fn claim(
 }
 
 /// Runs the due backup when this node claims it; returns how long until the next look.
-async fn backup_turn(core: &Core, config: &Config, to: &str, shown: &str) -> Duration {
+async fn backup_turn(
+    core: &Core,
+    config: &Config,
+    to: &str,
+    shown: &str,
+    stop: &watch::Receiver<bool>,
+) -> Duration {
     match claim(core, Job::Backup, config.backup_every).await {
-        Ok(_lease) => backup_once(core, config, to, shown).await,
+        Ok(_lease) => backup_once(core, config, to, shown, stop).await,
         Err(wait) => wait,
     }
 }
@@ -157,9 +176,16 @@ async fn drill_turn(core: &Core, config: &Config, to: &str) -> Duration {
 }
 
 /// Takes a backup and prunes; returns how long until the next try.
-async fn backup_once(core: &Core, config: &Config, to: &str, shown: &str) -> Duration {
+async fn backup_once(
+    core: &Core,
+    config: &Config,
+    to: &str,
+    shown: &str,
+    stop: &watch::Receiver<bool>,
+) -> Duration {
     let taken = match Dest::parse(to) {
-        Ok(dest) => {
+        Ok(mut dest) => {
+            dest.stop_on(stop.clone());
             // Boxed as `Send` here, where the compiler can prove it (it cannot through the
             // spawned loop's generic lifetimes).
             let taking: Pin<Box<dyn Future<Output = anyhow::Result<super::Taken>> + Send + '_>> =
@@ -173,6 +199,10 @@ async fn backup_once(core: &Core, config: &Config, to: &str, shown: &str) -> Dur
             tracing::info!(backup = %taken.id, bytes = taken.bytes, destination = %shown, "scheduled backup written");
             record(core, taken.event()).await;
             prune(core, config, &dest, &taken.id).await;
+            config.backup_every
+        }
+        Err(e) if *stop.borrow() => {
+            tracing::info!(destination = %shown, error = %format!("{e:#}"), "scheduled backup abandoned: the server is stopping; nothing unfinished was kept");
             config.backup_every
         }
         Err(e) => {

@@ -61,9 +61,7 @@ fn cli_with(endpoint: &str, env: &[(&str, &str)], args: &[&str]) -> (bool, Strin
     let out = bin()
         .args(args)
         .envs(env.iter().copied())
-        .env("AWS_ACCESS_KEY_ID", "kinfold-test")
-        .env("AWS_SECRET_ACCESS_KEY", "kinfold-test-secret")
-        .env("AWS_REGION", "us-east-1")
+        .envs(AWS_ENV)
         .env("AWS_ENDPOINT_URL", endpoint)
         .output()
         .unwrap();
@@ -308,36 +306,39 @@ fn an_s3_address_is_a_bucket_and_a_prefix() {
     }
 }
 
-/// A snapshot larger than one upload part goes up as a multipart upload of several parts
-/// (moto's ETag for such an object is `"MD5-N"`, N the part count), verifies, and restores
-/// byte for byte. The filler is random bytes in a table of the deployment's schema, which
-/// neither `pg_dump` nor zstd can shrink.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_backup_larger_than_one_part_goes_up_in_parts_and_restores() {
-    let moto = Moto::start();
-    let http = reqwest::Client::new();
-    let status = http
-        .put(format!("{}/kinfold-backups", moto.url))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert!(status.is_success(), "creating the bucket: {status}");
+/// The AWS settings every command here runs with, for a server started by the test.
+const AWS_ENV: [(&str, &str); 3] = [
+    ("AWS_ACCESS_KEY_ID", "kinfold-test"),
+    ("AWS_SECRET_ACCESS_KEY", "kinfold-test-secret"),
+    ("AWS_REGION", "us-east-1"),
+];
+
+/// The filler's digest, past row-level security.
+const FILLER: &str = "SELECT md5(string_agg(encode(b, 'hex'), '' ORDER BY n)) FROM kinfold.filler";
+
+/// A PostgreSQL deployment (one tenant) whose snapshot is larger than one upload part: 12 MiB
+/// of random bytes (24 MiB of hex in the dump) in a table of its schema, owned by its owner
+/// role as its tables are, which neither `pg_dump` nor zstd can shrink. Its data directory
+/// (the master key) is `data` under the returned directory.
+async fn large_pg_deployment(moto: &Moto) -> (kinfold_testpg::TestDb, tempfile::TempDir) {
     let source = kinfold_testpg::fresh_database().await.unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let d = data.to_str().unwrap();
-    let env = crate::backup_pg::pg_env(&source);
-    let to = "s3://kinfold-backups/large";
     let (ok, out) = cli_with(
         &moto.url,
-        &env,
+        &crate::backup_pg::pg_env(&source),
         &[
-            "tenant", "create", "--slug", "maple", "--name", "Maple", "--data", d,
+            "tenant",
+            "create",
+            "--slug",
+            "maple",
+            "--name",
+            "Maple",
+            "--data",
+            data.to_str().unwrap(),
         ],
     );
     assert!(ok, "{out}");
-    // 12 MiB of random bytes (24 MiB of hex in the dump), owned by the deployment's owner role as its tables are.
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&source.url)
         .await
         .unwrap();
@@ -350,9 +351,43 @@ async fn a_backup_larger_than_one_part_goes_up_in_parts_and_restores() {
     ] {
         sqlx::query(&sql).execute(&mut conn).await.unwrap();
     }
-    const FILLER: &str =
-        "SELECT md5(string_agg(encode(b, 'hex'), '' ORDER BY n)) FROM kinfold.filler";
+    (source, tmp)
+}
 
+/// Creates the bucket `kinfold-backups` on `moto`.
+async fn bucket(moto: &Moto) {
+    let status = reqwest::Client::new()
+        .put(format!("{}/kinfold-backups", moto.url))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "creating the bucket: {status}");
+}
+
+/// The multipart uploads begun and neither completed nor aborted in `kinfold-backups`.
+async fn unfinished_uploads(moto: &Moto) -> usize {
+    let xml = reqwest::get(format!("{}/kinfold-backups?uploads", moto.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    xml.matches("<UploadId>").count()
+}
+
+/// A snapshot larger than one upload part goes up as a multipart upload of several parts
+/// (moto's ETag for such an object is `"MD5-N"`, N the part count), verifies, and restores
+/// byte for byte.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_larger_than_one_part_goes_up_in_parts_and_restores() {
+    let moto = Moto::start();
+    bucket(&moto).await;
+    let (source, tmp) = large_pg_deployment(&moto).await;
+    let env = crate::backup_pg::pg_env(&source);
+    let data = tmp.path().join("data");
+    let d = data.to_str().unwrap();
+    let to = "s3://kinfold-backups/large";
     let (ok, out) = cli_with(
         &moto.url,
         &env,
@@ -364,7 +399,7 @@ async fn a_backup_larger_than_one_part_goes_up_in_parts_and_restores() {
         .iter()
         .find(|k| k.ends_with("/db.kfb"))
         .unwrap_or_else(|| panic!("no archive part in {objects:?}"));
-    let head = http
+    let head = reqwest::Client::new()
         .head(format!("{}/kinfold-backups/{part}", moto.url))
         .send()
         .await
@@ -387,6 +422,7 @@ async fn a_backup_larger_than_one_part_goes_up_in_parts_and_restores() {
         .parse()
         .unwrap();
     assert!(parts >= 2, "ETag {etag}");
+    assert_eq!(unfinished_uploads(&moto).await, 0);
 
     let (ok, out) = cli_with(
         &moto.url,
@@ -414,4 +450,43 @@ async fn a_backup_larger_than_one_part_goes_up_in_parts_and_restores() {
     let want = crate::backup_pg::digest(&source.url, FILLER).await;
     assert_eq!(want.len(), 32);
     assert_eq!(crate::backup_pg::digest(&target.url, FILLER).await, want);
+}
+
+/// A server stopped while its scheduled backup is going up to S3 stops the upload between
+/// two parts, aborts the multipart upload and removes what it wrote, then exits cleanly:
+/// no unfinished upload's parts stay in the bucket (billed, and unlisted), and nothing is
+/// named a backup.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_stopped_mid_upload_leaves_nothing_in_the_bucket() {
+    let moto = Moto::start();
+    bucket(&moto).await;
+    let (source, tmp) = large_pg_deployment(&moto).await;
+    let mut env = crate::backup_pg::pg_env(&source);
+    env.extend(AWS_ENV);
+    env.push(("AWS_ENDPOINT_URL", moto.url.as_str()));
+    env.push(("KINFOLD_BACKUP_TO", "s3://kinfold-backups/scheduled"));
+    let node = crate::harness::Running::serve(&tmp.path().join("data"), &env);
+    // The first backup is due at once; stop the server as soon as its upload has begun.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while unfinished_uploads(&moto).await == 0 {
+        assert!(
+            keys(&moto, "kinfold-backups", "scheduled/")
+                .await
+                .is_empty(),
+            "the backup went up whole before the test could stop the server mid-upload"
+        );
+        assert!(std::time::Instant::now() < deadline, "no upload began");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let status = node.stop();
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        unfinished_uploads(&moto).await,
+        0,
+        "an upload was left unfinished"
+    );
+    assert_eq!(
+        keys(&moto, "kinfold-backups", "scheduled/").await,
+        Vec::<String>::new()
+    );
 }
