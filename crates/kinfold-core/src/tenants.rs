@@ -22,6 +22,11 @@ pub struct TenantDetailsPatch {
     pub postal_address: Option<String>,
     /// An IANA time-zone name: attendance days are counted in it.
     pub time_zone: Option<String>,
+    /// The details' `version` as you read them: a change made since is refused with `409
+    /// conflict` rather than saved over. Without it, the change applies to the details as
+    /// they are.
+    #[serde(default)]
+    pub version: Option<i64>,
 }
 
 /// A user to create. Staff get an enrollment link; a password is optional for them (they set
@@ -83,6 +88,9 @@ impl Tenants<'_> {
     ) -> Result<TenantDetails, CoreError> {
         Core::require_admin_scope(actor)?;
         let mut details = self.store().tenant_details(&actor.scope).await?;
+        if patch.version.is_some_and(|v| v != details.version) {
+            return Err(CoreError::WrongState(kinfold_store::STALE_RECORD));
+        }
         let mut changed = Vec::new();
         if let Some(v) = patch.legal_name {
             let v = Some(validate::name("legal_name", &v)?);
@@ -109,10 +117,12 @@ impl Tenants<'_> {
             return Ok(details);
         }
         let event = self.admin_draft(actor, Event::TenantDetailsChanged { fields: changed });
-        self.store()
+        // Written over the version read above only: a change landing in between is refused,
+        // not undone by the fields merged here.
+        Ok(self
+            .store()
             .set_tenant_details(actor.scope.tx().audit(event), &details)
-            .await?;
-        Ok(details)
+            .await?)
     }
 
     pub async fn tenant(&self, slug: &str) -> Result<(Tenant, TenantScope), CoreError> {

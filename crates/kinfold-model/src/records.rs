@@ -57,6 +57,9 @@ pub struct TenantDetails {
     /// An IANA time-zone name.
     pub time_zone: String,
     pub region: String,
+    /// Moves on by one with each change: a change is written only over the version it was
+    /// made from.
+    pub version: i64,
 }
 
 #[derive(Debug, Clone)]

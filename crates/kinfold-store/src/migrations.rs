@@ -27,7 +27,7 @@ pub enum Dialect {
 
 /// The unified set, in version order: version, description, text as written.
 /// Every file in `migrations/` must be listed here (a test checks it).
-const UNIFIED: [(i64, &str, &str); 9] = [
+const UNIFIED: [(i64, &str, &str); 10] = [
     (
         BASELINE,
         "baseline",
@@ -72,6 +72,11 @@ const UNIFIED: [(i64, &str, &str); 9] = [
         108,
         "classroom version",
         include_str!("../migrations/0108_classroom_version.sql"),
+    ),
+    (
+        109,
+        "center details version",
+        include_str!("../migrations/0109_center_details_version.sql"),
     ),
 ];
 

@@ -12,7 +12,14 @@ use crate::*;
 #[async_trait]
 pub trait RecordStore: Send + Sync {
     async fn tenant_details(&self, scope: &TenantScope) -> Result<TenantDetails>;
-    async fn set_tenant_details(&self, tx: TenantTx<'_>, details: &TenantDetails) -> Result<()>;
+    /// Writes the center's details over `details.version` only, and returns them at their
+    /// new version; a tenant at another version is `WrongState` ([`crate::STALE_RECORD`]) and
+    /// nothing changes.
+    async fn set_tenant_details(
+        &self,
+        tx: TenantTx<'_>,
+        details: &TenantDetails,
+    ) -> Result<TenantDetails>;
 
     async fn create_classroom(
         &self,

@@ -138,6 +138,7 @@ pub async fn seed(
                 legal_name: Some(format!("{tenant_name} LLC")),
                 postal_address: Some("1200 Example Avenue, Springfield, OR 97477, USA".into()),
                 time_zone: Some("America/Los_Angeles".into()),
+                version: None,
             },
         )
         .await?;

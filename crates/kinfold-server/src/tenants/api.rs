@@ -147,6 +147,9 @@ pub struct TenantDetailsOut {
     pub region: String,
     /// An IANA time-zone name; the center's calendar days are in it.
     pub time_zone: String,
+    /// The details' version: send it back as `version` with a change, and the change is
+    /// refused (`409 conflict`) if the details changed in between.
+    pub version: i64,
 }
 
 fn details_json(d: TenantDetails) -> TenantDetailsOut {
@@ -155,6 +158,7 @@ fn details_json(d: TenantDetails) -> TenantDetailsOut {
         postal_address: d.postal_address,
         region: d.region,
         time_zone: d.time_zone,
+        version: d.version,
     }
 }
 
@@ -167,7 +171,7 @@ pub async fn tenant(
     Ok(Reply(details_json(d)))
 }
 
-#[utoipa::path(operation_id = "tenant_update", patch, path = "/api/v1/tenant", tag = "admin", request_body = kinfold_core::tenants::TenantDetailsPatch, responses((status = 200, description = "the center's details after the change", body = TenantDetailsOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+#[utoipa::path(operation_id = "tenant_update", patch, path = "/api/v1/tenant", tag = "admin", request_body = kinfold_core::tenants::TenantDetailsPatch, responses((status = 200, description = "the center's details after the change", body = TenantDetailsOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 409, description = "the details changed since the `version` sent, or while this change was made: reload and try again", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn update_tenant(
     State(st): State<AppState>,
     Auth(actor): Auth,

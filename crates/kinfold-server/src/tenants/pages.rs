@@ -26,6 +26,9 @@ pub struct CenterForm {
     postal_address: String,
     #[serde(default)]
     time_zone: String,
+    /// The version the form was filled from: a save over a newer one is refused.
+    #[serde(default)]
+    version: String,
 }
 
 #[derive(Deserialize)]
@@ -52,6 +55,7 @@ async fn render(
             legal_name: d.legal_name.unwrap_or_default(),
             postal_address: d.postal_address.unwrap_or_default(),
             time_zone: d.time_zone,
+            version: d.version.to_string(),
         },
         Err(e) => return fail(p, "Center settings", e),
     };
@@ -79,6 +83,7 @@ async fn render(
                 (field("time_zone", "Time zone", &form.time_zone)
                     .input("text", true, Some("An IANA name, such as America/Chicago or Europe/Berlin: attendance days and sign-in sheets follow it")))
             }
+            input type="hidden" name="version" value=(form.version);
             button type="submit" { "Save" }
         }
         section aria-labelledby="ratios-title" {
@@ -114,6 +119,7 @@ pub async fn save(State(st): State<AppState>, p: Page, Form(f): Form<CenterForm>
         legal_name: Some(f.legal_name.clone()),
         postal_address: Some(f.postal_address.clone()),
         time_zone: Some(f.time_zone.clone()),
+        version: f.version.parse().ok(),
     };
     match st.core.tenants().update_tenant_details(a, patch).await {
         Ok(_) => Redirect::to("/admin/center?done=saved").into_response(),

@@ -345,6 +345,18 @@ async fn a_room_with_children_is_not_archived_and_one_name_is_one_room() {
     assert_eq!((made, refused), (1, 11));
 }
 
+/// The room `id` as `GET /api/v1/classrooms` lists it.
+async fn listed(app: &TestApp, cookie: &str, id: &str) -> serde_json::Value {
+    let list = app.get("/api/v1/classrooms", Some(cookie)).await;
+    list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap()
+        .clone()
+}
+
 /// Two administrators with the settings open: the second save, made from the version both
 /// opened, is refused with a note to reload, over the form and the API, and the first stands.
 /// Eight saves at once from one version: exactly one lands.
@@ -370,14 +382,7 @@ async fn a_settings_change_made_from_an_older_version_is_refused() {
         )
         .await;
     assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.text);
-    let listed = app.get("/api/v1/classrooms", Some(&admin)).await;
-    let now = listed.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == room.as_str())
-        .unwrap()
-        .clone();
+    let now = listed(&app, &admin, room).await;
     assert_eq!(now["name"], "Sunflowers");
     assert_eq!(now["version"].as_i64(), Some(version + 1));
 
@@ -426,13 +431,6 @@ async fn a_settings_change_made_from_an_older_version_is_refused() {
         .filter(|s| **s == StatusCode::CONFLICT)
         .count();
     assert_eq!((ok, refused), (1, 7), "{statuses:?}");
-    let after = app.get("/api/v1/classrooms", Some(&admin)).await;
-    let room_now = after.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == room.as_str())
-        .unwrap()
-        .clone();
+    let room_now = listed(&app, &admin, room).await;
     assert_eq!(room_now["version"].as_i64(), Some(version + 2));
 }

@@ -224,7 +224,8 @@ BEGIN
     -- Rows found by token or slug keep their identity: only these columns change.
     EXECUTE format('REVOKE UPDATE, DELETE ON kinfold.tenants, kinfold.sessions, '
         'kinfold.enrollments, kinfold.mfa_challenges, kinfold.password_resets FROM %I', app);
-    EXECUTE format('GRANT UPDATE (name, legal_name, postal_address, time_zone, region) '
+    EXECUTE format('GRANT UPDATE (name, legal_name, postal_address, time_zone, region, '
+        'details_version) '
         'ON kinfold.tenants TO %I', app);
     EXECUTE format('GRANT UPDATE (last_seen_ms, ended_ms, end_reason) ON kinfold.sessions TO %I', app);
     EXECUTE format('GRANT UPDATE (used_ms, pending_totp) ON kinfold.enrollments TO %I', app);

@@ -64,13 +64,15 @@ fn counts_in_room(status: &str) -> bool {
 impl RecordStore for Backend {
     async fn tenant_details(&self, scope: &TenantScope) -> Result<TenantDetails> {
         let mut read = self.read(Wall::Tenant(scope)).await?;
-        let (legal_name, postal_address, time_zone, region): (
+        let (legal_name, postal_address, time_zone, region, version): (
             Option<String>,
             Option<String>,
             String,
             String,
+            i64,
         ) = sqlx::query_as(
-            "SELECT legal_name, postal_address, time_zone, region FROM tenants WHERE id = $1",
+            "SELECT legal_name, postal_address, time_zone, region, details_version \
+             FROM tenants WHERE id = $1",
         )
         .bind(scope.tenant_id().to_string())
         .fetch_one(&mut *read)
@@ -81,26 +83,38 @@ impl RecordStore for Backend {
             postal_address,
             time_zone,
             region,
+            version,
         })
     }
 
-    async fn set_tenant_details(&self, tx: TenantTx<'_>, details: &TenantDetails) -> Result<()> {
+    async fn set_tenant_details(
+        &self,
+        tx: TenantTx<'_>,
+        details: &TenantDetails,
+    ) -> Result<TenantDetails> {
         let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
-        sqlx::query(
-            "UPDATE tenants SET legal_name = $1, postal_address = $2, time_zone = $3, region = $4 \
-             WHERE id = $5",
+        let version: Option<i64> = sqlx::query_scalar(
+            "UPDATE tenants SET legal_name = $1, postal_address = $2, time_zone = $3, region = $4, \
+             details_version = details_version + 1 \
+             WHERE id = $5 AND details_version = $6 RETURNING details_version",
         )
         .bind(&details.legal_name)
         .bind(&details.postal_address)
         .bind(&details.time_zone)
         .bind(&details.region)
         .bind(scope.tenant_id().to_string())
-        .execute(&mut *tx)
+        .bind(details.version)
+        .fetch_optional(&mut *tx)
         .await?;
+        // The tenant exists (its scope does): another change came first.
+        let version = version.ok_or(StoreError::WrongState(crate::STALE_RECORD))?;
         append_in(&mut tx, audit).await?;
         super::commit(tx).await?;
-        Ok(())
+        Ok(TenantDetails {
+            version,
+            ..details.clone()
+        })
     }
 
     async fn create_classroom(

@@ -87,14 +87,28 @@ async fn tenants_are_found_by_slug_and_slugs_are_unique(u: &Under) {
     assert_eq!(slugs, ["harbor", "maple"]);
     let d = s.tenant_details(&a).await.unwrap();
     assert_eq!((d.time_zone.as_str(), d.legal_name), ("UTC", None));
+    assert_eq!(d.version, 1);
     let changed = TenantDetails {
         legal_name: Some("Maple LLC".into()),
         postal_address: Some("1 Main St".into()),
         time_zone: "Europe/Berlin".into(),
         region: "eu".into(),
+        version: 1,
     };
-    s.set_tenant_details(a.tx(), &changed).await.unwrap();
-    assert_eq!(s.tenant_details(&a).await.unwrap(), changed);
+    let written = s.set_tenant_details(a.tx(), &changed).await.unwrap();
+    assert_eq!(written.version, 2);
+    assert_eq!(s.tenant_details(&a).await.unwrap(), written);
+    // Written over version 1 again (an edit that read the details before the one above):
+    // refused, and nothing changes.
+    let stale = TenantDetails {
+        legal_name: Some("Stale LLC".into()),
+        ..changed.clone()
+    };
+    assert!(matches!(
+        s.set_tenant_details(a.tx(), &stale).await,
+        Err(StoreError::WrongState(kinfold_store::STALE_RECORD))
+    ));
+    assert_eq!(s.tenant_details(&a).await.unwrap(), written);
     // The tenant's creation went into its own chain.
     let kinds: Vec<String> = s
         .audit_chain(&a.chain())
