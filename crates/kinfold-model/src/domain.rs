@@ -222,6 +222,8 @@ pub struct Pickup {
     pub relation: String,
     /// The photo ID the desk asks to see ("Driver's licence"); empty when none is noted.
     pub photo_id: String,
+    /// Moves on by one with each edit: an edit made from an older version is refused.
+    pub version: i64,
 }
 
 /// A guardian's link to a child.
@@ -267,6 +269,9 @@ pub struct PickupEdit {
     pub relation: String,
     pub photo_id: String,
     pub passphrase_hash: Option<String>,
+    /// The version the edit was made from: one made since is refused. `None` edits whatever
+    /// is there.
+    pub expected: Option<i64>,
 }
 
 impl std::fmt::Debug for PickupEdit {

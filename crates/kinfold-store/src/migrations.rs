@@ -27,7 +27,7 @@ pub enum Dialect {
 
 /// The unified set, in version order: version, description, text as written.
 /// Every file in `migrations/` must be listed here (a test checks it).
-const UNIFIED: [(i64, &str, &str); 10] = [
+const UNIFIED: [(i64, &str, &str); 11] = [
     (
         BASELINE,
         "baseline",
@@ -77,6 +77,11 @@ const UNIFIED: [(i64, &str, &str); 10] = [
         109,
         "center details version",
         include_str!("../migrations/0109_center_details_version.sql"),
+    ),
+    (
+        110,
+        "pickup version",
+        include_str!("../migrations/0110_pickup_version.sql"),
     ),
 ];
 

@@ -311,6 +311,7 @@ struct PickupJson {
     name: String,
     relation: String,
     photo_id: String,
+    version: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -374,6 +375,7 @@ impl ChildWithPickupsRow {
                     name: p.name,
                     relation: p.relation,
                     photo_id: p.photo_id,
+                    version: p.version,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -154,7 +154,9 @@ impl Children<'_> {
 
     /// Administrator: edits an authorized pickup in place: name, relation and photo ID, and
     /// their passphrase when a new one is given (`None` keeps it). It holds from the next
-    /// pickup on.
+    /// pickup on. With `version` (the pickup's, as the editor read it), a pickup edited since
+    /// is refused (`WrongState`, 409); either way the edit is written only over the version
+    /// read here, so the fields the chain names as changed are those that did.
     pub async fn edit_pickup(
         &self,
         actor: &Actor,
@@ -162,6 +164,7 @@ impl Children<'_> {
         pickup: PickupId,
         who: PickupFields<'_>,
         passphrase: Option<Password>,
+        version: Option<i64>,
     ) -> Result<(), CoreError> {
         Core::require_admin_scope(actor)?;
         let (name, relation, photo_id) = who.validated()?;
@@ -178,6 +181,9 @@ impl Children<'_> {
             .into_iter()
             .find(|p| p.id == pickup)
             .ok_or(CoreError::NotFound("authorized pickup"))?;
+        if version.is_some_and(|v| v != now.version) {
+            return Err(CoreError::WrongState(kinfold_store::STALE_RECORD));
+        }
         let changed = [
             ("name", now.name != name),
             ("relation", now.relation != relation),
@@ -200,6 +206,7 @@ impl Children<'_> {
             relation,
             photo_id,
             passphrase_hash,
+            expected: Some(now.version),
         };
         self.apply(actor, LinkChange::EditPickup(edit), event).await
     }

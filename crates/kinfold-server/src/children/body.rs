@@ -81,6 +81,8 @@ pub struct PickupOut<'a> {
     relation: &'a str,
     /// The photo ID the desk asks to see; empty when none is noted.
     photo_id: &'a str,
+    /// Send it back as `version` with an edit: one made since is refused.
+    version: i64,
 }
 
 // The `serde` attributes here only tell the schema what the hand-written `Serialize` below does.
@@ -144,6 +146,7 @@ pub fn view_json(v: &ChildView) -> ViewBody<'_> {
                     name: &p.name,
                     relation: &p.relation,
                     photo_id: &p.photo_id,
+                    version: p.version,
                 })
                 .collect()
         }),

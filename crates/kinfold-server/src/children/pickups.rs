@@ -90,9 +90,13 @@ pub struct PickupEditBody {
     /// A new passphrase (at least 6 characters). Left out: the current one stays.
     #[serde(default)]
     passphrase: Option<String>,
+    /// The pickup's `version` as you read it (the child's `authorized_pickups`): an edit made
+    /// since is refused with `409 conflict`. Left out: the edit applies to what is there.
+    #[serde(default)]
+    version: Option<i64>,
 }
 
-#[utoipa::path(operation_id = "children_edit_pickup", put, path = "/api/v1/children/{id}/pickups/{pickup_id}", tag = "records", params(("id" = String, Path), ("pickup_id" = String, Path)), request_body = PickupEditBody, responses((status = 204, description = "changed; it holds from the next pickup"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not this child's pickup, or outside your scope", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+#[utoipa::path(operation_id = "children_edit_pickup", put, path = "/api/v1/children/{id}/pickups/{pickup_id}", tag = "records", params(("id" = String, Path), ("pickup_id" = String, Path)), request_body = PickupEditBody, responses((status = 204, description = "changed; it holds from the next pickup"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not this child's pickup, or outside your scope", body = ErrorBody), (status = 409, description = "edited since the `version` sent: reload and try again", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn edit(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -107,7 +111,14 @@ pub async fn edit(
     };
     st.core
         .children()
-        .edit_pickup(&actor, child, pickup, who, b.passphrase.map(Password::new))
+        .edit_pickup(
+            &actor,
+            child,
+            pickup,
+            who,
+            b.passphrase.map(Password::new),
+            b.version,
+        )
         .await?;
     Ok(NoContent)
 }
@@ -137,6 +148,9 @@ pub struct PickupForm {
     photo_id: String,
     #[serde(default)]
     passphrase: String,
+    /// The pickup's version the edit form was filled from (none on the add form).
+    #[serde(default)]
+    version: String,
 }
 
 impl PickupForm {
@@ -185,7 +199,14 @@ pub async fn edit_form(
         let (child, pickup) = ids(&id, &pid, PickupId::parse, "authorized pickup")?;
         st.core
             .children()
-            .edit_pickup(a, child, pickup, f.fields(), passphrase)
+            .edit_pickup(
+                a,
+                child,
+                pickup,
+                f.fields(),
+                passphrase,
+                f.version.parse().ok(),
+            )
             .await
     }
     .await;
@@ -262,6 +283,7 @@ fn edit_pickup(child: ChildId, pk: &Pickup) -> Markup {
             summary aria-label={ "Edit or remove " (pk.name) } { "Edit or remove" }
             form method="post" action={ "/children/" (child) "/pickups/" (pk.id) } {
                 (pickup_fields(&key, Some(pk)))
+                input type="hidden" name="version" value=(pk.version);
                 label for={ (key) "-passphrase" } { "New passphrase (leave blank to keep the current one)" }
                 input id={ (key) "-passphrase" } name="passphrase" type="password" autocomplete="new-password" minlength="6";
                 button type="submit" { "Save" }

@@ -290,3 +290,89 @@ async fn pickup_edits_refuse_other_roles_tenants_and_bad_fields() {
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
     assert!(!bad.text.contains("Saved:"));
 }
+
+/// Two administrators with the child's page open: an edit of a pickup made from the version
+/// both read is refused once the other's edit landed (form and API), and the first stands.
+/// Eight edits at once from one version: exactly one lands.
+#[tokio::test]
+async fn a_pickup_edit_made_from_an_older_version_is_refused() {
+    let app = std::sync::Arc::new(TestApp::new().await);
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let other = app.sign_in(&t.slug, &t.admin).await;
+    let aunt = pickups(&app, &r, &admin).await[0].clone();
+    let (id, version) = (
+        aunt["id"].as_str().unwrap().to_owned(),
+        aunt["version"].as_i64().unwrap(),
+    );
+    let api = format!("/api/v1/children/{}/pickups/{id}", r.a);
+    let first = app
+        .call(
+            Method::PUT,
+            &api,
+            Some(json!({"name": "Aunt Quill", "relation": "Aunt", "photo_id": "Passport", "version": version})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::NO_CONTENT, "{}", first.text);
+    let stale_form = app
+        .post_form(
+            &format!("/children/{}/pickups/{id}", r.a),
+            &format!("name=Aunt+Q&relation=Aunt&photo_id=&passphrase=&version={version}"),
+            &other,
+        )
+        .await;
+    assert_eq!(
+        stale_form.status,
+        StatusCode::CONFLICT,
+        "{}",
+        stale_form.text
+    );
+    assert!(stale_form
+        .text
+        .contains("changed by someone else after you opened it"));
+    let stale_api = app
+        .call(
+            Method::PUT,
+            &api,
+            Some(json!({"name": "Aunt Q", "relation": "Aunt", "passphrase": "new words 1", "version": version})),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(
+        (stale_api.status, stale_api.code()),
+        (StatusCode::CONFLICT, "conflict")
+    );
+    let now = pickups(&app, &r, &admin).await[0].clone();
+    assert_eq!(
+        (now["photo_id"].as_str(), now["version"].as_i64()),
+        (Some("Passport"), Some(version + 1))
+    );
+
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (app, admin, api) = (app.clone(), admin.clone(), api.clone());
+        let body = json!({"name": format!("Aunt {i}"), "relation": "Aunt", "version": version + 1});
+        set.spawn(async move {
+            app.call(Method::PUT, &api, Some(body), Some(&admin))
+                .await
+                .status
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(s) = set.join_next().await {
+        statuses.push(s.unwrap());
+    }
+    let landed = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::NO_CONTENT)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((landed, refused), (1, 7), "{statuses:?}");
+    let after = pickups(&app, &r, &admin).await[0].clone();
+    assert_eq!(after["version"].as_i64(), Some(version + 2));
+}

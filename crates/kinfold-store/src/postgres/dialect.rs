@@ -106,7 +106,8 @@ pub(crate) async fn enter_token_tenant(
 /// to SQLite's `'[]'`.
 pub(crate) fn pickups_json() -> &'static str {
     "(SELECT COALESCE(json_agg(json_build_object('id', p.id, 'name', p.name, \
-     'relation', p.relation, 'photo_id', p.photo_id) ORDER BY p.name COLLATE \"C\"), \
+     'relation', p.relation, 'photo_id', p.photo_id, 'version', p.version) \
+     ORDER BY p.name COLLATE \"C\"), \
      '[]'::json)::text FROM authorized_pickups p WHERE p.tenant_id = c.tenant_id AND p.child_id = c.id)"
 }
 

@@ -219,6 +219,7 @@ impl GuardianStore for Backend {
             name: new.name,
             relation: new.relation,
             photo_id: new.photo_id,
+            version: 1,
         })
     }
 
@@ -270,12 +271,14 @@ impl GuardianStore for Backend {
                 .await?,
                 "authorized pickup",
             ),
-            // The passphrase's hash is replaced only when a new one is given.
-            LinkChange::EditPickup(edit) => (
-                sqlx::query(
+            // The passphrase's hash is replaced only when a new one is given. Written over the
+            // version the edit was made from only.
+            LinkChange::EditPickup(edit) => {
+                let r = sqlx::query(
                     "UPDATE authorized_pickups SET name = $1, relation = $2, photo_id = $3, \
-                     passphrase_hash = COALESCE($4, passphrase_hash) \
-                     WHERE tenant_id = $5 AND child_id = $6 AND id = $7",
+                     passphrase_hash = COALESCE($4, passphrase_hash), version = version + 1 \
+                     WHERE tenant_id = $5 AND child_id = $6 AND id = $7 \
+                     AND version = COALESCE($8, version)",
                 )
                 .bind(&edit.name)
                 .bind(&edit.relation)
@@ -284,10 +287,26 @@ impl GuardianStore for Backend {
                 .bind(&tenant)
                 .bind(edit.child.to_string())
                 .bind(edit.pickup.to_string())
+                .bind(edit.expected)
                 .execute(&mut *tx)
-                .await?,
-                "authorized pickup",
-            ),
+                .await?;
+                if r.rows_affected() == 0 && edit.expected.is_some() {
+                    // There, at another version: another edit came first.
+                    let there: Option<i64> = sqlx::query_scalar(
+                        "SELECT version FROM authorized_pickups \
+                         WHERE tenant_id = $1 AND child_id = $2 AND id = $3",
+                    )
+                    .bind(&tenant)
+                    .bind(edit.child.to_string())
+                    .bind(edit.pickup.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if there.is_some() {
+                        return Err(StoreError::WrongState(crate::STALE_RECORD));
+                    }
+                }
+                (r, "authorized pickup")
+            }
         };
         if changed.rows_affected() == 0 {
             return Err(StoreError::NotFound(what));
@@ -299,10 +318,10 @@ impl GuardianStore for Backend {
 
     async fn pickups_of(&self, scope: &TenantScope, children: &[ChildId]) -> Result<Vec<Pickup>> {
         let mut read = self.read(Wall::Tenant(scope)).await?;
-        let mut rows: Vec<(String, String, String, String, String)> = Vec::new();
+        let mut rows: Vec<(String, String, String, String, String, i64)> = Vec::new();
         for chunk in children.chunks(IDS_PER_READ) {
             let mut b = QueryBuilder::new(
-                "SELECT id, child_id, name, relation, photo_id FROM authorized_pickups \
+                "SELECT id, child_id, name, relation, photo_id, version FROM authorized_pickups \
                  WHERE tenant_id = ",
             );
             b.push_bind(scope.tenant_id().to_string());
@@ -312,13 +331,14 @@ impl GuardianStore for Backend {
         }
         done(read).await?;
         rows.into_iter()
-            .map(|(id, child, name, relation, photo_id)| {
+            .map(|(id, child, name, relation, photo_id, version)| {
                 Ok(Pickup {
                     id: PickupId::from_db(&id)?,
                     child_id: ChildId::from_db(&child)?,
                     name,
                     relation,
                     photo_id,
+                    version,
                 })
             })
             .collect()

@@ -82,8 +82,8 @@ pub(crate) async fn enter_token_tenant(
 /// order of the subquery it reads, whose `BINARY` order is byte order, as `COLLATE "C"`.
 pub(crate) fn pickups_json() -> &'static str {
     "(SELECT json_group_array(json_object('id', p.id, 'name', p.name, 'relation', p.relation, \
-     'photo_id', p.photo_id)) \
-     FROM (SELECT id, name, relation, photo_id FROM authorized_pickups \
+     'photo_id', p.photo_id, 'version', p.version)) \
+     FROM (SELECT id, name, relation, photo_id, version FROM authorized_pickups \
      WHERE tenant_id = c.tenant_id AND child_id = c.id ORDER BY name) p)"
 }
 

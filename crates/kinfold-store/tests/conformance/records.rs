@@ -236,6 +236,7 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
             relation: "Grandmother".into(),
             photo_id: "State ID".into(),
             passphrase_hash: hash.map(str::to_owned),
+            expected: None,
         })
     };
     assert!(matches!(
@@ -273,6 +274,38 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
             .as_deref(),
         Some("$argon2id$y")
     );
+    // Each edit moved the version on by one (1, then two edits): an edit made from an older
+    // version is `WrongState` and changes nothing; from the current one it lands.
+    let at = |v: i64, hash: &str| {
+        LinkChange::EditPickup(PickupEdit {
+            child: ana.id,
+            pickup: p.id,
+            name: "Gran Rivera".into(),
+            relation: "Grandmother".into(),
+            photo_id: "State ID".into(),
+            passphrase_hash: Some(hash.to_owned()),
+            expected: Some(v),
+        })
+    };
+    let version = |list: Vec<Pickup>| list.first().map(|p| p.version);
+    assert_eq!(version(s.pickups(&a, ana.id).await.unwrap()), Some(3));
+    assert!(matches!(
+        s.change_link(a.tx(), at(2, "$argon2id$stale")).await,
+        Err(StoreError::WrongState(kinfold_store::STALE_RECORD))
+    ));
+    assert!(matches!(
+        s.change_link(b.tx(), at(3, "$argon2id$evil")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        s.pickup_passphrase_hash(&a, ana.id, p.id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("$argon2id$y")
+    );
+    s.change_link(a.tx(), at(3, "$argon2id$z")).await.unwrap();
+    assert_eq!(version(s.pickups(&a, ana.id).await.unwrap()), Some(4));
     assert_eq!(s.pickups(&a, ana.id).await.unwrap()[0].photo_id, "State ID");
     let links = s.child_guardians(&a, ana.id).await.unwrap();
     assert_eq!(links.len(), 1);
