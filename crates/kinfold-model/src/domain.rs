@@ -124,6 +124,8 @@ pub struct Child {
     pub sealed: SealedChildFields,
     pub created_ms: i64,
     pub updated_ms: i64,
+    /// Moves on by one with each edit: an edit made from an older version is refused.
+    pub version: i64,
 }
 
 /// A child's plain fields, for creation and update.

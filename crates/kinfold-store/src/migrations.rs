@@ -27,7 +27,7 @@ pub enum Dialect {
 
 /// The unified set, in version order: version, description, text as written.
 /// Every file in `migrations/` must be listed here (a test checks it).
-const UNIFIED: [(i64, &str, &str); 11] = [
+const UNIFIED: [(i64, &str, &str); 12] = [
     (
         BASELINE,
         "baseline",
@@ -82,6 +82,11 @@ const UNIFIED: [(i64, &str, &str); 11] = [
         110,
         "pickup version",
         include_str!("../migrations/0110_pickup_version.sql"),
+    ),
+    (
+        111,
+        "child version",
+        include_str!("../migrations/0111_child_version.sql"),
     ),
 ];
 

@@ -72,10 +72,9 @@ pub trait RecordStore: Send + Sync {
         sealed: SealedChildFields,
         at_ms: i64,
     ) -> Result<Child>;
-    /// Replaces the plain fields, and the sealed ones given as `Some`. With `expected_ms`, only
-    /// if the record is still the version read (its `updated_ms`): otherwise `WrongState`
-    /// ([`crate::STALE_RECORD`]) and nothing changes. Each update moves `updated_ms` forward,
-    /// by at least 1, so two edits in one millisecond are two versions.
+    /// Replaces the plain fields, and the sealed ones given as `Some`, and moves the child's
+    /// `version` on by one. With `expected`, only if the record is still that version:
+    /// otherwise `WrongState` ([`crate::STALE_RECORD`]) and nothing changes.
     async fn update_child(
         &self,
         tx: TenantTx<'_>,
@@ -83,7 +82,7 @@ pub trait RecordStore: Send + Sync {
         fields: ChildFields,
         sealed: SealedChildFields,
         at_ms: i64,
-        expected_ms: Option<i64>,
+        expected: Option<i64>,
     ) -> Result<Child>;
     /// One child, if `visibility` allows it.
     async fn child(

@@ -331,6 +331,7 @@ pub(crate) struct ChildRow {
     emergency_contacts: Option<Vec<u8>>,
     created_ms: i64,
     updated_ms: i64,
+    version: i64,
 }
 
 impl ChildRow {
@@ -357,6 +358,7 @@ impl ChildRow {
             },
             created_ms: self.created_ms,
             updated_ms: self.updated_ms,
+            version: self.version,
         })
     }
 }

@@ -173,7 +173,7 @@ impl Children<'_> {
             return Err(CoreError::Forbidden("your role cannot change children"));
         }
         // Made against an earlier version: refused, not merged over someone else's edit.
-        if patch.version.is_some_and(|v| v != child.updated_ms) {
+        if patch.version.is_some_and(|v| v != child.version) {
             return Err(CoreError::WrongState(kinfold_store::STALE_RECORD));
         }
         let touches_other = patch.given_name.is_some()
@@ -292,7 +292,7 @@ impl Children<'_> {
                 fields,
                 sealed,
                 self.now_ms(),
-                Some(child.updated_ms),
+                Some(child.version),
             )
             .await?;
         self.records_changed(&actor.scope);

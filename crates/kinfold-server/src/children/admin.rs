@@ -113,7 +113,7 @@ impl ChildForm {
         put("enrolled_on", child.enrolled_on.as_deref().unwrap_or(""));
         put("left_on", child.left_on.as_deref().unwrap_or(""));
         // The version this form was filled from: a save over a newer one is refused.
-        put("version", &child.updated_ms.to_string());
+        put("version", &child.version.to_string());
         put(
             "medical_notes",
             opened.medical_notes.as_deref().unwrap_or(""),

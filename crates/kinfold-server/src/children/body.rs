@@ -67,7 +67,7 @@ pub fn child_json(c: &Child) -> ChildBody<'_> {
         enrollment_status: &c.status,
         enrolled_on: c.enrolled_on.as_deref(),
         left_on: c.left_on.as_deref(),
-        version: c.updated_ms,
+        version: c.version,
     }
 }
 

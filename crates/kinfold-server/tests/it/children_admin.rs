@@ -312,8 +312,9 @@ async fn an_edit_made_from_an_older_version_is_refused_not_merged() {
         )
         .await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    // A counter, not the edit's time: one more than the version it was made from.
     let newer = first.body["version"].as_i64().unwrap();
-    assert!(newer > version);
+    assert_eq!(newer, version + 1);
 
     // The second, from the page opened before it: refused, and the notes stand.
     let stale = app

@@ -381,6 +381,7 @@ impl RecordStore for Backend {
             sealed,
             created_ms: at_ms,
             updated_ms: at_ms,
+            version: 1,
         })
     }
 
@@ -391,7 +392,7 @@ impl RecordStore for Backend {
         fields: ChildFields,
         sealed: SealedChildFields,
         at_ms: i64,
-        expected_ms: Option<i64>,
+        expected: Option<i64>,
     ) -> Result<Child> {
         let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
@@ -417,8 +418,8 @@ impl RecordStore for Backend {
              date_of_birth = $4, classroom_id = $5, status = $6, enrolled_on = $7, left_on = $8, \
              allergies = COALESCE($9, allergies), medical_notes = COALESCE($10, medical_notes), \
              emergency_contacts = COALESCE($11, emergency_contacts), \
-             updated_ms = CASE WHEN $12 > updated_ms THEN $12 ELSE updated_ms + 1 END \
-             WHERE tenant_id = $13 AND id = $14 AND updated_ms = COALESCE($15, updated_ms)",
+             updated_ms = $12, version = version + 1 \
+             WHERE tenant_id = $13 AND id = $14 AND version = COALESCE($15, version)",
         );
         let r = bind_fields(q, &fields)
             .bind(&sealed.allergies)
@@ -427,7 +428,7 @@ impl RecordStore for Backend {
             .bind(at_ms)
             .bind(scope.tenant_id().to_string())
             .bind(id.to_string())
-            .bind(expected_ms)
+            .bind(expected)
             .execute(&mut *tx)
             .await?;
         if r.rows_affected() != 1 {

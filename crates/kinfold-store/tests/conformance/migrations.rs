@@ -58,8 +58,8 @@ const RECORDED: [(&Migrator, &[&str]); 2] = [
 
 /// The unified set's versions, in order, and their descriptions (one array each, of one length:
 /// a new migration adds to both, side by side).
-const UNIFIED: [i64; 11] = [100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110];
-const UNIFIED_NAMES: [&str; 11] = [
+const UNIFIED: [i64; 12] = [100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111];
+const UNIFIED_NAMES: [&str; 12] = [
     "baseline",
     "open check ins",
     "classroom settings",
@@ -71,6 +71,7 @@ const UNIFIED_NAMES: [&str; 11] = [
     "classroom version",
     "center details version",
     "pickup version",
+    "child version",
 ];
 
 #[test]

@@ -356,9 +356,10 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
         .await
         .unwrap();
     assert_eq!(updated.preferred_name.as_deref(), Some("Annie"));
-    // Versions: an update in the same millisecond still moves the version on; one made
-    // against an older version is refused and changes nothing.
-    let v1 = updated.updated_ms;
+    // Versions: each update moves the version on by one, in the same millisecond too; one
+    // made against an older version is refused and changes nothing.
+    assert_eq!(updated.version, 2);
+    let v1 = updated.version;
     let again = s
         .update_child(
             a.tx(),
@@ -370,7 +371,7 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
         )
         .await
         .unwrap();
-    assert!(again.updated_ms > v1, "{} then {}", v1, again.updated_ms);
+    assert_eq!(again.version, v1 + 1);
     let stale = s
         .update_child(
             a.tx(),
@@ -384,8 +385,8 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
     assert!(matches!(stale, Err(StoreError::WrongState(_))), "{stale:?}");
     let now = s.child(&a, ana.id, Visibility::All).await.unwrap().unwrap();
     assert_eq!(
-        (now.given_name.as_str(), now.updated_ms),
-        ("Ana", again.updated_ms)
+        (now.given_name.as_str(), now.version),
+        ("Ana", again.version)
     );
     assert_eq!(now.sealed, sealed(1));
     assert_eq!(
