@@ -25,7 +25,7 @@ use std::borrow::Cow;
 
 use kinfold_audit::event::{ReadTimes, RecordRead};
 use kinfold_audit::{Checkpoint, Draft, Event};
-use kinfold_store::{Chain, ChildId, ClientInfo, Store, TenantId, UserId};
+use kinfold_store::{Chain, ChildId, ClientInfo, Store, StoreError, TenantId, UserId};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 
@@ -377,7 +377,8 @@ fn record_read(child: &ChildId, fields: Fields, at_ms: i64) -> RecordRead {
 }
 
 /// Writes a batch (audit drafts and API access entries) in one transaction, retrying until it
-/// is written.
+/// is written. A commit whose answer was lost ([`StoreError::BatchUnknown`]) is looked for
+/// before the batch is written again, so a batch is never in twice.
 async fn write_with_retry(
     store: &dyn Store,
     batch: Vec<Draft>,
@@ -386,8 +387,65 @@ async fn write_with_retry(
     if batch.is_empty() && accesses.is_empty() {
         return Vec::new();
     }
-    retry_until_written("audit batch", batch.len() + accesses.len(), || {
-        store.append_batch(batch.clone(), &accesses)
+    let append = || store.append_batch(batch.clone(), &accesses);
+    let landed = |entries: Vec<kinfold_audit::Entry>| async {
+        let found = store.batch_landed(&entries, &accesses).await;
+        (entries, found)
+    };
+    written_once(batch.len() + accesses.len(), append, landed).await
+}
+
+/// Runs `append` until it writes, as [`retry_until_written`] does; after an attempt whose
+/// outcome is unknown ([`StoreError::BatchUnknown`]), asks `landed` whether it is in before
+/// appending again, so the batch is written once.
+async fn written_once<A, AF, L, LF>(
+    entries: usize,
+    append: A,
+    landed: L,
+) -> Vec<kinfold_audit::Entry>
+where
+    A: Fn() -> AF,
+    AF: std::future::Future<Output = Result<Vec<kinfold_audit::Entry>, StoreError>>,
+    L: Fn(Vec<kinfold_audit::Entry>) -> LF,
+    LF: std::future::Future<Output = (Vec<kinfold_audit::Entry>, Result<bool, StoreError>)>,
+{
+    // The entries of an attempt whose outcome is unknown, until it is known (a lock only to
+    // share them with each attempt; never held across an await).
+    let unknown: std::sync::Mutex<Option<Vec<kinfold_audit::Entry>>> = Default::default();
+    let take = || unknown.lock().map(|mut u| u.take()).unwrap_or_default();
+    let keep = |list| {
+        if let Ok(mut u) = unknown.lock() {
+            *u = Some(list);
+        }
+    };
+    retry_until_written("audit batch", entries, || async {
+        if let Some(list) = take() {
+            match landed(list).await {
+                (list, Ok(true)) => {
+                    tracing::warn!(
+                        entries = list.len(),
+                        "an audit batch whose commit answer was lost is in; not written again"
+                    );
+                    return Ok(list);
+                }
+                (_, Ok(false)) => {}
+                (list, Err(e)) => {
+                    keep(list);
+                    return Err(e);
+                }
+            }
+        }
+        match append().await {
+            // Logged as such by the retry; its entries are kept to look for.
+            Err(StoreError::BatchUnknown { entries, source }) => {
+                keep(entries);
+                Err(StoreError::BatchUnknown {
+                    entries: Vec::new(),
+                    source,
+                })
+            }
+            other => other,
+        }
     })
     .await
 }

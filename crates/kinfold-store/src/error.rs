@@ -22,6 +22,17 @@ pub enum StoreError {
     /// "unavailable, try again" ([`StoreError::is_unavailable`]), which could save it twice.
     #[error("the commit's outcome is unknown: {0}")]
     CommitUnknown(sqlx::Error),
+    /// An audit batch's commit was sent and its answer lost (the connection dropped): the
+    /// batch may be in or not. `entries` are the entries as linked for that commit, for
+    /// [`crate::audit::AuditStore::batch_landed`] to look for before the batch is written
+    /// again, so that it is never in twice.
+    #[error(
+        "an audit batch's commit answer was lost, so whether it was written is unknown: {source}"
+    )]
+    BatchUnknown {
+        entries: Vec<kinfold_audit::Entry>,
+        source: sqlx::Error,
+    },
     #[error("database configuration: {0}")]
     Config(&'static str),
     #[error("migration failed: {0}")]

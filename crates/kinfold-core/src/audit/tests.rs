@@ -260,3 +260,60 @@ async fn readers_that_are_ready_to_run_share_one_commit() {
     );
     writer.shutdown().await;
 }
+
+/// A batch whose commit answer was lost is looked for before it is written again: found, it
+/// is not appended a second time; not found, it is. (The store's side, a real lost answer
+/// from PostgreSQL, is `conformance::lost_commit`.)
+#[tokio::test]
+async fn a_batch_whose_commit_answer_was_lost_is_written_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let entry = kinfold_audit::Entry {
+        chain: "t".into(),
+        seq: 1,
+        at_ms: 1,
+        category: "admin".into(),
+        kind: "throttled".into(),
+        actor: None,
+        ip: None,
+        user_agent: None,
+        device: None,
+        event: "{}".into(),
+        prev_hash: String::new(),
+        hash: "h".into(),
+    };
+    for commit_landed in [true, false] {
+        // In the database: how many times the batch went in.
+        let stored = AtomicUsize::new(0);
+        let appends = AtomicUsize::new(0);
+        let append = || async {
+            let n = appends.fetch_add(1, Ordering::SeqCst);
+            if n == 0 {
+                // The commit is sent; its answer is lost.
+                if commit_landed {
+                    stored.fetch_add(1, Ordering::SeqCst);
+                }
+                return Err(kinfold_store::StoreError::BatchUnknown {
+                    entries: vec![entry.clone()],
+                    source: sqlx::Error::Protocol("connection lost".into()),
+                });
+            }
+            stored.fetch_add(1, Ordering::SeqCst);
+            Ok(vec![entry.clone()])
+        };
+        let landed = |list: Vec<kinfold_audit::Entry>| async {
+            let found = stored.load(Ordering::SeqCst) > 0;
+            (list, Ok(found))
+        };
+        let written = written_once(1, append, landed).await;
+        assert_eq!(written.len(), 1);
+        assert_eq!(
+            stored.load(Ordering::SeqCst),
+            1,
+            "in once ({commit_landed})"
+        );
+        assert_eq!(
+            appends.load(Ordering::SeqCst),
+            if commit_landed { 1 } else { 2 }
+        );
+    }
+}

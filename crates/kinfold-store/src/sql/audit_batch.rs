@@ -19,7 +19,7 @@ use super::{
 };
 use crate::drafts::encode_access_segment;
 use crate::wall::Wall;
-use crate::{ApiAccess, Result, TenantId};
+use crate::{ApiAccess, Result, StoreError, TenantId};
 
 /// Writes and commits a batch; on a failure rolls it back (or closes the connection).
 pub(crate) async fn append_batch(
@@ -53,8 +53,14 @@ async fn stepwise(
         b.build().execute(&mut **conn).await?;
     }
     let entries = append_in(conn, drafts).await?;
-    commit_batch(conn).await?;
-    Ok(entries)
+    match commit_batch(conn).await {
+        Ok(()) => Ok(entries),
+        // Sent, and the connection lost before its answer: in or not, no one knows yet.
+        Err(StoreError::Database(source @ (sqlx::Error::Io(_) | sqlx::Error::Protocol(_)))) => {
+            Err(StoreError::BatchUnknown { entries, source })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Two trips: `begin` and the heads; then the writes and `commit`.
@@ -114,11 +120,62 @@ fn by_tenant(entries: &[ApiAccess]) -> BTreeMap<TenantId, Vec<&ApiAccess>> {
     by_tenant
 }
 
-/// Pushes the INSERT of one tenant's API access entries as one segment.
-fn push_segment(b: &mut QueryBuilder<'_, Db>, tenant: TenantId, list: &[&ApiAccess]) -> Result<()> {
+/// One tenant's API access entries as the segment row that holds them: its first and last
+/// times and its entries' JSON.
+fn segment_of(list: &[&ApiAccess]) -> Result<(i64, i64, String)> {
     let first_ms = list.iter().map(|e| e.at_ms).min().unwrap_or_default();
     let last_ms = list.iter().map(|e| e.at_ms).max().unwrap_or_default();
-    let json = encode_access_segment(list.iter().copied())?;
+    Ok((
+        first_ms,
+        last_ms,
+        encode_access_segment(list.iter().copied())?,
+    ))
+}
+
+/// Whether the batch of `entries` and `accesses`, whose commit answer was lost, is in: its
+/// last chain entry (by chain, seq and hash: one link of one chain), or, with no chain entry,
+/// its first tenant's segment (by tenant, times and entries). The batch was one transaction,
+/// so one of them found means all of it is in.
+pub(crate) async fn landed(
+    store: &super::Backend,
+    entries: &[Entry],
+    accesses: &[ApiAccess],
+) -> Result<bool> {
+    if let Some(last) = entries.last() {
+        let mut read = store.read(Wall::of_chain(&last.chain)).await?;
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT seq FROM audit_log WHERE chain = $1 AND seq = $2 AND hash = $3",
+        )
+        .bind(&last.chain)
+        .bind(last.seq)
+        .bind(&last.hash)
+        .fetch_optional(&mut *read)
+        .await?;
+        super::done(read).await?;
+        return Ok(found.is_some());
+    }
+    let Some((tenant, list)) = by_tenant(accesses).into_iter().next() else {
+        return Ok(true);
+    };
+    let (first_ms, last_ms, json) = segment_of(&list)?;
+    let mut read = store.read(Wall::TenantId(tenant)).await?;
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM api_access_segments \
+         WHERE tenant_id = $1 AND first_ms = $2 AND last_ms = $3 AND entries = $4",
+    )
+    .bind(tenant.to_string())
+    .bind(first_ms)
+    .bind(last_ms)
+    .bind(json)
+    .fetch_optional(&mut *read)
+    .await?;
+    super::done(read).await?;
+    Ok(found.is_some())
+}
+
+/// Pushes the INSERT of one tenant's API access entries as one segment.
+fn push_segment(b: &mut QueryBuilder<'_, Db>, tenant: TenantId, list: &[&ApiAccess]) -> Result<()> {
+    let (first_ms, last_ms, json) = segment_of(list)?;
     b.push("INSERT INTO api_access_segments (tenant_id, first_ms, last_ms, entries) VALUES (")
         .push_bind(tenant.to_string())
         .push(", ")

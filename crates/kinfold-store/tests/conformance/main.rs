@@ -12,6 +12,7 @@ mod attempts;
 mod attendance;
 mod audit;
 mod classrooms;
+mod lost_commit;
 mod mail;
 mod migrations;
 mod records;
