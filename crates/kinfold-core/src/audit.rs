@@ -25,7 +25,7 @@ use std::borrow::Cow;
 
 use kinfold_audit::event::{ReadTimes, RecordRead};
 use kinfold_audit::{Checkpoint, Draft, Event};
-use kinfold_store::{Chain, ChildId, ClientInfo, Store, StoreError, TenantId, UserId};
+use kinfold_store::{Chain, ChildId, ClientInfo, LostCommit, Store, StoreError, TenantId, UserId};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 
@@ -388,9 +388,9 @@ async fn write_with_retry(
         return Vec::new();
     }
     let append = || store.append_batch(batch.clone(), &accesses);
-    let landed = |entries: Vec<kinfold_audit::Entry>| async {
-        let found = store.batch_landed(&entries, &accesses).await;
-        (entries, found)
+    let landed = |lost: LostCommit| async {
+        let found = store.batch_landed(&lost, &accesses).await;
+        (lost, found)
     };
     written_once(batch.len() + accesses.len(), append, landed).await
 }
@@ -406,12 +406,12 @@ async fn written_once<A, AF, L, LF>(
 where
     A: Fn() -> AF,
     AF: std::future::Future<Output = Result<Vec<kinfold_audit::Entry>, StoreError>>,
-    L: Fn(Vec<kinfold_audit::Entry>) -> LF,
-    LF: std::future::Future<Output = (Vec<kinfold_audit::Entry>, Result<bool, StoreError>)>,
+    L: Fn(LostCommit) -> LF,
+    LF: std::future::Future<Output = (LostCommit, Result<bool, StoreError>)>,
 {
     // The entries of an attempt whose outcome is unknown, until it is known (a lock only to
     // share them with each attempt; never held across an await).
-    let unknown: std::sync::Mutex<Option<Vec<kinfold_audit::Entry>>> = Default::default();
+    let unknown: std::sync::Mutex<Option<LostCommit>> = Default::default();
     let take = || unknown.lock().map(|mut u| u.take()).unwrap_or_default();
     let keep = |list| {
         if let Ok(mut u) = unknown.lock() {
@@ -419,28 +419,31 @@ where
         }
     };
     retry_until_written("audit batch", entries, || async {
-        if let Some(list) = take() {
-            match landed(list).await {
-                (list, Ok(true)) => {
+        if let Some(lost) = take() {
+            match landed(lost).await {
+                (lost, Ok(true)) => {
                     tracing::warn!(
-                        entries = list.len(),
+                        entries = lost.entries.len(),
                         "an audit batch whose commit answer was lost is in; not written again"
                     );
-                    return Ok(list);
+                    return Ok(lost.entries);
                 }
                 (_, Ok(false)) => {}
-                (list, Err(e)) => {
-                    keep(list);
+                (lost, Err(e)) => {
+                    keep(lost);
                     return Err(e);
                 }
             }
         }
         match append().await {
-            // Logged as such by the retry; its entries are kept to look for.
-            Err(StoreError::BatchUnknown { entries, source }) => {
-                keep(entries);
+            // Logged as such by the retry; what identifies it is kept to look for.
+            Err(StoreError::BatchUnknown { lost, source }) => {
+                keep(lost);
                 Err(StoreError::BatchUnknown {
-                    entries: Vec::new(),
+                    lost: LostCommit {
+                        entries: Vec::new(),
+                        xact: None,
+                    },
                     source,
                 })
             }

@@ -116,7 +116,8 @@ impl Classrooms<'_> {
         );
         let room = self
             .store()
-            .update_classroom(actor.scope.tx().audit(d), id, &fields, version)
+            // Over the version read above, so the entry names what this write changed.
+            .update_classroom(actor.scope.tx().audit(d), id, &fields, Some(before.version))
             .await?;
         self.records_changed(&actor.scope);
         Ok(room)

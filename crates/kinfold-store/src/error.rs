@@ -14,8 +14,8 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// No connection could be opened: the server answered something other than PostgreSQL's
-    /// handshake (one starting, stopping or being replaced in a failover), or it is a standby
-    /// where this deployment needs writes. Like a refused connection, it is unavailable.
+    /// handshake (one starting, stopping or being replaced in a failover). Like a refused
+    /// connection, it is unavailable.
     #[error("the database could not be reached: {0}")]
     Unreachable(sqlx::Error),
     /// The commit itself failed: whether the change was saved is unknown, so it is not
@@ -23,14 +23,13 @@ pub enum StoreError {
     #[error("the commit's outcome is unknown: {0}")]
     CommitUnknown(sqlx::Error),
     /// An audit batch's commit was sent and its answer lost (the connection dropped): the
-    /// batch may be in or not. `entries` are the entries as linked for that commit, for
-    /// [`crate::audit::AuditStore::batch_landed`] to look for before the batch is written
-    /// again, so that it is never in twice.
+    /// batch may be in or not. [`crate::audit::AuditStore::batch_landed`] tells, from `lost`,
+    /// before the batch is written again, so that it is never in twice.
     #[error(
         "an audit batch's commit answer was lost, so whether it was written is unknown: {source}"
     )]
     BatchUnknown {
-        entries: Vec<kinfold_audit::Entry>,
+        lost: LostCommit,
         source: sqlx::Error,
     },
     #[error("database configuration: {0}")]
@@ -41,6 +40,14 @@ pub enum StoreError {
     /// it. Nothing was run or changed.
     #[error("this database was migrated by a newer Kinfold (migration {0}, which this build does not have); run that release or a newer one. Nothing was changed")]
     NewerSchema(i64),
+}
+
+/// An audit batch whose commit answer was lost: its entries as linked for that commit, and its
+/// transaction's ID where the database has one (PostgreSQL).
+#[derive(Debug, Clone)]
+pub struct LostCommit {
+    pub entries: Vec<kinfold_audit::Entry>,
+    pub xact: Option<String>,
 }
 
 impl StoreError {
@@ -94,12 +101,15 @@ impl StoreError {
         }
     }
 
-    /// An error met taking a connection from the pool, which may open one: a protocol error
-    /// there is the handshake failing (or the pool's check refusing a standby), not a query
-    /// the server misread, so it is [`StoreError::Unreachable`].
+    /// An error met taking a connection from the pool, which may open one: a server answering
+    /// the TLS negotiation with neither `S` nor `N` is one going away or coming up (a
+    /// failover), so it is [`StoreError::Unreachable`].
     pub(crate) fn connecting(e: sqlx::Error) -> Self {
         match e {
-            sqlx::Error::Protocol(_) => StoreError::Unreachable(e),
+            // Only the TLS negotiation's first byte: other protocol errors while connecting
+            // (a SCRAM signature that does not match, an authentication method refused) are
+            // an impostor or a misconfiguration, not an outage.
+            sqlx::Error::Protocol(ref m) if m.contains("SSLRequest") => StoreError::Unreachable(e),
             e => StoreError::Database(e),
         }
     }
@@ -144,9 +154,13 @@ mod tests {
             "{e}"
         );
         assert!(e.is_unavailable(), "{e}");
-        // A protocol error from a query on an open connection is still a failure.
+        // A protocol error from a query on an open connection is still a failure, and so is
+        // any other while connecting (an authentication that does not verify).
         let misread = StoreError::Database(sqlx::Error::Protocol("bad row".into()));
         assert!(!misread.is_unavailable());
+        let impostor =
+            StoreError::connecting(sqlx::Error::Protocol("invalid server signature".into()));
+        assert!(!impostor.is_unavailable());
         Ok(())
     }
 }

@@ -30,7 +30,7 @@ mod wall;
 pub use attempts::AttemptStore;
 pub use audit::AuditStore;
 pub use auth::AuthStore;
-pub use error::StoreError;
+pub use error::{LostCommit, StoreError};
 
 /// Why an edit made against an earlier version of a record is refused (a version token that
 /// no longer matches): the edit would silently undo someone else's.

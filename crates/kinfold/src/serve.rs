@@ -67,6 +67,7 @@ pub async fn serve(rt: Runtime, banner: Option<Vec<String>>) -> anyhow::Result<(
     let mailer = kinfold_core::mail::worker::spawn(rt.core.clone(), transport);
     let app = kinfold_server::app(kinfold_server::AppState::new(rt.core.clone(), web));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_all = stop_tx.clone();
     let backups = crate::backup::schedule::spawn(rt.core.clone(), config.clone(), stop_rx.clone());
     let stopping = stop_signal()?;
     tokio::spawn(async move {
@@ -80,6 +81,9 @@ pub async fn serve(rt: Runtime, banner: Option<Vec<String>>) -> anyhow::Result<(
     } else {
         serve_plain(app, addr, stop_rx, banner).await
     };
+    // However serving ended (a signal, or a listener that could not start), the backup
+    // schedule stops now.
+    let _ = stop_all.send(true);
     // Deliveries in flight get a few seconds to finish; one cut short after that ends as
     // interrupted at the next start (the outbox is at-most-once, see kinfold_core::mail::worker).
     mailer.stop(std::time::Duration::from_secs(10)).await;

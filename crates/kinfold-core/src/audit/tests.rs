@@ -293,16 +293,24 @@ async fn a_batch_whose_commit_answer_was_lost_is_written_once() {
                     stored.fetch_add(1, Ordering::SeqCst);
                 }
                 return Err(kinfold_store::StoreError::BatchUnknown {
-                    entries: vec![entry.clone()],
+                    lost: kinfold_store::LostCommit {
+                        entries: vec![entry.clone()],
+                        xact: None,
+                    },
                     source: sqlx::Error::Protocol("connection lost".into()),
                 });
             }
             stored.fetch_add(1, Ordering::SeqCst);
             Ok(vec![entry.clone()])
         };
-        let landed = |list: Vec<kinfold_audit::Entry>| async {
+        // Asked once while the database cannot answer, then again.
+        let asked = AtomicUsize::new(0);
+        let landed = |lost: kinfold_store::LostCommit| async {
+            if asked.fetch_add(1, Ordering::SeqCst) == 0 {
+                return (lost, Err(kinfold_store::StoreError::Corrupt("not now")));
+            }
             let found = stored.load(Ordering::SeqCst) > 0;
-            (list, Ok(found))
+            (lost, Ok(found))
         };
         let written = written_once(1, append, landed).await;
         assert_eq!(written.len(), 1);
@@ -315,5 +323,6 @@ async fn a_batch_whose_commit_answer_was_lost_is_written_once() {
             appends.load(Ordering::SeqCst),
             if commit_landed { 1 } else { 2 }
         );
+        assert_eq!(asked.load(Ordering::SeqCst), 2, "kept after a failed look");
     }
 }

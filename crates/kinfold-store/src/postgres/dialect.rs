@@ -172,9 +172,41 @@ impl PgStore {
 /// disk (`synchronous_commit = off`, for this transaction only), in one round trip: the commit
 /// is in PostgreSQL, so a crash of Kinfold loses nothing, and the request's answer does not
 /// wait for a flush. A crash of the database server itself may lose the last few hundred
-/// milliseconds of such commits. On a failure the connection is closed, not reused.
-pub(crate) async fn begin_batch(conn: &mut sqlx::pool::PoolConnection<Postgres>) -> Result<()> {
-    batch_step(conn, "BEGIN; SET LOCAL synchronous_commit = off").await
+/// milliseconds of such commits. On a failure the connection is closed, not reused. Returns
+/// the transaction's ID, by which [`xact_status`] tells later whether a commit whose answer was
+/// lost went in.
+pub(crate) async fn begin_batch(
+    conn: &mut sqlx::pool::PoolConnection<Postgres>,
+) -> Result<Option<String>> {
+    use sqlx::Row;
+    const BEGIN: &str =
+        "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_current_xact_id()::text";
+    let begun = sqlx::Executor::fetch_all(&mut **conn, BEGIN).await;
+    match begun {
+        Ok(rows) => Ok(rows.last().and_then(|r| r.try_get::<String, _>(0).ok())),
+        Err(e) => {
+            conn.close_on_drop();
+            Err(e.into())
+        }
+    }
+}
+
+/// Whether transaction `xact` (from [`begin_batch`]) committed (`Some(true)`), was rolled back
+/// or never committed (`Some(false)`); `None` when the server no longer knows (too old). Still
+/// running is an error: ask again once it ends.
+pub(crate) async fn xact_status(conn: &mut Read, xact: &str) -> Result<Option<bool>> {
+    let status: Option<String> = sqlx::query_scalar("SELECT pg_xact_status($1::xid8)::text")
+        .bind(xact)
+        .fetch_one(&mut **conn)
+        .await?;
+    match status.as_deref() {
+        Some("committed") => Ok(Some(true)),
+        Some("aborted") => Ok(Some(false)),
+        Some(_) => Err(StoreError::WrongState(
+            "the audit batch's transaction is still in progress",
+        )),
+        None => Ok(None),
+    }
 }
 
 /// No scripts: each of an audit batch's statements needs its wall, and each chain its lock

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::drafts::encode_access_segment;
 use crate::wall::Wall;
-use crate::{ApiAccess, Result, StoreError, TenantId};
+use crate::{ApiAccess, LostCommit, Result, StoreError, TenantId};
 
 /// Writes and commits a batch; on a failure rolls it back (or closes the connection).
 pub(crate) async fn append_batch(
@@ -44,7 +44,7 @@ async fn stepwise(
     drafts: Vec<Draft>,
     accesses: &[ApiAccess],
 ) -> Result<Vec<Entry>> {
-    begin_batch(conn).await?;
+    let xact = begin_batch(conn).await?;
     enter_wall(conn, Wall::Platform).await?;
     for (tenant, list) in by_tenant(accesses) {
         enter_wall(conn, Wall::TenantId(tenant)).await?;
@@ -57,7 +57,10 @@ async fn stepwise(
         Ok(()) => Ok(entries),
         // Sent, and the connection lost before its answer: in or not, no one knows yet.
         Err(StoreError::Database(source @ (sqlx::Error::Io(_) | sqlx::Error::Protocol(_)))) => {
-            Err(StoreError::BatchUnknown { entries, source })
+            Err(StoreError::BatchUnknown {
+                lost: LostCommit { entries, xact },
+                source,
+            })
         }
         Err(e) => Err(e),
     }
@@ -132,16 +135,26 @@ fn segment_of(list: &[&ApiAccess]) -> Result<(i64, i64, String)> {
     ))
 }
 
-/// Whether the batch of `entries` and `accesses`, whose commit answer was lost, is in: its
-/// last chain entry (by chain, seq and hash: one link of one chain), or, with no chain entry,
-/// its first tenant's segment (by tenant, times and entries). The batch was one transaction,
-/// so one of them found means all of it is in.
+/// Whether the batch `lost` (of `accesses`), whose commit answer was lost, is in. Asked of
+/// the database by its transaction's ID where it has one: committed, rolled back, or still
+/// running (an error: ask again later, never a guess while the commit may still land).
+/// Otherwise its last chain entry (by chain, seq and hash: one link of one chain), or, with no
+/// chain entry, its first tenant's segment (by tenant, times and entries). The batch was one
+/// transaction, so one of them found means all of it is in.
 pub(crate) async fn landed(
     store: &super::Backend,
-    entries: &[Entry],
+    lost: &LostCommit,
     accesses: &[ApiAccess],
 ) -> Result<bool> {
-    if let Some(last) = entries.last() {
+    if let Some(xact) = &lost.xact {
+        let mut read = store.read(Wall::Platform).await?;
+        let status = super::xact_status(&mut read, xact).await;
+        super::done(read).await?;
+        if let Some(committed) = status? {
+            return Ok(committed);
+        }
+    }
+    if let Some(last) = lost.entries.last() {
         let mut read = store.read(Wall::of_chain(&last.chain)).await?;
         let found: Option<i64> = sqlx::query_scalar(
             "SELECT seq FROM audit_log WHERE chain = $1 AND seq = $2 AND hash = $3",

@@ -35,7 +35,9 @@
 //!   commit's connection and transaction, which does not wait for the disk (SQLite's writer
 //!   at `synchronous = NORMAL` for that transaction; PostgreSQL's `synchronous_commit = off`),
 //!   one round trip to begin and one to commit; `BATCH_SCRIPT`: on SQLite, the statements
-//!   that begin and commit it, for a batch sent as two scripts (`audit_batch.rs`).
+//!   that begin and commit it, for a batch sent as two scripts (`audit_batch.rs`);
+//!   `xact_status`: whether a batch whose commit answer was lost went in (PostgreSQL's
+//!   `pg_xact_status`; a SQLite commit's outcome is never unknown).
 //! - `LEGACY` and `DIALECT`: the store's migration set from before the unified one, and how
 //!   the unified one is rendered for it (`migrate.rs`).
 //!
@@ -78,5 +80,5 @@ pub(crate) use outbox::insert_message;
 use super::dialect::{
     abort_batch, begin_batch, commit_batch, done, enter_chain, enter_token_tenant, enter_wall,
     for_update, hold_writers, insertion_order, lease_due, lock_user, pickups_json, token_hex,
-    Backend, Conn, Db, Read, Tx, BATCH_SCRIPT, DIALECT, LEGACY,
+    xact_status, Backend, Conn, Db, Read, Tx, BATCH_SCRIPT, DIALECT, LEGACY,
 };

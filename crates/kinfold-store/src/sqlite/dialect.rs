@@ -134,8 +134,13 @@ impl SqliteStore {
 /// power loss may lose the batches since the last synced commit or checkpoint. [`commit_batch`]
 /// and [`abort_batch`] put it back to `FULL`, which every other write keeps. On a failure the
 /// connection is closed rather than returned to the pool relaxed.
-pub(crate) async fn begin_batch(conn: &mut PoolConnection<Sqlite>) -> Result<()> {
-    batch_step(conn, BEGIN_BATCH).await
+pub(crate) async fn begin_batch(conn: &mut PoolConnection<Sqlite>) -> Result<Option<String>> {
+    batch_step(conn, BEGIN_BATCH).await.map(|()| None)
+}
+
+/// A SQLite commit's outcome is never unknown (its failure is its answer): nothing to ask.
+pub(crate) async fn xact_status(_conn: &mut Read, _xact: &str) -> Result<Option<bool>> {
+    Ok(None)
 }
 
 /// Commits an audit batch and puts the writer back to `synchronous = FULL`, in one round trip.

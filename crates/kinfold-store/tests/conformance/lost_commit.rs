@@ -1,11 +1,12 @@
-//! An audit batch whose commit reached PostgreSQL but whose answer never came back (the
-//! connection dropped in between: a failover, a network cut) is in the database, and the
-//! writer cannot tell. The store says so (`BatchUnknown`, with the entries as linked), finds
-//! the batch when asked (`batch_landed`), and so the batch is never written twice. The cut is
-//! real: a loopback proxy between the store and a real server forwards the `COMMIT` and drops
-//! the connection instead of its answer.
+//! An audit batch whose `COMMIT` was sent and whose answer never came back (the connection
+//! dropped: a failover, a network cut) may be in the database or not, and the writer cannot
+//! tell. The store says so (`BatchUnknown`, with the transaction's ID and the entries as
+//! linked) and answers `batch_landed` from the server (`pg_xact_status`), so the batch is
+//! written again only when it is not in: never twice, never lost. The cuts are real: a
+//! loopback proxy between the store and a real server forwards the `COMMIT` and drops its
+//! answer, or drops the `COMMIT` itself.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,12 +18,18 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::tenants_and_sessions::{tenant, user};
 
-/// Forwards connections to `port`; when armed, forwards the next `COMMIT` and then drops that
-/// connection instead of passing its answer on.
-async fn proxy(port: u16) -> (u16, Arc<AtomicBool>) {
+/// The proxy passes everything on.
+const PASS: u8 = 0;
+/// The next `COMMIT` goes to the server; its answer is dropped with the connection.
+const LOSE_ANSWER: u8 = 1;
+/// The next `COMMIT` is dropped with the connection before it reaches the server.
+const LOSE_COMMIT: u8 = 2;
+
+/// Forwards connections to `port`, cutting the next `COMMIT` as `armed` says.
+async fn proxy(port: u16) -> (u16, Arc<AtomicU8>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let local = listener.local_addr().unwrap().port();
-    let armed = Arc::new(AtomicBool::new(false));
+    let armed = Arc::new(AtomicU8::new(PASS));
     let arm = armed.clone();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
@@ -35,7 +42,7 @@ async fn proxy(port: u16) -> (u16, Arc<AtomicBool>) {
     (local, armed)
 }
 
-async fn pump(client: TcpStream, server: TcpStream, armed: Arc<AtomicBool>) {
+async fn pump(client: TcpStream, server: TcpStream, armed: Arc<AtomicU8>) {
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
     let cut = Arc::new(AtomicBool::new(false));
@@ -48,11 +55,21 @@ async fn pump(client: TcpStream, server: TcpStream, armed: Arc<AtomicBool>) {
                 break;
             };
             let commit = chunk.windows(7).any(|w| w == b"COMMIT\0");
-            if commit && armed.swap(false, Ordering::SeqCst) {
+            let mode = if commit {
+                armed.swap(PASS, Ordering::SeqCst)
+            } else {
+                PASS
+            };
+            if mode == LOSE_ANSWER {
                 cut_up.store(true, Ordering::SeqCst);
                 let _ = sw.write_all(chunk).await;
                 // The server has answered (the commit is done) before the connection goes.
                 let _ = tokio::time::timeout(Duration::from_secs(5), swallowed_up.notified()).await;
+                return;
+            }
+            if mode == LOSE_COMMIT {
+                cut_up.store(true, Ordering::SeqCst);
+                swallowed_up.notify_one();
                 return;
             }
             if sw.write_all(chunk).await.is_err() {
@@ -116,41 +133,67 @@ async fn a_batch_whose_commit_answer_is_lost_is_found_and_not_written_twice() {
     };
     let before = s.audit_chain(&a.chain()).await.unwrap().len();
 
-    // Chain entries and accesses: the commit goes through, its answer does not.
-    armed.store(true, Ordering::SeqCst);
+    // The commit goes through, its answer does not: the server says it is in.
+    armed.store(LOSE_ANSWER, Ordering::SeqCst);
     let drafts = vec![draft(a.chain(), 1), draft(a.chain(), 2)];
-    let lost = s.append_batch(drafts.clone(), &[access(60)]).await;
-    let Err(StoreError::BatchUnknown { entries, .. }) = lost else {
-        panic!("expected an unknown outcome, got {lost:?}");
+    let cut = s.append_batch(drafts.clone(), &[access(60)]).await;
+    let Err(StoreError::BatchUnknown { lost, .. }) = cut else {
+        panic!("expected an unknown outcome, got {cut:?}");
     };
-    assert!(!armed.load(Ordering::SeqCst), "the proxy cut a COMMIT");
-    assert_eq!(entries.len(), 2);
-    assert!(s.batch_landed(&entries, &[access(60)]).await.unwrap());
+    assert_eq!(armed.load(Ordering::SeqCst), PASS, "the proxy cut a COMMIT");
+    assert!(lost.xact.is_some());
+    assert_eq!(lost.entries.len(), 2);
+    assert!(landed(&s, &lost, &[access(60)]).await);
     let chain = s.audit_chain(&a.chain()).await.unwrap();
     assert_eq!(chain.len(), before + 2, "in once");
     assert_eq!(
         chain.last().map(|e| &e.hash),
-        entries.last().map(|e| &e.hash)
+        lost.entries.last().map(|e| &e.hash)
     );
-    // Another link than the one written is not found.
-    let mut other = entries.clone();
-    if let Some(last) = other.last_mut() {
+    // Without the transaction's ID, the batch is found by its last link; another link is not.
+    let by_link = LostCommit {
+        xact: None,
+        ..lost.clone()
+    };
+    assert!(landed(&s, &by_link, &[]).await);
+    let mut other = by_link.clone();
+    if let Some(last) = other.entries.last_mut() {
         last.hash = "0".repeat(64);
     }
-    assert!(!s.batch_landed(&other, &[]).await.unwrap());
+    assert!(!landed(&s, &other, &[]).await);
 
-    // Accesses alone: found by their segment; a segment never written is not.
-    armed.store(true, Ordering::SeqCst);
-    let lost = s.append_batch(Vec::new(), &[access(70), access(71)]).await;
-    assert!(
-        matches!(lost, Err(StoreError::BatchUnknown { ref entries, .. }) if entries.is_empty()),
-        "{lost:?}"
-    );
-    assert!(s
-        .batch_landed(&[], &[access(70), access(71)])
-        .await
-        .unwrap());
-    assert!(!s.batch_landed(&[], &[access(72)]).await.unwrap());
+    // The COMMIT never reaches the server: the server says it is not in, and it is not.
+    armed.store(LOSE_COMMIT, Ordering::SeqCst);
+    let cut = s
+        .append_batch(vec![draft(a.chain(), 3)], &[access(65)])
+        .await;
+    let Err(StoreError::BatchUnknown { lost, .. }) = cut else {
+        panic!("expected an unknown outcome, got {cut:?}");
+    };
+    assert!(!landed(&s, &lost, &[access(65)]).await);
+    assert_eq!(s.audit_chain(&a.chain()).await.unwrap().len(), before + 2);
+
+    // Accesses alone: the server says the segment is in; it is there once.
+    armed.store(LOSE_ANSWER, Ordering::SeqCst);
+    let cut = s.append_batch(Vec::new(), &[access(70), access(71)]).await;
+    let Err(StoreError::BatchUnknown { lost, .. }) = cut else {
+        panic!("expected an unknown outcome, got {cut:?}");
+    };
+    assert!(lost.entries.is_empty());
+    assert!(landed(&s, &lost, &[access(70), access(71)]).await);
     let (segments, _) = s.api_access_page(&a, None, None, 100).await.unwrap();
     assert_eq!(segments.len(), 3, "{segments:?}");
+}
+
+/// `batch_landed`, asked until the server knows (a transaction whose client went away is
+/// still in progress until its backend notices).
+async fn landed(s: &postgres::PgStore, lost: &LostCommit, accesses: &[ApiAccess]) -> bool {
+    for _ in 0..100 {
+        match s.batch_landed(lost, accesses).await {
+            Ok(found) => return found,
+            Err(StoreError::WrongState(_)) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("the server never knew");
 }

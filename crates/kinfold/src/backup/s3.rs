@@ -94,6 +94,27 @@ impl S3 {
         Ok(())
     }
 
+    /// The next part of `in_flight` to finish, or [`STOPPED`] as soon as the server stops,
+    /// whichever comes first: a slow part (or one being retried) does not hold a stop up.
+    async fn next_part(
+        &self,
+        in_flight: &mut tokio::task::JoinSet<object_store::Result<()>>,
+    ) -> anyhow::Result<()> {
+        let mut stop = self.stop.clone();
+        let stopping = async {
+            match stop.as_mut() {
+                Some(s) => {
+                    let _ = s.wait_for(|s| *s).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            joined = in_flight.join_next() => part_done(joined),
+            () = stopping => bail!(STOPPED),
+        }
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -242,10 +263,12 @@ impl S3 {
         for (name, mut file) in parts {
             file.seek(SeekFrom::Start(0))?;
             let path = self.object(id, &name);
+            // Counted as written before it is: an upload completed whose answer was lost is
+            // removed too.
+            written.push(path.clone());
             self.upload_file(&path, file)
                 .await
                 .with_context(|| format!("backup {id}: uploading {name} to {}", self.url))?;
-            written.push(path);
         }
         // Not named a backup once the server is stopping: what went up is removed.
         self.check_stop()?;
@@ -254,11 +277,11 @@ impl S3 {
             ("manifest.json", manifest.to_vec()),
         ] {
             let path = self.object(id, name);
+            written.push(path.clone());
             self.store
                 .put(&path, bytes.into())
                 .await
                 .with_context(|| format!("backup {id}: writing {name} to {}", self.url))?;
-            written.push(path);
         }
         Ok(())
     }
@@ -278,12 +301,12 @@ impl S3 {
                 }
                 self.check_stop()?;
                 while in_flight.len() >= PARTS_IN_FLIGHT {
-                    part_done(in_flight.join_next().await)?;
+                    self.next_part(&mut in_flight).await?;
                 }
                 in_flight.spawn(upload.put_part(chunk.into()));
             }
             while !in_flight.is_empty() {
-                part_done(in_flight.join_next().await)?;
+                self.next_part(&mut in_flight).await?;
             }
             upload.complete().await?;
             Ok(())
