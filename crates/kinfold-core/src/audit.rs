@@ -389,7 +389,7 @@ async fn write_with_retry(
     }
     let append = || store.append_batch(batch.clone(), &accesses);
     let landed = |lost: LostCommit| async {
-        let found = store.batch_landed(&lost, &accesses).await;
+        let found = store.batch_landed(&lost).await;
         (lost, found)
     };
     written_once(batch.len() + accesses.len(), append, landed).await
@@ -442,7 +442,7 @@ where
                 Err(StoreError::BatchUnknown {
                     lost: LostCommit {
                         entries: Vec::new(),
-                        xact: None,
+                        xact: String::new(),
                     },
                     source,
                 })

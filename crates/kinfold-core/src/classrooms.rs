@@ -90,9 +90,7 @@ impl Classrooms<'_> {
     ) -> Result<Classroom, CoreError> {
         let before = self.classroom(actor, id).await?;
         let fields = checked(fields)?;
-        if version.is_some_and(|v| v != before.version) {
-            return Err(CoreError::WrongState(kinfold_store::STALE_RECORD));
-        }
+        CoreError::unless_current(version, before.version)?;
         let mut changed = Vec::new();
         if before.name != fields.name {
             changed.push("name".to_owned());

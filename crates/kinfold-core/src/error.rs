@@ -103,6 +103,17 @@ impl From<kinfold_store::StoreError> for CoreError {
 }
 
 impl CoreError {
+    /// An edit made from version `sent` of a record now at `stored`: refused (`409 conflict`,
+    /// [`kinfold_store::STALE_RECORD`]) rather than saved over a change the editor never saw.
+    /// No version sent: the edit applies to the record as it is (the store still writes only
+    /// over the version read).
+    pub(crate) fn unless_current(sent: Option<i64>, stored: i64) -> Result<(), CoreError> {
+        match sent {
+            Some(v) if v != stored => Err(CoreError::WrongState(kinfold_store::STALE_RECORD)),
+            _ => Ok(()),
+        }
+    }
+
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         CoreError::Invalid {
             field,

@@ -88,9 +88,7 @@ impl Tenants<'_> {
     ) -> Result<TenantDetails, CoreError> {
         Core::require_admin_scope(actor)?;
         let mut details = self.store().tenant_details(&actor.scope).await?;
-        if patch.version.is_some_and(|v| v != details.version) {
-            return Err(CoreError::WrongState(kinfold_store::STALE_RECORD));
-        }
+        CoreError::unless_current(patch.version, details.version)?;
         let mut changed = Vec::new();
         if let Some(v) = patch.legal_name {
             let v = Some(validate::name("legal_name", &v)?);

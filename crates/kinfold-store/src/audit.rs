@@ -36,9 +36,9 @@ pub trait AuditStore {
     /// one transaction, so a request waiting for both waits for one commit. Returns the linked
     /// entries. The only way the access log is written.
     async fn append_batch(&self, drafts: Vec<Draft>, accesses: &[ApiAccess]) -> Result<Vec<Entry>>;
-    /// After [`crate::StoreError::BatchUnknown`]: whether that batch (`lost`, of `accesses`) is
-    /// in after all. Written again only if not, it is never in twice.
-    async fn batch_landed(&self, lost: &crate::LostCommit, accesses: &[ApiAccess]) -> Result<bool>;
+    /// After [`crate::StoreError::BatchUnknown`]: whether that batch is in after all, as the
+    /// database says. Written again only if not, it is never in twice.
+    async fn batch_landed(&self, lost: &crate::LostCommit) -> Result<bool>;
     /// Newest first, whole segments at a time until at least `limit` entries: the entries and
     /// the cursor (a segment ID) for the next page.
     async fn api_access_page(

@@ -42,12 +42,12 @@ pub enum StoreError {
     NewerSchema(i64),
 }
 
-/// An audit batch whose commit answer was lost: its entries as linked for that commit, and its
-/// transaction's ID where the database has one (PostgreSQL).
+/// An audit batch whose commit answer was lost (PostgreSQL: a SQLite commit's failure is its
+/// answer): its entries as linked for that commit, and its transaction's ID.
 #[derive(Debug, Clone)]
 pub struct LostCommit {
     pub entries: Vec<kinfold_audit::Entry>,
-    pub xact: Option<String>,
+    pub xact: String,
 }
 
 impl StoreError {

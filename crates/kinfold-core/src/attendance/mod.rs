@@ -212,16 +212,7 @@ impl Core {
     ) -> Result<AttendanceEvent, CoreError> {
         let child = c.id;
         // How the record names the person now: kept on the entry, and used in the notice.
-        let named_as = self
-            .attendance()
-            .choices(actor, child)
-            .await?
-            .into_iter()
-            .find(|choice| choice.person == person)
-            .map(|choice| NamedAs {
-                name: choice.name,
-                relation: choice.relation,
-            });
+        let named_as = self.named_as(actor, child, person).await?;
         let e = AttendanceEvent {
             id: uuid::Uuid::now_v7(),
             child_id: child,
@@ -263,6 +254,40 @@ impl Core {
             self.mail_wake().notify_one();
         }
         Ok(e)
+    }
+}
+
+impl Core {
+    /// How the child's record names `person` now, as the desk's choices do, in one read: the
+    /// child's guardians, or its authorized pickups. `None` if they are no longer on it.
+    async fn named_as(
+        &self,
+        actor: &Actor,
+        child: ChildId,
+        person: Person,
+    ) -> Result<Option<NamedAs>, CoreError> {
+        Ok(match person {
+            Person::Guardian(g) => self
+                .store()
+                .child_guardians(&actor.scope, child)
+                .await?
+                .into_iter()
+                .find(|l| l.guardian.id == g)
+                .map(|l| NamedAs {
+                    name: l.guardian.name,
+                    relation: l.relationship,
+                }),
+            Person::AuthorizedPickup(p) => self
+                .store()
+                .pickups(&actor.scope, child)
+                .await?
+                .into_iter()
+                .find(|x| x.id == p)
+                .map(|x| NamedAs {
+                    relation: room::pickup_relation(&x.relation),
+                    name: x.name,
+                }),
+        })
     }
 }
 

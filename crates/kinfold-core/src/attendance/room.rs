@@ -308,11 +308,16 @@ impl Attendance<'_> {
             of.entry(p.child_id).or_default().push(Choice {
                 person: Person::AuthorizedPickup(p.id),
                 name: p.name,
-                relation: format!("{}, authorized pickup", p.relation),
+                relation: pickup_relation(&p.relation),
                 photo_id: Some(p.photo_id).filter(|id| !id.is_empty()),
                 warning: None,
             });
         }
         Ok(of)
     }
+}
+
+/// An authorized pickup's relationship as the desk and the sign-in sheet show it.
+pub(crate) fn pickup_relation(relation: &str) -> String {
+    format!("{relation}, authorized pickup")
 }

@@ -295,7 +295,7 @@ async fn a_batch_whose_commit_answer_was_lost_is_written_once() {
                 return Err(kinfold_store::StoreError::BatchUnknown {
                     lost: kinfold_store::LostCommit {
                         entries: vec![entry.clone()],
-                        xact: None,
+                        xact: "7".into(),
                     },
                     source: sqlx::Error::Protocol("connection lost".into()),
                 });

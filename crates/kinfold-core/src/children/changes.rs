@@ -173,9 +173,7 @@ impl Children<'_> {
             return Err(CoreError::Forbidden("your role cannot change children"));
         }
         // Made against an earlier version: refused, not merged over someone else's edit.
-        if patch.version.is_some_and(|v| v != child.version) {
-            return Err(CoreError::WrongState(kinfold_store::STALE_RECORD));
-        }
+        CoreError::unless_current(patch.version, child.version)?;
         let touches_other = patch.given_name.is_some()
             || patch.family_name.is_some()
             || patch.preferred_name.is_some()

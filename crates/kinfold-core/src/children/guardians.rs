@@ -181,9 +181,7 @@ impl Children<'_> {
             .into_iter()
             .find(|p| p.id == pickup)
             .ok_or(CoreError::NotFound("authorized pickup"))?;
-        if version.is_some_and(|v| v != now.version) {
-            return Err(CoreError::WrongState(kinfold_store::STALE_RECORD));
-        }
+        CoreError::unless_current(version, now.version)?;
         let changed = [
             ("name", now.name != name),
             ("relation", now.relation != relation),

@@ -164,8 +164,8 @@ impl AuditStore for Backend {
         audit_batch::append_batch(&mut conn, drafts, accesses).await
     }
 
-    async fn batch_landed(&self, lost: &crate::LostCommit, accesses: &[ApiAccess]) -> Result<bool> {
-        audit_batch::landed(self, lost, accesses).await
+    async fn batch_landed(&self, lost: &crate::LostCommit) -> Result<bool> {
+        audit_batch::landed(self, lost).await
     }
 
     async fn api_access_page(

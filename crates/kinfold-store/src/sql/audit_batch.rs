@@ -53,16 +53,17 @@ async fn stepwise(
         b.build().execute(&mut **conn).await?;
     }
     let entries = append_in(conn, drafts).await?;
-    match commit_batch(conn).await {
-        Ok(()) => Ok(entries),
-        // Sent, and the connection lost before its answer: in or not, no one knows yet.
-        Err(StoreError::Database(source @ (sqlx::Error::Io(_) | sqlx::Error::Protocol(_)))) => {
-            Err(StoreError::BatchUnknown {
-                lost: LostCommit { entries, xact },
-                source,
-            })
-        }
-        Err(e) => Err(e),
+    match (commit_batch(conn).await, xact) {
+        (Ok(()), _) => Ok(entries),
+        // Sent, and the connection lost before its answer: in or not, the server will say.
+        (
+            Err(StoreError::Database(source @ (sqlx::Error::Io(_) | sqlx::Error::Protocol(_)))),
+            Some(xact),
+        ) => Err(StoreError::BatchUnknown {
+            lost: LostCommit { entries, xact },
+            source,
+        }),
+        (Err(e), _) => Err(e),
     }
 }
 
@@ -123,72 +124,23 @@ fn by_tenant(entries: &[ApiAccess]) -> BTreeMap<TenantId, Vec<&ApiAccess>> {
     by_tenant
 }
 
-/// One tenant's API access entries as the segment row that holds them: its first and last
-/// times and its entries' JSON.
-fn segment_of(list: &[&ApiAccess]) -> Result<(i64, i64, String)> {
-    let first_ms = list.iter().map(|e| e.at_ms).min().unwrap_or_default();
-    let last_ms = list.iter().map(|e| e.at_ms).max().unwrap_or_default();
-    Ok((
-        first_ms,
-        last_ms,
-        encode_access_segment(list.iter().copied())?,
-    ))
-}
-
-/// Whether the batch `lost` (of `accesses`), whose commit answer was lost, is in. Asked of
-/// the database by its transaction's ID where it has one: committed, rolled back, or still
-/// running (an error: ask again later, never a guess while the commit may still land).
-/// Otherwise its last chain entry (by chain, seq and hash: one link of one chain), or, with no
-/// chain entry, its first tenant's segment (by tenant, times and entries). The batch was one
-/// transaction, so one of them found means all of it is in.
-pub(crate) async fn landed(
-    store: &super::Backend,
-    lost: &LostCommit,
-    accesses: &[ApiAccess],
-) -> Result<bool> {
-    if let Some(xact) = &lost.xact {
-        let mut read = store.read(Wall::Platform).await?;
-        let status = super::xact_status(&mut read, xact).await;
-        super::done(read).await?;
-        if let Some(committed) = status? {
-            return Ok(committed);
-        }
-    }
-    if let Some(last) = lost.entries.last() {
-        let mut read = store.read(Wall::of_chain(&last.chain)).await?;
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT seq FROM audit_log WHERE chain = $1 AND seq = $2 AND hash = $3",
-        )
-        .bind(&last.chain)
-        .bind(last.seq)
-        .bind(&last.hash)
-        .fetch_optional(&mut *read)
-        .await?;
-        super::done(read).await?;
-        return Ok(found.is_some());
-    }
-    let Some((tenant, list)) = by_tenant(accesses).into_iter().next() else {
-        return Ok(true);
-    };
-    let (first_ms, last_ms, json) = segment_of(&list)?;
-    let mut read = store.read(Wall::TenantId(tenant)).await?;
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM api_access_segments \
-         WHERE tenant_id = $1 AND first_ms = $2 AND last_ms = $3 AND entries = $4",
-    )
-    .bind(tenant.to_string())
-    .bind(first_ms)
-    .bind(last_ms)
-    .bind(json)
-    .fetch_optional(&mut *read)
-    .await?;
+/// Whether the batch `lost`, whose commit answer was lost, is in, as the server says by its
+/// transaction's ID: committed, rolled back, or still running (an error: ask again later,
+/// never a guess while the commit may still land). A server that no longer remembers the
+/// transaction (far older than any batch can be when asked) is taken as "not in": written
+/// again, the worst is a duplicate entry, never a lost one.
+pub(crate) async fn landed(store: &super::Backend, lost: &LostCommit) -> Result<bool> {
+    let mut read = store.read(Wall::Platform).await?;
+    let status = super::xact_status(&mut read, &lost.xact).await;
     super::done(read).await?;
-    Ok(found.is_some())
+    Ok(status?.unwrap_or(false))
 }
 
 /// Pushes the INSERT of one tenant's API access entries as one segment.
 fn push_segment(b: &mut QueryBuilder<'_, Db>, tenant: TenantId, list: &[&ApiAccess]) -> Result<()> {
-    let (first_ms, last_ms, json) = segment_of(list)?;
+    let first_ms = list.iter().map(|e| e.at_ms).min().unwrap_or_default();
+    let last_ms = list.iter().map(|e| e.at_ms).max().unwrap_or_default();
+    let json = encode_access_segment(list.iter().copied())?;
     b.push("INSERT INTO api_access_segments (tenant_id, first_ms, last_ms, entries) VALUES (")
         .push_bind(tenant.to_string())
         .push(", ")
