@@ -103,15 +103,20 @@ impl Tenants<'_> {
         Ok(link)
     }
 
-    /// Changes a staff member's role; their sessions end. Returns the user as changed.
+    /// Changes a staff member's role; their sessions end. Returns the user as changed. With
+    /// `from` (the role the administrator saw), a role changed since is refused
+    /// (`WrongState`, 409); either way the change is written only over the role read here, the
+    /// one the chain names.
     pub async fn set_role(
         &self,
         actor: &Actor,
         user: UserId,
         role: &str,
+        from: Option<&str>,
     ) -> Result<User, CoreError> {
         policy::require_whole_tenant(actor, Action::ManageUsers)?;
         let role = staff_role("role", role)?;
+        let from = from.map(|f| staff_role("from", f)).transpose()?;
         let target = self
             .store()
             .user(&actor.scope, user)
@@ -122,6 +127,9 @@ impl Tenants<'_> {
                 "role",
                 "a parent's account has no staff role",
             ));
+        }
+        if from.is_some_and(|f| f != target.role) {
+            return Err(CoreError::WrongState(kinfold_store::STALE_RECORD));
         }
         if target.role == role {
             return Ok(target);
@@ -135,7 +143,13 @@ impl Tenants<'_> {
             },
         );
         self.store()
-            .set_role(actor.scope.tx().audit(d), user, role, self.now_ms())
+            .set_role(
+                actor.scope.tx().audit(d),
+                user,
+                target.role,
+                role,
+                self.now_ms(),
+            )
             .await?;
         self.inner.sessions.forget_user(user);
         Ok(User { role, ..target })

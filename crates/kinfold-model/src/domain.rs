@@ -214,6 +214,9 @@ pub struct GuardianLink {
     pub custody: Custody,
     pub may_pick_up: bool,
     pub primary_contact: bool,
+    /// Moves on by one with each change of custody or pickup permission: a change made from
+    /// an older version is refused.
+    pub version: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -248,6 +251,9 @@ pub enum LinkChange {
         guardian: GuardianId,
         custody: Custody,
         may_pick_up: bool,
+        /// The link's version the change was made from: one made since is refused. `None`
+        /// changes whatever is there.
+        expected: Option<i64>,
     },
     Unlink {
         child: ChildId,

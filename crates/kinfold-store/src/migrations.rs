@@ -27,7 +27,7 @@ pub enum Dialect {
 
 /// The unified set, in version order: version, description, text as written.
 /// Every file in `migrations/` must be listed here (a test checks it).
-const UNIFIED: [(i64, &str, &str); 12] = [
+const UNIFIED: [(i64, &str, &str); 13] = [
     (
         BASELINE,
         "baseline",
@@ -87,6 +87,11 @@ const UNIFIED: [(i64, &str, &str); 12] = [
         111,
         "child version",
         include_str!("../migrations/0111_child_version.sql"),
+    ),
+    (
+        112,
+        "guardian link version",
+        include_str!("../migrations/0112_guardian_link_version.sql"),
     ),
 ];
 

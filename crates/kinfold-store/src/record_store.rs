@@ -213,11 +213,13 @@ pub trait PeopleStore: Send + Sync {
     /// holds), and writes the audit entry, in one transaction. `WrongState` when it would
     /// leave the tenant without an administrator: the administrators' rows are locked first
     /// (PostgreSQL), so two administrators demoting each other at once cannot both succeed.
-    /// Returns the sessions ended.
+    /// Written over role `from` only (the one the audit entry names): a role changed since is
+    /// `WrongState` ([`crate::STALE_RECORD`]). Returns the sessions ended.
     async fn set_role(
         &self,
         tx: TenantTx<'_>,
         user: UserId,
+        from: Role,
         role: Role,
         at_ms: i64,
     ) -> Result<Vec<Session>>;

@@ -232,6 +232,7 @@ impl Children<'_> {
                 guardian,
                 custody,
                 may_pick_up,
+                ..
             } => Event::GuardianLinkChanged {
                 child_id: child.to_string(),
                 guardian_id: guardian.to_string(),

@@ -132,6 +132,9 @@ pub struct GuardianLinkOut {
     /// The guardian's own account, if they have one.
     #[schema(value_type = Option<uuid::Uuid>)]
     pub user_id: Option<UserId>,
+    /// Send it back as `version` with a change of custody or pickup permission: one made
+    /// since is refused.
+    pub version: i64,
 }
 
 fn link_json(l: GuardianLink) -> GuardianLinkOut {
@@ -145,6 +148,7 @@ fn link_json(l: GuardianLink) -> GuardianLinkOut {
         primary_contact: l.primary_contact,
         relationship: l.relationship,
         user_id: l.guardian.user_id,
+        version: l.version,
     }
 }
 

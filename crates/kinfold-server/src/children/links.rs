@@ -40,9 +40,13 @@ pub struct LinkBody {
     /// `full`, `shared` or `court_restricted`.
     custody: String,
     may_pick_up: bool,
+    /// The link's `version` as you read it (the child's guardians): a change made since is
+    /// refused with `409 conflict`. Left out: the change applies to what is there.
+    #[serde(default)]
+    version: Option<i64>,
 }
 
-#[utoipa::path(operation_id = "children_change_guardian", patch, path = "/api/v1/children/{id}/guardians/{guardian_id}", tag = "records", params(("id" = String, Path), ("guardian_id" = String, Path)), request_body = LinkBody, responses((status = 204, description = "changed; it holds from the next pickup"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not this child's guardian, or outside your scope", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+#[utoipa::path(operation_id = "children_change_guardian", patch, path = "/api/v1/children/{id}/guardians/{guardian_id}", tag = "records", params(("id" = String, Path), ("guardian_id" = String, Path)), request_body = LinkBody, responses((status = 204, description = "changed; it holds from the next pickup"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not this child's guardian, or outside your scope", body = ErrorBody), (status = 409, description = "changed since the `version` sent: reload and try again", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn change(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -55,6 +59,7 @@ pub async fn change(
         guardian,
         custody: custody(&b.custody)?,
         may_pick_up: b.may_pick_up,
+        expected: b.version,
     };
     st.core.children().change_link(&actor, change).await?;
     Ok(NoContent)
@@ -80,6 +85,9 @@ pub struct LinkForm {
     custody: String,
     #[serde(default)]
     may_pick_up: Option<String>,
+    /// The link's version the form was filled from.
+    #[serde(default)]
+    version: String,
     action: String,
 }
 
@@ -100,6 +108,7 @@ pub async fn guardian_form(
                     guardian,
                     custody: custody(&f.custody)?,
                     may_pick_up: f.may_pick_up.is_some(),
+                    expected: f.version.parse().ok(),
                 }),
                 _ => Err(CoreError::invalid("action", "save or unlink")),
             }

@@ -152,6 +152,7 @@ fn detail_body(a: &Actor, d: &Detail<'_>, notice: Option<&str>, err: Option<&Api
                                     }
                                 }
                                 label.check { input type="checkbox" name="may_pick_up" value="true" checked[g.may_pick_up]; " May pick up" }
+                                input type="hidden" name="version" value=(g.version);
                                 div {
                                     button type="submit" name="action" value="save" { "Save" }
                                     " "

@@ -122,6 +122,7 @@ async fn render(
                                 select id={ "role-" (u.id) } name="role" {
                                     @for r in STAFF_ROLES { option value=(r.as_str()) selected[r == u.role] { (role_label(r)) } }
                                 }
+                                input type="hidden" name="from" value=(u.role.as_str());
                                 button type="submit" { "Change role" }
                             }
                             div.actions {
@@ -190,6 +191,9 @@ pub async fn invite(State(st): State<AppState>, p: Page, Form(f): Form<InviteFor
 pub struct RoleForm {
     #[serde(default)]
     role: String,
+    /// The role the form was filled from.
+    #[serde(default)]
+    from: String,
 }
 
 fn user_id(raw: &str) -> Result<UserId, CoreError> {
@@ -204,7 +208,10 @@ pub async fn set_role(
 ) -> Response {
     let Some(a) = &p.actor else { return to_login() };
     let result = match user_id(&id) {
-        Ok(u) => st.core.tenants().set_role(a, u, &f.role).await,
+        Ok(u) => {
+            let from = Some(f.from.as_str()).filter(|f| !f.is_empty());
+            st.core.tenants().set_role(a, u, &f.role, from).await
+        }
         Err(e) => Err(e),
     };
     match result {

@@ -74,9 +74,13 @@ pub async fn resend(
 pub struct RoleBody {
     /// `administrator`, `teacher` or `front_desk`.
     role: String,
+    /// The role you read: if it has changed since, the change is refused with `409 conflict`.
+    /// Left out: the change applies to whatever role is there.
+    #[serde(default)]
+    from: Option<String>,
 }
 
-#[utoipa::path(operation_id = "admin_set_role", put, path = "/api/v1/users/{id}/role", tag = "admin", params(("id" = String, Path)), request_body = RoleBody, responses((status = 200, description = "the user with the new role; their sessions ended", body = UserOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "it would leave the center without an administrator", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+#[utoipa::path(operation_id = "admin_set_role", put, path = "/api/v1/users/{id}/role", tag = "admin", params(("id" = String, Path)), request_body = RoleBody, responses((status = 200, description = "the user with the new role; their sessions ended", body = UserOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "not allowed for this role", body = ErrorBody), (status = 404, description = "not found, or outside your scope", body = ErrorBody), (status = 409, description = "it would leave the center without an administrator, or the role changed since `from`", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
 pub async fn set_role(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -86,7 +90,7 @@ pub async fn set_role(
     let user = st
         .core
         .tenants()
-        .set_role(&actor, user_id(&id)?, &b.role)
+        .set_role(&actor, user_id(&id)?, &b.role, b.from.as_deref())
         .await?;
     Ok(Reply(UserOut::of(user)))
 }

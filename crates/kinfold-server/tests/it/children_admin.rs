@@ -10,6 +10,7 @@
 
 use axum::http::StatusCode;
 
+use crate::at_once::{at_once, one_lands_the_rest_conflict};
 use crate::harness::TestApp;
 
 const NEW: &str = "given_name=Juniper&family_name=Okoye&preferred_name=June\
@@ -351,32 +352,10 @@ async fn an_edit_made_from_an_older_version_is_refused_not_merged() {
     assert_eq!(now.body["version"].as_i64(), Some(newer));
 
     // Eight saves at once from the same version: one lands, seven are refused.
-    let mut set = tokio::task::JoinSet::new();
-    for i in 0..8 {
-        let (app, admin) = (app.clone(), admin.clone());
-        let path = format!("/api/v1/children/{}", r.a);
-        let body = json!({"medical_notes": format!("Note {i}"), "version": newer});
-        set.spawn(async move {
-            app.call(Method::PATCH, &path, Some(body), Some(&admin))
-                .await
-        });
-    }
-    let mut answers = Vec::new();
-    while let Some(a) = set.join_next().await {
-        answers.push(a.unwrap());
-    }
-    let ok = answers
-        .iter()
-        .filter(|a| a.status == StatusCode::OK)
-        .count();
-    let refused = answers
-        .iter()
-        .filter(|a| a.status == StatusCode::CONFLICT)
-        .count();
-    assert_eq!(
-        (ok, refused),
-        (1, 7),
-        "{:?}",
-        answers.iter().map(|a| a.status).collect::<Vec<_>>()
-    );
+    let bodies = (0..8)
+        .map(|i| json!({"medical_notes": format!("Note {i}"), "version": newer}))
+        .collect();
+    let path = format!("/api/v1/children/{}", r.a);
+    let answers = at_once(&app, Method::PATCH, &path, bodies, &admin).await;
+    one_lands_the_rest_conflict(&answers, StatusCode::OK);
 }

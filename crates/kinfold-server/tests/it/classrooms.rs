@@ -12,6 +12,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
+use crate::at_once::{at_once, one_lands_the_rest_conflict};
 use crate::harness::TestApp;
 
 /// The room ID in a redirect to `/admin/classrooms/{id}?done=...`.
@@ -414,23 +415,12 @@ async fn a_settings_change_made_from_an_older_version_is_refused() {
     assert!(!reloaded.text.contains("Daisies"));
 
     // Eight saves at once from the same version: one lands, seven are refused.
-    let mut set = tokio::task::JoinSet::new();
-    for i in 0..8 {
-        let (app, admin) = (app.clone(), admin.clone());
-        let api = format!("/api/v1/classrooms/{room}");
-        let body = json!({"name": format!("Room {i}"), "version": version + 1});
-        set.spawn(async move { app.call(Method::PUT, &api, Some(body), Some(&admin)).await });
-    }
-    let mut statuses = Vec::new();
-    while let Some(a) = set.join_next().await {
-        statuses.push(a.unwrap().status);
-    }
-    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    let refused = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::CONFLICT)
-        .count();
-    assert_eq!((ok, refused), (1, 7), "{statuses:?}");
+    let bodies = (0..8)
+        .map(|i| json!({"name": format!("Room {i}"), "version": version + 1}))
+        .collect();
+    let api = format!("/api/v1/classrooms/{room}");
+    let answers = at_once(&app, Method::PUT, &api, bodies, &admin).await;
+    one_lands_the_rest_conflict(&answers, StatusCode::OK);
     let room_now = listed(&app, &admin, room).await;
     assert_eq!(room_now["version"].as_i64(), Some(version + 2));
 }

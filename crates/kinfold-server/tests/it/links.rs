@@ -12,6 +12,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::at_once::{at_once, one_lands_the_rest_conflict};
 use crate::harness::{Records, TestApp};
 
 async fn mother(app: &TestApp, r: &Records, admin: &str) -> String {
@@ -93,6 +94,121 @@ async fn a_custody_change_holds_from_the_next_pickup() {
             .filter(|e| e.kind == "guardian_link_changed")
             .count(),
         2
+    );
+}
+
+/// Custody and pickup permission are saved together: a change made from a version of the link
+/// someone has changed since (a court restriction set by another administrator) is refused,
+/// never saved over it; from the form, from the API, and from eight administrators at once.
+#[tokio::test]
+async fn a_custody_change_made_from_an_older_version_is_refused() {
+    let app = std::sync::Arc::new(TestApp::new().await);
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let other = app.sign_in(&t.slug, &t.admin).await;
+    let g = mother(&app, &r, &admin).await;
+    let link = || async {
+        app.get(&format!("/api/v1/children/{}/guardians", r.a), Some(&admin))
+            .await
+            .body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["id"] == g.as_str())
+            .unwrap()
+            .clone()
+    };
+    let version = link().await["version"].as_i64().unwrap();
+    let page = app.get(&format!("/children/{}", r.a), Some(&other)).await;
+    assert!(
+        page.text
+            .contains(&format!(r#"name="version" value="{version}""#)),
+        "the form carries the link's version"
+    );
+
+    let api = format!("/api/v1/children/{}/guardians/{g}", r.a);
+    let restricted = app
+        .call(
+            Method::PATCH,
+            &api,
+            Some(json!({"custody": "court_restricted", "may_pick_up": false, "version": version})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        restricted.status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        restricted.text
+    );
+
+    // The other administrator's page was opened before: its save is refused.
+    let stale_form = app
+        .post_form(
+            &format!("/children/{}/guardians/{g}", r.a),
+            &format!("custody=full&may_pick_up=true&version={version}&action=save"),
+            &other,
+        )
+        .await;
+    assert_eq!(
+        stale_form.status,
+        StatusCode::CONFLICT,
+        "{}",
+        stale_form.text
+    );
+    assert!(stale_form
+        .text
+        .contains("changed by someone else after you opened it"));
+    let stale_api = app
+        .call(
+            Method::PATCH,
+            &api,
+            Some(json!({"custody": "shared", "may_pick_up": true, "version": version})),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(
+        (stale_api.status, stale_api.code()),
+        (StatusCode::CONFLICT, "conflict")
+    );
+    let now = link().await;
+    assert_eq!(
+        (
+            now["custody"].as_str(),
+            now["may_pick_up"].as_bool(),
+            now["version"].as_i64()
+        ),
+        (Some("court_restricted"), Some(false), Some(version + 1)),
+        "the restriction stands"
+    );
+
+    let bodies = (0..8)
+        .map(|i| json!({"custody": if i % 2 == 0 { "full" } else { "shared" }, "may_pick_up": true, "version": version + 1}))
+        .collect();
+    let answers = at_once(&app, Method::PATCH, &api, bodies, &admin).await;
+    one_lands_the_rest_conflict(&answers, StatusCode::NO_CONTENT);
+    assert_eq!(link().await["version"].as_i64(), Some(version + 2));
+
+    // Without a version, a change applies to what is there (API clients written before it).
+    let blind = app
+        .call(
+            Method::PATCH,
+            &api,
+            Some(json!({"custody": "full", "may_pick_up": true})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(blind.status, StatusCode::NO_CONTENT, "{}", blind.text);
+    app.flush_audit().await;
+    let chain = app.store.audit_chain(&t.scope.chain()).await.unwrap();
+    assert_eq!(
+        chain
+            .iter()
+            .filter(|e| e.kind == "guardian_link_changed")
+            .count(),
+        3,
+        "one entry per change that landed, none for a refused one"
     );
 }
 

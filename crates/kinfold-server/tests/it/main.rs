@@ -1,6 +1,7 @@
 //! Integration tests for the HTTP layer, over a real (encrypted) SQLite file, driven with
 //! `oneshot`. One test binary for the crate: modules below, one per area.
 
+mod at_once;
 mod contract;
 mod harness;
 

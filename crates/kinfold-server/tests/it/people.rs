@@ -16,6 +16,7 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
+use crate::at_once::{at_once, one_lands_the_rest_conflict};
 use crate::harness::{TestApp, PASSWORD};
 
 /// The token at the end of an enrollment link.
@@ -232,6 +233,94 @@ async fn a_role_change_ends_sessions_and_the_last_administrator_stays() {
         .filter(|u| u.role == kinfold_store::Role::Administrator)
         .count();
     assert_eq!(admins, 1, "exactly one administrator is left");
+}
+
+/// A role is changed from the role the administrator saw: a change made from a role someone
+/// has changed since is refused, never written over it, from the page, the API, and eight
+/// administrators at once; the chain names the role each change was made from.
+#[tokio::test]
+async fn a_role_change_made_from_an_older_role_is_refused() {
+    let app = Arc::new(TestApp::new().await);
+    let t = app.seed().await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let other = app.sign_in(&t.slug, &t.admin).await;
+    let page = app.get("/admin/people", Some(&other)).await;
+    assert!(
+        page.text.contains(r#"name="from" value="teacher""#),
+        "the form carries the role it shows"
+    );
+    let api = format!("/api/v1/users/{}/role", t.teacher.id);
+    let first = app
+        .call(
+            Method::PUT,
+            &api,
+            Some(json!({"role": "front_desk", "from": "teacher"})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+
+    // The other administrator's page still says teacher: its change is refused.
+    let stale_form = app
+        .post_form(
+            &format!("/admin/people/{}/role", t.teacher.id),
+            "role=administrator&from=teacher",
+            &other,
+        )
+        .await;
+    assert_eq!(
+        stale_form.status,
+        StatusCode::CONFLICT,
+        "{}",
+        stale_form.text
+    );
+    assert!(stale_form
+        .text
+        .contains("changed by someone else after you opened it"));
+    let stale_api = app
+        .call(
+            Method::PUT,
+            &api,
+            Some(json!({"role": "administrator", "from": "teacher"})),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(
+        (stale_api.status, stale_api.code()),
+        (StatusCode::CONFLICT, "conflict")
+    );
+    let bad = app
+        .call(
+            Method::PUT,
+            &api,
+            Some(json!({"role": "teacher", "from": "owner"})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+
+    let bodies = (0..8)
+        .map(|i| {
+            let to = if i % 2 == 0 {
+                "teacher"
+            } else {
+                "administrator"
+            };
+            json!({"role": to, "from": "front_desk"})
+        })
+        .collect();
+    let answers = at_once(&app, Method::PUT, &api, bodies, &admin).await;
+    one_lands_the_rest_conflict(&answers, StatusCode::OK);
+
+    app.flush_audit().await;
+    let chain = app.store.audit_chain(&t.scope.chain()).await.unwrap();
+    let changes: Vec<&str> = chain
+        .iter()
+        .filter(|e| e.kind == "role_changed")
+        .map(|e| e.event.as_str())
+        .collect();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(changes[1].contains(r#""from":"front_desk""#), "{changes:?}");
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::at_once::{at_once, one_lands_the_rest_conflict};
 use crate::harness::{Records, TestApp};
 
 async fn pickups(app: &TestApp, r: &Records, cookie: &str) -> Vec<Value> {
@@ -350,29 +351,11 @@ async fn a_pickup_edit_made_from_an_older_version_is_refused() {
         (Some("Passport"), Some(version + 1))
     );
 
-    let mut set = tokio::task::JoinSet::new();
-    for i in 0..8 {
-        let (app, admin, api) = (app.clone(), admin.clone(), api.clone());
-        let body = json!({"name": format!("Aunt {i}"), "relation": "Aunt", "version": version + 1});
-        set.spawn(async move {
-            app.call(Method::PUT, &api, Some(body), Some(&admin))
-                .await
-                .status
-        });
-    }
-    let mut statuses = Vec::new();
-    while let Some(s) = set.join_next().await {
-        statuses.push(s.unwrap());
-    }
-    let landed = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::NO_CONTENT)
-        .count();
-    let refused = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::CONFLICT)
-        .count();
-    assert_eq!((landed, refused), (1, 7), "{statuses:?}");
+    let bodies = (0..8)
+        .map(|i| json!({"name": format!("Aunt {i}"), "relation": "Aunt", "version": version + 1}))
+        .collect();
+    let answers = at_once(&app, Method::PUT, &api, bodies, &admin).await;
+    one_lands_the_rest_conflict(&answers, StatusCode::NO_CONTENT);
     let after = pickups(&app, &r, &admin).await[0].clone();
     assert_eq!(after["version"].as_i64(), Some(version + 2));
 }

@@ -141,13 +141,14 @@ impl GuardianStore for Backend {
             String,
             bool,
             bool,
+            i64,
         );
         let mut read = self.read(Wall::Tenant(scope)).await?;
         let mut rows: Vec<Row> = Vec::new();
         for chunk in children.chunks(IDS_PER_READ) {
             let mut b = QueryBuilder::new(
                 "SELECT cg.child_id, g.id, g.user_id, g.name, g.email, g.phone, cg.relationship, \
-                 cg.custody, cg.may_pick_up, cg.primary_contact \
+                 cg.custody, cg.may_pick_up, cg.primary_contact, cg.version \
                  FROM child_guardians cg \
                  JOIN guardians g ON g.tenant_id = cg.tenant_id AND g.id = cg.guardian_id \
                  WHERE cg.tenant_id = ",
@@ -171,6 +172,7 @@ impl GuardianStore for Backend {
                     custody,
                     may_pick_up,
                     primary_contact,
+                    version,
                 )| {
                     let link = GuardianLink {
                         guardian: Guardian {
@@ -184,6 +186,7 @@ impl GuardianStore for Backend {
                         custody: Custody::parse(&custody).ok_or(StoreError::Corrupt("custody"))?,
                         may_pick_up,
                         primary_contact,
+                        version,
                     };
                     Ok((ChildId::from_db(&child)?, link))
                 },
@@ -228,25 +231,44 @@ impl GuardianStore for Backend {
         let tenant = scope.tenant_id().to_string();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let (changed, what) = match change {
+            // Written over the version the change was made from only.
             LinkChange::Set {
                 child,
                 guardian,
                 custody,
                 may_pick_up,
-            } => (
-                sqlx::query(
-                    "UPDATE child_guardians SET custody = $1, may_pick_up = $2 \
-                     WHERE tenant_id = $3 AND child_id = $4 AND guardian_id = $5",
+                expected,
+            } => {
+                let r = sqlx::query(
+                    "UPDATE child_guardians SET custody = $1, may_pick_up = $2, \
+                     version = version + 1 \
+                     WHERE tenant_id = $3 AND child_id = $4 AND guardian_id = $5 \
+                     AND version = COALESCE($6, version)",
                 )
                 .bind(custody.as_str())
                 .bind(may_pick_up)
                 .bind(&tenant)
                 .bind(child.to_string())
                 .bind(guardian.to_string())
+                .bind(expected)
                 .execute(&mut *tx)
-                .await?,
-                "guardian",
-            ),
+                .await?;
+                if r.rows_affected() == 0 && expected.is_some() {
+                    let there: Option<i64> = sqlx::query_scalar(
+                        "SELECT version FROM child_guardians \
+                         WHERE tenant_id = $1 AND child_id = $2 AND guardian_id = $3",
+                    )
+                    .bind(&tenant)
+                    .bind(child.to_string())
+                    .bind(guardian.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if there.is_some() {
+                        return Err(StoreError::WrongState(crate::STALE_RECORD));
+                    }
+                }
+                (r, "guardian")
+            }
             LinkChange::Unlink { child, guardian } => (
                 sqlx::query(
                     "DELETE FROM child_guardians \

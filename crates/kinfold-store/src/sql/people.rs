@@ -39,6 +39,7 @@ impl PeopleStore for Backend {
         &self,
         tx: TenantTx<'_>,
         user: UserId,
+        from: Role,
         role: Role,
         at_ms: i64,
     ) -> Result<Vec<Session>> {
@@ -56,6 +57,9 @@ impl PeopleStore for Backend {
         let Some((current,)) = current else {
             return Err(StoreError::NotFound("user"));
         };
+        if current != from.as_str() {
+            return Err(StoreError::WrongState(crate::STALE_RECORD));
+        }
         if role != Role::Administrator {
             keep_an_administrator(&current, admins)?;
         }

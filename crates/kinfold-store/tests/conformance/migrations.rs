@@ -58,8 +58,10 @@ const RECORDED: [(&Migrator, &[&str]); 2] = [
 
 /// The unified set's versions, in order, and their descriptions (one array each, of one length:
 /// a new migration adds to both, side by side).
-const UNIFIED: [i64; 12] = [100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111];
-const UNIFIED_NAMES: [&str; 12] = [
+const UNIFIED: [i64; 13] = [
+    100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112,
+];
+const UNIFIED_NAMES: [&str; 13] = [
     "baseline",
     "open check ins",
     "classroom settings",
@@ -72,6 +74,7 @@ const UNIFIED_NAMES: [&str; 12] = [
     "center details version",
     "pickup version",
     "child version",
+    "guardian link version",
 ];
 
 #[test]
