@@ -2,7 +2,7 @@
 //! loopback (moto's, which speaks the S3 HTTP API with SigV4 and multipart uploads): a backup
 //! goes up sealed (in several parts when larger than one), lists, verifies, restores and drills;
 //! a changed object is refused; an upload without its manifest is never taken for a backup; an
-//! unreachable store is a clear error.
+//! unreachable store is a clear error; a part the store refuses, or a stop, aborts the upload.
 
 use std::process::{Child, Command, Stdio};
 
@@ -489,4 +489,91 @@ async fn a_server_stopped_mid_upload_leaves_nothing_in_the_bucket() {
         keys(&moto, "kinfold-backups", "scheduled/").await,
         Vec::<String>::new()
     );
+}
+
+/// A loopback proxy in front of `upstream` that answers `500` to every upload of part
+/// `fail_part` (each of the client's retries too) and forwards everything else as it came.
+async fn failing_part_proxy(upstream: String, fail_part: u32) -> String {
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::http::{header, Method};
+    use axum::response::Response;
+    /// Set again by the side that sends the body.
+    const HOP: [header::HeaderName; 3] = [
+        header::CONTENT_LENGTH,
+        header::TRANSFER_ENCODING,
+        header::CONNECTION,
+    ];
+    let client = reqwest::Client::new();
+    let failing = format!("partNumber={fail_part}");
+    let app = axum::Router::new().fallback(move |req: Request| {
+        let (client, upstream, failing) = (client.clone(), upstream.clone(), failing.clone());
+        async move {
+            let (parts, body) = req.into_parts();
+            let query = parts.uri.query().unwrap_or_default();
+            if parts.method == Method::PUT && query.split('&').any(|q| q == failing) {
+                return Response::builder()
+                    .status(500)
+                    .body(Body::from("<Error><Code>InternalError</Code></Error>"))
+                    .unwrap();
+            }
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let mut sent = client.request(parts.method.clone(), format!("{upstream}{path}"));
+            for (k, v) in parts.headers.iter().filter(|(k, _)| !HOP.contains(k)) {
+                sent = sent.header(k, v);
+            }
+            let answer = sent.body(body).send().await.unwrap();
+            let mut out = Response::builder().status(answer.status());
+            for (k, v) in answer.headers().iter().filter(|(k, _)| !HOP.contains(k)) {
+                out = out.header(k, v);
+            }
+            out.body(Body::from(answer.bytes().await.unwrap())).unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// A part that the storage refuses, every retry included, fails the backup with a clear
+/// error, and the upload is aborted: none of its parts stay in the bucket (billed, and
+/// unlisted), and nothing is named a backup. The next backup, through the storage itself,
+/// goes up whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_part_the_storage_refuses_aborts_the_upload() {
+    let moto = Moto::start();
+    bucket(&moto).await;
+    let (source, tmp) = large_pg_deployment(&moto).await;
+    let env = crate::backup_pg::pg_env(&source);
+    let d = tmp.path().join("data");
+    let d = d.to_str().unwrap();
+    let to = "s3://kinfold-backups/refused";
+    let proxy = failing_part_proxy(moto.url.clone(), 2).await;
+    let (ok, out) = cli_with(&proxy, &env, &["backup", "create", "--data", d, "--to", to]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("uploading db.kfb"), "{out}");
+    assert!(!out.contains("kinfold-test-secret"), "{out}");
+    assert_eq!(
+        unfinished_uploads(&moto).await,
+        0,
+        "the refused upload was left unfinished"
+    );
+    assert_eq!(
+        keys(&moto, "kinfold-backups", "refused/").await,
+        Vec::<String>::new()
+    );
+    let (ok, out) = cli_with(
+        &moto.url,
+        &env,
+        &["backup", "create", "--data", d, "--to", to],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = cli_with(
+        &moto.url,
+        &env,
+        &["backup", "verify", "--data", d, "--from", to],
+    );
+    assert!(ok && out.contains("checksum matches"), "{out}");
 }
