@@ -109,9 +109,14 @@ impl CoreError {
     /// over the version read).
     pub(crate) fn unless_current(sent: Option<i64>, stored: i64) -> Result<(), CoreError> {
         match sent {
-            Some(v) if v != stored => Err(CoreError::WrongState(kinfold_store::STALE_RECORD)),
+            Some(v) if v != stored => Err(CoreError::stale()),
             _ => Ok(()),
         }
+    }
+
+    /// A change made from a record someone has changed since (`409 conflict`): reload it.
+    pub fn stale() -> Self {
+        CoreError::WrongState(kinfold_store::STALE_RECORD)
     }
 
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {

@@ -116,7 +116,6 @@ impl Tenants<'_> {
     ) -> Result<User, CoreError> {
         policy::require_whole_tenant(actor, Action::ManageUsers)?;
         let role = staff_role("role", role)?;
-        let from = from.map(|f| staff_role("from", f)).transpose()?;
         let target = self
             .store()
             .user(&actor.scope, user)
@@ -128,8 +127,14 @@ impl Tenants<'_> {
                 "a parent's account has no staff role",
             ));
         }
+        let from = match from {
+            None => None,
+            // A form older than the page, which always sends it.
+            Some("") => return Err(CoreError::stale()),
+            Some(f) => Some(staff_role("from", f)?),
+        };
         if from.is_some_and(|f| f != target.role) {
-            return Err(CoreError::WrongState(kinfold_store::STALE_RECORD));
+            return Err(CoreError::stale());
         }
         if target.role == role {
             return Ok(target);

@@ -99,20 +99,21 @@ pub async fn guardian_form(
     Form(f): Form<LinkForm>,
 ) -> Response {
     let Some(a) = &p.actor else { return to_login() };
-    let change =
-        ids(&id, &gid, GuardianId::parse, "guardian").and_then(|(child, guardian)| {
-            match f.action.as_str() {
-                "unlink" => Ok(LinkChange::Unlink { child, guardian }),
-                "save" => Ok(LinkChange::Set {
-                    child,
-                    guardian,
-                    custody: custody(&f.custody)?,
-                    may_pick_up: f.may_pick_up.is_some(),
-                    expected: f.version.parse().ok(),
-                }),
-                _ => Err(CoreError::invalid("action", "save or unlink")),
-            }
-        });
+    let change = ids(&id, &gid, GuardianId::parse, "guardian").and_then(|(child, guardian)| {
+        match f.action.as_str() {
+            "unlink" => Ok(LinkChange::Unlink { child, guardian }),
+            "save" => Ok(LinkChange::Set {
+                child,
+                guardian,
+                custody: custody(&f.custody)?,
+                may_pick_up: f.may_pick_up.is_some(),
+                // The page always sends it: a form without it is older than the page, and no
+                // link is at version 0, so it is refused as stale (after the role check).
+                expected: Some(f.version.parse().unwrap_or(0)),
+            }),
+            _ => Err(CoreError::invalid("action", "save or unlink")),
+        }
+    });
     done(
         &st,
         &p,

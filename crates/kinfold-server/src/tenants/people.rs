@@ -208,9 +208,13 @@ pub async fn set_role(
 ) -> Response {
     let Some(a) = &p.actor else { return to_login() };
     let result = match user_id(&id) {
+        // The page always sends `from`: one without it is refused as stale (after the role
+        // check).
         Ok(u) => {
-            let from = Some(f.from.as_str()).filter(|f| !f.is_empty());
-            st.core.tenants().set_role(a, u, &f.role, from).await
+            st.core
+                .tenants()
+                .set_role(a, u, &f.role, Some(&f.from))
+                .await
         }
         Err(e) => Err(e),
     };

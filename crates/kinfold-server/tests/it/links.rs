@@ -76,7 +76,7 @@ async fn a_custody_change_holds_from_the_next_pickup() {
     let saved = app
         .post_form(
             &format!("/children/{}/guardians/{g}", r.a),
-            "custody=full&may_pick_up=true&action=save",
+            "custody=full&may_pick_up=true&version=2&action=save",
             &admin,
         )
         .await;

@@ -157,7 +157,7 @@ async fn a_role_change_ends_sessions_and_the_last_administrator_stays() {
     let changed = app
         .post_form(
             &format!("/admin/people/{}/role", t.teacher.id),
-            "role=front_desk",
+            "role=front_desk&from=teacher",
             &admin,
         )
         .await;

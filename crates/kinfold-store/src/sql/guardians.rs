@@ -72,7 +72,8 @@ impl GuardianStore for Backend {
              may_pick_up, primary_contact) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (tenant_id, child_id, guardian_id) DO UPDATE SET \
              relationship = excluded.relationship, custody = excluded.custody, \
-             may_pick_up = excluded.may_pick_up, primary_contact = excluded.primary_contact",
+             may_pick_up = excluded.may_pick_up, primary_contact = excluded.primary_contact, \
+             version = child_guardians.version + 1",
         )
         .bind(scope.tenant_id().to_string())
         .bind(link.child.to_string())

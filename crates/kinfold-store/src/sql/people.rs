@@ -63,12 +63,20 @@ impl PeopleStore for Backend {
         if role != Role::Administrator {
             keep_an_administrator(&current, admins)?;
         }
-        sqlx::query("UPDATE users SET role = $1 WHERE tenant_id = $2 AND id = $3")
-            .bind(role.as_str())
-            .bind(&t)
-            .bind(&u)
-            .execute(&mut *tx)
-            .await?;
+        // Over role `from` only: on PostgreSQL a change committed since the read above (the
+        // user's row is not locked by it) is seen here, and refused.
+        let changed = sqlx::query(
+            "UPDATE users SET role = $1 WHERE tenant_id = $2 AND id = $3 AND role = $4",
+        )
+        .bind(role.as_str())
+        .bind(&t)
+        .bind(&u)
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::WrongState(crate::STALE_RECORD));
+        }
         let ended =
             end_user_sessions_in(&mut tx, scope, user, None, EndReason::RoleChanged, at_ms).await?;
         append_in(&mut tx, audit).await?;
