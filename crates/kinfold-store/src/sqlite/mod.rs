@@ -5,6 +5,7 @@
 //! Reads use a separate pool.
 
 mod dialect;
+mod snapshot;
 // The statements written once for both stores (see `sql/mod.rs`), compiled for this one.
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/mod.rs"]
@@ -21,6 +22,7 @@ use sqlx::sqlite::{
 };
 
 use crate::*;
+pub use snapshot::{fold_log, log_of, Copied, HeldSnapshot, SplitCopy};
 
 /// What a snapshot holds, read in the transaction that copied it.
 #[derive(Debug, Clone, Copy)]
@@ -57,11 +59,7 @@ impl SqliteStore {
 
     /// Opens (creating if needed) `DIR/kinfold.db`, keyed from the master key.
     pub async fn open(dir: &Path, key: &MasterKey, readers: u32) -> Result<Self> {
-        // OpenSSL (SQLCipher's cipher) is initialized before the first connection, without its
-        // exit-time cleanup (`OPENSSL_INIT_NO_ATEXIT`): at exit that cleanup frees OpenSSL's
-        // global state while sqlx's connection threads may still be closing connections, a
-        // double free that aborted a test binary once. The OS reclaims the memory instead.
-        openssl_sys::init();
+        init_crypto();
         let path = dir.join(DB_FILE);
         // `x'..'` is SQLCipher's raw-key form: the 256-bit key is used as is, without PBKDF2.
         let opts = SqliteConnectOptions::from_str("sqlite://")?
@@ -69,6 +67,9 @@ impl SqliteStore {
             .pragma("key", format!("\"x'{}'\"", key.sqlcipher_key_hex()))
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // A log that grew (writes while a backup held a snapshot) is cut back to this
+            // after the next checkpoint that resets it, so later backups do not copy it whole.
+            .pragma("journal_size_limit", "67108864")
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             // Byte order, under PostgreSQL's name for it, so shared statements sort alike.
@@ -92,55 +93,14 @@ impl SqliteStore {
             opts,
         })
     }
+}
 
-    /// Writes a consistent copy of the database to `to`, which must not exist yet, while the
-    /// store keeps serving (backups, D4). The copy is made by `sqlcipher_export` into a
-    /// database attached with this one's key, inside one read transaction, so it is one point
-    /// in time and is never written in plaintext: every page of it is encrypted as it is
-    /// written. Its own connection: the writer is not held, and no pooled connection keeps the
-    /// attachment.
-    /// Returns the copy's tenant count and schema version, read in the same transaction.
-    pub async fn snapshot(&self, to: &Path, key: &MasterKey) -> Result<SnapshotInfo> {
-        use sqlx::Connection;
-        if to.exists() {
-            return Err(StoreError::Config("the snapshot file exists already"));
-        }
-        let target = to
-            .to_str()
-            .ok_or(StoreError::Config("the snapshot path is not UTF-8"))?;
-        let mut conn = sqlx::SqliteConnection::connect_with(&self.opts).await?;
-        sqlx::query("ATTACH DATABASE $1 AS snapshot KEY $2")
-            .bind(target)
-            .bind(format!("x'{}'", key.sqlcipher_key_hex()))
-            .execute(&mut conn)
-            .await?;
-        let copied = async {
-            let mut tx = conn.begin().await?;
-            let tenants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
-                .fetch_one(&mut *tx)
-                .await?;
-            let schema_version: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
-                    .fetch_one(&mut *tx)
-                    .await?;
-            sqlx::query("SELECT sqlcipher_export('snapshot')")
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(SnapshotInfo {
-                tenants: u64::try_from(tenants).unwrap_or(0),
-                schema_version: schema_version.unwrap_or(0),
-            })
-        }
-        .await;
-        let detached = sqlx::query("DETACH DATABASE snapshot")
-            .execute(&mut conn)
-            .await;
-        conn.close().await?;
-        let info = copied?;
-        detached?;
-        Ok(info)
-    }
+/// OpenSSL (SQLCipher's cipher) is initialized before the first connection, without its
+/// exit-time cleanup (`OPENSSL_INIT_NO_ATEXIT`): at exit that cleanup frees OpenSSL's global
+/// state while sqlx's connection threads may still be closing connections, a double free that
+/// aborted a test binary once. The OS reclaims the memory instead.
+fn init_crypto() {
+    openssl_sys::init();
 }
 
 #[async_trait]

@@ -73,6 +73,14 @@ pub struct Part {
     pub sha256: String,
     /// Bytes of what the part holds once opened (the database snapshot).
     pub content_bytes: u64,
+    /// SQLite: how many of the last `content_bytes` are the database's write-ahead log, copied
+    /// after the file and replayed into it on restore (absent: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub log_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Manifest {

@@ -96,7 +96,7 @@ pub async fn take(config: &Config, dest: &Dest) -> anyhow::Result<Taken> {
     let _one_at_a_time = one_backup_at_a_time(&config.data).await?;
     let id = new_id();
     let writing = dest.begin(&id)?;
-    let (writing, sealed, backend, info) = match config.postgres() {
+    let (writing, sealed, backend, info, log_bytes) = match config.postgres() {
         Some(o) => {
             let (writing, sealed, info) = pg::dump(&o, &keys.archive, writing).await?;
             (
@@ -104,15 +104,17 @@ pub async fn take(config: &Config, dest: &Dest) -> anyhow::Result<Taken> {
                 sealed,
                 "postgres",
                 (info.tenants, info.schema_version),
+                0,
             )
         }
         None => {
-            let (writing, sealed, info) = snapshot(config, &key, &id, &keys, writing).await?;
+            let (writing, s) = snapshot(config, &key, &id, &keys, writing).await?;
             (
                 writing,
-                sealed,
+                s.sealed,
                 "sqlite",
-                (info.tenants, info.schema_version),
+                (s.info.tenants, s.info.schema_version),
+                s.log_bytes,
             )
         }
     };
@@ -131,6 +133,7 @@ pub async fn take(config: &Config, dest: &Dest) -> anyhow::Result<Taken> {
             bytes: sealed.bytes,
             sha256: hex::encode(sealed.sha256),
             content_bytes: sealed.content_bytes,
+            log_bytes,
         }],
     };
     let bytes = serde_json::to_vec_pretty(&manifest)?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use kinfold_crypto::keyring::MasterKey;
-use kinfold_store::sqlite::{SqliteStore, DB_FILE};
+use kinfold_store::sqlite::{fold_log, Copied, SplitCopy, SqliteStore, DB_FILE};
 use kinfold_store::Store;
 
 use super::manifest::{BackupKeys, Manifest, DATA_PART};
@@ -65,25 +65,45 @@ pub(super) async fn one_backup_at_a_time(dir: &std::path::Path) -> anyhow::Resul
     Ok(lock)
 }
 
-/// Seals a snapshot of the SQLite database into `writing`'s data part.
+/// A sealed snapshot of the SQLite database: the archive's data part, what the copy holds,
+/// and how many of its bytes are the database's log (after the file).
+pub(super) struct Snapshot {
+    pub sealed: archive::Sealed,
+    pub info: kinfold_store::sqlite::SnapshotInfo,
+    pub log_bytes: u64,
+}
+
+/// Seals a snapshot of the SQLite database into `writing`'s data part. The database file and
+/// its log are copied as they are on disk (every page encrypted by SQLCipher already) into a
+/// scratch file beside them while one read transaction holds their point in time (a copy the
+/// kernel makes, so the hold, during which the log cannot be reset, is short); the scratch file
+/// is then sealed into the archive and removed.
 pub(super) async fn snapshot(
     config: &Config,
     key: &MasterKey,
     id: &str,
     keys: &BackupKeys,
     writing: dest::Writing,
-) -> anyhow::Result<(
-    dest::Writing,
-    archive::Sealed,
-    kinfold_store::sqlite::SnapshotInfo,
-)> {
+) -> anyhow::Result<(dest::Writing, Snapshot)> {
     let store = SqliteStore::open(&config.data, key, 1)
         .await
         .with_context(|| format!("opening the database in {}", config.data.display()))?;
     let scratch = Scratch(config.data.join(format!(".backup-{id}.db")));
-    let taken = store.snapshot(&scratch.0, key).await;
+    let copied = async {
+        let held = store.hold_snapshot().await?;
+        let info = held.info;
+        let to = scratch.0.clone();
+        let (held, copied) = tokio::task::spawn_blocking(move || {
+            let copied = held.copy_to(&to);
+            (held, copied)
+        })
+        .await?;
+        held.release().await?;
+        anyhow::Ok((info, copied?))
+    }
+    .await;
     store.close().await;
-    let info = taken.context("taking the snapshot")?;
+    let (info, copied) = copied.context("taking the snapshot")?;
     let snapshot = scratch.0.clone();
     let archive_key = keys.archive.clone();
     let (writing, sealed) = tokio::task::spawn_blocking(move || {
@@ -103,7 +123,17 @@ pub(super) async fn snapshot(
     .await?
     .context("writing the archive")?;
     drop(scratch);
-    Ok((writing, sealed, info))
+    if copied.file_bytes + copied.log_bytes != sealed.content_bytes {
+        bail!("the snapshot's size changed while it was sealed");
+    }
+    Ok((
+        writing,
+        Snapshot {
+            sealed,
+            info,
+            log_bytes: copied.log_bytes,
+        },
+    ))
 }
 
 /// Writes backup `m`'s database into `target` (which holds no database) as `kinfold.db`:
@@ -125,13 +155,32 @@ pub(super) async fn restore_file(
     let partial = target.join(format!(".restore-{}.db", m.id));
     let scratch = Scratch(partial.clone());
     let keys = BackupKeys::of(key);
+    let part = m
+        .data_part()
+        .with_context(|| format!("backup {}: the manifest lists no data part", m.id))?;
+    let copied = Copied {
+        file_bytes: part.content_bytes.saturating_sub(part.log_bytes),
+        log_bytes: part.log_bytes,
+    };
+    // A database file is whole pages (at least 512 bytes each); a log is at least its header.
+    if copied.file_bytes == 0
+        || !copied.file_bytes.is_multiple_of(512)
+        || (copied.log_bytes != 0 && copied.log_bytes < 32)
+    {
+        bail!("backup {}: the manifest's sizes are not a database's", m.id);
+    }
+    let into = partial.clone();
     let m = tokio::task::spawn_blocking(move || -> anyhow::Result<Manifest> {
-        let mut file = kinfold_crypto::private_fs::create_new(&partial)?;
-        open_part(input, &m, &keys, &mut file)?;
-        file.sync_all()?;
+        let mut split = SplitCopy::create(&into, copied)?;
+        open_part(input, &m, &keys, &mut split)?;
+        split.sync_all()?;
         Ok(m)
     })
     .await??;
+    // The log copied with the file is replayed into it, and the result checked page by page.
+    fold_log(&partial, key)
+        .await
+        .with_context(|| format!("backup {}: opening the restored copy", m.id))?;
     // Into place without replacing anything: a hard link fails if the name is taken (by a
     // server started meanwhile, or a second restore), where a rename would replace it.
     if database_files(target).next().is_some() {

@@ -280,19 +280,28 @@ async fn nothing_in_a_backup_or_left_beside_it_is_plaintext_or_open_to_others() 
             assert_eq!(mode & 0o777, 0o600, "{f}");
         }
     }
-    // The snapshot itself, before it is sealed, is encrypted page by page with the database's key.
+    // What is sealed, the database file and its log as a held snapshot reads them, is
+    // encrypted page by page with the database's key.
     let store = open_store(&data).await;
     let key = kinfold_crypto::keyring::MasterKey::load(&data.join("master.key")).unwrap();
-    let snap = tmp.path().join("snap.db");
-    store.snapshot(&snap, &key).await.unwrap();
+    let held = store.hold_snapshot().await.unwrap();
+    let raw = tmp.path().join("raw-copy");
+    let copied = held.copy_to(&raw).unwrap();
+    let bytes = std::fs::read(&raw).unwrap();
+    held.release().await.unwrap();
     store.close().await;
-    let bytes = std::fs::read(&snap).unwrap();
-    assert!(bytes.len() > 4096);
+    assert!(copied.file_bytes + copied.log_bytes > 4096, "{copied:?}");
+    assert_eq!(copied.file_bytes + copied.log_bytes, bytes.len() as u64);
     assert!(!bytes.windows(15).any(|w| w == b"SQLite format 3"));
     assert!(!bytes.windows(needle.len()).any(|w| w == needle));
     let copy = tmp.path().join("copy");
     std::fs::create_dir(&copy).unwrap();
-    std::fs::rename(&snap, copy.join("kinfold.db")).unwrap();
+    let db = copy.join("kinfold.db");
+    let mut split = kinfold_store::sqlite::SplitCopy::create(&db, copied).unwrap();
+    std::io::Write::write_all(&mut split, &bytes).unwrap();
+    split.sync_all().unwrap();
+    drop(split);
+    kinfold_store::sqlite::fold_log(&db, &key).await.unwrap();
     std::fs::copy(data.join("master.key"), copy.join("master.key")).unwrap();
     assert_eq!(
         rows(&copy, "SELECT name FROM tenants").await,
@@ -479,4 +488,43 @@ async fn serve_backs_up_and_drills_on_its_schedule_and_prunes_by_retention() {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     server.stop();
+}
+
+/// A snapshot is copied by a process that has connections to the database (`serve`, for its
+/// scheduled backups). Closing any descriptor of a file drops every POSIX lock the process holds
+/// on it, so a copy that opened and closed the database would take away SQLite's shared lock,
+/// by which it knows a closing connection elsewhere is not the last one (that one would then
+/// fold and delete the log under this process). The locks this process holds on the database,
+/// as the kernel lists them, are the same after each copy as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn copying_a_snapshot_keeps_the_processs_locks_on_the_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    deployment(&data, "sunny-days", "Sunny Days");
+    let store = open_store(&data).await;
+    let db = data.join("kinfold.db");
+    let mine = || {
+        let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&db).unwrap());
+        let (pid, ino) = (format!(" {} ", std::process::id()), format!(":{ino} "));
+        std::fs::read_to_string("/proc/locks")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&pid) && l.contains(&ino))
+            .map(|l| l.split_once(':').unwrap().1.trim().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert!(kinfold_store::Store::ready(&store).await.unwrap());
+    let before = mine();
+    assert!(
+        !before.is_empty(),
+        "SQLite holds a shared lock on the database"
+    );
+    for round in 0..2 {
+        let held = store.hold_snapshot().await.unwrap();
+        held.copy_to(&tmp.path().join(format!("raw-{round}")))
+            .unwrap();
+        held.release().await.unwrap();
+        assert_eq!(mine(), before, "round {round}: the copy dropped a lock");
+    }
+    store.close().await;
 }
