@@ -44,3 +44,25 @@ pub fn one_lands_the_rest_conflict(answers: &[Resp], landed: StatusCode) {
         .count();
     assert_eq!((won, refused), (1, answers.len() - 1), "{statuses:?}");
 }
+
+/// Asserts a console form's answer is the stale-record refusal: `409`, with the note to reload
+/// shown on the page.
+pub fn refused_as_stale_form(r: &Resp) {
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(
+        r.text
+            .contains("changed by someone else after you opened it"),
+        "{}",
+        r.text
+    );
+}
+
+/// Asserts an API answer is the stale-record refusal: `409` with code `conflict`.
+pub fn refused_as_stale_api(r: &Resp) {
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, "conflict"),
+        "{}",
+        r.text
+    );
+}

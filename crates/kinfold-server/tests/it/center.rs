@@ -9,6 +9,7 @@
 
 use axum::http::StatusCode;
 
+use crate::at_once::refused_as_stale_api;
 use crate::harness::TestApp;
 
 #[tokio::test]
@@ -304,10 +305,7 @@ async fn a_center_settings_change_made_from_an_older_version_is_refused() {
             Some(&other),
         )
         .await;
-    assert_eq!(
-        (api_stale.status, api_stale.code()),
-        (StatusCode::CONFLICT, "conflict")
-    );
+    refused_as_stale_api(&api_stale);
     let now = app.get("/api/v1/tenant", Some(&admin)).await;
     assert_eq!(
         (

@@ -10,7 +10,7 @@
 
 use axum::http::StatusCode;
 
-use crate::at_once::{at_once, one_lands_the_rest_conflict};
+use crate::at_once::{at_once, one_lands_the_rest_conflict, refused_as_stale_api};
 use crate::harness::TestApp;
 
 const NEW: &str = "given_name=Juniper&family_name=Okoye&preferred_name=June\
@@ -341,10 +341,7 @@ async fn an_edit_made_from_an_older_version_is_refused_not_merged() {
             Some(&other),
         )
         .await;
-    assert_eq!(
-        (api_stale.status, api_stale.code()),
-        (StatusCode::CONFLICT, "conflict")
-    );
+    refused_as_stale_api(&api_stale);
     let now = app
         .get(&format!("/api/v1/children/{}", r.a), Some(&admin))
         .await;

@@ -12,7 +12,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::at_once::{at_once, one_lands_the_rest_conflict};
+use crate::at_once::{at_once, one_lands_the_rest_conflict, refused_as_stale_api};
 use crate::harness::TestApp;
 
 /// The room ID in a redirect to `/admin/classrooms/{id}?done=...`.
@@ -406,10 +406,7 @@ async fn a_settings_change_made_from_an_older_version_is_refused() {
             Some(&other),
         )
         .await;
-    assert_eq!(
-        (api_stale.status, api_stale.code()),
-        (StatusCode::CONFLICT, "conflict")
-    );
+    refused_as_stale_api(&api_stale);
     let reloaded = app.get(&path, Some(&other)).await;
     assert!(reloaded.text.contains("Sunflowers"));
     assert!(!reloaded.text.contains("Daisies"));

@@ -16,7 +16,9 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::at_once::{at_once, one_lands_the_rest_conflict};
+use crate::at_once::{
+    at_once, one_lands_the_rest_conflict, refused_as_stale_api, refused_as_stale_form,
+};
 use crate::harness::{TestApp, PASSWORD};
 
 /// The token at the end of an enrollment link.
@@ -268,15 +270,7 @@ async fn a_role_change_made_from_an_older_role_is_refused() {
             &other,
         )
         .await;
-    assert_eq!(
-        stale_form.status,
-        StatusCode::CONFLICT,
-        "{}",
-        stale_form.text
-    );
-    assert!(stale_form
-        .text
-        .contains("changed by someone else after you opened it"));
+    refused_as_stale_form(&stale_form);
     let stale_api = app
         .call(
             Method::PUT,
@@ -285,10 +279,7 @@ async fn a_role_change_made_from_an_older_role_is_refused() {
             Some(&other),
         )
         .await;
-    assert_eq!(
-        (stale_api.status, stale_api.code()),
-        (StatusCode::CONFLICT, "conflict")
-    );
+    refused_as_stale_api(&stale_api);
     let bad = app
         .call(
             Method::PUT,

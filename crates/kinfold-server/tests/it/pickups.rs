@@ -12,7 +12,9 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::at_once::{at_once, one_lands_the_rest_conflict};
+use crate::at_once::{
+    at_once, one_lands_the_rest_conflict, refused_as_stale_api, refused_as_stale_form,
+};
 use crate::harness::{Records, TestApp};
 
 async fn pickups(app: &TestApp, r: &Records, cookie: &str) -> Vec<Value> {
@@ -324,15 +326,7 @@ async fn a_pickup_edit_made_from_an_older_version_is_refused() {
             &other,
         )
         .await;
-    assert_eq!(
-        stale_form.status,
-        StatusCode::CONFLICT,
-        "{}",
-        stale_form.text
-    );
-    assert!(stale_form
-        .text
-        .contains("changed by someone else after you opened it"));
+    refused_as_stale_form(&stale_form);
     let stale_api = app
         .call(
             Method::PUT,
@@ -341,10 +335,7 @@ async fn a_pickup_edit_made_from_an_older_version_is_refused() {
             Some(&other),
         )
         .await;
-    assert_eq!(
-        (stale_api.status, stale_api.code()),
-        (StatusCode::CONFLICT, "conflict")
-    );
+    refused_as_stale_api(&stale_api);
     let now = pickups(&app, &r, &admin).await[0].clone();
     assert_eq!(
         (now["photo_id"].as_str(), now["version"].as_i64()),

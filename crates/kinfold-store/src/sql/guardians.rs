@@ -254,19 +254,15 @@ impl GuardianStore for Backend {
                 .bind(expected)
                 .execute(&mut *tx)
                 .await?;
-                if r.rows_affected() == 0 && expected.is_some() {
-                    let there: Option<i64> = sqlx::query_scalar(
-                        "SELECT version FROM child_guardians \
+                if r.rows_affected() == 0 {
+                    return Err(super::stale_or_gone(
+                        &mut tx,
+                        "SELECT 1 FROM child_guardians \
                          WHERE tenant_id = $1 AND child_id = $2 AND guardian_id = $3",
+                        &[tenant, child.to_string(), guardian.to_string()],
+                        "guardian",
                     )
-                    .bind(&tenant)
-                    .bind(child.to_string())
-                    .bind(guardian.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if there.is_some() {
-                        return Err(StoreError::WrongState(crate::STALE_RECORD));
-                    }
+                    .await?);
                 }
                 (r, "guardian")
             }
@@ -313,20 +309,15 @@ impl GuardianStore for Backend {
                 .bind(edit.expected)
                 .execute(&mut *tx)
                 .await?;
-                if r.rows_affected() == 0 && edit.expected.is_some() {
-                    // There, at another version: another edit came first.
-                    let there: Option<i64> = sqlx::query_scalar(
-                        "SELECT version FROM authorized_pickups \
+                if r.rows_affected() == 0 {
+                    return Err(super::stale_or_gone(
+                        &mut tx,
+                        "SELECT 1 FROM authorized_pickups \
                          WHERE tenant_id = $1 AND child_id = $2 AND id = $3",
+                        &[tenant, edit.child.to_string(), edit.pickup.to_string()],
+                        "authorized pickup",
                     )
-                    .bind(&tenant)
-                    .bind(edit.child.to_string())
-                    .bind(edit.pickup.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if there.is_some() {
-                        return Err(StoreError::WrongState(crate::STALE_RECORD));
-                    }
+                    .await?);
                 }
                 (r, "authorized pickup")
             }

@@ -73,6 +73,26 @@ pub(crate) use audit_append::append_in;
 pub(crate) async fn commit(tx: Tx) -> crate::Result<()> {
     tx.commit().await.map_err(crate::StoreError::CommitUnknown)
 }
+
+/// After a compare-and-write (`UPDATE … AND version = $expected`) that matched no row: the row
+/// is still there (`there`, with `keys` bound in order, finds it), so it has moved on from the
+/// version the change was made from (`WrongState`, [`crate::STALE_RECORD`]); or it is gone
+/// (`NotFound(what)`).
+pub(crate) async fn stale_or_gone(
+    conn: &mut Conn,
+    there: &str,
+    keys: &[String],
+    what: &'static str,
+) -> crate::Result<crate::StoreError> {
+    let mut q = sqlx::query(there);
+    for k in keys {
+        q = q.bind(k.clone());
+    }
+    Ok(match q.fetch_optional(&mut *conn).await? {
+        Some(_) => crate::StoreError::WrongState(crate::STALE_RECORD),
+        None => crate::StoreError::NotFound(what),
+    })
+}
 pub(crate) use migrate::migrate;
 pub(crate) use outbox::insert_message;
 

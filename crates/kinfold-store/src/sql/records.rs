@@ -172,18 +172,14 @@ impl RecordStore for Backend {
         .map_err(|e| StoreError::from_insert(e, "classroom with this name"))?;
         let Some(version) = version else {
             // Open, but at another version than the one the change was made from?
-            let open: Option<i64> = sqlx::query_scalar(
-                "SELECT version FROM classrooms \
+            return Err(super::stale_or_gone(
+                &mut tx,
+                "SELECT 1 FROM classrooms \
                  WHERE tenant_id = $1 AND id = $2 AND archived_ms IS NULL",
+                &[tenant, id.to_string()],
+                "classroom",
             )
-            .bind(&tenant)
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-            return Err(match open {
-                Some(_) => StoreError::WrongState(crate::STALE_RECORD),
-                None => StoreError::NotFound("classroom"),
-            });
+            .await?);
         };
         append_in(&mut tx, audit).await?;
         super::commit(tx).await?;
