@@ -258,6 +258,10 @@ pub enum LinkChange {
     Unlink {
         child: ChildId,
         guardian: GuardianId,
+        /// The link's version the unlink was made from: a link changed since is kept (a
+        /// custody change, such as a court restriction, would otherwise go unseen with it).
+        /// `None` unlinks whatever is there.
+        expected: Option<i64>,
     },
     RemovePickup {
         child: ChildId,

@@ -239,7 +239,9 @@ impl Children<'_> {
                 custody: custody.as_str().to_owned(),
                 may_pick_up: *may_pick_up,
             },
-            LinkChange::Unlink { child, guardian } => Event::GuardianUnlinked {
+            LinkChange::Unlink {
+                child, guardian, ..
+            } => Event::GuardianUnlinked {
                 child_id: child.to_string(),
                 guardian_id: guardian.to_string(),
             },

@@ -205,7 +205,7 @@ impl ChildForm {
                 .transpose()?,
             medical_notes: changed("medical_notes"),
             emergency_contacts: (self.contacts != stored.contacts).then(|| self.contact_list()),
-            version: self.get("version").parse().ok(),
+            version: crate::console::form::drawn_version(self.get("version")),
         })
     }
 

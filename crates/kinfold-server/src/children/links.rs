@@ -12,10 +12,11 @@ use utoipa::ToSchema;
 
 use super::pages::render_detail;
 use crate::api::reply::NoContent;
+use crate::console::form::drawn_version;
 use crate::console::pages::to_login;
 use crate::console::Page;
 use crate::error::ErrorBody;
-use crate::extract::{Auth, Form, Json};
+use crate::extract::{Auth, Form, Json, Query};
 use crate::{ApiError, AppState};
 
 pub(super) fn ids<T>(
@@ -65,17 +66,30 @@ pub async fn change(
     Ok(NoContent)
 }
 
-#[utoipa::path(operation_id = "children_unlink_guardian", delete, path = "/api/v1/children/{id}/guardians/{guardian_id}", tag = "records", params(("id" = String, Path), ("guardian_id" = String, Path)), responses((status = 204, description = "unlinked"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not this child's guardian, or outside your scope", body = ErrorBody)))]
+/// The link's version an unlink is made from (`?version=N`, from the child's guardians).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UnlinkParams {
+    /// The link's `version` as read: a link changed since is kept, and the call is refused
+    /// with `409 conflict`. Without it, the link is removed as it is.
+    version: Option<i64>,
+}
+
+#[utoipa::path(operation_id = "children_unlink_guardian", delete, path = "/api/v1/children/{id}/guardians/{guardian_id}", tag = "records", params(("id" = String, Path), ("guardian_id" = String, Path), UnlinkParams), responses((status = 204, description = "unlinked"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not this child's guardian, or outside your scope", body = ErrorBody), (status = 409, description = "the link changed since the version sent", body = ErrorBody), (status = 422, description = "a malformed version", body = ErrorBody)))]
 pub async fn unlink(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Path((id, gid)): Path<(String, String)>,
+    Query(q): Query<UnlinkParams>,
 ) -> Result<NoContent, ApiError> {
     let (child, guardian) = ids(&id, &gid, GuardianId::parse, "guardian")?;
-    st.core
-        .children()
-        .change_link(&actor, LinkChange::Unlink { child, guardian })
-        .await?;
+    let change = LinkChange::Unlink {
+        child,
+        guardian,
+        expected: q.version,
+    };
+    st.core.children().change_link(&actor, change).await?;
     Ok(NoContent)
 }
 
@@ -99,21 +113,24 @@ pub async fn guardian_form(
     Form(f): Form<LinkForm>,
 ) -> Response {
     let Some(a) = &p.actor else { return to_login() };
-    let change = ids(&id, &gid, GuardianId::parse, "guardian").and_then(|(child, guardian)| {
-        match f.action.as_str() {
-            "unlink" => Ok(LinkChange::Unlink { child, guardian }),
-            "save" => Ok(LinkChange::Set {
-                child,
-                guardian,
-                custody: custody(&f.custody)?,
-                may_pick_up: f.may_pick_up.is_some(),
-                // The page always sends it: a form without it is older than the page, and no
-                // link is at version 0, so it is refused as stale (after the role check).
-                expected: Some(f.version.parse().unwrap_or(0)),
-            }),
-            _ => Err(CoreError::invalid("action", "save or unlink")),
-        }
-    });
+    let change =
+        ids(&id, &gid, GuardianId::parse, "guardian").and_then(|(child, guardian)| {
+            match f.action.as_str() {
+                "unlink" => Ok(LinkChange::Unlink {
+                    child,
+                    guardian,
+                    expected: drawn_version(&f.version),
+                }),
+                "save" => Ok(LinkChange::Set {
+                    child,
+                    guardian,
+                    custody: custody(&f.custody)?,
+                    may_pick_up: f.may_pick_up.is_some(),
+                    expected: drawn_version(&f.version),
+                }),
+                _ => Err(CoreError::invalid("action", "save or unlink")),
+            }
+        });
     done(
         &st,
         &p,

@@ -205,7 +205,7 @@ pub async fn edit_form(
                 pickup,
                 f.fields(),
                 passphrase,
-                f.version.parse().ok(),
+                crate::console::form::drawn_version(&f.version),
             )
             .await
     }

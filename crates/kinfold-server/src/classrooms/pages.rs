@@ -289,7 +289,12 @@ pub async fn update(
         (Ok(room), Ok(fields)) => {
             st.core
                 .classrooms()
-                .update_classroom(a, room, &fields, f.version.parse().ok())
+                .update_classroom(
+                    a,
+                    room,
+                    &fields,
+                    crate::console::form::drawn_version(&f.version),
+                )
                 .await
         }
         (Err(e), _) | (_, Err(e)) => Err(e),

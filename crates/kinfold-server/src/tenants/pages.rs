@@ -119,7 +119,7 @@ pub async fn save(State(st): State<AppState>, p: Page, Form(f): Form<CenterForm>
         legal_name: Some(f.legal_name.clone()),
         postal_address: Some(f.postal_address.clone()),
         time_zone: Some(f.time_zone.clone()),
-        version: f.version.parse().ok(),
+        version: crate::console::form::drawn_version(&f.version),
     };
     match st.core.tenants().update_tenant_details(a, patch).await {
         Ok(_) => Redirect::to("/admin/center?done=saved").into_response(),

@@ -12,7 +12,9 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::at_once::{at_once, one_lands_the_rest_conflict, refused_as_stale_api};
+use crate::at_once::{
+    at_once, one_lands_the_rest_conflict, refused_as_stale_api, refused_as_stale_form,
+};
 use crate::harness::TestApp;
 
 /// The room ID in a redirect to `/admin/classrooms/{id}?done=...`.
@@ -62,7 +64,10 @@ async fn an_administrator_runs_a_classroom_from_the_console() {
     let saved = app
         .post_form(
             &format!("/admin/classrooms/{id}"),
-            "name=Blue+Jays&age_group=preschool&capacity=16",
+            &format!(
+                "name=Blue+Jays&age_group=preschool&capacity=16&version={}",
+                page.drawn_version()
+            ),
             &admin,
         )
         .await;
@@ -372,9 +377,7 @@ async fn a_settings_change_made_from_an_older_version_is_refused() {
     let path = format!("/admin/classrooms/{room}");
 
     let page = app.get(&path, Some(&other)).await;
-    let marker = r#"name="version" value=""#;
-    let at = page.text.find(marker).unwrap() + marker.len();
-    let version: i64 = page.text[at..].split('"').next().unwrap().parse().unwrap();
+    let version = page.drawn_version();
     let first = app
         .post_form(
             &path,
@@ -387,17 +390,11 @@ async fn a_settings_change_made_from_an_older_version_is_refused() {
     assert_eq!(now["name"], "Sunflowers");
     assert_eq!(now["version"].as_i64(), Some(version + 1));
 
-    let stale = app
-        .post_form(
-            &path,
-            &format!("name=Daisies&age_group=&capacity=&version={version}"),
-            &other,
-        )
-        .await;
-    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.text);
-    assert!(stale
-        .text
-        .contains("changed by someone else after you opened it"));
+    // From the page opened before, and from a form without its version: refused.
+    let fields = "name=Daisies&age_group=&capacity=";
+    for body in [format!("{fields}&version={version}"), fields.to_owned()] {
+        refused_as_stale_form(&app.post_form(&path, &body, &other).await);
+    }
     let api_stale = app
         .call(
             Method::PUT,

@@ -148,6 +148,14 @@ impl Resp {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
 
+    /// The version of the record a console page's form was drawn from: the first hidden
+    /// `version` field, as a browser would send it back.
+    pub fn drawn_version(&self) -> i64 {
+        let marker = r#"name="version" value=""#;
+        let at = self.text.find(marker).expect("a form with its version") + marker.len();
+        self.text[at..].split('"').next().unwrap().parse().unwrap()
+    }
+
     /// Where a redirect points (empty when there is none).
     pub fn location(&self) -> String {
         self.headers

@@ -203,6 +203,137 @@ async fn a_custody_change_made_from_an_older_version_is_refused() {
     );
 }
 
+/// Unlinking from an older view of the link is refused, never a way to take a court
+/// restriction set since away with the link: from the form (with the version it was drawn from,
+/// or without one), and from the API (`?version=`). Unlinking and restricting at once from one
+/// version: exactly one lands.
+#[tokio::test]
+async fn an_unlink_made_from_an_older_version_keeps_the_link() {
+    let app = std::sync::Arc::new(TestApp::new().await);
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let other = app.sign_in(&t.slug, &t.admin).await;
+    let g = mother(&app, &r, &admin).await;
+    let link = || async {
+        app.get(&format!("/api/v1/children/{}/guardians", r.a), Some(&admin))
+            .await
+            .body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["id"] == g.as_str())
+            .cloned()
+    };
+    let version = link().await.unwrap()["version"].as_i64().unwrap();
+    let api = format!("/api/v1/children/{}/guardians/{g}", r.a);
+    let restricted = app
+        .call(
+            Method::PATCH,
+            &api,
+            Some(json!({"custody": "court_restricted", "may_pick_up": false, "version": version})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        restricted.status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        restricted.text
+    );
+
+    let form = format!("/children/{}/guardians/{g}", r.a);
+    for body in [
+        format!("custody=full&version={version}&action=unlink"),
+        "custody=full&action=unlink".to_owned(),
+        "custody=full&version=&action=unlink".to_owned(),
+    ] {
+        refused_as_stale_form(&app.post_form(&form, &body, &other).await);
+    }
+    let stale = app
+        .call(
+            Method::DELETE,
+            &format!("{api}?version={version}"),
+            None,
+            Some(&other),
+        )
+        .await;
+    refused_as_stale_api(&stale);
+    let garbled = app
+        .call(
+            Method::DELETE,
+            &format!("{api}?version=1%200"),
+            None,
+            Some(&other),
+        )
+        .await;
+    assert_eq!(
+        (garbled.status, garbled.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        "{}",
+        garbled.text
+    );
+    let kept = link().await.expect("the link stays");
+    assert_eq!(
+        (kept["custody"].as_str(), kept["version"].as_i64()),
+        (Some("court_restricted"), Some(version + 1))
+    );
+
+    // Restricting and unlinking at once, both from the current version: one of them lands.
+    let now = version + 1;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (app, api, cookie) = (app.clone(), api.clone(), admin.clone());
+        set.spawn(async move {
+            if i % 2 == 0 {
+                let to = json!({"custody": "shared", "may_pick_up": true, "version": now});
+                app.call(Method::PATCH, &api, Some(to), Some(&cookie)).await
+            } else {
+                let url = format!("{api}?version={now}");
+                app.call(Method::DELETE, &url, None, Some(&cookie)).await
+            }
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(a) = set.join_next().await {
+        statuses.push(a.unwrap().status);
+    }
+    let landed = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::NO_CONTENT)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| matches!(**s, StatusCode::CONFLICT | StatusCode::NOT_FOUND))
+        .count();
+    assert_eq!((landed, refused), (1, 7), "{statuses:?}");
+
+    // The page's own unlink, drawn from the version there now, lands (if the link is left).
+    if let Some(l) = link().await {
+        let v = l["version"].as_i64().unwrap();
+        let done = app
+            .post_form(
+                &form,
+                &format!("custody=full&version={v}&action=unlink"),
+                &admin,
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+        assert!(done.text.contains("Saved"), "{}", done.text);
+        assert!(link().await.is_none(), "unlinked");
+    }
+    app.flush_audit().await;
+    let chain = app.store.audit_chain(&t.scope.chain()).await.unwrap();
+    assert_eq!(
+        chain
+            .iter()
+            .filter(|e| e.kind == "guardian_unlinked")
+            .count(),
+        1,
+        "one unlink, none for a refused one"
+    );
+}
+
 #[tokio::test]
 async fn unlinking_and_removing_a_pickup_take_them_off_the_list() {
     let app = TestApp::new().await;

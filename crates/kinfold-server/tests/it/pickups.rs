@@ -93,13 +93,16 @@ async fn a_director_adds_and_edits_a_pickup_from_the_child_page() {
         .find(|p| p["name"] == "Uncle Bo")
         .unwrap();
     assert_eq!(bo["photo_id"], "Passport");
+    let version = bo["version"].as_i64().unwrap();
     let bo = bo["id"].as_str().unwrap().to_owned();
 
     // Edited in place with a blank passphrase: the fields change, the passphrase stays.
     let edited = app
         .post_form(
             &format!("/children/{}/pickups/{bo}", r.a),
-            "name=Uncle+Bo+Reyes&relation=Great-uncle&photo_id=State+ID&passphrase=",
+            &format!(
+                "name=Uncle+Bo+Reyes&relation=Great-uncle&photo_id=State+ID&passphrase=&version={version}"
+            ),
             &admin,
         )
         .await;
@@ -319,14 +322,12 @@ async fn a_pickup_edit_made_from_an_older_version_is_refused() {
         )
         .await;
     assert_eq!(first.status, StatusCode::NO_CONTENT, "{}", first.text);
-    let stale_form = app
-        .post_form(
-            &format!("/children/{}/pickups/{id}", r.a),
-            &format!("name=Aunt+Q&relation=Aunt&photo_id=&passphrase=&version={version}"),
-            &other,
-        )
-        .await;
-    refused_as_stale_form(&stale_form);
+    // From the page opened before, and from a form without its version: refused.
+    let fields = "name=Aunt+Q&relation=Aunt&photo_id=&passphrase=";
+    for body in [format!("{fields}&version={version}"), fields.to_owned()] {
+        let form = format!("/children/{}/pickups/{id}", r.a);
+        refused_as_stale_form(&app.post_form(&form, &body, &other).await);
+    }
     let stale_api = app
         .call(
             Method::PUT,

@@ -255,29 +255,33 @@ impl GuardianStore for Backend {
                 .execute(&mut *tx)
                 .await?;
                 if r.rows_affected() == 0 {
-                    return Err(super::stale_or_gone(
-                        &mut tx,
-                        "SELECT 1 FROM child_guardians \
-                         WHERE tenant_id = $1 AND child_id = $2 AND guardian_id = $3",
-                        &[tenant, child.to_string(), guardian.to_string()],
-                        "guardian",
-                    )
-                    .await?);
+                    return Err(link_stale_or_gone(&mut tx, tenant, child, guardian).await?);
                 }
                 (r, "guardian")
             }
-            LinkChange::Unlink { child, guardian } => (
-                sqlx::query(
+            // Taken away from the version the change was made from only: unlinked from an
+            // older view, a court restriction set since would go with the link.
+            LinkChange::Unlink {
+                child,
+                guardian,
+                expected,
+            } => {
+                let r = sqlx::query(
                     "DELETE FROM child_guardians \
-                     WHERE tenant_id = $1 AND child_id = $2 AND guardian_id = $3",
+                     WHERE tenant_id = $1 AND child_id = $2 AND guardian_id = $3 \
+                     AND version = COALESCE($4, version)",
                 )
                 .bind(&tenant)
                 .bind(child.to_string())
                 .bind(guardian.to_string())
+                .bind(expected)
                 .execute(&mut *tx)
-                .await?,
-                "guardian",
-            ),
+                .await?;
+                if r.rows_affected() == 0 {
+                    return Err(link_stale_or_gone(&mut tx, tenant, child, guardian).await?);
+                }
+                (r, "guardian")
+            }
             LinkChange::RemovePickup { child, pickup } => (
                 sqlx::query(
                     "DELETE FROM authorized_pickups \
@@ -377,4 +381,21 @@ impl GuardianStore for Backend {
         done(read).await?;
         Ok(hash)
     }
+}
+
+/// A guardian link change that matched no row: made from an older version, or the link is gone.
+async fn link_stale_or_gone(
+    tx: &mut super::Conn,
+    tenant: String,
+    child: ChildId,
+    guardian: GuardianId,
+) -> Result<StoreError> {
+    super::stale_or_gone(
+        tx,
+        "SELECT 1 FROM child_guardians \
+         WHERE tenant_id = $1 AND child_id = $2 AND guardian_id = $3",
+        &[tenant, child.to_string(), guardian.to_string()],
+        "guardian",
+    )
+    .await
 }
