@@ -168,19 +168,21 @@ impl PgStore {
     }
 }
 
-/// Opens an audit batch's transaction, which commits without waiting for its WAL to reach the
-/// disk (`synchronous_commit = off`, for this transaction only), in one round trip: the commit
-/// is in PostgreSQL, so a crash of Kinfold loses nothing, and the request's answer does not
-/// wait for a flush. A crash of the database server itself may lose the last few hundred
-/// milliseconds of such commits. On a failure the connection is closed, not reused. Returns
-/// the transaction's ID, by which [`xact_status`] tells later whether a commit whose answer was
-/// lost went in.
+/// Opens an audit batch's transaction in one round trip. It commits as every other write
+/// does, under the cluster's `synchronous_commit`: flushed, and with a synchronous standby on
+/// the standby too, before the requests waiting for it are answered, so a read answered `200`
+/// is in the chain after a crash of the database server or a failover to the standby
+/// (`cli::failover`; an unflushed commit, `synchronous_commit = off`, lost the last batches
+/// there). The group commit is what keeps it cheap: one flush serves every request in the
+/// batch. On a failure the connection is closed, not reused. Returns the transaction's ID and
+/// the start of the server that gave it (`ID@START`), by which [`xact_status`] tells later
+/// whether a commit whose answer was lost went in.
 pub(crate) async fn begin_batch(
     conn: &mut sqlx::pool::PoolConnection<Postgres>,
 ) -> Result<Option<String>> {
     use sqlx::Row;
-    const BEGIN: &str =
-        "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_current_xact_id()::text";
+    const BEGIN: &str = "BEGIN; SELECT pg_current_xact_id()::text || '@' || \
+                         extract(epoch FROM pg_postmaster_start_time())::text";
     let begun = sqlx::Executor::fetch_all(&mut **conn, BEGIN).await;
     match begun {
         Ok(rows) => Ok(rows.last().and_then(|r| r.try_get::<String, _>(0).ok())),
@@ -191,14 +193,23 @@ pub(crate) async fn begin_batch(
     }
 }
 
-/// Whether transaction `xact` (from [`begin_batch`]) committed (`Some(true)`), was rolled back
-/// or never committed (`Some(false)`); `None` when the server no longer knows (too old). Still
-/// running is an error: ask again once it ends.
+/// Whether transaction `xact` (`ID@START`, from [`begin_batch`]) committed (`Some(true)`), was
+/// rolled back or never committed (`Some(false)`); `None` when the server no longer knows (too
+/// old), or is not the one that gave the ID: a promoted standby, or the server started again,
+/// may give the same ID to another transaction. Still running is an error: ask again once it
+/// ends.
 pub(crate) async fn xact_status(conn: &mut Read, xact: &str) -> Result<Option<bool>> {
-    let status: Option<String> = sqlx::query_scalar("SELECT pg_xact_status($1::xid8)::text")
-        .bind(xact)
-        .fetch_one(&mut **conn)
-        .await?;
+    let Some((id, started)) = xact.split_once('@') else {
+        return Ok(None);
+    };
+    let status: Option<String> = sqlx::query_scalar(
+        "SELECT CASE WHEN extract(epoch FROM pg_postmaster_start_time())::text = $2 \
+         THEN pg_xact_status($1::xid8)::text END",
+    )
+    .bind(id)
+    .bind(started)
+    .fetch_one(&mut **conn)
+    .await?;
     match status.as_deref() {
         Some("committed") => Ok(Some(true)),
         Some("aborted") => Ok(Some(false)),

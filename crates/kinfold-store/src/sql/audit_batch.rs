@@ -124,16 +124,36 @@ fn by_tenant(entries: &[ApiAccess]) -> BTreeMap<TenantId, Vec<&ApiAccess>> {
     by_tenant
 }
 
-/// Whether the batch `lost`, whose commit answer was lost, is in, as the server says by its
-/// transaction's ID: committed, rolled back, or still running (an error: ask again later,
-/// never a guess while the commit may still land). A server that no longer remembers the
-/// transaction (far older than any batch can be when asked) is taken as "not in": written
-/// again, the worst is a duplicate entry, never a lost one.
+/// Whether the batch `lost`, whose commit answer was lost, is in. Still running is an error
+/// (ask again later, never a guess while the commit may still land). Then:
+/// - a batch with chain entries is in if its first entry is (by chain, seq and hash). Not its
+///   transaction's ID: a server that took over (a promoted standby, or the server restarted
+///   after a crash) may have given that ID to another transaction, which committed while the
+///   batch never reached it (`cli::failover` lost an answered read that way);
+/// - a batch of API access entries alone is in if the server that ran it says its transaction
+///   committed. Another server, or one that no longer remembers the transaction, is taken as
+///   "not in": written again, the worst is a duplicate entry, never a lost one.
 pub(crate) async fn landed(store: &super::Backend, lost: &LostCommit) -> Result<bool> {
     let mut read = store.read(Wall::Platform).await?;
-    let status = super::xact_status(&mut read, &lost.xact).await;
+    let found = landed_in(&mut read, lost).await;
     super::done(read).await?;
-    Ok(status?.unwrap_or(false))
+    found
+}
+
+async fn landed_in(read: &mut super::Read, lost: &LostCommit) -> Result<bool> {
+    let status = super::xact_status(read, &lost.xact).await?;
+    let Some(first) = lost.entries.first() else {
+        return Ok(status.unwrap_or(false));
+    };
+    let there: Option<String> = sqlx::query_scalar(
+        "SELECT hash FROM audit_log WHERE chain = $1 AND seq = $2 AND hash = $3",
+    )
+    .bind(&first.chain)
+    .bind(first.seq)
+    .bind(&first.hash)
+    .fetch_optional(&mut **read)
+    .await?;
+    Ok(there.is_some())
 }
 
 /// Pushes the INSERT of one tenant's API access entries as one segment.

@@ -32,9 +32,10 @@
 //!   is destroyed (PostgreSQL's share locks; nothing under SQLite's single writer);
 //! - `token_hex()`: a token hash spelled as lower-case hex in SQL.
 //! - `Backend::batch_conn()`, `begin_batch`, `commit_batch`, `abort_batch`: an audit group
-//!   commit's connection and transaction, which does not wait for the disk (SQLite's writer
-//!   at `synchronous = NORMAL` for that transaction; PostgreSQL's `synchronous_commit = off`),
-//!   one round trip to begin and one to commit; `BATCH_SCRIPT`: on SQLite, the statements
+//!   commit's connection and transaction (SQLite's writer at `synchronous = NORMAL` for that
+//!   transaction, which survives a crash of the process; on PostgreSQL the cluster's
+//!   `synchronous_commit`, which a failover to a synchronous standby survives), one round
+//!   trip to begin and one to commit; `BATCH_SCRIPT`: on SQLite, the statements
 //!   that begin and commit it, for a batch sent as two scripts (`audit_batch.rs`);
 //!   `xact_status`: whether a batch whose commit answer was lost went in (PostgreSQL's
 //!   `pg_xact_status`; a SQLite commit's outcome is never unknown).

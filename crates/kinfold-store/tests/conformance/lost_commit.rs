@@ -185,3 +185,59 @@ async fn landed(s: &postgres::PgStore, lost: &LostCommit) -> bool {
     }
     panic!("the server never knew");
 }
+
+/// A transaction ID is the server's, not the batch's: after a failover (or a restart after a
+/// crash) the server that answers may have given the lost batch's ID to another transaction,
+/// which committed. A batch with chain entries is in only if its first entry is there; a batch
+/// of access entries alone, only if the server that ran it says so.
+#[tokio::test]
+async fn a_transaction_id_another_server_gave_out_is_not_taken_for_the_batch() {
+    use sqlx::Connection;
+    let db = kinfold_testpg::fresh_database().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::from_key(Key::generate());
+    let s = postgres::PgStore::open(&crate::pg_options(&db), dir.path(), &key)
+        .await
+        .unwrap();
+    let a = tenant(&s, "maple").await;
+    s.append_batch(vec![draft(a.chain(), 1)], &[])
+        .await
+        .unwrap();
+    // Some other transaction, committed on this server.
+    let mut raw = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut other = raw.begin().await.unwrap();
+    let id: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text")
+        .fetch_one(&mut *other)
+        .await
+        .unwrap();
+    other.commit().await.unwrap();
+    let started: String =
+        sqlx::query_scalar("SELECT extract(epoch FROM pg_postmaster_start_time())::text")
+            .fetch_one(&mut raw)
+            .await
+            .unwrap();
+    let here = format!("{id}@{started}");
+    let elsewhere = format!("{id}@1.5");
+    // Entries linked after the chain's head, never written.
+    let mut never = s.audit_chain(&a.chain()).await.unwrap().pop().unwrap();
+    never.seq += 1;
+    never.hash = "0".repeat(64);
+    let lost = |entries: Vec<kinfold_audit::Entry>, xact: &str| LostCommit {
+        entries,
+        xact: xact.to_owned(),
+    };
+
+    // Its chain entry is not there: not in, whatever the ID's transaction did.
+    assert!(!landed(&s, &lost(vec![never.clone()], &here)).await);
+    assert!(!landed(&s, &lost(vec![never], &elsewhere)).await);
+    // The entry that is there: in.
+    let head = s.audit_chain(&a.chain()).await.unwrap().pop().unwrap();
+    assert!(landed(&s, &lost(vec![head], &elsewhere)).await);
+    // Access entries alone: the committed ID counts only on the server that gave it.
+    assert!(landed(&s, &lost(Vec::new(), &here)).await);
+    assert!(!landed(&s, &lost(Vec::new(), &elsewhere)).await);
+    assert!(
+        !landed(&s, &lost(Vec::new(), &id)).await,
+        "an ID without its server"
+    );
+}

@@ -3,7 +3,8 @@
 //! URL with `target_session_attrs=read-write`. Under steady reads and check-ins the primary is
 //! killed and the standby promoted: the nodes move to it without a restart, the requests
 //! caught in the switch answer `503` with `Retry-After` (never a `500`, never a hang), and
-//! every write answered `2xx` is on the new primary.
+//! every write answered `2xx` is on the new primary, as is every read answered with sealed
+//! fields (its entry in the chain).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,8 @@ struct Outcome {
     retry_after: bool,
     /// A write's event ID, when it was answered `201`.
     event: Option<String>,
+    /// A read answered `200` with sealed fields opened: its read is in the chain (L1).
+    opened: bool,
 }
 
 async fn send(req: reqwest::RequestBuilder) -> Outcome {
@@ -42,6 +45,8 @@ async fn send(req: reqwest::RequestBuilder) -> Outcome {
                 event: (status == 201)
                     .then(|| body["id"].as_str().map(str::to_owned))
                     .flatten(),
+                opened: status == 200
+                    && (body["medical_notes"].is_string() || body["allergies"].is_array()),
             }
         }
         Err(e) => panic!("a request hung or failed without an answer: {e}"),
@@ -155,6 +160,10 @@ async fn two_nodes_fail_over_to_a_promoted_standby_without_losing_an_answered_wr
     );
 
     let running = Arc::new(AtomicBool::new(true));
+    // The writers pause for a moment before the kill (and write on through the switch), so the
+    // last commits before it are reads' audit entries alone: one answered without waiting for
+    // the standby would be lost there (a check-in's synchronous commit would carry it over).
+    let writing = Arc::new(AtomicBool::new(true));
     let seen: Arc<Mutex<Vec<Outcome>>> = Arc::default();
     let mut load = Vec::new();
     // Readers: a parent reading a child's record, on both nodes.
@@ -194,10 +203,14 @@ async fn two_nodes_fail_over_to_a_promoted_standby_without_losing_an_answered_wr
         };
         let body = json!({"child_id": child, "guardian_id": g["id"]});
         let (client, base, cookie) = (client.clone(), bases[n % 2].clone(), desk.clone());
-        let (running, seen) = (running.clone(), seen.clone());
+        let (running, seen, writing) = (running.clone(), seen.clone(), writing.clone());
         load.push(tokio::spawn(async move {
             let mut inside = false;
             while running.load(Ordering::SeqCst) {
+                if !writing.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
                 let what = if inside { "check-out" } else { "check-in" };
                 let o = send(
                     client
@@ -218,8 +231,11 @@ async fn two_nodes_fail_over_to_a_promoted_standby_without_losing_an_answered_wr
     assert!(load.len() >= 6, "too few writers");
 
     tokio::time::sleep(Duration::from_secs(2)).await;
+    writing.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let killed_at = Instant::now();
     primary.kill().unwrap();
+    writing.store(true, Ordering::SeqCst);
     standby.promote().unwrap();
     let promoted_at = Instant::now();
     // Load goes on until both nodes have served writes on the new primary for a while.
@@ -291,6 +307,21 @@ async fn two_nodes_fail_over_to_a_promoted_standby_without_losing_an_answered_wr
             .await
             .unwrap();
     assert_eq!(found as usize, writes.len(), "an answered write was lost");
+    // And every read answered with sealed fields is in the chain: its audit entry committed
+    // on both nodes of the pair before the answer, like any other write.
+    let opened = seen.iter().filter(|o| o.opened).count();
+    let folded: Vec<String> =
+        sqlx::query_scalar("SELECT event FROM kinfold.audit_log WHERE kind = 'child_records_read'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let reads = crate::harness::reads_in(&folded);
+    eprintln!("failover: {opened} reads answered with sealed fields, {reads} in the chain");
+    assert!(opened > 0, "no read was answered");
+    assert!(
+        reads >= opened,
+        "{opened} reads were answered but only {reads} are in the new primary's chain"
+    );
     a.stop();
     b.stop();
 
