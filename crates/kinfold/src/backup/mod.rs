@@ -363,7 +363,7 @@ pub async fn drill(config: Config, from: &str) -> anyhow::Result<ExitCode> {
     let rt = runtime::open(config.clone(), KeyPolicy::MustExist).await?;
     // The drill's lease, as the schedule takes it: one drill of a deployment at a time.
     let drilled = match rt.core.exclusive("backup drill").await {
-        Ok(Some(_lease)) => drill_newest(&config, &dest).await,
+        Ok(Some(_lease)) => drill_newest(&config, &dest, None).await,
         Ok(None) => Err(anyhow::anyhow!(
             "a drill of this deployment is under way on another node; try again when it ends"
         )),
@@ -419,14 +419,22 @@ impl Drilled {
 }
 
 /// Restores the newest backup in `dest` elsewhere and checks it; records nothing.
-pub async fn drill_newest(config: &Config, dest: &Dest) -> anyhow::Result<Drilled> {
+pub async fn drill_newest(
+    config: &Config,
+    dest: &Dest,
+    stop: Option<Stop>,
+) -> anyhow::Result<Drilled> {
     let started = std::time::Instant::now();
     let key = runtime::master_key(config, KeyPolicy::MustExist)?;
     let id = pick(dest, None).await;
     let outcome = match &id {
-        Ok(id) => drill_once(config, dest, &key, id).await,
+        Ok(id) => drill_once(config, dest, &key, id, stop.clone()).await,
         Err(e) => Err(anyhow::anyhow!("{e:#}")),
     };
+    // Abandoned, not failed: nothing to record.
+    if outcome.is_err() && stop.is_some_and(|s| *s.borrow()) {
+        bail!(DRILL_STOPPED);
+    }
     let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let backup_id = id.as_deref().unwrap_or("none").to_owned();
     let event = match outcome {
@@ -459,11 +467,34 @@ pub async fn drill_newest(config: &Config, dest: &Dest) -> anyhow::Result<Drille
     Ok(Drilled { event })
 }
 
+/// Turns true when the server is stopping.
+pub type Stop = tokio::sync::watch::Receiver<bool>;
+
+/// Why a drill ended early.
+const DRILL_STOPPED: &str = "the server is stopping; the drill was abandoned and its copy removed";
+
+/// `work`, unless `stop` turns true first: `work` is then dropped where it waits, and what it
+/// made is removed by its guards (the temporary directory; a PostgreSQL scratch database is
+/// dropped by the caller however the work ends).
+async fn unless_stopped<T>(
+    stop: Option<Stop>,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let Some(mut stop) = stop else {
+        return work.await;
+    };
+    tokio::select! {
+        done = work => done,
+        Ok(_) = stop.wait_for(|s| *s) => bail!(DRILL_STOPPED),
+    }
+}
+
 async fn drill_once(
     config: &Config,
     dest: &Dest,
     key: &MasterKey,
     id: &str,
+    stop: Option<Stop>,
 ) -> anyhow::Result<Restored> {
     let keys = BackupKeys::of(key);
     let m = checked_manifest(dest, id, &keys).await?;
@@ -478,8 +509,11 @@ async fn drill_once(
         copy.master_key_file = Some(config.master_key_path());
     }
     let Some(live) = config.postgres() else {
-        restore_file(dest, m, key, tmp.path()).await?;
-        return check_restored(copy).await;
+        return unless_stopped(stop, async {
+            restore_file(dest, m, key, tmp.path()).await?;
+            check_restored(copy).await
+        })
+        .await;
     };
     // On PostgreSQL: a scratch database and roles of its own on the same server, dropped
     // however the drill ends.
@@ -488,11 +522,12 @@ async fn drill_once(
     copy.migrate_database_url = None;
     copy.db_owner_role.clone_from(&scratch.opts.owner_role);
     copy.db_app_role.clone_from(&scratch.opts.app_role);
-    let drilled = async {
+    let drilled = unless_stopped(stop, async {
         pg::restore(&scratch.opts, dest, m, keys).await?;
         check_restored(copy).await
-    }
+    })
     .await;
+    // Stopped mid-restore too: the drop ends pg_restore's connection (`WITH (FORCE)`).
     let dropped = scratch.drop().await;
     let r = drilled?;
     dropped.context("dropping the drill's scratch database")?;

@@ -39,8 +39,7 @@ pub struct S3 {
 }
 
 /// Why an upload ended early: the server is stopping.
-pub const STOPPED: &str =
-    "the server is stopping; the upload was abandoned and what it wrote removed";
+const STOPPED: &str = "the server is stopping; the upload was abandoned and what it wrote removed";
 
 impl S3 {
     /// `s3://BUCKET/PREFIX`, with its settings from the environment.

@@ -14,8 +14,9 @@
 //!
 //! - When the server stops, the schedule stops: an upload to S3 under way stops between two
 //!   chunks, aborts its multipart upload and removes what it wrote, and a local backup cut
-//!   short leaves only its hidden `.partial-` directory, which is removed. Nothing unfinished
-//!   is named a backup, and nothing is recorded as failed.
+//!   short leaves only its hidden `.partial-` directory, which is removed. A drill under way is
+//!   abandoned where it waits, its temporary copy removed (on PostgreSQL, its scratch database
+//!   dropped). Nothing unfinished is named a backup, and nothing is recorded as failed.
 //!
 //! - Several nodes on one PostgreSQL database run each backup and drill once: a node claims
 //!   the job under an advisory lock ([`kinfold_core::Core::exclusive`]) and then checks that it
@@ -64,7 +65,7 @@ async fn run(core: Core, config: Config, to: String, mut stop: watch::Receiver<b
             return;
         }
         if Instant::now() >= next_drill {
-            next_drill = Instant::now() + drill_turn(&core, &config, &to).await;
+            next_drill = Instant::now() + drill_turn(&core, &config, &to, &stop).await;
         }
     }
 }
@@ -165,10 +166,15 @@ async fn backup_turn(
 }
 
 /// Runs the due drill when this node claims it; returns how long until the next look.
-async fn drill_turn(core: &Core, config: &Config, to: &str) -> Duration {
+async fn drill_turn(
+    core: &Core,
+    config: &Config,
+    to: &str,
+    stop: &watch::Receiver<bool>,
+) -> Duration {
     match claim(core, Job::Drill, config.drill_every).await {
         Ok(_lease) => {
-            drill_once(core, config, to).await;
+            drill_once(core, config, to, stop).await;
             config.drill_every
         }
         Err(wait) => wait,
@@ -221,12 +227,14 @@ async fn backup_once(
     }
 }
 
-async fn drill_once(core: &Core, config: &Config, to: &str) {
+async fn drill_once(core: &Core, config: &Config, to: &str, stop: &watch::Receiver<bool>) {
     // On a thread of its own, with a runtime of its own (the drill opens the restored copy as
     // a deployment, and the compiler cannot prove that future `Send` through the spawned
     // loop): it blocks nothing the server runs, and the server's runtime shutting down does
-    // not pull timers out from under it.
-    let (config, to_owned) = (config.clone(), to.to_owned());
+    // not pull timers out from under it. When the server stops, the drill is abandoned where
+    // it waits and its copy removed; a blocking step still under way (a copy into the removed
+    // directory) is not waited for.
+    let (config, to_owned, halt) = (config.clone(), to.to_owned(), stop.clone());
     let (tx, rx) = tokio::sync::oneshot::channel();
     let started = std::thread::Builder::new()
         .name("backup-drill".into())
@@ -237,7 +245,9 @@ async fn drill_once(core: &Core, config: &Config, to: &str) {
                 .map_err(anyhow::Error::from)
                 .and_then(|rt| {
                     let dest = Dest::parse(&to_owned)?;
-                    rt.block_on(drill_newest(&config, &dest))
+                    let drilled = rt.block_on(drill_newest(&config, &dest, Some(halt)));
+                    rt.shutdown_background();
+                    drilled
                 });
             let _ = tx.send(drilled);
         });
@@ -256,6 +266,9 @@ async fn drill_once(core: &Core, config: &Config, to: &str) {
                 tracing::error!("{}", d.summary());
             }
             record(core, d.event).await;
+        }
+        Err(e) if *stop.borrow() => {
+            tracing::info!(error = %format!("{e:#}"), "scheduled restore drill abandoned: the server is stopping")
         }
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "scheduled restore drill could not run")

@@ -158,17 +158,9 @@ pub(super) async fn restore_file(
     let part = m
         .data_part()
         .with_context(|| format!("backup {}: the manifest lists no data part", m.id))?;
-    let copied = Copied {
-        file_bytes: part.content_bytes.saturating_sub(part.log_bytes),
-        log_bytes: part.log_bytes,
-    };
-    // A database file is whole pages (at least 512 bytes each); a log is at least its header.
-    if copied.file_bytes == 0
-        || !copied.file_bytes.is_multiple_of(512)
-        || (copied.log_bytes != 0 && copied.log_bytes < 32)
-    {
+    let Some(copied) = split_of(part) else {
         bail!("backup {}: the manifest's sizes are not a database's", m.id);
-    }
+    };
     let into = partial.clone();
     let m = tokio::task::spawn_blocking(move || -> anyhow::Result<Manifest> {
         let mut split = SplitCopy::create(&into, copied)?;
@@ -195,6 +187,21 @@ pub(super) async fn restore_file(
     Ok(m)
 }
 
+/// Where a data part's content splits into the database file and its log, if the sizes can be
+/// a database's: a file of whole pages (at least 512 bytes each), and a log that is empty or
+/// at least its 32-byte header. The manifest is signed, so only a fault in Kinfold's own writer
+/// could break this; the restore still refuses rather than write a file SQLite would misread.
+fn split_of(part: &super::manifest::Part) -> Option<Copied> {
+    let file_bytes = part.content_bytes.checked_sub(part.log_bytes)?;
+    let log_bytes = part.log_bytes;
+    let whole_pages = file_bytes != 0 && file_bytes.is_multiple_of(512);
+    let a_log = log_bytes == 0 || log_bytes >= 32;
+    (whole_pages && a_log).then_some(Copied {
+        file_bytes,
+        log_bytes,
+    })
+}
+
 /// The database's files present in `dir` (`kinfold.db` and its WAL, shared memory and journal:
 /// a stray WAL from an earlier database would be replayed onto a restored one).
 pub(super) fn database_files(dir: &std::path::Path) -> impl Iterator<Item = PathBuf> + '_ {
@@ -202,4 +209,39 @@ pub(super) fn database_files(dir: &std::path::Path) -> impl Iterator<Item = Path
         .into_iter()
         .map(move |suffix| dir.join(format!("{DB_FILE}{suffix}")))
         .filter(|p| p.exists())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_of;
+    use crate::backup::manifest::Part;
+
+    fn part(content_bytes: u64, log_bytes: u64) -> Part {
+        Part {
+            name: "db.kfb".into(),
+            bytes: 0,
+            sha256: String::new(),
+            content_bytes,
+            log_bytes,
+        }
+    }
+
+    #[test]
+    fn only_a_database_file_and_log_split_a_part() {
+        let ok = |c, l| split_of(&part(c, l)).map(|s| (s.file_bytes, s.log_bytes));
+        assert_eq!(ok(8192, 0), Some((8192, 0)));
+        assert_eq!(ok(8192 + 32, 32), Some((8192, 32)));
+        assert_eq!(ok(4096 + 4152, 4152), Some((4096, 4152)));
+        // No file, part of a page, a log shorter than its header, a log longer than the part.
+        for (c, l) in [
+            (0, 0),
+            (32, 32),
+            (8191, 0),
+            (8192 + 31, 31),
+            (100, 200),
+            (u64::MAX, 1),
+        ] {
+            assert!(ok(c, l).is_none(), "{c} bytes with a {l}-byte log");
+        }
+    }
 }

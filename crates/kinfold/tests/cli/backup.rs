@@ -381,7 +381,7 @@ async fn a_drill_restores_the_newest_backup_elsewhere_and_records_how_it_went() 
 }
 
 /// All of the system chain's events of `kind`.
-async fn system_events(data: &Path, kind: &str) -> Vec<serde_json::Value> {
+pub(crate) async fn system_events(data: &Path, kind: &str) -> Vec<serde_json::Value> {
     let store = open_store(data).await;
     let chain = store
         .audit_chain(&kinfold_store::Chain::system())

@@ -223,7 +223,7 @@ async fn a_postgres_deployment_backs_up_while_serving_and_restores_into_an_empty
 }
 
 /// The system chain's events of `kind`, as (time, event JSON), oldest first.
-async fn system_events(url: &str, kind: &str) -> Vec<(i64, Value)> {
+pub(crate) async fn system_events(url: &str, kind: &str) -> Vec<(i64, Value)> {
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
         .await
         .unwrap();

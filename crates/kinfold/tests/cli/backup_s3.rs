@@ -9,13 +9,13 @@ use std::process::{Child, Command, Stdio};
 use crate::harness::{bin, free_port, said};
 
 /// moto's S3 server on a free loopback port, stopped on drop.
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Moto {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = free_port();
         let child = Command::new("python3")
             .args([
@@ -52,12 +52,12 @@ impl Drop for Moto {
     }
 }
 
-fn cli(endpoint: &str, args: &[&str]) -> (bool, String) {
+pub(crate) fn cli(endpoint: &str, args: &[&str]) -> (bool, String) {
     cli_with(endpoint, &[], args)
 }
 
 /// [`cli`] with more environment (a PostgreSQL deployment's).
-fn cli_with(endpoint: &str, env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
+pub(crate) fn cli_with(endpoint: &str, env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
     let out = bin()
         .args(args)
         .envs(env.iter().copied())
@@ -307,7 +307,7 @@ fn an_s3_address_is_a_bucket_and_a_prefix() {
 }
 
 /// The AWS settings every command here runs with, for a server started by the test.
-const AWS_ENV: [(&str, &str); 3] = [
+pub(crate) const AWS_ENV: [(&str, &str); 3] = [
     ("AWS_ACCESS_KEY_ID", "kinfold-test"),
     ("AWS_SECRET_ACCESS_KEY", "kinfold-test-secret"),
     ("AWS_REGION", "us-east-1"),
@@ -355,7 +355,7 @@ async fn large_pg_deployment(moto: &Moto) -> (kinfold_testpg::TestDb, tempfile::
 }
 
 /// Creates the bucket `kinfold-backups` on `moto`.
-async fn bucket(moto: &Moto) {
+pub(crate) async fn bucket(moto: &Moto) {
     let status = reqwest::Client::new()
         .put(format!("{}/kinfold-backups", moto.url))
         .send()

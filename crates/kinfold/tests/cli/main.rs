@@ -21,6 +21,7 @@ mod backup_s3;
 mod commands;
 mod data_dir;
 mod demo;
+mod drill_stop;
 mod durability;
 mod failover;
 mod faults;
