@@ -443,6 +443,7 @@ where
                     lost: LostCommit {
                         entries: Vec::new(),
                         xact: String::new(),
+                        mark: String::new(),
                     },
                     source,
                 })

@@ -43,11 +43,14 @@ pub enum StoreError {
 }
 
 /// An audit batch whose commit answer was lost (PostgreSQL: a SQLite commit's failure is its
-/// answer): its entries as linked for that commit, and its transaction's ID.
+/// answer): its entries as linked for that commit, its transaction's ID (by which the server
+/// says whether it is still running) and its mark (`audit_batch_marks`, there only if it
+/// committed).
 #[derive(Debug, Clone)]
 pub struct LostCommit {
     pub entries: Vec<kinfold_audit::Entry>,
     pub xact: String,
+    pub mark: String,
 }
 
 impl StoreError {

@@ -27,7 +27,7 @@ pub enum Dialect {
 
 /// The unified set, in version order: version, description, text as written.
 /// Every file in `migrations/` must be listed here (a test checks it).
-const UNIFIED: [(i64, &str, &str); 13] = [
+const UNIFIED: [(i64, &str, &str); 14] = [
     (
         BASELINE,
         "baseline",
@@ -92,6 +92,11 @@ const UNIFIED: [(i64, &str, &str); 13] = [
         112,
         "guardian link version",
         include_str!("../migrations/0112_guardian_link_version.sql"),
+    ),
+    (
+        113,
+        "audit batch marks",
+        include_str!("../migrations/0113_audit_batch_marks.sql"),
     ),
 ];
 

@@ -296,6 +296,7 @@ async fn a_batch_whose_commit_answer_was_lost_is_written_once() {
                     lost: kinfold_store::LostCommit {
                         entries: vec![entry.clone()],
                         xact: "7".into(),
+                        mark: "m7".into(),
                     },
                     source: sqlx::Error::Protocol("connection lost".into()),
                 });

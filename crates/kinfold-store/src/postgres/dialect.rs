@@ -174,15 +174,16 @@ impl PgStore {
 /// is in the chain after a crash of the database server or a failover to the standby
 /// (`cli::failover`; an unflushed commit, `synchronous_commit = off`, lost the last batches
 /// there). The group commit is what keeps it cheap: one flush serves every request in the
-/// batch. On a failure the connection is closed, not reused. Returns the transaction's ID and
-/// the start of the server that gave it (`ID@START`), by which [`xact_status`] tells later
-/// whether a commit whose answer was lost went in.
+/// batch. On a failure the connection is closed, not reused. Returns what names the
+/// transaction while it runs (`ID:PID@START`: its ID, its backend's process, the start of the
+/// server), by which [`still_running`] tells later whether a commit whose answer was lost may
+/// still land.
 pub(crate) async fn begin_batch(
     conn: &mut sqlx::pool::PoolConnection<Postgres>,
 ) -> Result<Option<String>> {
     use sqlx::Row;
-    const BEGIN: &str = "BEGIN; SELECT pg_current_xact_id()::text || '@' || \
-                         extract(epoch FROM pg_postmaster_start_time())::text";
+    const BEGIN: &str = "BEGIN; SELECT pg_current_xact_id()::text || ':' || pg_backend_pid() \
+                         || '@' || extract(epoch FROM pg_postmaster_start_time())::text";
     let begun = sqlx::Executor::fetch_all(&mut **conn, BEGIN).await;
     match begun {
         Ok(rows) => Ok(rows.last().and_then(|r| r.try_get::<String, _>(0).ok())),
@@ -193,31 +194,38 @@ pub(crate) async fn begin_batch(
     }
 }
 
-/// Whether transaction `xact` (`ID@START`, from [`begin_batch`]) committed (`Some(true)`), was
-/// rolled back or never committed (`Some(false)`); `None` when the server no longer knows (too
-/// old), or is not the one that gave the ID: a promoted standby, or the server started again,
-/// may give the same ID to another transaction. Still running is an error: ask again once it
-/// ends.
-pub(crate) async fn xact_status(conn: &mut Read, xact: &str) -> Result<Option<bool>> {
-    let Some((id, started)) = xact.split_once('@') else {
-        return Ok(None);
+/// Whether transaction `xact` (`ID:PID@START`, from [`begin_batch`]) may still commit: an
+/// error while its backend still holds it on the server that gave it (ask again once it
+/// ends). Its ID alone says nothing once it has ended: a promoted standby, or the server
+/// recovering from a crash, may give the same ID to another transaction. A backend left idle
+/// in the transaction (its `COMMIT` lost on the way) is ended by the server after
+/// `idle_in_transaction_session_timeout` (see `setup.rs`).
+pub(crate) async fn still_running(conn: &mut Read, xact: &str) -> Result<()> {
+    let Some((id, pid, started)) = xact
+        .split_once('@')
+        .and_then(|(ran, started)| ran.split_once(':').map(|(id, pid)| (id, pid, started)))
+    else {
+        return Ok(());
     };
-    let status: Option<String> = sqlx::query_scalar(
-        "SELECT CASE WHEN extract(epoch FROM pg_postmaster_start_time())::text = $2 \
-         THEN pg_xact_status($1::xid8)::text END",
+    let Ok(pid) = pid.parse::<i32>() else {
+        return Ok(());
+    };
+    let running: bool = sqlx::query_scalar(
+        "SELECT extract(epoch FROM pg_postmaster_start_time())::text = $3 \
+         AND EXISTS (SELECT 1 FROM pg_stat_activity \
+                     WHERE pid = $2 AND backend_xid = xid($1::xid8))",
     )
     .bind(id)
+    .bind(pid)
     .bind(started)
     .fetch_one(&mut **conn)
     .await?;
-    match status.as_deref() {
-        Some("committed") => Ok(Some(true)),
-        Some("aborted") => Ok(Some(false)),
-        Some(_) => Err(StoreError::WrongState(
+    if running {
+        return Err(StoreError::WrongState(
             "the audit batch's transaction is still in progress",
-        )),
-        None => Ok(None),
+        ));
     }
+    Ok(())
 }
 
 /// No scripts: each of an audit batch's statements needs its wall, and each chain its lock

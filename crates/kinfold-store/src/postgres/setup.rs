@@ -83,18 +83,25 @@ pub(super) fn connect_options(url: &str, o: &PgOptions, owner: bool) -> Result<P
         ));
     }
     // The owner's connection migrates and waits for other nodes' migrations: no statement
-    // timeout, but a bound on lock waits. Temporary objects come last in the search path, so
-    // none can shadow a table.
-    let (statement_ms, lock_ms) = if owner {
-        ("0".to_owned(), "300000".to_owned())
+    // timeout, but a bound on lock waits. The server's connections never sit in a transaction
+    // between statements for long: one left so (its COMMIT lost on the way, the client gone)
+    // is ended by the server after a minute, its locks released and its outcome known.
+    // Temporary objects come last in the search path, so none can shadow a table.
+    let (statement_ms, lock_ms, idle_ms) = if owner {
+        ("0".to_owned(), "300000".to_owned(), "0")
     } else {
-        (o.statement_timeout.as_millis().to_string(), "0".to_owned())
+        (
+            o.statement_timeout.as_millis().to_string(),
+            "0".to_owned(),
+            "60000",
+        )
     };
     Ok(opts
         .options([
             ("search_path", "kinfold,pg_temp"),
             ("statement_timeout", statement_ms.as_str()),
             ("lock_timeout", lock_ms.as_str()),
+            ("idle_in_transaction_session_timeout", idle_ms),
         ])
         .application_name("kinfold"))
 }

@@ -46,6 +46,7 @@ async fn stepwise(
 ) -> Result<Vec<Entry>> {
     let xact = begin_batch(conn).await?;
     enter_wall(conn, Wall::Platform).await?;
+    let mark = put_mark(conn, &drafts, accesses).await?;
     for (tenant, list) in by_tenant(accesses) {
         enter_wall(conn, Wall::TenantId(tenant)).await?;
         let mut b = QueryBuilder::new("");
@@ -60,7 +61,11 @@ async fn stepwise(
             Err(StoreError::Database(source @ (sqlx::Error::Io(_) | sqlx::Error::Protocol(_)))),
             Some(xact),
         ) => Err(StoreError::BatchUnknown {
-            lost: LostCommit { entries, xact },
+            lost: LostCommit {
+                entries,
+                xact,
+                mark,
+            },
             source,
         }),
         (Err(e), _) => Err(e),
@@ -124,15 +129,38 @@ fn by_tenant(entries: &[ApiAccess]) -> BTreeMap<TenantId, Vec<&ApiAccess>> {
     by_tenant
 }
 
-/// Whether the batch `lost`, whose commit answer was lost, is in. Still running is an error
-/// (ask again later, never a guess while the commit may still land). Then:
-/// - a batch with chain entries is in if its first entry is (by chain, seq and hash). Not its
-///   transaction's ID: a server that took over (a promoted standby, or the server restarted
-///   after a crash) may have given that ID to another transaction, which committed while the
-///   batch never reached it (`cli::failover` lost an answered read that way);
-/// - a batch of API access entries alone is in if the server that ran it says its transaction
-///   committed. Another server, or one that no longer remembers the transaction, is taken as
-///   "not in": written again, the worst is a duplicate entry, never a lost one.
+/// How long a batch's mark is kept: far longer than any batch waits to be looked for.
+const MARK_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Writes the batch's mark, a random ID in its own transaction, and removes marks older than
+/// [`MARK_KEPT_MS`]; returns the mark.
+async fn put_mark(conn: &mut Conn, drafts: &[Draft], accesses: &[ApiAccess]) -> Result<String> {
+    let mark = uuid::Uuid::new_v4().simple().to_string();
+    let at_ms = drafts
+        .iter()
+        .map(|d| d.at_ms)
+        .chain(accesses.iter().map(|a| a.at_ms))
+        .max()
+        .unwrap_or_default();
+    sqlx::query("INSERT INTO audit_batch_marks (id, at_ms) VALUES ($1, $2)")
+        .bind(&mark)
+        .bind(at_ms)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM audit_batch_marks WHERE at_ms < $1")
+        .bind(at_ms.saturating_sub(MARK_KEPT_MS))
+        .execute(&mut *conn)
+        .await?;
+    Ok(mark)
+}
+
+/// Whether the batch `lost`, whose commit answer was lost, is in: whether its mark is. Asked
+/// first whether its transaction is still running on the server that ran it (an error then:
+/// ask again later, never a guess while the commit may still land); once it has ended, the
+/// mark is there if and only if it committed. Never by its transaction's ID alone, which a
+/// promoted standby or a server recovered after a crash may have given to another, committed
+/// transaction (`cli::failover` lost an answered read that way), nor by its entries, which an
+/// identical batch on another node could have written.
 pub(crate) async fn landed(store: &super::Backend, lost: &LostCommit) -> Result<bool> {
     let mut read = store.read(Wall::Platform).await?;
     let found = landed_in(&mut read, lost).await;
@@ -141,18 +169,12 @@ pub(crate) async fn landed(store: &super::Backend, lost: &LostCommit) -> Result<
 }
 
 async fn landed_in(read: &mut super::Read, lost: &LostCommit) -> Result<bool> {
-    let status = super::xact_status(read, &lost.xact).await?;
-    let Some(first) = lost.entries.first() else {
-        return Ok(status.unwrap_or(false));
-    };
-    let there: Option<String> = sqlx::query_scalar(
-        "SELECT hash FROM audit_log WHERE chain = $1 AND seq = $2 AND hash = $3",
-    )
-    .bind(&first.chain)
-    .bind(first.seq)
-    .bind(&first.hash)
-    .fetch_optional(&mut **read)
-    .await?;
+    super::still_running(read, &lost.xact).await?;
+    let there: Option<String> =
+        sqlx::query_scalar("SELECT id FROM audit_batch_marks WHERE id = $1")
+            .bind(&lost.mark)
+            .fetch_optional(&mut **read)
+            .await?;
     Ok(there.is_some())
 }
 

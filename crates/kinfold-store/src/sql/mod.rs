@@ -37,8 +37,8 @@
 //!   `synchronous_commit`, which a failover to a synchronous standby survives), one round
 //!   trip to begin and one to commit; `BATCH_SCRIPT`: on SQLite, the statements
 //!   that begin and commit it, for a batch sent as two scripts (`audit_batch.rs`);
-//!   `xact_status`: whether a batch whose commit answer was lost went in (PostgreSQL's
-//!   `pg_xact_status`; a SQLite commit's outcome is never unknown).
+//!   `still_running`: whether a batch whose commit answer was lost may still land (PostgreSQL:
+//!   its backend still holds its transaction; a SQLite commit's outcome is never unknown).
 //! - `LEGACY` and `DIALECT`: the store's migration set from before the unified one, and how
 //!   the unified one is rendered for it (`migrate.rs`).
 //!
@@ -100,6 +100,6 @@ pub(crate) use outbox::insert_message;
 #[allow(unused_imports)]
 use super::dialect::{
     abort_batch, begin_batch, commit_batch, done, enter_chain, enter_token_tenant, enter_wall,
-    for_update, hold_writers, insertion_order, lease_due, lock_user, pickups_json, token_hex,
-    xact_status, Backend, Conn, Db, Read, Tx, BATCH_SCRIPT, DIALECT, LEGACY,
+    for_update, hold_writers, insertion_order, lease_due, lock_user, pickups_json, still_running,
+    token_hex, Backend, Conn, Db, Read, Tx, BATCH_SCRIPT, DIALECT, LEGACY,
 };

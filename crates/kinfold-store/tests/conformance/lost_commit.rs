@@ -186,10 +186,10 @@ async fn landed(s: &postgres::PgStore, lost: &LostCommit) -> bool {
     panic!("the server never knew");
 }
 
-/// A transaction ID is the server's, not the batch's: after a failover (or a restart after a
+/// A transaction ID is the server's, not the batch's: after a failover (or a recovery after a
 /// crash) the server that answers may have given the lost batch's ID to another transaction,
-/// which committed. A batch with chain entries is in only if its first entry is there; a batch
-/// of access entries alone, only if the server that ran it says so.
+/// which committed. A batch is in only if its mark is, and is asked about only once its
+/// transaction has ended.
 #[tokio::test]
 async fn a_transaction_id_another_server_gave_out_is_not_taken_for_the_batch() {
     use sqlx::Connection;
@@ -199,45 +199,54 @@ async fn a_transaction_id_another_server_gave_out_is_not_taken_for_the_batch() {
     let s = postgres::PgStore::open(&crate::pg_options(&db), dir.path(), &key)
         .await
         .unwrap();
-    let a = tenant(&s, "maple").await;
-    s.append_batch(vec![draft(a.chain(), 1)], &[])
-        .await
-        .unwrap();
-    // Some other transaction, committed on this server.
     let mut raw = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let mut other = raw.begin().await.unwrap();
-    let id: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text")
-        .fetch_one(&mut *other)
-        .await
-        .unwrap();
-    other.commit().await.unwrap();
-    let started: String =
-        sqlx::query_scalar("SELECT extract(epoch FROM pg_postmaster_start_time())::text")
-            .fetch_one(&mut raw)
-            .await
-            .unwrap();
-    let here = format!("{id}@{started}");
-    let elsewhere = format!("{id}@1.5");
-    // Entries linked after the chain's head, never written.
-    let mut never = s.audit_chain(&a.chain()).await.unwrap().pop().unwrap();
-    never.seq += 1;
-    never.hash = "0".repeat(64);
-    let lost = |entries: Vec<kinfold_audit::Entry>, xact: &str| LostCommit {
-        entries,
-        xact: xact.to_owned(),
+    let lost = |xact: String, mark: &str| LostCommit {
+        entries: Vec::new(),
+        xact,
+        mark: mark.to_owned(),
     };
 
-    // Its chain entry is not there: not in, whatever the ID's transaction did.
-    assert!(!landed(&s, &lost(vec![never.clone()], &here)).await);
-    assert!(!landed(&s, &lost(vec![never], &elsewhere)).await);
-    // The entry that is there: in.
-    let head = s.audit_chain(&a.chain()).await.unwrap().pop().unwrap();
-    assert!(landed(&s, &lost(vec![head], &elsewhere)).await);
-    // Access entries alone: the committed ID counts only on the server that gave it.
-    assert!(landed(&s, &lost(Vec::new(), &here)).await);
-    assert!(!landed(&s, &lost(Vec::new(), &elsewhere)).await);
-    assert!(
-        !landed(&s, &lost(Vec::new(), &id)).await,
-        "an ID without its server"
-    );
+    // Some other transaction, committed on this server: its ID says nothing of the batch,
+    // here or on another server, nor does an ID not given out yet, or one without its server.
+    let mut other = raw.begin().await.unwrap();
+    let (xact, id) = running_as(&mut other).await;
+    other.commit().await.unwrap();
+    let ahead = format!("{}:1@1.5", id + 1_000_000);
+    for xact in [xact, format!("{id}:1@1.5"), ahead, id.to_string()] {
+        assert!(!s.batch_landed(&lost(xact, "nowhere")).await.unwrap());
+    }
+
+    // A batch still running: asked again later, then answered by its mark.
+    let mut running = raw.begin().await.unwrap();
+    let (xact, _) = running_as(&mut running).await;
+    sqlx::query("INSERT INTO kinfold.audit_batch_marks (id, at_ms) VALUES ('m1', 1)")
+        .execute(&mut *running)
+        .await
+        .unwrap();
+    let batch = lost(xact, "m1");
+    let asked = s.batch_landed(&batch).await;
+    assert!(matches!(asked, Err(StoreError::WrongState(_))), "{asked:?}");
+    running.commit().await.unwrap();
+    assert!(s.batch_landed(&batch).await.unwrap());
+    // Rolled back: not in.
+    let mut undone = raw.begin().await.unwrap();
+    let (xact, _) = running_as(&mut undone).await;
+    sqlx::query("INSERT INTO kinfold.audit_batch_marks (id, at_ms) VALUES ('m2', 1)")
+        .execute(&mut *undone)
+        .await
+        .unwrap();
+    undone.rollback().await.unwrap();
+    assert!(!s.batch_landed(&lost(xact, "m2")).await.unwrap());
+}
+
+/// What names the transaction `tx` is in, as `begin_batch` does, and its ID.
+async fn running_as(tx: &mut sqlx::PgConnection) -> (String, u64) {
+    let (xact, id): (String, String) = sqlx::query_as(
+        "SELECT pg_current_xact_id()::text || ':' || pg_backend_pid() || '@' \
+         || extract(epoch FROM pg_postmaster_start_time())::text, pg_current_xact_id()::text",
+    )
+    .fetch_one(tx)
+    .await
+    .unwrap();
+    (xact, id.parse().unwrap())
 }

@@ -152,8 +152,8 @@ async fn the_server_role_is_unprivileged_and_owns_nothing() {
     .await
     .unwrap();
     assert_eq!(
-        forced, 26,
-        "every tenant table has forced row-level security"
+        forced, 27,
+        "every tenant table, and the platform's, has forced row-level security"
     );
     // And by name: no table that holds a tenant's rows is without it.
     let open: Vec<String> = sqlx::query_scalar(
