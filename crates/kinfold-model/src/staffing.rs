@@ -114,6 +114,14 @@ pub struct RatioRule {
     pub max_group: u32,
 }
 
+/// A center's own ratio rows (bands without one follow the default table), and the version of
+/// its table: a counter each change moves on by one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatioRules {
+    pub custom: Vec<RatioRule>,
+    pub version: i64,
+}
+
 impl RatioRule {
     /// The CFOC 1.1.1.2 table, the default for every center.
     pub const CFOC: [RatioRule; 5] = [

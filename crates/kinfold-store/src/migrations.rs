@@ -27,7 +27,7 @@ pub enum Dialect {
 
 /// The unified set, in version order: version, description, text as written.
 /// Every file in `migrations/` must be listed here (a test checks it).
-const UNIFIED: [(i64, &str, &str); 14] = [
+const UNIFIED: [(i64, &str, &str); 15] = [
     (
         BASELINE,
         "baseline",
@@ -97,6 +97,11 @@ const UNIFIED: [(i64, &str, &str); 14] = [
         113,
         "audit batch marks",
         include_str!("../migrations/0113_audit_batch_marks.sql"),
+    ),
+    (
+        114,
+        "ratio table version",
+        include_str!("../migrations/0114_ratio_table_version.sql"),
     ),
 ];
 

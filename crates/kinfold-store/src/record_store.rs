@@ -200,10 +200,18 @@ pub trait StaffStore: Send + Sync {
     async fn record_staff(&self, tx: TenantTx<'_>, event: StaffEvent) -> Result<()>;
     /// A day's staff events, in time order.
     async fn staff_day(&self, scope: &TenantScope, day: &str) -> Result<Vec<StaffEvent>>;
-    /// The center's own ratio rows (bands without a row follow the default table).
-    async fn ratio_rules(&self, scope: &TenantScope) -> Result<Vec<RatioRule>>;
-    /// Replaces the center's ratio rows, with the audit entry, in one transaction.
-    async fn set_ratio_rules(&self, tx: TenantTx<'_>, rules: Vec<RatioRule>) -> Result<()>;
+    /// The center's own ratio rows (bands without a row follow the default table), and the
+    /// table's version, read together.
+    async fn ratio_rules(&self, scope: &TenantScope) -> Result<RatioRules>;
+    /// Replaces the center's ratio rows, with the audit entry, in one transaction, written
+    /// only over version `expected` of the table (`None`: whatever is there; another version:
+    /// `WrongState(STALE_RECORD)`, nothing written). Returns the new version.
+    async fn set_ratio_rules(
+        &self,
+        tx: TenantTx<'_>,
+        rules: Vec<RatioRule>,
+        expected: Option<i64>,
+    ) -> Result<i64>;
 }
 
 /// The people of a tenant: changing a role.

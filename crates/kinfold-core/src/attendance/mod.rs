@@ -23,7 +23,7 @@ mod refusal;
 mod room;
 mod staff;
 pub use export::{spreadsheet_safe, Sheet, SheetRow, MAX_DAYS};
-pub use ratios::{RatioTable, RoomRatio};
+pub use ratios::{RatioSettings, RatioTable, RoomRatio};
 pub use refusal::Refusal;
 pub use room::{AllergyFlag, Choice, RoomLine, RoomRoster};
 pub use staff::{Clocked, StaffDay};

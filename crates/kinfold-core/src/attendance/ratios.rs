@@ -33,6 +33,14 @@ use crate::{Actor, Core, CoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RatioTable(pub [RatioRule; 5]);
 
+/// A center's ratio table as its settings show it: the table, and the version a change made
+/// from it sends back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatioSettings {
+    pub table: RatioTable,
+    pub version: i64,
+}
+
 impl RatioTable {
     pub fn with(custom: &[RatioRule]) -> Self {
         Self(RatioRule::CFOC.map(|d| {
@@ -220,7 +228,9 @@ impl Core {
         &self,
         scope: &TenantScope,
     ) -> Result<RatioTable, CoreError> {
-        Ok(RatioTable::with(&self.store().ratio_rules(scope).await?))
+        Ok(RatioTable::with(
+            &self.store().ratio_rules(scope).await?.custom,
+        ))
     }
 
     /// Alerts the administrators that a room is out of ratio, at most once per room per 15
@@ -270,20 +280,27 @@ impl Attendance<'_> {
             .collect())
     }
 
-    /// The center's ratio table (any staff role).
-    pub async fn ratio_table(&self, actor: &Actor) -> Result<RatioTable, CoreError> {
+    /// The center's ratio table and its version (any staff role).
+    pub async fn ratio_table(&self, actor: &Actor) -> Result<RatioSettings, CoreError> {
         policy::require(actor, Action::CheckInOut)?;
-        self.ratio_table_of(&actor.scope).await
+        let stored = self.store().ratio_rules(&actor.scope).await?;
+        Ok(RatioSettings {
+            table: RatioTable::with(&stored.custom),
+            version: stored.version,
+        })
     }
 
-    /// Sets the center's ratio table (administrators). Each row: 1 to 50 children per staff
-    /// member, a group of 1 to 200 and no smaller than one staff member's children. Rows equal
-    /// to the default are not stored, so a later change of the default reaches them.
+    /// Sets the center's ratio table (administrators), from version `version` of it when given:
+    /// a table changed since is refused (`409 conflict`), never saved over a change the editor
+    /// never saw. Each row: 1 to 50 children per staff member, a group of 1 to 200 and no
+    /// smaller than one staff member's children. Rows equal to the default are not stored, so
+    /// a later change of the default reaches them.
     pub async fn set_ratio_table(
         &self,
         actor: &Actor,
         rows: &[RatioRule],
-    ) -> Result<RatioTable, CoreError> {
+        version: Option<i64>,
+    ) -> Result<RatioSettings, CoreError> {
         Core::require_admin_scope(actor)?;
         let mut custom = Vec::new();
         for d in RatioRule::CFOC {
@@ -312,10 +329,14 @@ impl Attendance<'_> {
                 custom_bands: custom.iter().map(|r| r.band.as_str().to_owned()).collect(),
             },
         );
-        self.store()
-            .set_ratio_rules(actor.scope.tx().audit(d), custom.clone())
+        let version = self
+            .store()
+            .set_ratio_rules(actor.scope.tx().audit(d), custom.clone(), version)
             .await?;
-        Ok(RatioTable::with(&custom))
+        Ok(RatioSettings {
+            table: RatioTable::with(&custom),
+            version,
+        })
     }
 }
 

@@ -6,13 +6,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use kinfold_core::attendance::ratios::field;
-use kinfold_core::attendance::{RatioTable, RoomRatio, StaffDay};
+use kinfold_core::attendance::{RatioSettings, RoomRatio, StaffDay};
 use kinfold_core::{Actor, CoreError};
 use kinfold_model::{AgeBand, Classroom, ClassroomId, ClockKind, RatioRule, Role};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use crate::console::form::{form_error, Field};
+use crate::console::form::{drawn_version, form_error, Field};
 use crate::console::pages::{error_page, fail, page, to_login};
 use crate::console::Page;
 use crate::extract::Form;
@@ -181,9 +181,10 @@ pub struct TableForm {
     values: std::collections::HashMap<String, String>,
 }
 
-fn table_values(t: &RatioTable) -> TableForm {
+fn table_values(t: &RatioSettings) -> TableForm {
     let mut values = std::collections::HashMap::new();
-    for r in &t.0 {
+    values.insert("version".to_owned(), t.version.to_string());
+    for r in &t.table.0 {
         values.insert(
             field(r.band, false).to_owned(),
             r.children_per_staff.to_string(),
@@ -224,6 +225,7 @@ async fn render_table(
         p.muted { "How many children one staff member may look after, and the largest group, by age. The default is the CFOC 1.1.1.2 table; check your state's licensing rules." }
         form.wide method="post" action="/admin/ratios" #ratio-form novalidate {
             (form_error(err.as_ref(), &names))
+            input type="hidden" name="version" value=(value("version"));
             @for band in AgeBand::ALL {
                 fieldset {
                     legend { (band.label()) }
@@ -275,7 +277,13 @@ pub async fn save_table(State(st): State<AppState>, p: Page, Form(f): Form<Table
             Err(e) => return render_table(&st, &p, a, Some(&f), false, Some(e.into())).await,
         }
     }
-    match st.core.attendance().set_ratio_table(a, &rows).await {
+    let version = drawn_version(f.values.get("version").map_or("", String::as_str));
+    match st
+        .core
+        .attendance()
+        .set_ratio_table(a, &rows, version)
+        .await
+    {
         Ok(_) => Redirect::to("/admin/ratios?done=saved").into_response(),
         Err(e) => render_table(&st, &p, a, Some(&f), false, Some(e.into())).await,
     }

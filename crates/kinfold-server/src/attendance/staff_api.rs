@@ -2,7 +2,7 @@
 //! correction names the user and the reason), the ratio board, and the center's ratio table.
 
 use axum::extract::State;
-use kinfold_core::attendance::{Clocked, RatioTable, RoomRatio};
+use kinfold_core::attendance::{Clocked, RatioSettings, RoomRatio};
 use kinfold_core::CoreError;
 use kinfold_model::{AgeBand, ClassroomId, ClockKind, RatioRule, StaffEvent, UserId};
 use serde::{Deserialize, Serialize};
@@ -173,11 +173,15 @@ pub struct RatioRow {
 pub struct RatioTableOut {
     /// Every band, the center's row where it set one, the CFOC 1.1.1.2 default elsewhere.
     pub rows: Vec<RatioRow>,
+    /// The table's version, a counter each change moves on by one: send it back with a change.
+    pub version: i64,
 }
 
-fn table_json(t: &RatioTable) -> RatioTableOut {
+fn table_json(t: &RatioSettings) -> RatioTableOut {
     RatioTableOut {
+        version: t.version,
         rows: t
+            .table
             .0
             .iter()
             .map(|r| RatioRow {
@@ -203,9 +207,13 @@ pub async fn ratio_table(
 pub struct RatioTableBody {
     /// The rows to set; a band left out goes back to the default.
     rows: Vec<RatioRow>,
+    /// The table's `version` as read: a table changed since is refused with `409 conflict`
+    /// and nothing changes. Without it, the table is replaced as it is.
+    #[serde(default)]
+    version: Option<i64>,
 }
 
-#[utoipa::path(operation_id = "ratio_table_set", put, path = "/api/v1/ratio-table", tag = "attendance", request_body = RatioTableBody, responses((status = 200, description = "the table as set", body = RatioTableOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 422, description = "invalid input; `field` names it (`toddler_ratio`, `toddler_group`, ...)", body = ErrorBody)))]
+#[utoipa::path(operation_id = "ratio_table_set", put, path = "/api/v1/ratio-table", tag = "attendance", request_body = RatioTableBody, responses((status = 200, description = "the table as set", body = RatioTableOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 409, description = "the table changed since the version sent", body = ErrorBody), (status = 422, description = "invalid input; `field` names it (`toddler_ratio`, `toddler_group`, ...)", body = ErrorBody)))]
 pub async fn set_ratio_table(
     State(st): State<AppState>,
     Auth(actor): Auth,
@@ -221,6 +229,10 @@ pub async fn set_ratio_table(
         }
         rows.push(RatioRule::new(band, r.children_per_staff, r.max_group));
     }
-    let t = st.core.attendance().set_ratio_table(&actor, &rows).await?;
+    let t = st
+        .core
+        .attendance()
+        .set_ratio_table(&actor, &rows, b.version)
+        .await?;
     Ok(Reply(table_json(&t)))
 }

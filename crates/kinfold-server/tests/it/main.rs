@@ -26,6 +26,7 @@ mod password_reset;
 mod people;
 mod pickups;
 mod policy_admin;
+mod ratio_table;
 mod ratios;
 mod records;
 mod rooms;

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use kinfold_core::children::ChildInput;
 use kinfold_store::{Custody, NewGuardian, UserId};
 use serde_json::{json, Value};
@@ -312,140 +312,6 @@ async fn a_clock_in_is_ones_own_and_a_correction_carries_a_reason() {
             .count(),
         1
     );
-}
-
-#[tokio::test]
-async fn the_ratio_table_is_the_administrators_and_bad_rows_are_refused() {
-    let app = TestApp::new().await;
-    let t = app.seed().await;
-    let admin = app.sign_in(&t.slug, &t.admin).await;
-    let teacher = app.sign_in(&t.slug, &t.teacher).await;
-    let table = app.get("/api/v1/ratio-table", Some(&teacher)).await;
-    assert_eq!(
-        table.body["rows"][1],
-        json!({"band": "toddler", "children_per_staff": 4, "max_group": 8})
-    );
-
-    let put = |rows: Value| json!({ "rows": rows });
-    let refused = app
-        .call(
-            Method::PUT,
-            "/api/v1/ratio-table",
-            Some(put(json!([]))),
-            Some(&teacher),
-        )
-        .await;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    for (rows, field) in [
-        (
-            json!([{"band": "toddler", "children_per_staff": 0, "max_group": 8}]),
-            "toddler_ratio",
-        ),
-        (
-            json!([{"band": "toddler", "children_per_staff": 51, "max_group": 60}]),
-            "toddler_ratio",
-        ),
-        (
-            json!([{"band": "three", "children_per_staff": 7, "max_group": 6}]),
-            "three_group",
-        ),
-        (
-            json!([{"band": "infant", "children_per_staff": 3, "max_group": 201}]),
-            "infant_group",
-        ),
-        (
-            json!([{"band": "puppies", "children_per_staff": 3, "max_group": 6}]),
-            "band",
-        ),
-        (
-            json!([{"band": "infant", "children_per_staff": 3, "max_group": 6}, {"band": "infant", "children_per_staff": 2, "max_group": 6}]),
-            "band",
-        ),
-    ] {
-        let resp = app
-            .call(
-                Method::PUT,
-                "/api/v1/ratio-table",
-                Some(put(rows.clone())),
-                Some(&admin),
-            )
-            .await;
-        assert_eq!(
-            (resp.status, resp.body["error"]["field"].as_str()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
-            "{rows}: {}",
-            resp.text
-        );
-    }
-    let set = app
-        .call(
-            Method::PUT,
-            "/api/v1/ratio-table",
-            Some(put(
-                json!([{"band": "toddler", "children_per_staff": 5, "max_group": 10}]),
-            )),
-            Some(&admin),
-        )
-        .await;
-    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
-    assert_eq!(set.body["rows"][1]["children_per_staff"], 5);
-    assert_eq!(
-        set.body["rows"][0]["children_per_staff"], 3,
-        "other rows keep the default"
-    );
-
-    // The console form: a bad field comes back beside it, nothing saved; a good one saves.
-    let page = app.get("/admin/ratios", Some(&admin)).await;
-    assert_eq!(page.status, StatusCode::OK);
-    assert!(
-        page.text
-            .contains(r#"name="toddler_ratio" type="number" value="5""#),
-        "{}",
-        page.text
-    );
-    assert_eq!(
-        app.get("/admin/ratios", Some(&teacher)).await.status,
-        StatusCode::FORBIDDEN
-    );
-    let form = "infant_ratio=3&infant_group=6&toddler_ratio=abc&toddler_group=8&three_ratio=7\
-&three_group=14&four_five_ratio=8&four_five_group=16&school_age_ratio=12&school_age_group=24";
-    let bad = app.post_form("/admin/ratios", form, &admin).await;
-    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        bad.text.contains(r#"id="ratios-toddler-ratio-error""#),
-        "{}",
-        bad.text
-    );
-    assert!(
-        bad.text.contains(r#"value="abc""#),
-        "what was typed is kept"
-    );
-    let still = app.get("/api/v1/ratio-table", Some(&admin)).await;
-    assert_eq!(still.body["rows"][1]["children_per_staff"], 5);
-    let good = app
-        .post_form(
-            "/admin/ratios",
-            &form.replace("toddler_ratio=abc", "toddler_ratio=4"),
-            &admin,
-        )
-        .await;
-    assert_eq!(good.status, StatusCode::SEE_OTHER, "{}", good.text);
-    let back = app.get("/api/v1/ratio-table", Some(&admin)).await;
-    assert_eq!(back.body["rows"][1]["children_per_staff"], 4);
-    app.flush_audit().await;
-    let chain = app.store.audit_chain(&t.scope.chain()).await.unwrap();
-    assert_eq!(
-        chain
-            .iter()
-            .filter(|e| e.kind == "ratio_rules_changed")
-            .count(),
-        2
-    );
-    // A cross-site form is refused before it reaches the page.
-    let mut req = TestApp::form_req("/admin/ratios", &form.replace("abc", "1"), &admin);
-    req.headers_mut()
-        .insert("origin", "https://evil.example".parse().unwrap());
-    assert_eq!(app.send(req).await.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

@@ -102,17 +102,25 @@ impl StaffStore for Backend {
             .collect()
     }
 
-    async fn ratio_rules(&self, scope: &TenantScope) -> Result<Vec<RatioRule>> {
+    async fn ratio_rules(&self, scope: &TenantScope) -> Result<RatioRules> {
         let mut read = self.read(Wall::Tenant(scope)).await?;
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT band, children_per_staff, max_group FROM ratio_rules \
-             WHERE tenant_id = $1 ORDER BY band",
+        // The version and the rows in one statement: a table read is never half of one change.
+        let rows: Vec<(i64, Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT t.ratios_version, r.band, r.children_per_staff, r.max_group \
+             FROM tenants t LEFT JOIN ratio_rules r ON r.tenant_id = t.id \
+             WHERE t.id = $1 ORDER BY r.band",
         )
         .bind(scope.tenant_id().to_string())
         .fetch_all(&mut *read)
         .await?;
         done(read).await?;
-        rows.into_iter()
+        let version = rows
+            .first()
+            .map(|r| r.0)
+            .ok_or(StoreError::NotFound("tenant"))?;
+        let custom = rows
+            .into_iter()
+            .filter_map(|(_, band, per, max)| Some((band?, per?, max?)))
             .map(|(band, per, max)| {
                 let corrupt = || StoreError::Corrupt("ratio rule");
                 Ok(RatioRule {
@@ -121,13 +129,39 @@ impl StaffStore for Backend {
                     max_group: u32::try_from(max).map_err(|_| corrupt())?,
                 })
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok(RatioRules { custom, version })
     }
 
-    async fn set_ratio_rules(&self, tx: TenantTx<'_>, rules: Vec<RatioRule>) -> Result<()> {
+    async fn set_ratio_rules(
+        &self,
+        tx: TenantTx<'_>,
+        rules: Vec<RatioRule>,
+        expected: Option<i64>,
+    ) -> Result<i64> {
         let (scope, audit) = tx.into_parts();
         let tenant = scope.tenant_id().to_string();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        // Written over the version the change was made from only; the tenant's row is the
+        // table's lock, so two changes at once are one after the other.
+        let version: Option<i64> = sqlx::query_scalar(
+            "UPDATE tenants SET ratios_version = ratios_version + 1 \
+             WHERE id = $1 AND ratios_version = COALESCE($2, ratios_version) \
+             RETURNING ratios_version",
+        )
+        .bind(&tenant)
+        .bind(expected)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(version) = version else {
+            return Err(super::stale_or_gone(
+                &mut tx,
+                "SELECT 1 FROM tenants WHERE id = $1",
+                std::slice::from_ref(&tenant),
+                "tenant",
+            )
+            .await?);
+        };
         sqlx::query("DELETE FROM ratio_rules WHERE tenant_id = $1")
             .bind(&tenant)
             .execute(&mut *tx)
@@ -147,6 +181,6 @@ impl StaffStore for Backend {
         }
         append_in(&mut tx, audit).await?;
         super::commit(tx).await?;
-        Ok(())
+        Ok(version)
     }
 }

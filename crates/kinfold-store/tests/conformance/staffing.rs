@@ -96,35 +96,54 @@ async fn clock_ins_and_ratio_tables(u: &Under) {
         .await
         .is_err());
 
-    // The ratio table: replaced whole, per tenant.
-    assert!(s.ratio_rules(&a).await.unwrap().is_empty());
+    // The ratio table: replaced whole, per tenant, each change moving its version on by one.
+    let fresh = s.ratio_rules(&a).await.unwrap();
+    assert_eq!((fresh.custom.len(), fresh.version), (0, 1));
     let rows = vec![
         RatioRule::new(AgeBand::Toddler, 5, 10),
         RatioRule::new(AgeBand::Infant, 2, 6),
     ];
-    s.set_ratio_rules(a.tx(), rows).await.unwrap();
+    assert_eq!(s.set_ratio_rules(a.tx(), rows, Some(1)).await.unwrap(), 2);
     let mut got = s.ratio_rules(&a).await.unwrap();
-    got.sort_by_key(|r| r.band);
+    got.custom.sort_by_key(|r| r.band);
     assert_eq!(
         got,
-        [
-            RatioRule::new(AgeBand::Infant, 2, 6),
-            RatioRule::new(AgeBand::Toddler, 5, 10)
-        ]
+        RatioRules {
+            custom: vec![
+                RatioRule::new(AgeBand::Infant, 2, 6),
+                RatioRule::new(AgeBand::Toddler, 5, 10)
+            ],
+            version: 2
+        }
     );
-    s.set_ratio_rules(a.tx(), vec![RatioRule::new(AgeBand::Three, 6, 12)])
-        .await
-        .unwrap();
+    // From the first version: refused, nothing written.
+    let stale = s
+        .set_ratio_rules(a.tx(), vec![RatioRule::new(AgeBand::Three, 6, 12)], Some(1))
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::WrongState(STALE_RECORD))),
+        "{stale:?}"
+    );
+    assert_eq!(s.ratio_rules(&a).await.unwrap(), got);
+    // Without a version: over whatever is there.
     assert_eq!(
-        s.ratio_rules(&a).await.unwrap(),
+        s.set_ratio_rules(a.tx(), vec![RatioRule::new(AgeBand::Three, 6, 12)], None)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        s.ratio_rules(&a).await.unwrap().custom,
         [RatioRule::new(AgeBand::Three, 6, 12)]
     );
-    assert!(s.ratio_rules(&b).await.unwrap().is_empty());
-    // A row the schema refuses is an error, and the old table stands.
+    let other = s.ratio_rules(&b).await.unwrap();
+    assert_eq!((other.custom.len(), other.version), (0, 1));
+    // A row the schema refuses is an error, and the old table stands, at its version.
     assert!(s
-        .set_ratio_rules(a.tx(), vec![RatioRule::new(AgeBand::Three, 0, 12)])
+        .set_ratio_rules(a.tx(), vec![RatioRule::new(AgeBand::Three, 0, 12)], Some(3))
         .await
         .is_err());
-    assert_eq!(s.ratio_rules(&a).await.unwrap().len(), 1);
+    let kept = s.ratio_rules(&a).await.unwrap();
+    assert_eq!((kept.custom.len(), kept.version), (1, 3));
 }
 both!(clock_ins_and_ratio_tables);
