@@ -183,7 +183,8 @@ pub(crate) async fn begin_batch(
 ) -> Result<Option<String>> {
     use sqlx::Row;
     const BEGIN: &str = "BEGIN; SELECT pg_current_xact_id()::text || ':' || pg_backend_pid() \
-                         || '@' || extract(epoch FROM pg_postmaster_start_time())::text";
+                         || '@' || (extract(epoch FROM pg_postmaster_start_time()) \
+                         * 1000000)::bigint::text";
     let begun = sqlx::Executor::fetch_all(&mut **conn, BEGIN).await;
     match begun {
         Ok(rows) => Ok(rows.last().and_then(|r| r.try_get::<String, _>(0).ok())),
@@ -211,7 +212,7 @@ pub(crate) async fn still_running(conn: &mut Read, xact: &str) -> Result<()> {
         return Ok(());
     };
     let running: bool = sqlx::query_scalar(
-        "SELECT extract(epoch FROM pg_postmaster_start_time())::text = $3 \
+        "SELECT (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint::text = $3 \
          AND EXISTS (SELECT 1 FROM pg_stat_activity \
                      WHERE pid = $2 AND backend_xid = xid($1::xid8))",
     )

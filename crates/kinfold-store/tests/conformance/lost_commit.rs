@@ -243,7 +243,7 @@ async fn a_transaction_id_another_server_gave_out_is_not_taken_for_the_batch() {
 async fn running_as(tx: &mut sqlx::PgConnection) -> (String, u64) {
     let (xact, id): (String, String) = sqlx::query_as(
         "SELECT pg_current_xact_id()::text || ':' || pg_backend_pid() || '@' \
-         || extract(epoch FROM pg_postmaster_start_time())::text, pg_current_xact_id()::text",
+         || (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint::text, pg_current_xact_id()::text",
     )
     .fetch_one(tx)
     .await

@@ -7,6 +7,7 @@
 use std::process::{Child, Command, Stdio};
 
 use crate::harness::{bin, free_port, said};
+use crate::s3_proxy::{proxy_to, Turn};
 
 /// moto's S3 server on a free loopback port, stopped on drop.
 pub(crate) struct Moto {
@@ -491,50 +492,19 @@ async fn a_server_stopped_mid_upload_leaves_nothing_in_the_bucket() {
     );
 }
 
-/// A loopback proxy in front of `upstream` that answers `500` to every upload of part
-/// `fail_part` (each of the client's retries too) and forwards everything else as it came.
+/// A proxy that answers `500` to every upload of part `fail_part` (each of the client's
+/// retries too).
 async fn failing_part_proxy(upstream: String, fail_part: u32) -> String {
-    use axum::body::Body;
-    use axum::extract::Request;
-    use axum::http::{header, Method};
-    use axum::response::Response;
-    /// Set again by the side that sends the body.
-    const HOP: [header::HeaderName; 3] = [
-        header::CONTENT_LENGTH,
-        header::TRANSFER_ENCODING,
-        header::CONNECTION,
-    ];
-    let client = reqwest::Client::new();
     let failing = format!("partNumber={fail_part}");
-    let app = axum::Router::new().fallback(move |req: Request| {
-        let (client, upstream, failing) = (client.clone(), upstream.clone(), failing.clone());
-        async move {
-            let (parts, body) = req.into_parts();
-            let query = parts.uri.query().unwrap_or_default();
-            if parts.method == Method::PUT && query.split('&').any(|q| q == failing) {
-                return Response::builder()
-                    .status(500)
-                    .body(Body::from("<Error><Code>InternalError</Code></Error>"))
-                    .unwrap();
-            }
-            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-            let mut sent = client.request(parts.method.clone(), format!("{upstream}{path}"));
-            for (k, v) in parts.headers.iter().filter(|(k, _)| !HOP.contains(k)) {
-                sent = sent.header(k, v);
-            }
-            let answer = sent.body(body).send().await.unwrap();
-            let mut out = Response::builder().status(answer.status());
-            for (k, v) in answer.headers().iter().filter(|(k, _)| !HOP.contains(k)) {
-                out = out.header(k, v);
-            }
-            out.body(Body::from(answer.bytes().await.unwrap())).unwrap()
+    proxy_to(upstream, move |parts| {
+        let query = parts.uri.query().unwrap_or_default();
+        if parts.method == axum::http::Method::PUT && query.split('&').any(|q| q == failing) {
+            Turn::Refuse
+        } else {
+            Turn::Forward
         }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    })
+    .await
 }
 
 /// A part that the storage refuses, every retry included, fails the backup with a clear

@@ -9,46 +9,20 @@ use std::time::{Duration, Instant};
 use crate::backup::system_events;
 use crate::backup_s3::{bucket, cli_with, Moto, AWS_ENV};
 use crate::harness::Running;
+use crate::s3_proxy::{proxy_to, Turn};
 
-/// A proxy in front of `upstream` that forwards every request, except that a `GET` of a data
-/// part waits a minute first; `asked` is notified when one arrives.
+/// A proxy in front of `upstream` whose `GET` of a data part waits a minute; `asked` is
+/// notified when one arrives.
 async fn stalling_proxy(upstream: String, asked: Arc<tokio::sync::Notify>) -> String {
-    use axum::body::Body;
-    use axum::extract::Request;
-    use axum::http::{header, Method};
-    use axum::response::Response;
-    const HOP: [header::HeaderName; 3] = [
-        header::CONTENT_LENGTH,
-        header::TRANSFER_ENCODING,
-        header::CONNECTION,
-    ];
-    let client = reqwest::Client::new();
-    let app = axum::Router::new().fallback(move |req: Request| {
-        let (client, upstream, asked) = (client.clone(), upstream.clone(), asked.clone());
-        async move {
-            let (parts, body) = req.into_parts();
-            if parts.method == Method::GET && parts.uri.path().ends_with("/db.kfb") {
-                asked.notify_one();
-                tokio::time::sleep(Duration::from_secs(60)).await;
-            }
-            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-            let mut sent = client.request(parts.method.clone(), format!("{upstream}{path}"));
-            for (k, v) in parts.headers.iter().filter(|(k, _)| !HOP.contains(k)) {
-                sent = sent.header(k, v);
-            }
-            let answer = sent.body(body).send().await.unwrap();
-            let mut out = Response::builder().status(answer.status());
-            for (k, v) in answer.headers().iter().filter(|(k, _)| !HOP.contains(k)) {
-                out = out.header(k, v);
-            }
-            out.body(Body::from(answer.bytes().await.unwrap())).unwrap()
+    proxy_to(upstream, move |parts| {
+        if parts.method == axum::http::Method::GET && parts.uri.path().ends_with("/db.kfb") {
+            asked.notify_one();
+            Turn::Hold(Duration::from_secs(60))
+        } else {
+            Turn::Forward
         }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -12,6 +12,7 @@ mod harness;
 mod outbox;
 mod pitr;
 mod postgres;
+mod s3_proxy;
 
 mod access;
 mod audit_verify;
