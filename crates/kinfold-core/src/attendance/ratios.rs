@@ -224,13 +224,16 @@ pub(crate) fn room_ratio(
 }
 
 impl Core {
-    pub(crate) async fn ratio_table_of(
+    /// The center's ratio table, and its version, as stored.
+    pub(crate) async fn ratio_settings_of(
         &self,
         scope: &TenantScope,
-    ) -> Result<RatioTable, CoreError> {
-        Ok(RatioTable::with(
-            &self.store().ratio_rules(scope).await?.custom,
-        ))
+    ) -> Result<RatioSettings, CoreError> {
+        let stored = self.store().ratio_rules(scope).await?;
+        Ok(RatioSettings {
+            table: RatioTable::with(&stored.custom),
+            version: stored.version,
+        })
     }
 
     /// Alerts the administrators that a room is out of ratio, at most once per room per 15
@@ -273,7 +276,7 @@ impl Attendance<'_> {
         events: &[AttendanceEvent],
     ) -> Result<Vec<RoomRatio>, CoreError> {
         let duty = OnDuty::of(&self.store().staff_day(scope, day).await?);
-        let table = self.ratio_table_of(scope).await?;
+        let table = self.ratio_settings_of(scope).await?.table;
         Ok(rooms
             .iter()
             .map(|r| room_ratio(r, children, events, &duty, &table, day))
@@ -283,11 +286,7 @@ impl Attendance<'_> {
     /// The center's ratio table and its version (any staff role).
     pub async fn ratio_table(&self, actor: &Actor) -> Result<RatioSettings, CoreError> {
         policy::require(actor, Action::CheckInOut)?;
-        let stored = self.store().ratio_rules(&actor.scope).await?;
-        Ok(RatioSettings {
-            table: RatioTable::with(&stored.custom),
-            version: stored.version,
-        })
+        self.ratio_settings_of(&actor.scope).await
     }
 
     /// Sets the center's ratio table (administrators), from version `version` of it when given:

@@ -133,7 +133,8 @@ fn by_tenant(entries: &[ApiAccess]) -> BTreeMap<TenantId, Vec<&ApiAccess>> {
 const MARK_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Writes the batch's mark, a random ID in its own transaction, and removes marks older than
-/// [`MARK_KEPT_MS`]; returns the mark.
+/// [`MARK_KEPT_MS`], in one statement; returns the mark. (Reached on PostgreSQL only: SQLite,
+/// whose commit outcome is never unknown, scripts its batches without a mark.)
 async fn put_mark(conn: &mut Conn, drafts: &[Draft], accesses: &[ApiAccess]) -> Result<String> {
     let mark = uuid::Uuid::new_v4().simple().to_string();
     let at_ms = drafts
@@ -142,15 +143,15 @@ async fn put_mark(conn: &mut Conn, drafts: &[Draft], accesses: &[ApiAccess]) -> 
         .chain(accesses.iter().map(|a| a.at_ms))
         .max()
         .unwrap_or_default();
-    sqlx::query("INSERT INTO audit_batch_marks (id, at_ms) VALUES ($1, $2)")
-        .bind(&mark)
-        .bind(at_ms)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("DELETE FROM audit_batch_marks WHERE at_ms < $1")
-        .bind(at_ms.saturating_sub(MARK_KEPT_MS))
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "WITH expired AS (DELETE FROM audit_batch_marks WHERE at_ms < $3) \
+         INSERT INTO audit_batch_marks (id, at_ms) VALUES ($1, $2)",
+    )
+    .bind(&mark)
+    .bind(at_ms)
+    .bind(at_ms.saturating_sub(MARK_KEPT_MS))
+    .execute(&mut *conn)
+    .await?;
     Ok(mark)
 }
 

@@ -237,6 +237,31 @@ async fn a_transaction_id_another_server_gave_out_is_not_taken_for_the_batch() {
         .unwrap();
     undone.rollback().await.unwrap();
     assert!(!s.batch_landed(&lost(xact, "m2")).await.unwrap());
+
+    // A batch a day and more after mark m1 removes it, and keeps a mark from within the day.
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    sqlx::query("INSERT INTO kinfold.audit_batch_marks (id, at_ms) VALUES ('recent', $1)")
+        .bind(DAY_MS)
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let a = tenant(&s, "maple").await;
+    let later = Draft::new(
+        a.chain(),
+        DAY_MS + 2,
+        Event::Throttled {
+            email: "later@example.org".into(),
+            retry_after_secs: 1,
+            refused: None,
+        },
+    );
+    s.append_batch(vec![later], &[]).await.unwrap();
+    let kept: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM kinfold.audit_batch_marks WHERE id IN ('m1', 'recent')")
+            .fetch_all(&mut raw)
+            .await
+            .unwrap();
+    assert_eq!(kept, ["recent"]);
 }
 
 /// What names the transaction `tx` is in, as `begin_batch` does, and its ID.

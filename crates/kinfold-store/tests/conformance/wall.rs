@@ -137,6 +137,13 @@ async fn the_server_role_is_unprivileged_and_owns_nothing() {
     .unwrap();
     assert_eq!(who, db.app_role);
     assert!(!superuser && !bypass);
+    // A connection left idle in a transaction (its COMMIT lost on the way) is ended by the
+    // server, so a lost audit batch's outcome is settled rather than waited for.
+    let idle: String = sqlx::query_scalar("SHOW idle_in_transaction_session_timeout")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(idle, "1min");
     let owners: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT tableowner::text FROM pg_tables WHERE schemaname = 'kinfold'",
     )

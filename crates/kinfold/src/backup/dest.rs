@@ -42,7 +42,7 @@ impl Dest {
 
     /// Makes an upload under way stop, and remove what it wrote, once `stop` turns true (S3;
     /// a local backup is written to a hidden directory that is removed when cut short).
-    pub fn stop_on(&mut self, stop: tokio::sync::watch::Receiver<bool>) {
+    pub fn stop_on(&mut self, stop: super::Stop) {
         if let Dest::S3(s3) = self {
             s3.stop_on(stop);
         }

@@ -473,11 +473,12 @@ pub type Stop = tokio::sync::watch::Receiver<bool>;
 /// Why a drill ended early.
 const DRILL_STOPPED: &str = "the server is stopping; the drill was abandoned and its copy removed";
 
-/// `work`, unless `stop` turns true first: `work` is then dropped where it waits, and what it
-/// made is removed by its guards (the temporary directory; a PostgreSQL scratch database is
-/// dropped by the caller however the work ends).
-async fn unless_stopped<T>(
+/// `work`, unless `stop` turns true first: `work` is then dropped where it waits, and the
+/// answer is the error `why`. What the work made is for its guards and its caller to remove
+/// (a drill's temporary directory and scratch database, an upload's parts).
+pub(super) async fn unless_stopped<T>(
     stop: Option<Stop>,
+    why: &'static str,
     work: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
     let Some(mut stop) = stop else {
@@ -485,7 +486,7 @@ async fn unless_stopped<T>(
     };
     tokio::select! {
         done = work => done,
-        Ok(_) = stop.wait_for(|s| *s) => bail!(DRILL_STOPPED),
+        Ok(_) = stop.wait_for(|s| *s) => bail!(why),
     }
 }
 
@@ -509,7 +510,7 @@ async fn drill_once(
         copy.master_key_file = Some(config.master_key_path());
     }
     let Some(live) = config.postgres() else {
-        return unless_stopped(stop, async {
+        return unless_stopped(stop, DRILL_STOPPED, async {
             restore_file(dest, m, key, tmp.path()).await?;
             check_restored(copy).await
         })
@@ -522,7 +523,7 @@ async fn drill_once(
     copy.migrate_database_url = None;
     copy.db_owner_role.clone_from(&scratch.opts.owner_role);
     copy.db_app_role.clone_from(&scratch.opts.app_role);
-    let drilled = unless_stopped(stop, async {
+    let drilled = unless_stopped(stop, DRILL_STOPPED, async {
         pg::restore(&scratch.opts, dest, m, keys).await?;
         check_restored(copy).await
     })

@@ -35,7 +35,7 @@ pub struct S3 {
     /// Turns true when the server is stopping: an upload under way then stops between two
     /// chunks and removes what it wrote, rather than being cut off with an unfinished
     /// multipart upload left in the bucket.
-    stop: Option<tokio::sync::watch::Receiver<bool>>,
+    stop: Option<super::Stop>,
 }
 
 /// Why an upload ended early: the server is stopping.
@@ -82,7 +82,7 @@ impl S3 {
     }
 
     /// Uploads stop (see [`S3::upload`]) once `stop` turns true.
-    pub fn stop_on(&mut self, stop: tokio::sync::watch::Receiver<bool>) {
+    pub fn stop_on(&mut self, stop: super::Stop) {
         self.stop = Some(stop);
     }
 
@@ -99,19 +99,10 @@ impl S3 {
         &self,
         in_flight: &mut tokio::task::JoinSet<object_store::Result<()>>,
     ) -> anyhow::Result<()> {
-        let mut stop = self.stop.clone();
-        let stopping = async {
-            match stop.as_mut() {
-                Some(s) => {
-                    let _ = s.wait_for(|s| *s).await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            joined = in_flight.join_next() => part_done(joined),
-            () = stopping => bail!(STOPPED),
-        }
+        super::unless_stopped(self.stop.clone(), STOPPED, async {
+            part_done(in_flight.join_next().await)
+        })
+        .await
     }
 
     pub fn url(&self) -> &str {
