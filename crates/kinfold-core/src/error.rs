@@ -119,6 +119,11 @@ impl CoreError {
         CoreError::WrongState(kinfold_store::STALE_RECORD)
     }
 
+    /// Whether this is the stale-record refusal ([`Self::stale`]), from core or the store.
+    pub fn is_stale(&self) -> bool {
+        matches!(self, CoreError::WrongState(m) if *m == kinfold_store::STALE_RECORD)
+    }
+
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         CoreError::Invalid {
             field,

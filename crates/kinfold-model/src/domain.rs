@@ -266,6 +266,9 @@ pub enum LinkChange {
     RemovePickup {
         child: ChildId,
         pickup: PickupId,
+        /// The pickup's version the removal was made from: one edited since is kept (its new
+        /// name or passphrase would otherwise go unseen with it). `None` removes it as it is.
+        expected: Option<i64>,
     },
     /// An authorized pickup edited in place.
     EditPickup(PickupEdit),

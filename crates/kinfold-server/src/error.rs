@@ -68,6 +68,11 @@ impl ApiError {
         matches!(self, ApiError::Core(e) if e.is_internal())
     }
 
+    /// Whether this is the stale-record refusal: a change made from a record changed since.
+    pub fn is_stale(&self) -> bool {
+        matches!(self, ApiError::Core(e) if e.is_stale())
+    }
+
     /// The message the client sees.
     pub fn public_message(&self) -> String {
         match self {

@@ -245,7 +245,7 @@ impl Children<'_> {
                 child_id: child.to_string(),
                 guardian_id: guardian.to_string(),
             },
-            LinkChange::RemovePickup { child, pickup } => Event::PickupRemoved {
+            LinkChange::RemovePickup { child, pickup, .. } => Event::PickupRemoved {
                 child_id: child.to_string(),
                 pickup_id: pickup.to_string(),
             },

@@ -213,7 +213,7 @@ async fn render_table(
             CoreError::Forbidden("administrators only"),
         );
     }
-    let form = form.unwrap_or(&stored);
+    let form = crate::console::form::redrawn(form, &stored, err.as_ref());
     let names: Vec<&str> = AgeBand::ALL
         .iter()
         .flat_map(|b| [field(*b, false), field(*b, true)])

@@ -382,7 +382,7 @@ async fn render_edit(
     };
     let id = view.child().id;
     let stored = ChildForm::of(view.child(), &opened);
-    let form = form.unwrap_or(&stored);
+    let form = crate::console::form::redrawn(form, &stored, err.as_ref());
     // The child's own room is offered even when it is archived (a withdrawn child may stay
     // in one), so a save that does not move the child keeps it.
     let current = view.child().classroom_id;

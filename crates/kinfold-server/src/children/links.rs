@@ -70,18 +70,18 @@ pub async fn change(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct UnlinkParams {
-    /// The link's `version` as read: a link changed since is kept, and the call is refused
-    /// with `409 conflict`. Without it, the link is removed as it is.
-    version: Option<i64>,
+pub struct RemoveParams {
+    /// The `version` as read (of the link, or the pickup): one changed since is kept, and the
+    /// call is refused with `409 conflict`. Without it, it is removed as it is.
+    pub(super) version: Option<i64>,
 }
 
-#[utoipa::path(operation_id = "children_unlink_guardian", delete, path = "/api/v1/children/{id}/guardians/{guardian_id}", tag = "records", params(("id" = String, Path), ("guardian_id" = String, Path), UnlinkParams), responses((status = 204, description = "unlinked"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not this child's guardian, or outside your scope", body = ErrorBody), (status = 409, description = "the link changed since the version sent", body = ErrorBody), (status = 422, description = "a malformed version", body = ErrorBody)))]
+#[utoipa::path(operation_id = "children_unlink_guardian", delete, path = "/api/v1/children/{id}/guardians/{guardian_id}", tag = "records", params(("id" = String, Path), ("guardian_id" = String, Path), RemoveParams), responses((status = 204, description = "unlinked"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not this child's guardian, or outside your scope", body = ErrorBody), (status = 409, description = "the link changed since the version sent", body = ErrorBody), (status = 422, description = "a malformed version", body = ErrorBody)))]
 pub async fn unlink(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Path((id, gid)): Path<(String, String)>,
-    Query(q): Query<UnlinkParams>,
+    Query(q): Query<RemoveParams>,
 ) -> Result<NoContent, ApiError> {
     let (child, guardian) = ids(&id, &gid, GuardianId::parse, "guardian")?;
     let change = LinkChange::Unlink {

@@ -13,12 +13,12 @@ use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::links::{answer, ids};
+use super::links::{answer, ids, RemoveParams};
 use crate::api::reply::{Created, NoContent};
 use crate::console::pages::to_login;
 use crate::console::Page;
 use crate::error::ErrorBody;
-use crate::extract::{Auth, Form, Json};
+use crate::extract::{Auth, Form, Json, Query};
 use crate::{ApiError, AppState};
 
 /// A new authorized pickup.
@@ -123,17 +123,20 @@ pub async fn edit(
     Ok(NoContent)
 }
 
-#[utoipa::path(operation_id = "children_remove_pickup", delete, path = "/api/v1/children/{id}/pickups/{pickup_id}", tag = "records", params(("id" = String, Path), ("pickup_id" = String, Path)), responses((status = 204, description = "removed"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not this child's pickup, or outside your scope", body = ErrorBody)))]
+#[utoipa::path(operation_id = "children_remove_pickup", delete, path = "/api/v1/children/{id}/pickups/{pickup_id}", tag = "records", params(("id" = String, Path), ("pickup_id" = String, Path), RemoveParams), responses((status = 204, description = "removed"), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 404, description = "not this child's pickup, or outside your scope", body = ErrorBody), (status = 409, description = "the pickup changed since the version sent", body = ErrorBody), (status = 422, description = "a malformed version", body = ErrorBody)))]
 pub async fn remove(
     State(st): State<AppState>,
     Auth(actor): Auth,
     Path((id, pid)): Path<(String, String)>,
+    Query(q): Query<RemoveParams>,
 ) -> Result<NoContent, ApiError> {
     let (child, pickup) = ids(&id, &pid, PickupId::parse, "authorized pickup")?;
-    st.core
-        .children()
-        .change_link(&actor, LinkChange::RemovePickup { child, pickup })
-        .await?;
+    let change = LinkChange::RemovePickup {
+        child,
+        pickup,
+        expected: q.version,
+    };
+    st.core.children().change_link(&actor, change).await?;
     Ok(NoContent)
 }
 
@@ -220,19 +223,29 @@ pub async fn edit_form(
     .await
 }
 
-/// The child's page: remove an authorized pickup.
+/// The pickup's version a remove button was drawn with.
+#[derive(Deserialize)]
+pub struct RemoveForm {
+    #[serde(default)]
+    version: String,
+}
+
+/// The child's page: remove an authorized pickup, from the version the page showed.
 pub async fn remove_form(
     State(st): State<AppState>,
     p: Page,
     Path((id, pid)): Path<(String, String)>,
+    Form(f): Form<RemoveForm>,
 ) -> Response {
     let Some(a) = &p.actor else { return to_login() };
     let result = async {
         let (child, pickup) = ids(&id, &pid, PickupId::parse, "authorized pickup")?;
-        st.core
-            .children()
-            .change_link(a, LinkChange::RemovePickup { child, pickup })
-            .await
+        let change = LinkChange::RemovePickup {
+            child,
+            pickup,
+            expected: crate::console::form::drawn_version(&f.version),
+        };
+        st.core.children().change_link(a, change).await
     }
     .await;
     answer(&st, &p, &id, result, "Removed.").await
@@ -289,6 +302,7 @@ fn edit_pickup(child: ChildId, pk: &Pickup) -> Markup {
                 button type="submit" { "Save" }
             }
             form.inline method="post" action={ "/children/" (child) "/pickups/" (pk.id) "/remove" } {
+                input type="hidden" name="version" value=(pk.version);
                 button.secondary type="submit" aria-label={ "Remove " (pk.name) } { "Remove" }
             }
         }

@@ -206,7 +206,7 @@ async fn render_room(
     let staff = st.core.classrooms().list_staff(a).await.unwrap_or_default();
     let (assigned, assignable) = teachers(&staff, room.id);
     let current = RoomForm::of(&room);
-    let form = form.unwrap_or(&current);
+    let form = crate::console::form::redrawn(form, &current, err.as_ref());
     let base = format!("/admin/classrooms/{}", room.id);
     let on_settings = |e: &&ApiError| e.field().is_some_and(|f| SETTINGS.contains(&f));
     let settings_err = err.as_ref().filter(on_settings);

@@ -88,6 +88,17 @@ pub fn form_error(err: Option<&ApiError>, fields: &[&str]) -> Markup {
     }
 }
 
+/// What an edit form shows when it comes back: what the user sent, so a mistake is corrected
+/// rather than typed again; but after a stale refusal, the record as it is now (`stored`),
+/// with its current version, so the user sees the change they missed and their next save is
+/// made over it, not refused again.
+pub(crate) fn redrawn<'f, F>(sent: Option<&'f F>, stored: &'f F, err: Option<&ApiError>) -> &'f F {
+    match sent {
+        Some(sent) if !err.is_some_and(ApiError::is_stale) => sent,
+        _ => stored,
+    }
+}
+
 /// The version of the record a console form was drawn from (its hidden `version` field), the
 /// one rule for every edit page. Each page sends it, so a form without one, or with one that is
 /// not a number, is older than the page: as no record is at version 0 (every version starts at

@@ -20,13 +20,24 @@ pub(crate) fn to_login() -> Response {
 /// An error as the console shows it: the message and the same stable code the API answers;
 /// for a refused pickup, also what the desk does next.
 pub(crate) fn error_box(e: &ApiError) -> Markup {
+    // Every page that refuses a stale change draws the record as it is now (see
+    // `form::redrawn`), so the console says so rather than "reload it".
+    let message = if e.is_stale() {
+        STALE_REDRAWN.to_owned()
+    } else {
+        e.public_message()
+    };
     html! {
-        p.error role="alert" { (e.public_message()) " " span.code { "(" (e.code()) ")" } }
+        p.error role="alert" { (message) " " span.code { "(" (e.code()) ")" } }
         @if let ApiError::Core(kinfold_core::CoreError::PickupRefused(r)) = e {
             p.error.what-to-do { (r.what_to_do()) }
         }
     }
 }
+
+/// What the console says of a change refused as stale.
+const STALE_REDRAWN: &str = "Nothing was saved: this record was changed by someone else after \
+     you opened it. The page now shows it as it is, with their change; make yours again.";
 
 /// Every console error goes out here, as the API's go out through `ApiError::into_response`:
 /// with the error's status, and through `ApiError::finish`, which hands an internal error to

@@ -59,7 +59,7 @@ async fn render(
         },
         Err(e) => return fail(p, "Center settings", e),
     };
-    let form = form.unwrap_or(&stored);
+    let form = crate::console::form::redrawn(form, &stored, err.as_ref());
     let settings = st.core.settings();
     let field = |name, label, value| Field {
         form: "center",

@@ -9,7 +9,7 @@
 
 use axum::http::StatusCode;
 
-use crate::at_once::{refused_as_stale_api, refused_as_stale_form};
+use crate::at_once::{redrawn_as_it_is, refused_as_stale_api};
 use crate::harness::TestApp;
 
 #[tokio::test]
@@ -288,7 +288,8 @@ async fn a_center_settings_change_made_from_an_older_version_is_refused() {
     // From the page opened before, and from a form without its version: refused.
     let fields = "legal_name=Other+LLC&postal_address=2+Side+St&time_zone=UTC";
     for body in [format!("{fields}&version={version}"), fields.to_owned()] {
-        refused_as_stale_form(&app.post_form("/admin/center", &body, &other).await);
+        let stale = app.post_form("/admin/center", &body, &other).await;
+        redrawn_as_it_is(&stale, version + 1, "Maple LLC");
     }
     let api_stale = app
         .call(
@@ -357,4 +358,25 @@ async fn a_center_settings_change_made_from_an_older_version_is_refused() {
             assert_eq!(after.body[field], last[field], "{field}: {landed:?}");
         }
     }
+
+    // Made again from the page a refusal draws, a change lands.
+    let stale = app
+        .post_form(
+            "/admin/center",
+            &format!("{fields}&version={version}"),
+            &other,
+        )
+        .await;
+    let now = after.body["version"].as_i64().unwrap();
+    redrawn_as_it_is(&stale, now, after.body["legal_name"].as_str().unwrap());
+    let again = app
+        .post_form(
+            "/admin/center",
+            &format!("{fields}&version={}", stale.drawn_version()),
+            &other,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.text);
+    let saved = app.get("/api/v1/tenant", Some(&admin)).await;
+    assert_eq!(saved.body["legal_name"].as_str(), Some("Other LLC"));
 }

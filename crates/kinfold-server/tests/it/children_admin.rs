@@ -333,7 +333,7 @@ async fn an_edit_made_from_an_older_version_is_refused_not_merged() {
             &other,
         )
         .await;
-    crate::at_once::refused_as_stale_form(&stale);
+    crate::at_once::redrawn_as_it_is(&stale, newer, "Inhaler in the red bag");
     // A form without its version is as old: refused, not saved over what is there.
     let blind = app
         .post_form(
@@ -342,7 +342,7 @@ async fn an_edit_made_from_an_older_version_is_refused_not_merged() {
             &other,
         )
         .await;
-    crate::at_once::refused_as_stale_form(&blind);
+    crate::at_once::redrawn_as_it_is(&blind, newer, "Inhaler in the red bag");
     let api_stale = app
         .call(
             Method::PATCH,

@@ -13,7 +13,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 
 use crate::at_once::{
-    at_once, one_lands_the_rest_conflict, refused_as_stale_api, refused_as_stale_form,
+    at_once, one_lands_the_rest_conflict, redrawn_as_it_is, refused_as_stale_api,
 };
 use crate::harness::TestApp;
 
@@ -393,7 +393,8 @@ async fn a_settings_change_made_from_an_older_version_is_refused() {
     // From the page opened before, and from a form without its version: refused.
     let fields = "name=Daisies&age_group=&capacity=";
     for body in [format!("{fields}&version={version}"), fields.to_owned()] {
-        refused_as_stale_form(&app.post_form(&path, &body, &other).await);
+        let stale = app.post_form(&path, &body, &other).await;
+        redrawn_as_it_is(&stale, version + 1, "value=\"Sunflowers\"");
     }
     let api_stale = app
         .call(

@@ -13,7 +13,8 @@ use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::at_once::{
-    at_once, one_lands_the_rest_conflict, refused_as_stale_api, refused_as_stale_form,
+    at_once, edits_and_removals_at_once, one_lands_the_rest_conflict, refused_as_garbled,
+    refused_as_stale_api, refused_as_stale_form,
 };
 use crate::harness::{Records, TestApp};
 
@@ -297,11 +298,20 @@ async fn pickup_edits_refuse_other_roles_tenants_and_bad_fields() {
     assert!(!bad.text.contains("Saved:"));
 }
 
-/// Two administrators with the child's page open: an edit of a pickup made from the version
-/// both read is refused once the other's edit landed (form and API), and the first stands.
-/// Eight edits at once from one version: exactly one lands.
-#[tokio::test]
-async fn a_pickup_edit_made_from_an_older_version_is_refused() {
+/// Two administrators who read the aunt's pickup at `version`; then the first edited it (name
+/// "Aunt Quill", and `change`).
+struct Stale {
+    app: std::sync::Arc<TestApp>,
+    t: crate::harness::Seeded,
+    r: Records,
+    admin: String,
+    other: String,
+    id: String,
+    version: i64,
+    api: String,
+}
+
+async fn edited_after_both_read(change: Value) -> Stale {
     let app = std::sync::Arc::new(TestApp::new().await);
     let t = app.seed().await;
     let r = app.seed_records(&t).await;
@@ -313,15 +323,39 @@ async fn a_pickup_edit_made_from_an_older_version_is_refused() {
         aunt["version"].as_i64().unwrap(),
     );
     let api = format!("/api/v1/children/{}/pickups/{id}", r.a);
-    let first = app
-        .call(
-            Method::PUT,
-            &api,
-            Some(json!({"name": "Aunt Quill", "relation": "Aunt", "photo_id": "Passport", "version": version})),
-            Some(&admin),
-        )
-        .await;
+    let mut body = json!({"name": "Aunt Quill", "relation": "Aunt", "version": version});
+    for (k, v) in change.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let first = app.call(Method::PUT, &api, Some(body), Some(&admin)).await;
     assert_eq!(first.status, StatusCode::NO_CONTENT, "{}", first.text);
+    Stale {
+        app,
+        t,
+        r,
+        admin,
+        other,
+        id,
+        version,
+        api,
+    }
+}
+
+/// Two administrators with the child's page open: an edit of a pickup made from the version
+/// both read is refused once the other's edit landed (form and API), and the first stands.
+/// Eight edits at once from one version: exactly one lands.
+#[tokio::test]
+async fn a_pickup_edit_made_from_an_older_version_is_refused() {
+    let Stale {
+        app,
+        r,
+        admin,
+        other,
+        id,
+        version,
+        api,
+        ..
+    } = edited_after_both_read(json!({"photo_id": "Passport"})).await;
     // From the page opened before, and from a form without its version: refused.
     let fields = "name=Aunt+Q&relation=Aunt&photo_id=&passphrase=";
     for body in [format!("{fields}&version={version}"), fields.to_owned()] {
@@ -350,4 +384,70 @@ async fn a_pickup_edit_made_from_an_older_version_is_refused() {
     one_lands_the_rest_conflict(&answers, StatusCode::NO_CONTENT);
     let after = pickups(&app, &r, &admin).await[0].clone();
     assert_eq!(after["version"].as_i64(), Some(version + 2));
+}
+
+/// A removal made from an older view of the pickup keeps it: from the page opened before an
+/// edit (a new passphrase), from a remove button without its version, and over the API with
+/// the version read before. Four edits and four removals at once from one version: exactly
+/// one lands. The page's own button, drawn from the version there now, removes it.
+#[tokio::test]
+async fn a_pickup_removal_made_from_an_older_version_keeps_it() {
+    let Stale {
+        app,
+        t,
+        r,
+        admin,
+        other,
+        id,
+        version,
+        api,
+    } = edited_after_both_read(json!({"passphrase": "new words 1"})).await;
+
+    let form = format!("/children/{}/pickups/{id}/remove", r.a);
+    for body in [
+        format!("version={version}"),
+        String::new(),
+        "version=".into(),
+    ] {
+        let stale = app.post_form(&form, &body, &other).await;
+        refused_as_stale_form(&stale);
+        assert!(stale.text.contains("Aunt Quill</strong>"), "{}", stale.text);
+    }
+    refused_as_stale_api(
+        &app.call(
+            Method::DELETE,
+            &format!("{api}?version={version}"),
+            None,
+            Some(&other),
+        )
+        .await,
+    );
+    // An invisible character before the number: not a version.
+    let garbled = format!("{api}?version=%E2%80%8B2");
+    refused_as_garbled(&app.call(Method::DELETE, &garbled, None, Some(&other)).await);
+    let kept = pickups(&app, &r, &admin).await;
+    assert_eq!(
+        (kept.len(), kept[0]["version"].as_i64()),
+        (1, Some(version + 1)),
+        "the edited pickup stays"
+    );
+
+    // Edits and removals at once, all from the current version: one of them lands.
+    let now = version + 1;
+    let edit = |i| json!({"name": format!("Aunt {i}"), "relation": "Aunt", "version": now});
+    edits_and_removals_at_once(&app, &api, Method::PUT, edit, now, &admin).await;
+
+    // The page's own remove button, drawn from the version there now, removes it (if left).
+    if let Some(left) = pickups(&app, &r, &admin).await.first() {
+        let v = left["version"].as_i64().unwrap();
+        let done = app.post_form(&form, &format!("version={v}"), &admin).await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+        assert!(pickups(&app, &r, &admin).await.is_empty(), "removed");
+    }
+    let kinds = app.audit_kinds(&t.scope).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "pickup_removed").count(),
+        1,
+        "one removal, none for a refused one"
+    );
 }

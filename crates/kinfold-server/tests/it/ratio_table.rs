@@ -8,7 +8,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::at_once::{
-    at_once, one_lands_the_rest_conflict, refused_as_stale_api, refused_as_stale_form,
+    at_once, one_lands_the_rest_conflict, redrawn_as_it_is, refused_as_stale_api,
 };
 use crate::harness::TestApp;
 
@@ -177,7 +177,12 @@ async fn a_ratio_table_change_made_from_an_older_version_is_refused() {
     let fields = "infant_ratio=3&infant_group=6&toddler_ratio=4&toddler_group=8&three_ratio=7\
 &three_group=14&four_five_ratio=8&four_five_group=16&school_age_ratio=12&school_age_group=24";
     for body in [format!("version={version}&{fields}"), fields.to_owned()] {
-        refused_as_stale_form(&app.post_form("/admin/ratios", &body, &other).await);
+        let stale = app.post_form("/admin/ratios", &body, &other).await;
+        redrawn_as_it_is(
+            &stale,
+            version + 1,
+            "name=\"toddler_ratio\" type=\"number\" value=\"3\"",
+        );
     }
     let stale = put(json!({"rows": toddlers(4), "version": version}), &other).await;
     refused_as_stale_api(&stale);

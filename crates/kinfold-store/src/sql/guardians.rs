@@ -282,18 +282,28 @@ impl GuardianStore for Backend {
                 }
                 (r, "guardian")
             }
-            LinkChange::RemovePickup { child, pickup } => (
-                sqlx::query(
+            // Removed from the version the removal was made from only, as an unlink is.
+            LinkChange::RemovePickup {
+                child,
+                pickup,
+                expected,
+            } => {
+                let r = sqlx::query(
                     "DELETE FROM authorized_pickups \
-                     WHERE tenant_id = $1 AND child_id = $2 AND id = $3",
+                     WHERE tenant_id = $1 AND child_id = $2 AND id = $3 \
+                     AND version = COALESCE($4, version)",
                 )
                 .bind(&tenant)
                 .bind(child.to_string())
                 .bind(pickup.to_string())
+                .bind(expected)
                 .execute(&mut *tx)
-                .await?,
-                "authorized pickup",
-            ),
+                .await?;
+                if r.rows_affected() == 0 {
+                    return Err(pickup_stale_or_gone(&mut tx, tenant, child, pickup).await?);
+                }
+                (r, "authorized pickup")
+            }
             // The passphrase's hash is replaced only when a new one is given. Written over the
             // version the edit was made from only.
             LinkChange::EditPickup(edit) => {
@@ -314,14 +324,9 @@ impl GuardianStore for Backend {
                 .execute(&mut *tx)
                 .await?;
                 if r.rows_affected() == 0 {
-                    return Err(super::stale_or_gone(
-                        &mut tx,
-                        "SELECT 1 FROM authorized_pickups \
-                         WHERE tenant_id = $1 AND child_id = $2 AND id = $3",
-                        &[tenant, edit.child.to_string(), edit.pickup.to_string()],
-                        "authorized pickup",
-                    )
-                    .await?);
+                    return Err(
+                        pickup_stale_or_gone(&mut tx, tenant, edit.child, edit.pickup).await?,
+                    );
                 }
                 (r, "authorized pickup")
             }
@@ -396,6 +401,22 @@ async fn link_stale_or_gone(
          WHERE tenant_id = $1 AND child_id = $2 AND guardian_id = $3",
         &[tenant, child.to_string(), guardian.to_string()],
         "guardian",
+    )
+    .await
+}
+
+/// After a compare-and-write on an authorized pickup that matched no row: stale, or gone.
+async fn pickup_stale_or_gone(
+    tx: &mut super::Conn,
+    tenant: String,
+    child: ChildId,
+    pickup: PickupId,
+) -> Result<StoreError> {
+    super::stale_or_gone(
+        tx,
+        "SELECT 1 FROM authorized_pickups WHERE tenant_id = $1 AND child_id = $2 AND id = $3",
+        &[tenant, child.to_string(), pickup.to_string()],
+        "authorized pickup",
     )
     .await
 }
