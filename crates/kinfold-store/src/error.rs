@@ -73,7 +73,10 @@ impl StoreError {
                 if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
                     // Connection exceptions (not 08P01, a protocol violation: a bug), a full
                     // disk, out of memory, too many connections, a server shutting down or
-                    // starting, and a read-only transaction (a standby not yet promoted).
+                    // starting, a read-only transaction (a standby not yet promoted), and a
+                    // statement the server cancelled at `statement_timeout` or `lock_timeout`
+                    // (its transaction is rolled back: a lock held by a commit that waits for a
+                    // synchronous standby out of reach, an overloaded server).
                     matches!(
                         pg.code(),
                         "08000"
@@ -88,6 +91,8 @@ impl StoreError {
                             | "57P02"
                             | "57P03"
                             | "25006"
+                            | "57014"
+                            | "55P03"
                     )
                 } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
                     // SQLITE_BUSY and SQLITE_LOCKED (primary codes), SQLITE_FULL, and the two

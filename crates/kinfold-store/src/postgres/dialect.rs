@@ -2,6 +2,8 @@
 //! SQLite's twin is `sqlite/dialect.rs`.
 
 use std::borrow::Cow;
+use std::future::Future;
+use std::time::Duration;
 
 use kinfold_crypto::token::TokenHash;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -37,6 +39,18 @@ impl PgStore {
         wall::begin(&self.pool, wall).await
     }
 
+    /// Commits a write transaction within the node's statement timeout. PostgreSQL does not
+    /// bound a COMMIT's wait for its synchronous standby (its `statement_timeout` ends before
+    /// the commit), so with the standby out of reach a commit would wait without end; here it
+    /// is given up on after the bound, its outcome unknown (`503 outcome_unknown`: it lands
+    /// if the standby confirms it later), never answered as done. Its connection goes back to
+    /// the pool once the server has answered it.
+    pub(crate) async fn commit(&self, tx: Tx) -> Result<()> {
+        bounded(self.commit_bound, tx.commit())
+            .await
+            .map_err(StoreError::CommitUnknown)
+    }
+
     /// Where a statement on a table behind no wall (throttle counters, CSP reports) runs on
     /// its own, without a transaction: the pool, with no wall to state.
     pub(crate) fn unwalled(&self) -> &PgPool {
@@ -48,6 +62,27 @@ impl PgStore {
 pub(crate) async fn done(read: Read) -> Result<()> {
     read.commit().await?;
     Ok(())
+}
+
+/// Runs `commit`, giving up after `bound` (none: no bound) with an error that says why.
+async fn bounded(
+    bound: Option<Duration>,
+    commit: impl Future<Output = std::result::Result<(), sqlx::Error>>,
+) -> std::result::Result<(), sqlx::Error> {
+    let Some(bound) = bound else {
+        return commit.await;
+    };
+    tokio::time::timeout(bound, commit)
+        .await
+        .unwrap_or_else(|_| {
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the commit was not answered within {bound:?} (the statement timeout): \
+                 is the synchronous standby out of reach?"
+                ),
+            )))
+        })
 }
 
 /// Before a chain's head is read: the transaction moves behind the chain's wall and takes the
@@ -233,8 +268,26 @@ pub(crate) async fn still_running(conn: &mut Read, xact: &str) -> Result<()> {
 /// before its head is read, so a batch goes step by step.
 pub(crate) const BATCH_SCRIPT: Option<(&str, &str)> = None;
 
-pub(crate) async fn commit_batch(conn: &mut sqlx::pool::PoolConnection<Postgres>) -> Result<()> {
-    batch_step(conn, "COMMIT").await
+impl PgStore {
+    /// Commits an audit batch within the node's statement timeout, as [`PgStore::commit`]
+    /// does. A batch given up on has its connection closed, and its outcome is settled by its
+    /// mark (`audit_batch::landed`).
+    pub(crate) async fn commit_batch(
+        &self,
+        conn: &mut sqlx::pool::PoolConnection<Postgres>,
+    ) -> Result<()> {
+        let sent = bounded(self.commit_bound, async {
+            sqlx::Executor::execute(&mut **conn, "COMMIT")
+                .await
+                .map(drop)
+        })
+        .await;
+        if let Err(e) = sent {
+            conn.close_on_drop();
+            return Err(e.into());
+        }
+        Ok(())
+    }
 }
 
 pub(crate) async fn abort_batch(conn: &mut sqlx::pool::PoolConnection<Postgres>) -> Result<()> {

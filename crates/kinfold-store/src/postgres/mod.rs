@@ -27,6 +27,8 @@ use crate::*;
 
 pub struct PgStore {
     pub(super) pool: PgPool,
+    /// How long a commit may wait for the server (the statement timeout; none for none).
+    pub(super) commit_bound: Option<std::time::Duration>,
     applied: std::sync::Mutex<Vec<(i64, String)>>,
 }
 
@@ -43,6 +45,7 @@ impl PgStore {
         let (pool, applied) = setup::open(opts, dir, key).await?;
         Ok(Self {
             pool,
+            commit_bound: Some(opts.statement_timeout).filter(|t| !t.is_zero()),
             applied: std::sync::Mutex::new(applied),
         })
     }

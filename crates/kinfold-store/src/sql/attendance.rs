@@ -88,7 +88,7 @@ impl AttendanceStore for Backend {
             super::insert_message(&mut tx, &tenant, &n.message, n.deliveries).await?;
         }
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -143,7 +143,7 @@ impl AttendanceStore for Backend {
         .await
         .map_err(|e| StoreError::from_insert(e, "attendance correction"))?;
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 

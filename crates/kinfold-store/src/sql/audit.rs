@@ -21,7 +21,7 @@ impl AuditStore for Backend {
         let (scope, drafts) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let entries = append_in(&mut tx, drafts).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(entries)
     }
 
@@ -29,7 +29,7 @@ impl AuditStore for Backend {
         let drafts = tx.into_audit();
         let mut tx = self.tx(Wall::Platform).await?;
         let entries = append_in(&mut tx, drafts).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(entries)
     }
 
@@ -153,7 +153,7 @@ impl AuditStore for Backend {
         .bind(&cp.signature)
         .execute(&mut *tx)
         .await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -161,7 +161,7 @@ impl AuditStore for Backend {
         // Answers wait for this commit (L1), so it does not wait for the disk, and it costs as
         // few trips as the dialect allows (`audit_batch`).
         let mut conn = self.batch_conn().await?;
-        audit_batch::append_batch(&mut conn, drafts, accesses).await
+        audit_batch::append_batch(self, &mut conn, drafts, accesses).await
     }
 
     async fn batch_landed(&self, lost: &crate::LostCommit) -> Result<bool> {

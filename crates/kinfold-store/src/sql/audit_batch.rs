@@ -14,24 +14,28 @@ use sqlx::pool::PoolConnection;
 use sqlx::QueryBuilder;
 
 use super::audit_append::{by_chain, link, push_entries, push_head, INSERT_ROWS};
-use super::{
-    abort_batch, append_in, begin_batch, commit_batch, enter_wall, Conn, Db, BATCH_SCRIPT,
-};
+use super::{abort_batch, append_in, begin_batch, enter_wall, Backend, Conn, Db, BATCH_SCRIPT};
 use crate::drafts::encode_access_segment;
 use crate::wall::Wall;
 use crate::{ApiAccess, LostCommit, Result, StoreError, TenantId};
 
 /// Writes and commits a batch; on a failure rolls it back (or closes the connection).
 pub(crate) async fn append_batch(
+    store: &Backend,
     conn: &mut PoolConnection<Db>,
     drafts: Vec<Draft>,
     accesses: &[ApiAccess],
 ) -> Result<Vec<Entry>> {
     let written = match BATCH_SCRIPT {
         Some((begin, commit)) => scripted(conn, begin, commit, drafts, accesses).await,
-        None => stepwise(conn, drafts, accesses).await,
+        None => stepwise(store, conn, drafts, accesses).await,
     };
-    if written.is_err() {
+    // A batch whose COMMIT went out is not rolled back: it has ended, or its outcome is
+    // unknown and its connection closed (a ROLLBACK there would wait for the lost COMMIT).
+    if written
+        .as_ref()
+        .is_err_and(|e| !matches!(e, StoreError::BatchUnknown { .. }))
+    {
         if let Err(undo) = abort_batch(conn).await {
             tracing::error!(error = %undo, "rolling back an audit batch failed; its connection is closed");
         }
@@ -40,6 +44,7 @@ pub(crate) async fn append_batch(
 }
 
 async fn stepwise(
+    store: &Backend,
     conn: &mut PoolConnection<Db>,
     drafts: Vec<Draft>,
     accesses: &[ApiAccess],
@@ -54,7 +59,7 @@ async fn stepwise(
         b.build().execute(&mut **conn).await?;
     }
     let entries = append_in(conn, drafts).await?;
-    match (commit_batch(conn).await, xact) {
+    match (store.commit_batch(conn).await, xact) {
         (Ok(()), _) => Ok(entries),
         // Sent, and the connection lost before its answer: in or not, the server will say.
         (

@@ -61,7 +61,7 @@ impl AuthStore for Backend {
         .map_err(|e| StoreError::from_insert(e, "user with this email"))?;
         let audit = name_new_row(audit, &id.to_string());
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(User {
             id,
             tenant_id: scope.tenant_id(),
@@ -124,7 +124,7 @@ impl AuthStore for Backend {
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let ended = set_password_in(&mut tx, scope, user, hash, keep, at_ms).await?;
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(ended)
     }
 
@@ -169,7 +169,7 @@ impl AuthStore for Backend {
             b.build().execute(&mut *tx).await?;
         }
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -186,7 +186,7 @@ impl AuthStore for Backend {
             .bind(user.to_string())
             .execute(&mut *tx)
             .await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -216,7 +216,7 @@ impl AuthStore for Backend {
         let ended =
             end_user_sessions_in(&mut tx, scope, user, None, EndReason::MfaReset, at_ms).await?;
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(ended)
     }
 
@@ -236,7 +236,7 @@ impl AuthStore for Backend {
         .bind(user.to_string())
         .execute(&mut *tx)
         .await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -258,7 +258,7 @@ impl AuthStore for Backend {
         .bind(code.as_bytes())
         .execute(&mut *tx)
         .await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -306,7 +306,7 @@ impl AuthStore for Backend {
     async fn set_enrollment_secret(&self, token: TokenHash, sealed: Vec<u8>) -> Result<()> {
         let mut tx = self.tx(Wall::Token(&token)).await?;
         if !enter_token_tenant(&mut tx, ENROLLMENT_TENANT, &token).await? {
-            super::commit(tx).await?;
+            self.commit(tx).await?;
             return Ok(());
         }
         sqlx::query(
@@ -316,14 +316,14 @@ impl AuthStore for Backend {
         .bind(token.as_bytes())
         .execute(&mut *tx)
         .await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
     async fn consume_enrollment(&self, token: TokenHash, at_ms: i64) -> Result<bool> {
         let mut tx = self.tx(Wall::Token(&token)).await?;
         if !enter_token_tenant(&mut tx, ENROLLMENT_TENANT, &token).await? {
-            super::commit(tx).await?;
+            self.commit(tx).await?;
             return Ok(false);
         }
         let r = sqlx::query(
@@ -334,7 +334,7 @@ impl AuthStore for Backend {
         .bind(token.as_bytes())
         .execute(&mut *tx)
         .await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -361,14 +361,14 @@ impl AuthStore for Backend {
         .bind(&client.device)
         .execute(&mut *tx)
         .await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
     async fn attempt_challenge(&self, token: TokenHash) -> Result<Option<Challenge>> {
         let mut tx = self.tx(Wall::Token(&token)).await?;
         if !enter_token_tenant(&mut tx, CHALLENGE_TENANT, &token).await? {
-            super::commit(tx).await?;
+            self.commit(tx).await?;
             return Ok(None);
         }
         let row: Option<ChallengeRow> = sqlx::query_as(
@@ -378,14 +378,14 @@ impl AuthStore for Backend {
         .bind(token.as_bytes())
         .fetch_optional(&mut *tx)
         .await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         row.map(ChallengeRow::into_record).transpose()
     }
 
     async fn consume_challenge(&self, token: TokenHash, at_ms: i64) -> Result<bool> {
         let mut tx = self.tx(Wall::Token(&token)).await?;
         if !enter_token_tenant(&mut tx, CHALLENGE_TENANT, &token).await? {
-            super::commit(tx).await?;
+            self.commit(tx).await?;
             return Ok(false);
         }
         let r = sqlx::query(
@@ -395,7 +395,7 @@ impl AuthStore for Backend {
         .bind(token.as_bytes())
         .execute(&mut *tx)
         .await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -457,7 +457,7 @@ impl AuthStore for Backend {
         // An enrollment link still out would let whoever set this password bind a second factor.
         void_links(&mut tx, ENROLLMENT_VOID, scope, user, at_ms).await?;
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(Some(ended))
     }
 }
@@ -529,6 +529,6 @@ async fn issue_link(
         .execute(&mut *tx)
         .await?;
     append_in(&mut tx, audit).await?;
-    super::commit(tx).await?;
+    s.commit(tx).await?;
     Ok(())
 }

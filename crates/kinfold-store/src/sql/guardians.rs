@@ -54,7 +54,7 @@ impl GuardianStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::from_insert(e, "guardian"))?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(Guardian {
             id,
             user_id: new.user_id,
@@ -85,7 +85,7 @@ impl GuardianStore for Backend {
         .execute(&mut *tx)
         .await?;
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -216,7 +216,7 @@ impl GuardianStore for Backend {
         .await?;
         let audit = name_new_row(audit, &id.to_string());
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(Pickup {
             id,
             child_id: new.child,
@@ -335,7 +335,7 @@ impl GuardianStore for Backend {
             return Err(StoreError::NotFound(what));
         }
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 

@@ -28,7 +28,7 @@ impl MailStore for Backend {
         .await
         .map_err(|e| StoreError::from_insert(e, "sending domain"))?;
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -68,7 +68,7 @@ impl MailStore for Backend {
         if new {
             append_in(&mut tx, audit).await?;
         }
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(new)
     }
 

@@ -9,6 +9,11 @@
 //! - `Backend::tx(wall)` and `Backend::read(wall)`: how a transaction or a read begins behind
 //!   its [`Wall`](crate::wall::Wall) (PostgreSQL's `set_config`; SQLite's single writer);
 //! - `done(read)`: how a read ends;
+//! - `Backend::commit(tx)`: how a write transaction ends. A failure leaves the outcome unknown
+//!   (the COMMIT may have reached the server before the connection went), so it is never
+//!   answered "unavailable, send it again" ([`crate::StoreError::CommitUnknown`]). On
+//!   PostgreSQL it is bounded by the node's statement timeout, which the server does not
+//!   apply to a commit's wait for a synchronous standby;
 //! - `enter_chain(tx, chain)`: what an audit append does before it reads a chain's head
 //!   (PostgreSQL's advisory lock and chain wall; nothing on SQLite, whose writer is alone);
 //! - `lock_user(tx, scope, user)`: the user's row lock, so a user's sessions and links change
@@ -31,8 +36,8 @@
 //! - `hold_writers(tx, scope)`: keeps writers of sealed columns out before a data-key version
 //!   is destroyed (PostgreSQL's share locks; nothing under SQLite's single writer);
 //! - `token_hex()`: a token hash spelled as lower-case hex in SQL.
-//! - `Backend::batch_conn()`, `begin_batch`, `commit_batch`, `abort_batch`: an audit group
-//!   commit's connection and transaction (SQLite's writer at `synchronous = NORMAL` for that
+//! - `Backend::batch_conn()`, `begin_batch`, `Backend::commit_batch`, `abort_batch`: an
+//!   audit group commit's connection and transaction (SQLite's writer at `synchronous = NORMAL` for that
 //!   transaction, which survives a crash of the process; on PostgreSQL the cluster's
 //!   `synchronous_commit`, which a failover to a synchronous standby survives), one round
 //!   trip to begin and one to commit; `BATCH_SCRIPT`: on SQLite, the statements
@@ -67,14 +72,6 @@ mod tenants;
 
 pub(crate) use audit_append::append_in;
 
-/// Commits a write transaction. A failure here leaves the outcome unknown: the COMMIT may have
-/// reached the server before the connection went, or a synchronous standby's wait was cut
-/// after the primary committed. So it is never answered "unavailable, send it again"
-/// ([`crate::StoreError::CommitUnknown`]).
-pub(crate) async fn commit(tx: Tx) -> crate::Result<()> {
-    tx.commit().await.map_err(crate::StoreError::CommitUnknown)
-}
-
 /// After a compare-and-write (`UPDATE … AND version = $expected`) that matched no row: the row
 /// is still there (`there`, with `keys` bound in order, finds it), so it has moved on from the
 /// version the change was made from (`WrongState`, [`crate::STALE_RECORD`]); or it is gone
@@ -99,7 +96,7 @@ pub(crate) use outbox::insert_message;
 
 #[allow(unused_imports)]
 use super::dialect::{
-    abort_batch, begin_batch, commit_batch, done, enter_chain, enter_token_tenant, enter_wall,
-    for_update, hold_writers, insertion_order, lease_due, lock_user, pickups_json, still_running,
-    token_hex, Backend, Conn, Db, Read, Tx, BATCH_SCRIPT, DIALECT, LEGACY,
+    abort_batch, begin_batch, done, enter_chain, enter_token_tenant, enter_wall, for_update,
+    hold_writers, insertion_order, lease_due, lock_user, pickups_json, still_running, token_hex,
+    Backend, Conn, Db, Read, Tx, BATCH_SCRIPT, DIALECT, LEGACY,
 };

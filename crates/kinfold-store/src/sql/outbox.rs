@@ -105,7 +105,7 @@ impl OutboxStore for Backend {
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         insert_message(&mut tx, &tenant, &m, deliveries).await?;
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -191,7 +191,7 @@ impl OutboxStore for Backend {
             .await?;
             out.push(r.into_claimed(&scope, category, created_by, body, lease)?);
         }
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(out)
     }
 
@@ -215,7 +215,7 @@ impl OutboxStore for Backend {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(n == 1)
     }
 
@@ -246,7 +246,7 @@ impl OutboxStore for Backend {
         .await?;
         let Some(address) = address else {
             // The lease was lost: nothing was written.
-            super::commit(tx).await?;
+            self.commit(tx).await?;
             return Ok(false);
         };
         if o.state == DeliveryState::Bounced {
@@ -261,7 +261,7 @@ impl OutboxStore for Backend {
             .await?;
         }
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(true)
     }
 
@@ -369,7 +369,7 @@ impl OutboxStore for Backend {
             .await?;
         }
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -451,7 +451,7 @@ impl OutboxStore for Backend {
         if n > 0 {
             append_in(&mut tx, audit).await?;
         }
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(n)
     }
 }

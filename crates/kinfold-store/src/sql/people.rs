@@ -80,7 +80,7 @@ impl PeopleStore for Backend {
         let ended =
             end_user_sessions_in(&mut tx, scope, user, None, EndReason::RoleChanged, at_ms).await?;
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(ended)
     }
 
@@ -118,7 +118,7 @@ impl PeopleStore for Backend {
         let ended =
             end_user_sessions_in(&mut tx, scope, user, None, EndReason::Deactivated, at_ms).await?;
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(ended)
     }
 
@@ -138,7 +138,7 @@ impl PeopleStore for Backend {
             return Err(StoreError::WrongState("this account is not deactivated"));
         }
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 }

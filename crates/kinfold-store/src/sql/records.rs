@@ -110,7 +110,7 @@ impl RecordStore for Backend {
         // The tenant exists (its scope does): another change came first.
         let version = version.ok_or(StoreError::WrongState(crate::STALE_RECORD))?;
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(TenantDetails {
             version,
             ..details.clone()
@@ -141,7 +141,7 @@ impl RecordStore for Backend {
         .map_err(|e| StoreError::from_insert(e, "classroom with this name"))?;
         let audit = name_new_row(audit, &id.to_string());
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(fields.room(id))
     }
 
@@ -182,7 +182,7 @@ impl RecordStore for Backend {
             .await?);
         };
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(Classroom {
             version,
             ..fields.room(id)
@@ -229,7 +229,7 @@ impl RecordStore for Backend {
             .execute(&mut *tx)
             .await?;
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -271,7 +271,7 @@ impl RecordStore for Backend {
             return Ok(());
         }
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -296,7 +296,7 @@ impl RecordStore for Backend {
             return Err(StoreError::NotFound("staff assignment"));
         }
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -362,7 +362,7 @@ impl RecordStore for Backend {
             .await
             .map_err(|e| StoreError::from_insert(e, "child"))?;
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(Child {
             id,
             tenant_id: scope.tenant_id(),
@@ -444,7 +444,7 @@ impl RecordStore for Backend {
                 .fetch_one(&mut *tx)
                 .await?;
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         row.into_child()
     }
 
@@ -525,7 +525,7 @@ impl RecordStore for Backend {
         .execute(&mut *tx)
         .await?;
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 

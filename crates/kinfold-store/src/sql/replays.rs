@@ -37,7 +37,7 @@ impl ReplayStore for Backend {
             fresh &= r.rows_affected() == 1;
         }
         if fresh {
-            super::commit(tx).await?;
+            self.commit(tx).await?;
         } else {
             tx.rollback().await?;
         }
@@ -53,7 +53,7 @@ impl ReplayStore for Backend {
                 .execute(&mut *tx)
                 .await?;
         }
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 }

@@ -78,7 +78,7 @@ impl SealedStore for Backend {
             .bind(i64::from(limit))
             .fetch_all(&mut *tx)
             .await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(rows
             .into_iter()
             .map(|(key, aad_row, sealed)| SealedValue {
@@ -112,7 +112,7 @@ impl SealedStore for Backend {
             .bind(old)
             .execute(&mut *tx)
             .await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -124,7 +124,7 @@ impl SealedStore for Backend {
         .bind(scope.tenant_id().to_string())
         .fetch_all(&mut *tx)
         .await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         v.into_iter()
             .map(|v| u32::try_from(v).map_err(|_| StoreError::Corrupt("data key version")))
             .collect()
@@ -153,7 +153,7 @@ impl SealedStore for Backend {
             return Ok(false);
         }
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(true)
     }
 }

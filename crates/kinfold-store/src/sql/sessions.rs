@@ -115,7 +115,7 @@ impl SessionStore for Backend {
             drafts.push(d);
         }
         append_in(&mut tx, drafts).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         let session = Session {
             id: new.id,
             tenant_id: scope.tenant_id(),
@@ -173,7 +173,7 @@ impl SessionStore for Backend {
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -201,11 +201,11 @@ impl SessionStore for Backend {
         .await?;
         let Some(row) = row else {
             // Nothing changed: no audit for a session that was not live here.
-            super::commit(tx).await?;
+            self.commit(tx).await?;
             return Ok(None);
         };
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(Some(row.into_session()?))
     }
 
@@ -220,7 +220,7 @@ impl SessionStore for Backend {
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let ended = end_user_sessions_in(&mut tx, scope, user, None, reason, at_ms).await?;
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(ended)
     }
 

@@ -60,7 +60,7 @@ impl StaffStore for Backend {
             return Err(StoreError::WrongState(ALREADY_IN));
         }
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -180,7 +180,7 @@ impl StaffStore for Backend {
             .map_err(|e| StoreError::from_insert(e, "ratio rule"))?;
         }
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(version)
     }
 }

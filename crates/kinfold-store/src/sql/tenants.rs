@@ -34,7 +34,7 @@ impl TenantStore for Backend {
             .map_err(|e| StoreError::from_insert(e, "tenant"))?;
         // The caller cannot name the new tenant's chain before it exists: its entries open it.
         append_in(&mut tx, tx_audit.into_audit(&scope)).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok((tenant, scope))
     }
 
@@ -135,7 +135,7 @@ impl TenantStore for Backend {
         .await
         .map_err(|e| StoreError::from_insert(e, "data key"))?;
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -179,7 +179,7 @@ impl TenantStore for Backend {
         .await
         .map_err(|e| StoreError::from_insert(e, "signing key"))?;
         append_in(&mut tx, audit).await?;
-        super::commit(tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 }

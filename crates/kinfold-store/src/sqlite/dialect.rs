@@ -39,6 +39,11 @@ impl SqliteStore {
         Ok(self.reader.acquire().await?)
     }
 
+    /// Commits a write transaction; a failure leaves its outcome unknown.
+    pub(crate) async fn commit(&self, tx: Tx) -> Result<()> {
+        tx.commit().await.map_err(crate::StoreError::CommitUnknown)
+    }
+
     /// Where a statement on a table behind no wall (throttle counters, CSP reports) runs on
     /// its own, without a transaction: the writer, whose reads see every committed write.
     pub(crate) fn unwalled(&self) -> &SqlitePool {
@@ -143,9 +148,12 @@ pub(crate) async fn still_running(_conn: &mut Read, _xact: &str) -> Result<()> {
     Ok(())
 }
 
-/// Commits an audit batch and puts the writer back to `synchronous = FULL`, in one round trip.
-pub(crate) async fn commit_batch(conn: &mut PoolConnection<Sqlite>) -> Result<()> {
-    batch_step(conn, COMMIT_BATCH).await
+impl SqliteStore {
+    /// Commits an audit batch and puts the writer back to `synchronous = FULL`, in one round
+    /// trip.
+    pub(crate) async fn commit_batch(&self, conn: &mut PoolConnection<Sqlite>) -> Result<()> {
+        batch_step(conn, COMMIT_BATCH).await
+    }
 }
 
 const BEGIN_BATCH: &str = "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE";

@@ -396,3 +396,32 @@ async fn the_narrow_walls_only_read_and_the_audit_trail_is_append_only() {
         tx.rollback().await.unwrap();
     }
 }
+
+/// A statement the server cancels at its statement or lock timeout (a lock held by a commit
+/// that waits for a synchronous standby out of reach, an overloaded server) is the database
+/// being unavailable (`503` with `Retry-After`, nothing written), not an internal failure.
+#[tokio::test]
+async fn a_statement_cancelled_at_its_timeout_is_unavailable() {
+    let u = postgres().await;
+    let mut conn = pg(&u).pool().acquire().await.unwrap();
+    for (setting, wait) in [
+        ("statement_timeout", "SELECT pg_sleep(5)"),
+        ("lock_timeout", "SELECT pg_advisory_xact_lock(42)"),
+    ] {
+        let mut other = pg(&u).pool().begin().await.unwrap();
+        sqlx::query("SELECT pg_advisory_xact_lock(42)")
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
+        sqlx::query(&format!("SET LOCAL {setting} = '50ms'"))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let e = sqlx::query(wait).execute(&mut *tx).await.unwrap_err();
+        let e = kinfold_store::StoreError::from(e);
+        assert!(e.is_unavailable(), "{setting}: {e}");
+        drop(tx);
+        other.rollback().await.unwrap();
+    }
+}

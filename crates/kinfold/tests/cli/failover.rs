@@ -53,7 +53,7 @@ async fn send(req: reqwest::RequestBuilder) -> Outcome {
     }
 }
 
-async fn wait_sync(primary: &Node) {
+pub(crate) async fn wait_sync(primary: &Node) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut conn = sqlx::PgConnection::connect(&primary.url("postgres"))
         .await
@@ -76,9 +76,25 @@ async fn wait_sync(primary: &Node) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_nodes_fail_over_to_a_promoted_standby_without_losing_an_answered_write() {
-    let mut primary = Node::primary(
+/// How many of the attendance entries `ids` are on `server`.
+pub(crate) async fn attendance_on(server: &Node, ids: &[String]) -> usize {
+    let mut conn = sqlx::PgConnection::connect(&server.url("kinfold"))
+        .await
+        .unwrap();
+    let found: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM kinfold.attendance WHERE id::text = ANY($1)")
+            .bind(ids)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    let _ = conn.close().await;
+    usize::try_from(found).unwrap()
+}
+
+/// A primary and a streaming standby (`standby1`) that it waits for on each commit, in sync,
+/// with an empty `kinfold` database on the primary.
+pub(crate) async fn synchronous_pair() -> (Node, Node) {
+    let primary = Node::primary(
         "wal_level = replica\n\
          synchronous_standby_names = 'standby1'\n\
          synchronous_commit = on\n\
@@ -105,7 +121,12 @@ async fn two_nodes_fail_over_to_a_promoted_standby_without_losing_an_answered_wr
         .await
         .unwrap();
     let _ = conn.close().await;
+    (primary, standby)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_fail_over_to_a_promoted_standby_without_losing_an_answered_write() {
+    let (mut primary, standby) = synchronous_pair().await;
     let url = format!(
         "postgres://postgres:{pw}@127.0.0.1:{p1},127.0.0.1:{p2}/kinfold?target_session_attrs=read-write",
         pw = primary.password(),
@@ -297,16 +318,14 @@ async fn two_nodes_fail_over_to_a_promoted_standby_without_losing_an_answered_wr
     assert!(slowest < Duration::from_secs(15), "a request hung");
 
     // Every write answered 201 is on the new primary.
+    assert_eq!(
+        attendance_on(&standby, &writes).await,
+        writes.len(),
+        "an answered write was lost"
+    );
     let mut conn = sqlx::PgConnection::connect(&standby.url("kinfold"))
         .await
         .unwrap();
-    let found: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM kinfold.attendance WHERE id::text = ANY($1)")
-            .bind(&writes)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-    assert_eq!(found as usize, writes.len(), "an answered write was lost");
     // And every read answered with sealed fields is in the chain: its audit entry committed
     // on both nodes of the pair before the answer, like any other write.
     let opened = seen.iter().filter(|o| o.opened).count();

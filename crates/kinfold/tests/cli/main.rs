@@ -26,4 +26,5 @@ mod drill_stop;
 mod durability;
 mod failover;
 mod faults;
+mod sync_wait;
 mod tls;

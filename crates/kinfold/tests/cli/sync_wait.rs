@@ -1,0 +1,150 @@
+//! O1 with the synchronous standby out of reach: a write is answered `2xx` only once it is on
+//! both servers, and nothing hangs. PostgreSQL does not bound a COMMIT's wait for its
+//! synchronous standby (its `statement_timeout` ends before the commit), so without Kinfold's
+//! own bound such a write waited until the client gave up (30 s here). Now it answers `503`
+//! within the statement timeout (`outcome_unknown` once its COMMIT went out), and a read of
+//! sealed fields, whose audit entry cannot be on both, answers `503` rather than the record.
+//! Once the standby is back, the node serves again without a restart, and every write
+//! answered `201` is on the standby.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::failover::{attendance_on, synchronous_pair, wait_sync};
+use crate::harness::{sign_in_http, Running};
+
+struct Answer {
+    status: u16,
+    code: String,
+    body: Value,
+    took: Duration,
+}
+
+async fn answer(req: reqwest::RequestBuilder) -> Answer {
+    let at = Instant::now();
+    let r = req.send().await.expect("an answer, not a hang");
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    Answer {
+        status,
+        code: body["error"]["code"].as_str().unwrap_or("").to_owned(),
+        body,
+        took: at.elapsed(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_standby_cannot_confirm_is_never_answered_as_done() {
+    let (primary, mut standby) = synchronous_pair().await;
+    let url = format!(
+        "postgres://postgres:{}@127.0.0.1:{}/kinfold",
+        primary.password(),
+        primary.port()
+    );
+    let env = [
+        ("KINFOLD_EMAIL_TRANSPORT", "file"),
+        ("KINFOLD_DATABASE_URL", url.as_str()),
+        ("KINFOLD_DB_STATEMENT_TIMEOUT", "1s"),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Running::demo_env(&tmp.path().join("data"), &[], &env);
+    let base = node.base();
+    let users = node.credentials()["tenants"][0]["users"].clone();
+    let user = |role: &str| {
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["role"] == role)
+            .unwrap()
+            .clone()
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let desk = sign_in_http(&client, &base, "maple-grove", &user("front_desk")).await;
+    let parent = sign_in_http(&client, &base, "maple-grove", &user("parent")).await;
+    let get = |path: &str, cookie: &str| {
+        client
+            .get(format!("{base}{path}"))
+            .header("cookie", cookie.to_owned())
+    };
+    let own = answer(get("/api/v1/children", &parent)).await.body;
+    let child = own["items"][0]["id"].as_str().unwrap().to_owned();
+    let guardians = answer(get(&format!("/api/v1/children/{child}/guardians"), &desk)).await;
+    let guardian = guardians.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["custody"] == "full" && g["may_pick_up"] != false)
+        .expect("a guardian who may pick up")["id"]
+        .clone();
+    let attend = |what: &str| {
+        client
+            .post(format!("{base}/api/v1/attendance/{what}"))
+            .header("cookie", desk.clone())
+            .json(&json!({"child_id": child, "guardian_id": guardian}))
+    };
+    let read = format!("/api/v1/children/{child}");
+
+    // Both servers up: written on both, answered.
+    let first = answer(attend("check-in")).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let mut answered = vec![first.body["id"].as_str().unwrap().to_owned()];
+
+    // The standby goes. A write waits for it and, after the statement timeout, is answered as
+    // of unknown outcome (its COMMIT went out), or as unavailable (it waited for a lock that a
+    // commit waiting for the standby holds, and was rolled back); never 201.
+    standby.kill().unwrap();
+    let out = answer(attend("check-out")).await;
+    assert!(
+        out.status == 503 && ["outcome_unknown", "unavailable"].contains(&out.code.as_str()),
+        "a write the standby never confirmed: {} {}",
+        out.status,
+        out.body
+    );
+    assert!(
+        out.took >= Duration::from_secs(1) && out.took < Duration::from_secs(10),
+        "{:?}",
+        out.took
+    );
+    // A read of sealed fields is not answered while its audit entry cannot be on both.
+    let r = answer(get(&read, &parent)).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body["medical_notes"].is_null(), "{}", r.body);
+    // PostgreSQL never cut a commit's wait short (it would have said so in its log).
+    assert!(
+        !primary
+            .log()
+            .contains("canceling wait for synchronous replication"),
+        "{}",
+        primary.log()
+    );
+
+    // The standby is back: the node serves again, without a restart. The check-out whose
+    // outcome was unknown may have landed once the standby confirmed it (then 409 here).
+    standby.start().unwrap();
+    wait_sync(&primary).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let again = answer(attend("check-out")).await;
+        match again.status {
+            201 => {
+                answered.push(again.body["id"].as_str().unwrap().to_owned());
+                break;
+            }
+            409 => break,
+            _ => assert!(Instant::now() < deadline, "no recovery: {}", again.body),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = answer(get(&read, &parent)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    node.stop();
+
+    // Every write answered 201 is on the standby.
+    let found = attendance_on(&standby, &answered).await;
+    assert_eq!(found, answered.len(), "an answered write is missing");
+}
