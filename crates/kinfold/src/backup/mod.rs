@@ -73,10 +73,22 @@ impl Taken {
 /// `kinfold backup create --to DEST`.
 pub async fn create(config: Config, to: &str) -> anyhow::Result<ExitCode> {
     let dest = Dest::parse(to)?;
-    let taken = take(&config, &dest).await?;
-    let rt = runtime::open(config, KeyPolicy::MustExist).await?;
-    let recorded = rt.core.record_system_event(taken.event()).await;
+    let rt = runtime::open(config.clone(), KeyPolicy::MustExist).await?;
+    // The schedule's lease: one backup of a deployment at a time, across its nodes (the
+    // per-node `.backup.lock` holds it on one machine).
+    let taken = match rt.core.exclusive("backup").await {
+        Ok(Some(_lease)) => take(&config, &dest).await,
+        Ok(None) => Err(anyhow::anyhow!(
+            "a backup of this deployment is under way on another node; try again when it ends"
+        )),
+        Err(e) => Err(e.into()),
+    };
+    let recorded = match &taken {
+        Ok(t) => rt.core.record_system_event(t.event()).await,
+        Err(_) => Ok(()),
+    };
     rt.close().await;
+    let taken = taken?;
     recorded?;
     say(format!(
         "backup {}: {} tenant(s), schema {}, {} bytes sealed from a {} byte snapshot, in {}",

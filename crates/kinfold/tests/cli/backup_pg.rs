@@ -240,7 +240,8 @@ pub(crate) async fn system_events(url: &str, kind: &str) -> Vec<(i64, Value)> {
 }
 
 /// Two nodes on one database with the same schedule: each backup and each drill is run once,
-/// by whichever node claims it, never by both.
+/// by whichever node claims it, never by both; nor from the command line while a node runs
+/// one.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_nodes_on_one_database_take_each_scheduled_backup_once() {
     let db = kinfold_testpg::fresh_database().await.unwrap();
@@ -305,4 +306,46 @@ async fn two_nodes_on_one_database_take_each_scheduled_backup_once() {
         }
     }
     assert!(system_events(&db.url, "backup_failed").await.is_empty());
+
+    // A backup or drill from the command line takes the same lease: while another node holds
+    // it, neither runs (nothing is written to the destination), and once it is free, both do.
+    let mut holder = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    for job in ["backup", "backup drill"] {
+        sqlx::query("SELECT pg_advisory_lock(hashtextextended('kinfold job ' || $1, 0))")
+            .bind(job)
+            .execute(&mut holder)
+            .await
+            .unwrap();
+    }
+    let listed = || std::fs::read_dir(&dest).unwrap().count();
+    let before = listed();
+    let data_s = data.to_str().unwrap();
+    let dest_s = dest.to_str().unwrap();
+    let (ok, out) = cli(
+        &env,
+        &["backup", "create", "--data", data_s, "--to", dest_s],
+    );
+    assert!(!ok && out.contains("under way on another node"), "{out}");
+    let (ok, out) = cli(
+        &env,
+        &["backup", "drill", "--data", data_s, "--from", dest_s],
+    );
+    assert!(!ok && out.contains("under way on another node"), "{out}");
+    assert_eq!(
+        listed(),
+        before,
+        "nothing written while another node holds the lease"
+    );
+    sqlx::query("SELECT pg_advisory_unlock_all()")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let (ok, out) = cli(
+        &env,
+        &["backup", "create", "--data", data_s, "--to", dest_s],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(listed(), before + 1);
 }
