@@ -1,7 +1,7 @@
 // Scenario: a parent signs in (password; a parent's second factor is optional) and finds their
 // own children on the home page, opens one, and reads what the center holds; the staff's pages
 // are refused (a deliberate 403). The home and child pages are looked at (axe, phone width,
-// screenshots).
+// screenshots), with no CSP violation, page error or unexpected error response.
 
 import { lookAt } from './a11y.mjs';
 
@@ -38,5 +38,6 @@ export async function parentHome(w, { tenant, outDir, check }) {
   w.expectStatus('/attendance', 403);
   const refused = await w.goto('/attendance');
   check(refused.status() === 403, `a parent opening /attendance got ${refused.status()}`);
+  await w.assertClean('parent home');
   return `${n} child(ren) on the home page; opened ${name}; /attendance refused (403)`;
 }

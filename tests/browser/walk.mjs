@@ -1,7 +1,8 @@
 // The administrator's walk (issue 14), continuing scenario 6 in the same session: the child
 // added there gets a guardian; a new teacher is invited from /admin/people, and their
 // enrollment link is read from the demo's outbox; the administrator assigns them to the new
-// room. In a second browser, the teacher enrolls TOTP on the link, lands signed in, clocks in
+// room. In a second browser, the teacher enrolls TOTP on the link, lands signed in, signs out
+// and in again (password, then a code), clocks in
 // to the room, checks the child in at the roster, sees the room on the ratio board, and finds
 // the check-in on today's CSV sign-in sheet in the center's time zone.
 
@@ -89,6 +90,11 @@ export async function adminWalk(w, ctx, { roomName, roomPath, childPath, childNa
     await t.goto('/');
     const h1 = (await t.page.locator('main h1').innerText()).trim();
     check(h1 === 'Welcome, Wes Walker', `after enrolling, the home page says ${JSON.stringify(h1)}`);
+    // Signed out, the teacher signs in as on every working day: password, then a fresh code.
+    await Promise.all([t.page.waitForNavigation({ waitUntil: 'load' }), t.page.getByRole('button', { name: 'Sign out' }).click()]);
+    await ctx.signIn(t, ctx.tenant, { role: 'teacher', email, password: STRONG, totp_secret: secret });
+    const again = (await t.page.locator('main h1').innerText()).trim();
+    check(again === 'Welcome, Wes Walker', `after signing in again, the home page says ${JSON.stringify(again)}`);
     await t.page.getByLabel('Room', { exact: true }).selectOption({ label: roomName });
     await Promise.all([t.page.waitForNavigation({ waitUntil: 'load' }), t.page.getByRole('button', { name: 'Clock in' }).click()]);
     check((await t.page.locator('#clocked-in').innerText()).includes(roomName), 'the teacher is not clocked in');
@@ -121,5 +127,5 @@ export async function adminWalk(w, ctx, { roomName, roomPath, childPath, childNa
   } finally {
     await t.context.close().catch(() => {});
   }
-  return `invited Wes Walker from the outbox link, who enrolled, clocked in, checked ${childName} in at the roster, saw the ratio board and the CSV sheet (${timeZone})`;
+  return `invited Wes Walker from the outbox link, who enrolled, signed in again with password and code, clocked in, checked ${childName} in at the roster, saw the ratio board and the CSV sheet (${timeZone})`;
 }

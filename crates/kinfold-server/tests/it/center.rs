@@ -186,6 +186,16 @@ async fn home_pages_follow_the_role_and_show_backups_to_administrators() {
         "{}",
         home.text
     );
+    // Front desk staff see every room's day.
+    let desk = app.sign_in(&t.slug, &t.front_desk).await;
+    let home = app.get("/", Some(&desk)).await;
+    for room in ["Room A", "Room B", "Room C"] {
+        assert!(
+            home.text.contains("rooms-today") && home.text.contains(room),
+            "{room}: {}",
+            home.text
+        );
+    }
     let parent = app.sign_in(&t.slug, &t.parent).await;
     let home = app.get("/", Some(&parent)).await;
     assert!(!home.text.contains("rooms-today") && !home.text.contains("backup"));

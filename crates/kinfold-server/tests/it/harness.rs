@@ -311,6 +311,14 @@ impl TestApp {
         self.send(Self::form_req(path, body, cookie)).await
     }
 
+    /// A console form's POST as another site's page would send it (its `Origin`).
+    pub async fn post_form_cross_site(&self, path: &str, body: &str, cookie: &str) -> Resp {
+        let mut req = Self::form_req(path, body, cookie);
+        req.headers_mut()
+            .insert("origin", "https://evil.example".parse().unwrap());
+        self.send(req).await
+    }
+
     pub async fn get(&self, path: &str, cookie: Option<&str>) -> Resp {
         self.call(Method::GET, path, None, cookie).await
     }

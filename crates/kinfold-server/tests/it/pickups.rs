@@ -7,7 +7,8 @@
 //! Authorized pickups (issue 14): an administrator adds one from the child's page with a photo
 //! ID to ask for, edits it in place (a blank passphrase keeps the old one, a new one replaces
 //! it), over the console and the API; the desk sees the photo ID. Unhappy paths: other roles,
-//! another tenant's pickup, bad fields, an ID number's worth of text, invisible characters.
+//! another tenant's pickup, bad fields, an ID number's worth of text, invisible characters,
+//! cross-site forms.
 
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -296,6 +297,34 @@ async fn pickup_edits_refuse_other_roles_tenants_and_bad_fields() {
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
     assert!(!bad.text.contains("Saved:"));
+
+    // Another site's page cannot add, edit or remove a pickup with the administrator's cookie.
+    let before = pickups(&app, &r, &admin).await;
+    let version = before[0]["version"].as_i64().unwrap();
+    let child = format!("/children/{}/pickups", r.a);
+    for (path, body) in [
+        (
+            child.clone(),
+            "name=Mallory&relation=Friend&passphrase=open+sesame+1".to_owned(),
+        ),
+        (
+            format!("{child}/{aunt}"),
+            format!("name=Mallory&relation=Aunt&version={version}"),
+        ),
+        (
+            format!("{child}/{aunt}/remove"),
+            format!("version={version}"),
+        ),
+    ] {
+        let cross = app.post_form_cross_site(&path, &body, &admin).await;
+        assert_eq!(
+            cross.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            cross.text
+        );
+    }
+    assert_eq!(pickups(&app, &r, &admin).await, before, "nothing changed");
 }
 
 /// Two administrators who read the aunt's pickup at `version`; then the first edited it (name

@@ -216,6 +216,20 @@ async fn a_clock_in_is_ones_own_and_a_correction_carries_a_reason() {
             .await;
         assert_eq!(resp.status, want, "{}", resp.text);
     }
+    // The same through the console: the clock form is not a parent's, another center's room is
+    // not found, and the ratio board is staff's alone.
+    for (room, who, want) in [
+        (&r.rooms[0], &parent, StatusCode::FORBIDDEN),
+        (&theirs.rooms[0], &admin, StatusCode::NOT_FOUND),
+    ] {
+        let body = format!("classroom_id={room}&action=clock_in&back=home");
+        let resp = app.post_form("/staff/clock", &body, who).await;
+        assert_eq!(resp.status, want, "{}", resp.text);
+    }
+    for path in ["/ratios", "/api/v1/ratios"] {
+        let resp = app.get(path, Some(&parent)).await;
+        assert_eq!(resp.status, StatusCode::FORBIDDEN, "{path}: {}", resp.text);
+    }
     // Twenty taps at once clock the teacher in once.
     let mut tasks = Vec::new();
     for _ in 0..20 {
