@@ -4,7 +4,8 @@
 // room. In a second browser, the teacher enrolls TOTP on the link, lands signed in, signs out
 // and in again (password, then a code), clocks in
 // to the room, checks the child in at the roster, sees the room on the ratio board, and finds
-// the check-in on today's CSV sign-in sheet in the center's time zone.
+// the check-in on today's CSV sign-in sheet in the center's time zone. The administrator then
+// corrects the teacher's record (a forgotten clock-out, with a reason) from the ratio board.
 
 import { lookAt } from './a11y.mjs';
 
@@ -127,5 +128,20 @@ export async function adminWalk(w, ctx, { roomName, roomPath, childPath, childNa
   } finally {
     await t.context.close().catch(() => {});
   }
-  return `invited Wes Walker from the outbox link, who enrolled, signed in again with password and code, clocked in, checked ${childName} in at the roster, saw the ratio board and the CSV sheet (${timeZone})`;
+
+  // The administrator corrects the teacher's record from the ratio board: a clock-out they
+  // forgot, with a reason; the room then has no staff clocked in.
+  await w.goto('/ratios');
+  await lookAt(page, 'ratios-admin', { outDir, check });
+  const correct = page.locator('#correct-clock');
+  await correct.getByLabel('Staff member').selectOption({ label: 'Wes Walker (teacher)' });
+  await correct.getByLabel('Room').selectOption({ label: roomName });
+  await correct.getByLabel('Record').selectOption('clock_out');
+  await correct.getByLabel('Reason').fill('Left at 5 and forgot to clock out');
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), correct.getByRole('button', { name: 'Record the correction' }).click()]);
+  check((await page.locator('#board-notice').innerText()).includes('Correction recorded.'), 'the correction was not confirmed');
+  const after = (await page.locator('#ratio-board li').filter({ hasText: roomName }).innerText()).replace(/\s+/g, ' ');
+  check(/0 staff clocked in/.test(after), `after the correction the board says ${JSON.stringify(after)}`);
+  await w.assertClean('admin walk (correction)');
+  return `invited Wes Walker from the outbox link, who enrolled, signed in again with password and code, clocked in, checked ${childName} in at the roster, saw the ratio board and the CSV sheet (${timeZone}); the administrator corrected their clock-out from the board`;
 }

@@ -6,6 +6,7 @@ mod pages;
 mod ratio_pages;
 mod room;
 pub mod staff_api;
+mod staff_correction;
 
 pub(crate) use pages::day_history;
 pub(crate) use ratio_pages::{clock_form, clock_notice, ratio_line};
@@ -41,6 +42,7 @@ pub fn routes() -> Router<AppState> {
             get(ratio_pages::table).post(ratio_pages::save_table),
         )
         .route("/staff/clock", post(ratio_pages::clock))
+        .route("/staff/clock/correct", post(staff_correction::correct))
         .route("/children/{id}/attendance", post(pages::attendance))
         .route("/rooms/{id}", get(room::room))
         .route("/rooms/{id}/attendance", post(room::record))

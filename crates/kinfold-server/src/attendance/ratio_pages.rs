@@ -12,10 +12,11 @@ use kinfold_model::{AgeBand, Classroom, ClassroomId, ClockKind, RatioRule, Role}
 use maud::{html, Markup};
 use serde::Deserialize;
 
+use super::staff_correction::CorrectionForm;
 use crate::console::form::{drawn_version, form_error, Field};
 use crate::console::pages::{error_page, fail, page, to_login};
 use crate::console::Page;
-use crate::extract::Form;
+use crate::extract::{Form, Query};
 use crate::{ApiError, AppState};
 
 /// A room's ratio as one line of text, and its problem as an alert.
@@ -141,19 +142,44 @@ pub(crate) fn clock_notice(code: Option<&str>) -> Option<&'static str> {
         Some("clocked_out_ratio") => {
             Some("Clocked out. The room is now out of ratio: the administrators have been alerted.")
         }
+        Some("corrected") => Some("Correction recorded."),
         _ => None,
     }
 }
 
+/// What a redirect back to the board says (`?clock=`).
+#[derive(Deserialize)]
+pub struct BoardQuery {
+    #[serde(default)]
+    clock: Option<String>,
+}
+
 /// The ratio board: every room the reader works with, now.
-pub async fn board(State(st): State<AppState>, p: Page) -> Response {
+pub async fn board(State(st): State<AppState>, p: Page, Query(q): Query<BoardQuery>) -> Response {
+    render_board(&st, &p, clock_notice(q.clock.as_deref()), None).await
+}
+
+/// The board, with `notice`, or with an administrator's correction that came back refused
+/// (its fields as sent, the error beside its field).
+pub(crate) async fn render_board(
+    st: &AppState,
+    p: &Page,
+    notice: Option<&str>,
+    refused: Option<(&CorrectionForm, ApiError)>,
+) -> Response {
     let Some(a) = &p.actor else { return to_login() };
     let rooms = match st.core.attendance().ratios(a).await {
         Ok(r) => r,
-        Err(e) => return fail(&p, "Ratios", e),
+        Err(e) => return fail(p, "Ratios", e),
     };
+    let (sent, err) = match refused {
+        Some((f, e)) => (Some(f), Some(e)),
+        None => (None, None),
+    };
+    let correction = super::staff_correction::section(st, a, sent, err.as_ref()).await;
     let body = html! {
         h1 { "Ratios now" }
+        @if let Some(n) = notice { p.notice #board-notice role="status" { (n) } }
         p.muted { "Children present, staff clocked in, and the staff the children need by their ages today." }
         @if rooms.first().is_some_and(|r| !r.measured) {
             p.notice #not-measured { "No staff member has clocked in today, so no room is measured against its ratio yet. Clock in from your home page or a room's roster." }
@@ -170,8 +196,12 @@ pub async fn board(State(st): State<AppState>, p: Page) -> Response {
         @if a.role == Role::Administrator {
             p { a href="/admin/ratios" { "Edit the center's ratio table" } }
         }
+        (correction)
     };
-    page(&p, StatusCode::OK, "Ratios", body)
+    match err {
+        Some(e) => error_page(p, e, "Ratios", body),
+        None => page(p, StatusCode::OK, "Ratios", body),
+    }
 }
 
 /// The ratio table form's fields: each band's children per staff member and largest group.

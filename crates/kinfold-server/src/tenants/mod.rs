@@ -3,7 +3,7 @@
 
 pub mod api;
 mod pages;
-mod people;
+pub(crate) mod people;
 pub mod people_api;
 
 use axum::routing::{delete, get, post, put};

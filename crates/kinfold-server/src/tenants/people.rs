@@ -35,7 +35,8 @@ struct Said {
     link: Option<String>,
 }
 
-fn role_label(r: Role) -> &'static str {
+/// A role as the console names it.
+pub(crate) fn role_label(r: Role) -> &'static str {
     match r {
         Role::Administrator => "Administrator",
         Role::Teacher => "Teacher",

@@ -433,3 +433,78 @@ async fn staff_clock_in_from_their_home_page_and_the_roster() {
     );
     assert!(back.text.contains("Out of ratio: "), "{}", back.text);
 }
+
+/// An administrator corrects a staff member's clock-in from the ratio board: the form names the
+/// staff member and the room and needs a reason (without one it comes back with the error
+/// beside the field and the fields as sent, and nothing is recorded); recorded, it is the staff
+/// member's clock-in, and the board says so. A teacher has no such form and is refused one,
+/// and another site's page cannot send it.
+#[tokio::test]
+async fn an_administrator_corrects_a_clock_in_from_the_ratio_board() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let r = app.seed_records(&t).await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let teacher = app.sign_in(&t.slug, &t.teacher).await;
+    let board = app.get("/ratios", Some(&admin)).await;
+    assert!(
+        board.text.contains("Correct a staff record"),
+        "{}",
+        board.text
+    );
+    let theirs = app.get("/ratios", Some(&teacher)).await;
+    assert!(!theirs.text.contains("correct-clock"), "{}", theirs.text);
+    let form = |reason: &str| {
+        format!(
+            "user_id={}&classroom_id={}&action=clock_in&reason={reason}",
+            t.teacher.id, r.rooms[0]
+        )
+    };
+    let not_clocked_in = || async {
+        let home = app.get("/", Some(&teacher)).await;
+        home.text.contains("You are not clocked in.")
+    };
+
+    let bad = app
+        .post_form("/staff/clock/correct", &form("+"), &admin)
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    assert!(
+        bad.text.contains(r#"id="correct-reason-error""#),
+        "{}",
+        bad.text
+    );
+    assert!(
+        bad.text
+            .contains(&format!(r#"value="{}" selected"#, r.rooms[0])),
+        "{}",
+        bad.text
+    );
+    assert!(not_clocked_in().await, "nothing recorded");
+    let refused = app
+        .post_form("/staff/clock/correct", &form("late"), &teacher)
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    let cross = app
+        .post_form_cross_site("/staff/clock/correct", &form("late"), &admin)
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN, "{}", cross.text);
+    assert!(not_clocked_in().await, "nothing recorded");
+
+    let done = app
+        .post_form(
+            "/staff/clock/correct",
+            &form("Forgot+to+clock+in+at+8"),
+            &admin,
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    let board = app.get(&done.location(), Some(&admin)).await;
+    assert!(
+        board.text.contains("Correction recorded."),
+        "{}",
+        board.text
+    );
+    let home = app.get("/", Some(&teacher)).await;
+    assert!(home.text.contains("Clock out of Room A"), "{}", home.text);
+}
