@@ -81,6 +81,16 @@ async fn an_administrator_invites_a_teacher_who_enrolls_from_the_email() {
     let raw = String::from_utf8_lossy(&mail.expect("the invitation is emailed").data).into_owned();
     let unfolded = raw.replace("=\r\n", "").replace("\r\n", "\n");
     assert!(unfolded.contains(&shown), "{shown} not in {unfolded}");
+    // Until she enrolls, the administrators' home page lists her invitation as pending.
+    let pending = || async {
+        let home = app.get("/", Some(&m.admin)).await;
+        home.text
+            .split(r#"id="pending-enrollment""#)
+            .nth(1)
+            .and_then(|s| s.split("</p>").next())
+            .is_some_and(|line| line.contains("Rosa Diaz"))
+    };
+    assert!(pending().await, "the invitation is not on the home page");
 
     // Sent again: the first link no longer works, the new one does.
     let users = app.get("/api/v1/users", Some(&m.admin)).await;
@@ -120,6 +130,7 @@ async fn an_administrator_invites_a_teacher_who_enrolls_from_the_email() {
     .await;
     let me = app.get("/api/v1/me", Some(&cookie)).await;
     assert_eq!(me.body["role"], "teacher", "{}", me.text);
+    assert!(!pending().await, "enrolled, she is no longer pending");
     // Enrolled: no invitation any more, a reset instead.
     let late = app
         .post(

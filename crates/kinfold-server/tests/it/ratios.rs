@@ -87,6 +87,36 @@ async fn toddler_room(app: &TestApp, t: &Seeded, n: usize) -> (String, Vec<(Stri
     (room.to_string(), kids)
 }
 
+/// Checks `kids` in one by one as `staff`; after each, the answer's ratio warning is `warning`
+/// of the child's number (from 1), and the administrators have had one alert about Otters once
+/// a warning was given, none before.
+async fn check_in_each(
+    m: &crate::messages::Mail,
+    staff: &str,
+    kids: &[(String, String)],
+    warning: impl Fn(usize) -> Option<String>,
+) {
+    let mut warned_once = false;
+    for (i, (child, guardian)) in kids.iter().enumerate() {
+        let r = m
+            .app
+            .post(
+                "/api/v1/attendance/check-in",
+                json!({"child_id": child, "guardian_id": guardian}),
+                Some(staff),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let warned = r.body.get("ratio_warning").and_then(Value::as_str);
+        let want = warning(i + 1);
+        assert_eq!(warned, want.as_deref(), "child {}", i + 1);
+        warned_once |= want.is_some();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let alerts = admin_alerts(&m.sink, &m.t.admin.email, "Otters is out of ratio");
+        assert_eq!(alerts, usize::from(warned_once), "after child {}", i + 1);
+    }
+}
+
 fn admin_alerts(sink: &kinfold_core::mail::sink::Sink, admin: &str, subject: &str) -> usize {
     sink.received()
         .iter()
@@ -113,30 +143,10 @@ async fn the_ratio_alert_fires_at_the_exact_child_that_breaks_the_ratio() {
     assert_eq!(clocked.status, StatusCode::CREATED, "{}", clocked.text);
 
     // One staff member, toddlers 1 in 4 (CFOC): four are fine, the fifth breaks the ratio.
-    for (i, (child, guardian)) in kids.iter().enumerate() {
-        let r = app
-            .post(
-                "/api/v1/attendance/check-in",
-                json!({"child_id": child, "guardian_id": guardian}),
-                Some(&teacher),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-        let warned = r.body.get("ratio_warning").and_then(Value::as_str);
-        if i < 4 {
-            assert_eq!(warned, None, "child {} is within the ratio", i + 1);
-        } else {
-            assert_eq!(
-                warned,
-                Some(format!("{} children present need 2 staff; 1 clocked in", i + 1).as_str()),
-                "child {}",
-                i + 1
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let alerts = admin_alerts(&m.sink, &t.admin.email, "Otters is out of ratio");
-        assert_eq!(alerts, usize::from(i >= 4), "after child {}", i + 1);
-    }
+    check_in_each(&m, &teacher, &kids, |n| {
+        (n > 4).then(|| format!("{n} children present need 2 staff; 1 clocked in"))
+    })
+    .await;
 
     // The board, the roster and the administrators' home page all say so.
     let board = app.get("/api/v1/ratios", Some(&teacher)).await;
@@ -507,4 +517,30 @@ async fn an_administrator_corrects_a_clock_in_from_the_ratio_board() {
     );
     let home = app.get("/", Some(&teacher)).await;
     assert!(home.text.contains("Clock out of Room A"), "{}", home.text);
+}
+
+/// The group size alone: three staff cover twelve toddlers by ratio (1 in 4), but a toddler
+/// group is at most eight (CFOC). The eighth child is not warned about; the ninth is, as over
+/// the group size, and the administrators get one alert.
+#[tokio::test]
+async fn the_group_size_alone_breaks_a_room_at_the_exact_child() {
+    let m = crate::messages::ready().await;
+    let (app, t) = (&m.app, &m.t);
+    let (room, kids) = toddler_room(app, t, 9).await;
+    let teacher = app.sign_in(&t.slug, &t.teacher).await;
+    let desk = app.sign_in(&t.slug, &t.front_desk).await;
+    for who in [&teacher, &m.admin, &desk] {
+        let clocked = app
+            .post(
+                "/api/v1/staff/clock-in",
+                json!({"classroom_id": room}),
+                Some(who),
+            )
+            .await;
+        assert_eq!(clocked.status, StatusCode::CREATED, "{}", clocked.text);
+    }
+    check_in_each(&m, &teacher, &kids, |n| {
+        (n > 8).then(|| format!("{n} children present, above the group size of 8"))
+    })
+    .await;
 }
