@@ -74,9 +74,10 @@ impl StoreError {
                     // Connection exceptions (not 08P01, a protocol violation: a bug), a full
                     // disk, out of memory, too many connections, a server shutting down or
                     // starting, a read-only transaction (a standby not yet promoted), and a
-                    // statement the server cancelled at `statement_timeout` or `lock_timeout`
-                    // (its transaction is rolled back: a lock held by a commit that waits for a
-                    // synchronous standby out of reach, an overloaded server).
+                    // statement the server cancelled, its transaction rolled back: at
+                    // `statement_timeout` (57014: waiting behind a lock that a commit waiting
+                    // for an unreachable synchronous standby holds, an overloaded server) or
+                    // `lock_timeout` (55P03: the owner's connection, migrating).
                     matches!(
                         pg.code(),
                         "08000"

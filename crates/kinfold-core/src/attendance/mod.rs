@@ -336,19 +336,22 @@ impl Attendance<'_> {
         let event = self
             .record(actor, &c, AttendanceKind::CheckIn, person, day)
             .await?;
-        let room = match c.classroom_id {
-            Some(id) => self
-                .store()
-                .classrooms(&actor.scope)
-                .await?
-                .into_iter()
-                .find(|r| r.id == id),
-            None => None,
+        let checked = async {
+            let room = match c.classroom_id {
+                Some(id) => self
+                    .store()
+                    .classrooms(&actor.scope)
+                    .await?
+                    .into_iter()
+                    .find(|r| r.id == id),
+                None => None,
+            };
+            match room {
+                Some(r) => self.ratio_warning(actor, &r).await,
+                None => Ok(None),
+            }
         };
-        let out_of_ratio = match room {
-            Some(r) => self.ratio_warning(actor, &r).await?,
-            None => None,
-        };
+        let out_of_ratio = staff::after_commit(checked.await);
         Ok(CheckedIn {
             event,
             out_of_ratio,

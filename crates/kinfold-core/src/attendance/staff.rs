@@ -120,7 +120,7 @@ impl Attendance<'_> {
             .record_staff(actor.scope.tx().audit(d), e.clone())
             .await?;
         let out_of_ratio = match (kind, found) {
-            (ClockKind::ClockOut, Some(r)) => self.ratio_warning(actor, r).await?,
+            (ClockKind::ClockOut, Some(r)) => after_commit(self.ratio_warning(actor, r).await),
             _ => None,
         };
         Ok(Clocked {
@@ -130,7 +130,7 @@ impl Attendance<'_> {
     }
 
     /// The room's ratio now, when it is out of ratio (and then the administrators are
-    /// alerted).
+    /// alerted). Called after the change is committed: see [`after_commit`].
     pub(crate) async fn ratio_warning(
         &self,
         actor: &Actor,
@@ -181,5 +181,34 @@ impl Attendance<'_> {
             .collect();
         let room = clocked_in(&events).first().map(|(_, r)| *r);
         Ok(StaffDay { room })
+    }
+}
+
+/// A ratio check made after the change it follows was committed: a failure is logged and gives
+/// no warning, never the answer, which would tell the desk "nothing was saved" (or "try
+/// again") about a check-in or clock-out that stands. The ratio board shows the room as it is.
+pub(crate) fn after_commit<T>(checked: Result<Option<T>, CoreError>) -> Option<T> {
+    checked.unwrap_or_else(|e| {
+        tracing::error!(error = %e.detail(), "a room's ratio could not be checked after a committed change");
+        None
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A ratio check that fails after a committed change gives no warning and no error: the
+    /// answer stays the change's own.
+    #[test]
+    fn a_ratio_check_that_fails_after_a_commit_is_no_answer() {
+        let failed: Result<Option<u8>, CoreError> = Err(CoreError::Busy {
+            retry_after_secs: 1,
+        });
+        assert_eq!(after_commit(failed), None);
+        assert_eq!(after_commit(Ok(Some(3u8))), Some(3));
+        assert_eq!(after_commit::<u8>(Ok(None)), None);
     }
 }

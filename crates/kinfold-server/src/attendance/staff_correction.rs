@@ -52,10 +52,17 @@ pub(crate) async fn section(
             (u.id.to_string(), format!("{} ({role})", u.name))
         })
         .collect();
+    // Archived rooms too: a clock-out forgotten there is corrected like any other.
     let open: Vec<(String, String)> = rooms
         .iter()
-        .filter(|r| !r.archived)
-        .map(|r| (r.id.to_string(), r.name.clone()))
+        .map(|r| {
+            let name = if r.archived {
+                format!("{} (archived)", r.name)
+            } else {
+                r.name.clone()
+            };
+            (r.id.to_string(), name)
+        })
         .collect();
     let blank = CorrectionForm::default();
     let f = sent.unwrap_or(&blank);

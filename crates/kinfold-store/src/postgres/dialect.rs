@@ -222,7 +222,15 @@ pub(crate) async fn begin_batch(
                          * 1000000)::bigint::text";
     let begun = sqlx::Executor::fetch_all(&mut **conn, BEGIN).await;
     match begun {
-        Ok(rows) => Ok(rows.last().and_then(|r| r.try_get::<String, _>(0).ok())),
+        // Without its transaction ID a lost commit could not be settled, and the batch might
+        // be written twice: no batch begins without one.
+        Ok(rows) => match rows.last().and_then(|r| r.try_get::<String, _>(0).ok()) {
+            Some(xact) => Ok(Some(xact)),
+            None => {
+                conn.close_on_drop();
+                Err(StoreError::Corrupt("an audit batch's transaction ID"))
+            }
+        },
         Err(e) => {
             conn.close_on_drop();
             Err(e.into())

@@ -75,18 +75,21 @@ pub async fn create(config: Config, to: &str) -> anyhow::Result<ExitCode> {
     let dest = Dest::parse(to)?;
     let rt = runtime::open(config.clone(), KeyPolicy::MustExist).await?;
     // The schedule's lease: one backup of a deployment at a time, across its nodes (the
-    // per-node `.backup.lock` holds it on one machine).
-    let taken = match rt.core.exclusive("backup").await {
-        Ok(Some(_lease)) => take(&config, &dest).await,
+    // per-node `.backup.lock` holds it on one machine). Held until the backup is recorded, so
+    // a node's schedule never finds it due in between and takes another.
+    let lease = rt.core.exclusive("backup").await;
+    let taken = match &lease {
+        Ok(Some(_)) => take(&config, &dest).await,
         Ok(None) => Err(anyhow::anyhow!(
             "a backup of this deployment is under way on another node; try again when it ends"
         )),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(anyhow::anyhow!("{}", e.detail())),
     };
     let recorded = match &taken {
         Ok(t) => rt.core.record_system_event(t.event()).await,
         Err(_) => Ok(()),
     };
+    drop(lease);
     rt.close().await;
     let taken = taken?;
     recorded?;
@@ -373,18 +376,21 @@ async fn check_restored(config: Config) -> anyhow::Result<Restored> {
 pub async fn drill(config: Config, from: &str) -> anyhow::Result<ExitCode> {
     let dest = Dest::parse(from)?;
     let rt = runtime::open(config.clone(), KeyPolicy::MustExist).await?;
-    // The drill's lease, as the schedule takes it: one drill of a deployment at a time.
-    let drilled = match rt.core.exclusive("backup drill").await {
-        Ok(Some(_lease)) => drill_newest(&config, &dest, None).await,
+    // The drill's lease, as the schedule takes it: one drill of a deployment at a time, held
+    // until the drill is recorded.
+    let lease = rt.core.exclusive("backup drill").await;
+    let drilled = match &lease {
+        Ok(Some(_)) => drill_newest(&config, &dest, None).await,
         Ok(None) => Err(anyhow::anyhow!(
             "a drill of this deployment is under way on another node; try again when it ends"
         )),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(anyhow::anyhow!("{}", e.detail())),
     };
     let recorded = match &drilled {
         Ok(d) => rt.core.record_system_event(d.event.clone()).await,
         Err(_) => Ok(()),
     };
+    drop(lease);
     rt.close().await;
     let drilled = drilled?;
     recorded?;
