@@ -176,7 +176,10 @@ pub(crate) async fn render_board(
         Some((f, e)) => (Some(f), Some(e)),
         None => (None, None),
     };
-    let correction = super::staff_correction::section(st, a, sent, err.as_ref()).await;
+    let correction = match super::staff_correction::section(st, a, sent, err.as_ref()).await {
+        Ok(c) => c,
+        Err(e) => return fail(p, "Ratios", e),
+    };
     let body = html! {
         h1 { "Ratios now" }
         @if let Some(n) = notice { p.notice #board-notice role="status" { (n) } }

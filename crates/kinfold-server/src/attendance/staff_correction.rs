@@ -31,18 +31,19 @@ pub struct CorrectionForm {
 const FIELDS: [&str; 4] = ["user_id", "classroom_id", "action", "reason"];
 
 /// The form, for administrators: whom, which room, in or out, and why. Nothing for others.
+/// A failure to list the staff or rooms is the page's, not an empty select.
 pub(crate) async fn section(
     st: &AppState,
     a: &Actor,
     sent: Option<&CorrectionForm>,
     err: Option<&ApiError>,
-) -> Markup {
+) -> Result<Markup, CoreError> {
     if a.role != Role::Administrator {
-        return html! {};
+        return Ok(html! {});
     }
     let classrooms = st.core.classrooms();
-    let staff = classrooms.list_staff(a).await.unwrap_or_default();
-    let rooms = classrooms.all_classrooms(a).await.unwrap_or_default();
+    let staff = classrooms.list_staff(a).await?;
+    let rooms = classrooms.all_classrooms(a).await?;
     let people: Vec<(String, String)> = staff
         .iter()
         .filter(|(u, _)| u.role.is_staff() && u.is_active())
@@ -73,7 +74,7 @@ pub(crate) async fn section(
         value,
         err,
     };
-    html! {
+    Ok(html! {
         section.card aria-labelledby="correct-title" {
             h2 #correct-title { "Correct a staff record" }
             p.muted { "For a clock-in or clock-out someone forgot or got wrong. It is added as a new entry with your reason; the earlier one stays." }
@@ -86,7 +87,7 @@ pub(crate) async fn section(
                 button type="submit" { "Record the correction" }
             }
         }
-    }
+    })
 }
 
 /// Records an administrator's correction, then shows the board with a notice; a refused one

@@ -18,18 +18,20 @@ use crate::at_once::{
 };
 use crate::harness::{Records, TestApp};
 
-async fn mother(app: &TestApp, r: &Records, admin: &str) -> String {
+/// Child A's guardian links, as the API lists them.
+async fn links(app: &TestApp, r: &Records, admin: &str) -> Vec<Value> {
     app.get(&format!("/api/v1/children/{}/guardians", r.a), Some(admin))
         .await
         .body["items"]
         .as_array()
         .unwrap()
-        .iter()
-        .find(|g| g["custody"] == "full")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+        .clone()
+}
+
+async fn mother(app: &TestApp, r: &Records, admin: &str) -> String {
+    let all = links(app, r, admin).await;
+    let full = all.iter().find(|g| g["custody"] == "full").unwrap();
+    full["id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -102,14 +104,10 @@ async fn a_custody_change_holds_from_the_next_pickup() {
 
 /// Child A's link to guardian `g`, as the API lists it (`None` once unlinked).
 async fn link_of(app: &TestApp, r: &Records, admin: &str, g: &str) -> Option<Value> {
-    app.get(&format!("/api/v1/children/{}/guardians", r.a), Some(admin))
+    links(app, r, admin)
         .await
-        .body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+        .into_iter()
         .find(|l| l["id"] == g)
-        .cloned()
 }
 
 /// Sets a court restriction on the link at `api`, from its version `version`.

@@ -73,31 +73,49 @@ impl Taken {
 /// `kinfold backup create --to DEST`.
 pub async fn create(config: Config, to: &str) -> anyhow::Result<ExitCode> {
     let dest = Dest::parse(to)?;
-    let rt = runtime::open(config.clone(), KeyPolicy::MustExist).await?;
-    // The schedule's lease: one backup of a deployment at a time, across its nodes (the
-    // per-node `.backup.lock` holds it on one machine). Held until the backup is recorded, so
-    // a node's schedule never finds it due in between and takes another.
-    let lease = rt.core.exclusive("backup").await;
-    let taken = match &lease {
-        Ok(Some(_)) => take(&config, &dest).await,
-        Ok(None) => Err(anyhow::anyhow!(
-            "a backup of this deployment is under way on another node; try again when it ends"
-        )),
-        Err(e) => Err(anyhow::anyhow!("{}", e.detail())),
-    };
-    let recorded = match &taken {
-        Ok(t) => rt.core.record_system_event(t.event()).await,
-        Err(_) => Ok(()),
-    };
-    drop(lease);
-    rt.close().await;
-    let taken = taken?;
-    recorded?;
+    // The schedule's lease (the per-node `.backup.lock` holds it on one machine).
+    let taken = leased(
+        &config,
+        "backup",
+        |t: &Taken| t.event(),
+        take(&config, &dest),
+    )
+    .await?;
     say(format!(
         "backup {}: {} tenant(s), schema {}, {} bytes sealed from a {} byte snapshot, in {}",
         taken.id, taken.tenants, taken.schema_version, taken.bytes, taken.content_bytes, dest
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `work` from the command line under the deployment's lease on `job`, as a node's
+/// schedule takes it (one at a time across the deployment's nodes; refused while another node
+/// holds it), and records its `event` in the system chain before the lease is released, so a
+/// schedule never finds the job due in between.
+async fn leased<T>(
+    config: &Config,
+    job: &str,
+    event: impl FnOnce(&T) -> kinfold_audit::Event,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let rt = runtime::open(config.clone(), KeyPolicy::MustExist).await?;
+    let lease = rt.core.exclusive(job).await;
+    let done = match &lease {
+        Ok(Some(_)) => work.await,
+        Ok(None) => Err(anyhow::anyhow!(
+            "a {job} of this deployment is under way on another node; try again when it ends"
+        )),
+        Err(e) => Err(anyhow::anyhow!("{}", e.detail())),
+    };
+    let recorded = match &done {
+        Ok(d) => rt.core.record_system_event(event(d)).await,
+        Err(_) => Ok(()),
+    };
+    drop(lease);
+    rt.close().await;
+    let done = done?;
+    recorded?;
+    Ok(done)
 }
 
 /// Takes a backup of the deployment `config` names into `dest`, while it serves; records
@@ -375,25 +393,13 @@ async fn check_restored(config: Config) -> anyhow::Result<Restored> {
 /// deployment's system chain (L3) as `backup_drill`. Exit code 2 when the drill fails.
 pub async fn drill(config: Config, from: &str) -> anyhow::Result<ExitCode> {
     let dest = Dest::parse(from)?;
-    let rt = runtime::open(config.clone(), KeyPolicy::MustExist).await?;
-    // The drill's lease, as the schedule takes it: one drill of a deployment at a time, held
-    // until the drill is recorded.
-    let lease = rt.core.exclusive("backup drill").await;
-    let drilled = match &lease {
-        Ok(Some(_)) => drill_newest(&config, &dest, None).await,
-        Ok(None) => Err(anyhow::anyhow!(
-            "a drill of this deployment is under way on another node; try again when it ends"
-        )),
-        Err(e) => Err(anyhow::anyhow!("{}", e.detail())),
-    };
-    let recorded = match &drilled {
-        Ok(d) => rt.core.record_system_event(d.event.clone()).await,
-        Err(_) => Ok(()),
-    };
-    drop(lease);
-    rt.close().await;
-    let drilled = drilled?;
-    recorded?;
+    let drilled = leased(
+        &config,
+        "backup drill",
+        |d: &Drilled| d.event.clone(),
+        drill_newest(&config, &dest, None),
+    )
+    .await?;
     say(drilled.summary());
     Ok(if drilled.passed() {
         ExitCode::SUCCESS

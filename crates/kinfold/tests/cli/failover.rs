@@ -16,20 +16,22 @@ use sqlx::Connection;
 
 use crate::harness::{sign_in_http, Running};
 
+/// One request's answer under load, and when and how long it took.
 #[derive(Debug, Clone)]
-struct Outcome {
+pub(crate) struct Outcome {
     at: Instant,
-    took: Duration,
-    status: u16,
-    code: String,
+    pub(crate) took: Duration,
+    pub(crate) status: u16,
+    pub(crate) code: String,
     retry_after: bool,
     /// A write's event ID, when it was answered `201`.
     event: Option<String>,
     /// A read answered `200` with sealed fields opened: its read is in the chain (L1).
     opened: bool,
+    pub(crate) body: Value,
 }
 
-async fn send(req: reqwest::RequestBuilder) -> Outcome {
+pub(crate) async fn send(req: reqwest::RequestBuilder) -> Outcome {
     let at = Instant::now();
     match req.send().await {
         Ok(r) => {
@@ -47,6 +49,7 @@ async fn send(req: reqwest::RequestBuilder) -> Outcome {
                     .flatten(),
                 opened: status == 200
                     && (body["medical_notes"].is_string() || body["allergies"].is_array()),
+                body,
             }
         }
         Err(e) => panic!("a request hung or failed without an answer: {e}"),

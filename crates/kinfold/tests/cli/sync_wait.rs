@@ -9,30 +9,10 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::failover::{attendance_on, synchronous_pair, wait_sync};
+use crate::failover::{attendance_on, send, synchronous_pair, wait_sync};
 use crate::harness::{sign_in_http, Running};
-
-struct Answer {
-    status: u16,
-    code: String,
-    body: Value,
-    took: Duration,
-}
-
-async fn answer(req: reqwest::RequestBuilder) -> Answer {
-    let at = Instant::now();
-    let r = req.send().await.expect("an answer, not a hang");
-    let status = r.status().as_u16();
-    let body: Value = r.json().await.unwrap_or(Value::Null);
-    Answer {
-        status,
-        code: body["error"]["code"].as_str().unwrap_or("").to_owned(),
-        body,
-        took: at.elapsed(),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_the_standby_cannot_confirm_is_never_answered_as_done() {
@@ -71,9 +51,9 @@ async fn a_write_the_standby_cannot_confirm_is_never_answered_as_done() {
             .get(format!("{base}{path}"))
             .header("cookie", cookie.to_owned())
     };
-    let own = answer(get("/api/v1/children", &parent)).await.body;
+    let own = send(get("/api/v1/children", &parent)).await.body;
     let child = own["items"][0]["id"].as_str().unwrap().to_owned();
-    let guardians = answer(get(&format!("/api/v1/children/{child}/guardians"), &desk)).await;
+    let guardians = send(get(&format!("/api/v1/children/{child}/guardians"), &desk)).await;
     let guardian = guardians.body["items"]
         .as_array()
         .unwrap()
@@ -90,7 +70,7 @@ async fn a_write_the_standby_cannot_confirm_is_never_answered_as_done() {
     let read = format!("/api/v1/children/{child}");
 
     // Both servers up: written on both, answered.
-    let first = answer(attend("check-in")).await;
+    let first = send(attend("check-in")).await;
     assert_eq!(first.status, 201, "{}", first.body);
     let mut answered = vec![first.body["id"].as_str().unwrap().to_owned()];
 
@@ -98,7 +78,7 @@ async fn a_write_the_standby_cannot_confirm_is_never_answered_as_done() {
     // of unknown outcome (its COMMIT went out), or as unavailable (it waited for a lock that a
     // commit waiting for the standby holds, and was rolled back); never 201.
     standby.kill().unwrap();
-    let out = answer(attend("check-out")).await;
+    let out = send(attend("check-out")).await;
     assert!(
         out.status == 503 && ["outcome_unknown", "unavailable"].contains(&out.code.as_str()),
         "a write the standby never confirmed: {} {}",
@@ -111,7 +91,7 @@ async fn a_write_the_standby_cannot_confirm_is_never_answered_as_done() {
         out.took
     );
     // A read of sealed fields is not answered while its audit entry cannot be on both.
-    let r = answer(get(&read, &parent)).await;
+    let r = send(get(&read, &parent)).await;
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(r.body["medical_notes"].is_null(), "{}", r.body);
     // PostgreSQL never cut a commit's wait short (it would have said so in its log).
@@ -129,7 +109,7 @@ async fn a_write_the_standby_cannot_confirm_is_never_answered_as_done() {
     wait_sync(&primary).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let again = answer(attend("check-out")).await;
+        let again = send(attend("check-out")).await;
         match again.status {
             201 => {
                 answered.push(again.body["id"].as_str().unwrap().to_owned());
@@ -140,7 +120,7 @@ async fn a_write_the_standby_cannot_confirm_is_never_answered_as_done() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let r = answer(get(&read, &parent)).await;
+    let r = send(get(&read, &parent)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     node.stop();
 
