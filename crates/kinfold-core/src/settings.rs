@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use kinfold_store::CenterSessionPolicy;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// A4: a session idle this long is refused.
@@ -164,9 +166,39 @@ impl Default for Settings {
     }
 }
 
+/// The shortest idle timeout a center may set for its sessions (A4): shorter would sign
+/// people out between two taps of a kiosk day.
+pub const MIN_CENTER_IDLE: Duration = Duration::from_secs(5 * 60);
+
 impl Settings {
-    /// How often `last_seen` is written: at least every min(60 s, idle / 4).
-    pub fn touch_interval(&self) -> Duration {
-        (self.session_idle_timeout / 4).min(Duration::from_secs(60))
+    /// The idle timeout a center's sessions are held to: the center's own, within the
+    /// operator's (a center may only make it shorter).
+    pub fn idle_timeout_for(&self, center: &CenterSessionPolicy) -> Duration {
+        center
+            .idle_timeout_secs
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs)
+            .map_or(self.session_idle_timeout, |d| {
+                d.clamp(
+                    MIN_CENTER_IDLE.min(self.session_idle_timeout),
+                    self.session_idle_timeout,
+                )
+            })
     }
+
+    /// The sessions each person of a center may have at once: the center's own cap, within
+    /// the operator's.
+    pub fn session_cap_for(&self, center: &CenterSessionPolicy) -> u32 {
+        center
+            .max_sessions
+            .and_then(|n| u32::try_from(n).ok())
+            .map_or(self.max_sessions_per_user, |n| {
+                n.clamp(1, self.max_sessions_per_user)
+            })
+    }
+}
+
+/// How often `last_seen` is written, for an idle timeout: at least every min(60 s, idle / 4).
+pub fn touch_interval(idle: Duration) -> Duration {
+    (idle / 4).min(Duration::from_secs(60))
 }

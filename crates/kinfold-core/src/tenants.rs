@@ -4,12 +4,14 @@ use kinfold_audit::{Draft, Event};
 use kinfold_crypto::password::{self, Password};
 use kinfold_crypto::token::PlainToken;
 use kinfold_store::{
-    NewTenant, NewTenantTx, NewUser, Role, Tenant, TenantDetails, TenantScope, User,
+    CenterSessionPolicy, NewTenant, NewTenantTx, NewUser, Role, Tenant, TenantDetails, TenantScope,
+    User,
 };
 use serde::Deserialize;
 
 use crate::policy::{self, Action};
 use crate::services::Tenants;
+use crate::settings::MIN_CENTER_IDLE;
 use crate::{validate, Actor, Core, CoreError};
 
 /// A change to the center's details; a field left out stays as it is.
@@ -22,11 +24,32 @@ pub struct TenantDetailsPatch {
     pub postal_address: Option<String>,
     /// An IANA time-zone name: attendance days are counted in it.
     pub time_zone: Option<String>,
+    /// Minutes without activity after which a session ends (A4), from 5 up to the operator's
+    /// idle timeout: a center may make it shorter, never longer. `null` follows the
+    /// operator's setting.
+    #[serde(default, deserialize_with = "null_or_value")]
+    #[schema(value_type = Option<u32>, nullable)]
+    pub session_idle_minutes: Option<Option<u32>>,
+    /// Sessions each person may have at once (A4), from 1 up to the operator's cap; a sign-in
+    /// beyond it ends the person's oldest session. `null` follows the operator's setting.
+    #[serde(default, deserialize_with = "null_or_value")]
+    #[schema(value_type = Option<u32>, nullable)]
+    pub max_sessions_per_user: Option<Option<u32>>,
     /// The details' `version` as you read them: a change made since is refused with `409
     /// conflict` rather than saved over. Without it, the change applies to the details as
     /// they are.
     #[serde(default)]
     pub version: Option<i64>,
+}
+
+/// A patch field that may be left out (`None`: unchanged), `null` (`Some(None)`: the
+/// operator's setting) or a value.
+fn null_or_value<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A user to create. Staff get an enrollment link; a password is optional for them (they set
@@ -111,16 +134,75 @@ impl Tenants<'_> {
                 changed.push("time_zone".to_owned());
             }
         }
+        let sessions = self.session_policy(
+            patch.session_idle_minutes,
+            patch.max_sessions_per_user,
+            details.sessions,
+        )?;
+        if sessions.idle_timeout_secs != details.sessions.idle_timeout_secs {
+            changed.push("session_idle_minutes".to_owned());
+        }
+        if sessions.max_sessions != details.sessions.max_sessions {
+            changed.push("max_sessions_per_user".to_owned());
+        }
+        details.sessions = sessions;
         if changed.is_empty() {
             return Ok(details);
         }
         let event = self.admin_draft(actor, Event::TenantDetailsChanged { fields: changed });
         // Written over the version read above only: a change landing in between is refused,
         // not undone by the fields merged here.
-        Ok(self
+        let saved = self
             .store()
             .set_tenant_details(actor.scope.tx().audit(event), &details)
-            .await?)
+            .await?;
+        // This node's sessions of the center follow the new policy from the next request;
+        // another node's within its cache's second.
+        self.inner.sessions.forget_tenant(actor.tenant.id);
+        Ok(saved)
+    }
+
+    /// The session policy a patch asks for (each part: left out, `null` for the operator's,
+    /// or a value), over the one the center has, checked against the operator's bounds (a
+    /// center may make sessions stricter, never looser).
+    fn session_policy(
+        &self,
+        idle_minutes: Option<Option<u32>>,
+        max_sessions: Option<Option<u32>>,
+        now: CenterSessionPolicy,
+    ) -> Result<CenterSessionPolicy, CoreError> {
+        let s = self.settings();
+        let idle_max = s.session_idle_timeout.as_secs() / 60;
+        let idle_min = MIN_CENTER_IDLE.as_secs() / 60;
+        let idle_timeout_secs = match idle_minutes {
+            None => now.idle_timeout_secs,
+            Some(None) => None,
+            Some(Some(m)) if (idle_min..=idle_max).contains(&u64::from(m)) => {
+                Some(i64::from(m) * 60)
+            }
+            Some(Some(_)) => {
+                return Err(CoreError::invalid(
+                    "session_idle_minutes",
+                    format!("must be from {idle_min} to {idle_max} minutes (the operator's limit)"),
+                ))
+            }
+        };
+        let cap = s.max_sessions_per_user;
+        let max_sessions = match max_sessions {
+            None => now.max_sessions,
+            Some(None) => None,
+            Some(Some(n)) if (1..=cap).contains(&n) => Some(i64::from(n)),
+            Some(Some(_)) => {
+                return Err(CoreError::invalid(
+                    "max_sessions_per_user",
+                    format!("must be from 1 to {cap} (the operator's limit)"),
+                ))
+            }
+        };
+        Ok(CenterSessionPolicy {
+            idle_timeout_secs,
+            max_sessions,
+        })
     }
 
     pub async fn tenant(&self, slug: &str) -> Result<(Tenant, TenantScope), CoreError> {

@@ -121,6 +121,21 @@ pub fn time_zone(field: &'static str, raw: &str) -> Result<String, CoreError> {
     Ok(name.to_owned())
 }
 
+/// A whole number as a form sends it: empty is none (the field's default); anything else
+/// must be digits only, at most nine of them.
+pub fn whole_number(field: &'static str, raw: &str) -> Result<Option<u32>, CoreError> {
+    let n = raw.trim();
+    if n.is_empty() {
+        return Ok(None);
+    }
+    if n.len() > 9 || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CoreError::invalid(field, "must be a whole number"));
+    }
+    n.parse()
+        .map(Some)
+        .map_err(|_| CoreError::invalid(field, "must be a whole number"))
+}
+
 pub fn slug(field: &'static str, raw: &str) -> Result<String, CoreError> {
     let ok = (2..=63).contains(&raw.len())
         && raw

@@ -46,6 +46,20 @@ pub struct Tenant {
     pub slug: String,
     pub name: String,
     pub created_ms: i64,
+    /// What the center set of its session policy; every request's session is held to it.
+    #[serde(skip)]
+    pub sessions: CenterSessionPolicy,
+}
+
+/// What a center sets of its own session policy (A4), within the operator's: each part left
+/// unset (`None`) follows the operator's setting, and a part set above the operator's is held
+/// to it. A center may make sessions stricter, never looser.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CenterSessionPolicy {
+    /// A session idle this long is refused, in seconds.
+    pub idle_timeout_secs: Option<i64>,
+    /// Each person may have this many sessions at once; the oldest is ended at sign-in.
+    pub max_sessions: Option<i64>,
 }
 
 /// What a center states about itself: its legal identity and postal address (the footer of
@@ -57,6 +71,8 @@ pub struct TenantDetails {
     /// An IANA time-zone name.
     pub time_zone: String,
     pub region: String,
+    /// The center's session policy, changed with the details and under their version.
+    pub sessions: CenterSessionPolicy,
     /// Moves on by one with each change: a change is written only over the version it was
     /// made from.
     pub version: i64,

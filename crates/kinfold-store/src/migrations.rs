@@ -27,7 +27,7 @@ pub enum Dialect {
 
 /// The unified set, in version order: version, description, text as written.
 /// Every file in `migrations/` must be listed here (a test checks it).
-const UNIFIED: [(i64, &str, &str); 15] = [
+const UNIFIED: [(i64, &str, &str); 16] = [
     (
         BASELINE,
         "baseline",
@@ -102,6 +102,11 @@ const UNIFIED: [(i64, &str, &str); 15] = [
         114,
         "ratio table version",
         include_str!("../migrations/0114_ratio_table_version.sql"),
+    ),
+    (
+        115,
+        "center session policy",
+        include_str!("../migrations/0115_center_session_policy.sql"),
     ),
 ];
 

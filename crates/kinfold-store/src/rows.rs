@@ -13,7 +13,13 @@ pub(crate) struct TenantRow {
     slug: String,
     name: String,
     created_ms: i64,
+    session_idle_secs: Option<i64>,
+    max_sessions: Option<i64>,
 }
+
+/// The columns a [`TenantRow`] reads, in every query that reads one.
+pub(crate) const TENANT_COLUMNS: &str =
+    "id, slug, name, created_ms, session_idle_secs, max_sessions";
 
 impl TenantRow {
     pub(crate) fn into_tenant(self) -> Result<Tenant> {
@@ -22,6 +28,10 @@ impl TenantRow {
             slug: self.slug,
             name: self.name,
             created_ms: self.created_ms,
+            sessions: CenterSessionPolicy {
+                idle_timeout_secs: self.session_idle_secs,
+                max_sessions: self.max_sessions,
+            },
         })
     }
 
@@ -251,6 +261,8 @@ pub(crate) struct SessionContextRow {
     t_slug: String,
     t_name: String,
     t_created_ms: i64,
+    t_session_idle_secs: Option<i64>,
+    t_max_sessions: Option<i64>,
 }
 
 impl SessionContextRow {
@@ -275,6 +287,10 @@ impl SessionContextRow {
             slug: self.t_slug,
             name: self.t_name,
             created_ms: self.t_created_ms,
+            sessions: CenterSessionPolicy {
+                idle_timeout_secs: self.t_session_idle_secs,
+                max_sessions: self.t_max_sessions,
+            },
         };
         Ok(SessionContext {
             session,

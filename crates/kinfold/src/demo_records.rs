@@ -139,6 +139,7 @@ pub async fn seed(
                 postal_address: Some("1200 Example Avenue, Springfield, OR 97477, USA".into()),
                 time_zone: Some("America/Los_Angeles".into()),
                 version: None,
+                ..Default::default()
             },
         )
         .await?;

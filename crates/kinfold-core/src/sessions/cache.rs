@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kinfold_crypto::token::TokenHash;
-use kinfold_store::{Session, SessionContext, SessionId, Tenant, TenantScope, User, UserId};
+use kinfold_store::{
+    Session, SessionContext, SessionId, Tenant, TenantId, TenantScope, User, UserId,
+};
 
 /// A session as cached: its parts are shared, so a hit costs a few reference counts rather
 /// than copies of the user and tenant records.
@@ -68,6 +70,13 @@ impl SessionCache {
     pub fn forget_session(&self, id: SessionId) {
         if let Ok(mut map) = self.map.lock() {
             map.retain(|_, (_, ctx)| ctx.session.id != id);
+        }
+    }
+
+    /// Drops every cached session of a center (its session policy changed).
+    pub fn forget_tenant(&self, tenant: TenantId) {
+        if let Ok(mut map) = self.map.lock() {
+            map.retain(|_, (_, ctx)| ctx.tenant.id != tenant);
         }
     }
 

@@ -61,13 +61,10 @@ impl Core {
                 session_id: id.to_string(),
             },
         ));
+        let cap = self.settings().session_cap_for(&tenant.sessions);
         let (session, evicted) = self
             .store()
-            .create_session(
-                scope.tx().audit_all(drafts),
-                new,
-                self.settings().max_sessions_per_user,
-            )
+            .create_session(scope.tx().audit_all(drafts), new, cap)
             .await
             // Deactivated between the password and the session: no session, like a wrong
             // password.
@@ -77,7 +74,7 @@ impl Core {
             })?;
         for e in &evicted {
             self.inner.sessions.forget_session(e.id);
-            tracing::info!(user = %user.id, session = %e.id, cap = self.settings().max_sessions_per_user, "oldest session evicted at the per-user cap");
+            tracing::info!(user = %user.id, session = %e.id, cap, "oldest session evicted at the per-user cap");
         }
         if new_device {
             self.email_new_device(scope, &user, client).await;
@@ -143,9 +140,10 @@ impl Sessions<'_> {
             return Err(CoreError::Unauthenticated);
         }
         let now = self.now_ms();
+        let idle = self.settings().idle_timeout_for(&ctx.tenant.sessions);
         let expiry = if now >= s.expires_ms {
             Some((EndReason::MaxLifetime, ExpiryReason::MaxLifetime))
-        } else if now - s.last_seen_ms > ms(self.settings().session_idle_timeout) {
+        } else if now - s.last_seen_ms > ms(idle) {
             Some((EndReason::IdleTimeout, ExpiryReason::Idle))
         } else {
             None
@@ -164,7 +162,7 @@ impl Sessions<'_> {
                 .await?;
             return Err(CoreError::Unauthenticated);
         }
-        if now - s.last_seen_ms >= ms(self.settings().touch_interval()) {
+        if now - s.last_seen_ms >= ms(crate::settings::touch_interval(idle)) {
             self.store().touch_session(&ctx.scope, s.id, now).await?;
             self.inner.sessions.touched(&hash, now);
         }
@@ -180,7 +178,7 @@ impl Sessions<'_> {
     /// The actor's own live sessions, newest first.
     pub async fn my_sessions(&self, actor: &Actor) -> Result<Vec<Session>, CoreError> {
         let now = self.now_ms();
-        let idle = ms(self.settings().session_idle_timeout);
+        let idle = ms(self.settings().idle_timeout_for(&actor.tenant.sessions));
         Ok(self
             .store()
             .live_sessions(&actor.scope, actor.user.id)

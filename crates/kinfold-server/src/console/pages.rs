@@ -76,7 +76,7 @@ pub async fn home(
     axum::extract::Query(q): axum::extract::Query<HomeQuery>,
 ) -> Response {
     let Some(a) = &p.actor else { return to_login() };
-    let idle = humantime::format_duration(st.core.settings().session_idle_timeout);
+    let idle = humantime::format_duration(st.core.settings().idle_timeout_for(&a.tenant.sessions));
     // Read once, for the staff's rooms and the administrators' alerts.
     let today = if policy::scope(a.role, Action::CheckInOut) == Scope::No {
         None

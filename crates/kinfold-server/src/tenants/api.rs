@@ -1,7 +1,7 @@
 //! Administrator actions: users, their sessions and MFA, access grants, and the center's details.
 
 use axum::extract::{Path, State};
-use kinfold_core::CoreError;
+use kinfold_core::{CoreError, Settings};
 use kinfold_model::{Role, TenantDetails, UserId};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -147,13 +147,41 @@ pub struct TenantDetailsOut {
     pub region: String,
     /// An IANA time-zone name; the center's calendar days are in it.
     pub time_zone: String,
+    /// The center's session policy (A4), as set and as it applies.
+    pub sessions: SessionPolicyOut,
     /// The details' version: send it back as `version` with a change, and the change is
     /// refused (`409 conflict`) if the details changed in between.
     pub version: i64,
 }
 
-fn details_json(d: TenantDetails) -> TenantDetailsOut {
+/// A center's session policy: what the center set (`null`: the operator's setting), and what
+/// every session of the center is held to, within the operator's limits.
+#[derive(Serialize, ToSchema)]
+pub struct SessionPolicyOut {
+    /// As set by the center, in minutes; `null` follows the operator's.
+    pub idle_minutes: Option<i64>,
+    /// As set by the center; `null` follows the operator's.
+    pub max_per_user: Option<i64>,
+    /// A session idle this many minutes ends.
+    pub effective_idle_minutes: u64,
+    /// Each person may have this many sessions at once.
+    pub effective_max_per_user: u32,
+    /// The operator's limits, the loosest a center may set.
+    pub operator_idle_minutes: u64,
+    pub operator_max_per_user: u32,
+}
+
+fn details_json(settings: &Settings, d: TenantDetails) -> TenantDetailsOut {
+    let p = d.sessions;
     TenantDetailsOut {
+        sessions: SessionPolicyOut {
+            idle_minutes: p.idle_timeout_secs.map(|s| s / 60),
+            max_per_user: p.max_sessions,
+            effective_idle_minutes: settings.idle_timeout_for(&p).as_secs() / 60,
+            effective_max_per_user: settings.session_cap_for(&p),
+            operator_idle_minutes: settings.session_idle_timeout.as_secs() / 60,
+            operator_max_per_user: settings.max_sessions_per_user,
+        },
         legal_name: d.legal_name,
         postal_address: d.postal_address,
         region: d.region,
@@ -168,7 +196,7 @@ pub async fn tenant(
     Auth(actor): Auth,
 ) -> Result<Reply<TenantDetailsOut>, ApiError> {
     let d = st.core.tenants().tenant_details(&actor).await?;
-    Ok(Reply(details_json(d)))
+    Ok(Reply(details_json(st.core.settings(), d)))
 }
 
 #[utoipa::path(operation_id = "tenant_update", patch, path = "/api/v1/tenant", tag = "admin", request_body = kinfold_core::tenants::TenantDetailsPatch, responses((status = 200, description = "the center's details after the change", body = TenantDetailsOut), (status = 401, description = "not signed in", body = ErrorBody), (status = 403, description = "administrators only", body = ErrorBody), (status = 409, description = "the details changed since the `version` sent, or while this change was made: reload and try again", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
@@ -182,5 +210,5 @@ pub async fn update_tenant(
         .tenants()
         .update_tenant_details(&actor, patch)
         .await?;
-    Ok(Reply(details_json(d)))
+    Ok(Reply(details_json(st.core.settings(), d)))
 }

@@ -1,6 +1,6 @@
 //! The administrators' center settings page (`/admin/center`): the legal name and postal
 //! address that every email to families carries (E4), and the time zone attendance days are
-//! counted in. The session policy is the operator's, and is shown, not edited, here.
+//! counted in, and the center's session policy (A4), within the operator's limits.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -16,7 +16,13 @@ use crate::console::Page;
 use crate::extract::Form;
 use crate::{ApiError, AppState};
 
-const FIELDS: [&str; 3] = ["legal_name", "postal_address", "time_zone"];
+const FIELDS: [&str; 5] = [
+    "legal_name",
+    "postal_address",
+    "time_zone",
+    "session_idle_minutes",
+    "max_sessions_per_user",
+];
 
 #[derive(Deserialize, Default)]
 pub struct CenterForm {
@@ -26,6 +32,11 @@ pub struct CenterForm {
     postal_address: String,
     #[serde(default)]
     time_zone: String,
+    /// Empty: the operator's setting.
+    #[serde(default)]
+    session_idle_minutes: String,
+    #[serde(default)]
+    max_sessions_per_user: String,
     /// The version the form was filled from: a save over a newer one is refused.
     #[serde(default)]
     version: String,
@@ -50,17 +61,28 @@ async fn render(
     {
         return fail(p, "Center settings", e);
     }
-    let stored = match st.core.tenants().tenant_details(a).await {
-        Ok(d) => CenterForm {
-            legal_name: d.legal_name.unwrap_or_default(),
-            postal_address: d.postal_address.unwrap_or_default(),
-            time_zone: d.time_zone,
-            version: d.version.to_string(),
-        },
+    let (stored, stored_policy) = match st.core.tenants().tenant_details(a).await {
+        Ok(d) => (
+            CenterForm {
+                legal_name: d.legal_name.unwrap_or_default(),
+                postal_address: d.postal_address.unwrap_or_default(),
+                time_zone: d.time_zone,
+                session_idle_minutes: shown(d.sessions.idle_timeout_secs.map(|s| s / 60)),
+                max_sessions_per_user: shown(d.sessions.max_sessions),
+                version: d.version.to_string(),
+            },
+            d.sessions,
+        ),
         Err(e) => return fail(p, "Center settings", e),
     };
     let form = crate::console::form::redrawn(form, &stored, err.as_ref());
     let settings = st.core.settings();
+    let operator_idle = settings.session_idle_timeout.as_secs() / 60;
+    let idle_hint = format!(
+        "From {} to {operator_idle}",
+        kinfold_core::settings::MIN_CENTER_IDLE.as_secs() / 60
+    );
+    let cap_hint = format!("From 1 to {}", settings.max_sessions_per_user);
     let field = |name, label, value| Field {
         form: "center",
         name,
@@ -83,23 +105,32 @@ async fn render(
                 (field("time_zone", "Time zone", &form.time_zone)
                     .input("text", true, Some("An IANA name, such as America/Chicago or Europe/Berlin: attendance days and sign-in sheets follow it")))
             }
+            fieldset #session-policy {
+                legend { "Sessions" }
+                p.hint {
+                    "Leave a field empty to follow the operator's setting: a session ends after "
+                    (operator_idle) " minutes without activity, and each person may have "
+                    (settings.max_sessions_per_user) " sessions at once. You can make these stricter, not looser."
+                }
+                (field("session_idle_minutes", "Sign out after this many minutes without activity", &form.session_idle_minutes)
+                    .input("number", false, Some(&idle_hint)))
+                (field("max_sessions_per_user", "Sessions each person may have at once", &form.max_sessions_per_user)
+                    .input("number", false, Some(&cap_hint)))
+            }
             input type="hidden" name="version" value=(form.version);
             button type="submit" { "Save" }
+        }
+        p.muted #session-effective {
+            "Now in force: a session ends after "
+            (humantime::format_duration(settings.idle_timeout_for(&stored_policy)))
+            " without activity, and at most "
+            (humantime::format_duration(settings.session_max_lifetime_staff))
+            " after sign-in for staff; each person may have "
+            (settings.session_cap_for(&stored_policy)) " sessions at once."
         }
         section aria-labelledby="ratios-title" {
             h2 #ratios-title { "Ratios" }
             p { "Staff-to-child ratios and group sizes by age follow the CFOC 1.1.1.2 table unless you change them: " a href="/admin/ratios" { "edit the ratio table" } "." }
-        }
-        section aria-labelledby="sessions-title" {
-            h2 #sessions-title { "Sessions" }
-            p.muted #session-policy {
-                "Set by the operator for every center: a session ends after "
-                (humantime::format_duration(settings.session_idle_timeout))
-                " without activity, and at most "
-                (humantime::format_duration(settings.session_max_lifetime_staff))
-                " after sign-in for staff; each person may have "
-                (settings.max_sessions_per_user) " sessions at once."
-            }
         }
     };
     match err {
@@ -115,14 +146,33 @@ pub async fn show(State(st): State<AppState>, p: Page, Query(d): Query<Done>) ->
 
 pub async fn save(State(st): State<AppState>, p: Page, Form(f): Form<CenterForm>) -> Response {
     let Some(a) = &p.actor else { return to_login() };
-    let patch = TenantDetailsPatch {
+    let patch = |idle, cap| TenantDetailsPatch {
         legal_name: Some(f.legal_name.clone()),
         postal_address: Some(f.postal_address.clone()),
         time_zone: Some(f.time_zone.clone()),
+        session_idle_minutes: Some(idle),
+        max_sessions_per_user: Some(cap),
         version: crate::console::form::drawn_version(&f.version),
     };
-    match st.core.tenants().update_tenant_details(a, patch).await {
+    let parsed = number_field("session_idle_minutes", &f.session_idle_minutes).and_then(|idle| {
+        number_field("max_sessions_per_user", &f.max_sessions_per_user).map(|cap| patch(idle, cap))
+    });
+    let saved = match parsed {
+        Ok(patch) => st.core.tenants().update_tenant_details(a, patch).await,
+        Err(e) => Err(e),
+    };
+    match saved {
         Ok(_) => Redirect::to("/admin/center?done=saved").into_response(),
         Err(e) => render(&st, &p, a, Some(&f), false, Some(e.into())).await,
     }
+}
+
+/// A stored number as the form shows it: empty for none (the operator's setting).
+fn shown(n: Option<i64>) -> String {
+    n.map(|n| n.to_string()).unwrap_or_default()
+}
+
+/// A number field as the form sends it: empty is the operator's setting.
+fn number_field(field: &'static str, raw: &str) -> Result<Option<u32>, kinfold_core::CoreError> {
+    kinfold_core::validate::whole_number(field, raw)
 }

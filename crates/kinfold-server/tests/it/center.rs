@@ -19,7 +19,11 @@ async fn an_administrator_sets_the_centers_details_and_bad_ones_are_refused() {
     let admin = app.sign_in(&t.slug, &t.admin).await;
     let page = app.get("/admin/center", Some(&admin)).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.text.contains("Set by the operator"), "{}", page.text);
+    assert!(
+        page.text.contains("the operator's setting"),
+        "{}",
+        page.text
+    );
     let version = page.drawn_version();
 
     let saved = app

@@ -8,6 +8,7 @@ mod harness;
 mod attendance;
 mod audit;
 mod center;
+mod center_sessions;
 mod children_admin;
 mod classrooms;
 mod compose;

@@ -232,7 +232,7 @@ BEGIN
     EXECUTE format('REVOKE UPDATE, DELETE ON kinfold.tenants, kinfold.sessions, '
         'kinfold.enrollments, kinfold.mfa_challenges, kinfold.password_resets FROM %I', app);
     EXECUTE format('GRANT UPDATE (name, legal_name, postal_address, time_zone, region, '
-        'details_version, ratios_version) '
+        'details_version, ratios_version, session_idle_secs, max_sessions) '
         'ON kinfold.tenants TO %I', app);
     EXECUTE format('GRANT UPDATE (last_seen_ms, ended_ms, end_reason) ON kinfold.sessions TO %I', app);
     EXECUTE format('GRANT UPDATE (used_ms, pending_totp) ON kinfold.enrollments TO %I', app);

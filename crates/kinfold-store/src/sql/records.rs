@@ -52,6 +52,18 @@ async fn placeable(
     Ok(())
 }
 
+/// A center's details as read: legal name, postal address, time zone, region, idle timeout,
+/// session cap and version.
+type DetailsRow = (
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    i64,
+);
+
 /// The statuses an archive counts as placed in a room: its count and a re-enrolment read
 /// this one list.
 const COUNTED: [&str; 2] = ["enrolled", "waitlisted"];
@@ -64,25 +76,24 @@ fn counts_in_room(status: &str) -> bool {
 impl RecordStore for Backend {
     async fn tenant_details(&self, scope: &TenantScope) -> Result<TenantDetails> {
         let mut read = self.read(Wall::Tenant(scope)).await?;
-        let (legal_name, postal_address, time_zone, region, version): (
-            Option<String>,
-            Option<String>,
-            String,
-            String,
-            i64,
-        ) = sqlx::query_as(
-            "SELECT legal_name, postal_address, time_zone, region, details_version \
-             FROM tenants WHERE id = $1",
+        let row: DetailsRow = sqlx::query_as(
+            "SELECT legal_name, postal_address, time_zone, region, session_idle_secs, \
+             max_sessions, details_version FROM tenants WHERE id = $1",
         )
         .bind(scope.tenant_id().to_string())
         .fetch_one(&mut *read)
         .await?;
         done(read).await?;
+        let (legal_name, postal_address, time_zone, region, idle, max, version) = row;
         Ok(TenantDetails {
             legal_name,
             postal_address,
             time_zone,
             region,
+            sessions: CenterSessionPolicy {
+                idle_timeout_secs: idle,
+                max_sessions: max,
+            },
             version,
         })
     }
@@ -96,13 +107,15 @@ impl RecordStore for Backend {
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let version: Option<i64> = sqlx::query_scalar(
             "UPDATE tenants SET legal_name = $1, postal_address = $2, time_zone = $3, region = $4, \
-             details_version = details_version + 1 \
-             WHERE id = $5 AND details_version = $6 RETURNING details_version",
+             session_idle_secs = $5, max_sessions = $6, details_version = details_version + 1 \
+             WHERE id = $7 AND details_version = $8 RETURNING details_version",
         )
         .bind(&details.legal_name)
         .bind(&details.postal_address)
         .bind(&details.time_zone)
         .bind(&details.region)
+        .bind(details.sessions.idle_timeout_secs)
+        .bind(details.sessions.max_sessions)
         .bind(scope.tenant_id().to_string())
         .bind(details.version)
         .fetch_optional(&mut *tx)

@@ -148,7 +148,8 @@ impl SessionStore for Backend {
                     u.password_hash AS u_password_hash, u.totp_sealed AS u_totp_sealed, \
                     u.totp_last_step AS u_totp_last_step, u.pending_totp AS u_pending_totp, \
                     u.created_ms AS u_created_ms, u.deactivated_ms AS u_deactivated_ms, \
-                    t.slug AS t_slug, t.name AS t_name, t.created_ms AS t_created_ms \
+                    t.slug AS t_slug, t.name AS t_name, t.created_ms AS t_created_ms, \
+                    t.session_idle_secs AS t_session_idle_secs, t.max_sessions AS t_max_sessions \
              FROM sessions s \
              JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id \
              JOIN tenants t ON t.id = s.tenant_id \

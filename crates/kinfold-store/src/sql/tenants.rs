@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::{append_in, done, Backend};
-use crate::rows::TenantRow;
+use crate::rows::{TenantRow, TENANT_COLUMNS};
 use crate::tenants::TenantStore;
 use crate::wall::Wall;
 use crate::{NewTenant, Result, SigningKeyRecord, StoreError, Tenant, TenantId, TenantScope};
@@ -21,6 +21,7 @@ impl TenantStore for Backend {
             slug: new.slug,
             name: new.name,
             created_ms: new.created_ms,
+            sessions: Default::default(),
         };
         let scope = TenantScope::new(tenant.id);
         let mut tx = self.tx(Wall::Tenant(&scope)).await?;
@@ -40,31 +41,33 @@ impl TenantStore for Backend {
 
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<(Tenant, TenantScope)>> {
         let mut read = self.read(Wall::Slug(slug)).await?;
-        let row: Option<TenantRow> =
-            sqlx::query_as("SELECT id, slug, name, created_ms FROM tenants WHERE slug = $1")
-                .bind(slug)
-                .fetch_optional(&mut *read)
-                .await?;
+        let row: Option<TenantRow> = sqlx::query_as(&format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = $1"
+        ))
+        .bind(slug)
+        .fetch_optional(&mut *read)
+        .await?;
         done(read).await?;
         row.map(TenantRow::into_scoped).transpose()
     }
 
     async fn tenant_by_id(&self, id: TenantId) -> Result<Option<(Tenant, TenantScope)>> {
         let mut read = self.read(Wall::TenantId(id)).await?;
-        let row: Option<TenantRow> =
-            sqlx::query_as("SELECT id, slug, name, created_ms FROM tenants WHERE id = $1")
-                .bind(id.to_string())
-                .fetch_optional(&mut *read)
-                .await?;
+        let row: Option<TenantRow> = sqlx::query_as(&format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&mut *read)
+        .await?;
         done(read).await?;
         row.map(TenantRow::into_scoped).transpose()
     }
 
     async fn tenants(&self) -> Result<Vec<(Tenant, TenantScope)>> {
         let mut read = self.read(Wall::Platform).await?;
-        let rows: Vec<TenantRow> = sqlx::query_as(
-            "SELECT id, slug, name, created_ms FROM tenants ORDER BY slug COLLATE \"C\"",
-        )
+        let rows: Vec<TenantRow> = sqlx::query_as(&format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants ORDER BY slug COLLATE \"C\""
+        ))
         .fetch_all(&mut *read)
         .await?;
         done(read).await?;
@@ -73,11 +76,12 @@ impl TenantStore for Backend {
 
     async fn tenant(&self, scope: &TenantScope) -> Result<Tenant> {
         let mut read = self.read(Wall::Tenant(scope)).await?;
-        let row: TenantRow =
-            sqlx::query_as("SELECT id, slug, name, created_ms FROM tenants WHERE id = $1")
-                .bind(scope.tenant_id().to_string())
-                .fetch_one(&mut *read)
-                .await?;
+        let row: TenantRow = sqlx::query_as(&format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1"
+        ))
+        .bind(scope.tenant_id().to_string())
+        .fetch_one(&mut *read)
+        .await?;
         done(read).await?;
         row.into_tenant()
     }

@@ -93,11 +93,36 @@ async fn tenants_are_found_by_slug_and_slugs_are_unique(u: &Under) {
         postal_address: Some("1 Main St".into()),
         time_zone: "Europe/Berlin".into(),
         region: "eu".into(),
+        sessions: CenterSessionPolicy {
+            idle_timeout_secs: Some(600),
+            max_sessions: Some(2),
+        },
         version: 1,
     };
     let written = s.set_tenant_details(a.tx(), &changed).await.unwrap();
     assert_eq!(written.version, 2);
     assert_eq!(s.tenant_details(&a).await.unwrap(), written);
+    // The session policy is read with the tenant, as a session's lookup reads it.
+    assert_eq!(s.tenant(&a).await.unwrap().sessions, changed.sessions);
+    // The schema's last wall: no idle timeout under five minutes, no cap under one.
+    for sessions in [
+        CenterSessionPolicy {
+            idle_timeout_secs: Some(299),
+            max_sessions: None,
+        },
+        CenterSessionPolicy {
+            idle_timeout_secs: None,
+            max_sessions: Some(0),
+        },
+    ] {
+        let loose = TenantDetails {
+            sessions,
+            version: written.version,
+            ..changed.clone()
+        };
+        assert!(s.set_tenant_details(a.tx(), &loose).await.is_err());
+        assert_eq!(s.tenant_details(&a).await.unwrap(), written);
+    }
     // Written over version 1 again (an edit that read the details before the one above):
     // refused, and nothing changes.
     let stale = TenantDetails {
