@@ -16,8 +16,9 @@ use crate::services::Tenants;
 use crate::tenants::UserDraft;
 use crate::{Actor, CoreError};
 
-/// The roles an administrator can give, in the order the people page lists them. Parents are
-/// invited from a child's page, as that child's guardian (`Tenants::invite_parent`).
+/// The roles an administrator can give a staff member, in the order the people page lists
+/// them. A parent is invited as a parent (from the people page, or from a child's page as that
+/// child's guardian) and stays one.
 pub const STAFF_ROLES: [Role; 3] = [Role::Administrator, Role::Teacher, Role::FrontDesk];
 
 fn staff_role(field: &'static str, raw: &str) -> Result<Role, CoreError> {
@@ -27,10 +28,11 @@ fn staff_role(field: &'static str, raw: &str) -> Result<Role, CoreError> {
 }
 
 impl Tenants<'_> {
-    /// Invites a staff member: creates the account (no password, no factor yet) and emails
-    /// the enrollment link. Returns the user and the link, for an administrator to hand over
-    /// when the center cannot send email yet.
-    pub async fn invite_staff(
+    /// Invites a staff member with a role, or a parent: creates the account (no password, no
+    /// factor yet) and emails the enrollment link. Returns the user and the link, for an
+    /// administrator to hand over when the center cannot send email yet. A parent sees no
+    /// child until linked to one as a guardian.
+    pub async fn invite_person(
         &self,
         actor: &Actor,
         email: &str,
@@ -38,7 +40,9 @@ impl Tenants<'_> {
         role: &str,
     ) -> Result<(User, String), CoreError> {
         policy::require_whole_tenant(actor, Action::ManageUsers)?;
-        let role = staff_role("role", role)?;
+        let role = Role::parse(role).ok_or_else(|| {
+            CoreError::invalid("role", "administrator, teacher, front_desk or parent")
+        })?;
         self.invite(actor, email, name, role).await
     }
 
@@ -87,8 +91,7 @@ impl Tenants<'_> {
             .user(&actor.scope, user)
             .await?
             .ok_or(CoreError::NotFound("user"))?;
-        let parent_signed_up = !target.role.is_staff() && target.password_hash.is_some();
-        if target.has_mfa() || parent_signed_up || !target.is_active() {
+        if target.enrolled() || !target.is_active() {
             return Err(CoreError::WrongState(
                 "only people who have not enrolled yet get an invitation; reset the second factor instead",
             ));

@@ -129,6 +129,13 @@ impl User {
     pub fn has_mfa(&self) -> bool {
         self.totp_sealed.is_some()
     }
+
+    /// Whether the account was taken up from its invitation: a staff member enrolls a
+    /// password and a second factor, a parent at least a password. Until then an invitation
+    /// may be sent again.
+    pub fn enrolled(&self) -> bool {
+        self.has_mfa() || (!self.role.is_staff() && self.password_hash.is_some())
+    }
 }
 
 /// Leaves out the password hash and the sealed secrets.

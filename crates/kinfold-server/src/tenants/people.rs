@@ -1,14 +1,15 @@
-//! The administrators' people page (`/admin/people`): invite staff with a role, send an
-//! invitation again, change a role, reset a second factor, end someone's sessions. Each is the
-//! same service call the API makes, and an administrative action in the chain.
+//! The administrators' people page (`/admin/people`): invite staff with a role, or a parent;
+//! send an invitation again, change a staff member's role, reset a second factor, end
+//! someone's sessions, deactivate and reactivate. Each is the same service call the API makes,
+//! and an administrative action in the chain.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use kinfold_core::people::STAFF_ROLES;
 use kinfold_core::{Actor, CoreError};
-use kinfold_model::{Role, UserId};
-use maud::html;
+use kinfold_model::{Role, User, UserId};
+use maud::{html, Markup};
 use serde::Deserialize;
 
 use crate::console::form::{form_error, Field};
@@ -62,7 +63,7 @@ async fn render(
         ..InviteForm::default()
     };
     let form = form.unwrap_or(&blank);
-    let roles: Vec<(&str, &str)> = STAFF_ROLES
+    let roles: Vec<(&str, &str)> = Role::ALL
         .iter()
         .map(|r| (r.as_str(), role_label(*r)))
         .collect();
@@ -89,7 +90,7 @@ async fn render(
             }
         }
         section aria-labelledby="invite-title" {
-            h2 #invite-title { "Invite a staff member" }
+            h2 #invite-title { "Invite someone" }
             form.wide method="post" action="/admin/people" #invite-form novalidate {
                 (form_error(err.as_ref(), &FIELDS))
                 div.row {
@@ -97,7 +98,11 @@ async fn render(
                     div { (field("email", "Email", &form.email).input("email", true, None)) }
                 }
                 (field("role", "Role", &form.role).select(&roles))
-                p.hint { "They get an email with a link to set a password and an authenticator app." }
+                p.hint #invite-hint {
+                    "They get an email with a link to set a password; staff also set up an authenticator app. "
+                    "A parent sees only the children you link them to: on the child's page, "
+                    em { "Add a guardian" } " and choose their account (or invite them from there, linked at once)."
+                }
                 button type="submit" { "Send the invitation" }
             }
         }
@@ -106,18 +111,8 @@ async fn render(
             ul.roster #staff-list {
                 @for u in &staff {
                     li.roster-line id={ "user-" (u.id) } {
-                        div.who {
-                            strong { (u.name) } span.muted { (u.email) }
-                            span.badge { (role_label(u.role)) }
-                            @if !u.is_active() { span.badge.pending { "deactivated" } }
-                            @else if u.has_mfa() { span.badge { "enrolled" } } @else { span.badge.pending { "invitation pending" } }
-                        }
-                        @if !u.is_active() {
-                            p.muted { "Cannot sign in. Their history stays in the records and the audit log." }
-                            form.inline method="post" action={ "/admin/people/" (u.id) "/reactivate" } {
-                                button.secondary type="submit" aria-label={ "Reactivate " (u.name) } { "Reactivate" }
-                            }
-                        } @else if u.id != a.user.id {
+                        (who(u))
+                        @if u.is_active() && u.id != a.user.id {
                             form.role-form method="post" action={ "/admin/people/" (u.id) "/role" } {
                                 label for={ "role-" (u.id) } { "Role of " (u.name) }
                                 select id={ "role-" (u.id) } name="role" {
@@ -126,41 +121,78 @@ async fn render(
                                 input type="hidden" name="from" value=(u.role.as_str());
                                 button type="submit" { "Change role" }
                             }
-                            div.actions {
-                                @if u.has_mfa() {
-                                    form.inline method="post" action={ "/admin/people/" (u.id) "/mfa-reset" } {
-                                        button.secondary type="submit" { "Reset second factor" }
-                                    }
-                                } @else {
-                                    form.inline method="post" action={ "/admin/people/" (u.id) "/invitation" } {
-                                        button.secondary type="submit" { "Send the invitation again" }
-                                    }
-                                }
-                                " "
-                                form.inline method="post" action={ "/admin/people/" (u.id) "/sessions-end" } {
-                                    button.secondary type="submit" { "End their sessions" }
-                                }
-                                " "
-                                form.inline method="post" action={ "/admin/people/" (u.id) "/deactivate" } {
-                                    button.danger type="submit" aria-label={ "Deactivate " (u.name) } { "Deactivate" }
-                                }
-                            }
-                        } @else {
-                            p.muted { "This is you." }
                         }
+                        (actions(a, u))
                     }
                 }
             }
         }
         section aria-labelledby="parents-title" {
-            h2 #parents-title { "Parents with an account" }
+            h2 #parents-title { "Parents" }
             @if parents.is_empty() { p.muted { "None yet." } }
-            ul { @for u in &parents { li { (u.name) " — " span.muted { (u.email) } } } }
+            ul.roster #parent-list {
+                @for u in &parents {
+                    li.roster-line id={ "user-" (u.id) } {
+                        (who(u))
+                        (actions(a, u))
+                    }
+                }
+            }
         }
     };
     match err {
         Some(e) => error_page(p, e, "People", body),
         None => page(p, StatusCode::OK, "People", body),
+    }
+}
+
+/// A person's line: name, email, role and where their account stands.
+fn who(u: &User) -> Markup {
+    html! {
+        div.who {
+            strong { (u.name) } span.muted { (u.email) }
+            span.badge { (role_label(u.role)) }
+            @if !u.is_active() { span.badge.pending { "deactivated" } }
+            @else if u.enrolled() { span.badge { "enrolled" } } @else { span.badge.pending { "invitation pending" } }
+        }
+    }
+}
+
+/// What an administrator may do for a person: reactivate a deactivated account; otherwise
+/// reset their second factor (or send the invitation again, before they enroll), end their
+/// sessions, deactivate. Nothing of this for oneself.
+fn actions(a: &Actor, u: &User) -> Markup {
+    html! {
+        @if !u.is_active() {
+            p.muted { "Cannot sign in. Their history stays in the records and the audit log." }
+            form.inline method="post" action={ "/admin/people/" (u.id) "/reactivate" } {
+                button.secondary type="submit" aria-label={ "Reactivate " (u.name) } { "Reactivate" }
+            }
+        } @else if u.id == a.user.id {
+            p.muted { "This is you." }
+        } @else {
+            div.actions {
+                @if u.has_mfa() {
+                    form.inline method="post" action={ "/admin/people/" (u.id) "/mfa-reset" } {
+                        button.secondary type="submit" aria-label={ "Reset second factor: " (u.name) } { "Reset second factor" }
+                    }
+                    " "
+                }
+                @if !u.enrolled() {
+                    form.inline method="post" action={ "/admin/people/" (u.id) "/invitation" } {
+                        button.secondary type="submit" aria-label={ "Send the invitation again: " (u.name) } { "Send the invitation again" }
+                    }
+                    " "
+                }
+                form.inline method="post" action={ "/admin/people/" (u.id) "/sessions-end" } {
+                    button.secondary type="submit" aria-label={ "End their sessions: " (u.name) } { "End their sessions" }
+                }
+                " "
+                form.inline method="post" action={ "/admin/people/" (u.id) "/deactivate" } {
+                    button.danger type="submit" aria-label={ "Deactivate " (u.name) } { "Deactivate" }
+                }
+            }
+        }
     }
 }
 
@@ -174,7 +206,7 @@ pub async fn invite(State(st): State<AppState>, p: Page, Form(f): Form<InviteFor
     match st
         .core
         .tenants()
-        .invite_staff(a, &f.email, &f.name, &f.role)
+        .invite_person(a, &f.email, &f.name, &f.role)
         .await
     {
         Ok((user, link)) => {

@@ -1,4 +1,4 @@
-//! Inviting staff and changing roles, over the API (administrators).
+//! Inviting staff and parents, and changing roles, over the API (administrators).
 
 use axum::extract::{Path, State};
 use kinfold_core::CoreError;
@@ -17,7 +17,8 @@ use crate::{ApiError, AppState};
 pub struct InviteBody {
     email: String,
     name: String,
-    /// `administrator`, `teacher` or `front_desk`.
+    /// `administrator`, `teacher`, `front_desk` or `parent` (a parent sees no child until
+    /// linked to one as a guardian: `POST /api/v1/children/{id}/guardians`).
     role: String,
 }
 
@@ -38,7 +39,7 @@ pub async fn invite(
     let (user, enrollment_url) = st
         .core
         .tenants()
-        .invite_staff(&actor, &b.email, &b.name, &b.role)
+        .invite_person(&actor, &b.email, &b.name, &b.role)
         .await?;
     Ok(Created(Invited {
         user: UserOut::of(user),
@@ -72,7 +73,8 @@ pub async fn resend(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
-    /// `administrator`, `teacher` or `front_desk`.
+    /// `administrator`, `teacher`, `front_desk` or `parent` (a parent sees no child until
+    /// linked to one as a guardian: `POST /api/v1/children/{id}/guardians`).
     role: String,
     /// The role you read: if it has changed since, the change is refused with `409 conflict`.
     /// Left out: the change applies to whatever role is there.

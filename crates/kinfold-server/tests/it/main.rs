@@ -25,6 +25,7 @@ mod openapi;
 mod operators;
 mod password_reset;
 mod people;
+mod people_parents;
 mod pickups;
 mod policy_admin;
 mod ratio_table;
