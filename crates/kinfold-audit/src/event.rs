@@ -211,6 +211,13 @@ pub enum Event {
     TenantDetailsChanged {
         fields: Vec<String>,
     },
+    /// A center's own session policy (A4) as it now stands, with a change of it: `None`
+    /// follows the operator's setting. Sessions a lowered cap ended follow, each its own
+    /// `session_evicted`.
+    SessionPolicyChanged {
+        idle_minutes: Option<i64>,
+        max_per_user: Option<i64>,
+    },
     UserCreated {
         user_id: String,
         role: String,
@@ -500,6 +507,7 @@ impl Event {
             | PasswordReset { .. }
             | TenantCreated { .. }
             | TenantDetailsChanged { .. }
+            | SessionPolicyChanged { .. }
             | UserCreated { .. }
             | RoleChanged { .. }
             | UserDeactivated { .. }

@@ -202,3 +202,59 @@ impl Settings {
 pub fn touch_interval(idle: Duration) -> Duration {
     (idle / 4).min(Duration::from_secs(60))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn center(idle_secs: Option<i64>, max: Option<i64>) -> CenterSessionPolicy {
+        CenterSessionPolicy {
+            idle_timeout_secs: idle_secs,
+            max_sessions: max,
+        }
+    }
+
+    #[test]
+    fn a_center_is_held_within_the_operators_limits() {
+        let s = Settings {
+            session_idle_timeout: Duration::from_secs(20 * 60),
+            max_sessions_per_user: 3,
+            ..Settings::default()
+        };
+        // Stricter: the center's own.
+        assert_eq!(
+            s.idle_timeout_for(&center(Some(600), Some(1))),
+            Duration::from_secs(600)
+        );
+        assert_eq!(s.session_cap_for(&center(None, Some(1))), 1);
+        // Set when the operator allowed more, or written around the service: the operator's.
+        assert_eq!(
+            s.idle_timeout_for(&center(Some(30 * 60), None)),
+            Duration::from_secs(20 * 60)
+        );
+        assert_eq!(s.session_cap_for(&center(None, Some(9))), 3);
+        // Below the floor, negative or absurd: never shorter than five minutes, never a cap
+        // under one, never looser than the operator.
+        assert_eq!(s.idle_timeout_for(&center(Some(1), None)), MIN_CENTER_IDLE);
+        assert_eq!(
+            s.idle_timeout_for(&center(Some(-5), None)),
+            Duration::from_secs(20 * 60)
+        );
+        assert_eq!(
+            s.idle_timeout_for(&center(Some(i64::MAX), None)),
+            Duration::from_secs(20 * 60)
+        );
+        assert_eq!(s.session_cap_for(&center(None, Some(0))), 1);
+        assert_eq!(s.session_cap_for(&center(None, Some(-1))), 3);
+        assert_eq!(s.session_cap_for(&center(None, None)), 3);
+        // An operator under five minutes: the operator's, whatever the center stored.
+        let tight = Settings {
+            session_idle_timeout: Duration::from_secs(3),
+            ..Settings::default()
+        };
+        assert_eq!(
+            tight.idle_timeout_for(&center(Some(600), None)),
+            Duration::from_secs(3)
+        );
+    }
+}

@@ -4,8 +4,8 @@ use kinfold_audit::{Draft, Event};
 use kinfold_crypto::password::{self, Password};
 use kinfold_crypto::token::PlainToken;
 use kinfold_store::{
-    CenterSessionPolicy, NewTenant, NewTenantTx, NewUser, Role, Tenant, TenantDetails, TenantScope,
-    User,
+    CenterSessionPolicy, LowerCap, NewTenant, NewTenantTx, NewUser, Role, Tenant, TenantDetails,
+    TenantScope, User,
 };
 use serde::Deserialize;
 
@@ -139,23 +139,50 @@ impl Tenants<'_> {
             patch.max_sessions_per_user,
             details.sessions,
         )?;
-        if sessions.idle_timeout_secs != details.sessions.idle_timeout_secs {
+        let before = details.sessions;
+        if sessions.idle_timeout_secs != before.idle_timeout_secs {
             changed.push("session_idle_minutes".to_owned());
         }
-        if sessions.max_sessions != details.sessions.max_sessions {
+        if sessions.max_sessions != before.max_sessions {
             changed.push("max_sessions_per_user".to_owned());
         }
         details.sessions = sessions;
         if changed.is_empty() {
             return Ok(details);
         }
-        let event = self.admin_draft(actor, Event::TenantDetailsChanged { fields: changed });
+        let mut drafts =
+            vec![self.admin_draft(actor, Event::TenantDetailsChanged { fields: changed })];
+        let mut lower_cap = None;
+        if sessions != before {
+            drafts.push(self.admin_draft(
+                actor,
+                Event::SessionPolicyChanged {
+                    idle_minutes: sessions.idle_timeout_secs.map(|s| s / 60),
+                    max_per_user: sessions.max_sessions,
+                },
+            ));
+            let (cap, was) = (
+                self.settings().session_cap_for(&sessions),
+                self.settings().session_cap_for(&before),
+            );
+            // A lower cap ends each person's sessions beyond it now, not at their next
+            // sign-in: a stolen session among five does not outlive a cap of one.
+            if cap < was {
+                lower_cap = Some(LowerCap {
+                    cap,
+                    at_ms: self.now_ms(),
+                });
+            }
+        }
         // Written over the version read above only: a change landing in between is refused,
         // not undone by the fields merged here.
-        let saved = self
+        let (saved, ended) = self
             .store()
-            .set_tenant_details(actor.scope.tx().audit(event), &details)
+            .set_tenant_details(actor.scope.tx().audit_all(drafts), &details, lower_cap)
             .await?;
+        if !ended.is_empty() {
+            tracing::info!(tenant = %actor.tenant.id, ended = ended.len(), "sessions beyond a lowered cap ended");
+        }
         // This node's sessions of the center follow the new policy from the next request;
         // another node's within its cache's second.
         self.inner.sessions.forget_tenant(actor.tenant.id);
@@ -174,11 +201,23 @@ impl Tenants<'_> {
         let s = self.settings();
         let idle_max = s.session_idle_timeout.as_secs() / 60;
         let idle_min = MIN_CENTER_IDLE.as_secs() / 60;
+        // A value as it is stored stays, even above a limit the operator lowered since (the
+        // operator's limit holds on every request all the same): a form saved for another
+        // field is not refused for this one.
         let idle_timeout_secs = match idle_minutes {
             None => now.idle_timeout_secs,
             Some(None) => None,
+            Some(Some(m)) if Some(i64::from(m) * 60) == now.idle_timeout_secs => {
+                now.idle_timeout_secs
+            }
             Some(Some(m)) if (idle_min..=idle_max).contains(&u64::from(m)) => {
                 Some(i64::from(m) * 60)
+            }
+            Some(Some(_)) if idle_max < idle_min => {
+                return Err(CoreError::invalid(
+                    "session_idle_minutes",
+                    format!("cannot be set: the operator's idle timeout is already under {idle_min} minutes"),
+                ))
             }
             Some(Some(_)) => {
                 return Err(CoreError::invalid(
@@ -191,6 +230,7 @@ impl Tenants<'_> {
         let max_sessions = match max_sessions {
             None => now.max_sessions,
             Some(None) => None,
+            Some(Some(n)) if Some(i64::from(n)) == now.max_sessions => now.max_sessions,
             Some(Some(n)) if (1..=cap).contains(&n) => Some(i64::from(n)),
             Some(Some(_)) => {
                 return Err(CoreError::invalid(

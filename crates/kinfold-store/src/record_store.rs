@@ -14,12 +14,14 @@ pub trait RecordStore: Send + Sync {
     async fn tenant_details(&self, scope: &TenantScope) -> Result<TenantDetails>;
     /// Writes the center's details over `details.version` only, and returns them at their
     /// new version; a tenant at another version is `WrongState` ([`crate::STALE_RECORD`]) and
-    /// nothing changes.
+    /// nothing changes. With `lower_cap`, ends the sessions beyond it in the same transaction
+    /// (each with its `session_evicted` entry) and returns them.
     async fn set_tenant_details(
         &self,
         tx: TenantTx<'_>,
         details: &TenantDetails,
-    ) -> Result<TenantDetails>;
+        lower_cap: Option<LowerCap>,
+    ) -> Result<(TenantDetails, Vec<Session>)>;
 
     async fn create_classroom(
         &self,

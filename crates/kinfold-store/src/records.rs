@@ -43,6 +43,14 @@ pub struct NewSession {
     pub client: ClientInfo,
 }
 
+/// With a change of the center's session policy that lowers its cap (A4): each person's
+/// sessions beyond their newest `cap` end as evicted at `at_ms`, in the same transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct LowerCap {
+    pub cap: u32,
+    pub at_ms: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct SessionContext {
     pub session: Session,

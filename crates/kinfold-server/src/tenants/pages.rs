@@ -32,11 +32,11 @@ pub struct CenterForm {
     postal_address: String,
     #[serde(default)]
     time_zone: String,
-    /// Empty: the operator's setting.
+    /// Empty: the operator's setting; left out (a form without the field): unchanged.
     #[serde(default)]
-    session_idle_minutes: String,
+    session_idle_minutes: Option<String>,
     #[serde(default)]
-    max_sessions_per_user: String,
+    max_sessions_per_user: Option<String>,
     /// The version the form was filled from: a save over a newer one is refused.
     #[serde(default)]
     version: String,
@@ -112,9 +112,9 @@ async fn render(
                     (operator_idle) " minutes without activity, and each person may have "
                     (settings.max_sessions_per_user) " sessions at once. You can make these stricter, not looser."
                 }
-                (field("session_idle_minutes", "Sign out after this many minutes without activity", &form.session_idle_minutes)
+                (field("session_idle_minutes", "Sign out after this many minutes without activity", form.session_idle_minutes.as_deref().unwrap_or_default())
                     .input("number", false, Some(&idle_hint)))
-                (field("max_sessions_per_user", "Sessions each person may have at once", &form.max_sessions_per_user)
+                (field("max_sessions_per_user", "Sessions each person may have at once", form.max_sessions_per_user.as_deref().unwrap_or_default())
                     .input("number", false, Some(&cap_hint)))
             }
             input type="hidden" name="version" value=(form.version);
@@ -150,13 +150,15 @@ pub async fn save(State(st): State<AppState>, p: Page, Form(f): Form<CenterForm>
         legal_name: Some(f.legal_name.clone()),
         postal_address: Some(f.postal_address.clone()),
         time_zone: Some(f.time_zone.clone()),
-        session_idle_minutes: Some(idle),
-        max_sessions_per_user: Some(cap),
+        session_idle_minutes: idle,
+        max_sessions_per_user: cap,
         version: crate::console::form::drawn_version(&f.version),
     };
-    let parsed = number_field("session_idle_minutes", &f.session_idle_minutes).and_then(|idle| {
-        number_field("max_sessions_per_user", &f.max_sessions_per_user).map(|cap| patch(idle, cap))
-    });
+    let parsed =
+        number_field("session_idle_minutes", f.session_idle_minutes.as_deref()).and_then(|idle| {
+            number_field("max_sessions_per_user", f.max_sessions_per_user.as_deref())
+                .map(|cap| patch(idle, cap))
+        });
     let saved = match parsed {
         Ok(patch) => st.core.tenants().update_tenant_details(a, patch).await,
         Err(e) => Err(e),
@@ -168,11 +170,15 @@ pub async fn save(State(st): State<AppState>, p: Page, Form(f): Form<CenterForm>
 }
 
 /// A stored number as the form shows it: empty for none (the operator's setting).
-fn shown(n: Option<i64>) -> String {
-    n.map(|n| n.to_string()).unwrap_or_default()
+fn shown(n: Option<i64>) -> Option<String> {
+    Some(n.map(|n| n.to_string()).unwrap_or_default())
 }
 
-/// A number field as the form sends it: empty is the operator's setting.
-fn number_field(field: &'static str, raw: &str) -> Result<Option<u32>, kinfold_core::CoreError> {
-    kinfold_core::validate::whole_number(field, raw)
+/// A number field as the form sends it: left out is no change, empty the operator's setting.
+fn number_field(
+    field: &'static str,
+    raw: Option<&str>,
+) -> Result<Option<Option<u32>>, kinfold_core::CoreError> {
+    raw.map(|r| kinfold_core::validate::whole_number(field, r))
+        .transpose()
 }

@@ -29,13 +29,10 @@ async fn a_center_sets_a_stricter_session_policy_and_its_sessions_follow_it() {
     let t = app.seed().await;
     let other = app.seed_tenant("harbor", "Harbor").await;
     let admin = app.sign_in(&t.slug, &t.admin).await;
+    let older = app.sign_in(&t.slug, &t.teacher).await;
     let teacher = app.sign_in(&t.slug, &t.teacher).await;
     let elsewhere = app.sign_in(&other.slug, &other.teacher).await;
-    // The teacher's session is in this node's cache when the policy changes.
-    assert_eq!(
-        app.get("/api/v1/me", Some(&teacher)).await.status,
-        StatusCode::OK
-    );
+    let other_second = app.sign_in(&other.slug, &other.teacher).await;
 
     let page = app.get("/admin/center", Some(&admin)).await;
     assert!(
@@ -45,10 +42,33 @@ async fn a_center_sets_a_stricter_session_policy_and_its_sessions_follow_it() {
     );
     assert!(page.text.contains(r#"id="center-session-idle-minutes""#));
     let version = page.drawn_version();
+    // The teacher's newer session is in this node's cache when the policy changes.
+    assert_eq!(
+        app.get("/api/v1/me", Some(&teacher)).await.status,
+        StatusCode::OK
+    );
     let r = app
         .post_form("/admin/center", &form("10", "1", version), &admin)
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    // A cap of one: the teacher's older session ended with the change.
+    assert_eq!(
+        app.get("/api/v1/me", Some(&older)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Eleven quiet minutes: this center's sessions end, the cached one too.
+    app.advance(Duration::from_secs(11 * 60));
+    let r = app.get("/api/v1/me", Some(&teacher)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    // The other center, on the operator's eight hours and five sessions, keeps both of its.
+    for c in [&elsewhere, &other_second] {
+        assert_eq!(app.get("/api/v1/me", Some(c)).await.status, StatusCode::OK);
+    }
+
+    let admin = app.sign_in(&t.slug, &t.admin).await;
     let api = app.get("/api/v1/tenant", Some(&admin)).await;
     let s = &api.body["sessions"];
     assert_eq!(
@@ -68,31 +88,43 @@ async fn a_center_sets_a_stricter_session_policy_and_its_sessions_follow_it() {
         "{}",
         page.text
     );
-    assert!(app
-        .audit_kinds(&t.scope)
-        .await
-        .contains(&"tenant_details_changed".to_owned()));
+    // The change and its values are in the chain, and the cap of one ended the teacher's
+    // older session there and then, not at her next sign-in.
+    app.flush_audit().await;
+    let chain = app.store.audit_chain(&t.scope.chain()).await.unwrap();
+    let policy = chain
+        .iter()
+        .find(|e| e.kind == "session_policy_changed")
+        .expect("the change is audited");
+    assert!(
+        policy.event.contains(r#""idle_minutes":10"#)
+            && policy.event.contains(r#""max_per_user":1"#),
+        "{}",
+        policy.event
+    );
+    let evicted = chain
+        .iter()
+        .filter(|e| e.kind == "session_evicted" && e.event.contains(&t.teacher.id))
+        .count();
+    assert_eq!(
+        evicted, 1,
+        "the teacher's older session ended with the change"
+    );
 
-    // Eleven quiet minutes: this center's sessions end (the cached one too); the other
-    // center, on the operator's eight hours, keeps its own.
-    app.advance(Duration::from_secs(11 * 60));
-    let r = app.get("/api/v1/me", Some(&teacher)).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::UNAUTHORIZED, "unauthenticated")
-    );
-    assert_eq!(
-        app.get("/api/v1/me", Some(&elsewhere)).await.status,
-        StatusCode::OK
-    );
-    // Nine quiet minutes are within it.
+    // Exactly ten quiet minutes are within it; a second more is not.
     let first = app.sign_in(&t.slug, &t.teacher).await;
-    app.advance(Duration::from_secs(9 * 60));
+    app.advance(Duration::from_secs(10 * 60));
     assert_eq!(
         app.get("/api/v1/me", Some(&first)).await.status,
         StatusCode::OK
     );
+    app.advance(Duration::from_secs(10 * 60 + 1));
+    assert_eq!(
+        app.get("/api/v1/me", Some(&first)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     // One session each: a second sign-in ends the first.
+    let first = app.sign_in(&t.slug, &t.teacher).await;
     let second = app.sign_in(&t.slug, &t.teacher).await;
     assert_eq!(
         app.get("/api/v1/me", Some(&first)).await.status,
@@ -102,12 +134,65 @@ async fn a_center_sets_a_stricter_session_policy_and_its_sessions_follow_it() {
         app.get("/api/v1/me", Some(&second)).await.status,
         StatusCode::OK
     );
-    let other_first = app.sign_in(&other.slug, &other.teacher).await;
-    let _ = app.sign_in(&other.slug, &other.teacher).await;
+}
+
+#[tokio::test]
+async fn a_form_without_the_session_fields_or_above_a_lowered_operator_limit_keeps_the_policy() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let version = app.get("/admin/center", Some(&admin)).await.drawn_version();
+    let r = app
+        .post_form("/admin/center", &form("30", "2", version), &admin)
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    // A form that does not carry the session fields (an older page, a script saving the
+    // name) leaves them as they are.
+    let r = app
+        .post_form(
+            "/admin/center",
+            &format!(
+                "legal_name=Renamed+LLC&postal_address=12+Elm+St&time_zone=UTC&version={}",
+                version + 1
+            ),
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let api = app.get("/api/v1/tenant", Some(&admin)).await;
+    assert_eq!(api.body["legal_name"], "Renamed LLC");
+    assert_eq!(api.body["sessions"]["idle_minutes"], json!(30));
+    assert_eq!(api.body["sessions"]["max_per_user"], json!(2));
+
+    // A stored value above the operator's limit (the operator lowered it since): the
+    // operator's holds on every request, and the form, which sends the stored value back,
+    // still saves its other fields.
+    let raw = app.raw().await;
+    raw.execute(
+        "UPDATE tenants SET session_idle_secs = 600 * 60 WHERE id = $1",
+        &[&t.scope.tenant_id().to_string()],
+    )
+    .await;
+    let page = app.get("/admin/center", Some(&admin)).await;
+    assert!(
+        page.text
+            .contains("a session ends after 8h without activity"),
+        "{}",
+        page.text
+    );
+    let version = page.drawn_version();
+    let r = app
+        .post_form("/admin/center", &form("600", "2", version), &admin)
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let api = app.get("/api/v1/tenant", Some(&admin)).await;
+    assert_eq!(api.body["sessions"]["effective_idle_minutes"], json!(480));
+    let teacher = app.sign_in(&t.slug, &t.teacher).await;
+    app.advance(Duration::from_secs(8 * 3600 + 1));
     assert_eq!(
-        app.get("/api/v1/me", Some(&other_first)).await.status,
-        StatusCode::OK,
-        "another center keeps the operator's cap of 5"
+        app.get("/api/v1/me", Some(&teacher)).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the operator's eight hours hold"
     );
 }
 

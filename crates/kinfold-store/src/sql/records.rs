@@ -102,7 +102,8 @@ impl RecordStore for Backend {
         &self,
         tx: TenantTx<'_>,
         details: &TenantDetails,
-    ) -> Result<TenantDetails> {
+        lower_cap: Option<LowerCap>,
+    ) -> Result<(TenantDetails, Vec<Session>)> {
         let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         let version: Option<i64> = sqlx::query_scalar(
@@ -122,12 +123,22 @@ impl RecordStore for Backend {
         .await?;
         // The tenant exists (its scope does): another change came first.
         let version = version.ok_or(StoreError::WrongState(crate::STALE_RECORD))?;
+        let mut audit = audit;
+        let mut ended = Vec::new();
+        if let Some(c) = lower_cap {
+            ended = super::sessions::beyond_cap(&mut tx, scope, c.cap, c.at_ms).await?;
+            super::sessions::end_evicted(&mut tx, scope, &mut ended, c.at_ms).await?;
+            audit.extend(super::sessions::evicted_drafts(
+                scope, &ended, c.at_ms, None,
+            ));
+        }
         append_in(&mut tx, audit).await?;
         self.commit(tx).await?;
-        Ok(TenantDetails {
+        let details = TenantDetails {
             version,
             ..details.clone()
-        })
+        };
+        Ok((details, ended))
     }
 
     async fn create_classroom(

@@ -12,7 +12,8 @@ use crate::sessions::SessionStore;
 use crate::wall::Wall;
 use crate::TenantTx;
 use crate::{
-    EndReason, NewSession, Result, Session, SessionContext, SessionId, TenantScope, UserId,
+    ClientInfo, EndReason, NewSession, Result, Session, SessionContext, SessionId, TenantScope,
+    UserId,
 };
 
 /// Sessions ended per UPDATE on eviction: one parameter each, far under both databases' limits.
@@ -78,42 +79,14 @@ impl SessionStore for Backend {
             .skip(cap.max(1) as usize)
             .map(SessionRow::into_session)
             .collect::<Result<Vec<_>>>()?;
-        for chunk in evicted.chunks(EVICTED_PER_UPDATE) {
-            let mut b: QueryBuilder<Db> = QueryBuilder::new("UPDATE sessions SET ended_ms = ");
-            b.push_bind(new.created_ms)
-                .push(", end_reason = ")
-                .push_bind(EndReason::Evicted.as_str())
-                .push(" WHERE tenant_id = ")
-                .push_bind(&t)
-                .push(" AND id IN (");
-            let mut ids = b.separated(", ");
-            for sess in chunk {
-                ids.push_bind(sess.id.to_string());
-            }
-            ids.push_unseparated(")");
-            b.build().execute(&mut *tx).await?;
-        }
-        for sess in &mut evicted {
-            sess.ended_ms = Some(new.created_ms);
-            sess.end_reason = Some(EndReason::Evicted.as_str().to_owned());
-        }
+        end_evicted(&mut tx, scope, &mut evicted, new.created_ms).await?;
         let mut drafts = audit;
-        for e in &evicted {
-            let mut d = Draft::new(
-                scope.chain(),
-                new.created_ms,
-                kinfold_audit::Event::SessionEvicted {
-                    user_id: e.user_id.to_string(),
-                    session_id: e.id.to_string(),
-                    duration_secs: e.duration_secs(new.created_ms),
-                },
-            );
-            d.actor = Some(e.user_id.to_string());
-            d.ip = new.client.ip.clone();
-            d.user_agent = new.client.user_agent.clone();
-            d.device = new.client.device.clone();
-            drafts.push(d);
-        }
+        drafts.extend(evicted_drafts(
+            scope,
+            &evicted,
+            new.created_ms,
+            Some(&new.client),
+        ));
         append_in(&mut tx, drafts).await?;
         self.commit(tx).await?;
         let session = Session {
@@ -266,4 +239,98 @@ pub(crate) async fn end_user_sessions_in(
     .fetch_all(&mut **tx)
     .await?;
     rows.into_iter().map(SessionRow::into_session).collect()
+}
+
+/// Every live session of the tenant beyond each person's newest `cap`, locked until commit: a
+/// lower cap set by the center ends them with the change (A4).
+pub(super) async fn beyond_cap(
+    tx: &mut Tx,
+    scope: &TenantScope,
+    cap: u32,
+    at_ms: i64,
+) -> Result<Vec<Session>> {
+    let live: Vec<SessionRow> = sqlx::query_as(&for_update(
+        "SELECT * FROM sessions WHERE tenant_id = $1 AND ended_ms IS NULL AND expires_ms > $2 \
+         ORDER BY user_id, created_ms DESC, id DESC",
+    ))
+    .bind(scope.tenant_id().to_string())
+    .bind(at_ms)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut beyond = Vec::new();
+    let mut seen: Option<(String, u32)> = None;
+    for row in live {
+        let s = row.into_session()?;
+        let user = s.user_id.to_string();
+        let n = match &seen {
+            Some((u, n)) if *u == user => n + 1,
+            _ => 1,
+        };
+        seen = Some((user, n));
+        if n > cap.max(1) {
+            beyond.push(s);
+        }
+    }
+    Ok(beyond)
+}
+
+/// Ends each of `sessions` as evicted at `at_ms`, in the caller's transaction.
+pub(super) async fn end_evicted(
+    tx: &mut Tx,
+    scope: &TenantScope,
+    sessions: &mut [Session],
+    at_ms: i64,
+) -> Result<()> {
+    let t = scope.tenant_id().to_string();
+    for chunk in sessions.chunks(EVICTED_PER_UPDATE) {
+        let mut b: QueryBuilder<Db> = QueryBuilder::new("UPDATE sessions SET ended_ms = ");
+        b.push_bind(at_ms)
+            .push(", end_reason = ")
+            .push_bind(EndReason::Evicted.as_str())
+            .push(" WHERE tenant_id = ")
+            .push_bind(&t)
+            .push(" AND id IN (");
+        let mut ids = b.separated(", ");
+        for sess in chunk {
+            ids.push_bind(sess.id.to_string());
+        }
+        ids.push_unseparated(")");
+        b.build().execute(&mut **tx).await?;
+    }
+    for sess in sessions.iter_mut() {
+        sess.ended_ms = Some(at_ms);
+        sess.end_reason = Some(EndReason::Evicted.as_str().to_owned());
+    }
+    Ok(())
+}
+
+/// A `session_evicted` entry for each evicted session, in its person's name; with the client
+/// whose sign-in evicted it, when one did.
+pub(super) fn evicted_drafts(
+    scope: &TenantScope,
+    sessions: &[Session],
+    at_ms: i64,
+    client: Option<&ClientInfo>,
+) -> Vec<Draft> {
+    sessions
+        .iter()
+        .map(|e| {
+            let mut d = Draft::new(
+                scope.chain(),
+                at_ms,
+                kinfold_audit::Event::SessionEvicted {
+                    user_id: e.user_id.to_string(),
+                    session_id: e.id.to_string(),
+                    duration_secs: e.duration_secs(at_ms),
+                },
+            );
+            d.actor = Some(e.user_id.to_string());
+            if let Some(c) = client {
+                d.ip = c.ip.clone();
+                d.user_agent = c.user_agent.clone();
+                d.device = c.device.clone();
+            }
+            d
+        })
+        .collect()
 }

@@ -99,8 +99,8 @@ async fn tenants_are_found_by_slug_and_slugs_are_unique(u: &Under) {
         },
         version: 1,
     };
-    let written = s.set_tenant_details(a.tx(), &changed).await.unwrap();
-    assert_eq!(written.version, 2);
+    let (written, ended) = s.set_tenant_details(a.tx(), &changed, None).await.unwrap();
+    assert_eq!((written.version, ended.len()), (2, 0));
     assert_eq!(s.tenant_details(&a).await.unwrap(), written);
     // The session policy is read with the tenant, as a session's lookup reads it.
     assert_eq!(s.tenant(&a).await.unwrap().sessions, changed.sessions);
@@ -120,7 +120,7 @@ async fn tenants_are_found_by_slug_and_slugs_are_unique(u: &Under) {
             version: written.version,
             ..changed.clone()
         };
-        assert!(s.set_tenant_details(a.tx(), &loose).await.is_err());
+        assert!(s.set_tenant_details(a.tx(), &loose, None).await.is_err());
         assert_eq!(s.tenant_details(&a).await.unwrap(), written);
     }
     // Written over version 1 again (an edit that read the details before the one above):
@@ -130,7 +130,7 @@ async fn tenants_are_found_by_slug_and_slugs_are_unique(u: &Under) {
         ..changed.clone()
     };
     assert!(matches!(
-        s.set_tenant_details(a.tx(), &stale).await,
+        s.set_tenant_details(a.tx(), &stale, None).await,
         Err(StoreError::WrongState(kinfold_store::STALE_RECORD))
     ));
     assert_eq!(s.tenant_details(&a).await.unwrap(), written);
@@ -145,6 +145,81 @@ async fn tenants_are_found_by_slug_and_slugs_are_unique(u: &Under) {
     assert_eq!(kinds, ["tenant_created"]);
 }
 both!(tenants_are_found_by_slug_and_slugs_are_unique);
+
+/// A center lowering its cap ends each person's sessions beyond it, oldest first, with the
+/// change: not another person's, not another center's, and not a stale change's.
+async fn a_lower_cap_ends_the_sessions_beyond_it_with_the_change(u: &Under) {
+    let s = &*u.store;
+    let a = tenant(s, "maple").await;
+    let b = tenant(s, "harbor").await;
+    let ann = user(s, &a, "ann@maple.example", Role::Teacher).await;
+    let bo = user(s, &a, "bo@maple.example", Role::Parent).await;
+    let cy = user(s, &b, "cy@harbor.example", Role::Teacher).await;
+    let mut ann_sessions = Vec::new();
+    for i in 0..3u8 {
+        let (made, _) = s
+            .create_session(
+                a.tx(),
+                new_session(ann.id, 10 + i, 10_000 + i64::from(i)),
+                5,
+            )
+            .await
+            .unwrap();
+        ann_sessions.push(made.id);
+    }
+    s.create_session(a.tx(), new_session(bo.id, 20, 10_000), 5)
+        .await
+        .unwrap();
+    for i in 0..3u8 {
+        s.create_session(b.tx(), new_session(cy.id, 30 + i, 10_000 + i64::from(i)), 5)
+            .await
+            .unwrap();
+    }
+    let details = s.tenant_details(&a).await.unwrap();
+    let lowered = TenantDetails {
+        sessions: CenterSessionPolicy {
+            idle_timeout_secs: None,
+            max_sessions: Some(1),
+        },
+        ..details.clone()
+    };
+    // From a stale version: refused, and no session ends.
+    let stale = TenantDetails {
+        version: details.version + 7,
+        ..lowered.clone()
+    };
+    let cap = Some(LowerCap {
+        cap: 1,
+        at_ms: 20_000,
+    });
+    assert!(s.set_tenant_details(a.tx(), &stale, cap).await.is_err());
+    assert_eq!(s.live_sessions(&a, ann.id).await.unwrap().len(), 3);
+    let (_, ended) = s.set_tenant_details(a.tx(), &lowered, cap).await.unwrap();
+    let mut ended_ids: Vec<SessionId> = ended.iter().map(|e| e.id).collect();
+    ended_ids.sort_by_key(|id| id.to_string());
+    let mut oldest: Vec<SessionId> = ann_sessions[..2].to_vec();
+    oldest.sort_by_key(|id| id.to_string());
+    assert_eq!(ended_ids, oldest, "Ann's two oldest end");
+    let live: Vec<SessionId> = s
+        .live_sessions(&a, ann.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(live, [ann_sessions[2]], "her newest stays");
+    assert_eq!(s.live_sessions(&a, bo.id).await.unwrap().len(), 1);
+    assert_eq!(s.live_sessions(&b, cy.id).await.unwrap().len(), 3);
+    let evicted = s
+        .audit_chain(&a.chain())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "session_evicted")
+        .count();
+    assert_eq!(evicted, 2);
+}
+both!(a_lower_cap_ends_the_sessions_beyond_it_with_the_change);
 
 async fn users_belong_to_one_tenant(u: &Under) {
     let s = &*u.store;
