@@ -102,6 +102,10 @@ export async function adminClassrooms(w, ctx) {
   check((await page.locator('#pickups').innerText()).includes('photo ID: Passport.'), 'the edit did not show');
   await page.locator('.edit-pickup summary').first().click();
   await lookAt(page, 'child-pickups', { outDir, check });
+  // The child's edit page, as the administrator opens it from there.
+  await w.goto(`${childPath}/edit`);
+  check((await page.locator('h1').innerText()).includes('Wren'), 'the edit page is not the child\'s');
+  await lookAt(page, 'child-edit', { outDir, check });
 
   // The center's settings: the details every email carries, and the time zone.
   await w.goto('/admin');
@@ -113,5 +117,5 @@ export async function adminClassrooms(w, ctx) {
   check((await page.locator('[role="status"]').innerText()).includes('Saved.'), 'the center settings were not saved');
   await w.assertClean('admin classrooms');
   const walked = await adminWalk(w, ctx, { roomName: `${name} renamed`, roomPath, childPath, childName: 'Wren Castillo', timeZone: 'America/Denver' });
-  return `classroom added, bad capacity refused beside its field, saved, teacher assigned, a child added in it, center settings saved; ${walked}; axe clean at 360 and 1100 px${note}`;
+  return `classroom added, bad capacity refused beside its field, saved, teacher assigned, a child added in it, center settings saved; ${walked}; axe clean, no sideways scrolling at 360 and 768 px, screenshots at 360, 768 and 1100 px${note}`;
 }

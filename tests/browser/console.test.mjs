@@ -59,6 +59,7 @@ import { adminClassrooms } from './classrooms.mjs';
 import { roomRoster } from './rooms.mjs';
 import { parentHome } from './family.mjs';
 import { lookAt } from './a11y.mjs';
+import { deskKiosk } from './kiosk.mjs';
 
 const started = Date.now();
 const STEP_TIMEOUT_MS = 15_000;
@@ -308,10 +309,10 @@ async function openScenario(browser, baseUrl) {
 
 /**
  * Sign in through /login and /login/mfa as `user` of `tenant`; checks that the browser lands on /.
- * `onLoginPage` runs on the sign-in form before it is filled in.
+ * `onLoginPage` runs on the sign-in form before it is filled in; `onMfaPage` on the code form.
  * Returns { loginResp, pwResp, mfaResp, note }.
  */
-async function signIn(w, tenant, user, { onLoginPage } = {}) {
+async function signIn(w, tenant, user, { onLoginPage, onMfaPage } = {}) {
   const { page } = w;
   check(user.totp_secret, `credentials: ${user.role} ${user.email} has no totp_secret`);
   const loginResp = await w.goto('/login');
@@ -336,6 +337,7 @@ async function signIn(w, tenant, user, { onLoginPage } = {}) {
         `url ${page.url()}, alert: ${JSON.stringify(alert)})`,
     );
   }
+  if (onMfaPage) await onMfaPage();
   const mfaToken = await page.locator('input[name="mfa_token"]').getAttribute('value');
   check(mfaToken && mfaToken.length > 0, 'MFA page has no hidden mfa_token value');
   await w.harvest();
@@ -575,10 +577,11 @@ async function frontDeskCheckInOut(w, { tenant, outDir }) {
     `/attendance after check-out: ${childName} is ${JSON.stringify(afterOut)}, want "checked out"`,
   );
 
+  const kiosk = await deskKiosk(w, { check, outDir });
   await w.assertClean('front desk check-in/out');
   return (
     `${desk.name} (front desk, ${tenant.slug}) checked ${childName} in and out with ${guardian.split(':')[0]}; ` +
-    `roster ${before} -> ${afterIn} -> ${afterOut}; medical data redacted; 0 CSP violations` +
+    `roster ${before} -> ${afterIn} -> ${afterOut}; medical data redacted; ${kiosk}; 0 CSP violations` +
     note
   );
 }
@@ -732,6 +735,12 @@ async function familyEmail(w, { tenant, dataDir, outDir }) {
     data: { category: 'announcement', audience: { all: true }, subject, text: 'Dear {{guardian_name}}, bring a hat.' },
   });
   check(sent.status() === 202, `POST /api/v1/messages answered ${sent.status()}: ${await sent.text()}`);
+  // The message's own page: who it went to and how each delivery stands.
+  const sentId = (await sent.json()).id;
+  check(sentId, 'POST /api/v1/messages answered no id');
+  const msgResp = await w.goto(`/messages/${sentId}`);
+  check(msgResp.status() === 200, `GET /messages/${sentId} answered ${msgResp.status()}`);
+  await lookAt(page, 'message', { outDir, check });
 
   // The demo writes each message to DATA/outbox as a signed .eml file.
   let mine = [];
@@ -765,6 +774,7 @@ async function familyEmail(w, { tenant, dataDir, outDir }) {
     checkCspHeader(first, `GET ${path}`);
     const h1 = (await family.page.locator('main h1').innerText()).trim();
     check(h1 === 'Unsubscribe from announcements?', `unsubscribe page h1 is ${JSON.stringify(h1)}`);
+    await lookAt(family.page, 'unsubscribe', { outDir, check });
     const again = await family.goto(path);
     check(again.status() === 200, 'the page answers again');
     check(
@@ -782,7 +792,7 @@ async function familyEmail(w, { tenant, dataDir, outDir }) {
     const prefs = await family.page.locator('main ul').innerText();
     check(/Announcements: unsubscribed/.test(prefs), `the preferences do not show the opt-out: ${prefs}`);
     check(/always sent/.test(prefs), 'the preferences do not say security email is always sent');
-    if (outDir) await family.page.screenshot({ path: join(outDir, 'unsubscribed.png'), fullPage: true });
+    await lookAt(family.page, 'unsubscribed', { outDir, check });
     await family.assertClean('unsubscribe page');
   } finally {
     await family.context.close().catch(() => {});
@@ -810,6 +820,7 @@ async function passwordReset(w, { tenant, dataDir, outDir }) {
   ]);
   check(form.status() === 200, `GET /reset answered ${form.status()}`);
   checkCspHeader(form, 'GET /reset');
+  await lookAt(page, 'reset-ask', { outDir, check });
   await page.locator('input[name="tenant"]').fill(tenant.slug);
   await page.locator('input[name="email"]').fill(user.email);
   const [asked] = await Promise.all([
@@ -819,6 +830,7 @@ async function passwordReset(w, { tenant, dataDir, outDir }) {
   check(asked.status() === 200, `POST /reset answered ${asked.status()}`);
   const askedH1 = (await page.locator('main h1').innerText()).trim();
   check(askedH1 === 'Check your email', `after asking, the h1 is ${JSON.stringify(askedH1)}`);
+  await lookAt(page, 'reset-asked', { outDir, check });
 
   // The link arrives in the demo's outbox (quoted-printable may wrap it: join soft breaks).
   let link = null;
@@ -838,6 +850,7 @@ async function passwordReset(w, { tenant, dataDir, outDir }) {
   checkCspHeader(choose, 'GET /reset/{token}');
   const who = await page.locator('main .card').innerText();
   check(who.includes(user.email), `the reset page does not name ${user.email}: ${who}`);
+  await lookAt(page, 'reset-choose', { outDir, check });
   const fresh = `browser-reset-${Date.now()}-Kestrel`;
   await page.locator('input[name="password"]').fill(fresh);
   const [set] = await Promise.all([
@@ -847,16 +860,19 @@ async function passwordReset(w, { tenant, dataDir, outDir }) {
   check(set.status() === 200, `POST ${path} answered ${set.status()}`);
   const setH1 = (await page.locator('main h1').innerText()).trim();
   check(setH1 === 'Your password is changed', `after setting, the h1 is ${JSON.stringify(setH1)}`);
-  if (outDir) await page.screenshot({ path: join(outDir, 'password-reset.png'), fullPage: true });
+  await lookAt(page, 'reset-done', { outDir, check });
 
   // The link works once.
   w.expectStatus(path, 400);
   const used = await w.goto(path);
   check(used.status() === 400, `a used link answered ${used.status()}, want 400`);
+  await lookAt(page, 'reset-used', { outDir, check });
   await w.assertClean('password reset');
 
   // The new password signs in, with the second factor as before.
-  const { note } = await signIn(w, tenant, { ...user, password: fresh });
+  const { note } = await signIn(w, tenant, { ...user, password: fresh }, {
+    onMfaPage: () => lookAt(page, 'login-mfa', { outDir, check }),
+  });
   return `link emailed to the outbox, new password set, used link refused (400), signed in with it and TOTP${note}`;
 }
 

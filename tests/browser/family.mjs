@@ -1,6 +1,6 @@
 // Scenario: a parent signs in (password; a parent's second factor is optional) and finds their
 // own children on the home page, opens one, and reads what the center holds; the staff's pages
-// are refused (a deliberate 403). The home and child pages are looked at (axe, phone width,
+// are refused (a deliberate 403), an unknown child is not found (404). Every page is looked at (axe, phone width,
 // screenshots), with no CSP violation, page error or unexpected error response.
 
 import { lookAt } from './a11y.mjs';
@@ -38,6 +38,13 @@ export async function parentHome(w, { tenant, outDir, check }) {
   w.expectStatus('/attendance', 403);
   const refused = await w.goto('/attendance');
   check(refused.status() === 403, `a parent opening /attendance got ${refused.status()}`);
+  await lookAt(page, 'forbidden', { outDir, check });
+  // A child who is not theirs, or not there at all: the same 404, which says so plainly.
+  const nobody = '/children/00000000-0000-7000-8000-000000000000';
+  w.expectStatus(nobody, 404);
+  const missing = await w.goto(nobody);
+  check(missing.status() === 404, `a parent opening ${nobody} got ${missing.status()}`);
+  await lookAt(page, 'not-found', { outDir, check });
   await w.assertClean('parent home');
-  return `${n} child(ren) on the home page; opened ${name}; /attendance refused (403)`;
+  return `${n} child(ren) on the home page; opened ${name}; /attendance refused (403) and an unknown child not found (404), both pages looked at`;
 }

@@ -36,6 +36,9 @@ pub enum Action {
     ReadChildBasic,
     /// Allergies and medical notes (sealed).
     ReadChildMedical,
+    /// Whether a child has an allergy, and whether one is severe, as an icon on the room's
+    /// kiosk (the allergies themselves are not spelled out): for everyone who runs the kiosk.
+    SeeAllergyFlag,
     /// Emergency contacts (sealed), authorized pickups and guardians (names, relations).
     ReadChildContacts,
     /// Create, edit and archive a child.
@@ -58,7 +61,7 @@ pub enum Action {
 }
 
 /// Columns: administrator, teacher, front_desk, parent (the order of [`Role::ALL`]).
-pub const TABLE: [(Action, &str, &str, [Scope; 4]); 12] = {
+pub const TABLE: [(Action, &str, &str, [Scope; 4]); 13] = {
     use Scope::*;
     [
         (
@@ -72,6 +75,12 @@ pub const TABLE: [(Action, &str, &str, [Scope; 4]); 12] = {
             "allergies, medical notes",
             "own children",
             [WholeTenant, OwnClassrooms, No, Own],
+        ),
+        (
+            Action::SeeAllergyFlag,
+            "allergy flag on the room kiosk (an icon, not the allergies)",
+            "—",
+            [WholeTenant, OwnClassrooms, WholeTenant, No],
         ),
         (
             Action::ReadChildContacts,

@@ -1,10 +1,13 @@
 //! One room's roster, as the check-in kiosk shows it (`/rooms/{id}`): each child placed in the
 //! room, where they stand today, who may drop them off or pick them up, and an allergy flag.
 //!
-//! The flag is derived from the sealed allergies (D3), so it is shown only to roles that may
-//! read them (the policy table's `ReadChildMedical`), and opening them is a read of sealed
-//! fields in the audit trail like any other: one `child_records_read` entry per view, folded
-//! by the audit writer. The allergies themselves are never spelled out on the kiosk.
+//! The flag is for everyone who runs the kiosk (the policy table's `SeeAllergyFlag`: the
+//! front desk too, which may not read the allergies themselves), since the person at the
+//! desk is the one who hands a child a snack or a form. It is derived from the sealed
+//! allergies (D3), and opening them is a read of sealed fields in the audit trail like any
+//! other: one `child_records_read` entry per view, folded by the audit writer, naming
+//! `allergy_flag` (what the reader saw) rather than `allergies`. The allergies themselves are
+//! never spelled out on the kiosk.
 
 use kinfold_store::{
     AttendanceEvent, AttendanceKind, Child, ChildId, ChildQuery, Classroom, ClassroomId,
@@ -169,8 +172,8 @@ impl Attendance<'_> {
                     &b.family_name,
                 ))
         });
-        let medical = policy::reaches_visible_child(actor.role, Action::ReadChildMedical);
-        let flags = if medical {
+        let flagged = policy::reaches_visible_child(actor.role, Action::SeeAllergyFlag);
+        let flags = if flagged {
             Some(self.allergy_flags(actor, &children, client).await?)
         } else {
             None
@@ -264,7 +267,7 @@ impl Attendance<'_> {
                     actor: actor.user.id,
                     client: client.clone(),
                     child: c.id,
-                    fields: &["allergies"],
+                    fields: &["allergy_flag"],
                     at_ms: now,
                 })
                 .await?;

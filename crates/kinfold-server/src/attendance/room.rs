@@ -54,7 +54,8 @@ pub(crate) fn parse_person(raw: &str) -> Option<Chosen> {
 pub(crate) fn person_options(choices: &[Choice], checking_out: bool) -> Markup {
     html! {
         @for c in choices {
-            option value=(person_value(c.person)) {
+            option value=(person_value(c.person))
+                data-passphrase=[matches!(c.person, Person::AuthorizedPickup(_)).then_some("")] {
                 (c.name) " (" (c.relation) ")"
                 @if let Some(w) = c.warning { " — " (w.to_uppercase()) }
                 @if let Some(id) = &c.photo_id { " — ask for: " (id) }
@@ -257,8 +258,12 @@ fn line(roster: &RoomRoster, l: &RoomLine) -> Markup {
                     label for=(select_id) { (verb) }
                     select id=(select_id) name="person" required { (person_options(&l.choices, out)) }
                     @if out && l.choices.iter().any(|c| matches!(c.person, Person::AuthorizedPickup(_))) {
-                        label for=(pass_id) { "Passphrase (authorized pickups)" }
-                        input id=(pass_id) name="passphrase" type="password" autocomplete="off";
+                        // Shown while an authorized pickup is chosen (app.css, `:has()`);
+                        // a browser without it shows it always.
+                        div.passphrase {
+                            label for=(pass_id) { "Passphrase (authorized pickups)" }
+                            input id=(pass_id) name="passphrase" type="password" autocomplete="off";
+                        }
                     }
                     button type="submit" { (label) " " (l.called) }
                 }

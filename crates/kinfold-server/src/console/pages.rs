@@ -57,10 +57,14 @@ pub(crate) fn error_page(p: &Page, e: ApiError, title: &str, body: Markup) -> Re
     resp
 }
 
-/// A page that only shows `e`.
+/// A page that only shows `e`: under the page's title, with the way back home.
 pub(crate) fn fail(p: &Page, title: &str, e: impl Into<ApiError>) -> Response {
     let e = e.into();
-    let body = error_box(&e);
+    let body = html! {
+        h1 { (title) }
+        (error_box(&e))
+        p { a href="/" { "Back to your home page" } }
+    };
     error_page(p, e, title, body)
 }
 
