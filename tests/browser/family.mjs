@@ -38,12 +38,17 @@ export async function parentHome(w, { tenant, outDir, check }) {
   w.expectStatus('/attendance', 403);
   const refused = await w.goto('/attendance');
   check(refused.status() === 403, `a parent opening /attendance got ${refused.status()}`);
+  const forbidden = await page.locator('main h1').allInnerTexts();
+  check(forbidden.length === 1, `the 403 page has ${forbidden.length} h1`);
   await lookAt(page, 'forbidden', { outDir, check });
   // A child who is not theirs, or not there at all: the same 404, which says so plainly.
   const nobody = '/children/00000000-0000-7000-8000-000000000000';
   w.expectStatus(nobody, 404);
   const missing = await w.goto(nobody);
   check(missing.status() === 404, `a parent opening ${nobody} got ${missing.status()}`);
+  const h1s = await page.locator('main h1').allInnerTexts();
+  check(h1s.length === 1 && h1s[0].trim() === 'Child', `the 404 page's h1 reads ${JSON.stringify(h1s)}`);
+  check((await page.locator('main a[href="/"]').count()) === 1, 'the 404 page has no way home');
   await lookAt(page, 'not-found', { outDir, check });
   await w.assertClean('parent home');
   return `${n} child(ren) on the home page; opened ${name}; /attendance refused (403) and an unknown child not found (404), both pages looked at`;

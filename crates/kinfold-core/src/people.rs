@@ -46,8 +46,8 @@ impl Tenants<'_> {
         self.invite(actor, email, name, role).await
     }
 
-    /// Invites a parent by email (a guardian's account): they set a password and an
-    /// authenticator on the link, and then see their own children.
+    /// Invites a parent by email (a guardian's account): they set a password on the link (an
+    /// authenticator is theirs to add), and then see the children they are linked to.
     pub async fn invite_parent(
         &self,
         actor: &Actor,
@@ -78,8 +78,8 @@ impl Tenants<'_> {
         Ok((user, self.auth().enrollment_link(&token)))
     }
 
-    /// Sends a staff member who has not enrolled yet a new invitation; the old link stops
-    /// working. Returns the new link.
+    /// Sends someone (staff or parent) who has not enrolled yet a new invitation; the old link
+    /// stops working. Returns the new link.
     pub async fn resend_invitation(
         &self,
         actor: &Actor,
@@ -93,7 +93,7 @@ impl Tenants<'_> {
             .ok_or(CoreError::NotFound("user"))?;
         if target.enrolled() || !target.is_active() {
             return Err(CoreError::WrongState(
-                "only people who have not enrolled yet get an invitation; reset the second factor instead",
+                "only people who have not enrolled yet get an invitation; once enrolled, a forgotten password is reset from the sign-in page, and a lost second factor by an administrator's reset",
             ));
         }
         let token: PlainToken = self

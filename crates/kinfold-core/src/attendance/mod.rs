@@ -12,6 +12,7 @@ use kinfold_store::{
 };
 use serde::Serialize;
 
+use crate::children::ENROLLED;
 use crate::policy::{self, Action};
 use crate::services::Attendance;
 use crate::{Actor, Core, CoreError};
@@ -306,6 +307,13 @@ impl Attendance<'_> {
         client: &ClientInfo,
     ) -> Result<CheckedIn, CoreError> {
         let c = self.attendance_child(actor, child).await?;
+        // A waitlisted, withdrawn or archived child is not checked in (one already in is
+        // still checked out, whatever happened to their enrollment since).
+        if c.status != ENROLLED {
+            return Err(CoreError::WrongState(
+                "only an enrolled child is checked in: change the enrollment on the child's page first",
+            ));
+        }
         // One day for the check and the write, read once.
         let day = self.day_now(&actor.scope).await?;
         if self.present(actor, child, &day).await? {
@@ -420,7 +428,8 @@ impl Attendance<'_> {
         })
     }
 
-    /// The enrolled children the actor may check in and out, and `day`'s events of them.
+    /// The children the actor may check in and out (enrolled, or in right now), and `day`'s
+    /// events of them.
     async fn day_of(
         &self,
         actor: &Actor,
@@ -431,7 +440,7 @@ impl Attendance<'_> {
             .store()
             .attendance_day(&actor.scope, day, visibility)
             .await?;
-        let children = self.children_where(actor, None, Some("enrolled")).await?;
+        let children = self.attending(actor, None, &events).await?;
         Ok((children, events))
     }
 }

@@ -15,6 +15,7 @@ use kinfold_store::{
 };
 use std::sync::Arc;
 
+use crate::children::ENROLLED;
 use crate::children::{Allergy, Severity};
 use crate::policy::{self, Action};
 use crate::services::Attendance;
@@ -159,9 +160,7 @@ impl Attendance<'_> {
             .store()
             .attendance_day(&actor.scope, &day, visibility)
             .await?;
-        let mut children = self
-            .children_where(actor, Some(id), Some("enrolled"))
-            .await?;
+        let mut children = self.attending(actor, Some(id), &events).await?;
         children.sort_by(|a, b| {
             (
                 a.preferred_name.as_ref().unwrap_or(&a.given_name),
@@ -213,6 +212,37 @@ impl Attendance<'_> {
             lines,
             ratio,
         })
+    }
+
+    /// The children of a day's roster, in `room` or in every room: those enrolled, and any
+    /// other that `events` (the day's) have in right now. A child checked in and then
+    /// withdrawn or archived is still there: counted in the room's ratio, and checked out from
+    /// its roster.
+    pub(crate) async fn attending(
+        &self,
+        actor: &Actor,
+        room: Option<ClassroomId>,
+        events: &[AttendanceEvent],
+    ) -> Result<Vec<Child>, CoreError> {
+        let mut children = self.children_where(actor, room, Some(ENROLLED)).await?;
+        let mut others: Vec<ChildId> = events
+            .iter()
+            .map(|e| e.child_id)
+            .filter(|id| !children.iter().any(|c| c.id == *id))
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        let visibility = policy::visibility(actor, Action::CheckInOut);
+        for id in others {
+            if DayState::of(events, id).status != "present" {
+                continue;
+            }
+            let child = self.store().child(&actor.scope, id, visibility).await?;
+            if let Some(c) = child.filter(|c| room.is_none_or(|r| c.classroom_id == Some(r))) {
+                children.push(c);
+            }
+        }
+        Ok(children)
     }
 
     /// The children the actor may check in and out, in `room` or in every room, of `status`

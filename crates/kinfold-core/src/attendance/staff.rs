@@ -144,9 +144,7 @@ impl Attendance<'_> {
             .store()
             .attendance_day(&actor.scope, &day, visibility)
             .await?;
-        let children = self
-            .children_where(actor, Some(room.id), Some("enrolled"))
-            .await?;
+        let children = self.attending(actor, Some(room.id), &events).await?;
         let measured = self
             .measure(
                 &actor.scope,

@@ -202,7 +202,10 @@ pub struct ChildPatch {
     pub version: Option<i64>,
 }
 
-pub const STATUSES: [&str; 4] = ["enrolled", "waitlisted", "withdrawn", "archived"];
+/// The enrollment of a child who attends: on the rosters, checked in and out.
+pub const ENROLLED: &str = "enrolled";
+
+pub const STATUSES: [&str; 4] = [ENROLLED, "waitlisted", "withdrawn", "archived"];
 
 pub(crate) fn slot<'a>(column: &'a str, row: &'a str) -> Slot<'a> {
     Slot {
@@ -405,7 +408,7 @@ impl Children<'_> {
 }
 
 pub(crate) fn status_of(raw: Option<&str>) -> Result<String, CoreError> {
-    let s = raw.unwrap_or("enrolled");
+    let s = raw.unwrap_or(ENROLLED);
     if STATUSES.contains(&s) {
         Ok(s.to_owned())
     } else {

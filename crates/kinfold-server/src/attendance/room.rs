@@ -239,7 +239,7 @@ fn line(roster: &RoomRoster, l: &RoomLine) -> Markup {
             div.who {
                 a.name href={ "/children/" (l.child_id) } { (l.called) " " (l.family_name) }
                 @match l.allergy {
-                    Some(AllergyFlag::Severe) => { span.flag.severe role="img" aria-label="Severe allergy: check the child's record" title="Severe allergy" { "⚠" } }
+                    Some(AllergyFlag::Severe) => { span.flag.severe role="img" aria-label="Severe allergy: ask the room's teacher before any food or medicine" title="Severe allergy" { "⚠" } }
                     Some(AllergyFlag::Some) => { span.flag role="img" aria-label="Allergy on file" title="Allergy on file" { "!" } }
                     _ => {}
                 }

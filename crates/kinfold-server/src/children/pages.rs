@@ -183,8 +183,12 @@ fn detail_body(a: &Actor, d: &Detail<'_>, notice: Option<&str>, err: Option<&Api
                     }
                     label for="passphrase" { "Pickup passphrase (authorized pickups only)" }
                     input #passphrase name="passphrase" type="password" autocomplete="off";
-                    button type="submit" name="action" value="check_in" { "Check in" }
-                    " "
+                    @if c.status == kinfold_core::children::ENROLLED {
+                        button type="submit" name="action" value="check_in" { "Check in" }
+                        " "
+                    } @else {
+                        p.hint #not-enrolled { "Check-in is for enrolled children; " (c.given_name) " is " (c.status) "." }
+                    }
                     button type="submit" name="action" value="check_out" { "Check out" }
                 }
             }

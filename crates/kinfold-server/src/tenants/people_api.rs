@@ -73,8 +73,8 @@ pub async fn resend(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
-    /// `administrator`, `teacher`, `front_desk` or `parent` (a parent sees no child until
-    /// linked to one as a guardian: `POST /api/v1/children/{id}/guardians`).
+    /// `administrator`, `teacher` or `front_desk`: a staff member's role (a parent stays a
+    /// parent).
     role: String,
     /// The role you read: if it has changed since, the change is refused with `409 conflict`.
     /// Left out: the change applies to whatever role is there.

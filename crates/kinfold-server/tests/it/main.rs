@@ -14,6 +14,7 @@ mod classrooms;
 mod compose;
 mod corrections;
 mod csrf_and_input;
+mod enrollment;
 mod errors;
 mod headers;
 mod keys;

@@ -188,6 +188,42 @@ async fn an_administrator_invites_a_parent_and_manages_their_account() {
         .iter()
         .any(|e| e.starts_with("kim@") || e.starts_with("forged@")));
 
+    // A parent invited at a staff member's address is the same address taken (409), and a
+    // role only the page's own values name: nothing is created either way.
+    let taken = app
+        .post_form(
+            "/admin/people",
+            &format!(
+                "name=Twin&email={}&role=parent",
+                t.teacher.email.replace('@', "%40")
+            ),
+            &admin,
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.text);
+    for role in ["Parent", "+parent", "parent%E2%80%8B", "guardian"] {
+        let r = app
+            .post_form(
+                "/admin/people",
+                &format!("name=Odd&email=odd%40family.example&role={role}"),
+                &admin,
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{role}: {}",
+            r.text
+        );
+        assert!(r.text.contains(r#"id="invite-role-error""#), "{role}");
+    }
+    let after = app.get("/api/v1/users", Some(&admin)).await.body;
+    assert_eq!(
+        after["items"].as_array().unwrap().len(),
+        users["items"].as_array().unwrap().len(),
+        "nothing was created"
+    );
+
     let kinds = app.audit_kinds(&t.scope).await;
     for kind in [
         "user_created",

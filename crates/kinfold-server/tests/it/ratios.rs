@@ -200,6 +200,34 @@ async fn the_ratio_alert_fires_at_the_exact_child_that_breaks_the_ratio() {
         admin_alerts(&m.sink, &t.admin.email, "Otters is out of ratio"),
         1
     );
+
+    // Breaking it again 14 minutes after the first alert: warned, no email; 16 minutes after
+    // it: warned, and the administrators are told again.
+    let breaks_again = || async {
+        for path in ["/api/v1/staff/clock-in", "/api/v1/staff/clock-out"] {
+            let r = app
+                .post(path, json!({"classroom_id": room}), Some(&m.admin))
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{path}: {}", r.text);
+            if path.ends_with("clock-out") {
+                assert!(r.body["ratio_warning"].as_str().is_some(), "{}", r.text);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        admin_alerts(&m.sink, &t.admin.email, "Otters is out of ratio")
+    };
+    app.advance(Duration::from_secs(14 * 60));
+    assert_eq!(
+        breaks_again().await,
+        1,
+        "within 15 minutes, no second email"
+    );
+    app.advance(Duration::from_secs(2 * 60));
+    assert_eq!(
+        breaks_again().await,
+        2,
+        "after 15 minutes, the next one emails"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

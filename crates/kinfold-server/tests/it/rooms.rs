@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::harness::TestApp;
 
 /// The `guardian:ID` value of a child's guardian with the given custody.
-async fn guardian(app: &TestApp, child: &str, custody: &str, cookie: &str) -> String {
+pub(crate) async fn guardian(app: &TestApp, child: &str, custody: &str, cookie: &str) -> String {
     let list = app
         .get(&format!("/api/v1/children/{child}/guardians"), Some(cookie))
         .await;
@@ -96,8 +96,26 @@ async fn a_teacher_checks_children_in_and_out_at_the_room_roster() {
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
     assert!(again.text.contains("already checked in"));
 
-    // Picked up by the aunt, an authorized pickup, with her passphrase.
+    // The aunt, an authorized pickup, without her passphrase (a form that hid or dropped the
+    // field): refused, and Ava stays in.
     let aunt = pickup(&app, &r.a, &admin).await;
+    for body in [
+        format!("child={}&action=check_out&person={aunt}", r.a),
+        format!("child={}&action=check_out&person={aunt}&passphrase=", r.a),
+    ] {
+        let refused = app
+            .post_form(&format!("{path}/attendance"), &body, &teacher)
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::FORBIDDEN,
+            "{body}: {}",
+            refused.text
+        );
+        let still = app.get(&path, Some(&teacher)).await;
+        assert!(still.text.contains(r#"data-status="present""#), "{body}");
+    }
+    // Picked up by the aunt with her passphrase.
     let out = app
         .post_form(
             &format!("{path}/attendance"),

@@ -106,6 +106,77 @@ async fn demo_end_to_end() {
         .await
         .unwrap();
     assert_eq!(me["role"], "teacher");
+
+    // The demo's morning, as the README tells it: every room in ratio, and Sunflowers (infants,
+    // 1 in 3, one staff member, two children in) with room for one more; check in two more
+    // and the second puts it out of ratio, with the desk warned.
+    let admin = &tenants[0]["users"][0];
+    let admin_cookie =
+        crate::harness::sign_in_http(&client, &demo.base(), "maple-grove", admin).await;
+    let get = |path: String| {
+        let req = client
+            .get(format!("{}{path}", demo.base()))
+            .header("cookie", &admin_cookie);
+        async move {
+            req.send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let ratios = get("/api/v1/ratios".into()).await;
+    let rooms = ratios["items"].as_array().unwrap();
+    assert_eq!(rooms.len(), 3, "{ratios}");
+    for r in rooms {
+        assert!(r["problem"].is_null(), "the demo starts in ratio: {r}");
+        assert!(r["staff_present"].as_u64().unwrap() >= 1, "{r}");
+    }
+    let sun = rooms.iter().find(|r| r["name"] == "Sunflowers").unwrap();
+    assert_eq!(
+        (
+            &sun["children_present"],
+            &sun["staff_present"],
+            &sun["headroom"]
+        ),
+        (&json!(2), &json!(1), &json!(1)),
+        "{sun}"
+    );
+    let roster = get("/api/v1/attendance".into()).await;
+    let absent: Vec<String> = roster["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["classroom_id"] == sun["classroom_id"] && l["status"] == "absent")
+        .map(|l| l["child_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(absent.len() >= 2, "{roster}");
+    for (n, child) in absent[..2].iter().enumerate() {
+        let links = get(format!("/api/v1/children/{child}/guardians")).await;
+        let guardian = links["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["custody"] != "court_restricted")
+            .unwrap()["id"]
+            .clone();
+        let r = client
+            .post(format!("{}/api/v1/attendance/check-in", demo.base()))
+            .header("cookie", &admin_cookie)
+            .json(&json!({"child_id": child, "guardian_id": guardian}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            body["ratio_warning"].is_string(),
+            n == 1,
+            "child {} of two more: {body}",
+            n + 1
+        );
+    }
     assert_eq!(
         client
             .get(format!("{}/readyz", demo.base()))
