@@ -52,9 +52,10 @@ impl PgStore {
     }
 
     /// Where a statement on a table behind no wall (throttle counters, CSP reports) runs on
-    /// its own, without a transaction: the pool, with no wall to state.
+    /// its own, without a transaction: a pool of its own, with no wall to state, whose commits
+    /// do not wait for a synchronous standby (`setup::local_commit`).
     pub(crate) fn unwalled(&self) -> &PgPool {
-        &self.pool
+        &self.unwalled
     }
 }
 

@@ -247,7 +247,10 @@ const FAILED_LOOKS: u32 = 2;
 /// Keeps `pool` on a host that takes writes, until the pool closes. The host a failover
 /// manager promoted is found by asking each host in turn; an old primary must be fenced (kept
 /// down, or brought back as a standby), as every failover manager does, or it would count too.
-pub(super) fn watch(pool: PgPool, hosts: Vec<PgConnectOptions>, mut current: usize) {
+/// A pool the watcher points at the new primary, and how its options are made from a host's.
+pub(super) type Follower = (PgPool, fn(PgConnectOptions) -> PgConnectOptions);
+
+pub(super) fn watch(pools: Vec<Follower>, hosts: Vec<PgConnectOptions>, mut current: usize) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(WATCH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -255,7 +258,7 @@ pub(super) fn watch(pool: PgPool, hosts: Vec<PgConnectOptions>, mut current: usi
         let mut failed = 0;
         loop {
             tick.tick().await;
-            if pool.is_closed() {
+            if pools.iter().all(|(p, _)| p.is_closed()) {
                 return;
             }
             let Some(opts) = hosts.get(current) else {
@@ -277,7 +280,9 @@ pub(super) fn watch(pool: PgPool, hosts: Vec<PgConnectOptions>, mut current: usi
                         "the database's primary moved: new connections go to host {} of the URL",
                         i + 1
                     );
-                    pool.set_connect_options(opts.clone());
+                    for (pool, with) in &pools {
+                        pool.set_connect_options(with(opts.clone()));
+                    }
                     current = i;
                     failed = 0;
                     break;

@@ -27,6 +27,8 @@ use crate::*;
 
 pub struct PgStore {
     pub(super) pool: PgPool,
+    /// Writes outside every wall, each on its own: committed locally (`setup::local_commit`).
+    pub(super) unwalled: PgPool,
     /// How long a commit may wait for the server (the statement timeout; none for none).
     pub(super) commit_bound: Option<std::time::Duration>,
     applied: std::sync::Mutex<Vec<(i64, String)>>,
@@ -42,9 +44,10 @@ impl PgStore {
     /// Connects, preparing roles and schema first when the URL allows it (see [`setup`]).
     /// `dir` holds the app role's sealed password.
     pub async fn open(opts: &PgOptions, dir: &Path, key: &MasterKey) -> Result<Self> {
-        let (pool, applied) = setup::open(opts, dir, key).await?;
+        let (pool, unwalled, applied) = setup::open(opts, dir, key).await?;
         Ok(Self {
             pool,
+            unwalled,
             commit_bound: Some(opts.statement_timeout).filter(|t| !t.is_zero()),
             applied: std::sync::Mutex::new(applied),
         })
@@ -75,6 +78,7 @@ impl Store for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+        self.unwalled.close().await;
     }
 
     async fn exclusive(&self, job: &str) -> Result<Option<JobLease>> {

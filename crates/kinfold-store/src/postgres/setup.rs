@@ -311,7 +311,7 @@ pub(super) async fn open(
     o: &PgOptions,
     dir: &Path,
     key: &MasterKey,
-) -> Result<(PgPool, Vec<(i64, String)>)> {
+) -> Result<(PgPool, PgPool, Vec<(i64, String)>)> {
     valid_role(&o.owner_role)?;
     valid_role(&o.app_role)?;
     let mut conn = hosts::connect_owner(o).await?;
@@ -343,19 +343,26 @@ pub(super) async fn open(
     // A request waits at most this long for a connection: through a failover, the pool keeps
     // trying (the watcher points it at the new primary) until then, and then the request
     // answers 503.
-    let mut pool_opts = PgPoolOptions::new()
-        .max_connections(o.max_connections.max(1))
-        .acquire_timeout(Duration::from_secs(5));
-    if read_write {
-        pool_opts = pool_opts.after_connect(|conn, _| {
-            Box::pin(async move { hosts::check_new_connection(conn).await })
-        });
-    }
+    let pool_opts = |max: u32| {
+        let p = PgPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(5));
+        if read_write {
+            p.after_connect(|conn, _| {
+                Box::pin(async move { hosts::check_new_connection(conn).await })
+            })
+        } else {
+            p
+        }
+    };
     let first = serve_hosts
         .get(current)
         .cloned()
         .ok_or(StoreError::Config("the database URL names no host"))?;
-    let pool = pool_opts.connect_with(first).await?;
+    let pool = pool_opts(o.max_connections.max(1))
+        .connect_with(first.clone())
+        .await?;
+    let unwalled = pool_opts(UNWALLED_CONNECTIONS).connect_lazy_with(local_commit(first));
     let checked = async {
         let mut c = pool.acquire().await?;
         privileged(&mut c).await
@@ -363,6 +370,7 @@ pub(super) async fn open(
     .await;
     if !matches!(checked, Ok(false)) {
         pool.close().await;
+        unwalled.close().await;
         checked?;
         return Err(StoreError::Config(
             "refusing to serve as a role that is (or is a member of) a superuser, BYPASSRLS, CREATEROLE or CREATEDB role, or owns the tables",
@@ -370,9 +378,24 @@ pub(super) async fn open(
     }
     // Watched only once the store is sure to open: the watcher ends with the pool.
     if serve_hosts.len() > 1 {
-        hosts::watch(pool.clone(), serve_hosts, current);
+        let follow: Vec<hosts::Follower> =
+            vec![(pool.clone(), |o| o), (unwalled.clone(), local_commit)];
+        hosts::watch(follow, serve_hosts, current);
     }
-    Ok((pool, applied))
+    Ok((pool, unwalled, applied))
+}
+
+/// Connections of the pool for writes outside every wall: a few, for throttle counters and
+/// CSP reports.
+const UNWALLED_CONNECTIONS: u32 = 4;
+
+/// The options of the pool for writes outside every wall (throttle counters, the email
+/// limits' marks, CSP reports): their commits wait for the primary's own disk, never for a
+/// synchronous standby, so a standby out of reach cannot hold them (PostgreSQL bounds no
+/// commit's wait for it, and these run outside the transactions that Kinfold bounds). A
+/// failover may lose the last of them: a few throttle counts, a repeated alert, a report.
+fn local_commit(o: PgConnectOptions) -> PgConnectOptions {
+    o.options([("synchronous_commit", "local")])
 }
 
 /// The serving options for each host of `o.url`, finished by `with`, and whether only a

@@ -26,7 +26,8 @@
 //! - `pickups_json()`: a child's pickups as one JSON array (the two databases name their JSON
 //!   aggregates differently).
 //! - `Backend::unwalled()`: where a statement on a table behind no wall runs on its own,
-//!   outside any transaction (SQLite's writer; PostgreSQL's pool);
+//!   outside any transaction (SQLite's writer; on PostgreSQL a small pool of its own whose
+//!   commits are local, so a synchronous standby out of reach cannot hold them);
 //! - `enter_wall(tx, wall)`: moves an open transaction behind another wall (PostgreSQL's
 //!   `set_config`; nothing on SQLite);
 //! - `insertion_order()`: the column that orders a table as its rows were stored (`rowid` on

@@ -4,8 +4,9 @@
 //! own bound such a write waited until the client gave up (30 s here). Now it answers `503`
 //! within the statement timeout (`outcome_unknown` once its COMMIT went out), and a read of
 //! sealed fields, whose audit entry cannot be on both, answers `503` rather than the record.
-//! Once the standby is back, the node serves again without a restart, and every write
-//! answered `201` is on the standby.
+//! Writes outside every tenant's wall (throttle counters, CSP reports) commit locally and do
+//! not wait for it. Once the standby is back, the node serves again without a restart, and
+//! every write answered `201` is on the standby.
 
 use std::time::{Duration, Instant};
 
@@ -94,6 +95,35 @@ async fn a_write_the_standby_cannot_confirm_is_never_answered_as_done() {
     let r = send(get(&read, &parent)).await;
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(r.body["medical_notes"].is_null(), "{}", r.body);
+    // Writes outside every tenant's wall do not wait for the standby either: a wrong password
+    // (its throttle counter) is answered within the bound, not after the client gave up, and
+    // a CSP report is taken at once.
+    let wrong = send(client.post(format!("{base}/api/v1/sessions")).json(&json!({
+        "tenant": "maple-grove",
+        "email": user("parent")["email"],
+        "password": "not-the-password-at-all"
+    })))
+    .await;
+    assert!(
+        [401, 503].contains(&wrong.status) && wrong.took < Duration::from_secs(10),
+        "a refused sign-in: {} after {:?}: {}",
+        wrong.status,
+        wrong.took,
+        wrong.body
+    );
+    let report = send(
+        client
+            .post(format!("{base}/csp-reports"))
+            .header("content-type", "application/csp-report")
+            .body(r#"{"csp-report":{"document-uri":"http://127.0.0.1/login","violated-directive":"script-src"}}"#),
+    )
+    .await;
+    assert!(
+        report.status == 204 && report.took < Duration::from_secs(3),
+        "a CSP report: {} after {:?}",
+        report.status,
+        report.took
+    );
     // PostgreSQL never cut a commit's wait short (it would have said so in its log).
     assert!(
         !primary
