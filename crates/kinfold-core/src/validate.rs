@@ -156,6 +156,27 @@ pub fn slug(field: &'static str, raw: &str) -> Result<String, CoreError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_reason_is_visible_one_line_and_keeps_its_order() {
+        assert_eq!(reason("reason", "  late bus ").unwrap(), "late bus");
+        // Hebrew with a direction mark is a reason like any other.
+        assert!(reason("reason", "\u{5D0}\u{200F} bus").is_ok());
+        for bad in [
+            "",
+            "   ",
+            "\u{200B}",
+            "\u{200B} \u{FEFF}",
+            "late\nbus",
+            "late \u{202E}sub",
+            "\u{2066}x",
+        ] {
+            assert!(reason("reason", bad).is_err(), "{bad:?}");
+        }
+        assert!(reason("reason", &"x".repeat(300)).is_ok());
+        assert!(reason("reason", &"x".repeat(301)).is_err());
+    }
+
     use super::*;
 
     #[test]
@@ -245,6 +266,21 @@ pub fn phone(field: &'static str, raw: &str) -> Result<String, CoreError> {
             "must be an E.164 phone number, like +14155550123",
         ))
     }
+}
+
+/// Why a record was corrected (a child's attendance, a staff member's clock): 1 to 300
+/// characters on one line, something visible among them, and nothing that reorders the text
+/// (the reason is what an inspector reads beside the change).
+pub fn reason(field: &'static str, raw: &str) -> Result<String, CoreError> {
+    let r = raw.trim();
+    let visible = r.chars().any(|c| !c.is_whitespace() && !invisible(c));
+    if !visible || r.chars().count() > 300 || r.chars().any(|c| c.is_control() || bidi_control(c)) {
+        return Err(CoreError::invalid(
+            field,
+            "say why, in 1 to 300 characters on one line",
+        ));
+    }
+    Ok(r.to_owned())
 }
 
 /// Free text (notes): at most `max` characters, no control characters but newlines and tabs.

@@ -39,14 +39,7 @@ impl Attendance<'_> {
         time: &str,
         reason: &str,
     ) -> Result<AttendanceEvent, CoreError> {
-        let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > 300 || reason.chars().any(char::is_control)
-        {
-            return Err(CoreError::invalid(
-                "reason",
-                "say why, in 1 to 300 characters on one line",
-            ));
-        }
+        let reason = crate::validate::reason("reason", reason)?;
         let original = self
             .child_day(actor, child)
             .await?

@@ -48,14 +48,7 @@ impl Attendance<'_> {
         reason: &str,
     ) -> Result<Clocked, CoreError> {
         crate::Core::require_admin_scope(actor)?;
-        let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > 300 || reason.chars().any(char::is_control)
-        {
-            return Err(CoreError::invalid(
-                "reason",
-                "say why, in 1 to 300 characters on one line",
-            ));
-        }
+        let reason = crate::validate::reason("reason", reason)?;
         let staff = self
             .store()
             .users(&actor.scope)

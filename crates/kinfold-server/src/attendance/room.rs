@@ -51,17 +51,23 @@ pub(crate) fn parse_person(raw: &str) -> Option<Chosen> {
 /// The options of a "dropped off / picked up by" select: every guardian and authorized pickup,
 /// those who may not take the child marked as such, and, for a check-out, "someone not on this
 /// list".
-pub(crate) fn person_options(choices: &[Choice], checking_out: bool) -> Markup {
+/// The people a desk chooses from; `chosen` (a value as sent) is selected, as after a refusal.
+pub(crate) fn person_options(
+    choices: &[Choice],
+    checking_out: bool,
+    chosen: Option<&str>,
+) -> Markup {
     html! {
         @for c in choices {
-            option value=(person_value(c.person))
+            @let value = person_value(c.person);
+            option value=(value) selected[chosen == Some(value.as_str())]
                 data-passphrase=[matches!(c.person, Person::AuthorizedPickup(_)).then_some("")] {
                 (c.name) " (" (c.relation) ")"
                 @if let Some(w) = c.warning { " — " (w.to_uppercase()) }
                 @if let Some(id) = &c.photo_id { " — ask for: " (id) }
             }
         }
-        @if checking_out { option value="unlisted" { "Someone not on this list" } }
+        @if checking_out { option value="unlisted" selected[chosen == Some("unlisted")] { "Someone not on this list" } }
     }
 }
 
@@ -88,7 +94,7 @@ pub async fn room(
     };
     let child = d.child.as_deref().and_then(ChildId::parse);
     let clock = super::clock_notice(d.clock.as_deref());
-    render(&st, &p, &id, done.zip(child), None, clock).await
+    render(&st, &p, &id, done.zip(child), None, None, clock).await
 }
 
 #[derive(Deserialize)]
@@ -152,7 +158,19 @@ pub async fn record(
     };
     match result {
         Ok(done) => Redirect::to(&format!("/rooms/{id}?done={done}&child={child}")).into_response(),
-        Err(e) => render(&st, &p, &id, None, Some((child, ApiError::from(e))), None).await,
+        Err(e) => {
+            let chosen = Some((child, f.person.as_str()));
+            render(
+                &st,
+                &p,
+                &id,
+                None,
+                Some((child, ApiError::from(e))),
+                chosen,
+                None,
+            )
+            .await
+        }
     }
 }
 
@@ -162,6 +180,7 @@ async fn render(
     id: &str,
     done: Option<(&str, ChildId)>,
     err: Option<(ChildId, ApiError)>,
+    chosen: Option<(ChildId, &str)>,
     clock: Option<&str>,
 ) -> Response {
     let Some(a) = &p.actor else { return to_login() };
@@ -215,7 +234,9 @@ async fn render(
             p.muted { "No enrolled child is placed in this room." }
         }
         ul.roster {
-            @for l in &roster.lines { (line(&roster, l)) }
+            @for l in &roster.lines {
+                (line(&roster, l, chosen.filter(|(c, _)| *c == l.child_id).map(|(_, p)| p)))
+            }
         }
     };
     match err {
@@ -224,7 +245,7 @@ async fn render(
     }
 }
 
-fn line(roster: &RoomRoster, l: &RoomLine) -> Markup {
+fn line(roster: &RoomRoster, l: &RoomLine, chosen: Option<&str>) -> Markup {
     let at = |ms: Option<i64>| ms.map(|t| local_time(&roster.time_zone, t));
     let out = l.status == "present";
     let (verb, label, action) = if out {
@@ -256,7 +277,7 @@ fn line(roster: &RoomRoster, l: &RoomLine) -> Markup {
                     input type="hidden" name="child" value=(l.child_id);
                     input type="hidden" name="action" value=(action);
                     label for=(select_id) { (verb) }
-                    select id=(select_id) name="person" required { (person_options(&l.choices, out)) }
+                    select id=(select_id) name="person" required { (person_options(&l.choices, out, chosen)) }
                     @if out && l.choices.iter().any(|c| matches!(c.person, Person::AuthorizedPickup(_))) {
                         // Shown while an authorized pickup is chosen (app.css, `:has()`);
                         // a browser without it shows it always.

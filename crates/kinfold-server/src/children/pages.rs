@@ -179,7 +179,7 @@ fn detail_body(a: &Actor, d: &Detail<'_>, notice: Option<&str>, err: Option<&Api
                 form method="post" action={ "/children/" (c.id) "/attendance" } #attendance-form {
                     label for="person" { "Dropped off or picked up by" }
                     select #person name="person" required {
-                        (crate::attendance::person_options(choices, true))
+                        (crate::attendance::person_options(choices, true, None))
                     }
                     label for="passphrase" { "Pickup passphrase (authorized pickups only)" }
                     input #passphrase name="passphrase" type="password" autocomplete="off";

@@ -167,6 +167,18 @@ async fn bad_corrections_are_refused_and_nothing_is_written() {
             json!({"child_id": r.a, "time": ok_time, "reason": "two\nlines"}),
             "reason",
         ),
+        (
+            json!({"child_id": r.a, "time": ok_time, "reason": "\u{200B}\u{200B}"}),
+            "reason",
+        ),
+        (
+            json!({"child_id": r.a, "time": ok_time, "reason": "late \u{202E}sub"}),
+            "reason",
+        ),
+        (
+            json!({"child_id": r.a, "time": ok_time, "reason": "x".repeat(301)}),
+            "reason",
+        ),
     ] {
         let resp = post(path.clone(), body.clone(), desk.clone()).await;
         if field == "time" && body["time"] == "23:59" && resp.status == StatusCode::CREATED {
@@ -203,6 +215,51 @@ async fn bad_corrections_are_refused_and_nothing_is_written() {
     )
     .await;
     assert_eq!(resp.status, StatusCode::FORBIDDEN);
+    // The console's form, as the child's page posts it: bad fields come back on the page
+    // (422, the reason why), other roles, rooms and tenants find nothing to correct.
+    let form = |child: &str| format!("/children/{child}/attendance/{id}/correction");
+    for body in [
+        "time=&reason=forgot".to_owned(),
+        "time=7+o%27clock&reason=forgot".to_owned(),
+        format!("time={ok_time}&reason="),
+        format!("time={ok_time}&reason=%E2%80%AE"),
+    ] {
+        let resp = app.post_form(&form(&r.a), &body, &desk).await;
+        assert_eq!(
+            resp.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            resp.text
+        );
+        assert!(
+            resp.text.contains(r#"role="alert""#),
+            "{body}: {}",
+            resp.text
+        );
+    }
+    let body = format!("time={ok_time}&reason=late+bus");
+    let parent = app.sign_in(&t.slug, &t.parent).await;
+    assert_eq!(
+        app.post_form(&form(&r.a), &body, &parent).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let teacher = app.sign_in(&t.slug, &t.teacher).await;
+    assert_eq!(
+        app.post_form(&form(&r.b), &body, &teacher).await.status,
+        StatusCode::NOT_FOUND,
+        "the teacher's entry named under a child of another room"
+    );
+    let elsewhere = app.sign_in(&other.slug, &other.admin).await;
+    assert_eq!(
+        app.post_form(&form(&r.a), &body, &elsewhere).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.post_form(&form(&theirs.a), &body, &elsewhere)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
     // A cross-site form is refused before it reaches the page.
     let mut req = TestApp::form_req(
         &format!("/children/{}/attendance/{id}/correction", r.a),

@@ -112,6 +112,14 @@ async fn a_teacher_checks_children_in_and_out_at_the_room_roster() {
             "{body}: {}",
             refused.text
         );
+        // Redrawn with the aunt still chosen, so the passphrase field is there to fill in.
+        assert!(
+            refused
+                .text
+                .contains(&format!(r#"value="{aunt}" selected"#)),
+            "{}",
+            refused.text
+        );
         let still = app.get(&path, Some(&teacher)).await;
         assert!(still.text.contains(r#"data-status="present""#), "{body}");
     }

@@ -202,6 +202,21 @@ pub(super) async fn connect_owner(o: &super::PgOptions) -> Result<PgConnection> 
 
 /// Refuses a pooled connection to a server that does not take writes (a standby, or a
 /// primary that was demoted), when the URL asks for read-write.
+/// Refuses a connection of the unwalled pool whose commits would still wait for a
+/// synchronous standby (a pooler that drops startup options would leave them so).
+pub(super) async fn check_local_commit(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    let level: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(conn)
+        .await?;
+    if level != "local" {
+        return Err(sqlx::Error::Protocol(format!(
+            "synchronous_commit is {level} on the pool for unwalled writes, not local: does a \
+             pooler drop startup options?"
+        )));
+    }
+    Ok(())
+}
+
 pub(super) async fn check_new_connection(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
         .fetch_one(conn)
@@ -244,12 +259,12 @@ async fn current_takes_writes(probe: &mut Option<PgConnection>, opts: &PgConnect
 /// Looks in a row that must fail before the pool moves: one slow answer is not a failover.
 const FAILED_LOOKS: u32 = 2;
 
-/// Keeps `pool` on a host that takes writes, until the pool closes. The host a failover
-/// manager promoted is found by asking each host in turn; an old primary must be fenced (kept
-/// down, or brought back as a standby), as every failover manager does, or it would count too.
 /// A pool the watcher points at the new primary, and how its options are made from a host's.
 pub(super) type Follower = (PgPool, fn(PgConnectOptions) -> PgConnectOptions);
 
+/// Keeps `pools` on a host that takes writes, until they close. The host a failover manager
+/// promoted is found by asking each host in turn; an old primary must be fenced (kept down,
+/// or brought back as a standby), as every failover manager does, or it would count too.
 pub(super) fn watch(pools: Vec<Follower>, hosts: Vec<PgConnectOptions>, mut current: usize) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(WATCH_EVERY);

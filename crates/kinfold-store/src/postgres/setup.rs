@@ -344,25 +344,44 @@ pub(super) async fn open(
     // trying (the watcher points it at the new primary) until then, and then the request
     // answers 503.
     let pool_opts = |max: u32| {
-        let p = PgPoolOptions::new()
+        PgPoolOptions::new()
             .max_connections(max)
-            .acquire_timeout(Duration::from_secs(5));
-        if read_write {
-            p.after_connect(|conn, _| {
-                Box::pin(async move { hosts::check_new_connection(conn).await })
-            })
-        } else {
-            p
-        }
+            .acquire_timeout(Duration::from_secs(5))
     };
     let first = serve_hosts
         .get(current)
         .cloned()
         .ok_or(StoreError::Config("the database URL names no host"))?;
     let pool = pool_opts(o.max_connections.max(1))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if read_write {
+                    hosts::check_new_connection(conn).await?;
+                }
+                Ok(())
+            })
+        })
         .connect_with(first.clone())
         .await?;
-    let unwalled = pool_opts(UNWALLED_CONNECTIONS).connect_lazy_with(local_commit(first));
+    // Opened at once, so that a setting that does not take fails the start, not a sign-in.
+    let unwalled = pool_opts(unwalled_connections(o.max_connections))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if read_write {
+                    hosts::check_new_connection(conn).await?;
+                }
+                hosts::check_local_commit(conn).await
+            })
+        })
+        .connect_with(local_commit(first))
+        .await;
+    let unwalled = match unwalled {
+        Ok(u) => u,
+        Err(e) => {
+            pool.close().await;
+            return Err(e.into());
+        }
+    };
     let checked = async {
         let mut c = pool.acquire().await?;
         privileged(&mut c).await
@@ -376,7 +395,7 @@ pub(super) async fn open(
             "refusing to serve as a role that is (or is a member of) a superuser, BYPASSRLS, CREATEROLE or CREATEDB role, or owns the tables",
         ));
     }
-    // Watched only once the store is sure to open: the watcher ends with the pool.
+    // Watched only once the store is sure to open: the watcher ends with both pools.
     if serve_hosts.len() > 1 {
         let follow: Vec<hosts::Follower> =
             vec![(pool.clone(), |o| o), (unwalled.clone(), local_commit)];
@@ -385,15 +404,20 @@ pub(super) async fn open(
     Ok((pool, unwalled, applied))
 }
 
-/// Connections of the pool for writes outside every wall: a few, for throttle counters and
-/// CSP reports.
-const UNWALLED_CONNECTIONS: u32 = 4;
+/// Connections of the pool for writes outside every wall (throttle counters, the once-per
+/// marks, CSP reports, their pruning): a quarter of the main pool's, at least 4, so that a
+/// burst of reports from many addresses leaves sign-ins some (a sign-in that finds none free
+/// within 5 s answers `503 unavailable`).
+fn unwalled_connections(main: u32) -> u32 {
+    (main / 4).max(4)
+}
 
 /// The options of the pool for writes outside every wall (throttle counters, the email
 /// limits' marks, CSP reports): their commits wait for the primary's own disk, never for a
 /// synchronous standby, so a standby out of reach cannot hold them (PostgreSQL bounds no
 /// commit's wait for it, and these run outside the transactions that Kinfold bounds). A
-/// failover may lose the last of them: a few throttle counts, a repeated alert, a report.
+/// failover loses those written since the standby last confirmed: throttle counts (an
+/// attacker's allowance starts again, once per failover), a repeated alert, reports.
 fn local_commit(o: PgConnectOptions) -> PgConnectOptions {
     o.options([("synchronous_commit", "local")])
 }
