@@ -8,7 +8,7 @@ mod room;
 pub mod staff_api;
 mod staff_correction;
 
-pub(crate) use pages::day_history;
+pub(crate) use pages::{day_history, SentCorrection};
 pub(crate) use ratio_pages::{clock_form, clock_notice, ratio_line};
 pub(crate) use room::person_options;
 

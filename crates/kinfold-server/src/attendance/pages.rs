@@ -1,6 +1,6 @@
 //! Console pages for attendance: today's roster, and check-in and check-out from a child's page.
 
-use crate::children::pages::{render_detail, room_name};
+use crate::children::pages::{render_detail, render_detail_with, room_name};
 use crate::console::pages::{fail, page, to_login};
 use crate::console::Page;
 use crate::extract::Form;
@@ -131,13 +131,22 @@ pub async fn roster(State(st): State<AppState>, p: Page) -> Response {
     page(&p, StatusCode::OK, "Attendance", body)
 }
 
+/// A correction as its form sent it, refused: drawn again, open, with the error beside its
+/// field.
+pub(crate) struct SentCorrection {
+    pub entry: uuid::Uuid,
+    pub time: String,
+    pub reason: String,
+}
+
 /// The day's entries of a child, corrections beside what they correct, each original with a
-/// form to correct its time.
+/// form to correct its time (`failed`: the one refused, as sent, with its error).
 pub(crate) fn day_history(
     child: ChildId,
     events: &[kinfold_model::AttendanceEvent],
     choices: &[kinfold_core::attendance::Choice],
     tz: &str,
+    failed: Option<(&SentCorrection, &ApiError)>,
 ) -> maud::Markup {
     // As the record named them then; else (entries from before names were kept) as it names
     // them now.
@@ -162,11 +171,20 @@ pub(crate) fn day_history(
                         @match &e.correction {
                             None => {
                                 (verb(e.kind)) " at " strong { (local_time(tz, e.at_ms)) } " with " (who(e)) "."
-                                details {
+                                @let sent = failed.filter(|(c, _)| c.entry == e.id);
+                                @let form = format!("correct-{}", e.id);
+                                @let field = |name, label, value| crate::console::form::Field {
+                                    form: &form,
+                                    name,
+                                    label,
+                                    value,
+                                    err: sent.map(|(_, err)| err),
+                                };
+                                details open[sent.is_some()] {
                                     summary { "Correct this time" }
                                     form.row method="post" action={ "/children/" (child) "/attendance/" (e.id) "/correction" } {
-                                        div { label for={ "time-" (e.id) } { "Right time" } input id={ "time-" (e.id) } name="time" type="time" required; }
-                                        div { label for={ "reason-" (e.id) } { "Why" } input id={ "reason-" (e.id) } name="reason" required; }
+                                        div { (field("time", "Right time", sent.map_or("", |(c, _)| c.time.as_str())).input("time", true, None)) }
+                                        div { (field("reason", "Why", sent.map_or("", |(c, _)| c.reason.as_str())).input("text", true, None)) }
                                         div { button type="submit" { "Save the correction" } }
                                     }
                                 }
@@ -203,6 +221,11 @@ pub async fn correct(
     let (Some(child), Ok(entry)) = (ChildId::parse(&id), uuid::Uuid::parse_str(&entry)) else {
         return fail(&p, "Child", CoreError::NotFound("attendance entry"));
     };
+    let sent = SentCorrection {
+        entry,
+        time: f.time.clone(),
+        reason: f.reason.clone(),
+    };
     match st
         .core
         .attendance()
@@ -219,6 +242,9 @@ pub async fn correct(
             )
             .await
         }
-        Err(e) => render_detail(&st, &p, &id, None, Some(ApiError::from(e))).await,
+        Err(e) => {
+            let e = ApiError::from(e);
+            render_detail_with(&st, &p, &id, None, Some(e), Some(&sent)).await
+        }
     }
 }

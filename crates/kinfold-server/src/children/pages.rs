@@ -91,6 +91,8 @@ struct Detail<'a> {
     parents: &'a [kinfold_model::User],
     time_zone: &'a str,
     rooms: &'a [Classroom],
+    /// A correction of today's times the page refused, drawn again as sent.
+    correction: Option<&'a crate::attendance::SentCorrection>,
 }
 
 fn detail_body(a: &Actor, d: &Detail<'_>, notice: Option<&str>, err: Option<&ApiError>) -> Markup {
@@ -103,6 +105,7 @@ fn detail_body(a: &Actor, d: &Detail<'_>, notice: Option<&str>, err: Option<&Api
         today,
         time_zone,
         parents,
+        correction: _,
     } = *d;
     let c = v.child();
     let can_attend = policy::reaches_visible_child(a.role, Action::CheckInOut)
@@ -168,7 +171,7 @@ fn detail_body(a: &Actor, d: &Detail<'_>, notice: Option<&str>, err: Option<&Api
             (crate::children::pickups::section(c.id, pickups, a.role == Role::Administrator))
         }
         @if can_attend {
-            (crate::attendance::day_history(c.id, today, choices, time_zone))
+            (crate::attendance::day_history(c.id, today, choices, time_zone, d.correction.zip(err)))
             h2 { "Check in / check out" }
             @if choices.is_empty() {
                 p.muted #no-one-on-file {
@@ -236,6 +239,18 @@ pub(crate) async fn render_detail(
     notice: Option<&str>,
     err: Option<ApiError>,
 ) -> Response {
+    render_detail_with(st, p, id, notice, err, None).await
+}
+
+/// [`render_detail`], with a refused correction drawn again beside its entry.
+pub(crate) async fn render_detail_with(
+    st: &AppState,
+    p: &Page,
+    id: &str,
+    notice: Option<&str>,
+    err: Option<ApiError>,
+    correction: Option<&crate::attendance::SentCorrection>,
+) -> Response {
     let Some(a) = &p.actor else { return to_login() };
     let (view, opened) = match opened_child(st, p, a, id).await {
         Ok(v) => v,
@@ -292,6 +307,7 @@ pub(crate) async fn render_detail(
         guardians: &guardians,
         choices: &choices,
         rooms: &rooms,
+        correction,
     };
     let body = detail_body(a, &detail, notice, err.as_ref());
     match err {

@@ -218,11 +218,11 @@ async fn bad_corrections_are_refused_and_nothing_is_written() {
     // The console's form, as the child's page posts it: bad fields come back on the page
     // (422, the reason why), other roles, rooms and tenants find nothing to correct.
     let form = |child: &str| format!("/children/{child}/attendance/{id}/correction");
-    for body in [
-        "time=&reason=forgot".to_owned(),
-        "time=7+o%27clock&reason=forgot".to_owned(),
-        format!("time={ok_time}&reason="),
-        format!("time={ok_time}&reason=%E2%80%AE"),
+    for (body, field) in [
+        ("time=&reason=forgot".to_owned(), "time"),
+        ("time=7+o%27clock&reason=forgot".to_owned(), "time"),
+        (format!("time={ok_time}&reason="), "reason"),
+        (format!("time={ok_time}&reason=%E2%80%AE"), "reason"),
     ] {
         let resp = app.post_form(&form(&r.a), &body, &desk).await;
         assert_eq!(
@@ -231,11 +231,22 @@ async fn bad_corrections_are_refused_and_nothing_is_written() {
             "{body}: {}",
             resp.text
         );
+        // Beside the field, in the entry's form drawn open again with what was sent.
         assert!(
-            resp.text.contains(r#"role="alert""#),
+            resp.text
+                .contains(&format!(r#"id="correct-{id}-{field}-error""#)),
             "{body}: {}",
             resp.text
         );
+        assert!(resp.text.contains("<details open>"), "{body}");
+        if field == "reason" {
+            assert!(
+                resp.text.contains(&format!(r#"value="{ok_time}""#)),
+                "{body}"
+            );
+        } else {
+            assert!(resp.text.contains(r#"value="forgot""#), "{body}");
+        }
     }
     let body = format!("time={ok_time}&reason=late+bus");
     let parent = app.sign_in(&t.slug, &t.parent).await;
