@@ -69,8 +69,15 @@ export async function deskKiosk(w, { check, outDir }) {
   const line = page.locator(`li#${lineId}`);
   const called = (await line.locator('a.name').innerText()).trim().split(' ')[0];
 
-  // In with the keyboard: from the top of the page to the child's button, then Enter.
+  // In with the keyboard: from the top of the page, the first stop is the skip link, shown
+  // when focused; Enter on it, and the next stops are the page's own.
   await page.evaluate(() => document.activeElement?.blur());
+  const skip = page.locator('a.skip');
+  presses += await tabTo(page, skip, { check, where: 'kiosk, skip link', max: 1 });
+  check(await skip.isVisible(), 'the skip link is not shown when it has the focus');
+  const box = await skip.boundingBox();
+  check(box && box.x >= 0 && box.y >= 0, `the focused skip link is off screen: ${JSON.stringify(box)}`);
+  await page.keyboard.press('Enter');
   presses += await tabTo(page, line.getByRole('button', { name: `Check in ${called}` }), { check, where: 'kiosk, check in' });
   await enter(page);
   const said = (await page.locator('#room-notice').innerText()).trim();
@@ -97,5 +104,5 @@ export async function deskKiosk(w, { check, outDir }) {
   await enter(page);
   check((await line.getAttribute('data-status')) === 'checked_out', `${called} is not shown checked out`);
 
-  return `at ${roomName}'s kiosk on a tablet, checked ${called} in and out with the keyboard alone (${presses} Tab presses, a focus ring on each); ${flags} allergy flag(s), no allergen spelled out; the passphrase asked only while an authorized pickup is chosen`;
+  return `at ${roomName}'s kiosk on a tablet, checked ${called} in and out with the keyboard alone (${presses} Tab presses, past the navigation by the skip link, a focus ring on each); ${flags} allergy flag(s), no allergen spelled out; the passphrase asked only while an authorized pickup is chosen`;
 }

@@ -106,14 +106,18 @@ pub struct ClockForm {
 pub async fn clock(State(st): State<AppState>, p: Page, Form(f): Form<ClockForm>) -> Response {
     let Some(a) = &p.actor else { return to_login() };
     let Some(room) = ClassroomId::parse(&f.classroom_id) else {
-        return fail(&p, "Clock in", CoreError::NotFound("classroom"));
+        return fail(&p, "Clock in or out", CoreError::NotFound("classroom"));
     };
     let Some(kind) = ClockKind::parse(&f.action) else {
         return fail(
             &p,
-            "Clock in",
+            "Clock in or out",
             CoreError::invalid("action", "clock_in or clock_out"),
         );
+    };
+    let title = match kind {
+        ClockKind::ClockIn => "Clock in",
+        ClockKind::ClockOut => "Clock out",
     };
     match st.core.attendance().clock(a, room, kind).await {
         Ok(done) => {
@@ -130,7 +134,7 @@ pub async fn clock(State(st): State<AppState>, p: Page, Form(f): Form<ClockForm>
             let sep = if back.contains('?') { '&' } else { '?' };
             Redirect::to(&format!("{back}{sep}clock={what}")).into_response()
         }
-        Err(e) => fail(&p, "Clock in", e),
+        Err(e) => fail(&p, title, e),
     }
 }
 

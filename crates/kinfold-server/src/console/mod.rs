@@ -102,6 +102,9 @@ pub(crate) fn layout(actor: Option<&Actor>, title: &str, body: Markup) -> Markup
                 link rel="stylesheet" href="/static/app.css";
             }
             body {
+                // The first stop of the keyboard: past the navigation, straight to the page
+                // (WCAG 2.4.1), shown when it has the focus.
+                a.skip href="#main" { "Skip to the page's content" }
                 header {
                     a.brand href="/" { "Kinfold" }
                     @if let Some(a) = actor {
@@ -128,7 +131,7 @@ pub(crate) fn layout(actor: Option<&Actor>, title: &str, body: Markup) -> Markup
                         }
                     }
                 }
-                main { (body) }
+                main #main tabindex="-1" { (body) }
             }
         }
     }
