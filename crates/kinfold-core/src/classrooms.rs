@@ -275,8 +275,5 @@ pub fn age_group_field(raw: &str) -> Result<Option<AgeGroup>, CoreError> {
 
 /// A capacity as a form sends it: empty is none; anything else a whole number of children.
 pub fn capacity_field(raw: &str) -> Result<Option<u32>, CoreError> {
-    match raw.trim() {
-        "" => Ok(None),
-        c => c.parse::<u32>().map(Some).map_err(|_| capacity_error()),
-    }
+    crate::validate::whole_number("capacity", raw).map_err(|_| capacity_error())
 }

@@ -42,6 +42,39 @@ pub struct TenantDetailsPatch {
     pub version: Option<i64>,
 }
 
+/// One part of a center's session policy as a patch sets it, in `unit`s that are `scale`
+/// stored units: left out, it stays as `stored`; `null` follows the operator; a value must be
+/// within `allowed` (whose top is the operator's limit), unless it is the one stored (the
+/// operator's limit, lowered since, still holds on every request, and a form saved for
+/// another field is not refused for this one).
+fn stricter(
+    field: &'static str,
+    sent: Option<Option<u32>>,
+    stored: Option<i64>,
+    (scale, unit): (i64, &str),
+    allowed: std::ops::RangeInclusive<u64>,
+) -> Result<Option<i64>, CoreError> {
+    let Some(sent) = sent else {
+        return Ok(stored);
+    };
+    let Some(v) = sent else {
+        return Ok(None);
+    };
+    let value = i64::from(v) * scale;
+    if Some(value) == stored || allowed.contains(&u64::from(v)) {
+        return Ok(Some(value));
+    }
+    let (low, high) = (allowed.start(), allowed.end());
+    Err(CoreError::invalid(
+        field,
+        if allowed.is_empty() {
+            format!("cannot be set: the operator's limit is already under {low}{unit}")
+        } else {
+            format!("must be from {low} to {high}{unit} (the operator's limit)")
+        },
+    ))
+}
+
 /// A patch field that may be left out (`None`: unchanged), `null` (`Some(None)`: the
 /// operator's setting) or a value.
 fn null_or_value<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -199,46 +232,22 @@ impl Tenants<'_> {
         now: CenterSessionPolicy,
     ) -> Result<CenterSessionPolicy, CoreError> {
         let s = self.settings();
-        let idle_max = s.session_idle_timeout.as_secs() / 60;
         let idle_min = MIN_CENTER_IDLE.as_secs() / 60;
-        // A value as it is stored stays, even above a limit the operator lowered since (the
-        // operator's limit holds on every request all the same): a form saved for another
-        // field is not refused for this one.
-        let idle_timeout_secs = match idle_minutes {
-            None => now.idle_timeout_secs,
-            Some(None) => None,
-            Some(Some(m)) if Some(i64::from(m) * 60) == now.idle_timeout_secs => {
-                now.idle_timeout_secs
-            }
-            Some(Some(m)) if (idle_min..=idle_max).contains(&u64::from(m)) => {
-                Some(i64::from(m) * 60)
-            }
-            Some(Some(_)) if idle_max < idle_min => {
-                return Err(CoreError::invalid(
-                    "session_idle_minutes",
-                    format!("cannot be set: the operator's idle timeout is already under {idle_min} minutes"),
-                ))
-            }
-            Some(Some(_)) => {
-                return Err(CoreError::invalid(
-                    "session_idle_minutes",
-                    format!("must be from {idle_min} to {idle_max} minutes (the operator's limit)"),
-                ))
-            }
-        };
-        let cap = s.max_sessions_per_user;
-        let max_sessions = match max_sessions {
-            None => now.max_sessions,
-            Some(None) => None,
-            Some(Some(n)) if Some(i64::from(n)) == now.max_sessions => now.max_sessions,
-            Some(Some(n)) if (1..=cap).contains(&n) => Some(i64::from(n)),
-            Some(Some(_)) => {
-                return Err(CoreError::invalid(
-                    "max_sessions_per_user",
-                    format!("must be from 1 to {cap} (the operator's limit)"),
-                ))
-            }
-        };
+        let idle_max = s.session_idle_timeout.as_secs() / 60;
+        let idle_timeout_secs = stricter(
+            "session_idle_minutes",
+            idle_minutes,
+            now.idle_timeout_secs,
+            (60, " minutes"),
+            idle_min..=idle_max,
+        )?;
+        let max_sessions = stricter(
+            "max_sessions_per_user",
+            max_sessions,
+            now.max_sessions,
+            (1, ""),
+            1..=u64::from(s.max_sessions_per_user),
+        )?;
         Ok(CenterSessionPolicy {
             idle_timeout_secs,
             max_sessions,

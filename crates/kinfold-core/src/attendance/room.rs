@@ -225,13 +225,12 @@ impl Attendance<'_> {
         events: &[AttendanceEvent],
     ) -> Result<Vec<Child>, CoreError> {
         let mut children = self.children_where(actor, room, Some(ENROLLED)).await?;
-        let mut others: Vec<ChildId> = events
+        let listed: std::collections::HashSet<ChildId> = children.iter().map(|c| c.id).collect();
+        let others: std::collections::BTreeSet<ChildId> = events
             .iter()
             .map(|e| e.child_id)
-            .filter(|id| !children.iter().any(|c| c.id == *id))
+            .filter(|id| !listed.contains(id))
             .collect();
-        others.sort_unstable();
-        others.dedup();
         let visibility = policy::visibility(actor, Action::CheckInOut);
         for id in others {
             if DayState::of(events, id).status != "present" {

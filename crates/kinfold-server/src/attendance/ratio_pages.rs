@@ -302,12 +302,9 @@ pub async fn save_table(State(st): State<AppState>, p: Page, Form(f): Form<Table
     for band in AgeBand::ALL {
         let number = |group: bool| -> Result<u32, CoreError> {
             let name = field(band, group);
-            f.values
-                .get(name)
-                .map(|v| v.trim())
-                .filter(|v| !v.is_empty())
-                .and_then(|v| v.parse::<u32>().ok())
-                .ok_or_else(|| CoreError::invalid(name, "a whole number"))
+            let sent = f.values.get(name).map_or("", String::as_str);
+            kinfold_core::validate::whole_number(name, sent)?
+                .ok_or_else(|| CoreError::invalid(name, "must be a whole number"))
         };
         match number(false).and_then(|per| Ok(RatioRule::new(band, per, number(true)?))) {
             Ok(r) => rows.push(r),

@@ -343,36 +343,33 @@ pub(super) async fn open(
     // A request waits at most this long for a connection: through a failover, the pool keeps
     // trying (the watcher points it at the new primary) until then, and then the request
     // answers 503.
-    let pool_opts = |max: u32| {
+    // Each new connection: a server that takes writes, when the URL asks for one; and on the
+    // unwalled pool, `synchronous_commit = local` in force.
+    let pool_opts = |max: u32, local: bool| {
         PgPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if read_write {
+                        hosts::check_new_connection(conn).await?;
+                    }
+                    if local {
+                        hosts::check_local_commit(conn).await?;
+                    }
+                    Ok(())
+                })
+            })
     };
     let first = serve_hosts
         .get(current)
         .cloned()
         .ok_or(StoreError::Config("the database URL names no host"))?;
-    let pool = pool_opts(o.max_connections.max(1))
-        .after_connect(move |conn, _| {
-            Box::pin(async move {
-                if read_write {
-                    hosts::check_new_connection(conn).await?;
-                }
-                Ok(())
-            })
-        })
+    let pool = pool_opts(o.max_connections.max(1), false)
         .connect_with(first.clone())
         .await?;
     // Opened at once, so that a setting that does not take fails the start, not a sign-in.
-    let unwalled = pool_opts(unwalled_connections(o.max_connections))
-        .after_connect(move |conn, _| {
-            Box::pin(async move {
-                if read_write {
-                    hosts::check_new_connection(conn).await?;
-                }
-                hosts::check_local_commit(conn).await
-            })
-        })
+    let unwalled = pool_opts(unwalled_connections(o.max_connections), true)
         .connect_with(local_commit(first))
         .await;
     let unwalled = match unwalled {
