@@ -189,12 +189,7 @@ impl Settings {
     /// The sessions each person of a center may have at once: the center's own cap, within
     /// the operator's.
     pub fn session_cap_for(&self, center: &CenterSessionPolicy) -> u32 {
-        center
-            .max_sessions
-            .and_then(|n| u32::try_from(n).ok())
-            .map_or(self.max_sessions_per_user, |n| {
-                n.clamp(1, self.max_sessions_per_user)
-            })
+        center.cap_within(self.max_sessions_per_user)
     }
 }
 

@@ -62,6 +62,18 @@ pub struct CenterSessionPolicy {
     pub max_sessions: Option<i64>,
 }
 
+impl CenterSessionPolicy {
+    /// The sessions each person of the center may have at once: the center's own cap, held
+    /// within the operator's `operator` (and at least 1). The one rule, read by the sign-in's
+    /// own transaction and by every page that shows the figure.
+    pub fn cap_within(&self, operator: u32) -> u32 {
+        let operator = operator.max(1);
+        self.max_sessions
+            .and_then(|n| u32::try_from(n).ok())
+            .map_or(operator, |n| n.clamp(1, operator))
+    }
+}
+
 /// What a center states about itself: its legal identity and postal address (the footer of
 /// every email it sends), the time zone its days are counted in, and its hosting region.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,12 +12,13 @@ use crate::{
 #[async_trait]
 pub trait SessionStore {
     /// Creates a session and, in the same transaction, ends the user's oldest sessions beyond
-    /// `cap`. Returns the session and the evicted ones.
+    /// the center's cap, read in that transaction and held within `operator_cap`
+    /// ([`crate::CenterSessionPolicy::cap_within`]). Returns the session and the evicted ones.
     async fn create_session(
         &self,
         tx: TenantTx<'_>,
         new: NewSession,
-        cap: u32,
+        operator_cap: u32,
     ) -> Result<(Session, Vec<Session>)>;
     /// One lookup: the session with its user and tenant.
     async fn session_by_token(&self, token: TokenHash) -> Result<Option<SessionContext>>;

@@ -61,10 +61,12 @@ impl Core {
                 session_id: id.to_string(),
             },
         ));
-        let cap = self.settings().session_cap_for(&tenant.sessions);
+        // The center's own cap is read in the session's transaction (a policy change racing
+        // this sign-in is either seen or sees this session).
+        let operator_cap = self.settings().max_sessions_per_user;
         let (session, evicted) = self
             .store()
-            .create_session(scope.tx().audit_all(drafts), new, cap)
+            .create_session(scope.tx().audit_all(drafts), new, operator_cap)
             .await
             // Deactivated between the password and the session: no session, like a wrong
             // password.
@@ -74,7 +76,7 @@ impl Core {
             })?;
         for e in &evicted {
             self.inner.sessions.forget_session(e.id);
-            tracing::info!(user = %user.id, session = %e.id, cap, "oldest session evicted at the per-user cap");
+            tracing::info!(user = %user.id, session = %e.id, "oldest session evicted at the per-user cap");
         }
         if new_device {
             self.email_new_device(scope, &user, client).await;

@@ -116,6 +116,13 @@ pub(crate) fn for_update(select: &'static str) -> Cow<'static, str> {
     Cow::Owned(format!("{select} FOR UPDATE"))
 }
 
+/// `select` with ` FOR SHARE`: the rows it returns cannot change until commit, while other
+/// readers that share them go on (a center's session policy, read by each sign-in, is
+/// changed only after they commit, and they wait for a change to commit).
+pub(crate) fn for_share(select: &'static str) -> Cow<'static, str> {
+    Cow::Owned(format!("{select} FOR SHARE"))
+}
+
 /// Behind the token wall only the row the token opens shows. This finds that row's tenant
 /// (`find` selects its `tenant_id` by `token_hash = $1`) and moves the transaction behind the
 /// tenant's wall, where the tenant's other rows show and writes are allowed. False when the

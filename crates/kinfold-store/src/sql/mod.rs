@@ -20,6 +20,8 @@
 //!   one writer at a time across nodes (PostgreSQL's `FOR NO KEY UPDATE`; nothing on SQLite);
 //! - `for_update(select)`: a SELECT whose rows stay locked until commit (PostgreSQL's
 //!   `FOR UPDATE`, which SQLite does not parse);
+//! - `for_share(select)`: a SELECT whose rows no one changes until commit, shared with other
+//!   such readers (PostgreSQL's `FOR SHARE`; as `for_update` on SQLite);
 //! - `enter_token_tenant(conn, find, token)`: behind a token's wall, moving to the wall of the
 //!   tenant the token names (PostgreSQL's second `set_config`; nothing on SQLite, so a session
 //!   lookup stays one query).
@@ -97,7 +99,7 @@ pub(crate) use outbox::insert_message;
 
 #[allow(unused_imports)]
 use super::dialect::{
-    abort_batch, begin_batch, done, enter_chain, enter_token_tenant, enter_wall, for_update,
-    hold_writers, insertion_order, lease_due, lock_user, pickups_json, still_running, token_hex,
-    Backend, Conn, Db, Read, Tx, BATCH_SCRIPT, DIALECT, LEGACY,
+    abort_batch, begin_batch, done, enter_chain, enter_token_tenant, enter_wall, for_share,
+    for_update, hold_writers, insertion_order, lease_due, lock_user, pickups_json, still_running,
+    token_hex, Backend, Conn, Db, Read, Tx, BATCH_SCRIPT, DIALECT, LEGACY,
 };

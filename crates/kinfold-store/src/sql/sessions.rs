@@ -6,14 +6,16 @@ use kinfold_audit::Draft;
 use kinfold_crypto::token::TokenHash;
 use sqlx::QueryBuilder;
 
-use super::{append_in, done, enter_token_tenant, for_update, lock_user, Backend, Db, Tx};
+use super::{
+    append_in, done, enter_token_tenant, for_share, for_update, lock_user, Backend, Db, Tx,
+};
 use crate::rows::{SessionContextRow, SessionRow};
 use crate::sessions::SessionStore;
 use crate::wall::Wall;
 use crate::TenantTx;
 use crate::{
-    ClientInfo, EndReason, NewSession, Result, Session, SessionContext, SessionId, TenantScope,
-    UserId,
+    CenterSessionPolicy, ClientInfo, EndReason, NewSession, Result, Session, SessionContext,
+    SessionId, TenantScope, UserId,
 };
 
 /// Sessions ended per UPDATE on eviction: one parameter each, far under both databases' limits.
@@ -25,7 +27,7 @@ impl SessionStore for Backend {
         &self,
         tx: TenantTx<'_>,
         new: NewSession,
-        cap: u32,
+        operator_cap: u32,
     ) -> Result<(Session, Vec<Session>)> {
         let (scope, audit) = tx.into_parts();
         let t = scope.tenant_id().to_string();
@@ -47,6 +49,20 @@ impl SessionStore for Backend {
         if !matches!(deactivated, Some(None)) {
             return Err(crate::StoreError::NotFound("user"));
         }
+        // The center's cap is read here, under a share lock on its row, not with the tenant
+        // the caller signed in with: a change of the policy commits before this read (and
+        // this session is held to it) or waits for this commit (and its own eviction then
+        // sees this session). Read earlier, a sign-in racing a lower cap kept one too many.
+        let center: Option<i64> =
+            sqlx::query_scalar(&for_share("SELECT max_sessions FROM tenants WHERE id = $1"))
+                .bind(&t)
+                .fetch_one(&mut *tx)
+                .await?;
+        let cap = CenterSessionPolicy {
+            idle_timeout_secs: None,
+            max_sessions: center,
+        }
+        .cap_within(operator_cap);
         sqlx::query(
             "INSERT INTO sessions (tenant_id, id, token_hash, user_id, created_ms, last_seen_ms, \
              expires_ms, ip, user_agent, device) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9)",
@@ -76,7 +92,7 @@ impl SessionStore for Backend {
         .await?;
         let mut evicted = live
             .into_iter()
-            .skip(cap.max(1) as usize)
+            .skip(cap as usize)
             .map(SessionRow::into_session)
             .collect::<Result<Vec<_>>>()?;
         end_evicted(&mut tx, scope, &mut evicted, new.created_ms).await?;

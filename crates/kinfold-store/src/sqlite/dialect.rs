@@ -72,6 +72,11 @@ pub(crate) fn for_update(select: &'static str) -> Cow<'static, str> {
     Cow::Borrowed(select)
 }
 
+/// As [`for_update`]: the single writer already holds everything until commit.
+pub(crate) fn for_share(select: &'static str) -> Cow<'static, str> {
+    Cow::Borrowed(select)
+}
+
 /// No wall to move: the caller's statement finds the token's row by `token_hash` in any
 /// tenant, or nothing, with no statement spent here (a session lookup stays one query).
 pub(crate) async fn enter_token_tenant(

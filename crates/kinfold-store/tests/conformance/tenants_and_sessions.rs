@@ -218,8 +218,90 @@ async fn a_lower_cap_ends_the_sessions_beyond_it_with_the_change(u: &Under) {
         .filter(|e| e.kind == "session_evicted")
         .count();
     assert_eq!(evicted, 2);
+    // A sign-in after the change is held to the center's cap of 1 by its own transaction,
+    // whatever the operator allows: her last session ends with it.
+    let (_, evicted) = s
+        .create_session(a.tx(), new_session(ann.id, 40, 30_000), 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        evicted.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [ann_sessions[2]]
+    );
+    assert_eq!(s.live_sessions(&a, ann.id).await.unwrap().len(), 1);
+    // Another center keeps the operator's cap.
+    s.create_session(b.tx(), new_session(cy.id, 41, 30_000), 5)
+        .await
+        .unwrap();
+    assert_eq!(s.live_sessions(&b, cy.id).await.unwrap().len(), 4);
 }
 both!(a_lower_cap_ends_the_sessions_beyond_it_with_the_change);
+
+/// The attacker's version: sign-ins racing the change that lowers the cap. Each sign-in
+/// either commits before the change (whose eviction then ends what is beyond the new cap) or
+/// reads the new cap in its own transaction; none keeps the old one. With the cap read
+/// before the sign-in's transaction, one that read 5 and committed after the change left two
+/// sessions alive.
+async fn sign_ins_racing_a_lower_cap_never_exceed_it(u: &Under) {
+    let s = &*u.store;
+    let a = tenant(s, "maple").await;
+    let dee = user(s, &a, "dee@maple.example", Role::Teacher).await;
+    for round in 0..4u8 {
+        let base = 100 * i64::from(round) + 1_000_000;
+        let details = s.tenant_details(&a).await.unwrap();
+        let open = TenantDetails {
+            sessions: CenterSessionPolicy::default(),
+            ..details
+        };
+        let (open, _) = s.set_tenant_details(a.tx(), &open, None).await.unwrap();
+        for i in 0..3u8 {
+            s.create_session(
+                a.tx(),
+                new_session(dee.id, 200 + round * 3 + i, base + i64::from(i)),
+                5,
+            )
+            .await
+            .unwrap();
+        }
+        let lowered = TenantDetails {
+            sessions: CenterSessionPolicy {
+                idle_timeout_secs: None,
+                max_sessions: Some(1),
+            },
+            ..open
+        };
+        let mut racers = tokio::task::JoinSet::new();
+        for i in 0..8u8 {
+            let (store, scope) = (u.store.clone(), a.clone());
+            racers.spawn(async move {
+                let token = round * 10 + i;
+                store
+                    .create_session(scope.tx(), new_session(dee.id, token, base + 10), 5)
+                    .await
+                    .map(|_| ())
+            });
+            if i == 3 {
+                let (store, scope, lowered) = (u.store.clone(), a.clone(), lowered.clone());
+                racers.spawn(async move {
+                    let cap = Some(LowerCap {
+                        cap: 1,
+                        at_ms: base + 10,
+                    });
+                    store
+                        .set_tenant_details(scope.tx(), &lowered, cap)
+                        .await
+                        .map(|_| ())
+                });
+            }
+        }
+        while let Some(done) = racers.join_next().await {
+            done.unwrap().unwrap();
+        }
+        let live = s.live_sessions(&a, dee.id).await.unwrap();
+        assert_eq!(live.len(), 1, "round {round}: {} live sessions", live.len());
+    }
+}
+both!(sign_ins_racing_a_lower_cap_never_exceed_it);
 
 async fn users_belong_to_one_tenant(u: &Under) {
     let s = &*u.store;
