@@ -14,6 +14,7 @@ pub mod auth;
 pub mod children;
 pub mod classrooms;
 pub mod clock;
+pub mod csp;
 pub mod error;
 pub mod hasher;
 pub mod keys;
@@ -60,8 +61,8 @@ struct Inner {
     pickup_throttle: throttle::Throttle,
     /// Second-factor codes, per account (A2).
     mfa_throttle: throttle::Throttle,
-    /// CSP reports, per IP.
-    csp_limiter: throttle::IpLimiter,
+    /// CSP reports: their limits and the write in flight.
+    csp: csp::Intake,
     /// Password reset requests, per account and per IP (each request counts).
     reset_throttle: throttle::Throttle,
     audit: audit::AuditWriter,
@@ -108,9 +109,7 @@ impl Core {
                 throttle: throttle("sign-in", &settings.throttle),
                 pickup_throttle: throttle("pickup", &settings.throttle),
                 mfa_throttle: throttle("mfa", &settings.mfa_throttle),
-                csp_limiter: throttle::IpLimiter::per_minute(
-                    std::num::NonZeroU32::MIN.saturating_add(29),
-                ),
+                csp: csp::Intake::new(),
                 reset_throttle: throttle("reset", &settings.reset_throttle),
                 store,
                 clock,

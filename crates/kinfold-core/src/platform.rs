@@ -1,4 +1,4 @@
-//! The two calls the HTTP layer makes for the platform (readiness, CSP reports), and the proof
+//! The platform call the HTTP layer makes (readiness; CSP reports are [`crate::csp`]), and the proof
 //! that handlers reach the store only through a service, each decided by the policy table
 //! (A1).
 //!
@@ -31,13 +31,5 @@ impl Core {
     /// Whether the database is reachable and migrated (`/readyz`).
     pub async fn ready(&self) -> Result<bool, CoreError> {
         Ok(self.store().ready().await?)
-    }
-
-    /// Keeps a (redacted) CSP violation report.
-    pub async fn record_csp_report(&self, report: String) -> Result<(), CoreError> {
-        Ok(self
-            .store()
-            .insert_csp_report(self.now_ms(), report)
-            .await?)
     }
 }

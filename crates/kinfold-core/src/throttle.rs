@@ -456,23 +456,14 @@ impl Core {
             .await?)
     }
 
-    /// A CSP report from `ip` may be stored: 30 a minute per address (reports without a
-    /// readable address share one bucket).
-    pub fn csp_report_allowed(&self, ip: Option<&str>) -> bool {
-        let ip = ip
-            .and_then(|i| i.parse::<IpAddr>().ok())
-            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        self.inner.csp_limiter.check(ip).is_ok()
-    }
-
     /// Drops idle per-IP buckets and expired attempt counters. Run every minute by `serve`'s
     /// background task ([`Core::spawn_pruning`]).
     pub async fn prune_throttles(&self) -> Result<u64, CoreError> {
         self.inner.throttle.prune();
         self.inner.pickup_throttle.prune();
         self.inner.reset_throttle.prune();
-        self.inner.csp_limiter.prune();
-        Ok(self.store().prune_attempts(self.now_ms()).await?)
+        let reports = self.prune_csp().await?;
+        Ok(self.store().prune_attempts(self.now_ms()).await? + reports)
     }
 
     /// Prunes the throttles every minute until the last handle to this `Core` is dropped.
@@ -497,7 +488,7 @@ impl Core {
     pub fn per_ip_keys(&self) -> (usize, usize) {
         (
             self.inner.throttle.per_ip_keys(),
-            self.inner.csp_limiter.len(),
+            self.inner.csp.addresses(),
         )
     }
 }

@@ -1,6 +1,6 @@
 //! CSP violation reports (`report-uri` and the Reporting API). Stored with limits: the body
-//! limit is 16 KiB, and each client IP may send 30 a minute; beyond that reports are dropped
-//! with 429.
+//! limit is 16 KiB, and each client IP, each node and each write in flight has its limit
+//! (`kinfold_core::csp`); beyond them reports are dropped with 429.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -62,13 +62,9 @@ pub async fn report(
             "a report may be at most 16 KiB",
         ));
     }
-    if !st.core.csp_report_allowed(client.info().ip.as_deref()) {
-        return Err(ApiError::http(
-            StatusCode::TOO_MANY_REQUESTS,
-            "throttled",
-            "too many reports",
-        ));
-    }
+    let Some(permit) = st.core.csp_report_permit(client.info().ip.as_deref()) else {
+        return Err(too_many());
+    };
     let mut parsed: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
         ApiError::http(
             StatusCode::BAD_REQUEST,
@@ -78,8 +74,18 @@ pub async fn report(
     })?;
     redact_link_tokens(&mut parsed);
     tracing::warn!(report = %parsed, "CSP violation reported");
-    st.core.record_csp_report(parsed.to_string()).await?;
+    st.core
+        .record_csp_report(permit, parsed.to_string())
+        .await?;
     Ok(NoContent)
+}
+
+fn too_many() -> ApiError {
+    ApiError::http(
+        StatusCode::TOO_MANY_REQUESTS,
+        "throttled",
+        "too many reports",
+    )
 }
 
 #[cfg(test)]

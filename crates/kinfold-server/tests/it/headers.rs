@@ -9,6 +9,8 @@
 use axum::http::{HeaderMap, Method, StatusCode};
 use serde_json::json;
 
+use std::sync::Arc;
+
 use crate::harness::TestApp;
 
 fn assert_hardened(h: &HeaderMap, what: &str) {
@@ -215,4 +217,67 @@ async fn csp_reports_are_stored_with_limits() {
     }
     assert!(limited > 0, "reports are rate-limited per client");
     assert!(app.store.csp_report_count().await.unwrap() <= 31);
+}
+
+/// The attacker's flood: reports from many addresses, first 150 at once, then one after
+/// another. Each is answered 204 or 429 (never an error); every 204 is a stored report and
+/// nothing else is; and however the addresses rotate (IPv4, IPv6 networks), the node stores
+/// no more than its limit a minute. Reports arriving while one is written are dropped rather
+/// than queued, so the connections that sign-in counters share with them are never all taken.
+#[tokio::test]
+async fn a_flood_of_reports_from_many_addresses_is_held_to_the_nodes_limit() {
+    let app = Arc::new(TestApp::new().await);
+    let report = json!({"csp-report": {"document-uri": "http://127.0.0.1:8080/login", "violated-directive": "script-src"}});
+    let started = std::time::Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..150u32 {
+        let (app, report) = (app.clone(), report.clone());
+        set.spawn(async move {
+            let ip = format!("198.51.100.{}", i + 1);
+            app.send(TestApp::post_from("/csp-reports", report, &ip))
+                .await
+                .status
+        });
+    }
+    let mut stored = 0u32;
+    while let Some(status) = set.join_next().await {
+        match status.unwrap() {
+            StatusCode::NO_CONTENT => stored += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("a report was answered {other}"),
+        }
+    }
+    assert!(stored >= 1, "the flood stored nothing");
+    assert_eq!(
+        app.store.csp_report_count().await.unwrap(),
+        i64::from(stored),
+        "every 204 is a stored report, and nothing else is"
+    );
+    for i in 0..200u32 {
+        let ip = if i % 2 == 0 {
+            format!("203.0.{}.{}", i / 200, i % 200 + 1)
+        } else {
+            format!("2001:db8:{i:x}::1")
+        };
+        match app
+            .send(TestApp::post_from("/csp-reports", report.clone(), &ip))
+            .await
+            .status
+        {
+            StatusCode::NO_CONTENT => stored += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("a report was answered {other}"),
+        }
+    }
+    let limit = kinfold_core::csp::PER_NODE_PER_MINUTE;
+    // The node's bucket refills one report each half second while the test runs.
+    let refilled = u32::try_from(started.elapsed().as_secs()).unwrap() * 2 + 2;
+    assert!(
+        (limit..=limit + refilled).contains(&stored),
+        "{stored} stored from 350 addresses"
+    );
+    assert_eq!(
+        app.store.csp_report_count().await.unwrap(),
+        i64::from(stored)
+    );
 }

@@ -224,10 +224,12 @@ BEGIN
     EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA kinfold TO %I', app);
     EXECUTE format('REVOKE ALL ON kinfold.role_secrets FROM %I', app);
     EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON kinfold._sqlx_migrations FROM %I', app);
-    -- Append-only: the audit trail, the API access log, signing keys, CSP reports.
+    -- Append-only: the audit trail, the API access log, signing keys. CSP reports are never
+    -- changed, but old ones are pruned: the table anyone may add to stays bounded.
     EXECUTE format('REVOKE UPDATE, DELETE ON kinfold.audit_log, kinfold.audit_checkpoints, '
-        'kinfold.api_access_segments, kinfold.signing_keys, kinfold.csp_reports, '
+        'kinfold.api_access_segments, kinfold.signing_keys, '
         'kinfold.mail_domains FROM %I', app);
+    EXECUTE format('REVOKE UPDATE ON kinfold.csp_reports FROM %I', app);
     -- Rows found by token or slug keep their identity: only these columns change.
     EXECUTE format('REVOKE UPDATE, DELETE ON kinfold.tenants, kinfold.sessions, '
         'kinfold.enrollments, kinfold.mfa_challenges, kinfold.password_resets FROM %I', app);

@@ -217,6 +217,20 @@ impl AuditStore for Backend {
         Ok(())
     }
 
+    async fn prune_csp_reports(&self, before_ms: i64, keep: u32) -> Result<u64> {
+        // Past the newest `keep`, the subquery names the newest row to go; fewer rows than
+        // that, it names none (NULL), and only the age counts.
+        Ok(sqlx::query(
+            "DELETE FROM csp_reports WHERE at_ms < $1 OR id <= \
+             (SELECT id FROM csp_reports ORDER BY id DESC LIMIT 1 OFFSET $2)",
+        )
+        .bind(before_ms)
+        .bind(i64::from(keep))
+        .execute(self.unwalled())
+        .await?
+        .rows_affected())
+    }
+
     async fn csp_report_count(&self) -> Result<i64> {
         let mut read = self.read(Wall::Platform).await?;
         let n = sqlx::query_scalar("SELECT COUNT(*) FROM csp_reports")

@@ -242,6 +242,31 @@ async fn a_batch_writes_access_entries_and_chains_together(u: &Under) {
 }
 both!(a_batch_writes_access_entries_and_chains_together);
 
+/// CSP reports, which anyone may send, stay bounded: older than the cutoff or beyond the
+/// newest `keep`, they go; fewer than `keep`, only the age counts.
+async fn csp_reports_are_pruned_by_age_and_count(u: &Under) {
+    let s = &*u.store;
+    for at in 1..=6 {
+        s.insert_csp_report(at * 1_000, format!("{{\"n\":{at}}}"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.prune_csp_reports(0, 10).await.unwrap(), 0);
+    assert_eq!(s.prune_csp_reports(2_500, 10).await.unwrap(), 2);
+    assert_eq!(s.csp_report_count().await.unwrap(), 4);
+    assert_eq!(s.prune_csp_reports(0, 3).await.unwrap(), 1);
+    assert_eq!(s.csp_report_count().await.unwrap(), 3);
+    // The newest stay.
+    s.insert_csp_report(9_000, "{\"n\":9}".into())
+        .await
+        .unwrap();
+    assert_eq!(s.prune_csp_reports(0, 1).await.unwrap(), 3);
+    assert_eq!(s.csp_report_count().await.unwrap(), 1);
+    assert_eq!(s.prune_csp_reports(9_001, 1).await.unwrap(), 1);
+    assert_eq!(s.csp_report_count().await.unwrap(), 0);
+}
+both!(csp_reports_are_pruned_by_age_and_count);
+
 /// An audit batch commits with `synchronous = NORMAL` on SQLite's writer; every other write
 /// must still wait for the disk, so the writer is back to FULL after each batch.
 #[tokio::test]
