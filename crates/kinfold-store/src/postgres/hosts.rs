@@ -197,24 +197,40 @@ pub(super) async fn connect_owner(o: &super::PgOptions) -> Result<PgConnection> 
         .iter()
         .map(|u| super::setup::connect_options(u, o, true))
         .collect::<Result<Vec<_>>>()?;
-    Ok(connect_first(&hosts, read_write).await?.1)
+    let mut conn = connect_first(&hosts, read_write).await?.1;
+    check_options(&mut conn, false).await?;
+    Ok(conn)
 }
 
 /// Refuses a pooled connection to a server that does not take writes (a standby, or a
 /// primary that was demoted), when the URL asks for read-write.
-/// Refuses a connection of the unwalled pool whose commits would still wait for a
-/// synchronous standby (a pooler that drops startup options would leave them so).
-pub(super) async fn check_local_commit(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    let level: String = sqlx::query_scalar("SHOW synchronous_commit")
-        .fetch_one(conn)
-        .await?;
-    if level != "local" {
-        return Err(sqlx::Error::Protocol(format!(
-            "synchronous_commit is {level} on the pool for unwalled writes, not local: does a \
+/// The search path every connection asks for in its startup options: Kinfold's schema, and
+/// temporary objects last, so that none can shadow one of its tables.
+pub(super) const SEARCH_PATH: &str = "kinfold,pg_temp";
+
+/// Refuses a connection on which its startup options did not take. A pooler that drops them
+/// would leave it without the search path above, without its statement and idle bounds, and,
+/// on the unwalled pool (`local`), with commits that still wait for a synchronous standby.
+pub(super) async fn check_options(conn: &mut PgConnection, local: bool) -> Result<(), sqlx::Error> {
+    let (path, commit): (String, String) = sqlx::query_as(
+        "SELECT current_setting('search_path'), current_setting('synchronous_commit')",
+    )
+    .fetch_one(conn)
+    .await?;
+    let wrong = if path.replace(' ', "") != SEARCH_PATH {
+        Some(("search_path", path))
+    } else if local && commit != "local" {
+        Some(("synchronous_commit", commit))
+    } else {
+        None
+    };
+    match wrong {
+        Some((name, value)) => Err(sqlx::Error::Protocol(format!(
+            "{name} is {value:?} on a new connection, not what its startup options set: does a \
              pooler drop startup options?"
-        )));
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 pub(super) async fn check_new_connection(conn: &mut PgConnection) -> Result<(), sqlx::Error> {

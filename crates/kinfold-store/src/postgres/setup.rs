@@ -98,7 +98,7 @@ pub(super) fn connect_options(url: &str, o: &PgOptions, owner: bool) -> Result<P
     };
     Ok(opts
         .options([
-            ("search_path", "kinfold,pg_temp"),
+            ("search_path", hosts::SEARCH_PATH),
             ("statement_timeout", statement_ms.as_str()),
             ("lock_timeout", lock_ms.as_str()),
             ("idle_in_transaction_session_timeout", idle_ms),
@@ -345,8 +345,8 @@ pub(super) async fn open(
     // A request waits at most this long for a connection: through a failover, the pool keeps
     // trying (the watcher points it at the new primary) until then, and then the request
     // answers 503.
-    // Each new connection: a server that takes writes, when the URL asks for one; and on the
-    // unwalled pool, `synchronous_commit = local` in force.
+    // Each new connection: a server that takes writes, when the URL asks for one; its startup
+    // options in force (on the unwalled pool, `synchronous_commit = local` too).
     let pool_opts = |max: u32, local: bool| {
         PgPoolOptions::new()
             .max_connections(max)
@@ -356,10 +356,7 @@ pub(super) async fn open(
                     if read_write {
                         hosts::check_new_connection(conn).await?;
                     }
-                    if local {
-                        hosts::check_local_commit(conn).await?;
-                    }
-                    Ok(())
+                    hosts::check_options(conn, local).await
                 })
             })
     };
@@ -367,6 +364,15 @@ pub(super) async fn open(
         .get(current)
         .cloned()
         .ok_or(StoreError::Config("the database URL names no host"))?;
+    // A pool retries a connection its check refuses until it gives up, and then says only that
+    // it timed out: one connection of each kind is checked first, so a start that cannot work
+    // fails saying why.
+    for (opts, local) in [(first.clone(), false), (local_commit(first.clone()), true)] {
+        let mut conn = PgConnection::connect_with(&opts).await?;
+        let checked = hosts::check_options(&mut conn, local).await;
+        let _ = conn.close().await;
+        checked?;
+    }
     let pool = pool_opts(o.max_connections.max(1), false)
         .connect_with(first.clone())
         .await?;

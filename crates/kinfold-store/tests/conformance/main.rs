@@ -15,6 +15,7 @@ mod classrooms;
 mod lost_commit;
 mod mail;
 mod migrations;
+mod pooler;
 mod records;
 mod records_seed;
 mod replays;

@@ -344,6 +344,49 @@ async fn two_nodes_fail_over_to_a_promoted_standby_without_losing_an_answered_wr
         reads >= opened,
         "{opened} reads were answered but only {reads} are in the new primary's chain"
     );
+    // Writes outside every wall moved with the nodes too (their own pool of local commits):
+    // on the new primary, each node answers a wrong password 401 at once and counts it there,
+    // and stores a CSP report.
+    let sum = "SELECT COALESCE(SUM(failures), 0)::BIGINT FROM kinfold.auth_attempts";
+    let reports = "SELECT COUNT(*) FROM kinfold.csp_reports";
+    let failures_before: i64 = sqlx::query_scalar(sum).fetch_one(&mut conn).await.unwrap();
+    let reports_before: i64 = sqlx::query_scalar(reports)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    for (i, base) in bases.iter().enumerate() {
+        let asked = Instant::now();
+        let wrong = client
+            .post(format!("{base}/api/v1/sessions"))
+            .json(&json!({"tenant": "maple-grove", "email": by_role("teacher")["email"], "password": format!("not-the-password-{i}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401, "node {i}");
+        assert!(
+            asked.elapsed() < Duration::from_secs(3),
+            "node {i}: a refused sign-in took {:?}",
+            asked.elapsed()
+        );
+        let report = client
+            .post(format!("{base}/csp-reports"))
+            .header("content-type", "application/csp-report")
+            .body(r#"{"csp-report": {"document-uri": "http://127.0.0.1/login"}}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(report.status(), 204, "node {i}");
+    }
+    let failures_after: i64 = sqlx::query_scalar(sum).fetch_one(&mut conn).await.unwrap();
+    let reports_after: i64 = sqlx::query_scalar(reports)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        failures_after >= failures_before + 2,
+        "the wrong passwords were not counted on the new primary ({failures_before} -> {failures_after})"
+    );
+    assert_eq!(reports_after, reports_before + 2);
     a.stop();
     b.stop();
 
