@@ -106,19 +106,21 @@ pub async fn export(State(st): State<AppState>, p: Page, Query(q): Query<SheetQu
                 p.muted { "Times in " (s.time_zone) ". " (s.rows.len()) " entries." }
                 @if s.rows.is_empty() { p { "No check-in or check-out on these days." } } @else {
                     div.table-wrap {
-                        table #sheet-rows {
+                        table.stack #sheet-rows {
                             thead { tr {
                                 th scope="col" { "Day" } th scope="col" { "Time" } th scope="col" { "Child" }
                                 th scope="col" { "Room" } th scope="col" { "In/out" } th scope="col" { "Dropped off / picked up by" }
-                                th scope="col" { "Recorded by" } th scope="col" { "Signature" }
+                                th scope="col" { "Recorded by" } th.signature scope="col" { "Signature" }
                             } }
                             tbody {
                                 @for r in &s.rows {
                                     tr {
-                                        td { (r.day) } td { (r.time) } td { (r.child) } td { (r.classroom) }
-                                        td { @if r.kind == "check_in" { "in" } @else { "out" } }
-                                        td { (r.person) @if !r.relation.is_empty() { " (" (r.relation) ")" } }
-                                        td { (r.recorded_by) @if !r.note.is_empty() { br; span.muted { (r.note) } } } td.signature {}
+                                        td data-label="Day" { (r.day) } td data-label="Time" { (r.time) }
+                                        td data-label="Child" { (r.child) } td data-label="Room" { (r.classroom) }
+                                        td data-label="In/out" { @if r.kind == "check_in" { "in" } @else { "out" } }
+                                        td data-label="By" { (r.person) @if !r.relation.is_empty() { " (" (r.relation) ")" } }
+                                        td data-label="Recorded by" { (r.recorded_by) @if !r.note.is_empty() { br; span.muted { (r.note) } } }
+                                        td.signature {}
                                     }
                                 }
                             }

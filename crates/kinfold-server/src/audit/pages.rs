@@ -29,17 +29,17 @@ pub async fn audit(State(st): State<AppState>, p: Page) -> Response {
         h1 { "Audit log" }
         p.muted { "Newest first. Every entry is hash-chained; signed checkpoints are exported from "
             code { "/api/v1/audit/checkpoints" } "." }
-        div.table-wrap { table {
-            thead { tr { th { "#" } th { "Time" } th { "Category" } th { "Event" } th { "IP" } th { "Details" } } }
+        div.table-wrap { table.stack {
+            thead { tr { th scope="col" { "#" } th scope="col" { "Time" } th scope="col" { "Category" } th scope="col" { "Event" } th scope="col" { "IP" } th scope="col" { "Details" } } }
             tbody {
                 @for e in &entries {
                     tr {
-                        td { (e.seq) }
-                        td { (rfc3339(e.at_ms)) }
-                        td { (e.category) }
-                        td { (e.kind) }
-                        td { (e.ip.clone().unwrap_or_default()) }
-                        td.mono { (e.event) }
+                        td data-label="#" { (e.seq) }
+                        td data-label="Time" { (rfc3339(e.at_ms)) }
+                        td data-label="Category" { (e.category) }
+                        td data-label="Event" { (e.kind) }
+                        td data-label="IP" { (e.ip.clone().unwrap_or_default()) }
+                        td.mono.address data-label="Details" { (e.event) }
                     }
                 }
             }

@@ -136,3 +136,13 @@ pub(crate) fn layout(actor: Option<&Actor>, title: &str, body: Markup) -> Markup
         }
     }
 }
+
+/// An email address that a narrow table cell may break after its `@` (and, with
+/// `td.address`, anywhere else if it must): `name@` over `example.org` reads better on a phone
+/// than a break mid-word.
+pub fn email_address(address: &str) -> Markup {
+    match address.split_once('@') {
+        Some((local, domain)) => html! { (local) "@" wbr; (domain) },
+        None => html! { (address) },
+    }
+}

@@ -206,7 +206,7 @@ pub async fn show(
                 thead { tr { th scope="col" { "To" } th scope="col" { "State" } th scope="col" { "Attempts" } } }
                 tbody {
                     @for x in &status.deliveries {
-                        tr { td { (x.address) } td.state { (x.state.as_str()) } td { (x.attempts) } }
+                        tr { td.address { (crate::console::email_address(&x.address)) } td.state { (x.state.as_str()) } td { (x.attempts) } }
                     }
                 }
             }

@@ -115,16 +115,17 @@ pub async fn show(State(st): State<AppState>, p: Page, Query(f): Query<Filters>)
         @if rows.is_empty() {
             p { "No entries match." }
         } @else {
-            div.table-wrap { table {
-                thead { tr { th { "Time" } th { "Recipient" } th { "Status" } th { "Response" } th { "Message-ID" } } }
+            // On a phone each entry stands as a block of labelled lines (app.css `table.stack`).
+            div.table-wrap { table.stack {
+                thead { tr { th scope="col" { "Time" } th scope="col" { "Recipient" } th scope="col" { "Status" } th scope="col" { "Response" } th scope="col" { "Message-ID" } } }
                 tbody {
                     @for (at, v) in &rows {
                         tr {
-                            td { (at) }
-                            td { (v.recipient) }
-                            td { (v.status) }
-                            td { (v.response) }
-                            td.mono { (v.message_id) }
+                            td data-label="Time" { (at) }
+                            td.address data-label="Recipient" { (crate::console::email_address(&v.recipient)) }
+                            td data-label="Status" { (v.status) }
+                            td.address data-label="Response" { (v.response) }
+                            td.mono.address data-label="Message-ID" { (v.message_id) }
                         }
                     }
                 }

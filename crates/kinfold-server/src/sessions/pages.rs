@@ -147,15 +147,15 @@ pub async fn sessions(State(st): State<AppState>, p: Page) -> Response {
     let body = html! {
         h1 { "My sessions" }
         p.muted { "Each place you are signed in. End any you do not recognise." }
-        div.table-wrap { table {
-            thead { tr { th { "Started" } th { "Last seen" } th { "IP" } th { "Device" } th {} } }
+        div.table-wrap { table.stack {
+            thead { tr { th scope="col" { "Started" } th scope="col" { "Last seen" } th scope="col" { "IP" } th scope="col" { "Device" } th scope="col" { span.visually-hidden { "End" } } } }
             tbody {
                 @for s in &list {
                     tr {
-                        td { (rfc3339(s.created_ms)) }
-                        td { (rfc3339(s.last_seen_ms)) }
-                        td { (s.ip.clone().unwrap_or_default()) }
-                        td { (s.user_agent.clone().unwrap_or_default()) }
+                        td data-label="Started" { (rfc3339(s.created_ms)) }
+                        td data-label="Last seen" { (rfc3339(s.last_seen_ms)) }
+                        td.address data-label="IP" { (s.ip.clone().unwrap_or_default()) }
+                        td.address data-label="Device" { (s.user_agent.clone().unwrap_or_default()) }
                         td {
                             @if s.id == a.session.id { "This session" } @else {
                                 form method="post" action={ "/account/sessions/" (s.id) "/revoke" } {
