@@ -448,6 +448,14 @@ async fn prepare(
     key: &MasterKey,
     manage_password: bool,
 ) -> Result<(Vec<(i64, String)>, Option<String>)> {
+    // The setup's commits (roles, grants, migrations, the app role's password) do not wait for
+    // a synchronous standby: PostgreSQL bounds no commit's wait for it, so a node started
+    // while the standby is away would hang here. They reach the standby with the next commit
+    // that does wait for it (WAL is one line), so a standby still in sync, the only kind to
+    // fail over to, holds them; this node serves no write before such a commit.
+    sqlx::query("SET synchronous_commit = local")
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("SELECT pg_advisory_lock(hashtextextended('kinfold setup', 0))")
         .execute(&mut *conn)
         .await?;

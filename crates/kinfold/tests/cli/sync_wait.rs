@@ -125,6 +125,41 @@ async fn a_write_the_standby_cannot_confirm_is_never_answered_as_done() {
         report.status,
         report.took
     );
+    // A node started while the standby is away does not hang in its setup (whose commits are
+    // local) and does not serve either: its start's own system event cannot be on both
+    // servers, so it exits at once saying why, and its supervisor's next try, once the
+    // standby is back, starts it (below).
+    let starting = Instant::now();
+    let port = crate::harness::free_port();
+    let mut early = crate::harness::bin()
+        .args(["serve", "--data", tmp.path().join("data").to_str().unwrap()])
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .envs(env)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = early.try_wait().unwrap() {
+            break status;
+        }
+        if starting.elapsed() > Duration::from_secs(20) {
+            early.kill().unwrap();
+            panic!("a node started with the standby away hung");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut early.stderr.take().unwrap(), &mut said).unwrap();
+    eprintln!(
+        "sync_wait: a node started with the standby away exited ({status}) after {:?}",
+        starting.elapsed()
+    );
+    assert!(!status.success());
+    assert!(
+        said.contains("starting") && said.contains("is the synchronous standby out of reach?"),
+        "{said}"
+    );
     // PostgreSQL never cut a commit's wait short (it would have said so in its log).
     assert!(
         !primary
@@ -153,7 +188,17 @@ async fn a_write_the_standby_cannot_confirm_is_never_answered_as_done() {
     }
     let r = send(get(&read, &parent)).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // With the standby back, a second node starts and serves.
+    let second = Running::serve(&tmp.path().join("data"), &env);
+    let r = send(
+        client
+            .get(format!("{}/api/v1/children", second.base()))
+            .header("cookie", desk.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
     node.stop();
+    second.stop();
 
     // Every write answered 201 is on the standby.
     let found = attendance_on(&standby, &answered).await;
