@@ -92,14 +92,20 @@ export async function keyboardWalk(page, where, { check, max = 600 }) {
     window.scrollTo(0, 0);
   });
   let reached = 0;
+  let same = 0;
+  let left = false;
   const path = [];
   for (let i = 0; i < max; i += 1) {
     await page.keyboard.press('Tab');
     const at = await page.evaluate(() => {
       const a = document.activeElement;
       if (!a || a === document.body || a === document.documentElement) return { done: true };
-      // A date field takes several presses (day, month, year) while it keeps the focus.
-      if (a.hasAttribute('data-kw-now')) return { done: false, same: true };
+      // A date or time field takes several presses (its parts) while it keeps the focus;
+      // anything else that keeps it is a trap.
+      if (a.hasAttribute('data-kw-now')) {
+        const parts = a.tagName === 'INPUT' && ['date', 'time', 'datetime-local', 'month', 'week'].includes(a.type);
+        return { done: false, same: true, trap: !parts, what: `${a.tagName.toLowerCase()} "${(a.innerText || a.value || '').trim().split('\n')[0].slice(0, 40)}"` };
+      }
       if (a.hasAttribute('data-kw')) return { done: true };
       for (const e of document.querySelectorAll('[data-kw-now]')) e.removeAttribute('data-kw-now');
       a.setAttribute('data-kw', '');
@@ -109,12 +115,22 @@ export async function keyboardWalk(page, where, { check, max = 600 }) {
       const what = `${a.tagName.toLowerCase()}${a.id ? `#${a.id}` : ''} "${(a.innerText || a.value || a.getAttribute('aria-label') || '').trim().split('\n')[0].slice(0, 40)}"`;
       return { done: false, ring, what };
     });
-    if (at.done) break;
-    if (at.same) continue;
+    if (at.done) {
+      left = true;
+      break;
+    }
+    if (at.same) {
+      same += 1;
+      check(!at.trap && same <= 5, `${where}: the focus is trapped on ${at.what}`);
+      continue;
+    }
+    same = 0;
     reached += 1;
     path.push(at.what);
     check(at.ring, `${where}: ${at.what} takes the focus with no visible focus ring`);
   }
+  check(reached > 0, `${where}: Tab reaches nothing`);
+  check(left, `${where}: ${max} presses of Tab never left the page (it went ${path.slice(-4).join(' -> ')})`);
   const missed = await page.evaluate(() => {
     const controls = 'a[href], button, input:not([type="hidden"]), select, textarea, summary, [tabindex]:not([tabindex="-1"])';
     return [...document.querySelectorAll(controls)]
@@ -125,7 +141,7 @@ export async function keyboardWalk(page, where, { check, max = 600 }) {
       .map((e) => `${e.tagName.toLowerCase()} "${(e.innerText || e.value || e.getAttribute('aria-label') || '').trim().split('\n')[0].slice(0, 40)}"`)
       .slice(0, 8);
   });
-  check(missed.length === 0, `${where}: the keyboard never reaches ${missed.join(', ')} (it went ${path.slice(-4).join(' -> ')}, then ${reached < max ? 'left the page' : 'stopped'})`);
+  check(missed.length === 0, `${where}: the keyboard never reaches ${missed.join(', ')} (it went ${path.slice(-4).join(' -> ')}, then left the page)`);
   await page.evaluate(() => {
     for (const e of document.querySelectorAll('[data-kw], [data-kw-now]')) {
       e.removeAttribute('data-kw');

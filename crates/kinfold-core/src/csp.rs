@@ -68,18 +68,21 @@ impl Intake {
 pub struct CspPermit<'a>(#[allow(dead_code)] SemaphorePermit<'a>);
 
 impl Core {
-    /// Leave to store a report from `ip` (reports without a readable address share one
-    /// bucket), or `None` when it is over a limit. The address's bucket is spent first, then
-    /// the write in flight is taken, and only then the node's bucket: neither an address past
-    /// its own limit nor a report dropped because another is being written spends the node's.
-    pub fn csp_report_permit(&self, ip: Option<&str>) -> Option<CspPermit<'_>> {
+    /// Whether `ip` is within its own limit (reports without a readable address share one
+    /// bucket): asked before the report is read.
+    pub fn csp_address_allowed(&self, ip: Option<&str>) -> bool {
         let intake = &self.inner.csp;
         let ip = ip
             .and_then(|i| i.parse::<IpAddr>().ok())
             .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        if intake.per_ip.check(ip).is_err() {
-            return intake.refuse();
-        }
+        intake.per_ip.check(ip).is_ok() || intake.refuse::<()>().is_some()
+    }
+
+    /// Leave to store a report that is read and fit to keep, or `None`: the node's one write
+    /// in flight is taken first and its bucket only then, so a report dropped because another
+    /// is being written does not spend the node's limit.
+    pub fn csp_report_permit(&self) -> Option<CspPermit<'_>> {
+        let intake = &self.inner.csp;
         let Ok(writing) = intake.writing.try_acquire() else {
             return intake.refuse();
         };

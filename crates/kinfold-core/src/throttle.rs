@@ -462,7 +462,12 @@ impl Core {
         self.inner.throttle.prune();
         self.inner.pickup_throttle.prune();
         self.inner.reset_throttle.prune();
-        let reports = self.prune_csp().await?;
+        // Each on its own: a failure of one (say, CSP reports a grant left undeletable) never
+        // keeps the other, the attempt counters, from being pruned.
+        let reports = self.prune_csp().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "pruning CSP reports failed");
+            0
+        });
         Ok(self.store().prune_attempts(self.now_ms()).await? + reports)
     }
 

@@ -51,8 +51,9 @@ pub trait AuditStore {
 
     // --- web ---------------------------------------------------------------------------
     async fn insert_csp_report(&self, at_ms: i64, report: String) -> Result<()>;
-    /// Removes the reports older than `before_ms`, and all but the newest `keep`: the table
-    /// an unauthenticated endpoint fills stays bounded. Returns how many went.
+    /// Removes the reports older than `before_ms`, and all but the newest `keep`, at most
+    /// 5,000 a call (oldest first): the table an unauthenticated endpoint fills stays bounded.
+    /// Returns how many went.
     async fn prune_csp_reports(&self, before_ms: i64, keep: u32) -> Result<u64>;
     async fn csp_report_count(&self) -> Result<i64>;
 }

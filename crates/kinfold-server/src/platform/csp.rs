@@ -2,8 +2,7 @@
 //! limit is 16 KiB, and each client IP, each node and each write in flight has its limit
 //! (`kinfold_core::csp`); beyond them reports are dropped with 429.
 
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 
 use crate::api::reply::NoContent;
@@ -49,22 +48,20 @@ fn redact(s: &str) -> String {
     out
 }
 
-#[utoipa::path(operation_id = "csp_report", post, path = "/csp-reports", tag = "health", security(()), request_body(content = Object, description = "a CSP violation report"), responses((status = 204, description = "stored"), (status = 400, description = "`invalid_json`: not a JSON report", body = ErrorBody), (status = 413, description = "over 16 KiB", body = ErrorBody), (status = 429, description = "too many reports", body = ErrorBody)))]
+#[utoipa::path(operation_id = "csp_report", post, path = "/csp-reports", tag = "health", security(()), request_body(content = Object, description = "a CSP violation report"), responses((status = 204, description = "stored"), (status = 400, description = "`invalid_json`: not a JSON report", body = ErrorBody), (status = 413, description = "over 16 KiB, as sent or once its link tokens are redacted", body = ErrorBody), (status = 429, description = "too many reports", body = ErrorBody)))]
 pub async fn report(
     State(st): State<AppState>,
     client: Client,
-    body: Bytes,
+    req: Request,
 ) -> Result<NoContent, ApiError> {
-    if body.len() > MAX_REPORT {
-        return Err(ApiError::http(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "a report may be at most 16 KiB",
-        ));
-    }
-    let Some(permit) = st.core.csp_report_permit(client.info().ip.as_deref()) else {
+    // The address's own limit comes before its body is read; the body is read no further
+    // than 16 KiB, whatever the server's body limit.
+    if !st.core.csp_address_allowed(client.info().ip.as_deref()) {
         return Err(too_many());
-    };
+    }
+    let body = axum::body::to_bytes(req.into_body(), MAX_REPORT)
+        .await
+        .map_err(|_| too_large())?;
     let mut parsed: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
         ApiError::http(
             StatusCode::BAD_REQUEST,
@@ -73,11 +70,56 @@ pub async fn report(
         )
     })?;
     redact_link_tokens(&mut parsed);
-    tracing::warn!(report = %parsed, "CSP violation reported");
-    st.core
-        .record_csp_report(permit, parsed.to_string())
-        .await?;
+    // Redaction can lengthen a report (`/u/a` becomes `/u/REDACTED`): the limit holds for
+    // what is stored.
+    let stored = parsed.to_string();
+    if stored.len() > MAX_REPORT {
+        return Err(too_large());
+    }
+    // The write in flight and the node's limit are spent only on a report that will be stored.
+    let Some(permit) = st.core.csp_report_permit() else {
+        return Err(too_many());
+    };
+    // The log gets a line, not the report: what was refused, where, cut short.
+    tracing::warn!(
+        directive = field(
+            &parsed,
+            &[
+                "violated-directive",
+                "effectiveDirective",
+                "effective-directive"
+            ]
+        ),
+        blocked = field(&parsed, &["blocked-uri", "blockedURL"]),
+        page = field(&parsed, &["document-uri", "documentURL"]),
+        "CSP violation reported"
+    );
+    st.core.record_csp_report(permit, stored).await?;
     Ok(NoContent)
+}
+
+/// The first of `names` found in a report (`report-uri`'s `csp-report` object, or the
+/// Reporting API's list of `{type, body}`), cut to 200 characters.
+fn field(report: &serde_json::Value, names: &[&str]) -> String {
+    let bodies = [
+        report.get("csp-report"),
+        report.get(0).and_then(|r| r.get("body")),
+        Some(report),
+    ];
+    let found = bodies
+        .into_iter()
+        .flatten()
+        .find_map(|b| names.iter().find_map(|n| b.get(*n)?.as_str()))
+        .unwrap_or("-");
+    found.chars().take(200).collect()
+}
+
+fn too_large() -> ApiError {
+    ApiError::http(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "a report may be at most 16 KiB",
+    )
 }
 
 fn too_many() -> ApiError {
@@ -110,5 +152,22 @@ mod tests {
         assert_eq!(r["blocked-uri"][1], "https://k.example/login");
         assert_eq!(r["line-number"], 3);
         assert_eq!(redact("/reset/"), "/reset/");
+    }
+
+    #[test]
+    fn the_log_line_takes_a_reports_fields_from_either_form_cut_short() {
+        let old = serde_json::json!({"csp-report": {"violated-directive": "script-src", "blocked-uri": "x".repeat(500)}});
+        assert_eq!(field(&old, &["violated-directive"]), "script-src");
+        assert_eq!(field(&old, &["blocked-uri"]).len(), 200);
+        let api = serde_json::json!([{"type": "csp-violation", "body": {"effectiveDirective": "img-src", "documentURL": "https://k.example/"}}]);
+        assert_eq!(
+            field(&api, &["violated-directive", "effectiveDirective"]),
+            "img-src"
+        );
+        assert_eq!(
+            field(&api, &["document-uri", "documentURL"]),
+            "https://k.example/"
+        );
+        assert_eq!(field(&api, &["blocked-uri", "blockedURL"]), "-");
     }
 }

@@ -207,6 +207,15 @@ async fn csp_reports_are_stored_with_limits() {
         app.post("/csp-reports", huge, None).await.status,
         StatusCode::PAYLOAD_TOO_LARGE
     );
+    // Under 16 KiB as sent, and nearly three times that once each `/u/a` is redacted: the
+    // limit holds for what would be stored, and nothing is.
+    let before = app.store.csp_report_count().await.unwrap();
+    let growing = json!({"csp-report": {"document-uri": "/u/a".repeat(3_900)}});
+    assert!(growing.to_string().len() < 16 * 1024);
+    let r = app.post("/csp-reports", growing, None).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.code(), "payload_too_large");
+    assert_eq!(app.store.csp_report_count().await.unwrap(), before);
     let mut limited = 0;
     for _ in 0..40 {
         if app.post("/csp-reports", report.clone(), None).await.status

@@ -66,7 +66,7 @@ pub(crate) async fn done(read: Read) -> Result<()> {
 }
 
 /// Runs `commit`, giving up after `bound` (none: no bound) with an error that says why.
-async fn bounded(
+pub(super) async fn bounded(
     bound: Option<Duration>,
     commit: impl Future<Output = std::result::Result<(), sqlx::Error>>,
 ) -> std::result::Result<(), sqlx::Error> {

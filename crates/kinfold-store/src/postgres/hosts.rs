@@ -198,7 +198,7 @@ pub(super) async fn connect_owner(o: &super::PgOptions) -> Result<PgConnection> 
         .map(|u| super::setup::connect_options(u, o, true))
         .collect::<Result<Vec<_>>>()?;
     let mut conn = connect_first(&hosts, read_write).await?.1;
-    check_options(&mut conn, false).await?;
+    check_options(&mut conn, &super::setup::startup_settings(o, true), false).await?;
     Ok(conn)
 }
 
@@ -208,26 +208,40 @@ pub(super) async fn connect_owner(o: &super::PgOptions) -> Result<PgConnection> 
 /// temporary objects last, so that none can shadow one of its tables.
 pub(super) const SEARCH_PATH: &str = "kinfold,pg_temp";
 
-/// Refuses a connection on which its startup options did not take. A pooler that drops them
-/// would leave it without the search path above, without its statement and idle bounds, and,
-/// on the unwalled pool (`local`), with commits that still wait for a synchronous standby.
-pub(super) async fn check_options(conn: &mut PgConnection, local: bool) -> Result<(), sqlx::Error> {
-    let (path, commit): (String, String) = sqlx::query_as(
-        "SELECT current_setting('search_path'), current_setting('synchronous_commit')",
-    )
-    .fetch_one(conn)
-    .await?;
-    let wrong = if path.replace(' ', "") != SEARCH_PATH {
-        Some(("search_path", path))
-    } else if local && commit != "local" {
-        Some(("synchronous_commit", commit))
-    } else {
-        None
+/// Refuses a connection on which its startup options (`expected`) did not take. A pooler that
+/// drops them would leave it without the search path above, its statement, lock and idle
+/// bounds, or commits that wait for the synchronous standby (on the unwalled pool, `local`,
+/// commits that do not).
+pub(super) async fn check_options(
+    conn: &mut PgConnection,
+    expected: &[(&'static str, String)],
+    local: bool,
+) -> Result<(), sqlx::Error> {
+    let names: Vec<&str> = expected.iter().map(|(k, _)| *k).collect();
+    let found: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, setting FROM pg_settings WHERE name = ANY($1)")
+            .bind(&names)
+            .fetch_all(&mut *conn)
+            .await?;
+    let value = |name: &str| {
+        found
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.replace(' ', ""))
+            .unwrap_or_default()
     };
-    match wrong {
-        Some((name, value)) => Err(sqlx::Error::Protocol(format!(
-            "{name} is {value:?} on a new connection, not what its startup options set: does a \
-             pooler drop startup options?"
+    let want = |name: &str, set: &str| match name {
+        "synchronous_commit" if local => "local".to_owned(),
+        _ => set.replace(' ', ""),
+    };
+    match expected
+        .iter()
+        .find(|(name, set)| value(name) != want(name, set))
+    {
+        Some((name, _)) => Err(sqlx::Error::Protocol(format!(
+            "{name} is {:?} on a new connection, not what its startup options set: does a \
+             pooler drop startup options?",
+            value(name)
         ))),
         None => Ok(()),
     }

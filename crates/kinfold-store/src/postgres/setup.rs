@@ -82,28 +82,38 @@ pub(super) fn connect_options(url: &str, o: &PgOptions, owner: bool) -> Result<P
             "a database that is not on this machine needs sslmode=verify-full in its URL",
         ));
     }
-    // The owner's connection migrates and waits for other nodes' migrations: no statement
-    // timeout, but a bound on lock waits. The server's connections never sit in a transaction
-    // between statements for long: one left so (its COMMIT lost on the way, the client gone)
-    // is ended by the server after a minute, its locks released and its outcome known.
-    // Temporary objects come last in the search path, so none can shadow a table.
-    let (statement_ms, lock_ms, idle_ms) = if owner {
-        ("0".to_owned(), "300000".to_owned(), "0")
-    } else {
-        (
-            o.statement_timeout.as_millis().to_string(),
-            "0".to_owned(),
-            "60000",
-        )
-    };
+    let settings = startup_settings(o, owner);
     Ok(opts
-        .options([
-            ("search_path", hosts::SEARCH_PATH),
-            ("statement_timeout", statement_ms.as_str()),
-            ("lock_timeout", lock_ms.as_str()),
-            ("idle_in_transaction_session_timeout", idle_ms),
-        ])
+        .options(settings.iter().map(|(k, v)| (*k, v.as_str())))
         .application_name("kinfold"))
+}
+
+/// What each connection sets in its startup options, and checks took
+/// ([`hosts::check_options`]).
+pub(super) type Settings = Vec<(&'static str, String)>;
+
+/// The startup settings of the owner's connection (`owner`) or a serving one. The owner's
+/// migrates and waits for other nodes' migrations: no statement timeout, but a bound on lock
+/// waits. The server's connections never sit in a transaction between statements for long:
+/// one left so (its COMMIT lost on the way, the client gone) is ended by the server after a
+/// minute, its locks released and its outcome known. Temporary objects come last in the
+/// search path, so none can shadow a table.
+pub(super) fn startup_settings(o: &PgOptions, owner: bool) -> Settings {
+    let (statement_ms, lock_ms, idle_ms) = if owner {
+        ("0".to_owned(), "300000", "0")
+    } else {
+        (o.statement_timeout.as_millis().to_string(), "0", "60000")
+    };
+    vec![
+        ("search_path", hosts::SEARCH_PATH.to_owned()),
+        ("statement_timeout", statement_ms),
+        ("lock_timeout", lock_ms.to_owned()),
+        ("idle_in_transaction_session_timeout", idle_ms.to_owned()),
+        // Commits wait for the synchronous standby (when one is named), whatever the role's or
+        // the database's default says: an answered write is on both servers. The unwalled
+        // pool sets `local` after it (`local_commit`; the later setting wins).
+        ("synchronous_commit", "on".to_owned()),
+    ]
 }
 
 fn valid_role(name: &str) -> Result<()> {
@@ -347,16 +357,19 @@ pub(super) async fn open(
     // answers 503.
     // Each new connection: a server that takes writes, when the URL asks for one; its startup
     // options in force (on the unwalled pool, `synchronous_commit = local` too).
+    let expected = startup_settings(o, false);
     let pool_opts = |max: u32, local: bool| {
+        let expected = expected.clone();
         PgPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(Duration::from_secs(5))
             .after_connect(move |conn, _| {
+                let expected = expected.clone();
                 Box::pin(async move {
                     if read_write {
                         hosts::check_new_connection(conn).await?;
                     }
-                    hosts::check_options(conn, local).await
+                    hosts::check_options(conn, &expected, local).await
                 })
             })
     };
@@ -369,7 +382,7 @@ pub(super) async fn open(
     // fails saying why.
     for (opts, local) in [(first.clone(), false), (local_commit(first.clone()), true)] {
         let mut conn = PgConnection::connect_with(&opts).await?;
-        let checked = hosts::check_options(&mut conn, local).await;
+        let checked = hosts::check_options(&mut conn, &expected, local).await;
         let _ = conn.close().await;
         checked?;
     }
@@ -451,8 +464,9 @@ async fn prepare(
     // The setup's commits (roles, grants, migrations, the app role's password) do not wait for
     // a synchronous standby: PostgreSQL bounds no commit's wait for it, so a node started
     // while the standby is away would hang here. They reach the standby with the next commit
-    // that does wait for it (WAL is one line), so a standby still in sync, the only kind to
-    // fail over to, holds them; this node serves no write before such a commit.
+    // that does wait for it (WAL is one line), and one such commit, bounded, ends the setup
+    // (`confirm_on_standby`): a setup, `kinfold migrate` included, is not reported done before
+    // the standby holds it.
     sqlx::query("SET synchronous_commit = local")
         .execute(&mut *conn)
         .await?;
@@ -463,7 +477,27 @@ async fn prepare(
     sqlx::query("SELECT pg_advisory_unlock(hashtextextended('kinfold setup', 0))")
         .execute(&mut *conn)
         .await?;
-    result
+    let prepared = result?;
+    confirm_on_standby(conn, o).await?;
+    Ok(prepared)
+}
+
+/// One commit that waits for the synchronous standby, as every serving commit does and within
+/// the same bound (`db_statement_timeout`): it covers the setup's local commits before it.
+/// With the standby away, the setup fails saying so rather than report done.
+async fn confirm_on_standby(conn: &mut PgConnection, o: &PgOptions) -> Result<()> {
+    sqlx::query("SET synchronous_commit TO DEFAULT")
+        .execute(&mut *conn)
+        .await?;
+    let mut tx = conn.begin().await?;
+    // A transaction ID makes the commit a record of its own, which the standby must confirm.
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *tx)
+        .await?;
+    let bound = Some(o.statement_timeout).filter(|t| !t.is_zero());
+    super::dialect::bounded(bound, tx.commit())
+        .await
+        .map_err(StoreError::CommitUnknown)
 }
 
 async fn prepare_locked(

@@ -15,6 +15,8 @@ use crate::{
     ApiAccess, AuditQuery, Chain, PlatformTx, Result, StoredApiAccess, TenantScope, TenantTx,
 };
 
+/// CSP reports pruned at most per call (a minute's work).
+const CSP_PRUNED_PER_CALL: i64 = 5_000;
 #[async_trait]
 impl AuditStore for Backend {
     async fn append_audit(&self, tx: TenantTx<'_>) -> Result<Vec<Entry>> {
@@ -218,14 +220,18 @@ impl AuditStore for Backend {
     }
 
     async fn prune_csp_reports(&self, before_ms: i64, keep: u32) -> Result<u64> {
-        // Past the newest `keep`, the subquery names the newest row to go; fewer rows than
-        // that, it names none (NULL), and only the age counts.
+        // Past the newest `keep`, the inner subquery names the newest row to go; fewer rows
+        // than that, it names none (NULL), and only the age counts. At most
+        // `CSP_PRUNED_PER_CALL` go a call, oldest first, so a backlog never makes one long
+        // statement on the pool that sign-in counters share; the next minute takes more.
         Ok(sqlx::query(
-            "DELETE FROM csp_reports WHERE at_ms < $1 OR id <= \
-             (SELECT id FROM csp_reports ORDER BY id DESC LIMIT 1 OFFSET $2)",
+            "DELETE FROM csp_reports WHERE id IN (SELECT id FROM csp_reports \
+             WHERE at_ms < $1 OR id <= (SELECT id FROM csp_reports ORDER BY id DESC LIMIT 1 OFFSET $2) \
+             ORDER BY id LIMIT $3)",
         )
         .bind(before_ms)
         .bind(i64::from(keep))
+        .bind(CSP_PRUNED_PER_CALL)
         .execute(self.unwalled())
         .await?
         .rows_affected())

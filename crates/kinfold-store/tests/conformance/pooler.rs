@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use kinfold_crypto::keyring::{Key, MasterKey};
 use kinfold_store::postgres::PgStore;
+use kinfold_store::Store;
+use sqlx::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -31,8 +33,8 @@ async fn message(c: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 enum Drops {
     /// The `options` parameter, as a pooler that ignores it does.
     AllOptions,
-    /// Only `-c synchronous_commit=…` within it.
-    LocalCommit,
+    /// Only the setting `-c NAME=…` within it.
+    Setting(&'static str),
 }
 
 /// The startup message `body` (after its length) without what `drops` names.
@@ -46,11 +48,21 @@ fn rewritten(body: &[u8], drops: Drops) -> Vec<u8> {
         let [key, value] = pair else { continue };
         let value = match drops {
             Drops::AllOptions if *key == b"options" => continue,
-            Drops::LocalCommit if *key == b"options" => {
-                // Only the unwalled pool's connections ask for it.
-                String::from_utf8_lossy(value)
-                    .replace("-c synchronous_commit=local", "")
-                    .into_bytes()
+            Drops::Setting(name) if *key == b"options" => {
+                let value = String::from_utf8_lossy(value).into_owned();
+                let words: Vec<&str> = value.split_whitespace().collect();
+                let mut kept: Vec<&str> = Vec::new();
+                let mut i = 0;
+                while i < words.len() {
+                    let pair = words.get(i + 1).copied().unwrap_or_default();
+                    if words[i] == "-c" && pair.starts_with(&format!("{name}=")) {
+                        i += 2;
+                    } else {
+                        kept.push(words[i]);
+                        i += 1;
+                    }
+                }
+                kept.join(" ").into_bytes()
             }
             _ => value.to_vec(),
         };
@@ -115,7 +127,12 @@ async fn a_pooler_that_drops_startup_options_is_refused_at_open() {
         .unwrap();
     for (drops, setting) in [
         (Drops::AllOptions, "search_path"),
-        (Drops::LocalCommit, "synchronous_commit"),
+        (Drops::Setting("synchronous_commit"), "synchronous_commit"),
+        (Drops::Setting("statement_timeout"), "statement_timeout"),
+        (
+            Drops::Setting("idle_in_transaction_session_timeout"),
+            "idle_in_transaction_session_timeout",
+        ),
     ] {
         let port = dropping_pooler(upstream, drops).await;
         let mut through = url.clone();
@@ -132,4 +149,19 @@ async fn a_pooler_that_drops_startup_options_is_refused_at_open() {
             "{said}"
         );
     }
+
+    // Commits that would not wait for a synchronous standby, set as the default of the role
+    // the server serves as (which that role may do itself): every connection sets
+    // `synchronous_commit = on` itself, which wins over the role's default, so the store is
+    // not refused and its checks pass (they would refuse `local` on a serving connection).
+    let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query(&format!(
+        "ALTER ROLE \"{}\" SET synchronous_commit = local",
+        db.app_role
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let store = PgStore::open(&direct, dir.path(), &key).await.unwrap();
+    assert!(store.ready().await.unwrap());
 }

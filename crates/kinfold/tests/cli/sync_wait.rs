@@ -152,8 +152,9 @@ async fn a_write_the_standby_cannot_confirm_is_never_answered_as_done() {
     let mut said = String::new();
     std::io::Read::read_to_string(&mut early.stderr.take().unwrap(), &mut said).unwrap();
     eprintln!(
-        "sync_wait: a node started with the standby away exited ({status}) after {:?}",
-        starting.elapsed()
+        "sync_wait: a node started with the standby away exited ({status}) after {:?}: {}",
+        starting.elapsed(),
+        said.lines().last().unwrap_or_default()
     );
     assert!(!status.success());
     assert!(
