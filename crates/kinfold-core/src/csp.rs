@@ -1,4 +1,4 @@
-//! CSP violation reports (H1's `report-uri` and Reporting API endpoint), taken in with limits
+//! CSP violation reports (W7: the `report-uri` and Reporting API endpoint), taken in with limits
 //! that an unauthenticated flood does not pass:
 //! - each address (an IPv6 /64) may send [`PER_IP_PER_MINUTE`];
 //! - every address together, [`PER_NODE_PER_MINUTE`] per node, so a flood from many
@@ -75,7 +75,11 @@ impl Core {
         let ip = ip
             .and_then(|i| i.parse::<IpAddr>().ok())
             .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        intake.per_ip.check(ip).is_ok() || intake.refuse::<()>().is_some()
+        let allowed = intake.per_ip.check(ip).is_ok();
+        if !allowed {
+            intake.refuse::<()>();
+        }
+        allowed
     }
 
     /// Leave to store a report that is read and fit to keep, or `None`: the node's one write

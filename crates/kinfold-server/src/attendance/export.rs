@@ -106,21 +106,21 @@ pub async fn export(State(st): State<AppState>, p: Page, Query(q): Query<SheetQu
                 p.muted { "Times in " (s.time_zone) ". " (s.rows.len()) " entries." }
                 @if s.rows.is_empty() { p { "No check-in or check-out on these days." } } @else {
                     div.table-wrap {
-                        table.stack #sheet-rows {
-                            thead { tr {
-                                th scope="col" { "Day" } th scope="col" { "Time" } th scope="col" { "Child" }
-                                th scope="col" { "Room" } th scope="col" { "In/out" } th scope="col" { "Dropped off / picked up by" }
-                                th scope="col" { "Recorded by" } th.signature scope="col" { "Signature" }
+                        table.stack #sheet-rows role="table" {
+                            thead role="rowgroup" { tr role="row" {
+                                th scope="col" role="columnheader" { "Day" } th scope="col" role="columnheader" { "Time" } th scope="col" role="columnheader" { "Child" }
+                                th scope="col" role="columnheader" { "Room" } th scope="col" role="columnheader" { "In/out" } th scope="col" role="columnheader" { "Dropped off / picked up by" }
+                                th scope="col" role="columnheader" { "Recorded by" } th.signature scope="col" role="columnheader" { "Signature" }
                             } }
-                            tbody {
+                            tbody role="rowgroup" {
                                 @for r in &s.rows {
-                                    tr {
-                                        td data-label="Day" { (r.day) } td data-label="Time" { (r.time) }
-                                        td data-label="Child" { (r.child) } td data-label="Room" { (r.classroom) }
-                                        td data-label="In/out" { @if r.kind == "check_in" { "in" } @else { "out" } }
-                                        td data-label="By" { (r.person) @if !r.relation.is_empty() { " (" (r.relation) ")" } }
-                                        td data-label="Recorded by" { (r.recorded_by) @if !r.note.is_empty() { br; span.muted { (r.note) } } }
-                                        td.signature {}
+                                    tr role="row" {
+                                        td role="cell" data-label="Day" { (r.day) } td role="cell" data-label="Time" { (r.time) }
+                                        td role="cell" data-label="Child" { (r.child) } td role="cell" data-label="Room" { (r.classroom) }
+                                        td role="cell" data-label="In/out" { @if r.kind == "check_in" { "in" } @else { "out" } }
+                                        td role="cell" data-label="Dropped off / picked up by" { (r.person) @if !r.relation.is_empty() { " (" (r.relation) ")" } }
+                                        td role="cell" data-label="Recorded by" { (r.recorded_by) @if !r.note.is_empty() { br; span.muted { (r.note) } } }
+                                        td.signature role="cell" {}
                                     }
                                 }
                             }

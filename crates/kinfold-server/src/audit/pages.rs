@@ -29,17 +29,17 @@ pub async fn audit(State(st): State<AppState>, p: Page) -> Response {
         h1 { "Audit log" }
         p.muted { "Newest first. Every entry is hash-chained; signed checkpoints are exported from "
             code { "/api/v1/audit/checkpoints" } "." }
-        div.table-wrap { table.stack {
-            thead { tr { th scope="col" { "#" } th scope="col" { "Time" } th scope="col" { "Category" } th scope="col" { "Event" } th scope="col" { "IP" } th scope="col" { "Details" } } }
-            tbody {
+        div.table-wrap { table.stack role="table" {
+            thead role="rowgroup" { tr role="row" { th scope="col" role="columnheader" { "#" } th scope="col" role="columnheader" { "Time" } th scope="col" role="columnheader" { "Category" } th scope="col" role="columnheader" { "Event" } th scope="col" role="columnheader" { "IP" } th scope="col" role="columnheader" { "Details" } } }
+            tbody role="rowgroup" {
                 @for e in &entries {
-                    tr {
-                        td data-label="#" { (e.seq) }
-                        td data-label="Time" { (rfc3339(e.at_ms)) }
-                        td data-label="Category" { (e.category) }
-                        td data-label="Event" { (e.kind) }
-                        td data-label="IP" { (e.ip.clone().unwrap_or_default()) }
-                        td.mono.address data-label="Details" { (e.event) }
+                    tr role="row" {
+                        td role="cell" data-label="#" { (e.seq) }
+                        td role="cell" data-label="Time" { (rfc3339(e.at_ms)) }
+                        td role="cell" data-label="Category" { (e.category) }
+                        td role="cell" data-label="Event" { (e.kind) }
+                        td role="cell" data-label="IP" { (e.ip.clone().unwrap_or_default()) }
+                        td.mono.address role="cell" data-label="Details" { (e.event) }
                     }
                 }
             }

@@ -116,16 +116,16 @@ pub async fn show(State(st): State<AppState>, p: Page, Query(f): Query<Filters>)
             p { "No entries match." }
         } @else {
             // On a phone each entry stands as a block of labelled lines (app.css `table.stack`).
-            div.table-wrap { table.stack {
-                thead { tr { th scope="col" { "Time" } th scope="col" { "Recipient" } th scope="col" { "Status" } th scope="col" { "Response" } th scope="col" { "Message-ID" } } }
-                tbody {
+            div.table-wrap { table.stack role="table" {
+                thead role="rowgroup" { tr role="row" { th scope="col" role="columnheader" { "Time" } th scope="col" role="columnheader" { "Recipient" } th scope="col" role="columnheader" { "Status" } th scope="col" role="columnheader" { "Response" } th scope="col" role="columnheader" { "Message-ID" } } }
+                tbody role="rowgroup" {
                     @for (at, v) in &rows {
-                        tr {
-                            td data-label="Time" { (at) }
-                            td.address data-label="Recipient" { (crate::console::email_address(&v.recipient)) }
-                            td data-label="Status" { (v.status) }
-                            td.address data-label="Response" { (v.response) }
-                            td.mono.address data-label="Message-ID" { (v.message_id) }
+                        tr role="row" {
+                            td role="cell" data-label="Time" { (at) }
+                            td.address role="cell" data-label="Recipient" { (crate::console::email_address(&v.recipient)) }
+                            td role="cell" data-label="Status" { (v.status) }
+                            td.address role="cell" data-label="Response" { (v.response) }
+                            td.mono.address role="cell" data-label="Message-ID" { (v.message_id) }
                         }
                     }
                 }

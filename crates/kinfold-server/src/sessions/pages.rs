@@ -147,16 +147,16 @@ pub async fn sessions(State(st): State<AppState>, p: Page) -> Response {
     let body = html! {
         h1 { "My sessions" }
         p.muted { "Each place you are signed in. End any you do not recognise." }
-        div.table-wrap { table.stack {
-            thead { tr { th scope="col" { "Started" } th scope="col" { "Last seen" } th scope="col" { "IP" } th scope="col" { "Device" } th scope="col" { span.visually-hidden { "End" } } } }
-            tbody {
+        div.table-wrap { table.stack role="table" {
+            thead role="rowgroup" { tr role="row" { th scope="col" role="columnheader" { "Started" } th scope="col" role="columnheader" { "Last seen" } th scope="col" role="columnheader" { "IP" } th scope="col" role="columnheader" { "Device" } th scope="col" role="columnheader" { span.visually-hidden { "End" } } } }
+            tbody role="rowgroup" {
                 @for s in &list {
-                    tr {
-                        td data-label="Started" { (rfc3339(s.created_ms)) }
-                        td data-label="Last seen" { (rfc3339(s.last_seen_ms)) }
-                        td.address data-label="IP" { (s.ip.clone().unwrap_or_default()) }
-                        td.address data-label="Device" { (s.user_agent.clone().unwrap_or_default()) }
-                        td {
+                    tr role="row" {
+                        td role="cell" data-label="Started" { (rfc3339(s.created_ms)) }
+                        td role="cell" data-label="Last seen" { (rfc3339(s.last_seen_ms)) }
+                        td.address role="cell" data-label="IP" { (s.ip.clone().unwrap_or_default()) }
+                        td.address role="cell" data-label="Device" { (s.user_agent.clone().unwrap_or_default()) }
+                        td role="cell" {
                             @if s.id == a.session.id { "This session" } @else {
                                 form method="post" action={ "/account/sessions/" (s.id) "/revoke" } {
                                     button.link type="submit" { "End" }
