@@ -25,10 +25,9 @@ use crate::{Core, CoreError};
 pub const PER_IP_PER_MINUTE: u32 = 30;
 /// Reports a node stores a minute, from every address together.
 pub const PER_NODE_PER_MINUTE: u32 = 120;
-/// The most reports the table keeps (the newest).
-pub const KEPT_REPORTS: u32 = 10_000;
-/// How long a report is kept.
-pub const KEPT_DAYS: i64 = 30;
+/// The most reports the table keeps (the newest), and how long a report is kept: the store's
+/// figures, which PostgreSQL's row-level security holds the app role to as well.
+pub use kinfold_store::audit::{CSP_KEPT_DAYS as KEPT_DAYS, CSP_KEPT_REPORTS as KEPT_REPORTS};
 
 pub(crate) struct Intake {
     per_ip: IpLimiter,

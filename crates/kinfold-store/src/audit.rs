@@ -51,9 +51,17 @@ pub trait AuditStore {
 
     // --- web ---------------------------------------------------------------------------
     async fn insert_csp_report(&self, at_ms: i64, report: String) -> Result<()>;
-    /// Removes the reports older than `before_ms`, and all but the newest `keep`, at most
+    /// Removes the reports older than `before_ms`, and all but the newest `keep` (the
+    /// server passes [`CSP_KEPT_DAYS`] and [`CSP_KEPT_REPORTS`], which PostgreSQL's row-level
+    /// security also holds the app role to), at most
     /// 5,000 a call (oldest first): the table an unauthenticated endpoint fills stays bounded.
     /// Returns how many went.
     async fn prune_csp_reports(&self, before_ms: i64, keep: u32) -> Result<u64>;
     async fn csp_report_count(&self) -> Result<i64>;
 }
+
+/// How long a CSP report is kept (W7). Migration `0116_csp_report_retention.sql` holds the app
+/// role on PostgreSQL to the same figure.
+pub const CSP_KEPT_DAYS: i64 = 30;
+/// The most CSP reports kept (the newest). Migration 0116 holds the app role to it too.
+pub const CSP_KEPT_REPORTS: u32 = 10_000;

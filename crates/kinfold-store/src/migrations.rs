@@ -27,7 +27,7 @@ pub enum Dialect {
 
 /// The unified set, in version order: version, description, text as written.
 /// Every file in `migrations/` must be listed here (a test checks it).
-const UNIFIED: [(i64, &str, &str); 16] = [
+const UNIFIED: [(i64, &str, &str); 17] = [
     (
         BASELINE,
         "baseline",
@@ -107,6 +107,11 @@ const UNIFIED: [(i64, &str, &str); 16] = [
         115,
         "center session policy",
         include_str!("../migrations/0115_center_session_policy.sql"),
+    ),
+    (
+        116,
+        "csp report retention",
+        include_str!("../migrations/0116_csp_report_retention.sql"),
     ),
 ];
 

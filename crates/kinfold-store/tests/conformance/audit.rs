@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use kinfold_audit::{Draft, Event, SYSTEM_CHAIN};
+use kinfold_store::audit::{CSP_KEPT_DAYS, CSP_KEPT_REPORTS};
 use kinfold_store::*;
 
 use crate::tenants_and_sessions::{tenant, user};
@@ -266,6 +267,51 @@ async fn csp_reports_are_pruned_by_age_and_count(u: &Under) {
     assert_eq!(s.csp_report_count().await.unwrap(), 0);
 }
 both!(csp_reports_are_pruned_by_age_and_count);
+
+/// On PostgreSQL the app role may delete only the reports the retention lets go (migration
+/// 0116): asked to prune everything, the server keeps the last 30 days among the newest
+/// 10,000. A compromised server cannot erase them.
+#[tokio::test]
+async fn postgres_keeps_recent_csp_reports_whatever_the_server_asks() {
+    let u = crate::postgres().await;
+    let s = &*u.store;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let now = i64::try_from(now).unwrap();
+    // Just past the retention the server asks for: the database lets it go as well (its
+    // figures and the store's agree).
+    let day = 24 * 60 * 60 * 1000;
+    let cutoff = now - CSP_KEPT_DAYS * day;
+    s.insert_csp_report(cutoff - 60_000, "{\"old\":1}".into())
+        .await
+        .unwrap();
+    for i in 0..3 {
+        s.insert_csp_report(now - i, "{\"new\":1}".into())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        s.prune_csp_reports(cutoff, CSP_KEPT_REPORTS).await.unwrap(),
+        1
+    );
+    s.insert_csp_report(1_000, "{\"older\":1}".into())
+        .await
+        .unwrap();
+    // Everything asked for: only the old report goes.
+    assert_eq!(s.prune_csp_reports(now + 60_000, 0).await.unwrap(), 1);
+    assert_eq!(s.csp_report_count().await.unwrap(), 3);
+    // Nor can a statement of its own, as the app role, on its pool.
+    let app = u.pg_store.as_ref().unwrap();
+    let gone = sqlx::query("DELETE FROM csp_reports")
+        .execute(app.pool())
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(gone, 0);
+    assert_eq!(s.csp_report_count().await.unwrap(), 3);
+}
 
 /// An audit batch commits with `synchronous = NORMAL` on SQLite's writer; every other write
 /// must still wait for the disk, so the writer is back to FULL after each batch.

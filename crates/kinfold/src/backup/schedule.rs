@@ -280,6 +280,20 @@ async fn drill_once(core: &Core, config: &Config, to: &str, stop: &watch::Receiv
 /// whose manifest does not verify with its key (another deployment's, or a damaged one) is
 /// neither ranked nor removed, nor is one dated in the future; the backup just taken is kept.
 async fn prune(core: &Core, config: &Config, dest: &Dest, just_taken: &str) {
+    // A drill restores the newest backup it listed, which a backup taken meanwhile makes an
+    // older one: retention waits while a drill runs (on any node, or from the command line),
+    // and the next backup's turn removes what this one would have.
+    let _no_drill = match core.exclusive("backup drill").await {
+        Ok(Some(lease)) => lease,
+        Ok(None) => {
+            tracing::info!("a restore drill is running; retention waits for the next backup");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot hold restore drills off; no backup removed");
+            return;
+        }
+    };
     let listed = match dest.list().await {
         Ok(ids) => ids,
         Err(e) => {
