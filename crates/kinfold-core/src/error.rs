@@ -76,8 +76,9 @@ pub enum CoreError {
     #[error("the database is unavailable just now; try again shortly")]
     Unavailable(#[source] kinfold_store::StoreError),
     /// The database connection failed while a change was being committed: it may or may not
-    /// have been saved ([`kinfold_store::StoreError::CommitUnknown`]). No `Retry-After`: look
-    /// before sending it again. Logged, like an internal failure.
+    /// have been saved ([`kinfold_store::StoreError::CommitUnknown`]). `Retry-After` says when
+    /// to look (the database is expected back by then); the body says to look before sending
+    /// the change again. Logged, like an internal failure.
     #[error("the change may or may not have been saved (the database connection failed while committing it); check before sending it again")]
     OutcomeUnknown(#[source] kinfold_store::StoreError),
     #[error("storage failure")]
@@ -187,7 +188,7 @@ impl CoreError {
             CoreError::Throttled { retry_after_secs } | CoreError::Busy { retry_after_secs } => {
                 Some(*retry_after_secs)
             }
-            CoreError::Unavailable(_) => Some(2),
+            CoreError::Unavailable(_) | CoreError::OutcomeUnknown(_) => Some(2),
             _ => None,
         }
     }
@@ -374,6 +375,11 @@ mod tests {
                 "{}: internal exactly when 500",
                 variant(e)
             );
+            // Issue 15 (O1): a failed request gets a clean 503 that says when to come back,
+            // `outcome_unknown` included (whose message says to look before resending).
+            if *status == 503 {
+                assert!(e.retry_after_secs().is_some(), "{code}: Retry-After");
+            }
         }
     }
 

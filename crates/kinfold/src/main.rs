@@ -41,8 +41,44 @@ fn main() -> std::process::ExitCode {
     match rt.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", causes(&e));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// An error and its causes, joined by `": "`, each cause once: a cause whose text the message
+/// already holds is left out (object storage's errors quote their source in their own text,
+/// so `{e:#}` printed a refused credential's XML three times).
+fn causes(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn a_cause_already_quoted_is_not_repeated() {
+        let inner = anyhow::anyhow!("403 Forbidden: InvalidAccessKeyId");
+        let middle = inner.context("POST /bkt/db.kfb: 403 Forbidden: InvalidAccessKeyId");
+        let outer = middle.context("uploading db.kfb");
+        assert_eq!(
+            super::causes(&outer),
+            "uploading db.kfb: POST /bkt/db.kfb: 403 Forbidden: InvalidAccessKeyId"
+        );
+        let plain = anyhow::anyhow!("no such file").context("opening the key");
+        assert_eq!(super::causes(&plain), "opening the key: no such file");
     }
 }

@@ -17,8 +17,15 @@ pub(crate) struct Moto {
 
 impl Moto {
     pub(crate) fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// With moto's own settings, for example `INITIAL_NO_AUTH_ACTION_COUNT`, after which every
+    /// request must be signed with a key moto's IAM knows.
+    pub(crate) fn start_with(env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let child = Command::new("python3")
+            .envs(env.iter().copied())
             .args([
                 "-m",
                 "moto.server",

@@ -26,5 +26,6 @@ mod drill_stop;
 mod durability;
 mod failover;
 mod faults;
+mod s3_credentials;
 mod sync_wait;
 mod tls;
