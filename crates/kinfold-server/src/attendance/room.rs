@@ -118,9 +118,15 @@ pub async fn record(
         return fail(&p, "Room", CoreError::NotFound("child"));
     };
     // The child's own checks (policy and scope) hold whatever room the form came from; the
-    // answer goes back to the room, which is read under the actor's scope.
-    if ClassroomId::parse(&id).is_none() {
+    // room itself must be one of the center's rooms the actor sees (another center's room is
+    // not found, and nothing is recorded), since the answer goes back to it.
+    let Some(room) = ClassroomId::parse(&id) else {
         return fail(&p, "Room", CoreError::NotFound("classroom"));
+    };
+    match st.core.classrooms().list_classrooms(a).await {
+        Ok(rooms) if rooms.iter().any(|c| c.id == room) => {}
+        Ok(_) => return fail(&p, "Room", CoreError::NotFound("classroom")),
+        Err(e) => return fail(&p, "Room", e),
     }
     let info = &p.client.info;
     let result = match (f.action.as_str(), parse_person(&f.person)) {

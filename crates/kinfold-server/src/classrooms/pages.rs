@@ -334,7 +334,13 @@ pub async fn assign(
 ) -> Response {
     let classrooms = st.core.classrooms();
     room_change(&st, &p, &id, "assigned", async |a, room| {
-        let user = UserId::parse(&f.user_id).ok_or(CoreError::NotFound("user"))?;
+        // A choice left empty or not an ID is a bad field; an ID this center does not know
+        // (another center's user) is not found.
+        let user = match f.user_id.trim() {
+            "" => return Err(CoreError::invalid("user_id", "choose a teacher to assign")),
+            id => UserId::parse(id)
+                .ok_or_else(|| CoreError::invalid("user_id", "not a staff member's ID"))?,
+        };
         classrooms.assign_teacher(a, user, room).await
     })
     .await

@@ -5,7 +5,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use kinfold_core::people::STAFF_ROLES;
 use kinfold_core::{Actor, CoreError};
 use kinfold_model::{Role, User, UserId};
@@ -305,7 +305,8 @@ pub async fn act(
                 text: format!("{n} session(s) ended."),
                 link: None,
             }),
-        _ => return Redirect::to("/admin/people").into_response(),
+        // Not an action of this page: not found (after the role check, in `render`).
+        _ => Err(CoreError::NotFound("action")),
     };
     match said {
         Ok(s) => render(&st, &p, a, None, Some(s), None).await,

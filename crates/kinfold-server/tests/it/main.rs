@@ -16,6 +16,7 @@ mod corrections;
 mod csrf_and_input;
 mod enrollment;
 mod errors;
+mod form_matrix;
 mod headers;
 mod keys;
 mod links;
