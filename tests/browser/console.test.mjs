@@ -476,7 +476,7 @@ async function teacherSession(w, { tenant, outDir }) {
 
 // ---------------------------------------------------------------- scenario 2: front desk check-in/out
 
-async function frontDeskCheckInOut(w, { tenant, outDir }) {
+async function frontDeskCheckInOut(w, { tenant, outDir, newWindow }) {
   const { page } = w;
   const desk = findUser(tenant, 'front_desk');
   const { note } = await signIn(w, tenant, desk);
@@ -577,7 +577,7 @@ async function frontDeskCheckInOut(w, { tenant, outDir }) {
     `/attendance after check-out: ${childName} is ${JSON.stringify(afterOut)}, want "checked out"`,
   );
 
-  const kiosk = await deskKiosk(w, { check, outDir });
+  const kiosk = await deskKiosk(w, { check, outDir, tenant, signIn, findUser, newWindow });
   await w.assertClean('front desk check-in/out');
   return (
     `${desk.name} (front desk, ${tenant.slug}) checked ${childName} in and out with ${guardian.split(':')[0]}; ` +
@@ -904,7 +904,10 @@ async function main() {
 
   const scenarios = [
     ['teacher session', (w) => teacherSession(w, { tenant: first, outDir })],
-    ['front desk check-in/out', (w) => frontDeskCheckInOut(w, { tenant: first, outDir })],
+    [
+      'front desk check-in/out',
+      (w) => frontDeskCheckInOut(w, { tenant: first, outDir, newWindow: () => openScenario(browser, baseUrl) }),
+    ],
     ['teacher scope', (w) => teacherScope(w, { tenant: scopeTenant, otherTenant: scopeOther, outDir })],
     ['family email', (w) => familyEmail(w, { tenant: first, dataDir: dirname(credentialsPath), outDir })],
     ['password reset', (w) => passwordReset(w, { tenant: scopeTenant, dataDir: dirname(credentialsPath), outDir })],

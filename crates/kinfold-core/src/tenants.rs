@@ -209,12 +209,13 @@ impl Tenants<'_> {
         }
         // Written over the version read above only: a change landing in between is refused,
         // not undone by the fields merged here.
+        let cap = lower_cap.as_ref().map(|l| l.cap);
         let (saved, ended) = self
             .store()
             .set_tenant_details(actor.scope.tx().audit_all(drafts), &details, lower_cap)
             .await?;
-        if !ended.is_empty() {
-            tracing::info!(tenant = %actor.tenant.id, ended = ended.len(), "sessions beyond a lowered cap ended");
+        if let (Some(cap), false) = (cap, ended.is_empty()) {
+            tracing::info!(tenant = %actor.tenant.id, cap, ended = ended.len(), "sessions beyond a lowered cap ended");
         }
         // This node's sessions of the center follow the new policy from the next request;
         // another node's within its cache's second.

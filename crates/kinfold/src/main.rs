@@ -50,7 +50,7 @@ fn main() -> std::process::ExitCode {
 /// An error and its causes, joined by `": "`, each cause once: a cause whose text the message
 /// already holds is left out (object storage's errors quote their source in their own text,
 /// so `{e:#}` printed a refused credential's XML three times).
-fn causes(e: &anyhow::Error) -> String {
+pub(crate) fn causes(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
         let text = cause.to_string();

@@ -199,12 +199,47 @@ async fn a_held_message_shows_as_held_and_is_released_from_the_console() {
         .next()
         .unwrap()
         .to_owned();
-    // A teacher sees no release button and cannot release.
-    let teacher = app.sign_in(&m.t.slug, &m.t.teacher).await;
-    let by_teacher = app
-        .post_form(&format!("/messages/{id}/release"), "", &teacher)
+    // Other roles cannot release it (nor a parent find it); another center's administrator
+    // finds neither the message nor its release; another site's form, and an action the page
+    // does not have, are refused: it stays held through all of them.
+    let release = format!("/messages/{id}/release");
+    for user in [&m.t.teacher, &m.t.front_desk, &m.t.parent] {
+        let c = app.sign_in(&m.t.slug, user).await;
+        let r = app.post_form(&release, "", &c).await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "{:?}: {}",
+            user.role,
+            r.text
+        );
+    }
+    let parent = app.sign_in(&m.t.slug, &m.t.parent).await;
+    // A role that cannot send messages is not told that one exists (`message_status`).
+    let read = app.get(&format!("/messages/{id}"), Some(&parent)).await;
+    assert_eq!(read.status, StatusCode::NOT_FOUND, "{}", read.text);
+    assert!(!read.text.contains("Hello"), "{}", read.text);
+    let other = app.seed_tenant("elsewhere", "Elsewhere").await;
+    let their_admin = app.sign_in(&other.slug, &other.admin).await;
+    let theirs = app
+        .get(&format!("/messages/{id}"), Some(&their_admin))
         .await;
-    assert_eq!(by_teacher.status, StatusCode::FORBIDDEN);
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND, "{}", theirs.text);
+    let theirs = app.post_form(&release, "", &their_admin).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND, "{}", theirs.text);
+    let forged = app.post_form_cross_site(&release, "", &m.admin).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.text);
+    let unknown = app
+        .post_form(&format!("/messages/{id}/explode"), "", &m.admin)
+        .await;
+    assert!(
+        matches!(unknown.status.as_u16(), 400 | 404 | 422),
+        "{} {}",
+        unknown.status,
+        unknown.text
+    );
+    let still = app.get(&format!("/messages/{id}"), Some(&m.admin)).await;
+    assert!(still.text.contains(r#"id="held""#), "{}", still.text);
     let released = app
         .post_form(&format!("/messages/{id}/release"), "", &m.admin)
         .await;

@@ -254,7 +254,7 @@ pub async fn list(config: Config, from: &str) -> anyhow::Result<ExitCode> {
                 m.tenant_count,
                 m.data_part().map(|p| p.bytes).unwrap_or(0)
             )),
-            Err(e) => say(format!("{id}  UNUSABLE: {e:#}")),
+            Err(e) => say(format!("{id}  UNUSABLE: {}", crate::causes(&e))),
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -453,7 +453,7 @@ pub async fn drill_newest(
     let id = pick(dest, None).await;
     let outcome = match &id {
         Ok(id) => drill_once(config, dest, &key, id, stop.clone()).await,
-        Err(e) => Err(anyhow::anyhow!("{e:#}")),
+        Err(e) => Err(anyhow::anyhow!("{}", crate::causes(e))),
     };
     // Abandoned, not failed: nothing to record.
     if outcome.is_err() && stop.is_some_and(|s| *s.borrow()) {
@@ -485,7 +485,7 @@ pub async fn drill_newest(
             tenants: 0,
             children: 0,
             audit_entries: 0,
-            detail: format!("{e:#}"),
+            detail: crate::causes(&e),
         },
     };
     Ok(Drilled { event })

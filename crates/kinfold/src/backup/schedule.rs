@@ -208,11 +208,11 @@ async fn backup_once(
             config.backup_every
         }
         Err(e) if *stop.borrow() => {
-            tracing::info!(destination = %shown, error = %format!("{e:#}"), "scheduled backup abandoned: the server is stopping; nothing unfinished was kept");
+            tracing::info!(destination = %shown, error = %crate::causes(&e), "scheduled backup abandoned: the server is stopping; nothing unfinished was kept");
             config.backup_every
         }
         Err(e) => {
-            let detail = format!("{e:#}");
+            let detail = crate::causes(&e);
             tracing::error!(destination = %shown, error = %detail, "scheduled backup FAILED; trying again");
             record(
                 core,
@@ -268,10 +268,10 @@ async fn drill_once(core: &Core, config: &Config, to: &str, stop: &watch::Receiv
             record(core, d.event).await;
         }
         Err(e) if *stop.borrow() => {
-            tracing::info!(error = %format!("{e:#}"), "scheduled restore drill abandoned: the server is stopping")
+            tracing::info!(error = %crate::causes(&e), "scheduled restore drill abandoned: the server is stopping")
         }
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "scheduled restore drill could not run")
+            tracing::error!(error = %crate::causes(&e), "scheduled restore drill could not run")
         }
     }
 }
@@ -297,14 +297,14 @@ async fn prune(core: &Core, config: &Config, dest: &Dest, just_taken: &str) {
     let listed = match dest.list().await {
         Ok(ids) => ids,
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "listing backups for retention; none removed");
+            tracing::error!(error = %crate::causes(&e), "listing backups for retention; none removed");
             return;
         }
     };
     let keys = match crate::runtime::master_key(config, crate::runtime::KeyPolicy::MustExist) {
         Ok(key) => super::manifest::BackupKeys::of(&key),
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "reading the master key for retention; none removed");
+            tracing::error!(error = %crate::causes(&e), "reading the master key for retention; none removed");
             return;
         }
     };
@@ -326,7 +326,7 @@ async fn prune(core: &Core, config: &Config, dest: &Dest, just_taken: &str) {
         match dest.remove(id).await {
             Ok(()) => removed.push(id.clone()),
             Err(e) => {
-                tracing::error!(backup = %id, error = %format!("{e:#}"), "removing an old backup")
+                tracing::error!(backup = %id, error = %crate::causes(&e), "removing an old backup")
             }
         }
     }
