@@ -330,3 +330,49 @@ async fn every_console_form_refuses_other_roles_tenants_bad_fields_and_other_sit
     assert_eq!(resp.status, StatusCode::NOT_FOUND, "{}", resp.text);
     assert!(checked > 80, "{checked} refusals checked");
 }
+
+/// The account's own forms, which everyone signed in has: ending one of one's sessions, and
+/// signing out. Another person's session, in this center or another, is not found; a malformed
+/// ID is not found; a form from another site is refused; every session stays.
+#[tokio::test]
+async fn session_forms_end_only_ones_own_sessions_and_refuse_other_sites() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let other = app.seed_tenant("elsewhere", "Elsewhere").await;
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let parent = app.sign_in(&t.slug, &t.parent).await;
+    let their_admin = app.sign_in(&other.slug, &other.admin).await;
+    let current = async |cookie: &str| -> String {
+        let list = json(&app, "/api/v1/sessions", cookie).await;
+        let mine = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["current"] == true);
+        mine.unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let admins = current(&admin).await;
+    let theirs = current(&their_admin).await;
+
+    for (cookie, id) in [
+        (&parent, &admins),
+        (&admin, &theirs),
+        (&parent, &"not-an-id".to_owned()),
+    ] {
+        let path = format!("/account/sessions/{id}/revoke");
+        let resp = app.post_form(&path, "", cookie).await;
+        assert_eq!(resp.status, StatusCode::NOT_FOUND, "{path}: {}", resp.text);
+    }
+    let forged = app
+        .post_form_cross_site(&format!("/account/sessions/{admins}/revoke"), "", &admin)
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.text);
+    assert_eq!(forged.code(), "cross_site_request");
+    let forged = app.post_form_cross_site("/logout", "", &admin).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.text);
+    assert_eq!(forged.code(), "cross_site_request");
+    for cookie in [&admin, &parent, &their_admin] {
+        let me = app.get("/api/v1/me", Some(cookie)).await;
+        assert_eq!(me.status, StatusCode::OK, "still signed in: {}", me.text);
+    }
+}

@@ -75,16 +75,8 @@ impl SqliteStore {
             // Byte order, under PostgreSQL's name for it, so shared statements sort alike.
             .collation("C", |a: &str, b: &str| a.cmp(b))
             .busy_timeout(Duration::from_secs(10));
-        // A connection to a file cannot go stale the way a network one can: no ping (a round
-        // trip to the connection's thread) before each use.
-        let writer = SqlitePoolOptions::new()
-            .test_before_acquire(false)
-            .max_connections(1)
-            .connect_with(opts.clone())
-            .await?;
-        let reader = SqlitePoolOptions::new()
-            .test_before_acquire(false)
-            .max_connections(readers.max(1))
+        let writer = pool_options(1).connect_with(opts.clone()).await?;
+        let reader = pool_options(readers.max(1))
             .connect_with(opts.clone().read_only(true))
             .await?;
         Ok(Self {
@@ -93,6 +85,18 @@ impl SqliteStore {
             opts,
         })
     }
+}
+
+/// A pool of connections to the local file: no ping before each use, and no reaper (idle
+/// timeout, lifetime) either: such a connection does not go stale, and sqlx's reaper is one
+/// task fewer to run or stop (one was seen spinning in a test's runtime shutdown, which then
+/// never ended).
+fn pool_options(max: u32) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .test_before_acquire(false)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .max_connections(max)
 }
 
 /// OpenSSL (SQLCipher's cipher) is initialized before the first connection, without its
