@@ -110,11 +110,11 @@ async fn keys(moto: &Moto, bucket: &str, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_backup_to_s3_restores_and_a_changed_or_partial_one_is_refused() {
-    let moto = Moto::start();
-    let http = reqwest::Client::new();
-    let status = http
+/// Creates the bucket `kinfold-backups` (unsigned: moto answers it) and a SQLite deployment
+/// with one center, `maple`; returns the temporary directory and the deployment's data
+/// directory in it.
+pub(crate) async fn bucket_and_deployment(moto: &Moto) -> (tempfile::TempDir, std::path::PathBuf) {
+    let status = reqwest::Client::new()
         .put(format!("{}/kinfold-backups", moto.url))
         .send()
         .await
@@ -123,8 +123,6 @@ async fn a_backup_to_s3_restores_and_a_changed_or_partial_one_is_refused() {
     assert!(status.is_success(), "creating the bucket: {status}");
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let d = data.to_str().unwrap();
-    let to = "s3://kinfold-backups/nightly";
     let (ok, out) = cli(
         &moto.url,
         &[
@@ -135,10 +133,20 @@ async fn a_backup_to_s3_restores_and_a_changed_or_partial_one_is_refused() {
             "--name",
             "Maple Sprouts",
             "--data",
-            d,
+            data.to_str().unwrap(),
         ],
     );
     assert!(ok, "{out}");
+    (tmp, data)
+}
+
+#[tokio::test]
+async fn a_backup_to_s3_restores_and_a_changed_or_partial_one_is_refused() {
+    let moto = Moto::start();
+    let http = reqwest::Client::new();
+    let (tmp, data) = bucket_and_deployment(&moto).await;
+    let d = data.to_str().unwrap();
+    let to = "s3://kinfold-backups/nightly";
 
     let (ok, out) = cli(&moto.url, &["backup", "create", "--data", d, "--to", to]);
     assert!(ok, "{out}");

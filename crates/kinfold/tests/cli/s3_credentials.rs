@@ -1,7 +1,7 @@
 //! D4 off site, a wrong credential: against moto with signatures checked, a backup whose key
 //! the storage refuses fails clearly and leaves nothing behind.
 
-use crate::backup_s3::{cli, Moto};
+use crate::backup_s3::{bucket_and_deployment, cli, Moto};
 
 /// A wrong credential (issue 15, item 2): storage that checks signatures refuses the backup's
 /// first request; the command fails with the storage's own reason, said once, and leaves
@@ -13,24 +13,9 @@ async fn a_credential_the_storage_refuses_is_a_clear_error_and_leaves_nothing() 
     // against its IAM, which knows no key: the tests' key is refused as a stolen or revoked
     // one would be.
     let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "1")]);
-    let status = reqwest::Client::new()
-        .put(format!("{}/kinfold-backups", moto.url))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert!(status.is_success(), "creating the bucket: {status}");
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
+    let (_tmp, data) = bucket_and_deployment(&moto).await;
     let d = data.to_str().unwrap();
     let to = "s3://kinfold-backups/nightly";
-    let (ok, out) = cli(
-        &moto.url,
-        &[
-            "tenant", "create", "--slug", "maple", "--name", "Maple", "--data", d,
-        ],
-    );
-    assert!(ok, "{out}");
 
     let (ok, out) = cli(&moto.url, &["backup", "create", "--data", d, "--to", to]);
     assert!(!ok, "a refused credential must fail the backup: {out}");
