@@ -14,9 +14,10 @@ export async function adminClassrooms(w, ctx) {
   const teacher = findUser(tenant, 'teacher');
   const { note } = await signIn(w, tenant, admin);
   // The demo backs up and runs a restore drill as it starts (issue 15): the administrator's
-  // home page says when each happened, once they have (reloaded for up to 30 s).
+  // home page says when each happened, once they have (reloaded for up to 90 s: a loaded
+  // two-core machine runs the drill slowly).
   let backups = '';
-  for (let i = 0; i < 60; i += 1) {
+  for (let i = 0; i < 180; i += 1) {
     backups = (await page.locator('#backup-status').innerText()).trim();
     if (backups.includes('Last backup: ') && backups.includes('Last restore drill passed')) break;
     await page.waitForTimeout(500);

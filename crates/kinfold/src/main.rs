@@ -47,14 +47,15 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// An error and its causes, joined by `": "`, each cause once: a cause whose text the message
-/// already holds is left out (object storage's errors quote their source in their own text,
-/// so `{e:#}` printed a refused credential's XML three times).
+/// An error and its causes, joined by `": "`, each cause once: a cause that the text so far
+/// already ends with is left out (object storage's errors quote their source at the end of
+/// their own text, so `{e:#}` printed a refused credential's XML three times). A cause found
+/// only somewhere inside the text is kept, as `CoreError::detail` does.
 pub(crate) fn causes(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
         let text = cause.to_string();
-        if out.contains(&text) {
+        if out.ends_with(&text) {
             continue;
         }
         if !out.is_empty() {
@@ -80,5 +81,11 @@ mod tests {
         );
         let plain = anyhow::anyhow!("no such file").context("opening the key");
         assert_eq!(super::causes(&plain), "opening the key: no such file");
+        // A short cause that only appears inside the text is still said.
+        let inside = anyhow::anyhow!("EOF").context("reading past the EOF marker failed");
+        assert_eq!(
+            super::causes(&inside),
+            "reading past the EOF marker failed: EOF"
+        );
     }
 }

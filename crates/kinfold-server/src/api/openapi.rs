@@ -100,7 +100,7 @@ fn add_common_errors(op: &mut Operation, changes_state: bool) {
     );
     add(
         "503",
-        "`timeout`: the request took too long; `unavailable`: the database cannot be reached or written just now (a failover, a full disk), nothing was committed, try again after `Retry-After` seconds",
+        "Each with `Retry-After`. `timeout`: the request took too long; `unavailable`: the database cannot be reached or written just now (a failover, a full disk), nothing was committed, try again after `Retry-After` seconds; `outcome_unknown`: the connection failed while the change was being committed, so it may or may not have been saved: look (read the record) after `Retry-After` seconds before sending it again; `busy`: the request's audit entries could not be committed in time, nothing was answered",
     );
     if !public {
         add("401", "`unauthenticated`: not signed in");

@@ -78,12 +78,18 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
                 Ok(resp) => errors::finish(resp, &client),
                 Err(_) => {
                     tracing::warn!("request timed out");
-                    error_response(
+                    let mut resp = error_response(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "timeout",
                         "the request took too long",
                         None,
-                    )
+                    );
+                    // A failed request says when to come back, as every other 503 does.
+                    resp.headers_mut().insert(
+                        axum::http::header::RETRY_AFTER,
+                        axum::http::HeaderValue::from_static("2"),
+                    );
+                    resp
                 }
             };
             let durable = log_access(&state, &client, method, resp.status()).await;

@@ -267,7 +267,8 @@ pub async fn set_role(
     }
 }
 
-/// `invitation`, `mfa-reset` or `sessions/end` for one person.
+/// `invitation`, `mfa-reset`, `sessions-end`, `deactivate` or `reactivate` for one person;
+/// any other action is not found (after the role check).
 pub async fn act(
     State(st): State<AppState>,
     p: Page,

@@ -116,3 +116,15 @@ async fn an_internal_error_is_logged_once_with_the_request_id_from_the_api_and_t
     assert!(!r.headers.contains_key("x-request-id"));
     assert_eq!(logs.lines_with("request failed").len(), 2);
 }
+
+/// A request that runs past its time answers a clean `503 timeout` that says when to come back
+/// (`Retry-After`), as every other 503 a request gets does (issue 15, O1). A zero timeout makes
+/// any request that waits on the database run past it.
+#[tokio::test]
+async fn a_request_past_its_time_answers_503_with_retry_after() {
+    let app = TestApp::with(|_, w| w.request_timeout = std::time::Duration::ZERO).await;
+    let r = app.get("/readyz", None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(r.code(), "timeout");
+    assert!(r.headers.contains_key("retry-after"), "{:?}", r.headers);
+}
