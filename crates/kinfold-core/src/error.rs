@@ -198,18 +198,30 @@ impl CoreError {
     /// Display, not Debug: a database error's Debug form can carry row values (its `detail`),
     /// which must never reach the log.
     pub fn detail(&self) -> String {
-        let mut out = self.to_string();
-        let mut next = std::error::Error::source(self);
-        while let Some(e) = next {
-            let text = e.to_string();
-            if !out.ends_with(&text) {
-                out.push_str(": ");
-                out.push_str(&text);
-            }
-            next = e.source();
-        }
-        out
+        let me: &(dyn std::error::Error + 'static) = self;
+        joined(std::iter::successors(Some(me), |e| e.source()))
     }
+}
+
+/// An error and its causes (`chain`, outermost first), as `Display` writes them, joined by
+/// `": "`, each once: a cause the text so far already ends with (quoted by its parent, as
+/// object storage's and sqlx's errors do) is left out. One rule for the log and the command
+/// line.
+pub fn joined<'a>(
+    chain: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>,
+) -> String {
+    let mut out = String::new();
+    for e in chain {
+        let text = e.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 #[cfg(test)]

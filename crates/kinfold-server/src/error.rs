@@ -102,6 +102,8 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::Core(e) => e.retry_after_secs(),
+            // Every 503 says when to come back (O1), whichever layer answers it.
+            ApiError::Http { kind, .. } if kind.status == 503 => Some(2),
             ApiError::Http { .. } => None,
         }
     }

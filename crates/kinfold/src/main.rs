@@ -47,23 +47,11 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// An error and its causes, joined by `": "`, each cause once: a cause that the text so far
-/// already ends with is left out (object storage's errors quote their source at the end of
-/// their own text, so `{e:#}` printed a refused credential's XML three times). A cause found
-/// only somewhere inside the text is kept, as `CoreError::detail` does.
+/// An error and its causes, each once ([`kinfold_core::error::joined`]: object storage's
+/// errors quote their source at the end of their own text, so `{e:#}` printed a refused
+/// credential's XML three times).
 pub(crate) fn causes(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if out.ends_with(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
+    kinfold_core::error::joined(e.chain())
 }
 
 #[cfg(test)]

@@ -25,7 +25,6 @@ use rand::RngCore;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::error::error_response;
 use crate::{ApiError, AppState};
 
 /// Wraps the router: `edge` outermost, so the headers cover everything, errors included.
@@ -78,18 +77,12 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
                 Ok(resp) => errors::finish(resp, &client),
                 Err(_) => {
                     tracing::warn!("request timed out");
-                    let mut resp = error_response(
+                    ApiError::http(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "timeout",
                         "the request took too long",
-                        None,
-                    );
-                    // A failed request says when to come back, as every other 503 does.
-                    resp.headers_mut().insert(
-                        axum::http::header::RETRY_AFTER,
-                        axum::http::HeaderValue::from_static("2"),
-                    );
-                    resp
+                    )
+                    .into_response()
                 }
             };
             let durable = log_access(&state, &client, method, resp.status()).await;
