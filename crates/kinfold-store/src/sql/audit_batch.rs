@@ -121,7 +121,9 @@ async fn scripted(
     }
     b.push(commit);
     // Not kept prepared: a script's text varies with the batch's tenants and chains, and the
-    // writer's statement cache is for every other write.
+    // writer's statement cache is for every other write. Nor could it be on SQLite: `PRAGMA
+    // synchronous` takes effect when the statement is prepared, not when it runs, so a kept
+    // script would leave every later batch at the writer's `FULL` (an fsync each).
     b.build().persistent(false).execute(&mut *conn).await?;
     Ok(out)
 }
