@@ -110,12 +110,17 @@ pub trait RecordStore: Send + Sync {
 /// The children's guardians, their links to children, and authorized pickups.
 #[async_trait]
 pub trait GuardianStore: Send + Sync {
+    /// A new guardian, with the ID `link.guardian`, and its link to `link.child`, with the
+    /// transaction's audit entries: one transaction, so a refused link leaves no guardian.
     async fn create_guardian(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         new: NewGuardian,
+        link: NewLink,
         at_ms: i64,
     ) -> Result<Guardian>;
+    /// Links an existing guardian to a child (or changes the link's terms), with the
+    /// transaction's audit entries.
     async fn link_guardian(&self, tx: TenantTx<'_>, link: NewLink) -> Result<()>;
     /// Every guardian of the tenant, with the number of children linked.
     async fn guardians(&self, scope: &TenantScope) -> Result<Vec<(Guardian, i64)>>;

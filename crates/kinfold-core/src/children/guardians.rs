@@ -3,8 +3,8 @@
 use kinfold_audit::Event;
 use kinfold_crypto::password::Password;
 use kinfold_store::{
-    ChildId, Custody, Guardian, GuardianLink, LinkChange, NewGuardian, NewLink, NewPickup, Pickup,
-    PickupEdit, PickupId, Role,
+    ChildId, Custody, Guardian, GuardianId, GuardianLink, LinkChange, NewGuardian, NewLink,
+    NewPickup, Pickup, PickupEdit, PickupId, Role,
 };
 
 use crate::policy::{self, Action};
@@ -86,29 +86,27 @@ impl Children<'_> {
             }
         }
         let relationship = validate::name("relationship", relationship)?;
-        let guardian = self
-            .store()
-            .create_guardian(&actor.scope, new, self.now_ms())
-            .await?;
+        let id = GuardianId::new();
         let d = self.admin_draft(
             actor,
             Event::GuardianLinked {
                 child_id: child.to_string(),
-                guardian_id: guardian.id.to_string(),
+                guardian_id: id.to_string(),
                 custody: custody.as_str().into(),
             },
         );
         let link = NewLink {
             child,
-            guardian: guardian.id,
+            guardian: id,
             relationship,
             custody,
             // A court-restricted guardian never picks up.
             may_pick_up: may_pick_up && custody != Custody::CourtRestricted,
             primary_contact,
         };
-        self.store()
-            .link_guardian(actor.scope.tx().audit(d), link)
+        let guardian = self
+            .store()
+            .create_guardian(actor.scope.tx().audit(d), new, link, self.now_ms())
             .await?;
         self.records_changed(&actor.scope);
         Ok(guardian)

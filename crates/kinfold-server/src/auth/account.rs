@@ -87,7 +87,7 @@ pub struct PasswordChanged {
     pub revoked_sessions: usize,
 }
 
-#[utoipa::path(operation_id = "account_change_password", post, path = "/api/v1/me/password", tag = "account", request_body = PasswordBody, responses((status = 200, description = "`{revoked_sessions}`", body = PasswordChanged), (status = 401, description = "not signed in", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody)))]
+#[utoipa::path(operation_id = "account_change_password", post, path = "/api/v1/me/password", tag = "account", request_body = PasswordBody, responses((status = 200, description = "`{revoked_sessions}`", body = PasswordChanged), (status = 401, description = "not signed in, or `invalid_credentials`: the current password is wrong", body = ErrorBody), (status = 422, description = "invalid input; `field` names it", body = ErrorBody), (status = 429, description = "throttled: too many wrong passwords for the account (sign-in's count); see Retry-After", body = ErrorBody)))]
 pub async fn change_password(
     State(st): State<AppState>,
     Auth(actor): Auth,

@@ -37,7 +37,7 @@ pub struct ConfirmBody {
     password: String,
 }
 
-#[utoipa::path(operation_id = "enrollment_confirm", post, path = "/api/v1/enrollment/confirm", tag = "account", security(()), request_body = ConfirmBody, responses((status = 200, description = "`{recovery_codes, signed_in}` and a session cookie", body = Enrolled), (status = 400, description = "invalid_enrollment", body = ErrorBody), (status = 401, description = "invalid_code or invalid_credentials", body = ErrorBody)))]
+#[utoipa::path(operation_id = "enrollment_confirm", post, path = "/api/v1/enrollment/confirm", tag = "account", security(()), request_body = ConfirmBody, responses((status = 200, description = "`{recovery_codes, signed_in}` and a session cookie", body = Enrolled), (status = 400, description = "invalid_enrollment", body = ErrorBody), (status = 401, description = "invalid_code or invalid_credentials", body = ErrorBody), (status = 429, description = "throttled: too many wrong passwords or codes for the account; see Retry-After", body = ErrorBody)))]
 pub async fn confirm(
     State(st): State<AppState>,
     client: Client,

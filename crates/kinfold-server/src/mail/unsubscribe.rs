@@ -86,6 +86,13 @@ pub async fn show(
         .into_response()
 }
 
+/// A body that is not RFC 8058's: `400`, under the code the one table gives that status
+/// (`bad_request`; `invalid_input` is a `422`'s, a field's value refused).
+fn malformed(message: String) -> ApiError {
+    let status = StatusCode::BAD_REQUEST;
+    ApiError::http(status, crate::error::code_for_status(status), message)
+}
+
 /// Whether the body says `List-Unsubscribe=One-Click`, as a form or as multipart.
 async fn one_click(req: Request) -> Result<bool, ApiError> {
     let content_type = req
@@ -94,7 +101,7 @@ async fn one_click(req: Request) -> Result<bool, ApiError> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let bad = |m: &str| ApiError::http(StatusCode::BAD_REQUEST, "invalid_input", m.to_owned());
+    let bad = |m: &str| malformed(m.to_owned());
     if content_type.starts_with("multipart/form-data") {
         let mut form = Multipart::from_request(req, &())
             .await
@@ -142,11 +149,7 @@ pub async fn post(
         Ok(false) => {
             return failed(
                 &client,
-                ApiError::http(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_input",
-                    "the body must be List-Unsubscribe=One-Click".to_owned(),
-                ),
+                malformed("the body must be List-Unsubscribe=One-Click".to_owned()),
             )
         }
         Err(e) => return failed(&client, e),

@@ -439,6 +439,7 @@ async fn one_click_takes_multipart_and_refuses_forged_tokens() {
         )
         .await;
     assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.text.contains("bad_request"), "{}", wrong.text);
     let json_body = m
         .app
         .send(TestApp::req(

@@ -292,3 +292,70 @@ async fn hostile_sign_in_bodies_get_clear_errors() {
         r.text
     );
 }
+
+/// A password change and an enrollment's confirmation spend the account's password attempts as
+/// a sign-in does: wrong passwords end in `429 throttled` with `Retry-After`, a status each
+/// operation declares (`TestApp` checks every answer against the OpenAPI document).
+#[tokio::test]
+async fn wrong_passwords_when_changing_it_or_enrolling_are_throttled() {
+    let app = TestApp::new().await;
+    let t = app.seed().await;
+    let guesses = |r: &crate::harness::Resp| match r.status {
+        StatusCode::UNAUTHORIZED => {
+            assert_eq!(r.code(), "invalid_credentials", "{}", r.text);
+            false
+        }
+        StatusCode::TOO_MANY_REQUESTS => {
+            assert_eq!(r.code(), "throttled");
+            assert!(r.headers.contains_key(header::RETRY_AFTER));
+            true
+        }
+        other => panic!("{other}: {}", r.text),
+    };
+
+    let parent = app.sign_in(&t.slug, &t.parent).await;
+    let change = json!({"current_password": "not-my-password-1", "new_password": "juniper-lantern-harbor-93"});
+    let mut throttled = None;
+    for n in 1..=10 {
+        let r = app
+            .post("/api/v1/me/password", change.clone(), Some(&parent))
+            .await;
+        if guesses(&r) {
+            throttled = Some(n);
+            break;
+        }
+    }
+    assert_eq!(throttled, Some(4), "three wrong passwords, then a wait");
+    // The right one waits too, and the password is unchanged.
+    let right = json!({"current_password": PASSWORD, "new_password": "juniper-lantern-harbor-93"});
+    let r = app.post("/api/v1/me/password", right, Some(&parent)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+
+    let admin = app.sign_in(&t.slug, &t.admin).await;
+    let reset = app
+        .post(
+            &format!("/api/v1/users/{}/mfa/reset", t.teacher.id),
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.text);
+    let url = reset.body["enrollment_url"].as_str().unwrap();
+    let token = url.rsplit('/').next().unwrap().to_owned();
+    let begun = app
+        .post("/api/v1/enrollment/begin", json!({"token": token}), None)
+        .await;
+    let secret = begun.body["secret"].as_str().unwrap().to_owned();
+    // One code, within its step for every guess: the clock does not move past the wait.
+    let code = app.fresh_code(&secret);
+    let mut throttled = None;
+    for n in 1..=10 {
+        let body = json!({"token": token, "code": code, "password": "not-my-password-1"});
+        let r = app.post("/api/v1/enrollment/confirm", body, None).await;
+        if guesses(&r) {
+            throttled = Some(n);
+            break;
+        }
+    }
+    assert_eq!(throttled, Some(4), "three wrong passwords, then a wait");
+}

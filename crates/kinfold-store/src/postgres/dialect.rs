@@ -307,16 +307,5 @@ impl PgStore {
 }
 
 pub(crate) async fn abort_batch(conn: &mut sqlx::pool::PoolConnection<Postgres>) -> Result<()> {
-    batch_step(conn, "ROLLBACK").await
-}
-
-async fn batch_step(
-    conn: &mut sqlx::pool::PoolConnection<Postgres>,
-    sql: &'static str,
-) -> Result<()> {
-    if let Err(e) = sqlx::Executor::execute(&mut **conn, sql).await {
-        conn.close_on_drop();
-        return Err(e.into());
-    }
-    Ok(())
+    super::sql::batch_step(conn, "ROLLBACK").await
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use sqlx::QueryBuilder;
 
-use super::{append_in, done, Backend, Db};
+use super::{append_in, done, Backend, Conn, Db};
 use crate::drafts::name_new_row;
 use crate::ids::FromDb;
 use crate::wall::Wall;
@@ -15,6 +15,29 @@ use crate::*;
 /// Children per read of their guardians or pickups: one parameter each, far under both
 /// databases' limits.
 const IDS_PER_READ: usize = 500;
+
+/// Links a guardian to a child, or changes the link's terms when there is one (its version
+/// moves on).
+async fn insert_link(conn: &mut Conn, scope: &TenantScope, link: &NewLink) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO child_guardians (tenant_id, child_id, guardian_id, relationship, custody, \
+         may_pick_up, primary_contact) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (tenant_id, child_id, guardian_id) DO UPDATE SET \
+         relationship = excluded.relationship, custody = excluded.custody, \
+         may_pick_up = excluded.may_pick_up, primary_contact = excluded.primary_contact, \
+         version = child_guardians.version + 1",
+    )
+    .bind(scope.tenant_id().to_string())
+    .bind(link.child.to_string())
+    .bind(link.guardian.to_string())
+    .bind(&link.relationship)
+    .bind(link.custody.as_str())
+    .bind(link.may_pick_up)
+    .bind(link.primary_contact)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
 
 /// Pushes `prefix` and the list `(id, id, ...)` of `ids` (never empty: an empty list matches
 /// nothing, as `(NULL)`).
@@ -34,18 +57,19 @@ fn push_ids(b: &mut QueryBuilder<'_, Db>, prefix: &str, ids: &[ChildId]) {
 impl GuardianStore for Backend {
     async fn create_guardian(
         &self,
-        scope: &TenantScope,
+        tx: TenantTx<'_>,
         new: NewGuardian,
+        link: NewLink,
         at_ms: i64,
     ) -> Result<Guardian> {
-        let id = GuardianId::new();
+        let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
         sqlx::query(
             "INSERT INTO guardians (tenant_id, id, user_id, name, email, phone, created_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(scope.tenant_id().to_string())
-        .bind(id.to_string())
+        .bind(link.guardian.to_string())
         .bind(new.user_id.map(|u| u.to_string()))
         .bind(&new.name)
         .bind(&new.email)
@@ -54,9 +78,11 @@ impl GuardianStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::from_insert(e, "guardian"))?;
+        insert_link(&mut tx, scope, &link).await?;
+        append_in(&mut tx, audit).await?;
         self.commit(tx).await?;
         Ok(Guardian {
-            id,
+            id: link.guardian,
             user_id: new.user_id,
             name: new.name,
             email: new.email,
@@ -67,23 +93,7 @@ impl GuardianStore for Backend {
     async fn link_guardian(&self, tx: TenantTx<'_>, link: NewLink) -> Result<()> {
         let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
-        sqlx::query(
-            "INSERT INTO child_guardians (tenant_id, child_id, guardian_id, relationship, custody, \
-             may_pick_up, primary_contact) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (tenant_id, child_id, guardian_id) DO UPDATE SET \
-             relationship = excluded.relationship, custody = excluded.custody, \
-             may_pick_up = excluded.may_pick_up, primary_contact = excluded.primary_contact, \
-             version = child_guardians.version + 1",
-        )
-        .bind(scope.tenant_id().to_string())
-        .bind(link.child.to_string())
-        .bind(link.guardian.to_string())
-        .bind(&link.relationship)
-        .bind(link.custody.as_str())
-        .bind(link.may_pick_up)
-        .bind(link.primary_contact)
-        .execute(&mut *tx)
-        .await?;
+        insert_link(&mut tx, scope, &link).await?;
         append_in(&mut tx, audit).await?;
         self.commit(tx).await?;
         Ok(())

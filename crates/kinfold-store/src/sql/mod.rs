@@ -94,6 +94,19 @@ pub(crate) async fn stale_or_gone(
         None => crate::StoreError::NotFound(what),
     })
 }
+/// Runs one step of an audit batch (its begin, commit or rollback script) on the batch's
+/// connection; on a failure the connection is closed rather than returned to the pool in an
+/// unknown state (a transaction left open, or SQLite's writer left at `synchronous = NORMAL`).
+pub(crate) async fn batch_step(
+    conn: &mut sqlx::pool::PoolConnection<Db>,
+    sql: &'static str,
+) -> crate::Result<()> {
+    if let Err(e) = sqlx::Executor::execute(&mut **conn, sql).await {
+        conn.close_on_drop();
+        return Err(e.into());
+    }
+    Ok(())
+}
 pub(crate) use migrate::migrate;
 pub(crate) use outbox::insert_message;
 

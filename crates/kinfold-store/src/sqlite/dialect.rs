@@ -145,7 +145,9 @@ impl SqliteStore {
 /// and [`abort_batch`] put it back to `FULL`, which every other write keeps. On a failure the
 /// connection is closed rather than returned to the pool relaxed.
 pub(crate) async fn begin_batch(conn: &mut PoolConnection<Sqlite>) -> Result<Option<String>> {
-    batch_step(conn, BEGIN_BATCH).await.map(|()| None)
+    super::sql::batch_step(conn, BEGIN_BATCH)
+        .await
+        .map(|()| None)
 }
 
 /// A SQLite commit's outcome is never unknown (its failure is its answer): nothing to ask.
@@ -157,7 +159,7 @@ impl SqliteStore {
     /// Commits an audit batch and puts the writer back to `synchronous = FULL`, in one round
     /// trip.
     pub(crate) async fn commit_batch(&self, conn: &mut PoolConnection<Sqlite>) -> Result<()> {
-        batch_step(conn, COMMIT_BATCH).await
+        super::sql::batch_step(conn, COMMIT_BATCH).await
     }
 }
 
@@ -171,13 +173,5 @@ pub(crate) const BATCH_SCRIPT: Option<(&str, &str)> = Some((BEGIN_BATCH, COMMIT_
 
 /// Rolls an audit batch back and puts the writer back to `synchronous = FULL`.
 pub(crate) async fn abort_batch(conn: &mut PoolConnection<Sqlite>) -> Result<()> {
-    batch_step(conn, "ROLLBACK; PRAGMA synchronous = FULL").await
-}
-
-async fn batch_step(conn: &mut PoolConnection<Sqlite>, sql: &'static str) -> Result<()> {
-    if let Err(e) = sqlx::Executor::execute(&mut **conn, sql).await {
-        conn.close_on_drop();
-        return Err(e.into());
-    }
-    Ok(())
+    super::sql::batch_step(conn, "ROLLBACK; PRAGMA synchronous = FULL").await
 }

@@ -44,12 +44,20 @@ async fn desk(s: &dyn Store) -> Desk {
         .unwrap();
     let g = s
         .create_guardian(
-            &scope,
+            scope.tx(),
             NewGuardian {
                 user_id: None,
                 name: "Pat".into(),
                 email: None,
                 phone: None,
+            },
+            NewLink {
+                child: child.id,
+                guardian: GuardianId::new(),
+                relationship: "Parent".into(),
+                custody: Custody::Full,
+                may_pick_up: true,
+                primary_contact: true,
             },
             6,
         )

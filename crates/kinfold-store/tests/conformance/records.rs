@@ -88,30 +88,25 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
 
     let g = s
         .create_guardian(
-            &a,
+            a.tx(),
             NewGuardian {
                 user_id: Some(parent.id),
                 name: "Pat Rivera".into(),
                 email: Some("p@example.org".into()),
                 phone: None,
             },
+            NewLink {
+                child: ana.id,
+                guardian: GuardianId::new(),
+                relationship: "Parent".into(),
+                custody: Custody::Full,
+                may_pick_up: true,
+                primary_contact: true,
+            },
             6,
         )
         .await
         .unwrap();
-    s.link_guardian(
-        a.tx(),
-        NewLink {
-            child: ana.id,
-            guardian: g.id,
-            relationship: "Parent".into(),
-            custody: Custody::Full,
-            may_pick_up: true,
-            primary_contact: true,
-        },
-    )
-    .await
-    .unwrap();
     s.link_guardian(
         a.tx(),
         NewLink {
@@ -125,6 +120,50 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
     )
     .await
     .unwrap();
+
+    // A guardian whose link is refused (another center's child) is not created, nor is its
+    // audit entry written: the guardian, its link and the entry are one transaction.
+    let guardians = s.guardians(&a).await.unwrap().len();
+    let entries = s.audit_chain(&a.chain()).await.unwrap().len();
+    let refused = s
+        .create_guardian(
+            a.tx().audit(kinfold_audit::Draft::new(
+                a.chain(),
+                7,
+                kinfold_audit::Event::GuardianLinked {
+                    child_id: other.id.to_string(),
+                    guardian_id: "g".into(),
+                    custody: "full".into(),
+                },
+            )),
+            NewGuardian {
+                user_id: None,
+                name: "Orphan".into(),
+                email: None,
+                phone: None,
+            },
+            NewLink {
+                child: other.id,
+                guardian: GuardianId::new(),
+                relationship: "Parent".into(),
+                custody: Custody::Full,
+                may_pick_up: true,
+                primary_contact: false,
+            },
+            7,
+        )
+        .await;
+    assert!(refused.is_err(), "linked to another center's child");
+    assert_eq!(
+        s.guardians(&a).await.unwrap().len(),
+        guardians,
+        "no guardian left behind"
+    );
+    assert_eq!(
+        s.audit_chain(&a.chain()).await.unwrap().len(),
+        entries,
+        "no audit entry for a refused link"
+    );
 
     let ids = |list: Vec<Child>| list.into_iter().map(|c| c.id).collect::<Vec<_>>();
     let q = |visibility| ChildQuery {
@@ -418,12 +457,20 @@ async fn attendance_sealed_values_and_grants(u: &Under) {
         .unwrap();
     let g = s
         .create_guardian(
-            &a,
+            a.tx(),
             NewGuardian {
                 user_id: None,
                 name: "Pat".into(),
                 email: None,
                 phone: None,
+            },
+            NewLink {
+                child: ana.id,
+                guardian: GuardianId::new(),
+                relationship: "Parent".into(),
+                custody: Custody::Full,
+                may_pick_up: true,
+                primary_contact: true,
             },
             6,
         )

@@ -76,30 +76,25 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
         .unwrap();
     let g = s
         .create_guardian(
-            &scope,
+            scope.tx(),
             NewGuardian {
                 user_id: None,
                 name: "Pat".into(),
                 email: None,
                 phone: None,
             },
+            NewLink {
+                child: child.id,
+                guardian: GuardianId::new(),
+                relationship: "Parent".into(),
+                custody: Custody::Full,
+                may_pick_up: true,
+                primary_contact: true,
+            },
             1,
         )
         .await
         .unwrap();
-    s.link_guardian(
-        scope.tx(),
-        NewLink {
-            child: child.id,
-            guardian: g.id,
-            relationship: "Parent".into(),
-            custody: Custody::Full,
-            may_pick_up: true,
-            primary_contact: true,
-        },
-    )
-    .await
-    .unwrap();
     s.add_pickup(
         scope.tx(),
         NewPickup {

@@ -1,6 +1,7 @@
 //! One schema: the two stores' live schemas, after every migration, have the same tables and,
 //! table by table, the same columns (name, type family, nullability, primary key), so the
-//! dialect blocks and type spellings of the one migration set cannot drift apart.
+//! dialect blocks and type spellings of the one migration set cannot drift apart; and the same
+//! indexes, unique and partial ones included.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -146,6 +147,123 @@ async fn both_stores_have_the_same_tables_and_columns() {
     assert!(
         differences.is_empty(),
         "the schemas differ:\n{}",
+        differences.join("\n")
+    );
+}
+
+/// An index as both stores can say it: its table, whether it is unique, whether it is partial
+/// (`WHERE`), and its columns in order (`(expr)` for an expression). Primary keys are compared
+/// with the columns above; names are not compared (each database names a constraint's index
+/// its own way).
+type Index = (String, bool, bool, String);
+
+async fn sqlite_indexes(u: &crate::Under) -> Vec<Index> {
+    let opts = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite://")
+        .unwrap()
+        .filename(u.dir.path().join(kinfold_store::sqlite::DB_FILE))
+        .pragma("key", format!("\"x'{}'\"", u.key.sqlcipher_key_hex()))
+        .read_only(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await
+        .unwrap();
+    let rows: Vec<(String, bool, bool, String)> = sqlx::query_as(
+        "SELECT m.name, il.\"unique\", il.partial, \
+                (SELECT group_concat(COALESCE(c, '(expr)'), ',') FROM \
+                   (SELECT ii.name AS c FROM pragma_index_info(il.name) ii ORDER BY ii.seqno)) \
+         FROM sqlite_master m JOIN pragma_index_list(m.name) il \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations' \
+           AND il.origin <> 'pk'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    rows
+}
+
+async fn postgres_indexes(u: &crate::Under) -> Vec<Index> {
+    let (db, _) = u.pg.as_ref().unwrap();
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let rows: Vec<(String, bool, bool, String)> = sqlx::query_as(
+        "SELECT t.relname::text, ix.indisunique, ix.indpred IS NOT NULL, \
+                array_to_string(ARRAY( \
+                  SELECT COALESCE(a.attname::text, '(expr)') \
+                  FROM unnest(ix.indkey::int2[]) WITH ORDINALITY k(attnum, ord) \
+                  LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
+                  ORDER BY k.ord), ',') \
+         FROM pg_index ix \
+         JOIN pg_class t ON t.oid = ix.indrelid \
+         JOIN pg_namespace n ON n.oid = t.relnamespace \
+         WHERE n.nspname = 'kinfold' AND NOT ix.indisprimary \
+           AND t.relname <> '_sqlx_migrations'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    rows
+}
+
+/// The named differences between the two stores' indexes.
+const DIALECT_INDEXES: [(&str, &str); 1] = [(
+    "audit_log(pos) unique",
+    "PostgreSQL's stored order of the audit log; SQLite's implicit rowid needs no index",
+)];
+
+/// The indexes match too: a unique index is a wall the store relies on (one open check-in a
+/// child, `attendance_open`; one name a room), and a missing one on either store would let
+/// that store take what the other refuses.
+#[tokio::test]
+async fn both_stores_have_the_same_indexes() {
+    let spell = |(table, unique, partial, columns): &Index| {
+        format!(
+            "{table}({columns}){}{}",
+            if *unique { " unique" } else { "" },
+            if *partial { " partial" } else { "" }
+        )
+    };
+    let mut lite: Vec<String> = sqlite_indexes(&crate::sqlite().await)
+        .await
+        .iter()
+        .map(spell)
+        .collect();
+    let mut pg: Vec<String> = postgres_indexes(&crate::postgres().await)
+        .await
+        .iter()
+        .map(spell)
+        .collect();
+    lite.sort();
+    pg.sort();
+    assert!(lite.len() >= 15, "{} indexes: {lite:?}", lite.len());
+    assert!(
+        lite.iter()
+            .any(|i| i == "attendance(tenant_id,child_id,day) unique partial"),
+        "{lite:?}"
+    );
+    let mut differences: Vec<String> = Vec::new();
+    for i in &lite {
+        if let Some(at) = pg.iter().position(|p| p == i) {
+            pg.remove(at);
+        } else {
+            differences.push(format!("{i} only in sqlite"));
+        }
+    }
+    differences.extend(pg.iter().map(|i| format!("{i} only in postgres")));
+    for (name, why) in DIALECT_INDEXES {
+        let at = differences.iter().position(|d| d.starts_with(name));
+        assert!(
+            at.is_some(),
+            "{name} is no longer a difference ({why}): remove it from DIALECT_INDEXES"
+        );
+        if let Some(at) = at {
+            differences.remove(at);
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "the indexes differ:\n{}",
         differences.join("\n")
     );
 }

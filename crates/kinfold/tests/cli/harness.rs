@@ -276,16 +276,18 @@ pub async fn sign_in_http(
 /// The reads of sealed fields that `child_records_read` events (as stored JSON) list: one per
 /// time in each read's `at_ms`.
 pub fn reads_in(events: &[String]) -> usize {
-    events
-        .iter()
-        .map(|e| {
-            let v: Value = serde_json::from_str(e).unwrap();
-            v["reads"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["at_ms"].as_array().unwrap().len())
-                .sum::<usize>()
-        })
-        .sum()
+    reads_by_child(events).values().sum()
+}
+
+/// The reads of sealed fields in `child_records_read` events, by child ID.
+pub fn reads_by_child(events: &[String]) -> std::collections::BTreeMap<String, usize> {
+    let mut by_child = std::collections::BTreeMap::new();
+    for e in events {
+        let v: Value = serde_json::from_str(e).unwrap();
+        for r in v["reads"].as_array().unwrap() {
+            let child = r["child_id"].as_str().unwrap().to_owned();
+            *by_child.entry(child).or_default() += r["at_ms"].as_array().unwrap().len();
+        }
+    }
+    by_child
 }
