@@ -27,6 +27,10 @@ impl ErrorKind {
     }
 }
 
+/// The `Retry-After` of every `503`, whichever layer answers it (O1): the store out of reach,
+/// a commit whose outcome is unknown, a request past its time, a node not ready.
+pub const UNAVAILABLE_RETRY_SECS: u64 = 2;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     #[error("the tenant, email or password is not right")]
@@ -188,7 +192,9 @@ impl CoreError {
             CoreError::Throttled { retry_after_secs } | CoreError::Busy { retry_after_secs } => {
                 Some(*retry_after_secs)
             }
-            CoreError::Unavailable(_) | CoreError::OutcomeUnknown(_) => Some(2),
+            CoreError::Unavailable(_) | CoreError::OutcomeUnknown(_) => {
+                Some(UNAVAILABLE_RETRY_SECS)
+            }
             _ => None,
         }
     }

@@ -103,7 +103,9 @@ impl ApiError {
         match self {
             ApiError::Core(e) => e.retry_after_secs(),
             // Every 503 says when to come back (O1), whichever layer answers it.
-            ApiError::Http { kind, .. } if kind.status == 503 => Some(2),
+            ApiError::Http { kind, .. } if kind.status == 503 => {
+                Some(kinfold_core::error::UNAVAILABLE_RETRY_SECS)
+            }
             ApiError::Http { .. } => None,
         }
     }

@@ -292,7 +292,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let found = rt.store.mail_domains().await;
             let key = rt.key.clone();
             rt.close().await;
-            let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+            let domain = kinfold_core::mail::domains::normalized(&domain);
             let Some(d) = found?.into_iter().find(|d| d.domain == domain) else {
                 anyhow::bail!(
                     "`{domain}` is not a sending domain; add it with `kinfold email domain add`"

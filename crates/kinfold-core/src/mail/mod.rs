@@ -13,6 +13,7 @@ pub mod bench;
 pub mod compose;
 pub mod dkim;
 pub mod doctor;
+pub mod domains;
 mod error;
 pub mod footer;
 mod notices;

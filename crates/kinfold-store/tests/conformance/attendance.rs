@@ -51,14 +51,7 @@ async fn desk(s: &dyn Store) -> Desk {
                 email: None,
                 phone: None,
             },
-            NewLink {
-                child: child.id,
-                guardian: GuardianId::new(),
-                relationship: "Parent".into(),
-                custody: Custody::Full,
-                may_pick_up: true,
-                primary_contact: true,
-            },
+            crate::records_seed::parent_link(child.id),
             6,
         )
         .await

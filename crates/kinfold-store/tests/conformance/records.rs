@@ -95,14 +95,7 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
                 email: Some("p@example.org".into()),
                 phone: None,
             },
-            NewLink {
-                child: ana.id,
-                guardian: GuardianId::new(),
-                relationship: "Parent".into(),
-                custody: Custody::Full,
-                may_pick_up: true,
-                primary_contact: true,
-            },
+            crate::records_seed::parent_link(ana.id),
             6,
         )
         .await
@@ -142,14 +135,7 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
                 email: None,
                 phone: None,
             },
-            NewLink {
-                child: other.id,
-                guardian: GuardianId::new(),
-                relationship: "Parent".into(),
-                custody: Custody::Full,
-                may_pick_up: true,
-                primary_contact: false,
-            },
+            crate::records_seed::parent_link(other.id),
             7,
         )
         .await;
@@ -464,14 +450,7 @@ async fn attendance_sealed_values_and_grants(u: &Under) {
                 email: None,
                 phone: None,
             },
-            NewLink {
-                child: ana.id,
-                guardian: GuardianId::new(),
-                relationship: "Parent".into(),
-                custody: Custody::Full,
-                may_pick_up: true,
-                primary_contact: true,
-            },
+            crate::records_seed::parent_link(ana.id),
             6,
         )
         .await

@@ -6,6 +6,19 @@ use kinfold_store::*;
 
 use crate::tenants_and_sessions::{tenant, user};
 
+/// A new guardian's link to `child`: a parent with full custody, who may pick up, and the
+/// primary contact.
+pub fn parent_link(child: ChildId) -> NewLink {
+    NewLink {
+        child,
+        guardian: GuardianId::new(),
+        relationship: "Parent".into(),
+        custody: Custody::Full,
+        may_pick_up: true,
+        primary_contact: true,
+    }
+}
+
 async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
     let scope = tenant(s, slug).await;
     s.insert_data_key(scope.tx(), 1, vec![tag; 60], 1)
@@ -83,14 +96,7 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
                 email: None,
                 phone: None,
             },
-            NewLink {
-                child: child.id,
-                guardian: GuardianId::new(),
-                relationship: "Parent".into(),
-                custody: Custody::Full,
-                may_pick_up: true,
-                primary_contact: true,
-            },
+            parent_link(child.id),
             1,
         )
         .await

@@ -30,17 +30,42 @@ fn family(declared: &str) -> String {
     f.to_owned()
 }
 
-async fn sqlite_schema(u: &crate::Under) -> Schema {
+/// A read-only pool on the SQLite store's file.
+async fn sqlite_pool(u: &crate::Under) -> sqlx::SqlitePool {
     let opts = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite://")
         .unwrap()
         .filename(u.dir.path().join(kinfold_store::sqlite::DB_FILE))
         .pragma("key", format!("\"x'{}'\"", u.key.sqlcipher_key_hex()))
         .read_only(true);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+    sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(opts)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Takes each named difference out of `differences`, failing when one is no longer there (so
+/// the list stays true), and fails on what is left.
+fn only_named(mut differences: Vec<String>, named: &[(&str, &str)], what: &str) {
+    for (name, why) in named {
+        let at = differences.iter().position(|d| d.starts_with(name));
+        assert!(
+            at.is_some(),
+            "{name} is no longer a difference ({why}): remove it from the list"
+        );
+        if let Some(at) = at {
+            differences.remove(at);
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "the {what} differ:\n{}",
+        differences.join("\n")
+    );
+}
+
+async fn sqlite_schema(u: &crate::Under) -> Schema {
+    let pool = sqlite_pool(u).await;
     let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
         "SELECT m.name, c.name, c.type, c.\"notnull\", c.pk FROM sqlite_master m \
          JOIN pragma_table_info(m.name) c \
@@ -134,21 +159,7 @@ async fn both_stores_have_the_same_tables_and_columns() {
             )),
         }
     }
-    for (name, why) in DIALECT {
-        let at = differences.iter().position(|d| d.starts_with(name));
-        assert!(
-            at.is_some(),
-            "{name} is no longer a difference ({why}): remove it from DIALECT"
-        );
-        if let Some(at) = at {
-            differences.remove(at);
-        }
-    }
-    assert!(
-        differences.is_empty(),
-        "the schemas differ:\n{}",
-        differences.join("\n")
-    );
+    only_named(differences, &DIALECT, "schemas");
 }
 
 /// An index as both stores can say it: its table, whether it is unique, whether it is partial
@@ -158,16 +169,7 @@ async fn both_stores_have_the_same_tables_and_columns() {
 type Index = (String, bool, bool, String);
 
 async fn sqlite_indexes(u: &crate::Under) -> Vec<Index> {
-    let opts = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite://")
-        .unwrap()
-        .filename(u.dir.path().join(kinfold_store::sqlite::DB_FILE))
-        .pragma("key", format!("\"x'{}'\"", u.key.sqlcipher_key_hex()))
-        .read_only(true);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(opts)
-        .await
-        .unwrap();
+    let pool = sqlite_pool(u).await;
     let rows: Vec<(String, bool, bool, String)> = sqlx::query_as(
         "SELECT m.name, il.\"unique\", il.partial, \
                 (SELECT group_concat(COALESCE(c, '(expr)'), ',') FROM \
@@ -251,19 +253,5 @@ async fn both_stores_have_the_same_indexes() {
         }
     }
     differences.extend(pg.iter().map(|i| format!("{i} only in postgres")));
-    for (name, why) in DIALECT_INDEXES {
-        let at = differences.iter().position(|d| d.starts_with(name));
-        assert!(
-            at.is_some(),
-            "{name} is no longer a difference ({why}): remove it from DIALECT_INDEXES"
-        );
-        if let Some(at) = at {
-            differences.remove(at);
-        }
-    }
-    assert!(
-        differences.is_empty(),
-        "the indexes differ:\n{}",
-        differences.join("\n")
-    );
+    only_named(differences, &DIALECT_INDEXES, "indexes");
 }
