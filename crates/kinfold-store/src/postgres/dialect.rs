@@ -199,6 +199,12 @@ pub(crate) async fn hold_writers(tx: &mut Tx, scope: &TenantScope) -> Result<()>
     Ok(())
 }
 
+/// Whether the migrations table exists in Kinfold's schema (a database no migration has run
+/// on has none).
+pub(crate) fn migrations_recorded() -> &'static str {
+    "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'kinfold' AND tablename = '_sqlx_migrations')"
+}
+
 /// A token hash (`token_hash`, a bytea) spelled as lower-case hex in SQL.
 pub(crate) fn token_hex() -> &'static str {
     "encode(token_hash, 'hex')"

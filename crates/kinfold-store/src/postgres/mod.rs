@@ -72,7 +72,7 @@ impl Store for PgStore {
 
     async fn ready(&self) -> Result<bool> {
         let mut conn = self.pool.acquire().await.map_err(StoreError::connecting)?;
-        let applied = setup::applied_versions(&mut conn).await?;
+        let applied = sql::applied_versions(&mut conn).await?;
         Ok(crate::migrations::is_current(&applied))
     }
 

@@ -544,19 +544,3 @@ async fn prepare_locked(
     }
     Ok((applied, password))
 }
-
-pub(super) async fn applied_versions(conn: &mut PgConnection) -> Result<Vec<i64>> {
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'kinfold' AND tablename = '_sqlx_migrations')",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    if !exists {
-        return Ok(Vec::new());
-    }
-    Ok(
-        sqlx::query_scalar("SELECT version FROM kinfold._sqlx_migrations WHERE success")
-            .fetch_all(&mut *conn)
-            .await?,
-    )
-}

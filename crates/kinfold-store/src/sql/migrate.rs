@@ -13,7 +13,7 @@
 
 use sqlx::migrate::Migrate;
 
-use super::{Db, DIALECT, LEGACY};
+use super::{migrations_recorded, Db, DIALECT, LEGACY};
 use crate::migrations::{self, BASELINE};
 use crate::{Result, StoreError};
 
@@ -86,4 +86,20 @@ async fn adopt(conn: &mut Conn, unified: &sqlx::migrate::Migrator) -> Result<(i6
     .execute(&mut *conn)
     .await?;
     Ok((BASELINE, description))
+}
+
+/// The versions this database records as applied, read without creating anything: none on a
+/// database no migration has run on yet. For readiness (`Store::ready`).
+pub(crate) async fn applied_versions(conn: &mut Conn) -> Result<Vec<i64>> {
+    let recorded: bool = sqlx::query_scalar(migrations_recorded())
+        .fetch_one(&mut *conn)
+        .await?;
+    if !recorded {
+        return Ok(Vec::new());
+    }
+    Ok(
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&mut *conn)
+            .await?,
+    )
 }

@@ -107,12 +107,13 @@ pub(crate) async fn batch_step(
     }
     Ok(())
 }
-pub(crate) use migrate::migrate;
+pub(crate) use migrate::{applied_versions, migrate};
 pub(crate) use outbox::insert_message;
 
 #[allow(unused_imports)]
 use super::dialect::{
     abort_batch, begin_batch, done, enter_chain, enter_token_tenant, enter_wall, for_share,
-    for_update, hold_writers, insertion_order, lease_due, lock_user, pickups_json, still_running,
-    token_hex, Backend, Conn, Db, Read, Tx, BATCH_SCRIPT, DIALECT, LEGACY,
+    for_update, hold_writers, insertion_order, lease_due, lock_user, migrations_recorded,
+    pickups_json, still_running, token_hex, Backend, Conn, Db, Read, Tx, BATCH_SCRIPT, DIALECT,
+    LEGACY,
 };

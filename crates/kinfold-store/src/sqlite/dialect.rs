@@ -126,6 +126,12 @@ pub(crate) async fn hold_writers(_tx: &mut Tx, _scope: &TenantScope) -> Result<(
     Ok(())
 }
 
+/// Whether the migrations table exists (a database no migration has run on has none), as
+/// true or false.
+pub(crate) fn migrations_recorded() -> &'static str {
+    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')"
+}
+
 /// A token hash (`token_hash`, a blob) spelled as lower-case hex in SQL.
 pub(crate) fn token_hex() -> &'static str {
     "lower(hex(token_hash))"

@@ -126,7 +126,8 @@ impl Store for SqliteStore {
     }
 
     async fn ready(&self) -> Result<bool> {
-        let applied = applied_versions(&self.reader).await?;
+        let mut conn = self.reader.acquire().await?;
+        let applied = sql::applied_versions(&mut conn).await?;
         Ok(crate::migrations::is_current(&applied))
     }
 
@@ -138,20 +139,4 @@ impl Store for SqliteStore {
     async fn exclusive(&self, _job: &str) -> Result<Option<JobLease>> {
         Ok(Some(JobLease(None)))
     }
-}
-
-async fn applied_versions(pool: &SqlitePool) -> Result<Vec<i64>> {
-    let exists: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-    )
-    .fetch_one(pool)
-    .await?;
-    if exists == 0 {
-        return Ok(Vec::new());
-    }
-    Ok(
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
-            .fetch_all(pool)
-            .await?,
-    )
 }
