@@ -26,6 +26,8 @@ use kinfold_store::{Role, Store, TenantScope};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
+pub use crate::harness_raw::Raw;
+
 pub struct TestApp {
     pub router: Router,
     pub core: Core,
@@ -41,71 +43,6 @@ pub struct TestApp {
 /// (`scripts/test.sh` runs the suite both ways).
 pub fn on_postgres() -> bool {
     std::env::var("KINFOLD_TEST_STORE").is_ok_and(|v| v == "postgres")
-}
-
-/// A raw connection to the test's database, past the store and its wall: an attacker with the
-/// database in hand. SQL uses `$1`-style parameters, which both backends accept.
-pub enum Raw {
-    Sqlite(sqlx::SqlitePool),
-    Pg(sqlx::PgPool),
-}
-
-impl Raw {
-    pub async fn execute(&self, sql: &str, binds: &[&str]) -> u64 {
-        match self {
-            Raw::Sqlite(p) => {
-                let mut q = sqlx::query(sql);
-                for b in binds {
-                    q = q.bind(*b);
-                }
-                q.execute(p).await.unwrap().rows_affected()
-            }
-            Raw::Pg(p) => {
-                let mut q = sqlx::query(sql);
-                for b in binds {
-                    q = q.bind(*b);
-                }
-                q.execute(p).await.unwrap().rows_affected()
-            }
-        }
-    }
-
-    pub async fn blobs(&self, sql: &str, binds: &[&str]) -> Vec<Vec<Option<Vec<u8>>>> {
-        use sqlx::Row;
-        match self {
-            Raw::Sqlite(p) => {
-                let mut q = sqlx::query(sql);
-                for b in binds {
-                    q = q.bind(*b);
-                }
-                q.fetch_all(p)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
-                    .collect()
-            }
-            Raw::Pg(p) => {
-                let mut q = sqlx::query(sql);
-                for b in binds {
-                    q = q.bind(*b);
-                }
-                q.fetch_all(p)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
-                    .collect()
-            }
-        }
-    }
-
-    pub async fn strings(&self, sql: &str) -> Vec<String> {
-        match self {
-            Raw::Sqlite(p) => sqlx::query_scalar(sql).fetch_all(p).await.unwrap(),
-            Raw::Pg(p) => sqlx::query_scalar(sql).fetch_all(p).await.unwrap(),
-        }
-    }
 }
 
 #[derive(Clone, Debug)]

@@ -12,6 +12,7 @@ mod attempts;
 mod attendance;
 mod audit;
 mod classrooms;
+mod enrollment_and_resets;
 mod lost_commit;
 mod mail;
 mod migrations;
