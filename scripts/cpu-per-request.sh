@@ -5,8 +5,9 @@
 # connections) to CPU 1; a 2 s warm-up, then SECONDS of counted load.
 #
 # Where uprobes can be placed on the binary (perf probe, as root), it also counts, in SQLite
-# (linked in), the commits of the SQLite store (`pagerWalFrames`, called once per commit in WAL
-# mode), the statements prepared (`sqlite3_prepare_v3`) and the pages written to the log
+# (linked in), the commits of the SQLite store (`pagerWalFrames`, called at each commit in WAL
+# mode, and besides only when a transaction spills its page cache mid-way, which no audit batch
+# or request here is large enough to do), the statements prepared (`sqlite3_prepare_v3`) and the pages written to the log
 # (`walWriteOneFrame`, each one encrypted by SQLCipher), and prints them per commit: what one
 # group commit of the audit costs, and how many requests share it.
 #

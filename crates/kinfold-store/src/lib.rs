@@ -50,6 +50,15 @@ pub use sessions::SessionStore;
 pub use tenants::TenantStore;
 pub use tx::{Chain, ChainTx, NewTenantTx, Opening, Platform, PlatformTx, TenantTx};
 
+/// What a backup holds, read where its copy is taken (SQLite: in the read transaction that
+/// copies the file; PostgreSQL: on the dump's connection as it starts): the number of centers
+/// and the schema version the copy is at.
+#[derive(Debug, Clone, Copy)]
+pub struct BackupInfo {
+    pub tenants: u64,
+    pub schema_version: i64,
+}
+
 /// The store's traits, for callers that use a `dyn Store`: a supertrait's methods need the
 /// trait in scope.
 pub mod prelude {

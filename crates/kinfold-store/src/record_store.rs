@@ -119,8 +119,9 @@ pub trait GuardianStore: Send + Sync {
         link: NewLink,
         at_ms: i64,
     ) -> Result<Guardian>;
-    /// Links an existing guardian to a child (or changes the link's terms), with the
-    /// transaction's audit entries.
+    /// Links an existing guardian to another child, with the transaction's audit entries: a
+    /// new link only (one already there is a conflict; its terms change through
+    /// `change_link`).
     async fn link_guardian(&self, tx: TenantTx<'_>, link: NewLink) -> Result<()>;
     /// Every guardian of the tenant, with the number of children linked.
     async fn guardians(&self, scope: &TenantScope) -> Result<Vec<(Guardian, i64)>>;

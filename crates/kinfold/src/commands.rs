@@ -281,6 +281,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.close().await;
             let path = path?;
             crate::cli::say(std::fs::read_to_string(&path)?.trim_end());
+            let domain = kinfold_core::mail::domains::normalized(&domain);
             crate::cli::say(format!(
                 "Publish these records in {domain}'s DNS zone (they are also in {}), then run `kinfold email doctor --domain {domain}`.",
                 path.display()

@@ -22,9 +22,11 @@ pub struct AddedDomain {
 pub enum DomainError {
     #[error("`{0}` is not a domain name (lowercase labels of letters, digits and hyphens)")]
     NotADomain(String),
-    #[error("the SPF record must start with `v=spf1 ` and hold no quotes or line breaks")]
+    #[error(
+        "the SPF record must start with `v=spf1 ` and hold only printable ASCII, without quotes or backslashes"
+    )]
     Spf,
-    #[error("--dmarc-rua must be a single mailto: address")]
+    #[error("the DMARC report address (--dmarc-rua) must be a single mailto: address")]
     DmarcRua,
     #[error("`{0}` is already a sending domain")]
     Exists(String),
@@ -56,6 +58,30 @@ fn valid_domain(d: &str) -> bool {
         })
 }
 
+/// Whether `value` can stand inside a zone file's quoted TXT string as it is: printable ASCII
+/// only, with no quote (which would end the string) and no backslash (which would escape the
+/// next character, the closing quote included).
+fn zone_safe(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+}
+
+/// The SPF record and the DMARC report address, as they go into the zone: an SPF record that
+/// starts with `v=spf1 `, and one `mailto:` address (no list, no size suffix), each
+/// [`zone_safe`].
+fn check_records(spf: &str, rua: &str) -> Result<(), DomainError> {
+    if !spf.starts_with("v=spf1 ") || !zone_safe(spf) {
+        return Err(DomainError::Spf);
+    }
+    let address = rua.strip_prefix("mailto:").ok_or(DomainError::DmarcRua)?;
+    let single = !address.contains([' ', ',', ';', '!']);
+    if !single || !zone_safe(address) || crate::validate::email("dmarc_rua", address).is_err() {
+        return Err(DomainError::DmarcRua);
+    }
+    Ok(())
+}
+
 /// Adds `domain` as a sending domain: checks the records to publish (`spf`; `dmarc_rua`,
 /// by default `mailto:dmarc-reports@DOMAIN`), makes and stores its DKIM keys with their
 /// audit entry, and answers the zone to publish.
@@ -71,15 +97,10 @@ pub async fn add(
     if !valid_domain(&domain) {
         return Err(DomainError::NotADomain(domain));
     }
-    if !spf.starts_with("v=spf1 ") || spf.contains('"') || spf.contains('\n') {
-        return Err(DomainError::Spf);
-    }
     let rua = dmarc_rua
         .map(str::to_owned)
         .unwrap_or_else(|| format!("mailto:dmarc-reports@{domain}"));
-    if !rua.starts_with("mailto:") || rua.contains(';') || rua.contains('"') || rua.contains(' ') {
-        return Err(DomainError::DmarcRua);
-    }
+    check_records(spf, &rua)?;
     let new = dkim::generate(&domain, master, now_ms)?;
     let event = Draft::new(
         SYSTEM_CHAIN,
@@ -132,5 +153,47 @@ mod tests {
         }
         assert!(!valid_domain(&format!("{}.example", "a".repeat(64))));
         assert!(valid_domain(&format!("{}.example", "a".repeat(63))));
+    }
+
+    /// Nothing that could end, escape or garble the zone's quoted strings gets in.
+    #[test]
+    fn spf_and_dmarc_values_stay_inside_their_quotes() {
+        let rua = "mailto:dmarc@example.org";
+        assert!(check_records("v=spf1 mx include:relay.example -all", rua).is_ok());
+        for spf in [
+            "mx -all",
+            "v=spf1 mx -all\\",
+            "v=spf1 mx\r -all",
+            "v=spf1 mx\n -all",
+            "v=spf1 mx\t-all",
+            "v=spf1 \"mx\" -all",
+            "v=spf1 mx é -all",
+            "v=spf1 mx \u{200b}-all",
+        ] {
+            assert!(
+                matches!(check_records(spf, rua), Err(DomainError::Spf)),
+                "{spf:?}"
+            );
+        }
+        for rua in [
+            "dmarc@example.org",
+            "mailto:a@b.example; p=none",
+            "mailto:a@b.example,mailto:c@d.example",
+            "mailto:a@b.example!10m",
+            "mailto:a@b.example\n",
+            "mailto:a\\@b.example",
+            "mailto:é@b.example",
+            "mailto:a@b.example\r",
+            "mailto:not an address",
+            "mailto:",
+        ] {
+            assert!(
+                matches!(
+                    check_records("v=spf1 mx -all", rua),
+                    Err(DomainError::DmarcRua)
+                ),
+                "{rua:?}"
+            );
+        }
     }
 }

@@ -326,10 +326,16 @@ async fn wrong_passwords_when_changing_it_or_enrolling_are_throttled() {
         }
     }
     assert_eq!(throttled, Some(4), "three wrong passwords, then a wait");
-    // The right one waits too, and the password is unchanged.
+    // The right one waits too, and so does a sign-in: one count for the account's password.
     let right = json!({"current_password": PASSWORD, "new_password": "juniper-lantern-harbor-93"});
     let r = app.post("/api/v1/me/password", right, Some(&parent)).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    let r = app.password_step(&t.slug, &t.parent).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    // After the wait, the old password still signs in: nothing was changed.
+    app.advance(Duration::from_secs(3600));
+    let r = app.password_step(&t.slug, &t.parent).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 
     let admin = app.sign_in(&t.slug, &t.admin).await;
     let reset = app

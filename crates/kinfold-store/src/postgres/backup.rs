@@ -14,13 +14,6 @@ use super::setup::{privileges, with_settings, CREATE_ROLES};
 use super::PgOptions;
 use crate::*;
 
-/// What a dump is of, read as it starts.
-#[derive(Debug, Clone, Copy)]
-pub struct DumpInfo {
-    pub tenants: u64,
-    pub schema_version: i64,
-}
-
 /// The URL the tools connect with: the owner's.
 pub fn tool_url(o: &PgOptions) -> &str {
     o.migrate_url.as_deref().unwrap_or(&o.url)
@@ -37,26 +30,15 @@ async fn superuser(o: &PgOptions, what: &'static str) -> Result<PgConnection> {
 }
 
 /// Checks that a dump can read every tenant's rows, and reads what it will hold.
-pub async fn dump_info(o: &PgOptions) -> Result<DumpInfo> {
+pub async fn dump_info(o: &PgOptions) -> Result<BackupInfo> {
     let mut conn = superuser(
         o,
         "a PostgreSQL backup reads every tenant's rows past row-level security: give a superuser's URL as migrate_database_url (or database_url)",
     )
     .await?;
-    let info = async {
-        let tenants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM kinfold.tenants")
-            .fetch_one(&mut conn)
-            .await?;
-        let version: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM kinfold._sqlx_migrations WHERE success")
-                .fetch_one(&mut conn)
-                .await?;
-        Ok::<_, StoreError>(DumpInfo {
-            tenants: u64::try_from(tenants).unwrap_or(0),
-            schema_version: version.unwrap_or(0),
-        })
-    }
-    .await;
+    let info = super::sql::backup_info(&mut conn)
+        .await
+        .map_err(StoreError::from);
     let _ = conn.close().await;
     info
 }

@@ -16,16 +16,18 @@ use crate::*;
 /// databases' limits.
 const IDS_PER_READ: usize = 500;
 
-/// Links a guardian to a child, or changes the link's terms when there is one (its version
-/// moves on).
-async fn insert_link(conn: &mut Conn, scope: &TenantScope, link: &NewLink) -> Result<()> {
+/// Links a guardian to a child: a new link only, never a change to one (custody changes go
+/// through `change_link`, with their version). A link that is already there is a conflict;
+/// a child (or guardian) that is not the tenant's is `NotFound(missing)`.
+async fn insert_link(
+    conn: &mut Conn,
+    scope: &TenantScope,
+    link: &NewLink,
+    missing: &'static str,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO child_guardians (tenant_id, child_id, guardian_id, relationship, custody, \
-         may_pick_up, primary_contact) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (tenant_id, child_id, guardian_id) DO UPDATE SET \
-         relationship = excluded.relationship, custody = excluded.custody, \
-         may_pick_up = excluded.may_pick_up, primary_contact = excluded.primary_contact, \
-         version = child_guardians.version + 1",
+         may_pick_up, primary_contact) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(scope.tenant_id().to_string())
     .bind(link.child.to_string())
@@ -35,7 +37,13 @@ async fn insert_link(conn: &mut Conn, scope: &TenantScope, link: &NewLink) -> Re
     .bind(link.may_pick_up)
     .bind(link.primary_contact)
     .execute(&mut *conn)
-    .await?;
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation => {
+            StoreError::NotFound(missing)
+        }
+        _ => StoreError::from_insert(e, "link"),
+    })?;
     Ok(())
 }
 
@@ -78,7 +86,7 @@ impl GuardianStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::from_insert(e, "guardian"))?;
-        insert_link(&mut tx, scope, &link).await?;
+        insert_link(&mut tx, scope, &link, "child").await?;
         append_in(&mut tx, audit).await?;
         self.commit(tx).await?;
         Ok(Guardian {
@@ -93,7 +101,7 @@ impl GuardianStore for Backend {
     async fn link_guardian(&self, tx: TenantTx<'_>, link: NewLink) -> Result<()> {
         let (scope, audit) = tx.into_parts();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
-        insert_link(&mut tx, scope, &link).await?;
+        insert_link(&mut tx, scope, &link, "child or guardian").await?;
         append_in(&mut tx, audit).await?;
         self.commit(tx).await?;
         Ok(())

@@ -108,6 +108,22 @@ pub(crate) async fn batch_step(
     Ok(())
 }
 pub(crate) use migrate::{applied_versions, migrate};
+
+/// What a backup taken on `conn` holds ([`crate::BackupInfo`]): on SQLite in the read
+/// transaction that copies the file, so both are the same point in time.
+pub(crate) async fn backup_info(conn: &mut Conn) -> Result<crate::BackupInfo, sqlx::Error> {
+    let tenants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+        .fetch_one(&mut *conn)
+        .await?;
+    let schema_version: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(crate::BackupInfo {
+        tenants: u64::try_from(tenants).unwrap_or(0),
+        schema_version: schema_version.unwrap_or(0),
+    })
+}
 pub(crate) use outbox::insert_message;
 
 #[allow(unused_imports)]

@@ -24,13 +24,6 @@ use sqlx::sqlite::{
 use crate::*;
 pub use snapshot::{fold_log, log_of, Copied, HeldSnapshot, SplitCopy};
 
-/// What a snapshot holds, read in the transaction that copied it.
-#[derive(Debug, Clone, Copy)]
-pub struct SnapshotInfo {
-    pub tenants: u64,
-    pub schema_version: i64,
-}
-
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,

@@ -32,7 +32,7 @@ use kinfold_crypto::keyring::MasterKey;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
 
-use super::{SnapshotInfo, SqliteStore};
+use super::SqliteStore;
 use crate::{Result, StoreError};
 
 /// A point in time of the database, held (one read transaction on its own connection) until
@@ -41,7 +41,7 @@ pub struct HeldSnapshot {
     conn: SqliteConnection,
     db: PathBuf,
     /// What the copy holds, read in the holding transaction.
-    pub info: SnapshotInfo,
+    pub info: crate::BackupInfo,
 }
 
 /// How many bytes of a copy are the database file, and how many its log after it.
@@ -60,17 +60,7 @@ impl SqliteStore {
         let held = async {
             // Deferred: the first read below takes the point in time.
             sqlx::query("BEGIN").execute(&mut conn).await?;
-            let tenants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
-                .fetch_one(&mut conn)
-                .await?;
-            let schema_version: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
-                    .fetch_one(&mut conn)
-                    .await?;
-            Ok::<_, sqlx::Error>(SnapshotInfo {
-                tenants: u64::try_from(tenants).unwrap_or(0),
-                schema_version: schema_version.unwrap_or(0),
-            })
+            super::sql::backup_info(&mut conn).await
         }
         .await;
         match held {

@@ -113,6 +113,22 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
     )
     .await
     .unwrap();
+    // Linking again is refused, not an update: a court restriction is lifted only through
+    // `change_link`, with the link's version (the parent's view of Ben below stays empty).
+    let again = s
+        .link_guardian(
+            a.tx(),
+            NewLink {
+                child: ben.id,
+                guardian: g.id,
+                ..crate::records_seed::parent_link(ben.id)
+            },
+        )
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict("link"))),
+        "{again:?}"
+    );
 
     // A guardian whose link is refused (another center's child) is not created, nor is its
     // audit entry written: the guardian, its link and the entry are one transaction.
@@ -139,7 +155,10 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
             7,
         )
         .await;
-    assert!(refused.is_err(), "linked to another center's child");
+    assert!(
+        matches!(refused, Err(StoreError::NotFound("child"))),
+        "linked to another center's child: {refused:?}"
+    );
     assert_eq!(
         s.guardians(&a).await.unwrap().len(),
         guardians,

@@ -105,7 +105,7 @@ pub async fn dump(
     o: &PgOptions,
     key: &Key,
     writing: Writing,
-) -> anyhow::Result<(Writing, Sealed, db::DumpInfo)> {
+) -> anyhow::Result<(Writing, Sealed, kinfold_store::BackupInfo)> {
     let info = db::dump_info(o).await?;
     let mut cmd = tool("pg_dump", db::tool_url(o))?;
     cmd.args([

@@ -69,7 +69,7 @@ pub(super) async fn one_backup_at_a_time(dir: &std::path::Path) -> anyhow::Resul
 /// and how many of its bytes are the database's log (after the file).
 pub(super) struct Snapshot {
     pub sealed: archive::Sealed,
-    pub info: kinfold_store::sqlite::SnapshotInfo,
+    pub info: kinfold_store::BackupInfo,
     pub log_bytes: u64,
 }
 

