@@ -214,8 +214,8 @@ impl Tenants<'_> {
             .store()
             .set_tenant_details(actor.scope.tx().audit_all(drafts), &details, lower_cap)
             .await?;
-        if let (Some(cap), false) = (cap, ended.is_empty()) {
-            tracing::info!(tenant = %actor.tenant.id, cap, ended = ended.len(), "sessions beyond a lowered cap ended");
+        if !ended.is_empty() {
+            tracing::info!(tenant = %actor.tenant.id, cap = ?cap, ended = ended.len(), "sessions beyond a lowered cap ended");
         }
         // This node's sessions of the center follow the new policy from the next request;
         // another node's within its cache's second.

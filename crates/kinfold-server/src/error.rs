@@ -38,6 +38,14 @@ impl From<CoreError> for ApiError {
 pub const INTERNAL_MESSAGE: &str = "an internal error occurred; it has been logged";
 
 impl ApiError {
+    /// A refusal of the HTTP layer under the code the one table gives its status
+    /// ([`code_for_status`]): `400 bad_request`, `404 not_found`, `422 invalid_input`, ...
+    pub fn of_status(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::http(status, code_for_status(status), message)
+    }
+
+    /// A refusal of the HTTP layer with a code of its own, more precise than its status's
+    /// (`cross_site_request`, `invalid_json`, `not_ready`, `timeout`).
     pub fn http(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError::Http {
             kind: ErrorKind {

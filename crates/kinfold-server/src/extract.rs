@@ -27,16 +27,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             .await
             .map_err(json_rejection)?;
         if !value.is_object() {
-            return Err(ApiError::http(
+            return Err(ApiError::of_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
                 "the body must be a JSON object",
             ));
         }
         serde_json::from_value(value).map(Json).map_err(|e| {
-            ApiError::http(
+            ApiError::of_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
                 format!("invalid body: {e}"),
             )
         })
@@ -68,13 +66,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(v)| Query(v))
-            .map_err(|e| {
-                ApiError::http(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_input",
-                    e.body_text(),
-                )
-            })
+            .map_err(|e| ApiError::of_status(StatusCode::UNPROCESSABLE_ENTITY, e.body_text()))
     }
 }
 

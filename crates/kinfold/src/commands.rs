@@ -277,11 +277,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dmarc_rua,
         })) => {
             let rt = started(config).await?;
-            let path = crate::email::add_domain(&rt, &domain, &spf, dmarc_rua.as_deref()).await;
+            let added = crate::email::add_domain(&rt, &domain, &spf, dmarc_rua.as_deref()).await;
             rt.close().await;
-            let path = path?;
+            let (domain, path) = added?;
             crate::cli::say(std::fs::read_to_string(&path)?.trim_end());
-            let domain = kinfold_core::mail::domains::normalized(&domain);
             crate::cli::say(format!(
                 "Publish these records in {domain}'s DNS zone (they are also in {}), then run `kinfold email doctor --domain {domain}`.",
                 path.display()

@@ -12,13 +12,13 @@ use crate::runtime::Runtime;
 pub const DEMO_DOMAIN: &str = "mail.kinfold.test";
 
 /// Adds a sending domain (`kinfold_core::mail::domains::add`) and writes the records to
-/// publish to `DIR/dns/DOMAIN.zone`.
+/// publish to `DIR/dns/DOMAIN.zone`; answers the domain as stored and the file.
 pub async fn add_domain(
     rt: &Runtime,
     domain: &str,
     spf: &str,
     dmarc_rua: Option<&str>,
-) -> anyhow::Result<PathBuf> {
+) -> anyhow::Result<(String, PathBuf)> {
     let added = domains::add(
         &*rt.store,
         &rt.key,
@@ -33,7 +33,7 @@ pub async fn add_domain(
     let path = dir.join(format!("{}.zone", added.domain));
     private_fs::write_atomic(&path, added.zone.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
+    Ok((added.domain, path))
 }
 
 /// The demo's sending domain, once.

@@ -14,7 +14,7 @@ pub use crate::children::body::view_json;
 pub use crate::sessions::api::cookie_for;
 
 pub async fn not_found() -> ApiError {
-    ApiError::http(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    ApiError::of_status(StatusCode::NOT_FOUND, "no such resource")
 }
 
 /// `Set-Cookie` for a new session: `HttpOnly`, `SameSite=Lax`, `Path=/`, and over HTTPS

@@ -86,13 +86,6 @@ pub async fn show(
         .into_response()
 }
 
-/// A body that is not RFC 8058's: `400`, under the code the one table gives that status
-/// (`bad_request`; `invalid_input` is a `422`'s, a field's value refused).
-fn malformed(message: String) -> ApiError {
-    let status = StatusCode::BAD_REQUEST;
-    ApiError::http(status, crate::error::code_for_status(status), message)
-}
-
 /// Whether the body says `List-Unsubscribe=One-Click`, as a form or as multipart.
 async fn one_click(req: Request) -> Result<bool, ApiError> {
     let content_type = req
@@ -101,7 +94,8 @@ async fn one_click(req: Request) -> Result<bool, ApiError> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let bad = |m: &str| malformed(m.to_owned());
+    // Not RFC 8058's body: `400 bad_request` (`invalid_input` is a `422`'s, a field refused).
+    let bad = |m: &str| ApiError::of_status(StatusCode::BAD_REQUEST, m);
     if content_type.starts_with("multipart/form-data") {
         let mut form = Multipart::from_request(req, &())
             .await
@@ -131,10 +125,9 @@ async fn one_click(req: Request) -> Result<bool, ApiError> {
             .iter()
             .any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click"));
     }
-    Err(ApiError::http(
+    Err(ApiError::of_status(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
-        "send application/x-www-form-urlencoded or multipart/form-data".to_owned(),
+        "send application/x-www-form-urlencoded or multipart/form-data",
     ))
 }
 
@@ -149,7 +142,10 @@ pub async fn post(
         Ok(false) => {
             return failed(
                 &client,
-                malformed("the body must be List-Unsubscribe=One-Click".to_owned()),
+                ApiError::of_status(
+                    StatusCode::BAD_REQUEST,
+                    "the body must be List-Unsubscribe=One-Click",
+                ),
             )
         }
         Err(e) => return failed(&client, e),

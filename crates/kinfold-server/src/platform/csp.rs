@@ -115,19 +115,14 @@ fn field(report: &serde_json::Value, names: &[&str]) -> String {
 }
 
 fn too_large() -> ApiError {
-    ApiError::http(
+    ApiError::of_status(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
         "a report may be at most 16 KiB",
     )
 }
 
 fn too_many() -> ApiError {
-    ApiError::http(
-        StatusCode::TOO_MANY_REQUESTS,
-        "throttled",
-        "too many reports",
-    )
+    ApiError::of_status(StatusCode::TOO_MANY_REQUESTS, "too many reports")
 }
 
 #[cfg(test)]

@@ -131,3 +131,34 @@ async fn a_request_past_its_time_answers_503_with_retry_after() {
     assert_eq!(r.code(), "timeout");
     assert!(r.headers.contains_key("retry-after"), "{:?}", r.headers);
 }
+
+/// `/readyz` on its unhappy path: a node whose database lacks a migration of the running build
+/// (another node's older release, a restore from before an upgrade) answers `503 not_ready`
+/// with `Retry-After`, as every 503 does (O1), and ready again once the migration is recorded.
+#[tokio::test]
+async fn a_database_missing_a_migration_is_not_ready() {
+    let app = TestApp::new().await;
+    assert_eq!(app.get("/readyz", None).await.status, StatusCode::OK);
+    let raw = app.raw().await;
+    let newest = "(SELECT MAX(version) FROM _sqlx_migrations)";
+    // `$1 = 'yes'`: a boolean on PostgreSQL, 0 or 1 on SQLite (a text bind is what `Raw` takes).
+    assert_eq!(
+        raw.execute(
+            &format!("UPDATE _sqlx_migrations SET success = $1 = 'yes' WHERE version = {newest}"),
+            &["no"],
+        )
+        .await,
+        1
+    );
+    let r = app.get("/readyz", None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(r.code(), "not_ready");
+    assert!(r.headers.contains_key("retry-after"), "{:?}", r.headers);
+    assert!(!r.text.contains("_sqlx"), "names no table: {}", r.text);
+    raw.execute(
+        &format!("UPDATE _sqlx_migrations SET success = $1 = 'yes' WHERE version = {newest}"),
+        &["yes"],
+    )
+    .await;
+    assert_eq!(app.get("/readyz", None).await.status, StatusCode::OK);
+}

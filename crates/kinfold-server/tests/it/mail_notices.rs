@@ -139,15 +139,7 @@ async fn a_volume_spike_is_held_until_released_or_discarded() {
         .to_owned();
     let click = m
         .app
-        .send(
-            Request::builder()
-                .method(Method::POST)
-                .uri(&path)
-                .header("host", "127.0.0.1:8080")
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from("List-Unsubscribe=One-Click"))
-                .unwrap(),
-        )
+        .post_form(&path, "List-Unsubscribe=One-Click", "")
         .await;
     assert_eq!(click.status, StatusCode::OK, "{}", click.text);
     let r = m
@@ -238,15 +230,7 @@ async fn check_in_and_out_notify_guardians_by_their_preference() {
         .to_owned();
     let click = m
         .app
-        .send(
-            Request::builder()
-                .method(Method::POST)
-                .uri(&path)
-                .header("host", "127.0.0.1:8080")
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from("List-Unsubscribe=One-Click"))
-                .unwrap(),
-        )
+        .post_form(&path, "List-Unsubscribe=One-Click", "")
         .await;
     assert_eq!(click.status, StatusCode::OK);
     assert!(click.text.contains("check-out notices"), "{}", click.text);
@@ -320,15 +304,7 @@ async fn an_mfa_reset_emails_the_new_enrollment_link() {
     // A one-click POST on it answers 200 (RFC 8058) and records nothing.
     let click = m
         .app
-        .send(
-            Request::builder()
-                .method(Method::POST)
-                .uri(&path)
-                .header("host", "127.0.0.1:8080")
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from("List-Unsubscribe=One-Click"))
-                .unwrap(),
-        )
+        .post_form(&path, "List-Unsubscribe=One-Click", "")
         .await;
     assert_eq!(click.status, StatusCode::OK);
     assert!(click.text.contains("Nothing was changed"), "{}", click.text);
