@@ -23,8 +23,9 @@ use crate::event::{Category, Event};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// An event before it joins a chain.
-#[derive(Debug, Clone)]
+/// An event before it joins a chain. (Serialized only into a node's audit journal, before it
+/// is moved into the chain.)
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Draft {
     /// Tenant ID, or [`crate::SYSTEM_CHAIN`].
     pub chain: String,

@@ -32,7 +32,9 @@ use tokio::task::JoinHandle;
 use crate::keys::Keyring;
 
 mod durable;
+mod journal;
 mod log;
+mod mover;
 use crate::{Clock, CoreError};
 pub use log::{BackupStatus, HeldMessage, RefusedPickup};
 
@@ -81,6 +83,10 @@ pub(crate) enum Msg {
     Read(ReadNote, Committed),
     Access(Box<kinfold_store::ApiAccess>, Committed),
     Flush(Committed),
+    /// From now on, batches are sealed into this journal ([`journal`]).
+    Journal(Box<mover::Journaling>, Committed),
+    /// Back to committing to the chain; told once the journal is moved and deleted.
+    Close(Committed),
 }
 
 pub struct AuditWriter {
@@ -175,8 +181,33 @@ impl AuditWriter {
         &self.checkpointer
     }
 
+    /// On SQLite, where this process is the only writer of `data`: makes an audit journal
+    /// in `data` the durable step requests wait for ([`journal`]), after moving into the
+    /// chain what an earlier run left in it. Returns whether this process holds the journal
+    /// (another process may; its entries then go to the chain directly, as before).
+    pub async fn resume_journal(
+        &self,
+        data: &std::path::Path,
+        master: &kinfold_crypto::keyring::MasterKey,
+    ) -> Result<bool, CoreError> {
+        let Some(journaling) = mover::resume(data, master, &self.checkpointer).await? else {
+            return Ok(false);
+        };
+        let (done, switched) = oneshot::channel();
+        self.tx
+            .send(Msg::Journal(Box::new(journaling), done))
+            .await
+            .map_err(|_| CoreError::Internal("the audit writer has stopped".into()))?;
+        let _ = switched.await;
+        Ok(true)
+    }
+
     pub(crate) async fn shutdown(&self) {
         self.flush().await;
+        let (done, closed) = oneshot::channel();
+        if self.tx.send(Msg::Close(done)).await.is_ok() {
+            let _ = closed.await;
+        }
         if let Err(e) = self.checkpointer.run(true).await {
             tracing::error!(error = %e, "final audit checkpoint failed");
         }
@@ -194,6 +225,7 @@ async fn run(
 ) {
     let mut timer = tokio::time::interval(settings.checkpoint_interval);
     timer.tick().await;
+    let mut journaling: Option<mover::Journaling> = None;
     loop {
         let first = tokio::select! {
             m = rx.recv() => m,
@@ -205,7 +237,7 @@ async fn run(
             }
         };
         let Some(first) = first else { return };
-        let flush = matches!(first, Msg::Flush(_));
+        let flush = matches!(first, Msg::Flush(_) | Msg::Journal(..) | Msg::Close(_));
         let mut batch = Batch::default();
         batch.push(first);
         if !flush {
@@ -215,21 +247,47 @@ async fn run(
             pending,
             accesses,
             waiters,
+            flushes,
+            then,
         } = batch;
-        let written = write_with_retry(&*store, fold_reads(pending), accesses).await;
-        // Committed: the requests of this batch may answer now, before the checkpoint.
-        for w in waiters {
-            let _ = w.send(());
-        }
-        // The new heads come from the write itself: no query per chain per batch.
-        let mut heads: HashMap<&str, &kinfold_audit::Entry> = HashMap::default();
-        for e in &written {
-            heads.insert(&e.chain, e);
-        }
-        for head in heads.into_values() {
-            if let Err(e) = cp.after_append(head).await {
-                tracing::error!(error = %e, "audit checkpoint failed");
+        let drafts = fold_reads(pending);
+        match &mut journaling {
+            Some(j) => j.batch(drafts, accesses, waiters, flushes).await,
+            None => {
+                let written = write_with_retry(&*store, drafts, accesses).await;
+                // Committed: the requests of this batch may answer now, before the checkpoint.
+                for w in waiters.into_iter().chain(flushes) {
+                    let _ = w.send(());
+                }
+                checkpoint_heads(&cp, &written).await;
             }
+        }
+        match then {
+            Some(Msg::Journal(j, done)) => {
+                journaling = Some(*j);
+                let _ = done.send(());
+            }
+            Some(Msg::Close(done)) => match journaling.take() {
+                Some(j) => j.close(done).await,
+                None => {
+                    let _ = done.send(());
+                }
+            },
+            _ => {}
+        }
+    }
+}
+
+/// After a write: signs a checkpoint for each chain it grew that is due one. The new heads
+/// come from the write itself: no query per chain per batch.
+async fn checkpoint_heads(cp: &Checkpointer, written: &[kinfold_audit::Entry]) {
+    let mut heads: HashMap<&str, &kinfold_audit::Entry> = HashMap::default();
+    for e in written {
+        heads.insert(&e.chain, e);
+    }
+    for head in heads.into_values() {
+        if let Err(e) = cp.after_append(head).await {
+            tracing::error!(error = %e, "audit checkpoint failed");
         }
     }
 }
@@ -240,6 +298,10 @@ struct Batch {
     pending: Vec<Pending>,
     accesses: Vec<kinfold_store::ApiAccess>,
     waiters: Vec<Committed>,
+    /// Answered once everything before them is in the chain.
+    flushes: Vec<Committed>,
+    /// A change of mode, taken after this batch (which then ends).
+    then: Option<Msg>,
 }
 
 impl Batch {
@@ -257,7 +319,8 @@ impl Batch {
                 self.accesses.push(*a);
                 self.waiters.push(w);
             }
-            Msg::Flush(w) => self.waiters.push(w),
+            Msg::Flush(w) => self.flushes.push(w),
+            m @ (Msg::Journal(..) | Msg::Close(_)) => self.then = Some(m),
         }
     }
 
@@ -267,7 +330,7 @@ impl Batch {
 
     /// Takes what is queued, up to `batch_max`.
     fn take_queued(&mut self, rx: &mut mpsc::Receiver<Msg>, max: usize) {
-        while self.len() < max {
+        while self.len() < max && self.then.is_none() {
             match rx.try_recv() {
                 Ok(m) => self.push(m),
                 Err(_) => break,

@@ -269,6 +269,21 @@ pub struct ApiAccess {
     pub ip: Option<String>,
 }
 
+impl ApiAccess {
+    /// The methods an entry names: a request's method, or `OTHER`.
+    pub const METHODS: [&'static str; 8] = [
+        "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "OTHER",
+    ];
+    /// Data-API access (kept 12 months), then other API access (kept 30 days).
+    pub const CATEGORIES: [&'static str; 2] = ["api-data", "api-other"];
+
+    /// `name` as one of `known` (the constants above), for an entry read back from outside
+    /// the process.
+    pub fn interned(name: &str, known: &[&'static str]) -> Option<&'static str> {
+        known.iter().find(|k| **k == name).copied()
+    }
+}
+
 /// An API access entry as read back.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct StoredApiAccess {

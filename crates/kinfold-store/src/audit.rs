@@ -39,6 +39,17 @@ pub trait AuditStore {
     /// After [`crate::StoreError::BatchUnknown`]: whether that batch is in after all, as the
     /// database says. Written again only if not, it is never in twice.
     async fn batch_landed(&self, lost: &crate::LostCommit) -> Result<bool>;
+    /// [`AuditStore::append_batch`] for entries moved from a node's audit journal (L1): the
+    /// same transaction also records `mark`, the journal position of the last entry moved,
+    /// and drops the marks before it, so a journal replayed after a crash skips what is in.
+    async fn append_journaled(
+        &self,
+        drafts: Vec<Draft>,
+        accesses: &[ApiAccess],
+        mark: &str,
+    ) -> Result<Vec<Entry>>;
+    /// The last journal position moved into the chain (see [`AuditStore::append_journaled`]).
+    async fn journal_mark(&self) -> Result<Option<String>>;
     /// Newest first, whole segments at a time until at least `limit` entries: the entries and
     /// the cursor (a segment ID) for the next page.
     async fn api_access_page(

@@ -358,11 +358,15 @@ pub async fn server(mode: &str, config: &Config) -> anyhow::Result<()> {
             };
             let core = Core::new(
                 store.clone(),
-                key,
+                key.clone(),
                 Arc::new(SystemClock),
                 Default::default(),
             );
             core.start("bench", "-").await?;
+            // As `Runtime::start`: on SQLite, answers wait for the audit journal.
+            if config.postgres().is_none() {
+                core.audit().resume_journal(dir.path(), &key).await?;
+            }
             let (_, scope) = core
                 .tenants()
                 .create_tenant("bench", "Bench Center")

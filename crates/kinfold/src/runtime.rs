@@ -176,6 +176,15 @@ impl Runtime {
         } else if !self.store.ready().await? {
             bail!("migrations are pending; run `kinfold migrate`");
         }
+        // L1 on SQLite: the audit journal is the durable step answers wait for; what a run
+        // killed before moving it left there goes into the chain now, before serving.
+        if self.config.postgres().is_none() {
+            self.core
+                .audit()
+                .resume_journal(&self.config.data, &self.key)
+                .await
+                .context("moving the audit journal into the chain")?;
+        }
         Ok(())
     }
 

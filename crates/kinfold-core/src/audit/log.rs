@@ -1,5 +1,7 @@
 //! Reading a tenant's audit trail, its signed checkpoints and its API access log, each decided
-//! by the policy table (A1).
+//! by the policy table (A1). Each read first waits for the audit writer to put into the chain
+//! what it holds (on SQLite, the journal's records not yet moved), so a read answered a moment
+//! ago is in what an administrator reads.
 
 use kinfold_audit::{Category, Checkpoint, Entry};
 use kinfold_store::{AuditQuery, StoredApiAccess};
@@ -20,6 +22,7 @@ impl AuditLog<'_> {
             q.category = Some(Category::Access.as_str().to_owned());
             q.actor = Some(actor.user.id.to_string());
         }
+        self.audit().flush().await;
         Ok(self.store().audit_page(&actor.scope.chain(), &q).await?)
     }
 
@@ -31,6 +34,7 @@ impl AuditLog<'_> {
         q: &AuditQuery,
     ) -> Result<Vec<Entry>, CoreError> {
         policy::require_whole_tenant(actor, Action::ReadAudit)?;
+        self.audit().flush().await;
         Ok(self.store().audit_page(&actor.scope.chain(), q).await?)
     }
 
@@ -38,6 +42,7 @@ impl AuditLog<'_> {
     /// tenant).
     pub async fn audit_checkpoints(&self, actor: &Actor) -> Result<Vec<Checkpoint>, CoreError> {
         policy::require_whole_tenant(actor, Action::ReadAudit)?;
+        self.audit().flush().await;
         Ok(self.store().checkpoints(&actor.scope.chain()).await?)
     }
 
@@ -50,6 +55,7 @@ impl AuditLog<'_> {
         limit: u32,
     ) -> Result<(Vec<StoredApiAccess>, Option<i64>), CoreError> {
         policy::require_whole_tenant(actor, Action::ReadAudit)?;
+        self.audit().flush().await;
         Ok(self
             .store()
             .api_access_page(&actor.scope, category, before, limit)

@@ -156,6 +156,7 @@ impl Core {
             limit: 500,
             ..Default::default()
         };
+        self.audit().flush().await;
         let Ok(entries) = self.store().audit_page(&scope.chain(), &q).await else {
             return false;
         };

@@ -149,23 +149,15 @@ pub fn api_category(route: &str) -> &'static str {
         "/api/v1/attendance",
         "/api/v1/access-grants",
     ];
+    let [data, other] = kinfold_model::ApiAccess::CATEGORIES;
     if DATA.iter().any(|p| route.starts_with(p)) {
-        "api-data"
+        data
     } else {
-        "api-other"
+        other
     }
 }
 
 fn method_name(m: &axum::http::Method) -> &'static str {
-    use axum::http::Method;
-    match *m {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        _ => "OTHER",
-    }
+    kinfold_model::ApiAccess::interned(m.as_str(), &kinfold_model::ApiAccess::METHODS)
+        .unwrap_or("OTHER")
 }

@@ -163,7 +163,21 @@ impl AuditStore for Backend {
         // Answers wait for this commit (L1), so it does not wait for the disk, and it costs as
         // few trips as the dialect allows (`audit_batch`).
         let mut conn = self.batch_conn().await?;
-        audit_batch::append_batch(self, &mut conn, drafts, accesses).await
+        audit_batch::append_batch(self, &mut conn, drafts, accesses, None).await
+    }
+
+    async fn append_journaled(
+        &self,
+        drafts: Vec<Draft>,
+        accesses: &[ApiAccess],
+        mark: &str,
+    ) -> Result<Vec<Entry>> {
+        let mut conn = self.batch_conn().await?;
+        audit_batch::append_batch(self, &mut conn, drafts, accesses, Some(mark)).await
+    }
+
+    async fn journal_mark(&self) -> Result<Option<String>> {
+        audit_batch::journal_mark(self).await
     }
 
     async fn batch_landed(&self, lost: &crate::LostCommit) -> Result<bool> {

@@ -25,10 +25,11 @@ pub(crate) async fn append_batch(
     conn: &mut PoolConnection<Db>,
     drafts: Vec<Draft>,
     accesses: &[ApiAccess],
+    journal: Option<&str>,
 ) -> Result<Vec<Entry>> {
     let written = match BATCH_SCRIPT {
-        Some((begin, commit)) => scripted(conn, begin, commit, drafts, accesses).await,
-        None => stepwise(store, conn, drafts, accesses).await,
+        Some((begin, commit)) => scripted(conn, begin, commit, drafts, accesses, journal).await,
+        None => stepwise(store, conn, drafts, accesses, journal).await,
     };
     // A batch whose COMMIT went out is not rolled back: it has ended, or its outcome is
     // unknown and its connection closed (a ROLLBACK there would wait for the lost COMMIT).
@@ -48,10 +49,18 @@ async fn stepwise(
     conn: &mut PoolConnection<Db>,
     drafts: Vec<Draft>,
     accesses: &[ApiAccess],
+    journal: Option<&str>,
 ) -> Result<Vec<Entry>> {
     let xact = begin_batch(conn).await?;
     enter_wall(conn, Wall::Platform).await?;
     let mark = put_mark(conn, &drafts, accesses).await?;
+    if let Some(journal) = journal {
+        for step in JOURNAL_MARK_STEPS {
+            let mut b = QueryBuilder::new("");
+            step(&mut b, journal, latest(&drafts, accesses));
+            b.build().execute(&mut **conn).await?;
+        }
+    }
     for (tenant, list) in by_tenant(accesses) {
         enter_wall(conn, Wall::TenantId(tenant)).await?;
         let mut b = QueryBuilder::new("");
@@ -84,7 +93,9 @@ async fn scripted(
     commit: &str,
     drafts: Vec<Draft>,
     accesses: &[ApiAccess],
+    journal: Option<&str>,
 ) -> Result<Vec<Entry>> {
+    let at_ms = latest(&drafts, accesses);
     let chains = by_chain(drafts);
     let mut b: QueryBuilder<Db> = QueryBuilder::new(begin);
     for chain in chains.keys() {
@@ -119,6 +130,12 @@ async fn scripted(
         }
         out.extend(entries);
     }
+    if let Some(journal) = journal {
+        for step in JOURNAL_MARK_STEPS {
+            step(&mut b, journal, at_ms);
+            b.push("; ");
+        }
+    }
     b.push(commit);
     // Not kept prepared: a script's text varies with the batch's tenants and chains, and the
     // writer's statement cache is for every other write. Nor could it be on SQLite: `PRAGMA
@@ -144,12 +161,7 @@ const MARK_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
 /// whose commit outcome is never unknown, scripts its batches without a mark.)
 async fn put_mark(conn: &mut Conn, drafts: &[Draft], accesses: &[ApiAccess]) -> Result<String> {
     let mark = uuid::Uuid::new_v4().simple().to_string();
-    let at_ms = drafts
-        .iter()
-        .map(|d| d.at_ms)
-        .chain(accesses.iter().map(|a| a.at_ms))
-        .max()
-        .unwrap_or_default();
+    let at_ms = latest(drafts, accesses);
     sqlx::query(
         "WITH expired AS (DELETE FROM audit_batch_marks WHERE at_ms < $3) \
          INSERT INTO audit_batch_marks (id, at_ms) VALUES ($1, $2)",
@@ -184,6 +196,51 @@ async fn landed_in(read: &mut super::Read, lost: &LostCommit) -> Result<bool> {
             .fetch_optional(&mut **read)
             .await?;
     Ok(there.is_some())
+}
+
+/// The time of a batch's latest entry.
+fn latest(drafts: &[Draft], accesses: &[ApiAccess]) -> i64 {
+    drafts
+        .iter()
+        .map(|d| d.at_ms)
+        .chain(accesses.iter().map(|a| a.at_ms))
+        .max()
+        .unwrap_or_default()
+}
+
+/// What marks a journal position (`journal/` and two zero-padded numbers, so they sort in
+/// journal order as text); no other mark starts so.
+const JOURNAL_MARKS: &str = "journal/%";
+
+/// The statements that record `mark`, a journal position, and drop the journal marks before
+/// it (one row stands for everything moved), each pushed by its own function so the dialect
+/// that scripts them joins them, and the one that cannot runs them one by one.
+const JOURNAL_MARK_STEPS: [fn(&mut QueryBuilder<'_, Db>, &str, i64); 2] = [
+    |b, mark, _| {
+        b.push("DELETE FROM audit_batch_marks WHERE id LIKE ")
+            .push_bind(JOURNAL_MARKS)
+            .push(" AND id < ")
+            .push_bind(mark.to_owned());
+    },
+    |b, mark, at_ms| {
+        b.push("INSERT INTO audit_batch_marks (id, at_ms) VALUES (")
+            .push_bind(mark.to_owned())
+            .push(", ")
+            .push_bind(at_ms)
+            .push(")");
+    },
+];
+
+/// The last journal position moved into the chain.
+pub(crate) async fn journal_mark(store: &super::Backend) -> Result<Option<String>> {
+    let mut read = store.read(Wall::Platform).await?;
+    let mark: Option<String> =
+        sqlx::query_scalar("SELECT max(id) FROM audit_batch_marks WHERE id LIKE $1")
+            .bind(JOURNAL_MARKS)
+            .fetch_one(&mut *read)
+            .await?;
+    super::done(read).await?;
+    Ok(mark)
 }
 
 /// Pushes the INSERT of one tenant's API access entries as one segment.

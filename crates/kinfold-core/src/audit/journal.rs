@@ -1,0 +1,461 @@
+//! L1 on SQLite: the audit journal, the durable step a request's answer waits for.
+//!
+//! A group commit into the chain costs a SQLite transaction (its statements, its pages sealed
+//! by SQLCipher, its trips to the connection's thread); shared by the few dozen requests in
+//! flight, that made each read wait for, and pay for, a commit of its own batch. Instead, each
+//! batch is sealed (AES-256-GCM, a key derived from the master key) and appended to a segment
+//! file in `DIR/audit-journal/` with one `write`, and its requests answer then; a mover
+//! ([`super::mover`]) appends what the journal holds to the chain in large batches, recording
+//! in the same transaction the journal position it moved up to (`audit_batch_marks`).
+//!
+//! - **Durability.** As the chain's own group commit at `synchronous = NORMAL`: the write is
+//!   in the kernel when the request answers, so it survives the process being killed, not
+//!   the machine losing power.
+//! - **After a crash**, the next start ([`super::AuditWriter::resume_journal`]) moves every
+//!   record past the recorded position into the chain before the node serves, and only then
+//!   deletes the segments: a replay that stops halfway is replayed again, never twice.
+//! - **One owner.** The journal directory is locked by the process that writes it; another
+//!   process (a command beside a running server) commits its entries straight to the chain.
+//! - **On disk**, the directory is 0700 and each segment 0600, and nothing in them is
+//!   readable without the master key. A record's position is in its seal, so records cannot
+//!   be moved between places. A record cut short by a crash was never answered: it is left
+//!   out, and the segment kept aside (`.damaged`) as well as replayed.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use kinfold_audit::Draft;
+use kinfold_crypto::keyring::MasterKey;
+use kinfold_crypto::private_fs;
+use kinfold_store::ApiAccess;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+
+/// A segment is closed and a new one begun past this size; a closed segment is deleted once
+/// everything in it is in the chain.
+const SEGMENT_BYTES: u64 = 4 << 20;
+/// Bounds what a corrupt length could make a replay allocate (a batch is at most
+/// `batch_max` entries, far below this).
+const RECORD_MAX: usize = 256 << 20;
+const CONTEXT: &[u8] = b"kinfold audit journal v1";
+const DIR: &str = "audit-journal";
+const EXT: &str = "seg";
+
+/// Where a record is: its segment and its place in it. As a mark (`journal/SEG/SEQ`, both
+/// zero-padded) it sorts in journal order as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Pos {
+    pub seg: u64,
+    pub seq: u64,
+}
+
+impl Pos {
+    pub fn mark(self) -> String {
+        format!("journal/{:020}/{:020}", self.seg, self.seq)
+    }
+
+    fn parse(mark: &str) -> Option<Self> {
+        let mut parts = mark.strip_prefix("journal/")?.split('/');
+        let seg = parts.next()?.parse().ok()?;
+        let seq = parts.next()?.parse().ok()?;
+        parts.next().is_none().then_some(Self { seg, seq })
+    }
+
+    fn aad(self) -> Vec<u8> {
+        let mut aad = CONTEXT.to_vec();
+        aad.extend_from_slice(&self.seg.to_be_bytes());
+        aad.extend_from_slice(&self.seq.to_be_bytes());
+        aad
+    }
+}
+
+/// One batch as the journal holds it.
+#[derive(Debug, Default)]
+pub(crate) struct Record {
+    pub drafts: Vec<Draft>,
+    pub accesses: Vec<ApiAccess>,
+}
+
+#[derive(Serialize)]
+struct RecordOut<'a> {
+    drafts: &'a [Draft],
+    accesses: Vec<AccessRun<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RecordIn {
+    drafts: Vec<Draft>,
+    accesses: Vec<AccessRun<'static>>,
+}
+
+/// API access entries that differ only in their time, as one: a busy client's batch holds
+/// one run, not an object per request.
+#[derive(Serialize, Deserialize)]
+struct AccessRun<'a> {
+    tenant_id: uuid::Uuid,
+    category: Cow<'a, str>,
+    method: Cow<'a, str>,
+    route: Cow<'a, str>,
+    status: u16,
+    actor: uuid::Uuid,
+    ip: Option<Cow<'a, str>>,
+    at_ms: Vec<i64>,
+}
+
+/// What entries of one run share.
+type RunKey<'a> = (
+    kinfold_store::TenantId,
+    &'a str,
+    &'a str,
+    &'a str,
+    u16,
+    kinfold_store::UserId,
+    Option<&'a str>,
+);
+
+fn runs(accesses: &[ApiAccess]) -> Vec<AccessRun<'_>> {
+    let mut out: Vec<AccessRun<'_>> = Vec::new();
+    let mut index: crate::HashMap<RunKey<'_>, usize> = Default::default();
+    for a in accesses {
+        let key = (
+            a.tenant_id,
+            a.category,
+            a.method,
+            &*a.route,
+            a.status,
+            a.actor,
+            a.ip.as_deref(),
+        );
+        let at = *index.entry(key).or_insert_with(|| {
+            out.push(AccessRun {
+                tenant_id: a.tenant_id.0,
+                category: a.category.into(),
+                method: a.method.into(),
+                route: (&*a.route).into(),
+                status: a.status,
+                actor: a.actor.0,
+                ip: a.ip.as_deref().map(Into::into),
+                at_ms: Vec::new(),
+            });
+            out.len() - 1
+        });
+        if let Some(run) = out.get_mut(at) {
+            run.at_ms.push(a.at_ms);
+        }
+    }
+    out
+}
+
+impl AccessRun<'static> {
+    /// The run's entries; `None` if it names a category or method no entry has.
+    fn entries(self) -> Option<impl Iterator<Item = ApiAccess>> {
+        let category = ApiAccess::interned(&self.category, &ApiAccess::CATEGORIES)?;
+        let method = ApiAccess::interned(&self.method, &ApiAccess::METHODS)?;
+        let route: std::sync::Arc<str> = self.route.into();
+        let ip = self.ip.map(Cow::into_owned);
+        let (tenant_id, actor, status) = (
+            kinfold_store::TenantId(self.tenant_id),
+            kinfold_store::UserId(self.actor),
+            self.status,
+        );
+        Some(self.at_ms.into_iter().map(move |at_ms| ApiAccess {
+            tenant_id,
+            at_ms,
+            category,
+            method,
+            route: route.clone(),
+            status,
+            actor,
+            ip: ip.clone(),
+        }))
+    }
+}
+
+/// The journal's key, derived from the master key.
+pub(crate) struct JournalKey(LessSafeKey);
+
+impl JournalKey {
+    pub fn new(master: &MasterKey) -> Result<Self, JournalError> {
+        let key = master.derive(CONTEXT);
+        let key = UnboundKey::new(&AES_256_GCM, key.expose()).map_err(|_| JournalError::Seal)?;
+        Ok(Self(LessSafeKey::new(key)))
+    }
+}
+
+impl std::fmt::Debug for JournalKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JournalKey(..)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum JournalError {
+    #[error("audit journal: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("audit journal: a record could not be sealed")]
+    Seal,
+    #[error("audit journal: a record could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// The journal this process writes: its lock, and the segment being appended to.
+pub(crate) struct Journal {
+    dir: PathBuf,
+    key: JournalKey,
+    rng: SystemRandom,
+    /// Held (an OS lock on `DIR/lock`) as long as the journal is open.
+    _lock: File,
+    file: File,
+    at: Pos,
+    len: u64,
+}
+
+/// What an open journal left to move: the records of earlier runs past the mark, in order,
+/// and the segments they came from.
+pub(crate) struct Left {
+    pub records: Vec<(Pos, Record)>,
+    pub segments: Vec<PathBuf>,
+}
+
+impl Journal {
+    /// Locks the journal in `data/audit-journal` and reads what earlier runs left past
+    /// `mark`; `None` when another process holds it. The first segment this run writes comes
+    /// after both the mark and every segment on disk.
+    pub fn open(
+        data: &Path,
+        key: JournalKey,
+        mark: Option<&str>,
+    ) -> Result<Option<(Self, Left)>, JournalError> {
+        let dir = data.join(DIR);
+        private_fs::private_dir(&dir)?;
+        let lock = lock_file(&dir.join("lock"))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+        let moved = mark.and_then(Pos::parse);
+        let mut segments = segments(&dir)?;
+        segments.sort();
+        let mut records = Vec::new();
+        for (seg, path) in &segments {
+            for (pos, record) in read_segment(&key, *seg, path)? {
+                if moved.is_none_or(|m| pos > m) {
+                    records.push((pos, record));
+                }
+            }
+        }
+        let last = segments.last().map(|(seg, _)| *seg).unwrap_or(0);
+        let seg = last.max(moved.map(|m| m.seg).unwrap_or(0)) + 1;
+        let at = Pos { seg, seq: 0 };
+        let file = new_segment(&dir, seg)?;
+        let left = Left {
+            records,
+            segments: segments.into_iter().map(|(_, p)| p).collect(),
+        };
+        let journal = Self {
+            dir,
+            key,
+            rng: SystemRandom::new(),
+            _lock: lock,
+            file,
+            at,
+            len: 0,
+        };
+        Ok(Some((journal, left)))
+    }
+
+    /// Seals a batch and appends it with one write; returns its position and, when that
+    /// closed the segment, the closed segment's file. After a failed write the segment is cut
+    /// back to its last whole record, or the error says the journal is no longer usable.
+    pub fn append(
+        &mut self,
+        drafts: &[Draft],
+        accesses: &[ApiAccess],
+    ) -> Result<(Pos, Option<PathBuf>), JournalError> {
+        let body = serde_json::to_vec(&RecordOut {
+            drafts,
+            accesses: runs(accesses),
+        })?;
+        let frame = self.seal(self.at, body)?;
+        if let Err(e) = self.file.write_all(&frame) {
+            self.file.set_len(self.len)?;
+            return Err(e.into());
+        }
+        let pos = self.at;
+        self.len += frame.len() as u64;
+        self.at.seq += 1;
+        if self.len < SEGMENT_BYTES {
+            return Ok((pos, None));
+        }
+        let closed = segment_path(&self.dir, self.at.seg);
+        let seg = self.at.seg + 1;
+        self.file = new_segment(&self.dir, seg)?;
+        self.at = Pos { seg, seq: 0 };
+        self.len = 0;
+        Ok((pos, Some(closed)))
+    }
+
+    /// The segment being written (deleted at a clean shutdown, once everything is moved).
+    pub fn current(&self) -> PathBuf {
+        segment_path(&self.dir, self.at.seg)
+    }
+
+    /// `len || nonce || AES-256-GCM(body)`, with the record's position as associated data.
+    fn seal(&self, pos: Pos, mut body: Vec<u8>) -> Result<Vec<u8>, JournalError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce).map_err(|_| JournalError::Seal)?;
+        self.key
+            .0
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(pos.aad()),
+                &mut body,
+            )
+            .map_err(|_| JournalError::Seal)?;
+        let len = u32::try_from(NONCE_LEN + body.len()).map_err(|_| JournalError::Seal)?;
+        let mut frame = Vec::with_capacity(4 + NONCE_LEN + body.len());
+        frame.extend_from_slice(&len.to_le_bytes());
+        frame.extend_from_slice(&nonce);
+        frame.extend_from_slice(&body);
+        Ok(frame)
+    }
+}
+
+/// Deletes segments whose records are all in the chain.
+pub(crate) fn remove(segments: &[PathBuf]) {
+    for path in segments {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::error!(error = %e, path = %path.display(), "an audit journal segment, moved into the chain, could not be removed");
+            }
+        }
+    }
+}
+
+fn lock_file(path: &Path) -> std::io::Result<File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+}
+
+fn segment_path(dir: &Path, seg: u64) -> PathBuf {
+    dir.join(format!("{seg:020}.{EXT}"))
+}
+
+fn new_segment(dir: &Path, seg: u64) -> std::io::Result<File> {
+    let path = segment_path(dir, seg);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.append(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+}
+
+/// The segments in `dir`, by number.
+fn segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some(EXT) {
+            continue;
+        }
+        if let Some(seg) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse().ok())
+        {
+            out.push((seg, path));
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a segment's records. A whole frame that does not open (altered on disk) is left out
+/// and the reading goes on past it; bytes that are not a whole frame (a write cut short by a
+/// crash, never answered) end it. Either way the segment is first copied aside as
+/// `.damaged`, for whoever looks into it.
+fn read_segment(
+    key: &JournalKey,
+    seg: u64,
+    path: &Path,
+) -> Result<Vec<(Pos, Record)>, JournalError> {
+    let mut bytes = Vec::new();
+    File::open(path)?.read_to_end(&mut bytes)?;
+    let mut out = Vec::new();
+    let mut rest = bytes.as_slice();
+    let mut seq = 0u64;
+    let mut altered = 0usize;
+    while let Some((frame, next)) = split_frame(rest) {
+        let pos = Pos { seg, seq };
+        match open_frame(key, pos, frame) {
+            Some(record) => out.push((pos, record)),
+            None => altered += 1,
+        }
+        rest = next;
+        seq += 1;
+    }
+    if altered > 0 || !rest.is_empty() {
+        tracing::error!(
+            path = %path.display(),
+            records = out.len(),
+            records_that_do_not_open = altered,
+            bytes_cut_short = rest.len(),
+            "an audit journal segment holds what does not open: kept aside as .damaged; a record cut short at its end was never answered, one that does not open was altered"
+        );
+        let mut aside = path.as_os_str().to_owned();
+        aside.push(".damaged");
+        std::fs::copy(path, PathBuf::from(aside))?;
+    }
+    Ok(out)
+}
+
+/// The first whole frame in `bytes` (nonce and sealed body) and what follows it.
+fn split_frame(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = bytes.split_first_chunk::<4>()?;
+    let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+    if !(NONCE_LEN..=RECORD_MAX).contains(&len) || rest.len() < len {
+        return None;
+    }
+    Some(rest.split_at(len))
+}
+
+/// Opens a frame sealed at `pos`.
+fn open_frame(key: &JournalKey, pos: Pos, frame: &[u8]) -> Option<Record> {
+    let (nonce, sealed) = frame.split_first_chunk::<NONCE_LEN>()?;
+    let mut body = sealed.to_vec();
+    let plain = key
+        .0
+        .open_in_place(
+            Nonce::assume_unique_for_key(*nonce),
+            Aad::from(pos.aad()),
+            &mut body,
+        )
+        .ok()?;
+    let record: RecordIn = serde_json::from_slice(plain).ok()?;
+    let mut accesses = Vec::new();
+    for run in record.accesses {
+        accesses.extend(run.entries()?);
+    }
+    Some(Record {
+        drafts: record.drafts,
+        accesses,
+    })
+}
+
+#[cfg(test)]
+#[path = "journal_tests.rs"]
+mod tests;
