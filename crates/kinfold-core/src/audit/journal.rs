@@ -79,14 +79,19 @@ pub(crate) struct Record {
     pub accesses: Vec<ApiAccess>,
 }
 
+/// The record format this version writes and reads.
+const FORMAT: u32 = 1;
+
 #[derive(Serialize)]
 struct RecordOut<'a> {
+    v: u32,
     drafts: &'a [Draft],
     accesses: Vec<AccessRun<'a>>,
 }
 
 #[derive(Deserialize)]
 struct RecordIn {
+    v: u32,
     drafts: Vec<Draft>,
     accesses: Vec<AccessRun<'static>>,
 }
@@ -199,6 +204,8 @@ pub(crate) enum JournalError {
     Seal,
     #[error("audit journal: a record could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("the audit journal segment {0} holds records this version of Kinfold cannot read (written by another version, then stopped before moving them): start the version that wrote it once, so it moves them into the chain")]
+    Format(PathBuf),
 }
 
 /// The journal this process writes: its lock, and the segment being appended to.
@@ -211,61 +218,79 @@ pub(crate) struct Journal {
     file: File,
     at: Pos,
     len: u64,
+    /// The length past which the segment is closed.
+    rotate_at: u64,
 }
 
-/// What an open journal left to move: the records of earlier runs past the mark, in order,
-/// and the segments they came from.
-pub(crate) struct Left {
-    pub records: Vec<(Pos, Record)>,
-    pub segments: Vec<PathBuf>,
+/// The journal's lock, taken before anything is read: what the mark says is read under it.
+pub(crate) struct Locked {
+    dir: PathBuf,
+    lock: File,
 }
 
-impl Journal {
-    /// Locks the journal in `data/audit-journal` and reads what earlier runs left past
-    /// `mark`; `None` when another process holds it. The first segment this run writes comes
-    /// after both the mark and every segment on disk.
-    pub fn open(
-        data: &Path,
-        key: JournalKey,
-        mark: Option<&str>,
-    ) -> Result<Option<(Self, Left)>, JournalError> {
+impl Locked {
+    /// Locks `data/audit-journal` for this process; `None` when another process holds it.
+    pub fn take(data: &Path) -> Result<Option<Self>, JournalError> {
         let dir = data.join(DIR);
         private_fs::private_dir(&dir)?;
         let lock = lock_file(&dir.join("lock"))?;
         match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+            Ok(()) => Ok(Some(Self { dir, lock })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
         }
+    }
+}
+
+/// The segments earlier runs left, by number, and the position the chain holds up to.
+pub(crate) struct Left {
+    pub segments: Vec<(u64, PathBuf)>,
+    moved: Option<Pos>,
+}
+
+/// The records of one segment left to move, and whether the segment held what did not open.
+pub(crate) struct SegmentLeft {
+    pub records: Vec<(Pos, Record)>,
+    pub damaged: bool,
+}
+
+impl Journal {
+    /// Opens the locked journal: lists what earlier runs left past `mark` (the last position
+    /// moved into the chain, read under the lock), and begins a segment numbered after both
+    /// the mark and every segment on disk.
+    pub fn open(
+        locked: Locked,
+        key: JournalKey,
+        mark: Option<&str>,
+    ) -> Result<(Self, Left), JournalError> {
+        let Locked { dir, lock } = locked;
         let moved = mark.and_then(Pos::parse);
         let mut segments = segments(&dir)?;
         segments.sort();
-        let mut records = Vec::new();
-        for (seg, path) in &segments {
-            for (pos, record) in read_segment(&key, *seg, path)? {
-                if moved.is_none_or(|m| pos > m) {
-                    records.push((pos, record));
-                }
-            }
-        }
         let last = segments.last().map(|(seg, _)| *seg).unwrap_or(0);
         let seg = last.max(moved.map(|m| m.seg).unwrap_or(0)) + 1;
-        let at = Pos { seg, seq: 0 };
         let file = new_segment(&dir, seg)?;
-        let left = Left {
-            records,
-            segments: segments.into_iter().map(|(_, p)| p).collect(),
-        };
         let journal = Self {
             dir,
             key,
             rng: SystemRandom::new(),
             _lock: lock,
             file,
-            at,
+            at: Pos { seg, seq: 0 },
             len: 0,
+            rotate_at: SEGMENT_BYTES,
         };
-        Ok(Some((journal, left)))
+        Ok((journal, Left { segments, moved }))
+    }
+
+    /// The records of a segment an earlier run left, past the mark. A record that opens but
+    /// does not decode (written by another version of Kinfold) is an error: the segment stays
+    /// for that version to move.
+    pub fn left_in(&self, left: &Left, seg: u64, path: &Path) -> Result<SegmentLeft, JournalError> {
+        let mut read = read_segment(&self.key, seg, path)?;
+        read.records
+            .retain(|(pos, _)| left.moved.is_none_or(|m| *pos > m));
+        Ok(read)
     }
 
     /// Seals a batch and appends it with one write; returns its position and, when that
@@ -277,6 +302,7 @@ impl Journal {
         accesses: &[ApiAccess],
     ) -> Result<(Pos, Option<PathBuf>), JournalError> {
         let body = serde_json::to_vec(&RecordOut {
+            v: FORMAT,
             drafts,
             accesses: runs(accesses),
         })?;
@@ -288,15 +314,26 @@ impl Journal {
         let pos = self.at;
         self.len += frame.len() as u64;
         self.at.seq += 1;
-        if self.len < SEGMENT_BYTES {
+        if self.len < self.rotate_at {
             return Ok((pos, None));
         }
+        // The record is written: whatever follows, it is journaled at `pos`.
         let closed = segment_path(&self.dir, self.at.seg);
         let seg = self.at.seg + 1;
-        self.file = new_segment(&self.dir, seg)?;
-        self.at = Pos { seg, seq: 0 };
-        self.len = 0;
-        Ok((pos, Some(closed)))
+        match new_segment(&self.dir, seg) {
+            Ok(file) => {
+                self.file = file;
+                self.at = Pos { seg, seq: 0 };
+                self.len = 0;
+                self.rotate_at = SEGMENT_BYTES;
+                Ok((pos, Some(closed)))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a new audit journal segment could not be created; the current one grows");
+                self.rotate_at = self.len + SEGMENT_BYTES;
+                Ok((pos, None))
+            }
+        }
     }
 
     /// The segment being written (deleted at a clean shutdown, once everything is moved).
@@ -386,41 +423,57 @@ fn segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
 
 /// Reads a segment's records. A whole frame that does not open (altered on disk) is left out
 /// and the reading goes on past it; bytes that are not a whole frame (a write cut short by a
-/// crash, never answered) end it. Either way the segment is first copied aside as
-/// `.damaged`, for whoever looks into it.
-fn read_segment(
-    key: &JournalKey,
-    seg: u64,
-    path: &Path,
-) -> Result<Vec<(Pos, Record)>, JournalError> {
+/// crash, never answered) end it; either makes the segment `damaged`. A frame that opens and
+/// does not decode is an error.
+fn read_segment(key: &JournalKey, seg: u64, path: &Path) -> Result<SegmentLeft, JournalError> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
-    let mut out = Vec::new();
+    let mut records = Vec::new();
     let mut rest = bytes.as_slice();
     let mut seq = 0u64;
     let mut altered = 0usize;
     while let Some((frame, next)) = split_frame(rest) {
         let pos = Pos { seg, seq };
         match open_frame(key, pos, frame) {
-            Some(record) => out.push((pos, record)),
-            None => altered += 1,
+            Ok(record) => records.push((pos, record)),
+            Err(Frame::Altered) => altered += 1,
+            Err(Frame::Undecodable) => return Err(JournalError::Format(path.to_owned())),
         }
         rest = next;
         seq += 1;
     }
-    if altered > 0 || !rest.is_empty() {
+    let damaged = altered > 0 || !rest.is_empty();
+    if damaged {
         tracing::error!(
             path = %path.display(),
-            records = out.len(),
+            records = records.len(),
             records_that_do_not_open = altered,
             bytes_cut_short = rest.len(),
-            "an audit journal segment holds what does not open: kept aside as .damaged; a record cut short at its end was never answered, one that does not open was altered"
+            "an audit journal segment holds what does not open: a record cut short at its end was never answered, one that does not open was altered; the rest is moved and the segment kept as .damaged"
         );
+    }
+    Ok(SegmentLeft { records, damaged })
+}
+
+/// After its records are in the chain: a damaged segment is kept, renamed `.damaged` (best
+/// effort: a full disk does not stop the start), every other one deleted.
+pub(crate) fn retire(path: &Path, damaged: bool) {
+    if damaged {
         let mut aside = path.as_os_str().to_owned();
         aside.push(".damaged");
-        std::fs::copy(path, PathBuf::from(aside))?;
+        if let Err(e) = std::fs::rename(path, PathBuf::from(aside)) {
+            tracing::error!(error = %e, path = %path.display(), "a damaged audit journal segment could not be renamed; it is replayed again at the next start");
+        }
+    } else {
+        remove(&[path.to_owned()]);
     }
-    Ok(out)
+}
+
+enum Frame {
+    /// Does not open under its position: altered, or moved.
+    Altered,
+    /// Opens, and is not a record this version reads.
+    Undecodable,
 }
 
 /// The first whole frame in `bytes` (nonce and sealed body) and what follows it.
@@ -434,8 +487,10 @@ fn split_frame(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// Opens a frame sealed at `pos`.
-fn open_frame(key: &JournalKey, pos: Pos, frame: &[u8]) -> Option<Record> {
-    let (nonce, sealed) = frame.split_first_chunk::<NONCE_LEN>()?;
+fn open_frame(key: &JournalKey, pos: Pos, frame: &[u8]) -> Result<Record, Frame> {
+    let (nonce, sealed) = frame
+        .split_first_chunk::<NONCE_LEN>()
+        .ok_or(Frame::Altered)?;
     let mut body = sealed.to_vec();
     let plain = key
         .0
@@ -444,13 +499,16 @@ fn open_frame(key: &JournalKey, pos: Pos, frame: &[u8]) -> Option<Record> {
             Aad::from(pos.aad()),
             &mut body,
         )
-        .ok()?;
-    let record: RecordIn = serde_json::from_slice(plain).ok()?;
+        .map_err(|_| Frame::Altered)?;
+    let record: RecordIn = serde_json::from_slice(plain).map_err(|_| Frame::Undecodable)?;
+    if record.v != FORMAT {
+        return Err(Frame::Undecodable);
+    }
     let mut accesses = Vec::new();
     for run in record.accesses {
-        accesses.extend(run.entries()?);
+        accesses.extend(run.entries().ok_or(Frame::Undecodable)?);
     }
-    Some(Record {
+    Ok(Record {
         drafts: record.drafts,
         accesses,
     })

@@ -33,13 +33,31 @@ fn access(n: i64) -> ApiAccess {
     }
 }
 
-fn open(dir: &Path, m: &MasterKey, mark: Option<&str>) -> (Journal, Left) {
-    Journal::open(dir, JournalKey::new(m).unwrap(), mark)
-        .unwrap()
-        .expect("not held elsewhere")
+/// What an open found left: its records past the mark, the segments, and which were damaged.
+struct Found {
+    records: Vec<(Pos, Record)>,
+    segments: Vec<PathBuf>,
+    damaged: Vec<bool>,
 }
 
-fn times(left: &Left) -> Vec<i64> {
+fn open(dir: &Path, m: &MasterKey, mark: Option<&str>) -> (Journal, Found) {
+    let locked = Locked::take(dir).unwrap().expect("not held elsewhere");
+    let (j, left) = Journal::open(locked, JournalKey::new(m).unwrap(), mark).unwrap();
+    let mut found = Found {
+        records: Vec::new(),
+        segments: Vec::new(),
+        damaged: Vec::new(),
+    };
+    for (seg, path) in &left.segments {
+        let f = j.left_in(&left, *seg, path).unwrap();
+        found.records.extend(f.records);
+        found.damaged.push(f.damaged);
+        found.segments.push(path.clone());
+    }
+    (j, found)
+}
+
+fn times(left: &Found) -> Vec<i64> {
     left.records
         .iter()
         .flat_map(|(_, r)| r.drafts.iter().map(|d| d.at_ms))
@@ -117,14 +135,9 @@ fn one_process_holds_the_journal() {
     let dir = tempfile::tempdir().unwrap();
     let m = master();
     let (held, _) = open(dir.path(), &m, None);
-    let other = Journal::open(dir.path(), JournalKey::new(&m).unwrap(), None).unwrap();
-    assert!(other.is_none());
+    assert!(Locked::take(dir.path()).unwrap().is_none());
     drop(held);
-    assert!(
-        Journal::open(dir.path(), JournalKey::new(&m).unwrap(), None)
-            .unwrap()
-            .is_some()
-    );
+    assert!(Locked::take(dir.path()).unwrap().is_some());
 }
 
 /// On disk: the directory is 0700, the segments and the lock 0600, and what a record holds
@@ -177,11 +190,7 @@ fn cut_altered_and_moved_records_do_not_open() {
     std::fs::write(&seg, &whole[..whole.len() - 1]).unwrap();
     let (j, left) = open(dir.path(), &m, None);
     assert_eq!(times(&left), [1, 2]);
-    let aside = dir.path().join(DIR).join(format!(
-        "{}.damaged",
-        seg.file_name().unwrap().to_str().unwrap()
-    ));
-    assert!(aside.exists());
+    assert_eq!(left.damaged, [true]);
     drop(j);
 
     // Altered: one bit of the second record's ciphertext.
@@ -197,8 +206,39 @@ fn cut_altered_and_moved_records_do_not_open() {
     swapped.extend_from_slice(&whole[..a]);
     swapped.extend_from_slice(&whole[a + b..]);
     std::fs::write(&seg, &swapped).unwrap();
-    let (_j, left) = open(dir.path(), &m, None);
+    let (j, left) = open(dir.path(), &m, None);
     assert_eq!(times(&left), [3]);
+    drop(j);
+
+    // Once moved, a damaged segment is kept aside, not deleted, and not read again.
+    retire(&seg, true);
+    let mut aside = seg.as_os_str().to_owned();
+    aside.push(".damaged");
+    assert!(std::path::PathBuf::from(aside).exists() && !seg.exists());
+    let (_j, left) = open(dir.path(), &m, None);
+    assert!(left.records.is_empty());
+}
+
+/// A record that opens but is not one this version reads (another version wrote it, then was
+/// killed) stops the start with the segment kept, rather than being taken for damage.
+#[test]
+fn a_record_from_another_version_stops_the_start_and_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = master();
+    let (j, _) = open(dir.path(), &m, None);
+    let frame = j
+        .seal(j.at, br#"{"v":2,"drafts":[],"accesses":[]}"#.to_vec())
+        .unwrap();
+    std::fs::write(j.current(), frame).unwrap();
+    let seg = j.current();
+    drop(j);
+    let locked = Locked::take(dir.path()).unwrap().unwrap();
+    let (j, left) = Journal::open(locked, JournalKey::new(&m).unwrap(), None).unwrap();
+    let (n, path) = &left.segments[0];
+    let err = j.left_in(&left, *n, path).err().unwrap();
+    assert!(matches!(err, JournalError::Format(_)), "{err}");
+    assert!(err.to_string().contains("another version"));
+    assert!(seg.exists());
 }
 
 /// A length that claims more than a record can hold, or more than is there, ends the

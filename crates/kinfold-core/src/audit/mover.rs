@@ -16,7 +16,7 @@ use super::{Checkpointer, Committed};
 use crate::CoreError;
 
 /// How long the mover gathers records before a move, unless asked to flush.
-const MOVE_DELAY: Duration = Duration::from_millis(20);
+const MOVE_DELAY: Duration = Duration::from_millis(100);
 /// At most this many entries in one move.
 const MOVE_MAX: usize = 20_000;
 /// Batches sealed and not yet taken by the mover; past this the writer waits for it (and
@@ -106,9 +106,14 @@ impl Journaling {
         }
     }
 
-    async fn send(&self, m: Move) {
+    /// Hands `m` to the mover. If the mover has stopped, nothing more is answered on the
+    /// journal's write alone: waiters get an error, never a success.
+    async fn send(&mut self, m: Move) {
         if self.to_mover.send(m).await.is_err() {
-            tracing::error!("the audit journal's mover has stopped");
+            if !self.broken {
+                tracing::error!("the audit journal's mover has stopped; requests that report reads fail until restart");
+            }
+            self.broken = true;
         }
     }
 }
@@ -121,27 +126,34 @@ pub(crate) async fn resume(
     cp: &Checkpointer,
 ) -> Result<Option<Journaling>, CoreError> {
     let internal = |e: journal::JournalError| CoreError::Internal(e.to_string());
-    let key = JournalKey::new(master).map_err(internal)?;
-    let mark = cp.store.journal_mark().await?;
-    let Some((journal, left)) = Journal::open(data, key, mark.as_deref()).map_err(internal)? else {
+    let Some(locked) = journal::Locked::take(data).map_err(internal)? else {
         tracing::info!("the audit journal is held by another process; this one commits its entries to the chain directly");
         return Ok(None);
     };
-    let records = left.records.len();
-    let mut moving = Moving::default();
-    for (pos, record) in left.records {
-        moving.push(Move::Batch {
-            pos: Some(pos),
-            drafts: record.drafts,
-            accesses: record.accesses,
-            waiters: Vec::new(),
-        });
-        if moving.len() >= MOVE_MAX {
-            moving.replay(cp).await?;
+    // Under the lock: no other process moves the journal while the mark is read.
+    let mark = cp.store.journal_mark().await?;
+    let key = JournalKey::new(master).map_err(internal)?;
+    let (journal, left) = Journal::open(locked, key, mark.as_deref()).map_err(internal)?;
+    // A segment at a time, in MOVE_MAX moves; each deleted once its records are in.
+    let mut records = 0usize;
+    for (seg, path) in &left.segments {
+        let found = journal.left_in(&left, *seg, path).map_err(internal)?;
+        records += found.records.len();
+        let mut moving = Moving::default();
+        for (pos, record) in found.records {
+            moving.push(Move::Batch {
+                pos: Some(pos),
+                drafts: record.drafts,
+                accesses: record.accesses,
+                waiters: Vec::new(),
+            });
+            if moving.len() >= MOVE_MAX {
+                moving.replay(cp).await?;
+            }
         }
+        moving.replay(cp).await?;
+        journal::retire(path, found.damaged);
     }
-    moving.replay(cp).await?;
-    journal::remove(&left.segments);
     if records > 0 {
         tracing::warn!(
             records,

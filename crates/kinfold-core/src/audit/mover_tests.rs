@@ -105,8 +105,7 @@ async fn reads_answered_from_the_journal_are_in_the_chain_once() {
     other.shutdown().await;
     assert!(segments_in(dir.path()).is_empty());
     assert_eq!(reads_in_chain(&store).await, want, "nothing moved twice");
-    let key = JournalKey::new(&master).unwrap();
-    assert!(Journal::open(dir.path(), key, None).unwrap().is_some());
+    assert!(journal::Locked::take(dir.path()).unwrap().is_some());
 }
 
 /// What a run killed before its mover ran left in the journal goes into the chain at the next
@@ -117,9 +116,8 @@ async fn a_killed_runs_journal_is_moved_at_the_next_start_once() {
     let dir = tempfile::tempdir().unwrap();
     let master = MasterKey::from_key(Key::generate());
     let store = sqlite(dir.path(), &master).await;
-    let (mut killed, _) = Journal::open(dir.path(), JournalKey::new(&master).unwrap(), None)
-        .unwrap()
-        .unwrap();
+    let locked = journal::Locked::take(dir.path()).unwrap().unwrap();
+    let (mut killed, _) = Journal::open(locked, JournalKey::new(&master).unwrap(), None).unwrap();
     for n in 1..=3u128 {
         let drafts = super::super::fold_reads(vec![super::super::Pending::Read(read_note(n))]);
         killed.append(&drafts, &[]).unwrap();
