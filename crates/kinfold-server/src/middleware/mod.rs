@@ -71,7 +71,8 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
         // Audit entries the request writes are committed before it answers (L1); under
         // `deferring` it waits once, at the end, for its last entry: its API access entry,
         // queued last, so its commit covers the request's earlier entries.
-        let ((resp, durable), deferred) = kinfold_core::audit::deferring(async {
+        // Boxed: the request's future is large, and each layer that holds it would copy it.
+        let ((resp, durable), deferred) = kinfold_core::audit::deferring(Box::pin(async {
             let outcome = tokio::time::timeout(state.web.request_timeout, next.run(req)).await;
             let resp = match outcome {
                 Ok(resp) => errors::finish(resp, &client),
@@ -87,7 +88,7 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
             };
             let durable = log_access(&state, &client, method, resp.status()).await;
             (resp, durable)
-        })
+        }))
         .await;
         // A response whose entries are not committed is not sent: `busy` goes instead. An
         // error made here goes through `finish` too, so an internal one is logged.
