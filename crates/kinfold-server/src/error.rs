@@ -1,8 +1,9 @@
 //! Errors to responses.
 //!
 //! The layering rule: domain crates return typed errors (`CoreError`), and core's one table
-//! (`CoreError::kind`) gives each its status and stable snake_case code; this module only turns
-//! the number into a status line and writes the body. Every error body is
+//! (`CoreError::kind`) gives each its status and stable snake_case code; the HTTP layer's own
+//! refusals (a malformed body, a cross-site post, a timeout) have theirs in [`Refusal::kind`].
+//! This module only turns the number into a status line and writes the body. Every error body is
 //! `{"error": {"code": "...", "field": "...", "message": "..."}}` (`field` on input errors only).
 //!
 //! Internal detail (storage, crypto) never reaches the client: the response carries the error as
@@ -21,11 +22,76 @@ use serde::Serialize;
 pub enum ApiError {
     Core(CoreError),
     /// A request the HTTP layer refuses before any service runs (a malformed body, a cross-site
-    /// post): its status comes from the HTTP layer, not from the domain table.
-    Http {
-        kind: ErrorKind,
+    /// post): its status and code come from [`Refusal`]'s table, not from the domain's.
+    Refused {
+        refusal: Refusal,
         message: String,
     },
+}
+
+/// The HTTP layer's own refusals, answered before or instead of any service: each with its one
+/// status and stable code, in [`Refusal::kind`]. Domain errors take theirs from core's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    BadRequest,
+    /// A body that is not JSON at all (a JSON body that does not fit is `InvalidInput`).
+    InvalidJson,
+    Unauthenticated,
+    Forbidden,
+    CrossSiteRequest,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    InvalidInput,
+    Throttled,
+    /// The request took longer than `request_timeout`.
+    Timeout,
+    /// `/readyz`: migrations pending or the database out of reach.
+    NotReady,
+    Unavailable,
+}
+
+impl Refusal {
+    pub const fn kind(self) -> ErrorKind {
+        let (status, code) = match self {
+            Self::BadRequest => (400, "bad_request"),
+            Self::InvalidJson => (400, "invalid_json"),
+            Self::Unauthenticated => (401, "unauthenticated"),
+            Self::Forbidden => (403, "forbidden"),
+            Self::CrossSiteRequest => (403, "cross_site_request"),
+            Self::NotFound => (404, "not_found"),
+            Self::MethodNotAllowed => (405, "method_not_allowed"),
+            Self::PayloadTooLarge => (413, "payload_too_large"),
+            Self::UnsupportedMediaType => (415, "unsupported_media_type"),
+            Self::InvalidInput => (422, "invalid_input"),
+            Self::Throttled => (429, "throttled"),
+            Self::Timeout => (503, "timeout"),
+            Self::NotReady => (503, "not_ready"),
+            Self::Unavailable => (503, "unavailable"),
+        };
+        ErrorKind { status, code }
+    }
+
+    /// The refusal a bare status stands for: a response that left the router without a body
+    /// of ours (405 from routing, 413 from the body limit), or an extractor's rejection. A 408
+    /// is a `timeout` too.
+    pub fn of_status(status: StatusCode) -> Option<Self> {
+        Some(match status {
+            StatusCode::BAD_REQUEST => Self::BadRequest,
+            StatusCode::UNAUTHORIZED => Self::Unauthenticated,
+            StatusCode::FORBIDDEN => Self::Forbidden,
+            StatusCode::NOT_FOUND => Self::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
+            StatusCode::REQUEST_TIMEOUT => Self::Timeout,
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
+            StatusCode::UNPROCESSABLE_ENTITY => Self::InvalidInput,
+            StatusCode::TOO_MANY_REQUESTS => Self::Throttled,
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable,
+            _ => return None,
+        })
+    }
 }
 
 impl From<CoreError> for ApiError {
@@ -38,20 +104,10 @@ impl From<CoreError> for ApiError {
 pub const INTERNAL_MESSAGE: &str = "an internal error occurred; it has been logged";
 
 impl ApiError {
-    /// A refusal of the HTTP layer under the code the one table gives its status
-    /// ([`code_for_status`]): `400 bad_request`, `404 not_found`, `422 invalid_input`, ...
-    pub fn of_status(status: StatusCode, message: impl Into<String>) -> Self {
-        Self::http(status, code_for_status(status), message)
-    }
-
-    /// A refusal of the HTTP layer with a code of its own, more precise than its status's
-    /// (`cross_site_request`, `invalid_json`, `not_ready`, `timeout`).
-    pub fn http(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Http {
-            kind: ErrorKind {
-                status: status.as_u16(),
-                code,
-            },
+    /// A refusal of the HTTP layer ([`Refusal`]): its status and code from that one table.
+    pub fn refused(refusal: Refusal, message: impl Into<String>) -> Self {
+        ApiError::Refused {
+            refusal,
             message: message.into(),
         }
     }
@@ -59,7 +115,7 @@ impl ApiError {
     /// The status and code: core's table for domain errors.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            ApiError::Http { kind, .. } => *kind,
+            ApiError::Refused { refusal, .. } => refusal.kind(),
             ApiError::Core(e) => e.kind(),
         }
     }
@@ -84,7 +140,7 @@ impl ApiError {
     /// The message the client sees.
     pub fn public_message(&self) -> String {
         match self {
-            ApiError::Http { message, .. } => message.clone(),
+            ApiError::Refused { message, .. } => message.clone(),
             ApiError::Core(e) if e.is_internal() => INTERNAL_MESSAGE.into(),
             ApiError::Core(e) => e.to_string(),
         }
@@ -111,10 +167,10 @@ impl ApiError {
         match self {
             ApiError::Core(e) => e.retry_after_secs(),
             // Every 503 says when to come back (O1), whichever layer answers it.
-            ApiError::Http { kind, .. } if kind.status == 503 => {
+            ApiError::Refused { refusal, .. } if refusal.kind().status == 503 => {
                 Some(kinfold_core::error::UNAVAILABLE_RETRY_SECS)
             }
-            ApiError::Http { .. } => None,
+            ApiError::Refused { .. } => None,
         }
     }
 
@@ -204,20 +260,10 @@ impl IntoResponse for ApiError {
 /// The code for a bare status, used when a response left the router without our body (405
 /// from routing, 413 from the body limit, a panic). Not a domain error: no service ran.
 pub fn code_for_status(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::UNAUTHORIZED => "unauthenticated",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::REQUEST_TIMEOUT => "timeout",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::UNPROCESSABLE_ENTITY => "invalid_input",
-        StatusCode::TOO_MANY_REQUESTS => "throttled",
-        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-        s if s.is_server_error() => "internal",
-        _ => "error",
+    match Refusal::of_status(status) {
+        Some(r) => r.kind().code,
+        None if status.is_server_error() => "internal",
+        None => "error",
     }
 }
 
@@ -240,6 +286,41 @@ mod tests {
             assert_eq!(api.status().as_u16(), kind.status);
             assert_eq!(api.code(), kind.code);
         }
+    }
+
+    /// Each refusal has a code of its own; the refusal a bare status stands for has that
+    /// status; every 503 says when to come back.
+    #[test]
+    fn each_refusal_has_one_status_and_code() {
+        // Every refusal: those a bare status stands for, and the four finer than their status.
+        let statuses = [400, 401, 403, 404, 405, 413, 415, 422, 429, 503];
+        let mut all = vec![
+            Refusal::InvalidJson,
+            Refusal::CrossSiteRequest,
+            Refusal::Timeout,
+            Refusal::NotReady,
+        ];
+        for status in statuses {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT);
+            let r = Refusal::of_status(status);
+            assert_eq!(r.map(|r| r.kind().status), Some(status.as_u16()));
+            assert_eq!(r.map(|r| r.kind().code), Some(code_for_status(status)));
+            all.extend(r);
+        }
+        let mut codes = std::collections::HashSet::new();
+        for r in all {
+            assert!(codes.insert(r.kind().code), "{r:?} repeats a code");
+            let resp = ApiError::refused(r, "m").into_response();
+            assert_eq!(resp.status().as_u16(), r.kind().status, "{r:?}");
+            assert_eq!(
+                resp.headers().contains_key(header::RETRY_AFTER),
+                r.kind().status == 503,
+                "{r:?}"
+            );
+        }
+        assert_eq!(codes.len(), 14);
+        assert_eq!(code_for_status(StatusCode::BAD_GATEWAY), "internal");
+        assert_eq!(code_for_status(StatusCode::IM_A_TEAPOT), "error");
     }
 
     #[test]

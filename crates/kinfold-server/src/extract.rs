@@ -6,11 +6,11 @@ use std::sync::Arc;
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use kinfold_core::Actor;
 use kinfold_model::ClientInfo;
 use serde::de::DeserializeOwned;
 
+use crate::error::Refusal;
 use crate::middleware::client::ClientContext;
 use crate::{ApiError, AppState};
 
@@ -27,32 +27,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             .await
             .map_err(json_rejection)?;
         if !value.is_object() {
-            return Err(ApiError::of_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
+            return Err(ApiError::refused(
+                Refusal::InvalidInput,
                 "the body must be a JSON object",
             ));
         }
-        serde_json::from_value(value).map(Json).map_err(|e| {
-            ApiError::of_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("invalid body: {e}"),
-            )
-        })
+        serde_json::from_value(value)
+            .map(Json)
+            .map_err(|e| ApiError::refused(Refusal::InvalidInput, format!("invalid body: {e}")))
     }
 }
 
 fn json_rejection(rej: JsonRejection) -> ApiError {
-    let status = rej.status();
-    let code = match &rej {
-        JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-        JsonRejection::JsonSyntaxError(_) => "invalid_json",
-        JsonRejection::JsonDataError(_) => "invalid_input",
-        _ if status == StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        _ => "bad_request",
+    let refusal = match &rej {
+        JsonRejection::MissingJsonContentType(_) => Refusal::UnsupportedMediaType,
+        JsonRejection::JsonSyntaxError(_) => Refusal::InvalidJson,
+        JsonRejection::JsonDataError(_) => Refusal::InvalidInput,
+        _ => Refusal::of_status(rej.status()).unwrap_or(Refusal::BadRequest),
     };
     // serde's message names the field ("unknown field `x`", "missing field `y`"); it carries
     // no internal detail.
-    ApiError::http(status, code, rej.body_text())
+    ApiError::refused(refusal, rej.body_text())
 }
 
 /// `axum::extract::Query`, with the same error shape: a malformed or unknown parameter is
@@ -66,7 +61,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(v)| Query(v))
-            .map_err(|e| ApiError::of_status(StatusCode::UNPROCESSABLE_ENTITY, e.body_text()))
+            .map_err(|e| ApiError::refused(Refusal::InvalidInput, e.body_text()))
     }
 }
 
@@ -80,13 +75,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
         match axum::Form::<T>::from_request(req, state).await {
             Ok(axum::Form(v)) => Ok(Form(v)),
             Err(rej) => {
-                let status = rej.status();
-                let code = match &rej {
-                    FormRejection::InvalidFormContentType(_) => "unsupported_media_type",
-                    _ if status == StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-                    _ => "invalid_input",
+                let refusal = match &rej {
+                    FormRejection::InvalidFormContentType(_) => Refusal::UnsupportedMediaType,
+                    _ => Refusal::of_status(rej.status()).unwrap_or(Refusal::InvalidInput),
                 };
-                Err(ApiError::http(status, code, rej.body_text()))
+                Err(ApiError::refused(refusal, rej.body_text()))
             }
         }
     }

@@ -7,6 +7,7 @@ pub mod reply;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 
+use crate::error::Refusal;
 use crate::ApiError;
 
 pub use crate::auth::enrollment::qr_svg;
@@ -14,7 +15,7 @@ pub use crate::children::body::view_json;
 pub use crate::sessions::api::cookie_for;
 
 pub async fn not_found() -> ApiError {
-    ApiError::of_status(StatusCode::NOT_FOUND, "no such resource")
+    ApiError::refused(Refusal::NotFound, "no such resource")
 }
 
 /// `Set-Cookie` for a new session: `HttpOnly`, `SameSite=Lax`, `Path=/`, and over HTTPS

@@ -13,6 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use kinfold_core::mail::unsubscribe::Preferences;
 use maud::{html, Markup};
 
+use crate::error::Refusal;
 use crate::extract::Client;
 use crate::{ApiError, AppState};
 
@@ -95,7 +96,7 @@ async fn one_click(req: Request) -> Result<bool, ApiError> {
         .unwrap_or_default()
         .to_ascii_lowercase();
     // Not RFC 8058's body: `400 bad_request` (`invalid_input` is a `422`'s, a field refused).
-    let bad = |m: &str| ApiError::of_status(StatusCode::BAD_REQUEST, m);
+    let bad = |m: &str| ApiError::refused(Refusal::BadRequest, m);
     if content_type.starts_with("multipart/form-data") {
         let mut form = Multipart::from_request(req, &())
             .await
@@ -125,8 +126,8 @@ async fn one_click(req: Request) -> Result<bool, ApiError> {
             .iter()
             .any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click"));
     }
-    Err(ApiError::of_status(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    Err(ApiError::refused(
+        Refusal::UnsupportedMediaType,
         "send application/x-www-form-urlencoded or multipart/form-data",
     ))
 }
@@ -142,8 +143,8 @@ pub async fn post(
         Ok(false) => {
             return failed(
                 &client,
-                ApiError::of_status(
-                    StatusCode::BAD_REQUEST,
+                ApiError::refused(
+                    Refusal::BadRequest,
                     "the body must be List-Unsubscribe=One-Click",
                 ),
             )

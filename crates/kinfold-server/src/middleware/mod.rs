@@ -25,6 +25,7 @@ use rand::RngCore;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::error::Refusal;
 use crate::{ApiError, AppState};
 
 /// Wraps the router: `edge` outermost, so the headers cover everything, errors included.
@@ -59,12 +60,8 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
     let https = client.https;
 
     let resp = if csrf::refused(&req) {
-        ApiError::http(
-            StatusCode::FORBIDDEN,
-            "cross_site_request",
-            "cross-site requests are refused",
-        )
-        .into_response()
+        ApiError::refused(Refusal::CrossSiteRequest, "cross-site requests are refused")
+            .into_response()
     } else {
         let method = method_name(req.method());
         req.extensions_mut().insert(client.clone());
@@ -78,12 +75,7 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
                 Ok(resp) => errors::finish(resp, &client),
                 Err(_) => {
                     tracing::warn!("request timed out");
-                    ApiError::http(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "timeout",
-                        "the request took too long",
-                    )
-                    .into_response()
+                    ApiError::refused(Refusal::Timeout, "the request took too long").into_response()
                 }
             };
             let durable = log_access(&state, &client, method, resp.status()).await;

@@ -3,10 +3,10 @@
 //! (`kinfold_core::csp`); beyond them reports are dropped with 429.
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 
 use crate::api::reply::NoContent;
 use crate::error::ErrorBody;
+use crate::error::Refusal;
 use crate::extract::Client;
 use crate::{ApiError, AppState};
 
@@ -62,13 +62,8 @@ pub async fn report(
     let body = axum::body::to_bytes(req.into_body(), MAX_REPORT)
         .await
         .map_err(|_| too_large())?;
-    let mut parsed: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
-        ApiError::http(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            "a report must be JSON",
-        )
-    })?;
+    let mut parsed: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::refused(Refusal::InvalidJson, "a report must be JSON"))?;
     redact_link_tokens(&mut parsed);
     // Redaction can lengthen a report (`/u/a` becomes `/u/REDACTED`): the limit holds for
     // what is stored.
@@ -115,14 +110,11 @@ fn field(report: &serde_json::Value, names: &[&str]) -> String {
 }
 
 fn too_large() -> ApiError {
-    ApiError::of_status(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "a report may be at most 16 KiB",
-    )
+    ApiError::refused(Refusal::PayloadTooLarge, "a report may be at most 16 KiB")
 }
 
 fn too_many() -> ApiError {
-    ApiError::of_status(StatusCode::TOO_MANY_REQUESTS, "too many reports")
+    ApiError::refused(Refusal::Throttled, "too many reports")
 }
 
 #[cfg(test)]

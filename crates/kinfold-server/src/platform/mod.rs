@@ -4,13 +4,13 @@
 pub mod csp;
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 
 use crate::api::openapi;
 use crate::api::reply::{Health, Reply};
 use crate::error::ErrorBody;
+use crate::error::Refusal;
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -30,17 +30,15 @@ pub async fn healthz() -> Reply<Health> {
 pub async fn readyz(State(state): State<AppState>) -> Result<Reply<Health>, ApiError> {
     match state.core.ready().await {
         Ok(true) => Ok(Reply(Health { status: "ready" })),
-        Ok(false) => Err(ApiError::http(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
+        Ok(false) => Err(ApiError::refused(
+            Refusal::NotReady,
             "migrations are pending",
         )),
         Err(e) => {
             // Logged here: the answer is a 503 that names no internal error.
             tracing::error!(error = %e.detail(), "readiness check failed");
-            Err(ApiError::http(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
+            Err(ApiError::refused(
+                Refusal::NotReady,
                 "the database is unreachable",
             ))
         }
