@@ -277,6 +277,47 @@ impl ApiAccess {
     /// Data-API access (kept 12 months), then other API access (kept 30 days).
     pub const CATEGORIES: [&'static str; 2] = ["api-data", "api-other"];
 
+    /// Entries that differ only in their time, as runs: each run's first entry and the time of
+    /// every entry in it, in the order runs first appear. What both the stored API access log
+    /// and the audit journal write, so a busy client's batch is one run, not an object per
+    /// request.
+    pub fn runs<'a>(
+        list: impl IntoIterator<Item = &'a ApiAccess>,
+    ) -> Vec<(&'a ApiAccess, Vec<i64>)> {
+        type Key<'a> = (
+            TenantId,
+            &'static str,
+            &'static str,
+            &'a str,
+            u16,
+            UserId,
+            Option<&'a str>,
+        );
+        let mut runs: Vec<(&ApiAccess, Vec<i64>)> = Vec::new();
+        // foldhash, not SipHash: this runs once per API request in a batch.
+        let mut index: std::collections::HashMap<Key<'a>, usize, foldhash::quality::RandomState> =
+            Default::default();
+        for e in list {
+            let key = (
+                e.tenant_id,
+                e.category,
+                e.method,
+                &*e.route,
+                e.status,
+                e.actor,
+                e.ip.as_deref(),
+            );
+            match index.get(&key).and_then(|&i| runs.get_mut(i)) {
+                Some((_, times)) => times.push(e.at_ms),
+                None => {
+                    index.insert(key, runs.len());
+                    runs.push((e, vec![e.at_ms]));
+                }
+            }
+        }
+        runs
+    }
+
     /// `name` as one of `known` (the constants above), for an entry read back from outside
     /// the process.
     pub fn interned(name: &str, known: &[&'static str]) -> Option<&'static str> {

@@ -63,49 +63,23 @@ struct SegmentIn {
     runs: Vec<RunIn>,
 }
 
-type RunKey<'a> = (
-    &'static str,
-    &'static str,
-    &'a str,
-    u16,
-    UserId,
-    Option<&'a str>,
-);
-
 /// The stored JSON of one tenant's API access entries from one group commit (version 2: runs
-/// of entries that differ only in time).
+/// of entries that differ only in time, [`ApiAccess::runs`]).
 pub(crate) fn encode_access_segment<'a>(
     list: impl IntoIterator<Item = &'a ApiAccess>,
 ) -> Result<String, StoreError> {
-    let mut runs: Vec<RunOut<'_>> = Vec::new();
-    // foldhash, not SipHash: this runs once per API request in a batch.
-    let mut index: std::collections::HashMap<RunKey<'_>, usize, foldhash::quality::RandomState> =
-        Default::default();
-    for e in list {
-        let key = (
-            e.category,
-            e.method,
-            &*e.route,
-            e.status,
-            e.actor,
-            e.ip.as_deref(),
-        );
-        match index.get(&key).and_then(|&i| runs.get_mut(i)) {
-            Some(run) => run.at_ms.push(e.at_ms),
-            None => {
-                index.insert(key, runs.len());
-                runs.push(RunOut {
-                    category: e.category,
-                    method: e.method,
-                    route: &e.route,
-                    status: e.status,
-                    actor: e.actor,
-                    ip: e.ip.as_deref(),
-                    at_ms: vec![e.at_ms],
-                });
-            }
-        }
-    }
+    let runs = ApiAccess::runs(list)
+        .into_iter()
+        .map(|(e, at_ms)| RunOut {
+            category: e.category,
+            method: e.method,
+            route: &e.route,
+            status: e.status,
+            actor: e.actor,
+            ip: e.ip.as_deref(),
+            at_ms,
+        })
+        .collect();
     serde_json::to_string(&SegmentOut { v: 2, runs })
         .map_err(|_| StoreError::Corrupt("api access entry"))
 }
@@ -144,9 +118,10 @@ mod tests {
     use super::*;
     use crate::TenantId;
 
+    /// An entry of one tenant: a segment holds one tenant's entries (`push_segment`).
     fn entry(at_ms: i64, route: &str, actor: UserId, ip: Option<&str>) -> ApiAccess {
         ApiAccess {
-            tenant_id: TenantId::new(),
+            tenant_id: TenantId(uuid::Uuid::from_u128(7)),
             at_ms,
             category: "api-data",
             method: "GET",

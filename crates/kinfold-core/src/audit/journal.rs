@@ -110,48 +110,21 @@ struct AccessRun<'a> {
     at_ms: Vec<i64>,
 }
 
-/// What entries of one run share.
-type RunKey<'a> = (
-    kinfold_store::TenantId,
-    &'a str,
-    &'a str,
-    &'a str,
-    u16,
-    kinfold_store::UserId,
-    Option<&'a str>,
-);
-
+/// A batch's API access entries as runs ([`ApiAccess::runs`]).
 fn runs(accesses: &[ApiAccess]) -> Vec<AccessRun<'_>> {
-    let mut out: Vec<AccessRun<'_>> = Vec::new();
-    let mut index: crate::HashMap<RunKey<'_>, usize> = Default::default();
-    for a in accesses {
-        let key = (
-            a.tenant_id,
-            a.category,
-            a.method,
-            &*a.route,
-            a.status,
-            a.actor,
-            a.ip.as_deref(),
-        );
-        let at = *index.entry(key).or_insert_with(|| {
-            out.push(AccessRun {
-                tenant_id: a.tenant_id.0,
-                category: a.category.into(),
-                method: a.method.into(),
-                route: (&*a.route).into(),
-                status: a.status,
-                actor: a.actor.0,
-                ip: a.ip.as_deref().map(Into::into),
-                at_ms: Vec::new(),
-            });
-            out.len() - 1
-        });
-        if let Some(run) = out.get_mut(at) {
-            run.at_ms.push(a.at_ms);
-        }
-    }
-    out
+    ApiAccess::runs(accesses)
+        .into_iter()
+        .map(|(a, at_ms)| AccessRun {
+            tenant_id: a.tenant_id.0,
+            category: a.category.into(),
+            method: a.method.into(),
+            route: (&*a.route).into(),
+            status: a.status,
+            actor: a.actor.0,
+            ip: a.ip.as_deref().map(Into::into),
+            at_ms,
+        })
+        .collect()
 }
 
 impl AccessRun<'static> {
@@ -334,6 +307,13 @@ impl Journal {
                 Ok((pos, None))
             }
         }
+    }
+
+    /// For tests: every later write fails, as on a full or failing disk.
+    #[cfg(test)]
+    pub fn fail_writes(&mut self) -> std::io::Result<()> {
+        self.file = File::open(self.current())?;
+        Ok(())
     }
 
     /// The segment being written (deleted at a clean shutdown, once everything is moved).

@@ -151,3 +151,43 @@ async fn a_killed_runs_journal_is_moved_at_the_next_start_once() {
         vec![(1, 1), (2, 2), (3, 3), (4, 4)]
     );
 }
+
+/// When the journal cannot be written (a full or failing disk), a batch is not answered on
+/// the journal: its requests wait until the mover has it in the chain, and later batches do
+/// too; what the journal held before is moved as well.
+#[tokio::test]
+async fn a_journal_that_cannot_be_written_answers_only_from_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = MasterKey::from_key(Key::generate());
+    let store = sqlite(dir.path(), &master).await;
+    let w = writer(&store, &master);
+    let mut journaling = resume(dir.path(), &master, w.checkpointer())
+        .await
+        .unwrap()
+        .unwrap();
+    let fold = |n| super::super::fold_reads(vec![super::super::Pending::Read(read_note(n))]);
+    let (done, answered) = tokio::sync::oneshot::channel();
+    journaling
+        .batch(fold(1), Vec::new(), vec![done], Vec::new())
+        .await;
+    answered.await.unwrap();
+
+    journaling.journal.as_mut().unwrap().fail_writes().unwrap();
+    for n in 2..=3u128 {
+        let (done, mut answered) = tokio::sync::oneshot::channel();
+        journaling
+            .batch(fold(n), Vec::new(), vec![done], Vec::new())
+            .await;
+        assert!(journaling.broken);
+        // Not answered on the failed write: only once the mover has committed it.
+        assert!(answered.try_recv().is_err());
+        answered.await.unwrap();
+        let chain = reads_in_chain(&store).await;
+        assert!(chain.contains(&(n, i64::try_from(n).unwrap())), "{chain:?}");
+    }
+    let (done, closed) = tokio::sync::oneshot::channel();
+    journaling.close(done).await;
+    closed.await.unwrap();
+    assert_eq!(reads_in_chain(&store).await, vec![(1, 1), (2, 2), (3, 3)]);
+    assert!(segments_in(dir.path()).is_empty());
+}

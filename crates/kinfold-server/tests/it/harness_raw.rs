@@ -13,60 +13,44 @@ pub enum Raw {
     Pg(sqlx::PgPool),
 }
 
+/// `$body` on whichever pool the test has, `$p` naming it: one body, compiled per backend.
+macro_rules! on_pool {
+    ($raw:expr, $p:ident => $body:expr) => {
+        match $raw {
+            Raw::Sqlite($p) => $body,
+            Raw::Pg($p) => $body,
+        }
+    };
+}
+
 impl Raw {
     pub async fn execute(&self, sql: &str, binds: &[&str]) -> u64 {
-        match self {
-            Raw::Sqlite(p) => {
-                let mut q = sqlx::query(sql);
-                for b in binds {
-                    q = q.bind(*b);
-                }
-                q.execute(p).await.unwrap().rows_affected()
+        on_pool!(self, p => {
+            let mut q = sqlx::query(sql);
+            for b in binds {
+                q = q.bind(*b);
             }
-            Raw::Pg(p) => {
-                let mut q = sqlx::query(sql);
-                for b in binds {
-                    q = q.bind(*b);
-                }
-                q.execute(p).await.unwrap().rows_affected()
-            }
-        }
+            q.execute(p).await.unwrap().rows_affected()
+        })
     }
 
     pub async fn blobs(&self, sql: &str, binds: &[&str]) -> Vec<Vec<Option<Vec<u8>>>> {
         use sqlx::Row;
-        match self {
-            Raw::Sqlite(p) => {
-                let mut q = sqlx::query(sql);
-                for b in binds {
-                    q = q.bind(*b);
-                }
-                q.fetch_all(p)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
-                    .collect()
+        on_pool!(self, p => {
+            let mut q = sqlx::query(sql);
+            for b in binds {
+                q = q.bind(*b);
             }
-            Raw::Pg(p) => {
-                let mut q = sqlx::query(sql);
-                for b in binds {
-                    q = q.bind(*b);
-                }
-                q.fetch_all(p)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
-                    .collect()
-            }
-        }
+            q.fetch_all(p)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
+                .collect()
+        })
     }
 
     pub async fn strings(&self, sql: &str) -> Vec<String> {
-        match self {
-            Raw::Sqlite(p) => sqlx::query_scalar(sql).fetch_all(p).await.unwrap(),
-            Raw::Pg(p) => sqlx::query_scalar(sql).fetch_all(p).await.unwrap(),
-        }
+        on_pool!(self, p => sqlx::query_scalar(sql).fetch_all(p).await.unwrap())
     }
 }

@@ -27,15 +27,7 @@ async fn provider_reports_need_valid_signatures_and_suppress_and_pause() {
         mail.rate_min_volume = 2;
     })
     .await;
-    let q = m
-        .send(
-            json!({"category": "announcement", "audience": {"classroom_id": m.r.rooms[0]},
-                   "subject": "Hello", "text": "Hi."}),
-            &m.admin,
-        )
-        .await;
-    let id = q.body["id"].as_str().unwrap().to_owned();
-    let status = m.settled(&id).await;
+    let (id, status) = m.announce_to_first_room().await;
     let gran_id = message_id_of(&status, "gran@families.test");
     let parent_id = message_id_of(&status, &m.t.parent.email);
     let now = m.app.core.now_ms() / 1000;
@@ -324,15 +316,7 @@ async fn complaints_alone_pause_sending_without_any_bounce() {
         mail.rate_min_volume = 2;
     })
     .await;
-    let q = m
-        .send(
-            json!({"category": "announcement", "audience": {"classroom_id": m.r.rooms[0]},
-                   "subject": "Hello", "text": "Hi."}),
-            &m.admin,
-        )
-        .await;
-    let id = q.body["id"].as_str().unwrap().to_owned();
-    let status = m.settled(&id).await;
+    let (id, status) = m.announce_to_first_room().await;
     assert_eq!(states(&status), ["delivered", "delivered"], "{status}");
     let gran_id = message_id_of(&status, "gran@families.test");
     let now = m.app.core.now_ms() / 1000;

@@ -140,6 +140,22 @@ impl Mail {
         self.app.post("/api/v1/messages", body, Some(cookie)).await
     }
 
+    /// An announcement to the first room's families, once its deliveries settle: its ID and
+    /// status.
+    pub(crate) async fn announce_to_first_room(&self) -> (String, Value) {
+        let q = self
+            .send(
+                json!({"category": "announcement", "audience": {"classroom_id": self.r.rooms[0]},
+                       "subject": "Hello", "text": "Hi."}),
+                &self.admin,
+            )
+            .await;
+        assert_eq!(q.status, StatusCode::ACCEPTED, "{}", q.text);
+        let id = q.body["id"].as_str().unwrap().to_owned();
+        let status = self.settled(&id).await;
+        (id, status)
+    }
+
     /// Polls the status until no delivery is queued, sending or deferred.
     pub(crate) async fn settled(&self, id: &str) -> Value {
         self.settled_as(id, &self.admin).await
