@@ -83,7 +83,8 @@ cleanup() {
     fi
     wait "$SERVER_PID" 2>/dev/null || true
   fi
-  rm -rf "$DATA_DIR" "$LOG"
+  # The demo keeps its backups beside its data directory (DIR-backups).
+  rm -rf "$DATA_DIR" "$DATA_DIR-backups" "$LOG"
   exit "$rc"
 }
 trap cleanup EXIT

@@ -25,7 +25,9 @@ use std::borrow::Cow;
 
 use kinfold_audit::event::{ReadTimes, RecordRead};
 use kinfold_audit::{Draft, Event};
-use kinfold_store::{ChildId, ClientInfo, LostCommit, Store, StoreError, TenantId, UserId};
+use kinfold_store::{
+    ChildId, ClientInfo, LostCommit, Store, StoreError, TenantId, UserId, Written,
+};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 
@@ -282,13 +284,9 @@ async fn run(
 
 /// After a write: signs a checkpoint for each chain it grew that is due one. The new heads
 /// come from the write itself: no query per chain per batch.
-async fn checkpoint_heads(cp: &Checkpointer, written: &[kinfold_audit::Entry]) {
-    let mut heads: HashMap<&str, &kinfold_audit::Entry> = HashMap::default();
-    for e in written {
-        heads.insert(&e.chain, e);
-    }
-    for head in heads.into_values() {
-        if let Err(e) = cp.after_append(head).await {
+async fn checkpoint_heads(cp: &Checkpointer, written: &Written) {
+    for (chain, head) in written.heads() {
+        if let Err(e) = cp.after_append(&chain, head).await {
             tracing::error!(error = %e, "audit checkpoint failed");
         }
     }
@@ -448,9 +446,9 @@ async fn write_with_retry(
     store: &dyn Store,
     batch: Vec<Draft>,
     accesses: Vec<kinfold_store::ApiAccess>,
-) -> Vec<kinfold_audit::Entry> {
+) -> Written {
     if batch.is_empty() && accesses.is_empty() {
-        return Vec::new();
+        return Written::default();
     }
     let append = || store.append_batch(batch.clone(), &accesses);
     let landed = |lost: LostCommit| async {
@@ -463,14 +461,10 @@ async fn write_with_retry(
 /// Runs `append` until it writes, as [`retry_until_written`] does; after an attempt whose
 /// outcome is unknown ([`StoreError::BatchUnknown`]), asks `landed` whether it is in before
 /// appending again, so the batch is written once.
-async fn written_once<A, AF, L, LF>(
-    entries: usize,
-    append: A,
-    landed: L,
-) -> Vec<kinfold_audit::Entry>
+async fn written_once<A, AF, L, LF>(entries: usize, append: A, landed: L) -> Written
 where
     A: Fn() -> AF,
-    AF: std::future::Future<Output = Result<Vec<kinfold_audit::Entry>, StoreError>>,
+    AF: std::future::Future<Output = Result<Written, StoreError>>,
     L: Fn(LostCommit) -> LF,
     LF: std::future::Future<Output = (LostCommit, Result<bool, StoreError>)>,
 {
@@ -506,7 +500,7 @@ where
                 keep(lost);
                 Err(StoreError::BatchUnknown {
                     lost: LostCommit {
-                        entries: Vec::new(),
+                        entries: Written::default(),
                         xact: String::new(),
                         mark: String::new(),
                     },

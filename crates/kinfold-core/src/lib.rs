@@ -132,6 +132,14 @@ impl Core {
     pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }
+    /// The store, for a read of the audit trail: once the audit writer has put into the chain
+    /// everything queued before the call (on SQLite, the journal's records not yet moved), so
+    /// a read answered a moment ago, or a pickup refused, is in what an administrator reads.
+    /// Every read of the chain in this crate goes through here.
+    pub(crate) async fn settled_store(&self) -> &Arc<dyn Store> {
+        self.audit().flush().await;
+        self.store()
+    }
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
     }

@@ -6,6 +6,7 @@ use kinfold_audit::{Checkpoint, Draft, Entry};
 
 use crate::{
     ApiAccess, AuditQuery, Chain, PlatformTx, Result, StoredApiAccess, TenantScope, TenantTx,
+    Written,
 };
 
 #[async_trait]
@@ -35,7 +36,7 @@ pub trait AuditStore {
     /// A group commit: the API access entries (one segment per tenant) and the audit drafts in
     /// one transaction, so a request waiting for both waits for one commit. Returns the linked
     /// entries. The only way the access log is written.
-    async fn append_batch(&self, drafts: Vec<Draft>, accesses: &[ApiAccess]) -> Result<Vec<Entry>>;
+    async fn append_batch(&self, drafts: Vec<Draft>, accesses: &[ApiAccess]) -> Result<Written>;
     /// After [`crate::StoreError::BatchUnknown`]: whether that batch is in after all, as the
     /// database says. Written again only if not, it is never in twice.
     async fn batch_landed(&self, lost: &crate::LostCommit) -> Result<bool>;
@@ -47,7 +48,7 @@ pub trait AuditStore {
         drafts: Vec<Draft>,
         accesses: &[ApiAccess],
         mark: &str,
-    ) -> Result<Vec<Entry>>;
+    ) -> Result<Written>;
     /// The last journal position moved into the chain (see [`AuditStore::append_journaled`]).
     async fn journal_mark(&self) -> Result<Option<String>>;
     /// Newest first, whole segments at a time until at least `limit` entries: the entries and

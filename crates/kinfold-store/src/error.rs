@@ -48,7 +48,7 @@ pub enum StoreError {
 /// committed).
 #[derive(Debug, Clone)]
 pub struct LostCommit {
-    pub entries: Vec<kinfold_audit::Entry>,
+    pub entries: crate::Written,
     pub xact: String,
     pub mark: String,
 }

@@ -48,7 +48,7 @@ pub use replays::ReplayStore;
 pub use sealed::SealedStore;
 pub use sessions::SessionStore;
 pub use tenants::TenantStore;
-pub use tx::{Chain, ChainTx, NewTenantTx, Opening, Platform, PlatformTx, TenantTx};
+pub use tx::{Chain, ChainTx, NewTenantTx, Opening, Platform, PlatformTx, TenantTx, Written};
 
 /// What a backup holds, read where its copy is taken (SQLite: in the read transaction that
 /// copies the file; PostgreSQL: on the dump's connection as it starts): the number of centers

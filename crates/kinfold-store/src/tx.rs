@@ -22,11 +22,6 @@ impl Chain {
         Self(SYSTEM_CHAIN.to_owned())
     }
 
-    /// The chain a stored entry is on.
-    pub fn of(entry: &kinfold_audit::Entry) -> Self {
-        Self(entry.chain.clone())
-    }
-
     /// A chain the store listed.
     pub(crate) fn stored(name: String) -> Self {
         Self(name)
@@ -54,6 +49,38 @@ impl std::fmt::Display for Chain {
 impl From<Chain> for String {
     fn from(c: Chain) -> Self {
         c.0
+    }
+}
+
+/// The entries a group commit linked and stored, as the store returned them. Only the store
+/// makes one, so [`Written::heads`] names chains the store wrote to: no caller turns an
+/// entry's chain text into a [`Chain`].
+#[derive(Debug, Clone, Default)]
+pub struct Written(Vec<kinfold_audit::Entry>);
+
+impl Written {
+    pub(crate) fn new(entries: Vec<kinfold_audit::Entry>) -> Self {
+        Self(entries)
+    }
+
+    /// Each chain the write grew, with its new last entry.
+    pub fn heads(&self) -> Vec<(Chain, &kinfold_audit::Entry)> {
+        let mut heads: std::collections::BTreeMap<&str, &kinfold_audit::Entry> =
+            std::collections::BTreeMap::new();
+        for e in &self.0 {
+            heads.insert(&e.chain, e);
+        }
+        heads
+            .into_iter()
+            .map(|(chain, head)| (Chain(chain.to_owned()), head))
+            .collect()
+    }
+}
+
+impl std::ops::Deref for Written {
+    type Target = [kinfold_audit::Entry];
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
@@ -204,5 +231,31 @@ mod tests {
         assert_eq!(platform[0].chain, SYSTEM_CHAIN);
         let opening = NewTenantTx::new().audit(draft("")).into_audit(&b);
         assert_eq!(opening[0].chain, b.chain().as_str());
+    }
+
+    #[test]
+    fn a_writes_heads_are_each_grown_chains_last_entry() {
+        let entry = |chain: &str, seq: i64| kinfold_audit::Entry {
+            chain: chain.into(),
+            seq,
+            at_ms: 1,
+            category: "access".into(),
+            kind: "record_read".into(),
+            actor: None,
+            ip: None,
+            user_agent: None,
+            device: None,
+            event: "{}".into(),
+            prev_hash: String::new(),
+            hash: format!("{chain}{seq}"),
+        };
+        let written = Written::new(vec![entry("a", 4), entry("b", 9), entry("a", 5)]);
+        let heads: Vec<_> = written
+            .heads()
+            .into_iter()
+            .map(|(c, e)| (c.as_str().to_owned(), e.seq))
+            .collect();
+        assert_eq!(heads, [("a".to_owned(), 5), ("b".to_owned(), 9)]);
+        assert!(Written::default().heads().is_empty());
     }
 }

@@ -46,25 +46,24 @@ impl Checkpointer {
         Ok(made)
     }
 
-    /// After a batch: signs a checkpoint when the chain of `head`, its new last entry, grew by
+    /// After a batch: signs a checkpoint when `chain`, whose new last entry is `head`, grew by
     /// `every` entries since its last one.
-    pub(super) async fn after_append(&self, head: &kinfold_audit::Entry) -> Result<(), CoreError> {
-        let known = self
-            .last
-            .lock()
-            .ok()
-            .and_then(|l| l.get(head.chain.as_str()).copied());
+    pub(super) async fn after_append(
+        &self,
+        chain: &Chain,
+        head: &kinfold_audit::Entry,
+    ) -> Result<(), CoreError> {
+        let known = self.last.lock().ok().and_then(|l| l.get(chain).copied());
         let last = match known {
             Some(last) => last,
             None => {
-                let chain = Chain::of(head);
-                let last = self.store.last_checkpoint_seq(&chain).await?;
-                self.remember(&chain, last);
+                let last = self.store.last_checkpoint_seq(chain).await?;
+                self.remember(chain, last);
                 last
             }
         };
         if head.seq - last >= self.every {
-            self.sign(&Chain::of(head), head.seq, &head.hash).await?;
+            self.sign(chain, head.seq, &head.hash).await?;
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Reading a tenant's audit trail, its signed checkpoints and its API access log, each decided
-//! by the policy table (A1). Each read first waits for the audit writer to put into the chain
-//! what it holds (on SQLite, the journal's records not yet moved), so a read answered a moment
-//! ago is in what an administrator reads.
+//! by the policy table (A1). Each read goes through `Core::settled_store`, which first waits
+//! for the audit writer to put into the chain what it holds (on SQLite, the journal's records
+//! not yet moved), so a read answered a moment ago is in what an administrator reads.
 
 use kinfold_audit::{Category, Checkpoint, Entry};
 use kinfold_store::{AuditQuery, StoredApiAccess};
@@ -22,8 +22,11 @@ impl AuditLog<'_> {
             q.category = Some(Category::Access.as_str().to_owned());
             q.actor = Some(actor.user.id.to_string());
         }
-        self.audit().flush().await;
-        Ok(self.store().audit_page(&actor.scope.chain(), &q).await?)
+        Ok(self
+            .settled_store()
+            .await
+            .audit_page(&actor.scope.chain(), &q)
+            .await?)
     }
 
     /// The whole tenant's audit log under `q` (`ReadAudit`, whole tenant): the console's audit
@@ -34,16 +37,22 @@ impl AuditLog<'_> {
         q: &AuditQuery,
     ) -> Result<Vec<Entry>, CoreError> {
         policy::require_whole_tenant(actor, Action::ReadAudit)?;
-        self.audit().flush().await;
-        Ok(self.store().audit_page(&actor.scope.chain(), q).await?)
+        Ok(self
+            .settled_store()
+            .await
+            .audit_page(&actor.scope.chain(), q)
+            .await?)
     }
 
     /// The tenant chain's signed checkpoints, for offline verification (`ReadAudit`, whole
     /// tenant).
     pub async fn audit_checkpoints(&self, actor: &Actor) -> Result<Vec<Checkpoint>, CoreError> {
         policy::require_whole_tenant(actor, Action::ReadAudit)?;
-        self.audit().flush().await;
-        Ok(self.store().checkpoints(&actor.scope.chain()).await?)
+        Ok(self
+            .settled_store()
+            .await
+            .checkpoints(&actor.scope.chain())
+            .await?)
     }
 
     /// The API access log (L4), newest first (`ReadAudit`, whole tenant).
@@ -55,9 +64,9 @@ impl AuditLog<'_> {
         limit: u32,
     ) -> Result<(Vec<StoredApiAccess>, Option<i64>), CoreError> {
         policy::require_whole_tenant(actor, Action::ReadAudit)?;
-        self.audit().flush().await;
         Ok(self
-            .store()
+            .settled_store()
+            .await
             .api_access_page(&actor.scope, category, before, limit)
             .await?)
     }
@@ -95,7 +104,7 @@ impl AuditLog<'_> {
             ..AuditQuery::default()
         };
         loop {
-            let page = self.store().audit_page(&chain, &q).await?;
+            let page = self.settled_store().await.audit_page(&chain, &q).await?;
             for e in &page {
                 match serde_json::from_str::<kinfold_audit::Event>(&e.event) {
                     Ok(kinfold_audit::Event::BackupCreated { backup_id, .. })
@@ -203,7 +212,11 @@ impl AuditLog<'_> {
         };
         let mut out = Vec::new();
         loop {
-            let page = self.store().audit_page(&actor.scope.chain(), &q).await?;
+            let page = self
+                .settled_store()
+                .await
+                .audit_page(&actor.scope.chain(), &q)
+                .await?;
             out.extend(page.iter().filter(|e| e.kind == kind).cloned());
             match page.last() {
                 Some(oldest) if out.len() < max && page.len() == q.limit as usize => {

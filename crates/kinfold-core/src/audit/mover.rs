@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kinfold_audit::{Draft, Entry};
+use kinfold_audit::Draft;
 use kinfold_crypto::keyring::MasterKey;
-use kinfold_store::{ApiAccess, Store};
+use kinfold_store::{ApiAccess, Store, Written};
 use tokio::sync::mpsc;
 
 use super::journal::{self, Journal, JournalKey, Pos};
@@ -248,7 +248,7 @@ impl Moving {
     async fn commit(self, cp: &Checkpointer) -> bool {
         let store: &Arc<dyn Store> = &cp.store;
         let entries = self.len();
-        let written: Vec<Entry> = match self.last {
+        let written: Written = match self.last {
             Some(last) => {
                 let mark = last.mark();
                 super::retry_until_written("audit journal move", entries, || {

@@ -156,8 +156,12 @@ impl Core {
             limit: 500,
             ..Default::default()
         };
-        self.audit().flush().await;
-        let Ok(entries) = self.store().audit_page(&scope.chain(), &q).await else {
+        let Ok(entries) = self
+            .settled_store()
+            .await
+            .audit_page(&scope.chain(), &q)
+            .await
+        else {
             return false;
         };
         let earlier: Vec<_> = entries

@@ -13,6 +13,7 @@ use crate::rows::EntryRow;
 use crate::wall::Wall;
 use crate::{
     ApiAccess, AuditQuery, Chain, PlatformTx, Result, StoredApiAccess, TenantScope, TenantTx,
+    Written,
 };
 
 /// CSP reports pruned at most per call (a minute's work).
@@ -159,7 +160,7 @@ impl AuditStore for Backend {
         Ok(())
     }
 
-    async fn append_batch(&self, drafts: Vec<Draft>, accesses: &[ApiAccess]) -> Result<Vec<Entry>> {
+    async fn append_batch(&self, drafts: Vec<Draft>, accesses: &[ApiAccess]) -> Result<Written> {
         // Answers wait for this commit (L1), so it does not wait for the disk, and it costs as
         // few trips as the dialect allows (`audit_batch`).
         let mut conn = self.batch_conn().await?;
@@ -171,7 +172,7 @@ impl AuditStore for Backend {
         drafts: Vec<Draft>,
         accesses: &[ApiAccess],
         mark: &str,
-    ) -> Result<Vec<Entry>> {
+    ) -> Result<Written> {
         let mut conn = self.batch_conn().await?;
         audit_batch::append_batch(self, &mut conn, drafts, accesses, Some(mark)).await
     }

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use kinfold_audit::{Draft, Entry};
+use kinfold_audit::Draft;
 use sqlx::pool::PoolConnection;
 use sqlx::QueryBuilder;
 
@@ -17,7 +17,7 @@ use super::audit_append::{by_chain, link, push_entries, push_head, INSERT_ROWS};
 use super::{abort_batch, append_in, begin_batch, enter_wall, Backend, Conn, Db, BATCH_SCRIPT};
 use crate::drafts::encode_access_segment;
 use crate::wall::Wall;
-use crate::{ApiAccess, LostCommit, Result, StoreError, TenantId};
+use crate::{ApiAccess, LostCommit, Result, StoreError, TenantId, Written};
 
 /// Writes and commits a batch; on a failure rolls it back (or closes the connection).
 pub(crate) async fn append_batch(
@@ -26,7 +26,7 @@ pub(crate) async fn append_batch(
     drafts: Vec<Draft>,
     accesses: &[ApiAccess],
     journal: Option<&str>,
-) -> Result<Vec<Entry>> {
+) -> Result<Written> {
     let written = match BATCH_SCRIPT {
         Some((begin, commit)) => scripted(conn, begin, commit, drafts, accesses, journal).await,
         None => stepwise(store, conn, drafts, accesses, journal).await,
@@ -50,7 +50,7 @@ async fn stepwise(
     drafts: Vec<Draft>,
     accesses: &[ApiAccess],
     journal: Option<&str>,
-) -> Result<Vec<Entry>> {
+) -> Result<Written> {
     let xact = begin_batch(conn).await?;
     enter_wall(conn, Wall::Platform).await?;
     let mark = put_mark(conn, &drafts, accesses).await?;
@@ -67,7 +67,7 @@ async fn stepwise(
         push_segment(&mut b, tenant, &list)?;
         b.build().execute(&mut **conn).await?;
     }
-    let entries = append_in(conn, drafts).await?;
+    let entries = Written::new(append_in(conn, drafts).await?);
     match (store.commit_batch(conn).await, xact) {
         (Ok(()), _) => Ok(entries),
         // Sent, and the connection lost before its answer: in or not, the server will say.
@@ -94,7 +94,7 @@ async fn scripted(
     drafts: Vec<Draft>,
     accesses: &[ApiAccess],
     journal: Option<&str>,
-) -> Result<Vec<Entry>> {
+) -> Result<Written> {
     let at_ms = latest(&drafts, accesses);
     let chains = by_chain(drafts);
     let mut b: QueryBuilder<Db> = QueryBuilder::new(begin);
@@ -142,7 +142,7 @@ async fn scripted(
     // synchronous` takes effect when the statement is prepared, not when it runs, so a kept
     // script would leave every later batch at the writer's `FULL` (an fsync each).
     b.build().persistent(false).execute(&mut *conn).await?;
-    Ok(out)
+    Ok(Written::new(out))
 }
 
 fn by_tenant(entries: &[ApiAccess]) -> BTreeMap<TenantId, Vec<&ApiAccess>> {

@@ -201,7 +201,7 @@ async fn a_transaction_id_another_server_gave_out_is_not_taken_for_the_batch() {
         .unwrap();
     let mut raw = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let lost = |xact: String, mark: &str| LostCommit {
-        entries: Vec::new(),
+        entries: Written::default(),
         xact,
         mark: mark.to_owned(),
     };

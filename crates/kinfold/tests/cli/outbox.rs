@@ -45,8 +45,10 @@ async fn kill_9_during_delivery_loses_nothing_and_sends_nothing_twice() {
         ("KINFOLD_SMTP_URL", url.as_str()),
         ("KINFOLD_MAIL_LEASE", "5s"),
     ];
-    let dir = tempfile::tempdir().unwrap();
-    let demo = Running::demo_env(dir.path(), &[], &env);
+    let tmp = tempfile::tempdir().unwrap();
+    // The demo keeps its backups beside its data directory: both inside the temporary one.
+    let dir = tmp.path().join("data");
+    let demo = Running::demo_env(&dir, &[], &env);
     let creds = demo.credentials();
     let tenant = &creds["tenants"][0];
     let slug = tenant["slug"].as_str().unwrap();
@@ -89,7 +91,7 @@ async fn kill_9_during_delivery_loses_nothing_and_sends_nothing_twice() {
 
     // A new node on the same data. The first pass marks the cut-off sends interrupted and
     // delivers the rest.
-    let node = Running::serve(dir.path(), &env);
+    let node = Running::serve(&dir, &env);
     let base = node.base();
     // The session lives in the database: it works on the new process.
     let deadline = Instant::now() + Duration::from_secs(60);
