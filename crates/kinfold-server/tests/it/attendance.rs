@@ -13,7 +13,34 @@ use axum::http::StatusCode;
 use kinfold_store::{AttendanceKind, ChildId, Visibility};
 use serde_json::{json, Value};
 
-use crate::harness::TestApp;
+use crate::harness::{Resp, TestApp};
+
+/// `child`'s line on today's roster, as `who` reads it.
+async fn roster_line(app: &TestApp, child: &str, who: &str) -> Value {
+    let roster = app.get("/api/v1/attendance", Some(who)).await;
+    roster.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["child_id"] == child)
+        .unwrap()
+        .clone()
+}
+
+/// A pickup refused (`403 pickup_refused`) with a message that says `why`.
+fn assert_refused(r: &Resp, why: &str) {
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "pickup_refused"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.body["error"]["message"].as_str().unwrap().contains(why),
+        "{}",
+        r.text
+    );
+}
 
 async fn guardians(app: &TestApp, child: &str, cookie: &str) -> Vec<Value> {
     app.get(&format!("/api/v1/children/{child}/guardians"), Some(cookie))
@@ -38,11 +65,7 @@ async fn front_desk_checks_a_child_in_and_out() {
     let gid = parent_link["id"].as_str().unwrap();
 
     let out_first = app
-        .post(
-            "/api/v1/attendance/check-out",
-            json!({"child_id": r.a, "guardian_id": gid}),
-            Some(&desk),
-        )
+        .check("out", json!({"child_id": r.a, "guardian_id": gid}), &desk)
         .await;
     assert_eq!(
         (out_first.status, out_first.code()),
@@ -51,11 +74,7 @@ async fn front_desk_checks_a_child_in_and_out() {
     );
 
     let checked_in = app
-        .post(
-            "/api/v1/attendance/check-in",
-            json!({"child_id": r.a, "guardian_id": gid}),
-            Some(&desk),
-        )
+        .check("in", json!({"child_id": r.a, "guardian_id": gid}), &desk)
         .await;
     assert_eq!(
         checked_in.status,
@@ -66,41 +85,19 @@ async fn front_desk_checks_a_child_in_and_out() {
     assert_eq!(checked_in.body["person"]["kind"], "guardian");
     assert_eq!(checked_in.body["recorded_by"], t.front_desk.id.as_str());
     let again = app
-        .post(
-            "/api/v1/attendance/check-in",
-            json!({"child_id": r.a, "guardian_id": gid}),
-            Some(&desk),
-        )
+        .check("in", json!({"child_id": r.a, "guardian_id": gid}), &desk)
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
 
-    let roster = app.get("/api/v1/attendance", Some(&desk)).await;
-    let line = roster.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["child_id"] == r.a.as_str())
-        .unwrap()
-        .clone();
+    let line = roster_line(&app, &r.a, &desk).await;
     assert_eq!(line["status"], "present");
     assert!(line["checked_in_at"].is_string());
 
     let out = app
-        .post(
-            "/api/v1/attendance/check-out",
-            json!({"child_id": r.a, "guardian_id": gid}),
-            Some(&desk),
-        )
+        .check("out", json!({"child_id": r.a, "guardian_id": gid}), &desk)
         .await;
     assert_eq!(out.status, StatusCode::CREATED, "{}", out.text);
-    let roster = app.get("/api/v1/attendance", Some(&desk)).await;
-    let line = roster.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["child_id"] == r.a.as_str())
-        .unwrap()
-        .clone();
+    let line = roster_line(&app, &r.a, &desk).await;
     assert_eq!(line["status"], "checked_out");
     let kinds = app.audit_kinds(&t.scope).await;
     assert!(
@@ -129,61 +126,37 @@ async fn pickups_by_strangers_restricted_guardians_or_wrong_passphrases_are_refu
         .to_owned();
     let gran = added.body["id"].as_str().unwrap();
     assert_eq!(
-        app.post(
-            "/api/v1/attendance/check-in",
-            json!({"child_id": r.c, "guardian_id": gran}),
-            Some(&desk)
-        )
-        .await
-        .status,
+        app.check("in", json!({"child_id": r.c, "guardian_id": gran}), &desk)
+            .await
+            .status,
         StatusCode::CREATED
     );
     let refused = app
-        .post(
-            "/api/v1/attendance/check-out",
+        .check(
+            "out",
             json!({"child_id": r.c, "guardian_id": restricted}),
-            Some(&desk),
+            &desk,
         )
         .await;
-    assert_eq!(
-        (refused.status, refused.code()),
-        (StatusCode::FORBIDDEN, "pickup_refused"),
-        "{}",
-        refused.text
-    );
-    assert!(refused.body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("court order"));
+    assert_refused(&refused, "court order");
 
     // Child a: a guardian of another child is a stranger here.
     let links_a = guardians(&app, &r.a, &desk).await;
     let parent_a = links_a[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(
-        app.post(
-            "/api/v1/attendance/check-in",
+        app.check(
+            "in",
             json!({"child_id": r.a, "guardian_id": parent_a}),
-            Some(&desk)
+            &desk
         )
         .await
         .status,
         StatusCode::CREATED
     );
     let stranger = app
-        .post(
-            "/api/v1/attendance/check-out",
-            json!({"child_id": r.a, "guardian_id": gran}),
-            Some(&desk),
-        )
+        .check("out", json!({"child_id": r.a, "guardian_id": gran}), &desk)
         .await;
-    assert_eq!(
-        (stranger.status, stranger.code()),
-        (StatusCode::FORBIDDEN, "pickup_refused")
-    );
-    assert!(stranger.body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("not a guardian or authorized pickup"));
+    assert_refused(&stranger, "not a guardian or authorized pickup");
 
     // The authorized pickup needs the right passphrase, which is never shown.
     let view = app
@@ -194,30 +167,23 @@ async fn pickups_by_strangers_restricted_guardians_or_wrong_passphrases_are_refu
         .unwrap()
         .to_owned();
     let no_pass = app
-        .post(
-            "/api/v1/attendance/check-out",
-            json!({"child_id": r.a, "pickup_id": pickup}),
-            Some(&desk),
-        )
+        .check("out", json!({"child_id": r.a, "pickup_id": pickup}), &desk)
         .await;
-    assert_eq!(no_pass.code(), "pickup_refused");
+    assert_refused(&no_pass, "passphrase is required");
     let wrong = app
-        .post(
-            "/api/v1/attendance/check-out",
+        .check(
+            "out",
             json!({"child_id": r.a, "pickup_id": pickup, "passphrase": "red kite 7"}),
-            Some(&desk),
+            &desk,
         )
         .await;
-    assert_eq!(
-        (wrong.status, wrong.code()),
-        (StatusCode::FORBIDDEN, "pickup_refused")
-    );
+    assert_refused(&wrong, "passphrase is wrong");
     assert!(!wrong.text.contains("blue kite"));
     let right = app
-        .post(
-            "/api/v1/attendance/check-out",
+        .check(
+            "out",
             json!({"child_id": r.a, "pickup_id": pickup, "passphrase": "blue kite 7"}),
-            Some(&desk),
+            &desk,
         )
         .await;
     assert_eq!(right.status, StatusCode::CREATED, "{}", right.text);
@@ -235,10 +201,10 @@ async fn pickup_passphrase_guesses_are_throttled() {
     let r = app.seed_records(&t).await;
     let desk = app.sign_in(&t.slug, &t.front_desk).await;
     let links = guardians(&app, &r.a, &desk).await;
-    app.post(
-        "/api/v1/attendance/check-in",
+    app.check(
+        "in",
         json!({"child_id": r.a, "guardian_id": links[0]["id"]}),
-        Some(&desk),
+        &desk,
     )
     .await;
     let view = app
@@ -248,10 +214,10 @@ async fn pickup_passphrase_guesses_are_throttled() {
     let mut statuses = Vec::new();
     for i in 0..6 {
         let r = app
-            .post(
-                "/api/v1/attendance/check-out",
+            .check(
+                "out",
                 json!({"child_id": r.a, "pickup_id": pickup, "passphrase": format!("guess {i}")}),
-                Some(&desk),
+                &desk,
             )
             .await;
         statuses.push(r.status);
@@ -278,11 +244,7 @@ async fn check_in_and_out_follow_the_policy() {
     let gb = added.body["id"].as_str().unwrap().to_owned();
     // check-in and check-out: yes | own classrooms | yes | —
     let own = app
-        .post(
-            "/api/v1/attendance/check-in",
-            json!({"child_id": r.a, "guardian_id": ga}),
-            Some(&teacher),
-        )
+        .check("in", json!({"child_id": r.a, "guardian_id": ga}), &teacher)
         .await;
     assert_eq!(
         own.status,
@@ -291,11 +253,7 @@ async fn check_in_and_out_follow_the_policy() {
         own.text
     );
     let foreign = app
-        .post(
-            "/api/v1/attendance/check-in",
-            json!({"child_id": r.b, "guardian_id": gb}),
-            Some(&teacher),
-        )
+        .check("in", json!({"child_id": r.b, "guardian_id": gb}), &teacher)
         .await;
     assert_eq!(
         foreign.status,
@@ -303,11 +261,7 @@ async fn check_in_and_out_follow_the_policy() {
         "teacher, other classroom"
     );
     let by_parent = app
-        .post(
-            "/api/v1/attendance/check-in",
-            json!({"child_id": r.b, "guardian_id": gb}),
-            Some(&parent),
-        )
+        .check("in", json!({"child_id": r.b, "guardian_id": gb}), &parent)
         .await;
     assert_eq!(by_parent.status, StatusCode::FORBIDDEN);
     assert_eq!(
@@ -315,11 +269,7 @@ async fn check_in_and_out_follow_the_policy() {
         StatusCode::FORBIDDEN
     );
     let by_admin = app
-        .post(
-            "/api/v1/attendance/check-in",
-            json!({"child_id": r.b, "guardian_id": gb}),
-            Some(&admin),
-        )
+        .check("in", json!({"child_id": r.b, "guardian_id": gb}), &admin)
         .await;
     assert_eq!(by_admin.status, StatusCode::CREATED);
     let roster = app.get("/api/v1/attendance", Some(&teacher)).await;
@@ -339,9 +289,7 @@ async fn check_in_and_out_follow_the_policy() {
         json!({"child_id": "nope", "guardian_id": ga}),
         json!({"child_id": r.a, "guardian_id": "nope"}),
     ] {
-        let resp = app
-            .post("/api/v1/attendance/check-out", bad.clone(), Some(&admin))
-            .await;
+        let resp = app.check("out", bad.clone(), &admin).await;
         assert!(
             matches!(
                 resp.status,
@@ -378,10 +326,7 @@ async fn twenty_desks_checking_one_child_in_at_once_record_one_check_in() {
     for _ in 0..20 {
         let (app, desk) = (app.clone(), desk.clone());
         let body = json!({"child_id": r.a, "guardian_id": gid});
-        set.spawn(async move {
-            app.post("/api/v1/attendance/check-in", body, Some(&desk))
-                .await
-        });
+        set.spawn(async move { app.check("in", body, &desk).await });
     }
     let mut created = 0;
     let mut conflicts = 0;

@@ -31,11 +31,7 @@ async fn checked_in(app: &TestApp, r: &crate::harness::Records, desk: &str, admi
         .unwrap()
         .to_owned();
     let inn = app
-        .post(
-            "/api/v1/attendance/check-in",
-            json!({"child_id": r.a, "guardian_id": g}),
-            Some(desk),
-        )
+        .check("in", json!({"child_id": r.a, "guardian_id": g}), desk)
         .await;
     assert_eq!(inn.status, StatusCode::CREATED, "{}", inn.text);
     inn.body

@@ -78,10 +78,10 @@ async fn an_archived_child_leaves_the_rosters_and_one_still_in_goes_home_first()
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
     assert!(again.text.contains("only an enrolled child is checked in"));
     let api = app
-        .post(
-            "/api/v1/attendance/check-in",
+        .check(
+            "in",
             json!({"child_id": r.c, "guardian_id": cleo.trim_start_matches("guardian:")}),
-            Some(&desk),
+            &desk,
         )
         .await;
     assert_eq!((api.status, api.code()), (StatusCode::CONFLICT, "conflict"));

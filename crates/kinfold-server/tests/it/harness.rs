@@ -269,6 +269,12 @@ impl TestApp {
         self.call(Method::POST, path, Some(body), cookie).await
     }
 
+    /// A check-in or check-out (`way`: `in` or `out`) through the API, as `who`.
+    pub async fn check(&self, way: &str, body: Value, who: &str) -> Resp {
+        self.post(&format!("/api/v1/attendance/check-{way}"), body, Some(who))
+            .await
+    }
+
     /// A tenant with one user per role; staff have TOTP.
     pub async fn seed_tenant(&self, slug: &str, name: &str) -> Seeded {
         let (_, scope) = self.core.tenants().create_tenant(slug, name).await.unwrap();

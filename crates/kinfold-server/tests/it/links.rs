@@ -43,9 +43,7 @@ async fn a_custody_change_holds_from_the_next_pickup() {
     let desk = app.sign_in(&t.slug, &t.front_desk).await;
     let g = mother(&app, &r, &admin).await;
     let visit = json!({"child_id": r.a, "guardian_id": g});
-    let inn = app
-        .post("/api/v1/attendance/check-in", visit.clone(), Some(&desk))
-        .await;
+    let inn = app.check("in", visit.clone(), &desk).await;
     assert_eq!(inn.status, StatusCode::CREATED);
 
     let path = format!("/api/v1/children/{}/guardians/{g}", r.a);
@@ -63,9 +61,7 @@ async fn a_custody_change_holds_from_the_next_pickup() {
         "{}",
         restricted.text
     );
-    let refused = app
-        .post("/api/v1/attendance/check-out", visit.clone(), Some(&desk))
-        .await;
+    let refused = app.check("out", visit.clone(), &desk).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(
         refused
@@ -87,9 +83,7 @@ async fn a_custody_change_holds_from_the_next_pickup() {
         .await;
     assert_eq!(saved.status, StatusCode::OK, "{}", saved.text);
     assert!(saved.text.contains("Saved: it holds from the next pickup."));
-    let out = app
-        .post("/api/v1/attendance/check-out", visit, Some(&desk))
-        .await;
+    let out = app.check("out", visit, &desk).await;
     assert_eq!(out.status, StatusCode::CREATED, "{}", out.text);
     app.flush_audit().await;
     let chain = app.store.audit_chain(&t.scope.chain()).await.unwrap();
@@ -310,11 +304,7 @@ async fn unlinking_and_removing_a_pickup_take_them_off_the_list() {
         StatusCode::NOT_FOUND
     );
     let inn = app
-        .post(
-            "/api/v1/attendance/check-in",
-            json!({"child_id": r.a, "guardian_id": g}),
-            Some(&desk),
-        )
+        .check("in", json!({"child_id": r.a, "guardian_id": g}), &desk)
         .await;
     assert_eq!(inn.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", inn.text);
 
@@ -345,11 +335,7 @@ async fn unlinking_and_removing_a_pickup_take_them_off_the_list() {
     assert_eq!(removed.status, StatusCode::OK, "{}", removed.text);
     assert!(!removed.text.contains("Aunt Quill</strong>"));
     let in_by_aunt = app
-        .post(
-            "/api/v1/attendance/check-in",
-            json!({"child_id": r.a, "pickup_id": aunt}),
-            Some(&desk),
-        )
+        .check("in", json!({"child_id": r.a, "pickup_id": aunt}), &desk)
         .await;
     assert_eq!(in_by_aunt.status, StatusCode::UNPROCESSABLE_ENTITY);
     let again = app

@@ -192,11 +192,7 @@ async fn check_in_and_out_notify_guardians_by_their_preference() {
         .to_owned();
     let r = m
         .app
-        .post(
-            "/api/v1/attendance/check-in",
-            json!({"child_id": m.r.a, "guardian_id": gran}),
-            Some(&desk),
-        )
+        .check("in", json!({"child_id": m.r.a, "guardian_id": gran}), &desk)
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     // Ava's guardians with an address: the parent (through their login) and Gran.
@@ -236,10 +232,10 @@ async fn check_in_and_out_notify_guardians_by_their_preference() {
     assert!(click.text.contains("check-out notices"), "{}", click.text);
     let r = m
         .app
-        .post(
-            "/api/v1/attendance/check-out",
+        .check(
+            "out",
             json!({"child_id": m.r.a, "guardian_id": gran}),
-            Some(&desk),
+            &desk,
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);

@@ -43,10 +43,10 @@ async fn pick_up(
         .body["items"][0]["id"]
         .clone();
     let inn = app
-        .post(
-            "/api/v1/attendance/check-in",
+        .check(
+            "in",
             json!({"child_id": r.a, "guardian_id": guardian}),
-            Some(desk),
+            desk,
         )
         .await;
     assert!(
@@ -55,10 +55,10 @@ async fn pick_up(
         inn.text
     );
     let out = app
-        .post(
-            "/api/v1/attendance/check-out",
+        .check(
+            "out",
             json!({"child_id": r.a, "pickup_id": pickup, "passphrase": passphrase}),
-            Some(desk),
+            desk,
         )
         .await;
     (out.status, out.code().to_owned())

@@ -100,10 +100,10 @@ async fn check_in_each(
     for (i, (child, guardian)) in kids.iter().enumerate() {
         let r = m
             .app
-            .post(
-                "/api/v1/attendance/check-in",
+            .check(
+                "in",
                 json!({"child_id": child, "guardian_id": guardian}),
-                Some(staff),
+                staff,
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -383,10 +383,10 @@ async fn staff_clock_in_from_their_home_page_and_the_roster() {
         .unwrap()
         .to_owned();
     let inn = app
-        .post(
-            "/api/v1/attendance/check-in",
+        .check(
+            "in",
             json!({"child_id": r.a, "guardian_id": mother}),
-            Some(&teacher),
+            &teacher,
         )
         .await;
     assert_eq!(inn.status, StatusCode::CREATED, "{}", inn.text);

@@ -48,11 +48,7 @@ async fn a_sign_in_sheet_holds_each_check_in_and_out_in_the_center_time_zone() {
     assert_eq!(g.status, StatusCode::CREATED, "{}", g.text);
     let gid = g.body["id"].as_str().unwrap();
     let inn = app
-        .post(
-            "/api/v1/attendance/check-in",
-            json!({"child_id": r.a, "guardian_id": gid}),
-            Some(&desk),
-        )
+        .check("in", json!({"child_id": r.a, "guardian_id": gid}), &desk)
         .await;
     assert_eq!(inn.status, StatusCode::CREATED, "{}", inn.text);
     let aunt = app
@@ -63,10 +59,10 @@ async fn a_sign_in_sheet_holds_each_check_in_and_out_in_the_center_time_zone() {
         .unwrap()
         .to_owned();
     let out = app
-        .post(
-            "/api/v1/attendance/check-out",
+        .check(
+            "out",
             json!({"child_id": r.a, "pickup_id": aunt, "passphrase": "blue kite 7"}),
-            Some(&desk),
+            &desk,
         )
         .await;
     assert_eq!(out.status, StatusCode::CREATED, "{}", out.text);
@@ -268,20 +264,20 @@ async fn a_renamed_or_removed_pickup_keeps_the_name_past_entries_were_written_wi
         .body["items"][0]["id"]
         .clone();
     let inn = app
-        .post(
-            "/api/v1/attendance/check-in",
+        .check(
+            "in",
             json!({"child_id": r.a, "guardian_id": guardian}),
-            Some(&desk),
+            &desk,
         )
         .await;
     assert_eq!(inn.status, StatusCode::CREATED, "{}", inn.text);
     assert_eq!(inn.body["person"]["kind"], "guardian");
     assert!(inn.body["person"]["name"].is_string(), "{}", inn.text);
     let out = app
-        .post(
-            "/api/v1/attendance/check-out",
+        .check(
+            "out",
             json!({"child_id": r.a, "pickup_id": aunt, "passphrase": "blue kite 7"}),
-            Some(&desk),
+            &desk,
         )
         .await;
     assert_eq!(out.status, StatusCode::CREATED, "{}", out.text);

@@ -149,11 +149,7 @@ async fn attendance_days_follow_the_center_time_zone() {
         .unwrap()
         .to_owned();
     let checked_in = app
-        .post(
-            "/api/v1/attendance/check-in",
-            json!({"child_id": r.a, "guardian_id": gid}),
-            Some(&desk),
-        )
+        .check("in", json!({"child_id": r.a, "guardian_id": gid}), &desk)
         .await;
     assert_eq!(
         checked_in.status,

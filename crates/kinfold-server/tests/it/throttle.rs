@@ -86,10 +86,10 @@ async fn parallel_passphrase_guesses_count_as_many() {
         .get(&format!("/api/v1/children/{}/guardians", r.a), Some(&desk))
         .await;
     let checked_in = app
-        .post(
-            "/api/v1/attendance/check-in",
+        .check(
+            "in",
             json!({"child_id": r.a, "guardian_id": links.body["items"][0]["id"]}),
-            Some(&desk),
+            &desk,
         )
         .await;
     assert!(checked_in.status.is_success(), "{}", checked_in.text);

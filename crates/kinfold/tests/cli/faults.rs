@@ -253,13 +253,21 @@ async fn a_full_disk_answers_503_loses_nothing_committed_and_recovers() {
             "a full disk never refused a write"
         );
     }
-    // A sign-in writes a session: refused at once, with the database's reason.
+    // A sign-in writes a session: refused, with the database's reason. Its wait is bounded
+    // (the store's and the audit's, 5 s each at most, and the password's hash, which the
+    // other tests running beside this one slow down), so it is given more than a read.
+    let started = Instant::now();
     let r = client
         .post(format!("{base}/api/v1/sessions"))
+        .timeout(Duration::from_secs(45))
         .json(&serde_json::json!({"tenant": "maple-grove", "email": parent["email"], "password": parent["password"]}))
         .send()
         .await
         .unwrap();
+    eprintln!(
+        "full disk: the sign-in was answered in {:?}",
+        started.elapsed()
+    );
     let status = r.status().as_u16();
     let retry_after = r.headers().contains_key("retry-after");
     let body: Value = r.json().await.unwrap_or(Value::Null);
