@@ -15,11 +15,19 @@ pub struct ErrorKind {
 }
 
 impl ErrorKind {
+    pub const fn new(status: u16, code: &'static str) -> Self {
+        Self { status, code }
+    }
+
     /// The answer to every internal failure: its detail goes to the log only.
-    pub const INTERNAL: ErrorKind = ErrorKind {
-        status: 500,
-        code: "internal",
-    };
+    pub const INTERNAL: Self = Self::new(500, "internal");
+    // The kinds both core's errors and the HTTP layer's own refusals answer with, spelled once.
+    pub const UNAUTHENTICATED: Self = Self::new(401, "unauthenticated");
+    pub const FORBIDDEN: Self = Self::new(403, "forbidden");
+    pub const NOT_FOUND: Self = Self::new(404, "not_found");
+    pub const INVALID_INPUT: Self = Self::new(422, "invalid_input");
+    pub const THROTTLED: Self = Self::new(429, "throttled");
+    pub const UNAVAILABLE: Self = Self::new(503, "unavailable");
 
     /// Whether the detail behind this answer must stay in the log.
     pub fn is_internal(self) -> bool {
@@ -138,37 +146,36 @@ impl CoreError {
 
     /// The one table: this error's HTTP status and stable code.
     pub fn kind(&self) -> ErrorKind {
-        let (status, code) = match self {
-            CoreError::InvalidCredentials => (401, "invalid_credentials"),
-            CoreError::MfaEnrollmentRequired => (403, "mfa_enrollment_required"),
-            CoreError::InvalidMfaToken => (401, "invalid_mfa_token"),
-            CoreError::InvalidCode => (401, "invalid_code"),
-            CoreError::InvalidEnrollment => (400, "invalid_enrollment"),
-            CoreError::InvalidResetLink => (400, "invalid_reset_link"),
-            CoreError::Throttled { .. } => (429, "throttled"),
-            CoreError::Busy { .. } => (503, "busy"),
-            CoreError::Unavailable(_) => (503, "unavailable"),
-            CoreError::OutcomeUnknown(_) => (503, "outcome_unknown"),
-            CoreError::Unauthenticated => (401, "unauthenticated"),
-            CoreError::Forbidden(_) => (403, "forbidden"),
-            CoreError::NotFound(_) => (404, "not_found"),
-            CoreError::Invalid { .. } => (422, "invalid_input"),
-            CoreError::WeakPassword(_) => (422, "weak_password"),
+        match self {
+            CoreError::InvalidCredentials => ErrorKind::new(401, "invalid_credentials"),
+            CoreError::MfaEnrollmentRequired => ErrorKind::new(403, "mfa_enrollment_required"),
+            CoreError::InvalidMfaToken => ErrorKind::new(401, "invalid_mfa_token"),
+            CoreError::InvalidCode => ErrorKind::new(401, "invalid_code"),
+            CoreError::InvalidEnrollment => ErrorKind::new(400, "invalid_enrollment"),
+            CoreError::InvalidResetLink => ErrorKind::new(400, "invalid_reset_link"),
+            CoreError::Throttled { .. } => ErrorKind::THROTTLED,
+            CoreError::Busy { .. } => ErrorKind::new(503, "busy"),
+            CoreError::Unavailable(_) => ErrorKind::UNAVAILABLE,
+            CoreError::OutcomeUnknown(_) => ErrorKind::new(503, "outcome_unknown"),
+            CoreError::Unauthenticated => ErrorKind::UNAUTHENTICATED,
+            CoreError::Forbidden(_) => ErrorKind::FORBIDDEN,
+            CoreError::NotFound(_) => ErrorKind::NOT_FOUND,
+            CoreError::Invalid { .. } => ErrorKind::INVALID_INPUT,
+            CoreError::WeakPassword(_) => ErrorKind::new(422, "weak_password"),
             // A record that already exists and a request that does not fit the record's state
             // look the same to a client: try something else.
-            CoreError::Conflict(_) | CoreError::WrongState(_) => (409, "conflict"),
-            CoreError::SendingPaused { .. } => (409, "sending_paused"),
-            CoreError::PickupRefused(_) => (403, "pickup_refused"),
-            CoreError::Report(ReportError::Signature) => (401, "invalid_signature"),
-            CoreError::Report(ReportError::Stale) => (401, "stale_signature"),
+            CoreError::Conflict(_) | CoreError::WrongState(_) => ErrorKind::new(409, "conflict"),
+            CoreError::SendingPaused { .. } => ErrorKind::new(409, "sending_paused"),
+            CoreError::PickupRefused(_) => ErrorKind::new(403, "pickup_refused"),
+            CoreError::Report(ReportError::Signature) => ErrorKind::new(401, "invalid_signature"),
+            CoreError::Report(ReportError::Stale) => ErrorKind::new(401, "stale_signature"),
             CoreError::Report(ReportError::Malformed(_) | ReportError::Ignored(_)) => {
-                (422, "invalid_input")
+                ErrorKind::INVALID_INPUT
             }
             CoreError::Store(_) | CoreError::Crypto(_) | CoreError::Internal(_) => {
-                return ErrorKind::INTERNAL
+                ErrorKind::INTERNAL
             }
-        };
-        ErrorKind { status, code }
+        }
     }
 
     /// Whether the detail must stay in the log.

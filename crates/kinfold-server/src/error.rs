@@ -54,23 +54,22 @@ pub enum Refusal {
 
 impl Refusal {
     pub const fn kind(self) -> ErrorKind {
-        let (status, code) = match self {
-            Self::BadRequest => (400, "bad_request"),
-            Self::InvalidJson => (400, "invalid_json"),
-            Self::Unauthenticated => (401, "unauthenticated"),
-            Self::Forbidden => (403, "forbidden"),
-            Self::CrossSiteRequest => (403, "cross_site_request"),
-            Self::NotFound => (404, "not_found"),
-            Self::MethodNotAllowed => (405, "method_not_allowed"),
-            Self::PayloadTooLarge => (413, "payload_too_large"),
-            Self::UnsupportedMediaType => (415, "unsupported_media_type"),
-            Self::InvalidInput => (422, "invalid_input"),
-            Self::Throttled => (429, "throttled"),
-            Self::Timeout => (503, "timeout"),
-            Self::NotReady => (503, "not_ready"),
-            Self::Unavailable => (503, "unavailable"),
-        };
-        ErrorKind { status, code }
+        match self {
+            Self::BadRequest => ErrorKind::new(400, "bad_request"),
+            Self::InvalidJson => ErrorKind::new(400, "invalid_json"),
+            Self::Unauthenticated => ErrorKind::UNAUTHENTICATED,
+            Self::Forbidden => ErrorKind::FORBIDDEN,
+            Self::CrossSiteRequest => ErrorKind::new(403, "cross_site_request"),
+            Self::NotFound => ErrorKind::NOT_FOUND,
+            Self::MethodNotAllowed => ErrorKind::new(405, "method_not_allowed"),
+            Self::PayloadTooLarge => ErrorKind::new(413, "payload_too_large"),
+            Self::UnsupportedMediaType => ErrorKind::new(415, "unsupported_media_type"),
+            Self::InvalidInput => ErrorKind::INVALID_INPUT,
+            Self::Throttled => ErrorKind::THROTTLED,
+            Self::Timeout => ErrorKind::new(503, "timeout"),
+            Self::NotReady => ErrorKind::new(503, "not_ready"),
+            Self::Unavailable => ErrorKind::UNAVAILABLE,
+        }
     }
 
     /// The refusal a bare status stands for: a response that left the router without a body
@@ -262,7 +261,7 @@ impl IntoResponse for ApiError {
 pub fn code_for_status(status: StatusCode) -> &'static str {
     match Refusal::of_status(status) {
         Some(r) => r.kind().code,
-        None if status.is_server_error() => "internal",
+        None if status.is_server_error() => ErrorKind::INTERNAL.code,
         None => "error",
     }
 }

@@ -36,6 +36,10 @@ pub use error::{LostCommit, StoreError};
 /// no longer matches): the edit would silently undo someone else's.
 pub const STALE_RECORD: &str = "this record was changed by someone else after you opened it; \
      reload it to see their change, then make yours again";
+/// Why a check-in or check-out is refused when the person's record on the child changed (or
+/// went) after it was checked ([`AttendanceStore::record_attendance`]).
+pub const PERSON_CHANGED: &str = "this person's record on the child changed while the desk was \
+     checking it; choose them again to check the new one";
 pub use ids::{
     ChildId, ClassroomId, GuardianId, PickupId, SessionId, TenantId, TenantScope, UserId,
 };

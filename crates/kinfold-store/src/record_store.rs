@@ -152,13 +152,14 @@ pub trait GuardianStore: Send + Sync {
     /// an authorized pickup, with the audit entry, in one transaction. `NotFound` when the
     /// link or pickup is not the child's in this tenant.
     async fn change_link(&self, tx: TenantTx<'_>, change: LinkChange) -> Result<()>;
-    /// The stored passphrase hash of a child's authorized pickup.
+    /// The stored passphrase hash of a child's authorized pickup, and the pickup's version
+    /// (what a check-out verified with it names to [`AttendanceStore::record_attendance`]).
     async fn pickup_passphrase_hash(
         &self,
         scope: &TenantScope,
         child: ChildId,
         pickup: PickupId,
-    ) -> Result<Option<String>>;
+    ) -> Result<Option<(String, i64)>>;
 }
 
 /// Check-ins and check-outs.
@@ -169,11 +170,19 @@ pub trait AttendanceStore: Send + Sync {
     /// `WrongState` when the child is already checked in on the event's day (a check-in), or
     /// not checked in (a check-out): the state is read and written in one transaction, so two
     /// desks racing for one child cannot both succeed.
+    ///
+    /// `verified` is the version of the person's record on the child (the guardian's link, or
+    /// the authorized pickup) that the caller's checks were made on: custody, permission to
+    /// pick up, the passphrase. It is compared in the same transaction, the row held until
+    /// commit, so a court restriction or a new passphrase saved while the desk was checking is
+    /// never checked past: the write is refused (`WrongState`, [`PERSON_CHANGED`]) and nothing
+    /// is written.
     async fn record_attendance(
         &self,
         tx: TenantTx<'_>,
         event: AttendanceEvent,
         notice: Option<crate::outbox::Notice>,
+        verified: i64,
     ) -> Result<()>;
     /// Writes a correction entry (`event.correction` set) with its audit entry. `NotFound` when
     /// the entry it corrects is not an original entry of the same child, day and kind.

@@ -93,7 +93,8 @@ impl Core {
         Ok((c, day))
     }
 
-    /// Verifies that `person` may take (or bring) the child. Returns the refusal.
+    /// Verifies that `person` may take (or bring) the child. Returns the version of the
+    /// person's record the checks were made on, which the write holds to, or the refusal.
     async fn verify_person(
         &self,
         actor: &Actor,
@@ -101,7 +102,7 @@ impl Core {
         person: Person,
         passphrase: Option<Password>,
         client: &ClientInfo,
-    ) -> Result<Result<(), Refusal>, CoreError> {
+    ) -> Result<Result<i64, Refusal>, CoreError> {
         match person {
             Person::Guardian(g) => {
                 let links = self.store().child_guardians(&actor.scope, child).await?;
@@ -109,11 +110,11 @@ impl Core {
                     None => Err(Refusal::NotListed),
                     Some(l) if l.custody == Custody::CourtRestricted => Err(Refusal::CourtOrder),
                     Some(l) if !l.may_pick_up => Err(Refusal::MayNotPickUp),
-                    Some(_) => Ok(()),
+                    Some(l) => Ok(l.version),
                 })
             }
             Person::AuthorizedPickup(p) => {
-                let Some(hash) = self
+                let Some((hash, version)) = self
                     .store()
                     .pickup_passphrase_hash(&actor.scope, child, p)
                     .await?
@@ -141,7 +142,7 @@ impl Core {
                 if ok {
                     self.attempt_succeeded(crate::throttle::Secret::Pickup, &key, client)
                         .await?;
-                    Ok(Ok(()))
+                    Ok(Ok(version))
                 } else {
                     Ok(Err(Refusal::WrongPassphrase))
                 }
@@ -202,13 +203,14 @@ impl Core {
     }
 
     /// Writes the event; the store refuses it (`WrongState`, 409) when another desk changed
-    /// the child's state since `present` looked.
+    /// the child's state since `present` looked, or when the person's record moved on from
+    /// `verified`, the version the checks were made on.
     async fn record(
         &self,
         actor: &Actor,
         c: &Child,
         kind: AttendanceKind,
-        person: Person,
+        (person, verified): (Person, i64),
         day: String,
     ) -> Result<AttendanceEvent, CoreError> {
         let child = c.id;
@@ -249,7 +251,7 @@ impl Core {
         let notice = self.attendance_notice(actor, c, kind, who, e.at_ms).await?;
         let notify = notice.is_some();
         self.store()
-            .record_attendance(actor.scope.tx().audit(d), e.clone(), notice)
+            .record_attendance(actor.scope.tx().audit(d), e.clone(), notice, verified)
             .await?;
         if notify {
             self.mail_wake().notify_one();
@@ -320,29 +322,24 @@ impl Attendance<'_> {
             return Err(CoreError::WrongState("the child is already checked in"));
         }
         // Drop-off needs a known person too, but no passphrase.
-        if let Person::Guardian(_) = person {
-            if let Err(refusal) = self
+        let verified = match person {
+            Person::Guardian(_) => self
                 .verify_person(actor, child, person, None, client)
                 .await?
-            {
-                return Err(CoreError::invalid("guardian_id", refusal.reason()));
-            }
-        } else if let Person::AuthorizedPickup(p) = person {
-            if !self
+                .map_err(|refusal| CoreError::invalid("guardian_id", refusal.reason()))?,
+            Person::AuthorizedPickup(p) => self
                 .store()
                 .pickups(&actor.scope, child)
                 .await?
                 .iter()
-                .any(|x| x.id == p)
-            {
-                return Err(CoreError::invalid(
-                    "pickup_id",
-                    "not an authorized pickup of this child",
-                ));
-            }
-        }
+                .find(|x| x.id == p)
+                .map(|x| x.version)
+                .ok_or_else(|| {
+                    CoreError::invalid("pickup_id", "not an authorized pickup of this child")
+                })?,
+        };
         let event = self
-            .record(actor, &c, AttendanceKind::CheckIn, person, day)
+            .record(actor, &c, AttendanceKind::CheckIn, (person, verified), day)
             .await?;
         let checked = async {
             let room = match c.classroom_id {
@@ -375,13 +372,14 @@ impl Attendance<'_> {
         client: &ClientInfo,
     ) -> Result<AttendanceEvent, CoreError> {
         let (c, day) = self.child_in_today(actor, child).await?;
-        if let Err(refusal) = self
+        let verified = match self
             .verify_person(actor, child, person, passphrase, client)
             .await?
         {
-            return Err(self.refuse(actor, &c, refusal, client).await);
-        }
-        self.record(actor, &c, AttendanceKind::CheckOut, person, day)
+            Ok(version) => version,
+            Err(refusal) => return Err(self.refuse(actor, &c, refusal, client).await),
+        };
+        self.record(actor, &c, AttendanceKind::CheckOut, (person, verified), day)
             .await
     }
 

@@ -4,7 +4,7 @@
 pub mod openapi;
 pub mod reply;
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::Response;
 
 use crate::error::Refusal;
@@ -63,14 +63,10 @@ pub fn json_body<T: serde::Serialize>(value: &T) -> Response {
             *resp.headers_mut() = headers;
             resp
         }
-        Err(e) => {
-            tracing::error!(error = %e, "a response could not be serialized");
-            crate::error::error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error",
-                None,
-            )
-        }
+        // An internal error like any other: answered `500 internal`, and logged once, with
+        // the request's ID, by the edge.
+        Err(e) => axum::response::IntoResponse::into_response(ApiError::from(
+            kinfold_core::CoreError::Internal(format!("a response could not be serialized: {e}")),
+        )),
     }
 }

@@ -197,7 +197,10 @@ async fn render(
         Ok(r) => r,
         Err(e) => return fail(p, "Room", e),
     };
-    let my_day = st.core.attendance().my_day(a).await.unwrap_or_default();
+    let my_day = match st.core.attendance().my_day(a).await {
+        Ok(d) => d,
+        Err(e) => return fail(p, "Room", e),
+    };
     let rooms = st
         .core
         .classrooms()

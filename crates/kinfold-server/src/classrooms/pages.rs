@@ -111,7 +111,10 @@ async fn render_list(
         Ok(r) => r,
         Err(e) => return fail(p, "Classrooms", e),
     };
-    let staff = st.core.classrooms().list_staff(a).await.unwrap_or_default();
+    let staff = match st.core.classrooms().list_staff(a).await {
+        Ok(s) => s,
+        Err(e) => return fail(p, "Classrooms", e),
+    };
     let teachers_in = |id: ClassroomId| staff.iter().filter(|(_, r)| r.contains(&id)).count();
     let (open, archived): (Vec<&Classroom>, Vec<&Classroom>) =
         rooms.iter().partition(|c| !c.archived);
@@ -203,7 +206,10 @@ async fn render_room(
         Ok(r) => r,
         Err(e) => return fail(p, "Classroom", e),
     };
-    let staff = st.core.classrooms().list_staff(a).await.unwrap_or_default();
+    let staff = match st.core.classrooms().list_staff(a).await {
+        Ok(s) => s,
+        Err(e) => return fail(p, "Classroom", e),
+    };
     let (assigned, assignable) = teachers(&staff, room.id);
     let current = RoomForm::of(&room);
     let form = crate::console::form::redrawn(form, &current, err.as_ref());

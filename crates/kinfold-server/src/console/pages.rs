@@ -85,7 +85,10 @@ pub async fn home(
     let today = if policy::scope(a.role, Action::CheckInOut) == Scope::No {
         None
     } else {
-        st.core.attendance().today(a).await.ok()
+        match st.core.attendance().today(a).await {
+            Ok(t) => Some(t),
+            Err(e) => return fail(&p, "Home", e),
+        }
     };
     let ratios = today
         .as_ref()

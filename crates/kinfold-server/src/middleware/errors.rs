@@ -17,12 +17,19 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// carries is logged here, once, with the request's ID (which the response then names in
 /// `X-Request-Id`, for a report to quote); then [`with_json_body`].
 pub fn finish(mut resp: Response, client: &ClientContext) -> Response {
-    if let Some(failure) = resp.extensions_mut().remove::<Failure>() {
+    let failure = resp.extensions_mut().remove::<Failure>();
+    // A 500 that carries no error was made by a layer, not by a handler: logged all the same.
+    let unexplained = resp.status() == StatusCode::INTERNAL_SERVER_ERROR;
+    if failure.is_some() || unexplained {
         let request_id = client.request_id.to_string();
+        let detail = failure.map_or_else(
+            || "a 500 from a layer, with no error of ours to say why".to_owned(),
+            |f| f.detail(),
+        );
         tracing::error!(
             request_id = %request_id,
             status = resp.status().as_u16(),
-            error = %failure.detail(),
+            error = %detail,
             "request failed"
         );
         if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -65,7 +72,7 @@ pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response<Body> {
     // Logged by `finish`, with the request's ID, like any other internal failure.
     let mut resp = error_response(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
+        kinfold_core::error::ErrorKind::INTERNAL.code,
         INTERNAL_MESSAGE,
         None,
     );

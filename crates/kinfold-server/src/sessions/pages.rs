@@ -129,7 +129,13 @@ pub async fn login_mfa(State(st): State<AppState>, p: Page, Form(f): Form<MfaFor
 pub async fn logout(State(st): State<AppState>, p: Page) -> Response {
     if let Some(a) = &p.actor {
         if let Err(e) = st.core.sessions().sign_out(a, &p.client.info).await {
-            tracing::warn!(error = %e, "sign-out failed");
+            // The session may still be live: logged whole, with the request's ID, as every
+            // internal failure is; the browser's cookie is cleared either way.
+            tracing::error!(
+                request_id = %p.client.request_id,
+                error = %e.detail(),
+                "sign-out failed"
+            );
         }
     }
     with_cookie(

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
-use super::{append_in, done, Backend, Db};
+use super::{append_in, done, for_share, Backend, Db};
 use crate::ids::FromDb;
 use crate::rows::push_visibility;
 use crate::wall::Wall;
@@ -15,6 +15,11 @@ use crate::*;
 const ALREADY_IN: &str = "the child is already checked in";
 /// What a desk is told when there is no open check-in to end.
 const NOT_IN: &str = "the child is not checked in today";
+/// The version of a guardian's link to a child, and of an authorized pickup of a child.
+const GUARDIAN_LINK: &str = "SELECT version FROM child_guardians \
+     WHERE tenant_id = $1 AND child_id = $2 AND guardian_id = $3";
+const PICKUP: &str =
+    "SELECT version FROM authorized_pickups WHERE tenant_id = $1 AND child_id = $2 AND id = $3";
 
 #[async_trait]
 impl AttendanceStore for Backend {
@@ -27,15 +32,27 @@ impl AttendanceStore for Backend {
         tx: TenantTx<'_>,
         e: AttendanceEvent,
         notice: Option<crate::outbox::Notice>,
+        verified: i64,
     ) -> Result<()> {
         let (scope, audit) = tx.into_parts();
-        let (person_kind, person_id) = match e.person {
-            Person::Guardian(g) => ("guardian", g.to_string()),
-            Person::AuthorizedPickup(p) => ("authorized_pickup", p.to_string()),
+        let (person_kind, person_id, record) = match e.person {
+            Person::Guardian(g) => ("guardian", g.to_string(), GUARDIAN_LINK),
+            Person::AuthorizedPickup(p) => ("authorized_pickup", p.to_string(), PICKUP),
         };
         let tenant = scope.tenant_id().to_string();
         let child = e.child_id.to_string();
         let mut tx = self.tx(Wall::Tenant(scope)).await?;
+        // The person's record as the caller checked it, held until commit (PostgreSQL's share
+        // lock; SQLite's single writer): a change saved since, or one waiting, refuses this.
+        let now: Option<i64> = sqlx::query_scalar(&for_share(record))
+            .bind(&tenant)
+            .bind(&child)
+            .bind(&person_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if now != Some(verified) {
+            return Err(StoreError::WrongState(crate::PERSON_CHANGED));
+        }
         if e.kind == AttendanceKind::CheckOut {
             // Ends the open check-in; none means the child is not in. On PostgreSQL a second
             // check-out waits for the first's row lock, then finds the row closed.

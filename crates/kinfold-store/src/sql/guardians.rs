@@ -390,10 +390,10 @@ impl GuardianStore for Backend {
         scope: &TenantScope,
         child: ChildId,
         pickup: PickupId,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<(String, i64)>> {
         let mut read = self.read(Wall::Tenant(scope)).await?;
-        let hash: Option<String> = sqlx::query_scalar(
-            "SELECT passphrase_hash FROM authorized_pickups \
+        let hash: Option<(String, i64)> = sqlx::query_as(
+            "SELECT passphrase_hash, version FROM authorized_pickups \
              WHERE tenant_id = $1 AND child_id = $2 AND id = $3",
         )
         .bind(scope.tenant_id().to_string())

@@ -81,7 +81,7 @@ fn event(d: &Desk, kind: AttendanceKind, day: &str, at_ms: i64) -> AttendanceEve
 const DAY: &str = "2026-11-22";
 
 async fn record(s: &dyn Store, d: &Desk, kind: AttendanceKind, day: &str, at: i64) -> Result<()> {
-    s.record_attendance(d.scope.tx(), event(d, kind, day, at), None)
+    s.record_attendance(d.scope.tx(), event(d, kind, day, at), None, 1)
         .await
 }
 
@@ -210,3 +210,101 @@ async fn racing_desks_check_a_child_in_once(u: &Under) {
     assert_eq!(day.unwrap().len(), 1);
 }
 both!(racing_desks_check_a_child_in_once);
+
+/// Who may take a child is checked on a version of their record, and the write holds to that
+/// version in its transaction: a court restriction saved while the desk was checking a
+/// guardian, a new passphrase saved for an authorized pickup, or the pickup removed, refuses
+/// the check-out, and nothing is written.
+async fn a_check_out_checked_on_an_older_record_of_the_person_is_refused(u: &Under) {
+    use AttendanceKind::{CheckIn, CheckOut};
+    let s = &*u.store;
+    let d = desk(s).await;
+    record(s, &d, CheckIn, DAY, 100).await.unwrap();
+    let restrict = |custody: Custody, expected: i64| LinkChange::Set {
+        child: d.child,
+        guardian: d.guardian,
+        custody,
+        may_pick_up: custody != Custody::CourtRestricted,
+        expected: Some(expected),
+    };
+    // The desk checked the guardian's link at version 1; an administrator restricts it.
+    s.change_link(d.scope.tx(), restrict(Custody::CourtRestricted, 1))
+        .await
+        .unwrap();
+    refused(record(s, &d, CheckOut, DAY, 200).await, PERSON_CHANGED);
+
+    // An authorized pickup whose passphrase was verified at version 1, then replaced.
+    let pickup = s
+        .add_pickup(
+            d.scope.tx(),
+            NewPickup {
+                child: d.child,
+                name: "Gran".into(),
+                relation: "Grandparent".into(),
+                photo_id: String::new(),
+                passphrase_hash: "old".into(),
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        s.pickup_passphrase_hash(&d.scope, d.child, pickup.id)
+            .await
+            .unwrap(),
+        Some(("old".to_owned(), 1))
+    );
+    s.change_link(
+        d.scope.tx(),
+        LinkChange::EditPickup(PickupEdit {
+            child: d.child,
+            pickup: pickup.id,
+            name: "Gran".into(),
+            relation: "Grandparent".into(),
+            photo_id: String::new(),
+            passphrase_hash: Some("new".into()),
+            expected: Some(1),
+        }),
+    )
+    .await
+    .unwrap();
+    let by_pickup = |at_ms| AttendanceEvent {
+        person: Person::AuthorizedPickup(pickup.id),
+        ..event(&d, CheckOut, DAY, at_ms)
+    };
+    refused(
+        s.record_attendance(d.scope.tx(), by_pickup(300), None, 1)
+            .await,
+        PERSON_CHANGED,
+    );
+    // Removed: no version holds.
+    s.change_link(
+        d.scope.tx(),
+        LinkChange::RemovePickup {
+            child: d.child,
+            pickup: pickup.id,
+            expected: None,
+        },
+    )
+    .await
+    .unwrap();
+    refused(
+        s.record_attendance(d.scope.tx(), by_pickup(400), None, 2)
+            .await,
+        PERSON_CHANGED,
+    );
+    let kinds = |day: Vec<AttendanceEvent>| day.into_iter().map(|e| e.kind).collect::<Vec<_>>();
+    let day = s.attendance_day(&d.scope, DAY, Visibility::All).await;
+    assert_eq!(kinds(day.unwrap()), [CheckIn], "refusals write nothing");
+
+    // Restored to full custody (version 3), and checked on that version: written.
+    s.change_link(d.scope.tx(), restrict(Custody::Full, 2))
+        .await
+        .unwrap();
+    s.record_attendance(d.scope.tx(), event(&d, CheckOut, DAY, 500), None, 3)
+        .await
+        .unwrap();
+    let day = s.attendance_day(&d.scope, DAY, Visibility::All).await;
+    assert_eq!(kinds(day.unwrap()), [CheckIn, CheckOut]);
+}
+both!(a_check_out_checked_on_an_older_record_of_the_person_is_refused);

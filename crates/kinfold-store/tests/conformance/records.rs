@@ -261,6 +261,7 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
         s.pickup_passphrase_hash(&a, ana.id, p.id)
             .await
             .unwrap()
+            .map(|(hash, _)| hash)
             .as_deref(),
         Some("$argon2id$x")
     );
@@ -305,6 +306,7 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
         s.pickup_passphrase_hash(&a, ana.id, p.id)
             .await
             .unwrap()
+            .map(|(hash, _)| hash)
             .as_deref(),
         Some("$argon2id$x")
     );
@@ -315,6 +317,7 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
         s.pickup_passphrase_hash(&a, ana.id, p.id)
             .await
             .unwrap()
+            .map(|(hash, _)| hash)
             .as_deref(),
         Some("$argon2id$y")
     );
@@ -345,6 +348,7 @@ async fn children_follow_visibility_and_tenants(u: &Under) {
         s.pickup_passphrase_hash(&a, ana.id, p.id)
             .await
             .unwrap()
+            .map(|(hash, _)| hash)
             .as_deref(),
         Some("$argon2id$y")
     );
@@ -492,6 +496,7 @@ async fn attendance_sealed_values_and_grants(u: &Under) {
                 correction: None,
             },
             None,
+            1,
         )
         .await
         .unwrap();

@@ -128,6 +128,7 @@ async fn fill(s: &dyn Store, slug: &str, tag: u8) -> TenantScope {
             correction: None,
         },
         None,
+        1,
     )
     .await
     .unwrap();
