@@ -187,6 +187,9 @@ pub trait AttendanceStore: Send + Sync {
     /// Writes a correction entry (`event.correction` set) with its audit entry. `NotFound` when
     /// the entry it corrects is not an original entry of the same child, day and kind.
     async fn correct_attendance(&self, tx: TenantTx<'_>, event: AttendanceEvent) -> Result<()>;
+    /// Whether `child` has an open check-in on `day`: one lookup on the index that allows one
+    /// (what a check-in or check-out answers early with; its write checks again).
+    async fn checked_in(&self, scope: &TenantScope, child: ChildId, day: &str) -> Result<bool>;
     /// The events of the days `from` to `to` (`YYYY-MM-DD`, both included) for the children
     /// `visibility` allows, in time order.
     async fn attendance_days(

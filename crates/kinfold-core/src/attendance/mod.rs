@@ -37,6 +37,13 @@ pub struct CheckedIn {
     pub out_of_ratio: Option<RoomRatio>,
 }
 
+/// A person as the desk's checks found them: the version of their record on the child, which
+/// the write holds to, and how that record names them (when the check read it).
+struct Checked {
+    version: i64,
+    named_as: Option<NamedAs>,
+}
+
 /// One child's line in the roster.
 #[derive(Debug, Clone, Serialize)]
 pub struct RosterLine {
@@ -67,15 +74,7 @@ impl Core {
     /// pickup is verified). The store checks again inside the write's transaction, which is
     /// what holds when two desks race.
     async fn present(&self, actor: &Actor, child: ChildId, day: &str) -> Result<bool, CoreError> {
-        let events = self
-            .store()
-            .attendance_day(&actor.scope, day, kinfold_store::Visibility::All)
-            .await?;
-        Ok(events
-            .iter()
-            .rev()
-            .find(|e| e.child_id == child)
-            .is_some_and(|e| e.kind == AttendanceKind::CheckIn))
+        Ok(self.store().checked_in(&actor.scope, child, day).await?)
     }
 
     /// The child, and today, when the child is checked in today: what a check-out (or a
@@ -93,8 +92,8 @@ impl Core {
         Ok((c, day))
     }
 
-    /// Verifies that `person` may take (or bring) the child. Returns the version of the
-    /// person's record the checks were made on, which the write holds to, or the refusal.
+    /// Verifies that `person` may take (or bring) the child. Returns the person as checked
+    /// (the version of their record the write holds to), or the refusal.
     async fn verify_person(
         &self,
         actor: &Actor,
@@ -102,15 +101,21 @@ impl Core {
         person: Person,
         passphrase: Option<Password>,
         client: &ClientInfo,
-    ) -> Result<Result<i64, Refusal>, CoreError> {
+    ) -> Result<Result<Checked, Refusal>, CoreError> {
         match person {
             Person::Guardian(g) => {
                 let links = self.store().child_guardians(&actor.scope, child).await?;
-                Ok(match links.iter().find(|l| l.guardian.id == g) {
+                Ok(match links.into_iter().find(|l| l.guardian.id == g) {
                     None => Err(Refusal::NotListed),
                     Some(l) if l.custody == Custody::CourtRestricted => Err(Refusal::CourtOrder),
                     Some(l) if !l.may_pick_up => Err(Refusal::MayNotPickUp),
-                    Some(l) => Ok(l.version),
+                    Some(l) => Ok(Checked {
+                        version: l.version,
+                        named_as: Some(NamedAs {
+                            name: l.guardian.name,
+                            relation: l.relationship,
+                        }),
+                    }),
                 })
             }
             Person::AuthorizedPickup(p) => {
@@ -142,7 +147,10 @@ impl Core {
                 if ok {
                     self.attempt_succeeded(crate::throttle::Secret::Pickup, &key, client)
                         .await?;
-                    Ok(Ok(version))
+                    Ok(Ok(Checked {
+                        version,
+                        named_as: None,
+                    }))
                 } else {
                     Ok(Err(Refusal::WrongPassphrase))
                 }
@@ -204,18 +212,23 @@ impl Core {
 
     /// Writes the event; the store refuses it (`WrongState`, 409) when another desk changed
     /// the child's state since `present` looked, or when the person's record moved on from
-    /// `verified`, the version the checks were made on.
+    /// the version the checks were made on.
     async fn record(
         &self,
         actor: &Actor,
         c: &Child,
         kind: AttendanceKind,
-        (person, verified): (Person, i64),
+        (person, checked): (Person, Checked),
         day: String,
     ) -> Result<AttendanceEvent, CoreError> {
         let child = c.id;
-        // How the record names the person now: kept on the entry, and used in the notice.
-        let named_as = self.named_as(actor, child, person).await?;
+        // How the record names the person as checked: kept on the entry, and used in the
+        // notice.
+        let named_as = match checked.named_as {
+            Some(n) => Some(n),
+            None => self.named_as(actor, child, person).await?,
+        };
+        let verified = checked.version;
         let e = AttendanceEvent {
             id: uuid::Uuid::now_v7(),
             child_id: child,
@@ -322,7 +335,7 @@ impl Attendance<'_> {
             return Err(CoreError::WrongState("the child is already checked in"));
         }
         // Drop-off needs a known person too, but no passphrase.
-        let verified = match person {
+        let checked = match person {
             Person::Guardian(_) => self
                 .verify_person(actor, child, person, None, client)
                 .await?
@@ -331,15 +344,21 @@ impl Attendance<'_> {
                 .store()
                 .pickups(&actor.scope, child)
                 .await?
-                .iter()
+                .into_iter()
                 .find(|x| x.id == p)
-                .map(|x| x.version)
+                .map(|x| Checked {
+                    version: x.version,
+                    named_as: Some(NamedAs {
+                        relation: room::pickup_relation(&x.relation),
+                        name: x.name,
+                    }),
+                })
                 .ok_or_else(|| {
                     CoreError::invalid("pickup_id", "not an authorized pickup of this child")
                 })?,
         };
         let event = self
-            .record(actor, &c, AttendanceKind::CheckIn, (person, verified), day)
+            .record(actor, &c, AttendanceKind::CheckIn, (person, checked), day)
             .await?;
         let checked = async {
             let room = match c.classroom_id {
@@ -372,14 +391,14 @@ impl Attendance<'_> {
         client: &ClientInfo,
     ) -> Result<AttendanceEvent, CoreError> {
         let (c, day) = self.child_in_today(actor, child).await?;
-        let verified = match self
+        let checked = match self
             .verify_person(actor, child, person, passphrase, client)
             .await?
         {
-            Ok(version) => version,
+            Ok(checked) => checked,
             Err(refusal) => return Err(self.refuse(actor, &c, refusal, client).await),
         };
-        self.record(actor, &c, AttendanceKind::CheckOut, (person, verified), day)
+        self.record(actor, &c, AttendanceKind::CheckOut, (person, checked), day)
             .await
     }
 

@@ -56,7 +56,7 @@ pub fn with_json_body(resp: Response) -> Response {
     let message = status.canonical_reason().unwrap_or("error").to_lowercase();
     let mut fresh = error_response(status, code_for_status(status), &message, None);
     for (k, v) in resp.headers() {
-        if k == header::ALLOW || k == header::RETRY_AFTER {
+        if k == header::ALLOW || k == header::RETRY_AFTER || k == X_REQUEST_ID {
             fresh.headers_mut().insert(k.clone(), v.clone());
         }
     }
@@ -79,4 +79,34 @@ pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response<Body> {
     resp.extensions_mut()
         .insert(Failure::Panic(std::sync::Arc::from(detail)));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    /// A 500 that a layer made, with no error of ours, still leaves with the request's ID (and
+    /// is logged with it) and our error body, as a handler's failure does.
+    #[test]
+    fn a_bare_500_is_answered_and_named_like_a_handlers_failure() {
+        let client = ClientContext::default();
+        let mut bare = Response::new(Body::empty());
+        *bare.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        let resp = finish(bare, &client);
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            resp.headers().get(X_REQUEST_ID).unwrap(),
+            client.request_id.to_string().as_str()
+        );
+        assert!(resp.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        // A refusal of ours (a 503 with its own body) is not a failure: nothing to name.
+        let mut busy = Response::new(Body::empty());
+        *busy.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        assert!(finish(busy, &client).headers().get(X_REQUEST_ID).is_none());
+    }
 }

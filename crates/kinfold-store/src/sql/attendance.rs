@@ -164,6 +164,21 @@ impl AttendanceStore for Backend {
         Ok(())
     }
 
+    async fn checked_in(&self, scope: &TenantScope, child: ChildId, day: &str) -> Result<bool> {
+        let mut read = self.read(Wall::Tenant(scope)).await?;
+        let open: Option<i64> = sqlx::query_scalar(
+            "SELECT at_ms FROM attendance WHERE tenant_id = $1 AND child_id = $2 AND day = $3 \
+             AND is_open",
+        )
+        .bind(scope.tenant_id().to_string())
+        .bind(child.to_string())
+        .bind(day)
+        .fetch_optional(&mut *read)
+        .await?;
+        done(read).await?;
+        Ok(open.is_some())
+    }
+
     async fn attendance_days(
         &self,
         scope: &TenantScope,

@@ -100,12 +100,16 @@ async fn a_child_is_checked_in_once_at_a_time(u: &Under) {
         record(s, &d, CheckOut, DAY, 50).await,
         "the child is not checked in today",
     );
+    let in_on = |day: &'static str| s.checked_in(&d.scope, d.child, day);
+    assert!(!in_on(DAY).await.unwrap());
     record(s, &d, CheckIn, DAY, 100).await.unwrap();
+    assert!(in_on(DAY).await.unwrap() && !in_on("2026-11-23").await.unwrap());
     refused(
         record(s, &d, CheckIn, DAY, 110).await,
         "the child is already checked in",
     );
     record(s, &d, CheckOut, DAY, 200).await.unwrap();
+    assert!(!in_on(DAY).await.unwrap());
     refused(
         record(s, &d, CheckOut, DAY, 210).await,
         "the child is not checked in today",
