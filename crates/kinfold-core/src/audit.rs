@@ -26,7 +26,7 @@ use std::borrow::Cow;
 use kinfold_audit::event::{ReadTimes, RecordRead};
 use kinfold_audit::{Draft, Event};
 use kinfold_store::{
-    ChildId, ClientInfo, LostCommit, Store, StoreError, TenantId, UserId, Written,
+    Chain, ChildId, ClientInfo, LostCommit, Store, StoreError, TenantId, UserId, Written,
 };
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
@@ -122,9 +122,12 @@ impl AuditWriter {
         }
     }
 
-    /// Writes an access event with the next group commit and returns once it is committed.
-    /// Waits when the queue is full; never drops.
-    pub async fn record(&self, draft: Draft) -> Result<(), CoreError> {
+    /// Writes an access event on `on` with the next group commit and returns once it is
+    /// committed. The event goes to `on` whatever chain the draft names: a [`Chain`] comes only
+    /// from a tenant's scope, from [`Chain::system`] or from the store, so no caller writes to
+    /// a chain by its name. Waits when the queue is full; never drops.
+    pub async fn record(&self, on: Chain, mut draft: Draft) -> Result<(), CoreError> {
+        draft.chain = on.into();
         self.commit(|done| Msg::Entry(Box::new(draft), done), "an access event")
             .await
     }

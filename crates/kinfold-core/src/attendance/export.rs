@@ -185,7 +185,7 @@ impl Attendance<'_> {
                 rows: rows.len() as u64,
             },
         );
-        self.audit().record(d).await?;
+        self.audit().record(actor.scope.chain(), d).await?;
         Ok(Sheet {
             from,
             to,

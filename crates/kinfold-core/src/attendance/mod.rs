@@ -179,7 +179,7 @@ impl Core {
         );
         d.actor = Some(actor.user.id.to_string());
         d.ip = client.ip.clone();
-        if let Err(e) = self.audit().record(d).await {
+        if let Err(e) = self.audit().record(actor.scope.chain(), d).await {
             return e;
         }
         tracing::warn!(child = %c.id, reason = refusal.reason(), "pickup refused");

@@ -312,3 +312,35 @@ async fn a_batch_whose_commit_answer_was_lost_is_written_once() {
         assert_eq!(asked.load(Ordering::SeqCst), 2, "kept after a failed look");
     }
 }
+
+/// An access event goes to the chain the writer is given, whatever chain its draft names: a
+/// caller holding only a chain's name cannot write to it.
+#[tokio::test(flavor = "current_thread")]
+async fn an_event_goes_to_the_chain_given_not_the_one_its_draft_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let master =
+        kinfold_crypto::keyring::MasterKey::from_key(kinfold_crypto::keyring::Key::generate());
+    let sqlite = kinfold_store::sqlite::SqliteStore::open(dir.path(), &master, 2)
+        .await
+        .unwrap();
+    sqlite.migrate().await.unwrap();
+    let store: Arc<dyn Store> = Arc::new(sqlite);
+    let clock: Arc<dyn Clock> = Arc::new(crate::SystemClock);
+    let keys = Keyring::new(master, store.clone(), clock.clone());
+    let writer = AuditWriter::start(store.clone(), keys, clock, AuditSettings::default());
+    let other = id("t2").to_string();
+    let draft = Draft::new(other.clone(), 1, Event::TenantCreated { slug: "x".into() });
+    writer
+        .record(kinfold_store::Chain::system(), draft)
+        .await
+        .unwrap();
+    let chains = store.audit_chains().await.unwrap();
+    assert!(chains.iter().all(|c| c.as_str() != other), "{chains:?}");
+    let system = store
+        .audit_chain(&kinfold_store::Chain::system())
+        .await
+        .unwrap();
+    assert_eq!(system.len(), 1);
+    assert_eq!(system[0].kind, "tenant_created");
+    writer.shutdown().await;
+}

@@ -76,8 +76,8 @@ impl Core {
         client: &ClientInfo,
         event: Event,
     ) -> Result<(), CoreError> {
-        let d = self.draft(chain, actor, client, event);
-        self.audit().record(d).await
+        let d = self.draft(chain.clone(), actor, client, event);
+        self.audit().record(chain, d).await
     }
 
     pub(crate) fn throttle_key(tenant: &str, email: &str) -> String {

@@ -61,7 +61,10 @@ impl Core {
                 "a tenant's bounce or complaint rate passed its limit; its non-essential email is paused"
             );
             self.audit()
-                .record(Draft::new(scope.chain(), self.now_ms(), event))
+                .record(
+                    scope.chain(),
+                    Draft::new(scope.chain(), self.now_ms(), event),
+                )
                 .await?;
             let text = format!(
                 "Announcements and reports from your center are paused: of {} messages sent in the \
