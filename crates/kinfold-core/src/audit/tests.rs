@@ -182,13 +182,9 @@ async fn a_failed_write_is_retried_with_backoff_until_it_succeeds() {
     );
 }
 
-/// On a real SQLite store: a lone reader commits alone, at once; 64 readers that each need a
-/// few scheduler passes before they record (as a request parses, finds its session and opens
-/// fields) share a handful of commits, and every read is in the chain. (How many requests a
-/// commit gathers under real load is measured by `kinfold bench`, which prints reads per
-/// group commit: the yield to ready requests took it from about 22 to about 55 of 64.)
-#[tokio::test(flavor = "current_thread")]
-async fn readers_that_are_ready_to_run_share_one_commit() {
+/// An audit writer with default settings on a real SQLite store in a temporary directory
+/// (kept while the directory is).
+async fn sqlite_writer() -> (tempfile::TempDir, Arc<dyn Store>, AuditWriter) {
     let dir = tempfile::tempdir().unwrap();
     let master =
         kinfold_crypto::keyring::MasterKey::from_key(kinfold_crypto::keyring::Key::generate());
@@ -199,12 +195,19 @@ async fn readers_that_are_ready_to_run_share_one_commit() {
     let store: Arc<dyn Store> = Arc::new(sqlite);
     let clock: Arc<dyn Clock> = Arc::new(crate::SystemClock);
     let keys = Keyring::new(master, store.clone(), clock.clone());
-    let writer = Arc::new(AuditWriter::start(
-        store.clone(),
-        keys,
-        clock,
-        AuditSettings::default(),
-    ));
+    let writer = AuditWriter::start(store.clone(), keys, clock, AuditSettings::default());
+    (dir, store, writer)
+}
+
+/// On a real SQLite store: a lone reader commits alone, at once; 64 readers that each need a
+/// few scheduler passes before they record (as a request parses, finds its session and opens
+/// fields) share a handful of commits, and every read is in the chain. (How many requests a
+/// commit gathers under real load is measured by `kinfold bench`, which prints reads per
+/// group commit: the yield to ready requests took it from about 22 to about 55 of 64.)
+#[tokio::test(flavor = "current_thread")]
+async fn readers_that_are_ready_to_run_share_one_commit() {
+    let (_dir, store, writer) = sqlite_writer().await;
+    let writer = Arc::new(writer);
     let client = Arc::new(info("10.0.0.1"));
     let tenant = TenantId(id("t1"));
     let reader = |n: u128| {
@@ -317,17 +320,7 @@ async fn a_batch_whose_commit_answer_was_lost_is_written_once() {
 /// caller holding only a chain's name cannot write to it.
 #[tokio::test(flavor = "current_thread")]
 async fn an_event_goes_to_the_chain_given_not_the_one_its_draft_names() {
-    let dir = tempfile::tempdir().unwrap();
-    let master =
-        kinfold_crypto::keyring::MasterKey::from_key(kinfold_crypto::keyring::Key::generate());
-    let sqlite = kinfold_store::sqlite::SqliteStore::open(dir.path(), &master, 2)
-        .await
-        .unwrap();
-    sqlite.migrate().await.unwrap();
-    let store: Arc<dyn Store> = Arc::new(sqlite);
-    let clock: Arc<dyn Clock> = Arc::new(crate::SystemClock);
-    let keys = Keyring::new(master, store.clone(), clock.clone());
-    let writer = AuditWriter::start(store.clone(), keys, clock, AuditSettings::default());
+    let (_dir, store, writer) = sqlite_writer().await;
     let other = id("t2").to_string();
     let draft = Draft::new(other.clone(), 1, Event::TenantCreated { slug: "x".into() });
     writer

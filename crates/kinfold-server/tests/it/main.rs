@@ -44,7 +44,6 @@ mod second_factor;
 mod sessions;
 mod sheets;
 mod sign_in;
-mod statements;
 mod tenant;
 mod throttle;
 mod webhooks;
