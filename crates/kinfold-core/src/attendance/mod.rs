@@ -226,7 +226,17 @@ impl Core {
         // notice.
         let named_as = match checked.named_as {
             Some(n) => Some(n),
-            None => self.named_as(actor, child, person).await?,
+            // A pickup checked by its passphrase alone: named from the child's pickups.
+            None => match person {
+                Person::AuthorizedPickup(p) => self
+                    .store()
+                    .pickups(&actor.scope, child)
+                    .await?
+                    .into_iter()
+                    .find(|x| x.id == p)
+                    .map(pickup_named),
+                Person::Guardian(_) => None,
+            },
         };
         let verified = checked.version;
         let e = AttendanceEvent {
@@ -273,37 +283,11 @@ impl Core {
     }
 }
 
-impl Core {
-    /// How the child's record names `person` now, as the desk's choices do, in one read: the
-    /// child's guardians, or its authorized pickups. `None` if they are no longer on it.
-    async fn named_as(
-        &self,
-        actor: &Actor,
-        child: ChildId,
-        person: Person,
-    ) -> Result<Option<NamedAs>, CoreError> {
-        Ok(match person {
-            Person::Guardian(g) => self
-                .store()
-                .child_guardians(&actor.scope, child)
-                .await?
-                .into_iter()
-                .find(|l| l.guardian.id == g)
-                .map(|l| NamedAs {
-                    name: l.guardian.name,
-                    relation: l.relationship,
-                }),
-            Person::AuthorizedPickup(p) => self
-                .store()
-                .pickups(&actor.scope, child)
-                .await?
-                .into_iter()
-                .find(|x| x.id == p)
-                .map(|x| NamedAs {
-                    relation: room::pickup_relation(&x.relation),
-                    name: x.name,
-                }),
-        })
+/// How the desk's choices name an authorized pickup, kept on the event and used in the notice.
+fn pickup_named(x: kinfold_store::Pickup) -> NamedAs {
+    NamedAs {
+        relation: room::pickup_relation(&x.relation),
+        name: x.name,
     }
 }
 
@@ -348,10 +332,7 @@ impl Attendance<'_> {
                 .find(|x| x.id == p)
                 .map(|x| Checked {
                     version: x.version,
-                    named_as: Some(NamedAs {
-                        relation: room::pickup_relation(&x.relation),
-                        name: x.name,
-                    }),
+                    named_as: Some(pickup_named(x)),
                 })
                 .ok_or_else(|| {
                     CoreError::invalid("pickup_id", "not an authorized pickup of this child")
